@@ -1,0 +1,53 @@
+"""The ``napari-plaque`` command line: batch access to the same core the widgets use.
+
+Each capability registers its subcommands from its own module (``cli/<name>.py`` with a
+``register(subparsers)`` function); this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+
+#: modules under napari_plaque.cli that contribute subcommands, in --help order
+SUBCOMMAND_MODULES = ("core", "ccta", "ivus", "qc", "models")
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as ``napari-plaque: error: ...`` with exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-plaque",
+        description="Coronary plaque and calcium analysis on CCTA and IVUS, without the GUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-plaque {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMAND_MODULES:
+        mod = importlib.import_module(f"{__name__}.{name}")
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except (CLIError, ValueError, OSError) as exc:
+        # ReaderError/FormatError are ValueErrors whose message names the file and the problem
+        print(f"napari-plaque: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("napari-plaque: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

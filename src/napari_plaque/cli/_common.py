@@ -1,0 +1,44 @@
+"""Helpers shared by the subcommand modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.atomic import _json_default
+
+
+def print_json(obj: Any) -> None:
+    """Print one JSON object on stdout (numpy types converted)."""
+    sys.stdout.write(json.dumps(obj, indent=1, default=_json_default) + "\n")
+
+
+def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Load a label mask from ``.npy`` or NIfTI, in the reader's axis order; check its shape."""
+    from ..io import read_labels
+
+    arr = read_labels(path)
+    if shape is not None and tuple(arr.shape) != tuple(shape):
+        raise ValueError(
+            f"{path}: mask shape {tuple(arr.shape)} does not match the image shape {tuple(shape)}"
+        )
+    return arr
+
+
+def stderr_progress(desc: str, total: int | None):
+    """A callback printing a one-line progress indicator on stderr (only on a terminal)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def cb(done: int) -> None:
+        if total:
+            sys.stderr.write(f"\r{desc}: {done}/{total}")
+            if done >= total:
+                sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return cb

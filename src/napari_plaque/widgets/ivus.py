@@ -1,0 +1,14 @@
+"""IVUS widgets (placeholder until the IVUS issue lands)."""
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+
+class _Placeholder(QWidget):
+    def __init__(self, napari_viewer=None):
+        super().__init__()
+        self.viewer = napari_viewer
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("Not implemented yet"))
+
+
+class ArcAnnotatorWidget(_Placeholder):
+    pass

@@ -1,0 +1,18 @@
+"""Deep-model widgets (placeholder until the deep-models issue lands)."""
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+
+class _Placeholder(QWidget):
+    def __init__(self, napari_viewer=None):
+        super().__init__()
+        self.viewer = napari_viewer
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("Not implemented yet"))
+
+
+class InferenceWidget(_Placeholder):
+    pass
+
+
+class TrainingWidget(_Placeholder):
+    pass
