@@ -1,0 +1,511 @@
+"""Coronary artery calcium scoring: Agatston, volume and mass scores, CAC-DRS and categories.
+
+Conventions (``docs/domain.md``): lesions are 2D 8-connected components of voxels with
+HU >= ``threshold_hu`` in one axial slice (inside the ROI), kept when their area is
+>= ``min_area_mm2``; the density weight comes from the lesion's peak HU ([130, 200) -> 1,
+[200, 300) -> 2, [300, 400) -> 3, >= 400 -> 4); lesion Agatston = area x weight x
+(slice increment / 3 mm); volume = area x slice increment; mass = c x volume x mean HU with
+c from a calibration rod (:func:`calibrate_mass`), never guessed.
+
+Everything is vectorised: one connected-component pass over the whole volume with an in-plane
+structuring element (components never cross slices), then per-lesion statistics with
+``bincount``/``reduceat`` over the thresholded voxels only; there is no Python loop over
+lesions or slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from .._progress import run_steps
+
+#: vessel label convention shared by every napari-plaque tool
+VESSEL_NAMES: dict[int, str] = {1: "LM", 2: "LAD", 3: "LCX", 4: "RCA"}
+
+#: CAC-DRS (SCCT 2018) Agatston categories, in increasing order
+CAC_DRS_CATEGORIES: tuple[str, ...] = ("A0", "A1", "A2", "A3")
+#: guideline / AI-paper cut-points 0 / 100 / 400, in increasing order
+CAC_CATEGORIES: tuple[str, ...] = ("0", "1-99", "100-399", ">=400")
+
+#: lower HU bound of weights 2, 3 and 4 (weight 1 below 200)
+WEIGHT_EDGES_HU: tuple[float, float, float] = (200.0, 300.0, 400.0)
+
+#: relative tolerance for the minimum-area test (so 4 x 0.5 mm x 0.5 mm counts as 1.0 mm^2)
+_AREA_RTOL = 1e-9
+
+LESION_DTYPE = np.dtype(
+    [
+        ("id", np.int32),
+        ("slice", np.int32),
+        ("centroid_z", np.float64),
+        ("centroid_y", np.float64),
+        ("centroid_x", np.float64),
+        ("n_voxels", np.int64),
+        ("area_mm2", np.float64),
+        ("peak_hu", np.float64),
+        ("mean_hu", np.float64),
+        ("weight", np.int8),
+        ("agatston", np.float64),
+        ("volume_mm3", np.float64),
+        ("mass_mg", np.float64),
+        ("vessel", np.int32),
+    ]
+)
+
+
+def vessel_name(label: int) -> str:
+    """Name of a vessel label: LM/LAD/LCX/RCA for 1..4, ``"label N"`` otherwise, 0 unassigned."""
+    label = int(label)
+    if label == 0:
+        return "unassigned"
+    return VESSEL_NAMES.get(label, f"label {label}")
+
+
+def density_weight(peak_hu: np.ndarray | float) -> np.ndarray:
+    """Agatston density weight (1..4) from peak HU (vectorised)."""
+    return (np.digitize(np.asarray(peak_hu, dtype=float), WEIGHT_EDGES_HU) + 1).astype(np.int8)
+
+
+def cac_category(agatston: float) -> str:
+    """Guideline category of an Agatston score: ``"0"``, ``"1-99"``, ``"100-399"``, ``">=400"``.
+
+    Scores are compared unrounded: 0 < score < 100 is "1-99" (a tiny score such as 0.4 is not 0).
+    """
+    a = float(agatston)
+    if a < 0 or not np.isfinite(a):
+        raise ValueError(f"Agatston score must be a finite number >= 0, got {agatston}")
+    if a == 0:
+        return CAC_CATEGORIES[0]
+    if a < 100:
+        return CAC_CATEGORIES[1]
+    if a < 400:
+        return CAC_CATEGORIES[2]
+    return CAC_CATEGORIES[3]
+
+
+def cac_drs(agatston: float, n_vessels: int | None = None) -> str:
+    """CAC-DRS (SCCT 2018): A0 = 0, A1 = 1-99, A2 = 100-299, A3 >= 300, plus ``/N`` vessels.
+
+    Parameters
+    ----------
+    agatston : float
+        Total Agatston score.
+    n_vessels : int or None
+        Number of vessels with calcium (N modifier); omitted when None (no vessel labels).
+        For A0, N is 0 and not written.
+    """
+    a = float(agatston)
+    if a < 0 or not np.isfinite(a):
+        raise ValueError(f"Agatston score must be a finite number >= 0, got {agatston}")
+    if a == 0:
+        return CAC_DRS_CATEGORIES[0]
+    cat = CAC_DRS_CATEGORIES[1] if a < 100 else CAC_DRS_CATEGORIES[2] if a < 300 else "A3"
+    if n_vessels is None:
+        return cat
+    return f"{cat}/N{int(n_vessels)}"
+
+
+@dataclass(frozen=True)
+class MassCalibration:
+    """Mass calibration factor from a rod of known density.
+
+    ``factor_mg_per_mm3_hu`` = rod density (mg/mm^3) / (HU_rod - HU_water).
+    """
+
+    factor_mg_per_mm3_hu: float
+    rod_density_mg_cm3: float
+    rod_mean_hu: float
+    water_mean_hu: float
+    n_rod_voxels: int
+    n_water_voxels: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "factor_mg_per_mm3_hu": self.factor_mg_per_mm3_hu,
+            "rod_density_mg_cm3": self.rod_density_mg_cm3,
+            "rod_mean_hu": self.rod_mean_hu,
+            "water_mean_hu": self.water_mean_hu,
+            "n_rod_voxels": self.n_rod_voxels,
+            "n_water_voxels": self.n_water_voxels,
+        }
+
+
+def calibrate_mass(
+    hu: np.ndarray,
+    rod_roi: np.ndarray,
+    rod_density_mg_cm3: float = 200.0,
+    water_roi: np.ndarray | None = None,
+) -> MassCalibration:
+    """Mass calibration factor c (mg / (mm^3 HU)) from an ROI on a calibration rod.
+
+    Parameters
+    ----------
+    hu : ndarray
+        HU volume.
+    rod_roi : ndarray
+        Mask (nonzero = inside) on the rod, same shape as ``hu``.
+    rod_density_mg_cm3 : float
+        Rod density in mg HA / cm^3 (200 for the QRM rod).
+    water_roi : ndarray or None
+        Optional mask on water-equivalent material; HU_water = 0 when omitted.
+    """
+    hu = np.asarray(hu)
+    rod = _as_mask(rod_roi, hu.shape, "rod ROI")
+    n_rod = int(np.count_nonzero(rod))
+    if n_rod == 0:
+        raise ValueError("rod ROI is empty: paint the calibration rod first")
+    if not rod_density_mg_cm3 > 0:
+        raise ValueError(f"rod density must be > 0 mg/cm^3, got {rod_density_mg_cm3}")
+    rod_hu = float(hu[rod].mean(dtype=np.float64))
+    water_hu, n_water = 0.0, 0
+    if water_roi is not None:
+        water = _as_mask(water_roi, hu.shape, "water ROI")
+        n_water = int(np.count_nonzero(water))
+        if n_water == 0:
+            raise ValueError("water ROI is empty")
+        water_hu = float(hu[water].mean(dtype=np.float64))
+    if rod_hu - water_hu <= 0:
+        raise ValueError(
+            f"rod mean HU ({rod_hu:.1f}) is not above water ({water_hu:.1f}): wrong rod ROI?"
+        )
+    factor = (rod_density_mg_cm3 / 1000.0) / (rod_hu - water_hu)
+    return MassCalibration(factor, float(rod_density_mg_cm3), rod_hu, water_hu, n_rod, n_water)
+
+
+@dataclass
+class CalciumResult:
+    """Calcium scores of one volume.
+
+    Attributes
+    ----------
+    lesions : structured ndarray (dtype :data:`LESION_DTYPE`)
+        One row per lesion (2D component in one slice): id (1-based, also the value in
+        ``lesion_labels``), slice index, centroid (voxel indices), area, peak/mean HU, weight,
+        Agatston, volume, mass (NaN without calibration) and vessel label (0 = unassigned).
+    spacing_mm : tuple
+        Voxel spacing used.
+    parameters : dict
+        Threshold, minimum area, slice increment and calibration used.
+    calibration : MassCalibration or None
+    lesion_labels : ndarray or None
+        int32 volume, lesion id per voxel (only with ``return_labels=True``).
+    vessel_labels_given : bool
+        Whether a vessel label map (or manual assignments) was used (for the CAC-DRS N modifier).
+    """
+
+    lesions: np.ndarray
+    spacing_mm: tuple[float, float, float]
+    parameters: dict[str, Any]
+    calibration: MassCalibration | None = None
+    lesion_labels: np.ndarray | None = None
+    vessel_labels_given: bool = False
+    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # -- totals -------------------------------------------------------------------------------
+    @property
+    def agatston(self) -> float:
+        return float(self.lesions["agatston"].sum())
+
+    @property
+    def volume_mm3(self) -> float:
+        return float(self.lesions["volume_mm3"].sum())
+
+    @property
+    def mass_mg(self) -> float | None:
+        """Total calibrated mass (mg), or None when not calibrated."""
+        if self.calibration is None:
+            return None
+        return float(self.lesions["mass_mg"].sum())
+
+    @property
+    def n_lesions(self) -> int:
+        return int(len(self.lesions))
+
+    @property
+    def n_vessels(self) -> int | None:
+        """Number of named vessels (labels != 0) with calcium; None without vessel labels."""
+        if not self.vessel_labels_given:
+            return None
+        v = self.lesions["vessel"][self.lesions["agatston"] > 0]
+        return int(np.unique(v[v != 0]).size)
+
+    @property
+    def cac_drs(self) -> str:
+        return cac_drs(self.agatston, self.n_vessels)
+
+    @property
+    def category(self) -> str:
+        return cac_category(self.agatston)
+
+    @property
+    def per_vessel(self) -> dict[str, dict[str, Any]]:
+        """Scores per vessel label (names from :data:`VESSEL_NAMES`) and ``"total"``.
+
+        LM, LAD, LCX and RCA always appear (zeros included) when vessel labels were given; other
+        labels appear when they hold calcium; ``"unassigned"`` holds lesions outside all labels.
+        """
+        les = self.lesions
+        out: dict[str, dict[str, Any]] = {}
+        labels = set(np.unique(les["vessel"]).tolist())
+        if self.vessel_labels_given:
+            labels |= set(VESSEL_NAMES)
+        for lab in sorted(labels, key=lambda v: (v == 0, v)):
+            sel = les["vessel"] == lab
+            out[vessel_name(lab)] = self._summary(les[sel])
+        out["total"] = self._summary(les)
+        return out
+
+    def _summary(self, les: np.ndarray) -> dict[str, Any]:
+        return {
+            "agatston": float(les["agatston"].sum()),
+            "volume_mm3": float(les["volume_mm3"].sum()),
+            "mass_mg": None if self.calibration is None else float(les["mass_mg"].sum()),
+            "n_lesions": int(len(les)),
+        }
+
+    # -- edits --------------------------------------------------------------------------------
+    def with_assignments(self, assignments: Mapping[int, int]) -> CalciumResult:
+        """A copy with lesions re-assigned to vessels: ``{lesion_id: vessel_label}``."""
+        les = self.lesions.copy()
+        if assignments:
+            ids = np.fromiter(assignments.keys(), dtype=np.int64)
+            vessels = np.fromiter(assignments.values(), dtype=np.int64)
+            pos = np.searchsorted(les["id"], ids)
+            bad = (pos >= len(les)) | (les["id"][np.minimum(pos, len(les) - 1)] != ids)
+            if len(les) == 0 or np.any(bad):
+                raise ValueError(f"unknown lesion id(s): {ids[bad].tolist() if len(les) else ids}")
+            les["vessel"][pos] = vessels
+        return replace(self, lesions=les, vessel_labels_given=True)
+
+    # -- export -------------------------------------------------------------------------------
+    def lesion_table(self) -> list[dict[str, Any]]:
+        """Lesions as a list of dicts (JSON/CSV friendly), with the vessel name."""
+        names = self.lesions.dtype.names
+        rows = []
+        for rec in self.lesions.tolist():  # export only; not a hot path
+            row = dict(zip(names, rec, strict=True))
+            if self.calibration is None:
+                row["mass_mg"] = None
+            row["vessel_name"] = vessel_name(row["vessel"])
+            rows.append(row)
+        return rows
+
+    def to_dict(self, include_lesions: bool = True) -> dict[str, Any]:
+        """JSON-ready report: totals, categories, per-vessel, lesions and parameters."""
+        d: dict[str, Any] = {
+            "agatston": self.agatston,
+            "volume_mm3": self.volume_mm3,
+            "mass_mg": self.mass_mg,
+            "n_lesions": self.n_lesions,
+            "n_vessels": self.n_vessels,
+            "cac_drs": self.cac_drs,
+            "category": self.category,
+            "per_vessel": self.per_vessel,
+        }
+        if include_lesions:
+            d["lesions"] = self.lesion_table()
+        d["parameters"] = dict(self.parameters)
+        d["calibration"] = None if self.calibration is None else self.calibration.to_dict()
+        return d
+
+
+def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...], what: str) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.shape != tuple(shape):
+        raise ValueError(f"{what} shape {m.shape} does not match the image shape {tuple(shape)}")
+    return m if m.dtype == bool else m != 0
+
+
+def _check_spacing(spacing_mm: Any) -> tuple[float, float, float]:
+    sp = tuple(float(s) for s in spacing_mm)
+    if len(sp) != 3 or not all(s > 0 and np.isfinite(s) for s in sp):
+        raise ValueError(f"spacing_mm must be 3 positive numbers (dz, dy, dx), got {spacing_mm}")
+    return sp  # type: ignore[return-value]
+
+
+#: in-plane 8-connectivity: components never cross slices
+_STRUCT_2D8 = np.zeros((3, 3, 3), dtype=bool)
+_STRUCT_2D8[1] = True
+
+
+def iter_calcium_score(
+    hu: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    roi: np.ndarray | None = None,
+    vessel_labels: np.ndarray | None = None,
+    threshold_hu: float = 130.0,
+    min_area_mm2: float = 1.0,
+    calibration: MassCalibration | None = None,
+    return_labels: bool = False,
+) -> Generator[int, None, CalciumResult]:
+    """Step generator version of :func:`calcium_score` (yields 0..4 steps done)."""
+    hu = np.asarray(hu)
+    if hu.ndim != 3:
+        raise ValueError(f"calcium scoring needs a 3D (slices, rows, cols) volume, got {hu.shape}")
+    dz, dy, dx = _check_spacing(spacing_mm)
+    if not np.isfinite(threshold_hu):
+        raise ValueError(f"threshold_hu must be finite, got {threshold_hu}")
+    if min_area_mm2 < 0:
+        raise ValueError(f"min_area_mm2 must be >= 0, got {min_area_mm2}")
+    params = {
+        "threshold_hu": float(threshold_hu),
+        "min_area_mm2": float(min_area_mm2),
+        "slice_increment_mm": dz,
+        "pixel_spacing_mm": [dy, dx],
+        "connectivity": "2D 8-connected per slice",
+        "weights": "peak HU [130,200)->1, [200,300)->2, [300,400)->3, >=400->4",
+        "agatston_normalisation": "area x weight x slice_increment_mm / 3",
+        "roi": roi is not None,
+        "vessel_labels": vessel_labels is not None,
+        "mass_calibrated": calibration is not None,
+    }
+    yield 0
+    mask = hu >= threshold_hu
+    if roi is not None:
+        mask &= _as_mask(roi, hu.shape, "ROI")
+    vl = None
+    if vessel_labels is not None:
+        vl = np.asarray(vessel_labels)
+        if vl.shape != hu.shape:
+            raise ValueError(
+                f"vessel label shape {vl.shape} does not match the image shape {hu.shape}"
+            )
+        if vl.dtype.kind not in "biu":
+            if not np.all(vl == np.round(vl)):
+                raise ValueError("vessel labels must be integers")
+            vl = vl.astype(np.int64)
+
+    # crop to the bounding box of candidate voxels: the labelling pass only touches that
+    z_any = np.flatnonzero(mask.any(axis=(1, 2)))
+    yield 1
+    if z_any.size == 0:
+        lesions = np.zeros(0, dtype=LESION_DTYPE)
+        labels_out = np.zeros(hu.shape, np.int32) if return_labels else None
+        yield 4
+        return CalciumResult(lesions, (dz, dy, dx), params, calibration, labels_out, vl is not None)
+    z0, z1 = int(z_any[0]), int(z_any[-1]) + 1
+    sub = mask[z0:z1]
+    y_any = np.flatnonzero(sub.any(axis=(0, 2)))
+    x_any = np.flatnonzero(sub.any(axis=(0, 1)))
+    y0, y1, x0, x1 = int(y_any[0]), int(y_any[-1]) + 1, int(x_any[0]), int(x_any[-1]) + 1
+    box = (slice(z0, z1), slice(y0, y1), slice(x0, x1))
+    sub = mask[box]
+    labels, n_comp = ndimage.label(sub, structure=_STRUCT_2D8)
+    yield 2
+
+    # per-component statistics over the candidate voxels only, sorted by component id
+    flat = np.flatnonzero(sub)
+    comp = labels.ravel()[flat]
+    order = np.argsort(comp, kind="stable")
+    flat, comp = flat[order], comp[order]
+    vals = hu[box].ravel()[flat].astype(np.float64)
+    starts = np.flatnonzero(np.r_[True, comp[1:] != comp[:-1]])
+    counts = np.diff(np.r_[starts, comp.size])
+    peak = np.maximum.reduceat(vals, starts)
+    mean = np.add.reduceat(vals, starts) / counts
+    zz, yy, xx = np.unravel_index(flat, sub.shape)
+    cy = np.add.reduceat(yy.astype(np.float64), starts) / counts + y0
+    cx = np.add.reduceat(xx.astype(np.float64), starts) / counts + x0
+    sl = zz[starts].astype(np.int32) + z0
+    area = counts * (dy * dx)
+    keep = area >= min_area_mm2 * (1 - _AREA_RTOL)
+    yield 3
+
+    n = int(keep.sum())
+    les = np.zeros(n, dtype=LESION_DTYPE)
+    les["id"] = np.arange(1, n + 1)
+    les["slice"] = sl[keep]
+    les["centroid_z"] = sl[keep]
+    les["centroid_y"] = cy[keep]
+    les["centroid_x"] = cx[keep]
+    les["n_voxels"] = counts[keep]
+    les["area_mm2"] = area[keep]
+    les["peak_hu"] = peak[keep]
+    les["mean_hu"] = mean[keep]
+    les["weight"] = density_weight(peak[keep])
+    les["agatston"] = les["area_mm2"] * les["weight"] * (dz / 3.0)
+    les["volume_mm3"] = les["area_mm2"] * dz
+    if calibration is not None:
+        les["mass_mg"] = calibration.factor_mg_per_mm3_hu * les["volume_mm3"] * les["mean_hu"]
+    else:
+        les["mass_mg"] = np.nan
+
+    # component id (1..n_comp) -> lesion id (0 = dropped)
+    relabel = np.zeros(n_comp + 1, dtype=np.int32)
+    relabel[comp[starts][keep]] = les["id"]
+    if vl is not None and n:
+        les["vessel"] = _majority_vessel(vl[box].ravel()[flat], relabel[comp], n)
+    labels_out = None
+    if return_labels:
+        labels_out = np.zeros(hu.shape, np.int32)
+        labels_out[box] = relabel[labels]
+    yield 4
+    return CalciumResult(les, (dz, dy, dx), params, calibration, labels_out, vl is not None)
+
+
+def _majority_vessel(vessel_vals: np.ndarray, lesion_of_voxel: np.ndarray, n: int) -> np.ndarray:
+    """Most frequent nonzero vessel label per lesion (0 when none); ties -> smallest label."""
+    sel = (lesion_of_voxel > 0) & (vessel_vals != 0)
+    if not np.any(sel):
+        return np.zeros(n, np.int32)
+    uniq, vidx = np.unique(vessel_vals[sel], return_inverse=True)
+    table = np.bincount(
+        (lesion_of_voxel[sel] - 1).astype(np.int64) * uniq.size + vidx, minlength=n * uniq.size
+    ).reshape(n, uniq.size)
+    best = uniq[np.argmax(table, axis=1)]
+    return np.where(table.max(axis=1) > 0, best, 0).astype(np.int32)
+
+
+def calcium_score(
+    hu: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    roi: np.ndarray | None = None,
+    vessel_labels: np.ndarray | None = None,
+    threshold_hu: float = 130.0,
+    min_area_mm2: float = 1.0,
+    calibration: MassCalibration | None = None,
+    return_labels: bool = False,
+) -> CalciumResult:
+    """Agatston, volume and (calibrated) mass scores of a non-contrast CT volume.
+
+    Parameters
+    ----------
+    hu : ndarray, shape (slices, rows, cols)
+        HU volume, slices ordered along the slice normal.
+    spacing_mm : (dz, dy, dx)
+        Slice increment and pixel spacing in mm (dz is the increment, not the thickness).
+    roi : ndarray or None
+        Optional mask (heart / insert region); only voxels inside count.
+    vessel_labels : ndarray or None
+        Optional label map (1=LM, 2=LAD, 3=LCX, 4=RCA, any other value "label N"); each lesion
+        goes to the most frequent nonzero label among its voxels (0 = unassigned).
+    threshold_hu : float
+        Lesion threshold (>=), 130 HU at 120 kVp.
+    min_area_mm2 : float
+        Minimum lesion area in one slice (>=).
+    calibration : MassCalibration or None
+        From :func:`calibrate_mass`; without it the mass is None (not calibrated).
+    return_labels : bool
+        Also return the lesion-id volume (``result.lesion_labels``) for display.
+
+    Returns
+    -------
+    CalciumResult
+    """
+    return run_steps(
+        iter_calcium_score(
+            hu,
+            spacing_mm,
+            roi=roi,
+            vessel_labels=vessel_labels,
+            threshold_hu=threshold_hu,
+            min_area_mm2=min_area_mm2,
+            calibration=calibration,
+            return_labels=return_labels,
+        )
+    )
