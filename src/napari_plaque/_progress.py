@@ -18,9 +18,7 @@ class Cancelled(RuntimeError):
     """Raised when the user cancelled a long computation."""
 
 
-def run_steps(
-    gen: Generator[Any, None, T], callback: Callable[[Any], None] | None = None
-) -> T:
+def run_steps(gen: Generator[Any, None, T], callback: Callable[[Any], None] | None = None) -> T:
     """Drive a step generator to completion and return its return value."""
     while True:
         try:

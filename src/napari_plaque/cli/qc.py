@@ -1,7 +1,219 @@
-"""`napari-plaque` subcommands for qc (see napari_plaque.qc)."""
+"""`napari-plaque qc` and `napari-plaque agreement`: segmentation QC and cohort agreement."""
 
 from __future__ import annotations
 
+import math
+import sys
+from pathlib import Path
+from typing import Any
 
-def register(sub) -> None:  # noqa: ARG001
-    """Add this capability's subcommands to the napari-plaque parser."""
+import numpy as np
+
+from ._common import print_json, stderr_progress
+
+
+def register(sub) -> None:
+    """Add the ``qc`` and ``agreement`` subcommands to the napari-plaque parser."""
+    p = sub.add_parser(
+        "qc",
+        help="compare an automated label map with a reference (Dice, HD95, lesions, worst slices)",
+        description=(
+            "Per-label Dice, Jaccard, volumes, sensitivity, precision, HD95 and ASSD (mm), "
+            "lesion detection (orCaScore-style TP/FP/FN) and the slices with most disagreement. "
+            "Spacing comes from --spacing, else --image, else the NIfTI header of REF, else 1 mm "
+            "(with a warning). With --alines, PRED and REF are IVUS per-A-line calcium labels "
+            "(frames, A-lines) and the per-A-line agreement and ICS are reported."
+        ),
+    )
+    p.add_argument("pred", help="automated label map (.npy or NIfTI)")
+    p.add_argument("ref", help="reference label map (.npy or NIfTI)")
+    p.add_argument("--image", help="the image (DICOM folder/file or NIfTI) giving the spacing")
+    p.add_argument(
+        "--spacing", type=float, nargs=3, metavar=("DZ", "DY", "DX"),
+        help="voxel spacing in mm (slice, row, column); overrides --image and the NIfTI header",
+    )
+    p.add_argument("--labels", type=int, nargs="+", help="label values to evaluate (default: all)")
+    p.add_argument("--worst", type=int, default=10, help="number of worst slices listed (10)")
+    p.add_argument(
+        "--alines", action="store_true",
+        help="PRED/REF are (frames, A-lines) IVUS calcium labels: per-A-line agreement and ICS",
+    )
+    p.add_argument("--out", help="also write the JSON result to this file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run_qc)
+
+    a = sub.add_parser(
+        "agreement",
+        help="cohort agreement of two columns of a CSV (ICC, Bland-Altman, kappa, correlations)",
+        description=(
+            "ICC(2,1) absolute agreement with 95 % CI, Bland-Altman bias and limits (A - B), "
+            "Pearson/Spearman and, with --categories, the linearly weighted kappa of the "
+            "CAC-DRS (0/1-99/100-299/>=300) or 0/100/400 categories. Rows with an empty value "
+            "in either column are skipped and counted."
+        ),
+    )
+    a.add_argument("table", help="CSV file with a header row, one row per case")
+    a.add_argument("--a", required=True, dest="col_a", help="column of method/reader A")
+    a.add_argument("--b", required=True, dest="col_b", help="column of method/reader B")
+    a.add_argument("--id", dest="col_id", help="column with the case id (default: first column)")
+    a.add_argument(
+        "--categories", choices=("cacdrs", "cac3"),
+        help="also compare risk categories: cacdrs (A0-A3) or cac3 (0/1-99/100-399/>=400)",
+    )
+    a.add_argument("--out", help="also write the JSON result to this file")
+    a.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    a.set_defaults(func=run_agreement)
+
+
+def _finite_or_none(obj: Any) -> Any:
+    """Replace inf/NaN floats by None (JSON null), recursively; numpy arrays to lists."""
+    if isinstance(obj, dict):
+        return {str(k): _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite_or_none(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _emit(result: dict[str, Any], args) -> None:
+    clean = _finite_or_none(result)
+    if args.out:
+        from ..io.atomic import atomic_write_json
+
+        atomic_write_json(args.out, clean)
+    if args.json:
+        print_json(clean)
+
+
+def _spacing_for(args, shape: tuple[int, ...]) -> tuple[tuple[float, ...], str]:
+    from ..io import is_nifti, read_image, read_nifti
+
+    if args.spacing:
+        if len(shape) != 3:
+            raise ValueError(f"--spacing gives 3 values but the label maps are {len(shape)}D")
+        return tuple(args.spacing), "--spacing"
+    if args.image:
+        vol = read_image(args.image)
+        if tuple(vol.shape) != tuple(shape):
+            raise ValueError(
+                f"{args.image}: image shape {tuple(vol.shape)} does not match the label maps "
+                f"{tuple(shape)}"
+            )
+        return tuple(vol.spacing_mm), "image"
+    for path in (args.ref, args.pred):
+        if is_nifti(path):
+            return tuple(read_nifti(path).spacing_mm), f"NIfTI header of {Path(path).name}"
+    print(
+        "napari-plaque: warning: no spacing known (no --spacing, --image or NIfTI input); "
+        "using 1 mm, so volumes and distances are in voxel units",
+        file=sys.stderr,
+    )
+    return (1.0,) * len(shape), "assumed 1 mm"
+
+
+def run_qc(args) -> int:
+    from ..io import read_labels
+    from ..qc import aline_agreement, iter_qc_metrics, qc_steps
+    from .._progress import run_steps
+
+    pred = read_labels(args.pred)
+    ref = read_labels(args.ref)
+    if pred.shape != ref.shape:
+        raise ValueError(
+            f"{args.pred}: shape {tuple(pred.shape)} does not match {args.ref} {tuple(ref.shape)}"
+        )
+    if args.alines:
+        if pred.ndim != 2:
+            raise ValueError(f"{args.pred}: --alines needs (frames, A-lines) arrays, got {pred.shape}")
+        res = aline_agreement(ref != 0, pred != 0, n_worst=args.worst)
+        res.pop("per_frame_disagree_deg")
+        _emit(res, args)
+        if not args.json:
+            print(
+                f"A-lines: accuracy {res['accuracy']:.3f}  precision {res['precision']:.3f}  "
+                f"recall {res['recall']:.3f}  kappa {res['kappa']:.3f}\n"
+                f"ICS pred {res['ics_other']:.1f}  ref {res['ics_reference']:.1f}"
+            )
+            for w in res["worst_frames"]:
+                print(f"frame {w['index']:5d}: {w['disagree_alines']} A-lines ({w['disagree_deg']:.1f} deg)")
+        return 0
+    if pred.ndim != 3:
+        raise ValueError(f"{args.pred}: QC needs 3D label maps, got shape {tuple(pred.shape)}")
+    spacing, source = _spacing_for(args, pred.shape)
+    total = qc_steps(pred, ref, args.labels)
+    res = run_steps(
+        iter_qc_metrics(pred, ref, spacing, labels=args.labels, n_worst=args.worst),
+        stderr_progress("qc", total),
+    )
+    per_slice = res.pop("per_slice")
+    res["spacing_source"] = source
+    res["slices_with_disagreement"] = int(np.count_nonzero(per_slice["disagree"]))
+    res["pred"] = str(args.pred)
+    res["ref"] = str(args.ref)
+    _emit(res, args)
+    if not args.json:
+        _print_table(res)
+    return 0
+
+
+def _fmt(v: Any, nd: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-" if v is None or math.isnan(v) else "inf"
+    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def _print_table(res: dict[str, Any]) -> None:
+    print(f"spacing (mm): {res['spacing_mm']} ({res['spacing_source']})")
+    head = ("label", "dice", "jaccard", "vol_pred", "vol_ref", "vol_diff%", "hd95", "assd",
+            "TP/FP/FN lesions")
+    print("  ".join(f"{h:>10}" for h in head))
+    for lab, m in res["labels"].items():
+        row = (
+            str(lab), _fmt(m["dice"]), _fmt(m["jaccard"]), _fmt(m["volume_pred_mm3"], 1),
+            _fmt(m["volume_ref_mm3"], 1), _fmt(m["volume_diff_pct"], 1), _fmt(m["hd95_mm"], 2),
+            _fmt(m["assd_mm"], 2), f"{m['lesion_tp']}/{m['lesion_fp']}/{m['lesion_fn']}",
+        )
+        print("  ".join(f"{c:>10}" for c in row))
+    if res["worst_slices"]:
+        print("worst slices (index: disagreeing voxels, FP/FN):")
+        for w in res["worst_slices"]:
+            print(f"  {w['index']:5d}: {w['disagree_voxels']} ({w['fp_voxels']}/{w['fn_voxels']})")
+
+
+def run_agreement(args) -> int:
+    from ..qc import agreement
+    from ..qc.cohort import read_pairs
+
+    pairs = read_pairs(args.table, args.col_a, args.col_b, id_col=args.col_id)
+    res = agreement(pairs["a"], pairs["b"], categories=args.categories)
+    res.update(table=str(args.table), a=args.col_a, b=args.col_b, skipped_rows=pairs["skipped"])
+    if pairs["skipped"]:
+        print(
+            f"napari-plaque: warning: {pairs['skipped']} row(s) of {args.table} skipped "
+            "(empty value)",
+            file=sys.stderr,
+        )
+    _emit(res, args)
+    if not args.json:
+        icc, ba = res["icc"], res["bland_altman"]
+        print(f"n = {res['n']}  ({args.col_a} vs {args.col_b})")
+        print(f"ICC(2,1) = {icc['icc']:.3f}  95% CI [{icc['ci_low']:.3f}, {icc['ci_high']:.3f}]")
+        print(
+            f"Bland-Altman ({args.col_a} - {args.col_b}): bias {ba['bias']:.3f}, "
+            f"LoA [{ba['loa_low']:.3f}, {ba['loa_high']:.3f}]"
+        )
+        print(f"Pearson r = {_fmt(res['pearson_r'])}  Spearman rho = {_fmt(res['spearman_rho'])}")
+        if "categories" in res:
+            c = res["categories"]
+            print(
+                f"{c['scheme']}: weighted kappa (linear) = {_fmt(c['kappa_linear'])}, "
+                f"same category {100 * c['agreement']:.1f} %"
+            )
+    return 0

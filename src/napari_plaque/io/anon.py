@@ -9,12 +9,30 @@ _SALT = "napari-plaque/v1"
 #: DICOM keywords never copied into layer metadata, exports or reports.
 PATIENT_KEYWORDS = frozenset(
     {
-        "PatientName", "PatientID", "PatientBirthDate", "PatientBirthTime", "PatientSex",
-        "PatientAge", "PatientAddress", "OtherPatientIDs", "OtherPatientNames",
-        "PatientTelephoneNumbers", "InstitutionName", "InstitutionAddress",
-        "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName",
-        "AccessionNumber", "StudyID", "IssuerOfPatientID", "PatientMotherBirthName",
-        "MilitaryRank", "EthnicGroup", "Occupation", "PatientComments", "DeviceSerialNumber",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientBirthTime",
+        "PatientSex",
+        "PatientAge",
+        "PatientAddress",
+        "OtherPatientIDs",
+        "OtherPatientNames",
+        "PatientTelephoneNumbers",
+        "InstitutionName",
+        "InstitutionAddress",
+        "ReferringPhysicianName",
+        "PerformingPhysicianName",
+        "OperatorsName",
+        "AccessionNumber",
+        "StudyID",
+        "IssuerOfPatientID",
+        "PatientMotherBirthName",
+        "MilitaryRank",
+        "EthnicGroup",
+        "Occupation",
+        "PatientComments",
+        "DeviceSerialNumber",
     }
 )
 

@@ -1,0 +1,88 @@
+"""Deep models: architectures, one checkpoint format, an inference engine and training.
+
+Two built-in tasks:
+
+- ``alines``: an IVUS A-line detector (calcium, attenuation, ...) on polar frames with
+  neighbouring-frame context, one output per A-line (:class:`~napari_plaque.models.nets.ALineNet`);
+- ``ct-seg``: a 2D/3D U-Net for CT segmentation on HU arrays with an HU-window normalisation
+  (:class:`~napari_plaque.models.nets.UNet`).
+
+PyTorch is an optional dependency (``pip install 'napari-plaque[torch]'``). ``import
+napari_plaque.models`` works without it; the functions that need it raise an ImportError saying
+how to install it. The numpy-only parts (dataset readers and exporters, polar sampling) live in
+:mod:`napari_plaque.models.data` and :mod:`napari_plaque.models.polar`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+TORCH_HINT = (
+    "the deep-model features of napari-plaque need PyTorch; install it with "
+    "pip install 'napari-plaque[torch]'"
+)
+
+#: public names and the submodule that defines them (imported on first use)
+_LAZY = {
+    "ALineNet": "nets",
+    "UNet": "nets",
+    "build_model": "nets",
+    "CHECKPOINT_FORMAT": "checkpoint",
+    "LoadedModel": "checkpoint",
+    "load_model": "checkpoint",
+    "save_model": "checkpoint",
+    "read_metadata": "checkpoint",
+    "export_torchscript": "checkpoint",
+    "export_onnx": "checkpoint",
+    "select_device": "inference",
+    "iter_predict_pullback": "inference",
+    "predict_pullback": "inference",
+    "iter_predict_polar": "inference",
+    "predict_polar": "inference",
+    "iter_predict_volume": "inference",
+    "predict_volume": "inference",
+    "iter_train_alines": "train",
+    "train_alines": "train",
+    "iter_train_ctseg": "train",
+    "train_ctseg": "train",
+}
+
+__all__ = ["TORCH_HINT", "pretrained_dir", "pretrained_models", "require_torch", "torch_available"]
+__all__ += sorted(_LAZY)
+
+
+def require_torch() -> Any:
+    """Import and return ``torch``, or raise ImportError with the install hint."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is installed in the test env
+        raise ImportError(TORCH_HINT) from exc
+    return torch
+
+
+def torch_available() -> bool:
+    """Whether PyTorch can be imported."""
+    try:
+        require_torch()
+    except ImportError:  # pragma: no cover
+        return False
+    return True
+
+
+def pretrained_dir() -> Path:
+    """The folder holding the demo checkpoints shipped with the package."""
+    return Path(__file__).parent / "pretrained"
+
+
+def pretrained_models() -> dict[str, Path]:
+    """Shipped demo checkpoints by name (file stem), e.g. ``{"demo_alines": Path(...)}``."""
+    return {p.stem: p for p in sorted(pretrained_dir().glob("*.pt"))}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        mod = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        return getattr(mod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,7 +28,11 @@ def start_worker(
 ) -> GeneratorWorker:
     """Start ``gen_func(*args, **kwargs)`` in a worker thread; return the worker."""
     worker = create_worker(
-        gen_func, *args, _progress={"total": int(total), "desc": desc}, _start_thread=False, **kwargs
+        gen_func,
+        *args,
+        _progress={"total": int(total), "desc": desc},
+        _start_thread=False,
+        **kwargs,
     )
     if on_done is not None:
         worker.returned.connect(on_done)

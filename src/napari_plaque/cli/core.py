@@ -1,0 +1,132 @@
+"""Core subcommands: ``demo`` (open napari with the samples and widgets) and ``info PATH``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import print_json
+
+#: the plugin's dock widgets, in the order the demo docks them
+WIDGETS = (
+    "Plaque composition",
+    "Calcium scoring",
+    "IVUS arc annotator",
+    "Segmentation QC",
+    "Model inference",
+)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="open napari with the synthetic CCTA and IVUS samples and the plugin's widgets",
+        description="Open napari with the synthetic samples and napari-plaque's widgets docked.",
+    )
+    p.add_argument(
+        "--screenshot",
+        metavar="FILE",
+        help="render off-screen, save a PNG of the whole window to FILE and exit",
+    )
+    p.add_argument("--sample", choices=["all", "ccta", "ivus"], default="all")
+    p.add_argument("--size", default="1400x900", help="window size WxH for screenshots")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser(
+        "info",
+        help="describe a DICOM folder/file, IVUS pullback or NIfTI file (no patient data)",
+        description="Print what napari-plaque reads from PATH: shape, spacing, origin, "
+        "acquisition facts and reader notes. Patient identifiers are never printed.",
+    )
+    p.add_argument("path", help="DICOM folder or file, IVUS multi-frame DICOM, or NIfTI")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_info)
+
+
+def describe(path: str | Path) -> dict:
+    """A JSON-friendly description of what the readers make of ``path``."""
+    from ..io import is_nifti, read_ct, read_nifti, read_pullback
+    from ..io.napari_reader import _peek_dicom
+
+    p = Path(path)
+    if is_nifti(p):
+        v = read_nifti(p)
+        return {"path": str(p), "kind": "nifti", "series": [_vol_info(v)]}
+    if p.is_file() and _peek_dicom(p) == "multiframe":
+        pb = read_pullback(p)
+        return {
+            "path": str(p),
+            "kind": "ivus",
+            "n_frames": pb.n_frames,
+            "frame_shape": list(pb.frame_shape),
+            "frame_time_s": pb.frame_time_s,
+            "pullback_rate_mm_s": pb.pullback_rate_mm_s,
+            "pixel_spacing_mm": list(pb.pixel_spacing_mm),
+            "scale_mm": list(pb.scale),
+            "length_mm": pb.mm_per_frame * pb.n_frames,
+            "assumed": sorted(pb.assumed),
+            "meta": pb.meta,
+        }
+    vols = read_ct(p)
+    return {"path": str(p), "kind": "dicom-series", "series": [_vol_info(v) for v in vols]}
+
+
+def _vol_info(v) -> dict:
+    hu = v.hu
+    return {
+        "name": v.name,
+        "shape": list(hu.shape),
+        "dtype": str(hu.dtype),
+        "spacing_mm": list(v.spacing_mm),
+        "origin_mm": list(v.origin_mm),
+        "value_range": [float(hu.min()), float(hu.max())] if hu.size else None,
+        "meta": v.meta,
+    }
+
+
+def _info(args: argparse.Namespace) -> int:
+    d = describe(args.path)
+    if args.json:
+        print_json(d)
+        return 0
+    print(f"{d['path']}: {d['kind']}")
+    if d["kind"] == "ivus":
+        print(
+            f"  frames {d['n_frames']} x {d['frame_shape']}, frame time {d['frame_time_s']:.4f} s, "
+            f"pullback {d['pullback_rate_mm_s']} mm/s, pixel {d['pixel_spacing_mm']} mm, "
+            f"length {d['length_mm']:.1f} mm"
+        )
+        if d["assumed"]:
+            print(f"  assumed (not in the file): {', '.join(d['assumed'])}")
+        for n in d["meta"].get("notes", []):
+            print(f"  note: {n}")
+        return 0
+    for s in d["series"]:
+        print(
+            f"  {s['name']!r}: {s['shape']} {s['dtype']}, spacing {s['spacing_mm']} mm, "
+            f"origin {s['origin_mm']}, values {s['value_range']}"
+        )
+        m = s["meta"]
+        facts = {
+            k: m[k]
+            for k in (
+                "manufacturer",
+                "model",
+                "kvp",
+                "kernel",
+                "slice_thickness_mm",
+                "slice_increment_mm",
+            )
+            if k in m
+        }
+        if facts:
+            print("   " + ", ".join(f"{k}={v}" for k, v in facts.items()))
+        for n in m.get("notes", []):
+            print(f"  note: {n}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(sample=args.sample, screenshot=args.screenshot, size=args.size)

@@ -1,0 +1,115 @@
+"""NIfTI images and label maps, oriented like the DICOM series reader.
+
+The NIfTI affine (RAS) is converted to LPS and the array is transposed/flipped to the canonical
+(z, y, x) LPS order with positive spacing, the order :mod:`napari_plaque.io.dicom_series` gives a
+CT series. A mask that nnU-Net, TotalSegmentator or 3D Slicer exported from a DICOM series
+therefore has the same shape, ``scale`` and ``translate`` as that series and overlays exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..types import CTVolume
+from .atomic import atomic_path
+from .errors import ReaderError
+
+_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def read_nifti(path: str | Path) -> CTVolume:
+    """Read a ``.nii``/``.nii.gz`` file as a :class:`CTVolume` (images and label maps alike).
+
+    Integer data stays integer (int16 when it fits); scaled data becomes float32.
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.is_file():
+        raise ReaderError(path, "no such file")
+    try:
+        img = nib.load(str(path))
+        data = np.asanyarray(img.dataobj)
+    except Exception as exc:  # noqa: BLE001
+        raise ReaderError(path, f"not a readable NIfTI file ({type(exc).__name__}: {exc})") from exc
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim == 2:
+        data = data[..., None]
+    if data.ndim != 3:
+        raise ReaderError(path, f"expected a 3D image, got shape {data.shape}")
+    affine = _RAS_TO_LPS @ np.asarray(img.affine, float)
+    m = affine[:3, :3]
+    spacing = np.linalg.norm(m, axis=0)
+    if np.any(spacing <= 0):
+        raise ReaderError(path, "degenerate affine (zero voxel size)")
+    dirs = m / spacing  # columns: LPS direction of array axes i, j, k
+    perm, flip = [], []
+    for phys in (2, 1, 0):  # target axes z, y, x
+        comp = dirs[phys, :]
+        a = int(np.argmax(np.abs(comp)))
+        if abs(abs(comp[a]) - 1) > 1e-3:
+            raise ReaderError(
+                path,
+                f"oblique affine {np.round(dirs, 4).tolist()}: resample to an axis-aligned grid",
+            )
+        perm.append(a)
+        flip.append(bool(comp[a] < 0))
+    if sorted(perm) != [0, 1, 2]:
+        raise ReaderError(path, "degenerate affine orientation")
+    corner = np.zeros(3)
+    for a, f in zip(perm, flip, strict=True):
+        if f:
+            corner[a] = data.shape[a] - 1
+    origin = affine[:3, :3] @ corner + affine[:3, 3]
+    out = np.transpose(data, perm)
+    out = out[tuple(slice(None, None, -1) if f else slice(None) for f in flip)]
+    out = np.ascontiguousarray(out)
+    if out.dtype.kind == "f":
+        out = out.astype(np.float32, copy=False)
+    elif out.dtype.kind in "iu" and out.size and out.dtype != np.int16:
+        lo, hi = out.min(), out.max()
+        if -32768 <= lo and hi <= 32767:
+            out = out.astype(np.int16)
+    elif out.dtype == bool:
+        out = out.astype(np.uint8)
+    name = path.name
+    for suf in (".nii.gz", ".nii"):
+        if name.endswith(suf):
+            name = name[: -len(suf)]
+    # NIfTI stores float32: round away its noise so scale/translate equal the DICOM series'
+    spacing_c = tuple(round(float(spacing[a]), 6) for a in perm)
+    origin = np.round(origin, 4)
+    return CTVolume(
+        hu=out,
+        spacing_mm=spacing_c,
+        origin_mm=(float(origin[2]), float(origin[1]), float(origin[0])),
+        direction=np.eye(3),
+        meta={"source": str(path), "format": "nifti"},
+        name=name,
+    )
+
+
+def write_nifti(path: str | Path, data: np.ndarray, spacing_mm, origin_mm=(0.0, 0.0, 0.0)) -> Path:
+    """Write a (z, y, x) LPS-ordered array as NIfTI (atomically), inverse of :func:`read_nifti`."""
+    import nibabel as nib
+
+    data = np.asarray(data)
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    if data.dtype == np.int64:
+        data = data.astype(np.int32)
+    arr = np.transpose(data, (2, 1, 0))  # (x, y, z) = (i, j, k)
+    aff_lps = np.eye(4)
+    aff_lps[0, 0], aff_lps[1, 1], aff_lps[2, 2] = spacing_mm[2], spacing_mm[1], spacing_mm[0]
+    aff_lps[:3, 3] = [origin_mm[2], origin_mm[1], origin_mm[0]]
+    affine = _RAS_TO_LPS @ aff_lps
+    img = nib.Nifti1Image(arr, affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path

@@ -1,0 +1,461 @@
+"""Arc annotations: per frame and class, [start, end) arcs in degrees, and their file format.
+
+Conventions (``docs/domain.md``): an arc is ``[start, end)`` measured clockwise from ``start``;
+``end < start`` wraps through 0 deg; a full ring is written ``[0, 360)``. A-line ``k`` of ``N``
+belongs to an arc when its centre angle ``c = (k + 0.5) * 360 / N`` satisfies
+``(c - start) mod 360 < extent``.
+
+File format (JSON, written atomically)::
+
+    {"format": "napari-plaque/arcs", "version": 1, "n_frames": F, "frame_shape": [rows, cols],
+     "center_mode": "catheter" | "lumen" | "manual", "centers": [[cy, cx], ...] or [cy, cx],
+     "classes": [...], "arcs": [{"frame": i, "class": "calcium", "start_deg": a,
+     "end_deg": b, "annotator": "...", "time": "ISO-8601"}, ...]}
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import getpass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.atomic import atomic_write_json
+from ..io.errors import FormatError
+
+__all__ = [
+    "ARCS_FORMAT",
+    "ARCS_VERSION",
+    "DEFAULT_CLASSES",
+    "Arc",
+    "ArcSet",
+    "arc_extent",
+    "arcs_to_labels",
+    "labels_to_arcs",
+    "load_arcs",
+    "merge_arcs",
+    "normalise_arc",
+    "save_arcs",
+]
+
+ARCS_FORMAT = "napari-plaque/arcs"
+ARCS_VERSION = 1
+DEFAULT_CLASSES = ("calcium", "attenuation")
+CENTER_MODES = ("catheter", "lumen", "manual")
+_EPS = 1e-9
+
+
+def arc_extent(start_deg: float, end_deg: float) -> float:
+    """Clockwise extent of ``[start, end)`` in degrees; 360 for a full ring ``[a, a + 360)``."""
+    if abs(end_deg - start_deg) >= 360.0 - _EPS:
+        return 360.0
+    return float(np.mod(end_deg - start_deg, 360.0))
+
+
+def normalise_arc(start_deg: float, end_deg: float) -> tuple[float, float]:
+    """Canonical ``(start, end)``: both in [0, 360), a full ring as (0, 360)."""
+    ext = arc_extent(start_deg, end_deg)
+    if ext >= 360.0:
+        return (0.0, 360.0)
+    s = float(np.mod(start_deg, 360.0))
+    e = float(np.mod(s + ext, 360.0))
+    if abs(e - 360.0) < _EPS:
+        e = 0.0
+    return (s, e)
+
+
+def merge_arcs(arcs: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Union of arcs (overlapping or touching arcs merge), wrap-around handled.
+
+    Returns canonical arcs sorted by start angle; a wrapping arc (end < start) comes last
+    when the union crosses 0 deg.
+    """
+    pieces: list[tuple[float, float]] = []
+    for s, e in arcs:
+        ext = arc_extent(s, e)
+        if ext <= 0:
+            continue
+        if ext >= 360.0:
+            return [(0.0, 360.0)]
+        s = float(np.mod(s, 360.0))
+        if s + ext > 360.0:
+            pieces.append((s, 360.0))
+            pieces.append((0.0, s + ext - 360.0))
+        else:
+            pieces.append((s, s + ext))
+    if not pieces:
+        return []
+    pieces.sort()
+    merged = [list(pieces[0])]
+    for s, e in pieces[1:]:
+        if s <= merged[-1][1] + _EPS:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    if merged[0][0] <= _EPS and merged[-1][1] >= 360.0 - _EPS:
+        if len(merged) == 1:
+            return [(0.0, 360.0)]
+        last = merged.pop()
+        merged[0] = [last[0], merged[0][1]]  # wraps through 0
+        wrap = merged.pop(0)
+        out = [normalise_arc(s, e) for s, e in merged]
+        out.append(normalise_arc(wrap[0], wrap[1]))
+        return out
+    return [normalise_arc(s, e) for s, e in merged]
+
+
+def arc_contains(start_deg: float, end_deg: float, angle_deg) -> np.ndarray:
+    """Whether angles lie in the arc, with the A-line membership rule."""
+    ext = arc_extent(start_deg, end_deg)
+    if ext >= 360.0:
+        return np.ones(np.shape(angle_deg), bool)
+    return np.mod(np.asarray(angle_deg) - start_deg, 360.0) < ext
+
+
+def arcs_to_labels(
+    frames: np.ndarray,
+    class_idx: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    n_frames: int,
+    n_classes: int,
+    n_alines: int = 360,
+) -> np.ndarray:
+    """Per-A-line boolean labels (F, n_alines, n_classes) from arrays of arcs (vectorised)."""
+    labels = np.zeros((n_frames, n_classes, n_alines), dtype=np.int32)
+    frames = np.asarray(frames, dtype=np.int64)
+    if frames.size:
+        starts = np.asarray(starts, float)
+        ends = np.asarray(ends, float)
+        full = np.abs(ends - starts) >= 360.0 - _EPS
+        ext = np.where(full, 360.0, np.mod(ends - starts, 360.0))
+        centres = (np.arange(n_alines) + 0.5) * (360.0 / n_alines)
+        inside = np.mod(centres[None, :] - starts[:, None], 360.0) < ext[:, None]
+        inside |= full[:, None]
+        np.add.at(labels, (frames, np.asarray(class_idx, np.int64)), inside.astype(np.int32))
+    return np.ascontiguousarray((labels > 0).transpose(0, 2, 1))
+
+
+def labels_to_arcs(labels: np.ndarray) -> list[tuple[int, int, float, float]]:
+    """Arcs from per-A-line labels.
+
+    Parameters
+    ----------
+    labels : bool array (F, N) or (F, N, C)
+
+    Returns
+    -------
+    list of (frame, class_index, start_deg, end_deg): each circular run of positive A-lines
+    ``[k0, k1)`` becomes ``[k0*360/N, k1*360/N)``; a run through A-line 0 becomes one wrapping
+    arc; an all-positive frame becomes ``[0, 360)``.
+    """
+    lab = np.asarray(labels, bool)
+    if lab.ndim == 2:
+        lab = lab[:, :, None]
+    n_frames, n_alines, n_classes = lab.shape
+    step = 360.0 / n_alines
+    x = lab.transpose(0, 2, 1).reshape(-1, n_alines).astype(np.int8)
+    pad = np.zeros((x.shape[0], n_alines + 2), np.int8)
+    pad[:, 1:-1] = x
+    d = np.diff(pad, axis=1)
+    rs, ks = np.nonzero(d == 1)  # run starts
+    re_, ke = np.nonzero(d == -1)  # run ends (exclusive)
+    out: list[tuple[int, int, float, float]] = []
+    # runs are in row-major order, starts and ends pair up one to one
+    first_on = x[:, 0] == 1
+    last_on = x[:, -1] == 1
+    full = x.all(axis=1)
+    row_of_run = rs
+    i = 0
+    n = len(rs)
+    while i < n:
+        row = row_of_run[i]
+        j = i
+        while j < n and row_of_run[j] == row:
+            j += 1
+        f, c = divmod(int(row), n_classes)
+        if full[row]:
+            out.append((f, c, 0.0, 360.0))
+            i = j
+            continue
+        runs = [(int(ks[m]), int(ke[m])) for m in range(i, j)]
+        if first_on[row] and last_on[row] and len(runs) > 1:
+            first = runs.pop(0)
+            last = runs.pop()
+            runs.append((last[0], first[1] + n_alines))
+        for k0, k1 in runs:
+            out.append((f, c, *normalise_arc(k0 * step, k1 * step)))
+        i = j
+    out.sort(key=lambda t: (t[0], t[1], t[2]))
+    return out
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _default_annotator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+@dataclass
+class Arc:
+    """One annotated arc."""
+
+    frame: int
+    cls: str
+    start_deg: float
+    end_deg: float
+    annotator: str = ""
+    time: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frame": int(self.frame),
+            "class": self.cls,
+            "start_deg": round(float(self.start_deg), 4),
+            "end_deg": round(float(self.end_deg), 4),
+            "annotator": self.annotator,
+            "time": self.time,
+        }
+
+    @property
+    def extent_deg(self) -> float:
+        return arc_extent(self.start_deg, self.end_deg)
+
+
+@dataclass
+class ArcSet:
+    """All arcs of one pullback, per frame and class, with the centre they were drawn about.
+
+    Arcs of the same frame and class never overlap: :meth:`add` merges them.
+    """
+
+    n_frames: int
+    frame_shape: tuple[int, int]
+    classes: list[str] = field(default_factory=lambda: list(DEFAULT_CLASSES))
+    center_mode: str = "catheter"
+    centers: Any = None  # (cy, cx) or (F, 2) list; None -> image centre
+    arcs: list[Arc] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.n_frames = int(self.n_frames)
+        self.frame_shape = (int(self.frame_shape[0]), int(self.frame_shape[1]))
+        self.classes = list(self.classes)
+        if self.center_mode not in CENTER_MODES:
+            raise ValueError(f"center_mode must be one of {CENTER_MODES}, got {self.center_mode!r}")
+        if self.centers is None:
+            self.centers = [(self.frame_shape[0] - 1) / 2.0, (self.frame_shape[1] - 1) / 2.0]
+
+    # -- geometry ---------------------------------------------------------------------------
+    def center_of(self, frame: int) -> tuple[float, float]:
+        c = np.asarray(self.centers, float)
+        if c.ndim == 1:
+            return (float(c[0]), float(c[1]))
+        return (float(c[frame][0]), float(c[frame][1]))
+
+    def centers_array(self) -> np.ndarray:
+        """Centres as (F, 2) or (2,) array."""
+        return np.asarray(self.centers, float)
+
+    # -- editing ----------------------------------------------------------------------------
+    def copy(self) -> ArcSet:
+        return copy.deepcopy(self)
+
+    def _check(self, frame: int, cls: str) -> None:
+        if not 0 <= int(frame) < self.n_frames:
+            raise ValueError(f"frame {frame} outside the pullback (0..{self.n_frames - 1})")
+        if cls not in self.classes:
+            self.classes.append(cls)
+
+    def arcs_for(self, frame: int, cls: str | None = None) -> list[Arc]:
+        return [a for a in self.arcs if a.frame == frame and (cls is None or a.cls == cls)]
+
+    def add(
+        self,
+        frame: int,
+        cls: str,
+        start_deg: float,
+        end_deg: float,
+        annotator: str | None = None,
+        time: str | None = None,
+    ) -> None:
+        """Add an arc; it merges with arcs of the same frame and class that it overlaps."""
+        self._check(frame, cls)
+        if arc_extent(start_deg, end_deg) <= 0:
+            return
+        annotator = _default_annotator() if annotator is None else annotator
+        time = _now_iso() if time is None else time
+        same = self.arcs_for(frame, cls)
+        merged = merge_arcs([(a.start_deg, a.end_deg) for a in same] + [(start_deg, end_deg)])
+        keep = {(a.start_deg, a.end_deg): a for a in same}
+        self.arcs = [a for a in self.arcs if not (a.frame == frame and a.cls == cls)]
+        for s, e in merged:
+            old = keep.get((s, e))
+            self.arcs.append(old if old is not None else Arc(frame, cls, s, e, annotator, time))
+        self._sort()
+
+    def _sort(self) -> None:
+        order = {c: i for i, c in enumerate(self.classes)}
+        self.arcs.sort(key=lambda a: (a.frame, order.get(a.cls, 99), a.start_deg))
+
+    def remove_at(self, frame: int, angle_deg: float, cls: str | None = None) -> Arc | None:
+        """Delete the arc of ``frame`` (and class, if given) that contains ``angle_deg``."""
+        for a in self.arcs_for(frame, cls):
+            if arc_contains(a.start_deg, a.end_deg, angle_deg):
+                self.arcs.remove(a)
+                return a
+        return None
+
+    def clear_frame(self, frame: int, cls: str | None = None) -> None:
+        self.arcs = [a for a in self.arcs if not (a.frame == frame and (cls is None or a.cls == cls))]
+
+    def copy_frame(self, src: int, dst: int, cls: str | None = None) -> int:
+        """Copy the arcs of frame ``src`` onto ``dst`` (merging); returns how many were copied."""
+        arcs = self.arcs_for(src, cls)
+        for a in arcs:
+            self.add(dst, a.cls, a.start_deg, a.end_deg)
+        return len(arcs)
+
+    # -- labels -----------------------------------------------------------------------------
+    def labels(self, n_alines: int = 360, classes: list[str] | None = None) -> np.ndarray:
+        """Per-A-line labels, bool (F, n_alines, n_classes) in ``classes`` order."""
+        classes = list(self.classes if classes is None else classes)
+        cidx = {c: i for i, c in enumerate(classes)}
+        sel = [a for a in self.arcs if a.cls in cidx]
+        return arcs_to_labels(
+            np.array([a.frame for a in sel], np.int64),
+            np.array([cidx[a.cls] for a in sel], np.int64),
+            np.array([a.start_deg for a in sel], float),
+            np.array([a.end_deg for a in sel], float),
+            self.n_frames,
+            len(classes),
+            n_alines,
+        )
+
+    def class_labels(self, cls: str = "calcium", n_alines: int = 360) -> np.ndarray:
+        """Per-A-line labels (F, n_alines) of one class."""
+        return self.labels(n_alines, [cls])[:, :, 0]
+
+    @classmethod
+    def from_labels(
+        cls_,
+        labels: np.ndarray,
+        classes: list[str],
+        frame_shape: tuple[int, int],
+        center_mode: str = "catheter",
+        centers: Any = None,
+        annotator: str = "",
+        time: str | None = None,
+    ) -> ArcSet:
+        """An ArcSet from per-A-line labels (F, N, C) (e.g. a prediction)."""
+        labels = np.asarray(labels, bool)
+        if labels.ndim == 2:
+            labels = labels[:, :, None]
+        time = _now_iso() if time is None else time
+        out = cls_(labels.shape[0], frame_shape, list(classes), center_mode, centers)
+        out.arcs = [
+            Arc(f, classes[c], s, e, annotator, time) for f, c, s, e in labels_to_arcs(labels)
+        ]
+        out._sort()
+        return out
+
+    @classmethod
+    def from_dicts(
+        cls_,
+        arcs: list[dict[str, Any]],
+        n_frames: int,
+        frame_shape: tuple[int, int],
+        classes: list[str] | None = None,
+        center_mode: str = "catheter",
+        centers: Any = None,
+    ) -> ArcSet:
+        """An ArcSet from arc dicts (``frame``, ``class``, ``start_deg``, ``end_deg``, ...)."""
+        out = cls_(n_frames, frame_shape, list(classes or DEFAULT_CLASSES), center_mode, centers)
+        for d in arcs:
+            out.add(
+                int(d["frame"]),
+                str(d["class"]),
+                float(d["start_deg"]),
+                float(d["end_deg"]),
+                d.get("annotator", ""),
+                d.get("time", ""),
+            )
+        return out
+
+    # -- file format --------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        c = np.asarray(self.centers, float)
+        return {
+            "format": ARCS_FORMAT,
+            "version": ARCS_VERSION,
+            "n_frames": self.n_frames,
+            "frame_shape": list(self.frame_shape),
+            "center_mode": self.center_mode,
+            "centers": c.round(3).tolist(),
+            "classes": list(self.classes),
+            "arcs": [a.to_dict() for a in self.arcs],
+        }
+
+
+def save_arcs(arcset: ArcSet, path: str | Path) -> Path:
+    """Write an ArcSet as ``napari-plaque/arcs`` JSON, atomically (temp file + rename)."""
+    return atomic_write_json(path, arcset.to_json())
+
+
+def load_arcs(
+    path: str | Path,
+    n_frames: int | None = None,
+    frame_shape: tuple[int, int] | None = None,
+) -> ArcSet:
+    """Read an arcs file; refuse it (FormatError naming the file) if it is not one, or if it was
+    made for another pullback (``n_frames`` / ``frame_shape`` given and different)."""
+    p = Path(path)
+    if not p.exists():
+        raise FormatError(p, "arcs file not found")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FormatError(p, f"not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != ARCS_FORMAT:
+        raise FormatError(p, f"not a {ARCS_FORMAT} file")
+    if doc.get("version") != ARCS_VERSION:
+        raise FormatError(
+            p, f"arcs file version {doc.get('version')!r} is not supported (expected {ARCS_VERSION})"
+        )
+    try:
+        f = int(doc["n_frames"])
+        shape = (int(doc["frame_shape"][0]), int(doc["frame_shape"][1]))
+        classes = [str(c) for c in doc.get("classes", DEFAULT_CLASSES)]
+        mode = str(doc.get("center_mode", "catheter"))
+        centers = doc.get("centers")
+        arcs = list(doc.get("arcs", []))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise FormatError(p, f"arcs file is missing or has malformed fields ({exc})") from exc
+    if n_frames is not None and int(n_frames) != f:
+        raise FormatError(
+            p,
+            f"made for another pullback: {f} frames in the file, the pullback has {n_frames}",
+        )
+    if frame_shape is not None and tuple(int(s) for s in frame_shape) != shape:
+        raise FormatError(
+            p,
+            f"made for another pullback: frame shape {list(shape)} in the file, the pullback "
+            f"has {list(frame_shape)}",
+        )
+    if centers is not None:
+        c = np.asarray(centers, float)
+        if not (c.shape == (2,) or c.shape == (f, 2)):
+            raise FormatError(p, f"centers must be one [cy, cx] or {f} pairs, got shape {c.shape}")
+    try:
+        return ArcSet.from_dicts(arcs, f, shape, classes, mode, centers)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FormatError(p, f"bad arc entry ({exc})") from exc

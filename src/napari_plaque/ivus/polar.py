@@ -1,0 +1,292 @@
+"""Polar <-> cartesian transforms of IVUS frames about a centre.
+
+Conventions (``docs/domain.md``): the polar image of a frame has one row per A-line and one
+column per depth sample. A-line ``k`` of ``N`` covers angles ``[k*360/N, (k+1)*360/N)`` and is
+sampled along its centre angle ``(k + 0.5) * 360 / N``; the angle is
+``theta = atan2(row - cy, col - cx)`` in degrees, 0 deg = +column (3 o'clock), clockwise on
+screen. Depth sample ``j`` of ``D`` lies at ``(j + 0.5) * depth_px / D`` pixels from the centre.
+
+The sampling maps (flat indices and bilinear weights) are computed once per centre and reused
+for every frame, so whole pullbacks transform in batches with a few gathers per sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = [
+    "PolarGrid",
+    "aline_angles_deg",
+    "default_center",
+    "default_depth_px",
+    "from_polar",
+    "iter_to_polar",
+    "pixel_angles_deg",
+    "to_polar",
+]
+
+
+def aline_angles_deg(n_alines: int = 360) -> np.ndarray:
+    """Centre angle (degrees) of each A-line: ``(k + 0.5) * 360 / n_alines``."""
+    return (np.arange(n_alines) + 0.5) * (360.0 / n_alines)
+
+
+def default_center(frame_shape: tuple[int, int]) -> tuple[float, float]:
+    """The catheter centre of a scan-converted IVUS frame: the image centre (cy, cx)."""
+    return ((frame_shape[0] - 1) / 2.0, (frame_shape[1] - 1) / 2.0)
+
+
+def default_depth_px(frame_shape: tuple[int, int]) -> float:
+    """Largest depth (pixels) that stays inside the frame from its centre: half the short side."""
+    return min(frame_shape) / 2.0
+
+
+def pixel_angles_deg(frame_shape: tuple[int, int], center: tuple[float, float]) -> np.ndarray:
+    """Angle (degrees, [0, 360)) of every pixel about ``center`` with the project convention."""
+    rr, cc = np.indices(frame_shape, dtype=np.float64)
+    return np.mod(np.degrees(np.arctan2(rr - center[0], cc - center[1])), 360.0)
+
+
+@dataclass(frozen=True)
+class PolarGrid:
+    """Precomputed bilinear sampling maps for one frame shape, centre and polar geometry."""
+
+    frame_shape: tuple[int, int]
+    center: tuple[float, float]
+    n_alines: int
+    depth_samples: int
+    depth_px: tuple[float, float]  # (rows, cols) radius in pixels (differs if pixels anisotropic)
+    idx: np.ndarray  # (4, N*D) int64 flat indices into the frame
+    w: np.ndarray  # (4, N*D) float32 bilinear weights (0 outside the frame)
+
+    @property
+    def polar_shape(self) -> tuple[int, int]:
+        return (self.n_alines, self.depth_samples)
+
+    def sample(self, frames: np.ndarray) -> np.ndarray:
+        """Polar images (B, N, D) float32 of a batch of frames (B, rows, cols)."""
+        frames = np.asarray(frames)
+        flat = frames.reshape(frames.shape[0], -1)
+        out = flat[:, self.idx[0]] * self.w[0]
+        for k in range(1, 4):
+            out += flat[:, self.idx[k]] * self.w[k]
+        return out.reshape(frames.shape[0], self.n_alines, self.depth_samples)
+
+
+@lru_cache(maxsize=32)
+def _grid(
+    frame_shape: tuple[int, int],
+    center: tuple[float, float],
+    n_alines: int,
+    depth_samples: int,
+    depth_px: tuple[float, float],
+) -> PolarGrid:
+    rows, cols = frame_shape
+    theta = np.radians(aline_angles_deg(n_alines))[:, None]
+    frac = ((np.arange(depth_samples) + 0.5) / depth_samples)[None, :]
+    r = center[0] + np.sin(theta) * frac * depth_px[0]
+    c = center[1] + np.cos(theta) * frac * depth_px[1]
+    r0 = np.floor(r)
+    c0 = np.floor(c)
+    fr = (r - r0).astype(np.float32)
+    fc = (c - c0).astype(np.float32)
+    idx = []
+    w = []
+    for dr, dc, wt in (
+        (0, 0, (1 - fr) * (1 - fc)),
+        (0, 1, (1 - fr) * fc),
+        (1, 0, fr * (1 - fc)),
+        (1, 1, fr * fc),
+    ):
+        rr = r0 + dr
+        cc = c0 + dc
+        inside = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)
+        flat = np.where(inside, np.clip(rr, 0, rows - 1) * cols + np.clip(cc, 0, cols - 1), 0)
+        idx.append(flat.astype(np.int64).ravel())
+        w.append(np.where(inside, wt, 0).astype(np.float32).ravel())
+    grid = PolarGrid(
+        frame_shape, center, n_alines, depth_samples, depth_px, np.stack(idx), np.stack(w)
+    )
+    grid.idx.setflags(write=False)
+    grid.w.setflags(write=False)
+    return grid
+
+
+def _depth_px_pair(
+    depth_px: float | None,
+    depth_mm: float | None,
+    pixel_spacing_mm: tuple[float, float] | None,
+    frame_shape: tuple[int, int],
+) -> tuple[float, float]:
+    if depth_mm is not None:
+        if pixel_spacing_mm is None:
+            raise ValueError("depth_mm needs pixel_spacing_mm")
+        return (float(depth_mm / pixel_spacing_mm[0]), float(depth_mm / pixel_spacing_mm[1]))
+    if depth_px is None:
+        depth_px = default_depth_px(frame_shape)
+    return (float(depth_px), float(depth_px))
+
+
+def _centers_per_frame(center, n_frames: int, frame_shape) -> np.ndarray:
+    if center is None:
+        return np.tile(np.asarray(default_center(frame_shape), float), (n_frames, 1))
+    c = np.asarray(center, dtype=float)
+    if c.shape == (2,):
+        return np.tile(c, (n_frames, 1))
+    if c.shape == (n_frames, 2):
+        return c
+    raise ValueError(f"center must be (cy, cx) or one pair per frame ({n_frames}, 2); got {c.shape}")
+
+
+def iter_to_polar(
+    frames,
+    center=None,
+    n_alines: int = 360,
+    depth_samples: int = 256,
+    depth_px: float | None = None,
+    depth_mm: float | None = None,
+    pixel_spacing_mm: tuple[float, float] | None = None,
+    batch: int = 32,
+    dtype=np.float32,
+):
+    """Generator form of :func:`to_polar`: yields frames done, returns (F, N, D) polar images."""
+    n_frames = int(frames.shape[0])
+    frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
+    dpx = _depth_px_pair(depth_px, depth_mm, pixel_spacing_mm, frame_shape)
+    centers = _centers_per_frame(center, n_frames, frame_shape)
+    out = np.empty((n_frames, n_alines, depth_samples), dtype=dtype)
+    start = 0
+    while start < n_frames:
+        stop = min(start + batch, n_frames)
+        block = np.asarray(frames[start:stop])
+        cblock = centers[start:stop]
+        # frames sharing one centre (the usual catheter case) go through one gather
+        uniq, inv = np.unique(cblock, axis=0, return_inverse=True)
+        inv = np.ravel(inv)
+        for u, cen in enumerate(uniq):
+            sel = np.flatnonzero(inv == u)
+            grid = _grid(frame_shape, (float(cen[0]), float(cen[1])), n_alines, depth_samples, dpx)
+            pol = grid.sample(block[sel])
+            if np.issubdtype(np.dtype(dtype), np.integer):
+                info = np.iinfo(dtype)
+                pol = np.clip(np.rint(pol), info.min, info.max)
+            out[start + sel] = pol
+        start = stop
+        yield start
+    return out
+
+
+def to_polar(
+    frames,
+    center=None,
+    n_alines: int = 360,
+    depth_samples: int = 256,
+    depth_px: float | None = None,
+    depth_mm: float | None = None,
+    pixel_spacing_mm: tuple[float, float] | None = None,
+    batch: int = 32,
+    dtype=np.float32,
+) -> np.ndarray:
+    """Polar images (A-line x depth) of frames about a centre, by bilinear interpolation.
+
+    Parameters
+    ----------
+    frames : array-like, shape (F, rows, cols) or (rows, cols)
+        Cartesian frames (may be lazy; read in batches).
+    center : (cy, cx), or array (F, 2), optional
+        Centre in pixels, one for all frames or one per frame. Default: the image centre
+        (the catheter of a scan-converted frame).
+    n_alines : int
+        A-lines per frame (rows of the polar image).
+    depth_samples : int
+        Samples per A-line (columns of the polar image).
+    depth_px, depth_mm : float, optional
+        Depth covered, in pixels or (with ``pixel_spacing_mm``) in mm. Default: half the
+        frame's short side. Samples outside the frame are 0.
+    pixel_spacing_mm : (dy, dx), optional
+        Pixel size, needed with ``depth_mm``.
+    dtype : numpy dtype
+        Output dtype; integer types are rounded and clipped (``np.uint8`` for exports).
+
+    Returns
+    -------
+    ndarray, shape (F, n_alines, depth_samples) (or (n_alines, depth_samples) for one frame)
+    """
+    single = np.ndim(frames) == 2 if isinstance(frames, np.ndarray) else len(frames.shape) == 2
+    if single:
+        frames = np.asarray(frames)[None]
+    gen = iter_to_polar(
+        frames, center, n_alines, depth_samples, depth_px, depth_mm, pixel_spacing_mm, batch, dtype
+    )
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            out = stop.value
+            break
+    return out[0] if single else out
+
+
+def from_polar(
+    polar: np.ndarray,
+    frame_shape: tuple[int, int],
+    center=None,
+    depth_px: float | None = None,
+    depth_mm: float | None = None,
+    pixel_spacing_mm: tuple[float, float] | None = None,
+    fill=0,
+) -> np.ndarray:
+    """Cartesian frames from polar images (inverse of :func:`to_polar`).
+
+    Each pixel takes the A-line whose angular sector contains it (nearest A-line) and is
+    linearly interpolated along depth; pixels beyond the covered depth get ``fill``. Works for
+    boolean/label polar images too (then nearest depth sample, no interpolation).
+
+    Parameters
+    ----------
+    polar : ndarray, shape (F, N, D) or (N, D)
+    frame_shape : (rows, cols)
+    center, depth_px, depth_mm, pixel_spacing_mm :
+        As in :func:`to_polar` (must match the forward transform).
+    """
+    polar = np.asarray(polar)
+    single = polar.ndim == 2
+    if single:
+        polar = polar[None]
+    n_frames, n_alines, depth_samples = polar.shape
+    frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
+    dpx = _depth_px_pair(depth_px, depth_mm, pixel_spacing_mm, frame_shape)
+    centers = _centers_per_frame(center, n_frames, frame_shape)
+    interp = polar.dtype.kind == "f" or polar.dtype == np.uint8
+    out_dtype = polar.dtype
+    out = np.empty((n_frames, *frame_shape), dtype=out_dtype)
+    uniq, inv = np.unique(centers, axis=0, return_inverse=True)
+    inv = np.ravel(inv)
+    rr, cc = np.indices(frame_shape, dtype=np.float64)
+    for u, cen in enumerate(uniq):
+        sel = np.flatnonzero(inv == u)
+        dy = (rr - cen[0]) / dpx[0]
+        dx = (cc - cen[1]) / dpx[1]
+        rad = np.hypot(dy, dx)  # fraction of the covered depth
+        theta = np.mod(np.degrees(np.arctan2(rr - cen[0], cc - cen[1])), 360.0)
+        k = np.minimum((theta * n_alines / 360.0).astype(np.int64), n_alines - 1)
+        pos = rad * depth_samples - 0.5  # continuous depth index
+        outside = rad >= 1.0
+        src = polar[sel]
+        if interp:
+            j0 = np.clip(np.floor(pos), 0, depth_samples - 1).astype(np.int64)
+            j1 = np.minimum(j0 + 1, depth_samples - 1)
+            t = np.clip(pos - j0, 0.0, 1.0).astype(np.float32)
+            v = src[:, k, j0] * (1 - t) + src[:, k, j1] * t
+            if out_dtype.kind in "iu":
+                v = np.rint(v)
+            v = v.astype(out_dtype)
+        else:
+            j = np.clip(np.rint(pos), 0, depth_samples - 1).astype(np.int64)
+            v = src[:, k, j]
+        v[:, outside] = fill
+        out[sel] = v
+    return out[0] if single else out

@@ -1,0 +1,469 @@
+"""Training data for the deep models (numpy only, no torch).
+
+- The IVUS A-line dataset written by the IVUS training-set export (``napari-plaque/aline-dataset``
+  version 1): ``manifest.json`` plus ``polar/<id>.npz`` with ``polar`` uint8 (F, A, D),
+  ``labels`` bool (F, A, classes) and ``frames`` int (F,). :func:`read_aline_dataset` reads only
+  that format.
+- CT segmentation sets made from image + label arrays: a patch folder
+  (``napari-plaque/ct-patches``, :func:`export_ct_patches`) or an nnU-Net v2 raw dataset folder
+  (:func:`export_nnunet`); :func:`read_ct_training_set` reads both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.anon import hash_id
+from ..io.atomic import atomic_path, atomic_write_json
+from ..io.errors import FormatError
+from ..types import CTVolume
+
+ALINE_FORMAT = "napari-plaque/aline-dataset"
+CT_PATCH_FORMAT = "napari-plaque/ct-patches"
+AIR_HU = -1024.0
+
+# --------------------------------------------------------------------------- A-line dataset
+
+
+@dataclass
+class ALinePullback:
+    """One pullback of an A-line dataset, in memory."""
+
+    id: str
+    polar: np.ndarray  # uint8 (F, A, D)
+    labels: np.ndarray  # bool (F, A, C)
+    frames: np.ndarray  # int (F,)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ALineDataset:
+    """An A-line dataset: classes, polar sampling and its pullbacks."""
+
+    classes: list[str]
+    n_alines: int
+    depth_samples: int
+    depth_mm: float
+    pullbacks: list[ALinePullback]
+    manifest: dict[str, Any]
+    path: str = ""
+
+    @property
+    def n_frames(self) -> int:
+        return int(sum(p.polar.shape[0] for p in self.pullbacks))
+
+
+def read_aline_dataset(path: str | Path) -> ALineDataset:
+    """Read an exported A-line dataset folder (or its ``manifest.json``).
+
+    Raises
+    ------
+    FormatError
+        Missing/corrupt manifest, wrong format, missing or inconsistent polar files; the message
+        names the offending file.
+    """
+    p = Path(path)
+    man_path = p if p.name == "manifest.json" else p / "manifest.json"
+    root = man_path.parent
+    if not man_path.is_file():
+        raise FormatError(man_path, "A-line dataset manifest not found")
+    try:
+        man = json.loads(man_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(man_path, f"not valid JSON ({exc})") from None
+    if not isinstance(man, dict) or man.get("format") != ALINE_FORMAT:
+        raise FormatError(man_path, f"not an A-line dataset (format must be {ALINE_FORMAT!r})")
+    if int(man.get("version", 0)) != 1:
+        raise FormatError(man_path, f"unsupported A-line dataset version {man.get('version')!r}")
+    try:
+        classes = [str(c) for c in man["classes"]]
+        n_alines = int(man["n_alines"])
+        depth_samples = int(man["depth_samples"])
+        depth_mm = float(man["depth_mm"])
+        entries = list(man["pullbacks"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FormatError(man_path, f"manifest lacks or mangles {exc}") from None
+    if not entries:
+        raise FormatError(man_path, "the dataset holds no pullbacks")
+    pullbacks = []
+    for ent in entries:
+        f = root / ent["polar_file"]
+        if not f.is_file():
+            raise FormatError(f, "polar file listed in the manifest is missing")
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                polar, labels, frames = z["polar"], z["labels"], z["frames"]
+        except (KeyError, ValueError, OSError) as exc:
+            raise FormatError(f, f"not a readable polar file ({exc})") from None
+        if polar.ndim != 3 or polar.shape[1:] != (n_alines, depth_samples):
+            raise FormatError(
+                f, f"polar shape {polar.shape} != (F, {n_alines}, {depth_samples})"
+            )
+        if labels.shape != (polar.shape[0], n_alines, len(classes)):
+            raise FormatError(f, f"labels shape {labels.shape} does not match polar/classes")
+        meta = {k: v for k, v in ent.items() if k != "polar_file"}
+        pullbacks.append(
+            ALinePullback(
+                id=str(ent["id"]),
+                polar=np.asarray(polar, dtype=np.uint8),
+                labels=np.asarray(labels, dtype=bool),
+                frames=np.asarray(frames),
+                meta=meta,
+            )
+        )
+    return ALineDataset(
+        classes=classes,
+        n_alines=n_alines,
+        depth_samples=depth_samples,
+        depth_mm=depth_mm,
+        pullbacks=pullbacks,
+        manifest=man,
+        path=str(root),
+    )
+
+
+def write_aline_dataset(
+    out_dir: str | Path,
+    pullbacks: list[tuple[str, np.ndarray, np.ndarray]],
+    classes: list[str],
+    depth_mm: float,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write polar frames + per-A-line labels in the A-line dataset format (low-level).
+
+    ``pullbacks`` holds ``(id, polar uint8 (F, A, D), labels bool (F, A, C))``; ids are written
+    as given (hash them first). The IVUS training-set export is the usual producer; this writer
+    serves synthetic data and tests.
+    """
+    out = Path(out_dir)
+    (out / "polar").mkdir(parents=True, exist_ok=True)
+    entries = []
+    n_alines = depth_samples = None
+    for pid, polar, labels in pullbacks:
+        polar = np.asarray(polar, dtype=np.uint8)
+        n_alines, depth_samples = polar.shape[1], polar.shape[2]
+        rel = f"polar/{pid}.npz"
+        with atomic_path(out / rel) as tmp:
+            np.savez_compressed(
+                tmp, polar=polar, labels=np.asarray(labels, bool), frames=np.arange(len(polar))
+            )
+        entries.append({"id": pid, "n_frames": int(len(polar)), "polar_file": rel})
+        entries[-1].update((extra or {}).get(pid, {}))
+    manifest = {
+        "format": ALINE_FORMAT,
+        "version": 1,
+        "classes": list(classes),
+        "n_alines": int(n_alines or 360),
+        "depth_samples": int(depth_samples or 0),
+        "depth_mm": float(depth_mm),
+        "pullbacks": entries,
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return out
+
+
+def context_stack(polar: np.ndarray, index: np.ndarray, context: int) -> np.ndarray:
+    """Stack each indexed frame with its ``context`` neighbours on each side (edges clamped).
+
+    Returns uint8 ``(len(index), 2 * context + 1, A, D)``.
+    """
+    index = np.asarray(index)
+    offs = np.arange(-context, context + 1)
+    idx = np.clip(index[:, None] + offs[None, :], 0, len(polar) - 1)
+    return np.asarray(polar)[idx]
+
+
+def split_groups(
+    ids: list[str], val_fraction: float = 0.25, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """Split group ids (pullbacks, studies) into train and validation groups, seeded.
+
+    At least one group goes to each side when there are two or more groups.
+    """
+    ids = sorted(set(ids))
+    if len(ids) < 2:
+        return ids, []
+    rng = np.random.default_rng(seed)
+    order = [ids[i] for i in rng.permutation(len(ids))]
+    n_val = min(len(ids) - 1, max(1, int(round(val_fraction * len(ids)))))
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+# --------------------------------------------------------------------------- CT data
+
+
+def hu_normalise(hu: np.ndarray, window_hu: tuple[float, float]) -> np.ndarray:
+    """Clip HU to ``window_hu`` = (low, high) and scale to [0, 1] (float32)."""
+    lo, hi = float(window_hu[0]), float(window_hu[1])
+    if hi <= lo:
+        raise ValueError(f"HU window must be (low, high) with high > low, got {window_hu}")
+    x = (np.asarray(hu, dtype=np.float32) - lo) / (hi - lo)
+    return np.clip(x, 0.0, 1.0, out=x)
+
+
+@dataclass
+class CTCase:
+    """One CT training case (HU array and integer label map of the same shape)."""
+
+    id: str
+    hu: np.ndarray
+    labels: np.ndarray
+    spacing_mm: tuple[float, float, float]
+
+
+@dataclass
+class CTTrainingSet:
+    cases: list[CTCase]
+    classes: list[str]
+    source_format: str
+    path: str = ""
+
+
+def _check_pair(vol: CTVolume, lab: np.ndarray, i: int) -> np.ndarray:
+    lab = np.asarray(lab)
+    if lab.shape != vol.shape:
+        raise ValueError(
+            f"case {i} ({vol.name}): label shape {lab.shape} does not match the image {vol.shape}"
+        )
+    if lab.dtype.kind not in "biu" or (lab.size and lab.min() < 0):
+        raise ValueError(f"case {i} ({vol.name}): labels must be non-negative integers")
+    return lab
+
+
+def _classes_for(labels: list[np.ndarray], classes: list[str] | None) -> list[str]:
+    n = int(max(int(lab.max()) if lab.size else 0 for lab in labels)) + 1
+    if classes is None:
+        return ["background"] + [f"label_{k}" for k in range(1, max(n, 2))]
+    classes = list(classes)
+    if len(classes) < n:
+        raise ValueError(f"labels go up to {n - 1} but only {len(classes)} classes were named")
+    return classes
+
+
+def _pad_to(arr: np.ndarray, shape: tuple[int, ...], value: float) -> np.ndarray:
+    pad = [(0, max(0, s - a)) for a, s in zip(arr.shape, shape, strict=True)]
+    if any(p[1] for p in pad):
+        arr = np.pad(arr, pad, constant_values=value)
+    return arr
+
+
+def sample_patch_corners(
+    labels: np.ndarray,
+    patch_size: tuple[int, int, int],
+    n: int,
+    rng: np.random.Generator,
+    foreground_fraction: float = 0.5,
+) -> np.ndarray:
+    """Patch corners (n, 3): a share centred on random foreground voxels, the rest uniform."""
+    shape = np.array(labels.shape)
+    ps = np.array(patch_size)
+    hi = np.maximum(shape - ps, 0)
+    corners = (rng.random((n, 3)) * (hi + 1)).astype(int)
+    fg = np.argwhere(labels > 0)
+    n_fg = int(round(foreground_fraction * n)) if len(fg) else 0
+    if n_fg:
+        centres = fg[rng.integers(0, len(fg), n_fg)]
+        corners[:n_fg] = np.clip(centres - ps // 2, 0, hi)
+    return corners
+
+
+def export_ct_patches(
+    images: list[CTVolume],
+    labels: list[np.ndarray],
+    out_dir: str | Path,
+    patch_size: tuple[int, int, int] = (16, 64, 64),
+    n_patches: int = 32,
+    classes: list[str] | None = None,
+    seed: int = 0,
+    foreground_fraction: float = 0.5,
+) -> Path:
+    """Export HU patches + label patches (``napari-plaque/ct-patches``) from image/label pairs.
+
+    Case ids are hashed (from the volume name and index); HU is stored as float32, labels as
+    uint8. Use ``patch_size[0] == 1`` for a 2D model.
+    """
+    if not images or len(images) != len(labels):
+        raise ValueError("need one label array per image (and at least one image)")
+    labels = [_check_pair(v, lab, i) for i, (v, lab) in enumerate(zip(images, labels, strict=True))]
+    classes = _classes_for(labels, classes)
+    rng = np.random.default_rng(seed)
+    out = Path(out_dir)
+    entries = []
+    for i, (vol, lab) in enumerate(zip(images, labels, strict=True)):
+        cid = hash_id(f"{i}:{vol.name}:{vol.meta.get('SeriesInstanceUID', '')}")
+        hu = _pad_to(np.asarray(vol.hu, np.float32), patch_size, AIR_HU)
+        lab = _pad_to(lab, patch_size, 0)
+        corners = sample_patch_corners(lab, patch_size, n_patches, rng, foreground_fraction)
+        sl = [tuple(slice(c, c + s) for c, s in zip(cr, patch_size, strict=True)) for cr in corners]
+        hu_p = np.stack([hu[s] for s in sl])
+        lab_p = np.stack([lab[s] for s in sl]).astype(np.uint8)
+        rel = f"patches/{cid}.npz"
+        with atomic_path(out / rel) as tmp:
+            np.savez_compressed(tmp, hu=hu_p, labels=lab_p)
+        entries.append(
+            {"id": cid, "file": rel, "n_patches": int(n_patches), "spacing_mm": vol.spacing_mm}
+        )
+    atomic_write_json(
+        out / "manifest.json",
+        {
+            "format": CT_PATCH_FORMAT,
+            "version": 1,
+            "classes": classes,
+            "patch_size": list(patch_size),
+            "cases": entries,
+        },
+    )
+    return out
+
+
+def _affine(vol: CTVolume) -> np.ndarray:
+    """NIfTI (RAS) affine for the array transposed to (x, y, z) = (axis2, axis1, axis0)."""
+    d = np.asarray(vol.direction, float)
+    lps_origin = d.T @ np.asarray(vol.origin_mm, float)
+    flip = np.array([-1.0, -1.0, 1.0])
+    aff = np.eye(4)
+    for j, ax in enumerate((2, 1, 0)):
+        aff[:3, j] = flip * d[ax] * vol.spacing_mm[ax]
+    aff[:3, 3] = flip * lps_origin
+    return aff
+
+
+def write_nifti(path: str | Path, arr: np.ndarray, like: CTVolume) -> Path:
+    """Write an array in the reader's (slice, row, col) order as NIfTI with ``like``'s geometry.
+
+    Uses the package writer (:mod:`napari_plaque.io`) when it provides ``write_nifti``.
+    """
+    try:
+        from ..io import write_nifti as _io_write  # type: ignore[attr-defined]
+    except ImportError:
+        _io_write = None
+    if _io_write is not None:
+        return _io_write(path, arr, like)
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.ascontiguousarray(np.asarray(arr).transpose(2, 1, 0)), _affine(like))
+    img.header.set_xyzt_units("mm")
+    with atomic_path(path, suffix=".nii.gz" if str(path).endswith(".gz") else ".nii") as tmp:
+        nib.save(img, str(tmp))
+    return Path(path)
+
+
+def _read_nifti(path: Path) -> CTVolume:
+    try:
+        from ..io import read_nifti
+
+        return read_nifti(path)
+    except ImportError:  # pragma: no cover - reader module not present
+        import nibabel as nib
+
+        img = nib.load(str(path))
+        arr = np.asarray(img.dataobj).transpose(2, 1, 0)
+        zooms = img.header.get_zooms()[:3]
+        return CTVolume(arr, (zooms[2], zooms[1], zooms[0]), name=path.name)
+
+
+def export_nnunet(
+    images: list[CTVolume],
+    labels: list[np.ndarray],
+    out_dir: str | Path,
+    dataset_id: int = 501,
+    name: str = "NapariPlaque",
+    classes: list[str] | None = None,
+) -> Path:
+    """Write an nnU-Net v2 raw dataset folder ``Dataset{id:03d}_{name}``.
+
+    ``imagesTr/<case>_0000.nii.gz`` (CT, one channel), ``labelsTr/<case>.nii.gz`` and
+    ``dataset.json`` (``channel_names``, ``labels``, ``numTraining``, ``file_ending``). Case ids are
+    hashed. Returns the dataset folder.
+    """
+    if not images or len(images) != len(labels):
+        raise ValueError("need one label array per image (and at least one image)")
+    labels = [_check_pair(v, lab, i) for i, (v, lab) in enumerate(zip(images, labels, strict=True))]
+    classes = _classes_for(labels, classes)
+    root = Path(out_dir) / f"Dataset{int(dataset_id):03d}_{name}"
+    for i, (vol, lab) in enumerate(zip(images, labels, strict=True)):
+        cid = f"case_{hash_id(f'{i}:{vol.name}')[:10]}"
+        hu = np.asarray(vol.hu)
+        hu = hu.astype(np.int16) if hu.dtype.kind in "iu" else hu.astype(np.float32)
+        write_nifti(root / "imagesTr" / f"{cid}_0000.nii.gz", hu, vol)
+        write_nifti(root / "labelsTr" / f"{cid}.nii.gz", lab.astype(np.uint8), vol)
+    atomic_write_json(
+        root / "dataset.json",
+        {
+            "channel_names": {"0": "CT"},
+            "labels": {c: k for k, c in enumerate(classes)},
+            "numTraining": len(images),
+            "file_ending": ".nii.gz",
+            "name": name,
+            "description": "exported by napari-plaque",
+        },
+    )
+    return root
+
+
+def read_ct_training_set(path: str | Path) -> CTTrainingSet:
+    """Read a CT training set: a ``napari-plaque/ct-patches`` folder or an nnU-Net v2 raw folder."""
+    root = Path(path)
+    man = root / "manifest.json"
+    ds = root / "dataset.json"
+    if man.is_file():
+        try:
+            m = json.loads(man.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise FormatError(man, f"not valid JSON ({exc})") from None
+        if m.get("format") != CT_PATCH_FORMAT:
+            raise FormatError(man, f"not a CT patch set (format must be {CT_PATCH_FORMAT!r})")
+        cases = []
+        for ent in m["cases"]:
+            f = root / ent["file"]
+            try:
+                with np.load(f, allow_pickle=False) as z:
+                    hu, lab = z["hu"], z["labels"]
+            except (KeyError, ValueError, OSError) as exc:
+                raise FormatError(f, f"not a readable patch file ({exc})") from None
+            for k in range(len(hu)):
+                cases.append(CTCase(f"{ent['id']}", hu[k], lab[k], tuple(ent["spacing_mm"])))
+        return CTTrainingSet(cases, list(m["classes"]), CT_PATCH_FORMAT, str(root))
+    if ds.is_file():
+        try:
+            d = json.loads(ds.read_text(encoding="utf-8"))
+            lab_map = {str(k): int(v) for k, v in d["labels"].items()}
+            ending = d.get("file_ending", ".nii.gz")
+        except (json.JSONDecodeError, KeyError, AttributeError, ValueError) as exc:
+            raise FormatError(ds, f"not an nnU-Net dataset.json ({exc})") from None
+        classes = [c for c, _ in sorted(lab_map.items(), key=lambda kv: kv[1])]
+        cases = []
+        for lf in sorted((root / "labelsTr").glob(f"*{ending}")):
+            cid = lf.name[: -len(ending)]
+            img_f = root / "imagesTr" / f"{cid}_0000{ending}"
+            if not img_f.is_file():
+                raise FormatError(img_f, "image for this label is missing")
+            vol = _read_nifti(img_f)
+            lab = np.asarray(_read_nifti(lf).hu)
+            if lab.shape != vol.shape:
+                raise FormatError(lf, f"label shape {lab.shape} != image shape {vol.shape}")
+            cases.append(CTCase(cid, np.asarray(vol.hu), lab.astype(np.int64), vol.spacing_mm))
+        if not cases:
+            raise FormatError(root / "labelsTr", "no labelled cases found")
+        return CTTrainingSet(cases, classes, "nnunet-v2", str(root))
+    raise FormatError(root, "not a CT training set (no manifest.json or nnU-Net dataset.json)")
+
+
+def ct_training_set_from_arrays(
+    images: list[CTVolume], labels: list[np.ndarray], classes: list[str] | None = None
+) -> CTTrainingSet:
+    """A CT training set straight from image + label arrays (e.g. napari layers)."""
+    if not images or len(images) != len(labels):
+        raise ValueError("need one label array per image (and at least one image)")
+    labels = [_check_pair(v, lab, i) for i, (v, lab) in enumerate(zip(images, labels, strict=True))]
+    classes = _classes_for(labels, classes)
+    cases = [
+        CTCase(hash_id(f"{i}:{v.name}"), np.asarray(v.hu), lab, v.spacing_mm)
+        for i, (v, lab) in enumerate(zip(images, labels, strict=True))
+    ]
+    return CTTrainingSet(cases, classes, "arrays")

@@ -1,0 +1,385 @@
+"""Cohort agreement statistics: ICC(2,1), Bland-Altman, weighted kappa, correlations.
+
+Also the IVUS per-A-line comparison of two annotations (annotator vs annotator or annotator vs
+model) and the agreement of their IVUS calcium scores (ICS) over a cohort of pullbacks.
+
+Conventions
+-----------
+- ICC: two-way random effects, absolute agreement, single measure -- ICC(2,1) of Shrout &
+  Fleiss (1979), ICC(A,1) of McGraw & Wong (1996) -- from the two-way ANOVA mean squares, with
+  the McGraw & Wong (1996, case 2A) 95 % confidence interval (Satterthwaite degrees of freedom).
+- Bland-Altman: differences ``a - b``; bias = mean difference; limits of agreement
+  bias +- 1.96 SD (SD with ddof=1); approximate 95 % CIs of the bias (t-based, SE = SD/sqrt(n))
+  and of each limit (SE = SD sqrt(3/n)), as in Bland & Altman (1986, 1999).
+- Kappa: Cohen's kappa with linear weights ``w_ij = 1 - |i - j| / (k - 1)`` over the ordered
+  categories (also reported unweighted).
+- Categories: ``cacdrs``: A0 = 0, A1 = (0, 100), A2 = [100, 300), A3 >= 300;
+  ``cac3``: "0", "1-99" = (0, 100), "100-399" = [100, 400), ">=400". A score <= 0 is category 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+#: category schemes: (upper-exclusive cut-points above 0, names)
+CATEGORY_SCHEMES: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] = {
+    "cacdrs": ((100.0, 300.0), ("A0", "A1", "A2", "A3")),
+    "cac3": ((100.0, 400.0), ("0", "1-99", "100-399", ">=400")),
+}
+
+
+def categorize(scores: Sequence[float] | np.ndarray, scheme: str = "cacdrs") -> np.ndarray:
+    """Ordinal category codes 0..3 for calcium scores (see module docstring for the bins)."""
+    if scheme not in CATEGORY_SCHEMES:
+        raise ValueError(f"unknown category scheme {scheme!r}; use one of {sorted(CATEGORY_SCHEMES)}")
+    s = np.asarray(scores, dtype=float)
+    if np.any(np.isnan(s)):
+        raise ValueError("cannot categorise NaN scores")
+    cuts, _ = CATEGORY_SCHEMES[scheme]
+    codes = np.where(s > 0, 1 + np.searchsorted(np.asarray(cuts), s, side="right"), 0)
+    return codes.astype(np.int64)
+
+
+def category_names(scheme: str) -> tuple[str, ...]:
+    return CATEGORY_SCHEMES[scheme][1]
+
+
+def _pairs(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(a, dtype=float).ravel()
+    y = np.asarray(b, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must have the same length, got {x.size} and {y.size}")
+    if x.size < 2:
+        raise ValueError(f"agreement needs at least 2 paired values, got {x.size}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("agreement values must be finite numbers")
+    return x, y
+
+
+def icc_a1(ratings: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
+    """ICC(2,1): two-way random, absolute agreement, single measure, with its CI.
+
+    Parameters
+    ----------
+    ratings : ndarray, shape (n_subjects, k_raters)
+        One row per case, one column per rater/method; no missing values.
+    confidence : float
+        Confidence level of the interval.
+
+    Returns
+    -------
+    dict
+        ``icc``, ``ci_low``, ``ci_high``, ``f`` (MSR/MSE), ``df1``, ``df2``, ``p`` (H0: ICC = 0),
+        ``n``, ``k``, and the mean squares ``msr`` (subjects), ``msc`` (raters), ``mse``.
+    """
+    y = np.asarray(ratings, dtype=float)
+    if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] < 2:
+        raise ValueError(f"ratings must be (n >= 2 subjects, k >= 2 raters), got {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("ratings must be finite numbers")
+    n, k = y.shape
+    grand = y.mean()
+    ss_r = k * np.sum((y.mean(axis=1) - grand) ** 2)
+    ss_c = n * np.sum((y.mean(axis=0) - grand) ** 2)
+    ss_t = np.sum((y - grand) ** 2)
+    ss_e = ss_t - ss_r - ss_c
+    msr = ss_r / (n - 1)
+    msc = ss_c / (k - 1)
+    mse = ss_e / ((n - 1) * (k - 1))
+    den = msr + (k - 1) * mse + k * (msc - mse) / n
+    icc = (msr - mse) / den if den > 0 else float("nan")
+    df1, df2 = n - 1, (n - 1) * (k - 1)
+    f = msr / mse if mse > 0 else float("inf")
+    p = float(stats.f.sf(f, df1, df2)) if np.isfinite(f) else 0.0
+    lo, hi = _icc_a1_ci(icc, msr, msc, mse, n, k, confidence)
+    return {
+        "icc": float(icc),
+        "ci_low": lo,
+        "ci_high": hi,
+        "f": float(f),
+        "df1": int(df1),
+        "df2": int(df2),
+        "p": p,
+        "n": int(n),
+        "k": int(k),
+        "msr": float(msr),
+        "msc": float(msc),
+        "mse": float(mse),
+    }
+
+
+def _icc_a1_ci(
+    icc: float, msr: float, msc: float, mse: float, n: int, k: int, confidence: float
+) -> tuple[float, float]:
+    """McGraw & Wong (1996) case 2A interval for ICC(A,1)."""
+    if not np.isfinite(icc) or mse <= 0 or icc >= 1:
+        return (float("nan"), float("nan"))
+    alpha = 1.0 - confidence
+    a = k * icc / (n * (1.0 - icc))
+    b = 1.0 + k * icc * (n - 1) / (n * (1.0 - icc))
+    v_num = (a * msc + b * mse) ** 2
+    v_den = (a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1))
+    v = v_num / v_den
+    f_up = stats.f.ppf(1 - alpha / 2, n - 1, v)
+    f_lo = stats.f.ppf(1 - alpha / 2, v, n - 1)
+    c = k * msc + (k * n - k - n) * mse
+    lower = n * (msr - f_up * mse) / (f_up * c + n * msr)
+    upper = n * (f_lo * msr - mse) / (c + n * f_lo * msr)
+    return float(lower), float(upper)
+
+
+def bland_altman(
+    a: Sequence[float], b: Sequence[float], loa_sd: float = 1.96, confidence: float = 0.95
+) -> dict[str, float]:
+    """Bland-Altman bias (mean of ``a - b``), SD and limits of agreement, with approximate CIs."""
+    x, y = _pairs(a, b)
+    d = x - y
+    n = d.size
+    bias = float(d.mean())
+    sd = float(d.std(ddof=1))
+    t = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    se_bias = sd / np.sqrt(n)
+    se_loa = sd * np.sqrt(3.0 / n)
+    lo, hi = bias - loa_sd * sd, bias + loa_sd * sd
+    return {
+        "n": int(n),
+        "bias": bias,
+        "sd": sd,
+        "loa_low": lo,
+        "loa_high": hi,
+        "bias_ci": [bias - t * se_bias, bias + t * se_bias],
+        "loa_low_ci": [lo - t * se_loa, lo + t * se_loa],
+        "loa_high_ci": [hi - t * se_loa, hi + t * se_loa],
+        "loa_sd": float(loa_sd),
+    }
+
+
+def confusion(a_codes: np.ndarray, b_codes: np.ndarray, n_categories: int) -> np.ndarray:
+    """Confusion matrix (rows: a, columns: b) of integer codes 0..n_categories-1."""
+    a = np.asarray(a_codes, dtype=np.int64).ravel()
+    b = np.asarray(b_codes, dtype=np.int64).ravel()
+    if a.shape != b.shape:
+        raise ValueError("a and b must have the same length")
+    if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n_categories):
+        raise ValueError(f"category codes must lie in 0..{n_categories - 1}")
+    return np.bincount(a * n_categories + b, minlength=n_categories**2).reshape(
+        n_categories, n_categories
+    )
+
+
+def kappa_from_table(table: np.ndarray, weights: str | None = "linear") -> float:
+    """Cohen's kappa from a k x k contingency table; ``weights`` None, "linear" or "quadratic"."""
+    t = np.asarray(table, dtype=float)
+    k = t.shape[0]
+    if t.ndim != 2 or t.shape != (k, k) or k < 2:
+        raise ValueError(f"kappa needs a square table with >= 2 categories, got {t.shape}")
+    total = t.sum()
+    if total <= 0:
+        raise ValueError("kappa needs at least one rated case")
+    p = t / total
+    expected = np.outer(p.sum(axis=1), p.sum(axis=0))
+    i, j = np.indices((k, k))
+    if weights is None:
+        disagree = (i != j).astype(float)
+    elif weights == "linear":
+        disagree = np.abs(i - j) / (k - 1)
+    elif weights == "quadratic":
+        disagree = ((i - j) / (k - 1)) ** 2
+    else:
+        raise ValueError(f"unknown kappa weights {weights!r}")
+    exp_dis = float((disagree * expected).sum())
+    obs_dis = float((disagree * p).sum())
+    if exp_dis == 0:
+        return 1.0 if obs_dis == 0 else float("nan")
+    return 1.0 - obs_dis / exp_dis
+
+
+def weighted_kappa(
+    a_codes: Sequence[int], b_codes: Sequence[int], n_categories: int | None = None,
+    weights: str | None = "linear",
+) -> float:
+    """Cohen's kappa of two ratings given as ordinal integer codes 0..k-1."""
+    a = np.asarray(a_codes, dtype=np.int64)
+    b = np.asarray(b_codes, dtype=np.int64)
+    k = int(n_categories or max(int(a.max(initial=0)), int(b.max(initial=0))) + 1)
+    return kappa_from_table(confusion(a, b, max(k, 2)), weights=weights)
+
+
+def correlations(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Pearson r and Spearman rho with their p-values (NaN when a variable is constant)."""
+    x, y = _pairs(a, b)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        nan = float("nan")
+        return {"pearson_r": nan, "pearson_p": nan, "spearman_rho": nan, "spearman_p": nan}
+    pr = stats.pearsonr(x, y)
+    sr = stats.spearmanr(x, y)
+    return {
+        "pearson_r": float(pr[0]),
+        "pearson_p": float(pr[1]),
+        "spearman_rho": float(sr[0]),
+        "spearman_p": float(sr[1]),
+    }
+
+
+def agreement(
+    a: Sequence[float], b: Sequence[float], categories: str | None = None
+) -> dict[str, Any]:
+    """Everything a paper reports for two methods scoring the same cases.
+
+    Returns ``n``, ``mean_a``, ``mean_b``, ``icc`` (see :func:`icc_a1`), ``bland_altman``,
+    correlations, and with ``categories`` ("cacdrs" or "cac3") a ``categories`` block with the
+    names, the confusion matrix (rows a, columns b), the linearly weighted and unweighted kappa,
+    the fraction of cases in the same category and the fraction reclassified.
+    """
+    x, y = _pairs(a, b)
+    out: dict[str, Any] = {
+        "n": int(x.size),
+        "mean_a": float(x.mean()),
+        "mean_b": float(y.mean()),
+        "icc": icc_a1(np.column_stack([x, y])),
+        "bland_altman": bland_altman(x, y),
+        **correlations(x, y),
+    }
+    if categories:
+        ca, cb = categorize(x, categories), categorize(y, categories)
+        names = category_names(categories)
+        table = confusion(ca, cb, len(names))
+        same = float(np.trace(table) / x.size)
+        out["categories"] = {
+            "scheme": categories,
+            "names": list(names),
+            "confusion": table.tolist(),
+            "kappa_linear": kappa_from_table(table, "linear"),
+            "kappa": kappa_from_table(table, None),
+            "agreement": same,
+            "reclassified": 1.0 - same,
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- IVUS A-lines
+
+
+def _aline_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(a)
+    y = np.asarray(b)
+    if x.shape != y.shape:
+        raise ValueError(f"A-line label arrays differ in shape: {x.shape} vs {y.shape}")
+    if x.ndim != 2:
+        raise ValueError(f"A-line labels must be (frames, A-lines), got shape {x.shape}")
+    return x.astype(bool), y.astype(bool)
+
+
+def ics(alines: np.ndarray) -> float:
+    """IVUS calcium score: calcium-positive A-lines / all A-lines x 1000 for one pullback."""
+    a = np.asarray(alines, dtype=bool)
+    if a.size == 0:
+        raise ValueError("ICS of an empty pullback is undefined")
+    return float(np.count_nonzero(a) * 1000.0 / a.size)
+
+
+def aline_agreement(
+    reference: np.ndarray, other: np.ndarray, n_worst: int = 10
+) -> dict[str, Any]:
+    """Per-A-line comparison of two calcium annotations of one pullback.
+
+    Parameters
+    ----------
+    reference, other : ndarray of bool, shape (frames, A-lines)
+        Calcium-positive A-lines (e.g. annotator 1 and annotator 2 or the model); ``reference``
+        is the truth for precision and recall.
+    n_worst : int
+        Number of frames listed in ``worst_frames``.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``precision``, ``recall``, ``specificity``, ``dice``, ``kappa``
+        (unweighted, A-line level), ``ics_reference``, ``ics_other``, ``per_frame_disagree``
+        (A-lines per frame that differ), ``per_frame_disagree_deg`` (the same in degrees of
+        arc) and ``worst_frames`` (list of dicts with ``index``, ``disagree_alines``,
+        ``disagree_deg``, ``fp_alines``, ``fn_alines``).
+    """
+    r, o = _aline_pair(reference, other)
+    n_alines = r.shape[1]
+    tp = int(np.count_nonzero(r & o))
+    fp = int(np.count_nonzero(~r & o))
+    fn = int(np.count_nonzero(r & ~o))
+    tn = int(r.size - tp - fp - fn)
+    fp_f = np.count_nonzero(~r & o, axis=1)
+    fn_f = np.count_nonzero(r & ~o, axis=1)
+    dis = fp_f + fn_f
+    deg = dis * (360.0 / n_alines)
+    order = np.lexsort((np.arange(dis.size), -dis))
+    order = order[dis[order] > 0][: max(int(n_worst), 0)]
+    table = np.array([[tn, fp], [fn, tp]])
+    return {
+        "frames": int(r.shape[0]),
+        "alines_per_frame": int(n_alines),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "accuracy": (tp + tn) / r.size,
+        "precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "specificity": tn / (tn + fp) if tn + fp else float("nan"),
+        "dice": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
+        "kappa": kappa_from_table(table, None),
+        "ics_reference": ics(r),
+        "ics_other": ics(o),
+        "per_frame_disagree": dis,
+        "per_frame_disagree_deg": deg,
+        "worst_frames": [
+            {
+                "index": int(i),
+                "disagree_alines": int(dis[i]),
+                "disagree_deg": float(deg[i]),
+                "fp_alines": int(fp_f[i]),
+                "fn_alines": int(fn_f[i]),
+            }
+            for i in order
+        ],
+    }
+
+
+def ics_agreement(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], ics_cutoff: float = 85.0
+) -> dict[str, Any]:
+    """ICS agreement over a cohort of pullbacks, each given as (reference, other) A-line labels.
+
+    Returns the per-pullback ICS values (``ics_reference``, ``ics_other``), the
+    :func:`agreement` block on them (ICC, Bland-Altman, correlations), the pooled A-line
+    accuracy/precision/recall over all pullbacks and the agreement on ICS >= ``ics_cutoff``
+    (default 85, the median of the Erasmus MC cohort) as a 2x2 table with its kappa.
+    """
+    if len(pairs) < 2:
+        raise ValueError(f"ICS agreement needs at least 2 pullbacks, got {len(pairs)}")
+    ra, ob = [], []
+    tp = fp = fn = tn = 0
+    for ref, oth in pairs:
+        r, o = _aline_pair(ref, oth)
+        ra.append(ics(r))
+        ob.append(ics(o))
+        tp += int(np.count_nonzero(r & o))
+        fp += int(np.count_nonzero(~r & o))
+        fn += int(np.count_nonzero(r & ~o))
+        tn += int(np.count_nonzero(~r & ~o))
+    a, b = np.asarray(ra), np.asarray(ob)
+    high = confusion((a >= ics_cutoff).astype(int), (b >= ics_cutoff).astype(int), 2)
+    total = tp + fp + fn + tn
+    return {
+        "ics_reference": a.tolist(),
+        "ics_other": b.tolist(),
+        **agreement(a, b),
+        "aline_accuracy": (tp + tn) / total,
+        "aline_precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "aline_recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "ics_cutoff": float(ics_cutoff),
+        "high_ics_confusion": high.tolist(),
+        "high_ics_kappa": kappa_from_table(high, None),
+    }

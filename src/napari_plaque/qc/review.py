@@ -1,0 +1,113 @@
+"""The review file: accept / reject / fix flags per case, saved atomically after every change.
+
+A reviewer works through a cohort, flags each case, and can stop at any time: every change is
+written at once (temporary file + rename, so a crash never leaves a half-written file), and
+opening the same file again restores every flag.
+
+Format (JSON, ``version`` 1)::
+
+    {"format": "napari-plaque-review", "version": 1,
+     "cases": {"<case id>": {"flag": "accept" | "reject" | "fix", "note": "...",
+                             "updated": "2026-01-01T12:00:00+00:00", "metrics": {...}}}}
+
+``metrics`` is an optional small summary (e.g. Dice per label) stored with the flag.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..io.atomic import atomic_write_json
+from ..io.errors import FormatError
+
+REVIEW_FORMAT = "napari-plaque-review"
+REVIEW_VERSION = 1
+FLAGS = ("accept", "reject", "fix")
+
+
+class ReviewFile:
+    """Flags per case in a JSON file; every change is saved atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        The review file. It is read if it exists (a wrong format or a newer version raises
+        :class:`~napari_plaque.io.FormatError` naming the file) and created on the first flag.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.cases: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FormatError(self.path, f"not a readable review file ({exc})") from exc
+        if not isinstance(data, dict) or data.get("format") != REVIEW_FORMAT:
+            raise FormatError(self.path, f"not a napari-plaque review file (format != {REVIEW_FORMAT!r})")
+        version = data.get("version")
+        if not isinstance(version, int) or version > REVIEW_VERSION or version < 1:
+            raise FormatError(
+                self.path,
+                f"review file version {version!r} is not supported (this napari-plaque reads "
+                f"up to {REVIEW_VERSION})",
+            )
+        cases = data.get("cases", {})
+        if not isinstance(cases, dict):
+            raise FormatError(self.path, "'cases' must be a mapping from case id to its flag")
+        for case, entry in cases.items():
+            if not isinstance(entry, dict) or entry.get("flag") not in FLAGS:
+                raise FormatError(self.path, f"case {case!r} has no valid flag (one of {FLAGS})")
+        self.cases = {str(k): dict(v) for k, v in cases.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": REVIEW_FORMAT, "version": REVIEW_VERSION, "cases": self.cases}
+
+    def save(self) -> Path:
+        """Write the file atomically."""
+        return atomic_write_json(self.path, self.to_dict())
+
+    def set_flag(
+        self, case: str, flag: str, note: str = "", metrics: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Flag ``case`` as ``accept``, ``reject`` or ``fix`` and save at once."""
+        if flag not in FLAGS:
+            raise ValueError(f"flag must be one of {FLAGS}, got {flag!r}")
+        case = str(case)
+        if not case:
+            raise ValueError("a case needs a non-empty id")
+        entry: dict[str, Any] = {
+            "flag": flag,
+            "note": str(note),
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        if metrics:
+            entry["metrics"] = metrics
+        self.cases[case] = entry
+        self.save()
+        return entry
+
+    def clear(self, case: str) -> None:
+        """Remove the flag of ``case`` (saved at once)."""
+        if self.cases.pop(str(case), None) is not None:
+            self.save()
+
+    def flag(self, case: str) -> str | None:
+        entry = self.cases.get(str(case))
+        return None if entry is None else entry["flag"]
+
+    def pending(self, cases: list[str]) -> list[str]:
+        """The cases of ``cases`` that have no flag yet, in the given order."""
+        return [c for c in cases if str(c) not in self.cases]
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(FLAGS, 0)
+        for entry in self.cases.values():
+            counts[entry["flag"]] += 1
+        return counts

@@ -1,0 +1,314 @@
+"""A synthetic IVUS pullback with known calcium and attenuated-plaque arcs.
+
+Each frame is a scan-converted greyscale image with the catheter at the image centre:
+Rayleigh speckle, a dark catheter core and bright catheter ring, a dark lumen (off-centre,
+radius drifting smoothly), an echo-moderate intima/media, a bright adventitia, and
+perivascular tissue fading with depth. Over known arcs and frame ranges:
+
+* calcium: a bright (hyperechoic) leading edge just behind the lumen border followed by an
+  acoustic shadow (signal almost gone behind the edge);
+* attenuated plaque: a hypoechoic plaque whose signal attenuates quickly with depth, *without*
+  a bright edge.
+
+Arcs vary smoothly from frame to frame (the centre angle drifts, the extent rises and falls),
+calcium segments are several mm long, the first calcium segment exceeds 180 deg over > 5 mm and
+one segment is centred near 0 deg so that its arcs wrap through 0. The seed changes all the
+geometry (lumen, arcs, frame ranges, edge depths, gain), so held-out seeds test generalisation.
+
+Frames are spaced 0.2 mm by default (frame time 0.4 s at the clinical 0.5 mm/s, as after ECG
+gating), so that a few hundred frames cover clinically meaningful lengths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..ivus.arcs import DEFAULT_CLASSES, arcs_to_labels
+
+__all__ = ["ivus_layers", "make_ivus_sample", "make_pullback_frames"]
+
+N_ALINES_TRUTH = 360
+
+
+def _smooth_walk(rng: np.random.Generator, n: int, scale: float, corr: float = 25.0) -> np.ndarray:
+    """A smooth random curve (n,) with roughly unit-``scale`` amplitude."""
+    k = max(1, int(corr))
+    x = rng.normal(size=n + 2 * k)
+    kern = np.hanning(2 * k + 1)
+    y = np.convolve(x, kern / kern.sum(), mode="same")[k : k + n]
+    y = y / (np.std(y) + 1e-9)
+    return y * scale
+
+
+def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca: int, n_att: int):
+    """Non-overlapping frame ranges, one per segment, with arc parameters."""
+    kinds = ["calcium"] * n_ca + ["attenuation"] * n_att
+    order = rng.permutation(len(kinds))
+    # slots along the pullback; the first calcium segment (the big one) gets a wider slot
+    weights = np.array([2.5 if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
+    bounds = np.concatenate([[0.0], np.cumsum(weights) / weights.sum() * n_frames])
+    segs = []
+    for slot_i, k in enumerate(order):
+        kind = kinds[k]
+        big = kind == "calcium" and k == 0
+        lo = int(round(bounds[slot_i]))
+        hi = int(round(bounds[slot_i + 1]))
+        room = max(4, int((hi - lo) * 0.85))
+        if big:
+            want = int(round(rng.uniform(6.0, 9.0) / mm_per_frame))
+        elif kind == "calcium":
+            want = int(round(rng.uniform(2.5, 7.0) / mm_per_frame))
+        else:
+            want = int(round(rng.uniform(2.0, 5.0) / mm_per_frame))
+        length = int(min(room, max(4, want)))
+        f0 = lo + int(rng.integers(0, max(1, (hi - lo) - length + 1)))
+        if big:
+            ext_max = rng.uniform(200.0, 280.0)
+        elif kind == "calcium":
+            ext_max = rng.uniform(50.0, 170.0)
+        else:
+            ext_max = rng.uniform(60.0, 150.0)
+        segs.append(
+            {
+                "class": kind,
+                "frame_start": int(f0),
+                "frame_stop": int(min(n_frames, f0 + length)),
+                "center_deg": float(rng.uniform(0, 360)),
+                "drift_deg": float(rng.uniform(-40, 40)),
+                "max_extent_deg": float(ext_max),
+                "edge_depth_mm": float(rng.uniform(0.05, 0.3)),
+            }
+        )
+    # one segment wraps through 0 deg
+    wrap = [s for s in segs if s["class"] == "calcium"]
+    if wrap:
+        w = wrap[-1]
+        w["center_deg"] = float(rng.uniform(-15, 15) % 360)
+        w["drift_deg"] = float(rng.uniform(-10, 10))
+    segs.sort(key=lambda s: s["frame_start"])
+    return segs
+
+
+def make_pullback_frames(
+    n_frames: int = 160,
+    size: int = 256,
+    seed: int = 0,
+    field_of_view_mm: float = 10.0,
+    frame_time_s: float = 0.4,
+    pullback_rate_mm_s: float = 0.5,
+    n_calcium: int = 3,
+    n_attenuation: int = 2,
+    noise: float = 1.0,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Synthetic IVUS frames and their ground truth.
+
+    Parameters
+    ----------
+    n_frames, size : int
+        Number of frames and frame size (square, pixels).
+    seed : int
+        Random seed; changes the whole geometry.
+    field_of_view_mm : float
+        Width of a frame in mm (pixel size = field_of_view_mm / size).
+    frame_time_s, pullback_rate_mm_s : float
+        Timing; the distance between frames is their product (default 0.2 mm).
+    n_calcium, n_attenuation : int
+        Number of calcium and attenuated-plaque segments.
+    noise : float
+        Speckle strength (1 = fully developed Rayleigh speckle, 0 = none).
+
+    Returns
+    -------
+    frames : uint8 ndarray (n_frames, size, size)
+    truth : dict
+        ``arcs`` (list of ``{"frame", "class", "start_deg", "end_deg"}``), ``classes``,
+        ``labels`` (bool (F, 360, n_classes) per-A-line truth), ``n_alines`` (360), ``center``
+        ((cy, cx) catheter centre, pixels), ``pixel_spacing_mm``, ``frame_time_s``,
+        ``pullback_rate_mm_s``, ``mm_per_frame``, ``segments`` (per segment: class, frame range,
+        max extent, length in mm), ``ics`` (true ICS over the whole pullback), ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    px = field_of_view_mm / size
+    mm_per_frame = frame_time_s * pullback_rate_mm_s
+    cy = cx = (size - 1) / 2.0
+    rr, cc = np.indices((size, size), dtype=np.float32)
+    dy = (rr - cy) * px
+    dx = (cc - cx) * px
+    r_mm = np.hypot(dy, dx)
+    theta = np.mod(np.degrees(np.arctan2(dy, dx)), 360.0).astype(np.float32)
+    ux = np.cos(np.radians(theta))
+    uy = np.sin(np.radians(theta))
+
+    # lumen geometry: centre offset from the catheter and radius, smooth along the pullback
+    corr = max(5.0, 3.0 / mm_per_frame)
+    lum_oy = _smooth_walk(rng, n_frames, 0.25, corr) + rng.uniform(-0.2, 0.2)
+    lum_ox = _smooth_walk(rng, n_frames, 0.25, corr) + rng.uniform(-0.2, 0.2)
+    lum_r = np.clip(1.55 + _smooth_walk(rng, n_frames, 0.2, corr) + rng.uniform(-0.2, 0.2), 1.0, 2.3)
+    wall_mm = np.clip(0.25 + _smooth_walk(rng, n_frames, 0.06, corr), 0.12, 0.5)
+    adv_mm = 0.3
+    gain = 1.0 + _smooth_walk(rng, n_frames, 0.08, corr)
+    cath_r = 0.45
+
+    segs = _segments(rng, n_frames, mm_per_frame, n_calcium, n_attenuation)
+    f_class = np.zeros(n_frames, np.int8)  # 0 none, 1 calcium, 2 attenuation
+    f_start = np.zeros(n_frames)
+    f_ext = np.zeros(n_frames)
+    f_edge = np.zeros(n_frames)
+    arcs: list[dict[str, Any]] = []
+    for s in segs:
+        f0, f1 = s["frame_start"], s["frame_stop"]
+        n = f1 - f0
+        t = (np.arange(n) + 0.5) / n
+        ext = 20.0 + (s["max_extent_deg"] - 20.0) * np.sin(np.pi * t) ** 0.6
+        cen = s["center_deg"] + s["drift_deg"] * (t - 0.5)
+        start = np.mod(np.round(cen - ext / 2, 2), 360.0)
+        ext = np.round(ext, 2)
+        f_class[f0:f1] = 1 if s["class"] == "calcium" else 2
+        f_start[f0:f1] = start
+        f_ext[f0:f1] = ext
+        f_edge[f0:f1] = s["edge_depth_mm"]
+        s["length_mm"] = float(n * mm_per_frame)
+        s["max_extent_deg"] = float(ext.max())
+        for i in range(n):
+            arcs.append(
+                {
+                    "frame": int(f0 + i),
+                    "class": s["class"],
+                    "start_deg": float(start[i]),
+                    "end_deg": float(np.mod(start[i] + ext[i], 360.0)),
+                }
+            )
+
+    frames = np.empty((n_frames, size, size), np.uint8)
+    from scipy.ndimage import uniform_filter
+
+    batch = 16
+    for b0 in range(0, n_frames, batch):
+        b1 = min(n_frames, b0 + batch)
+        sl = slice(b0, b1)
+        oy = lum_oy[sl, None, None]
+        ox = lum_ox[sl, None, None]
+        rl = lum_r[sl, None, None]
+        # distance from the catheter to the lumen border along each pixel's ray
+        proj = ox * ux + oy * uy
+        disc = np.maximum(rl**2 - (ox**2 + oy**2) + proj**2, 0.0)
+        t_lumen = proj + np.sqrt(disc)
+        depth = r_mm[None] - t_lumen  # > 0 behind the lumen border
+        w = wall_mm[sl, None, None]
+        e = np.where(depth < 0, 14.0, 0.0)
+        e = np.where((depth >= 0) & (depth < w), 85.0, e)
+        e = np.where((depth >= w) & (depth < w + adv_mm), 150.0, e)
+        far = depth >= w + adv_mm
+        e = np.where(far, 25.0 + 60.0 * np.exp(-(depth - w - adv_mm) / 0.8), e)
+
+        cls = f_class[sl, None, None]
+        inarc = np.mod(theta[None] - f_start[sl, None, None], 360.0) < f_ext[sl, None, None]
+        edge0 = f_edge[sl, None, None]
+        # calcium: bright leading edge, then acoustic shadow
+        ca = inarc & (cls == 1)
+        edge = ca & (depth >= edge0) & (depth < edge0 + 0.14)
+        shadow = ca & (depth >= edge0 + 0.14)
+        e = np.where(edge, 240.0, e)
+        e = np.where(shadow, e * 0.07, e)
+        # attenuated plaque: hypoechoic plaque, steep attenuation, no bright edge
+        att = inarc & (cls == 2)
+        plaque = att & (depth >= 0)
+        e = np.where(plaque, np.where(depth < edge0 + 0.1, 70.0, e), e)
+        e = np.where(plaque, e * np.exp(-np.maximum(depth - edge0 - 0.1, 0) / 0.18), e)
+
+        # catheter core and ring (drawn last: they are in front of everything)
+        e = np.where(r_mm[None] < cath_r, 4.0, e)
+        ring = (r_mm >= cath_r) & (r_mm < cath_r + 0.1)
+        e = np.where(ring[None], 210.0, e)
+        # depth attenuation of the beam and time-gain
+        e = e * np.exp(-0.12 * r_mm)[None] * gain[sl, None, None]
+        if noise > 0:
+            speck = rng.rayleigh(1.0, size=e.shape).astype(np.float32) / np.sqrt(np.pi / 2)
+            speck = 1.0 + noise * (speck - 1.0)
+            e = e * speck
+            e = uniform_filter(e, size=(1, 2, 2))
+        frames[sl] = np.clip(np.rint(e), 0, 255).astype(np.uint8)
+
+    classes = list(DEFAULT_CLASSES)
+    cidx = {c: i for i, c in enumerate(classes)}
+    labels = arcs_to_labels(
+        np.array([a["frame"] for a in arcs], np.int64),
+        np.array([cidx[a["class"]] for a in arcs], np.int64),
+        np.array([a["start_deg"] for a in arcs]),
+        np.array([a["end_deg"] for a in arcs]),
+        n_frames,
+        len(classes),
+        N_ALINES_TRUTH,
+    )
+    truth = {
+        "arcs": arcs,
+        "classes": classes,
+        "labels": labels,
+        "n_alines": N_ALINES_TRUTH,
+        "center": (float(cy), float(cx)),
+        "frame_shape": (size, size),
+        "pixel_spacing_mm": (float(px), float(px)),
+        "frame_time_s": float(frame_time_s),
+        "pullback_rate_mm_s": float(pullback_rate_mm_s),
+        "mm_per_frame": float(mm_per_frame),
+        "segments": segs,
+        "ics": float(1000.0 * labels[:, :, 0].mean()),
+        "seed": int(seed),
+    }
+    return frames, truth
+
+
+def truth_arcset(truth: dict[str, Any]):
+    """The ground truth as an :class:`~napari_plaque.ivus.arcs.ArcSet`."""
+    from ..ivus.arcs import ArcSet
+
+    n_frames = truth["labels"].shape[0]
+    return ArcSet.from_dicts(
+        truth["arcs"], n_frames, truth["frame_shape"], truth["classes"], "catheter", truth["center"]
+    )
+
+
+def make_ivus_sample(path: str | Path, n_frames: int = 160, seed: int = 0, **kwargs: Any):
+    """Write a synthetic pullback as a real US multi-frame DICOM and read it back.
+
+    Returns
+    -------
+    (Pullback, truth) : the pullback as the reader returns it, and the ground truth of
+    :func:`make_pullback_frames`.
+    """
+    from ..io import read_pullback
+    from ..io.ivus_dicom import write_pullback_dicom
+
+    frames, truth = make_pullback_frames(n_frames=n_frames, seed=seed, **kwargs)
+    write_pullback_dicom(
+        frames,
+        path,
+        frame_time_s=truth["frame_time_s"],
+        pullback_rate_mm_s=truth["pullback_rate_mm_s"],
+        pixel_spacing_mm=truth["pixel_spacing_mm"],
+        series_description=f"Synthetic IVUS pullback (seed {seed})",
+    )
+    pb = read_pullback(path)
+    return pb, truth
+
+
+def ivus_layers(pullback, truth: dict[str, Any] | None = None) -> list:
+    """Layer data tuples: the pullback image plus the ground-truth arcs as sector labels.
+
+    The arcs show as a labels layer (1 = calcium, 2 = attenuation) with the pullback's scale,
+    named ``truth arcs`` (the annotator widget shows user arcs the same way).
+    """
+    from ..ivus.render import arc_sector_labels
+    from ..layers import labels_layer_data, pullback_layer_data
+
+    layers = [pullback_layer_data(pullback)]
+    if truth is not None:
+        arcset = truth_arcset(truth)
+        lab = arc_sector_labels(arcset, pullback.frame_shape)
+        layers.append(
+            labels_layer_data(lab, like=pullback, name="truth arcs", opacity=0.35, visible=True)
+        )
+    return layers
