@@ -29,13 +29,17 @@ def register(sub) -> None:
     p.add_argument("ref", help="reference label map (.npy or NIfTI)")
     p.add_argument("--image", help="the image (DICOM folder/file or NIfTI) giving the spacing")
     p.add_argument(
-        "--spacing", type=float, nargs=3, metavar=("DZ", "DY", "DX"),
+        "--spacing",
+        type=float,
+        nargs=3,
+        metavar=("DZ", "DY", "DX"),
         help="voxel spacing in mm (slice, row, column); overrides --image and the NIfTI header",
     )
     p.add_argument("--labels", type=int, nargs="+", help="label values to evaluate (default: all)")
     p.add_argument("--worst", type=int, default=10, help="number of worst slices listed (10)")
     p.add_argument(
-        "--alines", action="store_true",
+        "--alines",
+        action="store_true",
         help="PRED/REF are (frames, A-lines) IVUS calcium labels: per-A-line agreement and ICS",
     )
     p.add_argument("--out", help="also write the JSON result to this file")
@@ -57,7 +61,8 @@ def register(sub) -> None:
     a.add_argument("--b", required=True, dest="col_b", help="column of method/reader B")
     a.add_argument("--id", dest="col_id", help="column with the case id (default: first column)")
     a.add_argument(
-        "--categories", choices=("cacdrs", "cac3"),
+        "--categories",
+        choices=("cacdrs", "cac3"),
         help="also compare risk categories: cacdrs (A0-A3) or cac3 (0/1-99/100-399/>=400)",
     )
     a.add_argument("--out", help="also write the JSON result to this file")
@@ -119,9 +124,9 @@ def _spacing_for(args, shape: tuple[int, ...]) -> tuple[tuple[float, ...], str]:
 
 
 def run_qc(args) -> int:
+    from .._progress import run_steps
     from ..io import read_labels
     from ..qc import aline_agreement, iter_qc_metrics, qc_steps
-    from .._progress import run_steps
 
     pred = read_labels(args.pred)
     ref = read_labels(args.ref)
@@ -131,7 +136,9 @@ def run_qc(args) -> int:
         )
     if args.alines:
         if pred.ndim != 2:
-            raise ValueError(f"{args.pred}: --alines needs (frames, A-lines) arrays, got {pred.shape}")
+            raise ValueError(
+                f"{args.pred}: --alines needs (frames, A-lines) arrays, got {pred.shape}"
+            )
         res = aline_agreement(ref != 0, pred != 0, n_worst=args.worst)
         res.pop("per_frame_disagree_deg")
         _emit(res, args)
@@ -142,7 +149,9 @@ def run_qc(args) -> int:
                 f"ICS pred {res['ics_other']:.1f}  ref {res['ics_reference']:.1f}"
             )
             for w in res["worst_frames"]:
-                print(f"frame {w['index']:5d}: {w['disagree_alines']} A-lines ({w['disagree_deg']:.1f} deg)")
+                print(
+                    f"frame {w['index']:5d}: {w['disagree_alines']} A-lines ({w['disagree_deg']:.1f} deg)"
+                )
         return 0
     if pred.ndim != 3:
         raise ValueError(f"{args.pred}: QC needs 3D label maps, got shape {tuple(pred.shape)}")
@@ -171,14 +180,29 @@ def _fmt(v: Any, nd: int = 3) -> str:
 
 def _print_table(res: dict[str, Any]) -> None:
     print(f"spacing (mm): {res['spacing_mm']} ({res['spacing_source']})")
-    head = ("label", "dice", "jaccard", "vol_pred", "vol_ref", "vol_diff%", "hd95", "assd",
-            "TP/FP/FN lesions")
+    head = (
+        "label",
+        "dice",
+        "jaccard",
+        "vol_pred",
+        "vol_ref",
+        "vol_diff%",
+        "hd95",
+        "assd",
+        "TP/FP/FN lesions",
+    )
     print("  ".join(f"{h:>10}" for h in head))
     for lab, m in res["labels"].items():
         row = (
-            str(lab), _fmt(m["dice"]), _fmt(m["jaccard"]), _fmt(m["volume_pred_mm3"], 1),
-            _fmt(m["volume_ref_mm3"], 1), _fmt(m["volume_diff_pct"], 1), _fmt(m["hd95_mm"], 2),
-            _fmt(m["assd_mm"], 2), f"{m['lesion_tp']}/{m['lesion_fp']}/{m['lesion_fn']}",
+            str(lab),
+            _fmt(m["dice"]),
+            _fmt(m["jaccard"]),
+            _fmt(m["volume_pred_mm3"], 1),
+            _fmt(m["volume_ref_mm3"], 1),
+            _fmt(m["volume_diff_pct"], 1),
+            _fmt(m["hd95_mm"], 2),
+            _fmt(m["assd_mm"], 2),
+            f"{m['lesion_tp']}/{m['lesion_fp']}/{m['lesion_fn']}",
         )
         print("  ".join(f"{c:>10}" for c in row))
     if res["worst_slices"]:

@@ -15,9 +15,9 @@ from .agreement import (
     bland_altman,
     categorize,
     correlations,
+    icc_a1,
     ics,
     ics_agreement,
-    icc_a1,
     kappa_from_table,
     weighted_kappa,
 )

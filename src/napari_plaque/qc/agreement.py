@@ -35,7 +35,9 @@ CATEGORY_SCHEMES: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] = {
 def categorize(scores: Sequence[float] | np.ndarray, scheme: str = "cacdrs") -> np.ndarray:
     """Ordinal category codes 0..3 for calcium scores (see module docstring for the bins)."""
     if scheme not in CATEGORY_SCHEMES:
-        raise ValueError(f"unknown category scheme {scheme!r}; use one of {sorted(CATEGORY_SCHEMES)}")
+        raise ValueError(
+            f"unknown category scheme {scheme!r}; use one of {sorted(CATEGORY_SCHEMES)}"
+        )
     s = np.asarray(scores, dtype=float)
     if np.any(np.isnan(s)):
         raise ValueError("cannot categorise NaN scores")
@@ -116,13 +118,15 @@ def _icc_a1_ci(
     icc: float, msr: float, msc: float, mse: float, n: int, k: int, confidence: float
 ) -> tuple[float, float]:
     """McGraw & Wong (1996) case 2A interval for ICC(A,1)."""
-    if not np.isfinite(icc) or mse <= 0 or icc >= 1:
+    if not np.isfinite(icc) or icc >= 1:
         return (float("nan"), float("nan"))
     alpha = 1.0 - confidence
     a = k * icc / (n * (1.0 - icc))
     b = 1.0 + k * icc * (n - 1) / (n * (1.0 - icc))
     v_num = (a * msc + b * mse) ** 2
     v_den = (a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1))
+    if v_den <= 0:
+        return (float("nan"), float("nan"))
     v = v_num / v_den
     f_up = stats.f.ppf(1 - alpha / 2, n - 1, v)
     f_lo = stats.f.ppf(1 - alpha / 2, v, n - 1)
@@ -199,7 +203,9 @@ def kappa_from_table(table: np.ndarray, weights: str | None = "linear") -> float
 
 
 def weighted_kappa(
-    a_codes: Sequence[int], b_codes: Sequence[int], n_categories: int | None = None,
+    a_codes: Sequence[int],
+    b_codes: Sequence[int],
+    n_categories: int | None = None,
     weights: str | None = "linear",
 ) -> float:
     """Cohen's kappa of two ratings given as ordinal integer codes 0..k-1."""
@@ -282,9 +288,7 @@ def ics(alines: np.ndarray) -> float:
     return float(np.count_nonzero(a) * 1000.0 / a.size)
 
 
-def aline_agreement(
-    reference: np.ndarray, other: np.ndarray, n_worst: int = 10
-) -> dict[str, Any]:
+def aline_agreement(reference: np.ndarray, other: np.ndarray, n_worst: int = 10) -> dict[str, Any]:
     """Per-A-line comparison of two calcium annotations of one pullback.
 
     Parameters

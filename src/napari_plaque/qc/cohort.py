@@ -67,7 +67,9 @@ def read_pairs(
             ids.append(row[iid] if iid < len(row) else "")
             lines.append(line)
     if len(a) < 2:
-        raise ReaderError(p, f"needs at least 2 rows with both {col_a!r} and {col_b!r}, got {len(a)}")
+        raise ReaderError(
+            p, f"needs at least 2 rows with both {col_a!r} and {col_b!r}, got {len(a)}"
+        )
     return {"a": np.asarray(a), "b": np.asarray(b), "ids": ids, "skipped": skipped, "lines": lines}
 
 

@@ -182,9 +182,7 @@ def _distance_summary(d_pr: np.ndarray, d_rp: np.ndarray) -> dict[str, float]:
     }
 
 
-def _lesions(
-    p: np.ndarray, r: np.ndarray, structure: np.ndarray
-) -> dict[str, int | float]:
+def _lesions(p: np.ndarray, r: np.ndarray, structure: np.ndarray) -> dict[str, int | float]:
     """orCaScore-style lesion counts for two boolean masks (same crop)."""
     lp, n_p = ndi.label(p, structure=structure)
     lr, n_r = ndi.label(r, structure=structure)

@@ -50,7 +50,9 @@ class ReviewFile:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise FormatError(self.path, f"not a readable review file ({exc})") from exc
         if not isinstance(data, dict) or data.get("format") != REVIEW_FORMAT:
-            raise FormatError(self.path, f"not a napari-plaque review file (format != {REVIEW_FORMAT!r})")
+            raise FormatError(
+                self.path, f"not a napari-plaque review file (format != {REVIEW_FORMAT!r})"
+            )
         version = data.get("version")
         if not isinstance(version, int) or version > REVIEW_VERSION or version < 1:
             raise FormatError(

@@ -1,0 +1,188 @@
+"""Cohort agreement statistics against published worked examples and independent libraries."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from napari_plaque.io import ReaderError
+from napari_plaque.qc import (
+    agreement,
+    aline_agreement,
+    bland_altman,
+    categorize,
+    icc_a1,
+    ics,
+    ics_agreement,
+    kappa_from_table,
+    read_pairs,
+    weighted_kappa,
+)
+
+# Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges
+SHROUT_FLEISS = np.array(
+    [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+)
+
+# SAS/STAT PROC FREQ "Agreement Study": two dermatologists, 4 ordered categories
+SKIN = np.array([[10, 4, 1, 0], [5, 10, 12, 2], [2, 4, 12, 5], [0, 2, 6, 13]])
+
+# Bland & Altman (1986), Lancet: peak flow (l/min), Wright vs mini Wright, first readings
+WRIGHT = [494, 395, 516, 434, 476, 557, 413, 442, 650, 433, 417, 656, 267, 478, 178, 423, 427]
+MINI = [512, 430, 520, 428, 500, 600, 364, 380, 658, 445, 432, 626, 260, 477, 259, 350, 451]
+
+
+def test_icc21_shrout_fleiss_table2():
+    r = icc_a1(SHROUT_FLEISS)
+    assert r["icc"] == pytest.approx(0.29, abs=0.005)  # published ICC(2,1) = 0.29
+    # F = MSR/MSE = 11.03 on (5, 15) df; CI 0.019 .. 0.76 as printed by R psych::ICC
+    assert r["f"] == pytest.approx(11.03, abs=0.01)
+    assert (r["df1"], r["df2"]) == (5, 15)
+    assert r["ci_low"] == pytest.approx(0.019, abs=0.001)
+    assert r["ci_high"] == pytest.approx(0.76, abs=0.005)
+    assert r["p"] == pytest.approx(0.00013, abs=0.00001)
+
+
+def test_icc_properties():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(100, 30, 40)
+    same = np.column_stack([truth, truth + rng.normal(0, 0.1, 40)])
+    assert icc_a1(same)["icc"] > 0.999
+    # a constant offset lowers absolute-agreement ICC (consistency would not)
+    shifted = np.column_stack([truth, truth + 30 + rng.normal(0, 1, 40)])
+    r = icc_a1(shifted)
+    assert r["icc"] < 0.8
+    assert r["ci_low"] < r["icc"] < r["ci_high"]
+    with pytest.raises(ValueError, match="subjects"):
+        icc_a1(np.ones((1, 2)))
+
+
+def test_weighted_kappa_worked_example_and_sklearn():
+    # the unweighted kappa of the SAS skin-condition example is published as 0.3449
+    assert kappa_from_table(SKIN, None) == pytest.approx(0.3449, abs=1e-4)
+    a = np.repeat(np.arange(4), SKIN.sum(axis=1))
+    b = np.concatenate([np.repeat(np.arange(4), row) for row in SKIN])
+    sk = pytest.importorskip("sklearn.metrics")
+    assert weighted_kappa(a, b, 4) == pytest.approx(
+        sk.cohen_kappa_score(a, b, weights="linear"), abs=1e-12
+    )
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, 200)
+    y = np.clip(x + rng.integers(-1, 2, 200), 0, 3)
+    for w in ("linear", "quadratic", None):
+        assert weighted_kappa(x, y, 4, weights=w) == pytest.approx(
+            sk.cohen_kappa_score(x, y, weights=w), abs=1e-12
+        )
+
+
+def test_weighted_kappa_hand_computed():
+    # 2 categories: linear weights == unweighted; table [[20, 5], [10, 15]]
+    # po = 0.7, pe = 0.5*0.6 + 0.5*0.4 = 0.5 -> kappa 0.4
+    assert kappa_from_table(np.array([[20, 5], [10, 15]]), "linear") == pytest.approx(0.4)
+    # 3 categories, perfect agreement -> 1; one-step disagreements weigh half a full miss
+    assert kappa_from_table(np.diag([3, 4, 5]), "linear") == pytest.approx(1.0)
+    t = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]])  # n = 4
+    # observed weighted disagreement: 1 case * 0.5 / 4 = 0.125
+    # expected: rows (2,1,1)/4, cols (1,2,1)/4, weights |i-j|/2
+    p_row, p_col = np.array([2, 1, 1]) / 4, np.array([1, 2, 1]) / 4
+    w = np.abs(np.subtract.outer(range(3), range(3))) / 2
+    exp = (w * np.outer(p_row, p_col)).sum()
+    assert kappa_from_table(t, "linear") == pytest.approx(1 - 0.125 / exp)
+
+
+def test_bland_altman_pefr_example():
+    ba = bland_altman(WRIGHT, MINI, loa_sd=2.0)
+    # published: mean difference -2.1 l/min, SD 38.8, limits -79.7 and 75.5 (2 SD)
+    assert ba["bias"] == pytest.approx(-2.1, abs=0.05)
+    assert ba["sd"] == pytest.approx(38.8, abs=0.05)
+    assert ba["loa_low"] == pytest.approx(-79.7, abs=0.1)
+    assert ba["loa_high"] == pytest.approx(75.5, abs=0.1)
+    default = bland_altman(WRIGHT, MINI)
+    assert default["loa_high"] - default["bias"] == pytest.approx(1.96 * default["sd"])
+    lo, hi = default["bias_ci"]
+    assert lo < default["bias"] < hi
+
+
+def test_categories_boundaries():
+    s = [0, 0.5, 1, 99, 99.9, 100, 299, 300, 399, 400, 1000]
+    np.testing.assert_array_equal(categorize(s, "cacdrs"), [0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 3])
+    np.testing.assert_array_equal(categorize(s, "cac3"), [0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3])
+    with pytest.raises(ValueError, match="scheme"):
+        categorize(s, "cacx")
+
+
+def test_agreement_bundle():
+    a = [0, 10, 150, 320, 500, 90, 0, 410]
+    b = [0, 12, 140, 290, 520, 110, 3, 395]
+    r = agreement(a, b, categories="cac3")
+    assert r["n"] == 8
+    assert r["pearson_r"] == pytest.approx(stats.pearsonr(a, b)[0])
+    assert r["spearman_rho"] == pytest.approx(stats.spearmanr(a, b)[0])
+    c = r["categories"]
+    assert c["names"] == ["0", "1-99", "100-399", ">=400"]
+    # categories: a -> 0,1,2,2,3,1,0,3 ; b -> 0,1,2,2,3,2,1,2 : 5 of 8 agree
+    assert c["agreement"] == pytest.approx(5 / 8)
+    assert np.asarray(c["confusion"]).sum() == 8
+    assert -1 <= c["kappa_linear"] <= 1
+    assert r["icc"]["icc"] > 0.95
+    with pytest.raises(ValueError, match="same length"):
+        agreement([1, 2], [1, 2, 3])
+
+
+def test_aline_agreement_hand_computed():
+    ref = np.zeros((3, 8), bool)
+    oth = np.zeros((3, 8), bool)
+    ref[0, :4] = True
+    oth[0, :3] = True  # 3 TP, 1 FN
+    oth[2, 6:8] = True  # 2 FP
+    r = aline_agreement(ref, oth)
+    assert (r["tp"], r["fp"], r["fn"], r["tn"]) == (3, 2, 1, 18)
+    assert r["accuracy"] == pytest.approx(21 / 24)
+    assert r["precision"] == pytest.approx(3 / 5)
+    assert r["recall"] == pytest.approx(3 / 4)
+    np.testing.assert_array_equal(r["per_frame_disagree"], [1, 0, 2])
+    np.testing.assert_allclose(r["per_frame_disagree_deg"], [45.0, 0.0, 90.0])
+    assert [w["index"] for w in r["worst_frames"]] == [2, 0]
+    assert r["ics_reference"] == pytest.approx(4 / 24 * 1000)
+    assert ics(oth) == pytest.approx(5 / 24 * 1000)
+
+
+def test_ics_agreement_cohort():
+    rng = np.random.default_rng(1)
+    pairs = []
+    for frac in (0.02, 0.05, 0.1, 0.2, 0.3):
+        ref = rng.random((20, 32)) < frac
+        oth = ref.copy()
+        flip = rng.random(ref.shape) < 0.01
+        oth[flip] = ~oth[flip]
+        pairs.append((ref, oth))
+    r = ics_agreement(pairs)
+    assert len(r["ics_reference"]) == 5
+    assert r["icc"]["icc"] > 0.9
+    assert 0.95 < r["aline_accuracy"] <= 1.0
+    assert np.asarray(r["high_ics_confusion"]).sum() == 5
+
+
+def test_read_pairs_csv(tmp_path):
+    p = tmp_path / "cohort.csv"
+    p.write_text("case,auto,manual\nc1,10,12\nc2,,5\nc3,300.5,280\nc4,0,0\n")
+    pairs = read_pairs(p, "auto", "manual")
+    np.testing.assert_allclose(pairs["a"], [10, 300.5, 0])
+    assert pairs["ids"] == ["c1", "c3", "c4"] and pairs["skipped"] == 1
+    with pytest.raises(ReaderError, match="cohort.csv.*no column 'x'"):
+        read_pairs(p, "auto", "x")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("case,auto,manual\nc1,ten,12\nc2,1,2\n")
+    with pytest.raises(ReaderError, match=r"bad.csv: line 2, column 'auto'"):
+        read_pairs(bad, "auto", "manual")
+    with pytest.raises(ReaderError, match="not found"):
+        read_pairs(tmp_path / "missing.csv", "a", "b")
+
+
+def test_constant_inputs_do_not_crash():
+    r = agreement([5, 5, 5], [5, 5, 5])
+    assert math.isnan(r["pearson_r"])
+    assert r["bland_altman"]["bias"] == 0.0
