@@ -179,7 +179,7 @@ def make_ccta(
     vessels = np.zeros(shape, np.uint8)
     lumen = np.zeros(shape, bool)
     polar = {lab: _polar(lab, shape) for lab in VESSELS}
-    for lab, (d2, _ang, present) in polar.items():
+    for d2, _ang, present in polar.values():
         ccta[present & (d2 <= FAT_R_PX**2)] = FAT_HU
     for lab, (d2, _ang, present) in polar.items():
         v = present & (d2 <= VESSEL_R_PX**2)
