@@ -316,7 +316,9 @@ class ArcSet:
         return None
 
     def clear_frame(self, frame: int, cls: str | None = None) -> None:
-        self.arcs = [a for a in self.arcs if not (a.frame == frame and (cls is None or a.cls == cls))]
+        self.arcs = [
+            a for a in self.arcs if not (a.frame == frame and (cls is None or a.cls == cls))
+        ]
 
     def copy_frame(self, src: int, dst: int, cls: str | None = None) -> int:
         """Copy the arcs of frame ``src`` onto ``dst`` (merging); returns how many were copied."""
@@ -429,7 +431,8 @@ def load_arcs(
         raise FormatError(p, f"not a {ARCS_FORMAT} file")
     if doc.get("version") != ARCS_VERSION:
         raise FormatError(
-            p, f"arcs file version {doc.get('version')!r} is not supported (expected {ARCS_VERSION})"
+            p,
+            f"arcs file version {doc.get('version')!r} is not supported (expected {ARCS_VERSION})",
         )
     try:
         f = int(doc["n_frames"])

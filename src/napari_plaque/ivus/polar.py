@@ -138,7 +138,9 @@ def _centers_per_frame(center, n_frames: int, frame_shape) -> np.ndarray:
         return np.tile(c, (n_frames, 1))
     if c.shape == (n_frames, 2):
         return c
-    raise ValueError(f"center must be (cy, cx) or one pair per frame ({n_frames}, 2); got {c.shape}")
+    raise ValueError(
+        f"center must be (cy, cx) or one pair per frame ({n_frames}, 2); got {c.shape}"
+    )
 
 
 def iter_to_polar(

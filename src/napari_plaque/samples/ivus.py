@@ -8,7 +8,9 @@ perivascular tissue fading with depth. Over known arcs and frame ranges:
 * calcium: a bright (hyperechoic) leading edge just behind the lumen border followed by an
   acoustic shadow (signal almost gone behind the edge);
 * attenuated plaque: a hypoechoic plaque whose signal attenuates quickly with depth, *without*
-  a bright edge.
+  a bright edge;
+* a guide wire in the lumen: a narrow (8 deg) bright reflector with a shadow, in every frame,
+  which is *not* calcium (a realistic false-positive trap).
 
 Arcs vary smoothly from frame to frame (the centre angle drifts, the extent rises and falls),
 calcium segments are several mm long, the first calcium segment exceeds 180 deg over > 5 mm and
@@ -146,11 +148,15 @@ def make_pullback_frames(
     corr = max(5.0, 3.0 / mm_per_frame)
     lum_oy = _smooth_walk(rng, n_frames, 0.25, corr) + rng.uniform(-0.2, 0.2)
     lum_ox = _smooth_walk(rng, n_frames, 0.25, corr) + rng.uniform(-0.2, 0.2)
-    lum_r = np.clip(1.55 + _smooth_walk(rng, n_frames, 0.2, corr) + rng.uniform(-0.2, 0.2), 1.0, 2.3)
+    lum_r = np.clip(
+        1.55 + _smooth_walk(rng, n_frames, 0.2, corr) + rng.uniform(-0.2, 0.2), 1.0, 2.3
+    )
     wall_mm = np.clip(0.25 + _smooth_walk(rng, n_frames, 0.06, corr), 0.12, 0.5)
     adv_mm = 0.3
     gain = 1.0 + _smooth_walk(rng, n_frames, 0.08, corr)
     cath_r = 0.45
+    gw_angle = np.mod(rng.uniform(0, 360) + _smooth_walk(rng, n_frames, 25.0, corr), 360.0)
+    gw_r = cath_r + 0.25
 
     segs = _segments(rng, n_frames, mm_per_frame, n_calcium, n_attenuation)
     f_class = np.zeros(n_frames, np.int8)  # 0 none, 1 calcium, 2 attenuation
@@ -219,6 +225,11 @@ def make_pullback_frames(
         e = np.where(plaque, np.where(depth < edge0 + 0.1, 70.0, e), e)
         e = np.where(plaque, e * np.exp(-np.maximum(depth - edge0 - 0.1, 0) / 0.18), e)
 
+        # guide wire: a narrow bright reflector in the lumen with a shadow behind it (not calcium)
+        gw = np.mod(theta[None] - gw_angle[sl, None, None] + 180.0, 360.0) - 180.0
+        wire = np.abs(gw) < 4.0
+        e = np.where(wire & (r_mm[None] >= gw_r) & (r_mm[None] < gw_r + 0.1), 230.0, e)
+        e = np.where(wire & (r_mm[None] >= gw_r + 0.1), e * 0.1, e)
         # catheter core and ring (drawn last: they are in front of everything)
         e = np.where(r_mm[None] < cath_r, 4.0, e)
         ring = (r_mm >= cath_r) & (r_mm < cath_r + 0.1)

@@ -1,0 +1,202 @@
+"""Per-A-line intensity-profile features for calcium detection.
+
+Each A-line of the polar image (depth in mm from the centre) is described by its leading-edge
+brightness, the depth of that edge, the signal before it and the shadow behind it, the
+gradients around it and the deep signal; then by the same features averaged over neighbouring
+A-lines (narrow and wide windows, wrapping round the frame) and neighbouring frames. All
+computations are vectorised over whole batches of frames.
+
+``FEATURE_VERSION`` changes whenever a definition changes; models store it and refuse
+features of another version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import uniform_filter, uniform_filter1d
+
+from .polar import iter_to_polar
+
+__all__ = [
+    "BASE_FEATURES",
+    "FEATURE_NAMES",
+    "FEATURE_VERSION",
+    "aline_features",
+    "base_features",
+    "context_features",
+    "iter_pullback_features",
+]
+
+FEATURE_VERSION = 1
+
+BASE_FEATURES = (
+    "peak",  # brightest (depth-smoothed) sample behind the catheter zone
+    "peak_depth_mm",  # depth of that sample
+    "pre_mean",  # mean signal between the catheter zone and the peak
+    "post_mean",  # mean signal in a window just behind the peak (shadow)
+    "deep_mean",  # mean signal over the deepest 40 % of the A-line
+    "log_shadow_ratio",  # log((post_mean + 1) / (peak + 1))
+    "log_deep_ratio",  # log((deep_mean + 1) / (peak + 1))
+    "grad_rise",  # steepest rise before/at the peak
+    "grad_fall",  # steepest fall after the peak
+    "mean",  # mean of the A-line
+    "std",  # standard deviation of the A-line
+    "dark_fraction_post",  # fraction of the shadow window below 15 % of the peak
+)
+
+#: context windows: (name, A-lines, frames)
+CONTEXT = (("a5", 5, 1), ("a21", 21, 1), ("a11f5", 11, 5))
+
+FEATURE_NAMES = tuple(BASE_FEATURES) + tuple(
+    f"{name}_{ctx}" for ctx, _, _ in CONTEXT for name in BASE_FEATURES
+)
+
+
+def base_features(
+    polar: np.ndarray,
+    depth_mm: float,
+    skip_mm: float = 0.6,
+    shadow_window_mm: float = 1.0,
+) -> np.ndarray:
+    """Base features (B, N, len(BASE_FEATURES)) float32 of polar images (B, N, D).
+
+    Parameters
+    ----------
+    polar : ndarray (B, N, D)
+        Polar images (grey values 0-255), depth sample ``j`` at ``(j + 0.5) * depth_mm / D``.
+    depth_mm : float
+        Depth covered by the polar images (mm).
+    skip_mm : float
+        Catheter zone ignored at the start of each A-line (mm).
+    shadow_window_mm : float
+        Length of the window behind the peak used for the shadow (mm).
+    """
+    pol = np.asarray(polar, dtype=np.float32)
+    b, n, d = pol.shape
+    dz = depth_mm / d
+    j0 = min(d - 4, int(np.ceil(skip_mm / dz)))
+    p = uniform_filter1d(pol[:, :, j0:], size=3, axis=2, mode="nearest")
+    m = p.shape[2]
+    win = max(2, int(round(shadow_window_mm / dz)))
+    gap = max(1, int(round(0.1 / dz)))
+    ipk = np.argmax(p, axis=2)
+    peak = np.take_along_axis(p, ipk[..., None], axis=2)[..., 0]
+    cs = np.concatenate([np.zeros((b, n, 1), np.float32), np.cumsum(p, axis=2)], axis=2)
+
+    def window_mean(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        lo = np.clip(lo, 0, m)
+        hi = np.clip(hi, 0, m)
+        hi = np.maximum(hi, lo + 1)
+        lo = np.minimum(lo, m - 1)
+        hi = np.minimum(hi, m)
+        s = np.take_along_axis(cs, hi[..., None], 2) - np.take_along_axis(cs, lo[..., None], 2)
+        return s[..., 0] / (hi - lo)
+
+    pre = np.where(ipk > 0, window_mean(np.zeros_like(ipk), ipk), peak)
+    post = window_mean(ipk + gap, ipk + gap + win)
+    deep = p[:, :, int(m * 0.6) :].mean(axis=2)
+    grad = np.diff(p, axis=2)
+    idx = np.arange(m - 1)[None, None, :]
+    rise = np.where(idx < np.maximum(ipk, 1)[..., None], grad, -np.inf).max(axis=2)
+    rise = np.where(np.isfinite(rise), rise, 0.0)
+    fall = np.where(idx >= ipk[..., None], grad, np.inf).min(axis=2)
+    fall = np.where(np.isfinite(fall), fall, 0.0)
+    mean = p.mean(axis=2)
+    std = p.std(axis=2)
+    # fraction of the shadow window darker than 15 % of the peak
+    dark = (p < 0.15 * peak[..., None]).astype(np.float32)
+    csd = np.concatenate([np.zeros((b, n, 1), np.float32), np.cumsum(dark, axis=2)], axis=2)
+    lo = np.clip(ipk + gap, 0, m - 1)
+    hi = np.clip(ipk + gap + win, lo + 1, m)
+    dark_frac = (
+        np.take_along_axis(csd, hi[..., None], 2) - np.take_along_axis(csd, lo[..., None], 2)
+    )[..., 0] / (hi - lo)
+    feats = np.stack(
+        [
+            peak,
+            (ipk + j0 + 0.5) * dz,
+            pre,
+            post,
+            deep,
+            np.log((post + 1.0) / (peak + 1.0)),
+            np.log((deep + 1.0) / (peak + 1.0)),
+            rise,
+            fall,
+            mean,
+            std,
+            dark_frac,
+        ],
+        axis=2,
+    )
+    return feats.astype(np.float32)
+
+
+def context_features(base: np.ndarray) -> np.ndarray:
+    """Append neighbourhood means of the base features (F, N, nb) -> (F, N, len(FEATURE_NAMES)).
+
+    A-line windows wrap round the frame; frame windows are clipped at the pullback ends.
+    """
+    parts = [base]
+    for _, na, nf in CONTEXT:
+        parts.append(uniform_filter(base, size=(nf, na, 1), mode=("nearest", "wrap", "nearest")))
+    return np.concatenate(parts, axis=2).astype(np.float32)
+
+
+def iter_pullback_features(
+    frames,
+    center=None,
+    n_alines: int = 360,
+    depth_samples: int = 256,
+    depth_mm: float = 4.5,
+    pixel_spacing_mm: tuple[float, float] = (0.04, 0.04),
+    batch: int = 32,
+    keep_polar: bool = False,
+):
+    """Generator: yields frames done; returns ``(features (F, N, n_feat), polar or None)``.
+
+    The polar images are made as uint8 (as exported), so features computed here and features
+    computed from an exported polar file are identical.
+    """
+    n_frames = int(frames.shape[0])
+    cen = None if center is None else np.asarray(center, float)
+    base = np.empty((n_frames, n_alines, len(BASE_FEATURES)), np.float32)
+    polar_all = np.empty((n_frames, n_alines, depth_samples), np.uint8) if keep_polar else None
+    for f0 in range(0, n_frames, batch):
+        f1 = min(n_frames, f0 + batch)
+        c = cen if cen is None or cen.ndim == 1 else cen[f0:f1]
+        gen = iter_to_polar(
+            frames[f0:f1] if not isinstance(frames, np.ndarray) else frames[f0:f1],
+            c,
+            n_alines,
+            depth_samples,
+            depth_mm=depth_mm,
+            pixel_spacing_mm=pixel_spacing_mm,
+            batch=batch,
+            dtype=np.uint8,
+        )
+        pol = _drain(gen)
+        if polar_all is not None:
+            polar_all[f0:f1] = pol
+        base[f0:f1] = base_features(pol, depth_mm)
+        yield f1
+    return context_features(base), polar_all
+
+
+def _drain(gen) -> Any:
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def aline_features(polar: np.ndarray, depth_mm: float, batch: int = 64) -> np.ndarray:
+    """Features (F, N, len(FEATURE_NAMES)) of a whole pullback's polar images (F, N, D)."""
+    polar = np.asarray(polar)
+    f = polar.shape[0]
+    base = np.empty((f, polar.shape[1], len(BASE_FEATURES)), np.float32)
+    for f0 in range(0, f, batch):
+        base[f0 : f0 + batch] = base_features(polar[f0 : f0 + batch], depth_mm)
+    return context_features(base)
