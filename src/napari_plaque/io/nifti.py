@@ -81,7 +81,7 @@ def read_nifti(path: str | Path) -> CTVolume:
             name = name[: -len(suf)]
     # NIfTI stores float32: round away its noise so scale/translate equal the DICOM series'
     spacing_c = tuple(round(float(spacing[a]), 6) for a in perm)
-    origin = np.round(origin, 4)
+    origin = np.round(origin, 5)
     return CTVolume(
         hu=out,
         spacing_mm=spacing_c,

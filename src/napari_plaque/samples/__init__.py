@@ -8,6 +8,20 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+
+def sample_cache_dir() -> Path:
+    """Where generated sample files live (``$NAPARI_PLAQUE_CACHE`` or ~/.cache/napari-plaque)."""
+    base = os.environ.get("NAPARI_PLAQUE_CACHE")
+    if base:
+        d = Path(base)
+    else:
+        d = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "napari-plaque"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
 
 def ccta_sample():
     """npe2 sample: synthetic CCTA (image + plaque labels + vessel labels)."""
@@ -17,7 +31,8 @@ def ccta_sample():
 
 
 def ivus_sample():
-    """npe2 sample: synthetic IVUS pullback (DICOM round trip) with its true arcs."""
-    from .ivus import ivus_layers
+    """npe2 sample: synthetic IVUS pullback (written as DICOM, read back) with its true arcs."""
+    from .ivus import ivus_layers, make_ivus_sample
 
-    return ivus_layers()
+    pb, truth = make_ivus_sample(sample_cache_dir() / "synthetic_ivus_seed0.dcm", seed=0)
+    return ivus_layers(pb, truth)
