@@ -1,7 +1,331 @@
-"""`napari-plaque` subcommands for ccta (see napari_plaque.ccta)."""
+"""``napari-plaque cac`` and ``napari-plaque composition``: CCTA scores in batch.
+
+Both take one or more PATHs (a DICOM series folder or file, a NIfTI file, or a folder of such
+studies) and print one CSV row per study (``--csv FILE`` writes it atomically instead), or with
+``--json`` the full report (one object for one study, a list for several). Masks are ``.npy``
+(reader axis order) or NIfTI; a mask given as a *folder* holds one file per study, named like
+the study (``<study>.npy``, ``<study>.nii.gz`` or ``<study>.nii``).
+"""
 
 from __future__ import annotations
 
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-def register(sub) -> None:  # noqa: ARG001
-    """Add this capability's subcommands to the napari-plaque parser."""
+from . import CLIError
+from ._common import load_mask, print_json, stderr_progress
+
+_SKIP_SUFFIXES = {".txt", ".md", ".json", ".csv", ".npy", ".png", ".jpg"}
+
+
+def _is_nifti(p: Path) -> bool:
+    return p.name.lower().endswith((".nii", ".nii.gz"))
+
+
+def study_name(path: Path) -> str:
+    """Study name: the file or folder name without a NIfTI extension."""
+    name = path.name
+    for ext in (".nii.gz", ".nii"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def expand_studies(paths: list[str]) -> list[Path]:
+    """Expand PATH arguments into studies.
+
+    A file is one study. A folder that holds image files (DICOM) directly is one study; a
+    folder holding only sub-folders and/or NIfTI files is a cohort: each of them is a study.
+    """
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise CLIError(f"{p}: no such file or folder")
+        if p.is_file():
+            out.append(p)
+            continue
+        children = sorted(c for c in p.iterdir() if not c.name.startswith("."))
+        files = [c for c in children if c.is_file()]
+        series_files = [
+            c for c in files if not _is_nifti(c) and c.suffix.lower() not in _SKIP_SUFFIXES
+        ]
+        if series_files:
+            out.append(p)
+            continue
+        studies = [c for c in children if c.is_dir() or _is_nifti(c)]
+        if not studies:
+            raise CLIError(f"{p}: empty folder (no DICOM files, NIfTI files or study folders)")
+        out.extend(studies)
+    return out
+
+
+def _mask_for(mask_arg: str | None, study: Path, shape: tuple[int, ...], what: str):
+    if mask_arg is None:
+        return None
+    m = Path(mask_arg)
+    if m.is_dir():
+        name = study_name(study)
+        for ext in (".npy", ".nii.gz", ".nii"):
+            if (m / f"{name}{ext}").exists():
+                m = m / f"{name}{ext}"
+                break
+        else:
+            raise CLIError(f"{mask_arg}: no {what} for study {name!r} (.npy, .nii.gz or .nii)")
+    return load_mask(m, shape)
+
+
+def _emit_csv(rows: list[dict[str, Any]], out_file: str | None) -> None:
+    fields: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in fields:
+                fields.append(k)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    if out_file:
+        from ..io.atomic import atomic_write_text
+
+        atomic_write_text(out_file, buf.getvalue())
+    else:
+        sys.stdout.write(buf.getvalue())
+
+
+def _run_batch(args, one: Callable[[Path], tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
+    """Run ``one(study) -> (json_report, csv_rows)`` over all studies; print/write output."""
+    studies = expand_studies(args.paths)
+    single = len(studies) == 1
+    reports, rows, failed = [], [], 0
+    progress = stderr_progress(args.command, len(studies))
+    for i, study in enumerate(studies):
+        try:
+            rep, study_rows = one(study)
+        except (CLIError, ValueError, OSError) as exc:
+            if single:
+                raise
+            failed += 1
+            rep = {"study": study_name(study), "error": str(exc)}
+            study_rows = [rep]
+        reports.append(rep)
+        rows.extend(study_rows)
+        if progress:
+            progress(i + 1)
+    if args.json:
+        print_json(reports[0] if single else reports)
+        if args.csv:
+            _emit_csv(rows, args.csv)
+    else:
+        _emit_csv(rows, args.csv)
+    if failed:
+        print(f"napari-plaque: {failed} of {len(studies)} studies failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------- cac
+def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from ..ccta import VESSEL_NAMES, calcium_score, calibrate_mass
+    from ..io import read_image
+
+    vol = read_image(study)
+    shape = vol.hu.shape
+    roi = _mask_for(args.roi, study, shape, "ROI")
+    vessels = _mask_for(args.vessels, study, shape, "vessel labels")
+    cal = None
+    if args.rod_roi:
+        rod = _mask_for(args.rod_roi, study, shape, "rod ROI")
+        water = _mask_for(args.water_roi, study, shape, "water ROI")
+        cal = calibrate_mass(vol.hu, rod, args.rod_density, water)
+    res = calcium_score(
+        vol.hu,
+        vol.spacing_mm,
+        roi=roi,
+        vessel_labels=vessels,
+        threshold_hu=args.threshold_hu,
+        min_area_mm2=args.min_area_mm2,
+        calibration=cal,
+    )
+    rep = {"study": study_name(study), **res.to_dict()}
+    rep["parameters"].update(
+        {
+            "rod_density_mg_cm3": args.rod_density if args.rod_roi else None,
+            "water_roi": bool(args.water_roi),
+            "kvp": vol.meta.get("kvp", vol.meta.get("KVP")),
+        }
+    )
+    pv = res.per_vessel
+    row: dict[str, Any] = {
+        "study": rep["study"],
+        "agatston": round(res.agatston, 3),
+        "volume_mm3": round(res.volume_mm3, 3),
+        "mass_mg": None if res.mass_mg is None else round(res.mass_mg, 3),
+        "n_lesions": res.n_lesions,
+        "cac_drs": res.cac_drs,
+        "category": res.category,
+    }
+    if vessels is not None:
+        for name in VESSEL_NAMES.values():
+            row[f"{name}_agatston"] = round(pv[name]["agatston"], 3)
+    row.update(
+        {
+            "threshold_hu": args.threshold_hu,
+            "min_area_mm2": args.min_area_mm2,
+            "slice_increment_mm": vol.spacing_mm[0],
+        }
+    )
+    return rep, [row]
+
+
+def _cmd_cac(args: argparse.Namespace) -> int:
+    if args.water_roi and not args.rod_roi:
+        raise CLIError("--water-roi needs --rod-roi (the calibration rod)")
+    return _run_batch(args, lambda s: _cac_one(args, s))
+
+
+# ------------------------------------------------------------------------------- composition
+def parse_ranges(items: list[str] | None) -> dict[str, tuple[float, float]] | None:
+    """Parse ``lipid=-100:49 fibrous=50:149 calcium=150:1300`` into a ranges dict."""
+    if not items:
+        return None
+    from ..ccta import check_ranges
+
+    out: dict[str, tuple[float, float]] = {}
+    for item in items:
+        try:
+            name, span = item.split("=", 1)
+            lo, hi = span.split(":", 1)
+            out[name.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise CLIError(
+                f"--ranges: cannot read {item!r}; write e.g. lipid=-100:49 calcium=150:1300"
+            ) from None
+    return check_ranges(out)
+
+
+def _composition_one(args, study: Path, ranges) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from ..ccta import check_ranges, composition
+    from ..io import read_image
+
+    vol = read_image(study)
+    roi = _mask_for(args.roi, study, vol.hu.shape, "ROI")
+    vessels = _mask_for(args.vessels, study, vol.hu.shape, "vessel labels")
+    plaques = composition(vol.hu, vol.spacing_mm, roi, vessel_labels=vessels, ranges=ranges)
+    name = study_name(study)
+    used = check_ranges(ranges)
+    rep = {
+        "study": name,
+        "plaques": [p.to_dict() for p in plaques],
+        "parameters": {
+            "ranges_hu": {k: list(v) for k, v in used.items()},
+            "spacing_mm": list(vol.spacing_mm),
+            "vessel_labels": vessels is not None,
+        },
+    }
+    if args.per_plaque:
+        rows = [{"study": name, **p.to_dict()} for p in plaques]
+        return rep, rows
+    vox = sum(p.volume_mm3 for p in plaques)
+    comp = {
+        c: sum(getattr(p, f"{c}_mm3") for p in plaques) for c in ("lipid", "fibrous", "calcium")
+    }
+    cal_mm3 = comp["calcium"]
+    cal_mean = (
+        sum(p.calcium_mm3 * p.calcium_mean_hu for p in plaques if p.calcium_mean_hu is not None)
+        / cal_mm3
+        if cal_mm3
+        else None
+    )
+    row = {
+        "study": name,
+        "n_plaques": len(plaques),
+        "volume_mm3": round(vox, 4),
+        **{f"{c}_mm3": round(v, 4) for c, v in comp.items()},
+        **{f"{c}_pct": (round(100 * v / vox, 3) if vox else None) for c, v in comp.items()},
+        "calcium_mean_hu": None if cal_mean is None else round(cal_mean, 2),
+        "n_one_k_plaques": sum(p.one_k_plaque for p in plaques),
+        "n_outside": sum(p.n_outside for p in plaques),
+    }
+    return rep, [row]
+
+
+def _cmd_composition(args: argparse.Namespace) -> int:
+    ranges = parse_ranges(args.ranges)
+    return _run_batch(args, lambda s: _composition_one(args, s, ranges))
+
+
+# ---------------------------------------------------------------------------------- register
+def register(sub) -> None:
+    """Add ``cac`` and ``composition`` to the napari-plaque parser."""
+    p = sub.add_parser(
+        "cac",
+        help="coronary calcium scores (Agatston, volume, mass, CAC-DRS) of CT studies",
+        description=(
+            "Agatston / volume / mass scores per lesion, per vessel and in total (2D "
+            "8-connected lesions >= threshold and >= minimum area, peak-HU weights, "
+            "slice-increment normalisation), CAC-DRS and the 0/100/400 category. One CSV row "
+            "per study, or --json."
+        ),
+    )
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="DICOM folder/file, NIfTI, or a folder of studies"
+    )
+    p.add_argument(
+        "--roi", metavar="MASK", help="ROI / heart mask (.npy or NIfTI, or a folder of them)"
+    )
+    p.add_argument("--vessels", metavar="LABELS", help="vessel labels 1=LM 2=LAD 3=LCX 4=RCA")
+    p.add_argument(
+        "--threshold-hu", type=float, default=130.0, help="lesion threshold (default 130)"
+    )
+    p.add_argument(
+        "--min-area-mm2", type=float, default=1.0, help="minimum lesion area (default 1.0)"
+    )
+    p.add_argument("--rod-roi", metavar="MASK", help="ROI on the calibration rod (enables mass)")
+    p.add_argument(
+        "--rod-density", type=float, default=200.0, help="rod density, mg HA/cm^3 (default 200)"
+    )
+    p.add_argument(
+        "--water-roi",
+        metavar="MASK",
+        help="ROI on water-equivalent material (default HU_water = 0)",
+    )
+    p.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
+    p.add_argument("--csv", metavar="FILE", help="write the CSV rows to FILE (atomically)")
+    p.set_defaults(func=_cmd_cac)
+
+    q = sub.add_parser(
+        "composition",
+        help="plaque composition (lipid / fibrous / calcium by HU ranges) per ROI label",
+        description=(
+            "Per plaque (ROI label): total and per-component volume (mm^3), percentages, mean "
+            "HU, calcium density, 1K-plaque flag, voxels outside all ranges, plaque burden "
+            "with --vessels. One CSV row per study (totals over its plaques; --per-plaque for "
+            "one row per plaque), or --json with a 'plaques' list."
+        ),
+    )
+    q.add_argument(
+        "paths", nargs="+", metavar="PATH", help="DICOM folder/file, NIfTI, or a folder of studies"
+    )
+    q.add_argument(
+        "--roi", metavar="MASK", required=True, help="plaque labels (.npy or NIfTI, or a folder)"
+    )
+    q.add_argument(
+        "--vessels", metavar="LABELS", help="vessel (outer wall) labels for plaque burden"
+    )
+    q.add_argument(
+        "--ranges",
+        nargs="+",
+        metavar="NAME=LO:HI",
+        help="inclusive HU ranges, e.g. lipid=-100:49 fibrous=50:149 calcium=150:1300",
+    )
+    q.add_argument("--per-plaque", action="store_true", help="CSV: one row per plaque")
+    q.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
+    q.add_argument("--csv", metavar="FILE", help="write the CSV rows to FILE (atomically)")
+    q.set_defaults(func=_cmd_composition)
