@@ -50,7 +50,7 @@ def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca
     kinds = ["calcium"] * n_ca + ["attenuation"] * n_att
     order = rng.permutation(len(kinds))
     # slots along the pullback; the first calcium segment (the big one) gets a wider slot
-    weights = np.array([2.5 if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
+    weights = np.array([3.5 if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
     bounds = np.concatenate([[0.0], np.cumsum(weights) / weights.sum() * n_frames])
     segs = []
     for slot_i, k in enumerate(order):
@@ -60,7 +60,7 @@ def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca
         hi = int(round(bounds[slot_i + 1]))
         room = max(4, int((hi - lo) * 0.85))
         if big:
-            want = int(round(rng.uniform(6.0, 9.0) / mm_per_frame))
+            want = int(round(rng.uniform(9.0, 12.0) / mm_per_frame))
         elif kind == "calcium":
             want = int(round(rng.uniform(2.5, 7.0) / mm_per_frame))
         else:
@@ -68,7 +68,7 @@ def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca
         length = int(min(room, max(4, want)))
         f0 = lo + int(rng.integers(0, max(1, (hi - lo) - length + 1)))
         if big:
-            ext_max = rng.uniform(200.0, 280.0)
+            ext_max = rng.uniform(220.0, 290.0)
         elif kind == "calcium":
             ext_max = rng.uniform(50.0, 170.0)
         else:
@@ -82,6 +82,7 @@ def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca
                 "drift_deg": float(rng.uniform(-40, 40)),
                 "max_extent_deg": float(ext_max),
                 "edge_depth_mm": float(rng.uniform(0.05, 0.3)),
+                "profile_power": 0.4 if big else 0.6,
             }
         )
     # one segment wraps through 0 deg
@@ -168,7 +169,7 @@ def make_pullback_frames(
         f0, f1 = s["frame_start"], s["frame_stop"]
         n = f1 - f0
         t = (np.arange(n) + 0.5) / n
-        ext = 20.0 + (s["max_extent_deg"] - 20.0) * np.sin(np.pi * t) ** 0.6
+        ext = 20.0 + (s["max_extent_deg"] - 20.0) * np.sin(np.pi * t) ** s["profile_power"]
         cen = s["center_deg"] + s["drift_deg"] * (t - 0.5)
         start = np.mod(np.round(cen - ext / 2, 2), 360.0)
         ext = np.round(ext, 2)
