@@ -173,10 +173,7 @@ def read_pullback(
     spp = int(ds.get("SamplesPerPixel", 1))
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     ts = ds.file_meta.TransferSyntaxUID
-    raw_elem = ds.get_item(0x7FE00010)
-    tell = getattr(raw_elem, "value_tell", None)
-    if tell is None:
-        tell = raw_elem.file_tell  # pydicom 3: file position of the deferred value
+    tell = _pixel_data_offset(ds)
     fsize = path.stat().st_size
 
     if not ts.is_compressed:
@@ -255,6 +252,17 @@ def read_pullback(
         name=str(ds.get("SeriesDescription", "") or path.stem),
         frame_times_s=times,
     )
+
+
+def _pixel_data_offset(ds) -> int:
+    """File offset of the (deferred) Pixel Data value, without reading it."""
+    from pydicom.tag import Tag
+
+    raw = ds._dict.get(Tag(0x7FE00010))  # RawDataElement while not accessed: no read
+    tell = getattr(raw, "value_tell", None)
+    if tell is None:
+        tell = ds.get_item(0x7FE00010).file_tell  # already converted: position is kept
+    return int(tell)
 
 
 def _opt_int(v):
