@@ -67,7 +67,7 @@ def main() -> None:
             pb2.frames[int(i)]
         t_frame2 = (time.perf_counter() - t) / 30
         t = time.perf_counter()
-        pydicom.dcmread(p2).pixel_array
+        _ = pydicom.dcmread(p2).pixel_array
         t_eager2 = time.perf_counter() - t
         print(f"RLE {a.rle_frames}x{a.size}x{a.size} ({p2.stat().st_size / 1e6:.0f} MB)")
         print(f"  lazy open            : {t_open2 * 1000:8.1f} ms")
