@@ -228,3 +228,17 @@ def test_categories(score, cat, drs):
 def test_category_rejects_negative():
     with pytest.raises(ValueError):
         cac_category(-1)
+
+
+def test_with_calibration_recomputes_mass():
+    hu = _vol()
+    hu[1, 2:6, 2:6] = 450
+    r = calcium_score(hu, (3.0, 0.5, 0.5))
+    rod = np.zeros(hu.shape, bool)
+    rod[3] = True
+    hu[3] = 250
+    cal = calibrate_mass(hu, rod, 200)
+    r2 = r.with_calibration(cal)
+    assert r2.mass_mg == pytest.approx(0.2 / 250 * 16 * 0.25 * 3.0 * 450)
+    assert r2.parameters["mass_calibrated"] is True
+    assert r2.with_calibration(None).mass_mg is None

@@ -282,6 +282,16 @@ class CalciumResult:
             les["vessel"][pos] = vessels
         return replace(self, lesions=les, vessel_labels_given=True)
 
+    def with_calibration(self, calibration: MassCalibration | None) -> CalciumResult:
+        """A copy with lesion masses recomputed from ``calibration`` (None removes them)."""
+        les = self.lesions.copy()
+        if calibration is None:
+            les["mass_mg"] = np.nan
+        else:
+            les["mass_mg"] = calibration.factor_mg_per_mm3_hu * les["volume_mm3"] * les["mean_hu"]
+        params = dict(self.parameters, mass_calibrated=calibration is not None)
+        return replace(self, lesions=les, calibration=calibration, parameters=params)
+
     # -- export -------------------------------------------------------------------------------
     def lesion_table(self) -> list[dict[str, Any]]:
         """Lesions as a list of dicts (JSON/CSV friendly), with the vessel name."""
