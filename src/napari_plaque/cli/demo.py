@@ -1,4 +1,8 @@
-"""``napari-plaque demo``: napari with the synthetic samples and the plugin's widgets."""
+"""``napari-plaque demo``: napari with the synthetic samples and the plugin's widgets.
+
+CCTA and IVUS live at very different physical scales (a 100 mm heart, a 10 mm vessel cross
+section), so the demo opens one viewer for each, each with its widgets docked as tabs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from .core import WIDGETS
+import numpy as np
+
+#: widgets docked in each demo viewer (display names from napari.yaml), first one on top
+CCTA_WIDGETS = ("Calcium scoring", "Plaque composition", "Segmentation QC", "Model inference")
+IVUS_WIDGETS = ("IVUS arc annotator", "Model inference")
 
 
 @contextlib.contextmanager
@@ -18,9 +26,7 @@ def _virtual_display():
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or not shutil.which("Xvfb"):
         yield
         return
-    for num in range(99, 130):
-        if not Path(f"/tmp/.X{num}-lock").exists():
-            break
+    num = next(n for n in range(99, 200) if not Path(f"/tmp/.X{n}-lock").exists())
     proc = subprocess.Popen(
         ["Xvfb", f":{num}", "-screen", "0", "1920x1200x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
@@ -36,49 +42,100 @@ def _virtual_display():
         os.environ.pop("DISPLAY", None)
 
 
-def build_demo_viewer(viewer, sample: str = "all"):
-    """Add the samples and dock the widgets into ``viewer``; returns the dock widgets."""
-    from ..samples import ccta_sample, ivus_sample
+def _add_layers(viewer, layer_data) -> None:
+    for data, kwargs, ltype in layer_data:
+        getattr(viewer, f"add_{ltype}")(data, **kwargs)
 
-    docks = {}
-    if sample in ("all", "ivus"):
-        for data, kwargs, ltype in ivus_sample():
-            getattr(viewer, f"add_{ltype}")(data, **kwargs)
-    if sample in ("all", "ccta"):
-        for data, kwargs, ltype in ccta_sample():
-            getattr(viewer, f"add_{ltype}")(data, **kwargs)
-    for name in WIDGETS:
+
+def dock_widgets(viewer, names, width: int = 460) -> dict:
+    """Dock napari-plaque widgets as tabs; a widget that fails to load is reported, not fatal."""
+    docks, dock_objs = {}, []
+    for i, name in enumerate(names):
         try:
-            dock, widget = viewer.window.add_plugin_dock_widget("napari-plaque", name)
-            docks[name] = widget
-        except Exception as exc:  # noqa: BLE001  a widget that fails must not kill the demo
+            dock, widget = viewer.window.add_plugin_dock_widget("napari-plaque", name, tabify=i > 0)
+        except Exception as exc:  # noqa: BLE001
             print(f"napari-plaque demo: could not dock {name!r}: {exc}")
-    # show the first dock on top
+            continue
+        docks[name] = widget
+        dock_objs.append(dock)
+    if dock_objs:
+        from qtpy.QtCore import Qt
+
+        dock_objs[0].raise_()  # first tab in front
+        with contextlib.suppress(Exception):
+            viewer.window._qt_window.resizeDocks([dock_objs[0]], [width], Qt.Horizontal)
     return docks
+
+
+def build_ccta_viewer(viewer) -> dict:
+    from ..samples import ccta_sample
+
+    _add_layers(viewer, ccta_sample())
+    viewer.dims.set_point(0, float(np.mean(viewer.layers[0].extent.world[:, 0])))
+    viewer.reset_view()
+    return dock_widgets(viewer, CCTA_WIDGETS)
+
+
+def build_ivus_viewer(viewer) -> dict:
+    from ..samples import ivus_sample
+
+    _add_layers(viewer, ivus_sample())
+    viewer.reset_view()
+    return dock_widgets(viewer, IVUS_WIDGETS)
 
 
 def run_demo(sample: str = "all", screenshot: str | None = None, size: str = "1400x900") -> int:
     with _virtual_display() if screenshot else contextlib.nullcontext():
         import napari
 
-        viewer = napari.Viewer(title="napari-plaque demo", show=screenshot is None)
-        build_demo_viewer(viewer, sample)
+        viewers = []
+        if sample in ("all", "ccta"):
+            v = napari.Viewer(title="napari-plaque demo: CCTA", show=screenshot is None)
+            build_ccta_viewer(v)
+            viewers.append(v)
+        if sample in ("all", "ivus"):
+            v = napari.Viewer(title="napari-plaque demo: IVUS", show=screenshot is None)
+            build_ivus_viewer(v)
+            viewers.append(v)
         if screenshot is None:
             napari.run()
             return 0
         w, h = (int(x) for x in size.lower().split("x"))
-        viewer.window._qt_window.resize(w, h)
-        viewer.window._qt_window.show()
-        from qtpy.QtWidgets import QApplication
+        shots = [_window_shot(v, w, h) for v in viewers]
+        img = _side_by_side(shots)
+        from skimage.io import imsave
 
-        for _ in range(20):
-            QApplication.processEvents()
-            time.sleep(0.02)
-        viewer.reset_view()
-        QApplication.processEvents()
         out = Path(screenshot)
         out.parent.mkdir(parents=True, exist_ok=True)
-        viewer.window.screenshot(str(out), canvas_only=False)
-        viewer.close()
-        print(f"napari-plaque demo: screenshot written to {out}")
+        imsave(out, img, check_contrast=False)
+        for v in viewers:
+            v.close()
+        print(f"napari-plaque demo: screenshot written to {out} ({img.shape[1]}x{img.shape[0]})")
         return 0
+
+
+def _window_shot(viewer, w: int, h: int) -> np.ndarray:
+    from qtpy.QtWidgets import QApplication
+
+    qwin = viewer.window._qt_window
+    qwin.resize(w, h)
+    qwin.show()
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    viewer.reset_view()
+    QApplication.processEvents()
+    return np.asarray(viewer.window.screenshot(canvas_only=False, flash=False))
+
+
+def _side_by_side(shots: list[np.ndarray]) -> np.ndarray:
+    hmax = max(s.shape[0] for s in shots)
+    padded = []
+    for s in shots:
+        pad = np.zeros((hmax - s.shape[0], *s.shape[1:]), s.dtype)
+        padded.append(np.concatenate([s, pad]) if len(pad) else s)
+    gap = np.full((hmax, 8, shots[0].shape[2]), 255, shots[0].dtype)
+    out = [padded[0]]
+    for s in padded[1:]:
+        out += [gap, s]
+    return np.concatenate(out, axis=1)
