@@ -7,15 +7,6 @@ from pathlib import Path
 
 from ._common import print_json
 
-#: the plugin's dock widgets, in the order the demo docks them
-WIDGETS = (
-    "Plaque composition",
-    "Calcium scoring",
-    "IVUS arc annotator",
-    "Segmentation QC",
-    "Model inference",
-)
-
 
 def register(sub) -> None:
     p = sub.add_parser(
