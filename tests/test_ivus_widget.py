@@ -1,0 +1,167 @@
+"""Arc annotator widget: drawing by simulated mouse gestures, undo/redo, autosave and reload."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from app_model.types import KeyBinding
+
+from napari_plaque.ivus.arcs import ArcSet
+from napari_plaque.layers import pullback_layer_data
+from napari_plaque.samples.ivus import make_ivus_sample
+from napari_plaque.widgets.ivus import ARCS_LAYER, ArcAnnotatorWidget, autosave_path
+
+
+class FakeEvent:
+    """The parts of a napari mouse event the drag callback uses."""
+
+    def __init__(self, position, type_="mouse_press"):
+        self.position = position
+        self.type = type_
+        self.button = 1
+        self.modifiers = ()
+
+
+@pytest.fixture
+def setup(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    pb, truth = make_ivus_sample(tmp_path / "pb.dcm", n_frames=12, seed=5, size=96)
+    layer = viewer._add_layer_from_data(*pullback_layer_data(pb))[0]
+    widget = ArcAnnotatorWidget(viewer)
+    return viewer, widget, layer, pb, tmp_path
+
+
+def _world(widget, layer, frame, angle_deg, radius=30.0):
+    cy, cx = widget.arcset.center_of(frame)
+    a = np.radians(angle_deg)
+    return tuple(layer.data_to_world([frame, cy + radius * np.sin(a), cx + radius * np.cos(a)]))
+
+
+def drag(widget, layer, frame, angles):
+    """Simulate press at angles[0], moves through angles[1:-1], release at angles[-1]."""
+    ev = FakeEvent(_world(widget, layer, frame, angles[0]))
+    gen = widget.on_mouse_drag(layer, ev)
+    next(gen)
+    for a in angles[1:]:
+        ev.type = "mouse_move"
+        ev.position = _world(widget, layer, frame, a)
+        next(gen)
+    ev.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def _arcs(widget):
+    return [
+        (a.frame, a.cls, round(a.start_deg, 3), round(a.end_deg, 3)) for a in widget.arcset.arcs
+    ]
+
+
+def test_draw_arc_by_mouse_undo_redo_autosave(setup):
+    viewer, widget, layer, pb, tmp_path = setup
+    assert widget.layer is layer and widget.arcset.n_frames == 12
+    widget.set_frame(3)
+    assert widget.current_frame() == 3
+    drag(widget, layer, 3, [30, 60, 90, 120])
+    assert _arcs(widget) == [(3, "calcium", 30.0, 120.0)]
+    # the arcs layer shows a class-1 sector on the right side; the preview is cleared
+    sectors = viewer.layers[ARCS_LAYER].data
+    assert (sectors == 1).any() and viewer.layers["arc preview"].data.max() == 0
+    cy, cx = widget.arcset.center_of(3)
+    r = int(0.9 * 48)
+    assert sectors[int(cy + r * np.sin(np.radians(75))), int(cx + r * np.cos(np.radians(75)))] == 1
+    assert sectors[int(cy - r * np.sin(np.radians(75))), int(cx)] == 0
+    # autosaved beside the pullback
+    saved = autosave_path(tmp_path / "pb.dcm")
+    assert saved.exists()
+    doc = json.loads(saved.read_text())
+    assert [(a["frame"], a["start_deg"], a["end_deg"]) for a in doc["arcs"]] == [(3, 30.0, 120.0)]
+    # live measurements
+    assert widget.stats["calcium"]["max_arc_deg"] == pytest.approx(90.0)
+    assert widget.stats["calcium"]["ics"] == pytest.approx(1000 * 90 / (12 * 360))
+    # a drag through 0 deg makes one wrapping arc; counter-clockwise drags work too
+    widget.class_combo.setCurrentText("attenuation")
+    drag(widget, layer, 3, [340, 355, 10, 20])
+    drag(widget, layer, 5, [200, 180, 150])
+    assert (3, "attenuation", 340.0, 20.0) in _arcs(widget)
+    assert (5, "attenuation", 150.0, 200.0) in _arcs(widget)
+    # undo twice, redo once
+    assert widget.undo() and widget.undo()
+    assert _arcs(widget) == [(3, "calcium", 30.0, 120.0)]
+    assert len(json.loads(saved.read_text())["arcs"]) == 1
+    assert widget.redo()
+    assert (3, "attenuation", 340.0, 20.0) in _arcs(widget)
+    assert len(json.loads(saved.read_text())["arcs"]) == 2
+
+
+def test_reopen_restores_annotations(setup, make_napari_viewer):
+    viewer, widget, layer, pb, tmp_path = setup
+    drag(widget, layer, 0, [10, 100, 200])
+    drag(widget, layer, 7, [90, 180])
+    before = _arcs(widget)
+    assert before == [(0, "calcium", 10.0, 200.0), (7, "calcium", 90.0, 180.0)]
+    # a new viewer opening the same pullback file restores them
+    viewer2 = make_napari_viewer()
+    layer2 = viewer2._add_layer_from_data(*pullback_layer_data(pb))[0]
+    widget2 = ArcAnnotatorWidget(viewer2)
+    assert widget2.layer is layer2
+    assert _arcs(widget2) == before
+    assert "restored 2 arcs" in widget2.save_label.text()
+
+
+def test_shortcuts_copy_delete_and_map_click(setup):
+    viewer, widget, layer, pb, tmp_path = setup
+    for key in ("Alt-N", "Alt-P", "Alt-C", "Alt-V", "Alt-D", "Control-Z", "Control-Shift-Z"):
+        assert KeyBinding.from_str(key) in viewer.keymap
+        assert KeyBinding.from_str(key) in layer.keymap
+    drag(widget, layer, 2, [0, 45, 90])
+    widget.set_frame(2)
+    viewer.keymap[KeyBinding.from_str("Alt-N")](viewer)
+    assert widget.current_frame() == 3
+    viewer.keymap[KeyBinding.from_str("Alt-V")](viewer)  # copy frame 2's arcs onto frame 3
+    assert (3, "calcium", 0.0, 90.0) in _arcs(widget)
+    viewer.keymap[KeyBinding.from_str("Alt-C")](viewer)
+    assert widget.class_combo.currentText() == "attenuation"
+    # delete the arc under the cursor (45 deg on frame 3)
+    viewer.cursor.position = _world(widget, layer, 3, 45)
+    viewer.keymap[KeyBinding.from_str("Alt-D")](viewer)
+    assert _arcs(widget) == [(2, "calcium", 0.0, 90.0)]
+    viewer.keymap[KeyBinding.from_str("Control-Z")](viewer)
+    assert (3, "calcium", 0.0, 90.0) in _arcs(widget)
+
+    class Click:
+        inaxes = widget.ax_map
+        xdata = 8.4
+
+    widget._on_canvas_click(Click())
+    assert widget.current_frame() == 8
+    assert widget._long_cut is not None and widget._long_cut.shape[1] == 12
+
+
+def test_prediction_accept_and_reject(setup):
+    viewer, widget, layer, pb, tmp_path = setup
+    pred = ArcSet(12, pb.frame_shape, ["calcium"])
+    pred.add(4, "calcium", 100, 160)
+    pred.add(6, "calcium", 300, 30)
+    widget.predicted = pred
+    widget.set_frame(4)
+    assert (viewer.layers["predicted"].data > 0).any()
+    assert widget.accept_prediction_frame() == 1
+    assert (4, "calcium", 100.0, 160.0) in _arcs(widget)
+    widget.reject_prediction_frame(6)
+    assert widget.accept_prediction_all() == 0
+    assert widget.undo() and _arcs(widget) == []
+
+
+def test_bad_arcs_file_is_refused(setup):
+    viewer, widget, layer, pb, tmp_path = setup
+    other = tmp_path / "other.json"
+    from napari_plaque.ivus.arcs import save_arcs
+
+    save_arcs(ArcSet(3, (96, 96)), other)
+    from napari_plaque.io.errors import FormatError
+
+    with pytest.raises(FormatError, match="another pullback"):
+        widget.load_from(other)
