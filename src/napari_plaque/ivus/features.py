@@ -12,6 +12,8 @@ features of another version.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -153,6 +155,7 @@ def iter_pullback_features(
     pixel_spacing_mm: tuple[float, float] = (0.04, 0.04),
     batch: int = 32,
     keep_polar: bool = False,
+    workers: int | None = None,
 ):
     """Generator: yields frames done; returns ``(features (F, N, n_feat), polar or None)``.
 
@@ -163,24 +166,47 @@ def iter_pullback_features(
     cen = None if center is None else np.asarray(center, float)
     base = np.empty((n_frames, n_alines, len(BASE_FEATURES)), np.float32)
     polar_all = np.empty((n_frames, n_alines, depth_samples), np.uint8) if keep_polar else None
-    for f0 in range(0, n_frames, batch):
+
+    def work(f0: int) -> int:
         f1 = min(n_frames, f0 + batch)
         c = cen if cen is None or cen.ndim == 1 else cen[f0:f1]
-        gen = iter_to_polar(
-            frames[f0:f1] if not isinstance(frames, np.ndarray) else frames[f0:f1],
-            c,
-            n_alines,
-            depth_samples,
-            depth_mm=depth_mm,
-            pixel_spacing_mm=pixel_spacing_mm,
-            batch=batch,
-            dtype=np.uint8,
+        pol = _drain(
+            iter_to_polar(
+                frames[f0:f1],
+                c,
+                n_alines,
+                depth_samples,
+                depth_mm=depth_mm,
+                pixel_spacing_mm=pixel_spacing_mm,
+                batch=batch,
+                dtype=np.uint8,
+            )
         )
-        pol = _drain(gen)
         if polar_all is not None:
             polar_all[f0:f1] = pol
         base[f0:f1] = base_features(pol, depth_mm)
-        yield f1
+        return f1 - f0
+
+    # numpy releases the GIL in the gathers and reductions: two threads use both cores
+    starts = list(range(0, n_frames, batch))
+    n_workers = max(1, min(workers or (os.cpu_count() or 1), 4, len(starts)))
+    done = 0
+    if n_workers == 1:
+        for f0 in starts:
+            done += work(f0)
+            yield done
+    else:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            pending = []
+            for f0 in starts:
+                pending.append(pool.submit(work, f0))
+                # keep at most 2 batches per worker in flight (bounded memory)
+                while len(pending) >= 2 * n_workers:
+                    done += pending.pop(0).result()
+                    yield done
+            for fut in pending:
+                done += fut.result()
+                yield done
     return context_features(base), polar_all
 
 
