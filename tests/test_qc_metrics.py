@@ -222,3 +222,38 @@ def test_bad_inputs():
     neg[0, 0, 0] = -1
     with pytest.raises(ValueError, match="negative"):
         qc_metrics(neg, neg, (1, 1, 1))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_sparse_and_dense_paths_agree(seed, rank):
+    rng = np.random.default_rng(seed)
+    shape = (10, 24, 22)
+    # sparse speckle (many small components, touching the array border) vs blobs
+    p = rng.random(shape) < 0.04
+    r = ndi.gaussian_filter(rng.random(shape), 1.0) > 0.56
+    p[0, 0, :] = True
+    spacing = (3.0, 0.5, 0.7)
+    dense = label_metrics(p, r, spacing, connectivity=rank, mode="dense", distance_method="edt")
+    sparse = label_metrics(p, r, spacing, connectivity=rank, mode="sparse")
+    assert dense["lesions_pred"] == ndi.label(p, ndi.generate_binary_structure(3, rank))[1]
+    for key, val in dense.items():
+        assert sparse[key] == pytest.approx(val, nan_ok=True), key
+
+
+def test_dense_scan_fallback_gives_same_result(monkeypatch):
+    import napari_plaque.qc.metrics as qm
+
+    rng = np.random.default_rng(5)
+    pred = (ndi.gaussian_filter(rng.random((8, 20, 20)), 1) > 0.52).astype(np.uint8)
+    ref = (ndi.gaussian_filter(rng.random((8, 20, 20)), 1) > 0.52).astype(np.uint8) * 2
+    pred[pred > 0] = rng.integers(1, 3, int(pred.sum()))
+    sparse = qm.qc_metrics(pred, ref, (1.0, 0.5, 0.5))
+    monkeypatch.setattr(qm, "SCAN_MAX_FILL", 0.0)
+    dense = qm.qc_metrics(pred, ref, (1.0, 0.5, 0.5))
+    for k in sparse["per_slice"]:
+        np.testing.assert_array_equal(sparse["per_slice"][k], dense["per_slice"][k])
+    assert sparse["labels"].keys() == dense["labels"].keys()
+    for lab in sparse["labels"]:
+        for key, val in sparse["labels"][lab].items():
+            assert dense["labels"][lab][key] == pytest.approx(val, nan_ok=True)

@@ -164,14 +164,22 @@ def surface_distances(
         return _directed_edt(sp, sr, spacing), _directed_edt(sr, sp, spacing)
     if method != "kdtree":
         raise ValueError(f"unknown distance method {method!r} (use auto, edt or kdtree)")
+    scale = np.asarray(spacing)
+    both = sp & sr
+    pts_p, pts_r = np.argwhere(sp) * scale, np.argwhere(sr) * scale
+    return _nearest(pts_p, pts_r, both[sp]), _nearest(pts_r, pts_p, both[sr])
+
+
+def _nearest(points_mm: np.ndarray, targets_mm: np.ndarray, shared: np.ndarray) -> np.ndarray:
+    """Distance from each point to the nearest target (KD-tree); ``shared`` points are targets
+    themselves (distance 0) and are not queried."""
     from scipy.spatial import cKDTree
 
-    scale = np.asarray(spacing)
-    pp = np.argwhere(sp) * scale
-    pr = np.argwhere(sr) * scale
-    d_pr = cKDTree(pr).query(pp, k=1)[0]
-    d_rp = cKDTree(pp).query(pr, k=1)[0]
-    return np.asarray(d_pr, float), np.asarray(d_rp, float)
+    out = np.zeros(len(points_mm), float)
+    todo = ~shared
+    if todo.any():
+        out[todo] = cKDTree(targets_mm).query(points_mm[todo], k=1, workers=-1)[0]
+    return out
 
 
 def _distance_summary(d_pr: np.ndarray, d_rp: np.ndarray) -> dict[str, float]:
@@ -182,13 +190,7 @@ def _distance_summary(d_pr: np.ndarray, d_rp: np.ndarray) -> dict[str, float]:
     }
 
 
-def _lesions(p: np.ndarray, r: np.ndarray, structure: np.ndarray) -> dict[str, int | float]:
-    """orCaScore-style lesion counts for two boolean masks (same crop)."""
-    lp, n_p = ndi.label(p, structure=structure)
-    lr, n_r = ndi.label(r, structure=structure)
-    both = (lp > 0) & (lr > 0)
-    hit_ref = np.unique(lr[both]).size if n_r else 0
-    hit_pred = np.unique(lp[both]).size if n_p else 0
+def _lesion_counts(n_p: int, n_r: int, hit_pred: int, hit_ref: int) -> dict[str, int | float]:
     tp, fn, fp = hit_ref, n_r - hit_ref, n_p - hit_pred
     return {
         "lesions_pred": int(n_p),
@@ -201,8 +203,22 @@ def _lesions(p: np.ndarray, r: np.ndarray, structure: np.ndarray) -> dict[str, i
     }
 
 
+def _lesions(p: np.ndarray, r: np.ndarray, structure: np.ndarray) -> dict[str, int | float]:
+    """orCaScore-style lesion counts for two boolean masks (same crop), dense path."""
+    lp, n_p = ndi.label(p, structure=structure)
+    lr, n_r = ndi.label(r, structure=structure)
+    both = (lp > 0) & (lr > 0)
+    hit_ref = np.unique(lr[both]).size if n_r else 0
+    hit_pred = np.unique(lp[both]).size if n_p else 0
+    return _lesion_counts(n_p, n_r, hit_pred, hit_ref)
+
+
 def _ratio(num: float, den: float) -> float:
     return float(num / den) if den else float("nan")
+
+
+#: use the sparse (foreground-only) path when the label fills less than this fraction of its box
+SPARSE_MAX_FILL = 0.02
 
 
 def label_metrics(
@@ -211,11 +227,28 @@ def label_metrics(
     spacing_mm: Sequence[float],
     connectivity: int | None = None,
     distance_method: str = "auto",
+    mode: str = "auto",
 ) -> dict[str, Any]:
     """All metrics for one label given its boolean masks (full arrays or a common crop).
 
-    ``connectivity`` is the ``ndimage.generate_binary_structure`` rank for lesions (default: full
-    connectivity, 26 in 3D, 8 in 2D). See the module docstring for the conventions.
+    Parameters
+    ----------
+    p, r : ndarray of bool
+        Automated and reference masks of one label, same shape (a crop holding both is enough).
+    spacing_mm : sequence of float
+        Voxel size per axis in mm.
+    connectivity : int, optional
+        ``ndimage.generate_binary_structure`` rank for lesions (default: full connectivity,
+        26 in 3D, 8 in 2D).
+    distance_method : {"auto", "edt", "kdtree"}
+        See :func:`surface_distances` (dense mode only; sparse mode uses the KD-tree).
+    mode : {"auto", "dense", "sparse"}
+        ``dense``: erosion, ``ndimage.label`` and distances on the box; ``sparse``: the same
+        quantities computed from the labelled voxels only (:mod:`._sparse`), faster when the
+        label fills under :data:`SPARSE_MAX_FILL` of its box; ``auto`` picks by that fill.
+        Both give identical results.
+
+    See the module docstring for the conventions.
     """
     spacing = tuple(float(s) for s in spacing_mm)
     voxel_mm3 = float(np.prod(spacing))
@@ -240,15 +273,57 @@ def label_metrics(
         "pred_empty": n_p == 0,
         "ref_empty": n_r == 0,
     }
-    if n_p == 0 and n_r == 0:
-        out.update(hd95_mm=0.0, hd_mm=0.0, assd_mm=0.0)
-    elif n_p == 0 or n_r == 0:
-        out.update(hd95_mm=float("inf"), hd_mm=float("inf"), assd_mm=float("inf"))
-    else:
-        out.update(_distance_summary(*surface_distances(p, r, spacing, method=distance_method)))
     rank = p.ndim if connectivity is None else int(connectivity)
-    out.update(_lesions(p, r, ndi.generate_binary_structure(p.ndim, rank)))
+    if mode == "auto":
+        mode = "sparse" if (n_p + n_r) < SPARSE_MAX_FILL * 2 * p.size else "dense"
+    if mode == "sparse":
+        dist, lesions = _sparse_label_metrics(p, r, spacing, rank)
+    elif mode == "dense":
+        if n_p and n_r:
+            dist = _distance_summary(*surface_distances(p, r, spacing, method=distance_method))
+        else:
+            dist = {}
+        lesions = _lesions(p, r, ndi.generate_binary_structure(p.ndim, rank))
+    else:
+        raise ValueError(f"unknown mode {mode!r} (use auto, dense or sparse)")
+    if n_p == 0 and n_r == 0:
+        dist = {"hd95_mm": 0.0, "hd_mm": 0.0, "assd_mm": 0.0}
+    elif n_p == 0 or n_r == 0:
+        dist = {"hd95_mm": float("inf"), "hd_mm": float("inf"), "assd_mm": float("inf")}
+    out.update(dist)
+    out.update(lesions)
     return out
+
+
+def _isin(query: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """Membership of ``query`` in the sorted array ``sorted_values``."""
+    if sorted_values.size == 0:
+        return np.zeros(query.shape, bool)
+    pos = np.minimum(np.searchsorted(sorted_values, query), sorted_values.size - 1)
+    return sorted_values[pos] == query
+
+
+def _sparse_label_metrics(
+    p: np.ndarray, r: np.ndarray, spacing: tuple[float, ...], rank: int
+) -> tuple[dict[str, float], dict[str, int | float]]:
+    """Distances and lesion counts from the labelled voxels only (see :mod:`._sparse`)."""
+    from ._sparse import SparseMask
+
+    sp, sr = SparseMask(p), SparseMask(r)
+    dist: dict[str, float] = {}
+    if sp.size and sr.size:
+        scale = np.asarray(spacing)
+        surf_p, surf_r = sp.surface(), sr.surface()
+        lin_p, lin_r = sp.lin[surf_p], sr.lin[surf_r]
+        d_pr = _nearest(sp.coords[surf_p] * scale, sr.coords[surf_r] * scale, _isin(lin_p, lin_r))
+        d_rp = _nearest(sr.coords[surf_r] * scale, sp.coords[surf_p] * scale, _isin(lin_r, lin_p))
+        dist = _distance_summary(d_pr, d_rp)
+    n_p, lab_p = sp.components(rank)
+    n_r, lab_r = sr.components(rank)
+    in_r, pos_r = sr.lookup(sp.lin)
+    hit_pred = np.unique(lab_p[in_r]).size
+    hit_ref = np.unique(lab_r[pos_r[in_r]]).size
+    return dist, _lesion_counts(n_p, n_r, hit_pred, hit_ref)
 
 
 def slice_disagreement(
@@ -262,45 +337,90 @@ def slice_disagreement(
     in-slice pixel area) and ``dice`` (foreground Dice in that slice; 1.0 when both empty).
     """
     pred, ref, spacing = _check_pair(pred, ref, spacing_mm)
+    _, _, counts = _scan(pred, ref, axis)
+    return _per_slice(counts, spacing, axis)
+
+
+#: above this fraction of labelled voxels, :func:`_scan` uses ``ndimage.find_objects`` and dense
+#: per-slice counts instead of the list of labelled voxels (bounded memory)
+SCAN_MAX_FILL = 0.15
+
+
+def _scan(
+    pred: np.ndarray, ref: np.ndarray, axis: int
+) -> tuple[dict[int, _Box], dict[int, _Box], dict[str, np.ndarray]]:
+    """One pass over both maps: per-label boxes of each and raw per-slice counts."""
     n = pred.shape[axis]
-    pixel_mm2 = float(np.prod([s for i, s in enumerate(spacing) if i != axis]))
     res = {k: np.zeros(n, np.int64) for k in ("fp", "fn", "wrong", "disagree", "pred", "ref")}
-    pb, rb = label_boxes(pred), label_boxes(ref)
-    if pb or rb:
-        allp = _merge_boxes(list(pb.values()), pred.shape)
-        allr = _merge_boxes(list(rb.values()), pred.shape)
-        box = _union_box(allp, allr, pred.shape, 0)
-        _slice_counts(pred[box.slices], ref[box.slices], axis, res, box.slices[axis].start)
+    u = pred != 0
+    u |= ref != 0
+    n_fg = int(np.count_nonzero(u))
+    if n_fg == 0:
+        return {}, {}, res
+    if n_fg > SCAN_MAX_FILL * u.size:
+        del u
+        pb, rb = label_boxes(pred), label_boxes(ref)
+        _slice_counts_dense(pred, ref, axis, res)
+        return pb, rb, res
+    coords = np.nonzero(u)
+    del u
+    pv, rv = pred[coords], ref[coords]
+    lo = min(int(pv.min()), int(rv.min()))
+    if lo < 0:
+        raise ValueError(f"label maps must not hold negative values (found {lo})")
+    sl = coords[axis]
+    pf, rf = pv != 0, rv != 0
+    res["pred"][:] = np.bincount(sl[pf], minlength=n)
+    res["ref"][:] = np.bincount(sl[rf], minlength=n)
+    res["fp"][:] = np.bincount(sl[~rf], minlength=n)  # every listed voxel is labelled somewhere
+    res["fn"][:] = np.bincount(sl[~pf], minlength=n)
+    res["disagree"][:] = np.bincount(sl[pv != rv], minlength=n)
+    res["wrong"][:] = res["disagree"] - res["fp"] - res["fn"]
+    return _boxes_from_coords(coords, pv), _boxes_from_coords(coords, rv), res
+
+
+def _boxes_from_coords(coords: tuple[np.ndarray, ...], values: np.ndarray) -> dict[int, _Box]:
+    """Bounding box of every positive value, from the voxel list (sort + reduceat)."""
+    keep = values != 0
+    v = values[keep]
+    if v.size == 0:
+        return {}
+    order = np.argsort(v, kind="stable")
+    vs = v[order]
+    starts = np.flatnonzero(np.r_[True, vs[1:] != vs[:-1]])
+    lo, hi = [], []
+    for c in coords:
+        cs = c[keep][order]
+        lo.append(np.minimum.reduceat(cs, starts))
+        hi.append(np.maximum.reduceat(cs, starts))
+    return {
+        int(val): _Box(tuple(slice(int(lo[a][i]), int(hi[a][i]) + 1) for a in range(len(coords))))
+        for i, val in enumerate(vs[starts])
+    }
+
+
+def _slice_counts_dense(p: np.ndarray, r: np.ndarray, axis: int, res: dict) -> None:
+    other = tuple(i for i in range(p.ndim) if i != axis)
+    pf = p != 0
+    rf = r != 0
+    res["pred"][:] = np.count_nonzero(pf, axis=other)
+    res["ref"][:] = np.count_nonzero(rf, axis=other)
+    res["fp"][:] = np.count_nonzero(pf & ~rf, axis=other)
+    res["fn"][:] = np.count_nonzero(rf & ~pf, axis=other)
+    res["disagree"][:] = np.count_nonzero(p != r, axis=other)
+    res["wrong"][:] = res["disagree"] - res["fp"] - res["fn"]
+
+
+def _per_slice(
+    res: dict[str, np.ndarray], spacing: tuple[float, ...], axis: int
+) -> dict[str, np.ndarray]:
+    pixel_mm2 = float(np.prod([s for i, s in enumerate(spacing) if i != axis]))
     out = {k: res[k] for k in ("fp", "fn", "wrong", "disagree")}
     out["disagree_mm2"] = res["disagree"] * pixel_mm2
     total = res["pred"] + res["ref"]
     same = (total - res["fp"] - res["fn"] - 2 * res["wrong"]) // 2
     out["dice"] = np.where(total > 0, 2.0 * same / np.maximum(total, 1), 1.0)
     return out
-
-
-def _merge_boxes(boxes: list[_Box], shape: tuple[int, ...]) -> _Box | None:
-    if not boxes:
-        return None
-    sl = tuple(
-        slice(min(b.slices[ax].start for b in boxes), max(b.slices[ax].stop for b in boxes))
-        for ax in range(len(shape))
-    )
-    return _Box(sl)
-
-
-def _slice_counts(p: np.ndarray, r: np.ndarray, axis: int, res: dict, offset: int) -> None:
-    other = tuple(i for i in range(p.ndim) if i != axis)
-    pf = p != 0
-    rf = r != 0
-    diff = p != r
-    idx = slice(offset, offset + p.shape[axis])
-    res["pred"][idx] = np.count_nonzero(pf, axis=other)
-    res["ref"][idx] = np.count_nonzero(rf, axis=other)
-    res["fp"][idx] = np.count_nonzero(pf & ~rf, axis=other)
-    res["fn"][idx] = np.count_nonzero(rf & ~pf, axis=other)
-    res["disagree"][idx] = np.count_nonzero(diff, axis=other)
-    res["wrong"][idx] = res["disagree"][idx] - res["fp"][idx] - res["fn"][idx]
 
 
 def worst_slices(per_slice: dict[str, np.ndarray], n: int = 10) -> list[dict[str, Any]]:
@@ -355,6 +475,7 @@ def iter_qc_metrics(
     connectivity: int | None = None,
     distance_method: str = "auto",
     slice_axis: int = 0,
+    mode: str = "auto",
 ) -> Generator[int, None, dict[str, Any]]:
     """QC of an automated label map against a reference; a step generator.
 
@@ -380,11 +501,13 @@ def iter_qc_metrics(
         See :func:`surface_distances`.
     slice_axis : int
         Axis of slices (CT) or frames (IVUS) for the per-slice disagreement.
+    mode : {"auto", "dense", "sparse"}
+        See :func:`label_metrics`.
     """
     pred, ref, spacing = _check_pair(pred, ref, spacing_mm)
-    per_slice = slice_disagreement(pred, ref, spacing, axis=slice_axis)
+    pb, rb, counts = _scan(pred, ref, slice_axis)
+    per_slice = _per_slice(counts, spacing, slice_axis)
     yield 1
-    pb, rb = label_boxes(pred), label_boxes(ref)
     values = sorted(set(pb) | set(rb)) if labels is None else sorted({int(v) for v in labels})
     results: dict[int, dict[str, Any]] = {}
     for i, value in enumerate(values):
@@ -396,7 +519,7 @@ def iter_qc_metrics(
             box = _union_box(a, b, pred.shape, 1)
             p = pred[box.slices] == value
             r = ref[box.slices] == value
-            results[value] = label_metrics(p, r, spacing, connectivity, distance_method)
+            results[value] = label_metrics(p, r, spacing, connectivity, distance_method, mode)
         yield 2 + i
     return {
         "labels": results,
