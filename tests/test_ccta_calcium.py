@@ -242,3 +242,23 @@ def test_with_calibration_recomputes_mass():
     assert r2.mass_mg == pytest.approx(0.2 / 250 * 16 * 0.25 * 3.0 * 450)
     assert r2.parameters["mass_calibrated"] is True
     assert r2.with_calibration(None).mass_mg is None
+
+
+def test_matches_per_slice_scipy_labelling_on_random_volume():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    hu = np.where(rng.random((6, 40, 33)) < 0.3, rng.integers(130, 600, (6, 40, 33)), 0)
+    hu = hu.astype(np.int16)
+    r = calcium_score(hu, (1.0, 1.0, 1.0), min_area_mm2=0)
+    expected = []
+    for z in range(hu.shape[0]):
+        lab, n = ndimage.label(hu[z] >= 130, structure=np.ones((3, 3)))
+        idx = np.arange(1, n + 1)
+        sizes = ndimage.sum(np.ones_like(lab), lab, idx)
+        peaks = ndimage.maximum(hu[z], lab, idx)
+        expected += [(z, s, p) for s, p in zip(sizes, peaks, strict=True)]
+    got = sorted(zip(r.lesions["slice"], r.lesions["n_voxels"], r.lesions["peak_hu"], strict=True))
+    assert got == sorted(expected)
+    # raster order of lesion ids: slices non-decreasing
+    assert np.all(np.diff(r.lesions["slice"]) >= 0)

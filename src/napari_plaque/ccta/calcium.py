@@ -7,10 +7,11 @@ HU >= ``threshold_hu`` in one axial slice (inside the ROI), kept when their area
 (slice increment / 3 mm); volume = area x slice increment; mass = c x volume x mean HU with
 c from a calibration rod (:func:`calibrate_mass`), never guessed.
 
-Everything is vectorised: one connected-component pass over the whole volume with an in-plane
-structuring element (components never cross slices), then per-lesion statistics with
-``bincount``/``reduceat`` over the thresholded voxels only; there is no Python loop over
-lesions or slices.
+Everything is vectorised and proportional to the number of thresholded voxels, not the volume:
+the candidates are cut into horizontal runs per image row, runs of adjacent rows of the same
+slice that touch (8-connectivity) become graph edges, ``scipy.sparse.csgraph`` finds the
+components, and per-lesion statistics come from ``bincount``/``reduceat`` over the runs. There
+is no Python loop over lesions or slices.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from .._progress import run_steps
 
@@ -331,16 +331,25 @@ def _as_mask(mask: np.ndarray | None, shape: tuple[int, ...], what: str) -> np.n
     return m if m.dtype == bool else m != 0
 
 
+def _threshold_for(dtype: np.dtype, threshold_hu: float):
+    """The threshold as a scalar of ``dtype`` when exact (integer HU >= ceil(t) <=> HU >= t),
+    so the comparison runs on the native type instead of upcasting the volume to float64."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        t = int(np.ceil(threshold_hu))
+        return dtype.type(max(t, info.min)) if t <= info.max else threshold_hu
+    if np.issubdtype(dtype, np.floating):
+        return (
+            dtype.type(threshold_hu) if dtype.type(threshold_hu) == threshold_hu else threshold_hu
+        )
+    return threshold_hu
+
+
 def _check_spacing(spacing_mm: Any) -> tuple[float, float, float]:
     sp = tuple(float(s) for s in spacing_mm)
     if len(sp) != 3 or not all(s > 0 and np.isfinite(s) for s in sp):
         raise ValueError(f"spacing_mm must be 3 positive numbers (dz, dy, dx), got {spacing_mm}")
     return sp  # type: ignore[return-value]
-
-
-#: in-plane 8-connectivity: components never cross slices
-_STRUCT_2D8 = np.zeros((3, 3, 3), dtype=bool)
-_STRUCT_2D8[1] = True
 
 
 def iter_calcium_score(
@@ -375,9 +384,10 @@ def iter_calcium_score(
         "mass_calibrated": calibration is not None,
     }
     yield 0
-    mask = hu >= threshold_hu
     if roi is not None:
-        mask &= _as_mask(roi, hu.shape, "ROI")
+        roi = np.asarray(roi)
+        if roi.shape != hu.shape:
+            raise ValueError(f"ROI shape {roi.shape} does not match the image shape {hu.shape}")
     vl = None
     if vessel_labels is not None:
         vl = np.asarray(vessel_labels)
@@ -390,38 +400,33 @@ def iter_calcium_score(
                 raise ValueError("vessel labels must be integers")
             vl = vl.astype(np.int64)
 
-    # crop to the bounding box of candidate voxels: the labelling pass only touches that
-    z_any = np.flatnonzero(mask.any(axis=(1, 2)))
+    # candidate voxels (sorted flat indices); everything below is proportional to them.
+    # Thresholding runs in chunks of slices: small temporaries stay in cache.
+    flat = _candidates(hu, _threshold_for(hu.dtype, threshold_hu), roi)
     yield 1
-    if z_any.size == 0:
+    if flat.size == 0:
         lesions = np.zeros(0, dtype=LESION_DTYPE)
         labels_out = np.zeros(hu.shape, np.int32) if return_labels else None
         yield 4
         return CalciumResult(lesions, (dz, dy, dx), params, calibration, labels_out, vl is not None)
-    z0, z1 = int(z_any[0]), int(z_any[-1]) + 1
-    sub = mask[z0:z1]
-    y_any = np.flatnonzero(sub.any(axis=(0, 2)))
-    x_any = np.flatnonzero(sub.any(axis=(0, 1)))
-    y0, y1, x0, x1 = int(y_any[0]), int(y_any[-1]) + 1, int(x_any[0]), int(x_any[-1]) + 1
-    box = (slice(z0, z1), slice(y0, y1), slice(x0, x1))
-    sub = mask[box]
-    labels, n_comp = ndimage.label(sub, structure=_STRUCT_2D8)
+    runs = _row_runs(flat, hu.shape)
+    comp = _connect_runs(runs, hu.shape)
     yield 2
 
-    # per-component statistics over the candidate voxels only, sorted by component id
-    flat = np.flatnonzero(sub)
-    comp = labels.ravel()[flat]
-    order = np.argsort(comp, kind="stable")
-    flat, comp = flat[order], comp[order]
-    vals = hu[box].ravel()[flat].astype(np.float64)
-    starts = np.flatnonzero(np.r_[True, comp[1:] != comp[:-1]])
-    counts = np.diff(np.r_[starts, comp.size])
-    peak = np.maximum.reduceat(vals, starts)
-    mean = np.add.reduceat(vals, starts) / counts
-    zz, yy, xx = np.unravel_index(flat, sub.shape)
-    cy = np.add.reduceat(yy.astype(np.float64), starts) / counts + y0
-    cx = np.add.reduceat(xx.astype(np.float64), starts) / counts + x0
-    sl = zz[starts].astype(np.int32) + z0
+    # per-lesion statistics from per-run sums (no loop over lesions or slices)
+    vals = hu.ravel()[flat].astype(np.float64)
+    starts, length = runs["start"], runs["length"]
+    n_comp = int(comp.max()) + 1
+    counts = np.bincount(comp, weights=length, minlength=n_comp)
+    sums = np.bincount(comp, weights=np.add.reduceat(vals, starts), minlength=n_comp)
+    peak = np.full(n_comp, -np.inf)
+    np.maximum.at(peak, comp, np.maximum.reduceat(vals, starts))
+    cy = np.bincount(comp, weights=runs["y"] * length, minlength=n_comp) / counts
+    xmid = (runs["x0"] + runs["x1"]) / 2.0
+    cx = np.bincount(comp, weights=xmid * length, minlength=n_comp) / counts
+    sl = np.zeros(n_comp, np.int64)
+    sl[comp] = runs["z"]
+    mean = sums / counts
     area = counts * (dy * dx)
     keep = area >= min_area_mm2 * (1 - _AREA_RTOL)
     yield 3
@@ -445,17 +450,96 @@ def iter_calcium_score(
     else:
         les["mass_mg"] = np.nan
 
-    # component id (1..n_comp) -> lesion id (0 = dropped)
-    relabel = np.zeros(n_comp + 1, dtype=np.int32)
-    relabel[comp[starts][keep]] = les["id"]
+    # component -> lesion id (0 = dropped), then per voxel
+    relabel = np.zeros(n_comp, dtype=np.int32)
+    relabel[keep] = les["id"]
+    lesion_of_voxel = None
+    if (vl is not None and n) or return_labels:
+        lesion_of_voxel = np.repeat(relabel[comp], length)
     if vl is not None and n:
-        les["vessel"] = _majority_vessel(vl[box].ravel()[flat], relabel[comp], n)
+        les["vessel"] = _majority_vessel(vl.ravel()[flat], lesion_of_voxel, n)
     labels_out = None
     if return_labels:
         labels_out = np.zeros(hu.shape, np.int32)
-        labels_out[box] = relabel[labels]
+        labels_out.ravel()[flat] = lesion_of_voxel
     yield 4
     return CalciumResult(les, (dz, dy, dx), params, calibration, labels_out, vl is not None)
+
+
+#: voxels per thresholding chunk
+_CHUNK_VOXELS = 1 << 22
+
+
+def _candidates(hu: np.ndarray, threshold, roi: np.ndarray | None) -> np.ndarray:
+    """Sorted flat indices of voxels >= threshold (inside ``roi`` when given)."""
+    nz, ny, nx = hu.shape
+    step = max(1, _CHUNK_VOXELS // max(ny * nx, 1))
+    parts = []
+    for z0 in range(0, nz, step):  # a few dozen chunks, not a loop over voxels or lesions
+        m = hu[z0 : z0 + step] >= threshold
+        if roi is not None:
+            r = roi[z0 : z0 + step]
+            m &= r if r.dtype == bool else r != 0
+        parts.append(np.flatnonzero(m) + z0 * ny * nx)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+_RUN_DTYPE = np.dtype(
+    [("start", np.int64), ("length", np.int64), ("row", np.int64), ("z", np.int64),
+     ("y", np.int64), ("x0", np.int64), ("x1", np.int64)]
+)  # fmt: skip
+
+
+def _row_runs(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Horizontal runs of consecutive candidate voxels in each image row.
+
+    ``start`` indexes ``flat``; ``row`` = z * ny + y; ``x0``/``x1`` are inclusive columns.
+    Runs come out sorted by (row, x0) because ``flat`` is sorted.
+    """
+    _nz, ny, nx = shape
+    row = flat // nx
+    brk = np.flatnonzero((np.diff(flat) != 1) | (np.diff(row) != 0)) + 1
+    starts = np.r_[0, brk]
+    ends = np.r_[brk, flat.size]
+    runs = np.empty(starts.size, dtype=_RUN_DTYPE)
+    runs["start"] = starts
+    runs["length"] = ends - starts
+    runs["row"] = row[starts]
+    runs["z"] = runs["row"] // ny
+    runs["y"] = runs["row"] - runs["z"] * ny
+    runs["x0"] = flat[starts] - runs["row"] * nx
+    runs["x1"] = flat[ends - 1] - runs["row"] * nx
+    return runs
+
+
+def _connect_runs(runs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """2D 8-connected components of runs (never across slices): component id per run,
+    numbered in raster order (slice, row, column of the first voxel)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    _nz, ny, nx = shape
+    n = runs.size
+    w = nx + 2  # row stride of the sort keys (columns -1 .. nx fit in one row)
+    start_key = runs["row"] * w + runs["x0"] + 1
+    end_key = runs["row"] * w + runs["x1"] + 1
+    # a run in row r touches runs of row r + 1 whose [x0, x1] overlaps [x0 - 1, x1 + 1]
+    nxt = runs["row"] + 1
+    lo = np.searchsorted(end_key, nxt * w + runs["x0"], side="left")
+    hi = np.searchsorted(start_key, nxt * w + runs["x1"] + 2, side="right")
+    cnt = np.where(runs["y"] < ny - 1, np.maximum(hi - lo, 0), 0)
+    src = np.repeat(np.arange(n), cnt)
+    offs = np.arange(src.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    dst = np.repeat(lo, cnt) + offs
+    graph = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n)).tocsr()
+    _k, comp = connected_components(graph, directed=False)
+    # renumber components by their first run (raster order)
+    first = np.full(_k, n, np.int64)
+    np.minimum.at(first, comp, np.arange(n))
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(_k, np.int64)
+    rank[order] = np.arange(_k)
+    return rank[comp]
 
 
 def _majority_vessel(vessel_vals: np.ndarray, lesion_of_voxel: np.ndarray, n: int) -> np.ndarray:
