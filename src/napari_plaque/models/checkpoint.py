@@ -190,7 +190,9 @@ def load_model(path: str | Path) -> LoadedModel:
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise FormatError(path, f"weights do not fit the architecture ({_first_line(exc)})") from None
+        raise FormatError(
+            path, f"weights do not fit the architecture ({_first_line(exc)})"
+        ) from None
     module.eval()
     return LoadedModel(module=module, metadata=meta, path=str(path))
 

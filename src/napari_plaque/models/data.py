@@ -101,9 +101,7 @@ def read_aline_dataset(path: str | Path) -> ALineDataset:
         except (KeyError, ValueError, OSError) as exc:
             raise FormatError(f, f"not a readable polar file ({exc})") from None
         if polar.ndim != 3 or polar.shape[1:] != (n_alines, depth_samples):
-            raise FormatError(
-                f, f"polar shape {polar.shape} != (F, {n_alines}, {depth_samples})"
-            )
+            raise FormatError(f, f"polar shape {polar.shape} != (F, {n_alines}, {depth_samples})")
         if labels.shape != (polar.shape[0], n_alines, len(classes)):
             raise FormatError(f, f"labels shape {labels.shape} does not match polar/classes")
         meta = {k: v for k, v in ent.items() if k != "polar_file"}

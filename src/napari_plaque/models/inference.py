@@ -1,0 +1,467 @@
+"""Inference engine: devices, mixed precision, streamed pullbacks and tiled volumes.
+
+Every entry point comes as a step generator ``iter_xxx`` (yields work done, returns the result;
+see :mod:`napari_plaque._progress`) and a plain wrapper ``xxx``. Work runs under
+``torch.inference_mode``, with autocast (bf16 where supported, else fp16) on CUDA, and the CUDA
+cache is emptied afterwards, also when the caller stops the generator early (Cancel).
+
+Pullbacks are read from the (lazy) frames in batches, converted to polar images with the IVUS
+transform and fed with their neighbouring frames. Volumes are cut into overlapping tiles; each
+tile is fed with a context margin (at least the U-Net's receptive-field radius) that is discarded,
+and the kept centres are blended (Gaussian, linear or constant weights). Because the kept centres
+do not see the tile border and tile origins stay on the pooling grid, the result does not depend
+on the tile or batch size (within float tolerance).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._progress import run_steps
+from ..types import CTVolume, Pullback
+from . import require_torch
+from .checkpoint import LoadedModel, load_model
+from .data import hu_normalise
+
+torch = require_torch()
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+BLENDS = ("gaussian", "linear", "constant")
+
+
+def select_device(device: str = "auto") -> Any:
+    """``auto`` picks cuda, then mps, then cpu; otherwise the named device (checked)."""
+    name = str(device or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError("device 'mps' requested but MPS is not available")
+    return dev
+
+
+def _autocast(device: Any, amp: bool) -> Any:
+    if amp and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def _release(device: Any) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _as_model(model: LoadedModel | str | Path) -> LoadedModel:
+    return model if isinstance(model, LoadedModel) else load_model(model)
+
+
+# --------------------------------------------------------------------------- A-lines
+
+
+@dataclass
+class ALinePrediction:
+    """Per-A-line output of an A-line model for a pullback."""
+
+    probs: np.ndarray  # float32 (F, A, C)
+    classes: list[str]
+    threshold: float = 0.5
+    frame_shape: tuple[int, int] | None = None
+    center: tuple[float, float] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """bool (F, A, C)."""
+        return self.probs >= self.threshold
+
+    def class_labels(self, cls: str = "calcium") -> np.ndarray:
+        """bool (F, A) of one class."""
+        return self.labels[:, :, self.classes.index(cls)]
+
+    def ics(self, cls: str = "calcium") -> float:
+        """IVUS calcium score: 1000 x positive A-lines / all A-lines (of ``cls``)."""
+        lab = self.class_labels(cls)
+        return float(1000.0 * np.count_nonzero(lab) / max(lab.size, 1))
+
+
+def _forward_alines(module: Any, stack: np.ndarray, device: Any, amp: bool) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(stack)).to(device).float().div_(255.0)
+    with _autocast(device, amp):
+        logits = module(x)
+    return torch.sigmoid(logits.float()).permute(0, 2, 1).cpu().numpy()  # (B, A, C)
+
+
+def iter_predict_polar(
+    model: LoadedModel | str | Path,
+    polar: np.ndarray,
+    batch_size: int = 16,
+    device: str = "auto",
+    amp: bool = True,
+) -> Generator[int, None, ALinePrediction]:
+    """Run an A-line model on polar frames uint8 (F, A, D); yields frames done."""
+    lm = _as_model(model)
+    _check_task(lm, "alines")
+    polar = np.asarray(polar)
+    spec = lm.metadata["input"]["polar"]
+    if polar.ndim != 3 or polar.shape[1:] != (spec["n_alines"], spec["depth_samples"]):
+        raise ValueError(
+            f"polar frames {polar.shape} do not match the model's "
+            f"(F, {spec['n_alines']}, {spec['depth_samples']})"
+        )
+    ctx = int(lm.metadata["hparams"]["context"])
+    dev = select_device(device)
+    module = lm.module.to(dev).eval()
+    n = len(polar)
+    out = np.empty((n, polar.shape[1], len(lm.classes)), np.float32)
+    bs = max(1, int(batch_size))
+    try:
+        with torch.inference_mode():
+            for i0 in range(0, n, bs):
+                i1 = min(i0 + bs, n)
+                offs = np.arange(-ctx, ctx + 1)
+                idx = np.clip(np.arange(i0, i1)[:, None] + offs, 0, n - 1)
+                out[i0:i1] = _forward_alines(module, polar[idx], dev, amp)
+                yield i1
+    finally:
+        _release(dev)
+    return ALinePrediction(out, lm.classes, _threshold(lm), meta=_pred_meta(lm, dev))
+
+
+def predict_polar(model, polar, **kw) -> ALinePrediction:
+    """Plain form of :func:`iter_predict_polar`."""
+    return run_steps(iter_predict_polar(model, polar, **kw))
+
+
+def _threshold(lm: LoadedModel) -> float:
+    return float(lm.metadata.get("input", {}).get("threshold", 0.5))
+
+
+def _pred_meta(lm: LoadedModel, dev: Any) -> dict[str, Any]:
+    return {
+        "model": Path(lm.path).name if lm.path else "",
+        "task": lm.task,
+        "device": str(dev),
+        "synthetic_training": lm.synthetic,
+    }
+
+
+def _check_task(lm: LoadedModel, task: str) -> None:
+    if lm.task != task:
+        raise ValueError(f"{lm.path or 'model'} is a {lm.task!r} model, not {task!r}")
+
+
+def iter_predict_pullback(
+    model: LoadedModel | str | Path,
+    pullback: Pullback | np.ndarray,
+    batch_size: int = 16,
+    device: str = "auto",
+    amp: bool = True,
+    center: tuple[float, float] | None = None,
+    pixel_spacing_mm: tuple[float, float] | None = None,
+) -> Generator[int, None, ALinePrediction]:
+    """Run an A-line model over a pullback, streaming frames from the lazy reader in batches.
+
+    Each batch reads ``batch_size`` frames plus the context frames around them, converts them
+    to polar images about ``center`` (default: the catheter = image centre) with the model's
+    polar sampling (A-lines, depth samples, depth in mm), and runs the model. Yields frames done.
+    """
+    from ..ivus.polar import default_center, to_polar
+
+    lm = _as_model(model)
+    _check_task(lm, "alines")
+    frames = pullback.frames if isinstance(pullback, Pullback) else pullback
+    if pixel_spacing_mm is None:
+        if not isinstance(pullback, Pullback):
+            raise ValueError("pixel_spacing_mm is needed for a bare frame array")
+        pixel_spacing_mm = pullback.pixel_spacing_mm
+    n = int(frames.shape[0])
+    frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
+    center = tuple(center) if center is not None else default_center(frame_shape)
+    spec = lm.metadata["input"]["polar"]
+    ctx = int(lm.metadata["hparams"]["context"])
+    dev = select_device(device)
+    module = lm.module.to(dev).eval()
+    out = np.empty((n, int(spec["n_alines"]), len(lm.classes)), np.float32)
+    bs = max(1, int(batch_size))
+    try:
+        with torch.inference_mode():
+            for i0 in range(0, n, bs):
+                i1 = min(i0 + bs, n)
+                r0, r1 = max(0, i0 - ctx), min(n, i1 + ctx)
+                block = np.asarray(frames[r0:r1])
+                pol = to_polar(
+                    block,
+                    center,
+                    n_alines=int(spec["n_alines"]),
+                    depth_samples=int(spec["depth_samples"]),
+                    depth_mm=float(spec["depth_mm"]),
+                    pixel_spacing_mm=tuple(pixel_spacing_mm),
+                    batch=max(len(block), 1),
+                    dtype=np.uint8,
+                )
+                offs = np.arange(-ctx, ctx + 1)
+                idx = np.clip(np.arange(i0, i1)[:, None] + offs, 0, n - 1) - r0
+                out[i0:i1] = _forward_alines(module, pol[idx], dev, amp)
+                yield i1
+    finally:
+        _release(dev)
+    return ALinePrediction(
+        out, lm.classes, _threshold(lm), frame_shape, center, meta=_pred_meta(lm, dev)
+    )
+
+
+def predict_pullback(model, pullback, **kw) -> ALinePrediction:
+    """Plain form of :func:`iter_predict_pullback`."""
+    return run_steps(iter_predict_pullback(model, pullback, **kw))
+
+
+def alines_to_arcset(pred: ALinePrediction, annotator: str = "model") -> Any:
+    """The prediction as an IVUS :class:`~napari_plaque.ivus.arcs.ArcSet` (arcs per class)."""
+    from ..ivus.arcs import ArcSet
+
+    if pred.frame_shape is None:
+        raise ValueError("the prediction has no frame shape (made from polar frames)")
+    return ArcSet.from_labels(
+        pred.labels,
+        pred.classes,
+        pred.frame_shape,
+        center_mode="catheter",
+        centers=list(pred.center) if pred.center is not None else None,
+        annotator=annotator,
+    )
+
+
+# --------------------------------------------------------------------------- volumes
+
+
+@dataclass
+class VolumePrediction:
+    """Output of a segmentation model on a volume."""
+
+    labels: np.ndarray  # uint8 (z, y, x), argmax class
+    classes: list[str]
+    probs: np.ndarray | None = None  # float32 (C, z, y, x) when asked for
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _blend_weights(core: tuple[int, ...], blend: str) -> np.ndarray:
+    """Weights over a tile's kept core, never zero."""
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
+    w = np.ones(core, np.float32)
+    if blend == "constant":
+        return w
+    for ax, n in enumerate(core):
+        pos = (np.arange(n) + 0.5) / n - 0.5  # -0.5 .. 0.5
+        if blend == "gaussian":
+            prof = np.exp(-0.5 * (pos / 0.25) ** 2)
+        else:
+            prof = 1.0 - np.abs(pos) * 2.0
+        prof = np.maximum(prof, 1e-3).astype(np.float32)
+        shape = [1] * len(core)
+        shape[ax] = n
+        w = w * prof.reshape(shape)
+    return w
+
+
+def _box(start: tuple[int, ...], size: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(a, a + n) for a, n in zip(start, size, strict=True))
+
+
+def _grid_1d(length: int, core: int, step: int) -> list[int]:
+    """Core start positions covering [0, length)."""
+    if length <= core:
+        return [0]
+    k = math.ceil((length - core) / step)
+    return [i * step for i in range(k + 1)]
+
+
+def tile_plan(
+    shape: tuple[int, int, int],
+    tile: tuple[int, int, int],
+    margin: tuple[int, int, int],
+    overlap: float,
+    divisor: tuple[int, int, int],
+) -> tuple[list[tuple[int, int, int]], tuple[int, int, int], tuple[int, int, int]]:
+    """Tile core starts, the core size and the padded volume size for a sliding window.
+
+    Tiles are ``tile`` voxels (fed to the net); their kept core is ``tile - 2 * margin``. Core
+    starts step by ``core * (1 - overlap)`` rounded down to the pooling period ``divisor``.
+    """
+    core, steps, padded = [], [], []
+    for t, m, d in zip(tile, margin, divisor, strict=True):
+        c = t - 2 * m
+        if c < 1:
+            raise ValueError(f"tile size {t} leaves no core with a context margin of {m}")
+        s = max(d, int(c * (1.0 - overlap)) // d * d) if c >= d else c
+        core.append(c)
+        steps.append(s)
+    grids = [_grid_1d(n, c, s) for n, c, s in zip(shape, core, steps, strict=True)]
+    for g, t in zip(grids, tile, strict=True):
+        padded.append(g[-1] + t)
+    starts = [(a, b, c) for a in grids[0] for b in grids[1] for c in grids[2]]
+    return starts, tuple(core), tuple(padded)  # type: ignore[return-value]
+
+
+def default_tile(lm: LoadedModel) -> tuple[int, int, int]:
+    """Default tile size (voxels fed to the net): 2D 1 x 256 x 256, 3D 96 x 160 x 160 (+margin)."""
+    if int(lm.metadata["hparams"]["dims"]) == 2:
+        return (1, 256, 256)
+    m = lm.module.context_margin
+    return (32 + 2 * m, 96 + 2 * m, 96 + 2 * m)
+
+
+def iter_predict_volume(
+    model: LoadedModel | str | Path,
+    volume: CTVolume | np.ndarray,
+    tile_size: tuple[int, int, int] | None = None,
+    overlap: float = 0.25,
+    blend: str = "gaussian",
+    batch_size: int = 4,
+    device: str = "auto",
+    amp: bool = True,
+    return_probs: bool = False,
+    margin: int | None = None,
+) -> Generator[int, None, VolumePrediction]:
+    """Segment a CT volume with a U-Net by sliding-window tiles; yields tiles done.
+
+    Parameters
+    ----------
+    model : LoadedModel or path
+        A ``ct-seg`` model.
+    volume : CTVolume or ndarray (z, y, x) in HU
+    tile_size : (z, y, x), optional
+        Voxels fed to the net per tile (bounds GPU memory); rounded up to the pooling period.
+        For a 2D model the z size is 1. Default: :func:`default_tile`.
+    overlap : float
+        Fraction of a tile's kept core shared with its neighbour.
+    blend : {"gaussian", "linear", "constant"}
+        Weights of overlapping cores.
+    margin : int, optional
+        Context (voxels) discarded at each tile border; default the model's
+        ``context_margin`` (exact results). A smaller margin is faster but tile-dependent.
+    """
+    lm = _as_model(model)
+    _check_task(lm, "ct-seg")
+    hu = volume.hu if isinstance(volume, CTVolume) else np.asarray(volume)
+    if hu.ndim != 3:
+        raise ValueError(f"a CT volume must be 3D (z, y, x), got shape {hu.shape}")
+    warn = _spacing_warning(lm, volume)
+    module = lm.module
+    dims = int(lm.metadata["hparams"]["dims"])
+    div = module.divisor
+    m = module.context_margin if margin is None else int(margin)
+    m = -(-m // div) * div
+    tile = tuple(tile_size) if tile_size is not None else default_tile(lm)
+    tile = tuple(int(-(-t // div) * div) for t in tile)
+    if dims == 2:
+        tile = (1, *tile[1:])
+        margins, divs = (0, m, m), (1, div, div)
+    else:
+        margins, divs = (m, m, m), (div, div, div)
+    starts, core, padded = tile_plan(hu.shape, tile, margins, overlap, divs)
+    window = lm.metadata["normalisation"]["window_hu"]
+    x = np.zeros(padded, np.float32)  # 0 = the window's low end (air)
+    z0, y0, x0 = margins
+    x[z0 : z0 + hu.shape[0], y0 : y0 + hu.shape[1], x0 : x0 + hu.shape[2]] = hu_normalise(
+        hu, window
+    )
+    n_cls = len(lm.classes)
+    # accumulators in original-volume coordinates: a tile fed from padded [s, s + tile) keeps
+    # its core padded [s + margin, s + margin + core) = original [s, s + core)
+    acc = np.zeros((n_cls, *padded), np.float32)
+    wsum = np.zeros(padded, np.float32)
+    wts = _blend_weights(core, blend)
+    dev = select_device(device)
+    module = module.to(dev).eval()
+    bs = max(1, int(batch_size))
+    try:
+        with torch.inference_mode():
+            for b0 in range(0, len(starts), bs):
+                batch = starts[b0 : b0 + bs]
+                xs = np.stack([x[_box(s, tile)] for s in batch])
+                xt = torch.from_numpy(xs).to(dev)
+                xt = xt if dims == 2 else xt[:, None]  # 2D: the single z is the channel
+                with _autocast(dev, amp):
+                    logits = module(xt)
+                prob = torch.softmax(logits.float(), dim=1)
+                if dims == 2:
+                    prob = prob[:, :, None]
+                prob = (
+                    prob[:, :, z0 : z0 + core[0], y0 : y0 + core[1], x0 : x0 + core[2]]
+                    .cpu()
+                    .numpy()
+                )
+                for p, s in zip(prob, batch, strict=True):
+                    sl = _box(s, core)
+                    acc[(slice(None), *sl)] += p * wts
+                    wsum[sl] += wts
+                yield min(b0 + bs, len(starts))
+    finally:
+        _release(dev)
+    crop = tuple(slice(0, n) for n in hu.shape)
+    probs = acc[(slice(None), *crop)] / wsum[crop]
+    labels = np.argmax(probs, axis=0).astype(np.uint8)
+    meta = _pred_meta(lm, dev)
+    meta.update({"tiles": len(starts), "tile_size": list(tile), "margin": m, "blend": blend})
+    return VolumePrediction(labels, lm.classes, probs if return_probs else None, meta, warn)
+
+
+def count_tiles(
+    model: LoadedModel,
+    shape: tuple[int, int, int],
+    tile_size=None,
+    overlap=0.25,
+    margin: int | None = None,
+) -> int:
+    """How many tiles :func:`iter_predict_volume` will run (for a progress bar)."""
+    dims = int(model.metadata["hparams"]["dims"])
+    div = model.module.divisor
+    m = model.module.context_margin if margin is None else int(margin)
+    m = -(-m // div) * div
+    tile = tuple(tile_size) if tile_size is not None else default_tile(model)
+    tile = tuple(int(-(-t // div) * div) for t in tile)
+    if dims == 2:
+        tile, margins, divs = (1, *tile[1:]), (0, m, m), (1, div, div)
+    else:
+        margins, divs = (m, m, m), (div, div, div)
+    return len(tile_plan(tuple(shape), tile, margins, overlap, divs)[0])
+
+
+def _spacing_warning(lm: LoadedModel, volume: Any) -> list[str]:
+    trained = lm.metadata.get("input", {}).get("spacing_mm")
+    if not trained or not isinstance(volume, CTVolume):
+        return []
+    ratio = np.asarray(volume.spacing_mm, float) / np.asarray(trained, float)
+    if np.any(np.abs(ratio - 1.0) > 0.25):
+        msg = (
+            f"the volume's spacing {tuple(round(s, 3) for s in volume.spacing_mm)} mm differs from "
+            f"the model's training spacing {tuple(trained)} mm by more than 25 %; results may be poor"
+        )
+        warnings.warn(msg, stacklevel=3)
+        return [msg]
+    return []
+
+
+def predict_volume(model, volume, **kw) -> VolumePrediction:
+    """Plain form of :func:`iter_predict_volume`."""
+    return run_steps(iter_predict_volume(model, volume, **kw))
