@@ -165,3 +165,20 @@ def test_bad_arcs_file_is_refused(setup):
 
     with pytest.raises(FormatError, match="another pullback"):
         widget.load_from(other)
+
+
+def test_draw_in_polar_view(setup):
+    viewer, widget, layer, pb, tmp_path = setup
+    widget.set_frame(1)
+
+    class Ev:
+        def __init__(self, x):
+            self.inaxes = widget.ax_polar
+            self.xdata = x
+
+    widget._on_canvas_click(Ev(250.0))
+    widget._on_canvas_release(Ev(200.0))  # dragged leftwards: the arc is [200, 250)
+    assert _arcs(widget) == [(1, "calcium", 200.0, 250.0)]
+    widget._on_canvas_click(Ev(0.0))
+    widget._on_canvas_release(Ev(360.0))
+    assert _arcs(widget)[-1] == (1, "calcium", 0.0, 360.0)

@@ -168,6 +168,8 @@ class ArcAnnotatorWidget(QWidget):
         self.ax_map = self.figure.add_subplot(3, 1, 2)
         self.ax_long = self.figure.add_subplot(3, 1, 3)
         self.canvas.mpl_connect("button_press_event", self._on_canvas_click)
+        self.canvas.mpl_connect("button_release_event", self._on_canvas_release)
+        self._polar_press: float | None = None
         row = QHBoxLayout()
         row.addWidget(QLabel("longitudinal cut at (deg)"))
         self.long_angle = QSpinBox()
@@ -693,8 +695,26 @@ class ArcAnnotatorWidget(QWidget):
         start_worker(job, total=0, desc="longitudinal cut", on_done=done)
 
     def _on_canvas_click(self, event) -> None:
-        if event.inaxes in (self.ax_map, self.ax_long) and event.xdata is not None:
+        if self.layer is None or event.xdata is None:
+            return
+        if event.inaxes in (self.ax_map, self.ax_long):
             self.set_frame(int(np.clip(event.xdata, 0, self.pullback.n_frames - 1)))
+        elif event.inaxes is self.ax_polar:
+            self._polar_press = float(np.clip(event.xdata, 0.0, 360.0))
+
+    def _on_canvas_release(self, event) -> None:
+        """Drawing in the polar view: press and release along the angle axis make an arc."""
+        start, self._polar_press = self._polar_press, None
+        if start is None or event.inaxes is not self.ax_polar or event.xdata is None:
+            return
+        end = float(np.clip(event.xdata, 0.0, 360.0))
+        lo, hi = min(start, end), max(start, end)
+        if hi - lo < 1.0:
+            return
+        if lo <= 0.0 and hi >= 360.0:
+            lo, hi = 0.0, 360.0  # the full ring
+        end = 360.0 if (lo, hi) == (0.0, 360.0) else hi % 360.0
+        self.add_arc(self.current_frame(), self.class_combo.currentText(), lo, end)
 
 
 def _unwrapped(start: float, end: float) -> list[tuple[float, float]]:
