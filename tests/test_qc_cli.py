@@ -185,3 +185,33 @@ def test_help_texts(capsys):
             main([cmd, "--help"])
         assert exc.value.code == 0
         assert "--json" in capsys.readouterr().out
+
+
+def test_agreement_two_tables_joined_on_study(tmp_path, capsys):
+    a = tmp_path / "auto.csv"
+    b = tmp_path / "manual.csv"
+    a.write_text("study,agatston\ns1,0\ns2,120\ns3,410\ns4,35\nonly_a,5\n")
+    b.write_text("study,agatston,volume\ns3,400,1\ns1,0,1\ns2,100,1\ns4,40,1\nfailed,,1\n")
+    rc = main(
+        [
+            "agreement",
+            str(a),
+            "--a",
+            "agatston",
+            "--b",
+            "agatston",
+            "--b-table",
+            str(b),
+            "--categories",
+            "cac3",
+            "--json",
+        ]
+    )
+    assert rc == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert out["cases"] == ["s1", "s2", "s3", "s4"]  # joined by id, not by row order
+    assert out["bland_altman"]["bias"] == pytest.approx(np.mean([0, 20, 10, -5]))
+    assert out["unmatched_cases"] == 1 and out["skipped_rows"] == 1
+    assert "only one table" in cap.err
+    assert out["categories"]["agreement"] == 1.0

@@ -59,7 +59,16 @@ def register(sub) -> None:
     a.add_argument("table", help="CSV file with a header row, one row per case")
     a.add_argument("--a", required=True, dest="col_a", help="column of method/reader A")
     a.add_argument("--b", required=True, dest="col_b", help="column of method/reader B")
-    a.add_argument("--id", dest="col_id", help="column with the case id (default: first column)")
+    a.add_argument(
+        "--b-table",
+        metavar="CSV",
+        help="take column B from this second CSV (e.g. another batch-scoring run), joined on --id",
+    )
+    a.add_argument(
+        "--id",
+        dest="col_id",
+        help="column with the case id (default: first column; 'study' with --b-table)",
+    )
     a.add_argument(
         "--categories",
         choices=("cacdrs", "cac3"),
@@ -213,11 +222,29 @@ def _print_table(res: dict[str, Any]) -> None:
 
 def run_agreement(args) -> int:
     from ..qc import agreement
-    from ..qc.cohort import read_pairs
+    from ..qc.cohort import read_joined_pairs, read_pairs
 
-    pairs = read_pairs(args.table, args.col_a, args.col_b, id_col=args.col_id)
+    if args.b_table:
+        pairs = read_joined_pairs(
+            args.table, args.col_a, args.b_table, args.col_b, id_col=args.col_id or "study"
+        )
+        if pairs["unmatched"]:
+            print(
+                f"napari-plaque: warning: {pairs['unmatched']} case(s) found in only one table",
+                file=sys.stderr,
+            )
+    else:
+        pairs = read_pairs(args.table, args.col_a, args.col_b, id_col=args.col_id)
     res = agreement(pairs["a"], pairs["b"], categories=args.categories)
-    res.update(table=str(args.table), a=args.col_a, b=args.col_b, skipped_rows=pairs["skipped"])
+    res.update(
+        table=str(args.table),
+        a=args.col_a,
+        b=args.col_b,
+        skipped_rows=pairs["skipped"],
+        cases=list(pairs["ids"]),
+    )
+    if args.b_table:
+        res.update(table_b=str(args.b_table), unmatched_cases=pairs["unmatched"])
     if pairs["skipped"]:
         print(
             f"napari-plaque: warning: {pairs['skipped']} row(s) of {args.table} skipped "

@@ -84,3 +84,55 @@ def _value(path: Path, line: int, col: str, text: str) -> float | None:
     if not math.isfinite(v):
         raise ReaderError(path, f"line {line}, column {col!r}: {t!r} is not a finite number")
     return v
+
+
+def _column_values(path: Path, col: str, id_col: str) -> tuple[dict[str, float], int]:
+    header = read_columns(path)
+    for c in (col, id_col):
+        if c not in header:
+            raise ReaderError(path, f"no column {c!r}; columns are {', '.join(header)}")
+    ic, ii = header.index(col), header.index(id_col)
+    values: dict[str, float] = {}
+    skipped = 0
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        for row in reader:
+            if not row or all(not c.strip() for c in row):
+                continue
+            case = row[ii].strip() if ii < len(row) else ""
+            v = _value(path, reader.line_num, col, row[ic] if ic < len(row) else "")
+            if v is None or not case:
+                skipped += 1
+                continue
+            if case in values:
+                raise ReaderError(path, f"line {reader.line_num}: case {case!r} appears twice")
+            values[case] = v
+    return values, skipped
+
+
+def read_joined_pairs(
+    path_a: str | Path, col_a: str, path_b: str | Path, col_b: str, id_col: str = "study"
+) -> dict[str, object]:
+    """Paired values from two CSVs (e.g. two batch-scoring runs), joined on ``id_col``.
+
+    Cases present in only one file are counted in ``unmatched`` and left out; rows with an
+    empty value are counted in ``skipped``. Cases are returned sorted by id.
+    """
+    pa, pb = Path(path_a), Path(path_b)
+    va, sa = _column_values(pa, col_a, id_col)
+    vb, sb = _column_values(pb, col_b, id_col)
+    common = sorted(set(va) & set(vb))
+    if len(common) < 2:
+        raise ReaderError(
+            pb,
+            f"needs at least 2 cases ({id_col!r}) with values in both {pa.name} and {pb.name}, "
+            f"got {len(common)}",
+        )
+    return {
+        "a": np.asarray([va[c] for c in common]),
+        "b": np.asarray([vb[c] for c in common]),
+        "ids": common,
+        "skipped": sa + sb,
+        "unmatched": len(set(va) ^ set(vb)),
+    }
