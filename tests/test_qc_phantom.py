@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from napari_plaque.qc import qc_metrics
-
-PHANTOM = Path(__file__).resolve().parents[2] / "shared" / "data" / "qrm-phantom-canon"
-
-
-@pytest.fixture(scope="module")
-def phantom():
-    if not PHANTOM.exists():
-        pytest.skip("QRM phantom data not available")
-    from napari_plaque.io import read_ct
-
-    return read_ct(PHANTOM)[0]
 
 
 def test_threshold_masks_on_phantom(phantom):
