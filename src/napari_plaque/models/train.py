@@ -1,0 +1,585 @@
+"""Training for the built-in models: seeded, grouped validation split, early stopping, resume.
+
+``iter_train_alines`` trains the A-line detector from an A-line dataset folder (the IVUS
+training-set export); ``iter_train_ctseg`` trains the U-Net from a CT training set (patch folder,
+nnU-Net v2 raw folder, or image + label arrays). Both are step generators (yield optimiser steps
+done, return a :class:`TrainResult`), append one dict of metrics per epoch to ``history`` (a list
+the caller may pass in and watch), save the best checkpoint (lowest validation loss) to ``out``
+and a resumable training state beside it (``<out>.state.pt``, tensors + JSON only).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._progress import run_steps
+from ..io.atomic import atomic_path
+from ..io.errors import FormatError
+from . import require_torch
+from .checkpoint import make_metadata, save_model
+from .data import (
+    AIR_HU,
+    ALineDataset,
+    CTTrainingSet,
+    _pad_to,
+    context_stack,
+    hu_normalise,
+    read_aline_dataset,
+    read_ct_training_set,
+    sample_patch_corners,
+    split_groups,
+)
+from .inference import select_device
+from .nets import ALineNet, UNet
+
+torch = require_torch()
+F = torch.nn.functional
+
+STATE_FORMAT = "napari-plaque/train-state"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    path: str
+    history: list[dict[str, Any]]
+    best_epoch: int
+    metrics: dict[str, Any]
+    stopped_early: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def state_path(out: str | Path) -> Path:
+    """The resumable training state saved beside a model file."""
+    out = Path(out)
+    return out.with_name(out.name + ".state.pt")
+
+
+def _save_state(out: Path, model, opt, info: dict[str, Any]) -> None:
+    payload = {
+        "metadata": json.dumps({"format": STATE_FORMAT, "version": 1, **info}),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optim": opt.state_dict(),
+    }
+    with atomic_path(state_path(out)) as tmp:
+        torch.save(payload, tmp)
+
+
+def _load_state(out: Path) -> dict[str, Any] | None:
+    p = state_path(out)
+    if not p.is_file():
+        return None
+    try:
+        raw = torch.load(p, map_location="cpu", weights_only=True)
+        info = json.loads(raw["metadata"])
+    except Exception as exc:  # noqa: BLE001
+        raise FormatError(p, f"cannot resume: unreadable training state ({exc})") from None
+    if info.get("format") != STATE_FORMAT:
+        raise FormatError(p, "cannot resume: not a napari-plaque training state")
+    return {"info": info, "model": raw["model"], "optim": raw["optim"]}
+
+
+def _binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    tp = float(np.count_nonzero(pred & truth))
+    fp = float(np.count_nonzero(pred & ~truth))
+    fn = float(np.count_nonzero(~pred & truth))
+    n = float(pred.size)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    return {
+        "accuracy": (n - fp - fn) / n if n else 0.0,
+        "precision": prec,
+        "recall": rec,
+        "f1": f1,
+    }
+
+
+def _fit(
+    model,
+    out: Path,
+    metadata_fn: Callable[[dict[str, Any], int], dict[str, Any]],
+    train_batches: Callable[[np.random.Generator], list[tuple[Any, Any]]],
+    loss_fn: Callable[[Any, Any], Any],
+    evaluate: Callable[[Any], dict[str, Any]],
+    epochs: int,
+    lr: float,
+    seed: int,
+    patience: int,
+    device: str,
+    resume: bool,
+    history: list[dict[str, Any]] | None,
+    hparams_key: dict[str, Any],
+) -> Generator[int, None, TrainResult]:
+    dev = select_device(device)
+    model.to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    history = [] if history is None else history
+    start_epoch, best_loss, best_epoch, bad = 0, float("inf"), -1, 0
+    best_metrics: dict[str, Any] = {}
+    if resume:
+        st = _load_state(out)
+        if st is not None:
+            info = st["info"]
+            if info.get("hparams_key") != json.loads(json.dumps(hparams_key)):
+                raise FormatError(
+                    state_path(out), "cannot resume: the saved run used other settings or data"
+                )
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["optim"])
+            history.extend(info["history"])
+            start_epoch = int(info["epoch"]) + 1
+            best_loss, best_epoch, bad = (
+                float(info["best_loss"]),
+                int(info["best_epoch"]),
+                int(info["bad_epochs"]),
+            )
+            best_metrics = info.get("best_metrics", {})
+    rng = np.random.default_rng([seed, start_epoch])
+    torch.manual_seed(seed * 1000 + start_epoch)
+    step = 0
+    stopped = False
+    try:
+        for epoch in range(start_epoch, epochs):
+            if bad >= patience:
+                stopped = True
+                break
+            t0 = time.perf_counter()
+            model.train()
+            losses = []
+            for xb, yb in train_batches(rng):
+                x, y = xb.to(dev), yb.to(dev)
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+                step += 1
+                yield step
+            model.eval()
+            with torch.inference_mode():
+                val = evaluate(model)
+            rec = {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                **val,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            history.append(rec)
+            if val["val_loss"] < best_loss - 1e-6:
+                best_loss, best_epoch, bad = val["val_loss"], epoch + 1, 0
+                best_metrics = dict(rec)
+                save_model(out, model, metadata_fn(best_metrics, epoch + 1))
+            else:
+                bad += 1
+            _save_state(
+                out,
+                model,
+                opt,
+                {
+                    "epoch": epoch,
+                    "history": history,
+                    "best_loss": best_loss,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad,
+                    "best_metrics": best_metrics,
+                    "hparams_key": hparams_key,
+                },
+            )
+    finally:
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    if best_epoch < 0:
+        raise ValueError("training ran no epoch (nothing to save)")
+    return TrainResult(str(out), history, best_epoch, best_metrics, stopped)
+
+
+def _software_data_summary(ids: list[str], val_ids: list[str], **kw: Any) -> dict[str, Any]:
+    return {"train_ids": sorted(ids), "val_ids": sorted(val_ids), **kw}
+
+
+# --------------------------------------------------------------------------- A-lines
+
+
+def iter_train_alines(
+    data: str | Path | ALineDataset,
+    out: str | Path,
+    epochs: int = 20,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    seed: int = 0,
+    val_fraction: float = 0.25,
+    patience: int = 5,
+    context: int = 1,
+    width: int = 16,
+    n_blocks: int = 3,
+    k_smooth: int = 9,
+    device: str = "auto",
+    resume: bool = False,
+    history: list[dict[str, Any]] | None = None,
+    synthetic: bool | None = None,
+    notes: str = "",
+) -> Generator[int, None, TrainResult]:
+    """Train the A-line detector on an A-line dataset; yields optimiser steps done.
+
+    The validation split is grouped by pullback (seeded); with a single pullback the last
+    ``val_fraction`` of its frames (one contiguous block) is held out instead.
+    """
+    ds = data if isinstance(data, ALineDataset) else read_aline_dataset(data)
+    out = Path(out)
+    torch.manual_seed(seed)
+    ids = [p.id for p in ds.pullbacks]
+    train_ids, val_ids = split_groups(ids, val_fraction, seed)
+    tr_idx: list[tuple[int, int]] = []
+    va_idx: list[tuple[int, int]] = []
+    split = "pullback"
+    for pi, p in enumerate(ds.pullbacks):
+        fr = [(pi, f) for f in range(len(p.polar))]
+        if val_ids:
+            (va_idx if p.id in val_ids else tr_idx).extend(fr)
+        else:
+            split = "frames (single pullback)"
+            cut = max(1, int(round(len(fr) * (1 - val_fraction))))
+            tr_idx.extend(fr[:cut])
+            va_idx.extend(fr[cut:])
+    if not tr_idx or not va_idx:
+        raise ValueError(f"{ds.path}: too few frames for a training/validation split")
+    n_cls = len(ds.classes)
+    pos = np.zeros(n_cls)
+    tot = 0
+    for p in ds.pullbacks:
+        if not val_ids or p.id in train_ids:
+            pos += p.labels.reshape(-1, n_cls).sum(axis=0)
+            tot += p.labels.shape[0] * p.labels.shape[1]
+    if not np.any(pos):
+        raise ValueError(f"{ds.path}: the training pullbacks hold no positive A-line")
+    pos_weight = torch.tensor(
+        np.clip(np.sqrt((tot - pos) / np.maximum(pos, 1)), 1, 5), dtype=torch.float32
+    )
+    majority = pos / max(tot, 1) >= 0.5  # trivial baseline: the majority label per class
+
+    model = ALineNet(
+        n_classes=n_cls, context=context, width=width, n_blocks=n_blocks, k_smooth=k_smooth
+    )
+
+    def stack(index: list[tuple[int, int]]) -> tuple[Any, Any]:
+        xs, ys = [], []
+        for pi, f in index:
+            p = ds.pullbacks[pi]
+            xs.append(context_stack(p.polar, np.array([f]), context)[0])
+            ys.append(p.labels[f])
+        x = torch.from_numpy(np.stack(xs)).float().div_(255.0)
+        y = torch.from_numpy(np.stack(ys).astype(np.float32)).permute(0, 2, 1)  # (B, C, A)
+        return x, y
+
+    def batches(rng: np.random.Generator) -> list[tuple[Any, Any]]:
+        order = rng.permutation(len(tr_idx))
+        out_b = []
+        for b0 in range(0, len(order), batch_size):
+            x, y = stack([tr_idx[i] for i in order[b0 : b0 + batch_size]])
+            shift = int(rng.integers(0, x.shape[2]))  # rotate about the catheter: same physics
+            out_b.append((torch.roll(x, shift, dims=2), torch.roll(y, shift, dims=2)))
+        return out_b
+
+    val_x, val_y = stack(va_idx)
+
+    def loss_fn(logits, y):
+        pw = pos_weight.to(logits.device)[None, :, None]
+        return F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw)
+
+    def evaluate(m) -> dict[str, Any]:
+        dev = next(m.parameters()).device
+        logits = torch.cat([m(val_x[i : i + 64].to(dev)) for i in range(0, len(val_x), 64)]).cpu()
+        loss = float(loss_fn(logits, val_y))
+        pred = (torch.sigmoid(logits) >= 0.5).numpy()
+        truth = val_y.numpy() >= 0.5
+        res: dict[str, Any] = {"val_loss": loss}
+        for c, name in enumerate(ds.classes):
+            mm = _binary_metrics(pred[:, c], truth[:, c])
+            base = _binary_metrics(np.full(truth[:, c].shape, majority[c]), truth[:, c])
+            res.update({f"{name}_{k}": round(v, 4) for k, v in mm.items()})
+            res[f"{name}_baseline_accuracy"] = round(base["accuracy"], 4)
+            res[f"{name}_baseline_f1"] = round(base["f1"], 4)
+        return res
+
+    synthetic = bool(ds.manifest.get("synthetic", False)) if synthetic is None else synthetic
+
+    def metadata_fn(metrics: dict[str, Any], epoch: int) -> dict[str, Any]:
+        return make_metadata(
+            model,
+            "alines",
+            ds.classes,
+            {"kind": "uint8_scale", "scale": 1 / 255.0},
+            {
+                "polar": {
+                    "n_alines": ds.n_alines,
+                    "depth_samples": ds.depth_samples,
+                    "depth_mm": ds.depth_mm,
+                    "center": "catheter",
+                },
+                "threshold": 0.5,
+            },
+            _software_data_summary(
+                train_ids if val_ids else ids,
+                val_ids,
+                data_format=ds.manifest.get("format"),
+                n_pullbacks=len(ids),
+                n_train_frames=len(tr_idx),
+                n_val_frames=len(va_idx),
+                split=split,
+                epochs=epoch,
+                seed=seed,
+                lr=lr,
+                batch_size=batch_size,
+                synthetic=synthetic,
+                notes=notes,
+            ),
+            metrics,
+        )
+
+    key = {
+        "task": "alines",
+        "hparams": model.hparams,
+        "ids": sorted(ids),
+        "seed": seed,
+        "lr": lr,
+        "batch_size": batch_size,
+    }
+    return (
+        yield from _fit(
+            model,
+            out,
+            metadata_fn,
+            batches,
+            loss_fn,
+            evaluate,
+            epochs,
+            lr,
+            seed,
+            patience,
+            device,
+            resume,
+            history,
+            key,
+        )
+    )
+
+
+def alines_steps_per_epoch(
+    data: ALineDataset, batch_size: int, val_fraction: float = 0.25, seed: int = 0
+) -> int:
+    """Optimiser steps per epoch of :func:`iter_train_alines` (for a progress bar)."""
+    ids = [p.id for p in data.pullbacks]
+    tr, va = split_groups(ids, val_fraction, seed)
+    if va:
+        n = sum(len(p.polar) for p in data.pullbacks if p.id in tr)
+    else:
+        n = max(1, int(round(data.n_frames * (1 - val_fraction))))
+    return -(-n // batch_size)
+
+
+def train_alines(data, out, **kw) -> TrainResult:
+    """Plain form of :func:`iter_train_alines`."""
+    return run_steps(iter_train_alines(data, out, **kw))
+
+
+# --------------------------------------------------------------------------- CT segmentation
+
+
+def _crop_patch(hu, lab, corner, size):
+    sl = tuple(slice(c, c + s) for c, s in zip(corner, size, strict=True))
+    return hu[sl], lab[sl]
+
+
+def iter_train_ctseg(
+    data: str | Path | CTTrainingSet,
+    out: str | Path,
+    epochs: int = 20,
+    dims: int = 2,
+    patch_size: tuple[int, int, int] | None = None,
+    batch_size: int = 8,
+    patches_per_epoch: int = 64,
+    val_patches: int = 32,
+    lr: float = 3e-3,
+    seed: int = 0,
+    val_fraction: float = 0.25,
+    patience: int = 5,
+    window_hu: tuple[float, float] = (-300.0, 1300.0),
+    base_channels: int = 8,
+    levels: int = 3,
+    device: str = "auto",
+    resume: bool = False,
+    history: list[dict[str, Any]] | None = None,
+    synthetic: bool = False,
+    notes: str = "",
+) -> Generator[int, None, TrainResult]:
+    """Train a 2D/3D U-Net on a CT training set; yields optimiser steps done.
+
+    Patches (``patch_size`` = (z, y, x); z = 1 for 2D) are sampled at random each epoch, half of
+    them centred on labelled voxels; validation patches come from held-out cases (split grouped
+    by case/study id, seeded) and are fixed. Loss: cross-entropy + soft Dice on foreground.
+    """
+    ts = data if isinstance(data, CTTrainingSet) else read_ct_training_set(data)
+    out = Path(out)
+    if dims not in (2, 3):
+        raise ValueError("dims must be 2 or 3")
+    div = 2 ** (levels - 1)
+    if patch_size is None:
+        patch_size = (1, 64, 64) if dims == 2 else (32, 64, 64)
+    patch_size = tuple(int(p) for p in patch_size)
+    if dims == 2 and patch_size[0] != 1:
+        raise ValueError("a 2D model trains on patches with z size 1")
+    if any(p % div for p in patch_size[3 - dims :]):
+        raise ValueError(f"patch sizes must be multiples of {div} for a U-Net with {levels} levels")
+    classes = list(ts.classes)
+    n_cls = len(classes)
+    torch.manual_seed(seed)
+    ids = [c.id for c in ts.cases]
+    train_ids, val_ids = split_groups(ids, val_fraction, seed)
+    if not val_ids:
+        raise ValueError("CT training needs at least two cases (studies) for a grouped split")
+    tr_cases = [c for c in ts.cases if c.id in train_ids]
+    va_cases = [c for c in ts.cases if c.id in val_ids]
+    prepared = {}
+    for c in ts.cases:
+        hu = _pad_to(np.asarray(c.hu, np.float32), patch_size, AIR_HU)
+        lab = _pad_to(np.asarray(c.labels), patch_size, 0)
+        if lab.max(initial=0) >= n_cls:
+            raise ValueError(f"case {c.id}: label {int(lab.max())} but only {n_cls} classes")
+        prepared[id(c)] = (hu_normalise(hu, window_hu), lab.astype(np.int64))
+
+    def draw(cases, n, rng):
+        xs, ys = [], []
+        per = np.bincount(rng.integers(0, len(cases), n), minlength=len(cases))
+        for c, k in zip(cases, per, strict=True):
+            if not k:
+                continue
+            hu, lab = prepared[id(c)]
+            for corner in sample_patch_corners(lab, patch_size, int(k), rng):
+                a, b = _crop_patch(hu, lab, corner, patch_size)
+                xs.append(a)
+                ys.append(b)
+        x = torch.from_numpy(np.stack(xs))
+        y = torch.from_numpy(np.stack(ys))
+        if dims == 2:
+            return x[:, 0:1], y[:, 0]  # (B,1,y,x), (B,y,x)
+        return x[:, None], y
+
+    vx, vy = draw(va_cases, val_patches, np.random.default_rng([seed, 99]))
+    # trivial baseline: every voxel is the training majority class (background)
+    counts = np.zeros(n_cls)
+    for c in tr_cases:
+        counts += np.bincount(prepared[id(c)][1].ravel(), minlength=n_cls)[:n_cls]
+    majority = int(np.argmax(counts))
+    model = UNet(dims=dims, n_classes=n_cls, base_channels=base_channels, levels=levels)
+
+    def batches(rng):
+        x, y = draw(tr_cases, patches_per_epoch, rng)
+        if rng.random() < 0.5:  # left-right flip of the in-plane axis
+            x, y = torch.flip(x, dims=[-1]), torch.flip(y, dims=[-1])
+        order = torch.from_numpy(rng.permutation(len(x)))
+        x, y = x[order], y[order]
+        return [
+            (x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)
+        ]
+
+    def loss_fn(logits, y):
+        ce = F.cross_entropy(logits, y)
+        prob = torch.softmax(logits, dim=1)
+        onehot = F.one_hot(y, n_cls).movedim(-1, 1).float()
+        red = (0, *range(2, prob.ndim))
+        inter = (prob * onehot).sum(red)
+        denom = prob.sum(red) + onehot.sum(red)
+        dice = (2 * inter + 1) / (denom + 1)
+        return ce + (1 - dice[1:].mean()) if n_cls > 1 else ce
+
+    def evaluate(m) -> dict[str, Any]:
+        dev = next(m.parameters()).device
+        logits = torch.cat([m(vx[i : i + 8].to(dev)) for i in range(0, len(vx), 8)]).cpu()
+        loss = float(loss_fn(logits, vy))
+        pred = logits.argmax(1).numpy()
+        truth = vy.numpy()
+        res: dict[str, Any] = {
+            "val_loss": loss,
+            "accuracy": round(float((pred == truth).mean()), 4),
+        }
+        res["baseline_accuracy"] = round(float((truth == majority).mean()), 4)
+        dices = []
+        for k in range(1, n_cls):
+            mm = _binary_metrics(pred == k, truth == k)
+            res[f"{classes[k]}_dice"] = round(mm["f1"], 4)
+            res[f"{classes[k]}_baseline_dice"] = round(
+                _binary_metrics(np.full(truth.shape, majority == k), truth == k)["f1"], 4
+            )
+            dices.append(mm["f1"])
+        res["mean_dice"] = round(float(np.mean(dices)), 4) if dices else 1.0
+        return res
+
+    spacings = np.array([c.spacing_mm for c in ts.cases], float)
+
+    def metadata_fn(metrics, epoch):
+        return make_metadata(
+            model,
+            "ct-seg",
+            classes,
+            {"kind": "hu_window", "window_hu": [float(window_hu[0]), float(window_hu[1])]},
+            {
+                "spacing_mm": np.median(spacings, axis=0).round(4).tolist(),
+                "patch_size": list(patch_size),
+            },
+            _software_data_summary(
+                train_ids,
+                val_ids,
+                data_format=ts.source_format,
+                n_cases=len(ids),
+                epochs=epoch,
+                seed=seed,
+                lr=lr,
+                batch_size=batch_size,
+                patches_per_epoch=patches_per_epoch,
+                synthetic=bool(synthetic),
+                notes=notes,
+            ),
+            metrics,
+        )
+
+    key = {
+        "task": "ct-seg",
+        "hparams": model.hparams,
+        "ids": sorted(ids),
+        "seed": seed,
+        "patch_size": list(patch_size),
+        "window_hu": list(window_hu),
+    }
+    return (
+        yield from _fit(
+            model,
+            out,
+            metadata_fn,
+            batches,
+            loss_fn,
+            evaluate,
+            epochs,
+            lr,
+            seed,
+            patience,
+            device,
+            resume,
+            history,
+            key,
+        )
+    )
+
+
+def train_ctseg(data, out, **kw) -> TrainResult:
+    """Plain form of :func:`iter_train_ctseg`."""
+    return run_steps(iter_train_ctseg(data, out, **kw))
