@@ -39,6 +39,7 @@ def test_composition_widget_overlay_follows_ranges(make_napari_viewer, qtbot, sa
     w.roi_combo.select("plaques")
     w.vessel_combo.select("vessels")
     w.compute()
+    assert w.results == [] and w.worker is not None  # runs off the main thread
     qtbot.waitUntil(lambda: len(w.results) == 5, timeout=10000)
     ov = viewer.layers[OVERLAY_LAYER]
     assert tuple(ov.scale) == sample.volume.spacing_mm
@@ -75,6 +76,7 @@ def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, 
     w = CalciumScoringWidget(viewer)
     w.image_combo.select("cac")
     w.compute()
+    assert w.base_result is None  # runs off the main thread
     qtbot.waitUntil(lambda: w.base_result is not None, timeout=10000)
     t = sample.truth["cac"]
     assert w.result.agatston == pytest.approx(t["agatston"])
@@ -89,9 +91,26 @@ def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, 
     pos = np.array([z, y, x]) * np.array(layer.scale) + np.array(layer.translate)
     w.vessel_choice.setCurrentText("LAD")
     viewer.dims.set_point(0, pos[0])
-    event = SimpleNamespace(position=tuple(pos), button=1, view_direction=None,
-                            dims_displayed=[1, 2])  # fmt: skip
-    w._on_lesion_click(layer, event)
+    # a drag (pan) assigns nothing; a click (press, release) assigns
+    drag = SimpleNamespace(position=tuple(pos), button=1, type="mouse_press",
+                           view_direction=None, dims_displayed=[1, 2])  # fmt: skip
+    gen = w._on_lesion_click(layer, drag)
+    next(gen)
+    drag.type = "mouse_move"
+    next(gen)
+    drag.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert w.assignments == {}
+    click = SimpleNamespace(position=tuple(pos), button=1, type="mouse_press",
+                            view_direction=None, dims_displayed=[1, 2])  # fmt: skip
+    gen = w._on_lesion_click(layer, click)
+    next(gen)
+    click.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert w.assignments == {lid: 2}
+    assert w._on_lesion_click in layer.mouse_drag_callbacks
     lad = w.result.per_vessel["LAD"]
     assert lad["n_lesions"] == 1
     assert lad["agatston"] == pytest.approx(float(les["agatston"][les["id"] == lid][0]))

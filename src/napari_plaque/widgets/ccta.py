@@ -524,20 +524,39 @@ class CalciumScoringWidget(QWidget):
         self._refresh()
         self.status.setText(f"undone: lesion {lesion_id}")
 
-    def _on_lesion_click(self, layer, event) -> None:
+    def _on_lesion_click(self, layer, event):
+        """Mouse callback on the lesion layer: a click (press + release without dragging)
+        assigns the lesion under the cursor; a drag (panning) does nothing."""
         if not self.assign_mode.isChecked() or getattr(event, "button", 1) != 1:
             return
+        position = tuple(event.position)
+        yield
+        moved = False
+        while event.type == "mouse_move":
+            moved = True
+            yield
+        if not moved:
+            self.assign_at(
+                layer,
+                position,
+                view_direction=getattr(event, "view_direction", None),
+                dims_displayed=getattr(event, "dims_displayed", None),
+            )
+
+    def assign_at(self, layer, position, view_direction=None, dims_displayed=None) -> int:
+        """Assign the lesion at world ``position`` of ``layer`` to the chosen vessel.
+
+        Returns the lesion id (0 when the click hit no lesion).
+        """
         value = layer.get_value(
-            event.position,
-            view_direction=getattr(event, "view_direction", None),
-            dims_displayed=getattr(event, "dims_displayed", None),
-            world=True,
+            position, view_direction=view_direction, dims_displayed=dims_displayed, world=True
         )
         if isinstance(value, tuple):  # multiscale returns (level, value)
             value = value[-1]
         if value is None or int(value) == 0:
-            return
+            return 0
         self.assign_lesion(int(value), int(self.vessel_choice.currentData()))
+        return int(value)
 
     # -- calibration ------------------------------------------------------------------------------
     def calibrate(self) -> None:
