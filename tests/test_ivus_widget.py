@@ -182,3 +182,45 @@ def test_draw_in_polar_view(setup):
     widget._on_canvas_click(Ev(0.0))
     widget._on_canvas_release(Ev(360.0))
     assert _arcs(widget)[-1] == (1, "calcium", 0.0, 360.0)
+
+
+def test_predict_fills_predicted_layer(setup, qtbot):
+    from napari_plaque.ivus.features import FEATURE_NAMES, FEATURE_VERSION
+    from napari_plaque.ivus.svm import SVMModel, save_model
+
+    viewer, widget, layer, pb, tmp_path = setup
+    nf = len(FEATURE_NAMES)
+    # a detector that calls an A-line calcium when its shadow is dark relative to its peak
+    coef = np.zeros(nf)
+    coef[FEATURE_NAMES.index("log_shadow_ratio")] = -1.0
+    meta = {
+        "format": "napari-plaque/aline-svm",
+        "version": 1,
+        "class": "calcium",
+        "feature_names": list(FEATURE_NAMES),
+        "feature_version": FEATURE_VERSION,
+        "n_alines": 360,
+        "depth_samples": 64,
+        "depth_mm": 3.5,
+        "smooth_alines": 7,
+        "smooth_frames": 3,
+        "threshold": 1.0,
+    }
+    path = save_model(SVMModel(coef, 0.0, np.zeros(nf), np.ones(nf), meta), tmp_path / "m.npz")
+    widget.predict(path, block=True)
+    assert widget.predicted is not None and widget.predicted.arcs
+    assert "predicted: ICS" in widget.pred_label.text()
+    f = widget.predicted.arcs[0].frame
+    widget.set_frame(f)
+    assert (viewer.layers["predicted"].data > 0).any()
+    # the same in a background worker (as the button does)
+    widget.predicted = None
+    worker = widget.predict(path)
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget.predicted is not None, timeout=30000)
+    assert widget.predicted.arcs
+    # a bad model file is reported, not raised
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"junk")
+    widget.predict(bad, block=True)
+    assert "bad.npz" in widget.pred_label.text()
