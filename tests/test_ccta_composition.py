@@ -112,3 +112,14 @@ def test_bad_input():
     with pytest.raises(ValueError, match="unknown component"):
         check_ranges({"fat": (0, 1)})
     assert composition(hu, (1, 1, 1), np.zeros_like(roi)) == []
+
+
+def test_plaque_outside_every_vessel_has_no_burden():
+    hu = np.full((2, 6, 6), 40, np.int16)
+    roi = np.zeros(hu.shape, np.uint8)
+    roi[0, :2, :2] = 1
+    vessel = np.zeros(hu.shape, np.uint8)
+    vessel[1, 4:, 4:] = 3
+    p = composition(hu, (1, 1, 1), roi, vessel_labels=vessel)[0]
+    assert p.vessel == 0 and p.vessel_name == "unassigned"
+    assert p.vessel_volume_mm3 is None and p.plaque_burden_pct is None

@@ -201,7 +201,9 @@ def iter_composition(
         pct = (100.0 * c[1:] / tot) if tot else np.zeros(3)
         means = [float(sums[i, k] / c[k]) if c[k] else None for k in (1, 2, 3)]
         vol = tot * voxel_mm3
-        vv = None if vessel_vol is None else float(vessel_vol[i])
+        vv = None
+        if vessel_vol is not None and np.isfinite(vessel_vol[i]):
+            vv = float(vessel_vol[i])
         out.append(
             PlaqueComposition(
                 label=int(uniq[i]),
@@ -255,15 +257,17 @@ def _plaque_vessels(
     zmax = np.full(n, -1)
     np.minimum.at(zmin, pidx, z)
     np.maximum.at(zmax, pidx, z)
-    # per-slice voxel count of every vessel label, then a cumulative sum along z
-    vlab = vessel_labels.reshape(shape[0], -1).astype(np.int64)
+    # per-slice voxel count of each vessel label (over the slices plaques span), cumulated in z
     labs = np.unique(vessel[vessel != 0])
     vol = np.zeros(n)
-    for lab in labs:  # one pass per vessel label present (<= a few)
-        per_slice = np.count_nonzero(vlab == lab, axis=1)
-        cum = np.r_[0, np.cumsum(per_slice)]
-        mine = vessel == lab
-        vol[mine] = cum[zmax[mine] + 1] - cum[zmin[mine]]
+    if labs.size:
+        z0, z1 = int(zmin[vessel != 0].min()), int(zmax[vessel != 0].max()) + 1
+        slab = vessel_labels[z0:z1].reshape(z1 - z0, -1)
+        for lab in labs:  # one pass per vessel label holding a plaque (<= a few)
+            per_slice = np.count_nonzero(slab == lab, axis=1)
+            cum = np.r_[0, np.cumsum(per_slice)]
+            mine = vessel == lab
+            vol[mine] = cum[zmax[mine] + 1 - z0] - cum[zmin[mine] - z0]
     # plaque voxels outside the vessel label still belong to the vessel cross-section
     outside = np.bincount(pidx, weights=vvals != vessel[pidx], minlength=n)
     vol = (vol + outside) * voxel_mm3
