@@ -321,6 +321,12 @@ def ivus_layers(pullback, truth: dict[str, Any] | None = None) -> list:
         arcset = truth_arcset(truth)
         lab = arc_sector_labels(arcset, pullback.frame_shape)
         layers.append(
-            labels_layer_data(lab, like=pullback, name="truth arcs", opacity=0.35, visible=True)
+            labels_layer_data(
+                lab,
+                like=pullback,
+                name="truth arcs",
+                opacity=0.5,
+                colormap={None: "transparent", 0: "transparent", 1: "yellow", 2: "magenta"},
+            )
         )
     return layers
