@@ -85,3 +85,24 @@ def test_phantom_rod_region_excluded(phantom):
     assert not np.any(res.lesions["slice"] >= 30)  # the rod slices contribute nothing
     whole = calcium_score(vol.hu, vol.spacing_mm)
     assert whole.agatston > res.agatston  # without ROI the rod and bones count
+
+
+def test_phantom_cli_on_dicom_folder(phantom, tmp_path, capsys):
+    import json
+
+    from napari_plaque.cli import main
+
+    vol, roi, rod = phantom
+    np.save(tmp_path / "roi.npy", roi.astype(np.uint8))
+    np.save(tmp_path / "rod.npy", rod.astype(np.uint8))
+    args = ["cac", str(DATA), "--roi", str(tmp_path / "roi.npy"), "--rod-roi",
+            str(tmp_path / "rod.npy"), "--json"]  # fmt: skip
+    assert main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    cal = calibrate_mass(vol.hu, rod, 200.0)
+    res = calcium_score(vol.hu, vol.spacing_mm, roi=roi, calibration=cal)
+    assert d["agatston"] == pytest.approx(res.agatston)
+    assert d["mass_mg"] == pytest.approx(res.mass_mg)
+    assert d["parameters"]["slice_increment_mm"] == pytest.approx(3.0)
+    assert d["parameters"]["rod_density_mg_cm3"] == 200.0
+    assert d["study"] == DATA.name
