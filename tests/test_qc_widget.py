@@ -136,3 +136,26 @@ def test_cohort_plots_and_png_export(make_napari_viewer, tmp_path):
     assert len(sc_ax.collections[0].get_offsets()) == 30
     out = w.export_png(tmp_path / "plots.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ivus_aline_mode_lists_frames_and_jumps(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    frames = np.zeros((12, 20, 20), np.uint8)
+    viewer.add_image(frames, name="pullback", scale=(0.25, 0.05, 0.05))
+    ref = np.zeros((12, 16), np.uint8)
+    ref[3:6, 0:8] = 1
+    auto = ref.copy()
+    auto[4, 0:4] = 0  # 4 missed A-lines on frame 4
+    auto[9, 10:12] = 1  # 2 false-positive A-lines on frame 9
+    viewer.add_labels(auto, name="model")
+    viewer.add_labels(ref, name="annotator")
+    w = QCWidget(viewer)
+    w.pred_combo.setCurrentText("model")
+    w.ref_combo.setCurrentText("annotator")
+    _run(w, qtbot)
+    assert w.result["fn"] == 4 and w.result["fp"] == 2
+    assert w.table.horizontalHeaderItem(1).text() == "accuracy"
+    assert float(w.table.item(0, 1).text()) == pytest.approx(1 - 6 / 192, abs=1e-3)
+    assert w.worst_list.count() == 2 and w.worst_list.item(0).text().startswith("frame 4")
+    w.worst_list.itemClicked.emit(w.worst_list.item(1))
+    assert viewer.layers["pullback"].world_to_data(viewer.dims.point)[0] == pytest.approx(9)

@@ -33,7 +33,14 @@ from qtpy.QtWidgets import (
 )
 
 from ..io.atomic import atomic_path
-from ..qc import FLAGS, ReviewFile, agreement, disagreement_map, iter_qc_metrics
+from ..qc import (
+    FLAGS,
+    ReviewFile,
+    agreement,
+    aline_agreement,
+    disagreement_map,
+    iter_qc_metrics,
+)
 from ..qc.cohort import read_columns, read_pairs
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
 
@@ -69,6 +76,29 @@ def _iter_widget_qc(
     return result, dmap
 
 
+ALINE_COLUMNS = (
+    ("", None),
+    ("accuracy", "accuracy"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("specificity", "specificity"),
+    ("Dice", "dice"),
+    ("kappa", "kappa"),
+    ("ICS auto", "ics_other"),
+    ("ICS ref", "ics_reference"),
+)
+
+
+def _iter_widget_alines(
+    ref: np.ndarray, pred: np.ndarray
+) -> Generator[int, None, tuple[str, dict[str, Any]]]:
+    """IVUS per-A-line agreement (reference = truth), in the worker thread."""
+    yield 0
+    result = aline_agreement(ref != 0, pred != 0, n_worst=50)
+    yield 1
+    return "alines", result
+
+
 def _fmt(v: Any, nd: int = 3) -> str:
     if isinstance(v, float):
         if math.isnan(v):
@@ -97,6 +127,8 @@ class QCWidget(QWidget):
         self.cohort_path: Path | None = None
         self._worker = None
         self._geometry: tuple[tuple[float, ...], tuple[float, ...]] = ((1.0,) * 3, (0.0,) * 3)
+        #: number of trailing viewer dims the compared data spans (3: volumes; 2: A-line maps)
+        self._jump_ndim = 3
 
         lay = QVBoxLayout(self)
         lay.addWidget(self._build_layers_box())
@@ -262,23 +294,33 @@ class QCWidget(QWidget):
                 f"Shapes differ: {pred_l.name} {pred.shape} vs {ref_l.name} {ref.shape}."
             )
             return
-        if pred.ndim != 3:
-            self.status.setText(f"QC needs 3D label layers; {pred_l.name} is {pred.ndim}D.")
+        if pred.ndim not in (2, 3):
+            self.status.setText(
+                f"QC needs 3D label layers, or 2D (frames, A-lines) IVUS calcium labels; "
+                f"{pred_l.name} is {pred.ndim}D."
+            )
             return
-        geo_l = self._layer(self.image_combo.currentText()) or pred_l
-        scale = tuple(float(s) for s in np.asarray(geo_l.scale)[-3:])
-        translate = tuple(float(t) for t in np.asarray(geo_l.translate)[-3:])
+        image_l = self._layer(self.image_combo.currentText())
+        if image_l is not None and image_l.ndim != 3:
+            image_l = None
+        geo_l = image_l or pred_l
+        nd = 3 if image_l is not None else pred.ndim
+        scale = tuple(float(s) for s in np.asarray(geo_l.scale)[-nd:])
+        translate = tuple(float(t) for t in np.asarray(geo_l.translate)[-nd:])
         self._geometry = (scale, translate)
+        self._jump_ndim = nd
         self.status.setText(f"Computing QC of {pred_l.name} vs {ref_l.name}…")
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         from ._worker import start_worker
 
+        if pred.ndim == 2:
+            func, fargs = _iter_widget_alines, (ref, pred)
+        else:
+            func, fargs = _iter_widget_qc, (pred, ref, scale)
         self._worker = start_worker(
-            _iter_widget_qc,
-            pred,
-            ref,
-            scale,
+            func,
+            *fargs,
             total=0,
             desc="QC metrics",
             on_done=self._on_done,
@@ -302,9 +344,34 @@ class QCWidget(QWidget):
     def _on_error(self, exc: Exception) -> None:
         self.status.setText(f"QC failed: {exc}")
 
-    def _on_done(self, payload: tuple[dict[str, Any], np.ndarray]) -> None:
-        result, dmap = payload
-        self.show_result(result, dmap)
+    def _on_done(self, payload: tuple[Any, Any]) -> None:
+        if isinstance(payload[0], str) and payload[0] == "alines":
+            self.show_aline_result(payload[1])
+        else:
+            self.show_result(*payload)
+
+    def show_aline_result(self, result: dict[str, Any]) -> None:
+        """IVUS A-line mode: agreement table and the frames sorted by disagreement."""
+        self.result = result
+        self.table.setColumnCount(len(ALINE_COLUMNS))
+        self.table.setHorizontalHeaderLabels([c[0] for c in ALINE_COLUMNS])
+        self.table.setRowCount(1)
+        for col, (_, key) in enumerate(ALINE_COLUMNS):
+            text = "A-lines" if key is None else _fmt(result[key], 1 if "ics" in key else 3)
+            self.table.setItem(0, col, QTableWidgetItem(text))
+        self.worst_list.clear()
+        for w in result["worst_frames"]:
+            item = QListWidgetItem(
+                f"frame {w['index']}: {w['disagree_alines']} A-lines ({w['disagree_deg']:.0f}°; "
+                f"FP {w['fp_alines']} / FN {w['fn_alines']})"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, int(w["index"]))
+            self.worst_list.addItem(item)
+        n_bad = int(np.count_nonzero(result["per_frame_disagree"]))
+        self.status.setText(
+            f"A-lines: accuracy {result['accuracy']:.3f}, precision {_fmt(result['precision'])}, "
+            f"recall {_fmt(result['recall'])}; {n_bad} of {result['frames']} frame(s) disagree."
+        )
 
     def show_result(self, result: dict[str, Any], dmap: np.ndarray) -> None:
         """Write the disagreement layer, the table and the worst-slice list."""
@@ -355,6 +422,8 @@ class QCWidget(QWidget):
             )
 
     def _fill_table(self, labels: dict[int, dict[str, Any]]) -> None:
+        self.table.setColumnCount(len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels([c[0] for c in TABLE_COLUMNS])
         self.table.setRowCount(len(labels))
         for row, (value, m) in enumerate(sorted(labels.items())):
             for col, (_, key) in enumerate(TABLE_COLUMNS):
@@ -374,7 +443,7 @@ class QCWidget(QWidget):
     def jump_to_slice(self, index: int) -> None:
         """Move the viewer to slice/frame ``index`` (axis 0 of the compared layers)."""
         scale, translate = self._geometry
-        axis = self.viewer.dims.ndim - 3
+        axis = max(self.viewer.dims.ndim - self._jump_ndim, 0)
         self.viewer.dims.set_point(axis, translate[0] + index * scale[0])
 
     # ------------------------------------------------------------------ review
@@ -415,12 +484,15 @@ class QCWidget(QWidget):
             self.flag_label.setText("Enter a case id.")
             return
         metrics = None
-        if self.result is not None:
+        if self.result is not None and "labels" in self.result:
             metrics = {
                 str(k): {"dice": v["dice"], "hd95_mm": v["hd95_mm"]}
                 for k, v in self.result["labels"].items()
             }
-            metrics = _json_safe(metrics)
+        elif self.result is not None:
+            keys = ("accuracy", "precision", "recall", "ics_other", "ics_reference")
+            metrics = {"alines": {k: self.result[k] for k in keys}}
+        metrics = _json_safe(metrics) if metrics else None
         self.review.set_flag(case, flag, note=self.note_edit.text(), metrics=metrics)
         self._show_flag()
 
