@@ -159,3 +159,14 @@ def test_ivus_aline_mode_lists_frames_and_jumps(make_napari_viewer, qtbot):
     assert w.worst_list.count() == 2 and w.worst_list.item(0).text().startswith("frame 4")
     w.worst_list.itemClicked.emit(w.worst_list.item(1))
     assert viewer.layers["pullback"].world_to_data(viewer.dims.point)[0] == pytest.approx(9)
+
+
+def test_deleted_dock_does_not_break_layer_events(make_napari_viewer, qtbot):
+    from qtpy.QtCore import QCoreApplication, QEvent
+
+    viewer = make_napari_viewer()
+    w = QCWidget(viewer)
+    w.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    viewer.add_labels(np.zeros((2, 3, 3), np.uint8), name="after")  # must not raise
+    assert "after" in viewer.layers

@@ -238,6 +238,14 @@ class QCWidget(QWidget):
 
     # ------------------------------------------------------------------ layers
     def _refresh_layers(self, *_: Any) -> None:
+        try:
+            self._update_layer_combos()
+        except RuntimeError:  # the dock's Qt widgets were deleted while the viewer lives on
+            ev = self.viewer.layers.events
+            ev.inserted.disconnect(self._refresh_layers)
+            ev.removed.disconnect(self._refresh_layers)
+
+    def _update_layer_combos(self) -> None:
         from napari.layers import Image, Labels
 
         images = [lay.name for lay in self.viewer.layers if isinstance(lay, Image)]
