@@ -17,7 +17,7 @@ is no Python loop over lesions or slices.
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -204,7 +204,6 @@ class CalciumResult:
     calibration: MassCalibration | None = None
     lesion_labels: np.ndarray | None = None
     vessel_labels_given: bool = False
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- totals -------------------------------------------------------------------------------
     @property
