@@ -252,3 +252,19 @@ def test_frame_range_parsing():
 def test_aline_angles():
     a = aline_angles_deg(4)
     assert a.tolist() == [45.0, 135.0, 225.0, 315.0]
+
+
+def test_lumen_centre_estimate_on_synthetic():
+    from napari_plaque.ivus import estimate_lumen_centers
+    from napari_plaque.samples.ivus import make_pullback_frames
+
+    frames, truth = make_pullback_frames(n_frames=30, size=160, seed=2)
+    est = estimate_lumen_centers(frames)
+    err = np.hypot(*(est - truth["lumen_centers"]).T)
+    offset = np.hypot(*(truth["lumen_centers"] - np.asarray(truth["center"])).T)
+    assert est.shape == (30, 2)
+    assert np.median(err) < 2.0 and np.median(err) < 0.5 * np.median(offset)
+    # lumen-centred arcs save and load with one centre per frame
+    s = ArcSet(30, (160, 160), center_mode="lumen", centers=est.tolist())
+    s.add(3, "calcium", 10, 20)
+    assert s.center_of(3) == pytest.approx(tuple(est[3]))

@@ -224,3 +224,17 @@ def test_predict_fills_predicted_layer(setup, qtbot):
     bad.write_bytes(b"junk")
     widget.predict(bad, block=True)
     assert "bad.npz" in widget.pred_label.text()
+
+
+def test_lumen_centre_mode(setup):
+    viewer, widget, layer, pb, tmp_path = setup
+    widget.center_combo.setCurrentIndex(1)
+    assert widget.arcset.center_mode == "lumen"
+    assert np.asarray(widget.arcset.centers).shape == (12, 2)
+    drag(widget, layer, 2, [0, 45, 90])  # angles are now about the lumen centre of frame 2
+    assert _arcs(widget) == [(2, "calcium", 0.0, 90.0)]
+    doc = json.loads(autosave_path(tmp_path / "pb.dcm").read_text())
+    assert doc["center_mode"] == "lumen" and len(doc["centers"]) == 12
+    # with arcs present the centre cannot change
+    widget.center_combo.setCurrentIndex(0)
+    assert widget.arcset.center_mode == "lumen" and widget.center_combo.currentIndex() == 1

@@ -142,7 +142,14 @@ def _predict(args: argparse.Namespace) -> int:
 
     model = load_model(args.model)
     pb = _read_pullback(args.pullback)
-    labels, arcs = predict_pullback(model, pb, progress=stderr_progress("predict", pb.n_frames))
+    center = None
+    if args.center == "lumen":
+        from ..ivus import estimate_lumen_centers
+
+        center = estimate_lumen_centers(pb.frames)
+    labels, arcs = predict_pullback(
+        model, pb, center=center, progress=stderr_progress("predict", pb.n_frames)
+    )
     save_arcs(arcs, args.out)
     m = arc_measurements(labels, pb.mm_per_frame)
     out = {
@@ -215,6 +222,13 @@ def register(sub) -> None:
     )
     p.add_argument("pullback", help="IVUS multi-frame DICOM")
     p.add_argument("--model", required=True, help="model file from train-svm")
+    p.add_argument(
+        "--center",
+        choices=("catheter", "lumen"),
+        default="catheter",
+        help="centre of the A-lines and arcs: the catheter (image centre, default) or the "
+        "estimated lumen centre of each frame",
+    )
     p.add_argument("--out", required=True, help="arcs JSON to write")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_predict)

@@ -19,6 +19,7 @@ from .arcs import (
 )
 from .dataset import export_training_set, iter_export_training_set, load_training_set
 from .features import FEATURE_NAMES, FEATURE_VERSION, aline_features, iter_pullback_features
+from .lumen import estimate_lumen_centers
 from .measure import arc_measurements, ics, parse_frame_range
 from .polar import aline_angles_deg, default_center, from_polar, iter_to_polar, to_polar
 from .svm import (
@@ -45,6 +46,7 @@ __all__ = [
     "arc_measurements",
     "arcs_to_labels",
     "default_center",
+    "estimate_lumen_centers",
     "export_training_set",
     "from_polar",
     "ics",

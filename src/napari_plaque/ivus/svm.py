@@ -306,14 +306,23 @@ def iter_predict_pullback(model: SVMModel, pullback: Any, center=None, batch: in
             break
     labels = model.predict_labels(feats)
     cls = meta.get("class", "calcium")
+    cen = np.asarray(center, float)
     arcs = ArcSet.from_labels(
         labels,
         [cls],
         pullback.frame_shape,
-        centers=list(np.asarray(center, float).tolist()),
+        center_mode=_center_mode(cen, pullback.frame_shape),
+        centers=cen.round(3).tolist(),
         annotator=f"svm ({MODEL_FORMAT} {meta.get('software_version', '')})",
     )
     return labels, arcs
+
+
+def _center_mode(cen: np.ndarray, frame_shape) -> str:
+    if cen.ndim == 2:
+        return "lumen"
+    default = ((frame_shape[0] - 1) / 2.0, (frame_shape[1] - 1) / 2.0)
+    return "catheter" if np.allclose(cen, default) else "manual"
 
 
 def predict_pullback(model: SVMModel, pullback: Any, center=None, progress=None):

@@ -131,7 +131,8 @@ def make_pullback_frames(
         ``labels`` (bool (F, 360, n_classes) per-A-line truth), ``n_alines`` (360), ``center``
         ((cy, cx) catheter centre, pixels), ``pixel_spacing_mm``, ``frame_time_s``,
         ``pullback_rate_mm_s``, ``mm_per_frame``, ``segments`` (per segment: class, frame range,
-        max extent, length in mm), ``ics`` (true ICS over the whole pullback), ``seed``.
+        max extent, length in mm), ``ics`` (true ICS over the whole pullback), ``lumen_centers``
+        ((F, 2) true lumen centres, pixels), ``seed``.
     """
     rng = np.random.default_rng(seed)
     px = field_of_view_mm / size
@@ -268,6 +269,7 @@ def make_pullback_frames(
         "mm_per_frame": float(mm_per_frame),
         "segments": segs,
         "ics": float(1000.0 * labels[:, :, 0].mean()),
+        "lumen_centers": np.stack([cy + lum_oy / px, cx + lum_ox / px], axis=1),
         "seed": int(seed),
     }
     return frames, truth

@@ -108,6 +108,10 @@ class ArcAnnotatorWidget(QWidget):
         self.n_alines.setValue(360)
         self.n_alines.valueChanged.connect(self._update_stats)
         form.addRow("A-lines / frame", self.n_alines)
+        self.center_combo = QComboBox()
+        self.center_combo.addItems(["catheter", "lumen (estimated)"])
+        self.center_combo.currentIndexChanged.connect(self._on_center_mode)
+        form.addRow("centre", self.center_combo)
         self.draw_check = QCheckBox("Draw arcs (press, drag round the centre, release)")
         self.draw_check.setChecked(True)
         self.draw_check.toggled.connect(self._on_draw_toggled)
@@ -234,6 +238,9 @@ class ArcAnnotatorWidget(QWidget):
                 # never overwrite a file we could not read: save elsewhere until chosen
                 self.save_path = None
                 restored = f" - could not restore: {exc}"
+        self.center_combo.blockSignals(True)
+        self.center_combo.setCurrentIndex(0 if self.arcset.center_mode == "catheter" else 1)
+        self.center_combo.blockSignals(False)
         self._ensure_overlay_layers()
         self._bind_layer()
         self._update_save_label(restored)
@@ -375,6 +382,33 @@ class ArcAnnotatorWidget(QWidget):
         m = wedge_mask(self.pullback.frame_shape, self.arcset.center_of(frame), s % 360, e)
         lyr.data = m.astype(np.uint8)
 
+    def _on_center_mode(self, index: int) -> None:
+        """Switch between catheter-centred and lumen-centred arcs (only while no arcs exist)."""
+        if self.arcset is None:
+            return
+        mode = "lumen" if index == 1 else "catheter"
+        if mode == self.arcset.center_mode:
+            return
+        if self.arcset.arcs:
+            self.center_combo.blockSignals(True)
+            self.center_combo.setCurrentIndex(0 if self.arcset.center_mode == "catheter" else 1)
+            self.center_combo.blockSignals(False)
+            self.save_label.setText(
+                "the centre can only change while there are no arcs (arcs are angles about it)"
+            )
+            return
+        if mode == "lumen":
+            from ..ivus.lumen import estimate_lumen_centers
+
+            centers = estimate_lumen_centers(self.pullback.frames).round(3).tolist()
+        else:
+            shape = self.pullback.frame_shape
+            centers = [(shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0]
+        self.arcset.center_mode = mode
+        self.arcset.centers = centers
+        self.predicted = None
+        self._on_frame_changed()
+
     # ------------------------------------------------------------------ editing (undoable)
     def _push(self) -> None:
         self._undo.append(self.arcset.copy())
@@ -515,7 +549,8 @@ class ArcAnnotatorWidget(QWidget):
         if block:
             from .._progress import run_steps
 
-            self._on_predicted(run_steps(iter_predict_pullback(model, self.pullback)))
+            center = self.arcset.centers_array()
+            self._on_predicted(run_steps(iter_predict_pullback(model, self.pullback, center)))
             return None
         from ._worker import start_worker
 
@@ -524,6 +559,7 @@ class ArcAnnotatorWidget(QWidget):
             iter_predict_pullback,
             model,
             self.pullback,
+            self.arcset.centers_array(),
             total=self.pullback.n_frames,
             desc="SVM calcium",
             on_done=self._on_predicted,
