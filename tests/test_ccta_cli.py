@@ -138,3 +138,30 @@ def test_help_for_each_subcommand(capsys):
             main([cmd, "--help"])
         assert e.value.code == 0
         assert "--json" in capsys.readouterr().out
+
+
+def test_composition_empty_roi_gives_zero_row(cohort, capsys, tmp_path):
+    root, _ = cohort
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros(np.load(root / "plaques.npy").shape, np.uint8))
+    assert main(["composition", str(root / "ccta.nii.gz"), "--roi", str(empty), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plaques"] == []
+    assert main(["composition", str(root / "ccta.nii.gz"), "--roi", str(empty)]) == 0
+    row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["n_plaques"] == "0" and float(row["volume_mm3"]) == 0 and row["calcium_pct"] == ""
+
+
+def test_cohort_with_a_bad_study_reports_it_and_exits_1(cohort, capsys, tmp_path):
+    root, s = cohort
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "broken.nii.gz").write_bytes(b"not a nifti file")
+    cac = s.cac_volume
+    write_nifti(studies / "good.nii.gz", cac.hu, cac.spacing_mm, cac.origin_mm)
+    assert main(["cac", str(studies)]) == 1
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert [r["study"] for r in rows] == ["broken", "good"]
+    assert "broken.nii.gz" in rows[0]["error"] and rows[1]["error"] == ""
+    assert float(rows[1]["agatston"]) == pytest.approx(s.truth["cac"]["agatston"], abs=1e-3)
+    assert "1 of 2 studies failed" in captured.err
