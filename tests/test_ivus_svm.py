@@ -216,3 +216,15 @@ def test_cli_help(cmd, capsys):
         main([cmd, "--help"])
     assert exc.value.code == 0
     assert "usage" in capsys.readouterr().out
+
+
+def test_cli_predict_lumen_centred(synth, tmp_path, capsys):
+    model = save_model(synth["model"], tmp_path / "m.npz")
+    pb, _, _, dcm, _ = synth["test"][0]
+    out = tmp_path / "lumen.arcs.json"
+    args = ["predict-arcs", str(dcm), "--model", str(model), "--out", str(out), "--center", "lumen"]
+    assert main(args) == 0
+    capsys.readouterr()
+    doc = json.loads(out.read_text())
+    assert doc["center_mode"] == "lumen" and len(doc["centers"]) == pb.n_frames
+    assert load_arcs(out, n_frames=pb.n_frames).center_mode == "lumen"
