@@ -127,6 +127,8 @@ def test_assignment_edit_recomputes_per_vessel():
     assert r.lesions["vessel"][0] == 0  # original untouched
     with pytest.raises(ValueError, match="unknown lesion"):
         r.with_assignments({5: 1})
+    with pytest.raises(ValueError, match="no lesions"):
+        calcium_score(_vol(), (3.0, 0.5, 0.5)).with_assignments({1: 1})
 
 
 def test_lesion_labels_volume_matches_ids():

@@ -274,10 +274,12 @@ class CalciumResult:
         if assignments:
             ids = np.fromiter(assignments.keys(), dtype=np.int64)
             vessels = np.fromiter(assignments.values(), dtype=np.int64)
+            if len(les) == 0:
+                raise ValueError(f"unknown lesion id(s): {ids.tolist()} (no lesions)")
             pos = np.searchsorted(les["id"], ids)
             bad = (pos >= len(les)) | (les["id"][np.minimum(pos, len(les) - 1)] != ids)
-            if len(les) == 0 or np.any(bad):
-                raise ValueError(f"unknown lesion id(s): {ids[bad].tolist() if len(les) else ids}")
+            if np.any(bad):
+                raise ValueError(f"unknown lesion id(s): {ids[bad].tolist()}")
             les["vessel"][pos] = vessels
         return replace(self, lesions=les, vessel_labels_given=True)
 
