@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .arcs import ArcSet, arc_extent
@@ -26,13 +28,26 @@ def _class_map(lab: np.ndarray) -> np.ndarray:
     return np.where(any_, first, 0).astype(np.uint8)
 
 
+@lru_cache(maxsize=16)
+def _angles(frame_shape: tuple[int, int], center: tuple[float, float]) -> np.ndarray:
+    """Cached pixel angle map (frames are redrawn at every scroll step)."""
+    theta = pixel_angles_deg(frame_shape, center)
+    theta.setflags(write=False)
+    return theta
+
+
+@lru_cache(maxsize=16)
 def _band(frame_shape, center, band: tuple[float, float] | None) -> np.ndarray:
     rr, cc = np.indices(frame_shape, dtype=np.float32)
     rad = np.hypot(rr - center[0], cc - center[1])
     rmax = min(frame_shape) / 2.0
     if band is None:
-        return rad < rmax
-    return (rad >= band[0] * rmax) & (rad < band[1] * rmax)
+        out = rad < rmax
+        out.setflags(write=False)
+        return out
+    out = (rad >= band[0] * rmax) & (rad < band[1] * rmax)
+    out.setflags(write=False)
+    return out
 
 
 def frame_sector_labels(
@@ -50,7 +65,7 @@ def frame_sector_labels(
     lab = _labels_of(arcs, arcset.classes, n_alines)
     cmap = _class_map(lab)[0]
     center = arcset.center_of(frame)
-    theta = pixel_angles_deg(arcset.frame_shape, center)
+    theta = _angles(tuple(arcset.frame_shape), center)
     k = np.minimum((theta * n_alines / 360.0).astype(np.int64), n_alines - 1)
     return np.where(_band(arcset.frame_shape, center, band), cmap[k], 0).astype(np.uint8)
 
@@ -90,16 +105,17 @@ def arc_sector_labels(
     def render(f0: int, f1: int) -> np.ndarray:
         out = np.zeros((f1 - f0, *frame_shape), np.uint8)
         for f in range(f0, f1):
-            c = tuple(centers) if centers.ndim == 1 else tuple(centers[f])
-            theta = pixel_angles_deg(frame_shape, c)
+            c = tuple(map(float, centers)) if centers.ndim == 1 else tuple(map(float, centers[f]))
+            theta = _angles(frame_shape, c)
             k = np.minimum((theta * n_alines / 360.0).astype(np.int64), n_alines - 1)
             out[f - f0] = np.where(_band(frame_shape, c, band), cmap[f][k], 0)
         return out
 
     if centers.ndim == 1 and n_frames * frame_shape[0] * frame_shape[1] <= lazy_above_voxels:
-        theta = pixel_angles_deg(frame_shape, tuple(centers))
+        c = tuple(map(float, centers))
+        theta = _angles(frame_shape, c)
         k = np.minimum((theta * n_alines / 360.0).astype(np.int64), n_alines - 1)
-        mask = _band(frame_shape, tuple(centers), band)
+        mask = _band(frame_shape, c, band)
         return (cmap[:, k] * mask[None]).astype(np.uint8)
     import dask.array as da
 

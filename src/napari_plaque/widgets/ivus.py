@@ -244,6 +244,8 @@ class ArcAnnotatorWidget(QWidget):
         self._ensure_overlay_layers()
         self._bind_layer()
         self._update_save_label(restored)
+        self._update_stats()
+        self._draw_map()
         self._on_frame_changed()
         self._start_longitudinal()
 
@@ -407,7 +409,7 @@ class ArcAnnotatorWidget(QWidget):
         self.arcset.center_mode = mode
         self.arcset.centers = centers
         self.predicted = None
-        self._on_frame_changed()
+        self._changed()
 
     # ------------------------------------------------------------------ editing (undoable)
     def _push(self) -> None:
@@ -609,11 +611,12 @@ class ArcAnnotatorWidget(QWidget):
 
     # ------------------------------------------------------------------ display
     def _on_frame_changed(self, event=None) -> None:
+        """Scrolling: redraw only what depends on the current frame."""
         if self.layer is None or self.arcset is None:
             return
         self._render_frame()
-        self._update_stats()
-        self._draw_views()
+        self._show_stats()
+        self._move_lines()
 
     def _render_frame(self) -> None:
         f = self.current_frame()
@@ -628,15 +631,24 @@ class ArcAnnotatorWidget(QWidget):
         self._draw_polar()
 
     def _update_stats(self, *_: Any) -> None:
+        """Recompute the pullback measurements (after an edit) and show them."""
         if self.arcset is None:
             return
         n = self.n_alines.value()
         mpf = self.pullback.mm_per_frame
-        ca = arc_measurements(self.arcset.labels(n, ["calcium"])[:, :, 0], mpf)
-        att = arc_measurements(self.arcset.labels(n, ["attenuation"])[:, :, 0], mpf)
+        lab = self.arcset.labels(n, ["calcium", "attenuation"])
+        self.stats = {
+            "calcium": arc_measurements(lab[:, :, 0], mpf),
+            "attenuation": arc_measurements(lab[:, :, 1], mpf),
+        }
+        self._show_stats()
+
+    def _show_stats(self) -> None:
+        if self.arcset is None or not hasattr(self, "stats"):
+            return
+        ca, att = self.stats["calcium"], self.stats["attenuation"]
         f = self.current_frame()
         assumed = " (rate assumed)" if "pullback_rate_mm_s" in self.pullback.assumed else ""
-        self.stats = {"calcium": ca, "attenuation": att}
         self.stats_label.setText(
             f"frame {f}: calcium arc {ca['arc_deg'][f]:.0f} deg, attenuation "
             f"{att['arc_deg'][f]:.0f} deg\n"
@@ -646,6 +658,13 @@ class ArcAnnotatorWidget(QWidget):
             f"attenuated plaque: max arc {att['max_arc_deg']:.0f} deg, length "
             f"{att['length_mm']:.1f} mm"
         )
+
+    def _move_lines(self) -> None:
+        x = self.current_frame() + 0.5
+        for line in (getattr(self, "_map_line", None), getattr(self, "_long_line", None)):
+            if line is not None:
+                line.set_xdata([x, x])
+        self.canvas.draw_idle()
 
     def _draw_views(self) -> None:
         self._draw_map()
@@ -683,7 +702,7 @@ class ArcAnnotatorWidget(QWidget):
             interpolation="nearest",
             extent=(0, self.arcset.n_frames, 360, 0),
         )
-        ax.axvline(self.current_frame() + 0.5, color="cyan", lw=1)
+        self._map_line = ax.axvline(self.current_frame() + 0.5, color="cyan", lw=1)
         ax.set_title("arc map (click: go to frame)", fontsize=8)
         ax.set_ylabel("angle", fontsize=7)
         ax.tick_params(labelsize=6)
@@ -699,7 +718,7 @@ class ArcAnnotatorWidget(QWidget):
                 aspect="auto",
                 extent=(0, self.pullback.n_frames, self._long_cut.shape[0], 0),
             )
-        ax.axvline(self.current_frame() + 0.5, color="cyan", lw=1)
+        self._long_line = ax.axvline(self.current_frame() + 0.5, color="cyan", lw=1)
         ax.set_title(f"longitudinal cut at {self.long_angle.value()} deg", fontsize=8)
         ax.set_xlabel("frame", fontsize=7)
         ax.tick_params(labelsize=6)
