@@ -155,3 +155,17 @@ def test_calcium_widget_bad_roi_shape_message(make_napari_viewer, sample):
     w.rod_combo.select("tiny")
     w.calibrate()
     assert "shape" in w.status.text() and w.calibration is None
+
+
+def test_widgets_survive_dock_deletion(make_napari_viewer, qtbot):
+    from qtpy.QtCore import QCoreApplication, QEvent
+
+    viewer = make_napari_viewer()
+    widgets = [CompositionWidget(viewer), CalciumScoringWidget(viewer)]
+    viewer.add_image(np.zeros((2, 4, 4)), name="a")
+    assert widgets[0].image_combo.currentText() == "a"
+    for w in widgets:
+        w.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    viewer.add_labels(np.zeros((2, 4, 4), np.uint8), name="b")  # must not raise
+    viewer.layers.remove("a")

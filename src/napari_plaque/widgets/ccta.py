@@ -114,7 +114,11 @@ class _LayerCombo(QComboBox):
         self.refresh()
 
     def refresh(self, *_: Any) -> None:
-        current = self.currentText()
+        try:
+            current = self.currentText()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            self._disconnect()
+            return
         names = [NONE] if self.optional else []
         cls = {"image": napari.layers.Image, "labels": napari.layers.Labels}[self.kind]
         names += [ly.name for ly in self.viewer.layers if isinstance(ly, cls)]
@@ -124,6 +128,13 @@ class _LayerCombo(QComboBox):
         if current in names:
             self.setCurrentText(current)
         self.blockSignals(False)
+
+    def _disconnect(self) -> None:
+        for emitter in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            try:
+                emitter.disconnect(self.refresh)
+            except (RuntimeError, TypeError, ValueError):
+                pass
 
     def layer(self):
         name = self.currentText()
