@@ -1,7 +1,333 @@
-"""`napari-plaque` subcommands for models (see napari_plaque.models)."""
+"""`napari-plaque` subcommands for deep models (see :mod:`napari_plaque.models`).
+
+``train``, ``predict``, ``export-model`` and ``export-ct-dataset``. torch is imported only when
+one of them runs, so ``napari-plaque --help`` works without it.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
 
-def register(sub) -> None:  # noqa: ARG001
-    """Add this capability's subcommands to the napari-plaque parser."""
+from ._common import print_json, stderr_progress
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 1,64,64, got {text!r}") from None
+
+
+def _window(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in HU, got {text!r}") from None
+    return lo, hi
+
+
+def register(sub) -> None:
+    """Add the model subcommands to the napari-plaque parser."""
+    p = sub.add_parser(
+        "train",
+        help="train a built-in model (A-line detector or CT U-Net) from a training set",
+        description=(
+            "Train a model. --task alines reads an A-line dataset folder (export-alines); "
+            "--task ct-seg reads a CT patch folder (export-ct-dataset --format patches) or an "
+            "nnU-Net v2 raw dataset folder. The best checkpoint (lowest validation loss) is "
+            "written to --out, the resumable state beside it (OUT.state.pt)."
+        ),
+    )
+    p.add_argument("data", metavar="DATA", help="training set folder")
+    p.add_argument("--task", required=True, choices=["alines", "ct-seg"])
+    p.add_argument("--out", required=True, metavar="MODEL", help="checkpoint to write (.pt)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from MODEL.state.pt")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3, help="learning rate")
+    p.add_argument("--patience", type=int, default=5, help="early stopping (epochs)")
+    p.add_argument("--val-fraction", type=float, default=0.25)
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    p.add_argument("--width", type=int, default=16, help="alines: channels of the first block")
+    p.add_argument("--context", type=int, default=1, help="alines: neighbour frames each side")
+    p.add_argument("--dims", type=int, choices=[2, 3], default=2, help="ct-seg: 2D or 3D U-Net")
+    p.add_argument("--patch-size", type=_ints, default=None, help="ct-seg: Z,Y,X (Z=1 for 2D)")
+    p.add_argument("--window-hu", type=_window, default=(-300.0, 1300.0), help="ct-seg: LOW,HIGH")
+    p.add_argument("--base-channels", type=int, default=8, help="ct-seg: U-Net width")
+    p.add_argument("--levels", type=int, default=3, help="ct-seg: U-Net resolution levels")
+    p.add_argument("--synthetic", action="store_true", help="mark the data as synthetic")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "predict",
+        help="run a model on a pullback (arcs JSON) or a CT volume (labels)",
+        description=(
+            "Run a napari-plaque model. A-line models read an IVUS pullback and write a "
+            "napari-plaque/arcs JSON (and report the ICS); CT models read a DICOM folder or "
+            "NIfTI and write labels as .npy or NIfTI (.nii/.nii.gz) in the reader's axis order."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="checkpoint (.pt)")
+    p.add_argument("path", metavar="PATH", help="IVUS DICOM, CT DICOM folder/file or NIfTI")
+    p.add_argument("--out", required=True, help="arcs .json (IVUS) or labels .npy/.nii.gz (CT)")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--tile-size", type=_ints, default=None, help="CT: tile Z,Y,X fed to the net")
+    p.add_argument("--overlap", type=float, default=0.25, help="CT: tile overlap fraction")
+    p.add_argument("--blend", choices=["gaussian", "linear", "constant"], default="gaussian")
+    p.add_argument("--probs", default=None, help="CT: also save probabilities (.npy, C,Z,Y,X)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser(
+        "export-model",
+        help="export a model to TorchScript or ONNX for use outside napari-plaque",
+        description="Export a checkpoint to TorchScript (metadata.json inside) or ONNX.",
+    )
+    p.add_argument("model", metavar="MODEL")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--torchscript", metavar="OUT", help="TorchScript archive to write")
+    g.add_argument("--onnx", metavar="OUT", help="ONNX file to write (needs the onnx package)")
+    p.set_defaults(func=_export_model)
+
+    p = sub.add_parser(
+        "export-ct-dataset",
+        help="make a CT segmentation training set from image + label files",
+        description=(
+            "Pairs of IMAGE LABEL (image: DICOM folder or NIfTI; label: .npy or NIfTI in the "
+            "reader's axis order) to a napari-plaque patch folder or an nnU-Net v2 raw dataset."
+        ),
+    )
+    p.add_argument("pairs", nargs="+", metavar="IMAGE LABEL")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=["patches", "nnunet"], default="patches")
+    p.add_argument("--classes", default=None, help="comma-separated names, background first")
+    p.add_argument("--patch-size", type=_ints, default=(1, 64, 64), help="patches: Z,Y,X")
+    p.add_argument("--n-patches", type=int, default=32, help="patches per case")
+    p.add_argument("--dataset-id", type=int, default=501, help="nnunet: dataset number")
+    p.add_argument("--name", default="NapariPlaque", help="nnunet: dataset name")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_export_ct_dataset)
+
+
+def _print_epoch(rec: dict[str, Any]) -> None:
+    keys = [k for k in rec if k not in ("epoch", "seconds")]
+    text = " ".join(
+        f"{k}={rec[k]:.4f}" if isinstance(rec[k], float) else f"{k}={rec[k]}" for k in keys
+    )
+    print(f"epoch {rec['epoch']}: {text}", file=sys.stderr)
+
+
+class _History(list):
+    """A history list that prints each epoch as it is appended."""
+
+    def append(self, rec):  # type: ignore[override]
+        super().append(rec)
+        _print_epoch(rec)
+
+
+def _train(args) -> int:
+    from .._progress import run_steps
+    from ..models.train import iter_train_alines, iter_train_ctseg
+
+    hist = _History()
+    common = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "val_fraction": args.val_fraction,
+        "patience": args.patience,
+        "device": args.device,
+        "resume": args.resume,
+        "history": hist,
+    }
+    if args.task == "alines":
+        gen = iter_train_alines(
+            args.data,
+            args.out,
+            context=args.context,
+            width=args.width,
+            synthetic=True if args.synthetic else None,
+            **common,
+        )
+    else:
+        gen = iter_train_ctseg(
+            args.data,
+            args.out,
+            dims=args.dims,
+            patch_size=args.patch_size,
+            window_hu=args.window_hu,
+            base_channels=args.base_channels,
+            levels=args.levels,
+            synthetic=args.synthetic,
+            **common,
+        )
+    res = run_steps(gen)
+    summary = {
+        "model": res.path,
+        "task": args.task,
+        "best_epoch": res.best_epoch,
+        "epochs_run": len(res.history),
+        "stopped_early": res.stopped_early,
+        "metrics": res.metrics,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(
+            f"saved {res.path} (best epoch {res.best_epoch}, val_loss "
+            f"{res.metrics.get('val_loss', float('nan')):.4f})"
+        )
+    return 0
+
+
+def _predict(args) -> int:
+    from .._progress import run_steps
+    from ..models.checkpoint import load_model
+
+    lm = load_model(args.model)
+    out = Path(args.out)
+    amp = not args.no_amp
+    if lm.task == "alines":
+        return _predict_alines(args, lm, out, amp)
+    from ..io import read_image
+    from ..models.data import write_nifti
+    from ..models.inference import count_tiles, iter_predict_volume
+
+    if not (out.suffix == ".npy" or out.name.endswith((".nii", ".nii.gz"))):
+        raise ValueError(f"{out}: labels are written as .npy, .nii or .nii.gz")
+    vol = read_image(args.path)
+    n = count_tiles(lm, vol.shape, args.tile_size, args.overlap)
+    pred = run_steps(
+        iter_predict_volume(
+            lm,
+            vol,
+            tile_size=args.tile_size,
+            overlap=args.overlap,
+            blend=args.blend,
+            batch_size=args.batch_size,
+            device=args.device,
+            amp=amp,
+            return_probs=args.probs is not None,
+        ),
+        stderr_progress("tiles", n),
+    )
+    _save_array_or_nifti(out, pred.labels, vol, write_nifti)
+    if args.probs:
+        _save_array_or_nifti(Path(args.probs), pred.probs, None, None)
+    counts = {c: int((pred.labels == k).sum()) for k, c in enumerate(pred.classes)}
+    summary = {
+        "model": args.model,
+        "task": lm.task,
+        "input": args.path,
+        "out": str(out),
+        "shape": list(pred.labels.shape),
+        "spacing_mm": list(vol.spacing_mm),
+        "voxels": counts,
+        "volume_mm3": {c: n * vol.voxel_volume_mm3 for c, n in counts.items()},
+        "warnings": pred.warnings,
+        "synthetic_training": lm.synthetic,
+        **pred.meta,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"wrote {out}: " + ", ".join(f"{c} {n} voxels" for c, n in counts.items()))
+    return 0
+
+
+def _save_array_or_nifti(out: Path, arr, like, write_nifti) -> None:
+    import numpy as np
+
+    from ..io.atomic import atomic_path
+
+    if out.suffix == ".npy":
+        with atomic_path(out) as tmp:
+            np.save(tmp, arr)
+    elif write_nifti is not None:
+        write_nifti(out, arr, like)
+    else:
+        raise ValueError(f"{out}: probabilities are written as .npy")
+
+
+def _predict_alines(args, lm, out: Path, amp: bool) -> int:
+    from .._progress import run_steps
+    from ..io import read_pullback
+    from ..models.inference import alines_to_arcset, iter_predict_pullback
+
+    if out.suffix != ".json":
+        raise ValueError(f"{out}: an A-line model writes an arcs .json file")
+    pb = read_pullback(args.path)
+    pred = run_steps(
+        iter_predict_pullback(lm, pb, batch_size=args.batch_size, device=args.device, amp=amp),
+        stderr_progress("frames", pb.n_frames),
+    )
+    summary: dict[str, Any] = {
+        "model": args.model,
+        "task": lm.task,
+        "input": args.path,
+        "out": str(out),
+        "n_frames": pb.n_frames,
+        "n_alines": int(pred.probs.shape[1]),
+        "synthetic_training": lm.synthetic,
+        **pred.meta,
+    }
+    from ..ivus.arcs import save_arcs
+    from ..ivus.measure import arc_measurements
+
+    save_arcs(alines_to_arcset(pred), out)
+    for c in pred.classes:
+        m = arc_measurements(pred.class_labels(c), pb.mm_per_frame)
+        m.pop("arc_deg", None)
+        summary[c] = m
+    if "calcium" in pred.classes:
+        summary["ics"] = summary["calcium"]["ics"]
+    if args.json:
+        print_json(summary)
+    else:
+        ics = f", ICS {summary['ics']:.1f}" if "ics" in summary else ""
+        print(f"wrote {out}{ics}")
+    return 0
+
+
+def _export_model(args) -> int:
+    from ..models.checkpoint import export_onnx, export_torchscript, load_model
+
+    lm = load_model(args.model)
+    if args.torchscript:
+        path = export_torchscript(lm, args.torchscript)
+    else:
+        path = export_onnx(lm, args.onnx)
+    print(f"wrote {path}")
+    return 0
+
+
+def _export_ct_dataset(args) -> int:
+    from ..io import read_image
+    from ..models.data import export_ct_patches, export_nnunet
+    from . import CLIError
+    from ._common import load_mask
+
+    if len(args.pairs) % 2:
+        raise CLIError("export-ct-dataset needs IMAGE LABEL pairs (an even number of paths)")
+    images, labels = [], []
+    for img, lab in zip(args.pairs[::2], args.pairs[1::2], strict=True):
+        vol = read_image(img)
+        images.append(vol)
+        labels.append(load_mask(lab, vol.shape))
+    classes = args.classes.split(",") if args.classes else None
+    if args.format == "patches":
+        out = export_ct_patches(
+            images, labels, args.out, tuple(args.patch_size), args.n_patches, classes, args.seed
+        )
+    else:
+        out = export_nnunet(images, labels, args.out, args.dataset_id, args.name, classes)
+    print(f"wrote {out}")
+    return 0

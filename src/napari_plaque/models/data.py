@@ -319,50 +319,20 @@ def export_ct_patches(
     return out
 
 
-def _affine(vol: CTVolume) -> np.ndarray:
-    """NIfTI (RAS) affine for the array transposed to (x, y, z) = (axis2, axis1, axis0)."""
-    d = np.asarray(vol.direction, float)
-    lps_origin = d.T @ np.asarray(vol.origin_mm, float)
-    flip = np.array([-1.0, -1.0, 1.0])
-    aff = np.eye(4)
-    for j, ax in enumerate((2, 1, 0)):
-        aff[:3, j] = flip * d[ax] * vol.spacing_mm[ax]
-    aff[:3, 3] = flip * lps_origin
-    return aff
-
-
 def write_nifti(path: str | Path, arr: np.ndarray, like: CTVolume) -> Path:
     """Write an array in the reader's (slice, row, col) order as NIfTI with ``like``'s geometry.
 
-    Uses the package writer (:mod:`napari_plaque.io`) when it provides ``write_nifti``.
+    Delegates to :func:`napari_plaque.io.nifti.write_nifti` (the inverse of the NIfTI reader).
     """
-    try:
-        from ..io import write_nifti as _io_write  # type: ignore[attr-defined]
-    except ImportError:
-        _io_write = None
-    if _io_write is not None:
-        return _io_write(path, arr, like)
-    import nibabel as nib
+    from ..io.nifti import write_nifti as _write
 
-    img = nib.Nifti1Image(np.ascontiguousarray(np.asarray(arr).transpose(2, 1, 0)), _affine(like))
-    img.header.set_xyzt_units("mm")
-    with atomic_path(path, suffix=".nii.gz" if str(path).endswith(".gz") else ".nii") as tmp:
-        nib.save(img, str(tmp))
-    return Path(path)
+    return _write(path, np.asarray(arr), like.spacing_mm, like.origin_mm)
 
 
 def _read_nifti(path: Path) -> CTVolume:
-    try:
-        from ..io import read_nifti
+    from ..io.nifti import read_nifti
 
-        return read_nifti(path)
-    except ImportError:  # pragma: no cover - reader module not present
-        import nibabel as nib
-
-        img = nib.load(str(path))
-        arr = np.asarray(img.dataobj).transpose(2, 1, 0)
-        zooms = img.header.get_zooms()[:3]
-        return CTVolume(arr, (zooms[2], zooms[1], zooms[0]), name=path.name)
+    return read_nifti(path)
 
 
 def export_nnunet(
