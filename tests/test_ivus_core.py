@@ -268,3 +268,15 @@ def test_lumen_centre_estimate_on_synthetic():
     s = ArcSet(30, (160, 160), center_mode="lumen", centers=est.tolist())
     s.add(3, "calcium", 10, 20)
     assert s.center_of(3) == pytest.approx(tuple(est[3]))
+
+
+def test_from_polar_labels_nearest():
+    lab = np.zeros((36, 20), np.uint8)
+    lab[0:9, 10:15] = 3  # A-lines 0..8 = 0..90 deg, depth samples 10..14
+    img = from_polar(lab, (41, 41), (20.0, 20.0), depth_px=20, order=0)
+    assert set(np.unique(img)) == {0, 3}  # no blended values
+    assert img[28, 28] == 3  # 45 deg, radius 11.3 px -> depth sample 11
+    assert img[12, 12] == 0  # 225 deg, same radius
+    assert img[26, 26] == 0  # 45 deg but radius 8.5 px -> depth sample 8
+    bool_img = from_polar(lab > 0, (41, 41), (20.0, 20.0), depth_px=20)
+    assert bool_img.dtype == bool and bool_img.sum() == (img == 3).sum()

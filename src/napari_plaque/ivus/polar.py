@@ -240,12 +240,15 @@ def from_polar(
     depth_mm: float | None = None,
     pixel_spacing_mm: tuple[float, float] | None = None,
     fill=0,
+    order: int | None = None,
 ) -> np.ndarray:
     """Cartesian frames from polar images (inverse of :func:`to_polar`).
 
     Each pixel takes the A-line whose angular sector contains it (nearest A-line) and is
-    linearly interpolated along depth; pixels beyond the covered depth get ``fill``. Works for
-    boolean/label polar images too (then nearest depth sample, no interpolation).
+    linearly interpolated along depth (``order=1``) or takes the nearest depth sample
+    (``order=0``); pixels beyond the covered depth get ``fill``. Default: linear for float and
+    uint8 images, nearest for everything else (bool, label images). Pass ``order=0`` for uint8
+    label images.
 
     Parameters
     ----------
@@ -262,7 +265,9 @@ def from_polar(
     frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
     dpx = _depth_px_pair(depth_px, depth_mm, pixel_spacing_mm, frame_shape)
     centers = _centers_per_frame(center, n_frames, frame_shape)
-    interp = polar.dtype.kind == "f" or polar.dtype == np.uint8
+    if order is None:
+        order = 1 if (polar.dtype.kind == "f" or polar.dtype == np.uint8) else 0
+    interp = order == 1
     out_dtype = polar.dtype
     out = np.empty((n_frames, *frame_shape), dtype=out_dtype)
     uniq, inv = np.unique(centers, axis=0, return_inverse=True)
