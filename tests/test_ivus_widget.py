@@ -238,3 +238,19 @@ def test_lumen_centre_mode(setup):
     # with arcs present the centre cannot change
     widget.center_combo.setCurrentIndex(0)
     assert widget.arcset.center_mode == "lumen" and widget.center_combo.currentIndex() == 1
+
+
+def test_removing_the_pullback_resets_the_widget(setup):
+    viewer, widget, layer, pb, tmp_path = setup
+    drag(widget, layer, 1, [0, 90])
+    viewer.layers.remove(layer)
+    assert widget.layer is None and widget.arcset is None
+    assert widget.save_label.text() == "no pullback"
+    # buttons and shortcuts do nothing instead of failing
+    widget.undo()
+    widget.copy_previous_frame()
+    widget.clear_frame()
+    viewer.keymap[KeyBinding.from_str("Alt-N")](viewer)
+    # adding it back restores the autosaved arcs
+    layer2 = viewer._add_layer_from_data(*pullback_layer_data(pb))[0]
+    assert widget.layer is layer2 and _arcs(widget) == [(1, "calcium", 0.0, 90.0)]

@@ -203,7 +203,13 @@ class ArcAnnotatorWidget(QWidget):
         if current in names:
             self.layer_combo.setCurrentText(current)
         self.layer_combo.blockSignals(False)
-        if self.layer is None or self.layer.name not in names:
+        if self.layer is not None and self.layer not in self.viewer.layers:
+            self._unbind_layer()
+            self.layer = self.pullback = self.arcset = self.predicted = None
+            self._undo.clear()
+            self._redo.clear()
+            self.save_label.setText("no pullback")
+        if self.layer is None:
             ivus = [
                 lyr
                 for lyr in self._pullback_layers()
@@ -287,14 +293,21 @@ class ArcAnnotatorWidget(QWidget):
         return out
 
     def _shortcuts(self) -> dict[str, Any]:
+        def guarded(fn):
+            def run(*_: Any) -> None:
+                if self.arcset is not None:
+                    fn()
+
+            return run
+
         return {
-            "Alt-N": lambda *_: self.step_frame(1),
-            "Alt-P": lambda *_: self.step_frame(-1),
-            "Alt-C": lambda *_: self.next_class(),
-            "Alt-V": lambda *_: self.copy_previous_frame(),
-            "Alt-D": lambda *_: self.delete_arc_under_cursor(),
-            "Control-Z": lambda *_: self.undo(),
-            "Control-Shift-Z": lambda *_: self.redo(),
+            "Alt-N": guarded(lambda: self.step_frame(1)),
+            "Alt-P": guarded(lambda: self.step_frame(-1)),
+            "Alt-C": guarded(self.next_class),
+            "Alt-V": guarded(self.copy_previous_frame),
+            "Alt-D": guarded(self.delete_arc_under_cursor),
+            "Control-Z": guarded(self.undo),
+            "Control-Shift-Z": guarded(self.redo),
         }
 
     def _bind_layer(self) -> None:
@@ -451,6 +464,8 @@ class ArcAnnotatorWidget(QWidget):
         return self.delete_arc_at(frame, angle)
 
     def copy_previous_frame(self) -> int:
+        if self.arcset is None:
+            return 0
         f = self.current_frame()
         if f == 0 or not self.arcset.arcs_for(f - 1):
             return 0
@@ -460,6 +475,8 @@ class ArcAnnotatorWidget(QWidget):
         return n
 
     def clear_frame(self) -> None:
+        if self.arcset is None:
+            return
         f = self.current_frame()
         if self.arcset.arcs_for(f):
             self._push()
@@ -467,7 +484,7 @@ class ArcAnnotatorWidget(QWidget):
             self._changed()
 
     def undo(self) -> bool:
-        if not self._undo:
+        if not self._undo or self.arcset is None:
             return False
         self._redo.append(self.arcset)
         self.arcset = self._undo.pop()
@@ -475,7 +492,7 @@ class ArcAnnotatorWidget(QWidget):
         return True
 
     def redo(self) -> bool:
-        if not self._redo:
+        if not self._redo or self.arcset is None:
             return False
         self._undo.append(self.arcset)
         self.arcset = self._redo.pop()
@@ -498,6 +515,8 @@ class ArcAnnotatorWidget(QWidget):
 
     # ------------------------------------------------------------------ saving
     def _autosave(self) -> None:
+        if self.arcset is None:
+            return
         if self.save_path is None:
             self._update_save_label(" - not saved: choose a file with 'Save to...'")
             return
@@ -513,6 +532,8 @@ class ArcAnnotatorWidget(QWidget):
         self._autosave()
 
     def load_from(self, path: str | Path) -> None:
+        if self.pullback is None:
+            raise ValueError("open a pullback before loading its arcs")
         arcs = load_arcs(
             path, n_frames=self.pullback.n_frames, frame_shape=self.pullback.frame_shape
         )
@@ -526,6 +547,9 @@ class ArcAnnotatorWidget(QWidget):
             self.save_to(path)
 
     def _choose_load(self) -> None:
+        if self.pullback is None:
+            self.save_label.setText("open a pullback first")
+            return
         path, _ = QFileDialog.getOpenFileName(self, "Load arcs", "", "Arcs (*.json)")
         if path:
             try:
@@ -543,6 +567,9 @@ class ArcAnnotatorWidget(QWidget):
         """Run the SVM on the pullback in a worker; results go to the ``predicted`` layer."""
         from ..ivus.svm import iter_predict_pullback, load_model
 
+        if self.arcset is None:
+            self.pred_label.setText("open a pullback first")
+            return None
         try:
             model = load_model(model_path)
         except FormatError as exc:
