@@ -228,3 +228,15 @@ def test_cli_predict_lumen_centred(synth, tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc["center_mode"] == "lumen" and len(doc["centers"]) == pb.n_frames
     assert load_arcs(out, n_frames=pb.n_frames).center_mode == "lumen"
+
+
+def test_single_pullback_trains_without_cv(synth):
+    data = synth["data"]
+    sel = data["pullback"] == 0
+    sub = {k: v[sel] if isinstance(v, np.ndarray) else v for k, v in data.items()}
+    model, rep = train_svm(sub)
+    assert rep["n_folds"] == 0 and rep["overall"] is None
+    assert "at least 2 pullbacks" in rep["note"]
+    assert model.coef.shape == (len(FEATURE_NAMES),)
+    with pytest.raises(ValueError, match="not in the training set"):
+        train_svm(sub, cls="lipid")
