@@ -254,3 +254,18 @@ def test_removing_the_pullback_resets_the_widget(setup):
     # adding it back restores the autosaved arcs
     layer2 = viewer._add_layer_from_data(*pullback_layer_data(pb))[0]
     assert widget.layer is layer2 and _arcs(widget) == [(1, "calcium", 0.0, 90.0)]
+
+
+def test_deleted_dock_detaches_from_the_viewer(setup):
+    from qtpy.QtCore import QCoreApplication, QEvent
+
+    viewer, widget, layer, pb, tmp_path = setup
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    # viewer events, shortcuts and mouse callbacks must not raise on the deleted widget
+    viewer.add_image(np.zeros((3, 8, 8), np.uint8), name="after")
+    viewer.dims.set_point(0, 0.4)
+    viewer.dims.set_point(0, 0.8)
+    assert KeyBinding.from_str("Alt-N") not in viewer.keymap
+    assert widget.on_mouse_drag not in layer.mouse_drag_callbacks
+    assert "after" in viewer.layers

@@ -195,6 +195,12 @@ class ArcAnnotatorWidget(QWidget):
         ]
 
     def _refresh_layer_choices(self, event=None) -> None:
+        try:
+            self._update_layer_choices()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            self._detach()
+
+    def _update_layer_choices(self) -> None:
         names = [lyr.name for lyr in self._pullback_layers()]
         current = self.layer_combo.currentText()
         self.layer_combo.blockSignals(True)
@@ -295,8 +301,12 @@ class ArcAnnotatorWidget(QWidget):
     def _shortcuts(self) -> dict[str, Any]:
         def guarded(fn):
             def run(*_: Any) -> None:
-                if self.arcset is not None:
+                if self.arcset is None:
+                    return
+                try:
                     fn()
+                except RuntimeError:  # the dock was deleted while the viewer lives on
+                    self._detach()
 
             return run
 
@@ -318,8 +328,31 @@ class ArcAnnotatorWidget(QWidget):
                 lyr.bind_key(key, fn, overwrite=True)
         if self.layer is not None:
             self.layer.mouse_pan = not self.draw_check.isChecked()
-        for key, fn in self._shortcuts().items():
+        self._viewer_keys = self._shortcuts()
+        for key, fn in self._viewer_keys.items():
             self.viewer.bind_key(key, fn, overwrite=True)
+
+    def _detach(self) -> None:
+        """Disconnect from the viewer (its events, keys and layer callbacks)."""
+        import contextlib
+
+        from app_model.types import KeyBinding
+
+        ev = self.viewer.layers.events
+        for sig, cb in (
+            (ev.inserted, self._refresh_layer_choices),
+            (ev.removed, self._refresh_layer_choices),
+            (self.viewer.dims.events.current_step, self._on_frame_changed),
+        ):
+            with contextlib.suppress(Exception):
+                sig.disconnect(cb)
+        for key, fn in getattr(self, "_viewer_keys", {}).items():
+            if self.viewer.keymap.get(KeyBinding.from_str(key)) is fn:
+                self.viewer.bind_key(key, None)
+        with contextlib.suppress(Exception):
+            for lyr in self._annot_layers():
+                if self.on_mouse_drag in lyr.mouse_drag_callbacks:
+                    lyr.mouse_drag_callbacks.remove(self.on_mouse_drag)
 
     def _unbind_layer(self) -> None:
         for lyr in self._annot_layers():
@@ -360,7 +393,12 @@ class ArcAnnotatorWidget(QWidget):
     # ------------------------------------------------------------------ drawing
     def on_mouse_drag(self, layer, event):
         """Mouse callback (press -> drag -> release) drawing one arc; napari-style generator."""
-        if self.arcset is None or not self.draw_check.isChecked():
+        try:
+            drawing = self.draw_check.isChecked()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            self._detach()
+            return
+        if self.arcset is None or not drawing:
             return
         if event.type != "mouse_press" or getattr(event, "button", 1) not in (1, None):
             return
@@ -641,6 +679,12 @@ class ArcAnnotatorWidget(QWidget):
         """Scrolling: redraw only what depends on the current frame."""
         if self.layer is None or self.arcset is None:
             return
+        try:
+            self._redraw_frame()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            self._detach()
+
+    def _redraw_frame(self) -> None:
         self._render_frame()
         self._show_stats()
         self._move_lines()
