@@ -280,3 +280,28 @@ def test_from_polar_labels_nearest():
     assert img[26, 26] == 0  # 45 deg but radius 8.5 px -> depth sample 8
     bool_img = from_polar(lab > 0, (41, 41), (20.0, 20.0), depth_px=20)
     assert bool_img.dtype == bool and bool_img.sum() == (img == 3).sum()
+
+
+def test_add_many_merges_like_add():
+    from napari_plaque.ivus import Arc
+
+    a = ArcSet(4, (32, 32))
+    b = ArcSet(4, (32, 32))
+    new = [
+        Arc(0, "calcium", 10, 50),
+        Arc(0, "calcium", 40, 80),
+        Arc(1, "calcium", 350, 10),
+        Arc(1, "calcium", 5, 20),
+        Arc(2, "attenuation", 0, 360),
+        Arc(3, "calcium", 100, 100),  # empty: ignored
+    ]
+    a.add(1, "calcium", 200, 220)
+    b.add(1, "calcium", 200, 220)
+    for arc in new:
+        a.add(arc.frame, arc.cls, arc.start_deg, arc.end_deg)
+    b.add_many(new)
+    key = [(x.frame, x.cls, x.start_deg, x.end_deg) for x in a.arcs]
+    assert key == [(x.frame, x.cls, x.start_deg, x.end_deg) for x in b.arcs]
+    assert (1, "calcium", 350.0, 20.0) in key and (0, "calcium", 10.0, 80.0) in key
+    with pytest.raises(ValueError, match="outside"):
+        b.add_many([Arc(9, "calcium", 0, 10)])

@@ -303,6 +303,34 @@ class ArcSet:
             self.arcs.append(old if old is not None else Arc(frame, cls, s, e, annotator, time))
         self._sort()
 
+    def add_many(self, arcs: list[Arc]) -> None:
+        """Add many arcs at once (merging per frame and class); linear in the number of arcs."""
+        groups: dict[tuple[int, str], list[Arc]] = {}
+        for a in self.arcs:
+            groups.setdefault((a.frame, a.cls), []).append(a)
+        touched: set[tuple[int, str]] = set()
+        for a in arcs:
+            self._check(a.frame, a.cls)
+            if arc_extent(a.start_deg, a.end_deg) <= 0:
+                continue
+            groups.setdefault((int(a.frame), a.cls), []).append(a)
+            touched.add((int(a.frame), a.cls))
+        out: list[Arc] = []
+        for key, group in groups.items():
+            if key not in touched:
+                out.extend(group)
+                continue
+            keep = {normalise_arc(a.start_deg, a.end_deg): a for a in group}
+            latest = group[-1]
+            for s_, e_ in merge_arcs([(a.start_deg, a.end_deg) for a in group]):
+                old = keep.get((s_, e_))
+                if old is not None:
+                    out.append(Arc(key[0], key[1], s_, e_, old.annotator, old.time))
+                else:
+                    out.append(Arc(key[0], key[1], s_, e_, latest.annotator, latest.time))
+        self.arcs = out
+        self._sort()
+
     def _sort(self) -> None:
         order = {c: i for i, c in enumerate(self.classes)}
         self.arcs.sort(key=lambda a: (a.frame, order.get(a.cls, 99), a.start_deg))
@@ -382,15 +410,19 @@ class ArcSet:
     ) -> ArcSet:
         """An ArcSet from arc dicts (``frame``, ``class``, ``start_deg``, ``end_deg``, ...)."""
         out = cls_(n_frames, frame_shape, list(classes or DEFAULT_CLASSES), center_mode, centers)
-        for d in arcs:
-            out.add(
-                int(d["frame"]),
-                str(d["class"]),
-                float(d["start_deg"]),
-                float(d["end_deg"]),
-                d.get("annotator", ""),
-                d.get("time", ""),
-            )
+        out.add_many(
+            [
+                Arc(
+                    int(d["frame"]),
+                    str(d["class"]),
+                    float(d["start_deg"]),
+                    float(d["end_deg"]),
+                    str(d.get("annotator", "")),
+                    str(d.get("time", "")),
+                )
+                for d in arcs
+            ]
+        )
         return out
 
     # -- file format --------------------------------------------------------------------------

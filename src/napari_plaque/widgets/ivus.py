@@ -668,8 +668,7 @@ class ArcAnnotatorWidget(QWidget):
             return 0
         self._push()
         n = len(self.predicted.arcs)
-        for a in self.predicted.arcs:
-            self.arcset.add(a.frame, a.cls, a.start_deg, a.end_deg, annotator=a.annotator)
+        self.arcset.add_many(list(self.predicted.arcs))
         self.predicted.arcs = []
         self._changed()
         return n
