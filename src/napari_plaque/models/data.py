@@ -435,3 +435,19 @@ def ct_training_set_from_arrays(
         for i, (v, lab) in enumerate(zip(images, labels, strict=True))
     ]
     return CTTrainingSet(cases, classes, "arrays")
+
+
+def split_into_slabs(ts: CTTrainingSet, n_slabs: int = 4) -> CTTrainingSet:
+    """Cut each case into ``n_slabs`` slabs along z, each its own group (case id + slab).
+
+    For training from a single study (e.g. one image + label layer pair): the validation split
+    then holds out whole slabs. Neighbouring slabs of one patient are not independent, so the
+    validation figures are optimistic; say so when reporting them.
+    """
+    cases = []
+    for c in ts.cases:
+        bounds = np.linspace(0, c.hu.shape[0], min(n_slabs, c.hu.shape[0]) + 1).astype(int)
+        for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            if b > a:
+                cases.append(CTCase(f"{c.id}-slab{k}", c.hu[a:b], c.labels[a:b], c.spacing_mm))
+    return CTTrainingSet(cases, ts.classes, ts.source_format + "+slabs", ts.path)

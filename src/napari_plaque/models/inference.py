@@ -103,10 +103,12 @@ class ALinePrediction:
 
 
 def _forward_alines(module: Any, stack: np.ndarray, device: Any, amp: bool) -> np.ndarray:
-    x = torch.from_numpy(np.ascontiguousarray(stack)).to(device).float().div_(255.0)
-    with _autocast(device, amp):
+    # inference mode is entered per batch, never held across a yield: grad mode is
+    # thread-local, and a generator stopped at a yield (Cancel) would leak it to the thread
+    with torch.inference_mode(), _autocast(device, amp):
+        x = torch.from_numpy(np.ascontiguousarray(stack)).to(device).float().div_(255.0)
         logits = module(x)
-    return torch.sigmoid(logits.float()).permute(0, 2, 1).cpu().numpy()  # (B, A, C)
+        return torch.sigmoid(logits.float()).permute(0, 2, 1).cpu().numpy()  # (B, A, C)
 
 
 def iter_predict_polar(
@@ -133,13 +135,12 @@ def iter_predict_polar(
     out = np.empty((n, polar.shape[1], len(lm.classes)), np.float32)
     bs = max(1, int(batch_size))
     try:
-        with torch.inference_mode():
-            for i0 in range(0, n, bs):
-                i1 = min(i0 + bs, n)
-                offs = np.arange(-ctx, ctx + 1)
-                idx = np.clip(np.arange(i0, i1)[:, None] + offs, 0, n - 1)
-                out[i0:i1] = _forward_alines(module, polar[idx], dev, amp)
-                yield i1
+        for i0 in range(0, n, bs):
+            i1 = min(i0 + bs, n)
+            offs = np.arange(-ctx, ctx + 1)
+            idx = np.clip(np.arange(i0, i1)[:, None] + offs, 0, n - 1)
+            out[i0:i1] = _forward_alines(module, polar[idx], dev, amp)
+            yield i1
     finally:
         _release(dev)
     return ALinePrediction(out, lm.classes, _threshold(lm), meta=_pred_meta(lm, dev))
@@ -202,25 +203,24 @@ def iter_predict_pullback(
     out = np.empty((n, int(spec["n_alines"]), len(lm.classes)), np.float32)
     bs = max(1, int(batch_size))
     try:
-        with torch.inference_mode():
-            for i0 in range(0, n, bs):
-                i1 = min(i0 + bs, n)
-                r0, r1 = max(0, i0 - ctx), min(n, i1 + ctx)
-                block = np.asarray(frames[r0:r1])
-                pol = to_polar(
-                    block,
-                    center,
-                    n_alines=int(spec["n_alines"]),
-                    depth_samples=int(spec["depth_samples"]),
-                    depth_mm=float(spec["depth_mm"]),
-                    pixel_spacing_mm=tuple(pixel_spacing_mm),
-                    batch=max(len(block), 1),
-                    dtype=np.uint8,
-                )
-                offs = np.arange(-ctx, ctx + 1)
-                idx = np.clip(np.arange(i0, i1)[:, None] + offs, 0, n - 1) - r0
-                out[i0:i1] = _forward_alines(module, pol[idx], dev, amp)
-                yield i1
+        for i0 in range(0, n, bs):
+            i1 = min(i0 + bs, n)
+            r0, r1 = max(0, i0 - ctx), min(n, i1 + ctx)
+            block = np.asarray(frames[r0:r1])
+            pol = to_polar(
+                block,
+                center,
+                n_alines=int(spec["n_alines"]),
+                depth_samples=int(spec["depth_samples"]),
+                depth_mm=float(spec["depth_mm"]),
+                pixel_spacing_mm=tuple(pixel_spacing_mm),
+                batch=max(len(block), 1),
+                dtype=np.uint8,
+            )
+            offs = np.arange(-ctx, ctx + 1)
+            idx = np.clip(np.arange(i0, i1)[:, None] + offs, 0, n - 1) - r0
+            out[i0:i1] = _forward_alines(module, pol[idx], dev, amp)
+            yield i1
     finally:
         _release(dev)
     return ALinePrediction(
@@ -281,6 +281,17 @@ def _blend_weights(core: tuple[int, ...], blend: str) -> np.ndarray:
         shape[ax] = n
         w = w * prof.reshape(shape)
     return w
+
+
+def _forward_tiles(module: Any, xs: np.ndarray, dims: int, device: Any, amp: bool) -> np.ndarray:
+    """Class probabilities (B, C, z, y, x) of a batch of tiles (B, z, y, x)."""
+    with torch.inference_mode(), _autocast(device, amp):
+        xt = torch.from_numpy(xs).to(device)
+        xt = xt if dims == 2 else xt[:, None]  # 2D: the single z is the channel
+        prob = torch.softmax(module(xt).float(), dim=1)
+        if dims == 2:
+            prob = prob[:, :, None]
+        return prob.cpu().numpy()
 
 
 def _box(start: tuple[int, ...], size: tuple[int, ...]) -> tuple[slice, ...]:
@@ -395,27 +406,16 @@ def iter_predict_volume(
     module = module.to(dev).eval()
     bs = max(1, int(batch_size))
     try:
-        with torch.inference_mode():
-            for b0 in range(0, len(starts), bs):
-                batch = starts[b0 : b0 + bs]
-                xs = np.stack([x[_box(s, tile)] for s in batch])
-                xt = torch.from_numpy(xs).to(dev)
-                xt = xt if dims == 2 else xt[:, None]  # 2D: the single z is the channel
-                with _autocast(dev, amp):
-                    logits = module(xt)
-                prob = torch.softmax(logits.float(), dim=1)
-                if dims == 2:
-                    prob = prob[:, :, None]
-                prob = (
-                    prob[:, :, z0 : z0 + core[0], y0 : y0 + core[1], x0 : x0 + core[2]]
-                    .cpu()
-                    .numpy()
-                )
-                for p, s in zip(prob, batch, strict=True):
-                    sl = _box(s, core)
-                    acc[(slice(None), *sl)] += p * wts
-                    wsum[sl] += wts
-                yield min(b0 + bs, len(starts))
+        for b0 in range(0, len(starts), bs):
+            batch = starts[b0 : b0 + bs]
+            xs = np.stack([x[_box(s, tile)] for s in batch])
+            prob = _forward_tiles(module, xs, dims, dev, amp)
+            prob = prob[:, :, z0 : z0 + core[0], y0 : y0 + core[1], x0 : x0 + core[2]]
+            for p, s in zip(prob, batch, strict=True):
+                sl = _box(s, core)
+                acc[(slice(None), *sl)] += p * wts
+                wsum[sl] += wts
+            yield min(b0 + bs, len(starts))
     finally:
         _release(dev)
     crop = tuple(slice(0, n) for n in hu.shape)

@@ -157,11 +157,13 @@ def _fit(
             model.train()
             losses = []
             for xb, yb in train_batches(rng):
-                x, y = xb.to(dev), yb.to(dev)
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x), y)
-                loss.backward()
-                opt.step()
+                # grad mode is thread-local: set it per step, never rely on the thread's state
+                with torch.enable_grad():
+                    x, y = xb.to(dev), yb.to(dev)
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(model(x), y)
+                    loss.backward()
+                    opt.step()
                 losses.append(float(loss.detach()))
                 step += 1
                 yield step

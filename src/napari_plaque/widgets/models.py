@@ -1,18 +1,524 @@
-"""Deep-model widgets (placeholder until the deep-models issue lands)."""
-from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+"""Deep-model dock widgets: inference and training.
+
+Thin front ends over :mod:`napari_plaque.models`: they read layers, run the core step generators
+in a thread worker (progress bar, Cancel) and write layers back with the input's ``scale`` and
+``translate``. Cancelling stops the worker at its next batch and adds nothing to the viewer.
+
+- :class:`InferenceWidget`: model file (or a shipped demo model), input layer, device, batch
+  size, Run/Cancel. CT models add a labels layer (and optionally a probability image); A-line
+  models add the predicted arcs as a labels layer of sectors (handed to the IVUS arc annotator
+  as its ``predicted`` arcs when one is docked), and show the ICS.
+- :class:`TrainingWidget`: task, data folder or image + label layers, epochs, Run/Cancel and the
+  per-epoch metrics; exports image + label layers as an nnU-Net v2 dataset or a patch folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import napari.layers
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..layers import labels_layer_data, pullback_from_layer, volume_from_layer
+from ..models import pretrained_models
+from ._worker import start_worker
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-class _Placeholder(QWidget):
-    def __init__(self, napari_viewer=None):
-        super().__init__()
+def _image_layers(viewer) -> list:
+    return [ly for ly in viewer.layers if isinstance(ly, napari.layers.Image) and ly.ndim >= 3]
+
+
+def _labels_layers(viewer) -> list:
+    return [ly for ly in viewer.layers if isinstance(ly, napari.layers.Labels) and ly.ndim >= 3]
+
+
+def _fill_combo(combo: QComboBox, names: list[str]) -> None:
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(names)
+    if current in names:
+        combo.setCurrentText(current)
+    combo.blockSignals(False)
+
+
+class _RunMixin:
+    """Run/Cancel buttons, a progress bar and a status line around one worker."""
+
+    def _build_run_row(self, layout) -> None:
+        row = QHBoxLayout()
+        self.run_btn = QPushButton("Run")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        row.addWidget(self.run_btn)
+        row.addWidget(self.cancel_btn)
+        layout.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.run_btn.clicked.connect(lambda: self.run())
+        self.cancel_btn.clicked.connect(self.cancel)
+        self._worker = None
+
+    def _start(self, gen_func, *args, total: int, desc: str, on_done, **kwargs):
+        self.progress.setRange(0, max(int(total), 1))
+        self.progress.setValue(0)
+        self.run_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        worker = start_worker(
+            gen_func,
+            *args,
+            total=total,
+            desc=desc,
+            on_done=on_done,
+            on_error=self._on_error,
+            on_aborted=self._on_aborted,
+            on_finished=self._on_finished,
+            start=False,
+            _ignore_errors=True,  # errors are shown in the status line (on_error), not re-raised
+            **kwargs,
+        )
+        worker.yielded.connect(self._on_yield)
+        self._worker = worker
+        worker.start()
+        return worker
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def cancel(self) -> None:
+        """Stop the running job at its next step; nothing is added to the viewer."""
+        if self._worker is not None:
+            self.status.setText("cancelling...")
+            self._worker.quit()
+
+    def _on_yield(self, step: Any) -> None:
+        if isinstance(step, (int, np.integer)):
+            self.progress.setValue(int(step))
+
+    def _on_error(self, exc: Exception) -> None:
+        self.status.setText(f"failed: {exc}")
+
+    def _on_aborted(self) -> None:
+        self.status.setText("cancelled: nothing was added")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self.run_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+
+
+class InferenceWidget(_RunMixin, QWidget):
+    """Run a napari-plaque model on an image layer (CT volume or IVUS pullback)."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.viewer = napari_viewer
+        self.model = None  # LoadedModel
+        self.last_result = None
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("Not implemented yet"))
+        form = QFormLayout()
+        mrow = QHBoxLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)
+        for name, path in pretrained_models().items():
+            self.model_combo.addItem(name, str(path))
+        self.browse_btn = QPushButton("...")
+        mrow.addWidget(self.model_combo, 1)
+        mrow.addWidget(self.browse_btn)
+        form.addRow("Model", mrow)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
+        form.addRow("", self.model_info)
+        self.input_combo = QComboBox()
+        form.addRow("Input layer", self.input_combo)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        form.addRow("Device", self.device_combo)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 4096)
+        self.batch_spin.setValue(16)
+        form.addRow("Batch size", self.batch_spin)
+        self.probs_check = QCheckBox("Add probability image (CT)")
+        form.addRow("", self.probs_check)
+        lay.addLayout(form)
+        self._build_run_row(lay)
+        self.ics_label = QLabel("")
+        lay.addWidget(self.ics_label)
+        lay.addStretch(1)
+        self.browse_btn.clicked.connect(self._browse)
+        self.model_combo.currentIndexChanged.connect(lambda *_: self._model_changed())
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._refresh_layers()
+        self._model_changed()
+
+    # -- choices ---------------------------------------------------------------------------
+    def _refresh_layers(self, event=None) -> None:
+        _fill_combo(self.input_combo, [ly.name for ly in _image_layers(self.viewer)])
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model", "", "napari-plaque model (*.pt)")
+        if path:
+            self.set_model(path)
+
+    def model_path(self) -> str:
+        data = self.model_combo.currentData()
+        return str(data) if data else self.model_combo.currentText()
+
+    def _model_changed(self) -> None:
+        path = self.model_path()
+        if path:
+            self.set_model(path, add_item=False)
+
+    def set_model(self, path: str | Path, add_item: bool = True) -> bool:
+        """Load a model file; show its task, classes and training data; False if refused."""
+        from ..models.checkpoint import load_model
+
+        try:
+            self.model = load_model(path)
+        except (ValueError, ImportError) as exc:
+            self.model = None
+            self.model_info.setText(str(exc))
+            return False
+        if add_item and self.model_combo.findData(str(path)) < 0:
+            self.model_combo.blockSignals(True)
+            self.model_combo.addItem(Path(path).name, str(path))
+            self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+            self.model_combo.blockSignals(False)
+        m = self.model.metadata
+        synth = " - trained on SYNTHETIC data" if self.model.synthetic else ""
+        self.model_info.setText(f"{m['task']}: {', '.join(m['classes'])}{synth}")
+        return True
+
+    def set_input(self, name: str) -> None:
+        self.input_combo.setCurrentText(name)
+
+    # -- run -------------------------------------------------------------------------------
+    def run(self):
+        """Start inference in a worker; returns it (None when nothing could start)."""
+        if self.running:
+            return None
+        if self.model is None and not self.set_model(self.model_path(), add_item=False):
+            self.status.setText("choose a model file first")
+            return None
+        name = self.input_combo.currentText()
+        if name not in self.viewer.layers:
+            self.status.setText("choose an input layer")
+            return None
+        layer = self.viewer.layers[name]
+        device = self.device_combo.currentText()
+        bs = self.batch_spin.value()
+        from ..models.inference import count_tiles, iter_predict_pullback, iter_predict_volume
+
+        self.ics_label.setText("")
+        if self.model.task == "alines":
+            pb = pullback_from_layer(layer)
+            self.status.setText(f"predicting {pb.n_frames} frames...")
+            return self._start(
+                iter_predict_pullback,
+                self.model,
+                pb,
+                batch_size=bs,
+                device=device,
+                total=pb.n_frames,
+                desc="A-line model",
+                on_done=lambda pred: self._add_alines(pred, layer, pb),
+            )
+        vol = volume_from_layer(layer)
+        n = count_tiles(self.model, vol.shape)
+        self.status.setText(f"segmenting ({n} tiles)...")
+        return self._start(
+            iter_predict_volume,
+            self.model,
+            vol,
+            batch_size=bs,
+            device=device,
+            return_probs=self.probs_check.isChecked(),
+            total=n,
+            desc="U-Net",
+            on_done=lambda pred: self._add_volume(pred, layer, vol),
+        )
+
+    # -- results ---------------------------------------------------------------------------
+    def _model_stem(self) -> str:
+        return Path(self.model.path).stem if self.model and self.model.path else "model"
+
+    def _add_volume(self, pred, layer, vol) -> None:
+        self.last_result = pred
+        data, attrs, _ = labels_layer_data(
+            pred.labels, like=vol, name=f"{layer.name} {self._model_stem()}"
+        )
+        attrs["metadata"] = {"napari_plaque": "model-labels", "classes": pred.classes, **pred.meta}
+        self.viewer.add_labels(data, **attrs)
+        if pred.probs is not None:
+            fg = pred.probs[1] if pred.probs.shape[0] == 2 else 1.0 - pred.probs[0]
+            self.viewer.add_image(
+                fg,
+                name=f"{layer.name} {self._model_stem()} probability",
+                scale=tuple(vol.spacing_mm),
+                translate=tuple(vol.origin_mm),
+                colormap="magma",
+                blending="additive",
+                contrast_limits=(0.0, 1.0),
+            )
+        counts = ", ".join(
+            f"{c}: {int((pred.labels == k).sum())} vox" for k, c in enumerate(pred.classes) if k
+        )
+        warn = f" ({'; '.join(pred.warnings)})" if pred.warnings else ""
+        self.status.setText(f"done: {counts}{warn}")
+
+    def _add_alines(self, pred, layer, pb) -> None:
+        self.last_result = pred
+        scale = tuple(float(s) for s in np.asarray(layer.scale)[-3:])
+        translate = tuple(float(t) for t in np.asarray(layer.translate)[-3:])
+        name = f"{layer.name} {self._model_stem()} arcs"
+        meta: dict[str, Any] = {"napari_plaque": "model-arcs", "classes": pred.classes, **pred.meta}
+        try:
+            from ..ivus.render import arc_sector_labels
+            from ..models.inference import alines_to_arcset
+
+            arcset = alines_to_arcset(pred)
+            sectors = arc_sector_labels(arcset, band=(0.62, 0.76))
+            meta["arcs"] = arcset.to_json()
+            self.viewer.add_labels(
+                sectors, name=name, scale=scale, translate=translate, metadata=meta
+            )
+            self._hand_to_annotator(arcset, layer)
+        except ImportError:  # no IVUS arc model: a per-A-line (frames x A-lines) class map
+            cls_map = np.zeros(pred.probs.shape[:2], np.uint8)
+            for k in range(pred.labels.shape[2] - 1, -1, -1):
+                cls_map[pred.labels[:, :, k]] = k + 1
+            n_al = cls_map.shape[1]
+            self.viewer.add_labels(
+                cls_map,
+                name=f"{layer.name} A-line labels",
+                scale=(scale[0], 360.0 / n_al),
+                metadata=meta,
+            )
+        if "calcium" in pred.classes:
+            from ..ivus.measure import arc_measurements
+
+            m = arc_measurements(pred.class_labels("calcium"), pb.mm_per_frame)
+            self.ics_label.setText(
+                f"ICS {m['ics']:.1f}; max arc {m['max_arc_deg']:.0f} deg; calcium length "
+                f"{m['length_mm']:.1f} mm; arc > 180 deg over > 5 mm: "
+                f"{'yes' if m['arc_gt180_over_5mm'] else 'no'}"
+            )
+        self.status.setText(f"done: {pb.n_frames} frames")
+
+    def _hand_to_annotator(self, arcset, layer) -> None:
+        """Give the arcs to a docked IVUS arc annotator on the same layer (editable there)."""
+        docks = getattr(getattr(self.viewer, "window", None), "dock_widgets", None)
+        if not docks:
+            return
+        for w in list(docks.values()):
+            if type(w).__name__ == "ArcAnnotatorWidget" and getattr(w, "layer", None) is layer:
+                w.predicted = arcset
+                if hasattr(w, "_render_frame"):
+                    w._render_frame()
 
 
-class InferenceWidget(_Placeholder):
-    pass
+class TrainingWidget(_RunMixin, QWidget):
+    """Train the A-line detector or a CT U-Net from a data folder or image + label layers."""
 
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.history: list[dict[str, Any]] = []
+        self._shown = 0
+        self.result = None
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.task_combo = QComboBox()
+        self.task_combo.addItems(["alines", "ct-seg"])
+        form.addRow("Task", self.task_combo)
+        self.source_combo = QComboBox()
+        self.source_combo.addItems(["data folder", "image + label layers"])
+        form.addRow("Training data", self.source_combo)
+        drow = QHBoxLayout()
+        self.data_edit = QLineEdit()
+        self.data_btn = QPushButton("...")
+        drow.addWidget(self.data_edit, 1)
+        drow.addWidget(self.data_btn)
+        form.addRow("Data folder", drow)
+        self.image_combo = QComboBox()
+        self.labels_combo = QComboBox()
+        form.addRow("Image layer", self.image_combo)
+        form.addRow("Labels layer", self.labels_combo)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 10000)
+        self.epochs_spin.setValue(20)
+        form.addRow("Epochs", self.epochs_spin)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 4096)
+        self.batch_spin.setValue(16)
+        form.addRow("Batch size", self.batch_spin)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        form.addRow("Seed", self.seed_spin)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        form.addRow("Device", self.device_combo)
+        orow = QHBoxLayout()
+        self.out_edit = QLineEdit(str(Path.home() / "napari-plaque-model.pt"))
+        self.out_btn = QPushButton("...")
+        orow.addWidget(self.out_edit, 1)
+        orow.addWidget(self.out_btn)
+        form.addRow("Save model to", orow)
+        self.resume_check = QCheckBox("Resume from the saved state")
+        form.addRow("", self.resume_check)
+        lay.addLayout(form)
+        self.export_btn = QPushButton("Export layers as nnU-Net dataset...")
+        lay.addWidget(self.export_btn)
+        self._build_run_row(lay)
+        self.metrics = QPlainTextEdit()
+        self.metrics.setReadOnly(True)
+        lay.addWidget(self.metrics, 1)
+        self.data_btn.clicked.connect(self._browse_data)
+        self.out_btn.clicked.connect(self._browse_out)
+        self.export_btn.clicked.connect(self._export_dialog)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._refresh_layers()
 
-class TrainingWidget(_Placeholder):
-    pass
+    def _refresh_layers(self, event=None) -> None:
+        _fill_combo(self.image_combo, [ly.name for ly in _image_layers(self.viewer)])
+        _fill_combo(self.labels_combo, [ly.name for ly in _labels_layers(self.viewer)])
+
+    def _browse_data(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Training set folder")
+        if path:
+            self.data_edit.setText(path)
+
+    def _browse_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Model file", "", "Model (*.pt)")
+        if path:
+            self.out_edit.setText(path)
+
+    def _layers_pair(self):
+        img = self.viewer.layers[self.image_combo.currentText()]
+        lab = self.viewer.layers[self.labels_combo.currentText()]
+        vol = volume_from_layer(img)
+        labels = np.asarray(lab.data)
+        if labels.shape != vol.shape:
+            raise ValueError(
+                f"labels layer {lab.name!r} {labels.shape} does not match image {vol.shape}"
+            )
+        return vol, labels
+
+    def export_layers(self, out_dir: str | Path, fmt: str = "nnunet") -> Path:
+        """Export the chosen image + label layers as an nnU-Net v2 dataset or a patch folder."""
+        from ..models.data import export_ct_patches, export_nnunet
+
+        vol, labels = self._layers_pair()
+        if fmt == "nnunet":
+            out = export_nnunet([vol], [labels], out_dir)
+        else:
+            out = export_ct_patches([vol], [labels], out_dir)
+        self.status.setText(f"exported {out}")
+        return out
+
+    def _export_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Export nnU-Net dataset into")
+        if path:
+            try:
+                self.export_layers(path)
+            except (ValueError, KeyError, OSError) as exc:
+                self.status.setText(f"export failed: {exc}")
+
+    def run(self):
+        """Start training in a worker; returns it (None when nothing could start)."""
+        if self.running:
+            return None
+        from ..models import train as tr
+        from ..models.data import ct_training_set_from_arrays, split_into_slabs
+
+        task = self.task_combo.currentText()
+        out = self.out_edit.text().strip()
+        if not out:
+            self.status.setText("choose where to save the model")
+            return None
+        self.history = []
+        self._shown = 0
+        self.metrics.clear()
+        common = {
+            "epochs": self.epochs_spin.value(),
+            "batch_size": self.batch_spin.value(),
+            "seed": self.seed_spin.value(),
+            "device": self.device_combo.currentText(),
+            "resume": self.resume_check.isChecked(),
+            "history": self.history,
+        }
+        try:
+            if task == "alines":
+                from ..models.data import read_aline_dataset
+
+                data = read_aline_dataset(self.data_edit.text())
+                per_epoch = tr.alines_steps_per_epoch(data, common["batch_size"])
+                gen, args = tr.iter_train_alines, (data, out)
+                kwargs = common
+            else:
+                if self.source_combo.currentIndex() == 1:
+                    vol, labels = self._layers_pair()
+                    data = split_into_slabs(ct_training_set_from_arrays([vol], [labels]), 4)
+                else:
+                    from ..models.data import read_ct_training_set
+
+                    data = read_ct_training_set(self.data_edit.text())
+                kwargs = dict(common, patches_per_epoch=64)
+                per_epoch = -(-64 // common["batch_size"])
+                gen, args = tr.iter_train_ctseg, (data, out)
+        except (ValueError, KeyError, OSError) as exc:
+            self.status.setText(f"cannot train: {exc}")
+            return None
+        self.status.setText(f"training {task}...")
+        return self._start(
+            gen,
+            *args,
+            total=per_epoch * common["epochs"],
+            desc=f"train {task}",
+            on_done=self._on_trained,
+            **kwargs,
+        )
+
+    def _on_yield(self, step: Any) -> None:
+        super()._on_yield(step)
+        while self._shown < len(self.history):
+            rec = self.history[self._shown]
+            self._shown += 1
+            text = ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in rec.items()
+                if k != "seconds"
+            )
+            self.metrics.appendPlainText(text)
+
+    def _on_trained(self, res) -> None:
+        self._on_yield(None)
+        self.result = res
+        early = ", stopped early" if res.stopped_early else ""
+        self.status.setText(f"saved {res.path} (best epoch {res.best_epoch}{early})")

@@ -1,0 +1,182 @@
+"""Inference and training widgets: layers with the right scale, Cancel, per-epoch metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_plaque.layers import ct_layer_data, pullback_layer_data  # noqa: E402
+from napari_plaque.models.checkpoint import make_metadata, save_model  # noqa: E402
+from napari_plaque.models.data import write_aline_dataset  # noqa: E402
+from napari_plaque.models.inference import predict_volume  # noqa: E402
+from napari_plaque.models.nets import ALineNet, UNet  # noqa: E402
+from napari_plaque.models.synthetic import (  # noqa: E402
+    synthetic_ct_case,
+    synthetic_polar_pullback,
+)
+from napari_plaque.types import CTVolume, Pullback  # noqa: E402
+from napari_plaque.widgets.models import InferenceWidget, TrainingWidget  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+def _unet(tmp_path):
+    torch.manual_seed(0)
+    net = UNet(dims=2, n_classes=2, base_channels=4, levels=2)
+    meta = make_metadata(
+        net, "ct-seg", ["background", "calcium"], {"kind": "hu_window", "window_hu": [-300, 1300]}
+    )
+    return save_model(tmp_path / "unet.pt", net, meta)
+
+
+def _alinenet(tmp_path, width=4):
+    torch.manual_seed(0)
+    net = ALineNet(n_classes=2, context=1, width=width, n_blocks=2)
+    meta = make_metadata(
+        net,
+        "alines",
+        ["calcium", "attenuation"],
+        {"kind": "uint8_scale"},
+        {"polar": {"n_alines": 90, "depth_samples": 32, "depth_mm": 1.5}},
+        {"synthetic": True},
+    )
+    return save_model(tmp_path / "alines.pt", net, meta)
+
+
+def _wait(qtbot, widget, timeout=60_000):
+    qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
+
+
+def test_inference_widget_adds_ct_labels_with_input_scale(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    vol, _ = synthetic_ct_case((4, 24, 28), seed=0, spacing_mm=(2.0, 0.5, 0.5))
+    vol = CTVolume(vol.hu, vol.spacing_mm, origin_mm=(10.0, -5.0, 3.0), name="ct")
+    data, attrs, _ = ct_layer_data(vol)
+    viewer.add_image(data, **attrs)
+    w = InferenceWidget(viewer)
+    assert w.set_model(_unet(tmp_path))
+    w.set_input("ct")
+    w.probs_check.setChecked(True)
+    assert w.run() is not None
+    _wait(qtbot, w)
+    assert len(viewer.layers) == 3, w.status.text()
+    lab = viewer.layers["ct unet"]
+    np.testing.assert_allclose(lab.scale, (2.0, 0.5, 0.5))
+    np.testing.assert_allclose(lab.translate, (10.0, -5.0, 3.0))
+    want = predict_volume(_unet(tmp_path), vol, device="cpu").labels
+    assert np.array_equal(np.asarray(lab.data), want)
+    prob = viewer.layers["ct unet probability"]
+    np.testing.assert_allclose(prob.scale, (2.0, 0.5, 0.5))
+    np.testing.assert_allclose(prob.translate, (10.0, -5.0, 3.0))
+
+
+def _pullback_layer(viewer, n_frames):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (n_frames, 48, 48), dtype=np.uint8)
+    pb = Pullback(frames, 0.4, 0.5, (0.05, 0.05), name="pb")
+    data, attrs, _ = pullback_layer_data(pb)
+    return viewer.add_image(data, **attrs)
+
+
+def test_inference_widget_ivus_adds_arcs_and_ics(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    layer = _pullback_layer(viewer, 6)
+    w = InferenceWidget(viewer)
+    assert w.set_model(_alinenet(tmp_path))
+    assert "SYNTHETIC" in w.model_info.text()
+    w.set_input("pb")
+    w.run()
+    _wait(qtbot, w)
+    arcs = viewer.layers["pb alines arcs"]
+    np.testing.assert_allclose(arcs.scale, layer.scale)
+    assert np.asarray(arcs.data).shape == (6, 48, 48)
+    assert arcs.metadata["arcs"]["format"] == "napari-plaque/arcs"
+    pred = w.last_result
+    ics = 1000 * pred.class_labels("calcium").mean()
+    assert f"ICS {ics:.1f}" in w.ics_label.text()
+
+
+def test_cancel_stops_inference_and_adds_no_layer(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    _pullback_layer(viewer, 400)
+    w = InferenceWidget(viewer)
+    assert w.set_model(_alinenet(tmp_path, width=16))
+    w.set_input("pb")
+    w.batch_spin.setValue(1)
+    worker = w.run()
+    aborted = []
+    worker.aborted.connect(lambda: aborted.append(True))
+    qtbot.waitUntil(lambda: w.progress.value() >= 1, timeout=30_000)
+    w.cancel()
+    _wait(qtbot, w)
+    assert aborted == [True]
+    assert w.progress.value() < 400
+    assert [ly.name for ly in viewer.layers] == ["pb"]
+    assert w.last_result is None
+    assert "cancelled" in w.status.text()
+
+
+def test_inference_widget_refuses_unsafe_model(make_napari_viewer, tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (exec, (f"open({str(tmp_path / 'x')!r}, 'w')",))
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"metadata": "{}", "state_dict": {}, "p": Evil()}, bad)
+    w = InferenceWidget(make_napari_viewer())
+    assert not w.set_model(bad)
+    assert "refused" in w.model_info.text()
+    assert not (tmp_path / "x").exists()
+
+
+def test_training_widget_alines_shows_epoch_metrics(make_napari_viewer, qtbot, tmp_path):
+    pbs = [(f"p{s}", *synthetic_polar_pullback(16, seed=s)) for s in range(3)]
+    data = write_aline_dataset(tmp_path / "ds", pbs, ["calcium", "attenuation"], 4.0)
+    w = TrainingWidget(make_napari_viewer())
+    w.task_combo.setCurrentText("alines")
+    w.data_edit.setText(str(data))
+    w.epochs_spin.setValue(2)
+    w.batch_spin.setValue(8)
+    w.out_edit.setText(str(tmp_path / "m.pt"))
+    assert w.run() is not None
+    _wait(qtbot, w)
+    lines = w.metrics.toPlainText().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1") and "val_loss" in lines[1]
+    assert (tmp_path / "m.pt").is_file()
+    assert "saved" in w.status.text()
+
+
+def test_training_widget_ct_from_layers_and_nnunet_export(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    vol, lab = synthetic_ct_case((8, 32, 32), seed=0)
+    data, attrs, _ = ct_layer_data(vol)
+    viewer.add_image(data, **attrs)
+    viewer.add_labels(lab, name="calcium", scale=vol.spacing_mm)
+    w = TrainingWidget(viewer)
+    out = w.export_layers(tmp_path / "nn")
+    assert (out / "dataset.json").is_file() and len(list((out / "labelsTr").iterdir())) == 1
+    w.task_combo.setCurrentText("ct-seg")
+    w.source_combo.setCurrentIndex(1)
+    w.epochs_spin.setValue(1)
+    w.out_edit.setText(str(tmp_path / "ct.pt"))
+    assert w.run() is not None
+    _wait(qtbot, w)
+    assert (tmp_path / "ct.pt").is_file(), w.status.text()
+    assert len(w.metrics.toPlainText().splitlines()) == 1
+
+
+def test_training_widget_reports_errors_from_the_worker(make_napari_viewer, qtbot, tmp_path):
+    pbs = []
+    for s in range(2):
+        polar, labels = synthetic_polar_pullback(8, seed=s)
+        pbs.append((f"p{s}", polar, np.zeros_like(labels)))
+    data = write_aline_dataset(tmp_path / "ds", pbs, ["calcium", "attenuation"], 4.0)
+    w = TrainingWidget(make_napari_viewer())
+    w.data_edit.setText(str(data))
+    w.out_edit.setText(str(tmp_path / "m.pt"))
+    assert w.run() is not None
+    _wait(qtbot, w, timeout=20_000)
+    assert "no positive A-line" in w.status.text()
+    assert not (tmp_path / "m.pt").exists()
