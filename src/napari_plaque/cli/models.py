@@ -72,7 +72,12 @@ def register(sub) -> None:
             "NIfTI and write labels as .npy or NIfTI (.nii/.nii.gz) in the reader's axis order."
         ),
     )
-    p.add_argument("model", metavar="MODEL", help="checkpoint (.pt)")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="checkpoint (.pt) or a shipped demo: demo_alines, "
+        "demo_ccta_plaque (trained on synthetic data)",
+    )
     p.add_argument("path", metavar="PATH", help="IVUS DICOM, CT DICOM folder/file or NIfTI")
     p.add_argument("--out", required=True, help="arcs .json (IVUS) or labels .npy/.nii.gz (CT)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
@@ -188,10 +193,22 @@ def _train(args) -> int:
     return 0
 
 
+def _resolve_model(name: str) -> str:
+    """A model file, or the name of a shipped demo model (e.g. ``demo_alines``)."""
+    if not Path(name).exists():
+        from ..models import pretrained_models
+
+        shipped = pretrained_models()
+        if name in shipped:
+            return str(shipped[name])
+    return name
+
+
 def _predict(args) -> int:
     from .._progress import run_steps
     from ..models.checkpoint import load_model
 
+    args.model = _resolve_model(args.model)
     lm = load_model(args.model)
     out = Path(args.out)
     amp = not args.no_amp
@@ -300,7 +317,7 @@ def _predict_alines(args, lm, out: Path, amp: bool) -> int:
 def _export_model(args) -> int:
     from ..models.checkpoint import export_onnx, export_torchscript, load_model
 
-    lm = load_model(args.model)
+    lm = load_model(_resolve_model(args.model))
     if args.torchscript:
         path = export_torchscript(lm, args.torchscript)
     else:
