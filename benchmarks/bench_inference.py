@@ -3,8 +3,8 @@
 Runs on the CPU always, and on CUDA too when a GPU is present (with bf16/fp16 autocast).
 Each measurement is compared with a baseline run in the same process:
 
-- IVUS: the streamed, batched engine (``predict_pullback``, batch 32: lazy frames -> polar ->
-  model) against feeding one frame at a time (batch 1, the naive loop);
+- IVUS: the streamed engine (``predict_pullback``: lazy frames -> polar -> model) at its
+  default batch size (4 on a CPU, 64 on a GPU) against batch 1 (one frame at a time) and 32;
 - CT: the default tiling (256 x 256 tiles, 2D U-Net) against small 96 x 96 tiles (more tiles,
   more context overhead), on the same volume.
 
@@ -29,7 +29,7 @@ import torch
 
 from napari_plaque.models import pretrained_models
 from napari_plaque.models.checkpoint import load_model
-from napari_plaque.models.inference import predict_pullback, predict_volume
+from napari_plaque.models.inference import default_batch_size, predict_pullback, predict_volume
 from napari_plaque.types import CTVolume, Pullback
 
 
@@ -58,19 +58,17 @@ def bench_ivus(device: str, n_frames: int, size: int = 256) -> None:
     frames = rng.integers(0, 255, (n_frames, size, size), dtype=np.uint8)
     pb = Pullback(frames, 0.4, 0.5, (10.0 / size, 10.0 / size))
     predict_pullback(lm, Pullback(frames[:8], 0.4, 0.5, pb.pixel_spacing_mm), device=device)  # warm
-    t_batched = _timed(lambda: predict_pullback(lm, pb, batch_size=32, device=device))
-    n_base = min(n_frames, 60)
-    pb_base = Pullback(frames[:n_base], 0.4, 0.5, pb.pixel_spacing_mm)
-    t_base = _timed(lambda: predict_pullback(lm, pb_base, batch_size=1, device=device))
-    fps, fps_base = n_frames / t_batched, n_base / t_base
+    auto = default_batch_size(torch.device(device), "alines")
     print(
         f"[{device}] IVUS A-line model, {n_frames} frames {size}x{size} -> 360 A-lines x "
         f"{lm.metadata['input']['polar']['depth_samples']} samples"
     )
-    print(f"  batched engine (batch 32): {t_batched:.2f} s = {fps:.1f} frames/s")
-    print(
-        f"  baseline (batch 1, {n_base} frames): {fps_base:.1f} frames/s; ratio {fps / fps_base:.2f}x"
-    )
+    t_auto = _timed(lambda: predict_pullback(lm, pb, device=device))
+    fps = n_frames / t_auto
+    print(f"  streamed engine (default batch {auto}): {t_auto:.2f} s = {fps:.1f} frames/s")
+    for bs in sorted({1, 32} - {auto}):
+        t = _timed(lambda bs=bs: predict_pullback(lm, pb, batch_size=bs, device=device))
+        print(f"  batch {bs}: {n_frames / t:.1f} frames/s; default/this ratio {t / t_auto:.2f}x")
     print(f"  3000-frame pullback: {3000 / fps:.1f} s (extrapolated from {n_frames} frames)")
 
 
@@ -80,10 +78,8 @@ def bench_ct(device: str, n_slices: int, size: int = 512) -> None:
     hu = rng.normal(40, 200, (n_slices, size, size)).astype(np.float32)
     vol = CTVolume(hu, tuple(lm.metadata["input"].get("spacing_mm", (0.5, 0.4, 0.4))))
     predict_volume(lm, vol.hu[:1], device=device)  # warm-up
-    t_def = _timed(lambda: predict_volume(lm, vol, batch_size=8, device=device))
-    t_small = _timed(
-        lambda: predict_volume(lm, vol, tile_size=(1, 96, 96), batch_size=8, device=device)
-    )
+    t_def = _timed(lambda: predict_volume(lm, vol, device=device))
+    t_small = _timed(lambda: predict_volume(lm, vol, tile_size=(1, 96, 96), device=device))
     print(f"[{device}] CT 2D U-Net ({lm.metadata['hparams']}), volume {n_slices}x{size}x{size}")
     print(f"  default tiles (1x256x256): {t_def:.2f} s = {n_slices / t_def:.2f} slices/s")
     print(f"  baseline small tiles (1x96x96): {t_small:.2f} s; ratio {t_small / t_def:.2f}x")

@@ -430,3 +430,32 @@ def test_ct_patch_and_nnunet_exports_read_back(tmp_path):
     assert got == want
     with pytest.raises(ValueError, match="does not match"):
         export_ct_patches(vols[:1], [labs[1][:3]], tmp_path / "x")
+
+
+# --------------------------------------------------------------------------- shipped demos
+
+
+def test_shipped_demo_models_load_and_say_synthetic():
+    from napari_plaque.models import pretrained_models
+
+    shipped = pretrained_models()
+    assert set(shipped) >= {"demo_alines", "demo_ccta_plaque"}
+    for path in shipped.values():
+        assert path.stat().st_size < 2 * 1024 * 1024
+        lm = load_model(path)
+        assert lm.synthetic and "synthetic" in lm.metadata["training"]["notes"]
+        assert "held_out" in lm.metadata["metrics"]
+
+
+def test_demo_alines_model_detects_calcium_on_an_unseen_synthetic_pullback():
+    from napari_plaque.models import pretrained_models
+    from napari_plaque.samples.ivus import make_pullback_frames
+
+    frames, truth = make_pullback_frames(n_frames=40, seed=202)
+    pb = Pullback(frames, 0.4, 0.5, tuple(truth["pixel_spacing_mm"]))
+    pred = predict_pullback(pretrained_models()["demo_alines"], pb, device="cpu")
+    t, p = truth["labels"][:, :, 0], pred.class_labels("calcium")
+    assert t.any()
+    assert (t & p).sum() / p.sum() > 0.9  # precision
+    assert (t & p).sum() / t.sum() > 0.85  # recall
+    assert pred.ics() == pytest.approx(truth["ics"], rel=0.1)

@@ -159,8 +159,9 @@ class InferenceWidget(_RunMixin, QWidget):
         self.device_combo.addItems(DEVICES)
         form.addRow("Device", self.device_combo)
         self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 4096)
-        self.batch_spin.setValue(16)
+        self.batch_spin.setRange(0, 4096)
+        self.batch_spin.setSpecialValueText("auto")  # 0: 4 on a CPU, larger on a GPU
+        self.batch_spin.setValue(0)
         form.addRow("Batch size", self.batch_spin)
         self.probs_check = QCheckBox("Add probability image (CT)")
         form.addRow("", self.probs_check)
@@ -231,7 +232,7 @@ class InferenceWidget(_RunMixin, QWidget):
             return None
         layer = self.viewer.layers[name]
         device = self.device_combo.currentText()
-        bs = self.batch_spin.value()
+        bs = self.batch_spin.value() or None
         from ..models.inference import count_tiles, iter_predict_pullback, iter_predict_volume
 
         self.ics_label.setText("")
