@@ -5,8 +5,8 @@ Each measurement is compared with a baseline run in the same process:
 
 - IVUS: the streamed engine (``predict_pullback``: lazy frames -> polar -> model) at its
   default batch size (4 on a CPU, 64 on a GPU) against batch 1 (one frame at a time) and 32;
-- CT: the default tiling (256 x 256 tiles, 2D U-Net) against small 96 x 96 tiles (more tiles,
-  more context overhead), on the same volume.
+- CT: the default tiling (2D U-Net: one tile per slice, slice + context margin) against small
+  96 x 96 tiles (many tiles, each re-computing its context margin), on the same volume.
 
 Uses the shipped demo checkpoints (weights do not change the speed). Usage::
 
@@ -81,7 +81,9 @@ def bench_ct(device: str, n_slices: int, size: int = 512) -> None:
     t_def = _timed(lambda: predict_volume(lm, vol, device=device))
     t_small = _timed(lambda: predict_volume(lm, vol, tile_size=(1, 96, 96), device=device))
     print(f"[{device}] CT 2D U-Net ({lm.metadata['hparams']}), volume {n_slices}x{size}x{size}")
-    print(f"  default tiles (1x256x256): {t_def:.2f} s = {n_slices / t_def:.2f} slices/s")
+    print(
+        f"  default tiles (one 568x568 tile per slice): {t_def:.2f} s = {n_slices / t_def:.2f} slices/s"
+    )
     print(f"  baseline small tiles (1x96x96): {t_small:.2f} s; ratio {t_small / t_def:.2f}x")
     per300 = t_def * 300 / n_slices
     print(

@@ -85,7 +85,7 @@ def register(sub) -> None:
         "--batch-size",
         type=int,
         default=None,
-        help="default: 4 on a CPU, 64 (IVUS) / 8 (CT) on a GPU",
+        help="default: 4 (IVUS) / 1 (CT) on a CPU, 64 / 16 on a GPU",
     )
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--tile-size", type=_ints, default=None, help="CT: tile Z,Y,X fed to the net")

@@ -61,11 +61,12 @@ def default_batch_size(device: Any, task: str = "alines") -> int:
     """Batch size when the user gives none: small on a CPU (cache-friendly), large on a GPU.
 
     Measured on a 2-core CPU (``benchmarks/bench_inference.py``): the A-line model runs fastest
-    at batch 4; larger batches are slower there. GPUs want large batches.
+    at batch 4 and the 2D U-Net (one 568 x 568 tile per 512 x 512 slice) at batch 1; larger
+    batches are slower there. GPUs want large batches.
     """
     if getattr(device, "type", str(device)) == "cpu":
-        return 4
-    return 64 if task == "alines" else 8
+        return 4 if task == "alines" else 1
+    return 64 if task == "alines" else 16
 
 
 def _batch(batch_size: int | None, device: Any, task: str) -> int:
@@ -348,12 +349,26 @@ def tile_plan(
     return starts, tuple(core), tuple(padded)  # type: ignore[return-value]
 
 
-def default_tile(lm: LoadedModel) -> tuple[int, int, int]:
-    """Default tile size (voxels fed to the net): 2D 1 x 256 x 256, 3D 96 x 160 x 160 (+margin)."""
-    if int(lm.metadata["hparams"]["dims"]) == 2:
-        return (1, 256, 256)
+def default_tile(
+    lm: LoadedModel, shape: tuple[int, int, int] | None = None
+) -> tuple[int, int, int]:
+    """Default tile size (voxels fed to the net, context margin included).
+
+    2D models: a whole slice plus its margin, up to 768 x 768 (one tile per slice for a
+    512 x 512 CT). 3D models: cores of up to 32 x 96 x 96 voxels plus the margin. Tiles never
+    exceed the volume plus its margin, so small volumes are one tile.
+    """
     m = lm.module.context_margin
-    return (32 + 2 * m, 96 + 2 * m, 96 + 2 * m)
+    if int(lm.metadata["hparams"]["dims"]) == 2:
+        cap = (1, 768, 768)
+        tile = [1, cap[1], cap[2]]
+        if shape is not None:
+            tile = [1, min(cap[1], shape[1] + 2 * m), min(cap[2], shape[2] + 2 * m)]
+        return tuple(tile)  # type: ignore[return-value]
+    core = (32, 96, 96)
+    if shape is not None:
+        core = tuple(min(c, s) for c, s in zip(core, shape, strict=True))
+    return tuple(c + 2 * m for c in core)  # type: ignore[return-value]
 
 
 def iter_predict_volume(
@@ -397,7 +412,7 @@ def iter_predict_volume(
     div = module.divisor
     m = module.context_margin if margin is None else int(margin)
     m = -(-m // div) * div
-    tile = tuple(tile_size) if tile_size is not None else default_tile(lm)
+    tile = tuple(tile_size) if tile_size is not None else default_tile(lm, hu.shape)
     tile = tuple(int(-(-t // div) * div) for t in tile)
     if dims == 2:
         tile = (1, *tile[1:])
@@ -453,7 +468,7 @@ def count_tiles(
     div = model.module.divisor
     m = model.module.context_margin if margin is None else int(margin)
     m = -(-m // div) * div
-    tile = tuple(tile_size) if tile_size is not None else default_tile(model)
+    tile = tuple(tile_size) if tile_size is not None else default_tile(model, tuple(shape))
     tile = tuple(int(-(-t // div) * div) for t in tile)
     if dims == 2:
         tile, margins, divs = (1, *tile[1:]), (0, m, m), (1, div, div)
