@@ -303,7 +303,7 @@ def test_volume_inference_identical_across_tile_and_batch_sizes(tmp_path, dims):
 
 def test_volume_inference_warns_on_spacing_mismatch(tmp_path):
     path = _unet_model(tmp_path)
-    vol, _ = synthetic_ct_case((4, 16, 16), spacing_mm=(3.0, 0.5, 0.5))
+    vol, _ = synthetic_ct_case((4, 16, 16), spacing_mm=(1.0, 1.0, 0.5))
     with pytest.warns(UserWarning, match="spacing"):
         pred = predict_volume(path, vol, device="cpu")
     assert pred.warnings

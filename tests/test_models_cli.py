@@ -191,3 +191,24 @@ def test_export_ct_dataset_and_train_ctseg(tmp_path, capsys):
     assert rc == 0
     assert load_model(out).classes == ["background", "calcium"]
     assert main(["export-ct-dataset", pairs[0], "--out", str(tmp_path / "odd")]) == 2
+
+
+PHANTOM = (
+    __import__("pathlib").Path(__file__).resolve().parents[2] / "shared/data/qrm-phantom-canon"
+)
+
+
+@pytest.mark.skipif(not PHANTOM.is_dir(), reason="real phantom not available")
+def test_predict_demo_ct_model_on_the_real_phantom(tmp_path, capsys):
+    """The real DICOM series through the shipped demo model: labels in the reader's order."""
+    from napari_plaque.io import read_ct
+
+    out = tmp_path / "qrm.nii.gz"
+    assert main(["predict", "demo_ccta_plaque", str(PHANTOM), "--out", str(out), "--json"]) == 0
+    summ = _json_out(capsys)
+    vol = read_ct(PHANTOM)[0]
+    lab = read_labels(out)
+    assert lab.shape == vol.shape == (47, 512, 512)
+    assert summ["synthetic_training"] is True and summ["warnings"] == []
+    assert set(np.unique(lab)) <= {0, 1, 2}
+    assert summ["voxels"]["background"] == int((lab == 0).sum())

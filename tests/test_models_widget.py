@@ -180,3 +180,32 @@ def test_training_widget_reports_errors_from_the_worker(make_napari_viewer, qtbo
     _wait(qtbot, w, timeout=20_000)
     assert "no positive A-line" in w.status.text()
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_predicted_arcs_reach_a_docked_arc_annotator(make_napari_viewer, qtbot, tmp_path):
+    from napari_plaque.models import pretrained_models
+    from napari_plaque.samples.ivus import make_pullback_frames
+    from napari_plaque.widgets.ivus import ArcAnnotatorWidget
+
+    viewer = make_napari_viewer()
+    frames, truth = make_pullback_frames(n_frames=30, seed=4)
+    pb = Pullback(frames, 0.4, 0.5, tuple(truth["pixel_spacing_mm"]), name="pb")
+    data, attrs, _ = pullback_layer_data(pb)
+    layer = viewer.add_image(data, **attrs)
+    annot = ArcAnnotatorWidget(viewer)
+    viewer.window.add_dock_widget(annot, name="annotator")
+    annot.set_pullback_layer(layer)
+    w = InferenceWidget(viewer)
+    assert w.set_model(pretrained_models()["demo_alines"])
+    w.set_input("pb")
+    w.run()
+    _wait(qtbot, w)
+    assert annot.predicted is not None
+    want = w.last_result.labels
+    assert want[:, :, 0].any() and truth["labels"][:, :, 0].any()
+    got = annot.predicted.labels(360, ["calcium", "attenuation"])
+    assert np.array_equal(got, want)
+    # accepting a frame moves its predicted arcs into the (editable) annotation
+    f = int(np.flatnonzero(want[:, :, 0].any(axis=1))[0])
+    assert annot.accept_prediction_frame(f) > 0
+    assert annot.arcset.arcs_for(f)

@@ -482,6 +482,8 @@ def _spacing_warning(lm: LoadedModel, volume: Any) -> list[str]:
     if not trained or not isinstance(volume, CTVolume):
         return []
     ratio = np.asarray(volume.spacing_mm, float) / np.asarray(trained, float)
+    if int(lm.metadata["hparams"].get("dims", 3)) == 2:
+        ratio = ratio[1:]  # a 2D model sees one slice at a time: only in-plane spacing matters
     if np.any(np.abs(ratio - 1.0) > 0.25):
         msg = (
             f"the volume's spacing {tuple(round(s, 3) for s in volume.spacing_mm)} mm differs from "
