@@ -201,6 +201,11 @@ def _fit(
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     if best_epoch < 0:
+        if history:
+            raise ValueError(
+                "no epoch gave a finite validation loss (diverged?); nothing was saved - "
+                "try a lower learning rate"
+            )
         raise ValueError("training ran no epoch (nothing to save)")
     return TrainResult(str(out), history, best_epoch, best_metrics, stopped)
 
