@@ -27,6 +27,8 @@ def start_worker(
     **kwargs: Any,
 ) -> GeneratorWorker:
     """Start ``gen_func(*args, **kwargs)`` in a worker thread; return the worker."""
+    # when the caller handles errors, superqt must not also re-raise them in the main thread
+    kwargs.setdefault("_ignore_errors", on_error is not None)
     worker = create_worker(
         gen_func,
         *args,
