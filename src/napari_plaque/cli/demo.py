@@ -73,7 +73,17 @@ def build_ccta_viewer(viewer) -> dict:
     _add_layers(viewer, ccta_sample())
     viewer.dims.set_point(0, float(np.mean(viewer.layers[0].extent.world[:, 0])))
     viewer.reset_view()
-    return dock_widgets(viewer, CCTA_WIDGETS)
+    docks = dock_widgets(viewer, CCTA_WIDGETS)
+    cac = docks.get("Calcium scoring")
+    names = [ly.name for ly in viewer.layers]
+    noncontrast = next((n for n in names if "non-contrast" in n), None)
+    if cac is not None and noncontrast is not None:
+        # Agatston belongs on the non-contrast scan: preselect it and score once
+        cac.image_combo.select(noncontrast)
+        if "vessels" in names:
+            cac.vessel_combo.select("vessels")
+        cac.compute()
+    return docks
 
 
 def build_ivus_viewer(viewer) -> dict:
@@ -120,9 +130,9 @@ def _window_shot(viewer, w: int, h: int) -> np.ndarray:
     qwin = viewer.window._qt_window
     qwin.resize(w, h)
     qwin.show()
-    for _ in range(20):
+    for _ in range(100):  # let workers (e.g. the demo's calcium score) finish and layers draw
         QApplication.processEvents()
-        time.sleep(0.02)
+        time.sleep(0.03)
     viewer.reset_view()
     QApplication.processEvents()
     return np.asarray(viewer.window.screenshot(canvas_only=False, flash=False))
