@@ -132,3 +132,37 @@ def test_write_is_atomic_on_bad_input(tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         write_pullback_dicom(np.zeros((2, 4, 4), np.float32), tmp_path / "x.dcm")
     assert list(tmp_path.iterdir()) == []
+
+
+def _rewrite(path, edit):
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    edit(ds)
+    ds.save_as(path)
+    return path
+
+
+def test_frame_time_vector_and_cine_rate(tmp_path, frames):
+    p = write_pullback_dicom(frames, tmp_path / "ftv.dcm")
+
+    def ftv(ds):
+        del ds.FrameTime
+        del ds.CineRate
+        ds.FrameIncrementPointer = 0x00181065
+        ds.FrameTimeVector = [0] + [40.0] * 5 + [60.0] * (len(frames) - 6)
+
+    pb = read_pullback(_rewrite(p, ftv))
+    assert pb.frame_times_s is not None and pb.frame_times_s[1] == pytest.approx(0.04)
+    assert pb.frame_times_s[-1] == pytest.approx(0.04 * 5 + 0.06 * (len(frames) - 6))
+    assert pb.frame_time_s == pytest.approx(np.mean([0.04] * 5 + [0.06] * (len(frames) - 6)))
+    assert "frame_time_s" not in pb.assumed
+
+    p2 = write_pullback_dicom(frames, tmp_path / "cine.dcm")
+
+    def cine(ds):
+        del ds.FrameTime
+        ds.CineRate = 25
+
+    pb = read_pullback(_rewrite(p2, cine))
+    assert pb.frame_time_s == pytest.approx(0.04)
