@@ -55,6 +55,7 @@ from ..ccta import (
     vessel_name,
 )
 from ..io.atomic import _json_default, atomic_write_text
+from ._common import label_colormap, refill_combo
 from ._worker import start_worker
 
 NONE = "(none)"
@@ -95,14 +96,6 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _colormap(color_dict: dict[int, tuple[float, ...]]):
-    from napari.utils.colormaps import DirectLabelColormap
-
-    cd: dict[int | None, Any] = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0)}
-    cd.update(color_dict)
-    return DirectLabelColormap(color_dict=cd)
-
-
 class _LayerCombo(QComboBox):
     """A combo box of viewer layers of one kind, kept in sync with the layer list."""
 
@@ -119,15 +112,11 @@ class _LayerCombo(QComboBox):
         except RuntimeError:  # the dock was deleted while the viewer lives on
             self._disconnect()
             return
+        del current  # only probes that the widget still exists
         names = [NONE] if self.optional else []
         cls = {"image": napari.layers.Image, "labels": napari.layers.Labels}[self.kind]
         names += [ly.name for ly in self.viewer.layers if isinstance(ly, cls)]
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        if current in names:
-            self.setCurrentText(current)
-        self.blockSignals(False)
+        refill_combo(self, names)
 
     def _disconnect(self) -> None:
         for emitter in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
@@ -314,7 +303,7 @@ class CompositionWidget(QWidget):
             layer = self.viewer.add_labels(
                 data, name=OVERLAY_LAYER, scale=spacing, translate=translate, opacity=0.6
             )
-            layer.colormap = _colormap(
+            layer.colormap = label_colormap(
                 {i: COMPONENT_COLORS[c] for i, c in enumerate(COMPONENTS, start=1)}
             )
             self._overlay_box = None
@@ -502,7 +491,7 @@ class CalciumScoringWidget(QWidget):
             res.lesion_labels, name=LESION_LAYER, scale=spacing, translate=translate, opacity=0.8
         )
         les = res.lesions
-        layer.colormap = _colormap(
+        layer.colormap = label_colormap(
             {int(i): WEIGHT_COLORS[int(w)] for i, w in zip(les["id"], les["weight"], strict=True)}
         )
         layer.mouse_drag_callbacks.append(self._on_lesion_click)

@@ -43,6 +43,7 @@ from ..ivus.measure import arc_measurements
 from ..ivus.polar import to_polar
 from ..ivus.render import arc_map, frame_sector_labels, wedge_mask
 from ..layers import pullback_from_layer
+from ._common import label_colormap, refill_combo
 
 ARCS_LAYER = "arcs"
 PREVIEW_LAYER = "arc preview"
@@ -57,12 +58,6 @@ def autosave_path(source: str | Path) -> Path:
     """Where the annotations of a pullback file are kept: ``<pullback>.arcs.json`` beside it."""
     p = Path(source)
     return p.with_name(p.name + ".arcs.json")
-
-
-def _colormap(colors: dict[int, str]):
-    from napari.utils.colormaps import DirectLabelColormap
-
-    return DirectLabelColormap(color_dict={None: "transparent", 0: "transparent", **colors})
 
 
 def _sweep(prev_deg: float, new_deg: float) -> float:
@@ -202,13 +197,7 @@ class ArcAnnotatorWidget(QWidget):
 
     def _update_layer_choices(self) -> None:
         names = [lyr.name for lyr in self._pullback_layers()]
-        current = self.layer_combo.currentText()
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        self.layer_combo.addItems(names)
-        if current in names:
-            self.layer_combo.setCurrentText(current)
-        self.layer_combo.blockSignals(False)
+        refill_combo(self.layer_combo, names)
         if self.layer is not None and self.layer not in self.viewer.layers:
             self._unbind_layer()
             self.layer = self.pullback = self.arcset = self.predicted = None
@@ -282,7 +271,7 @@ class ArcAnnotatorWidget(QWidget):
                     name=name,
                     scale=scale,
                     opacity=opacity,
-                    colormap=_colormap(colors),
+                    colormap=label_colormap(colors),
                 )
             lyr.mouse_pan = False
         # keep the pullback selected so its callbacks receive the mouse

@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
 
 from ..layers import labels_layer_data, pullback_from_layer, volume_from_layer
 from ..models import pretrained_models
+from ._common import refill_combo
 from ._worker import start_worker
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -48,16 +49,6 @@ def _image_layers(viewer) -> list:
 
 def _labels_layers(viewer) -> list:
     return [ly for ly in viewer.layers if isinstance(ly, napari.layers.Labels) and ly.ndim >= 3]
-
-
-def _fill_combo(combo: QComboBox, names: list[str]) -> None:
-    current = combo.currentText()
-    combo.blockSignals(True)
-    combo.clear()
-    combo.addItems(names)
-    if current in names:
-        combo.setCurrentText(current)
-    combo.blockSignals(False)
 
 
 class _RunMixin:
@@ -179,7 +170,7 @@ class InferenceWidget(_RunMixin, QWidget):
 
     # -- choices ---------------------------------------------------------------------------
     def _refresh_layers(self, event=None) -> None:
-        _fill_combo(self.input_combo, [ly.name for ly in _image_layers(self.viewer)])
+        refill_combo(self.input_combo, [ly.name for ly in _image_layers(self.viewer)])
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model", "", "napari-plaque model (*.pt)")
@@ -407,8 +398,8 @@ class TrainingWidget(_RunMixin, QWidget):
         self._refresh_layers()
 
     def _refresh_layers(self, event=None) -> None:
-        _fill_combo(self.image_combo, [ly.name for ly in _image_layers(self.viewer)])
-        _fill_combo(self.labels_combo, [ly.name for ly in _labels_layers(self.viewer)])
+        refill_combo(self.image_combo, [ly.name for ly in _image_layers(self.viewer)])
+        refill_combo(self.labels_combo, [ly.name for ly in _labels_layers(self.viewer)])
 
     def _browse_data(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Training set folder")

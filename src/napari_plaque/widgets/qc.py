@@ -43,6 +43,7 @@ from ..qc import (
 )
 from ..qc.cohort import read_columns, read_pairs
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
+from ._common import refill_combo
 
 NONE = "(none)"
 DISAGREEMENT_LAYER = "QC disagreement"
@@ -259,15 +260,7 @@ class QCWidget(QWidget):
             (self.pred_combo, labels, 0),
             (self.ref_combo, labels, 1 if len(labels) > 1 else 0),
         ):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(names)
-            if current in names:
-                combo.setCurrentText(current)
-            elif names:
-                combo.setCurrentIndex(min(default, len(names) - 1))
-            combo.blockSignals(False)
+            refill_combo(combo, names, default_index=default)
         self._default_case_id()
 
     def _layer(self, name: str) -> Any:

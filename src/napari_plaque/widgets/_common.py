@@ -1,0 +1,33 @@
+"""Small Qt/napari helpers shared by the widget modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtWidgets import QComboBox
+
+
+def refill_combo(combo: QComboBox, names: list[str], default_index: int | None = None) -> None:
+    """Replace a combo box's items without emitting signals, keeping the current choice.
+
+    If the current text is gone and ``default_index`` is given, that item (clipped to the list)
+    becomes current.
+    """
+    current = combo.currentText()
+    combo.blockSignals(True)
+    try:
+        combo.clear()
+        combo.addItems(names)
+        if current in names:
+            combo.setCurrentText(current)
+        elif default_index is not None and names:
+            combo.setCurrentIndex(min(default_index, len(names) - 1))
+    finally:
+        combo.blockSignals(False)
+
+
+def label_colormap(colors: dict[int, Any]):
+    """A napari direct label colormap: 0 and unlisted labels transparent, others as given."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), **colors})
