@@ -13,7 +13,18 @@ import sys
 from .. import __version__
 
 #: modules under napari_plaque.cli that contribute subcommands, in --help order
-SUBCOMMAND_MODULES = ("core", "ccta", "ivus", "qc", "models")
+SUBCOMMAND_MODULES = (
+    "core",
+    "ccta",
+    "vessel",
+    "fusion",
+    "ivus",
+    "ivus_vessel",
+    "qc",
+    "models",
+    "cxr",
+    "interop",
+)
 
 
 class CLIError(Exception):

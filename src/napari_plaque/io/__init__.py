@@ -11,13 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from ..types import CTVolume, Pullback
+from .detect import Format, detect, is_nifti
 from .errors import FormatError, ReaderError
 
 __all__ = [
     "CTVolume",
     "FormatError",
     "Pullback",
+    "Format",
     "ReaderError",
+    "detect",
+    "is_nifti",
     "read_ct",
     "read_image",
     "read_labels",
@@ -47,9 +51,6 @@ def read_nifti(path: str | Path) -> CTVolume:
     return _read(path)
 
 
-def is_nifti(path: str | Path) -> bool:
-    name = str(path).lower()
-    return name.endswith(".nii") or name.endswith(".nii.gz")
 
 
 def read_image(path: str | Path) -> CTVolume:

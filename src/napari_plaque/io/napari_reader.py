@@ -11,37 +11,18 @@ import logging
 from pathlib import Path
 
 from ..layers import ct_layer_data, pullback_layer_data
-from . import is_nifti
+from .detect import Format, detect, layer_reader, peek_dicom
 from .errors import ReaderError
 
 log = logging.getLogger(__name__)
 
 
 def _peek_dicom(p: Path) -> str | None:
-    """'multiframe', 'image' or None for a file, from its header only."""
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(132)
-        if len(head) < 132 or head[128:132] != b"DICM":
-            return None
-        import pydicom
-
-        ds = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["NumberOfFrames"])
-        return "multiframe" if int(ds.get("NumberOfFrames", 1) or 1) > 1 else "image"
-    except Exception:  # noqa: BLE001
+    """'multiframe', 'image' or None for a file, from its header only (see io.detect)."""
+    kind = peek_dicom(p)
+    if kind is None:
         return None
-
-
-def _has_dicom(folder: Path, limit: int = 200) -> bool:
-    n = 0
-    for p in folder.rglob("*"):
-        if p.is_file() and not p.name.startswith("."):
-            if _peek_dicom(p):
-                return True
-            n += 1
-            if n >= limit:
-                break
-    return False
+    return "multiframe" if kind is Format.IVUS_DICOM else "image"
 
 
 def get_reader(path):
@@ -50,14 +31,10 @@ def get_reader(path):
         if len(path) != 1:
             return None
         path = path[0]
-    p = Path(path)
-    if p.is_dir():
-        return read_path if _has_dicom(p) else None
-    if is_nifti(p) or p.suffix == ".npy":
-        return read_path
-    if p.is_file() and _peek_dicom(p):
-        return read_path
-    return None
+    fmt = detect(path)
+    if fmt is None or layer_reader(fmt) is None:
+        return None
+    return read_path
 
 
 def read_path(path):
@@ -74,32 +51,54 @@ def read_path(path):
 
 def read_layers(p: Path) -> list[tuple]:
     """Layer data tuples for ``p`` (raises ReaderError on bad input)."""
-    from . import read_ct, read_labels, read_nifti, read_pullback
+    p = Path(p)
+    fmt = detect(p)
+    func = layer_reader(fmt) if fmt is not None else None
+    if func is None:
+        raise ReaderError(p, "not a format napari-plaque reads (DICOM, NIfTI, .npy, image frames)")
+    return func(p)
 
-    if p.suffix == ".npy":
-        arr = read_labels(p)
-        return [(arr, {"name": p.stem}, "labels")]
-    if is_nifti(p):
-        vol = read_nifti(p)
-        if vol.hu.dtype.kind in "iu" and _looks_like_labels(vol.hu):
-            return [
-                (
-                    vol.hu,
-                    {
-                        "name": vol.name,
-                        "scale": vol.spacing_mm,
-                        "translate": vol.origin_mm,
-                        "metadata": vol.meta,
-                    },
-                    "labels",
-                )
-            ]
-        return [ct_layer_data(vol)]
-    if p.is_file() and _peek_dicom(p) == "multiframe":
-        pb = read_pullback(p)
-        for note in pb.meta.get("notes", []):
-            _notify_info(f"{p.name}: {note}")
-        return [pullback_layer_data(pb)]
+
+def npy_layers(p: Path) -> list[tuple]:
+    from . import read_labels
+
+    arr = read_labels(p)
+    return [(arr, {"name": p.stem}, "labels")]
+
+
+def nifti_layers(p: Path) -> list[tuple]:
+    from . import read_nifti
+
+    vol = read_nifti(p)
+    if vol.hu.dtype.kind in "iu" and _looks_like_labels(vol.hu):
+        return [
+            (
+                vol.hu,
+                {
+                    "name": vol.name,
+                    "scale": vol.spacing_mm,
+                    "translate": vol.origin_mm,
+                    "metadata": vol.meta,
+                    "units": "mm",
+                },
+                "labels",
+            )
+        ]
+    return [ct_layer_data(vol)]
+
+
+def pullback_layers(p: Path) -> list[tuple]:
+    from . import read_pullback
+
+    pb = read_pullback(p)
+    for note in pb.meta.get("notes", []):
+        _notify_info(f"{p.name}: {note}")
+    return [pullback_layer_data(pb)]
+
+
+def ct_layers(p: Path) -> list[tuple]:
+    from . import read_ct
+
     vols = read_ct(p)
     notes = vols[0].meta.get("notes", [])
     if notes:

@@ -1,0 +1,168 @@
+"""One home for format detection: what a path on disk holds, from names and headers only.
+
+``detect(path)`` is used by the napari reader, the CLI and the widgets alike, so a file is
+never recognised one way in the viewer and another on the command line. It never decodes
+pixel data: it looks at the name, the first bytes and (for DICOM) a few header tags.
+
+Each format is a member of :class:`Format` (a fixed vocabulary, in the spirit of highdicom's
+enums). :data:`LAYER_READERS` maps a format to the function (``"module:function"``, imported
+lazily) that turns the path into napari layer data tuples.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+#: SOP classes that decide the format on their own
+SOP_SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
+SOP_CR = "1.2.840.10008.5.1.4.1.1.1"
+SOP_DX = ("1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1")
+SOP_US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
+SOP_SR = (
+    "1.2.840.10008.5.1.4.1.1.88.11",
+    "1.2.840.10008.5.1.4.1.1.88.22",
+    "1.2.840.10008.5.1.4.1.1.88.33",
+    "1.2.840.10008.5.1.4.1.1.88.34",
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+class Format(str, enum.Enum):
+    """What a path holds, as far as napari-plaque is concerned."""
+
+    CT_SERIES = "ct-series"  # a folder (or one file) of single-frame CT DICOM
+    IVUS_DICOM = "ivus-dicom"  # a multi-frame ultrasound DICOM pullback
+    DICOM_SEG = "dicom-seg"  # a DICOM Segmentation object
+    DICOM_SR = "dicom-sr"  # a DICOM Structured Report
+    RADIOGRAPH_DICOM = "radiograph-dicom"  # CR / DX chest radiograph
+    RADIOGRAPH_IMAGE = "radiograph-image"  # one PNG / JPEG radiograph
+    FRAME_SEQUENCE = "frame-sequence"  # a folder of PNG/JPEG/TIFF/BMP frames (IVUS pullback)
+    TIFF_STACK = "tiff-stack"  # a multi-page TIFF (IVUS pullback)
+    NIFTI = "nifti"  # a NIfTI image or label map
+    NUMPY_LABELS = "npy"  # a label map saved as .npy
+
+
+#: format -> "module:function(path) -> list of layer data tuples"
+LAYER_READERS: dict[Format, str] = {
+    Format.CT_SERIES: "napari_plaque.io.napari_reader:ct_layers",
+    Format.IVUS_DICOM: "napari_plaque.io.napari_reader:pullback_layers",
+    Format.NIFTI: "napari_plaque.io.napari_reader:nifti_layers",
+    Format.NUMPY_LABELS: "napari_plaque.io.napari_reader:npy_layers",
+    Format.DICOM_SEG: "napari_plaque.io.seg:seg_layers",
+    Format.RADIOGRAPH_DICOM: "napari_plaque.cxr.io:radiograph_layers",
+    Format.RADIOGRAPH_IMAGE: "napari_plaque.cxr.io:radiograph_layers",
+    Format.FRAME_SEQUENCE: "napari_plaque.io.frames:frame_sequence_layers",
+    Format.TIFF_STACK: "napari_plaque.io.frames:frame_sequence_layers",
+}
+
+
+def is_nifti(path: str | Path) -> bool:
+    name = str(path).lower()
+    return name.endswith(".nii") or name.endswith(".nii.gz")
+
+
+def _is_dicom_file(p: Path) -> bool:
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def peek_dicom(p: str | Path) -> Format | None:
+    """The format of one DICOM file from its header (None when it is not DICOM)."""
+    p = Path(p)
+    if not p.is_file() or not _is_dicom_file(p):
+        return None
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(
+            p,
+            stop_before_pixels=True,
+            specific_tags=["SOPClassUID", "Modality", "NumberOfFrames", "MediaStorageSOPClassUID"],
+        )
+    except Exception:  # noqa: BLE001 - an unreadable header is "not a DICOM we know"
+        return None
+    sop = str(ds.get("SOPClassUID", "") or getattr(ds.file_meta, "MediaStorageSOPClassUID", ""))
+    modality = str(ds.get("Modality", "") or "").upper()
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    if sop == SOP_SEGMENTATION or modality == "SEG":
+        return Format.DICOM_SEG
+    if sop in SOP_SR or modality == "SR":
+        return Format.DICOM_SR
+    if sop == SOP_CR or sop in SOP_DX or modality in ("CR", "DX"):
+        return Format.RADIOGRAPH_DICOM
+    if frames > 1:
+        return Format.IVUS_DICOM
+    return Format.CT_SERIES
+
+
+def _folder_format(folder: Path, limit: int = 200) -> Format | None:
+    n_images = 0
+    n = 0
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        kind = peek_dicom(p)
+        if kind is not None:
+            # a folder holding one SEG / radiograph / pullback is that object; else a CT series
+            return Format.CT_SERIES if kind is Format.CT_SERIES else kind
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.parent == folder:
+            n_images += 1
+        n += 1
+        if n >= limit:
+            break
+    if n_images >= 2:
+        return Format.FRAME_SEQUENCE
+    return None
+
+
+def detect(path: str | Path) -> Format | None:
+    """What ``path`` holds, or None when napari-plaque cannot read it."""
+    p = Path(path)
+    if p.is_dir():
+        return _folder_format(p)
+    if not p.is_file():
+        return None
+    if is_nifti(p):
+        return Format.NIFTI
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        return Format.NUMPY_LABELS
+    kind = peek_dicom(p)
+    if kind is not None:
+        return kind
+    if suffix in (".tif", ".tiff"):
+        try:
+            from PIL import Image
+
+            with Image.open(p) as im:
+                pages = getattr(im, "n_frames", 1)
+        except Exception:  # noqa: BLE001
+            return None
+        return Format.TIFF_STACK if pages > 1 else Format.RADIOGRAPH_IMAGE
+    if suffix in (".png", ".jpg", ".jpeg", ".bmp"):
+        return Format.RADIOGRAPH_IMAGE
+    return None
+
+
+def layer_reader(fmt: Format):
+    """The function that turns a path of format ``fmt`` into layer data tuples (or None)."""
+    import importlib
+
+    target = LAYER_READERS.get(fmt)
+    if target is None:
+        return None
+    mod_name, func = target.split(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError:
+        return None
+    return getattr(mod, func, None)

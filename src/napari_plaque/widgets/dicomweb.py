@@ -1,0 +1,15 @@
+"""DICOMweb browser dock widget."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+
+class DICOMwebWidget(QWidget):
+    """Placeholder until the capability lands."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("DICOMweb browser: not built yet"))

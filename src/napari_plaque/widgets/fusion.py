@@ -1,0 +1,15 @@
+"""CT-IVUS fusion dock widget."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+
+class FusionWidget(QWidget):
+    """Placeholder until the capability lands."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("CT-IVUS fusion: not built yet"))
