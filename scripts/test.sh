@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install napari-plaque with its test extras into a virtual environment and run the whole test
 # suite under Xvfb (pytest-xvfb). Usage: bash scripts/test.sh [pytest args]
-# Env: VENV (default .venv), SKIP_INSTALL=1 to reuse an existing environment.
+# Env: VENV (default .venv), SKIP_INSTALL=1 to reuse an existing environment, RUN_SLOW=1 to include
+# the tests marked slow (long real-data round trips, bigger fuzz runs, training); the default run
+# leaves them out so the whole CI run stays well under 20 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -16,4 +18,6 @@ if [ "${SKIP_INSTALL:-0}" != "1" ]; then
 fi
 "$VENV/bin/python" -m ruff check src tests benchmarks scripts
 "$VENV/bin/npe2" validate napari-plaque
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+MARK=(-m "not slow")
+if [ "${RUN_SLOW:-0}" = "1" ]; then MARK=(); fi
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=15 "${MARK[@]}" "$@"
