@@ -1,0 +1,79 @@
+"""One format detection (io.detect) and one report layer (report.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from napari_plaque.io import Format, detect
+from napari_plaque.io.napari_reader import get_reader
+from napari_plaque.report import dumps_json, json_safe, rows_to_csv_text, write_csv, write_json
+
+
+def test_detect_ct_series_folder_and_file(phantom_dir):
+    assert detect(phantom_dir) is Format.CT_SERIES
+    one = sorted(p for p in phantom_dir.iterdir() if p.is_file())[0]
+    assert detect(one) is Format.CT_SERIES
+    assert get_reader(str(phantom_dir)) is not None
+
+
+def test_detect_pullback_nifti_npy_images(tmp_path):
+    from napari_plaque.io.nifti import write_nifti
+    from napari_plaque.samples.ivus import make_ivus_sample
+
+    pb = tmp_path / "pb.dcm"
+    make_ivus_sample(pb, n_frames=4, seed=1)
+    assert detect(pb) is Format.IVUS_DICOM
+
+    nii = write_nifti(tmp_path / "m.nii.gz", np.zeros((3, 4, 5), np.uint8), (1.0, 1.0, 1.0))
+    assert detect(nii) is Format.NIFTI
+    npy = tmp_path / "m.npy"
+    np.save(npy, np.zeros((2, 2), np.uint8))
+    assert detect(npy) is Format.NUMPY_LABELS
+
+    from PIL import Image
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), i * 10, np.uint8)).save(frames / f"f{i}.png")
+    (frames / "notes.txt").write_text("not an image")
+    assert detect(frames) is Format.FRAME_SEQUENCE
+    assert detect(frames / "f0.png") is Format.RADIOGRAPH_IMAGE
+
+
+def test_detect_rejects_what_it_cannot_read(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x00" * 300)
+    assert detect(junk) is None
+    assert detect(tmp_path / "missing.dcm") is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert detect(empty) is None
+    assert get_reader(str(junk)) is None
+
+
+def test_json_never_holds_nan_or_infinity():
+    obj = {"a": float("nan"), "b": [1.0, float("inf")], "c": np.float32(2.5), "d": np.int64(3)}
+    text = dumps_json(obj, null_reasons=True)
+    assert "NaN" not in text and "Infinity" not in text
+    back = json.loads(text)
+    assert back["a"] is None and back["b"] == [1.0, None] and back["c"] == 2.5 and back["d"] == 3
+    assert back["null_values"]["keys"] == ["a", "b[1]"]
+    assert json_safe(np.array([1.0, np.nan])) == [1.0, None]
+    with pytest.raises(TypeError):
+        json_safe(object())
+
+
+def test_csv_layout_union_of_keys_and_atomic_files(tmp_path):
+    rows = [{"study": "a", "score": 1.5}, {"study": "b", "extra": math.nan, "score": None}]
+    text = rows_to_csv_text(rows)
+    assert text.splitlines() == ["study,score,extra", "a,1.5,", "b,,"]
+    out = write_csv(tmp_path / "r.csv", rows)
+    assert out.read_text() == text
+    j = write_json(tmp_path / "r.json", {"x": float("-inf")})
+    assert json.loads(j.read_text()) == {"x": None}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
