@@ -1,0 +1,144 @@
+"""The Qt-free arc annotator model: edits, history, predictions, autosave failures, events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from napari_plaque.io.errors import FormatError
+from napari_plaque.ivus.annotator import ArcAnnotator, ArcDrag, angle_about, autosave_path
+from napari_plaque.ivus.arcs import ArcSet, save_arcs
+
+
+def _arcs(ann):
+    return [(a.frame, a.cls, round(a.start_deg, 3), round(a.end_deg, 3)) for a in ann.arcset.arcs]
+
+
+@pytest.fixture
+def ann(tmp_path):
+    return ArcAnnotator(10, (64, 64), mm_per_frame=0.5, save_path=tmp_path / "pb.dcm.arcs.json")
+
+
+def test_edits_undo_redo_and_events(ann, tmp_path):
+    seen = []
+    ann.arcs_changed.connect(lambda: seen.append("arcs"))
+    ann.add_arc(2, "calcium", 30, 120)
+    ann.add_arc(2, "calcium", 100, 150)  # merges with the first
+    ann.add_arc(3, "attenuation", 340, 20)
+    assert _arcs(ann) == [(2, "calcium", 30.0, 150.0), (3, "attenuation", 340.0, 20.0)]
+    assert seen == ["arcs"] * 3
+    # live measurements: 120 deg on one frame of ten
+    m = ann.measurements()
+    assert m["calcium"]["max_arc_deg"] == pytest.approx(120.0)
+    assert m["calcium"]["ics"] == pytest.approx(1000 * 120 / 3600)
+    assert m["calcium"]["length_mm"] == pytest.approx(0.5)
+    assert ann.undo() and _arcs(ann) == [(2, "calcium", 30.0, 150.0)]
+    assert ann.measurements()["attenuation"]["max_arc_deg"] == 0.0
+    assert ann.redo() and len(ann.arcset.arcs) == 2
+    assert ann.copy_frame(2, 5) == 1 and (5, "calcium", 30.0, 150.0) in _arcs(ann)
+    assert ann.delete_at(5, 60.0, prefer_cls="attenuation")  # falls back to any class
+    assert (5, "calcium", 30.0, 150.0) not in _arcs(ann)
+    assert not ann.delete_at(5, 60.0)
+    assert ann.clear_frame(2) and not ann.clear_frame(2)
+    # every edit was autosaved
+    doc = json.loads(ann.save_path.read_text())
+    assert [(a["frame"], a["class"]) for a in doc["arcs"]] == [(3, "attenuation")]
+
+
+def test_restore_and_refuse_other_pullback(tmp_path):
+    path = tmp_path / "a.arcs.json"
+    s = ArcSet(10, (64, 64))
+    s.add(1, "calcium", 0, 90)
+    save_arcs(s, path)
+    ann = ArcAnnotator(10, (64, 64), save_path=path)
+    assert _arcs(ann) == [(1, "calcium", 0.0, 90.0)] and "restored 1 arcs" in ann.message
+    # a file made for another pullback is not restored and never overwritten
+    other = ArcAnnotator(12, (64, 64), save_path=path)
+    assert other.arcset.arcs == [] and other.save_path is None and "another pullback" in (
+        other.save_error or ""
+    )
+    other.add_arc(0, "calcium", 0, 10)
+    assert json.loads(path.read_text())["n_frames"] == 10
+    with pytest.raises(FormatError, match="another pullback"):
+        other.load_from(path)
+
+
+def test_predictions_accept_reject(ann):
+    events = []
+    ann.predictions_changed.connect(lambda: events.append(1))
+    pred = ArcSet(10, (64, 64), ["calcium"])
+    pred.add(4, "calcium", 100, 160)
+    pred.add(6, "calcium", 300, 30)
+    ann.set_predictions(pred, source="test")
+    assert ann.prediction_summary()["max_arc_deg"] == pytest.approx(90.0)
+    assert ann.accept_frame(4) == 1 and (4, "calcium", 100.0, 160.0) in _arcs(ann)
+    assert ann.reject_frame(6) == 1
+    assert ann.accept_all() == 0
+    assert ann.undo() and _arcs(ann) == []
+    assert len(events) == 3
+    with pytest.raises(ValueError, match="frames"):
+        ann.set_predictions(ArcSet(3, (64, 64)))
+
+
+def test_centre_change_refused_with_arcs(ann):
+    assert ann.set_center_mode("lumen", [[30.0, 31.0]] * 10)
+    assert ann.arcset.center_mode == "lumen"
+    ann.add_arc(0, "calcium", 0, 45)
+    assert not ann.set_center_mode("catheter", [31.5, 31.5])
+    assert ann.arcset.center_mode == "lumen" and "centre" in ann.message
+
+
+def test_failed_autosave_keeps_working_and_save_as(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")  # writing below a file fails like a read-only folder does (as root too)
+    ann = ArcAnnotator(5, (32, 32), save_path=blocker / "pb.arcs.json")
+    states = []
+    ann.save_state.connect(lambda msg, ok: states.append((msg, ok)))
+    ann.add_arc(1, "calcium", 10, 50)
+    assert states[-1][1] is False and "FAILED" in states[-1][0] and "Save as" in states[-1][0]
+    assert _arcs(ann) == [(1, "calcium", 10.0, 50.0)]  # nothing lost
+    ann.add_arc(2, "calcium", 10, 50)  # keeps working
+    assert ann.save_to(tmp_path / "elsewhere.json") and ann.save_error is None
+    assert len(json.loads((tmp_path / "elsewhere.json").read_text())["arcs"]) == 2
+    assert states[-1][1] is True
+
+
+def test_no_save_path_says_so():
+    ann = ArcAnnotator(3, (16, 16))
+    ann.add_arc(0, "calcium", 0, 10)
+    assert "Save as" in ann.save_error
+
+
+def test_reload_and_merge(ann):
+    ann.add_arc(1, "calcium", 0, 30)
+    theirs = ArcSet(10, (64, 64))
+    theirs.add(7, "calcium", 200, 220)
+    theirs.add(1, "calcium", 20, 60)
+    save_arcs(theirs, ann.save_path)  # someone else wrote the file meanwhile
+    assert ann.reload_and_merge() == 2
+    assert _arcs(ann) == [(1, "calcium", 0.0, 60.0), (7, "calcium", 200.0, 220.0)]
+    assert len(json.loads(ann.save_path.read_text())["arcs"]) == 2
+    assert ann.undo() and _arcs(ann) == [(1, "calcium", 0.0, 30.0)]
+
+
+def test_drag_gesture_and_angles():
+    assert angle_about((10, 10), 10, 20) == 0.0
+    assert angle_about((10, 10), 20, 10) == pytest.approx(90.0)
+    d = ArcDrag(0, 340.0)
+    for a in (355, 10, 20):
+        d.move(a)
+    assert d.arc() == (340.0, 20.0) and d.extent_deg == pytest.approx(40.0)
+    d = ArcDrag(0, 200.0)
+    d.move(180)
+    d.move(150)
+    assert d.arc() == (150.0, 200.0)
+    d = ArcDrag(0, 0.0)
+    for a in range(10, 370, 10):
+        d.move(a % 360)
+    assert d.arc() == (0.0, 360.0)
+    assert ArcDrag(0, 5.0).arc() is None
+
+
+def test_autosave_path():
+    assert autosave_path("/x/pb.dcm").name == "pb.dcm.arcs.json"
