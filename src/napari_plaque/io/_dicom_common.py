@@ -88,35 +88,48 @@ def list_files(path: Path) -> tuple[list[Path], list[str]]:
 
 
 def native_pixels(ds, path: Path) -> np.ndarray:
-    """Decode the pixel data of a single-frame dataset (fast path for native syntaxes)."""
-    ts = ds.file_meta.get("TransferSyntaxUID", None) if hasattr(ds, "file_meta") else None
+    """Decode the pixel data of a single-frame dataset (fast path for native syntaxes).
+
+    The pixel data length must match Rows x Columns x samples x bytes for native syntaxes.
+    """
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID", None) if meta is not None else None
     if "PixelData" not in ds:
         raise ReaderError(path, "no pixel data")
+    rows = tag_int(ds, "Rows", path, lo=1, hi=65535)
+    cols = tag_int(ds, "Columns", path, lo=1, hi=65535)
+    spp = tag_int(ds, "SamplesPerPixel", path, 1, lo=1, hi=4)
+    bits = tag_int(ds, "BitsAllocated", path, lo=1, hi=64)
     try:
-        if ts is not None and not ts.is_compressed and ds.BitsAllocated in (8, 16, 32):
-            signed = int(ds.get("PixelRepresentation", 0)) == 1
+        compressed = ts is not None and ts.is_compressed
+    except Exception:  # noqa: BLE001  unknown UID
+        compressed = True
+    try:
+        if ts is not None and not compressed:
+            buf = ds.PixelData
+            check_pixel_length(path, len(buf), rows, cols, 1, spp, bits)
+        if ts is not None and not compressed and bits in (8, 16, 32):
+            signed = tag_int(ds, "PixelRepresentation", path, 0, lo=0, hi=1) == 1
             kind = "i" if signed else "u"
             endian = "<" if ts.is_little_endian else ">"
-            dt = np.dtype(f"{endian}{kind}{ds.BitsAllocated // 8}")
-            rows, cols = int(ds.Rows), int(ds.Columns)
-            spp = int(ds.get("SamplesPerPixel", 1))
+            dt = np.dtype(f"{endian}{kind}{bits // 8}")
             n = rows * cols * spp
-            buf = ds.PixelData
-            if len(buf) < n * dt.itemsize:
-                raise ReaderError(
-                    path, f"pixel data truncated ({len(buf)} of {n * dt.itemsize} bytes)"
-                )
             arr = np.frombuffer(buf, dtype=dt, count=n)
-            bits_stored = int(ds.get("BitsStored", ds.BitsAllocated))
-            if bits_stored < ds.BitsAllocated:
-                return ds.pixel_array  # needs masking / sign extension: let pydicom do it
-            arr = arr.astype(dt.newbyteorder("="), copy=False)
-            return arr.reshape(rows, cols) if spp == 1 else ds.pixel_array
-        return ds.pixel_array
+            bits_stored = tag_int(ds, "BitsStored", path, bits, lo=1, hi=bits)
+            if bits_stored < bits:
+                arr = ds.pixel_array  # needs masking / sign extension: let pydicom do it
+            else:
+                arr = arr.astype(dt.newbyteorder("="), copy=False)
+                arr = arr.reshape(rows, cols) if spp == 1 else ds.pixel_array
+        else:
+            arr = ds.pixel_array
     except ReaderError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise ReaderError(path, decode_problem(exc, ts)) from exc
+    if arr.shape[:2] != (rows, cols):
+        raise ReaderError(path, f"decoded image is {arr.shape}, the header says {rows} x {cols}")
+    return arr
 
 
 def decode_problem(exc: Exception, ts) -> str:
@@ -129,3 +142,121 @@ def decode_problem(exc: Exception, ts) -> str:
             f"(install pylibjpeg, pylibjpeg-libjpeg and pylibjpeg-openjpeg) [{msg}]"
         )
     return f"cannot decode pixel data ({name!s}): {msg}"
+
+
+# -- checked tag access: never a silent wrong number, never a bare TypeError ----------------
+
+
+def _tag_label(kw: str) -> str:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(kw)
+    if tag is None:
+        return kw
+    return f"{kw} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def tag_value(ds, kw: str, path: Path):
+    """The value of tag ``kw`` (None when absent or empty); a value pydicom cannot parse is a
+    :class:`ReaderError` naming the file and the tag."""
+    try:
+        val = ds.get(kw, None)
+    except Exception as exc:  # noqa: BLE001  malformed value string
+        raise ReaderError(path, f"{_tag_label(kw)} is malformed ({exc})") from None
+    if val is None or (isinstance(val, str | bytes) and not str(val).strip()):
+        return None
+    return val
+
+
+def tag_floats(
+    ds,
+    kw: str,
+    path: Path,
+    n: int | None = None,
+    *,
+    positive: bool = False,
+    nonzero: bool = False,
+) -> np.ndarray | None:
+    """Float values of a numeric tag, checked: parseable, ``n`` of them (when given), finite,
+    and > 0 (``positive``) or != 0 (``nonzero``). None when the tag is absent.
+
+    Any failure is a :class:`ReaderError` naming the file and the tag.
+    """
+    val = tag_value(ds, kw, path)
+    if val is None:
+        return None
+    if isinstance(val, str | bytes) or not hasattr(val, "__iter__"):
+        vals = [val]
+    else:
+        vals = list(val)
+    try:
+        arr = np.array([float(v) for v in vals], float)
+    except (TypeError, ValueError) as exc:
+        raise ReaderError(path, f"{_tag_label(kw)} is not numeric ({exc})") from None
+    label = _tag_label(kw)
+    if n is not None and arr.size != n:
+        raise ReaderError(path, f"{label} has {arr.size} value(s), expected {n}")
+    if arr.size == 0:
+        return None
+    if not np.all(np.isfinite(arr)):
+        raise ReaderError(path, f"{label} is not finite ({arr.tolist()})")
+    if positive and np.any(arr <= 0):
+        raise ReaderError(path, f"{label} must be > 0, got {arr.tolist()}")
+    if nonzero and np.any(arr == 0):
+        raise ReaderError(path, f"{label} must not be 0")
+    return arr
+
+
+def tag_float(ds, kw: str, path: Path, default: float | None = None, **checks) -> float | None:
+    """One checked float (see :func:`tag_floats`); ``default`` when the tag is absent."""
+    arr = tag_floats(ds, kw, path, 1, **checks)
+    return default if arr is None else float(arr[0])
+
+
+def tag_int(
+    ds,
+    kw: str,
+    path: Path,
+    default: int | None = None,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> int:
+    """One checked integer tag within ``[lo, hi]``; ``default`` when absent (ReaderError when
+    absent and no default)."""
+    val = tag_value(ds, kw, path)
+    label = _tag_label(kw)
+    if val is None:
+        if default is None:
+            raise ReaderError(path, f"{label} is missing")
+        return int(default)
+    try:
+        f = float(val)
+        if not np.isfinite(f) or f != int(f):
+            raise ValueError(f"{val!r}")
+        out = int(f)
+    except (TypeError, ValueError) as exc:
+        raise ReaderError(path, f"{label} is not an integer ({exc})") from None
+    if (lo is not None and out < lo) or (hi is not None and out > hi):
+        raise ReaderError(path, f"{label} is {out}, expected {lo}..{hi}")
+    return out
+
+
+def expected_pixel_bytes(rows: int, cols: int, frames: int, spp: int, bits: int) -> int:
+    """Bytes of native (uncompressed) pixel data, before the even-length padding."""
+    n = rows * cols * frames * spp
+    return (n * bits + 7) // 8
+
+
+def check_pixel_length(path: Path, length: int, rows, cols, frames, spp, bits) -> None:
+    """Refuse native pixel data whose length does not match Rows x Columns x frames x samples
+    x bytes (a wrong Rows would load a cropped or sheared image; a wrong frame count a
+    partial pullback)."""
+    need = expected_pixel_bytes(rows, cols, frames, spp, bits)
+    if length in (need, need + 1) or (length == 0xFFFFFFFF):
+        return
+    raise ReaderError(
+        path,
+        f"pixel data holds {length} bytes but Rows x Columns x frames x samples x bytes = "
+        f"{rows} x {cols} x {frames} x {spp} x {bits / 8:g} = {need}: the header does not "
+        "describe the image",
+    )

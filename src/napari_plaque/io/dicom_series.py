@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from ..types import CTVolume
-from ._dicom_common import list_files, native_pixels, safe_meta
+from ._dicom_common import (
+    list_files,
+    native_pixels,
+    safe_meta,
+    tag_float,
+    tag_floats,
+    tag_int,
+    tag_value,
+)
 from .anon import hash_id
 from .errors import ReaderError
 
@@ -26,6 +34,8 @@ from .errors import ReaderError
 SPACING_RTOL = 0.02
 #: tolerance (mm) on the in-plane drift of slice positions (gantry tilt / shear)
 TILT_TOL_MM = 0.05
+#: tolerance (mm) on the distance of every slice position from the series' line
+LINE_TOL_MM = 0.05
 
 
 def _read_dataset(p: Path):
@@ -59,9 +69,21 @@ def read_ct_series(path: str | Path) -> list[CTVolume]:
     Raises
     ------
     ReaderError
-        Nothing readable, or a series whose geometry cannot be trusted.
+        Nothing readable, or a series whose geometry or intensity tags cannot be trusted (a
+        NaN/infinite value, RescaleSlope <= 0, a slice off the series' line, pixel data that
+        does not match Rows x Columns...). The message names the file and the tag.
     """
     path = Path(path)
+    try:
+        return _read_ct_series(path)
+    except ReaderError:
+        raise
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as exc:
+        # a malformed header we did not anticipate: still the project's error, never a traceback
+        raise ReaderError(path, f"malformed DICOM header ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_ct_series(path: Path) -> list[CTVolume]:
     if not path.exists():
         raise ReaderError(path, "no such file or folder")
     files, notes = list_files(path)
@@ -80,21 +102,26 @@ def read_ct_series(path: str | Path) -> list[CTVolume]:
             notes.append(f"skipped {p}: no pixel data ({ds.get('Modality', '?')} object)")
             single_problem = f"no pixel data ({ds.get('Modality', 'unknown')} object)"
             continue
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        if tag_int(ds, "NumberOfFrames", p, 1, lo=0) > 1:
             notes.append(f"skipped {p}: multi-frame object (open it as a pullback)")
             single_problem = "multi-frame object: open it with read_pullback"
             continue
-        iop = ds.get("ImageOrientationPatient")
-        ipp = ds.get("ImagePositionPatient")
-        if iop is None or ipp is None:
+        iop_v = tag_value(ds, "ImageOrientationPatient", p)
+        ipp_v = tag_value(ds, "ImagePositionPatient", p)
+        if iop_v is None or ipp_v is None:
             notes.append(f"skipped {p}: no ImagePositionPatient/ImageOrientationPatient")
             single_problem = "no ImagePositionPatient/ImageOrientationPatient (not a CT slice)"
             continue
+        iop = tag_floats(ds, "ImageOrientationPatient", p, 6)
+        tag_floats(ds, "ImagePositionPatient", p, 3)
+        _check_orientation(iop, p)
+        if tag_int(ds, "SamplesPerPixel", p, 1, lo=1) != 1:
+            raise ReaderError(p, "colour image (SamplesPerPixel > 1): not a CT slice")
         key = (
             str(ds.get("SeriesInstanceUID", "")),
-            tuple(np.round(np.asarray(iop, float), 4)),
-            int(ds.Rows),
-            int(ds.Columns),
+            tuple(np.round(iop, 4)),
+            tag_int(ds, "Rows", p, lo=1, hi=65535),
+            tag_int(ds, "Columns", p, lo=1, hi=65535),
         )
         groups[key].append((p, ds))
 
@@ -110,6 +137,17 @@ def read_ct_series(path: str | Path) -> list[CTVolume]:
         vols.append(_build_volume(path, key, items, notes))
     vols.sort(key=lambda v: -int(np.prod(v.shape)))
     return vols
+
+
+def _check_orientation(iop: np.ndarray, p: Path) -> None:
+    row, col = iop[:3], iop[3:]
+    nr, nc = np.linalg.norm(row), np.linalg.norm(col)
+    if abs(nr - 1) > 1e-2 or abs(nc - 1) > 1e-2 or abs(row @ col) > 1e-2:
+        raise ReaderError(
+            p,
+            "ImageOrientationPatient (0020,0037) is not two orthogonal unit vectors "
+            f"({np.round(iop, 4).tolist()})",
+        )
 
 
 def _axis_permutation(axes: np.ndarray, where: Path) -> tuple[list[int], list[bool]]:
@@ -141,7 +179,7 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
     iop = np.asarray(iop, float)
     row_dir, col_dir = iop[:3], iop[3:]
     normal = np.cross(row_dir, col_dir)
-    ipps = np.array([np.asarray(ds.ImagePositionPatient, float) for _, ds in items])
+    ipps = np.array([tag_floats(ds, "ImagePositionPatient", p, 3) for p, ds in items])
     pos = ipps @ normal
     order = np.argsort(pos, kind="stable")
     items = [items[i] for i in order]
@@ -183,24 +221,40 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
                 f"series {desc!r}: slices are sheared ({tilt:.2f} deg gantry tilt); "
                 "correct the tilt (resample) before measuring",
             )
+        # every slice (not only the first and last) must lie on the series' line
+        rel = ipps - ipps[0]
+        off = np.linalg.norm(rel - np.outer(rel @ normal, normal), axis=1)
+        bad = int(np.argmax(off))
+        if off[bad] > LINE_TOL_MM:
+            raise ReaderError(
+                items[bad][0],
+                f"series {desc!r}: ImagePositionPatient (0020,0032) of this slice lies "
+                f"{off[bad]:.2f} mm off the series' line (tolerance {LINE_TOL_MM} mm); "
+                "the slice is displaced",
+            )
     else:
-        inc = float(
-            first_ds.get("SpacingBetweenSlices", 0) or first_ds.get("SliceThickness", 0) or 1.0
+        p0 = items[0][0]
+        inc = (
+            tag_float(first_ds, "SpacingBetweenSlices", p0, positive=True)
+            or tag_float(first_ds, "SliceThickness", p0, positive=True)
+            or 1.0
         )
         notes.append(f"series {desc!r}: single slice; slice increment taken as {inc:.3f} mm")
 
-    px = first_ds.get("PixelSpacing")
+    px = tag_floats(first_ds, "PixelSpacing", items[0][0], 2, positive=True)
     if px is None:
         raise ReaderError(items[0][0], "no PixelSpacing: physical scale unknown")
     row_sp, col_sp = float(px[0]), float(px[1])
     for p, ds in items:
-        ps = ds.get("PixelSpacing")
-        if ps is None or abs(float(ps[0]) - row_sp) > 1e-4 or abs(float(ps[1]) - col_sp) > 1e-4:
+        ps = tag_floats(ds, "PixelSpacing", p, 2, positive=True)
+        if ps is None or abs(ps[0] - row_sp) > 1e-4 or abs(ps[1] - col_sp) > 1e-4:
             raise ReaderError(p, f"PixelSpacing differs within series {desc!r}")
+    for p, ds in items:  # checked for every slice even when unused, never trusted blindly
+        tag_float(ds, "SliceThickness", p, positive=True)
 
     # pixels and rescale
-    slopes = np.array([float(ds.get("RescaleSlope", 1) or 1) for _, ds in items])
-    inters = np.array([float(ds.get("RescaleIntercept", 0) or 0) for _, ds in items])
+    slopes = np.array([tag_float(ds, "RescaleSlope", p, 1.0, positive=True) for p, ds in items])
+    inters = np.array([tag_float(ds, "RescaleIntercept", p, 0.0) for p, ds in items])
     raw = np.empty((len(items), rows, cols), dtype=_raw_dtype(items))
     for i, (p, ds) in enumerate(items):
         raw[i] = native_pixels(ds, p)
@@ -277,9 +331,9 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
 
 
 def _raw_dtype(items) -> np.dtype:
-    ds = items[0][1]
-    bits = int(ds.get("BitsAllocated", 16))
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    p, ds = items[0]
+    bits = tag_int(ds, "BitsAllocated", p, 16, lo=1, hi=32)
+    signed = tag_int(ds, "PixelRepresentation", p, 0, lo=0, hi=1) == 1
     if bits <= 8:
         return np.dtype(np.int8 if signed else np.uint8)
     if bits <= 16:

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 
 from ..types import Pullback
-from ._dicom_common import decode_problem, safe_meta
+from ._dicom_common import (
+    check_pixel_length,
+    decode_problem,
+    safe_meta,
+    tag_float,
+    tag_floats,
+    tag_int,
+    tag_value,
+)
 from .anon import hash_id
 from .atomic import atomic_path
 from .errors import ReaderError
@@ -94,39 +102,63 @@ class LazyFrames:
         return f"LazyFrames(shape={self.shape}, dtype={self.dtype})"
 
 
-def _frame_time(ds, notes: list[str]) -> tuple[float, set[str], np.ndarray | None]:
+def _frame_time(
+    ds, notes: list[str], path: Path, n_frames: int = 0
+) -> tuple[float, set[str], np.ndarray | None]:
+    """Frame time (s) from Frame Time, Frame Time Vector or Cine Rate, checked.
+
+    Non-finite values are refused (ReaderError naming the tag); an unusable Frame Time Vector
+    (all zero, negative or wrong length) is set aside with a note, and the next source or the
+    flagged default is used: never a frame time of 0.
+    """
     assumed: set[str] = set()
-    ftv = ds.get("FrameTimeVector")
-    ft = ds.get("FrameTime")
-    if ft not in (None, "") and float(ft) > 0:
-        return float(ft) / 1000.0, assumed, None
-    if ftv not in (None, "") and len(ftv) > 1:
-        v = np.asarray(ftv, float) / 1000.0  # ms, first value is usually 0
+    ft = tag_float(ds, "FrameTime", path)
+    ftv = tag_floats(ds, "FrameTimeVector", path)
+    cine = tag_float(ds, "CineRate", path)
+    rec = tag_float(ds, "RecommendedDisplayFrameRate", path)
+    if ft is not None and ft > 0:
+        return ft / 1000.0, assumed, None
+    if ft is not None:
+        notes.append(f"Frame Time (0018,1063) is {ft:g} ms: ignored")
+    if ftv is not None and ftv.size > 1:
+        v = ftv / 1000.0  # ms, first value is usually 0
         incs = v[1:] if v[0] == 0 else v
-        times = np.cumsum(np.concatenate([[0.0], incs]))[: len(v)]
-        return float(np.mean(incs)), assumed, times
-    cine = ds.get("CineRate") or ds.get("RecommendedDisplayFrameRate")
-    if cine not in (None, "") and float(cine) > 0:
-        return 1.0 / float(cine), assumed, None
+        problem = None
+        if n_frames and ftv.size != n_frames:
+            problem = f"has {ftv.size} values for {n_frames} frames"
+        elif np.any(incs <= 0):
+            zero = "all zero" if not np.any(incs) else "zero or negative increments"
+            problem = f"holds {zero}"
+        if problem is None:
+            times = np.cumsum(np.concatenate([[0.0], incs]))[: len(v)]
+            return float(np.mean(incs)), assumed, times
+        notes.append(f"Frame Time Vector (0018,1065) {problem}: ignored")
+    for rate in (cine, rec):
+        if rate is not None and rate > 0:
+            return 1.0 / rate, assumed, None
     notes.append(
-        f"no Frame Time / Frame Time Vector / Cine Rate: frame time assumed {DEFAULT_FRAME_TIME_S:.4f} s"
+        f"no usable Frame Time / Frame Time Vector / Cine Rate: frame time assumed "
+        f"{DEFAULT_FRAME_TIME_S:.4f} s"
     )
     assumed.add("frame_time_s")
     return DEFAULT_FRAME_TIME_S, assumed, None
 
 
-def _pixel_size(ds, notes: list[str]) -> tuple[tuple[float, float], bool]:
-    regions = ds.get("SequenceOfUltrasoundRegions")
+def _pixel_size(ds, notes: list[str], path: Path | None = None) -> tuple[tuple[float, float], bool]:
+    path = Path(path or "?")
+    regions = tag_value(ds, "SequenceOfUltrasoundRegions", path)
     if regions:
         for r in regions:
-            ux, uy = r.get("PhysicalUnitsXDirection"), r.get("PhysicalUnitsYDirection")
-            dx, dy = r.get("PhysicalDeltaX"), r.get("PhysicalDeltaY")
+            ux = tag_int(r, "PhysicalUnitsXDirection", path, -1)
+            uy = tag_int(r, "PhysicalUnitsYDirection", path, -1)
+            dx = tag_float(r, "PhysicalDeltaX", path)
+            dy = tag_float(r, "PhysicalDeltaY", path)
             if ux == 3 and uy == 3 and dx and dy:  # 3 = cm
-                return (abs(float(dy)) * 10.0, abs(float(dx)) * 10.0), False
+                return (abs(dy) * 10.0, abs(dx) * 10.0), False
         notes.append("Sequence of Ultrasound Regions has no region in cm")
     for kw in ("PixelSpacing", "ImagerPixelSpacing"):
-        ps = ds.get(kw)
-        if ps:
+        ps = tag_floats(ds, kw, path, 2, positive=True)
+        if ps is not None:
             return (float(ps[0]), float(ps[1])), False
     notes.append("no pixel size in the file: scale is in pixels (1.0), not mm")
     return (1.0, 1.0), True
@@ -150,10 +182,20 @@ def read_pullback(
     Pullback
         Frames as a lazy (frames, rows, cols) grey array.
     """
+    path = Path(path)
+    try:
+        return _read_pullback(path, default_rate_mm_s)
+    except ReaderError:
+        raise
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as exc:
+        # a malformed header we did not anticipate: still the project's error, never a traceback
+        raise ReaderError(path, f"malformed DICOM header ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_pullback(path: Path, default_rate_mm_s: float) -> Pullback:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    path = Path(path)
     if not path.is_file():
         raise ReaderError(path, "no such file" if not path.exists() else "not a file")
     try:
@@ -168,27 +210,39 @@ def read_pullback(
         raise ReaderError(path, "no pixel data")
 
     notes: list[str] = []
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    spp = int(ds.get("SamplesPerPixel", 1))
+    n_frames = tag_int(ds, "NumberOfFrames", path, 1, lo=1)
+    rows = tag_int(ds, "Rows", path, lo=1, hi=65535)
+    cols = tag_int(ds, "Columns", path, lo=1, hi=65535)
+    spp = tag_int(ds, "SamplesPerPixel", path, 1, lo=1, hi=4)
+    if spp not in (1, 3):
+        raise ReaderError(path, f"SamplesPerPixel (0028,0002) is {spp}, expected 1 or 3")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    ts = ds.file_meta.TransferSyntaxUID
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID", None) if meta is not None else None
+    if ts is None:
+        raise ReaderError(path, "no Transfer Syntax UID (0002,0010) in the file meta")
+    try:
+        compressed = bool(ts.is_compressed)
+    except Exception as exc:  # noqa: BLE001  unknown / private syntax
+        raise ReaderError(path, f"unknown Transfer Syntax UID {str(ts)!r}") from exc
     tell = _pixel_data_offset(ds)
     fsize = path.stat().st_size
 
-    if not ts.is_compressed:
-        bits = int(ds.BitsAllocated)
+    if not compressed:
+        bits = tag_int(ds, "BitsAllocated", path, lo=1, hi=64)
         if bits not in (8, 16):
             raise ReaderError(path, f"unsupported BitsAllocated {bits} for a pullback")
+        pixrep = tag_int(ds, "PixelRepresentation", path, 0, lo=0, hi=1)
         dt = np.dtype(
             ("<" if ts.is_little_endian else ">")
-            + ("u1" if bits == 8 else ("i2" if int(ds.get("PixelRepresentation", 0)) else "u2"))
+            + ("u1" if bits == 8 else ("i2" if pixrep else "u2"))
         )
         n_bytes = n_frames * rows * cols * spp * dt.itemsize
         if tell + n_bytes > fsize:
             raise ReaderError(
                 path, f"truncated: pixel data needs {n_bytes} bytes, file holds {fsize - tell}"
             )
+        check_pixel_length(path, _pixel_data_length(ds), rows, cols, n_frames, spp, bits)
         planar = int(ds.get("PlanarConfiguration", 0))
         if spp == 1:
             mm = np.memmap(path, dtype=dt, mode="r", offset=tell, shape=(n_frames, rows, cols))
@@ -208,21 +262,21 @@ def read_pullback(
     to_grey, grey_note = _grey_converter(path, ds, get_raw, n_frames, spp, photometric)
     if grey_note:
         notes.append(grey_note)
-    if spp == 1 and photometric == "MONOCHROME2" and not ts.is_compressed and dt.byteorder != ">":
+    if spp == 1 and photometric == "MONOCHROME2" and not compressed and dt.byteorder != ">":
         frames: Any = mm  # memory-mapped: any frame is a slice of the file
     else:
         probe = to_grey(get_raw(0))
         frames = LazyFrames(n_frames, (rows, cols), probe.dtype, lambda i: to_grey(get_raw(i)))
 
-    frame_time, assumed, times = _frame_time(ds, notes)
-    rate = ds.get("IVUSPullbackRate")
-    if rate in (None, "") or float(rate) <= 0:
+    frame_time, assumed, times = _frame_time(ds, notes, path, n_frames)
+    rate = tag_float(ds, "IVUSPullbackRate", path)
+    if rate is None or rate <= 0:
+        if rate is not None:
+            notes.append(f"IVUS Pullback Rate (0018,3101) is {rate:g} mm/s: ignored")
         rate = float(default_rate_mm_s)
         assumed.add("pullback_rate_mm_s")
         notes.append(f"no IVUS Pullback Rate (0018,3101): assumed {rate} mm/s")
-    else:
-        rate = float(rate)
-    px, px_assumed = _pixel_size(ds, notes)
+    px, px_assumed = _pixel_size(ds, notes, path)
     if px_assumed:
         assumed.add("pixel_spacing_mm")
 
@@ -263,6 +317,17 @@ def _pixel_data_offset(ds) -> int:
     if tell is None:
         tell = ds.get_item(0x7FE00010).file_tell  # already converted: position is kept
     return int(tell)
+
+
+def _pixel_data_length(ds) -> int:
+    """Value length of the Pixel Data element, without reading it."""
+    from pydicom.tag import Tag
+
+    raw = ds._dict.get(Tag(0x7FE00010))
+    length = getattr(raw, "length", None)
+    if length is None:
+        length = len(ds.PixelData)
+    return int(length)
 
 
 def _opt_int(v):
@@ -317,22 +382,34 @@ def _encapsulated_getter(path: Path, ds, tell: int, n_frames: int, ts):
     fsize = path.stat().st_size
     if items and items[-1][0] + items[-1][1] > fsize:
         raise ReaderError(path, "truncated: the last frame runs past the end of the file")
+    empty = [f for f, sp in enumerate(spans) if not sp or not any(ln for _, ln in sp)]
+    if empty:
+        raise ReaderError(
+            path, f"frame {empty[0]} has no pixel data fragment ({len(empty)} frame(s) missing)"
+        )
+    from pydicom.uid import RLELossless
+
+    if ts == RLELossless:
+        bits = tag_int(ds, "BitsAllocated", path, lo=1, hi=64)
+        spp = tag_int(ds, "SamplesPerPixel", path, 1, lo=1, hi=4)
+        _check_rle_headers(path, spans, spp * ((bits + 7) // 8))
     try:
         decoder = get_decoder(ts)
     except Exception as exc:  # noqa: BLE001
         raise ReaderError(path, decode_problem(exc, ts)) from exc
     if not decoder.is_available:
         raise ReaderError(path, decode_problem(RuntimeError("no decoder plugin available"), ts))
+    bits = tag_int(ds, "BitsAllocated", path, lo=1, hi=64)
     opts = {
-        "rows": int(ds.Rows),
-        "columns": int(ds.Columns),
-        "samples_per_pixel": int(ds.get("SamplesPerPixel", 1)),
-        "photometric_interpretation": str(ds.PhotometricInterpretation),
-        "bits_allocated": int(ds.BitsAllocated),
-        "bits_stored": int(ds.get("BitsStored", ds.BitsAllocated)),
-        "pixel_representation": int(ds.get("PixelRepresentation", 0)),
+        "rows": tag_int(ds, "Rows", path, lo=1, hi=65535),
+        "columns": tag_int(ds, "Columns", path, lo=1, hi=65535),
+        "samples_per_pixel": tag_int(ds, "SamplesPerPixel", path, 1, lo=1, hi=4),
+        "photometric_interpretation": str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+        "bits_allocated": bits,
+        "bits_stored": tag_int(ds, "BitsStored", path, bits, lo=1, hi=bits),
+        "pixel_representation": tag_int(ds, "PixelRepresentation", path, 0, lo=0, hi=1),
         "number_of_frames": 1,
-        "planar_configuration": int(ds.get("PlanarConfiguration", 0)),
+        "planar_configuration": tag_int(ds, "PlanarConfiguration", path, 0, lo=0, hi=1),
         "pixel_keyword": "PixelData",
     }
     lock = threading.Lock()
@@ -353,6 +430,35 @@ def _encapsulated_getter(path: Path, ds, tell: int, n_frames: int, ts):
     return get_raw
 
 
+def _check_rle_headers(path: Path, spans, n_segments: int) -> None:
+    """Every RLE frame starts with a 64-byte header: the segment count (one per sample byte)
+    and increasing segment offsets inside the fragment. Checked for all frames at open, so a
+    missing or damaged fragment is refused now, not when its frame is shown."""
+    with open(path, "rb") as fh:
+        for f, sp in enumerate(spans):
+            off, length = sp[0]
+            total = sum(ln for _, ln in sp)
+            fh.seek(off)
+            head = fh.read(64)
+            if len(head) < 64 or length < 64:
+                raise ReaderError(path, f"RLE frame {f}: fragment too short ({total} bytes)")
+            vals = np.frombuffer(head, "<u4")
+            n = int(vals[0])
+            segs = vals[1 : 1 + n] if 0 < n <= 15 else np.array([], "<u4")
+            if (
+                n != n_segments
+                or segs.size != n
+                or int(segs[0]) != 64
+                or np.any(np.diff(segs.astype(np.int64)) <= 0)
+                or int(segs[-1]) >= total
+            ):
+                raise ReaderError(
+                    path,
+                    f"RLE frame {f}: damaged segment header ({n} segments, expected "
+                    f"{n_segments}); the pullback is corrupt",
+                )
+
+
 def _grey_converter(path: Path, ds, get_raw, n_frames: int, spp: int, photometric: str):
     """A function raw frame -> grey frame, and a note about colour content (or None)."""
     if photometric == "PALETTE COLOR":
@@ -363,7 +469,7 @@ def _grey_converter(path: Path, ds, get_raw, n_frames: int, spp: int, photometri
 
         return pal, "palette colour frames converted to grey (luminance)"
     if photometric == "MONOCHROME1":
-        maxval = (1 << int(ds.get("BitsStored", ds.BitsAllocated))) - 1
+        maxval = (1 << int(ds.get("BitsStored", ds.get("BitsAllocated", 8)))) - 1
         return (lambda f: (maxval - f).astype(f.dtype)), "MONOCHROME1 inverted to MONOCHROME2"
     if spp == 1:
         return (lambda f: f), None
