@@ -91,7 +91,7 @@ def peek_dicom(p: str | Path) -> Format | None:
     modality = str(ds.get("Modality", "") or "").upper()
     try:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         frames = 1
     if sop == SOP_SEGMENTATION or modality == "SEG":
         return Format.DICOM_SEG

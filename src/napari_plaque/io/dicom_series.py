@@ -78,8 +78,9 @@ def read_ct_series(path: str | Path) -> list[CTVolume]:
         return _read_ct_series(path)
     except ReaderError:
         raise
-    except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as exc:
-        # a malformed header we did not anticipate: still the project's error, never a traceback
+    except Exception as exc:  # noqa: BLE001
+        # a malformed header we did not anticipate (pydicom parses values lazily and may raise
+        # anything): still the project's error naming the file, never a traceback
         raise ReaderError(path, f"malformed DICOM header ({type(exc).__name__}: {exc})") from exc
 
 
@@ -255,8 +256,10 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
     # pixels and rescale
     slopes = np.array([tag_float(ds, "RescaleSlope", p, 1.0, positive=True) for p, ds in items])
     inters = np.array([tag_float(ds, "RescaleIntercept", p, 0.0) for p, ds in items])
+    first = native_pixels(first_ds, items[0][0])  # checks Rows x Columns before allocating
     raw = np.empty((len(items), rows, cols), dtype=_raw_dtype(items))
-    for i, (p, ds) in enumerate(items):
+    raw[0] = first
+    for i, (p, ds) in enumerate(items[1:], start=1):
         raw[i] = native_pixels(ds, p)
     exact = np.all(slopes == np.round(slopes)) and np.all(inters == np.round(inters))
     if (
@@ -285,6 +288,12 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
                 :, None, None
             ].astype(np.float32)
             exact = False
+            if not np.all(np.isfinite(hu)):
+                raise ReaderError(
+                    where,
+                    f"series {desc!r}: RescaleSlope (0028,1053) / RescaleIntercept (0028,1052) "
+                    f"give values beyond float range (slope up to {slopes.max():g})",
+                )
 
     # canonical LPS (z, y, x) order for axis-aligned geometry
     axes = np.stack([normal, col_dir, row_dir])  # array axes (slice, row, col) in LPS

@@ -187,8 +187,9 @@ def read_pullback(
         return _read_pullback(path, default_rate_mm_s)
     except ReaderError:
         raise
-    except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as exc:
-        # a malformed header we did not anticipate: still the project's error, never a traceback
+    except Exception as exc:  # noqa: BLE001
+        # a malformed header we did not anticipate (pydicom parses values lazily and may raise
+        # anything): still the project's error naming the file, never a traceback
         raise ReaderError(path, f"malformed DICOM header ({type(exc).__name__}: {exc})") from exc
 
 

@@ -1,0 +1,378 @@
+"""Seeded fuzz test of the DICOM readers: mutated real files never crash, hang or give NaN.
+
+Sources: two slices of the real QRM phantom, pydicom's test files (CT, MR, big endian, RLE,
+multi-frame MR, JPEG 2000) and synthetic IVUS pullbacks (native, RLE, RGB). Mutations (seeded):
+header bytes flipped, the file truncated / cut / padded / duplicated, and geometry, intensity,
+timing and matrix tags set to NaN, infinity, 0, negative, unparseable, one or three values,
+huge, or deleted.
+
+Each mutated file is read with the reader for its kind (``read_ct`` / ``read_pullback``, and
+for pullbacks the first, middle and last frames are decoded). A case is
+
+* ``ok``: read, and every geometry/timing figure is finite and > 0 and voxels are finite;
+* ``refused``: a ReaderError/FormatError whose message names the file;
+* ``crash``: any other exception (or a project error not naming the file);
+* ``silent``: read, but a figure is NaN, infinite or <= 0 (a silent wrong number);
+* ``hang``: over the per-case time bound.
+
+The test asserts ``crash == silent == hang == 0`` and prints the figures. The default run tries
+:data:`N_DEFAULT` small cases (well under a minute); ``-m slow`` adds a 2,000-case run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import time
+import warnings
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from napari_plaque.io import FormatError, ReaderError, read_ct, read_pullback
+from napari_plaque.io.ivus_dicom import write_pullback_dicom
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+SEED = 20261123
+N_DEFAULT = int(os.environ.get("NAPARI_PLAQUE_FUZZ_CASES", "1000"))
+TIME_LIMIT_S = 10.0
+PLACEHOLDER = "7.123456"  # 8 characters: replaced in the file bytes by a bad value
+
+BAD_TEXT = [
+    "nan", "NaN", "inf", "-inf", "-1", "0", "abc", "", "1e309", "-1e309", "1\\2\\3", "1e300",
+    "0.0000", "-0.5",
+]  # fmt: skip
+DS_TAGS = [
+    "RescaleSlope", "RescaleIntercept", "PixelSpacing", "ImagePositionPatient",
+    "ImageOrientationPatient", "SliceThickness", "SpacingBetweenSlices", "FrameTime",
+    "FrameTimeVector", "IVUSPullbackRate", "NumberOfFrames", "CineRate",
+]  # fmt: skip
+US_TAGS = [
+    "Rows", "Columns", "BitsAllocated", "BitsStored", "SamplesPerPixel", "PixelRepresentation",
+    "PlanarConfiguration",
+]  # fmt: skip
+DELETABLE = [
+    "Rows", "Columns", "PixelData", "ImagePositionPatient", "ImageOrientationPatient",
+    "PixelSpacing", "BitsAllocated", "RescaleSlope", "FrameTime", "SequenceOfUltrasoundRegions",
+    "NumberOfFrames", "PhotometricInterpretation", "TransferSyntaxUID",
+]  # fmt: skip
+
+
+class _Hang(Exception):
+    pass
+
+
+@contextmanager
+def time_bound(seconds: float):
+    """Raise _Hang in the main thread after ``seconds`` (SIGALRM)."""
+
+    def handler(signum, frame):
+        raise _Hang()
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# -- sources ------------------------------------------------------------------------------
+
+
+def _sources(root: Path) -> list[tuple[str, str, bytes]]:
+    """(name, kind, bytes) of the files to mutate; kind is 'ct' or 'pullback'."""
+    from pydicom.data import get_testdata_file
+
+    out: list[tuple[str, str, bytes]] = []
+    phantom = Path(__file__).resolve().parents[2] / "shared" / "data" / "qrm-phantom-canon"
+    if phantom.is_dir():
+        files = sorted(p for p in phantom.iterdir() if p.name != "SOURCE.md")
+        for p in files[:2]:
+            out.append((f"phantom/{p.name}", "ct", p.read_bytes()))
+    for name, kind in [
+        ("CT_small.dcm", "ct"),
+        ("MR_small.dcm", "ct"),
+        ("ExplVR_BigEnd.dcm", "ct"),
+        ("MR_small_RLE.dcm", "ct"),
+        ("JPEG2000.dcm", "ct"),
+        ("emri_small.dcm", "pullback"),
+        ("emri_small_RLE.dcm", "pullback"),
+        ("US1_UNCR.dcm", "pullback"),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                p = get_testdata_file(name)
+            except Exception:  # noqa: BLE001
+                p = None
+        if p is not None:
+            out.append((f"pydicom/{name}", kind, Path(p).read_bytes()))
+    ct_small = None
+    for name, _kind, data in list(out):
+        if name == "pydicom/CT_small.dcm":
+            ct_small = data
+    if ct_small is not None:  # a 4-slice series: one slice is mutated, the others intact
+        slices = []
+        for k in range(4):
+            ds = _ds_from(ct_small)
+            ipp = [float(x) for x in ds.ImagePositionPatient]
+            ds.ImagePositionPatient = [ipp[0], ipp[1], ipp[2] + 5.0 * k]
+            ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{k}"
+            slices.append(_ds_bytes(ds))
+        out.append(("series/CT_small x4", "series", slices))  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (8, 40, 36), dtype=np.uint8)
+    for kw, tag in [({}, "native"), ({"compress": "rle"}, "rle"), ({"photometric": "RGB"}, "rgb")]:
+        p = write_pullback_dicom(frames, root / f"synthetic_{tag}.dcm", **kw)
+        out.append((f"synthetic/{tag}", "pullback", p.read_bytes()))
+    return out
+
+
+# -- mutations ----------------------------------------------------------------------------
+
+
+def _ds_from(data: bytes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(io.BytesIO(data), force=True)
+
+
+def _ds_bytes(ds) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(buf, enforce_file_format=False)
+    return buf.getvalue()
+
+
+def _set_text(ds, kw: str, rng) -> tuple[object, str]:
+    """Set a DS/IS tag to a placeholder (one component of a multi-value tag); returns the
+    replacement text for the placeholder."""
+    bad = BAD_TEXT[int(rng.integers(len(BAD_TEXT)))]
+    cur = ds.get(kw)
+    vm = {"PixelSpacing": 2, "ImagePositionPatient": 3, "ImageOrientationPatient": 6}.get(kw, 1)
+    if kw == "FrameTimeVector":
+        vm = int(ds.get("NumberOfFrames", 4) or 4)
+    if cur is not None and vm > 1 and rng.random() < 0.7:
+        vals = [str(v) for v in (cur if hasattr(cur, "__len__") else [cur])][:vm]
+        vals += ["1"] * (vm - len(vals))
+        vals[int(rng.integers(len(vals)))] = PLACEHOLDER
+        value: object = vals
+    else:
+        value = PLACEHOLDER
+    if kw in ("NumberOfFrames", "CineRate"):
+        value = "7123456"  # IS: placeholder of 7 digits
+    return value, bad
+
+
+def mutate(data: bytes, rng) -> tuple[bytes, str]:
+    """One seeded mutation of a DICOM file's bytes; returns (bytes, description)."""
+    op = int(rng.integers(7))
+    n = len(data)
+    if op == 0:  # flip header bytes
+        buf = bytearray(data)
+        k = int(rng.integers(1, 9))
+        head = min(n, 4096)
+        for _ in range(k):
+            buf[int(rng.integers(128, max(129, head)))] ^= int(rng.integers(1, 256))
+        return bytes(buf), f"flip {k} header bytes"
+    if op == 1:  # truncate
+        cut = int(rng.integers(0, n))
+        return data[:cut], f"truncate at {cut}/{n}"
+    if op == 2:  # zero or delete a range
+        a = int(rng.integers(0, n))
+        b = min(n, a + int(rng.integers(1, 2048)))
+        if rng.random() < 0.5:
+            return data[:a] + bytes(b - a) + data[b:], f"zero {a}:{b}"
+        return data[:a] + data[b:], f"delete {a}:{b}"
+    if op == 3:  # duplicate or append junk
+        a = int(rng.integers(0, n))
+        b = min(n, a + int(rng.integers(1, 512)))
+        if rng.random() < 0.5:
+            return data[:b] + data[a:b] + data[b:], f"duplicate {a}:{b}"
+        return data + rng.integers(0, 256, int(rng.integers(1, 300)), dtype=np.uint8).tobytes(), (
+            "append junk"
+        )
+    ds = _ds_from(data)
+    if op in (4, 5):  # DS / IS tag to a bad value
+        kw = DS_TAGS[int(rng.integers(len(DS_TAGS)))]
+        if kw in ("PhysicalDeltaX",):
+            kw = "FrameTime"
+        if rng.random() < 0.2 and "SequenceOfUltrasoundRegions" in ds:
+            r = ds.SequenceOfUltrasoundRegions[0]
+            kw2 = ("PhysicalDeltaX", "PhysicalDeltaY")[int(rng.integers(2))]
+            val = [float("nan"), float("inf"), 0.0, -1.0, 1e300][int(rng.integers(5))]
+            setattr(r, kw2, val)
+            return _ds_bytes(ds), f"{kw2} = {val}"
+        value, bad = _set_text(ds, kw, rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            setattr(ds, kw, value)
+        out = _ds_bytes(ds)
+        ph = b"7123456" if kw in ("NumberOfFrames", "CineRate") else PLACEHOLDER.encode()
+        rep = bad.encode()[: len(ph)].ljust(len(ph), b" ")
+        return out.replace(ph, rep, 1), f"{kw} = {bad!r}"
+    # op 6: binary US tag to an odd value, or delete a tag
+    if rng.random() < 0.5:
+        kw = US_TAGS[int(rng.integers(len(US_TAGS)))]
+        cur = int(ds.get(kw, 1) or 1)
+        val = [0, 1, 3, 65535, cur + 1, max(0, cur - 1), 7, 32][int(rng.integers(8))]
+        setattr(ds, kw, val)
+        return _ds_bytes(ds), f"{kw} = {val}"
+    kw = DELETABLE[int(rng.integers(len(DELETABLE)))]
+    if kw == "TransferSyntaxUID":
+        if "TransferSyntaxUID" in ds.file_meta:
+            del ds.file_meta.TransferSyntaxUID
+    elif kw in ds:
+        delattr(ds, kw)
+    return _ds_bytes(ds), f"delete {kw}"
+
+
+# -- checks -------------------------------------------------------------------------------
+
+
+def _finite_pos(*vals) -> bool:
+    a = np.asarray(vals, float)
+    return bool(np.all(np.isfinite(a)) and np.all(a > 0))
+
+
+def read_and_check(path: Path, kind: str) -> str | None:
+    """Read; return None when the result is trustworthy, else what is wrong (silent result)."""
+    if kind in ("ct", "series"):
+        for v in read_ct(path):
+            if not _finite_pos(*v.spacing_mm) or not np.all(np.isfinite(v.origin_mm)):
+                return f"geometry {v.spacing_mm} {v.origin_mm}"
+            if v.hu.dtype.kind == "f" and not np.all(np.isfinite(v.hu)):
+                return "non-finite voxels"
+        return None
+    pb = read_pullback(path)
+    if not _finite_pos(pb.frame_time_s, pb.pullback_rate_mm_s, *pb.pixel_spacing_mm):
+        return f"timing/scale {pb.frame_time_s} {pb.pullback_rate_mm_s} {pb.pixel_spacing_mm}"
+    if pb.frame_times_s is not None:
+        t = np.asarray(pb.frame_times_s, float)
+        if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+            return "frame times not increasing"
+    n = pb.n_frames
+    for i in sorted({0, n // 2, n - 1}):
+        f = np.asarray(pb.frames[i])
+        if f.shape != tuple(pb.frame_shape):
+            return f"frame {i} shape {f.shape} != {pb.frame_shape}"
+    return None
+
+
+def run_campaign(root: Path, n_cases: int, seed: int = SEED, cli_every: int = 25) -> dict:
+    from napari_plaque.cli import main
+
+    rng = np.random.default_rng(seed)
+    sources = _sources(root)
+    assert sources, "no source files"
+    counts = {"tried": 0, "ok": 0, "refused": 0, "crash": 0, "silent": 0, "hang": 0}
+    problems: list[str] = []
+    slowest = 0.0
+    for case in range(n_cases):
+        name, kind, data = sources[case % len(sources)]
+        victim = data if kind != "series" else data[int(rng.integers(len(data)))]
+        try:
+            mutated, what = mutate(victim, rng)
+        except Exception as exc:  # noqa: BLE001  the mutation itself failed: try plain bytes
+            mutated, what = victim[: len(victim) // 2], f"truncate (mutation failed: {exc})"
+        path = root / f"case{case:05d}.dcm"
+        if kind == "series":
+            path.mkdir()
+            for k, b in enumerate(data):
+                (path / f"s{k}.dcm").write_bytes(mutated if b is victim else b)
+        else:
+            path.write_bytes(mutated)
+        counts["tried"] += 1
+        t0 = time.perf_counter()
+        label = f"case {case} ({name}: {what})"
+        try:
+            with time_bound(TIME_LIMIT_S), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bad = read_and_check(path, kind)
+        except _Hang:
+            counts["hang"] += 1
+            problems.append(f"{label}: no answer in {TIME_LIMIT_S} s")
+        except (ReaderError, FormatError) as exc:
+            if path.name in str(exc):
+                counts["refused"] += 1
+            else:
+                counts["crash"] += 1
+                problems.append(f"{label}: message does not name the file: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            counts["crash"] += 1
+            problems.append(f"{label}: {type(exc).__name__}: {exc}")
+        else:
+            if bad is None:
+                counts["ok"] += 1
+            else:
+                counts["silent"] += 1
+                problems.append(f"{label}: silent result: {bad}")
+        slowest = max(slowest, time.perf_counter() - t0)
+        if cli_every and case % cli_every == 0:  # the CLI: exit 0 or 2, never a traceback
+            err = io.StringIO()
+            try:
+                with time_bound(TIME_LIMIT_S), redirect_stdout(io.StringIO()), redirect_stderr(err):
+                    rc = main(["info", str(path)])
+                if rc not in (0, 2):
+                    counts["crash"] += 1
+                    problems.append(f"{label}: CLI info exit {rc}")
+            except _Hang:
+                counts["hang"] += 1
+                problems.append(f"{label}: CLI info hangs")
+            except BaseException as exc:  # noqa: BLE001
+                counts["crash"] += 1
+                problems.append(f"{label}: CLI info {type(exc).__name__}: {exc}")
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    counts["slowest_case_s"] = round(slowest, 3)
+    counts["sources"] = len(sources)
+    counts["problems"] = problems
+    return counts
+
+
+def _report(counts: dict) -> str:
+    return (
+        f"fuzz: tried {counts['tried']} mutated files from {counts['sources']} sources; "
+        f"read ok {counts['ok']}, refused cleanly {counts['refused']}, crashes {counts['crash']},"
+        f" silent results {counts['silent']}, hangs {counts['hang']}; slowest case "
+        f"{counts['slowest_case_s']} s"
+    )
+
+
+def test_fuzz_readers(tmp_path):
+    counts = run_campaign(tmp_path, N_DEFAULT)
+    print("\n" + _report(counts))
+    assert counts["tried"] >= min(N_DEFAULT, 300)
+    assert counts["crash"] == 0, counts["problems"][:10]
+    assert counts["silent"] == 0, counts["problems"][:10]
+    assert counts["hang"] == 0, counts["problems"][:10]
+    assert counts["refused"] > counts["tried"] // 4  # the mutations do bite
+
+
+@pytest.mark.slow
+def test_fuzz_readers_long(tmp_path):
+    counts = run_campaign(tmp_path, 2000, seed=SEED + 1, cli_every=10)
+    print("\n" + _report(counts))
+    assert counts["crash"] == counts["silent"] == counts["hang"] == 0, counts["problems"][:10]
+
+
+if __name__ == "__main__":  # python tests/test_fuzz.py [N]: print the figures
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        c = run_campaign(Path(d), int(sys.argv[1]) if len(sys.argv) > 1 else N_DEFAULT)
+        print(_report(c))
+        for line in c["problems"][:40]:
+            print("  ", line)
