@@ -10,59 +10,29 @@ the study (``<study>.npy``, ``<study>.nii.gz`` or ``<study>.nii``).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import CLIError
-from ._common import load_mask, print_json, stderr_progress
-
-_SKIP_SUFFIXES = {".txt", ".md", ".json", ".csv", ".npy", ".png", ".jpg"}
-
-
-def _is_nifti(p: Path) -> bool:
-    return p.name.lower().endswith((".nii", ".nii.gz"))
+from ._common import load_mask
 
 
 def study_name(path: Path) -> str:
-    """Study name: the file or folder name without a NIfTI extension."""
-    name = path.name
-    for ext in (".nii.gz", ".nii"):
-        if name.lower().endswith(ext):
-            return name[: -len(ext)]
-    return name
+    """Study name: the file or folder name without a NIfTI extension (see cohort.study_name)."""
+    from ..cohort import study_name as _name
+
+    return _name(path)
 
 
 def expand_studies(paths: list[str]) -> list[Path]:
-    """Expand PATH arguments into studies.
+    """Expand PATH arguments into studies (see :func:`napari_plaque.cohort.expand_paths`)."""
+    from ..cohort import expand_paths
 
-    A file is one study. A folder that holds image files (DICOM) directly is one study; a
-    folder holding only sub-folders and/or NIfTI files is a cohort: each of them is a study.
-    """
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if not p.exists():
-            raise CLIError(f"{p}: no such file or folder")
-        if p.is_file():
-            out.append(p)
-            continue
-        children = sorted(c for c in p.iterdir() if not c.name.startswith("."))
-        files = [c for c in children if c.is_file()]
-        series_files = [
-            c for c in files if not _is_nifti(c) and c.suffix.lower() not in _SKIP_SUFFIXES
-        ]
-        if series_files:
-            out.append(p)
-            continue
-        studies = [c for c in children if c.is_dir() or _is_nifti(c)]
-        if not studies:
-            raise CLIError(f"{p}: empty folder (no DICOM files, NIfTI files or study folders)")
-        out.extend(studies)
-    return out
+    try:
+        return expand_paths(paths)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _mask_for(mask_arg: str | None, study: Path, shape: tuple[int, ...], what: str):
@@ -80,54 +50,25 @@ def _mask_for(mask_arg: str | None, study: Path, shape: tuple[int, ...], what: s
     return load_mask(m, shape)
 
 
-def _emit_csv(rows: list[dict[str, Any]], out_file: str | None) -> None:
-    fields: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in fields:
-                fields.append(k)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
-    if out_file:
-        from ..io.atomic import atomic_write_text
+def _run_batch(
+    args, task: Callable[[Any, dict], tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> int:
+    """Run ``task(study, params) -> (json_report, csv_rows)`` over the cohort of PATHs and/or
+    --manifest with the one cohort runner (napari_plaque.cohort): in-process, on a local
+    cluster (--workers) or a scheduler; table on stdout or --out/--csv FILE."""
+    from ..cohort.cli import params_from_args, run_command, studies_from_args
 
-        atomic_write_text(out_file, buf.getvalue())
-    else:
-        sys.stdout.write(buf.getvalue())
+    try:
+        studies = studies_from_args(args, args.paths)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return run_command(args, task, studies, params_from_args(args), json_reports=True)
 
 
-def _run_batch(args, one: Callable[[Path], tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
-    """Run ``one(study) -> (json_report, csv_rows)`` over all studies; print/write output."""
-    studies = expand_studies(args.paths)
-    single = len(studies) == 1
-    reports, rows, failed = [], [], 0
-    progress = stderr_progress(args.command, len(studies))
-    for i, study in enumerate(studies):
-        try:
-            rep, study_rows = one(study)
-        except (CLIError, ValueError, OSError) as exc:
-            if single:
-                raise
-            failed += 1
-            rep = {"study": study_name(study), "error": str(exc)}
-            study_rows = [rep]
-        reports.append(rep)
-        rows.extend(study_rows)
-        if progress:
-            progress(i + 1)
-    if args.json:
-        print_json(reports[0] if single else reports)
-        if args.csv:
-            _emit_csv(rows, args.csv)
-    else:
-        _emit_csv(rows, args.csv)
-    if failed:
-        print(f"napari-plaque: {failed} of {len(studies)} studies failed", file=sys.stderr)
-        return 1
-    return 0
+def _study_args(params: dict[str, Any], study) -> argparse.Namespace:
+    from ..cohort.cli import study_args
+
+    return study_args(params, study)
 
 
 # --------------------------------------------------------------------------------------- cac
@@ -184,10 +125,17 @@ def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return rep, [row]
 
 
+def _cac_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One study of ``cac`` (runs on a cohort worker)."""
+    rep, rows = _cac_one(_study_args(params, study), study.path)
+    rep["study"] = study.study_id
+    return rep, rows
+
+
 def _cmd_cac(args: argparse.Namespace) -> int:
     if args.water_roi and not args.rod_roi:
         raise CLIError("--water-roi needs --rod-roi (the calibration rod)")
-    return _run_batch(args, lambda s: _cac_one(args, s))
+    return _run_batch(args, _cac_task)
 
 
 # ------------------------------------------------------------------------------- composition
@@ -256,12 +204,30 @@ def _composition_one(args, study: Path, ranges) -> tuple[dict[str, Any], list[di
     return rep, [row]
 
 
+def _composition_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One study of ``composition`` (runs on a cohort worker)."""
+    a = _study_args(params, study)
+    if not a.roi:
+        raise CLIError(f"{study.path}: no plaque labels (--roi, or a 'roi' manifest column)")
+    rep, rows = _composition_one(a, study.path, parse_ranges(a.ranges))
+    rep["study"] = study.study_id
+    return rep, rows
+
+
 def _cmd_composition(args: argparse.Namespace) -> int:
-    ranges = parse_ranges(args.ranges)
-    return _run_batch(args, lambda s: _composition_one(args, s, ranges))
+    parse_ranges(args.ranges)  # bad ranges: exit 2 before any study runs
+    if not args.roi and not args.manifest:
+        raise CLIError("composition needs --roi (plaque labels) or a --manifest with a roi column")
+    return _run_batch(args, _composition_task)
 
 
 # ---------------------------------------------------------------------------------- register
+def _cohort_arguments(p, columns: tuple[str, ...]) -> None:
+    from ..cohort.cli import add_cohort_arguments
+
+    add_cohort_arguments(p, table_flags=("--out", "--csv"), study_columns=columns)
+
+
 def register(sub) -> None:
     """Add ``cac`` and ``composition`` to the napari-plaque parser."""
     p = sub.add_parser(
@@ -275,7 +241,7 @@ def register(sub) -> None:
         ),
     )
     p.add_argument(
-        "paths", nargs="+", metavar="PATH", help="DICOM folder/file, NIfTI, or a folder of studies"
+        "paths", nargs="*", metavar="PATH", help="DICOM folder/file, NIfTI, or a folder of studies"
     )
     p.add_argument(
         "--roi", metavar="MASK", help="ROI / heart mask (.npy or NIfTI, or a folder of them)"
@@ -297,7 +263,7 @@ def register(sub) -> None:
         help="ROI on water-equivalent material (default HU_water = 0)",
     )
     p.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
-    p.add_argument("--csv", metavar="FILE", help="write the CSV rows to FILE (atomically)")
+    _cohort_arguments(p, ("roi", "vessels", "rod_roi", "water_roi"))
     p.set_defaults(func=_cmd_cac)
 
     q = sub.add_parser(
@@ -311,10 +277,13 @@ def register(sub) -> None:
         ),
     )
     q.add_argument(
-        "paths", nargs="+", metavar="PATH", help="DICOM folder/file, NIfTI, or a folder of studies"
+        "paths", nargs="*", metavar="PATH", help="DICOM folder/file, NIfTI, or a folder of studies"
     )
     q.add_argument(
-        "--roi", metavar="MASK", required=True, help="plaque labels (.npy or NIfTI, or a folder)"
+        "--roi",
+        metavar="MASK",
+        help="plaque labels (.npy or NIfTI, or a folder); required "
+        "unless the --manifest has a roi column",
     )
     q.add_argument(
         "--vessels", metavar="LABELS", help="vessel (outer wall) labels for plaque burden"
@@ -327,5 +296,5 @@ def register(sub) -> None:
     )
     q.add_argument("--per-plaque", action="store_true", help="CSV: one row per plaque")
     q.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
-    q.add_argument("--csv", metavar="FILE", help="write the CSV rows to FILE (atomically)")
+    _cohort_arguments(q, ("roi", "vessels"))
     q.set_defaults(func=_cmd_composition)

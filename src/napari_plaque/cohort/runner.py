@@ -1,0 +1,398 @@
+"""The one cohort runner: a per-study task over many studies, in-process or on dask.distributed.
+
+A *task* is a module-level function ``task(study: Study, params: dict)`` returning the study's
+rows (a list of flat dicts, or one dict), ``(report, rows)``, or a :class:`TaskOutput`. It must
+be importable on the workers (no lambdas or closures): dask pickles it by reference.
+
+:func:`run_cohort` runs it over the studies
+
+- in this process, one study after the other (``workers=1``, the default);
+- on a ``distributed.LocalCluster`` of ``workers`` processes with one thread each;
+- on a running dask.distributed scheduler (``scheduler="tcp://host:port"`` or the path of a
+  scheduler file), or with a ``client`` you made (e.g. for a dask-jobqueue cluster);
+
+and returns a :class:`CohortResult`: one :class:`StudyOutcome` per study *in input order*
+(whatever order the workers finish in), so the table is the same as the sequential run's apart
+from the ``time_utc`` / ``elapsed_s`` columns. A study that raises becomes an ``error`` outcome
+with its message; the others complete. With ``out`` the table is written (atomically) every
+``checkpoint_s`` seconds and at the end, also when interrupted; with ``resume`` the studies
+already in ``out`` with status ``ok``, the same parameters hash and the same napari-plaque
+version are not run again.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .study import Study, input_id, params_hash
+from .table import PATH_COLUMN, read_table, write_table
+
+#: exit status of a cohort command: every study ok (or resumed)
+EXIT_OK = 0
+#: exit status when at least one study failed (its row has status=error)
+EXIT_STUDY_FAILED = 1
+#: exit status for bad usage or input that stops the whole run (nothing is computed)
+EXIT_USAGE = 2
+#: exit status when interrupted (Ctrl-C); finished studies are in the output
+EXIT_INTERRUPTED = 130
+
+#: seconds to wait for a worker when submitting to an existing scheduler
+WORKER_WAIT_S = 120.0
+
+Task = Callable[[Study, dict], Any]
+
+
+@dataclass
+class TaskOutput:
+    """What a task may return: table rows, and optionally a full (JSON) report."""
+
+    rows: list[dict[str, Any]]
+    report: Any = None
+
+
+@dataclass
+class StudyOutcome:
+    """The result of one study: its rows, or the error that stopped it."""
+
+    index: int
+    study_id: str
+    input_id: str
+    status: str  # "ok" or "error"
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    report: Any = None
+    error: str | None = None
+    elapsed_s: float = 0.0
+    time_utc: str = ""
+    path: str = ""
+    resumed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _normalize(out: Any) -> tuple[list[dict[str, Any]], Any]:
+    if isinstance(out, TaskOutput):
+        return [dict(r) for r in out.rows], out.report
+    if isinstance(out, tuple) and len(out) == 2:
+        report, rows = out
+        rows = [rows] if isinstance(rows, Mapping) else list(rows)
+        return [dict(r) for r in rows], report
+    if isinstance(out, Mapping):
+        return [dict(out)], dict(out)
+    if out is None:
+        return [], None
+    rows = [dict(r) for r in out]
+    return rows, rows
+
+
+def error_message(exc: BaseException) -> str:
+    """The message of a failed study: the text of user-facing errors, else type and text."""
+    user = isinstance(exc, (ValueError, OSError, LookupError)) or type(exc).__name__ in (
+        "CLIError",
+        "ReaderError",
+        "FormatError",
+    )
+    text = str(exc) or type(exc).__name__
+    return text if user else f"{type(exc).__name__}: {text}"
+
+
+def execute_study(
+    task: Task, study: Study, index: int = 0, params: dict | None = None, raise_errors=False
+) -> StudyOutcome:
+    """Run ``task`` on one study and wrap the result or the error (runs on the worker)."""
+    t0 = time.perf_counter()
+    base = dict(index=index, study_id=study.study_id, input_id=input_id(study))
+    base["path"] = str(study.path)
+    try:
+        rows, report = _normalize(task(study, dict(params or {})))
+    except Exception as exc:
+        if raise_errors:
+            raise
+        return StudyOutcome(
+            status="error",
+            error=error_message(exc),
+            elapsed_s=time.perf_counter() - t0,
+            time_utc=_now(),
+            **base,
+        )
+    return StudyOutcome(
+        status="ok",
+        rows=rows,
+        report=report,
+        elapsed_s=time.perf_counter() - t0,
+        time_utc=_now(),
+        **base,
+    )
+
+
+@dataclass
+class CohortResult:
+    """Outcomes in input order, plus rows kept from a resumed output."""
+
+    task_name: str
+    params_hash: str
+    outcomes: list[StudyOutcome]
+    kept_rows: list[dict[str, Any]] = field(default_factory=list)
+    record_paths: bool = False
+    version: str = __version__
+    out: Path | None = None
+
+    @property
+    def n_failed(self) -> int:
+        return sum(not o.ok for o in self.outcomes)
+
+    @property
+    def n_resumed(self) -> int:
+        return sum(o.resumed for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_STUDY_FAILED if self.n_failed else EXIT_OK
+
+    @property
+    def reports(self) -> list[Any]:
+        return [
+            o.report if o.ok else {"study": o.study_id, "status": "error", "error": o.error}
+            for o in self.outcomes
+        ]
+
+    def outcome_rows(self, o: StudyOutcome) -> list[dict[str, Any]]:
+        """The table rows of one outcome, with status and provenance columns."""
+        if o.resumed:
+            return [dict(r) for r in o.rows]
+        prov: dict[str, Any] = {"status": o.status, "error": o.error}
+        if self.record_paths:
+            prov[PATH_COLUMN] = o.path
+        prov.update(
+            napari_plaque_version=self.version,
+            params_hash=self.params_hash,
+            input_id=o.input_id,
+            time_utc=o.time_utc,
+            elapsed_s=round(o.elapsed_s, 3),
+        )
+        task_rows = o.rows if (o.ok and o.rows) else [{}]
+        out = []
+        for r in task_rows:
+            row = {"study": o.study_id}
+            row.update((k, v) for k, v in r.items() if k not in ("study", "status", "error"))
+            row.update(prov)
+            out.append(row)
+        return out
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row: studies in input order (a study's rows in the task's order), then the
+        rows kept from the resumed output that belong to no study of this run."""
+        rows: list[dict[str, Any]] = []
+        for o in self.outcomes:
+            rows.extend(self.outcome_rows(o))
+        return rows + [dict(r) for r in self.kept_rows]
+
+
+def _resume_groups(
+    prev: list[dict[str, Any]], ph: str, version: str
+) -> tuple[dict[tuple[str, str], list[dict]], list[tuple[tuple[str, str], dict]]]:
+    """Group the previous rows by (study, input_id); the ok ones of this hash and version."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    order: list[tuple[tuple[str, str], dict]] = []
+    for r in prev:
+        key = (str(r.get("study", "")), str(r.get("input_id", "")))
+        groups.setdefault(key, []).append(r)
+        order.append((key, r))
+    good = {
+        k: rows
+        for k, rows in groups.items()
+        if all(
+            str(r.get("status")) == "ok"
+            and str(r.get("params_hash")) == ph
+            and str(r.get("napari_plaque_version")) == version
+            for r in rows
+        )
+    }
+    return good, order
+
+
+def _progress_bar(total: int, initial: int, desc: str, show: bool | None):
+    from tqdm import tqdm
+
+    disable = (not sys.stderr.isatty()) if show is None else (not show)
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit="study", file=sys.stderr, disable=disable
+    )
+
+
+def connect(scheduler: str, timeout_s: float = 30.0):
+    """A ``distributed.Client`` for ``tcp://host:port`` or a scheduler file (JSON)."""
+    import distributed
+
+    try:
+        if Path(scheduler).is_file():
+            return distributed.Client(scheduler_file=scheduler, timeout=timeout_s)
+        return distributed.Client(scheduler, timeout=timeout_s)
+    except (OSError, TimeoutError) as exc:
+        raise OSError(f"cannot reach the dask scheduler {scheduler!r} ({exc})") from None
+
+
+def _local_cluster(workers: int):
+    import distributed
+
+    return distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+
+
+def run_cohort(
+    task: Task,
+    studies: Sequence[Study],
+    params: dict[str, Any] | None = None,
+    *,
+    task_name: str | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    client=None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    record_paths: bool = False,
+    progress: bool | None = None,
+    raise_errors: bool = False,
+    checkpoint_s: float = 30.0,
+) -> CohortResult:
+    """Run ``task(study, params)`` on every study; see the module docstring.
+
+    Parameters
+    ----------
+    task : module-level function ``(Study, dict) -> rows | (report, rows) | TaskOutput``
+    studies : the cohort, in the order of the output
+    params : the task's parameters (hashed into ``params_hash``; picklable)
+    task_name : name hashed with the parameters (default: the task's qualified name)
+    workers : processes of a LocalCluster; 1 runs in this process (no cluster)
+    scheduler : address ``tcp://host:port`` or scheduler file of a running scheduler
+    client : an existing ``distributed.Client`` (wins over ``workers`` and ``scheduler``)
+    out : table to write (``.csv``, or ``.parquet``) at checkpoints and at the end
+    resume : skip the studies already ``ok`` in ``out`` with the same hash and version
+    record_paths : add a ``path`` column (default: only ``input_id``, a hash of the paths)
+    progress : tqdm bar on stderr; None: only when stderr is a terminal
+    raise_errors : in-process only: let a study's exception propagate (one-study commands)
+    checkpoint_s : how often ``out`` is rewritten while studies finish
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    name = task_name or f"{task.__module__}.{getattr(task, '__qualname__', task)}"
+    ph = params_hash(name, params)
+    out_path = Path(out) if out is not None else None
+    if resume and out_path is None:
+        raise ValueError("resume needs an output table to resume from")
+    outcomes: list[StudyOutcome | None] = [None] * len(studies)
+    kept: list[dict[str, Any]] = []
+    if resume and out_path is not None:
+        good, order = _resume_groups(read_table(out_path), ph, __version__)
+        current = set()
+        for i, s in enumerate(studies):
+            key = (s.study_id, input_id(s))
+            current.add(key)
+            if key in good:
+                outcomes[i] = StudyOutcome(
+                    i, s.study_id, key[1], "ok", rows=good[key], path=str(s.path), resumed=True
+                )
+        kept = [r for key, r in order if key not in current]
+    todo = [(i, s) for i, s in enumerate(studies) if outcomes[i] is None]
+    result = CohortResult(name, ph, [], kept, record_paths, __version__, out_path)
+    bar = _progress_bar(len(studies), len(studies) - len(todo), name.rsplit(".", 1)[-1], progress)
+    last_write = [time.monotonic()]
+
+    def snapshot() -> None:
+        result.outcomes = [o for o in outcomes if o is not None]
+        if out_path is not None:
+            write_table(out_path, result.rows())
+
+    def done(o: StudyOutcome) -> None:
+        outcomes[o.index] = o
+        bar.update(1)
+        if out_path is not None and time.monotonic() - last_write[0] >= checkpoint_s:
+            snapshot()
+            last_write[0] = time.monotonic()
+
+    run = functools.partial(execute_study, task, params=params)
+    try:
+        n_proc = min(workers, len(todo))
+        if client is None and scheduler is None and n_proc <= 1:
+            for i, s in todo:
+                done(run(s, i, raise_errors=raise_errors))
+        elif todo:
+            _run_distributed(run, todo, done, n_proc, scheduler, client)
+    except BaseException:
+        snapshot()  # whatever finished is kept (resumable)
+        bar.close()
+        raise
+    bar.close()
+    snapshot()
+    return result
+
+
+def _run_distributed(run, todo, done, workers, scheduler, client) -> None:
+    import distributed
+
+    own_client = own_cluster = None
+    futures: list = []
+    try:
+        if client is None:
+            if scheduler is not None:
+                client = own_client = connect(scheduler)
+                try:
+                    client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+                except (TimeoutError, OSError):
+                    raise OSError(
+                        f"the dask scheduler {scheduler!r} has no worker after "
+                        f"{WORKER_WAIT_S:.0f} s (start some with `dask worker {scheduler}`)"
+                    ) from None
+            else:
+                own_cluster = _local_cluster(workers)
+                client = own_client = distributed.Client(own_cluster)
+        futures = client.map(run, [s for _, s in todo], [i for i, _ in todo], pure=False)
+        index = {f.key: i for f, (i, _) in zip(futures, todo, strict=True)}
+        studies = dict(todo)
+        for fut in distributed.as_completed(futures):
+            i = index[fut.key]
+            try:
+                o = fut.result()
+            except Exception as exc:  # the worker died (e.g. out of memory) or lost the task
+                s = studies[i]
+                o = StudyOutcome(
+                    i,
+                    s.study_id,
+                    input_id(s),
+                    "error",
+                    error=f"worker failed: {error_message(exc)}",
+                    time_utc=_now(),
+                    path=str(s.path),
+                )
+            fut.release()
+            done(o)
+        futures = []
+    finally:
+        if futures and client is not None:
+            try:
+                client.cancel(futures)
+            except Exception:  # noqa: BLE001 - best effort while shutting down
+                pass
+        if own_client is not None:
+            own_client.close()
+        if own_cluster is not None:
+            own_cluster.close()

@@ -1,0 +1,180 @@
+"""Studies of a cohort: where they come from (paths, a manifest) and how they are identified.
+
+A :class:`Study` is one unit of work: a ``study_id``, the image ``path`` and per-study inputs
+(``roi``, ``vessels``, ``arcs``, ``ref`` ...) read from the manifest's other columns. Output
+never names the path unless asked: :func:`input_id` is a hash of the study's input paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: file suffixes that are never an image study when a folder is expanded
+_SKIP_SUFFIXES = {".txt", ".md", ".json", ".csv", ".npy", ".png", ".jpg", ".parquet"}
+
+#: manifest columns with a meaning of their own (every other column is a per-study input)
+MANIFEST_ID = "study_id"
+MANIFEST_PATH = "path"
+
+
+@dataclass
+class Study:
+    """One study of a cohort.
+
+    ``inputs`` holds per-study inputs from the manifest (column name -> text, empty cells
+    left out); :meth:`input_path` resolves one relative to the manifest's folder.
+    """
+
+    study_id: str
+    path: Path
+    inputs: dict[str, str] = field(default_factory=dict)
+    base: Path | None = None  # folder that relative manifest paths are relative to
+
+    def input_path(self, name: str) -> Path | None:
+        """The per-study input ``name`` as a path (relative to the manifest), or None."""
+        v = self.inputs.get(name)
+        if v is None or v == "":
+            return None
+        p = Path(v).expanduser()
+        if not p.is_absolute() and self.base is not None:
+            p = self.base / p
+        return p
+
+    @property
+    def input_id(self) -> str:
+        return input_id(self)
+
+
+def _is_nifti(p: Path) -> bool:
+    return p.name.lower().endswith((".nii", ".nii.gz"))
+
+
+def study_name(path: str | Path) -> str:
+    """Study name: the file or folder name without a NIfTI / DICOM extension."""
+    name = Path(path).name
+    for ext in (".nii.gz", ".nii", ".dcm"):
+        if name.lower().endswith(ext) and len(name) > len(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def expand_paths(paths: Iterable[str | Path], expand_folders: bool = True) -> list[Path]:
+    """Expand PATH arguments into studies (raises ValueError naming a missing/empty path).
+
+    A file is one study. A folder that holds image files (DICOM) directly is one study; a
+    folder holding only sub-folders and/or NIfTI files is a cohort: each of them is a study.
+    With ``expand_folders=False`` every path is one study as given.
+    """
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            raise ValueError(f"{p}: no such file or folder")
+        if p.is_file() or not expand_folders:
+            out.append(p)
+            continue
+        children = sorted(c for c in p.iterdir() if not c.name.startswith("."))
+        files = [c for c in children if c.is_file()]
+        series_files = [
+            c for c in files if not _is_nifti(c) and c.suffix.lower() not in _SKIP_SUFFIXES
+        ]
+        if series_files:
+            out.append(p)
+            continue
+        studies = [c for c in children if c.is_dir() or _is_nifti(c)]
+        if not studies:
+            raise ValueError(f"{p}: empty folder (no DICOM files, NIfTI files or study folders)")
+        out.extend(studies)
+    return out
+
+
+def studies_from_paths(
+    paths: Iterable[str | Path], expand_folders: bool = True, inputs: Sequence[dict] | None = None
+) -> list[Study]:
+    """One :class:`Study` per (expanded) path, named by :func:`study_name`."""
+    found = expand_paths(paths, expand_folders)
+    if inputs is not None and len(inputs) != len(found):
+        raise ValueError(f"{len(found)} studies but {len(inputs)} sets of per-study inputs")
+    return [
+        Study(study_name(p), p, dict(inputs[i]) if inputs is not None else {})
+        for i, p in enumerate(found)
+    ]
+
+
+def read_manifest(path: str | Path, columns: Sequence[str] | None = None) -> list[Study]:
+    """Read a cohort manifest: a CSV with a ``path`` column, optionally ``study_id``.
+
+    Other columns are per-study inputs; when ``columns`` is given, only those are kept (extra
+    columns such as age or site are ignored). Relative paths are relative to the manifest's
+    folder. Raises ValueError naming the file (and line) for an unusable manifest: no ``path``
+    column, an empty path, or a study id used twice. Missing study files are *not* checked
+    here: each becomes an error row when its study runs.
+    """
+    mpath = Path(path)
+    try:
+        text = mpath.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ValueError(f"{mpath}: no such manifest file") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{mpath}: not a UTF-8 CSV manifest ({exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if MANIFEST_PATH not in header:
+        raise ValueError(
+            f"{mpath}: a manifest needs a '{MANIFEST_PATH}' column (and optionally "
+            f"'{MANIFEST_ID}'); found columns {header}"
+        )
+    base = mpath.parent
+    studies: list[Study] = []
+    seen: dict[str, int] = {}
+    for line, raw in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(row.values()):
+            continue  # blank line
+        p = row.get(MANIFEST_PATH, "")
+        if not p:
+            raise ValueError(f"{mpath}, line {line}: empty '{MANIFEST_PATH}'")
+        sid = row.get(MANIFEST_ID) or study_name(p)
+        if sid in seen:
+            raise ValueError(
+                f"{mpath}, line {line}: study id {sid!r} already used on line {seen[sid]}"
+            )
+        seen[sid] = line
+        extra = {
+            k: v
+            for k, v in row.items()
+            if k not in (MANIFEST_ID, MANIFEST_PATH)
+            and v != ""
+            and (columns is None or k in columns)
+        }
+        sp = Path(p).expanduser()
+        if not sp.is_absolute():
+            sp = base / sp
+        studies.append(Study(sid, sp, extra, base))
+    if not studies:
+        raise ValueError(f"{mpath}: the manifest lists no study")
+    return studies
+
+
+def _hash(obj: Any, n: int = 16) -> str:
+    from ..report import json_safe
+
+    text = json.dumps(json_safe(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+
+
+def params_hash(task_name: str, params: dict[str, Any] | None) -> str:
+    """A short hash of the task's name and parameters (same parameters -> same hash)."""
+    return _hash({"task": task_name, "params": params or {}})
+
+
+def input_id(study: Study) -> str:
+    """A short hash naming the study's inputs (absolute paths) without revealing them."""
+    inputs = {k: str(study.input_path(k).resolve()) for k in sorted(study.inputs)}
+    return _hash({"path": str(Path(study.path).resolve()), "inputs": inputs})
