@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from . import CLIError
 from ._common import print_json, stderr_progress
@@ -25,17 +26,18 @@ def _measure(pb, arcset, cls: str, n_alines: int, frames: tuple[int, int]) -> di
     return m
 
 
-def _ics(args: argparse.Namespace) -> int:
+def _ics_one(args, pullback, arcs_path) -> dict:
+    """ICS and arc measurements of one pullback with its arcs file."""
     from ..ivus import load_arcs, parse_frame_range
 
-    pb = _read_pullback(args.pullback)
-    arcset = load_arcs(args.arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
+    pb = _read_pullback(pullback)
+    arcset = load_arcs(arcs_path, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
     frames = parse_frame_range(args.frames, pb.n_frames)
     ca = _measure(pb, arcset, "calcium", args.n_alines, frames)
     att = _measure(pb, arcset, "attenuation", args.n_alines, frames)
-    out = {
-        "pullback": str(args.pullback),
-        "arcs": str(args.arcs),
+    return {
+        "pullback": str(pullback),
+        "arcs": str(arcs_path),
         "ics": ca["ics"],
         "positive_alines": ca["positive_alines"],
         "total_alines": ca["total_alines"],
@@ -53,6 +55,73 @@ def _ics(args: argparse.Namespace) -> int:
         "attenuation_length_mm": att["length_mm"],
         "attenuation_arc_gt180_over_5mm": att["arc_gt180_over_5mm"],
     }
+
+
+#: keys of a one-pullback result that are paths (left out of cohort rows: input_id names them)
+_PATH_KEYS = ("pullback", "arcs", "out")
+
+
+def _ics_task(study, params: dict) -> tuple[dict, list[dict]]:
+    """One pullback of ``ics`` (runs on a cohort worker)."""
+    from ..cohort.cli import study_args
+
+    a = study_args(params, study)
+    if not getattr(a, "arcs", None):
+        raise CLIError(f"{study.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
+    out = _ics_one(a, study.path, a.arcs)
+    return out, [{k: v for k, v in out.items() if k not in _PATH_KEYS}]
+
+
+def _pullback_studies(args, paths: list[str], per_study: dict[str, list[str] | None]):
+    """Studies of PULLBACK arguments and/or --manifest; ``per_study`` maps an input name (arcs)
+    to the files given on the command line: one per pullback, or one folder holding
+    ``<study>.arcs.json`` / ``<study>.json``."""
+    from ..cohort import studies_from_paths, study_name
+    from ..cohort.cli import studies_from_args
+
+    studies = studies_from_args(args, None) if args.manifest else []
+    if paths:
+        found = studies_from_paths(paths, expand_folders=False)
+        for name, given in per_study.items():
+            if not given:
+                continue
+            if len(given) == 1 and Path(given[0]).is_dir():
+                folder = Path(given[0])
+                for st in found:
+                    sid = study_name(st.path)
+                    cands = [folder / f"{sid}.{name}.json", folder / f"{sid}.json"]
+                    hit = next((c for c in cands if c.exists()), cands[0])
+                    st.inputs[name] = str(hit)
+                continue
+            if len(given) != len(found):
+                raise CLIError(
+                    f"{len(found)} pullback(s) but {len(given)} --{name} file(s): give one "
+                    f"--{name} file per pullback, in the same order, or one folder"
+                )
+            for st, g in zip(found, given, strict=True):
+                st.inputs[name] = g
+        studies = found + studies
+    if not studies:
+        raise CLIError("no pullback: give PULLBACK paths or --manifest CSV")
+    return studies
+
+
+def _ics(args: argparse.Namespace) -> int:
+    from ..cohort.cli import params_from_args, run_command
+
+    studies = _pullback_studies(args, args.pullbacks, {"arcs": args.arcs})
+    params = params_from_args(args, exclude=("pullbacks", "arcs"))
+    return run_command(
+        args,
+        _ics_task,
+        studies,
+        params,
+        json_reports=True,
+        single=lambda out: _print_ics(args, out),
+    )
+
+
+def _print_ics(args, out: dict) -> int:
     if args.json:
         print_json(out)
     else:
@@ -137,24 +206,43 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from ..ivus import arc_measurements, load_model, predict_pullback, save_arcs
+_MODELS: dict = {}
 
-    model = load_model(args.model)
-    pb = _read_pullback(args.pullback)
+
+def _svm_model(path: str):
+    """The SVM of ``path``, loaded once per process (cohort workers reuse it)."""
+    from ..ivus import load_model
+
+    key = str(Path(path).resolve())
+    if key not in _MODELS:
+        _MODELS.clear()
+        _MODELS[key] = load_model(path)
+    return _MODELS[key]
+
+
+def _predict_one(args, pullback, out_path, progress: bool) -> dict:
+    """Predict the arcs of one pullback, write them to ``out_path``, measure them."""
+    from ..ivus import arc_measurements, predict_pullback, save_arcs
+
+    model = _svm_model(args.model)
+    pb = _read_pullback(pullback)
     center = None
     if args.center == "lumen":
         from ..ivus import estimate_lumen_centers
 
         center = estimate_lumen_centers(pb.frames)
     labels, arcs = predict_pullback(
-        model, pb, center=center, progress=stderr_progress("predict", pb.n_frames)
+        model,
+        pb,
+        center=center,
+        progress=stderr_progress("predict", pb.n_frames) if progress else None,
     )
-    save_arcs(arcs, args.out)
+    save_arcs(arcs, out_path)
     m = arc_measurements(labels, pb.mm_per_frame)
-    out = {
-        "pullback": str(args.pullback),
-        "arcs": str(args.out),
+    return {
+        "pullback": str(pullback),
+        "arcs": str(out_path),
+        "arcs_file": Path(out_path).name,
         "class": model.meta.get("class", "calcium"),
         "ics": m["ics"],
         "positive_alines": m["positive_alines"],
@@ -163,6 +251,53 @@ def _predict(args: argparse.Namespace) -> int:
         "calcium_length_mm": m["length_mm"],
         "n_arcs": len(arcs.arcs),
     }
+
+
+def _per_study_out(args, study, suffix: str) -> Path:
+    """Where one study's output goes: ``--out`` itself for one study named on the command
+    line, else ``<--out folder>/<study><suffix>`` (a manifest 'out' column wins)."""
+    if study.inputs.get("out"):
+        return study.input_path("out")
+    if params_single(args):
+        return Path(args.out)
+    return Path(args.out) / f"{study.study_id}{suffix}"
+
+
+def params_single(params) -> bool:
+    return bool(getattr(params, "_single", False))
+
+
+def _predict_task(study, params: dict) -> tuple[dict, list[dict]]:
+    """One pullback of ``predict-arcs`` (runs on a cohort worker)."""
+    from ..cohort.cli import study_args
+
+    a = study_args({k: v for k, v in params.items() if k != "out"}, study)
+    a.out = params["out"]
+    out = _predict_one(a, study.path, _per_study_out(a, study, ".arcs.json"), params_single(a))
+    return out, [{k: v for k, v in out.items() if k not in _PATH_KEYS}]
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from ..cohort.cli import file_sha256, is_cohort, params_from_args, run_command
+
+    studies = _pullback_studies(args, args.pullbacks, {})
+    single = not is_cohort(args, len(studies))
+    if not single and Path(args.out).suffix.lower() == ".json":
+        raise CLIError(f"{args.out}: with several pullbacks --out is a folder (one arcs file each)")
+    params = params_from_args(args, exclude=("pullbacks",))
+    params["model_sha256"] = file_sha256(args.model)
+    params["_single"] = single
+    return run_command(
+        args,
+        _predict_task,
+        studies,
+        params,
+        json_reports=True,
+        single=lambda out: _print_predict(args, out),
+    )
+
+
+def _print_predict(args, out: dict) -> int:
     if args.json:
         print_json(out)
     else:
@@ -173,6 +308,12 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cohort_arguments(p, columns: tuple[str, ...], flags: tuple[str, ...]) -> None:
+    from ..cohort.cli import add_cohort_arguments
+
+    add_cohort_arguments(p, table_flags=flags, study_columns=columns)
+
+
 def register(sub) -> None:
     """Add the IVUS subcommands to the napari-plaque parser."""
     p = sub.add_parser(
@@ -181,11 +322,18 @@ def register(sub) -> None:
         description="ICS = 1000 x calcium-positive A-lines / all A-lines over the frame range; "
         "also maximum arc, calcium length and the arc > 180 deg over > 5 mm flag.",
     )
-    p.add_argument("pullback", help="IVUS multi-frame DICOM")
-    p.add_argument("--arcs", required=True, help="arcs JSON (napari-plaque/arcs) of the pullback")
+    p.add_argument("pullbacks", nargs="*", metavar="PULLBACK", help="IVUS multi-frame DICOM(s)")
+    p.add_argument(
+        "--arcs",
+        nargs="+",
+        metavar="ARCS",
+        help="arcs JSON (napari-plaque/arcs): one per pullback, in the same order, or a folder "
+        "with <study>.arcs.json or <study>.json",
+    )
     p.add_argument("--n-alines", type=int, default=360, help="A-lines per frame (default 360)")
     p.add_argument("--frames", default=None, help="analysed frame range START:STOP (default all)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _cohort_arguments(p, ("arcs",), ("--out", "--table"))
     p.set_defaults(func=_ics)
 
     p = sub.add_parser(
@@ -220,7 +368,7 @@ def register(sub) -> None:
         help="detect calcium arcs on a pullback with a trained SVM",
         description="Writes the predicted arcs (napari-plaque/arcs JSON) and prints the ICS.",
     )
-    p.add_argument("pullback", help="IVUS multi-frame DICOM")
+    p.add_argument("pullbacks", nargs="*", metavar="PULLBACK", help="IVUS multi-frame DICOM(s)")
     p.add_argument("--model", required=True, help="model file from train-svm")
     p.add_argument(
         "--center",
@@ -229,6 +377,11 @@ def register(sub) -> None:
         help="centre of the A-lines and arcs: the catheter (image centre, default) or the "
         "estimated lumen centre of each frame",
     )
-    p.add_argument("--out", required=True, help="arcs JSON to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="arcs JSON to write; with several pullbacks a folder (<study>.arcs.json each)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
+    _cohort_arguments(p, ("out",), ("--table",))
     p.set_defaults(func=_predict)

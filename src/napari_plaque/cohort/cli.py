@@ -175,6 +175,21 @@ def params_from_args(args: argparse.Namespace, exclude: Sequence[str] = ()) -> d
     return {k: v for k, v in sorted(vars(args).items()) if k not in skip and not callable(v)}
 
 
+def file_sha256(path: str | Path, n: int = 16) -> str | None:
+    """A short SHA-256 of a file's bytes (a model's identity in the parameters hash); None
+    when it is not a file (the command reports that itself)."""
+    import hashlib
+
+    p = Path(path)
+    if not p.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:n]
+
+
 def study_args(params: dict[str, Any], study: Study) -> argparse.Namespace:
     """The command's options for one study: ``params`` with the manifest's per-study columns
     (``roi``, ``vessels``, ``arcs``...) in place of the options of the same name."""

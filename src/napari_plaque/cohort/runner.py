@@ -280,7 +280,8 @@ def run_cohort(
     ----------
     task : module-level function ``(Study, dict) -> rows | (report, rows) | TaskOutput``
     studies : the cohort, in the order of the output
-    params : the task's parameters (hashed into ``params_hash``; picklable)
+    params : the task's parameters (picklable), hashed into ``params_hash`` except the keys
+        starting with ``_`` (they steer the task, e.g. its progress output, not its result)
     task_name : name hashed with the parameters (default: the task's qualified name)
     workers : processes of a LocalCluster; 1 runs in this process (no cluster)
     scheduler : address ``tcp://host:port`` or scheduler file of a running scheduler
@@ -295,7 +296,7 @@ def run_cohort(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     name = task_name or f"{task.__module__}.{getattr(task, '__qualname__', task)}"
-    ph = params_hash(name, params)
+    ph = params_hash(name, {k: v for k, v in (params or {}).items() if not k.startswith("_")})
     out_path = Path(out) if out is not None else None
     if resume and out_path is None:
         raise ValueError("resume needs an output table to resume from")
