@@ -25,8 +25,13 @@ def register(sub) -> None:
             "(frames, A-lines) and the per-A-line agreement and ICS are reported."
         ),
     )
-    p.add_argument("pred", help="automated label map (.npy or NIfTI)")
-    p.add_argument("ref", help="reference label map (.npy or NIfTI)")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="PRED REF",
+        help="automated and reference label maps (.npy or NIfTI); several pairs, or a PRED "
+        "folder and a REF folder (files matched by name), make a cohort",
+    )
     p.add_argument("--image", help="the image (DICOM folder/file or NIfTI) giving the spacing")
     p.add_argument(
         "--spacing",
@@ -42,8 +47,15 @@ def register(sub) -> None:
         action="store_true",
         help="PRED/REF are (frames, A-lines) IVUS calcium labels: per-A-line agreement and ICS",
     )
-    p.add_argument("--out", help="also write the JSON result to this file")
+    p.add_argument(
+        "--out",
+        help="also write the JSON result to this file (a cohort: .json for the results, "
+        ".csv/.parquet for the table)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    from ..cohort.cli import add_cohort_arguments
+
+    add_cohort_arguments(p, study_columns=("ref", "image"))
     p.set_defaults(func=run_qc)
 
     a = sub.add_parser(
@@ -132,7 +144,8 @@ def _spacing_for(args, shape: tuple[int, ...]) -> tuple[tuple[float, ...], str]:
     return (1.0,) * len(shape), "assumed 1 mm"
 
 
-def run_qc(args) -> int:
+def _qc_compute(args, progress: bool = True) -> dict[str, Any]:
+    """QC of one PRED/REF pair (``args.pred``, ``args.ref``): the result dict."""
     from .._progress import run_steps
     from ..io import read_labels
     from ..qc import aline_agreement, iter_qc_metrics, qc_steps
@@ -150,7 +163,32 @@ def run_qc(args) -> int:
             )
         res = aline_agreement(ref != 0, pred != 0, n_worst=args.worst)
         res.pop("per_frame_disagree_deg")
-        _emit(res, args)
+        return res
+    if pred.ndim != 3:
+        raise ValueError(f"{args.pred}: QC needs 3D label maps, got shape {tuple(pred.shape)}")
+    spacing, source = _spacing_for(args, pred.shape)
+    total = qc_steps(pred, ref, args.labels)
+    res = run_steps(
+        iter_qc_metrics(pred, ref, spacing, labels=args.labels, n_worst=args.worst),
+        stderr_progress("qc", total) if progress else None,
+    )
+    per_slice = res.pop("per_slice")
+    res["spacing_source"] = source
+    res["slices_with_disagreement"] = int(np.count_nonzero(per_slice["disagree"]))
+    res["pred"] = str(args.pred)
+    res["ref"] = str(args.ref)
+    return res
+
+
+def run_qc(args) -> int:
+    pairs = _qc_studies(args)
+    cohort_opts = args.table or args.resume or args.workers > 1 or args.scheduler
+    if args.manifest or len(pairs) != 1 or cohort_opts:
+        return _run_qc_cohort(args, pairs)
+    args.pred, args.ref = str(pairs[0].path), pairs[0].inputs["ref"]
+    res = _qc_compute(args)
+    _emit(res, args)
+    if args.alines:
         if not args.json:
             print(
                 f"A-lines: accuracy {res['accuracy']:.3f}  precision {res['precision']:.3f}  "
@@ -162,23 +200,91 @@ def run_qc(args) -> int:
                     f"frame {w['index']:5d}: {w['disagree_alines']} A-lines ({w['disagree_deg']:.1f} deg)"
                 )
         return 0
-    if pred.ndim != 3:
-        raise ValueError(f"{args.pred}: QC needs 3D label maps, got shape {tuple(pred.shape)}")
-    spacing, source = _spacing_for(args, pred.shape)
-    total = qc_steps(pred, ref, args.labels)
-    res = run_steps(
-        iter_qc_metrics(pred, ref, spacing, labels=args.labels, n_worst=args.worst),
-        stderr_progress("qc", total),
-    )
-    per_slice = res.pop("per_slice")
-    res["spacing_source"] = source
-    res["slices_with_disagreement"] = int(np.count_nonzero(per_slice["disagree"]))
-    res["pred"] = str(args.pred)
-    res["ref"] = str(args.ref)
-    _emit(res, args)
     if not args.json:
         _print_table(res)
     return 0
+
+
+def _qc_studies(args) -> list:
+    """PRED REF pairs (files, or a PRED folder and a REF folder matched by study name) and/or
+    the --manifest (path = PRED, ref = REF, optional image)."""
+    from ..cohort import Study, study_name
+    from ..cohort.cli import studies_from_args
+    from . import CLIError
+
+    items = list(args.inputs or [])
+    studies: list = []
+    if len(items) == 2 and all(Path(x).is_dir() for x in items):
+        pdir, rdir = (Path(x) for x in items)
+        preds = sorted(c for c in pdir.iterdir() if c.is_file() and not c.name.startswith("."))
+        refs = {study_name(c): c for c in rdir.iterdir() if c.is_file()}
+        for c in preds:
+            sid = study_name(c)
+            if sid.endswith(".npy"):
+                sid = sid[:-4]
+            ref = refs.get(sid) or refs.get(f"{sid}.npy") or rdir / c.name
+            studies.append(Study(sid, c, {"ref": str(ref)}))
+        if not studies:
+            raise CLIError(f"{pdir}: no label files")
+    elif items:
+        if len(items) % 2:
+            raise CLIError("qc needs PRED REF pairs (an even number of paths), or two folders")
+        for pred, ref in zip(items[::2], items[1::2], strict=True):
+            name = study_name(pred)
+            studies.append(
+                Study(name[:-4] if name.endswith(".npy") else name, Path(pred), {"ref": ref})
+            )
+    if args.manifest:
+        studies += studies_from_args(args, None)
+    if not studies:
+        raise CLIError("qc needs PRED REF (label maps), two folders, or --manifest CSV")
+    return studies
+
+
+def _qc_task(study, params: dict) -> tuple[dict, list[dict]]:
+    """One PRED/REF pair of ``qc`` (runs on a cohort worker): one row per label."""
+    from ..cohort.cli import study_args
+    from . import CLIError
+
+    a = study_args(params, study)
+    if not getattr(a, "ref", None):
+        raise CLIError(f"{study.path}: no reference label map (a 'ref' manifest column)")
+    a.pred = str(study.path)
+    res = _finite_or_none(_qc_compute(a, progress=False))
+    if a.alines:
+        row = {k: v for k, v in res.items() if not isinstance(v, (list, dict))}
+        return res, [row]
+    common = {
+        "spacing_mm": res.get("spacing_mm"),
+        "spacing_source": res.get("spacing_source"),
+        "slices_with_disagreement": res.get("slices_with_disagreement"),
+    }
+    rows = [
+        {
+            "label": int(lab),
+            **{k: v for k, v in m.items() if not isinstance(v, (list, dict))},
+            **common,
+        }
+        for lab, m in res["labels"].items()
+    ]
+    res.pop("pred", None)
+    res.pop("ref", None)
+    return res, rows
+
+
+def _run_qc_cohort(args, studies) -> int:
+    from ..cohort.cli import emit, params_from_args, run_from_args
+
+    if args.out and not str(args.out).lower().endswith(".json") and not args.table:
+        args.table = args.out  # --out cohort.csv / .parquet: the table
+        args.out = None
+    params = params_from_args(args, exclude=("inputs", "out", "pred", "ref"))
+    result = run_from_args(args, _qc_task, studies, params)
+    if args.out:
+        from ..report import write_json
+
+        write_json(args.out, [_finite_or_none(r) for r in result.reports])
+    return emit(args, result, json_reports=True)
 
 
 def _fmt(v: Any, nd: int = 3) -> str:
