@@ -1,0 +1,147 @@
+"""fusion.stats: study statistics checked against sklearn, scipy and statsmodels."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+from napari_plaque.fusion.stats import Table, plot_roc, study_statistics
+from napari_plaque.qc.roc import delong_auc_ci, youden_cutoff
+
+
+def _cohort(n_pat=40, per=3, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_pat * per
+    patient = np.repeat(np.arange(n_pat), per)
+    y = (rng.random(n) < 0.3).astype(int)
+    y[:2], y[2:4] = 1, 0
+    dens = np.where(y == 1, rng.normal(330, 90, n), rng.normal(500, 120, n)).round(1)
+    vol = (rng.gamma(2, 20, n) + 10 * y).round(2)
+    age = rng.normal(60, 8, n).round(0)
+    rows = [
+        {
+            "patient": f"P{p:03d}",
+            "attenuated": int(a),
+            "calcium_density_hu": d,
+            "plaque_volume_mm3": v,
+            "age": g,
+        }
+        for p, a, d, v, g in zip(patient, y, dens, vol, age, strict=True)
+    ]
+    return rows, y, dens, vol, age, patient
+
+
+def test_against_scipy_sklearn_statsmodels():
+    rows, y, dens, vol, age, patient = _cohort()
+    r = study_statistics(rows, "attenuated", adjust=["age"], n_boot=200)
+    d = r.predictors["calcium_density_hu"]
+    assert (d["n"], d["n_pos"], d["n_neg"]) == (y.size, y.sum(), (1 - y).sum())
+    pos, neg = dens[y == 1], dens[y == 0]
+    assert d["median_pos"] == pytest.approx(np.median(pos))
+    assert d["iqr_neg"] == pytest.approx(list(np.percentile(neg, [25, 75])))
+    mw = stats.mannwhitneyu(pos, neg, alternative="two-sided")
+    assert d["mannwhitney_p"] == pytest.approx(mw.pvalue, rel=1e-12)
+    assert d["mannwhitney_u"] == mw.statistic
+    # lower density predicts attenuation: AUC in that direction = 1 - AUC(raw)
+    assert d["direction"] == "lower"
+    assert d["auc"] == pytest.approx(1 - roc_auc_score(y, dens), abs=1e-12)
+    ci = delong_auc_ci(y, -dens)
+    assert d["auc_ci95"] == pytest.approx([ci.ci_low, ci.ci_high])
+    yd = youden_cutoff(y, dens, direction="lower")
+    assert d["cutoff"] == pytest.approx(yd["cutoff"])
+    # the reported sensitivity / specificity are those of the rule "density < cutoff"
+    assert d["sensitivity"] == pytest.approx((pos < d["cutoff"]).mean())
+    assert d["specificity"] == pytest.approx((neg >= d["cutoff"]).mean())
+    # logistic ORs as statsmodels fits them
+    uni = sm.Logit(y, sm.add_constant(dens)).fit(disp=0)
+    assert d["or"] == pytest.approx(np.exp(uni.params[1]), rel=1e-6)
+    assert d["or_ci95"] == pytest.approx(list(np.exp(uni.conf_int()[1])), rel=1e-6)
+    assert d["or_p"] == pytest.approx(uni.pvalues[1], rel=1e-4)
+    assert d["or_per_sd"] == pytest.approx(np.exp(uni.params[1] * dens.std(ddof=1)), rel=1e-6)
+    adj = sm.Logit(y, sm.add_constant(np.column_stack([dens, age]))).fit(disp=0)
+    assert d["or_adjusted"] == pytest.approx(np.exp(adj.params[1]), rel=1e-6)
+    assert d["or_adjusted_ci95"] == pytest.approx(list(np.exp(adj.conf_int()[1])), rel=1e-6)
+    # Spearman
+    rho = stats.spearmanr(dens, vol)
+    assert r.correlation["names"] == ["calcium_density_hu", "plaque_volume_mm3"]
+    assert r.correlation["rho"][0][1] == pytest.approx(rho.statistic)
+    assert r.correlation["p"][1][0] == pytest.approx(rho.pvalue)
+    v = r.predictors["plaque_volume_mm3"]
+    assert v["direction"] == "higher"
+    assert v["auc"] == pytest.approx(roc_auc_score(y, vol))
+    json.dumps(json.loads(__import__("napari_plaque.report").report.dumps_json(r)))
+
+
+def test_cluster_options_and_missing_rows(tmp_path):
+    rows, y, dens, *_, patient = _cohort(seed=3)
+    rows[5]["calcium_density_hu"] = ""  # a missing value drops that row for that predictor
+    r = study_statistics(rows, "attenuated", predictors=["calcium_density_hu"],
+                         cluster="patient", n_boot=300)  # fmt: skip
+    d = r.predictors["calcium_density_hu"]
+    assert d["n"] == y.size - 1
+    assert d["n_clusters"] == 40
+    lo, hi = d["auc_ci95_cluster_bootstrap"]
+    assert lo < d["auc"] < hi
+    assert d["or_ci_method"].startswith("cluster-robust")
+    keep = np.ones(y.size, bool)
+    keep[5] = False
+    fit = sm.Logit(y[keep], sm.add_constant(dens[keep])).fit(
+        disp=0, cov_type="cluster", cov_kwds={"groups": patient[keep]}
+    )
+    assert d["or_ci95"] == pytest.approx(list(np.exp(fit.conf_int()[1])), rel=1e-6)
+
+
+def test_csv_plot_and_table2(tmp_path):
+    rows, *_ = _cohort(seed=4)
+    path = tmp_path / "lesions.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    r = study_statistics(path, "attenuated", cluster="patient", n_boot=200)
+    assert set(r.predictors) == {"calcium_density_hu", "plaque_volume_mm3", "age"}
+    png = plot_roc(r, tmp_path / "roc.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    t2 = r.to_rows()
+    assert [row["predictor"] for row in t2] == list(r.predictors)
+    assert "AUC (95% CI)" in t2[0] and "attenuated=1 median (IQR)" in t2[0]
+
+
+def test_separation_gives_null_or_not_a_huge_number():
+    y = np.array([0] * 10 + [1] * 10)
+    x = np.arange(20.0)  # perfectly separates
+    r = study_statistics({"y": y.tolist(), "x": x.tolist()}, "y")
+    d = r.predictors["x"]
+    assert d["auc"] == 1.0
+    assert d["or"] is None and "separation" in d["or_note"]
+
+
+def test_bad_tables(tmp_path):
+    rows, *_ = _cohort()
+    with pytest.raises(ValueError, match="no outcome column 'missing'"):
+        study_statistics(rows, "missing")
+    one = [dict(r, attenuated=0) for r in rows]
+    with pytest.raises(ValueError, match="one class only"):
+        study_statistics(one, "attenuated")
+    bad = [dict(r, attenuated="maybe") for r in rows]
+    with pytest.raises(ValueError, match="must be binary"):
+        study_statistics(bad, "attenuated")
+    with pytest.raises(ValueError, match="no predictor column 'nope'"):
+        study_statistics(rows, "attenuated", predictors=["nope"])
+    p = tmp_path / "ragged.csv"
+    p.write_text("a,b\n1,2\n3\n")
+    with pytest.raises(ValueError, match="row 3 has 1 cells"):
+        Table.read_csv(p)
+    with pytest.raises(ValueError, match="not a number"):
+        Table.read_csv(_write(tmp_path / "t.csv", "y,x\n1,abc\n0,2\n")).numeric("x")
+
+
+def _write(p, text):
+    p.write_text(text)
+    return p
