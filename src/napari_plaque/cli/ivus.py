@@ -213,7 +213,8 @@ def _svm_model(path: str):
     """The SVM of ``path``, loaded once per process (cohort workers reuse it)."""
     from ..ivus import load_model
 
-    key = str(Path(path).resolve())
+    st = Path(path).stat() if Path(path).is_file() else None
+    key = (str(Path(path).resolve()), st and st.st_mtime_ns, st and st.st_size)
     if key not in _MODELS:
         _MODELS.clear()
         _MODELS[key] = load_model(path)

@@ -78,8 +78,19 @@ def register(sub) -> None:
         help="checkpoint (.pt) or a shipped demo: demo_alines, "
         "demo_ccta_plaque (trained on synthetic data)",
     )
-    p.add_argument("path", metavar="PATH", help="IVUS DICOM, CT DICOM folder/file or NIfTI")
-    p.add_argument("--out", required=True, help="arcs .json (IVUS) or labels .npy/.nii.gz (CT)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="IVUS DICOM, CT DICOM folder/file or NIfTI; several (or a folder of studies) "
+        "make a cohort",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="arcs .json (IVUS) or labels .npy/.nii.gz (CT); for a cohort a folder: "
+        "<study>.arcs.json / <study>.labels.nii.gz",
+    )
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
     p.add_argument(
         "--batch-size",
@@ -91,8 +102,15 @@ def register(sub) -> None:
     p.add_argument("--tile-size", type=_ints, default=None, help="CT: tile Z,Y,X fed to the net")
     p.add_argument("--overlap", type=float, default=0.25, help="CT: tile overlap fraction")
     p.add_argument("--blend", choices=["gaussian", "linear", "constant"], default="gaussian")
-    p.add_argument("--probs", default=None, help="CT: also save probabilities (.npy, C,Z,Y,X)")
+    p.add_argument(
+        "--probs",
+        default=None,
+        help="CT: also save probabilities (.npy, C,Z,Y,X; a cohort: a folder)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    from ..cohort.cli import add_cohort_arguments
+
+    add_cohort_arguments(p, study_columns=("out",))
     p.set_defaults(func=_predict)
 
     p = sub.add_parser(
@@ -209,16 +227,108 @@ def _resolve_model(name: str) -> str:
     return name
 
 
-def _predict(args) -> int:
-    from .._progress import run_steps
+_LOADED: dict = {}
+
+
+def _loaded_model(path: str):
+    """The model of ``path``, loaded once per process (cohort workers reuse it)."""
     from ..models.checkpoint import load_model
 
+    st = Path(path).stat() if Path(path).is_file() else None
+    key = (str(Path(path).resolve()), st and st.st_mtime_ns, st and st.st_size)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_model(path)
+    return _LOADED[key]
+
+
+def _predict(args) -> int:
+    from ..cohort.cli import (
+        file_sha256,
+        is_cohort,
+        params_from_args,
+        run_command,
+        studies_from_args,
+    )
+    from . import CLIError
+
     args.model = _resolve_model(args.model)
-    lm = load_model(args.model)
-    out = Path(args.out)
-    amp = not args.no_amp
-    if lm.task == "alines":
-        return _predict_alines(args, lm, out, amp)
+    studies = studies_from_args(args, args.paths)
+    single = not is_cohort(args, len(studies))
+    if not single and Path(args.out).name.endswith((".npy", ".nii", ".nii.gz", ".json")):
+        raise CLIError(f"{args.out}: with several inputs --out is a folder (one file per study)")
+    if not single and args.probs and Path(args.probs).suffix == ".npy":
+        raise CLIError(f"{args.probs}: with several inputs --probs is a folder")
+    params = params_from_args(args, exclude=("paths",))
+    params["model_sha256"] = file_sha256(args.model)
+    params["_single"] = single
+    return run_command(
+        args,
+        _predict_task,
+        studies,
+        params,
+        json_reports=True,
+        single=lambda summary: _print_predict(args, summary),
+    )
+
+
+#: keys of a prediction summary that are paths (cohort rows name the input by input_id)
+_PATH_KEYS = ("model", "input", "out")
+
+
+def _flat_row(summary: dict[str, Any]) -> dict[str, Any]:
+    """A one-level row of a prediction summary (nested mappings as ``outer_inner``)."""
+    row: dict[str, Any] = {"out_file": Path(summary["out"]).name}
+    for k, v in summary.items():
+        if k in _PATH_KEYS:
+            continue
+        if isinstance(v, dict):
+            for kk, vv in v.items():
+                if not isinstance(vv, (dict, list)):
+                    row[f"{k}_{kk}"] = vv
+        else:
+            row[k] = v
+    return row
+
+
+def _predict_task(study, params: dict) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One study of ``predict`` (runs on a cohort worker): writes its output file."""
+    from ..cohort.cli import study_args
+
+    single = bool(params.get("_single"))
+    a = study_args({k: v for k, v in params.items() if k != "out"}, study)
+    lm = _loaded_model(a.model)
+    alines = lm.task == "alines"
+    if "out" in study.inputs:
+        out = study.input_path("out")
+    elif single:
+        out = Path(params["out"])
+    else:
+        out = (
+            Path(params["out"]) / f"{study.study_id}{'.arcs.json' if alines else '.labels.nii.gz'}"
+        )
+    if a.probs and not single:
+        a.probs = str(Path(a.probs) / f"{study.study_id}.probs.npy")
+    a.path = str(study.path)
+    amp = not a.no_amp
+    summary = (_predict_alines if alines else _predict_ct)(a, lm, out, amp, single)
+    return summary, [_flat_row(summary)]
+
+
+def _print_predict(args, summary: dict[str, Any]) -> int:
+    if args.json:
+        print_json(summary)
+    elif "voxels" in summary:
+        voxels = summary["voxels"]
+        print(f"wrote {summary['out']}: " + ", ".join(f"{c} {n} voxels" for c, n in voxels.items()))
+    else:
+        ics = f", ICS {summary['ics']:.1f}" if "ics" in summary else ""
+        print(f"wrote {summary['out']}{ics}")
+    return 0
+
+
+def _predict_ct(args, lm, out: Path, amp: bool, progress: bool) -> dict[str, Any]:
+    from .._progress import run_steps
     from ..io import read_image
     from ..models.data import write_nifti
     from ..models.inference import count_tiles, iter_predict_volume
@@ -239,13 +349,13 @@ def _predict(args) -> int:
             amp=amp,
             return_probs=args.probs is not None,
         ),
-        stderr_progress("tiles", n),
+        stderr_progress("tiles", n) if progress else None,
     )
     _save_array_or_nifti(out, pred.labels, vol, write_nifti)
     if args.probs:
         _save_array_or_nifti(Path(args.probs), pred.probs, None, None)
     counts = {c: int((pred.labels == k).sum()) for k, c in enumerate(pred.classes)}
-    summary = {
+    return {
         "model": args.model,
         "task": lm.task,
         "input": args.path,
@@ -258,11 +368,6 @@ def _predict(args) -> int:
         "synthetic_training": lm.synthetic,
         **pred.meta,
     }
-    if args.json:
-        print_json(summary)
-    else:
-        print(f"wrote {out}: " + ", ".join(f"{c} {n} voxels" for c, n in counts.items()))
-    return 0
 
 
 def _save_array_or_nifti(out: Path, arr, like, write_nifti) -> None:
@@ -279,7 +384,7 @@ def _save_array_or_nifti(out: Path, arr, like, write_nifti) -> None:
         raise ValueError(f"{out}: probabilities are written as .npy")
 
 
-def _predict_alines(args, lm, out: Path, amp: bool) -> int:
+def _predict_alines(args, lm, out: Path, amp: bool, progress: bool) -> dict[str, Any]:
     from .._progress import run_steps
     from ..io import read_pullback
     from ..models.inference import alines_to_arcset, iter_predict_pullback
@@ -289,7 +394,7 @@ def _predict_alines(args, lm, out: Path, amp: bool) -> int:
     pb = read_pullback(args.path)
     pred = run_steps(
         iter_predict_pullback(lm, pb, batch_size=args.batch_size, device=args.device, amp=amp),
-        stderr_progress("frames", pb.n_frames),
+        stderr_progress("frames", pb.n_frames) if progress else None,
     )
     summary: dict[str, Any] = {
         "model": args.model,
@@ -311,12 +416,7 @@ def _predict_alines(args, lm, out: Path, amp: bool) -> int:
         summary[c] = m
     if "calcium" in pred.classes:
         summary["ics"] = summary["calcium"]["ics"]
-    if args.json:
-        print_json(summary)
-    else:
-        ics = f", ICS {summary['ics']:.1f}" if "ics" in summary else ""
-        print(f"wrote {out}{ics}")
-    return 0
+    return summary
 
 
 def _export_model(args) -> int:
