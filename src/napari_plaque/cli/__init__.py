@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         # ReaderError/FormatError are ValueErrors whose message names the file and the problem
         print(f"napari-plaque: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # an optional dependency (onnx, torch, ...) is not installed
+        print(f"napari-plaque: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("napari-plaque: error: not enough memory for this input", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("napari-plaque: interrupted", file=sys.stderr)
         return 130

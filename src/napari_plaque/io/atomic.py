@@ -1,6 +1,18 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename.
+"""Atomic file and folder writes: write beside the destination, then rename in one step.
 
 A crash or an error mid-write never leaves a half-written file at the destination.
+
+* Temporary files are created with ``os.open(O_CREAT | O_EXCL, 0o666)``: the kernel applies the
+  umask (no process-wide ``umask`` call, which would race with other threads), and the file is
+  never shared with another writer.
+* The data are fsynced before the rename and the folder after it, so the new name survives a
+  power cut.
+* A temporary name carries the writer's process id: hidden temp files left by a killed save
+  (``.<name>.<pid>-<random>.tmp...``) are removed by the next save to the same destination when
+  their process is gone (or they are older than :data:`STALE_AFTER_S`).
+* An :class:`OSError` (read-only folder, full disk) names the destination file.
+* :func:`atomic_dir` replaces a whole folder in one atomic step (``renameat2`` with
+  ``RENAME_EXCHANGE`` on Linux), so there is never a moment without the folder.
 """
 
 from __future__ import annotations
@@ -8,45 +20,156 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import shutil
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+#: temp files of a dead or unknown process older than this are removed (seconds)
+STALE_AFTER_S = 24 * 3600.0
+
+
+def _tmp_name(dest: Path, suffix: str = "") -> str:
+    return f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_stale_temps(dest: str | Path) -> list[Path]:
+    """Remove hidden temp files/folders of ``dest`` left by killed saves; returns them.
+
+    A temp entry is stale when the process that made it is gone (same machine) or it is older
+    than :data:`STALE_AFTER_S`. Entries of live writers are left alone.
+    """
+    dest = Path(dest)
+    removed: list[Path] = []
+    prefix = f".{dest.name}."
+    try:
+        entries = list(dest.parent.iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for e in entries:
+        name = e.name
+        if not name.startswith(prefix) or ".tmp" not in name[len(prefix) :]:
+            continue
+        rest = name[len(prefix) :]
+        pid_part = rest.split("-", 1)[0]
+        try:
+            stale = not _pid_alive(int(pid_part))
+        except ValueError:  # an older temp name without a pid
+            stale = False
+        try:
+            stale = stale or (now - e.lstat().st_mtime > STALE_AFTER_S)
+        except OSError:
+            continue
+        if not stale:
+            continue
+        with contextlib.suppress(OSError):
+            if e.is_dir() and not e.is_symlink():
+                shutil.rmtree(e)
+            else:
+                e.unlink()
+            removed.append(e)
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    if sys.platform.startswith("win"):  # pragma: no cover - no directory fsync on Windows
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """The same kind of OSError, naming the destination (ENOSPC etc. name no file)."""
+    if exc.errno is None:
+        return exc
+    try:
+        new = type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+    except Exception:  # noqa: BLE001
+        return exc
+    return new
+
+
+def _create_tmp(dest: Path, suffix: str) -> Path:
+    for _ in range(100):
+        tmp = dest.parent / _tmp_name(dest, suffix)
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"{dest}: could not create a temporary file beside it")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
-    ``suffix`` defaults to the destination's suffix(es), so libraries that add an extension
-    (``np.savez``) see the right one.
+    On any exception the temporary file is removed and ``path`` is left untouched; an
+    :class:`OSError` is re-raised naming ``path``. ``suffix`` defaults to the destination's
+    suffix(es), so libraries that add an extension (``np.savez``) see the right one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(path.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(path)
+        tmp_path = _create_tmp(path, suffix)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp creates 0600 files; give the result the permissions open() would (umask)
-        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+        tmp_path = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        _remove(tmp_path)
+        named = _named(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        _remove(tmp_path)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _remove(p: Path | None) -> None:
+    if p is None:
+        return
+    with contextlib.suppress(FileNotFoundError, OSError):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -60,9 +183,95 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Path:
-    """Serialise ``obj`` to JSON first (so a serialisation error writes nothing), then write."""
-    text = json.dumps(obj, indent=indent, default=_json_default)
+    """Serialise ``obj`` to JSON first (so a serialisation error writes nothing), then write.
+
+    NaN and infinity are written as ``null`` (:func:`napari_plaque.report.json_safe`): the JSON
+    we write is always standard JSON.
+    """
+    from ..report import json_safe
+
+    text = json.dumps(json_safe(obj), indent=indent, default=_json_default, allow_nan=False)
     return atomic_write_text(path, text + "\n")
+
+
+# -- folders --------------------------------------------------------------------------------
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False if the
+    platform or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    rename_exchange = 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    import errno as _errno
+
+    if err in (_errno.EINVAL, _errno.ENOSYS, _errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def replace_dir(new: str | Path, dest: str | Path) -> Path:
+    """Put folder ``new`` in place of ``dest`` (which may exist) in one atomic step where the
+    system allows (Linux: exchange, then remove the old one). Elsewhere the old folder is moved
+    aside and restored if the second rename fails."""
+    new, dest = Path(new), Path(dest)
+    if not dest.exists():
+        os.rename(new, dest)
+        _fsync_dir(dest.parent)
+        return dest
+    if _exchange(new, dest):
+        _fsync_dir(dest.parent)
+        shutil.rmtree(new, ignore_errors=True)  # now holds the old contents
+        return dest
+    aside = dest.with_name(_tmp_name(dest, "-old"))  # pragma: no cover - non-Linux fallback
+    os.rename(dest, aside)
+    try:
+        os.rename(new, dest)
+    except BaseException:
+        os.rename(aside, dest)
+        raise
+    _fsync_dir(dest.parent)
+    shutil.rmtree(aside, ignore_errors=True)
+    return dest
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` (a folder,
+    which may exist) in one step; on any exception it is removed and ``path`` is untouched."""
+    path = Path(path)
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(path)
+        tmp = path.parent / _tmp_name(path)
+        tmp.mkdir(mode=0o777)
+        yield tmp
+        replace_dir(tmp, path)
+        tmp = None
+    except OSError as exc:
+        _remove(tmp)
+        named = _named(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
 def _json_default(o: Any) -> Any:

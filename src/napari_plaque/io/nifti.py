@@ -40,6 +40,12 @@ def read_nifti(path: str | Path) -> CTVolume:
         data = data[..., None]
     if data.ndim != 3:
         raise ReaderError(path, f"expected a 3D image, got shape {data.shape}")
+    if img.affine is None or not np.all(np.isfinite(np.asarray(img.affine, float))):
+        raise ReaderError(path, "the affine (qform/sform, pixdim) holds NaN or infinite values")
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        raise ReaderError(
+            path, "the image holds NaN or infinite voxels (or scl_slope/scl_inter is not finite)"
+        )
     affine = _RAS_TO_LPS @ np.asarray(img.affine, float)
     m = affine[:3, :3]
     spacing = np.linalg.norm(m, axis=0)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from .. import __version__
 from ..io.anon import hash_id
-from ..io.atomic import atomic_write_json
+from ..io.atomic import _tmp_name, atomic_write_json, clean_stale_temps, replace_dir
 from ..io.errors import FormatError
 from .arcs import DEFAULT_CLASSES, ArcSet
 from .features import FEATURE_NAMES, FEATURE_VERSION, iter_pullback_features
@@ -95,7 +94,9 @@ def iter_export_training_set(
     if depth_mm is None:
         depth_mm = default_depth_mm(pbs)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    clean_stale_temps(out_dir)  # folders left by a killed export
+    tmp = out_dir.parent / _tmp_name(out_dir)
+    tmp.mkdir()
     try:
         (tmp / "polar").mkdir()
         manifest_pbs: list[dict[str, Any]] = []
@@ -176,14 +177,8 @@ def iter_export_training_set(
             "pullbacks": manifest_pbs,
         }
         atomic_write_json(tmp / "manifest.json", manifest)
-        # swap into place: the old dataset (if any) is moved away first, removed after
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name[-8:]}")
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        # one atomic step (exchange on Linux): there is never a moment without a dataset
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..io.anon import hash_id
-from ..io.atomic import atomic_path, atomic_write_json
+from ..io.atomic import atomic_dir, atomic_path, atomic_write_json
 from ..io.errors import FormatError
 from ..types import CTVolume
 
@@ -138,7 +138,26 @@ def write_aline_dataset(
     as given (hash them first). The IVUS training-set export is the usual producer; this writer
     serves synthetic data and tests.
     """
-    out = Path(out_dir)
+    final = Path(out_dir)
+    _refuse_foreign_folder(final, "manifest.json")
+    with atomic_dir(final) as out:
+        _write_aline_files(out, pullbacks, classes, depth_mm, extra)
+    return final
+
+
+def _refuse_foreign_folder(folder: Path, marker: str) -> None:
+    """An existing, non-empty folder is only replaced when it holds our ``marker`` file."""
+    if folder.exists():
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: exists and is not a folder")
+        if any(folder.iterdir()) and not (folder / marker).exists():
+            raise ValueError(
+                f"{folder}: folder is not empty and is not a dataset ({marker} missing); "
+                "not touched: choose another folder"
+            )
+
+
+def _write_aline_files(out: Path, pullbacks, classes, depth_mm, extra) -> None:
     (out / "polar").mkdir(parents=True, exist_ok=True)
     entries = []
     n_alines = depth_samples = None
@@ -162,7 +181,6 @@ def write_aline_dataset(
         "pullbacks": entries,
     }
     atomic_write_json(out / "manifest.json", manifest)
-    return out
 
 
 def context_stack(polar: np.ndarray, index: np.ndarray, context: int) -> np.ndarray:
@@ -290,7 +308,17 @@ def export_ct_patches(
     labels = [_check_pair(v, lab, i) for i, (v, lab) in enumerate(zip(images, labels, strict=True))]
     classes = _classes_for(labels, classes)
     rng = np.random.default_rng(seed)
-    out = Path(out_dir)
+    final = Path(out_dir)
+    _refuse_foreign_folder(final, "manifest.json")
+    with atomic_dir(final) as out:  # replaced in one step: no leftover cases, never half-written
+        _write_ct_patches(
+            out, images, labels, patch_size, n_patches, classes, rng, foreground_fraction
+        )
+    return final
+
+
+def _write_ct_patches(out, images, labels, patch_size, n_patches, classes, rng, fg) -> None:
+    foreground_fraction = fg
     entries = []
     for i, (vol, lab) in enumerate(zip(images, labels, strict=True)):
         cid = hash_id(f"{i}:{vol.name}:{vol.meta.get('SeriesInstanceUID', '')}")
@@ -316,7 +344,6 @@ def export_ct_patches(
             "cases": entries,
         },
     )
-    return out
 
 
 def write_nifti(path: str | Path, arr: np.ndarray, like: CTVolume) -> Path:
@@ -352,26 +379,68 @@ def export_nnunet(
     if not images or len(images) != len(labels):
         raise ValueError("need one label array per image (and at least one image)")
     labels = [_check_pair(v, lab, i) for i, (v, lab) in enumerate(zip(images, labels, strict=True))]
-    classes = _classes_for(labels, classes)
+    classes = nnunet_classes(_classes_for(labels, classes))
+    if not 1 <= int(dataset_id) <= 999:
+        raise ValueError(f"nnU-Net dataset ids are 1..999, got {dataset_id}")
     root = Path(out_dir) / f"Dataset{int(dataset_id):03d}_{name}"
-    for i, (vol, lab) in enumerate(zip(images, labels, strict=True)):
-        cid = f"case_{hash_id(f'{i}:{vol.name}')[:10]}"
-        hu = np.asarray(vol.hu)
-        hu = hu.astype(np.int16) if hu.dtype.kind in "iu" else hu.astype(np.float32)
-        write_nifti(root / "imagesTr" / f"{cid}_0000.nii.gz", hu, vol)
-        write_nifti(root / "labelsTr" / f"{cid}.nii.gz", lab.astype(np.uint8), vol)
-    atomic_write_json(
-        root / "dataset.json",
-        {
-            "channel_names": {"0": "CT"},
-            "labels": {c: k for k, c in enumerate(classes)},
-            "numTraining": len(images),
-            "file_ending": ".nii.gz",
-            "name": name,
-            "description": "exported by napari-plaque",
-        },
-    )
+    # an existing dataset is replaced as a whole (leftover cases would break nnU-Net's case
+    # count); a folder that is not an nnU-Net dataset is refused
+    _refuse_foreign_folder(root, "dataset.json")
+    with atomic_dir(root) as tmp:
+        for i, (vol, lab) in enumerate(zip(images, labels, strict=True)):
+            cid = f"case_{hash_id(f'{i}:{vol.name}')[:10]}"
+            hu = np.asarray(vol.hu)
+            hu = hu.astype(np.int16) if hu.dtype.kind in "iu" else hu.astype(np.float32)
+            write_nifti(tmp / "imagesTr" / f"{cid}_0000.nii.gz", hu, vol)
+            write_nifti(tmp / "labelsTr" / f"{cid}.nii.gz", lab.astype(np.uint8), vol)
+        atomic_write_json(
+            tmp / "dataset.json",
+            {
+                "channel_names": {"0": "CT"},
+                "labels": {c: k for k, c in enumerate(classes)},
+                "numTraining": len(images),
+                "file_ending": ".nii.gz",
+                "name": name,
+                "description": "exported by napari-plaque",
+            },
+        )
     return root
+
+
+def nnunet_classes(classes: list[str]) -> list[str]:
+    """Class names as nnU-Net v2 requires them: label 0 is ``"background"``, names unique."""
+    out = ["background", *[str(c) for c in classes[1:]]]
+    if len(set(out)) != len(out):
+        raise ValueError(f"class names must be unique for nnU-Net (got {out})")
+    return out
+
+
+def _nnunet_label_map(ds: Path, labels: Any) -> list[str]:
+    """Class names by label value from dataset.json ``labels`` (plain or region-based).
+
+    Region-based datasets map a region name to a list of label values; the label files still
+    hold plain integer labels, so classes are the integer values, named by a plain entry or a
+    one-value region when there is one (else ``label_<k>``).
+    """
+    if not isinstance(labels, dict) or not labels:
+        raise FormatError(ds, "dataset.json 'labels' must be a non-empty object")
+    names: dict[int, str] = {}
+    values: set[int] = set()
+    for k, v in labels.items():
+        vals = v if isinstance(v, list | tuple) else [v]
+        try:
+            ints = [int(x) for x in vals]
+        except (TypeError, ValueError):
+            raise FormatError(ds, f"label {k!r} has a non-integer value {v!r}") from None
+        if any(x < 0 or x > 255 for x in ints) or not ints:
+            raise FormatError(ds, f"label {k!r} has values outside 0..255: {v!r}")
+        values.update(ints)
+        if len(ints) == 1:
+            names.setdefault(ints[0], str(k))
+    if 0 not in values:
+        raise FormatError(ds, "dataset.json has no background label 0")
+    n = max(values) + 1
+    return [names.get(i, "background" if i == 0 else f"label_{i}") for i in range(n)]
 
 
 def read_ct_training_set(path: str | Path) -> CTTrainingSet:
@@ -400,11 +469,11 @@ def read_ct_training_set(path: str | Path) -> CTTrainingSet:
     if ds.is_file():
         try:
             d = json.loads(ds.read_text(encoding="utf-8"))
-            lab_map = {str(k): int(v) for k, v in d["labels"].items()}
-            ending = d.get("file_ending", ".nii.gz")
-        except (json.JSONDecodeError, KeyError, AttributeError, ValueError) as exc:
+            raw_labels = d["labels"]
+            ending = str(d.get("file_ending", ".nii.gz"))
+        except (json.JSONDecodeError, KeyError, AttributeError, TypeError, ValueError) as exc:
             raise FormatError(ds, f"not an nnU-Net dataset.json ({exc})") from None
-        classes = [c for c, _ in sorted(lab_map.items(), key=lambda kv: kv[1])]
+        classes = _nnunet_label_map(ds, raw_labels)
         cases = []
         for lf in sorted((root / "labelsTr").glob(f"*{ending}")):
             cid = lf.name[: -len(ending)]
