@@ -1,7 +1,297 @@
-"""Subcommands: CT-IVUS fusion and paired-study statistics."""
+"""Subcommands: CT-IVUS fusion (``fuse``) and paired-study statistics (``study-stats``)."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from typing import Any
 
-def register(sub) -> None:  # filled in by its capability
-    return None
+from . import CLIError
+
+
+class _FMT(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every real default; leaves out "(default: None/False)"."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def register(sub) -> None:
+    from ..fusion.join import JOIN_DEFAULTS
+    from ..fusion.mapping import DEFAULTS, DIRECTIONS
+    from ..fusion.stats import STATS_DEFAULTS
+
+    f = sub.add_parser(
+        "fuse",
+        help="join CT lesions (vessel analysis) to the IVUS frames and arcs that image them",
+        description=(
+            "Map every IVUS frame to the CT centreline arc length s (landmarks S_MM:FRAME seen in "
+            "both; the pullback runs distal -> proximal, frame index growing towards the ostium), "
+            "run the vessel analysis on the CT and add to each lesion its frame range and the IVUS "
+            "calcium / attenuation metrics over it."
+        ),
+        formatter_class=_FMT,
+    )
+    f.add_argument("--ct", required=True, help="CT: DICOM series folder or NIfTI")
+    f.add_argument("--centreline", required=True, help="centreline file of that CT (vessel)")
+    f.add_argument("--pullback", required=True, help="IVUS pullback (multi-frame DICOM)")
+    f.add_argument("--arcs", help="arcs file (napari-plaque/arcs JSON) of the pullback")
+    f.add_argument(
+        "--landmark",
+        action="append",
+        required=True,
+        metavar="S_MM:FRAME",
+        help="a point seen in both (side branch, ostium); give one or two",
+    )
+    f.add_argument(
+        "--rotation-deg",
+        type=float,
+        default=DEFAULTS["rotation_deg"],
+        help="CT cross-section angle = rotation + IVUS angle",
+    )
+    f.add_argument(
+        "--mirror", action="store_true", help="IVUS image is mirrored against the CT section"
+    )
+    f.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        default=DEFAULTS["direction"],
+        help="where the frame index grows: 'ostium' (motorised pullback) or 'distal'",
+    )
+    f.add_argument(
+        "--speed-tolerance",
+        type=float,
+        default=DEFAULTS["speed_tolerance"],
+        help="warn when two landmarks imply a speed this far (fraction) from nominal",
+    )
+    f.add_argument(
+        "--attenuation-min-arc-deg",
+        type=float,
+        default=JOIN_DEFAULTS["attenuation_min_arc_deg"],
+        help="attenuated: max attenuation arc at least this (deg)",
+    )
+    f.add_argument(
+        "--attenuation-min-length-mm",
+        type=float,
+        default=JOIN_DEFAULTS["attenuation_min_length_mm"],
+        help="attenuated: attenuation run at least this long (mm)",
+    )
+    f.add_argument(
+        "--keep-calcium-alines",
+        action="store_true",
+        help="count attenuation on A-lines also labelled calcium (default: excluded)",
+    )
+    f.add_argument(
+        "--n-alines", type=int, default=JOIN_DEFAULTS["n_alines"], help="A-lines per frame"
+    )
+    f.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="flag lesions the pullback only partly images instead of refusing",
+    )
+    f.add_argument("--out", help="also write the JSON result to this file")
+    f.add_argument("--csv", help="also write one row per lesion to this CSV")
+    f.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    f.set_defaults(func=run_fuse)
+
+    s = sub.add_parser(
+        "study-stats",
+        help="per-lesion study statistics: medians, Mann-Whitney, Spearman, OR, AUC, cut-off",
+        description=(
+            "Which predictor (CT metric) predicts a binary outcome (e.g. IVUS attenuated plaque)? "
+            "One row per lesion. Per predictor: n, median (IQR) per group, Mann-Whitney U p, "
+            "ROC AUC with DeLong 95 % CI, Youden cut-off with sensitivity and specificity, "
+            "direction, univariable and adjusted logistic odds ratios; Spearman correlations."
+        ),
+        formatter_class=_FMT,
+    )
+    s.add_argument("table", help="CSV table, one row per lesion")
+    s.add_argument("--outcome", required=True, help="binary outcome column (0/1, yes/no)")
+    s.add_argument("--predictors", help="comma-separated columns (default: every numeric one)")
+    s.add_argument("--adjust", help="comma-separated covariates for the adjusted odds ratios")
+    s.add_argument(
+        "--cluster",
+        help="patient column: patient-clustered bootstrap AUC CI and cluster-robust OR CIs",
+    )
+    s.add_argument("--alpha", type=float, default=STATS_DEFAULTS["alpha"], help="1 - CI level")
+    s.add_argument(
+        "--n-boot", type=int, default=STATS_DEFAULTS["n_boot"], help="bootstrap resamples"
+    )
+    s.add_argument("--seed", type=int, default=STATS_DEFAULTS["seed"], help="bootstrap seed")
+    s.add_argument("--plot", help="write the ROC curves to this PNG")
+    s.add_argument("--csv", help="write the Table-2-style table to this CSV")
+    s.add_argument("--out", help="also write the JSON result to this file")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=run_study_stats)
+
+
+# ---------------------------------------------------------------------------------------------
+# fuse
+# ---------------------------------------------------------------------------------------------
+
+
+def _vessel_api():
+    """The vessel analysis (centreline loader and analyze_vessel), or a clear CLIError."""
+    try:
+        from ..ccta.centreline import Centreline
+        from ..ccta.vessel import analyze_vessel
+    except ImportError as exc:  # pragma: no cover - until the vessel analysis lands
+        raise CLIError(f"the vessel analysis is not available in this build ({exc})") from exc
+    return Centreline, analyze_vessel
+
+
+def _vessel_dict(result) -> dict[str, Any]:
+    d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    if "lesions" not in d:
+        raise CLIError("the vessel analysis returned no lesion list")
+    return d
+
+
+def fuse(args) -> dict[str, Any]:
+    """The ``fuse`` pipeline on parsed arguments; returns the JSON object."""
+    from ..fusion.join import join_lesions
+    from ..fusion.mapping import FrameMapping, parse_landmark
+    from ..io import read_image, read_pullback
+    from ..ivus.arcs import load_arcs
+
+    landmarks = [parse_landmark(t) for t in args.landmark]
+    Centreline, analyze_vessel = _vessel_api()
+    ct = read_image(args.ct)
+    centreline = Centreline.load(args.centreline)
+    pb = read_pullback(args.pullback)
+    arcs = None
+    if args.arcs:
+        arcs = load_arcs(args.arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
+    vessel = _vessel_dict(analyze_vessel(ct, centreline))
+    length = float(vessel.get("length_mm") or getattr(centreline, "length_mm", 0.0))
+    mapping = FrameMapping.from_pullback(
+        pb,
+        landmarks,
+        length,
+        direction=args.direction,
+        rotation_deg=args.rotation_deg,
+        mirror=args.mirror,
+        speed_tolerance=args.speed_tolerance,
+    )
+    res = join_lesions(
+        vessel["lesions"],
+        mapping,
+        arcs,
+        attenuation_min_arc_deg=args.attenuation_min_arc_deg,
+        attenuation_min_length_mm=args.attenuation_min_length_mm,
+        exclude_calcium_alines=not args.keep_calcium_alines,
+        n_alines=args.n_alines,
+        allow_partial=args.allow_partial,
+    )
+    out = res.to_dict()
+    out["inputs"] = {
+        "ct": str(args.ct),
+        "centreline": str(args.centreline),
+        "pullback": str(args.pullback),
+        "arcs": str(args.arcs) if args.arcs else None,
+        "pullback_assumed": sorted(pb.assumed),
+    }
+    out["_rows"] = res.to_rows()
+    return out
+
+
+def run_fuse(args) -> int:
+    from ..report import print_json, write_csv, write_json
+
+    out = fuse(args)
+    rows = out.pop("_rows")
+    if args.out:
+        write_json(args.out, out)
+    if args.csv:
+        write_csv(args.csv, rows)
+    for w in out["warnings"]:
+        print(f"napari-plaque: warning: {w}", file=sys.stderr)
+    if args.json:
+        print_json(out)
+        return 0
+    reg = out["registration"]
+    print(
+        f"mapped {len(out['mapping'])} frames onto s = {reg['covered_s_mm'][0]:.2f} .. "
+        f"{reg['covered_s_mm'][1]:.2f} mm ({out['mm_per_frame_used']:.4f} mm/frame, "
+        f"{reg['direction']}, rotation {reg['rotation_deg']:g} deg)"
+    )
+    print(f"{'#':>2} {'s (mm)':>15} {'frames':>13} {'Ca max':>7} {'ICS':>6} "
+          f"{'Att max':>7} {'Att mm':>6} attenuated")  # fmt: skip
+    for i, les in enumerate(out["lesions"]):
+        fr = les["ivus_frames"]
+        frames = f"{fr[0]}-{fr[1]}" if fr else "-"
+
+        def num(v, fmt=".0f"):
+            return "-" if v is None else format(v, fmt)
+
+        print(
+            f"{i + 1:>2} {les['start_mm']:>7.2f}-{les['end_mm']:<7.2f} {frames:>13} "
+            f"{num(les['ivus_calcium_max_arc_deg']):>7} {num(les['ivus_ics'], '.1f'):>6} "
+            f"{num(les['ivus_attenuation_max_arc_deg']):>7} "
+            f"{num(les['ivus_attenuation_length_mm'], '.1f'):>6} {les['attenuated']}"
+        )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# study-stats
+# ---------------------------------------------------------------------------------------------
+
+
+def _names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise CLIError(f"empty column list {text!r}")
+    return names
+
+
+def run_study_stats(args) -> int:
+    from ..fusion.stats import plot_roc, study_statistics
+    from ..report import print_json, write_csv, write_json
+
+    if not 0 < args.alpha < 1:
+        raise CLIError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    res = study_statistics(
+        args.table,
+        args.outcome,
+        predictors=_names(args.predictors),
+        adjust=_names(args.adjust) or [],
+        cluster=args.cluster,
+        alpha=args.alpha,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    if args.plot:
+        plot_roc(res, args.plot)
+    if args.csv:
+        write_csv(args.csv, res.to_rows())
+    if args.out:
+        write_json(args.out, res)
+    if args.json:
+        print_json(res)
+        return 0
+    print(
+        f"outcome {res.outcome}: {res.n_pos} positive, {res.n_neg} negative"
+        + (f"; clustered by {res.cluster}" if res.cluster else "")
+    )
+    hdr = f"{'predictor':<24} {'n':>4} {'median (IQR) +':>24} {'median (IQR) -':>24} "
+    print(
+        hdr + f"{'MW p':>8} {'AUC (95% CI)':>21} {'dir':>6} {'cut-off':>9} {'sens':>5} {'spec':>5}"
+    )
+    for name, r in res.predictors.items():
+        if "auc" not in r:
+            print(f"{name:<24} {r['n']:>4}  {r.get('note', '')}")
+            continue
+        med = f"{r['median_pos']:.4g} ({r['iqr_pos'][0]:.4g}-{r['iqr_pos'][1]:.4g})"
+        med_n = f"{r['median_neg']:.4g} ({r['iqr_neg'][0]:.4g}-{r['iqr_neg'][1]:.4g})"
+        auc = f"{r['auc']:.3f} ({r['auc_ci95'][0]:.3f}-{r['auc_ci95'][1]:.3f})"
+        print(
+            f"{name:<24} {r['n']:>4} {med:>24} {med_n:>24} {r['mannwhitney_p']:>8.3g} {auc:>21} "
+            f"{r['direction']:>6} {r['cutoff']:>9.4g} {r['sensitivity']:>5.3f} "
+            f"{r['specificity']:>5.3f}"
+        )
+    return 0

@@ -286,7 +286,7 @@ def make_ct_volume(
         hu = np.where(seg & (rad <= 1.6) & ~plaque, 420.0, hu)
     hu = hu + rng.normal(0.0, 8.0, hu.shape).astype(np.float32)
     ct = CTVolume(np.round(hu).astype(np.int16), spacing_mm, (0.0, 0.0, 0.0), name="synthetic")
-    s = np.arange(0.0, case.centreline_length_mm + 1e-9, 2.0)
+    s = np.append(np.arange(0.0, case.centreline_length_mm - 0.5, 2.0), case.centreline_length_mm)
     pts = np.column_stack([s + 3.0, np.full_like(s, cy * spacing_mm[1]),
                            np.full_like(s, cx * spacing_mm[2])])  # fmt: skip
     return ct, pts
