@@ -1,0 +1,289 @@
+"""DICOM Structured Reports (TID 1500 measurement reports) for calcium scores and composition.
+
+The reports are highdicom :class:`~highdicom.sr.Comprehensive3DSR` objects whose evidence is
+the source CT series: they carry its patient and study modules (they are filed back with the
+study) and list every source instance in the image library. Each measurement group (TID 1501)
+holds one finding:
+
+- ``cac``: one group for the whole heart (finding site: coronary artery) and one per vessel
+  (LM / LAD / LCX / RCA when vessel labels were given), each with the Agatston score (DCM 112058
+  "Calcium score", method DCM 112055 "Agatston scoring method"), the calcium volume
+  (DCM 122660, mm3) and, when calibrated, the calcium mass (DCM 122661, mg); the whole-heart
+  group adds the CAC-DRS and 0/100/400 categories as qualitative evaluations.
+- ``composition``: one group per plaque (finding type: atheroma; finding site: its vessel) with
+  its volume and mean HU, and one group per component (lipid, fibrous, calcium) with the
+  component's volume and mean HU.
+
+Concepts that have no standard code (CAC-DRS, the category, lesion counts, percentages) use the
+private coding scheme ``99NAPARIPLAQUE`` (declared in the Coding Scheme Identification Sequence).
+Values that are not finite are refused, never written.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_path
+from .errors import ReaderError
+from .seg import SourceSeries, load_source_series
+
+PRIVATE_SCHEME = "99NAPARIPLAQUE"
+
+SR_DEFAULTS: dict[str, Any] = {"series_number": 901}
+
+
+def _private(value: str, meaning: str):
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept(value, PRIVATE_SCHEME, meaning)
+
+
+def _ucum(value: str, meaning: str):
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept(value, "UCUM", meaning)
+
+
+def _vessel_code(name: str):
+    from pydicom.sr.codedict import codes
+
+    return {
+        "LM": codes.SCT.LeftMainCoronaryArtery,
+        "LAD": codes.SCT.AnteriorDescendingBranchOfLeftCoronaryArtery,
+        "LCX": codes.SCT.CircumflexCoronaryArtery,
+        "RCA": codes.SCT.RightCoronaryArtery,
+    }.get(name.upper())
+
+
+def _num(name, value: float | None, unit, what: str, method=None):
+    import highdicom as hd
+
+    if value is None:
+        return None
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{what} is not a finite number ({value!r}): not written to the SR")
+    return hd.sr.Measurement(name=name, value=v, unit=unit, method=method)
+
+
+def _group(identifier: str, measurements, evaluations=(), finding_type=None, site=None):
+    import highdicom as hd
+
+    from .. import __version__
+
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=identifier),
+        finding_type=finding_type,
+        finding_sites=[hd.sr.FindingSite(anatomic_location=site)] if site is not None else None,
+        algorithm_id=hd.sr.AlgorithmIdentification(name="napari-plaque", version=__version__),
+        measurements=[m for m in measurements if m is not None] or None,
+        qualitative_evaluations=list(evaluations) or None,
+    )
+
+
+def _report(src: SourceSeries, procedure, groups, title: str, series_number: int):
+    import highdicom as hd
+    from pydicom.dataset import Dataset
+    from pydicom.sr.codedict import codes
+
+    from .. import __version__
+
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=hd.UID(), name="napari-plaque", manufacturer_name="napari-plaque",
+            model_name=__version__,
+        ),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=procedure,
+        imaging_measurements=groups,
+        referenced_images=src.datasets,
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sr = hd.sr.Comprehensive3DSR(
+                evidence=src.datasets,
+                content=report[0],
+                series_instance_uid=hd.UID(),
+                series_number=int(series_number),
+                sop_instance_uid=hd.UID(),
+                instance_number=1,
+                manufacturer="napari-plaque",
+                is_complete=True,
+                series_description=title[:64],
+            )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ReaderError(src.path, f"highdicom refused the report: {exc}") from exc
+    ident = Dataset()
+    ident.CodingSchemeDesignator = PRIVATE_SCHEME
+    ident.CodingSchemeName = "napari-plaque private concepts"
+    ident.CodingSchemeResponsibleOrganization = "napari-plaque"
+    sr.CodingSchemeIdentificationSequence = [ident]
+    sr.SoftwareVersions = __version__
+    return sr
+
+
+def _save(sr, out: str | Path) -> Path:
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        sr.save_as(tmp, enforce_file_format=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------- cac
+def build_cac_sr(result, src: SourceSeries, series_number: int = SR_DEFAULTS["series_number"]):
+    """A TID 1500 report of a :class:`~napari_plaque.ccta.calcium.CalciumResult`."""
+    from pydicom.sr.codedict import codes
+
+    agatston_unit = _ucum("{Agatston}", "Agatston score")
+    mm3, mg = _ucum("mm3", "cubic millimeter"), _ucum("mg", "milligram")
+
+    def measurements(s: dict, what: str):
+        return [
+            _num(codes.DCM.CalciumScore, s["agatston"], agatston_unit, f"{what} Agatston",
+                 method=codes.DCM.AgatstonScoringMethod),
+            _num(codes.DCM.CalciumVolume, s["volume_mm3"], mm3, f"{what} volume"),
+            _num(codes.DCM.CalciumMass, s.get("mass_mg"), mg, f"{what} mass"),
+            _num(_private("NLESIONS", "Number of calcified lesions"), s["n_lesions"],
+                 _ucum("{lesions}", "lesions"), f"{what} lesion count"),
+        ]
+
+    pv = result.per_vessel
+    evaluations = [
+        _qual("CACDRS", "CAC-DRS", str(result.cac_drs)),
+        _qual("CACCAT", "Calcium score category", str(result.category)),
+    ]
+    groups = [
+        _group("total", measurements(pv["total"], "total"), evaluations,
+               finding_type=codes.SCT.Calcium, site=codes.SCT.CoronaryArtery)
+    ]
+    for name, s in pv.items():
+        if name == "total":
+            continue
+        site = _vessel_code(name)
+        ident = name if site is not None else f"{name} (no vessel code)"
+        groups.append(_group(ident, measurements(s, name), finding_type=codes.SCT.Calcium,
+                             site=site))
+    return _report(src, codes.SCT.CardiacCTForCalciumScoring, groups,
+                   "napari-plaque calcium score", series_number)
+
+
+def _qual(value: str, meaning: str, answer: str):
+    return _qual_item(_private(value, meaning), _private(f"{value}-{answer}", answer))
+
+
+def _qual_item(name, value):
+    import highdicom as hd
+
+    return hd.sr.QualitativeEvaluation(name=name, value=value)
+
+
+def write_cac_sr(out, result, series, series_uid_hash: str | None = None, **kwargs) -> Path:
+    """Write the calcium-score SR of ``result`` on ``series`` (atomically)."""
+    src = load_source_series(series, uid_hash=series_uid_hash)
+    return _save(build_cac_sr(result, src, **kwargs), out)
+
+
+# ----------------------------------------------------------------------------- composition
+def build_composition_sr(
+    plaques: Sequence, src: SourceSeries, series_number: int = SR_DEFAULTS["series_number"]
+):
+    """A TID 1500 report of composition results (``PlaqueComposition`` objects or dicts)."""
+    from pydicom.sr.codedict import codes
+
+    mm3, hu, pct = _ucum("mm3", "cubic millimeter"), _ucum("[hnsf'U]", "Hounsfield unit"), (
+        _ucum("%", "Percent")
+    )
+    comp_types = {"lipid": codes.SCT.Lipid, "fibrous": codes.SCT.FibrousPlaque,
+                  "calcium": codes.SCT.Calcium}
+    groups = []
+    for p in plaques:
+        d = p.to_dict() if hasattr(p, "to_dict") else dict(p)
+        lab = int(d["label"])
+        site = _vessel_code(str(d.get("vessel_name", "")))
+        ms = [
+            _num(codes.SCT.Volume, d["volume_mm3"], mm3, f"plaque {lab} volume"),
+            _num(codes.SCT.Mean, d.get("mean_hu"), hu, f"plaque {lab} mean HU"),
+            _num(_private("BURDEN", "Plaque burden"), d.get("plaque_burden_pct"), pct,
+                 f"plaque {lab} burden"),
+        ]
+        groups.append(_group(f"plaque {lab}", ms, finding_type=codes.SCT.Atheroma, site=site))
+        for comp, ftype in comp_types.items():
+            ms = [
+                _num(codes.SCT.Volume, d[f"{comp}_mm3"], mm3, f"plaque {lab} {comp} volume"),
+                _num(codes.SCT.Mean, d.get(f"{comp}_mean_hu"), hu, f"plaque {lab} {comp} HU"),
+                _num(_private("PCTPLAQUE", "Percentage of plaque volume"), d.get(f"{comp}_pct"),
+                     pct, f"plaque {lab} {comp} percentage"),
+            ]
+            groups.append(_group(f"plaque {lab} {comp}", ms, finding_type=ftype, site=site))
+    if not groups:
+        raise ValueError("no plaques to report (the ROI is empty)")
+    return _report(src, codes.SCT.CTAngiographyOfCoronaryArteries, groups,
+                   "napari-plaque plaque composition", series_number)
+
+
+def write_composition_sr(out, plaques, series, series_uid_hash: str | None = None,
+                         **kwargs) -> Path:
+    """Write the composition SR of ``plaques`` on ``series`` (atomically)."""
+    src = load_source_series(series, uid_hash=series_uid_hash)
+    return _save(build_composition_sr(plaques, src, **kwargs), out)
+
+
+# ------------------------------------------------------------------------------------ read
+def read_sr(path: str | Path) -> dict[str, Any]:
+    """The measurement groups of a TID 1500 SR, as plain values.
+
+    Returns ``{"title", "procedure", "groups": [{"tracking_id", "finding_type",
+    "finding_site", "measurements": {name: {"value", "unit"}}, "evaluations": {name: value}}]}``.
+    """
+    import highdicom as hd
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sr = hd.sr.srread(path)
+    except Exception as exc:  # noqa: BLE001
+        raise ReaderError(path, f"not a readable DICOM SR ({type(exc).__name__}: {exc})") from exc
+    out: dict[str, Any] = {"title": _meaning(sr.ConceptNameCodeSequence[0]), "groups": []}
+    for item in sr.ContentSequence:
+        name = _meaning(item.ConceptNameCodeSequence[0])
+        if name == "Procedure reported" and "ConceptCodeSequence" in item:
+            out["procedure"] = _meaning(item.ConceptCodeSequence[0])
+        if name == "Imaging Measurements":
+            for grp in item.get("ContentSequence", []):
+                out["groups"].append(_read_group(grp))
+    return out
+
+
+def _meaning(code_item) -> str:
+    return str(code_item.CodeMeaning)
+
+
+def _read_group(grp) -> dict[str, Any]:
+    g: dict[str, Any] = {"measurements": {}, "evaluations": {}}
+    for it in grp.get("ContentSequence", []):
+        name = _meaning(it.ConceptNameCodeSequence[0])
+        vt = it.ValueType
+        if vt == "TEXT" and name == "Tracking Identifier":
+            g["tracking_id"] = str(it.TextValue)
+        elif vt == "CODE" and name == "Finding":
+            g["finding_type"] = _meaning(it.ConceptCodeSequence[0])
+        elif vt == "CODE" and name == "Finding Site":
+            g["finding_site"] = _meaning(it.ConceptCodeSequence[0])
+        elif vt == "NUM":
+            mv = it.MeasuredValueSequence[0]
+            g["measurements"][name] = {
+                "value": float(mv.NumericValue),
+                "unit": str(mv.MeasurementUnitsCodeSequence[0].CodeValue),
+            }
+        elif vt == "CODE" and name not in ("Finding", "Finding Site"):
+            g["evaluations"][name] = _meaning(it.ConceptCodeSequence[0])
+    return g
