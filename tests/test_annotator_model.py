@@ -115,7 +115,7 @@ def test_reload_and_merge(ann):
     theirs = ArcSet(10, (64, 64))
     theirs.add(7, "calcium", 200, 220)
     theirs.add(1, "calcium", 20, 60)
-    save_arcs(theirs, ann.save_path)  # someone else wrote the file meanwhile
+    save_arcs(theirs, ann.save_path, on_conflict="overwrite")  # someone else wrote it meanwhile
     assert ann.reload_and_merge() == 2
     assert _arcs(ann) == [(1, "calcium", 0.0, 60.0), (7, "calcium", 200.0, 220.0)]
     assert len(json.loads(ann.save_path.read_text())["arcs"]) == 2

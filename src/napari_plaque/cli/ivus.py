@@ -238,7 +238,7 @@ def _predict_one(args, pullback, out_path, progress: bool) -> dict:
         center=center,
         progress=stderr_progress("predict", pb.n_frames) if progress else None,
     )
-    save_arcs(arcs, out_path)
+    save_arcs(arcs, out_path, on_conflict="overwrite")  # the user named the file to replace
     m = arc_measurements(labels, pb.mm_per_frame)
     return {
         "pullback": str(pullback),

@@ -409,7 +409,7 @@ def _predict_alines(args, lm, out: Path, amp: bool, progress: bool) -> dict[str,
     from ..ivus.arcs import save_arcs
     from ..ivus.measure import arc_measurements
 
-    save_arcs(alines_to_arcset(pred), out)
+    save_arcs(alines_to_arcset(pred), out, on_conflict="overwrite")
     for c in pred.classes:
         m = arc_measurements(pred.class_labels(c), pb.mm_per_frame)
         m.pop("arc_deg", None)

@@ -15,10 +15,12 @@ File format (JSON, written atomically)::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import getpass
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,16 +33,20 @@ from ..io.errors import FormatError
 __all__ = [
     "ARCS_FORMAT",
     "ARCS_VERSION",
+    "CONFLICT_MODES",
     "DEFAULT_CLASSES",
     "Arc",
     "ArcSet",
+    "ArcsConflictError",
     "arc_extent",
     "arcs_to_labels",
     "labels_to_arcs",
     "load_arcs",
     "merge_arcs",
     "normalise_arc",
+    "reload_and_merge",
     "save_arcs",
+    "unseen_arcs",
 ]
 
 ARCS_FORMAT = "napari-plaque/arcs"
@@ -62,11 +68,14 @@ def normalise_arc(start_deg: float, end_deg: float) -> tuple[float, float]:
     ext = arc_extent(start_deg, end_deg)
     if ext >= 360.0:
         return (0.0, 360.0)
-    s = float(np.mod(start_deg, 360.0))
-    e = float(np.mod(s + ext, 360.0))
-    if abs(e - 360.0) < _EPS:
-        e = 0.0
-    return (s, e)
+    # the end is kept as typed (mod 360), never recomputed as start + extent: an end typed on
+    # an A-line centre must stay exactly there, or with N != 360 that A-line would count
+    return (_mod360(start_deg), _mod360(end_deg))
+
+
+def _mod360(a: float) -> float:
+    v = float(np.mod(a, 360.0))
+    return 0.0 if v >= 360.0 - 1e-12 else v
 
 
 def merge_arcs(arcs: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -82,12 +91,13 @@ def merge_arcs(arcs: list[tuple[float, float]]) -> list[tuple[float, float]]:
             continue
         if ext >= 360.0:
             return [(0.0, 360.0)]
-        s = float(np.mod(s, 360.0))
-        if s + ext > 360.0:
+        s, e = _mod360(s), _mod360(e)
+        if e <= s:  # wraps through 0 (or ends exactly at 0 = 360)
             pieces.append((s, 360.0))
-            pieces.append((0.0, s + ext - 360.0))
+            if e > 0:
+                pieces.append((0.0, e))
         else:
-            pieces.append((s, s + ext))
+            pieces.append((s, e))
     if not pieces:
         return []
     pieces.sort()
@@ -254,6 +264,23 @@ class ArcSet:
             raise ValueError(f"center_mode must be one of {CENTER_MODES}, got {self.center_mode!r}")
         if self.centers is None:
             self.centers = [(self.frame_shape[0] - 1) / 2.0, (self.frame_shape[1] - 1) / 2.0]
+        # per arcs file (resolved path): keys of the arcs this session has seen in it (loaded
+        # or written). Shared by copies (undo snapshots): it describes the file, not the arcs.
+        self._seen: dict[str, set[tuple]] = {}
+
+    def __deepcopy__(self, memo: dict) -> ArcSet:
+        new = ArcSet.__new__(ArcSet)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            new.__dict__[k] = v if k == "_seen" else copy.deepcopy(v, memo)
+        return new
+
+    def mark_seen(self, path: str | Path, arcs: list[Arc] | None = None) -> None:
+        """Record that this session has seen ``arcs`` (default: its own) in the file ``path``,
+        so saving over them later is not a conflict. :func:`load_arcs` and :func:`save_arcs`
+        call it; use it to adopt a file deliberately."""
+        keys = self._seen.setdefault(_path_key(path), set())
+        keys.update(_arc_key(a) for a in (self.arcs if arcs is None else arcs))
 
     # -- geometry ---------------------------------------------------------------------------
     def center_of(self, frame: int) -> tuple[float, float]:
@@ -440,9 +467,141 @@ class ArcSet:
         }
 
 
-def save_arcs(arcset: ArcSet, path: str | Path) -> Path:
-    """Write an ArcSet as ``napari-plaque/arcs`` JSON, atomically (temp file + rename)."""
-    return atomic_write_json(path, arcset.to_json())
+class ArcsConflictError(FormatError):
+    """Saving would drop arcs that are in the file but that this session has never seen
+    (another annotator saved since it was loaded). Nothing was written.
+
+    ``unseen`` holds those arcs. Reload and merge (``save_arcs(..., on_conflict="merge")`` or
+    :func:`reload_and_merge`), or save to another file.
+    """
+
+    def __init__(self, path: str | Path, unseen: list[Arc]):
+        self.unseen = list(unseen)
+        frames = sorted({a.frame for a in unseen})
+        shown = ", ".join(str(f) for f in frames[:8]) + (" ..." if len(frames) > 8 else "")
+        super().__init__(
+            path,
+            f"the file holds {len(unseen)} arc(s) this session has not seen (frames {shown}): "
+            "someone else saved it since it was loaded. Nothing was written; reload and merge "
+            "their arcs, or save to another file",
+        )
+
+
+CONFLICT_MODES = ("refuse", "merge", "overwrite")
+
+
+def _path_key(path: str | Path) -> str:
+    try:
+        return str(Path(path).resolve())
+    except OSError:  # pragma: no cover
+        return str(Path(path).absolute())
+
+
+def _arc_key(a: Arc) -> tuple:
+    return (int(a.frame), str(a.cls), round(float(a.start_deg), 4), round(float(a.end_deg), 4))
+
+
+def _covered(a: Arc, mine: dict[tuple[int, str], list[Arc]]) -> bool:
+    """Whether arc ``a`` lies inside one arc of the same frame and class of ``mine``."""
+    ext = arc_extent(a.start_deg, a.end_deg)
+    for b in mine.get((int(a.frame), a.cls), ()):
+        bext = arc_extent(b.start_deg, b.end_deg)
+        if bext >= 360.0:
+            return True
+        off = float(np.mod(a.start_deg - b.start_deg, 360.0))
+        if off > 360.0 - 1e-3:
+            off = 0.0
+        if off + ext <= bext + 1e-3:
+            return True
+    return False
+
+
+def unseen_arcs(arcset: ArcSet, path: str | Path) -> list[Arc]:
+    """Arcs in the file at ``path`` that ``arcset`` has never seen there and does not hold:
+    what a plain overwrite would lose. FormatError when the file exists but is not an arcs
+    file of this pullback."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    disk = load_arcs(p, arcset.n_frames, arcset.frame_shape)
+    seen = arcset._seen.get(_path_key(p), set())
+    mine: dict[tuple[int, str], list[Arc]] = {}
+    for a in arcset.arcs:
+        mine.setdefault((int(a.frame), a.cls), []).append(a)
+    return [a for a in disk.arcs if _arc_key(a) not in seen and not _covered(a, mine)]
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """Serialise check-then-write between processes saving into ``folder`` (POSIX flock on
+    the folder itself; no lock file is left behind). No-op where flock is unavailable."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def save_arcs(arcset: ArcSet, path: str | Path, on_conflict: str = "refuse") -> Path:
+    """Write an ArcSet as ``napari-plaque/arcs`` JSON, atomically (temp file + rename).
+
+    Nothing is lost to another annotator: when the file on disk holds arcs this ArcSet has
+    never seen (it was not loaded from that file, or someone saved there since), then with
+    ``on_conflict``
+
+    * ``"refuse"`` (default): :class:`ArcsConflictError` is raised and nothing is written;
+    * ``"merge"``: those arcs are merged into ``arcset`` (it changes) and the union is written;
+    * ``"overwrite"``: the file is replaced (an explicit choice, e.g. a command's ``--out``).
+
+    A file that exists but is not an arcs file of this pullback is refused (FormatError) unless
+    ``on_conflict="overwrite"``. The check and the write hold a lock on the folder, so two
+    processes cannot interleave them. Write failures (read-only folder, full disk) raise
+    :class:`OSError` naming the file.
+    """
+    if on_conflict not in CONFLICT_MODES:
+        raise ValueError(f"on_conflict must be one of {CONFLICT_MODES}, got {on_conflict!r}")
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(p.parent):
+        if on_conflict != "overwrite":
+            unseen = unseen_arcs(arcset, p)
+            if unseen and on_conflict == "refuse":
+                raise ArcsConflictError(p, unseen)
+            if unseen:
+                arcset.add_many([Arc(**vars(a)) for a in unseen])
+        doc = arcset.to_json()
+        atomic_write_json(p, doc)
+    arcset.mark_seen(p)
+    return p
+
+
+def reload_and_merge(arcset: ArcSet, path: str | Path) -> int:
+    """Merge the arcs of the file at ``path`` into ``arcset`` (in place) and mark them seen;
+    returns how many arcs were new to ``arcset``. Save afterwards to write the union."""
+    p = Path(path)
+    if not p.exists():
+        return 0
+    disk = load_arcs(p, arcset.n_frames, arcset.frame_shape)
+    mine: dict[tuple[int, str], list[Arc]] = {}
+    for a in arcset.arcs:
+        mine.setdefault((int(a.frame), a.cls), []).append(a)
+    new = [a for a in disk.arcs if not _covered(a, mine)]
+    if new:
+        arcset.add_many([Arc(**vars(a)) for a in new])
+    arcset.mark_seen(p, disk.arcs)
+    return len(new)
 
 
 def load_arcs(
@@ -490,7 +649,21 @@ def load_arcs(
         c = np.asarray(centers, float)
         if not (c.shape == (2,) or c.shape == (f, 2)):
             raise FormatError(p, f"centers must be one [cy, cx] or {f} pairs, got shape {c.shape}")
+    if not isinstance(arcs, list) or not all(isinstance(d, dict) for d in arcs):
+        raise FormatError(p, "'arcs' must be a list of objects")
     try:
-        return ArcSet.from_dicts(arcs, f, shape, classes, mode, centers)
+        raw = [
+            Arc(int(d["frame"]), str(d["class"]), float(d["start_deg"]), float(d["end_deg"]))
+            for d in arcs
+        ]
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise FormatError(p, f"bad arc entry ({exc})") from exc
+    bad = [a for a in raw if not (np.isfinite(a.start_deg) and np.isfinite(a.end_deg))]
+    if bad:
+        raise FormatError(p, f"arc with a non-finite angle (frame {bad[0].frame})")
+    try:
+        out = ArcSet.from_dicts(arcs, f, shape, classes, mode, centers)
     except (KeyError, TypeError, ValueError) as exc:
         raise FormatError(p, f"bad arc entry ({exc})") from exc
+    out.mark_seen(p, raw + out.arcs)
+    return out

@@ -4,7 +4,10 @@ Conventions (``docs/domain.md``): the polar image of a frame has one row per A-l
 column per depth sample. A-line ``k`` of ``N`` covers angles ``[k*360/N, (k+1)*360/N)`` and is
 sampled along its centre angle ``(k + 0.5) * 360 / N``; the angle is
 ``theta = atan2(row - cy, col - cx)`` in degrees, 0 deg = +column (3 o'clock), clockwise on
-screen. Depth sample ``j`` of ``D`` lies at ``(j + 0.5) * depth_px / D`` pixels from the centre.
+screen. Depth sample ``j`` of ``D`` lies at ``(j + 0.5) * depth / D`` from the centre. The angle
+is always the *pixel* angle (also with non-square pixels, where it differs from the physical
+angle): :func:`to_polar`, :func:`from_polar`, :func:`pixel_angles_deg` and arc rendering agree,
+and with ``depth_mm`` the depth is physical (equal mm along every A-line).
 
 The sampling maps (flat indices and bilinear weights) are computed once per centre and reused
 for every frame, so whole pullbacks transform in batches with a few gathers per sample.
@@ -87,8 +90,13 @@ def _grid(
     rows, cols = frame_shape
     theta = np.radians(aline_angles_deg(n_alines))[:, None]
     frac = ((np.arange(depth_samples) + 0.5) / depth_samples)[None, :]
-    r = center[0] + np.sin(theta) * frac * depth_px[0]
-    c = center[1] + np.cos(theta) * frac * depth_px[1]
+    # sample along the A-line's *pixel* angle (the convention of from_polar, pixel_angles_deg
+    # and arc rendering); with non-square pixels the covered depth is an ellipse in pixels (a
+    # circle in mm), reached at radius R(theta) along that direction
+    sin_t, cos_t = np.sin(theta), np.cos(theta)
+    reach = 1.0 / np.hypot(sin_t / depth_px[0], cos_t / depth_px[1])
+    r = center[0] + sin_t * frac * reach
+    c = center[1] + cos_t * frac * reach
     r0 = np.floor(r)
     c0 = np.floor(c)
     fr = (r - r0).astype(np.float32)

@@ -253,16 +253,30 @@ def _json_default(o):
 def load_model(path: str | Path) -> SVMModel:
     """Load a model file; refuse (FormatError) other files or a mismatched feature version."""
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
         raise FormatError(p, "model file not found")
+    if p.stat().st_size > MAX_MODEL_BYTES:
+        raise FormatError(p, f"too large for an SVM model ({p.stat().st_size} bytes)")
     try:
         with np.load(p, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta_json"]))
-            arrays = {
-                k: np.asarray(z[k], np.float64) for k in ("coef", "intercept", "mean", "scale")
-            }
-    except (KeyError, ValueError, OSError, json.JSONDecodeError) as exc:
-        raise FormatError(p, f"not a napari-plaque SVM model ({exc})") from exc
+            text = z["meta_json"]
+            if text.dtype.kind != "U" or text.size != 1 or text.dtype.itemsize > 4_000_000:
+                raise ValueError("meta_json must be one JSON string")
+            meta = json.loads(str(text))
+            arrays = {}
+            for k in ("coef", "intercept", "mean", "scale"):
+                a = z[k]
+                if a.dtype.kind not in "fiu" or a.ndim != 1 or a.size > 4096:
+                    raise ValueError(f"{k} must be a short 1-D numeric array")
+                arrays[k] = np.asarray(a, np.float64)
+    except (KeyError, ValueError, OSError, EOFError, RecursionError, json.JSONDecodeError) as exc:
+        raise FormatError(p, f"not a napari-plaque SVM model ({exc})") from None
+    except Exception as exc:  # noqa: BLE001  zipfile.BadZipFile and friends
+        raise FormatError(
+            p, f"not a napari-plaque SVM model ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(meta, dict):
+        raise FormatError(p, "model metadata is not a JSON object")
     if meta.get("format") != MODEL_FORMAT:
         raise FormatError(p, f"not a {MODEL_FORMAT} file")
     if meta.get("version") != MODEL_VERSION:
@@ -278,9 +292,53 @@ def load_model(path: str | Path) -> SVMModel:
     n = len(FEATURE_NAMES)
     if not all(arrays[k].shape == (n,) for k in ("coef", "mean", "scale")):
         raise FormatError(p, "model arrays do not match the feature definition")
+    if arrays["intercept"].shape != (1,):
+        raise FormatError(p, "model intercept must be one number")
+    for k, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            raise FormatError(p, f"model array {k!r} holds NaN or infinite values")
+    if np.any(arrays["scale"] == 0):
+        raise FormatError(p, "model array 'scale' holds zeros (division by zero)")
+    _validate_svm_meta(p, meta)
     return SVMModel(
         arrays["coef"], float(arrays["intercept"][0]), arrays["mean"], arrays["scale"], meta
     )
+
+
+#: an SVM model file is a few kB; anything much larger is not one
+MAX_MODEL_BYTES = 16 * 2**20
+
+
+def _validate_svm_meta(p: Path, meta: dict[str, Any]) -> None:
+    """Types, bounds and positive counts of the fields prediction uses (FormatError)."""
+    import math
+
+    def integer(key: str, lo: int, hi: int, required: bool = True) -> None:
+        v = meta.get(key)
+        if v is None and not required:
+            return
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise FormatError(p, f"model field {key!r} must be an integer in {lo}..{hi}, got {v!r}")
+
+    def number(key: str, positive: bool = False, required: bool = True) -> None:
+        v = meta.get(key)
+        if v is None and not required:
+            return
+        ok = not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+        if not ok or (positive and v <= 0):
+            what = "a positive finite number" if positive else "a finite number"
+            raise FormatError(p, f"model field {key!r} must be {what}, got {v!r}")
+
+    if not isinstance(meta.get("class"), str) or not meta["class"]:
+        raise FormatError(p, "model field 'class' must be a class name")
+    integer("n_alines", 8, 4096)
+    integer("depth_samples", 8, 4096)
+    number("depth_mm", positive=True)
+    integer("smooth_alines", 1, 361, required=False)
+    integer("smooth_frames", 1, 101, required=False)
+    number("threshold", required=False)
+    integer("n_train_alines", 1, 10**10, required=False)
+    integer("n_pullbacks", 1, 10**7, required=False)
 
 
 def iter_predict_pullback(model: SVMModel, pullback: Any, center=None, batch: int = 32):

@@ -79,11 +79,41 @@ def make_metadata(
 
 def save_model(path: str | Path, model: Any, metadata: dict[str, Any]) -> Path:
     """Write ``model``'s weights and ``metadata`` atomically to ``path`` (a ``.pt`` file)."""
-    text = json.dumps(metadata, default=_json_default)  # fails before anything is written
+    from ..report import json_safe
+
+    # fails before anything is written; NaN metrics become null (standard JSON)
+    text = json.dumps(json_safe(metadata), default=_json_default, allow_nan=False)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"metadata": text, "state_dict": state}, tmp)
-    return Path(path)
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            try:
+                torch.save({"metadata": text, "state_dict": state}, tmp)
+            except RuntimeError as exc:  # PytorchStreamWriter: "file write failed" (full disk)
+                raise _write_failed(path, exc) from None
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(
+                exc.errno or 0, f"could not write the model file ({exc})", str(path)
+            ) from exc
+        raise
+    return path
+
+
+def _write_failed(path: Path, exc: Exception) -> OSError:
+    import errno
+    import shutil
+
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = -1
+    why = "the disk is full" if 0 <= free < 64 * 2**20 else "the file could not be written"
+    return OSError(
+        errno.ENOSPC if why.startswith("the disk") else errno.EIO,
+        f"could not save the model: {why} ({_first_line(exc)}); nothing was written",
+        str(path),
+    )
 
 
 def _json_default(o: Any) -> Any:
@@ -116,13 +146,124 @@ def _first_line(exc: Exception) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
+#: bounds on every hyper-parameter of the built-in architectures (an edited file must not make
+#: us allocate tens of GB or build a network that cannot exist)
+HPARAM_LIMITS: dict[str, tuple[int, int]] = {
+    "n_classes": (1, 64),
+    "context": (0, 16),
+    "width": (1, 512),
+    "n_blocks": (1, 16),
+    "k_smooth": (1, 101),
+    "dims": (2, 3),
+    "in_channels": (1, 16),
+    "base_channels": (1, 256),
+    "levels": (1, 6),
+}
+#: largest metadata JSON accepted (characters)
+MAX_METADATA_CHARS = 1_000_000
+#: polar sampling bounds (A-lines per frame, samples per A-line)
+MAX_POLAR = 4096
+
+
+def _int_in(path, what: str, v: Any, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise FormatError(
+            path, f"model metadata: {what} must be an integer in {lo}..{hi}, got {v!r}"
+        )
+    return v
+
+
+def _finite(path, what: str, v: Any, positive: bool = False, nonzero: bool = False) -> float:
+    import math
+
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise FormatError(path, f"model metadata: {what} must be a finite number, got {v!r}")
+    if positive and v <= 0:
+        raise FormatError(path, f"model metadata: {what} must be > 0, got {v!r}")
+    if nonzero and v == 0:
+        raise FormatError(path, f"model metadata: {what} must not be 0")
+    return float(v)
+
+
+def _dict(path, meta: dict, key: str) -> dict:
+    v = meta.get(key, {})
+    if not isinstance(v, dict):
+        raise FormatError(
+            path, f"model metadata: {key!r} must be an object, got {type(v).__name__}"
+        )
+    return v
+
+
+def validate_metadata(path: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Check types and bounds of a checkpoint's metadata before anything is built from it;
+    FormatError naming the file and the field otherwise."""
+    hp = _dict(path, meta, "hparams")
+    for k, v in hp.items():
+        if k not in HPARAM_LIMITS:
+            raise FormatError(path, f"model metadata: unknown hyper-parameter {k!r}")
+        _int_in(path, f"hparams.{k}", v, *HPARAM_LIMITS[k])
+    if not isinstance(meta["architecture"], str):
+        raise FormatError(path, "model metadata: architecture must be a name")
+    classes = meta["classes"]
+    if (
+        not isinstance(classes, list)
+        or not 1 <= len(classes) <= 64
+        or not all(isinstance(c, str) and 0 < len(c) <= 100 for c in classes)
+    ):
+        raise FormatError(path, "model metadata: classes must be a list of 1..64 names")
+    if "n_classes" in hp and hp["n_classes"] != len(classes):
+        raise FormatError(
+            path, f"model metadata: {len(classes)} classes named for n_classes {hp['n_classes']}"
+        )
+    norm = _dict(path, meta, "normalisation")
+    if "scale" in norm:
+        _finite(path, "normalisation.scale", norm["scale"], nonzero=True)
+    if "window_hu" in norm:
+        w = norm["window_hu"]
+        if not isinstance(w, list) or len(w) != 2:
+            raise FormatError(path, "model metadata: normalisation.window_hu must be [low, high]")
+        lo = _finite(path, "normalisation.window_hu[0]", w[0])
+        hi = _finite(path, "normalisation.window_hu[1]", w[1])
+        if hi <= lo:
+            raise FormatError(path, f"model metadata: empty HU window {w}")
+    if meta["task"] == "ct-seg" and "window_hu" not in norm:
+        raise FormatError(path, "model metadata: a CT model needs normalisation.window_hu")
+    inp = _dict(path, meta, "input")
+    if meta["task"] == "alines":
+        polar = inp.get("polar")
+        if not isinstance(polar, dict):
+            raise FormatError(path, "model metadata: an A-line model needs input.polar")
+        _int_in(path, "input.polar.n_alines", polar.get("n_alines"), 8, MAX_POLAR)
+        _int_in(path, "input.polar.depth_samples", polar.get("depth_samples"), 8, MAX_POLAR)
+        _finite(path, "input.polar.depth_mm", polar.get("depth_mm"), positive=True)
+        if "threshold" in inp:
+            _finite(path, "input.threshold", inp["threshold"])
+    else:
+        for key in ("spacing_mm", "patch_size"):
+            v = inp.get(key)
+            if v is None:
+                continue
+            if not isinstance(v, list) or len(v) != 3:
+                raise FormatError(path, f"model metadata: input.{key} must hold 3 values")
+            for i, x in enumerate(v):
+                if key == "spacing_mm":
+                    _finite(path, f"input.spacing_mm[{i}]", x, positive=True)
+                else:
+                    _int_in(path, f"input.patch_size[{i}]", x, 1, 1024)
+    for key in ("training", "metrics", "software"):
+        _dict(path, meta, key)
+    return meta
+
+
 def _parse_metadata(path: str | Path, text: Any) -> dict[str, Any]:
     if not isinstance(text, str):
         raise FormatError(path, "model metadata is not a JSON string")
+    if len(text) > MAX_METADATA_CHARS:
+        raise FormatError(path, f"model metadata is too large ({len(text)} characters)")
     try:
         meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatError(path, f"model metadata is not valid JSON ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise FormatError(path, f"model metadata is not valid JSON ({_first_line(exc)})") from None
     if not isinstance(meta, dict):
         raise FormatError(path, "model metadata is not a JSON object")
     missing = [k for k in _REQUIRED if k not in meta]
@@ -130,7 +271,11 @@ def _parse_metadata(path: str | Path, text: Any) -> dict[str, Any]:
         raise FormatError(path, f"model metadata lacks {missing}")
     if meta["format"] != CHECKPOINT_FORMAT:
         raise FormatError(path, f"format is {meta['format']!r}, expected {CHECKPOINT_FORMAT!r}")
-    if int(meta["version"]) > CHECKPOINT_VERSION:
+    if isinstance(meta["version"], bool) or not isinstance(meta["version"], int):
+        raise FormatError(
+            path, f"model metadata: version must be an integer, got {meta['version']!r}"
+        )
+    if meta["version"] > CHECKPOINT_VERSION:
         raise FormatError(
             path,
             f"model format version {meta['version']} is newer than this napari-plaque "
@@ -138,7 +283,7 @@ def _parse_metadata(path: str | Path, text: Any) -> dict[str, Any]:
         )
     if meta["task"] not in TASKS:
         raise FormatError(path, f"unknown task {meta['task']!r}")
-    return meta
+    return validate_metadata(path, meta)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -182,7 +327,7 @@ def load_model(path: str | Path) -> LoadedModel:
     meta = _parse_metadata(path, raw["metadata"])
     try:
         module = build_model(meta["architecture"], meta["hparams"])
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError, MemoryError) as exc:
         raise FormatError(path, f"cannot build the model ({exc})") from None
     state = raw["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
@@ -229,7 +374,11 @@ def export_onnx(loaded: LoadedModel, out: str | Path) -> Path:
     try:
         import onnx  # noqa: F401
     except ImportError as exc:
-        raise ImportError("ONNX export needs the onnx package: pip install onnx") from exc
+        raise ImportError(
+            "ONNX export needs the onnx package, which is not installed: "
+            "pip install 'napari-plaque[onnx]' (or pip install onnx); "
+            "TorchScript export (--torchscript) needs nothing more"
+        ) from exc
     x = example_input(loaded)
     axes = {0: "batch"}
     if loaded.task == "ct-seg":
