@@ -310,8 +310,8 @@ def iter_find_contours(
     bg = np.full((n, a, 1), float(wall_hu))
     for _pass in range(2):
         # pass 1: outside level = wall_hu; pass 2: the local level 0.5..1.0 mm beyond the
-        # boundary (half-maximum between lumen and what really surrounds it: a thin wall in
-        # fat, lipid, fibrous plaque), clipped to fat..150 HU and smoothed over +-15 degrees
+        # boundary (what really surrounds the lumen: a thin wall in fat, lipid, fibrous
+        # plaque; clipped to fat..150 HU, smoothed over +-15 degrees)
         below = (p - bg) / (lv - bg)
         lum = np.clip(np.where(p <= lv, below, above), 0.0, 1.0)
         cost_l = _region_cost(lum, np.zeros((n, a), int), w)

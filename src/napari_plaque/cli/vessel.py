@@ -1,7 +1,167 @@
-"""Subcommands: CCTA vessel analysis (issue: centreline, CPR, contours, stenosis)."""
+"""``napari-plaque vessel``: CCTA vessel analysis along a centreline.
+
+PATH is a DICOM series folder (or file) or a NIfTI file. ``--centreline`` is a centreline JSON
+file (``napari-plaque-centreline``, made by the widget or ``--centreline-out``) or the CSV a
+napari Points layer saves (ordered points, ostium first; they are refined to the lumen centre).
+Without ``--json`` one CSV row per lesion is printed (``--csv FILE`` writes it).
+Everything is computed before any file is written; each file is written atomically.
+"""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+from typing import Any
 
-def register(sub) -> None:  # filled in by its capability
-    return None
+
+def _fmt(v: Any) -> str:
+    return ", ".join(str(x) for x in v) if isinstance(v, (tuple, list)) else str(v)
+
+
+def register(sub) -> None:
+    from ..ccta.centreline import CENTRELINE_DEFAULTS
+    from ..ccta.vessel import VESSEL_DEFAULTS
+
+    d = VESSEL_DEFAULTS
+    p = sub.add_parser(
+        "vessel",
+        help="CCTA vessel analysis: contours, stenosis, remodeling, per-lesion composition",
+        description=(
+            "Lumen and outer-wall contours on cross-sections along a centreline, the profile "
+            "along arc length s (s = 0 at the first centreline point), automatic reference "
+            "segments, lesions (MLA, MLD, % diameter / area stenosis, remodeling index, plaque "
+            "volume, lipid / fibrous / calcium volumes by HU ranges, calcium density, 1K flag, "
+            "plaque burden). --json prints one object (length_mm, step_mm, profile, lesions, "
+            "parameters); otherwise one CSV row per lesion."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("path", metavar="PATH", help="CCTA: DICOM series folder/file or NIfTI")
+    p.add_argument(
+        "--centreline",
+        required=True,
+        metavar="FILE",
+        help="centreline JSON, or a napari Points CSV (axis-0, axis-1, axis-2 = z, y, x mm)",
+    )
+    p.add_argument("--name", default=None, help="vessel name (LM, LAD, LCX, RCA, ...); "
+                   "default: the centreline file's name, else 'vessel'")
+    p.add_argument("--step-mm", type=float, default=CENTRELINE_DEFAULTS["step_mm"],
+                   help="cross-section step along the centreline (mm)")
+    p.add_argument("--ranges", nargs="+", metavar="NAME=LO:HI",
+                   help="composition HU ranges, e.g. lipid=-100:49 fibrous=50:149 "
+                   "calcium=150:1300 (default: the composition defaults)")
+    p.add_argument("--proximal-ref", nargs=2, type=float, metavar=("START", "END"),
+                   help="proximal reference segment (mm along s) instead of the automatic one")
+    p.add_argument("--distal-ref", nargs=2, type=float, metavar=("START", "END"),
+                   help="distal reference segment (mm along s)")
+    p.add_argument("--narrowing-min-pct", type=float, default=d["narrowing_min_pct"],
+                   help="lesion: min lumen diameter this % under the reference line")
+    p.add_argument("--burden-min-pct", type=float, default=d["burden_min_pct"],
+                   help="lesion: or plaque burden at least this %%")
+    p.add_argument("--merge-gap-mm", type=float, default=d["merge_gap_mm"],
+                   help="merge lesions closer than this")
+    p.add_argument("--min-length-mm", type=float, default=d["min_length_mm"],
+                   help="drop lesions shorter than this")
+    p.add_argument("--wall-hu", type=float, default=d["wall_hu"], help="vessel wall HU level")
+    p.add_argument("--fat-hu", type=float, default=d["fat_hu"], help="epicardial fat HU level")
+    p.add_argument("--roi-out", metavar="MASK",
+                   help="write the lesion plaque ROI (labels 1..K) on the CT grid (.npy or "
+                   ".nii.gz); composition/CAC/QC read it")
+    p.add_argument("--vessel-out", metavar="MASK",
+                   help="write the vessel mask (1 lumen, 2 plaque/wall) on the CT grid")
+    p.add_argument("--contours-out", metavar="FILE", help="write the contours (JSON)")
+    p.add_argument("--centreline-out", metavar="FILE",
+                   help="write the (refined) centreline (JSON)")
+    p.add_argument("--csv", metavar="FILE", help="write the lesion CSV to FILE")
+    p.add_argument("--json", action="store_true", help="print the full JSON report")
+    p.set_defaults(func=_cmd_vessel)
+
+
+def _write_mask(path: str, arr, vol) -> None:
+    import numpy as np
+
+    from ..io.atomic import atomic_path
+    from ..io.nifti import write_nifti
+
+    out = Path(path)
+    if out.suffix == ".npy":
+        with atomic_path(out) as tmp:
+            np.save(tmp, arr)
+    elif out.name.lower().endswith((".nii", ".nii.gz")):
+        write_nifti(out, arr, vol.spacing_mm, vol.origin_mm)
+    else:
+        raise ValueError(f"{out}: masks are written as .npy, .nii or .nii.gz")
+
+
+def _check_out(path: str | None, suffixes: tuple[str, ...]) -> None:
+    if path and not path.lower().endswith(suffixes):
+        raise ValueError(f"{path}: expected a file ending in {' or '.join(suffixes)}")
+
+
+def _cmd_vessel(args: argparse.Namespace) -> int:
+    from ..ccta.centreline import (
+        Centreline,
+        check_source,
+        load_centreline_any,
+        refine_centreline,
+    )
+    from ..ccta.contours import save_contours
+    from ..ccta.vessel import analyze_vessel
+    from ..ccta.vessel_roi import rasterize
+    from ..io import read_image
+    from ..report import print_json, rows_to_csv_text, write_csv
+    from .ccta import parse_ranges
+
+    # validate every argument before reading anything big or writing anything
+    _check_out(args.roi_out, (".npy", ".nii", ".nii.gz"))
+    _check_out(args.vessel_out, (".npy", ".nii", ".nii.gz"))
+    _check_out(args.contours_out, (".json",))
+    _check_out(args.centreline_out, (".json",))
+    if not args.step_mm > 0:
+        raise ValueError(f"--step-mm must be > 0, got {args.step_mm}")
+    ranges = parse_ranges(args.ranges)
+    cl, pts = load_centreline_any(args.centreline)
+    vol = read_image(args.path)
+    name = args.name or (cl.name if cl is not None else "vessel")
+    if cl is None:
+        cl = refine_centreline(vol, pts, name=name, step_mm=args.step_mm)
+    else:
+        check_source(cl, vol, f"{args.centreline}: centreline")
+        cl.name = name
+        if abs(cl.step_mm - args.step_mm) > 1e-9:
+            cl = Centreline(cl.resampled(args.step_mm).points_mm, step_mm=args.step_mm,
+                            name=name, source=cl.source)
+    refs = {}
+    if args.proximal_ref:
+        refs["proximal"] = tuple(args.proximal_ref)
+    if args.distal_ref:
+        refs["distal"] = tuple(args.distal_ref)
+    res = analyze_vessel(
+        vol, cl, ranges=ranges, reference_mm=refs or None,
+        narrowing_min_pct=args.narrowing_min_pct, burden_min_pct=args.burden_min_pct,
+        merge_gap_mm=args.merge_gap_mm, min_length_mm=args.min_length_mm,
+        wall_hu=args.wall_hu, fat_hu=args.fat_hu,
+    )
+    masks = rasterize(res, vol) if (args.roi_out or args.vessel_out) else None
+    # all computed: now write
+    if args.roi_out:
+        _write_mask(args.roi_out, masks[0], vol)
+    if args.vessel_out:
+        _write_mask(args.vessel_out, masks[1], vol)
+    if args.contours_out:
+        save_contours(args.contours_out, res.contours, res.centreline)
+    if args.centreline_out:
+        res.centreline.save(args.centreline_out)
+    rows = res.to_rows()
+    if args.json:
+        print_json(res.to_dict())
+        if args.csv:
+            write_csv(args.csv, rows)
+    elif args.csv:
+        write_csv(args.csv, rows)
+    else:
+        import sys
+
+        text = rows_to_csv_text(rows) if rows else "vessel,index\n"
+        sys.stdout.write(text)
+    return 0

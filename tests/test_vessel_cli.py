@@ -1,0 +1,71 @@
+"""``napari-plaque vessel`` on a synthetic vessel saved as NIfTI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_plaque.cli import main
+from napari_plaque.io.nifti import write_nifti
+from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    d = tmp_path_factory.mktemp("vessel")
+    spec = VesselSpec(name="LAD", length_mm=30.0,
+                      lesions=[LesionSpec(15.0, 8.0, 50.0, kind="calcified")])
+    ph = make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0)
+    ct = write_nifti(d / "ct.nii.gz", ph.volume.hu, ph.volume.spacing_mm, ph.volume.origin_mm)
+    pts = ph.vessels[0].user_points_mm
+    csv = d / "pts.csv"
+    csv.write_text("index,axis-0,axis-1,axis-2\n" + "".join(
+        f"{i},{p[0]},{p[1]},{p[2]}\n" for i, p in enumerate(pts)))
+    return d, ct, csv, ph
+
+
+def test_vessel_json_from_points_csv_then_centreline(study, capsys):
+    d, ct, csv, ph = study
+    rc = main(["vessel", str(ct), "--centreline", str(csv), "--name", "LAD", "--json",
+               "--roi-out", str(d / "roi.npy"), "--contours-out", str(d / "c.json"),
+               "--centreline-out", str(d / "cl.json")])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["length_mm"] == pytest.approx(30.0, abs=1.0) and out["step_mm"] == 0.5
+    assert out["profile"][0]["s_mm"] == 0
+    (les,) = out["lesions"]
+    for k in ("start_mm", "end_mm", "length_mm", "mla_mm2", "mld_mm", "reference_diameter_mm",
+              "diameter_stenosis_pct", "area_stenosis_pct", "remodeling_index",
+              "plaque_volume_mm3", "lipid_mm3", "fibrous_mm3", "calcium_mm3",
+              "calcium_density_hu", "plaque_burden_pct"):
+        assert les[k] is not None, k
+    assert les["diameter_stenosis_pct"] == pytest.approx(50, abs=10)
+    assert les["calcium_mm3"] > 0
+    roi = np.load(d / "roi.npy")
+    assert roi.shape == ph.volume.shape and roi.max() == 1
+    # the saved centreline gives the same result, CSV output one row per lesion
+    rc = main(["vessel", str(ct), "--centreline", str(d / "cl.json")])
+    text = capsys.readouterr().out.splitlines()
+    assert rc == 0 and text[0].startswith("vessel,index,start_mm") and len(text) == 2
+
+
+def test_vessel_bad_input_exit_2(study, tmp_path, capsys):
+    d, ct, csv, ph = study
+    one = tmp_path / "one.csv"
+    one.write_text("axis-0,axis-1,axis-2\n1,2,3\n")
+    assert main(["vessel", str(ct), "--centreline", str(one)]) == 2
+    assert "at least 2 points" in capsys.readouterr().err
+    # a centreline from another scan
+    from napari_plaque.ccta.centreline import Centreline
+
+    other = Centreline(ph.vessels[0].user_points_mm, name="LAD",
+                       source={"geometry_hash": "0" * 16, "shape": [1, 1, 1]})
+    other.save(tmp_path / "other.json")
+    roi = tmp_path / "roi.npy"
+    assert main(["vessel", str(ct), "--centreline", str(tmp_path / "other.json"),
+                 "--roi-out", str(roi)]) == 2
+    assert "another scan" in capsys.readouterr().err
+    assert not roi.exists()
+    assert main(["vessel", str(ct), "--centreline", str(csv), "--roi-out", "x.txt"]) == 2
