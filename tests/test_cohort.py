@@ -1,0 +1,337 @@
+"""The cohort runner (napari_plaque.cohort) in-process and through the batch commands.
+
+Tiny synthetic CT studies with an analytic Agatston score: one 4 x 4 pixel blob (0.5 mm
+pixels, 4 mm^2) on two 3 mm slices at ``HU`` -> weight w -> Agatston = 2 * 4 * w.
+Cluster runs (LocalCluster, an external scheduler) are in test_cohort_cluster.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from napari_plaque import __version__
+from napari_plaque.cli import main
+from napari_plaque.cohort import (
+    VOLATILE_COLUMNS,
+    Study,
+    input_id,
+    params_hash,
+    read_manifest,
+    read_table,
+    run_cohort,
+    studies_from_paths,
+)
+from napari_plaque.io.nifti import write_nifti
+
+#: blob HU of each study and its Agatston weight (130-199: 1, 200-299: 2, 300-399: 3, >=400: 4)
+BLOBS = {"a": (150, 1), "b": (250, 2), "c": (350, 3), "d": (450, 4)}
+SPACING = (3.0, 0.5, 0.5)
+
+
+def _volume(hu_blob: float) -> np.ndarray:
+    hu = np.full((8, 32, 32), -50, np.float32)
+    hu[3:5, 10:14, 10:14] = hu_blob
+    return hu
+
+
+def expected_agatston(name: str) -> float:
+    return 2 * 4.0 * BLOBS[name][1]
+
+
+@pytest.fixture
+def studies_dir(tmp_path):
+    d = tmp_path / "studies"
+    for name, (hu, _) in BLOBS.items():
+        write_nifti(d / f"{name}.nii.gz", _volume(hu), SPACING)
+    return d
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _stable(rows):
+    return [{k: v for k, v in r.items() if k not in VOLATILE_COLUMNS} for r in rows]
+
+
+# ------------------------------------------------------------------------------ studies
+def test_manifest_relative_paths_columns_and_errors(tmp_path):
+    (tmp_path / "m").mkdir()
+    man = tmp_path / "m" / "cohort.csv"
+    man.write_text("study_id,path,roi,age\nP1,img1.nii.gz,roi1.npy,61\n,sub/img2.nii.gz,,70\n\n")
+    st = read_manifest(man, columns=("roi",))
+    assert [s.study_id for s in st] == ["P1", "img2"]  # id defaults to the file's study name
+    assert st[0].path == tmp_path / "m" / "img1.nii.gz"
+    assert st[0].input_path("roi") == tmp_path / "m" / "roi1.npy"
+    assert st[0].inputs == {"roi": "roi1.npy"}  # 'age' is not a study column: ignored
+    assert st[1].inputs == {} and st[1].input_path("roi") is None
+    bad = tmp_path / "bad.csv"
+    bad.write_text("study_id,image\nP1,x.nii\n")
+    with pytest.raises(ValueError, match="bad.csv.*'path' column"):
+        read_manifest(bad)
+    bad.write_text("study_id,path\nP1,x.nii\nP1,y.nii\n")
+    with pytest.raises(ValueError, match="line 3: study id 'P1' already used on line 2"):
+        read_manifest(bad)
+    bad.write_text("study_id,path\nP1,\n")
+    with pytest.raises(ValueError, match="line 2: empty 'path'"):
+        read_manifest(bad)
+    with pytest.raises(ValueError, match="no such manifest"):
+        read_manifest(tmp_path / "nope.csv")
+
+
+def test_identity_hashes_do_not_reveal_paths(tmp_path):
+    s1 = Study("x", tmp_path / "secret_patient_name.nii.gz")
+    s2 = Study("x", tmp_path / "other.nii.gz")
+    assert input_id(s1) != input_id(s2) and len(input_id(s1)) == 16
+    assert "secret" not in input_id(s1)
+    # a per-study input is part of the identity
+    s3 = Study("x", s1.path, {"roi": str(tmp_path / "roi.npy")})
+    assert input_id(s3) != input_id(s1)
+    assert params_hash("cac", {"t": 130}) == params_hash("cac", {"t": 130})
+    assert params_hash("cac", {"t": 130}) != params_hash("cac", {"t": 131})
+    assert params_hash("cac", {"t": 130}) != params_hash("composition", {"t": 130})
+
+
+# ------------------------------------------------------------------------------- runner
+def _score_task(study: Study, params: dict):
+    from napari_plaque.ccta import calcium_score
+    from napari_plaque.io import read_image
+
+    vol = read_image(study.path)
+    res = calcium_score(vol.hu, vol.spacing_mm, threshold_hu=params["threshold_hu"])
+    return {"agatston": res.agatston, "n_lesions": res.n_lesions}
+
+
+def test_run_cohort_order_isolation_provenance_and_resume(studies_dir, tmp_path):
+    (studies_dir / "broken.nii.gz").write_bytes(b"not a nifti")
+    studies = studies_from_paths([studies_dir])
+    assert [s.study_id for s in studies] == ["a", "b", "broken", "c", "d"]
+    out = tmp_path / "out.csv"
+    res = run_cohort(_score_task, studies, {"threshold_hu": 130.0}, task_name="t", out=out)
+    assert res.exit_code == 1 and res.n_failed == 1
+    rows = _rows(out.read_text())
+    assert [r["study"] for r in rows] == ["a", "b", "broken", "c", "d"]
+    for r in rows:
+        if r["study"] == "broken":
+            assert r["status"] == "error" and "broken.nii.gz" in r["error"] and r["agatston"] == ""
+            continue
+        assert r["status"] == "ok" and r["error"] == ""
+        assert float(r["agatston"]) == pytest.approx(expected_agatston(r["study"]))
+        assert r["napari_plaque_version"] == __version__
+        assert r["params_hash"] == params_hash("t", {"threshold_hu": 130.0})
+        assert r["input_id"] == input_id(next(s for s in studies if s.study_id == r["study"]))
+        assert r["time_utc"].endswith("Z") and float(r["elapsed_s"]) >= 0
+        assert "path" not in r and str(studies_dir) not in ",".join(r.values())
+    # the broken study is repaired: --resume runs only it, the others keep their rows verbatim
+    write_nifti(studies_dir / "broken.nii.gz", _volume(350), SPACING)
+    res2 = run_cohort(
+        _score_task, studies, {"threshold_hu": 130.0}, task_name="t", out=out, resume=True
+    )
+    assert res2.exit_code == 0 and res2.n_resumed == 4
+    rows2 = _rows(out.read_text())
+    assert [r["study"] for r in rows2] == ["a", "b", "broken", "c", "d"]
+    assert [r for r in rows2 if r["study"] != "broken"] == [
+        r for r in rows if r["study"] != "broken"
+    ]
+    assert float(rows2[2]["agatston"]) == pytest.approx(24.0) and rows2[2]["status"] == "ok"
+    # other parameters: nothing is resumed, every row recomputed (threshold 300: a, b vanish)
+    res3 = run_cohort(
+        _score_task, studies, {"threshold_hu": 300.0}, task_name="t", out=out, resume=True
+    )
+    assert res3.n_resumed == 0
+    assert [float(r["agatston"]) for r in _rows(out.read_text())] == [0, 0, 24, 24, 32]
+
+
+def test_interrupted_run_keeps_finished_studies_for_resume(studies_dir, tmp_path):
+    studies = studies_from_paths([studies_dir])
+    out = tmp_path / "out.parquet"
+    calls = []
+
+    def task(study, params):
+        calls.append(study.study_id)
+        if study.study_id == "c" and len(calls) < 4:
+            raise KeyboardInterrupt
+        return _score_task(study, params)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(task, studies, {"threshold_hu": 130.0}, task_name="t", out=out)
+    assert [r["study"] for r in read_table(out)] == ["a", "b"]  # written on the way out
+    res = run_cohort(task, studies, {"threshold_hu": 130.0}, task_name="t", out=out, resume=True)
+    assert calls == ["a", "b", "c", "c", "d"] and res.n_resumed == 2
+    table = read_table(out)
+    assert [r["study"] for r in table] == ["a", "b", "c", "d"]
+    assert [r["agatston"] for r in table] == [8.0, 16.0, 24.0, 32.0]  # typed in Parquet
+
+
+def test_resume_keeps_rows_of_studies_not_in_this_run(studies_dir, tmp_path):
+    studies = studies_from_paths([studies_dir])
+    out = tmp_path / "out.csv"
+    run_cohort(_score_task, studies[:3], {"threshold_hu": 130.0}, task_name="t", out=out)
+    run_cohort(
+        _score_task, studies[2:], {"threshold_hu": 130.0}, task_name="t", out=out, resume=True
+    )
+    assert [r["study"] for r in _rows(out.read_text())] == ["c", "d", "a", "b"]
+
+
+# ------------------------------------------------------------------------------ the CLI
+def test_cac_manifest_per_study_roi_parquet_equals_csv(studies_dir, tmp_path, capsys):
+    roi_all = np.ones((8, 32, 32), np.uint8)
+    roi_none = np.zeros_like(roi_all)
+    np.save(tmp_path / "roi_all.npy", roi_all)
+    np.save(tmp_path / "roi_none.npy", roi_none)
+    man = tmp_path / "cohort.csv"
+    man.write_text(
+        "study_id,path,roi,site\n"
+        "S-c,studies/c.nii.gz,roi_all.npy,x\n"
+        "S-d,studies/d.nii.gz,roi_none.npy,y\n"
+        "S-a,studies/a.nii.gz,,z\n"
+    )
+    out_csv, out_pq = tmp_path / "cac.csv", tmp_path / "cac.parquet"
+    assert main(["cac", "--manifest", str(man), "--out", str(out_csv)]) == 0
+    assert main(["cac", "--manifest", str(man), "--out", str(out_pq), "--record-paths"]) == 0
+    rows = _rows(out_csv.read_text())
+    assert [r["study"] for r in rows] == ["S-c", "S-d", "S-a"]
+    # the roi column applies per study: d is masked out entirely, a has no ROI (whole volume)
+    assert [float(r["agatston"]) for r in rows] == [24.0, 0.0, 8.0]
+    assert rows[0]["input_id"] != rows[2]["input_id"] and "path" not in rows[0]
+    pq = read_table(out_pq)
+    assert [r["agatston"] for r in pq] == [24.0, 0.0, 8.0]
+    assert pq[0]["path"] == str(tmp_path / "studies" / "c.nii.gz")  # asked for
+    assert [r["params_hash"] for r in pq] == [r["params_hash"] for r in rows]
+    assert capsys.readouterr().out == ""  # the table went to the file
+
+
+def test_cac_json_cohort_and_exit_codes(studies_dir, tmp_path, capsys):
+    assert (
+        main(["cac", str(studies_dir / "a.nii.gz"), str(studies_dir / "b.nii.gz"), "--json"]) == 0
+    )
+    reports = json.loads(capsys.readouterr().out)
+    assert [r["study"] for r in reports] == ["a", "b"]
+    assert [r["agatston"] for r in reports] == [8.0, 16.0]
+    # usage errors: exit 2, nothing computed
+    assert main(["cac"]) == 2
+    assert "no study" in capsys.readouterr().err
+    assert main(["cac", str(studies_dir), "--resume"]) == 2
+    assert "--resume needs the output table" in capsys.readouterr().err
+    assert main(["cac", "--manifest", str(tmp_path / "none.csv")]) == 2
+    assert "none.csv" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["cac", str(studies_dir), "--workers", "0"])
+    assert e.value.code == 2
+    # a manifest row whose file is missing: a row with status=error, exit 1
+    man = tmp_path / "m.csv"
+    man.write_text(f"path\n{studies_dir / 'a.nii.gz'}\n{tmp_path / 'gone.nii.gz'}\n")
+    assert main(["cac", "--manifest", str(man)]) == 1
+    cap = capsys.readouterr()
+    rows = _rows(cap.out)
+    assert [r["status"] for r in rows] == ["ok", "error"] and "gone.nii.gz" in rows[1]["error"]
+    assert "1 of 2 studies failed" in cap.err
+
+
+def test_cac_resume_through_the_cli(studies_dir, tmp_path, capsys):
+    out = tmp_path / "cac.csv"
+    assert main(["cac", str(studies_dir), "--out", str(out)]) == 0
+    first = _rows(out.read_text())
+    assert main(["cac", str(studies_dir), "--out", str(out), "--resume"]) == 0
+    assert "4 of 4 studies already in" in capsys.readouterr().err
+    assert _rows(out.read_text()) == first  # nothing recomputed: same times too
+    assert (
+        main(["cac", str(studies_dir), "--out", str(out), "--resume", "--threshold-hu", "200"]) == 0
+    )
+    again = _rows(out.read_text())
+    assert [float(r["agatston"]) for r in again] == [0.0, 16.0, 24.0, 32.0]
+    assert again[0]["params_hash"] != first[0]["params_hash"]
+
+
+def test_composition_manifest_needs_roi(studies_dir, tmp_path, capsys):
+    labels = np.zeros((8, 32, 32), np.uint8)
+    labels[3:5, 9:15, 9:15] = 1
+    np.save(tmp_path / "plaque.npy", labels)
+    man = tmp_path / "m.csv"
+    man.write_text("path,roi\nstudies/c.nii.gz,plaque.npy\nstudies/d.nii.gz,\n")
+    assert main(["composition", "--manifest", str(man)]) == 1
+    rows = _rows(capsys.readouterr().out)
+    assert rows[0]["status"] == "ok" and rows[0]["n_plaques"] == "1"
+    # 32 calcium voxels (350 HU) of 0.75 mm^3, the 40 ring voxels (-50 HU) are lipid
+    assert float(rows[0]["calcium_mm3"]) == pytest.approx(24.0)
+    assert rows[1]["status"] == "error" and "no plaque labels" in rows[1]["error"]
+    assert main(["composition", str(studies_dir / "c.nii.gz")]) == 2
+
+
+# ---------------------------------------------------------------------------------- qc
+def _qc_pair(d, name, shift):
+    ref = np.zeros((6, 10, 10), np.uint8)
+    ref[2:4, 2:6, 2:6] = 1
+    pred = np.zeros_like(ref)
+    pred[2:4, 2:6, 2 + shift : 6 + shift] = 1
+    (d / "pred").mkdir(exist_ok=True)
+    (d / "ref").mkdir(exist_ok=True)
+    np.save(d / "pred" / f"{name}.npy", pred)
+    np.save(d / "ref" / f"{name}.npy", ref)
+
+
+def test_qc_cohort_pairs_folders_and_manifest(tmp_path, capsys):
+    for name, shift in (("p1", 0), ("p2", 1), ("p3", 2)):
+        _qc_pair(tmp_path, name, shift)
+    sp = ["--spacing", "1", "1", "1"]
+    assert main(["qc", str(tmp_path / "pred"), str(tmp_path / "ref"), *sp]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert [r["study"] for r in rows] == ["p1", "p2", "p3"]
+    # 32 voxels each; a shift of s columns leaves 32 - 8 s in common
+    assert [float(r["dice"]) for r in rows] == pytest.approx([1.0, 0.75, 0.5])
+    assert {r["label"] for r in rows} == {"1"}
+    pairs = [str(tmp_path / x / f"{n}.npy") for n in ("p2", "p3") for x in ("pred", "ref")]
+    out = tmp_path / "qc.parquet"
+    assert main(["qc", *pairs, *sp, "--out", str(out)]) == 0
+    assert [r["dice"] for r in read_table(out)] == pytest.approx([0.75, 0.5])
+    man = tmp_path / "qc.csv"
+    man.write_text("study_id,path,ref\nA,pred/p3.npy,ref/p3.npy\nB,pred/p1.npy,ref/missing.npy\n")
+    assert main(["qc", "--manifest", str(man), *sp, "--out", str(tmp_path / "qc.json")]) == 1
+    res = json.loads((tmp_path / "qc.json").read_text())
+    assert res[0]["labels"]["1"]["dice"] == pytest.approx(0.5)
+    assert res[1]["status"] == "error" and "missing.npy" in res[1]["error"]
+    assert main(["qc", str(tmp_path / "pred" / "p1.npy")]) == 2  # odd number of paths
+
+
+# --------------------------------------------------------------------------------- IVUS
+@pytest.fixture(scope="module")
+def pullbacks(tmp_path_factory):
+    from napari_plaque.ivus import save_arcs
+    from napari_plaque.samples.ivus import make_ivus_sample, truth_arcset
+
+    root = tmp_path_factory.mktemp("pb")
+    (root / "arcs").mkdir()
+    out = []
+    for s in (1, 2):
+        dcm = root / f"pb{s}.dcm"
+        _, truth = make_ivus_sample(dcm, seed=s, n_frames=12, size=96)
+        save_arcs(truth_arcset(truth), root / "arcs" / f"pb{s}.arcs.json")
+        out.append((dcm, truth))
+    return root, out
+
+
+def test_ics_cohort_with_an_arcs_folder_equals_single_runs(pullbacks, tmp_path, capsys):
+    from napari_plaque.ivus import ics
+
+    root, pbs = pullbacks
+    single = []
+    for dcm, _ in pbs:
+        assert main(["ics", str(dcm), "--arcs", str(root / "arcs" / f"{dcm.stem}.arcs.json"),
+                     "--json"]) == 0  # fmt: skip
+        single.append(json.loads(capsys.readouterr().out))
+    out = tmp_path / "ics.csv"
+    args = ["ics", *(str(d) for d, _ in pbs), "--arcs", str(root / "arcs"), "--out", str(out)]
+    assert main(args) == 0
+    rows = _rows(out.read_text())
+    assert [r["study"] for r in rows] == ["pb1", "pb2"]
+    for r, s, (_, truth) in zip(rows, single, pbs, strict=True):
+        assert float(r["ics"]) == pytest.approx(s["ics"])
+        assert float(r["ics"]) == pytest.approx(ics(truth["labels"][:, :, 0]))
+        assert "pullback" not in r and "arcs" not in r  # paths only as input_id
+    # a count mismatch of pullbacks and arcs files is a usage error
+    assert main(["ics", *(str(d) for d, _ in pbs), "--arcs", str(root / "arcs/pb1.arcs.json")]) == 2

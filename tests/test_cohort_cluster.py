@@ -1,0 +1,214 @@
+"""Cohorts on dask.distributed: a LocalCluster (--workers 2) and a real ``dask scheduler`` with
+two ``dask worker`` processes started here on localhost (free ports, scheduler file in
+tmp_path, bounded waits, torn down by PID). Results must equal the sequential run's."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_plaque.cli import main
+from napari_plaque.cohort import VOLATILE_COLUMNS, run_cohort, studies_from_paths
+from napari_plaque.io.nifti import write_nifti
+
+DASK = Path(sys.executable).with_name("dask")
+START_TIMEOUT_S = 60
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _stable(rows):
+    return [{k: v for k, v in r.items() if k not in VOLATILE_COLUMNS} for r in rows]
+
+
+@pytest.fixture
+def studies_dir(tmp_path):
+    """Five tiny CT studies (Agatston 8, 16, 24, 32, 32 by blob HU: weight 4 from 400) and a
+    broken one."""
+    d = tmp_path / "studies"
+    for i, hu in enumerate((150, 250, 350, 450, 550)):
+        vol = np.full((8, 32, 32), -50, np.float32)
+        vol[3:5, 10:14, 10:14] = hu
+        write_nifti(d / f"s{i}.nii.gz", vol, (3.0, 0.5, 0.5))
+    (d / "s2_broken.nii.gz").write_bytes(b"not a nifti")
+    return d
+
+
+def _sequential(studies_dir, tmp_path, capsys) -> list[dict[str, str]]:
+    assert main(["cac", str(studies_dir), "--out", str(tmp_path / "seq.csv")]) == 1
+    capsys.readouterr()
+    rows = _rows((tmp_path / "seq.csv").read_text())
+    assert [r["study"] for r in rows] == ["s0", "s1", "s2", "s2_broken", "s3", "s4"]
+    assert [r["agatston"] for r in rows] == ["8.0", "16.0", "24.0", "", "32.0", "32.0"]
+    return rows
+
+
+def test_local_cluster_two_workers_equals_sequential(studies_dir, tmp_path, capsys):
+    seq = _sequential(studies_dir, tmp_path, capsys)
+    out = tmp_path / "par.csv"
+    assert main(["cac", str(studies_dir), "--workers", "2", "--out", str(out)]) == 1
+    assert "1 of 6 studies failed" in capsys.readouterr().err
+    par = _rows(out.read_text())
+    assert _stable(par) == _stable(seq)  # same rows, same order, same hashes
+    assert par[3]["status"] == "error" and "s2_broken.nii.gz" in par[3]["error"]
+
+
+@contextlib.contextmanager
+def _process(args: list, log: Path):
+    """Start a process (own session), yield it, terminate it by PID (kill after 10 s)."""
+    fh = open(log, "wb")
+    proc = subprocess.Popen(
+        [str(a) for a in args], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        fh.close()
+
+
+@pytest.fixture
+def dask_scheduler(tmp_path):
+    """A ``dask scheduler`` and two single-threaded ``dask worker`` processes on localhost."""
+    import distributed
+
+    sched_file = tmp_path / "scheduler.json"
+    common = ["--no-dashboard", "--host", "127.0.0.1"]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            _process(
+                [DASK, "scheduler", "--port", "0", "--scheduler-file", sched_file, *common],
+                tmp_path / "scheduler.log",
+            )
+        )
+        t0 = time.monotonic()
+        while not sched_file.exists():
+            if time.monotonic() - t0 > START_TIMEOUT_S:
+                pytest.fail(
+                    "dask scheduler did not start:\n" + (tmp_path / "scheduler.log").read_text()
+                )
+            time.sleep(0.2)
+        for i in range(2):
+            stack.enter_context(
+                _process(
+                    [
+                        DASK,
+                        "worker",
+                        "--scheduler-file",
+                        sched_file,
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--name",
+                        f"w{i}",
+                        *common,
+                    ],  # fmt: skip
+                    tmp_path / f"worker{i}.log",
+                )
+            )
+        with distributed.Client(scheduler_file=str(sched_file), timeout=START_TIMEOUT_S) as c:
+            c.wait_for_workers(2, timeout=START_TIMEOUT_S)
+            address = c.scheduler.address
+        yield address, sched_file
+
+
+def test_external_scheduler_two_workers_equals_sequential(
+    studies_dir, tmp_path, capsys, dask_scheduler
+):
+    import distributed
+
+    address, sched_file = dask_scheduler
+    assert address.startswith("tcp://127.0.0.1:")
+    seq = _sequential(studies_dir, tmp_path, capsys)
+    out = tmp_path / "remote.csv"
+    assert main(["cac", str(studies_dir), "--scheduler", address, "--out", str(out)]) == 1
+    assert _stable(_rows(out.read_text())) == _stable(seq)
+    # the studies ran in the worker processes (they imported the task's module), not here
+    with distributed.Client(address, timeout=30) as c:
+        imported = c.run(lambda: "napari_plaque.cli.ccta" in sys.modules)
+    assert len(imported) == 2 and any(imported.values())
+    # the scheduler file works as the address too; the library call gives the same rows
+    out2 = tmp_path / "remote2.csv"
+    assert main(["cac", str(studies_dir), "--scheduler", str(sched_file), "--out", str(out2)]) == 1
+    assert _stable(_rows(out2.read_text())) == _stable(seq)
+
+
+def test_unreachable_scheduler_is_a_usage_error(studies_dir, capsys, monkeypatch):
+    import napari_plaque.cohort.runner as runner
+
+    real = runner.connect
+    monkeypatch.setattr(runner, "connect", lambda s, timeout_s=2.0: real(s, timeout_s))
+    assert main(["cac", str(studies_dir), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach the dask scheduler" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- slow
+def _crash_on_s1(study, params):
+    """A task that kills its worker process on study s1 (as an out-of-memory kill would)."""
+    if study.study_id == "s1":
+        os._exit(1)
+    return {"ok": 1}
+
+
+@pytest.mark.slow
+def test_a_study_that_kills_its_worker_is_an_error_row(studies_dir):
+    res = run_cohort(_crash_on_s1, studies_from_paths([studies_dir]), workers=2)
+    status = {o.study_id: (o.status, o.error) for o in res.outcomes}
+    assert status["s1"][0] == "error" and "worker failed" in status["s1"][1]
+    assert all(s == "ok" for k, (s, _) in status.items() if k != "s1")
+    assert res.exit_code == 1
+
+
+@pytest.mark.slow
+def test_predict_arcs_cohort_on_two_workers(tmp_path, capsys):
+    from napari_plaque.ivus import (
+        export_training_set,
+        load_training_set,
+        save_model,
+        train_svm,
+    )
+    from napari_plaque.samples.ivus import make_ivus_sample, truth_arcset
+
+    items, dcms = [], []
+    for s in (1, 2, 3):
+        dcm = tmp_path / "pb" / f"pb{s}.dcm"
+        dcm.parent.mkdir(exist_ok=True)
+        pb, truth = make_ivus_sample(dcm, seed=s, n_frames=16, size=128)
+        items.append((pb, truth_arcset(truth)))
+        dcms.append(dcm)
+    ds = export_training_set(items, tmp_path / "ds")
+    model, _ = train_svm(load_training_set(ds), n_folds=2)
+    save_model(model, tmp_path / "svm.npz")
+    base = ["predict-arcs", *map(str, dcms), "--model", str(tmp_path / "svm.npz")]
+    assert main([*base, "--out", str(tmp_path / "seq"), "--table", str(tmp_path / "a.csv")]) == 0
+    assert main([*base, "--out", str(tmp_path / "par"), "--table", str(tmp_path / "b.csv"),
+                 "--workers", "2"]) == 0  # fmt: skip
+    a, b = (_rows((tmp_path / f).read_text()) for f in ("a.csv", "b.csv"))
+    assert [r["study"] for r in a] == ["pb1", "pb2", "pb3"] and [r["arcs_file"] for r in a] == [
+        "pb1.arcs.json",
+        "pb2.arcs.json",
+        "pb3.arcs.json",
+    ]
+    assert [r["ics"] for r in a] == [r["ics"] for r in b]
+    for s in (1, 2, 3):  # the same arcs (each arc has its time stamp)
+        docs = [json.loads((tmp_path / d / f"pb{s}.arcs.json").read_text()) for d in ("seq", "par")]
+        arcs = [[{k: v for k, v in a.items() if k != "time"} for a in d["arcs"]] for d in docs]
+        assert arcs[0] == arcs[1] and len(arcs[0]) > 0
