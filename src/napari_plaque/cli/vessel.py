@@ -55,7 +55,7 @@ def register(sub) -> None:
     p.add_argument("--distal-ref", nargs=2, type=float, metavar=("START", "END"),
                    help="distal reference segment (mm along s)")
     p.add_argument("--narrowing-min-pct", type=float, default=d["narrowing_min_pct"],
-                   help="lesion: min lumen diameter this % under the reference line")
+                   help="lesion: min lumen diameter this %% under the reference line")
     p.add_argument("--burden-min-pct", type=float, default=d["burden_min_pct"],
                    help="lesion: or plaque burden at least this %%")
     p.add_argument("--merge-gap-mm", type=float, default=d["merge_gap_mm"],
