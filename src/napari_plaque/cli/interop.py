@@ -1,7 +1,172 @@
-"""Subcommands: DICOM SEG / SR and DICOMweb."""
+"""Subcommands: ``export-seg`` (DICOM SEG), ``pull`` and ``push`` (DICOMweb).
+
+The SR outputs are options of the commands that compute the numbers (``cac --sr``,
+``composition --sr``). Credentials come from environment variables (or a terminal prompt),
+never from the command line, and are never printed.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 
-def register(sub) -> None:  # filled in by its capability
-    return None
+from ..io.dicomweb import DICOMWEB_DEFAULTS
+from ..io.seg import SEG_DEFAULTS, known_segment_names
+
+
+def _add_auth(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("authentication (secrets are read from the environment, never shown)")
+    g.add_argument(
+        "--user", help="basic-auth user name; the password is read from --password-env "
+        "(or asked on a terminal)"
+    )
+    g.add_argument(
+        "--password-env", metavar="VAR", default=DICOMWEB_DEFAULTS["password_env"],
+        help="environment variable holding the password (default %(default)s)",
+    )
+    g.add_argument(
+        "--token-env", metavar="VAR", default=DICOMWEB_DEFAULTS["token_env"],
+        help="environment variable holding a bearer token, used when set and no --user "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=DICOMWEB_DEFAULTS["timeout_s"],
+        help="seconds to wait for the server per request (default %(default)s)",
+    )
+
+
+def _auth(args):
+    from ..io.dicomweb import auth_from_env
+
+    return auth_from_env(
+        user=args.user, password_env=args.password_env, token_env=args.token_env,
+        prompt=sys.stdin.isatty(),
+    )
+
+
+def _progress(desc: str):
+    from ._common import stderr_progress
+
+    state: dict = {}
+
+    def cb(step) -> None:
+        done, total = step
+        if "cb" not in state or state.get("total") != total:
+            state["cb"], state["total"] = stderr_progress(desc, total), total
+        if state["cb"]:
+            state["cb"](done)
+
+    return cb
+
+
+def _cmd_export_seg(args) -> int:
+    from ..io import read_labels
+    from ..io.seg import write_seg
+
+    labels = read_labels(args.labels)
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    out = write_seg(
+        args.out, labels, args.series, names=names, manual=args.manual,
+        series_number=args.series_number, series_description=args.description,
+        where=args.labels,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_pull(args) -> int:
+    from .._progress import run_steps
+    from ..io.dicomweb import iter_pull
+    from ._common import print_json
+
+    folders = run_steps(
+        iter_pull(args.url, args.study, args.out, series_uid=args.series, auth=_auth(args),
+                  timeout_s=args.timeout),
+        _progress("pull"),
+    )
+    n = sum(len(list(f.iterdir())) for f in folders)
+    if args.json:
+        print_json({"out": str(args.out), "series": [str(f) for f in folders], "instances": n})
+    else:
+        print(f"pulled {n} instances of {len(folders)} series into {args.out}")
+    return 0
+
+
+def _cmd_push(args) -> int:
+    from .._progress import run_steps
+    from ..io.dicomweb import iter_push
+    from ._common import print_json
+
+    res = run_steps(
+        iter_push(args.url, args.files, auth=_auth(args), timeout_s=args.timeout),
+        _progress("push"),
+    )
+    if args.json:
+        print_json(res)
+    else:
+        print(f"stored {res['sent']} instances ({len(res['studies'])} studies)")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``export-seg``, ``pull`` and ``push``."""
+    p = sub.add_parser(
+        "export-seg",
+        help="a label map as a DICOM Segmentation (SEG) of its CT series",
+        description=(
+            "Writes LABELS (.npy in the reader's axis order, or NIfTI) as a DICOM SEG that "
+            "references every instance and the frame of reference of the CT series, with the "
+            "series' patient and study modules. Label value v becomes segment v (empty values "
+            "included, so reading it back is voxel-exact); --names codes each segment "
+            "(SNOMED CT) by name; known names: " + ", ".join(known_segment_names()) + "."
+        ),
+    )
+    p.add_argument("labels", metavar="LABELS", help="label map (.npy or NIfTI)")
+    p.add_argument("--series", required=True, metavar="CT_DIR", help="the source CT series")
+    p.add_argument("--out", required=True, metavar="SEG.dcm", help="output file (atomic)")
+    p.add_argument("--names", help="segment names for labels 1, 2, ... (comma separated)")
+    p.add_argument(
+        "--manual", action="store_true",
+        help="hand-drawn labels (algorithm type MANUAL); default: AUTOMATIC, napari-plaque "
+        "and its version as the algorithm",
+    )
+    p.add_argument(
+        "--series-number", type=int, default=SEG_DEFAULTS["series_number"],
+        help="SeriesNumber of the SEG (default %(default)s)",
+    )
+    p.add_argument(
+        "--description", default=SEG_DEFAULTS["series_description"],
+        help="SeriesDescription (default %(default)r)",
+    )
+    p.set_defaults(func=_cmd_export_seg)
+
+    q = sub.add_parser(
+        "pull",
+        help="retrieve a study (or one series) from a DICOMweb server (QIDO-RS / WADO-RS)",
+        description=(
+            "Retrieves the study into OUT/<SeriesInstanceUID>/<SOPInstanceUID>.dcm. OUT must "
+            "be new or empty; files arrive in a hidden folder renamed at the end, so a failed "
+            "pull leaves nothing half-written."
+        ),
+    )
+    q.add_argument("url", metavar="URL", help="DICOMweb root, e.g. http://host:8042/dicom-web")
+    q.add_argument("--study", required=True, metavar="UID", help="StudyInstanceUID")
+    q.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID")
+    q.add_argument("--out", required=True, metavar="DIR", help="destination folder")
+    q.add_argument("--json", action="store_true", help="print a JSON summary")
+    _add_auth(q)
+    q.set_defaults(func=_cmd_pull)
+
+    r = sub.add_parser(
+        "push",
+        help="store DICOM files (a series, a SEG, an SR) on a DICOMweb server (STOW-RS)",
+        description=(
+            "Every file is read and checked before the first is sent; folders are searched "
+            "for DICOM files (other files are skipped)."
+        ),
+    )
+    r.add_argument("url", metavar="URL", help="DICOMweb root, e.g. http://host:8042/dicom-web")
+    r.add_argument("files", nargs="+", metavar="FILES", help="DICOM files or folders")
+    r.add_argument("--json", action="store_true", help="print a JSON summary")
+    _add_auth(r)
+    r.set_defaults(func=_cmd_push)

@@ -393,11 +393,15 @@ def write_seg(
     names: Sequence[str] | None = None,
     manual: bool = SEG_DEFAULTS["manual"],
     series_uid_hash: str | None = None,
+    where: str | Path | None = None,
     **kwargs: Any,
 ) -> Path:
-    """Write ``labels`` (CT reader order) as a DICOM SEG on ``series``; atomically."""
+    """Write ``labels`` (CT reader order) as a DICOM SEG on ``series``; atomically.
+
+    ``where`` names the labels in messages (their file or layer); nothing is written on error.
+    """
     src = load_source_series(series, uid_hash=series_uid_hash)
-    seg = build_seg(labels, src, names=names, manual=manual, where=out, **kwargs)
+    seg = build_seg(labels, src, names=names, manual=manual, where=where or out, **kwargs)
     out = Path(out)
     with atomic_path(out) as tmp:
         seg.save_as(tmp, enforce_file_format=True)
