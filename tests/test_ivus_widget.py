@@ -67,7 +67,12 @@ def test_draw_arc_by_mouse_undo_redo_autosave(setup):
     drag(widget, layer, 3, [30, 60, 90, 120])
     assert _arcs(widget) == [(3, "calcium", 30.0, 120.0)]
     # the arcs layer shows a class-1 sector on the right side; the preview is cleared
-    sectors = viewer.layers[ARCS_LAYER].data
+    # (a lazy 3D stack in mm, aligned with the pullback: napari slices it while scrolling)
+    arcs_layer = viewer.layers[ARCS_LAYER]
+    assert arcs_layer.data.shape == (12, 96, 96)
+    assert np.allclose(arcs_layer.scale, layer.scale) and str(arcs_layer.units[0]) == "millimeter"
+    sectors = np.asarray(arcs_layer.data[3])
+    assert not np.asarray(arcs_layer.data[4]).any()
     assert (sectors == 1).any() and viewer.layers["arc preview"].data.max() == 0
     cy, cx = widget.arcset.center_of(3)
     r = int(0.9 * 48)
@@ -147,7 +152,7 @@ def test_prediction_accept_and_reject(setup):
     pred.add(6, "calcium", 300, 30)
     widget.predicted = pred
     widget.set_frame(4)
-    assert (viewer.layers["predicted"].data > 0).any()
+    assert (np.asarray(viewer.layers["predicted"].data[4]) > 0).any()
     assert widget.accept_prediction_frame() == 1
     assert (4, "calcium", 100.0, 160.0) in _arcs(widget)
     widget.reject_prediction_frame(6)
@@ -212,7 +217,7 @@ def test_predict_fills_predicted_layer(setup, qtbot):
     assert "predicted: ICS" in widget.pred_label.text()
     f = widget.predicted.arcs[0].frame
     widget.set_frame(f)
-    assert (viewer.layers["predicted"].data > 0).any()
+    assert (np.asarray(viewer.layers["predicted"].data[f]) > 0).any()
     # the same in a background worker (as the button does)
     widget.predicted = None
     worker = widget.predict(path)

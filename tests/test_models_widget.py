@@ -209,3 +209,45 @@ def test_predicted_arcs_reach_a_docked_arc_annotator(make_napari_viewer, qtbot, 
     f = int(np.flatnonzero(want[:, :, 0].any(axis=1))[0])
     assert annot.accept_prediction_frame(f) > 0
     assert annot.arcset.arcs_for(f)
+
+
+def test_predictions_reach_the_annotator_through_the_plugin_menu(make_napari_viewer, qtbot):
+    """Fix 1: both docks opened the way users open them (proxy viewers) still connect."""
+    from napari_plaque.models import pretrained_models
+    from napari_plaque.samples.ivus import make_pullback_frames
+
+    viewer = make_napari_viewer()
+    frames, truth = make_pullback_frames(n_frames=20, seed=4)
+    pb = Pullback(frames, 0.4, 0.5, tuple(truth["pixel_spacing_mm"]), name="pb")
+    viewer._add_layer_from_data(*pullback_layer_data(pb))
+    _, annot = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS arc annotator")
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Model inference")
+    assert annot.layer is not None and annot.layer.name == "pb"
+    assert w.set_model(pretrained_models()["demo_alines"])
+    w.set_input("pb")
+    w.run()
+    _wait(qtbot, w)
+    assert annot.predicted is not None
+    got = annot.predicted.labels(360, ["calcium", "attenuation"])
+    assert np.array_equal(got, w.last_result.labels)
+    assert "predicted: ICS" in annot.pred_label.text()
+
+
+def test_a_model_for_another_task_is_refused(make_napari_viewer, tmp_path):
+    """Fix 7: a CT model on a pullback and an A-line model on a CT are refused, not run."""
+    viewer = make_napari_viewer()
+    frames = np.zeros((6, 32, 32), np.uint8)
+    viewer._add_layer_from_data(
+        *pullback_layer_data(Pullback(frames, 0.1, 0.5, (0.02, 0.02), name="pb"))
+    )
+    vol, _ = synthetic_ct_case((4, 24, 28), seed=0, spacing_mm=(2.0, 0.5, 0.5))
+    viewer._add_layer_from_data(*ct_layer_data(CTVolume(vol.hu, vol.spacing_mm, name="ct")))
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Model inference")
+    n = len(viewer.layers)
+    assert w.set_model(_unet(tmp_path))
+    w.set_input("pb")
+    assert w.run() is None and "refused" in w.status.text() and "IVUS" in w.status.text()
+    assert w.set_model(_alinenet(tmp_path))
+    w.set_input("ct")
+    assert w.run() is None and "CT volume" in w.status.text()
+    assert len(viewer.layers) == n

@@ -13,6 +13,9 @@ import numpy as np
 
 from .types import CTVolume, Pullback
 
+#: physical unit of every axis of every layer napari-plaque makes (scale bar reads mm)
+UNITS = "mm"
+
 #: default CT display window (cardiac/calcium friendly): W 1000, L 200
 CT_CONTRAST_LIMITS = (-300.0, 700.0)
 
@@ -32,6 +35,7 @@ def ct_layer_data(vol: CTVolume, **kwargs: Any) -> LayerDataTuple:
         "name": vol.name,
         "scale": tuple(vol.spacing_mm),
         "translate": tuple(vol.origin_mm),
+        "units": UNITS,
         "colormap": "gray",
         "contrast_limits": CT_CONTRAST_LIMITS,
         "metadata": meta,
@@ -45,6 +49,8 @@ def labels_layer_data(
 ) -> LayerDataTuple:
     """A labels layer tuple aligned to ``like`` (same scale/translate)."""
     attrs: dict[str, Any] = {"name": name}
+    if like is not None:
+        attrs["units"] = UNITS
     if isinstance(like, CTVolume):
         attrs["scale"] = tuple(like.spacing_mm)
         attrs["translate"] = tuple(like.origin_mm)
@@ -69,6 +75,7 @@ def pullback_layer_data(pb: Pullback, **kwargs: Any) -> LayerDataTuple:
     attrs = {
         "name": pb.name,
         "scale": pb.scale,
+        "units": UNITS,
         "colormap": "gray",
         "contrast_limits": (0, 255),
         "metadata": meta,

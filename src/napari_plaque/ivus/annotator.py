@@ -26,6 +26,7 @@ from psygnal import Signal
 from ..io.errors import FormatError
 from .arcs import DEFAULT_CLASSES, Arc, ArcSet, load_arcs, save_arcs
 from .measure import arc_measurements
+from .render import frame_sector_labels
 
 try:  # conflict detection on save (added to ivus.arcs by the file-safety work)
     from .arcs import ArcsConflictError
@@ -39,6 +40,7 @@ __all__ = [
     "UNDO_DEPTH",
     "ArcAnnotator",
     "ArcDrag",
+    "ArcSectorStack",
     "angle_about",
     "autosave_path",
 ]
@@ -103,6 +105,51 @@ class ArcDrag:
         s = self.start_deg if self.sweep_deg > 0 else self.start_deg + self.sweep_deg
         e = s + abs(self.sweep_deg)
         return (s % 360.0, e % 360.0)
+
+
+class ArcSectorStack:
+    """A lazy (frames, rows, cols) uint8 array of arc sectors for a napari labels layer.
+
+    napari slices it like any array-like; only the frame on screen is rendered (class index
+    ``k + 1`` per class), so scrolling never replaces layer data. ``get_arcs`` returns the
+    ArcSet to draw (or None: empty); call the layer's ``refresh()`` after an edit.
+    """
+
+    def __init__(self, get_arcs, n_frames: int, frame_shape, band=None) -> None:
+        self._get_arcs = get_arcs
+        self.shape = (int(n_frames), int(frame_shape[0]), int(frame_shape[1]))
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = 3
+        self.band = band
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _frame(self, f: int) -> np.ndarray:
+        arcs = self._get_arcs()
+        if arcs is None or not arcs.arcs_for(f):
+            return np.zeros(self.shape[1:], np.uint8)
+        kw = {} if self.band is None else {"band": self.band}
+        return frame_sector_labels(arcs, int(f), **kw)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (key,)
+        if any(k is Ellipsis for k in key):
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (4 - len(key)) + key[i + 1 :]
+        key = key + (slice(None),) * (3 - len(key))
+        frames = np.arange(self.shape[0])[key[0]]
+        if np.ndim(frames) == 0:
+            return self._frame(int(frames))[key[1:]]
+        out = np.stack([self._frame(int(f)) for f in frames]) if len(frames) else None
+        if out is None:
+            return np.zeros((0, *self.shape[1:]), np.uint8)[(slice(None), *key[1:])]
+        return out[(slice(None), *key[1:])]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
 
 
 class ArcAnnotator:
@@ -335,9 +382,7 @@ class ArcAnnotator:
             save_arcs(self.arcset, self.save_path)
         except ArcsConflictError as exc:
             self.conflict = True
-            self.save_error = (
-                f"not saved: {exc}. Reload and merge, or 'Save as...' another file"
-            )
+            self.save_error = f"not saved: {exc}. Reload and merge, or 'Save as...' another file"
         except OSError as exc:
             self.save_error = (
                 f"autosave FAILED ({exc.strerror or exc}): your arcs are kept in memory; "

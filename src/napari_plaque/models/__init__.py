@@ -49,7 +49,11 @@ _LAZY = {
     "train_ctseg": "train",
 }
 
-__all__ = ["TORCH_HINT", "pretrained_dir", "pretrained_models", "require_torch", "torch_available"]
+#: what each task's model takes: the ``napari_plaque`` kind of the input layer / data
+TASK_INPUT = {"alines": "ivus", "ct-seg": "ct"}
+_KIND_WORDS = {"ivus": "an IVUS pullback", "ct": "a CT volume"}
+
+__all__ = ["TASK_INPUT", "TORCH_HINT", "input_mismatch", "pretrained_dir", "pretrained_models", "require_torch", "torch_available"]
 __all__ += sorted(_LAZY)
 
 
@@ -69,6 +73,20 @@ def torch_available() -> bool:
     except ImportError:  # pragma: no cover
         return False
     return True
+
+
+def input_mismatch(task: str, kind: str | None) -> str | None:
+    """Why a model of ``task`` must not run on data of ``kind`` ("ivus", "ct"), or None.
+
+    Unknown kinds (a layer napari-plaque did not make) are allowed: the caller chose them.
+    """
+    want = TASK_INPUT.get(task)
+    if want is None or kind not in _KIND_WORDS or kind == want:
+        return None
+    return (
+        f"a {task!r} model takes {_KIND_WORDS[want]}, and this is {_KIND_WORDS[kind]}: "
+        "choose a matching model or input"
+    )
 
 
 def pretrained_dir() -> Path:

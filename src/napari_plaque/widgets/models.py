@@ -6,8 +6,9 @@ in a thread worker (progress bar, Cancel) and write layers back with the input's
 
 - :class:`InferenceWidget`: model file (or a shipped demo model), input layer, device, batch
   size, Run/Cancel. CT models add a labels layer (and optionally a probability image); A-line
-  models add the predicted arcs as a labels layer of sectors (handed to the IVUS arc annotator
-  as its ``predicted`` arcs when one is docked), and show the ICS.
+  models add the predicted arcs as a labels layer of sectors whose metadata carries the arcs
+  and the pullback layer's name (an IVUS arc annotator on that layer takes them as its
+  ``predicted`` arcs), and show the ICS. A model whose task does not fit the layer is refused.
 - :class:`TrainingWidget`: task, data folder or image + label layers, epochs, Run/Cancel and the
   per-epoch metrics; exports image + label layers as an nnU-Net v2 dataset or a patch folder.
 """
@@ -35,8 +36,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..layers import labels_layer_data, pullback_from_layer, volume_from_layer
-from ..models import pretrained_models
+from ..layers import UNITS, labels_layer_data, pullback_from_layer, volume_from_layer
+from ..models import input_mismatch, pretrained_models
 from ._common import refill_combo
 from ._worker import start_worker
 
@@ -192,7 +193,7 @@ class InferenceWidget(_RunMixin, QWidget):
 
         try:
             self.model = load_model(path)
-        except (ValueError, ImportError) as exc:
+        except (ValueError, ImportError, OSError) as exc:  # FormatError is a ValueError
             self.model = None
             self.model_info.setText(str(exc))
             return False
@@ -222,6 +223,10 @@ class InferenceWidget(_RunMixin, QWidget):
             self.status.setText("choose an input layer")
             return None
         layer = self.viewer.layers[name]
+        why = input_mismatch(self.model.task, (layer.metadata or {}).get("napari_plaque"))
+        if why is not None:
+            self.status.setText(f"refused: {why}")
+            return None
         device = self.device_combo.currentText()
         bs = self.batch_spin.value() or None
         from ..models.inference import count_tiles, iter_predict_pullback, iter_predict_volume
@@ -273,6 +278,7 @@ class InferenceWidget(_RunMixin, QWidget):
                 name=f"{layer.name} {self._model_stem()} probability",
                 scale=tuple(vol.spacing_mm),
                 translate=tuple(vol.origin_mm),
+                units=UNITS,
                 colormap="magma",
                 blending="additive",
                 contrast_limits=(0.0, 1.0),
@@ -288,7 +294,13 @@ class InferenceWidget(_RunMixin, QWidget):
         scale = tuple(float(s) for s in np.asarray(layer.scale)[-3:])
         translate = tuple(float(t) for t in np.asarray(layer.translate)[-3:])
         name = f"{layer.name} {self._model_stem()} arcs"
-        meta: dict[str, Any] = {"napari_plaque": "model-arcs", "classes": pred.classes, **pred.meta}
+        # the arc annotator docked on ``layer`` takes these arcs from the layer's metadata
+        meta: dict[str, Any] = {
+            "napari_plaque": "model-arcs",
+            "classes": pred.classes,
+            "pullback_layer": layer.name,
+            **pred.meta,
+        }
         try:
             from ..ivus.render import arc_sector_labels
             from ..models.inference import alines_to_arcset
@@ -297,9 +309,8 @@ class InferenceWidget(_RunMixin, QWidget):
             sectors = arc_sector_labels(arcset, band=(0.62, 0.76))
             meta["arcs"] = arcset.to_json()
             self.viewer.add_labels(
-                sectors, name=name, scale=scale, translate=translate, metadata=meta
+                sectors, name=name, scale=scale, translate=translate, units=UNITS, metadata=meta
             )
-            self._hand_to_annotator(arcset, layer)
         except ImportError:  # no IVUS arc model: a per-A-line (frames x A-lines) class map
             cls_map = np.zeros(pred.probs.shape[:2], np.uint8)
             for k in range(pred.labels.shape[2] - 1, -1, -1):
@@ -321,17 +332,6 @@ class InferenceWidget(_RunMixin, QWidget):
                 f"{'yes' if m['arc_gt180_over_5mm'] else 'no'}"
             )
         self.status.setText(f"done: {pb.n_frames} frames")
-
-    def _hand_to_annotator(self, arcset, layer) -> None:
-        """Give the arcs to a docked IVUS arc annotator on the same layer (editable there)."""
-        docks = getattr(getattr(self.viewer, "window", None), "dock_widgets", None)
-        if not docks:
-            return
-        for w in list(docks.values()):
-            if type(w).__name__ == "ArcAnnotatorWidget" and getattr(w, "layer", None) is layer:
-                w.predicted = arcset
-                if hasattr(w, "_render_frame"):
-                    w._render_frame()
 
 
 class TrainingWidget(_RunMixin, QWidget):

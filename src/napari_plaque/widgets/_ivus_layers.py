@@ -1,0 +1,145 @@
+"""Layer side of the arc annotator: overlay labels layers (in mm), mouse and key bindings."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+
+from ._common import label_colormap
+from ._ivus_views import CLASS_COLORS
+
+ARCS_LAYER = "arcs"
+PREVIEW_LAYER = "arc preview"
+PRED_LAYER = "predicted"
+PRED_COLOR = "cyan"
+#: the A-line band (fraction of the frame radius) where predicted arcs are drawn
+PRED_BAND = (0.62, 0.76)
+
+
+class LayerBindingMixin:
+    """Adds the overlay layers and binds the annotator's gestures and shortcuts to the viewer."""
+
+    def _ensure_overlay_layers(self) -> None:
+        """The ``arcs`` and ``predicted`` layers are lazy 3D stacks napari slices itself (no data
+        is replaced while scrolling); ``arc preview`` is one 2D frame set while dragging."""
+        from ..ivus.annotator import ArcSectorStack
+        from ..layers import UNITS
+
+        pb, model = self.pullback, self.model
+        scale3 = tuple(float(s) for s in pb.scale)
+        translate3 = tuple(float(t) for t in np.asarray(self.layer.translate)[-3:])
+        stacks = {
+            ARCS_LAYER: ArcSectorStack(lambda: model.arcset, pb.n_frames, pb.frame_shape),
+            PRED_LAYER: ArcSectorStack(
+                lambda: model.predicted, pb.n_frames, pb.frame_shape, band=PRED_BAND
+            ),
+            PREVIEW_LAYER: np.zeros(pb.frame_shape, np.uint8),
+        }
+        specs = (
+            (ARCS_LAYER, CLASS_COLORS, 0.45),
+            (PRED_LAYER, {1: PRED_COLOR, 2: PRED_COLOR}, 0.45),
+            (PREVIEW_LAYER, {1: "white"}, 0.3),
+        )
+        for name, colors, opacity in specs:
+            data = stacks[name]
+            nd = np.ndim(data) if isinstance(data, np.ndarray) else 3
+            scale, translate = scale3[-nd:], translate3[-nd:]
+            if name in self.viewer.layers:
+                lyr = self.viewer.layers[name]
+                lyr.data = data
+                lyr.scale, lyr.translate = scale, translate
+            else:
+                lyr = self.viewer.add_labels(
+                    data,
+                    name=name,
+                    scale=scale,
+                    translate=translate,
+                    units=UNITS,
+                    opacity=opacity,
+                    colormap=label_colormap(colors),
+                )
+            lyr.mouse_pan = False
+        # empty overlays stay hidden (napari neither slices nor draws a hidden layer)
+        self.viewer.layers[PREVIEW_LAYER].visible = False
+        self.viewer.layers[PRED_LAYER].visible = bool(model.predicted and model.predicted.arcs)
+        # keep the pullback selected so its callbacks receive the mouse
+        self.viewer.layers.selection.active = self.layer
+
+    def _refresh_overlay(self, name: str, visible: bool | None = None) -> None:
+        if name in self.viewer.layers:
+            lyr = self.viewer.layers[name]
+            if visible is not None and lyr.visible != visible:
+                lyr.visible = visible  # shows the current slice
+            else:
+                lyr.refresh()
+
+    def _annot_layers(self) -> list:
+        out = [self.layer] if self.layer is not None else []
+        names = (ARCS_LAYER, PRED_LAYER, PREVIEW_LAYER)
+        return out + [self.viewer.layers[n] for n in names if n in self.viewer.layers]
+
+    def _shortcuts(self) -> dict[str, Any]:
+        def guarded(fn):
+            def run(*_: Any) -> None:
+                if self.model is None:
+                    return
+                try:
+                    fn()
+                except RuntimeError:  # the dock was deleted while the viewer lives on
+                    self._detach()
+
+            return run
+
+        return {
+            "Alt-N": guarded(lambda: self.step_frame(1)),
+            "Alt-P": guarded(lambda: self.step_frame(-1)),
+            "Alt-C": guarded(self.next_class),
+            "Alt-V": guarded(self.copy_previous_frame),
+            "Alt-D": guarded(self.delete_arc_under_cursor),
+            "Control-Z": guarded(self.undo),
+            "Control-Shift-Z": guarded(self.redo),
+        }
+
+    def _bind_layer(self) -> None:
+        drawing = self.controls.draw_check.isChecked()
+        for lyr in self._annot_layers():
+            if drawing and self.on_mouse_drag not in lyr.mouse_drag_callbacks:
+                lyr.mouse_drag_callbacks.append(self.on_mouse_drag)
+            for key, fn in self._shortcuts().items():
+                lyr.bind_key(key, fn, overwrite=True)
+        if self.layer is not None:
+            self.layer.mouse_pan = not drawing
+        self._viewer_keys = self._shortcuts()
+        for key, fn in self._viewer_keys.items():
+            self.viewer.bind_key(key, fn, overwrite=True)
+
+    def _detach(self) -> None:
+        """Disconnect from the viewer (its events, keys and layer callbacks)."""
+        from app_model.types import KeyBinding
+
+        ev = self.viewer.layers.events
+        for sig, cb in (
+            (ev.inserted, self._on_layers_inserted),
+            (ev.removed, self._refresh_layer_choices),
+            (self.viewer.dims.events.current_step, self._on_frame_changed),
+        ):
+            with contextlib.suppress(Exception):
+                sig.disconnect(cb)
+        for key, fn in getattr(self, "_viewer_keys", {}).items():
+            if self.viewer.keymap.get(KeyBinding.from_str(key)) is fn:
+                self.viewer.bind_key(key, None)
+        with contextlib.suppress(Exception):
+            self._unbind_layer()
+
+    def _unbind_layer(self) -> None:
+        for lyr in self._annot_layers():
+            if self.on_mouse_drag in lyr.mouse_drag_callbacks:
+                lyr.mouse_drag_callbacks.remove(self.on_mouse_drag)
+        if self.layer is not None:
+            self.layer.mouse_pan = True
+
+    def _on_draw_toggled(self, on: bool) -> None:
+        if self.layer is not None:
+            (self._bind_layer if on else self._unbind_layer)()

@@ -1,0 +1,248 @@
+"""The arc annotator's linked views: polar frame, arc map (with legend), longitudinal cut.
+
+One matplotlib figure, drawn in full only when the arcs or the cut change; moving to another
+frame redraws just the polar image, its arc spans and the two frame cursors by blitting over a
+saved background (matplotlib's blitting recipe), so scrolling costs a few milliseconds instead
+of a full figure redraw per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+#: colour of each annotation class, in class order (the arcs layer and the views share it)
+CLASS_COLORS = {1: "yellow", 2: "magenta", 3: "orange", 4: "lime"}
+POLAR_DEPTH = 128
+
+
+def unwrapped(start: float, end: float) -> list[tuple[float, float]]:
+    """An arc as one or two [a, b] pieces inside [0, 360] (for drawing)."""
+    ext = (end - start) % 360.0 if abs(end - start) < 360 else 360.0
+    if start + ext <= 360.0:
+        return [(start, start + ext)]
+    return [(start, 360.0), (0.0, start + ext - 360.0)]
+
+
+class ArcViews(QWidget):
+    """Polar view of the current frame, arc map (frames x angle) and a longitudinal cut.
+
+    ``on_frame(frame)``: a click on the map or the cut asks to go to that frame;
+    ``on_polar_arc(start, end)``: a press-release along the polar view's angle axis draws an arc;
+    ``on_long_angle(angle)``: the cut angle changed.
+    """
+
+    def __init__(
+        self,
+        on_frame: Callable[[int], None],
+        on_polar_arc: Callable[[float, float], None],
+        on_long_angle: Callable[[float], None],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self._on_frame, self._on_polar_arc = on_frame, on_polar_arc
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("longitudinal cut at (deg)"))
+        self.long_angle = QSpinBox()
+        self.long_angle.setRange(0, 179)
+        self.long_angle.valueChanged.connect(lambda v: on_long_angle(float(v)))
+        row.addWidget(self.long_angle)
+        row.addStretch(1)
+        lay.addLayout(row)
+        # fixed margins: a constrained layout costs ~0.25 s per full draw
+        self.figure = Figure(figsize=(4, 6))
+        self.figure.subplots_adjust(left=0.13, right=0.97, top=0.95, bottom=0.07, hspace=0.45)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(360)
+        lay.addWidget(self.canvas)
+        self.ax_polar = self.figure.add_subplot(3, 1, 1)
+        self.ax_map = self.figure.add_subplot(3, 1, 2)
+        self.ax_long = self.figure.add_subplot(3, 1, 3)
+        self.canvas.mpl_connect("button_press_event", self._on_canvas_click)
+        self.canvas.mpl_connect("button_release_event", self._on_canvas_release)
+        self.canvas.mpl_connect("draw_event", self._on_draw)
+        self._polar_press: float | None = None
+        self._bg = None
+        self._n_frames = 1
+        self._frame = 0
+        self._polar_im = None
+        self._spans = None
+        self._map_line = None
+        self._long_line = None
+        self._polar_title = None
+        self._map_im = None
+        self._long_im = None
+        self.long_cut: np.ndarray | None = None
+        self.full_draws = 0
+        self.draw_events = 0
+
+    # -- setup ----------------------------------------------------------------------------------
+    def reset(self, n_frames: int, classes: list[str]) -> None:
+        """A new pullback: lay the three axes out once (static parts drawn in full)."""
+        from matplotlib.collections import PolyCollection
+        from matplotlib.patches import Patch
+
+        self._n_frames = max(int(n_frames), 1)
+        self._classes = list(classes)
+        for ax in (self.ax_polar, self.ax_map, self.ax_long):
+            ax.clear()
+            ax.tick_params(labelsize=6)
+        ax = self.ax_polar
+        self._polar_im = ax.imshow(
+            np.zeros((POLAR_DEPTH, 360), np.float32),
+            cmap="gray",
+            aspect="auto",
+            origin="upper",
+            extent=(0, 360, POLAR_DEPTH, 0),
+            interpolation="nearest",
+            animated=True,
+        )
+        self._spans = PolyCollection([], alpha=0.3, animated=True)
+        ax.add_collection(self._spans)
+        ax.set_xlim(0, 360)
+        ax.set_ylim(POLAR_DEPTH, 0)
+        ax.set_xlabel("angle (deg)", fontsize=7)
+        ax.set_ylabel("depth", fontsize=7)
+        self._polar_title = ax.set_title("polar view", fontsize=8, animated=True)
+        ax = self.ax_map
+        from matplotlib.colors import ListedColormap
+
+        colors = ["black"] + [CLASS_COLORS.get(i + 1, "white") for i in range(4)]
+        self._map_im = ax.imshow(
+            np.zeros((360, self._n_frames), np.uint8),
+            cmap=ListedColormap(colors),
+            vmin=0,
+            vmax=4,
+            aspect="auto",
+            interpolation="nearest",
+            extent=(0, self._n_frames, 360, 0),
+        )
+        self._map_line = ax.axvline(0.5, color="cyan", lw=1, animated=True)
+        ax.set_title("arc map (click: go to frame)", fontsize=8)
+        ax.set_ylabel("angle", fontsize=7)
+        handles = [
+            Patch(color=CLASS_COLORS.get(i + 1, "white"), label=c)
+            for i, c in enumerate(self._classes)
+        ]
+        ax.legend(handles=handles, fontsize=6, loc="upper right", framealpha=0.6)
+        ax = self.ax_long
+        self._long_im = None
+        self._long_line = ax.axvline(0.5, color="cyan", lw=1, animated=True)
+        ax.set_xlim(0, self._n_frames)
+        ax.set_xlabel("frame", fontsize=7)
+        ax.set_title(f"longitudinal cut at {self.long_angle.value()} deg", fontsize=8)
+        self._full_draw()
+
+    def _full_draw(self) -> None:
+        self.full_draws += 1
+        self._bg = None
+        self.canvas.draw_idle()
+
+    def _on_draw(self, event) -> None:
+        """After a full draw: keep the static background, then paint the moving parts."""
+        self.draw_events += 1
+        self._bg = self.canvas.copy_from_bbox(self.figure.bbox)
+        self._draw_animated()
+
+    def _animated(self) -> list:
+        return [
+            a
+            for a in (
+                self._polar_im,
+                self._spans,
+                self._polar_title,
+                self._map_line,
+                self._long_line,
+            )
+            if a is not None
+        ]
+
+    def _draw_animated(self) -> None:
+        for a in self._animated():
+            ax = getattr(a, "axes", None)
+            if ax is not None:
+                ax.draw_artist(a)
+
+    # -- updates -------------------------------------------------------------------------------
+    def set_arc_map(self, amap: np.ndarray) -> None:
+        """The arc map (frames x angle class indices) changed: a full redraw."""
+        if self._map_im is None:
+            return
+        self._map_im.set_data(np.asarray(amap).T)
+        self._full_draw()
+
+    def set_long_cut(self, cut: np.ndarray | None) -> None:
+        self.long_cut = cut
+        if cut is None or self._long_line is None:
+            return
+        if self._long_im is not None:
+            self._long_im.remove()
+        self._long_im = self.ax_long.imshow(
+            cut, cmap="gray", aspect="auto", extent=(0, self._n_frames, cut.shape[0], 0)
+        )
+        self.ax_long.set_title(f"longitudinal cut at {self.long_angle.value()} deg", fontsize=8)
+        self._full_draw()
+
+    def show_frame(
+        self, frame: int, polar: np.ndarray, arcs: list[tuple[str, float, float]], mm: float
+    ) -> None:
+        """Show frame ``frame``: its polar image (depth x angle) and arcs (class, start, end)."""
+        if self._polar_im is None:
+            return
+        self._frame = int(frame)
+        self._polar_im.set_data(polar)
+        lo, hi = float(np.min(polar)), float(np.max(polar))
+        self._polar_im.set_clim(lo, hi if hi > lo else lo + 1)
+        verts, cols = [], []
+        cidx = {c: i for i, c in enumerate(self._classes)}
+        for cls, s, e in arcs:
+            for a, b in unwrapped(s, e):
+                verts.append([(a, 0), (b, 0), (b, POLAR_DEPTH), (a, POLAR_DEPTH)])
+                cols.append(CLASS_COLORS.get(cidx.get(cls, 0) + 1, "white"))
+        self._spans.set_verts(verts)
+        self._spans.set_facecolors(cols or ["white"])
+        self._polar_title.set_text(f"frame {frame} ({mm:.2f} mm): polar (angle x depth)")
+        x = frame + 0.5
+        self._map_line.set_xdata([x, x])
+        self._long_line.set_xdata([x, x])
+        self._blit()
+
+    def _blit(self) -> None:
+        if self._bg is None:  # a full draw is pending: it paints the moving parts too
+            self.canvas.draw_idle()
+            return
+        self.canvas.restore_region(self._bg)
+        self._draw_animated()
+        # update(), not blit()'s synchronous repaint(): Qt paints the canvas in the same pass as
+        # napari's own canvas (a separate pass recomposes the whole OpenGL window)
+        self.canvas.update()
+
+    # -- clicks ----------------------------------------------------------------------------------
+    def _on_canvas_click(self, event) -> None:
+        if event.xdata is None:
+            return
+        if event.inaxes in (self.ax_map, self.ax_long):
+            self._on_frame(int(np.clip(event.xdata, 0, self._n_frames - 1)))
+        elif event.inaxes is self.ax_polar:
+            self._polar_press = float(np.clip(event.xdata, 0.0, 360.0))
+
+    def _on_canvas_release(self, event) -> None:
+        """Press and release along the polar view's angle axis make an arc."""
+        start, self._polar_press = self._polar_press, None
+        if start is None or event.inaxes is not self.ax_polar or event.xdata is None:
+            return
+        end = float(np.clip(event.xdata, 0.0, 360.0))
+        lo, hi = min(start, end), max(start, end)
+        if hi - lo < 1.0:
+            return
+        if lo <= 0.0 and hi >= 360.0:
+            self._on_polar_arc(0.0, 360.0)  # the full ring
+            return
+        self._on_polar_arc(lo, hi % 360.0)
