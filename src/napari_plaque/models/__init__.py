@@ -53,7 +53,15 @@ _LAZY = {
 TASK_INPUT = {"alines": "ivus", "ct-seg": "ct"}
 _KIND_WORDS = {"ivus": "an IVUS pullback", "ct": "a CT volume"}
 
-__all__ = ["TASK_INPUT", "TORCH_HINT", "input_mismatch", "pretrained_dir", "pretrained_models", "require_torch", "torch_available"]
+__all__ = [
+    "TASK_INPUT",
+    "TORCH_HINT",
+    "input_mismatch",
+    "pretrained_dir",
+    "pretrained_models",
+    "require_torch",
+    "torch_available",
+]
 __all__ += sorted(_LAZY)
 
 
