@@ -62,6 +62,9 @@ def _run_batch(
         studies = studies_from_args(args, args.paths)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    from ..io.sr import check_sr_option
+
+    check_sr_option(getattr(args, "sr", None), len(studies))
     return run_command(args, task, studies, params_from_args(args), json_reports=True)
 
 
@@ -122,6 +125,10 @@ def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             "slice_increment_mm": vol.spacing_mm[0],
         }
     )
+    if getattr(args, "sr", None):  # DICOM SR (TID 1500) on the study's series
+        from ..io.sr import write_study_sr
+
+        write_study_sr("cac", args.sr, study_name(study), study, res, vol)
     return rep, [row]
 
 
@@ -166,6 +173,10 @@ def _composition_one(args, study: Path, ranges) -> tuple[dict[str, Any], list[di
     roi = _mask_for(args.roi, study, vol.hu.shape, "ROI")
     vessels = _mask_for(args.vessels, study, vol.hu.shape, "vessel labels")
     plaques = composition(vol.hu, vol.spacing_mm, roi, vessel_labels=vessels, ranges=ranges)
+    if getattr(args, "sr", None):  # DICOM SR (TID 1500) on the study's series
+        from ..io.sr import write_study_sr
+
+        write_study_sr("composition", args.sr, study_name(study), study, plaques, vol)
     name = study_name(study)
     used = check_ranges(ranges)
     rep = {
@@ -263,6 +274,10 @@ def register(sub) -> None:
         help="ROI on water-equivalent material (default HU_water = 0)",
     )
     p.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
+    p.add_argument(
+        "--sr", metavar="OUT.dcm", help="also write a DICOM SR (TID 1500) per study on its "
+        "series (a folder for several studies: <study>.dcm each)"
+    )
     _cohort_arguments(p, ("roi", "vessels", "rod_roi", "water_roi"))
     p.set_defaults(func=_cmd_cac)
 
@@ -296,5 +311,9 @@ def register(sub) -> None:
     )
     q.add_argument("--per-plaque", action="store_true", help="CSV: one row per plaque")
     q.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
+    q.add_argument(
+        "--sr", metavar="OUT.dcm", help="also write a DICOM SR (TID 1500) per study on its "
+        "series (a folder for several studies: <study>.dcm each)"
+    )
     _cohort_arguments(q, ("roi", "vessels"))
     q.set_defaults(func=_cmd_composition)

@@ -322,6 +322,7 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
             "pixel_spacing_mm": [row_sp, col_sp],
             "n_slices": int(hu.shape[0]),
             "series_uid_hash": hash_id(series_uid),
+            "source": str(where),  # the folder/file read: DICOM SEG/SR export finds it again
             "acquisition_orientation": _orientation_name(normal),
             "image_orientation_patient": iop.tolist(),
             "rescale_exact": bool(exact),

@@ -287,3 +287,38 @@ def _read_group(grp) -> dict[str, Any]:
         elif vt == "CODE" and name not in ("Finding", "Finding Site"):
             g["evaluations"][name] = _meaning(it.ConceptCodeSequence[0])
     return g
+
+
+# ---------------------------------------------------------------------- the --sr CLI option
+def sr_path(sr: str | Path, study: str) -> Path:
+    """Where ``--sr`` writes a study's report: the file itself (``*.dcm``), else
+    ``<folder>/<study>.dcm``."""
+    sr = Path(sr)
+    return sr if sr.suffix.lower() == ".dcm" else sr / f"{study}.dcm"
+
+
+def check_sr_option(sr: str | Path | None, n_studies: int) -> None:
+    """Refuse ``--sr FILE.dcm`` for several studies (they would overwrite one file)."""
+    if sr is not None and Path(sr).suffix.lower() == ".dcm" and n_studies != 1:
+        raise ValueError(
+            f"--sr {sr}: one file for {n_studies} studies; give a folder (one <study>.dcm each)"
+        )
+
+
+def write_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Path, result,
+                   vol=None) -> Path:
+    """``cac`` / ``composition`` ``--sr``: the report of one study, on its DICOM series."""
+    from .detect import is_nifti
+
+    if is_nifti(study):
+        raise ValueError(
+            f"--sr: {study} is NIfTI; an SR needs the DICOM series (patient, study, frame of "
+            "reference)"
+        )
+    uid_hash = None if vol is None else vol.meta.get("series_uid_hash")
+    out = sr_path(sr, study_name)
+    if kind == "cac":
+        return write_cac_sr(out, result, study, series_uid_hash=uid_hash)
+    if kind == "composition":
+        return write_composition_sr(out, result, study, series_uid_hash=uid_hash)
+    raise ValueError(f"unknown report kind {kind!r}")
