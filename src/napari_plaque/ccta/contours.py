@@ -210,36 +210,34 @@ def radii_from_polygon(uv_mm: np.ndarray, theta_deg: np.ndarray) -> np.ndarray:
 def _dp_circular(cost: np.ndarray, lam: float, max_jump: int) -> np.ndarray:
     """Minimise sum_a cost[n, a, b_a] + lam * |b_a - b_{a+1}| over b (circular in a).
 
-    cost (N, A, R). The angle sequence is unrolled three times and the middle copy kept, which
-    closes the contour without a per-start search. Returns b (N, A) int.
+    cost (N, A, R). The ray sequence is unrolled with half a turn before and after and the
+    middle turn kept, which closes the contour without a per-start search. Vectorised over all
+    N cross-sections (one small array operation per ray). Returns b (N, A) int.
     """
     n, a, r = cost.shape
-    c3 = np.concatenate([cost, cost, cost], axis=1)
-    acc = c3[:, 0].copy()
-    back = np.empty((n, 3 * a, r), np.int16)
-    idx = np.arange(r)
-    shifts = range(-max_jump, max_jump + 1)
-    big = np.finfo(np.float64).max / 4
-    for k in range(1, 3 * a):
-        best = np.full((n, r), big)
-        arg = np.zeros((n, r), np.int16)
-        for d in shifts:  # predecessor radius = b + d
-            src = np.clip(idx + d, 0, r - 1)
-            val = acc[:, src] + lam * abs(d)
-            if d != 0:
-                invalid = (idx + d < 0) | (idx + d >= r)
-                val[:, invalid] = big
-            better = val < best
-            best = np.where(better, val, best)
-            arg = np.where(better, (idx + d)[None, :].astype(np.int16), arg)
-        acc = best + c3[:, k]
-        back[:, k] = arg
-    b = np.empty((n, 3 * a), np.int64)
-    b[:, -1] = np.argmin(acc, axis=1)
+    h = a // 2
+    c2 = np.concatenate([cost[:, a - h :], cost, cost[:, :h]], axis=1).astype(np.float32)
+    m = c2.shape[1]
+    j = int(max_jump)
+    pen = (lam * np.abs(np.arange(-j, j + 1))).astype(np.float32)[:, None, None]
+    big = np.float32(1e30)
+    accp = np.full((n, r + 2 * j), big, np.float32)
+    accp[:, j : j + r] = c2[:, 0]
+    back = np.empty((m, n, r), np.int8)
+    cand = np.empty((2 * j + 1, n, r), np.float32)
+    for k in range(1, m):
+        for di in range(2 * j + 1):  # predecessor radius = b + (di - j)
+            cand[di] = accp[:, di : di + r]
+        cand += pen
+        arg = np.argmin(cand, axis=0)
+        back[k] = arg
+        accp[:, j : j + r] = np.take_along_axis(cand, arg[None], axis=0)[0] + c2[:, k]
+    b = np.empty((n, m), np.int64)
+    b[:, -1] = np.argmin(accp[:, j : j + r], axis=1)
     rows = np.arange(n)
-    for k in range(3 * a - 1, 0, -1):
-        b[:, k - 1] = back[rows, k, b[:, k]]
-    return b[:, a : 2 * a]
+    for k in range(m - 1, 0, -1):
+        b[:, k - 1] = b[:, k] + back[k, rows, b[:, k]] - j
+    return b[:, h : h + a]
 
 
 def _subsample(like: np.ndarray, b: np.ndarray, dr: float) -> np.ndarray:
