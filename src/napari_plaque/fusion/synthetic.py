@@ -58,6 +58,7 @@ class SyntheticCase:
     landmarks: list[Landmark]
     truth_frames: list[tuple[int, int]]
     truth_attenuated: list[bool]
+    truth_ct_calcium_deg: list[float] = field(default_factory=list)
     covariates: dict[str, float] = field(default_factory=dict)
 
     def true_s(self, frame) -> np.ndarray:
@@ -99,7 +100,7 @@ def make_case(
     # lesions: non-overlapping, inside [6, s0 - 4]
     lo, hi = 6.0, s0 - 4.0
     slots = np.linspace(lo, hi, n_lesions + 1)
-    lesions, frames_truth, att_truth = [], [], []
+    lesions, frames_truth, att_truth, ca_angles = [], [], [], []
     arcs: list[Arc] = []
     mmpf_true = mm_per_frame * speed
     for k in range(n_lesions):
@@ -139,6 +140,7 @@ def make_case(
         n = f_last - f_first + 1
         # calcium arcs over the middle 70 % of the lesion, extent rising with calcium volume
         ca_c = float(rng.uniform(0, 360))
+        ca_angles.append(ca_c)
         ca_ext = float(np.clip(40 + 4 * ca_mm3, 40, 300))
         for f in range(f_first + int(0.15 * n), f_last - int(0.15 * n) + 1):
             t = (f - f_first) / max(n - 1, 1)
@@ -176,6 +178,7 @@ def make_case(
         landmarks=lms,
         truth_frames=frames_truth,
         truth_attenuated=att_truth,
+        truth_ct_calcium_deg=ca_angles,
     )
 
 
@@ -270,14 +273,18 @@ def make_ct_volume(
     yy = (np.arange(ny) - cy)[None, :, None] * spacing_mm[1]
     xx = (np.arange(nx) - cx)[None, None, :] * spacing_mm[2]
     rad = np.hypot(yy, xx)
-    ang = np.mod(np.degrees(np.arctan2(yy, xx)), 360.0)
+    s = np.append(np.arange(0.0, case.centreline_length_mm - 0.5, 2.0), case.centreline_length_mm)
+    pts = np.column_stack([s + 3.0, np.full_like(s, cy * spacing_mm[1]),
+                           np.full_like(s, cx * spacing_mm[2])])  # fmt: skip
+    u, v = _section_axes(pts)
+    # cross-section angle atan2(row, col): rows run along v, columns along u (world z, y, x)
+    ang = np.mod(np.degrees(np.arctan2(yy * v[1] + xx * v[2], yy * u[1] + xx * u[2])), 360.0)
     in_vessel = (zc >= 0) & (zc <= case.centreline_length_mm)
     wall = in_vessel & (rad <= 2.4)
     hu = np.where(wall, 60.0, hu)
     hu = np.where(in_vessel & (rad <= 1.6), 420.0, hu)
-    for les in case.lesions:
+    for les, centre in zip(case.lesions, case.truth_ct_calcium_deg, strict=True):
         seg = (zc >= les["start_mm"]) & (zc <= les["end_mm"])
-        centre = 90.0
         d = np.abs(np.mod(ang - centre + 180.0, 360.0) - 180.0)
         plaque = seg & (rad > 1.0) & (rad <= 2.6) & (d < 80)
         hu = np.where(plaque, 70.0, hu)
@@ -286,7 +293,16 @@ def make_ct_volume(
         hu = np.where(seg & (rad <= 1.6) & ~plaque, 420.0, hu)
     hu = hu + rng.normal(0.0, 8.0, hu.shape).astype(np.float32)
     ct = CTVolume(np.round(hu).astype(np.int16), spacing_mm, (0.0, 0.0, 0.0), name="synthetic")
-    s = np.append(np.arange(0.0, case.centreline_length_mm - 0.5, 2.0), case.centreline_length_mm)
-    pts = np.column_stack([s + 3.0, np.full_like(s, cy * spacing_mm[1]),
-                           np.full_like(s, cx * spacing_mm[2])])  # fmt: skip
     return ct, pts
+
+
+def _section_axes(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cross-section column (u) and row (v) axes of a straight centreline, as the vessel
+    analysis' rotation-minimising frames give them (world z, y, x)."""
+    try:
+        from ..ccta.centreline import Centreline
+
+        _, u, v = Centreline(points_mm=pts).frames()
+        return np.asarray(u[0], float), np.asarray(v[0], float)
+    except (ImportError, TypeError, AttributeError):  # no vessel analysis: x columns, y rows
+        return np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])

@@ -1,15 +1,386 @@
-"""CT-IVUS fusion dock widget."""
+"""CT-IVUS fusion dock: the IVUS frame and the CT cross-section at the matched s, linked.
+
+Inputs: a CT image layer and a centreline file (the vessel analysis is run here, off the main
+thread, or its lesions are read from a ``vessel --json`` file), an IVUS pullback layer and its
+arcs file. Landmarks: move the IVUS frame (dims slider) and the CT s (spin box) to the same side
+branch, then "Add landmark"; with one landmark the views are linked (moving either moves the
+other), a second one calibrates the speed. The joined lesion table jumps to a lesion on click.
+State lives in :class:`napari_plaque.fusion.model.FusionSession`; this dock binds and draws.
+"""
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..fusion.mapping import DEFAULTS, DIRECTIONS
+from ..fusion.model import FusionSession
+from ._common import refill_combo
+from ._fusion_views import FusionViews, cross_section_fn
+
+TABLE_COLUMNS = ("#", "s (mm)", "frames", "Ca max", "ICS", "Att max", "Att mm", "attenuated")
+
+
+def _num(v: Any, fmt: str = ".0f") -> str:
+    return "-" if v is None else format(v, fmt)
 
 
 class FusionWidget(QWidget):
-    """Placeholder until the capability lands."""
+    """Linked IVUS frame <-> CT cross-section, landmarks and the joined lesion table."""
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("CT-IVUS fusion: not built yet"))
+        self.session = FusionSession()
+        self.views = FusionViews(napari_viewer)
+        self.centreline = None
+        self.ct = None
+        self._ivus_layer = None
+        self._busy = False
+        self._ct_hidden = False
+        self._worker = None
+        self._build()
+        self._connect()
+        self._refresh_layers()
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        lay = QVBoxLayout(self)
+        src = QGroupBox("Inputs")
+        form = QFormLayout(src)
+        self.ct_combo, self.ivus_combo = QComboBox(), QComboBox()
+        form.addRow("CT", self.ct_combo)
+        form.addRow("IVUS", self.ivus_combo)
+        self.centreline_btn = QPushButton("Centreline...")
+        self.analyse_btn = QPushButton("Analyse vessel")
+        self.lesions_btn = QPushButton("Lesions JSON...")
+        self.arcs_btn = QPushButton("Arcs...")
+        row = QHBoxLayout()
+        for b in (self.centreline_btn, self.analyse_btn, self.lesions_btn, self.arcs_btn):
+            row.addWidget(b)
+        form.addRow(row)
+        lay.addWidget(src)
+
+        reg = QGroupBox("Registration")
+        rf = QFormLayout(reg)
+        self.frame_spin = QSpinBox()
+        self.s_spin = QDoubleSpinBox()
+        self.s_spin.setDecimals(2)
+        self.s_spin.setSingleStep(0.5)
+        self.s_spin.setSuffix(" mm")
+        pos = QHBoxLayout()
+        pos.addWidget(QLabel("frame"))
+        pos.addWidget(self.frame_spin)
+        pos.addWidget(QLabel("s"))
+        pos.addWidget(self.s_spin)
+        rf.addRow(pos)
+        self.add_lm_btn = QPushButton("Add landmark (s, frame)")
+        self.clear_lm_btn = QPushButton("Clear")
+        lm = QHBoxLayout()
+        lm.addWidget(self.add_lm_btn)
+        lm.addWidget(self.clear_lm_btn)
+        rf.addRow(lm)
+        self.landmarks_label = QLabel("no landmark: views not linked")
+        self.landmarks_label.setWordWrap(True)
+        rf.addRow(self.landmarks_label)
+        self.direction_combo = QComboBox()
+        self.direction_combo.addItems(list(DIRECTIONS))
+        self.direction_combo.setCurrentText(DEFAULTS["direction"])
+        self.direction_combo.setToolTip("where the frame index grows (motorised: to the ostium)")
+        self.rotation_spin = QDoubleSpinBox()
+        self.rotation_spin.setRange(-360.0, 360.0)
+        self.rotation_spin.setSuffix(" deg")
+        self.rotation_spin.setValue(DEFAULTS["rotation_deg"])
+        self.mirror_check = QCheckBox("mirror")
+        geo = QHBoxLayout()
+        geo.addWidget(self.direction_combo)
+        geo.addWidget(self.rotation_spin)
+        geo.addWidget(self.mirror_check)
+        rf.addRow("frames grow to / rotation", geo)
+        self.mapping_label = QLabel("")
+        self.mapping_label.setWordWrap(True)
+        rf.addRow(self.mapping_label)
+        lay.addWidget(reg)
+
+        self.table = QTableWidget(0, len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(140)
+        lay.addWidget(self.table)
+        self.export_btn = QPushButton("Save lesions CSV...")
+        lay.addWidget(self.export_btn)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+
+    def _connect(self) -> None:
+        s = self.session
+        s.position_changed.connect(self._on_position)
+        s.lesions_changed.connect(self._fill_table)
+        s.landmarks_changed.connect(self._show_landmarks)
+        s.mapping_changed.connect(self._show_mapping)
+        s.message.connect(lambda text: self.status.setText(text))
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.dims.events.current_step.connect(self._on_dims)
+        self.ivus_combo.currentTextChanged.connect(self._on_ivus_layer)
+        self.ct_combo.currentTextChanged.connect(self._on_ct_layer)
+        self.frame_spin.valueChanged.connect(self._on_frame_spin)
+        self.s_spin.valueChanged.connect(self._on_s_spin)
+        self.add_lm_btn.clicked.connect(lambda: self.session.add_landmark())
+        self.clear_lm_btn.clicked.connect(self.session.clear_landmarks)
+        self.direction_combo.currentTextChanged.connect(self._on_options)
+        self.rotation_spin.valueChanged.connect(self._on_options)
+        self.mirror_check.toggled.connect(self._on_options)
+        self.table.cellClicked.connect(lambda r, _c: self.session.go_to_lesion(r))
+        self.centreline_btn.clicked.connect(lambda: self._ask(self.load_centreline, "*.json"))
+        self.lesions_btn.clicked.connect(lambda: self._ask(self.load_vessel_json, "*.json"))
+        self.arcs_btn.clicked.connect(lambda: self._ask(self.load_arcs, "*.json"))
+        self.analyse_btn.clicked.connect(self.analyse_vessel)
+        self.export_btn.clicked.connect(self._export)
+
+    def _ask(self, fn, pattern: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open", "", pattern)
+        if path:
+            try:
+                fn(path)
+            except (ValueError, OSError) as exc:
+                self.status.setText(str(exc))
+
+    # -- layers ----------------------------------------------------------------------------------
+    def _image_layers(self, kind: str) -> list[str]:
+        out = []
+        for ly in self.viewer.layers:
+            if ly.__class__.__name__ != "Image" or ly.ndim != 3:
+                continue
+            tag = (ly.metadata or {}).get("napari_plaque")
+            if tag == kind or tag not in ("ct", "ivus"):
+                out.append(ly.name)
+        return out
+
+    def _refresh_layers(self, *_: Any) -> None:
+        for combo, kind, handler in (
+            (self.ct_combo, "ct", self._on_ct_layer),
+            (self.ivus_combo, "ivus", self._on_ivus_layer),
+        ):
+            old = combo.currentText()
+            refill_combo(combo, self._image_layers(kind), default_index=0)
+            if combo.currentText() != old:  # refill_combo emits nothing
+                handler(combo.currentText())
+
+    def _on_ct_layer(self, name: str) -> None:
+        from ..layers import volume_from_layer
+
+        self.ct = volume_from_layer(self.viewer.layers[name]) if name else None
+        self._update_section()
+
+    def _on_ivus_layer(self, name: str) -> None:
+        from ..layers import pullback_from_layer
+
+        if not name or name not in self.viewer.layers:
+            return
+        self._ivus_layer = self.viewer.layers[name]
+        pb = pullback_from_layer(self._ivus_layer)
+        arcs = self.session.arcs if (self.session.arcs and self.session.arcs.n_frames == pb.n_frames) else None  # fmt: skip
+        self.frame_spin.setRange(0, pb.n_frames - 1)
+        self.session.set_pullback(pb, arcs)
+        self._on_dims()
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def load_centreline(self, path: str | Path) -> None:
+        from ..ccta.centreline import Centreline
+
+        self.centreline = Centreline.load(path)
+        self.s_spin.setRange(0.0, self.centreline.length_mm)
+        if self.session.centreline_length_mm is None:
+            self.session.set_vessel(self.centreline.length_mm, [])
+        self.status.setText(
+            f"centreline {self.centreline.name}: {self.centreline.length_mm:.1f} mm"
+        )
+        self._update_section()
+
+    def load_arcs(self, path: str | Path) -> None:
+        from ..ivus.arcs import load_arcs
+
+        pb = self.session.pullback
+        arcs = load_arcs(path, n_frames=pb.n_frames if pb else None)
+        self.session.set_arcs(arcs)
+        self._draw_arcs()
+
+    def load_vessel_json(self, path: str | Path) -> None:
+        """Lesions from a ``napari-plaque vessel --json`` (or ``fuse --json``) output file."""
+        p = Path(path)
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            length, lesions = float(doc["length_mm"]), list(doc["lesions"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{p}: not a vessel analysis JSON with length_mm and lesions") from exc
+        self.set_vessel_result(length, lesions)
+
+    def set_vessel_result(self, length_mm: float, lesions: list[dict[str, Any]]) -> None:
+        self.s_spin.setRange(0.0, float(length_mm))
+        self.session.set_vessel(length_mm, lesions)
+        self.status.setText(f"{len(lesions)} CT lesion(s) over {length_mm:.1f} mm")
+
+    def analyse_vessel(self) -> None:
+        """Run the vessel analysis on the CT and centreline (worker with progress)."""
+        from ..ccta.vessel import iter_analyze_vessel
+        from ._worker import start_worker
+
+        if self.ct is None or self.centreline is None:
+            self.status.setText("choose a CT layer and load its centreline first")
+            return
+
+        def done(res) -> None:
+            d = res.to_dict()
+            self.set_vessel_result(float(d["length_mm"]), d["lesions"])
+
+        self.status.setText("analysing the vessel...")
+        self._worker = start_worker(
+            iter_analyze_vessel,
+            self.ct,
+            self.centreline,
+            total=6,
+            desc="vessel analysis",
+            on_done=done,
+            on_error=lambda exc: self.status.setText(f"vessel analysis failed: {exc}"),
+        )
+
+    def _on_options(self, *_: Any) -> None:
+        self.session.set_option(
+            direction=self.direction_combo.currentText(),
+            rotation_deg=float(self.rotation_spin.value()),
+            mirror=bool(self.mirror_check.isChecked()),
+        )
+
+    # -- position (the links) --------------------------------------------------------------------
+    def _frame_from_dims(self) -> int | None:
+        ly = self._ivus_layer
+        if ly is None or ly not in self.viewer.layers:
+            return None
+        world = float(self.viewer.dims.point[0])
+        return int(round((world - float(ly.translate[0])) / float(ly.scale[0])))
+
+    def _on_dims(self, *_: Any) -> None:
+        f = self._frame_from_dims()
+        if f is not None and not self._busy and f != self.session.frame:
+            self.session.set_frame(f)
+
+    def _on_frame_spin(self, f: int) -> None:
+        if not self._busy:
+            self.session.set_frame(int(f))
+
+    def _on_s_spin(self, s: float) -> None:
+        if not self._busy:
+            self.session.set_s(float(s))
+
+    def _on_position(self, frame: int, s_mm: float) -> None:
+        self._busy = True
+        try:
+            self.frame_spin.setValue(frame)
+            self.s_spin.setValue(s_mm)
+            ly = self._ivus_layer
+            if ly is not None and ly in self.viewer.layers and self._frame_from_dims() != frame:
+                self.viewer.dims.set_point(0, float(ly.translate[0]) + frame * float(ly.scale[0]))
+        finally:
+            self._busy = False
+        self._update_section()
+
+    # -- drawing ---------------------------------------------------------------------------------
+    def _update_section(self) -> None:
+        if self.ct is None or self.centreline is None or self._ivus_layer is None:
+            self._draw_arcs()
+            return
+        s = self.session.s_mm
+        try:
+            img, frame = cross_section_fn()(self.ct, self.centreline, s)
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return
+        pb = self.session.pullback
+        self.views.show_section(np.asarray(img), float(frame.pixel_mm), self._ivus_layer, pb, s)
+        ct_layer = self.viewer.layers[self.ct_combo.currentText()]
+        if not self._ct_hidden and ct_layer.visible:
+            ct_layer.visible = False  # its slices would lie under the fused views
+            self._ct_hidden = True
+        self._draw_arcs()
+
+    def _draw_arcs(self) -> None:
+        pb, arcs = self.session.pullback, self.session.arcs
+        if pb is None or self._ivus_layer is None:
+            return
+        centre = arcs.center_of(self.session.frame) if arcs is not None else None
+        ct_arcs = self.session.ct_arcs() if self.session.s_imaged else []
+        self.views.draw_arcs(self._ivus_layer, pb, centre, self.session.ivus_arcs(), ct_arcs)
+        if self._ivus_layer in self.viewer.layers:
+            self.viewer.layers.selection.active = self._ivus_layer
+
+    def _show_landmarks(self, landmarks: list) -> None:
+        if not landmarks:
+            self.landmarks_label.setText("no landmark: views not linked")
+            return
+        txt = ", ".join(f"s {m.s_mm:.2f} mm = frame {m.frame:g}" for m in landmarks)
+        self.landmarks_label.setText(f"landmarks: {txt}")
+
+    def _show_mapping(self, mapping) -> None:
+        if mapping is None:
+            self.mapping_label.setText("")
+            return
+        lo, hi = mapping.covered_s_mm
+        self.mapping_label.setText(
+            f"{mapping.mm_per_frame_used:.4f} mm/frame (x{mapping.scale:.3f} nominal); pullback "
+            f"covers s = {lo:.1f} .. {hi:.1f} mm"
+        )
+
+    def _fill_table(self, result) -> None:
+        lesions = result.lesions if result is not None else self.session.ct_lesions
+        self.table.setRowCount(len(lesions))
+        for i, les in enumerate(lesions):
+            fr = les.get("ivus_frames")
+            att = les.get("attenuated")
+            cells = (
+                str(i + 1),
+                f"{les['start_mm']:.1f}-{les['end_mm']:.1f}",
+                f"{fr[0]}-{fr[1]}" if fr else "-",
+                _num(les.get("ivus_calcium_max_arc_deg")),
+                _num(les.get("ivus_ics"), ".1f"),
+                _num(les.get("ivus_attenuation_max_arc_deg")),
+                _num(les.get("ivus_attenuation_length_mm"), ".1f"),
+                "-" if att is None else ("yes" if att else "no"),
+            )
+            for j, text in enumerate(cells):
+                self.table.setItem(i, j, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+
+    def _export(self) -> None:
+        from ..report import write_csv
+
+        if self.session.result is None:
+            self.status.setText("no joined lesions yet (add a landmark)")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save lesions", "fusion_lesions.csv", "*.csv")
+        if path:
+            write_csv(path, self.session.result.to_rows())
+            self.status.setText(f"saved {path}")

@@ -1,0 +1,108 @@
+"""The CT-IVUS fusion dock, opened the way users open it; linked views on a synthetic case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_plaque.fusion.synthetic import make_case, make_ct_volume, render_frames
+from napari_plaque.layers import ct_layer_data, pullback_layer_data
+from napari_plaque.types import Pullback
+
+
+@pytest.fixture
+def fusion(make_napari_viewer, tmp_path):
+    from napari_plaque.ccta.centreline import Centreline
+    from napari_plaque.ivus.arcs import save_arcs
+
+    case = make_case(np.random.default_rng(11), n_lesions=2, mm_per_frame=0.2,
+                     attenuated=[True, False])  # fmt: skip
+    ct, pts = make_ct_volume(case, spacing_mm=(1.0, 0.5, 0.5))
+    cl = Centreline(points_mm=pts, name="LAD").resampled(0.5)
+    cl.save(tmp_path / "cl.json")
+    frames = render_frames(case, size=96)
+    case.arcs.frame_shape = (96, 96)
+    case.arcs.centers = [47.5, 47.5]
+    save_arcs(case.arcs, tmp_path / "arcs.json")
+    pb = Pullback(frames, 0.4, 0.5 * case.speed_factor, (0.1, 0.1), name="pullback")
+    viewer = make_napari_viewer()
+    data, attrs, _ = ct_layer_data(ct)
+    viewer.add_image(data, **attrs)
+    data, attrs, _ = pullback_layer_data(pb)
+    viewer.add_image(data, **attrs)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "CT-IVUS fusion")
+    w.ivus_combo.setCurrentText("pullback")
+    w.ct_combo.setCurrentText("synthetic")
+    w.load_centreline(tmp_path / "cl.json")
+    w.load_arcs(tmp_path / "arcs.json")
+    w.set_vessel_result(case.centreline_length_mm, case.lesions)
+    return viewer, w, case, tmp_path
+
+
+def test_landmark_links_the_views_and_fills_the_table(fusion):
+    viewer, w, case, tmp_path = fusion
+    s = w.session
+    assert s.mapping is None and w.table.rowCount() == 2  # CT lesions, not joined yet
+    # landmark: the true s of frame 100 (pullback speed in the layer is the true one)
+    s.set_frame(100)
+    w.s_spin.setValue(float(case.true_s(100)))
+    assert s.frame == 100  # not linked yet: moving s did not move the frame
+    w.add_lm_btn.click()
+    assert s.mapping is not None, w.status.text()
+    # moving the viewer's frame moves s (and the CT section)
+    ly = viewer.layers["pullback"]
+    viewer.dims.set_point(0, 250 * float(ly.scale[0]))
+    assert s.frame == 250
+    assert s.s_mm == pytest.approx(float(case.true_s(250)), abs=0.006)  # s box: 0.01 mm
+    assert w.s_spin.value() == pytest.approx(float(case.true_s(250)), abs=0.01)
+    sec = viewer.layers["CT section (fusion)"]
+    assert sec.metadata["s_mm"] == pytest.approx(s.s_mm)
+    # moving s moves the viewer's frame
+    w.s_spin.setValue(30.0)
+    f = int(round(viewer.dims.point[0] / float(ly.scale[0])))
+    assert f == s.frame and abs(case.true_s(f) - 30.0) <= 0.2 * case.speed_factor / 2 + 1e-6
+    # the table holds the joined lesions with their true frames and outcome
+    assert w.table.item(0, 2).text() == "{}-{}".format(*case.truth_frames[0])
+    assert w.table.item(0, 7).text() == "yes" and w.table.item(1, 7).text() == "no"
+    # a row click jumps to the lesion
+    w.table.cellClicked.emit(1, 0)
+    mid = 0.5 * (case.lesions[1]["start_mm"] + case.lesions[1]["end_mm"])
+    assert s.s_mm == pytest.approx(mid)
+
+
+def test_arcs_drawn_on_both_views_with_rotation(fusion):
+    viewer, w, case, tmp_path = fusion
+    s = w.session
+    f = case.truth_frames[0][0] + (case.truth_frames[0][1] - case.truth_frames[0][0]) // 2
+    s.add_landmark(float(case.true_s(0)), 0)
+    w.rotation_spin.setValue(case.rotation_deg)
+    s.set_frame(f)
+    ivus = s.ivus_arcs()
+    assert ivus, "the lesion's middle frame holds arcs"
+    layer = viewer.layers["arcs (fusion)"]
+    assert len(layer.data) == 2 * len(ivus)  # each arc on the IVUS frame and on the CT section
+    # on CT the calcium arc is centred where the synthetic case put it (CT angle)
+    ct = dict((c, (a, b)) for c, a, b in s.ct_arcs())
+    ia, ib = dict((c, (a, b)) for c, a, b in ivus)["calcium"]
+    rot = w.rotation_spin.value()  # the box keeps 2 decimals
+    assert abs(rot - case.rotation_deg) < 0.006
+    assert ct["calcium"][0] == pytest.approx(np.mod(ia + rot, 360.0))
+
+
+def test_screenshot(fusion):
+    viewer, w, case, tmp_path = fusion
+    from pathlib import Path
+
+    s = w.session
+    s.add_landmark(float(case.true_s(0)), 0)
+    w.rotation_spin.setValue(case.rotation_deg)
+    s.go_to_lesion(0)
+    viewer.reset_view()
+    out = Path(__file__).resolve().parents[1] / "docs" / "images"
+    if out.is_dir() and __import__("os").environ.get("FUSION_SCREENSHOTS"):
+        viewer.window._qt_window.resize(1500, 900)
+        img = viewer.screenshot(canvas_only=False)
+        import imageio.v3 as iio
+
+        iio.imwrite(out / "fusion_widget.png", img)
+    assert "CT section (fusion)" in viewer.layers
