@@ -306,6 +306,34 @@ class CalciumResult:
             rows.append(row)
         return rows
 
+    def to_rows(self, study: str = "", decimals: int = 3) -> list[dict[str, Any]]:
+        """The one calcium CSV layout: one row for this study (CLI and widget alike).
+
+        Columns: study, totals (Agatston, volume, mass, lesions), CAC-DRS, category, the
+        Agatston of LM/LAD/LCX/RCA when vessels were given, and the scoring parameters.
+        """
+        row: dict[str, Any] = {
+            "study": study,
+            "agatston": round(self.agatston, decimals),
+            "volume_mm3": round(self.volume_mm3, decimals),
+            "mass_mg": None if self.mass_mg is None else round(self.mass_mg, decimals),
+            "n_lesions": self.n_lesions,
+            "cac_drs": self.cac_drs,
+            "category": self.category,
+        }
+        if self.vessel_labels_given:
+            pv = self.per_vessel
+            for name in VESSEL_NAMES.values():
+                row[f"{name}_agatston"] = round(pv[name]["agatston"], decimals)
+        row.update(
+            {
+                "threshold_hu": self.parameters["threshold_hu"],
+                "min_area_mm2": self.parameters["min_area_mm2"],
+                "slice_increment_mm": self.parameters["slice_increment_mm"],
+            }
+        )
+        return [row]
+
     def to_dict(self, include_lesions: bool = True) -> dict[str, Any]:
         """JSON-ready report: totals, categories, per-vessel, lesions and parameters."""
         d: dict[str, Any] = {

@@ -1,0 +1,268 @@
+"""A calcium-scoring session without Qt: the result, manual vessel assignments, exclusions, undo.
+
+:class:`CalciumSession` holds what a reader decides on top of the automatic score: which vessel
+each calcification belongs to and which lesions are not coronary calcium (noise, bone, a stent).
+Edits are undoable; scoring again (another threshold, another ROI) keeps every decision and the
+undo history, carried from the old lesions to the new ones by voxel overlap. The dock
+(:mod:`napari_plaque.widgets.ccta`) binds clicks and keys to it and redraws on its ``changed``
+signal; everything here is tested without a viewer.
+
+Lesions are 2D per slice (the Agatston convention); a click means a calcification, so
+assignment and exclusion act by default on every lesion of the same 3D-connected calcium
+(26-connected across slices), or on the one slice's lesion when asked (``scope="slice"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from .calcium import VESSEL_NAMES, CalciumResult, MassCalibration, vessel_name
+
+__all__ = ["NO_MASK_WARNING", "SCOPES", "CalciumSession", "connected_groups"]
+
+SCOPES = ("3d", "slice")
+NO_MASK_WARNING = (
+    "scored without a heart mask: bone, table, stents and noise above the threshold are "
+    "counted; choose a heart/coronary ROI or exclude them"
+)
+#: how many undo steps are kept
+UNDO_DEPTH = 500
+
+
+def connected_groups(lesion_labels: np.ndarray | None, n_lesions: int) -> np.ndarray:
+    """Group id per lesion id (index = lesion id): lesions whose voxels touch across slices
+    (26-connectivity) form one 3D calcification. Without labels each lesion is its own group."""
+    group = np.arange(n_lesions + 1)
+    if lesion_labels is None or n_lesions == 0:
+        return group
+    from scipy import ndimage
+
+    mask = lesion_labels > 0
+    comp, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    group[lesion_labels[mask]] = comp[mask]
+    group[0] = 0
+    return group
+
+
+def _overlap_map(old: np.ndarray, new: np.ndarray) -> dict[int, int]:
+    """For each new lesion id, the old lesion id it overlaps most (voxel counts)."""
+    both = (old > 0) & (new > 0)
+    if not both.any():
+        return {}
+    o = old[both].astype(np.int64)
+    n = new[both].astype(np.int64)
+    key = n * (int(o.max()) + 1) + o
+    uniq, counts = np.unique(key, return_counts=True)
+    nn, oo = np.divmod(uniq, int(o.max()) + 1)
+    order = np.lexsort((-counts, nn))  # per new id, the largest overlap first
+    out: dict[int, int] = {}
+    for i in order:
+        out.setdefault(int(nn[i]), int(oo[i]))
+    return out
+
+
+class CalciumSession:
+    """The automatic calcium score plus a reader's assignments and exclusions, with undo.
+
+    Signals
+    -------
+    changed : the result shown changed (new score, assignment, exclusion, undo, calibration)
+    """
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        self.base_result: CalciumResult | None = None
+        self.calibration: MassCalibration | None = None
+        self.assignments: dict[int, int] = {}
+        self.excluded: set[int] = set()
+        self.warnings: list[str] = []
+        self.message = ""
+        self._groups = np.zeros(1, np.int64)
+        self._undo: list[tuple[dict[int, int], frozenset[int]]] = []
+        self._redo: list[tuple[dict[int, int], frozenset[int]]] = []
+
+    # -- scoring --------------------------------------------------------------------------------
+    def set_result(self, result: CalciumResult, roi_given: bool | None = None) -> dict[str, int]:
+        """A new automatic score. Earlier assignments, exclusions and history are carried to the
+        new lesions (each new lesion takes the decisions of the old lesion it overlaps most).
+
+        Returns how many assignments and exclusions were carried over.
+        """
+        old = self.base_result
+        carried = {"assignments": 0, "excluded": 0}
+        if old is not None and (self.assignments or self.excluded or self._undo):
+            if old.lesion_labels is not None and result.lesion_labels is not None:
+                new_from_old = _overlap_map(old.lesion_labels, result.lesion_labels)
+            else:
+                new_from_old = {}
+
+            def carry(state: tuple[dict[int, int], frozenset[int]]):
+                assign, excl = state
+                a = {n: assign[o] for n, o in new_from_old.items() if o in assign}
+                e = frozenset(n for n, o in new_from_old.items() if o in excl)
+                return a, e
+
+            self.assignments, excl = carry((self.assignments, frozenset(self.excluded)))
+            self.excluded = set(excl)
+            self._undo = [carry(s) for s in self._undo]
+            self._redo = [carry(s) for s in self._redo]
+            carried = {"assignments": len(self.assignments), "excluded": len(self.excluded)}
+        self.base_result = result
+        self._groups = connected_groups(result.lesion_labels, result.n_lesions)
+        roi = result.parameters.get("roi") if roi_given is None else roi_given
+        self.warnings = [] if roi else [NO_MASK_WARNING]
+        self.changed.emit()
+        return carried
+
+    def set_calibration(self, calibration: MassCalibration | None) -> None:
+        self.calibration = calibration
+        self.changed.emit()
+
+    @property
+    def result(self) -> CalciumResult | None:
+        """The score with assignments, exclusions and calibration applied."""
+        res = self.base_result
+        if res is None:
+            return None
+        if self.assignments:
+            res = res.with_assignments(self.assignments)
+        if self.excluded:
+            keep = ~np.isin(res.lesions["id"], np.fromiter(self.excluded, np.int64))
+            params = dict(res.parameters, excluded_lesions=sorted(self.excluded))
+            res = replace(res, lesions=res.lesions[keep], parameters=params)
+        if self.calibration is not None:
+            res = res.with_calibration(self.calibration)
+        return res
+
+    # -- lookups ------------------------------------------------------------------------------
+    def lesion_ids(self) -> np.ndarray:
+        return np.zeros(0, np.int64) if self.base_result is None else self.base_result.lesions["id"]
+
+    def lesion_at(self, index: Iterable[float]) -> int:
+        """Lesion id at a voxel index (z, y, x) of the scored volume (0: none)."""
+        lab = None if self.base_result is None else self.base_result.lesion_labels
+        if lab is None:
+            return 0
+        idx = tuple(int(round(float(i))) for i in index)
+        if len(idx) != 3 or any(not 0 <= i < s for i, s in zip(idx, lab.shape, strict=True)):
+            return 0
+        return int(lab[idx])
+
+    def members(self, lesion_id: int, scope: str = "3d") -> list[int]:
+        """The lesions an action on ``lesion_id`` acts on: its 3D calcification, or itself."""
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+        ids = self.lesion_ids()
+        lesion_id = int(lesion_id)
+        if lesion_id not in set(ids.tolist()):
+            raise ValueError(f"no lesion with id {lesion_id}")
+        if scope == "slice":
+            return [lesion_id]
+        g = self._groups[lesion_id]
+        return [int(i) for i in ids if self._groups[int(i)] == g]
+
+    def vessel_of(self, lesion_id: int) -> int:
+        if lesion_id in self.assignments:
+            return self.assignments[lesion_id]
+        les = self.base_result.lesions
+        return int(les["vessel"][np.searchsorted(les["id"], lesion_id)])
+
+    # -- edits ----------------------------------------------------------------------------------
+    def _snapshot(self) -> None:
+        self._undo.append((dict(self.assignments), frozenset(self.excluded)))
+        del self._undo[:-UNDO_DEPTH]
+        self._redo.clear()
+
+    def assign(self, lesion_id: int, vessel: int, scope: str = "3d") -> list[int]:
+        """Assign the calcification of ``lesion_id`` (or, ``scope="slice"``, that lesion) to a
+        vessel label (0 = unassigned); undoable. Returns the lesion ids changed."""
+        if self.base_result is None:
+            raise ValueError("score the image first")
+        ids = self.members(lesion_id, scope)
+        self._snapshot()
+        for i in ids:
+            self.assignments[i] = int(vessel)
+        self.message = f"{len(ids)} lesion(s) -> {vessel_name(vessel)}"
+        self.changed.emit()
+        return ids
+
+    def exclude(self, lesion_id: int, scope: str = "3d", excluded: bool = True) -> list[int]:
+        """Exclude (or include again) the calcification of ``lesion_id``; undoable."""
+        if self.base_result is None:
+            raise ValueError("score the image first")
+        ids = self.members(lesion_id, scope)
+        self._snapshot()
+        if excluded:
+            self.excluded.update(ids)
+        else:
+            self.excluded.difference_update(ids)
+        self.message = f"{len(ids)} lesion(s) {'excluded' if excluded else 'included'}"
+        self.changed.emit()
+        return ids
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def undo(self) -> bool:
+        if not self._undo:
+            self.message = "nothing to undo"
+            return False
+        self._redo.append((dict(self.assignments), frozenset(self.excluded)))
+        a, e = self._undo.pop()
+        self.assignments, self.excluded = dict(a), set(e)
+        self.message = "undone"
+        self.changed.emit()
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        self._undo.append((dict(self.assignments), frozenset(self.excluded)))
+        a, e = self._redo.pop()
+        self.assignments, self.excluded = dict(a), set(e)
+        self.changed.emit()
+        return True
+
+    # -- report ---------------------------------------------------------------------------------
+    def lesion_rows(self) -> list[dict[str, Any]]:
+        """One row per lesion (excluded ones too, flagged) for the lesion list."""
+        if self.base_result is None:
+            return []
+        rows = []
+        for rec in self.base_result.lesions:
+            i = int(rec["id"])
+            rows.append(
+                {
+                    "id": i,
+                    "slice": int(rec["slice"]),
+                    "group": int(self._groups[i]),
+                    "vessel": vessel_name(self.vessel_of(i)),
+                    "agatston": round(float(rec["agatston"]), 2),
+                    "peak_hu": round(float(rec["peak_hu"]), 1),
+                    "area_mm2": round(float(rec["area_mm2"]), 2),
+                    "excluded": i in self.excluded,
+                }
+            )
+        return rows
+
+    def to_dict(self, image: str = "") -> dict[str, Any]:
+        """The report: the result (assignments and exclusions applied) and the decisions."""
+        res = self.result
+        if res is None:
+            raise ValueError("nothing to export: score the image first")
+        d = {"image": image, **res.to_dict()}
+        d["manual_assignments"] = {str(k): vessel_name(v) for k, v in self.assignments.items()}
+        d["excluded_lesions"] = sorted(self.excluded)
+        d["warnings"] = list(self.warnings)
+        return d
+
+
+#: vessel label -> name, for the assignment keys 1-4
+ASSIGN_KEYS = {str(k): k for k in VESSEL_NAMES}
