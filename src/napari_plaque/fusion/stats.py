@@ -537,7 +537,7 @@ def plot_roc(result: StudyStatistics, path: str | Path, title: str | None = None
     ax.set_ylim(-0.01, 1.01)
     ax.set_aspect("equal")
     ax.set_title(title or f"ROC for {result.outcome} (AUC, DeLong 95 % CI)", fontsize=10)
-    ax.legend(loc="lower right", fontsize=7.5, frameon=False)
+    ax.legend(loc="lower right", fontsize=7.5, frameon=True, framealpha=0.9)
     fig.tight_layout()
     import io
 

@@ -306,3 +306,44 @@ def _section_axes(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(u[0], float), np.asarray(v[0], float)
     except (ImportError, TypeError, AttributeError):  # no vessel analysis: x columns, y rows
         return np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])
+
+
+def write_case_files(case: SyntheticCase, folder, frame_size: int = 96) -> dict[str, Any]:
+    """Write one case as the files the ``fuse`` command reads: ``ct.nii.gz`` (straight-vessel
+    CT, 1 x 0.5 x 0.5 mm), ``centreline.json``, ``pullback.dcm`` (frame time and nominal pullback
+    rate in the header) and ``arcs.json``. Returns the paths and the ``--landmark`` values (the
+    two side branches)."""
+    from pathlib import Path
+
+    from ..io.ivus_dicom import write_pullback_dicom
+    from ..io.nifti import write_nifti
+    from ..ivus.arcs import save_arcs
+
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    ct, pts = make_ct_volume(case, spacing_mm=(1.0, 0.5, 0.5))
+    write_nifti(d / "ct.nii.gz", ct.hu, ct.spacing_mm, ct.origin_mm)
+    from ..ccta.centreline import Centreline
+
+    Centreline(points_mm=pts, name=case.vessel).resampled(0.5).save(d / "centreline.json")
+    frames = render_frames(case, size=frame_size)
+    rate = 0.5
+    write_pullback_dicom(
+        frames,
+        d / "pullback.dcm",
+        frame_time_s=case.mm_per_frame / rate,
+        pullback_rate_mm_s=rate,
+        pixel_spacing_mm=(10.0 / frame_size, 10.0 / frame_size),
+        series_description=f"synthetic pullback {case.patient}",
+    )
+    arcs = case.arcs.copy()
+    arcs.frame_shape = (frame_size, frame_size)
+    arcs.centers = [(frame_size - 1) / 2.0, (frame_size - 1) / 2.0]
+    save_arcs(arcs, d / "arcs.json")
+    return {
+        "ct": d / "ct.nii.gz",
+        "centreline": d / "centreline.json",
+        "pullback": d / "pullback.dcm",
+        "arcs": d / "arcs.json",
+        "landmarks": [f"{m.s_mm:.3f}:{int(m.frame)}" for m in case.landmarks],
+    }
