@@ -1,15 +1,359 @@
-"""Vessel analysis dock widget."""
+"""Vessel analysis dock: a thin view over :class:`napari_plaque.ccta.vessel_session.VesselSession`.
+
+Pick the CT layer and a Points layer (ordered points, ostium first) or load a centreline, name
+the vessel and Compute (off the main thread, progress + Cancel). Each vessel gets a straightened
+CPR image layer (mm, beside the CT), a centreline layer and its plaque ROI (labels on the CT
+grid, for the composition / CAC / QC widgets). The dock shows the cross-section at the cursor
+with lumen (red) and wall (yellow) contours: a click pushes the chosen contour to the clicked
+point (Undo / Redo), the area profile along s (a click moves the cross-section and the 3D
+cursor there), and the lesion table (a row click jumps to the lesion). CSV / JSON export.
+"""
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..ccta.centreline import CENTRELINE_DEFAULTS, Centreline
+from ..ccta.vessel import ANALYZE_STEPS
+from ..ccta.vessel_session import VESSEL_CHOICES, VesselSession, iter_vessel_job
+from ..layers import volume_from_layer
+from ._common import refill_combo
+from ._vessel_views import VesselViews
+from ._worker import start_worker
+
+TABLE_FIELDS = (
+    ("vessel", "vessel"), ("index", "#"), ("start_mm", "start"), ("end_mm", "end"),
+    ("length_mm", "length"), ("mla_mm2", "MLA"), ("mld_mm", "MLD"),
+    ("diameter_stenosis_pct", "DS %"), ("area_stenosis_pct", "AS %"),
+    ("remodeling_index", "RI"), ("plaque_volume_mm3", "PV"), ("lipid_pct", "lipid %"),
+    ("fibrous_pct", "fibr %"), ("calcium_pct", "Ca %"), ("plaque_burden_pct", "PB %"),
+)
 
 
 class VesselAnalysisWidget(QWidget):
-    """Placeholder until the capability lands."""
+    """The "Vessel analysis" dock (see the module docstring)."""
 
-    def __init__(self, napari_viewer) -> None:
-        super().__init__()
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.viewer = napari_viewer
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Vessel analysis: not built yet"))
+        self.session = VesselSession()
+        self.worker = None
+        self._loaded: Centreline | None = None
+        self._ct_layer_name: str | None = None
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.ct_combo = QComboBox()
+        self.points_combo = QComboBox()
+        self.name_combo = QComboBox()
+        self.name_combo.setEditable(True)
+        self.name_combo.addItems(list(VESSEL_CHOICES))
+        self.name_combo.setCurrentText("LAD")
+        self.step = QDoubleSpinBox()
+        self.step.setRange(0.1, 5.0)
+        self.step.setSingleStep(0.1)
+        self.step.setValue(CENTRELINE_DEFAULTS["step_mm"])
+        self.step.setSuffix(" mm")
+        form.addRow("CT", self.ct_combo)
+        form.addRow("points", self.points_combo)
+        form.addRow("vessel name", self.name_combo)
+        form.addRow("step", self.step)
+        lay.addLayout(form)
+        row = QHBoxLayout()
+        self.compute_btn = QPushButton("Compute")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.load_btn = QPushButton("Load centreline…")
+        self.save_btn = QPushButton("Save centreline…")
+        for b in (self.compute_btn, self.cancel_btn, self.load_btn, self.save_btn):
+            row.addWidget(b)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("vessel"))
+        self.vessel_combo = QComboBox()
+        row.addWidget(self.vessel_combo, 1)
+        self.edit_lumen = QRadioButton("edit lumen")
+        self.edit_lumen.setChecked(True)
+        self.edit_wall = QRadioButton("edit wall")
+        self.undo_btn = QPushButton("Undo")
+        self.redo_btn = QPushButton("Redo")
+        for b in (self.edit_lumen, self.edit_wall, self.undo_btn, self.redo_btn):
+            row.addWidget(b)
+        lay.addLayout(row)
+        self.views = VesselViews(self._on_section_click, self.session.go_to_s)
+        lay.addWidget(self.views, 1)
+        self.table = QTableWidget(0, len(TABLE_FIELDS))
+        self.table.setHorizontalHeaderLabels([h for _, h in TABLE_FIELDS])
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setMinimumHeight(110)
+        lay.addWidget(self.table)
+        row = QHBoxLayout()
+        self.csv_btn = QPushButton("Export CSV…")
+        self.json_btn = QPushButton("Export JSON…")
+        self.roi_btn = QPushButton("Update ROI layer")
+        for b in (self.csv_btn, self.json_btn, self.roi_btn):
+            row.addWidget(b)
+        lay.addLayout(row)
+        self.status = QLabel("Place points (ostium first) in a Points layer, then Compute.")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+
+        self.compute_btn.clicked.connect(self.compute)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.load_btn.clicked.connect(lambda: self.load_centreline())
+        self.save_btn.clicked.connect(lambda: self.save_centreline())
+        self.undo_btn.clicked.connect(self.session.undo)
+        self.redo_btn.clicked.connect(self.session.redo)
+        self.csv_btn.clicked.connect(lambda: self.export_csv())
+        self.json_btn.clicked.connect(lambda: self.export_json())
+        self.roi_btn.clicked.connect(self.update_roi_layer)
+        self.vessel_combo.currentTextChanged.connect(self.session.set_current)
+        self.table.cellClicked.connect(self._on_row)
+        self.session.vessels_changed.connect(self._on_vessels)
+        self.session.result_changed.connect(self._on_result)
+        self.session.section_changed.connect(self._on_section)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._refresh_layers()
+        self._update_buttons()
+
+    # ---- layers
+    def _refresh_layers(self, event=None) -> None:
+        import napari.layers
+
+        imgs = [ly.name for ly in self.viewer.layers
+                if isinstance(ly, napari.layers.Image) and ly.ndim == 3 and not ly.rgb]
+        pts = [ly.name for ly in self.viewer.layers if isinstance(ly, napari.layers.Points)
+               and not ly.name.endswith((" centreline", " section"))]
+        refill_combo(self.ct_combo, imgs, 0)
+        refill_combo(self.points_combo, pts, 0)
+
+    def _ct(self):
+        name = self.ct_combo.currentText()
+        if name not in self.viewer.layers:
+            raise ValueError("choose a CT image layer")
+        ct = volume_from_layer(self.viewer.layers[name])
+        if name != self._ct_layer_name:
+            self._ct_layer_name = name
+            self.session.set_ct(ct)
+        return self.session.ct
+
+    # ---- compute
+    def compute(self) -> None:
+        """Refine the points (or take the loaded centreline) and analyse, in a worker."""
+        try:
+            ct = self._ct()
+            name = self.name_combo.currentText().strip() or "vessel"
+            pts, cl = None, None
+            if self._loaded is not None:
+                cl = self._loaded
+            else:
+                pname = self.points_combo.currentText()
+                if pname not in self.viewer.layers:
+                    raise ValueError("add a Points layer with the centreline points (ostium "
+                                     "first), or load a centreline")
+                layer = self.viewer.layers[pname]
+                pts = np.asarray([layer.data_to_world(p) for p in layer.data], float)
+        except ValueError as exc:
+            self.status.setText(f"⚠ {exc}")
+            return
+        self.compute_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.status.setText(f"computing {name}…")
+        self.worker = start_worker(
+            iter_vessel_job, ct, name, points_mm=pts, centreline=cl,
+            step_mm=float(self.step.value()),
+            total=ANALYZE_STEPS + (0 if cl is not None else max(len(pts) - 1, 1) + 1),
+            desc=f"vessel {name}", on_done=self._on_done, on_error=self._on_error,
+            on_aborted=lambda: self.status.setText("cancelled: nothing changed"),
+            on_finished=self._on_finished,
+        )
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.quit()
+
+    def _on_finished(self) -> None:
+        self.compute_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(False)
+        self.worker = None
+
+    def _on_error(self, exc: Exception) -> None:
+        self.status.setText(f"⚠ {exc}")
+
+    def _on_done(self, res) -> None:
+        self._loaded = None
+        self.session.add(res)
+        self._add_cpr_layers(res)
+        self.update_roi_layer()
+        n = len(res.lesions)
+        warn = ("  ⚠ " + "; ".join(res.warnings)) if res.warnings else ""
+        self.status.setText(f"{res.name}: {res.length_mm:.1f} mm, {len(res.centreline)} "
+                            f"cross-sections, {n} lesion{'s' if n != 1 else ''}{warn}")
+
+    def _add_cpr_layers(self, res) -> None:
+        from ..ccta.reformat import straightened_cpr
+
+        ct = self.session.ct
+        cpr, _ = straightened_cpr(ct, res.centreline)
+        # beside the CT in the (y, x) plane, rows along s
+        x0 = ct.origin_mm[2] + ct.shape[2] * ct.spacing_mm[2] + 5.0
+        y0 = ct.origin_mm[1]
+        self._set_layer(f"{res.name} CPR", cpr.image, "image", scale=cpr.scale,
+                        translate=(y0, x0), colormap="gray", contrast_limits=(-300, 700),
+                        units="mm", metadata={"napari_plaque": "cpr", "plane": cpr.plane})
+        self._set_layer(f"{res.name} centreline", res.centreline.points_mm, "points", size=0.4,
+                        face_color="cyan")
+        self._set_layer(f"{res.name} section", res.centreline.points_mm[[self.session.section]],
+                        "points", size=1.5, face_color="magenta")
+
+    def _set_layer(self, name: str, data, kind: str, **kw):
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        add = getattr(self.viewer, f"add_{kind}")
+        try:
+            return add(data, name=name, **kw)
+        except TypeError:  # older napari without ``units``
+            kw.pop("units", None)
+            return add(data, name=name, **kw)
+
+    def update_roi_layer(self) -> None:
+        """Rasterise the current vessel's lesion plaque into a labels layer on the CT grid."""
+        from ..ccta.vessel_roi import rasterize
+
+        res = self.session.result
+        if res is None:
+            return
+        ct = self.session.ct
+        plaque, _ = rasterize(res, ct)
+        self._set_layer(f"{res.name} plaque ROI", plaque, "labels", scale=ct.spacing_mm,
+                        translate=ct.origin_mm, opacity=0.5)
+
+    # ---- session events
+    def _on_vessels(self) -> None:
+        names = list(self.session.results)
+        refill_combo(self.vessel_combo, names)
+        if self.session.current:
+            self.vessel_combo.blockSignals(True)
+            self.vessel_combo.setCurrentText(self.session.current)
+            self.vessel_combo.blockSignals(False)
+        res = self.session.result
+        if res is None:
+            self.views.clear()
+        else:
+            self.views.draw_profile(res)
+        self._fill_table()
+        self._update_buttons()
+
+    def _on_result(self, name: str) -> None:
+        if name == self.session.current:
+            self.views.draw_profile(self.session.result)
+            self.views.draw_section(self.session.ct, self.session.result, self.session.section)
+        self._fill_table()
+        self._update_buttons()
+
+    def _on_section(self, i: int) -> None:
+        res = self.session.result
+        if res is None:
+            return
+        self.views.draw_section(self.session.ct, res, i)
+        p = res.centreline.points_mm[i]
+        name = f"{res.name} section"
+        if name in self.viewer.layers:
+            self.viewer.layers[name].data = p[None]
+        dims = self.viewer.dims
+        if dims.ndim >= 3:  # move the 3D cursor (slice) to the cross-section's centre
+            for ax in range(3):
+                dims.set_point(dims.ndim - 3 + ax, float(p[ax]))
+
+    def _on_section_click(self, theta: float, radius: float) -> None:
+        which = "lumen" if self.edit_lumen.isChecked() else "vessel"
+        self.session.push_contour(which, theta, radius)
+
+    def _on_row(self, row: int, col: int = 0) -> None:
+        rows = self.session.lesion_rows()
+        if 0 <= row < len(rows):
+            self.session.set_current(rows[row]["vessel"])
+            self.session.go_to_s(rows[row]["s_mla_mm"])
+
+    def _fill_table(self) -> None:
+        rows = self.session.lesion_rows()
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, (key, _) in enumerate(TABLE_FIELDS):
+                v = row.get(key)
+                txt = "" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+                self.table.setItem(r, c, QTableWidgetItem(txt))
+        self.table.resizeColumnsToContents()
+
+    def _update_buttons(self) -> None:
+        has = self.session.result is not None
+        self.undo_btn.setEnabled(self.session.can_undo())
+        self.redo_btn.setEnabled(self.session.can_redo())
+        for b in (self.save_btn, self.csv_btn, self.json_btn, self.roi_btn):
+            b.setEnabled(has)
+
+    # ---- files
+    def _ask(self, title: str, filt: str, save: bool) -> str | None:
+        f = (QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName)(
+            self, title, "", filt)[0]
+        return f or None
+
+    def load_centreline(self, path: str | None = None) -> None:
+        """Load a centreline JSON (checked against the CT) or a Points CSV as points."""
+        from ..ccta.centreline import check_source, load_centreline_any
+
+        path = path or self._ask("Load centreline", "Centreline (*.json *.csv)", False)
+        if not path:
+            return
+        try:
+            cl, pts = load_centreline_any(path)
+            if cl is not None:
+                check_source(cl, self._ct(), f"{Path(path).name}: centreline")
+                self._loaded = cl
+                self.name_combo.setCurrentText(cl.name)
+                self.status.setText(f"loaded centreline {cl.name} ({cl.length_mm:.1f} mm): "
+                                    "Compute to analyse it")
+            else:
+                self._set_layer(f"{Path(path).stem} points", pts, "points", size=1.0,
+                                face_color="orange")
+                self.points_combo.setCurrentText(f"{Path(path).stem} points")
+                self.status.setText(f"loaded {len(pts)} points: Compute to refine them")
+        except ValueError as exc:
+            self.status.setText(f"⚠ {exc}")
+
+    def save_centreline(self, path: str | None = None) -> None:
+        res = self.session.result
+        path = path or self._ask("Save centreline", "Centreline (*.json)", True)
+        if res is not None and path:
+            res.centreline.save(path)
+            self.status.setText(f"saved {Path(path).name}")
+
+    def export_csv(self, path: str | None = None) -> None:
+        path = path or self._ask("Export lesions", "CSV (*.csv)", True)
+        if path:
+            self.session.export_csv(path)
+            self.status.setText(f"wrote {Path(path).name}")
+
+    def export_json(self, path: str | None = None) -> None:
+        path = path or self._ask("Export vessel report", "JSON (*.json)", True)
+        if path:
+            self.session.export_json(path)
+            self.status.setText(f"wrote {Path(path).name}")
+
