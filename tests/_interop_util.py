@@ -85,6 +85,12 @@ def make_series(
     return folder
 
 
+def dciodvfy_errors(path) -> list[str]:
+    """The "Error" lines dciodvfy (dicom3tools) prints for a file."""
+    out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

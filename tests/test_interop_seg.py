@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
-from _interop_util import PATIENT_ID, PATIENT_NAME, make_series
+from _interop_util import PATIENT_ID, PATIENT_NAME, dciodvfy_errors, make_series
 from napari_plaque.io import ReaderError, read_ct
 from napari_plaque.io.seg import read_seg, seg_layers, write_seg
 
@@ -26,11 +25,6 @@ def _labels(shape, seed=1):
     lab[1:3, 2:6, 3:7] = 1
     lab[rng.random(shape) > 0.9] = 3  # value 2 left empty on purpose
     return lab
-
-
-def dciodvfy_errors(path) -> list[str]:
-    out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
-    return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
 
 
 @pytest.fixture(scope="module")

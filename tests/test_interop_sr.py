@@ -1,0 +1,150 @@
+"""DICOM SR (TID 1500) for calcium scores and plaque composition."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from _interop_util import PATIENT_ID, PATIENT_NAME, dciodvfy_errors, make_series
+from napari_plaque.ccta import calcium_score, composition
+from napari_plaque.io import ReaderError, read_ct
+from napari_plaque.io.sr import read_sr, write_cac_sr, write_composition_sr
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    return make_series(tmp_path_factory.mktemp("ct") / "series")
+
+
+@pytest.fixture(scope="module")
+def vol(series):
+    return read_ct(series)[0]
+
+
+def _vessels(shape):
+    v = np.zeros(shape, np.uint8)
+    v[:, :, : shape[2] // 2] = 2  # LAD
+    v[:, :, shape[2] // 2 :] = 4  # RCA
+    return v
+
+
+def test_cac_sr_values_and_modules(series, vol, tmp_path):
+    import highdicom as hd
+
+    res = calcium_score(vol.hu, vol.spacing_mm, vessel_labels=_vessels(vol.shape))
+    assert res.agatston > 0
+    out = write_cac_sr(tmp_path / "cac.dcm", res, series)
+    sr = hd.sr.srread(out)  # highdicom reads it back
+    assert str(sr.PatientName) == PATIENT_NAME and sr.PatientID == PATIENT_ID
+    src = next(iter(series.iterdir()))
+    import pydicom
+
+    assert sr.StudyInstanceUID == pydicom.dcmread(src, stop_before_pixels=True).StudyInstanceUID
+    rep = read_sr(out)
+    assert rep["procedure"] == "Cardiac CT for calcium scoring"
+    groups = {g["tracking_id"]: g for g in rep["groups"]}
+    total = groups["total"]
+    assert total["measurements"]["Calcium score"]["value"] == pytest.approx(res.agatston)
+    assert total["measurements"]["Calcium Volume"]["value"] == pytest.approx(res.volume_mm3)
+    assert total["measurements"]["Calcium Volume"]["unit"] == "mm3"
+    assert total["evaluations"]["CAC-DRS"] == res.cac_drs
+    assert "Calcium Mass" not in total["measurements"]  # not calibrated: not written
+    pv = res.per_vessel
+    for name, site in (("LAD", "Anterior Descending"), ("RCA", "Right Coronary")):
+        g = groups[name]
+        assert site in g["finding_site"]
+        assert g["measurements"]["Calcium score"]["value"] == pytest.approx(pv[name]["agatston"])
+    assert sum(groups[n]["measurements"]["Calcium score"]["value"]
+               for n in ("LM", "LAD", "LCX", "RCA")) == pytest.approx(res.agatston)
+
+
+def test_cac_sr_with_mass(series, vol, tmp_path):
+    from napari_plaque.ccta import MassCalibration
+
+    res = calcium_score(vol.hu, vol.spacing_mm).with_calibration(
+        MassCalibration(0.0008, 200.0, 250.0, 0.0, 10, 0)
+    )
+    rep = read_sr(write_cac_sr(tmp_path / "m.dcm", res, series))
+    mass = rep["groups"][0]["measurements"]["Calcium Mass"]
+    assert mass["unit"] == "mg" and mass["value"] == pytest.approx(res.mass_mg)
+
+
+def test_composition_sr(series, vol, tmp_path):
+    roi = np.zeros(vol.shape, np.uint8)
+    roi[1:4, 4:10, 5:11] = 1
+    roi[4, 11:16, 14:21] = 2
+    plaques = composition(vol.hu, vol.spacing_mm, roi, vessel_labels=_vessels(vol.shape))
+    out = write_composition_sr(tmp_path / "comp.dcm", plaques, series)
+    rep = read_sr(out)
+    groups = {g["tracking_id"]: g for g in rep["groups"]}
+    for p in plaques:
+        g = groups[f"plaque {p.label}"]
+        assert g["finding_type"] == "atheroma"
+        assert g["measurements"]["Volume"]["value"] == pytest.approx(p.volume_mm3)
+        for comp in ("lipid", "fibrous", "calcium"):
+            gc = groups[f"plaque {p.label} {comp}"]
+            assert gc["measurements"]["Volume"]["value"] == pytest.approx(
+                getattr(p, f"{comp}_mm3"))
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools not installed")
+def test_dciodvfy_reports_no_error(series, vol, tmp_path):
+    res = calcium_score(vol.hu, vol.spacing_mm, vessel_labels=_vessels(vol.shape))
+    assert dciodvfy_errors(write_cac_sr(tmp_path / "c.dcm", res, series)) == []
+    roi = np.zeros(vol.shape, np.uint8)
+    roi[1:4, 4:10, 5:11] = 1
+    plaques = composition(vol.hu, vol.spacing_mm, roi)
+    assert dciodvfy_errors(write_composition_sr(tmp_path / "p.dcm", plaques, series)) == []
+
+
+def test_non_finite_value_refused_nothing_written(series, vol, tmp_path):
+    roi = np.zeros(vol.shape, np.uint8)
+    roi[1:4, 4:10, 5:11] = 1
+    p = composition(vol.hu, vol.spacing_mm, roi)[0].to_dict()
+    p["volume_mm3"] = float("nan")
+    with pytest.raises(ValueError, match="not a finite number"):
+        write_composition_sr(tmp_path / "nan.dcm", [p], series)
+    assert not (tmp_path / "nan.dcm").exists()
+
+
+def test_sr_needs_frame_of_reference(tmp_path):
+    folder = make_series(tmp_path / "nofor", frame_of_reference=False)
+    v = read_ct(folder)[0]
+    with pytest.raises(ReaderError, match="FrameOfReferenceUID"):
+        write_cac_sr(tmp_path / "x.dcm", calcium_score(v.hu, v.spacing_mm), folder)
+    assert not (tmp_path / "x.dcm").exists()
+
+
+def test_cli_cac_and_composition_sr(series, vol, tmp_path, capsys):
+    from napari_plaque.cli import main
+
+    out = tmp_path / "cac_sr.dcm"
+    assert main(["cac", str(series), "--sr", str(out)]) == 0
+    res = calcium_score(vol.hu, vol.spacing_mm)
+    total = read_sr(out)["groups"][0]["measurements"]["Calcium score"]["value"]
+    assert total == pytest.approx(res.agatston)
+    roi = np.zeros(vol.shape, np.uint8)
+    roi[1:4, 4:10, 5:11] = 1
+    np.save(tmp_path / "roi.npy", roi)
+    out2 = tmp_path / "comp_sr.dcm"
+    assert main(["composition", str(series), "--roi", str(tmp_path / "roi.npy"),
+                 "--sr", str(out2)]) == 0
+    assert read_sr(out2)["groups"][0]["tracking_id"] == "plaque 1"
+    capsys.readouterr()
+    # one .dcm for two studies would be overwritten: refused before anything runs
+    rc = main(["cac", str(series), str(series), "--sr", str(tmp_path / "two.dcm")])
+    assert rc == 2 and "give a folder" in capsys.readouterr().err
+    assert not (tmp_path / "two.dcm").exists()
+
+
+def test_cli_sr_refuses_nifti(vol, tmp_path, capsys):
+    from napari_plaque.cli import main
+    from napari_plaque.io.nifti import write_nifti
+
+    nii = tmp_path / "ct.nii.gz"
+    write_nifti(nii, vol.hu, vol.spacing_mm, vol.origin_mm)
+    rc = main(["cac", str(nii), "--sr", str(tmp_path / "n.dcm")])
+    assert rc == 2 and "needs the DICOM series" in capsys.readouterr().err
+    assert not (tmp_path / "n.dcm").exists()
