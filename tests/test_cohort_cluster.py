@@ -170,7 +170,8 @@ def _crash_on_s1(study, params):
 
 @pytest.mark.slow
 def test_a_study_that_kills_its_worker_is_an_error_row(studies_dir):
-    res = run_cohort(_crash_on_s1, studies_from_paths([studies_dir]), workers=2)
+    # batches of 3: the batch whose worker died is re-run one study per task
+    res = run_cohort(_crash_on_s1, studies_from_paths([studies_dir]), workers=2, batch_size=3)
     status = {o.study_id: (o.status, o.error) for o in res.outcomes}
     assert status["s1"][0] == "error" and "worker failed" in status["s1"][1]
     assert all(s == "ok" for k, (s, _) in status.items() if k != "s1")

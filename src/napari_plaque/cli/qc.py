@@ -279,7 +279,8 @@ def _run_qc_cohort(args, studies) -> int:
         args.table = args.out  # --out cohort.csv / .parquet: the table
         args.out = None
     params = params_from_args(args, exclude=("inputs", "out", "pred", "ref"))
-    result = run_from_args(args, _qc_task, studies, params)
+    keep = bool(args.out or args.json)  # the full results travel back only when printed
+    result = run_from_args(args, _qc_task, studies, params, keep_reports=keep)
     if args.out:
         from ..report import write_json
 

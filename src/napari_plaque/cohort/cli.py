@@ -206,6 +206,7 @@ def run_from_args(
     params: dict[str, Any],
     *,
     task_name: str | None = None,
+    keep_reports: bool = True,
 ) -> CohortResult:
     """Run the cohort with the options of :func:`add_cohort_arguments`.
 
@@ -227,6 +228,7 @@ def run_from_args(
         record_paths=getattr(args, "record_paths", False),
         progress=getattr(args, "progress", None),
         raise_errors=single,
+        keep_reports=keep_reports,
     )
 
 
@@ -262,7 +264,8 @@ def run_command(
     single: Callable[[Any], int] | None = None,
 ) -> int:
     """Run and emit; ``single(report)`` prints a one-study run its own way (if given)."""
-    result = run_from_args(args, task, studies, params, task_name=task_name)
+    keep = single is not None or (json_reports and bool(getattr(args, "json", False)))
+    result = run_from_args(args, task, studies, params, task_name=task_name, keep_reports=keep)
     if single is not None and not is_cohort(args, len(studies)) and not args.table:
         return single(result.outcomes[0].report)
     return emit(args, result, json_reports=json_reports)

@@ -111,9 +111,17 @@ def error_message(exc: BaseException) -> str:
 
 
 def execute_study(
-    task: Task, study: Study, index: int = 0, params: dict | None = None, raise_errors=False
+    task: Task,
+    study: Study,
+    index: int = 0,
+    params: dict | None = None,
+    raise_errors: bool = False,
+    keep_report: bool = True,
 ) -> StudyOutcome:
-    """Run ``task`` on one study and wrap the result or the error (runs on the worker)."""
+    """Run ``task`` on one study and wrap the result or the error (runs on the worker).
+
+    ``keep_report=False`` drops the task's full report on the worker (only the rows travel
+    back: a CT's per-lesion report can be far larger than its row)."""
     t0 = time.perf_counter()
     base = dict(index=index, study_id=study.study_id, input_id=input_id(study))
     base["path"] = str(study.path)
@@ -132,7 +140,7 @@ def execute_study(
     return StudyOutcome(
         status="ok",
         rows=rows,
-        report=report,
+        report=report if keep_report else None,
         elapsed_s=time.perf_counter() - t0,
         time_utc=_now(),
         **base,
@@ -273,6 +281,8 @@ def run_cohort(
     progress: bool | None = None,
     raise_errors: bool = False,
     checkpoint_s: float = 30.0,
+    keep_reports: bool = True,
+    batch_size: int | None = None,
 ) -> CohortResult:
     """Run ``task(study, params)`` on every study; see the module docstring.
 
@@ -292,6 +302,10 @@ def run_cohort(
     progress : tqdm bar on stderr; None: only when stderr is a terminal
     raise_errors : in-process only: let a study's exception propagate (one-study commands)
     checkpoint_s : how often ``out`` is rewritten while studies finish
+    keep_reports : bring each study's full report back (``CohortResult.reports``); False
+        keeps only the rows (less to send from the workers)
+    batch_size : studies per dask task (None: :func:`auto_batch_size`); a batch whose worker
+        dies is re-run one study per task, so only the study that kills a worker fails
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -313,6 +327,8 @@ def run_cohort(
                     i, s.study_id, key[1], "ok", rows=good[key], path=str(s.path), resumed=True
                 )
         kept = [r for key, r in order if key not in current]
+    if not raise_errors:  # the same paths (and messages) in this process and on any worker
+        studies = [s.absolute() for s in studies]
     todo = [(i, s) for i, s in enumerate(studies) if outcomes[i] is None]
     result = CohortResult(name, ph, [], kept, record_paths, __version__, out_path)
     bar = _progress_bar(len(studies), len(studies) - len(todo), name.rsplit(".", 1)[-1], progress)
@@ -330,14 +346,14 @@ def run_cohort(
             snapshot()
             last_write[0] = time.monotonic()
 
-    run = functools.partial(execute_study, task, params=params)
+    run = functools.partial(execute_study, task, params=params, keep_report=keep_reports)
     try:
         n_proc = min(workers, len(todo))
         if client is None and scheduler is None and n_proc <= 1:
             for i, s in todo:
                 done(run(s, i, raise_errors=raise_errors))
         elif todo:
-            _run_distributed(run, todo, done, n_proc, scheduler, client)
+            _run_distributed(run, todo, done, n_proc, scheduler, client, batch_size)
     except BaseException:
         snapshot()  # whatever finished is kept (resumable)
         bar.close()
@@ -347,7 +363,18 @@ def run_cohort(
     return result
 
 
-def _run_distributed(run, todo, done, workers, scheduler, client) -> None:
+def run_batch(run, items: list[tuple[int, Study]]) -> list[StudyOutcome]:
+    """Run several studies in one dask task (each still isolated by ``execute_study``)."""
+    return [run(s, i) for i, s in items]
+
+
+def auto_batch_size(n_studies: int, n_workers: int) -> int:
+    """Studies per dask task: 1, up to 16 for large cohorts of many studies per worker (the
+    scheduler's per-task cost, ~1-10 ms, is then shared), keeping >= 16 tasks per worker."""
+    return max(1, min(16, n_studies // (16 * max(1, n_workers))))
+
+
+def _run_distributed(run, todo, done, workers, scheduler, client, batch_size=None) -> None:
     import distributed
 
     own_client = own_cluster = None
@@ -366,26 +393,42 @@ def _run_distributed(run, todo, done, workers, scheduler, client) -> None:
             else:
                 own_cluster = _local_cluster(workers)
                 client = own_client = distributed.Client(own_cluster)
-        futures = client.map(run, [s for _, s in todo], [i for i, _ in todo], pure=False)
-        index = {f.key: i for f, (i, _) in zip(futures, todo, strict=True)}
-        studies = dict(todo)
-        for fut in distributed.as_completed(futures):
-            i = index[fut.key]
-            try:
-                o = fut.result()
-            except Exception as exc:  # the worker died (e.g. out of memory) or lost the task
-                s = studies[i]
-                o = StudyOutcome(
-                    i,
-                    s.study_id,
-                    input_id(s),
-                    "error",
-                    error=f"worker failed: {error_message(exc)}",
-                    time_utc=_now(),
-                    path=str(s.path),
-                )
+        if batch_size is None:
+            n_workers = len(client.scheduler_info().get("workers", {})) or workers
+            batch_size = auto_batch_size(len(todo), n_workers)
+        batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
+        futures = client.map(functools.partial(run_batch, run), batches, pure=False)
+        pending = {f.key: b for f, b in zip(futures, batches, strict=True)}
+        ac = distributed.as_completed(futures, with_results=True, raise_errors=False)
+        for fut, res in ac:
+            batch = pending.pop(fut.key)
+            failed = fut.status == "error"
+            if failed:  # with raise_errors=False ``res`` is the exc_info tuple
+                res = res[1] if isinstance(res, tuple) else res
             fut.release()
-            done(o)
+            if not failed:
+                for o in res:
+                    done(o)
+                continue
+            if len(batch) > 1:  # a worker died: run the batch's studies one by one to find
+                for item in batch:  # the one that kills it; the others complete
+                    f = client.submit(run_batch, run, [item], pure=False)
+                    pending[f.key] = [item]
+                    futures.append(f)
+                    ac.add(f)
+                continue
+            i, st = batch[0]  # the worker died on this study (e.g. out of memory)
+            done(
+                StudyOutcome(
+                    i,
+                    st.study_id,
+                    input_id(st),
+                    "error",
+                    error=f"worker failed: {error_message(res)}",
+                    time_utc=_now(),
+                    path=str(st.path),
+                )
+            )
         futures = []
     finally:
         if futures and client is not None:

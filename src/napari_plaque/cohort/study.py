@@ -50,6 +50,12 @@ class Study:
     def input_id(self) -> str:
         return input_id(self)
 
+    def absolute(self) -> Study:
+        """This study with absolute paths (what workers on other machines or in other
+        folders need; their file systems must show the data at the same paths)."""
+        inputs = {k: str(self.input_path(k).absolute()) for k in self.inputs}
+        return Study(self.study_id, Path(self.path).absolute(), inputs, None)
+
 
 def _is_nifti(p: Path) -> bool:
     return p.name.lower().endswith((".nii", ".nii.gz"))
