@@ -9,6 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from ..cohort.cli import (  # noqa: F401 - the cohort glue every batch command shares
+    add_cohort_arguments,
+    is_cohort,
+    params_from_args,
+    run_command,
+    studies_from_args,
+    study_args,
+)
 from ..io.atomic import _json_default
 
 
