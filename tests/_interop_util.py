@@ -41,8 +41,8 @@ def make_series(
     rng = np.random.default_rng(seed)
     n, rows, cols = shape
     hu = rng.integers(-100, 100, size=shape).astype(np.int16)
-    hu[1:4, 5:9, 6:10] = 400
-    hu[4, 12:15, 15:20] = 900
+    hu[1 : min(4, n), 5:9, 6:10] = 400
+    hu[min(4, n - 1), 12:15, 15:20] = 900
     study, series, fref = generate_uid(), generate_uid(), generate_uid()
     row_dir, col_dir = np.asarray(row_dir, float), np.asarray(col_dir, float)
     normal = np.cross(row_dir, col_dir)
