@@ -87,7 +87,7 @@ def test_vessel_dock_compute_jump_edit_undo_export(make_napari_viewer, qtbot, la
 
 def test_vessel_dock_bad_input_message(make_napari_viewer, qtbot, layers):
     viewer, w = _open(make_napari_viewer, layers)
-    viewer.add_points(np.array([[0.0, 0.0, 0.0]]), name="one")
+    viewer.add_points(np.array([[0.0, 0.0, 0.0]]), name="one", units="mm")
     w.points_combo.setCurrentText("one")
     w.compute()
     qtbot.waitUntil(lambda: w.worker is None, timeout=30000)

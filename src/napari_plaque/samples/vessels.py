@@ -303,5 +303,5 @@ def ccta_vessel_sample() -> list:
     ]
     for t in ph.vessels:
         out.append((t.user_points_mm, {"name": f"{t.spec.name} points", "size": 1.0,
-                                       "face_color": "orange"}, "points"))
+                                       "face_color": "orange", "units": "mm"}, "points"))
     return out

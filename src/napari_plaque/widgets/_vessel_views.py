@@ -39,7 +39,7 @@ class VesselViews(QWidget):
         self.pixel_mm = float(REFORMAT_DEFAULTS["pixel_mm"])
         self.figure = Figure(figsize=(4, 6.4))
         self.figure.patch.set_facecolor("#262930")
-        self.ax_x = self.figure.add_axes((0.12, 0.42, 0.8, 0.54))
+        self.ax_x = self.figure.add_axes((0.14, 0.43, 0.78, 0.49))
         self.ax_p = self.figure.add_axes((0.14, 0.07, 0.82, 0.26))
         for ax in (self.ax_x, self.ax_p):
             ax.set_facecolor("#1e1e1e")

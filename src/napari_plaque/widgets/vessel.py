@@ -213,11 +213,13 @@ class VesselAnalysisWidget(QWidget):
         ct = self.session.ct
         cpr, _ = straightened_cpr(ct, res.centreline)
         # beside the CT in the (y, x) plane, rows along s
-        x0 = ct.origin_mm[2] + ct.shape[2] * ct.spacing_mm[2] + 5.0
+        k = list(self.session.results).index(res.name)
+        width = cpr.image.shape[1] * cpr.pixel_mm
+        x0 = ct.origin_mm[2] + ct.shape[2] * ct.spacing_mm[2] + 5.0 + k * (width + 3.0)
         y0 = ct.origin_mm[1]
         self._set_layer(f"{res.name} CPR", cpr.image, "image", scale=cpr.scale,
                         translate=(y0, x0), colormap="gray", contrast_limits=(-300, 700),
-                        units="mm", metadata={"napari_plaque": "cpr", "plane": cpr.plane})
+                        metadata={"napari_plaque": "cpr", "plane": cpr.plane})
         self._set_layer(f"{res.name} centreline", res.centreline.points_mm, "points", size=0.4,
                         face_color="cyan")
         self._set_layer(f"{res.name} section", res.centreline.points_mm[[self.session.section]],
@@ -227,11 +229,7 @@ class VesselAnalysisWidget(QWidget):
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         add = getattr(self.viewer, f"add_{kind}")
-        try:
-            return add(data, name=name, **kw)
-        except TypeError:  # older napari without ``units``
-            kw.pop("units", None)
-            return add(data, name=name, **kw)
+        return add(data, name=name, units="mm", **kw)  # every napari-plaque layer is in mm
 
     def update_roi_layer(self) -> None:
         """Rasterise the current vessel's lesion plaque into a labels layer on the CT grid."""
