@@ -563,7 +563,27 @@ def seg_layers(path: str | Path, series: str | Path | None = None) -> list[tuple
     """napari layer data tuples for a DICOM SEG (labels aligned with the CT reader's layers)."""
     from ..layers import labels_layer_data
 
-    res = read_seg(path, series=series)
+    out = []
+    for seg_file in seg_files(path):
+        out += _layers_of(read_seg(seg_file, series=series), labels_layer_data)
+    return out
+
+
+def seg_files(path: str | Path) -> list[Path]:
+    """The SEG file itself, or the SEG files of a folder (as detect() calls such a folder)."""
+    from .detect import Format, peek_dicom
+
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    files = [p for p in sorted(path.rglob("*")) if p.is_file() and not p.name.startswith(".")
+             and peek_dicom(p) is Format.DICOM_SEG]
+    if not files:
+        raise ReaderError(path, "no DICOM SEG file in this folder")
+    return files
+
+
+def _layers_of(res: SegResult, labels_layer_data) -> list[tuple]:
     like = CTVolume(
         hu=np.zeros((1, 1, 1), np.int16), spacing_mm=res.spacing_mm, origin_mm=res.origin_mm
     )
