@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from app_model.types import KeyBinding
 
 from napari_plaque.samples.ccta import make_ccta
 from napari_plaque.widgets.ccta import (
@@ -73,7 +74,7 @@ def test_composition_widget_overlay_follows_ranges(make_napari_viewer, qtbot, sa
 def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, sample, tmp_path):
     viewer = make_napari_viewer()
     _add(viewer, sample)
-    w = CalciumScoringWidget(viewer)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Calcium scoring")
     w.image_combo.select("cac")
     w.compute()
     assert w.base_result is None  # runs off the main thread
@@ -81,20 +82,25 @@ def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, 
     t = sample.truth["cac"]
     assert w.result.agatston == pytest.approx(t["agatston"])
     layer = viewer.layers[LESION_LAYER]
-    assert layer.data.max() == t["n_lesions"]
+    assert layer.data.max() == t["n_lesions"] and str(layer.units[0]) == "millimeter"
     assert "A2" in w.summary.text() and "not calibrated" in w.summary.text()
+    assert "heart mask" in w.warning.text()  # scored without a ROI
+    assert w.lesion_table.rowCount() == t["n_lesions"]
 
-    # find the lesion of the 10-slice spot in slice 35 and click it (world coordinates)
+    # the 10-slice spot: its lesion in slice 35 (world coordinates)
     les = w.result.lesions
     lid = int(les["id"][(les["slice"] == 35) & (les["centroid_x"] > 100)][0])
     z, y, x = np.argwhere(layer.data == lid)[0]
     pos = np.array([z, y, x]) * np.array(layer.scale) + np.array(layer.translate)
+    spot = w.session.members(lid)
+    assert len(spot) == 10  # one 3D calcification, ten 2D lesions
+    spot_agatston = float(les["agatston"][np.isin(les["id"], spot)].sum())
     w.vessel_choice.setCurrentText("LAD")
     viewer.dims.set_point(0, pos[0])
-    # a drag (pan) assigns nothing; a click (press, release) assigns
-    drag = SimpleNamespace(position=tuple(pos), button=1, type="mouse_press",
-                           view_direction=None, dims_displayed=[1, 2])  # fmt: skip
-    gen = w._on_lesion_click(layer, drag)
+    viewer.layers.selection.active = viewer.layers["cac"]  # clicks work whatever is selected
+    # a drag (pan) does nothing; a click (press, release) assigns the whole calcification
+    drag = SimpleNamespace(position=tuple(pos), button=1, type="mouse_press")
+    gen = w._on_click(viewer, drag)
     next(gen)
     drag.type = "mouse_move"
     next(gen)
@@ -102,25 +108,51 @@ def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, 
     with pytest.raises(StopIteration):
         next(gen)
     assert w.assignments == {}
-    click = SimpleNamespace(position=tuple(pos), button=1, type="mouse_press",
-                            view_direction=None, dims_displayed=[1, 2])  # fmt: skip
-    gen = w._on_lesion_click(layer, click)
-    next(gen)
-    click.type = "mouse_release"
-    with pytest.raises(StopIteration):
-        next(gen)
-    assert w.assignments == {lid: 2}
-    assert w._on_lesion_click in layer.mouse_drag_callbacks
+    _click(w, viewer, pos)
+    assert w.assignments == {i: 2 for i in spot}
     lad = w.result.per_vessel["LAD"]
-    assert lad["n_lesions"] == 1
-    assert lad["agatston"] == pytest.approx(float(les["agatston"][les["id"] == lid][0]))
+    assert lad["n_lesions"] == 10 and lad["agatston"] == pytest.approx(spot_agatston)
     assert w.result.cac_drs.endswith("/N1")
-    w.assign_lesion(lid, 4)
+    # per-slice on request
+    w.slice_only.setChecked(True)
+    w.vessel_choice.setCurrentText("RCA")
+    _click(w, viewer, pos)
     assert w.result.per_vessel["RCA"]["n_lesions"] == 1
     w.undo()
-    assert w.result.per_vessel["LAD"]["n_lesions"] == 1
+    assert w.result.per_vessel["LAD"]["n_lesions"] == 10
     w.undo()
     assert w.assignments == {} and "LAD" not in w.result.per_vessel
+    # paint mode on the lesion layer: the click is not taken as an assignment
+    layer.mode = "paint"
+    w.slice_only.setChecked(False)
+    _click(w, viewer, pos)
+    assert w.assignments == {} and "paint" in w.status.text()
+    layer.mode = "pan_zoom"
+    # keys 1-4 pick the vessel
+    viewer.keymap[KeyBinding.from_str("4")](viewer)
+    assert w.vessel_choice.currentText() == "RCA"
+    # exclude the spot (undoable), then score again: decisions and history are kept
+    w.action_combo.setCurrentText("exclude")
+    _click(w, viewer, pos)
+    assert w.result.agatston == pytest.approx(t["agatston"] - spot_agatston)
+    w.action_combo.setCurrentText("assign to")
+    w.vessel_choice.setCurrentText("LCX")
+    other = int(les["id"][~np.isin(les["id"], spot)][0])
+    w.assign_lesion(other, 3)
+    w.compute()
+    qtbot.waitUntil(lambda: "kept" in w.status.text(), timeout=10000)
+    assert len(w.session.excluded) == 10 and w.result.per_vessel["LCX"]["n_lesions"] >= 1
+    assert w.result.agatston == pytest.approx(t["agatston"] - spot_agatston)
+    w.undo()
+    assert "LCX" not in w.result.per_vessel
+    w.undo()
+    assert w.result.agatston == pytest.approx(t["agatston"])
+    # the lesion list jumps to a lesion's slice
+    w.lesion_table.cellClicked.emit(w._row_ids.index(lid), 0)
+    assert viewer.dims.current_step[0] == 35
+    # CT window preset
+    w.apply_window("lung (W 1500 L -600)")
+    assert tuple(viewer.layers["cac"].contrast_limits) == (-1350.0, 150.0)
 
     # calibrate from a painted rod ROI (an area of 250 HU painted into the image)
     hu = viewer.layers["cac"].data
@@ -140,7 +172,33 @@ def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, 
     assert rep["agatston"] == pytest.approx(t["agatston"])
     assert rep["parameters"]["threshold_hu"] == 130 and rep["calibration"] is not None
     csv_lines = out.with_suffix(".csv").read_text().splitlines()
-    assert csv_lines[0].startswith("vessel,agatston") and csv_lines[-1].startswith("total,")
+    # the one calcium CSV layout (the CLI's): one row per study
+    assert csv_lines[0].startswith("study,agatston,volume_mm3,mass_mg,n_lesions,cac_drs")
+    assert len(csv_lines) == 2 and csv_lines[1].startswith("cac,")
+
+
+def _click(w, viewer, pos):
+    click = SimpleNamespace(position=tuple(pos), button=1, type="mouse_press")
+    gen = w._on_click(viewer, click)
+    next(gen)
+    click.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_composition_range_editor_cannot_overlap(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Plaque composition")
+    lipid_hi = w.range_spins["lipid"][1]
+    lipid_hi.setValue(500)  # would run into fibrous: clamped below fibrous low
+    fib_lo = w.range_spins["fibrous"][0]
+    assert lipid_hi.value() == fib_lo.value() - 1
+    w.range_spins["calcium"][0].setValue(-500)
+    assert w.range_spins["calcium"][0].value() == w.range_spins["fibrous"][1].value() + 1
+    with pytest.raises(ValueError, match="overlap"):
+        w.set_ranges({"fibrous": (0, 200)})
+    w.set_ranges({"fibrous": (80, 149)})  # gaps are fine
+    assert w.ranges()["fibrous"] == (80.0, 149.0)
 
 
 def test_calcium_widget_bad_roi_shape_message(make_napari_viewer, sample):

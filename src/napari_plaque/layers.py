@@ -19,6 +19,20 @@ UNITS = "mm"
 #: default CT display window (cardiac/calcium friendly): W 1000, L 200
 CT_CONTRAST_LIMITS = (-300.0, 700.0)
 
+
+def window(width: float, level: float) -> tuple[float, float]:
+    """Contrast limits (low, high) HU of a CT window given as width and level."""
+    return (level - width / 2.0, level + width / 2.0)
+
+
+#: CT window presets (name -> contrast limits in HU); see docs/conventions.md
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "cardiac (W 1000 L 200)": CT_CONTRAST_LIMITS,
+    "calcium (W 400 L 50)": window(400, 50),
+    "CTA (W 800 L 300)": window(800, 300),
+    "lung (W 1500 L -600)": window(1500, -600),
+}
+
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
 

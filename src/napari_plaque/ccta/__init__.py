@@ -9,6 +9,7 @@ from __future__ import annotations
 from .calcium import (
     CAC_CATEGORIES,
     CAC_DRS_CATEGORIES,
+    CALCIUM_DEFAULTS,
     LESION_DTYPE,
     VESSEL_NAMES,
     CalciumResult,
@@ -37,6 +38,7 @@ from .composition import (
 __all__ = [
     "CAC_CATEGORIES",
     "CAC_DRS_CATEGORIES",
+    "CALCIUM_DEFAULTS",
     "COMPONENTS",
     "COMPONENT_COLORS",
     "DEFAULT_RANGES",

@@ -38,6 +38,13 @@ WEIGHT_EDGES_HU: tuple[float, float, float] = (200.0, 300.0, 400.0)
 #: relative tolerance for the minimum-area test (so 4 x 0.5 mm x 0.5 mm counts as 1.0 mm^2)
 _AREA_RTOL = 1e-9
 
+#: defaults of calcium scoring, read by :func:`calcium_score`, the CLI and the widget
+CALCIUM_DEFAULTS: dict[str, float] = {
+    "threshold_hu": 130.0,
+    "min_area_mm2": 1.0,
+    "rod_density_mg_cm3": 200.0,
+}
+
 LESION_DTYPE = np.dtype(
     [
         ("id", np.int32),
@@ -138,7 +145,7 @@ class MassCalibration:
 def calibrate_mass(
     hu: np.ndarray,
     rod_roi: np.ndarray,
-    rod_density_mg_cm3: float = 200.0,
+    rod_density_mg_cm3: float = CALCIUM_DEFAULTS["rod_density_mg_cm3"],
     water_roi: np.ndarray | None = None,
 ) -> MassCalibration:
     """Mass calibration factor c (mg / (mm^3 HU)) from an ROI on a calibration rod.
@@ -386,8 +393,8 @@ def iter_calcium_score(
     spacing_mm: tuple[float, float, float],
     roi: np.ndarray | None = None,
     vessel_labels: np.ndarray | None = None,
-    threshold_hu: float = 130.0,
-    min_area_mm2: float = 1.0,
+    threshold_hu: float = CALCIUM_DEFAULTS["threshold_hu"],
+    min_area_mm2: float = CALCIUM_DEFAULTS["min_area_mm2"],
     calibration: MassCalibration | None = None,
     return_labels: bool = False,
 ) -> Generator[int, None, CalciumResult]:
@@ -589,8 +596,8 @@ def calcium_score(
     spacing_mm: tuple[float, float, float],
     roi: np.ndarray | None = None,
     vessel_labels: np.ndarray | None = None,
-    threshold_hu: float = 130.0,
-    min_area_mm2: float = 1.0,
+    threshold_hu: float = CALCIUM_DEFAULTS["threshold_hu"],
+    min_area_mm2: float = CALCIUM_DEFAULTS["min_area_mm2"],
     calibration: MassCalibration | None = None,
     return_labels: bool = False,
 ) -> CalciumResult:

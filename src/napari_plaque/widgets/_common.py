@@ -31,3 +31,18 @@ def label_colormap(colors: dict[int, Any]):
     from napari.utils.colormaps import DirectLabelColormap
 
     return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), **colors})
+
+
+def fit_table(table, max_rows: int = 12) -> None:
+    """Size a QTableWidget to its contents: every column visible (the last one stretches),
+    and tall enough for up to ``max_rows`` rows without an inner scroll bar."""
+    from qtpy.QtWidgets import QAbstractScrollArea, QHeaderView
+
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    table.verticalHeader().setVisible(False)
+    table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+    rows = min(table.rowCount(), max_rows)
+    h = header.sizeHint().height() + sum(table.rowHeight(i) for i in range(rows))
+    table.setMinimumHeight(h + 2 * table.frameWidth() + 2)

@@ -1,0 +1,404 @@
+"""Calcium scoring dock: a thin view over :class:`napari_plaque.ccta.session.CalciumSession`.
+
+The session holds the score, the reader's vessel assignments and exclusions and their undo
+history; this dock runs the scoring in a worker, binds clicks and keys and redraws on the
+session's ``changed`` signal.
+
+- Click a lesion (whatever layer is selected) to assign its 3D calcification to the chosen
+  vessel, or to exclude it (noise, bone, stent); tick *this slice only* to act on one slice's
+  lesion. Keys ``1``-``4`` pick LM/LAD/LCX/RCA, ``0`` unassigned, ``X`` exclude mode,
+  ``Control-Z`` / ``Control-Shift-Z`` undo/redo.
+- Lesions are coloured by vessel (LM/LAD/LCX/RCA), unassigned ones white, excluded ones dim.
+- The lesion list jumps to a lesion's slice when a row is clicked.
+- Scoring again (other threshold or ROI) keeps every assignment, exclusion and the history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..ccta import CALCIUM_DEFAULTS, VESSEL_NAMES, calibrate_mass, iter_calcium_score
+from ..ccta.session import CalciumSession
+from ..layers import UNITS, WINDOW_PRESETS
+from ..report import write_csv, write_json
+from ._calcium_cal import CalibrationBox
+from ._ccta_common import _fmt, _geometry, _labels_array, _LayerCombo
+from ._common import fit_table, label_colormap
+from ._worker import start_worker
+
+LESION_LAYER = "calcium lesions"
+#: lesion colours by vessel label (0 = unassigned)
+VESSEL_COLORS = {
+    0: (1.0, 1.0, 1.0, 1.0),
+    1: (1.0, 0.3, 0.3, 1.0),  # LM red
+    2: (0.2, 0.9, 0.2, 1.0),  # LAD green
+    3: (0.3, 0.6, 1.0, 1.0),  # LCX blue
+    4: (1.0, 0.85, 0.0, 1.0),  # RCA yellow
+}
+EXCLUDED_COLOR = (0.45, 0.45, 0.45, 0.35)
+WARN_STYLE = "color: #ffb020"
+LESION_COLUMNS = ("id", "slice", "vessel", "agatston", "peak_hu", "excluded")
+
+
+def _vessel_color(v: int) -> tuple[float, ...]:
+    return VESSEL_COLORS.get(int(v), (0.8, 0.5, 1.0, 1.0))
+
+
+class CalciumScoringWidget(QWidget):
+    """Agatston / volume / mass scores; click to assign or exclude calcifications; report."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.session = CalciumSession()
+        self.session.changed.connect(self._refresh)
+        self.worker = None
+        self.lesion_layer = None
+        self._image_name = ""
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.image_combo = _LayerCombo(napari_viewer, "image")
+        self.roi_combo = _LayerCombo(napari_viewer, "labels", optional=True)
+        self.vessel_combo = _LayerCombo(napari_viewer, "labels", optional=True)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(-1024, 3000)
+        self.threshold.setValue(CALCIUM_DEFAULTS["threshold_hu"])
+        self.min_area = QDoubleSpinBox()
+        self.min_area.setRange(0.0, 100.0)
+        self.min_area.setSingleStep(0.1)
+        self.min_area.setValue(CALCIUM_DEFAULTS["min_area_mm2"])
+        self.window_combo = QComboBox()
+        self.window_combo.addItems(list(WINDOW_PRESETS))
+        self.window_combo.activated.connect(lambda *_: self.apply_window())
+        for label, w in (
+            ("image", self.image_combo),
+            ("ROI / heart mask", self.roi_combo),
+            ("vessel labels", self.vessel_combo),
+            ("threshold HU", self.threshold),
+            ("min area mm²", self.min_area),
+            ("CT window", self.window_combo),
+        ):
+            form.addRow(label, w)
+        lay.addLayout(form)
+        self.run_button = QPushButton("Score")
+        self.run_button.clicked.connect(self.compute)
+        lay.addWidget(self.run_button)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(WARN_STYLE)
+        lay.addWidget(self.warning)
+
+        box = QGroupBox("Click a lesion (keys 1-4 vessel, 0 unassigned, X exclude)")
+        g = QGridLayout(box)
+        self.action_combo = QComboBox()
+        self.action_combo.addItems(["assign to", "exclude", "include again", "off"])
+        self.vessel_choice = QComboBox()
+        for lab, name in VESSEL_NAMES.items():
+            self.vessel_choice.addItem(name, lab)
+        self.vessel_choice.addItem("unassigned", 0)
+        self.slice_only = QCheckBox("this slice only")
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.clicked.connect(self.undo)
+        self.redo_button = QPushButton("Redo")
+        self.redo_button.clicked.connect(self.session.redo)
+        g.addWidget(self.action_combo, 0, 0)
+        g.addWidget(self.vessel_choice, 0, 1)
+        g.addWidget(self.slice_only, 0, 2)
+        g.addWidget(self.undo_button, 1, 0)
+        g.addWidget(self.redo_button, 1, 1)
+        lay.addWidget(box)
+
+        self.calibration_box = CalibrationBox(napari_viewer, self._calibrate_from, self._status)
+        lay.addWidget(self.calibration_box)
+        self.summary = QLabel("")
+        lay.addWidget(self.summary)
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["vessel", "Agatston", "volume mm³", "mass mg", "n"])
+        fit_table(self.table, 6)
+        lay.addWidget(self.table)
+        self.lesion_table = QTableWidget(0, len(LESION_COLUMNS))
+        self.lesion_table.setHorizontalHeaderLabels(list(LESION_COLUMNS))
+        self.lesion_table.cellClicked.connect(lambda r, _c: self.go_to_lesion(self._row_ids[r]))
+        self._row_ids: list[int] = []
+        lay.addWidget(QLabel("lesions (click: go to its slice)"))
+        lay.addWidget(self.lesion_table, 1)
+        self.export_button = QPushButton("Export report (JSON + CSV)…")
+        self.export_button.clicked.connect(self._export_dialog)
+        lay.addWidget(self.export_button)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+        self.viewer.mouse_drag_callbacks.append(self._on_click)
+        self._bind_keys(self.viewer)
+
+    # -- compatibility: the session's state under the dock's names ----------------------------------
+    @property
+    def base_result(self):
+        return self.session.base_result
+
+    @property
+    def result(self):
+        return self.session.result
+
+    @property
+    def assignments(self) -> dict[int, int]:
+        return self.session.assignments
+
+    @property
+    def calibration(self):
+        return self.session.calibration
+
+    @property
+    def rod_combo(self):
+        return self.calibration_box.rod_combo
+
+    @property
+    def water_combo(self):
+        return self.calibration_box.water_combo
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def compute(self) -> None:
+        image = self.image_combo.layer()
+        if image is None:
+            self.status.setText("pick a CT image layer")
+            return
+        try:
+            hu = np.asarray(image.data)
+            if hu.ndim != 3:
+                raise ValueError(f"image {image.name!r} is {hu.ndim}D; calcium scoring needs 3D")
+            roi = _labels_array(self.roi_combo.layer(), hu.shape, "ROI")
+            vessels = _labels_array(self.vessel_combo.layer(), hu.shape, "vessel")
+        except ValueError as exc:
+            self.status.setText(f"error: {exc}")
+            return
+        spacing, translate = _geometry(image)
+        self._image_name = image.name
+        self.status.setText("scoring…")
+        if self.worker is not None:
+            self.worker.quit()
+        self.worker = start_worker(
+            iter_calcium_score,
+            hu,
+            spacing,
+            roi=roi,
+            vessel_labels=vessels,
+            threshold_hu=float(self.threshold.value()),
+            min_area_mm2=float(self.min_area.value()),
+            return_labels=True,
+            total=4,
+            desc="calcium scoring",
+            on_done=lambda res: self._on_done(res, spacing, translate),
+            on_error=lambda exc: self.status.setText(f"error: {exc}"),
+        )
+
+    def _on_done(self, res, spacing, translate) -> None:
+        self._show_lesions(res, spacing, translate)
+        kept = self.session.set_result(res)
+        note = ""
+        if kept["assignments"] or kept["excluded"]:
+            note = f"; kept {kept['assignments']} assignment(s), {kept['excluded']} exclusion(s)"
+        self.status.setText(f"{res.n_lesions} lesion(s){note}")
+
+    def _show_lesions(self, res, spacing, translate) -> None:
+        # the layer shows a copy: painting into it never changes which lesion a click assigns
+        data = res.lesion_labels.copy()
+        if LESION_LAYER in self.viewer.layers:
+            layer = self.viewer.layers[LESION_LAYER]
+            layer.data = data
+            layer.scale, layer.translate = spacing, translate
+        else:
+            layer = self.viewer.add_labels(
+                data,
+                name=LESION_LAYER,
+                scale=spacing,
+                translate=translate,
+                units=UNITS,
+                opacity=0.8,
+            )
+            self._bind_keys(layer)
+        self.lesion_layer = layer
+
+    def apply_window(self, name: str | None = None) -> None:
+        """Set the image layer's contrast to a CT window preset."""
+        image = self.image_combo.layer()
+        name = name or self.window_combo.currentText()
+        if image is not None:
+            image.contrast_limits = WINDOW_PRESETS[name]
+
+    # -- clicks and keys --------------------------------------------------------------------------
+    def _bind_keys(self, target) -> None:
+        def pick(i: int):
+            def run(*_: Any) -> None:
+                self.action_combo.setCurrentIndex(0)
+                self.vessel_choice.setCurrentIndex(self.vessel_choice.findData(i))
+
+            return run
+
+        keys: dict[str, Any] = {str(k): pick(k) for k in (*VESSEL_NAMES, 0)}
+        keys["x"] = lambda *_: self.action_combo.setCurrentIndex(1)
+        keys["Control-Z"] = lambda *_: self.undo()
+        keys["Control-Shift-Z"] = lambda *_: self.session.redo()
+        for key, fn in keys.items():
+            target.bind_key(key, fn, overwrite=True)
+
+    def _on_click(self, viewer, event):
+        """Viewer mouse callback: a click (no drag) acts on the lesion under the cursor,
+        whatever layer is selected; nothing happens while the lesion layer is painted on."""
+        try:
+            action = self.action_combo.currentText()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            self._detach()
+            return
+        layer = self.lesion_layer
+        if action == "off" or layer is None or getattr(event, "button", 1) != 1:
+            return
+        if LESION_LAYER not in self.viewer.layers:
+            return
+        position = tuple(event.position)
+        yield
+        moved = False
+        while event.type == "mouse_move":
+            moved = True
+            yield
+        if moved:
+            return
+        if getattr(layer, "mode", "pan_zoom") not in ("pan_zoom", "transform"):
+            self.status.setText(
+                f"the lesion layer is in {layer.mode} mode: switch it to pan/zoom to click lesions"
+            )
+            return
+        self.act_at(position)
+
+    def act_at(self, world_position) -> int:
+        """Apply the chosen action to the lesion at a world position; returns its id (0: none)."""
+        if self.lesion_layer is None:
+            return 0
+        index = np.asarray(self.lesion_layer.world_to_data(world_position))[-3:]
+        lesion_id = self.session.lesion_at(index)
+        if lesion_id == 0:
+            return 0
+        scope = "slice" if self.slice_only.isChecked() else "3d"
+        action = self.action_combo.currentText()
+        if action == "exclude":
+            self.session.exclude(lesion_id, scope)
+        elif action == "include again":
+            self.session.exclude(lesion_id, scope, excluded=False)
+        else:
+            self.session.assign(lesion_id, int(self.vessel_choice.currentData()), scope)
+        self.status.setText(self.session.message)
+        return lesion_id
+
+    def assign_lesion(self, lesion_id: int, vessel: int, scope: str = "3d") -> list[int]:
+        return self.session.assign(lesion_id, vessel, scope)
+
+    def undo(self) -> None:
+        self.session.undo()
+        self.status.setText(self.session.message)
+
+    def _detach(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(ValueError, RuntimeError):
+            self.viewer.mouse_drag_callbacks.remove(self._on_click)
+
+    def go_to_lesion(self, lesion_id: int) -> None:
+        """Show the slice of a lesion, centred on it."""
+        les = self.session.base_result.lesions
+        rec = les[np.searchsorted(les["id"], lesion_id)]
+        layer = self.lesion_layer or self.image_combo.layer()
+        world = layer.data_to_world([rec["slice"], rec["centroid_y"], rec["centroid_x"]])
+        self.viewer.dims.set_point(0, float(world[0]))
+        self.viewer.camera.center = (float(world[1]), float(world[2]))
+        self.status.setText(f"lesion {lesion_id}: slice {int(rec['slice'])}")
+
+    def _status(self, text: str) -> None:
+        self.status.setText(text)
+
+    # -- calibration ------------------------------------------------------------------------------
+    def calibrate(self) -> None:
+        self.calibration_box.calibrate()
+
+    def _calibrate_from(self, rod_layer, water_layer, density: float) -> str:
+        image = self.image_combo.layer()
+        if image is None or rod_layer is None:
+            raise ValueError("pick the image and paint a rod ROI labels layer")
+        hu = np.asarray(image.data)
+        rod = _labels_array(rod_layer, hu.shape, "rod ROI")
+        water = _labels_array(water_layer, hu.shape, "water ROI")
+        self.session.set_calibration(calibrate_mass(hu, rod, density, water))
+        c = self.session.calibration
+        return (
+            f"c = {c.factor_mg_per_mm3_hu:.3e} mg/(mm³·HU) (rod {c.rod_mean_hu:.0f} HU, "
+            f"water {c.water_mean_hu:.0f} HU)"
+        )
+
+    # -- display ------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        s = self.session
+        res = s.result
+        if res is None:
+            return
+        self.warning.setText("\n".join(s.warnings))
+        pv = res.per_vessel
+        self.table.setRowCount(len(pv))
+        for i, (name, d) in enumerate(pv.items()):
+            vals = [name, d["agatston"], d["volume_mm3"], d["mass_mg"], d["n_lesions"]]
+            for j, v in enumerate(vals):
+                self.table.setItem(i, j, QTableWidgetItem(_fmt(v)))
+        fit_table(self.table, 6)
+        rows = s.lesion_rows()
+        self._row_ids = [r["id"] for r in rows]
+        self.lesion_table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            for j, key in enumerate(LESION_COLUMNS):
+                self.lesion_table.setItem(i, j, QTableWidgetItem(_fmt(r[key])))
+        fit_table(self.lesion_table, 8)
+        mass = "not calibrated" if res.mass_mg is None else f"{res.mass_mg:.1f} mg"
+        excl = f" · {len(s.excluded)} excluded" if s.excluded else ""
+        self.summary.setText(
+            f"Agatston {res.agatston:.1f} · volume {res.volume_mm3:.1f} mm³ · mass {mass}{excl}\n"
+            f"CAC-DRS {res.cac_drs} · category {res.category}"
+        )
+        if self.lesion_layer is not None:
+            colors = {r["id"]: EXCLUDED_COLOR for r in rows if r["excluded"]}
+            for lid in self._row_ids:
+                colors.setdefault(lid, _vessel_color(s.vessel_of(lid)))
+            self.lesion_layer.colormap = label_colormap(colors)
+
+    # -- report ---------------------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        return self.session.to_dict(self._image_name)
+
+    def export_report(self, json_path: str | Path, csv_path: str | Path | None = None) -> None:
+        """Write the JSON report and the one-row CSV (the CLI's layout), atomically."""
+        rep = self.report()
+        rows = self.session.result.to_rows(study=self._image_name)
+        write_json(json_path, rep)
+        write_csv(Path(json_path).with_suffix(".csv") if csv_path is None else csv_path, rows)
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export CAC report", "", "JSON (*.json)")
+        if path:
+            try:
+                self.export_report(path)
+                self.status.setText(f"saved {path} and {Path(path).with_suffix('.csv')}")
+            except (ValueError, OSError) as exc:
+                self.status.setText(f"error: {exc}")

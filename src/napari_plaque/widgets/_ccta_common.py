@@ -1,0 +1,81 @@
+"""Helpers shared by the CCTA docks: layer combos, geometry from layers, table formatting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import napari.layers
+import numpy as np
+from qtpy.QtWidgets import QComboBox
+
+from ._common import refill_combo
+
+NONE = "(none)"
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.2f}"
+    return str(v)
+
+
+class _LayerCombo(QComboBox):
+    """A combo box of viewer layers of one kind, kept in sync with the layer list."""
+
+    def __init__(self, viewer, kind: str, optional: bool = False):
+        super().__init__()
+        self.viewer, self.kind, self.optional = viewer, kind, optional
+        viewer.layers.events.inserted.connect(self.refresh)
+        viewer.layers.events.removed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_: Any) -> None:
+        try:
+            current = self.currentText()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            self._disconnect()
+            return
+        del current  # only probes that the widget still exists
+        names = [NONE] if self.optional else []
+        cls = {"image": napari.layers.Image, "labels": napari.layers.Labels}[self.kind]
+        names += [ly.name for ly in self.viewer.layers if isinstance(ly, cls)]
+        refill_combo(self, names)
+
+    def _disconnect(self) -> None:
+        for emitter in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            try:
+                emitter.disconnect(self.refresh)
+            except (RuntimeError, TypeError, ValueError):
+                pass
+
+    def layer(self):
+        name = self.currentText()
+        if not name or name == NONE or name not in self.viewer.layers:
+            return None
+        return self.viewer.layers[name]
+
+    def select(self, name: str) -> None:
+        self.refresh()
+        self.setCurrentText(name)
+
+
+def _geometry(layer) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    return (
+        tuple(float(s) for s in np.asarray(layer.scale)[-3:]),
+        tuple(float(t) for t in np.asarray(layer.translate)[-3:]),
+    )
+
+
+def _labels_array(layer, shape: tuple[int, ...], what: str) -> np.ndarray | None:
+    if layer is None:
+        return None
+    arr = np.asarray(layer.data)
+    if arr.shape != tuple(shape):
+        raise ValueError(
+            f"{what} layer {layer.name!r} has shape {arr.shape}, the image has {tuple(shape)}"
+        )
+    return arr
