@@ -145,3 +145,21 @@ def test_bad_tables(tmp_path):
 def _write(p, text):
     p.write_text(text)
     return p
+
+
+def test_paper_shaped_cutoff_is_printed_as_in_the_paper():
+    """Zhao 2026's counts (11 attenuated, 56 not): a table where calcium density < 461.5 HU
+    catches 9 of 11 attenuated and spares 37 of 56 others must come out as the paper prints
+    it: cut-off 461.5 HU (midpoint of the observed 461 and 462), sensitivity 81.8 %,
+    specificity 66.1 %, direction lower."""
+    pos = [250, 280, 300, 320, 321, 350, 380, 420, 461, 950, 1000]
+    neg = list(np.linspace(100, 200, 19)) + [462] + list(np.linspace(470, 900, 36))
+    rows = [{"attenuated": 1, "calcium_density_hu": v} for v in pos]
+    rows += [{"attenuated": 0, "calcium_density_hu": v} for v in neg]
+    d = study_statistics(rows, "attenuated").predictors["calcium_density_hu"]
+    assert (d["n_pos"], d["n_neg"]) == (11, 56)
+    assert d["direction"] == "lower"
+    assert d["cutoff"] == 461.5
+    assert (round(100 * d["sensitivity"], 1), round(100 * d["specificity"], 1)) == (81.8, 66.1)
+    y = np.r_[np.ones(11), np.zeros(56)]
+    assert d["auc"] == pytest.approx(1 - roc_auc_score(y, pos + neg))

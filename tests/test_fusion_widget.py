@@ -106,3 +106,18 @@ def test_screenshot(fusion):
 
         iio.imwrite(out / "fusion_widget.png", img)
     assert "CT section (fusion)" in viewer.layers
+
+
+def test_analyse_vessel_in_a_worker(fusion, qtbot):
+    """The dock runs the real vessel analysis off the main thread and joins its lesions."""
+    viewer, w, case, tmp_path = fusion
+    s = w.session
+    s.ct_lesions = []
+    s.add_landmark(float(case.true_s(0)), 0)
+    w.analyse_vessel()
+    qtbot.waitUntil(lambda: len(s.ct_lesions) == 2, timeout=60000)
+    qtbot.waitUntil(lambda: s.result is not None and len(s.result.lesions) == 2, timeout=5000)
+    for les, true in zip(s.result.lesions, case.lesions, strict=True):
+        assert abs(les["start_mm"] - true["start_mm"]) < 2.5
+        assert les["ivus_frames"] is not None
+    assert w.table.rowCount() == 2
