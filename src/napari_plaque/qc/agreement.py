@@ -12,7 +12,8 @@ Conventions
   bias +- 1.96 SD (SD with ddof=1); approximate 95 % CIs of the bias (t-based, SE = SD/sqrt(n))
   and of each limit (SE = SD sqrt(3/n)), as in Bland & Altman (1986, 1999).
 - Kappa: Cohen's kappa with linear weights ``w_ij = 1 - |i - j| / (k - 1)`` over the ordered
-  categories (also reported unweighted).
+  categories (also reported unweighted), with the Fleiss, Cohen & Everitt (1969) asymptotic SE
+  and 95 % CI ``kappa +- 1.96 SE`` (checked against statsmodels ``cohens_kappa``).
 - Categories: ``cacdrs``: A0 = 0, A1 = (0, 100), A2 = [100, 300), A3 >= 300;
   ``cac3``: "0", "1-99" = (0, 100), "100-399" = [100, 400), ">=400". A score <= 0 is category 0.
 """
@@ -25,10 +26,18 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-#: category schemes: (upper-exclusive cut-points above 0, names)
+from ..ccta.calcium import (
+    CAC_CATEGORIES,
+    CAC_CATEGORY_CUTS,
+    CAC_DRS_CATEGORIES,
+    CAC_DRS_CUTS,
+)
+from ..ivus.measure import ics
+
+#: category schemes: (upper-exclusive cut-points above 0, names), defined in ccta.calcium
 CATEGORY_SCHEMES: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] = {
-    "cacdrs": ((100.0, 300.0), ("A0", "A1", "A2", "A3")),
-    "cac3": ((100.0, 400.0), ("0", "1-99", "100-399", ">=400")),
+    "cacdrs": (CAC_DRS_CUTS, CAC_DRS_CATEGORIES),
+    "cac3": (CAC_CATEGORY_CUTS, CAC_CATEGORIES),
 }
 
 
@@ -215,6 +224,41 @@ def weighted_kappa(
     return kappa_from_table(confusion(a, b, max(k, 2)), weights=weights)
 
 
+def kappa_ci(
+    table: np.ndarray, weights: str | None = "linear", confidence: float = 0.95
+) -> dict[str, float]:
+    """Kappa with its asymptotic standard error and confidence interval.
+
+    Fleiss, Cohen & Everitt (1969) large-sample variance (the non-null one, as SAS PROC FREQ
+    and statsmodels ``cohens_kappa`` report it); the interval is ``kappa +- z * SE``. NaN when
+    the table has a single category in use (kappa undefined or the SE degenerate).
+    """
+    t = np.asarray(table, dtype=float)
+    kappa = kappa_from_table(t, weights)
+    k = t.shape[0]
+    n = t.sum()
+    p = t / n
+    i, j = np.indices((k, k))
+    if weights is None:
+        w = (i == j).astype(float)
+    elif weights == "linear":
+        w = 1.0 - np.abs(i - j) / (k - 1)
+    else:
+        w = 1.0 - ((i - j) / (k - 1)) ** 2
+    row, col = p.sum(axis=1), p.sum(axis=0)
+    pe = float((w * np.outer(row, col)).sum())
+    w_row = (w * col[None, :]).sum(axis=1)  # mean weight of row i
+    w_col = (w * row[:, None]).sum(axis=0)  # mean weight of column j
+    nan = float("nan")
+    if not np.isfinite(kappa) or pe >= 1.0:
+        return {"kappa": kappa, "se": nan, "ci_low": nan, "ci_high": nan}
+    term = (p * (w - (w_row[:, None] + w_col[None, :]) * (1 - kappa)) ** 2).sum()
+    var = (term - (kappa - pe * (1 - kappa)) ** 2) / (n * (1 - pe) ** 2)
+    se = float(np.sqrt(max(var, 0.0)))
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    return {"kappa": kappa, "se": se, "ci_low": kappa - z * se, "ci_high": kappa + z * se}
+
+
 def correlations(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     """Pearson r and Spearman rho with their p-values (NaN when a variable is constant)."""
     x, y = _pairs(a, b)
@@ -260,6 +304,8 @@ def agreement(
             "names": list(names),
             "confusion": table.tolist(),
             "kappa_linear": kappa_from_table(table, "linear"),
+            "kappa_linear_se": (kci := kappa_ci(table, "linear"))["se"],
+            "kappa_linear_ci": [kci["ci_low"], kci["ci_high"]],
             "kappa": kappa_from_table(table, None),
             "agreement": same,
             "reclassified": 1.0 - same,
@@ -278,14 +324,6 @@ def _aline_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim != 2:
         raise ValueError(f"A-line labels must be (frames, A-lines), got shape {x.shape}")
     return x.astype(bool), y.astype(bool)
-
-
-def ics(alines: np.ndarray) -> float:
-    """IVUS calcium score: calcium-positive A-lines / all A-lines x 1000 for one pullback."""
-    a = np.asarray(alines, dtype=bool)
-    if a.size == 0:
-        raise ValueError("ICS of an empty pullback is undefined")
-    return float(np.count_nonzero(a) * 1000.0 / a.size)
 
 
 def aline_agreement(reference: np.ndarray, other: np.ndarray, n_worst: int = 10) -> dict[str, Any]:
