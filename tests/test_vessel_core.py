@@ -188,7 +188,7 @@ def test_sharp_stenoses_remodeling_volumes(sharp):
             + les.lumen_spill_mm3
         assert total == pytest.approx(les.plaque_volume_mm3, rel=1e-6)
     (l1, _), (l2, _), (l3, t3) = _match(res, v)
-    assert l2.remodeling_index >= 1.1 and l2.positive_remodeling  # truth 1.3
+    assert l2.remodeling_index == pytest.approx(1.3, abs=0.1) and l2.positive_remodeling
     assert 0.9 <= l1.remodeling_index < 1.1 and not l1.positive_remodeling
     assert l1.calcium_mm3 < 0.5 and l2.calcium_mm3 < 0.5
     assert t3["volumes_mm3"]["calcium"] > 0
@@ -226,6 +226,10 @@ def test_blur_noise_oblique_and_in_plane_vessels(noisy):
         assert les.s_mla_mm == pytest.approx(t["s_mla_mm"], abs=2.5)
         ds.append(les.diameter_stenosis_pct)
     assert ds[0] + 15 < min(ds[1], ds[2])  # 30 % well below 50 and 70 %
+    (l1, _), (l2, _), _ = _match(lad, lad_t)
+    # remodeling under blur: a healthy wall thinner than the PSF looks thicker, so the
+    # reference vessel area is overestimated and RI underestimated (1.3 reads ~1.15)
+    assert l2.remodeling_index > l1.remodeling_index + 0.1
     (les_rca, _), = _match(rca, rca_t)
     assert les_rca.lipid_mm3 > les_rca.fibrous_mm3 > les_rca.calcium_mm3  # lipid-rich plaque
     d = lad.to_dict()

@@ -11,8 +11,10 @@ contour is one radius per ray. Both contours are found by dynamic programming ov
   the calcium peak, and everything beyond belongs to plaque. The cost of a boundary at radius b
   is sum_{r<b} (1 - D) + sum_{b<=r<b+w} D: its minimum is the half-maximum crossing, robust to
   noise;
-- outer wall: wall likelihood E = (HU - fat) / (wall - fat), clipped (anything brighter than
-  wall, calcium included, is vessel); the same cost from the lumen boundary outwards.
+- outer wall: wall likelihood E = (HU - fat) / (inner - fat), clipped (anything brighter than
+  the wall, calcium included, is vessel), where ``inner`` is wall_hu on a first pass and then
+  the plaque level just inside the boundary (lipid plaque meets fat at its own half-way level),
+  never above wall_hu; the same cost from the lumen boundary outwards.
 
 Smoothness: across angle the DP charges ``smooth_angle`` per radial sample of jump between
 neighbouring rays (at most ``max_jump`` samples); along the vessel the costs are averaged with a
@@ -323,13 +325,19 @@ def iter_find_contours(
     resolved = lum[:, :, 0].mean(axis=1) >= 0.5
     yield 2
     # ---- outer wall
-    wl = np.clip((p - fat_hu) / (wall_hu - fat_hu), 0.0, 1.0)
-    cost_v = _region_cost(wl, b_l, w)
-    if sig > 0.1 and n > 1:
-        cost_v = gaussian_filter1d(cost_v, sig, axis=0, mode="nearest")
     ridx = np.arange(rs)
-    cost_v = np.where(ridx[None, None, :] <= b_l[:, :, None], 1e9, cost_v)
-    b_v = _dp_circular(cost_v, smooth_angle, max_jump)
+    inner = np.full((n, a, 1), float(wall_hu))
+    for _pass in range(2):
+        # pass 2: the inside level is the plaque just inside the boundary (0.2..0.6 mm), so a
+        # lipid plaque (~20 HU) meets fat at its own half-way level; never above wall_hu
+        wl = np.clip((p - fat_hu) / (inner - fat_hu), 0.0, 1.0)
+        cost_v = _region_cost(wl, b_l, w)
+        if sig > 0.1 and n > 1:
+            cost_v = gaussian_filter1d(cost_v, sig, axis=0, mode="nearest")
+        cost_v = np.where(ridx[None, None, :] <= b_l[:, :, None], 1e9, cost_v)
+        b_v = _dp_circular(cost_v, smooth_angle, max_jump)
+        if _pass == 0:
+            inner = _local_inside(p, b_v, b_l, dr_mm, fat_hu, wall_hu)
     r_v = np.maximum(_subsample(wl, b_v, dr_mm), r_l)
     cs = ContourSet(np.degrees(np.arange(a) * 2 * np.pi / a), r_l, r_v, None, resolved)
     if keep is not None and keep.r_lumen.shape == r_l.shape:
@@ -350,6 +358,20 @@ def _local_outside(p: np.ndarray, b: np.ndarray, dr: float, fat_hu: float) -> np
     idx = np.clip(b[:, :, None] + k[None, None, :], 0, r - 1)
     v = np.take_along_axis(p, idx, axis=2).mean(axis=2)
     v = np.clip(v, fat_hu, 150.0)
+    v = uniform_filter1d(v, size=7, axis=1, mode="wrap")
+    return v[:, :, None]
+
+
+def _local_inside(p, b, b_l, dr: float, fat_hu: float, wall_hu: float) -> np.ndarray:
+    """Mean HU 0.2..0.6 mm inside the outer boundary b (beyond the lumen boundary b_l),
+    clipped to fat + 60 .. wall_hu and smoothed over +-15 degrees (N, A, 1)."""
+    from scipy.ndimage import uniform_filter1d
+
+    n, a, r = p.shape
+    k = np.arange(int(round(0.2 / dr)), int(round(0.6 / dr)) + 1)
+    idx = np.clip(b[:, :, None] - k[None, None, :], b_l[:, :, None], r - 1)
+    v = np.take_along_axis(p, idx, axis=2).mean(axis=2)
+    v = np.clip(v, fat_hu + 60.0, wall_hu)
     v = uniform_filter1d(v, size=7, axis=1, mode="wrap")
     return v[:, :, None]
 
