@@ -510,10 +510,7 @@ def study_statistics(
 
 def plot_roc(result: StudyStatistics, path: str | Path, title: str | None = None) -> Path:
     """ROC curves of every predictor with its AUC (DeLong CI) and Youden point, as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no backend switch in a napari session
 
     from ..io.atomic import atomic_write_bytes
 
