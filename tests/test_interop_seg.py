@@ -183,3 +183,32 @@ def test_phantom_round_trip_voxel_exact(phantom_dir, phantom, tmp_path):
     assert np.array_equal(res.labels[0][1], lab)
     assert res.spacing_mm == pytest.approx(phantom.spacing_mm)
     assert res.origin_mm == pytest.approx(phantom.origin_mm)
+
+
+@pytest.mark.parametrize("seg_type", ["LABELMAP", "FRACTIONAL"])
+def test_reads_seg_written_by_another_tool(tmp_path, seg_type):
+    """A SEG made directly with highdicom (as other tools do), LABELMAP or FRACTIONAL."""
+    import highdicom as hd
+    import pydicom
+
+    from napari_plaque.io.seg import canonical_to_native, load_source_series, segment_codes
+
+    folder = make_series(tmp_path / "ct", shape=(5, 12, 14), row_dir=(-1, 0, 0))
+    vol = read_ct(folder)[0]
+    src = load_source_series(folder)
+    lab = np.zeros(vol.shape, np.uint8)
+    lab[1:3, 2:6, 3:7] = 1
+    lab[4, 8:11, 9:13] = 2
+    native = canonical_to_native(lab, src)
+    cat, typ = segment_codes("calcium")
+    descs = [hd.seg.SegmentDescription(i, f"s{i}", cat, typ, "MANUAL") for i in (1, 2)]
+    if seg_type == "FRACTIONAL":
+        native = (native == 1).astype(np.float32) * 0.75  # probability 0.75 inside
+        descs, lab = descs[:1], (lab == 1).astype(np.uint8)
+    sources = [pydicom.dcmread(d.filename) for d in src.datasets]
+    seg = hd.seg.Segmentation(sources, native, seg_type, descs, hd.UID(), 5, hd.UID(), 1,
+                              "other", "tool", "1", "0")
+    seg.save_as(tmp_path / "other.dcm")
+    res = read_seg(tmp_path / "other.dcm")
+    assert np.array_equal(res.labels[0][1], lab)
+    assert res.origin_mm == pytest.approx(vol.origin_mm)

@@ -30,6 +30,8 @@ from .errors import ReaderError
 
 #: fraction of a voxel within which two grids are called identical
 GRID_TOL_VOXEL = 0.05
+#: a FRACTIONAL SEG's voxel belongs to the segment from this fraction (probability/occupancy) on
+FRACTIONAL_THRESHOLD = 0.5
 #: files looked at (headers only) when searching the referenced series next to a SEG
 SEARCH_LIMIT = 2000
 #: files looked at per folder in that search
@@ -494,11 +496,17 @@ def read_seg(path: str | Path, series: str | Path | None = None) -> SegResult:
     for n in seg.segment_numbers:
         d = seg.get_segment_description(n)
         names[int(n)] = str(d.segment_label)
+    fractional = str(seg.get("SegmentationType", "")) == "FRACTIONAL"
     try:
-        vol = seg.get_volume(combine_segments=False, dtype=np.uint8)
+        vol = seg.get_volume(
+            combine_segments=False, dtype=np.float32 if fractional else np.uint8
+        )
     except Exception as exc:  # noqa: BLE001
         raise ReaderError(path, f"the SEG frames do not form a regular volume ({exc})") from exc
     arr = np.asarray(vol.array)  # (slices, rows, cols, segments)
+    if fractional:
+        arr = (arr >= FRACTIONAL_THRESHOLD).astype(np.uint8)
+        notes.append(f"fractional SEG: voxels >= {FRACTIONAL_THRESHOLD} taken as the segment")
     affine = np.asarray(vol.affine, float)
 
     ref_uid = _referenced_series(seg)
