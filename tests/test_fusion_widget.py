@@ -68,6 +68,18 @@ def test_landmark_links_the_views_and_fills_the_table(fusion):
     w.table.cellClicked.emit(1, 0)
     mid = 0.5 * (case.lesions[1]["start_mm"] + case.lesions[1]["end_mm"])
     assert s.s_mm == pytest.approx(mid)
+    # a second landmark: unlink, move the frame alone, set s, add; linked again with the speed
+    w.link_check.setChecked(False)
+    viewer.dims.set_point(0, 300 * float(ly.scale[0]))
+    assert s.frame == 300 and s.s_mm == pytest.approx(mid)  # s stayed
+    w.s_spin.setValue(float(case.true_s(300)))
+    assert s.frame == 300  # frame stayed
+    w.add_lm_btn.click()
+    w.link_check.setChecked(True)
+    assert len(s.landmarks) == 2
+    assert s.mapping.scale == pytest.approx(1.0, abs=1e-3)  # the layer's rate is the true one
+    viewer.dims.set_point(0, 50 * float(ly.scale[0]))
+    assert s.s_mm == pytest.approx(float(case.true_s(50)), abs=0.01)
 
 
 def test_arcs_drawn_on_both_views_with_rotation(fusion):
@@ -97,9 +109,11 @@ def test_screenshot(fusion):
     from pathlib import Path
 
     s = w.session
-    s.add_landmark(float(case.true_s(0)), 0)
+    for m in case.landmarks:
+        s.add_landmark(m.s_mm, m.frame)
     w.rotation_spin.setValue(case.rotation_deg)
     s.go_to_lesion(0)
+    w.table.selectRow(0)
     viewer.reset_view()
     out = Path(__file__).resolve().parents[1] / "docs" / "images"
     if out.is_dir():

@@ -2,7 +2,8 @@
 
 Holds the inputs (pullback geometry, arcs, centreline length, CT lesions), the landmarks, the
 registration options and the current position. With no landmark the two views move
-independently; with one or two the mapping links them: moving the frame moves s and back.
+independently; with one or two the mapping links them: moving the frame moves s and back
+(``linked``; unlink to move one view alone, e.g. to pick a second landmark).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class FusionSession:
         self.result: JoinResult | None = None
         self.frame = 0
         self.s_mm = 0.0
+        #: with a mapping, moving one view moves the other; unlink to pick another landmark
+        self.linked = True
 
     # -- inputs ----------------------------------------------------------------------------------
     def set_pullback(self, pullback, arcs=None) -> None:
@@ -129,7 +132,7 @@ class FusionSession:
         if self.pullback is not None:
             frame = int(np.clip(frame, 0, self.pullback.n_frames - 1))
         self.frame = int(frame)
-        if self.mapping is not None:
+        if self.mapping is not None and self.linked:
             s = float(self.mapping.s_of_frame(self.frame))
             self.s_mm = float(np.clip(s, 0.0, self.centreline_length_mm))
         self.position_changed.emit(self.frame, self.s_mm)
@@ -139,10 +142,16 @@ class FusionSession:
         if self.centreline_length_mm is not None:
             s_mm = float(np.clip(s_mm, 0.0, self.centreline_length_mm))
         self.s_mm = float(s_mm)
-        if self.mapping is not None:
+        if self.mapping is not None and self.linked:
             f = float(self.mapping.frame_of_s(self.s_mm))
             self.frame = int(np.clip(np.round(f), 0, self.mapping.n_frames - 1))
         self.position_changed.emit(self.frame, self.s_mm)
+
+    def set_linked(self, linked: bool) -> None:
+        """Link or unlink the views; relinking moves s to the current frame's s."""
+        self.linked = bool(linked)
+        if self.linked and self.mapping is not None:
+            self.set_frame(self.frame)
 
     def go_to_lesion(self, index: int) -> None:
         les = (self.result.lesions if self.result else self.ct_lesions)[index]

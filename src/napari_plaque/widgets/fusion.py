@@ -4,7 +4,8 @@ Inputs: a CT image layer and a centreline file (the vessel analysis is run here,
 thread, or its lesions are read from a ``vessel --json`` file), an IVUS pullback layer and its
 arcs file. Landmarks: move the IVUS frame (dims slider) and the CT s (spin box) to the same side
 branch, then "Add landmark"; with one landmark the views are linked (moving either moves the
-other), a second one calibrates the speed. The joined lesion table jumps to a lesion on click.
+other); untick "linked" to move one view alone and add a second one, which calibrates the
+speed. The joined lesion table jumps to a lesion on click.
 State lives in :class:`napari_plaque.fusion.model.FusionSession`; this dock binds and draws.
 """
 
@@ -95,9 +96,13 @@ class FusionWidget(QWidget):
         rf.addRow(pos)
         self.add_lm_btn = QPushButton("Add landmark (s, frame)")
         self.clear_lm_btn = QPushButton("Clear")
+        self.link_check = QCheckBox("linked")
+        self.link_check.setChecked(True)
+        self.link_check.setToolTip("untick to move one view alone (to pick another landmark)")
         lm = QHBoxLayout()
         lm.addWidget(self.add_lm_btn)
         lm.addWidget(self.clear_lm_btn)
+        lm.addWidget(self.link_check)
         rf.addRow(lm)
         self.landmarks_label = QLabel("no landmark: views not linked")
         self.landmarks_label.setWordWrap(True)
@@ -151,6 +156,7 @@ class FusionWidget(QWidget):
         self.s_spin.valueChanged.connect(self._on_s_spin)
         self.add_lm_btn.clicked.connect(lambda: self.session.add_landmark())
         self.clear_lm_btn.clicked.connect(self.session.clear_landmarks)
+        self.link_check.toggled.connect(self.session.set_linked)
         self.direction_combo.currentTextChanged.connect(self._on_options)
         self.rotation_spin.valueChanged.connect(self._on_options)
         self.mirror_check.toggled.connect(self._on_options)
