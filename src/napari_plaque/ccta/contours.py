@@ -318,9 +318,10 @@ def iter_find_contours(
         if sig > 0.1 and n > 1:
             cost_l = gaussian_filter1d(cost_l, sig, axis=0, mode="nearest")
         cost_l[:, :, 0] = 1e9  # the centre belongs to the lumen
-        b_l = _dp_circular(cost_l, smooth_angle, max_jump)
-        if _pass == 0:
-            bg = _local_outside(p, b_l, dr_mm, fat_hu)
+        if _pass == 0:  # a rough boundary (best radius per ray) is enough for the levels
+            bg = _local_outside(p, np.argmin(cost_l, axis=2), dr_mm, fat_hu)
+        else:
+            b_l = _dp_circular(cost_l, smooth_angle, max_jump)
     r_l = _subsample(lum, b_l, dr_mm)
     resolved = lum[:, :, 0].mean(axis=1) >= 0.5
     yield 2
@@ -335,9 +336,10 @@ def iter_find_contours(
         if sig > 0.1 and n > 1:
             cost_v = gaussian_filter1d(cost_v, sig, axis=0, mode="nearest")
         cost_v = np.where(ridx[None, None, :] <= b_l[:, :, None], 1e9, cost_v)
-        b_v = _dp_circular(cost_v, smooth_angle, max_jump)
         if _pass == 0:
-            inner = _local_inside(p, b_v, b_l, dr_mm, fat_hu, wall_hu)
+            inner = _local_inside(p, np.argmin(cost_v, axis=2), b_l, dr_mm, fat_hu, wall_hu)
+        else:
+            b_v = _dp_circular(cost_v, smooth_angle, max_jump)
     r_v = np.maximum(_subsample(wl, b_v, dr_mm), r_l)
     cs = ContourSet(np.degrees(np.arange(a) * 2 * np.pi / a), r_l, r_v, None, resolved)
     if keep is not None and keep.r_lumen.shape == r_l.shape:
