@@ -260,3 +260,20 @@ def test_phantom_push_pull_identical(orthanc, auth, phantom_dir, tmp_path):
     a, b = _by_uid(phantom_dir), _by_uid(out)
     assert set(a) == set(b)
     assert all(a[u].PixelData == b[u].PixelData for u in a)
+
+
+def test_fetch_study_orders_images_first_and_reuses_the_local_copy(orthanc, auth, pushed,
+                                                                    tmp_path):
+    from napari_plaque._progress import run_steps
+    from napari_plaque.io.detect import Format, detect
+    from napari_plaque.io.dicomweb import iter_fetch_study
+
+    folder, res = pushed
+    study = res["studies"][0]
+    out = tmp_path / "cache" / study
+    folders = run_steps(iter_fetch_study(orthanc.url, study, out, auth=auth))
+    kinds = [detect(f) for f in folders]
+    assert kinds[0] is Format.CT_SERIES
+    assert kinds == sorted(kinds, key=lambda k: k in (Format.DICOM_SEG, Format.DICOM_SR))
+    offline = f"http://127.0.0.1:{free_port()}/dicom-web"  # no server there: the copy is used
+    assert run_steps(iter_fetch_study(offline, study, out)) == folders

@@ -299,6 +299,32 @@ def iter_pull(
     return folders
 
 
+def iter_fetch_study(
+    url: str, study_uid: str, out: str | Path, auth: Auth | None = None,
+    timeout_s: float | None = None,
+) -> Generator[Any, None, list[Path]]:
+    """A local copy of a study for viewing: pulled into ``out`` unless already there.
+
+    Returns the series folders with images first and SEG/SR last, so that a SEG opened after
+    its CT lands on it. A copy left by an earlier (complete: pulls are atomic) pull is reused
+    without the network.
+    """
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()):
+        folders = sorted(p for p in out.iterdir() if p.is_dir())
+    else:
+        yield 0
+        folders = yield from iter_pull(url, study_uid, out, auth=auth, timeout_s=timeout_s)
+    return sorted(folders, key=lambda f: (_derived(f), f.name))
+
+
+def _derived(folder: Path) -> bool:
+    """Whether a series folder holds a SEG or SR (opened after the images)."""
+    from .detect import Format, detect
+
+    return detect(folder) in (Format.DICOM_SEG, Format.DICOM_SR)
+
+
 def pull(url: str, study_uid: str, out: str | Path, **kwargs: Any) -> list[Path]:
     """:func:`iter_pull` run to completion."""
     return run_steps(iter_pull(url, study_uid, out, **kwargs))

@@ -27,7 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..io.dicomweb import Auth, DICOMwebError, iter_pull, search_series, search_studies
+from ..io.dicomweb import Auth, DICOMwebError, iter_fetch_study, search_studies
 from ._worker import start_worker
 
 COLUMNS = ("date", "description", "modalities", "n_series", "study_uid")
@@ -42,20 +42,6 @@ def default_download_dir() -> Path:
 def _search(url, auth):
     yield 0
     return search_studies(url, auth=auth)
-
-
-def _pull_study(url, study_uid, out, auth):
-    """Pull a study unless it is already in ``out``; return the series folders, CT first."""
-    out = Path(out)
-    if out.is_dir() and any(out.iterdir()):
-        folders = sorted(p for p in out.iterdir() if p.is_dir())
-    else:
-        series = search_series(url, study_uid, auth=auth)
-        yield 0
-        folders = yield from iter_pull(url, study_uid, out, auth=auth)
-        modality = {s["series_uid"]: s["modality"] for s in series}
-        folders = sorted(folders, key=lambda f: modality.get(f.name, "") in ("SEG", "SR"))
-    return folders
 
 
 class DICOMwebWidget(QWidget):
@@ -139,8 +125,10 @@ class DICOMwebWidget(QWidget):
 
     def _error(self, exc: Exception) -> None:
         self._busy(False)
-        msg = str(exc) if isinstance(exc, DICOMwebError | ValueError) else (
-            f"{type(exc).__name__}: {exc}"
+        msg = (
+            str(exc)
+            if isinstance(exc, DICOMwebError | ValueError)
+            else (f"{type(exc).__name__}: {exc}")
         )
         self.status.setText(f"Error: {msg}")
 
@@ -153,8 +141,12 @@ class DICOMwebWidget(QWidget):
         self.status.setText("Searching...")
         self._busy(True)
         self._worker = start_worker(
-            _search, self.url.text().strip(), self.auth(), desc="DICOMweb search",
-            on_done=self.show_studies, on_error=self._error,
+            _search,
+            self.url.text().strip(),
+            self.auth(),
+            desc="DICOMweb search",
+            on_done=self.show_studies,
+            on_error=self._error,
             on_aborted=lambda: (self._busy(False), self.status.setText("Cancelled.")),
         )
 
@@ -177,8 +169,14 @@ class DICOMwebWidget(QWidget):
         self.status.setText(f"Retrieving study {uid}...")
         self._busy(True)
         self._worker = start_worker(
-            _pull_study, self.url.text().strip(), uid, root / uid, self.auth(),
-            desc="DICOMweb retrieve", on_done=self.open_folders, on_error=self._error,
+            iter_fetch_study,
+            self.url.text().strip(),
+            uid,
+            root / uid,
+            auth=self.auth(),
+            desc="DICOMweb retrieve",
+            on_done=self.open_folders,
+            on_error=self._error,
             on_aborted=lambda: (self._busy(False), self.status.setText("Cancelled: nothing kept.")),
         )
 
