@@ -274,3 +274,33 @@ def test_deleted_dock_detaches_from_the_viewer(setup):
     assert KeyBinding.from_str("Alt-N") not in viewer.keymap
     assert widget.on_mouse_drag not in layer.mouse_drag_callbacks
     assert "after" in viewer.layers
+
+
+def test_failed_autosave_shows_red_and_save_as_recovers(make_napari_viewer, tmp_path):
+    """Issue 9, widget side: opened from the Plugins menu; a failed write never stops work."""
+    viewer = make_napari_viewer()
+    pb, _ = make_ivus_sample(tmp_path / "pb.dcm", n_frames=6, seed=5, size=64)
+    layer = viewer._add_layer_from_data(*pullback_layer_data(pb))[0]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS arc annotator")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    widget.model.save_path = blocker / "pb.arcs.json"  # like a read-only folder or a full disk
+    drag(widget, layer, 2, [10, 60, 100])
+    assert _arcs(widget) == [(2, "calcium", 10.0, 100.0)]
+    assert "FAILED" in widget.save_label.text() and "ff5050" in widget.save_label.styleSheet()
+    drag(widget, layer, 3, [10, 60])  # keeps working
+    assert len(widget.arcset.arcs) == 2
+    assert widget.save_to(tmp_path / "elsewhere.json")
+    assert widget.save_label.styleSheet() == "" and "elsewhere.json" in widget.save_label.text()
+    assert len(json.loads((tmp_path / "elsewhere.json").read_text())["arcs"]) == 2
+    # a CT model is refused by the annotator's predict, with the file named
+    pytest.importorskip("torch")
+    from napari_plaque.models.checkpoint import make_metadata, save_model
+    from napari_plaque.models.nets import UNet
+
+    net = UNet(dims=2, n_classes=2, base_channels=4, levels=2)
+    norm = {"kind": "hu_window", "window_hu": [-300, 1300]}
+    meta = make_metadata(net, "ct-seg", ["background", "calcium"], norm)
+    ct = save_model(tmp_path / "ct.pt", net, meta)
+    assert widget.predict(ct, block=True) is None
+    assert "ct.pt" in widget.pred_label.text() and "A-line model" in widget.pred_label.text()

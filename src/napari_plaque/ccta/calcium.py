@@ -29,8 +29,12 @@ VESSEL_NAMES: dict[int, str] = {1: "LM", 2: "LAD", 3: "LCX", 4: "RCA"}
 
 #: CAC-DRS (SCCT 2018) Agatston categories, in increasing order
 CAC_DRS_CATEGORIES: tuple[str, ...] = ("A0", "A1", "A2", "A3")
+#: lower Agatston bound of A2 and A3 (A0 = 0, A1 = (0, 100))
+CAC_DRS_CUTS: tuple[float, float] = (100.0, 300.0)
 #: guideline / AI-paper cut-points 0 / 100 / 400, in increasing order
 CAC_CATEGORIES: tuple[str, ...] = ("0", "1-99", "100-399", ">=400")
+#: lower Agatston bound of "100-399" and ">=400"
+CAC_CATEGORY_CUTS: tuple[float, float] = (100.0, 400.0)
 
 #: lower HU bound of weights 2, 3 and 4 (weight 1 below 200)
 WEIGHT_EDGES_HU: tuple[float, float, float] = (200.0, 300.0, 400.0)
@@ -88,11 +92,7 @@ def cac_category(agatston: float) -> str:
         raise ValueError(f"Agatston score must be a finite number >= 0, got {agatston}")
     if a == 0:
         return CAC_CATEGORIES[0]
-    if a < 100:
-        return CAC_CATEGORIES[1]
-    if a < 400:
-        return CAC_CATEGORIES[2]
-    return CAC_CATEGORIES[3]
+    return CAC_CATEGORIES[1 + int(np.searchsorted(CAC_CATEGORY_CUTS, a, side="right"))]
 
 
 def cac_drs(agatston: float, n_vessels: int | None = None) -> str:
@@ -111,7 +111,7 @@ def cac_drs(agatston: float, n_vessels: int | None = None) -> str:
         raise ValueError(f"Agatston score must be a finite number >= 0, got {agatston}")
     if a == 0:
         return CAC_DRS_CATEGORIES[0]
-    cat = CAC_DRS_CATEGORIES[1] if a < 100 else CAC_DRS_CATEGORIES[2] if a < 300 else "A3"
+    cat = CAC_DRS_CATEGORIES[1 + int(np.searchsorted(CAC_DRS_CUTS, a, side="right"))]
     if n_vessels is None:
         return cat
     return f"{cat}/N{int(n_vessels)}"

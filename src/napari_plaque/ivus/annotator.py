@@ -28,12 +28,19 @@ from .arcs import DEFAULT_CLASSES, Arc, ArcSet, load_arcs, save_arcs
 from .measure import arc_measurements
 from .render import frame_sector_labels
 
-try:  # conflict detection on save (added to ivus.arcs by the file-safety work)
+try:  # conflict detection on save (ivus.arcs refuses to drop arcs it has not seen)
     from .arcs import ArcsConflictError
-except ImportError:  # pragma: no cover - older ivus.arcs without it
+    from .arcs import reload_and_merge as _merge_from_file
+except ImportError:  # pragma: no cover - an ivus.arcs without conflict detection
 
-    class ArcsConflictError(Exception):  # type: ignore[no-redef]
+    class ArcsConflictError(FormatError):  # type: ignore[no-redef]
         """The arcs file on disk holds arcs this session has not seen."""
+
+    def _merge_from_file(arcset: ArcSet, path: Path) -> int:
+        disk = load_arcs(path, arcset.n_frames, arcset.frame_shape)
+        before = len(arcset.arcs)
+        arcset.add_many([Arc(**vars(a)) for a in disk.arcs])
+        return max(len(disk.arcs), len(arcset.arcs) - before)
 
 
 __all__ = [
@@ -383,6 +390,8 @@ class ArcAnnotator:
         except ArcsConflictError as exc:
             self.conflict = True
             self.save_error = f"not saved: {exc}. Reload and merge, or 'Save as...' another file"
+        except FormatError as exc:  # the file there is not an arcs file of this pullback
+            self.save_error = f"not saved: {exc}; use 'Save as...'"
         except OSError as exc:
             self.save_error = (
                 f"autosave FAILED ({exc.strerror or exc}): your arcs are kept in memory; "
@@ -411,15 +420,16 @@ class ArcAnnotator:
     def reload_and_merge(self) -> int:
         """After a save conflict: merge the file's arcs into ours (undoable) and save again.
 
-        Returns the number of arcs the file held.
+        Returns the number of arcs that were new to this session.
         """
         if self.save_path is None or not self.save_path.exists():
             return 0
-        theirs = load_arcs(self.save_path, n_frames=self.n_frames, frame_shape=self.frame_shape)
         self._push()
-        merged = theirs.copy()
-        merged.add_many([Arc(**vars(a)) for a in self.arcset.arcs])
-        self.arcset = merged
+        try:
+            n = _merge_from_file(self.arcset, self.save_path)
+        except FormatError:
+            self.arcset = self._undo.pop()
+            raise
         self.conflict = False
         self._changed()
-        return len(theirs.arcs)
+        return n

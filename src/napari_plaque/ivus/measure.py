@@ -35,12 +35,17 @@ def parse_frame_range(text: str | None, n_frames: int) -> tuple[int, int]:
 
 
 def ics(labels: np.ndarray, frames: tuple[int, int] | None = None) -> float:
-    """IVUS calcium score: 1000 x positive A-lines / all A-lines (labels (F, N) bool)."""
+    """IVUS calcium score: 1000 x positive A-lines / all A-lines (labels (F, N) bool).
+
+    The one definition in napari-plaque (measurements, models, cohort agreement call it). The
+    ICS of an empty pullback (no A-lines in the analysed frames) is undefined: ValueError,
+    never 0.
+    """
     lab = np.asarray(labels, bool)
     if frames is not None:
         lab = lab[frames[0] : frames[1]]
     if lab.size == 0:
-        raise ValueError("no A-lines in the analysed frame range")
+        raise ValueError("ICS is undefined: no A-lines in the analysed frames (empty pullback)")
     return float(1000.0 * np.count_nonzero(lab) / lab.size)
 
 
@@ -78,7 +83,7 @@ def arc_measurements(
     start, stop = frames if frames is not None else (0, n_all)
     lab = lab[start:stop]
     if lab.size == 0:
-        raise ValueError("no A-lines in the analysed frame range")
+        raise ValueError("ICS is undefined: no A-lines in the analysed frames (empty pullback)")
     per_frame = lab.sum(axis=1)
     arc_deg = per_frame * (360.0 / n_alines)
     positive = per_frame > 0
@@ -87,7 +92,7 @@ def arc_measurements(
     length_big = big * mm_per_frame
     i_max = int(np.argmax(arc_deg))
     return {
-        "ics": float(1000.0 * per_frame.sum() / lab.size),
+        "ics": ics(lab),
         "positive_alines": int(per_frame.sum()),
         "total_alines": int(lab.size),
         "n_frames": int(stop - start),

@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from .arcs import ArcSet, arc_extent
-from .polar import pixel_angles_deg
+from .polar import default_center, pixel_angles_deg
 
 __all__ = [
     "arc_map",
@@ -169,7 +169,7 @@ def longitudinal_cut(frames, angle_deg: float, center=None, half_length_px=None)
     frames_shape = tuple(int(s) for s in frames.shape)
     frame_shape = frames_shape[1:3]
     if center is None:
-        center = ((frame_shape[0] - 1) / 2.0, (frame_shape[1] - 1) / 2.0)
+        center = default_center(frame_shape)
     h = int(half_length_px or min(frame_shape) // 2)
     t = np.arange(-h, h) + 0.5
     a = np.radians(angle_deg)

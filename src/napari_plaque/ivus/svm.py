@@ -21,6 +21,7 @@ from ..io.atomic import atomic_path
 from ..io.errors import FormatError
 from .arcs import ArcSet
 from .features import FEATURE_NAMES, FEATURE_VERSION, iter_pullback_features
+from .polar import default_center
 
 __all__ = [
     "MODEL_FORMAT",
@@ -345,8 +346,7 @@ def iter_predict_pullback(model: SVMModel, pullback: Any, center=None, batch: in
     """Generator: yields frames done; returns ``(labels (F, N) bool, ArcSet of predicted arcs)``."""
     meta = model.meta
     if center is None:
-        shape = pullback.frame_shape
-        center = ((shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0)
+        center = default_center(pullback.frame_shape)
     gen = iter_pullback_features(
         pullback.frames,
         center,
@@ -379,7 +379,7 @@ def iter_predict_pullback(model: SVMModel, pullback: Any, center=None, batch: in
 def _center_mode(cen: np.ndarray, frame_shape) -> str:
     if cen.ndim == 2:
         return "lumen"
-    default = ((frame_shape[0] - 1) / 2.0, (frame_shape[1] - 1) / 2.0)
+    default = default_center(frame_shape)
     return "catheter" if np.allclose(cen, default) else "manual"
 
 

@@ -113,9 +113,10 @@ class ALinePrediction:
         return self.labels[:, :, self.classes.index(cls)]
 
     def ics(self, cls: str = "calcium") -> float:
-        """IVUS calcium score: 1000 x positive A-lines / all A-lines (of ``cls``)."""
-        lab = self.class_labels(cls)
-        return float(1000.0 * np.count_nonzero(lab) / max(lab.size, 1))
+        """IVUS calcium score of ``cls`` (:func:`napari_plaque.ivus.measure.ics`)."""
+        from ..ivus.measure import ics
+
+        return ics(self.class_labels(cls))
 
 
 def _forward_alines(module: Any, stack: np.ndarray, device: Any, amp: bool) -> np.ndarray:
