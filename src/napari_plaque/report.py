@@ -38,6 +38,10 @@ def json_safe(obj: Any) -> Any:
     """
     import numpy as np
 
+    if isinstance(obj, str):  # with --no-paths, file paths become salted hashes
+        from .io.anon import redact_if_path
+
+        return redact_if_path(obj)
     if obj is None or isinstance(obj, (bool, str, int)):
         return obj
     if isinstance(obj, float):
@@ -58,7 +62,7 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset)):
         return [json_safe(v) for v in sorted(obj)]
     if isinstance(obj, Path):
-        return str(obj)
+        return json_safe(str(obj))
     if hasattr(obj, "to_dict"):
         return json_safe(obj.to_dict())
     if hasattr(obj, "value") and isinstance(getattr(obj, "value", None), (str, int)):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -37,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Coronary plaque and calcium analysis on CCTA and IVUS, without the GUI.",
     )
     parser.add_argument("--version", action="version", version=f"napari-plaque {__version__}")
+    parser.add_argument(
+        "--no-paths",
+        action="store_true",
+        help="leave file paths out of JSON/CSV reports (each becomes a salted hash "
+        "<path:...>; paths often hold patient names). Put it before the COMMAND",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMAND_MODULES:
@@ -48,6 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ..io.anon import PATHS_ENV
+
+    saved_env = os.environ.get(PATHS_ENV)
+    if getattr(args, "no_paths", False):
+        os.environ[PATHS_ENV] = "1"  # read by report.json_safe, inherited by workers
+    try:
+        return _run(args)
+    finally:
+        if saved_env is None:
+            os.environ.pop(PATHS_ENV, None)
+        else:
+            os.environ[PATHS_ENV] = saved_env
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         rc = args.func(args)
     except (CLIError, ValueError, OSError) as exc:

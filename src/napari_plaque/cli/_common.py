@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,14 @@ from ..cohort.cli import (  # noqa: F401 - the cohort glue every batch command s
     studies_from_args,
     study_args,
 )
-from ..io.atomic import _json_default
 
 
 def print_json(obj: Any) -> None:
-    """Print one JSON object on stdout (numpy types converted)."""
-    sys.stdout.write(json.dumps(obj, indent=1, default=_json_default) + "\n")
+    """Print one JSON object on stdout (numpy types converted; NaN/inf as null with the reason;
+    paths hashed under ``--no-paths``): :func:`napari_plaque.report.print_json`."""
+    from ..report import print_json as _print_json
+
+    _print_json(obj)
 
 
 def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:

@@ -40,6 +40,12 @@ def read_nifti(path: str | Path) -> CTVolume:
         data = data[..., None]
     if data.ndim != 3:
         raise ReaderError(path, f"expected a 3D image, got shape {data.shape}")
+    try:
+        zooms = np.asarray(img.header.get_zooms()[:3], float)
+    except Exception:  # noqa: BLE001
+        zooms = np.array([np.nan])
+    if not np.all(np.isfinite(zooms)):
+        raise ReaderError(path, f"pixdim (voxel size) is not finite ({zooms.tolist()})")
     if img.affine is None or not np.all(np.isfinite(np.asarray(img.affine, float))):
         raise ReaderError(path, "the affine (qform/sform, pixdim) holds NaN or infinite values")
     if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
