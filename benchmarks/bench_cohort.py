@@ -4,11 +4,12 @@ Claims (issue 13), each measured in this one process against its baseline:
 
 1. ``cac`` over N copies of the real QRM phantom (47 x 512 x 512 DICOM series): 2 workers of a
    LocalCluster are >= 1.6x faster than 1 worker (in-process, the ``--workers 1`` path) on a
-   2-core machine. Reported end to end (cluster start-up included, what ``--workers 2`` costs)
-   and with the cluster already running.
+   2-core machine: warm workers, 1 and 2 workers timed alternately, best of ``--rounds``.
+   The end-to-end time of ``--workers 2`` (cluster start-up, ~3-8 s, included) is printed too.
 2. Per-task scheduling overhead on 1,000 tiny synthetic studies (8 x 16 x 16 NIfTI, the real
    ``cac`` task): wall time per study on a running 2-worker cluster minus the in-process time
-   per study halved (the work the two workers share) is < 50 ms.
+   per study halved (the work the two workers share) is < 50 ms; the same cohort with a task
+   that does nothing gives the pure scheduling cost.
 3. The total grows linearly with the cohort size: time per study at 250, 500, 1000 (2000 with
    --large) studies stays within a factor 1.5.
 
@@ -56,28 +57,40 @@ def _timed(fn):
     return time.perf_counter() - t0, out
 
 
-def bench_workers(root: Path, copies: int) -> None:
+def bench_workers(root: Path, copies: int, rounds: int = 2) -> None:
+    import distributed
+
+    from napari_plaque.cohort.runner import _local_cluster
+
     print(f"\n1) cac over {copies} phantom copies ({_load()}, {os.cpu_count()} CPUs)")
     for i in range(copies):
         shutil.copytree(PHANTOM, root / "phantoms" / f"p{i:02d}")
     studies = studies_from_paths([root / "phantoms"])
     params = _params()
-    t1, r1 = _timed(lambda: run_cohort(_cac_task, studies, params, task_name="cac", workers=1))
-    t2, r2 = _timed(lambda: run_cohort(_cac_task, studies, params, task_name="cac", workers=2))
-    import distributed
 
-    from napari_plaque.cohort.runner import _local_cluster
+    def cohort(**kw):
+        return run_cohort(_cac_task, studies, params, task_name="cac", keep_reports=False, **kw)
 
+    t2, r2 = _timed(lambda: cohort(workers=2))  # what `--workers 2` costs, start-up included
+    cohort(workers=1)  # warm-up: imports, page cache
+    t1s, t2s = [], []
     with _local_cluster(2) as cluster, distributed.Client(cluster) as client:
-        client.submit(sum, [1]).result()  # workers up and reached
-        t2w, r2w = _timed(
-            lambda: run_cohort(_cac_task, studies, params, task_name="cac", client=client)
-        )
+        run_cohort(_cac_task, studies[:4], params, client=client)  # warm-up of the workers
+        for _ in range(rounds):  # interleaved, best of each: the machine is shared
+            t, r1 = _timed(lambda: cohort(workers=1))
+            t1s.append(t)
+            t, r2w = _timed(lambda: cohort(client=client))
+            t2s.append(t)
     assert _stable(r1) == _stable(r2) == _stable(r2w), "parallel results differ"
     assert r1.n_failed == 0
-    print(f"   1 worker (in-process)        {t1:7.2f} s  ({t1 / copies:.2f} s/study)")
-    print(f"   2 workers, cluster start-up  {t2:7.2f} s  ratio {t1 / t2:.2f}x")
-    print(f"   2 workers, running cluster   {t2w:7.2f} s  ratio {t1 / t2w:.2f}x  (target >= 1.6x)")
+    t1, t2w = min(t1s), min(t2s)
+    print(f"   1 worker (in-process), best of {rounds}  {t1:7.2f} s  ({t1 / copies:.2f} s/study)")
+    print(
+        f"   2 workers, running cluster, best of {rounds}  {t2w:7.2f} s  ratio {t1 / t2w:.2f}x"
+        "  (target >= 1.6x)"
+    )
+    print(f"   2 workers incl. cluster start-up (once)  {t2:7.2f} s  ratio {t1 / t2:.2f}x")
+    print(f"   all timings: 1 worker {[round(t, 2) for t in t1s]}, 2 {[round(t, 2) for t in t2s]}")
 
 
 def _tiny_cohort(root: Path, n: int) -> list:
@@ -87,6 +100,11 @@ def _tiny_cohort(root: Path, n: int) -> list:
     for i in range(n):
         write_nifti(d / f"t{i:05d}.nii.gz", vol, (3.0, 0.5, 0.5))
     return studies_from_paths([d])
+
+
+def _noop(study, params) -> dict:
+    """A task that does nothing: its time on the cluster is pure scheduling overhead."""
+    return {"ok": 1}
 
 
 def bench_overhead(root: Path, sizes: list[int]) -> None:
@@ -101,17 +119,25 @@ def bench_overhead(root: Path, sizes: list[int]) -> None:
         client.submit(sum, [1]).result()
         for n in sizes:
             studies = _tiny_cohort(root, n)
-            t_in, r_in = _timed(lambda s=studies: run_cohort(_cac_task, s, params, task_name="c"))
+            t_in, r_in = _timed(
+                lambda s=studies: run_cohort(
+                    _cac_task, s, params, task_name="c", keep_reports=False
+                )
+            )
             t_cl, r_cl = _timed(
-                lambda s=studies: run_cohort(_cac_task, s, params, task_name="c", client=client)
+                lambda s=studies: run_cohort(
+                    _cac_task, s, params, task_name="c", client=client, keep_reports=False
+                )
             )
             assert _stable(r_in) == _stable(r_cl) and r_cl.n_failed == 0
+            t_noop, _ = _timed(lambda s=studies: run_cohort(_noop, s, {}, client=client))
             overhead = (t_cl - t_in / 2) / n
             per_study[n] = t_cl / n
             print(
                 f"   {n:5d} studies: in-process {t_in:6.2f} s ({1000 * t_in / n:5.1f} ms/study), "
                 f"2 workers {t_cl:6.2f} s ({1000 * t_cl / n:5.1f} ms/study); "
-                f"overhead {1000 * overhead:5.1f} ms/study (target < 50)"
+                f"overhead {1000 * overhead:5.1f} ms/study (target < 50); "
+                f"no-op task {1000 * t_noop / n:4.1f} ms/study"
             )
     lo, hi = min(per_study), max(per_study)
     growth = per_study[hi] / per_study[lo]
@@ -124,6 +150,7 @@ def bench_overhead(root: Path, sizes: list[int]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=8, help="phantom copies (default 8)")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds (2)")
     ap.add_argument("--tiny", type=int, default=1000, help="largest tiny cohort (default 1000)")
     ap.add_argument("--large", action="store_true", help="also 2x --tiny studies")
     ap.add_argument("--skip-phantom", action="store_true")
@@ -135,7 +162,7 @@ def main() -> None:
             if not PHANTOM.is_dir():
                 print(f"phantom not found at {PHANTOM}: part 1 skipped")
             else:
-                bench_workers(root, args.copies)
+                bench_workers(root, args.copies, args.rounds)
         bench_overhead(root, sizes)
 
 

@@ -264,20 +264,20 @@ def test_composition_manifest_needs_roi(studies_dir, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------- qc
-def _qc_pair(d, name, shift):
+def _qc_pair(d, name, shift, pred_name=None):
     ref = np.zeros((6, 10, 10), np.uint8)
     ref[2:4, 2:6, 2:6] = 1
     pred = np.zeros_like(ref)
     pred[2:4, 2:6, 2 + shift : 6 + shift] = 1
     (d / "pred").mkdir(exist_ok=True)
     (d / "ref").mkdir(exist_ok=True)
-    np.save(d / "pred" / f"{name}.npy", pred)
+    np.save(d / "pred" / (pred_name or f"{name}.npy"), pred)
     np.save(d / "ref" / f"{name}.npy", ref)
 
 
 def test_qc_cohort_pairs_folders_and_manifest(tmp_path, capsys):
-    for name, shift in (("p1", 0), ("p2", 1), ("p3", 2)):
-        _qc_pair(tmp_path, name, shift)
+    for name, shift in (("p1", 0), ("p2", 1), ("p3", 2)):  # p3's file: p3.labels.npy
+        _qc_pair(tmp_path, name, shift, "p3.labels.npy" if name == "p3" else None)
     sp = ["--spacing", "1", "1", "1"]
     assert main(["qc", str(tmp_path / "pred"), str(tmp_path / "ref"), *sp]) == 0
     rows = _rows(capsys.readouterr().out)
@@ -285,16 +285,18 @@ def test_qc_cohort_pairs_folders_and_manifest(tmp_path, capsys):
     # 32 voxels each; a shift of s columns leaves 32 - 8 s in common
     assert [float(r["dice"]) for r in rows] == pytest.approx([1.0, 0.75, 0.5])
     assert {r["label"] for r in rows} == {"1"}
-    pairs = [str(tmp_path / x / f"{n}.npy") for n in ("p2", "p3") for x in ("pred", "ref")]
+    pairs = [str(tmp_path / x / f"{n}.npy") for n in ("p2", "p1") for x in ("pred", "ref")]
     out = tmp_path / "qc.parquet"
     assert main(["qc", *pairs, *sp, "--out", str(out)]) == 0
-    assert [r["dice"] for r in read_table(out)] == pytest.approx([0.75, 0.5])
+    assert [r["dice"] for r in read_table(out)] == pytest.approx([0.75, 1.0])
     man = tmp_path / "qc.csv"
-    man.write_text("study_id,path,ref\nA,pred/p3.npy,ref/p3.npy\nB,pred/p1.npy,ref/missing.npy\n")
+    man.write_text(
+        "study_id,path,ref\nA,pred/p3.labels.npy,ref/p3.npy\nB,pred/p1.npy,ref/none.npy\n"
+    )
     assert main(["qc", "--manifest", str(man), *sp, "--out", str(tmp_path / "qc.json")]) == 1
     res = json.loads((tmp_path / "qc.json").read_text())
     assert res[0]["labels"]["1"]["dice"] == pytest.approx(0.5)
-    assert res[1]["status"] == "error" and "missing.npy" in res[1]["error"]
+    assert res[1]["status"] == "error" and "none.npy" in res[1]["error"]
     assert main(["qc", str(tmp_path / "pred" / "p1.npy")]) == 2  # odd number of paths
 
 
@@ -335,3 +337,30 @@ def test_ics_cohort_with_an_arcs_folder_equals_single_runs(pullbacks, tmp_path, 
         assert "pullback" not in r and "arcs" not in r  # paths only as input_id
     # a count mismatch of pullbacks and arcs files is a usage error
     assert main(["ics", *(str(d) for d, _ in pbs), "--arcs", str(root / "arcs/pb1.arcs.json")]) == 2
+
+
+def test_export_alines_and_ct_dataset_read_a_manifest(pullbacks, studies_dir, tmp_path, capsys):
+    from napari_plaque.ivus import load_training_set
+
+    root, pbs = pullbacks
+    man = tmp_path / "pb.csv"
+    man.write_text(
+        "study_id,path,arcs\n"
+        + "".join(f"{d.stem},{d},{root / 'arcs' / (d.stem + '.arcs.json')}\n" for d, _ in pbs)
+    )
+    assert main(["export-alines", "--manifest", str(man), "--out", str(tmp_path / "ds")]) == 0
+    assert "exported 2 pullback(s), 24 frames" in capsys.readouterr().out
+    assert len(load_training_set(tmp_path / "ds")["manifest"]["pullbacks"]) == 2
+    # CT cases: image + label columns
+    lab = np.zeros((8, 32, 32), np.uint8)
+    lab[3:5, 10:14, 10:14] = 1
+    np.save(tmp_path / "lab.npy", lab)
+    man2 = tmp_path / "ct.csv"
+    man2.write_text("path,label\nstudies/c.nii.gz,lab.npy\nstudies/d.nii.gz,lab.npy\n")
+    args = ["export-ct-dataset", "--manifest", str(man2), "--out", str(tmp_path / "patches"),
+            "--patch-size", "1,8,8", "--n-patches", "2"]  # fmt: skip
+    assert main(args) == 0
+    assert (tmp_path / "patches").is_dir()
+    man2.write_text("path,label\nstudies/c.nii.gz,\n")
+    assert main(args) == 2
+    assert "has no 'label'" in capsys.readouterr().err

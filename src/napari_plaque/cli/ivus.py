@@ -144,16 +144,17 @@ def _print_ics(args, out: dict) -> int:
 def _export(args: argparse.Namespace) -> int:
     from ..ivus import export_training_set, load_arcs
 
-    if len(args.pullbacks) != len(args.arcs):
-        raise CLIError(
-            f"{len(args.pullbacks)} pullback(s) but {len(args.arcs)} arcs file(s): "
-            "give one --arcs file per pullback, in the same order"
-        )
+    # the pullbacks: PULLBACK + --arcs (one each, or a folder) and/or --manifest (path, arcs);
+    # one training set from all of them, so every pullback must be readable (else exit 2)
+    studies = _pullback_studies(args, args.pullbacks, {"arcs": args.arcs})
     items = []
     total = 0
-    for p, a in zip(args.pullbacks, args.arcs, strict=True):
-        pb = _read_pullback(p)
-        items.append((pb, load_arcs(a, n_frames=pb.n_frames, frame_shape=pb.frame_shape)))
+    for st in studies:
+        arcs = st.input_path("arcs")
+        if arcs is None:
+            raise CLIError(f"{st.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
+        pb = _read_pullback(st.path)
+        items.append((pb, load_arcs(arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)))
         total += pb.n_frames
     out = export_training_set(
         items,
@@ -340,15 +341,17 @@ def register(sub) -> None:
     p = sub.add_parser(
         "export-alines",
         help="export an A-line training set (features + polar frames) from annotated pullbacks",
-        description="One --arcs file per pullback, in the same order.",
+        description="One --arcs file per pullback, in the same order (or a folder of "
+        "<study>.arcs.json), and/or --manifest with columns path, arcs.",
     )
-    p.add_argument("pullbacks", nargs="+", metavar="PULLBACK", help="IVUS multi-frame DICOM(s)")
-    p.add_argument("--arcs", nargs="+", required=True, metavar="ARCS", help="arcs JSON files")
+    p.add_argument("pullbacks", nargs="*", metavar="PULLBACK", help="IVUS multi-frame DICOM(s)")
+    p.add_argument("--arcs", nargs="+", metavar="ARCS", help="arcs JSON files, or a folder")
+    p.add_argument("--manifest", metavar="CSV", help="pullbacks: columns study_id, path, arcs")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n-alines", type=int, default=360, help="A-lines per frame (default 360)")
     p.add_argument("--depth-samples", type=int, default=256, help="samples per A-line")
     p.add_argument("--depth-mm", type=float, default=None, help="A-line depth (mm)")
-    p.set_defaults(func=_export)
+    p.set_defaults(func=_export, study_columns=("arcs",))
 
     p = sub.add_parser(
         "train-svm",

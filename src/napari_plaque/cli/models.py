@@ -132,7 +132,8 @@ def register(sub) -> None:
             "reader's axis order) to a napari-plaque patch folder or an nnU-Net v2 raw dataset."
         ),
     )
-    p.add_argument("pairs", nargs="+", metavar="IMAGE LABEL")
+    p.add_argument("pairs", nargs="*", metavar="IMAGE LABEL")
+    p.add_argument("--manifest", metavar="CSV", help="cases: columns study_id, path, label")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", choices=["patches", "nnunet"], default="patches")
     p.add_argument("--classes", default=None, help="comma-separated names, background first")
@@ -439,8 +440,18 @@ def _export_ct_dataset(args) -> int:
 
     if len(args.pairs) % 2:
         raise CLIError("export-ct-dataset needs IMAGE LABEL pairs (an even number of paths)")
+    pairs = list(zip(args.pairs[::2], args.pairs[1::2], strict=True))
+    if args.manifest:  # one dataset from all the cases: every case must be readable (else exit 2)
+        from ..cohort import read_manifest
+
+        for st in read_manifest(args.manifest, columns=("label",)):
+            if st.input_path("label") is None:
+                raise CLIError(f"{args.manifest}: study {st.study_id!r} has no 'label'")
+            pairs.append((str(st.path), str(st.input_path("label"))))
+    if not pairs:
+        raise CLIError("export-ct-dataset needs IMAGE LABEL pairs or --manifest (path, label)")
     images, labels = [], []
-    for img, lab in zip(args.pairs[::2], args.pairs[1::2], strict=True):
+    for img, lab in pairs:
         vol = read_image(img)
         images.append(vol)
         labels.append(load_mask(lab, vol.shape))

@@ -208,7 +208,7 @@ def run_qc(args) -> int:
 def _qc_studies(args) -> list:
     """PRED REF pairs (files, or a PRED folder and a REF folder matched by study name) and/or
     the --manifest (path = PRED, ref = REF, optional image)."""
-    from ..cohort import Study, study_name
+    from ..cohort import Study
     from ..cohort.cli import studies_from_args
     from . import CLIError
 
@@ -217,12 +217,10 @@ def _qc_studies(args) -> list:
     if len(items) == 2 and all(Path(x).is_dir() for x in items):
         pdir, rdir = (Path(x) for x in items)
         preds = sorted(c for c in pdir.iterdir() if c.is_file() and not c.name.startswith("."))
-        refs = {study_name(c): c for c in rdir.iterdir() if c.is_file()}
+        refs = {_label_stem(c): c for c in rdir.iterdir() if c.is_file()}
         for c in preds:
-            sid = study_name(c)
-            if sid.endswith(".npy"):
-                sid = sid[:-4]
-            ref = refs.get(sid) or refs.get(f"{sid}.npy") or rdir / c.name
+            sid = _label_stem(c)
+            ref = refs.get(sid, rdir / c.name)  # a missing reference: that study's error row
             studies.append(Study(sid, c, {"ref": str(ref)}))
         if not studies:
             raise CLIError(f"{pdir}: no label files")
@@ -230,15 +228,23 @@ def _qc_studies(args) -> list:
         if len(items) % 2:
             raise CLIError("qc needs PRED REF pairs (an even number of paths), or two folders")
         for pred, ref in zip(items[::2], items[1::2], strict=True):
-            name = study_name(pred)
-            studies.append(
-                Study(name[:-4] if name.endswith(".npy") else name, Path(pred), {"ref": ref})
-            )
+            studies.append(Study(_label_stem(pred), Path(pred), {"ref": ref}))
     if args.manifest:
         studies += studies_from_args(args, None)
     if not studies:
         raise CLIError("qc needs PRED REF (label maps), two folders, or --manifest CSV")
     return studies
+
+
+def _label_stem(path) -> str:
+    """``P001`` for P001.npy, P001.nii.gz, P001.labels.nii.gz or P001_labels.npy."""
+    from ..cohort import study_name
+
+    name = study_name(path)
+    for suffix in (".npy", ".labels", "_labels", ".label", "_label", ".seg", "_seg"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+    return name
 
 
 def _qc_task(study, params: dict) -> tuple[dict, list[dict]]:
