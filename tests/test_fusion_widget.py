@@ -104,11 +104,13 @@ def test_arcs_drawn_on_both_views_with_rotation(fusion):
 @pytest.mark.skipif(
     not __import__("os").environ.get("FUSION_SCREENSHOTS"), reason="docs screenshot on demand"
 )
-def test_screenshot(fusion):
+def test_screenshot(fusion, qtbot):
     viewer, w, case, tmp_path = fusion
     from pathlib import Path
 
     s = w.session
+    w.analyse_vessel()
+    qtbot.waitUntil(lambda: w.vessel_result is not None, timeout=60000)
     for m in case.landmarks:
         s.add_landmark(m.s_mm, m.frame)
     w.rotation_spin.setValue(case.rotation_deg)
@@ -138,3 +140,12 @@ def test_analyse_vessel_in_a_worker(fusion, qtbot):
         assert abs(les["start_mm"] - true["start_mm"]) < 2.5
         assert les["ivus_frames"] is not None
     assert w.table.rowCount() == 2
+    # the vessel analysis' lumen and wall contours are drawn on the CT section at the current s
+    s.go_to_lesion(0)
+    layer = viewer.layers["arcs (fusion)"]
+    assert len(layer.data) == 2 * len(s.ivus_arcs()) + 2
+    sec = viewer.layers["CT section (fusion)"]
+    lo = np.asarray(sec.translate)[-2:]
+    hi = lo + np.asarray(sec.data.shape) * np.asarray(sec.scale)[-2:]
+    wall = layer.data[-1]
+    assert np.all((wall >= lo) & (wall <= hi))  # inside the section image

@@ -31,6 +31,14 @@ def cross_section_fn():
     return cross_section
 
 
+def contour_offsets(theta_deg: np.ndarray, radii_mm: np.ndarray) -> np.ndarray:
+    """(k, 2) row/col offsets (mm) of a contour given as radii per ray angle (the project's
+    angle convention: row = r sin theta, col = r cos theta)."""
+    th = np.radians(np.asarray(theta_deg, float))
+    r = np.asarray(radii_mm, float)
+    return np.column_stack([r * np.sin(th), r * np.cos(th)])
+
+
 def arc_path(cy: float, cx: float, radius: float, start: float, end: float) -> np.ndarray:
     """Polyline (k, 2) (row, col in mm) of an arc clockwise on screen from start to end."""
     from ..ivus.arcs import arc_extent
@@ -101,7 +109,10 @@ class FusionViews:
         arcs_center_px: tuple[float, float] | None,
         ivus_arcs: list[tuple[str, float, float]],
         ct_arcs: list[tuple[str, float, float]],
+        ct_contours: list[tuple[str, np.ndarray]] = (),
     ) -> Any:
+        """Arcs on both views; ``ct_contours``: (colour, (k, 2) row/col offsets in mm from the
+        section centre) closed polylines, e.g. the vessel analysis' lumen and wall."""
         from ..layers import UNITS
 
         paths, colors = [], []
@@ -119,6 +130,10 @@ class FusionViews:
             for cls, a, b in ct_arcs:
                 paths.append(arc_path(centre[0], centre[1], CT_ARC_RADIUS_MM, a, b))
                 colors.append(CLASS_COLORS.get(cls, "magenta"))
+            for colour, pts in ct_contours:
+                pts = np.asarray(pts, float) + np.asarray(centre)[None, :]
+                paths.append(np.vstack([pts, pts[:1]]))
+                colors.append(colour)
         if ARCS_LAYER in self.viewer.layers:
             lyr = self.viewer.layers[ARCS_LAYER]
             lyr.data = []

@@ -58,6 +58,7 @@ class FusionWidget(QWidget):
         self._ivus_layer = None
         self._busy = False
         self._ct_hidden = False
+        self.vessel_result = None  # the vessel analysis run here (its contours are drawn)
         self._worker = None
         self._build()
         self._connect()
@@ -260,6 +261,7 @@ class FusionWidget(QWidget):
             return
 
         def done(res) -> None:
+            self.vessel_result = res
             d = res.to_dict()
             self.set_vessel_result(float(d["length_mm"]), d["lesions"])
 
@@ -339,9 +341,25 @@ class FusionWidget(QWidget):
             return
         centre = arcs.center_of(self.session.frame) if arcs is not None else None
         ct_arcs = self.session.ct_arcs() if self.session.s_imaged else []
-        self.views.draw_arcs(self._ivus_layer, pb, centre, self.session.ivus_arcs(), ct_arcs)
+        self.views.draw_arcs(
+            self._ivus_layer, pb, centre, self.session.ivus_arcs(), ct_arcs, self._contours()
+        )
         if self._ivus_layer in self.viewer.layers:
             self.viewer.layers.selection.active = self._ivus_layer
+
+    def _contours(self) -> list[tuple[str, np.ndarray]]:
+        """Lumen (red) and outer wall (green) of the vessel analysis at the current s."""
+        from ._fusion_views import contour_offsets
+
+        res = self.vessel_result
+        if res is None or getattr(res, "centreline", None) is not self.centreline:
+            return []
+        cs = res.contours
+        i = self.centreline.index_at(self.session.s_mm)
+        return [
+            ("red", contour_offsets(cs.theta_deg, cs.r_lumen[i])),
+            ("lime", contour_offsets(cs.theta_deg, cs.r_vessel[i])),
+        ]
 
     def _show_landmarks(self, landmarks: list) -> None:
         if not landmarks:
