@@ -27,11 +27,13 @@ def make_series(
     origin=(-10.0, -20.0, 30.0),
     frame_of_reference: bool = True,
     seed: int = 0,
+    hu: np.ndarray | None = None,
 ) -> Path:
     """A small single-frame CT series (int16 HU, calcium blobs) written slice by slice.
 
     ``row_dir``/``col_dir`` are ImageOrientationPatient; slices step along their cross
-    product by ``spacing[0]``; files are written in a shuffled order.
+    product by ``spacing[0]``; ``origin`` is the first slice's ImagePositionPatient (x, y, z);
+    ``hu`` replaces the random volume; files are written in a shuffled order.
     """
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
@@ -39,10 +41,14 @@ def make_series(
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    n, rows, cols = shape
-    hu = rng.integers(-100, 100, size=shape).astype(np.int16)
-    hu[1 : min(4, n), 5:9, 6:10] = 400
-    hu[min(4, n - 1), 12:15, 15:20] = 900
+    if hu is None:
+        n, rows, cols = shape
+        hu = rng.integers(-100, 100, size=shape).astype(np.int16)
+        hu[1 : min(4, n), 5:9, 6:10] = 400
+        hu[min(4, n - 1), 12:15, 15:20] = 900
+    else:  # a given volume (int16 HU), e.g. a CTVolume's .hu
+        hu = np.round(np.asarray(hu)).astype(np.int16)
+        n, rows, cols = hu.shape
     study, series, fref = generate_uid(), generate_uid(), generate_uid()
     row_dir, col_dir = np.asarray(row_dir, float), np.asarray(col_dir, float)
     normal = np.cross(row_dir, col_dir)

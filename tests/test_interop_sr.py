@@ -148,3 +148,68 @@ def test_cli_sr_refuses_nifti(vol, tmp_path, capsys):
     rc = main(["cac", str(nii), "--sr", str(tmp_path / "n.dcm")])
     assert rc == 2 and "needs the DICOM series" in capsys.readouterr().err
     assert not (tmp_path / "n.dcm").exists()
+
+
+def test_vessel_sr_from_a_report(series, tmp_path):
+    """Fast variant: a vessel report dict (the CLI's JSON layout) to SR and back."""
+    from napari_plaque.io.seg import load_source_series
+    from napari_plaque.io.sr import build_vessel_sr
+
+    les = {"index": 1, "length_mm": 8.0, "diameter_stenosis_pct": 50.0, "area_stenosis_pct": 75.0,
+           "mla_mm2": 2.5, "mld_mm": 1.8, "remodeling_index": 1.12, "plaque_volume_mm3": 30.0,
+           "plaque_burden_pct": 70.0, "lipid_mm3": 10.0, "fibrous_mm3": 15.0, "calcium_mm3": 5.0,
+           "lipid_pct": 33.3, "fibrous_pct": 50.0, "calcium_pct": 16.7, "lipid_mean_hu": 20.0,
+           "fibrous_mean_hu": 90.0, "calcium_mean_hu": 600.0}
+    ds = build_vessel_sr({"vessel": "RCA", "length_mm": 40.0, "lesions": [les]},
+                         load_source_series(series))
+    ds.save_as(tmp_path / "v.dcm", enforce_file_format=True)
+    groups = {g["tracking_id"]: g for g in read_sr(tmp_path / "v.dcm")["groups"]}
+    g = groups["RCA lesion 1"]
+    assert g["measurements"]["Lumen Diameter Stenosis"]["value"] == 50.0
+    assert g["measurements"]["Remodeling Index"]["value"] == pytest.approx(1.12)
+    assert groups["RCA lesion 1 plaque"]["measurements"]["Plaque Burden"]["value"] == 70.0
+    assert groups["RCA lesion 1 plaque calcium"]["measurements"]["Mean"]["value"] == 600.0
+    assert groups["RCA"]["finding_site"] == "Right Coronary Artery"
+
+
+@pytest.mark.slow
+def test_cli_vessel_sr(tmp_path, capsys):
+    import json
+
+    from napari_plaque.cli import main
+    from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
+
+    spec = VesselSpec(name="LAD", length_mm=30.0,
+                      lesions=[LesionSpec(15.0, 8.0, 50.0, kind="calcified")])
+    ph = make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0)
+    v = ph.volume
+    ct = make_series(tmp_path / "ct", hu=v.hu, spacing=v.spacing_mm,
+                     origin=(v.origin_mm[2], v.origin_mm[1], v.origin_mm[0]))
+    assert read_ct(ct)[0].origin_mm == pytest.approx(v.origin_mm, abs=1e-3)
+    csv = tmp_path / "pts.csv"
+    csv.write_text("index,axis-0,axis-1,axis-2\n" + "".join(
+        f"{i},{p[0]},{p[1]},{p[2]}\n" for i, p in enumerate(ph.vessels[0].user_points_mm)))
+    out = tmp_path / "vessel_sr.dcm"
+    capsys.readouterr()
+    assert main(["vessel", str(ct), "--centreline", str(csv), "--name", "LAD", "--json",
+                 "--sr", str(out)]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["lesions"]
+    groups = {g["tracking_id"]: g for g in read_sr(out)["groups"]}
+    for les in rep["lesions"]:
+        g = groups[f"LAD lesion {les['index']}"]
+        assert g["finding_site"].startswith("Anterior Descending")
+        assert g["measurements"]["Vessel Lumen Cross-Sectional Area"]["value"] == pytest.approx(
+            les["mla_mm2"])
+        p = groups[f"LAD lesion {les['index']} plaque"]
+        assert p["measurements"]["Volume"]["value"] == pytest.approx(les["plaque_volume_mm3"])
+    if shutil.which("dciodvfy"):
+        assert dciodvfy_errors(out) == []
+    # a NIfTI study cannot have an SR: refused before any file is written
+    from napari_plaque.io.nifti import write_nifti
+
+    nii = write_nifti(tmp_path / "ct.nii.gz", v.hu, v.spacing_mm, v.origin_mm)
+    rc = main(["vessel", str(nii), "--centreline", str(csv), "--sr", str(tmp_path / "n.dcm"),
+               "--roi-out", str(tmp_path / "roi.npy")])
+    assert rc == 2
+    assert not (tmp_path / "n.dcm").exists() and not (tmp_path / "roi.npy").exists()

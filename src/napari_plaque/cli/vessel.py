@@ -73,6 +73,8 @@ def register(sub) -> None:
     p.add_argument("--centreline-out", metavar="FILE",
                    help="write the (refined) centreline (JSON)")
     p.add_argument("--csv", metavar="FILE", help="write the lesion CSV to FILE")
+    p.add_argument("--sr", metavar="OUT.dcm",
+                   help="also write a DICOM SR (TID 1500) on the DICOM series")
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.set_defaults(func=_cmd_vessel)
 
@@ -117,6 +119,7 @@ def _cmd_vessel(args: argparse.Namespace) -> int:
     _check_out(args.vessel_out, (".npy", ".nii", ".nii.gz"))
     _check_out(args.contours_out, (".json",))
     _check_out(args.centreline_out, (".json",))
+    _check_out(getattr(args, "sr", None), (".dcm",))
     if not args.step_mm > 0:
         raise ValueError(f"--step-mm must be > 0, got {args.step_mm}")
     ranges = parse_ranges(args.ranges)
@@ -143,7 +146,14 @@ def _cmd_vessel(args: argparse.Namespace) -> int:
         wall_hu=args.wall_hu, fat_hu=args.fat_hu,
     )
     masks = rasterize(res, vol) if (args.roi_out or args.vessel_out) else None
+    save_sr = None
+    if getattr(args, "sr", None):  # built now, written with the other files
+        from ..io.sr import prepare_study_sr
+
+        save_sr = prepare_study_sr("vessel", args.sr, name, args.path, res, vol)
     # all computed: now write
+    if save_sr is not None:
+        save_sr()
     if args.roi_out:
         _write_mask(args.roi_out, masks[0], vol)
     if args.vessel_out:

@@ -11,8 +11,11 @@ holds one finding:
   (DCM 122660, mm3) and, when calibrated, the calcium mass (DCM 122661, mg); the whole-heart
   group adds the CAC-DRS and 0/100/400 categories as qualitative evaluations.
 - ``composition``: one group per plaque (finding type: atheroma; finding site: its vessel) with
-  its volume and mean HU, and one group per component (lipid, fibrous, calcium) with the
-  component's volume and mean HU.
+  its volume, mean HU and plaque burden (DCM 122354), and one group per component (lipid,
+  fibrous, calcium) with the component's volume and mean HU.
+- ``vessel``: the vessel's analysed length, then per lesion a stenosis group (length, lumen
+  diameter and area stenosis, minimal lumen area and diameter, remodeling index DCM 122345)
+  and a plaque group (volume, burden) with its components.
 
 Concepts that have no standard code (CAC-DRS, the category, lesion counts, percentages) use the
 private coding scheme ``99NAPARIPLAQUE`` (declared in the Coding Scheme Identification Sequence).
@@ -59,7 +62,7 @@ def _vessel_code(name: str):
     }.get(name.upper())
 
 
-def _num(name, value: float | None, unit, what: str, method=None):
+def _num(name, value: float | None, unit, what: str, method=None, derivation=None):
     import highdicom as hd
 
     if value is None:
@@ -67,7 +70,7 @@ def _num(name, value: float | None, unit, what: str, method=None):
     v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{what} is not a finite number ({value!r}): not written to the SR")
-    return hd.sr.Measurement(name=name, value=v, unit=unit, method=method)
+    return hd.sr.Measurement(name=name, value=v, unit=unit, method=method, derivation=derivation)
 
 
 def _group(identifier: str, measurements, evaluations=(), finding_type=None, site=None):
@@ -201,8 +204,6 @@ def build_composition_sr(
     mm3, hu, pct = _ucum("mm3", "cubic millimeter"), _ucum("[hnsf'U]", "Hounsfield unit"), (
         _ucum("%", "Percent")
     )
-    comp_types = {"lipid": codes.SCT.Lipid, "fibrous": codes.SCT.FibrousPlaque,
-                  "calcium": codes.SCT.Calcium}
     groups = []
     for p in plaques:
         d = p.to_dict() if hasattr(p, "to_dict") else dict(p)
@@ -211,22 +212,36 @@ def build_composition_sr(
         ms = [
             _num(codes.SCT.Volume, d["volume_mm3"], mm3, f"plaque {lab} volume"),
             _num(codes.SCT.Mean, d.get("mean_hu"), hu, f"plaque {lab} mean HU"),
-            _num(_private("BURDEN", "Plaque burden"), d.get("plaque_burden_pct"), pct,
+            _num(codes.DCM.PlaqueBurden, d.get("plaque_burden_pct"), pct,
                  f"plaque {lab} burden"),
         ]
         groups.append(_group(f"plaque {lab}", ms, finding_type=codes.SCT.Atheroma, site=site))
-        for comp, ftype in comp_types.items():
-            ms = [
-                _num(codes.SCT.Volume, d[f"{comp}_mm3"], mm3, f"plaque {lab} {comp} volume"),
-                _num(codes.SCT.Mean, d.get(f"{comp}_mean_hu"), hu, f"plaque {lab} {comp} HU"),
-                _num(_private("PCTPLAQUE", "Percentage of plaque volume"), d.get(f"{comp}_pct"),
-                     pct, f"plaque {lab} {comp} percentage"),
-            ]
-            groups.append(_group(f"plaque {lab} {comp}", ms, finding_type=ftype, site=site))
+        groups += _component_groups(d, f"plaque {lab}", site)
     if not groups:
         raise ValueError("no plaques to report (the ROI is empty)")
     return _report(src, codes.SCT.CTAngiographyOfCoronaryArteries, groups,
                    "napari-plaque plaque composition", series_number)
+
+
+def _component_groups(d: dict, ident: str, site) -> list:
+    """One group per plaque component (lipid, fibrous, calcium): volume, mean HU, percentage."""
+    from pydicom.sr.codedict import codes
+
+    mm3, hu, pct = _ucum("mm3", "cubic millimeter"), _ucum("[hnsf'U]", "Hounsfield unit"), (
+        _ucum("%", "Percent")
+    )
+    types = {"lipid": codes.SCT.Lipid, "fibrous": codes.SCT.FibrousPlaque,
+             "calcium": codes.SCT.Calcium}
+    out = []
+    for comp, ftype in types.items():
+        ms = [
+            _num(codes.SCT.Volume, d[f"{comp}_mm3"], mm3, f"{ident} {comp} volume"),
+            _num(codes.SCT.Mean, d.get(f"{comp}_mean_hu"), hu, f"{ident} {comp} HU"),
+            _num(_private("PCTPLAQUE", "Percentage of plaque volume"), d.get(f"{comp}_pct"),
+                 pct, f"{ident} {comp} percentage"),
+        ]
+        out.append(_group(f"{ident} {comp}", ms, finding_type=ftype, site=site))
+    return out
 
 
 def write_composition_sr(out, plaques, series, series_uid_hash: str | None = None,
@@ -234,6 +249,51 @@ def write_composition_sr(out, plaques, series, series_uid_hash: str | None = Non
     """Write the composition SR of ``plaques`` on ``series`` (atomically)."""
     src = load_source_series(series, uid_hash=series_uid_hash)
     return _save(build_composition_sr(plaques, src, **kwargs), out)
+
+
+# ---------------------------------------------------------------------------------- vessel
+def build_vessel_sr(result, src: SourceSeries, series_number: int = SR_DEFAULTS["series_number"]):
+    """A TID 1500 report of a vessel analysis (``VesselResult`` or its ``to_dict()``).
+
+    One group for the vessel (analysed length), then per lesion a stenosis group (length,
+    diameter and area stenosis, minimal lumen area and diameter, remodeling index) and a plaque
+    group (volume, plaque burden) with its components (lipid, fibrous, calcium).
+    """
+    from pydicom.sr.codedict import codes
+
+    d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    name = str(d.get("vessel", "vessel"))
+    site = _vessel_code(name) or codes.SCT.CoronaryArtery
+    mm, mm2, mm3, pct = (_ucum("mm", "millimeter"), _ucum("mm2", "square millimeter"),
+                         _ucum("mm3", "cubic millimeter"), _ucum("%", "Percent"))
+    ratio = _ucum("1", "no units")
+    groups = [_group(name, [_num(codes.SCT.Length, d["length_mm"], mm, f"{name} length")],
+                     site=site)]
+    for les in d.get("lesions", []):
+        ident = f"{name} lesion {les['index']}"
+        ms = [
+            _num(codes.SCT.Length, les["length_mm"], mm, f"{ident} length"),
+            _num(codes.SCT.LumenDiameterStenosis, les.get("diameter_stenosis_pct"), pct,
+                 f"{ident} diameter stenosis"),
+            _num(codes.SCT.LumenAreaStenosis, les.get("area_stenosis_pct"), pct,
+                 f"{ident} area stenosis"),
+            _num(codes.DCM.VesselLumenCrossSectionalArea, les["mla_mm2"], mm2, f"{ident} MLA",
+                 derivation=codes.SCT.Minimum),
+            _num(codes.SCT.VesselLumenDiameter, les["mld_mm"], mm, f"{ident} MLD",
+                 derivation=codes.SCT.Minimum),
+            _num(codes.DCM.RemodelingIndex, les.get("remodeling_index"), ratio,
+                 f"{ident} remodeling index"),
+        ]
+        groups.append(_group(ident, ms, finding_type=codes.SCT.Stenosis, site=site))
+        ms = [
+            _num(codes.SCT.Volume, les["plaque_volume_mm3"], mm3, f"{ident} plaque volume"),
+            _num(codes.DCM.PlaqueBurden, les.get("plaque_burden_pct"), pct,
+                 f"{ident} plaque burden"),
+        ]
+        groups.append(_group(f"{ident} plaque", ms, finding_type=codes.SCT.Atheroma, site=site))
+        groups += _component_groups(les, f"{ident} plaque", site)
+    return _report(src, codes.SCT.CTAngiographyOfCoronaryArteries, groups,
+                   "napari-plaque vessel analysis", series_number)
 
 
 # ------------------------------------------------------------------------------------ read
@@ -305,9 +365,10 @@ def check_sr_option(sr: str | Path | None, n_studies: int) -> None:
         )
 
 
-def write_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Path, result,
-                   vol=None) -> Path:
-    """``cac`` / ``composition`` ``--sr``: the report of one study, on its DICOM series."""
+def prepare_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Path, result,
+                     vol=None):
+    """Build the ``--sr`` report of one study now (so a command can compute everything before
+    writing anything); returns a function that writes it (atomically) and returns its path."""
     from .detect import is_nifti
 
     if is_nifti(study):
@@ -315,10 +376,18 @@ def write_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Path
             f"--sr: {study} is NIfTI; an SR needs the DICOM series (patient, study, frame of "
             "reference)"
         )
+    builders = {"cac": build_cac_sr, "composition": build_composition_sr,
+                "vessel": build_vessel_sr}
+    if kind not in builders:
+        raise ValueError(f"unknown report kind {kind!r}")
     uid_hash = None if vol is None else vol.meta.get("series_uid_hash")
+    src = load_source_series(study, uid_hash=uid_hash)
+    ds = builders[kind](result, src)
     out = sr_path(sr, study_name)
-    if kind == "cac":
-        return write_cac_sr(out, result, study, series_uid_hash=uid_hash)
-    if kind == "composition":
-        return write_composition_sr(out, result, study, series_uid_hash=uid_hash)
-    raise ValueError(f"unknown report kind {kind!r}")
+    return lambda: _save(ds, out)
+
+
+def write_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Path, result,
+                   vol=None) -> Path:
+    """``cac`` / ``composition`` / ``vessel`` ``--sr``: the report of one study, on its series."""
+    return prepare_study_sr(kind, sr, study_name, study, result, vol)()
