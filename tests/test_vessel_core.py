@@ -318,3 +318,32 @@ def test_resample_polyline_keeps_ends():
     p = np.array([[0, 0, 0], [0, 0, 10.2]], float)
     r = resample_polyline(p, 0.5)
     assert len(r) == 22 and np.allclose(r[-1], p[-1]) and np.allclose(np.diff(r[:, 2])[:-1], 0.5)
+
+
+def test_session_edits_undo_redo_and_exports(sharp, tmp_path):
+    from napari_plaque.ccta.vessel_session import VesselSession
+
+    ph, v, cl, _ = sharp
+    ses = VesselSession(ph.volume)
+    seen = []
+    ses.result_changed.connect(seen.append)
+    res = analyze_vessel(ph.volume, cl)
+    ses.add(res)
+    ses.go_to_s(18.0)
+    i = ses.section
+    r0 = res.contours.r_vessel[i].copy()
+    ses.push_contour("vessel", 0.0, 3.5)
+    assert res.contours.r_vessel[i][0] == pytest.approx(3.5)
+    assert res.contours.r_vessel[i][36] == pytest.approx(r0[36])  # far side untouched
+    assert res.profile["edited"][i] and seen[-1] == "LAD"
+    ses.undo()
+    assert np.allclose(res.contours.r_vessel[i], r0) and not res.contours.edited[i]
+    ses.redo()
+    assert res.contours.r_vessel[i][0] == pytest.approx(3.5)
+    ses.go_to_lesion(2)
+    assert ses.section == cl.index_at(res.lesions[2].s_mla_mm)
+    rows = ses.lesion_rows()
+    assert [r["vessel"] for r in rows] == ["LAD"] * len(res.lesions)
+    ses.export_csv(tmp_path / "l.csv")
+    ses.export_json(tmp_path / "v.json")
+    assert json.loads((tmp_path / "v.json").read_text())["vessels"][0]["vessel"] == "LAD"

@@ -49,14 +49,17 @@ def test_vessel_dock_compute_jump_edit_undo_export(make_napari_viewer, qtbot, la
     assert res.centreline.s_mm[w.session.section] == pytest.approx(les.s_mla_mm)
     p = res.centreline.points_mm[w.session.section]
     assert np.allclose(viewer.dims.point[-3:], p, atol=0.5)
-    # a profile click moves the cross-section
-    w.session.go_to_s(18.0)
+    # a click on the profile plot moves the cross-section
+    from types import SimpleNamespace
+
+    w.views._click(SimpleNamespace(inaxes=w.views.ax_p, xdata=18.0, ydata=1.0))
     assert res.centreline.s_mm[w.session.section] == pytest.approx(18.0, abs=0.01)
     # edit the lumen at s = 18 (healthy): the measurements follow; undo restores
     i = w.session.section
     before = res.profile["lumen_area_mm2"][i]
     w.edit_lumen.setChecked(True)
-    w._on_section_click(90.0, 0.6)
+    # a click in the cross-section at (u, v) = (0, 0.6) mm: theta 90, r 0.6
+    w.views._click(SimpleNamespace(inaxes=w.views.ax_x, xdata=0.0, ydata=0.6))
     assert res.profile["lumen_area_mm2"][i] < before - 0.5 and res.contours.edited[i]
     assert w.undo_btn.isEnabled()
     w.undo_btn.click()
