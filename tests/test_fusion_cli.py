@@ -89,6 +89,17 @@ def test_fuse_json_with_two_landmarks(paired, monkeypatch, capsys, tmp_path):
         )
     rows = list(csv.DictReader(out_csv.open()))
     assert [int(r["ivus_first_frame"]) for r in rows] == [f[0] for f in case.truth_frames]
+    # per-patient CSVs stamped with --patient feed study-stats together
+    for pid in ("P1", "P2"):
+        assert (
+            main(_fuse_args(d, case, "--patient", pid, "--csv", str(tmp_path / f"{pid}.csv"))) == 0
+        )
+    capsys.readouterr()
+    from napari_plaque.fusion.stats import Table
+
+    both = Table.concat([Table.read_csv(tmp_path / f"{p}.csv") for p in ("P1", "P2")])
+    assert both.columns["patient"] == ["P1", "P1", "P2", "P2"]
+    assert both.columns["attenuated"] == ["True", "False", "True", "False"]
 
 
 def test_fuse_text_and_bad_input(paired, monkeypatch, capsys):

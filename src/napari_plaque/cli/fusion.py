@@ -91,6 +91,7 @@ def register(sub) -> None:
         action="store_true",
         help="flag lesions the pullback only partly images instead of refusing",
     )
+    f.add_argument("--patient", help="patient id written into every lesion (for a cohort table)")
     f.add_argument("--out", help="also write the JSON result to this file")
     f.add_argument("--csv", help="also write one row per lesion to this CSV")
     f.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -107,7 +108,9 @@ def register(sub) -> None:
         ),
         formatter_class=_FMT,
     )
-    s.add_argument("table", help="CSV table, one row per lesion")
+    s.add_argument(
+        "table", nargs="+", help="CSV table(s), one row per lesion (several are concatenated)"
+    )
     s.add_argument("--outcome", required=True, help="binary outcome column (0/1, yes/no)")
     s.add_argument("--predictors", help="comma-separated columns (default: every numeric one)")
     s.add_argument("--adjust", help="comma-separated covariates for the adjusted odds ratios")
@@ -185,6 +188,9 @@ def fuse(args) -> dict[str, Any]:
         n_alines=args.n_alines,
         allow_partial=args.allow_partial,
     )
+    if args.patient:
+        for les in res.lesions:
+            les["patient"] = args.patient
     out = res.to_dict()
     out["inputs"] = {
         "ct": str(args.ct),

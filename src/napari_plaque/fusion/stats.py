@@ -114,6 +114,19 @@ class Table:
         return cls(cols, source)
 
     @classmethod
+    def concat(cls, tables: Sequence[Table]) -> Table:
+        """Rows of several tables (e.g. one ``fuse --csv`` per patient); columns united, a
+        column a table lacks is empty (missing) in its rows."""
+        names: list[str] = []
+        for tb in tables:
+            names += [n for n in tb.names if n not in names]
+        cols: dict[str, list[str]] = {n: [] for n in names}
+        for tb in tables:
+            for n in names:
+                cols[n] += tb.columns.get(n, [""] * tb.n_rows)
+        return cls(cols, ", ".join(tb.source for tb in tables if tb.source))
+
+    @classmethod
     def read_csv(cls, path: str | Path) -> Table:
         p = Path(path)
         if not p.is_file():
@@ -154,6 +167,8 @@ def _as_table(table) -> Table:
         return table
     if isinstance(table, (str, Path)):
         return Table.read_csv(table)
+    if isinstance(table, (list, tuple)) and table and isinstance(table[0], (str, Path, Table)):
+        return Table.concat([_as_table(x) for x in table])
     if isinstance(table, Mapping):
         cols = {str(k): [("" if v is None else str(v)) for v in vals] for k, vals in table.items()}
         lengths = {len(v) for v in cols.values()}
@@ -455,7 +470,8 @@ def study_statistics(
 ) -> StudyStatistics:
     """Per-predictor statistics against a binary outcome (see the module docstring).
 
-    ``table``: a CSV path, a :class:`Table`, a dict of columns or a list of row dicts.
+    ``table``: a CSV path (or a list of them, concatenated), a :class:`Table`, a dict of
+    columns or a list of row dicts.
     ``predictors``: column names (default: every numeric column other than the outcome, the
     covariates and the cluster column).
     """
