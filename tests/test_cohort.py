@@ -364,3 +364,26 @@ def test_export_alines_and_ct_dataset_read_a_manifest(pullbacks, studies_dir, tm
     man2.write_text("path,label\nstudies/c.nii.gz,\n")
     assert main(args) == 2
     assert "has no 'label'" in capsys.readouterr().err
+
+
+def test_predict_cohort_writes_one_file_per_study_like_single_runs(pullbacks, tmp_path, capsys):
+    root, pbs = pullbacks
+    out = tmp_path / "single" / "pb2.arcs.json"
+    assert main(["predict", "demo_alines", str(pbs[1][0]), "--out", str(out), "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    args = ["predict", "demo_alines", *(str(d) for d, _ in pbs), "--out", str(tmp_path / "many")]
+    assert main([*args, "--table", str(tmp_path / "p.csv")]) == 0
+    rows = _rows((tmp_path / "p.csv").read_text())
+    assert [r["out_file"] for r in rows] == ["pb1.arcs.json", "pb2.arcs.json"]
+    assert float(rows[1]["calcium_ics"]) == pytest.approx(single["ics"])
+    arcs = [  # the same arcs as the one-study run (each arc has its own time stamp)
+        [{k: v for k, v in a.items() if k != "time"} for a in json.loads(p.read_text())["arcs"]]
+        for p in (out, tmp_path / "many" / "pb2.arcs.json")
+    ]
+    assert arcs[0] == arcs[1] and arcs[0]
+    for r in rows:
+        assert (tmp_path / "many" / r["out_file"]).is_file()
+        assert r["params_hash"] == rows[0]["params_hash"] and "input" not in r
+    # a cohort needs a folder, not one output file
+    assert main([*args[:-1], str(tmp_path / "x.json")]) == 2
+    assert "--out is a folder" in capsys.readouterr().err

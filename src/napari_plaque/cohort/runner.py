@@ -261,7 +261,7 @@ def _local_cluster(workers: int):
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # no fixed port (and no warning when 8787 is taken)
         silence_logs=logging.ERROR,
     )
 
