@@ -181,3 +181,12 @@ def test_join_refuses_a_pullback_shorter_than_the_segment():
     other = ArcSet(case.n_frames + 1, (64, 64))
     with pytest.raises(ValueError, match="frames"):
         join_lesions(case.lesions, m, other)
+
+
+def test_join_without_arcs_reports_frames_but_no_scores():
+    case = make_case(np.random.default_rng(2), n_lesions=2)
+    res = join_lesions(case.lesions, case.mapping(), None)
+    for les, frames in zip(res.lesions, case.truth_frames, strict=True):
+        assert tuple(les["ivus_frames"]) == frames
+        assert les["attenuated"] is None and les["ivus_ics"] is None
+    assert any("no IVUS arcs" in w for w in res.warnings)

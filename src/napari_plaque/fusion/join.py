@@ -131,8 +131,8 @@ def join_lesions(
 ) -> JoinResult:
     """Add the IVUS frame range and arc metrics to each CT lesion (see the module docstring).
 
-    ``arcs`` is an :class:`napari_plaque.ivus.arcs.ArcSet` of the same pullback (None: metrics
-    are reported as 0 and ``attenuated`` False, with a warning). A lesion the pullback does not
+    ``arcs`` is an :class:`napari_plaque.ivus.arcs.ArcSet` of the same pullback (None: only the
+    frame ranges; metrics and ``attenuated`` are null, with a warning -- never scored as 0). A lesion the pullback does not
     fully image is refused (ValueError naming it) unless ``allow_partial``; then it is flagged
     with its ``ivus_coverage`` and, when no frame images it, null metrics.
     """
@@ -148,7 +148,10 @@ def join_lesions(
     mmpf = mapping.mm_per_frame_used
     warnings: list[str] = []
     if arcs is None:
-        warnings.append("no IVUS arcs given: arc metrics are 0 and no lesion is attenuated")
+        warnings.append(
+            "no IVUS arcs given: frame ranges only; arc metrics and 'attenuated' are null "
+            "(not scored)"
+        )
     out: list[dict[str, Any]] = []
     c0, c1 = mapping.covered_s_mm
     for i, lesion in enumerate(lesions):
@@ -172,10 +175,11 @@ def join_lesions(
             )
         les["ivus_frames"] = list(frames) if frames else None
         les["ivus_coverage"] = round(cov, 6)
-        if frames is None:
+        if frames is None or arcs is None:
             for k in IVUS_FIELDS[2:]:
                 les[k] = None
-            warnings.append(f"lesion {i + 1} is not imaged by the pullback: no IVUS metrics")
+            if frames is None:
+                warnings.append(f"lesion {i + 1} is not imaged by the pullback: no IVUS metrics")
             out.append(les)
             continue
         rng = (frames[0], frames[1] + 1)
