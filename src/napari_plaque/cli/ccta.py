@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..ccta.calcium import CALCIUM_DEFAULTS
 from . import CLIError
 from ._common import load_mask
 
@@ -76,7 +77,7 @@ def _study_args(params: dict[str, Any], study) -> argparse.Namespace:
 
 # --------------------------------------------------------------------------------------- cac
 def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from ..ccta import VESSEL_NAMES, calcium_score, calibrate_mass
+    from ..ccta import calcium_score, calibrate_mass
     from ..io import read_image
 
     vol = read_image(study)
@@ -105,26 +106,7 @@ def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             "kvp": vol.meta.get("kvp", vol.meta.get("KVP")),
         }
     )
-    pv = res.per_vessel
-    row: dict[str, Any] = {
-        "study": rep["study"],
-        "agatston": round(res.agatston, 3),
-        "volume_mm3": round(res.volume_mm3, 3),
-        "mass_mg": None if res.mass_mg is None else round(res.mass_mg, 3),
-        "n_lesions": res.n_lesions,
-        "cac_drs": res.cac_drs,
-        "category": res.category,
-    }
-    if vessels is not None:
-        for name in VESSEL_NAMES.values():
-            row[f"{name}_agatston"] = round(pv[name]["agatston"], 3)
-    row.update(
-        {
-            "threshold_hu": args.threshold_hu,
-            "min_area_mm2": args.min_area_mm2,
-            "slice_increment_mm": vol.spacing_mm[0],
-        }
-    )
+    row = res.to_rows(study=rep["study"])[0]  # the one calcium CSV layout
     if getattr(args, "sr", None):  # DICOM SR (TID 1500) on the study's series
         from ..io.sr import write_study_sr
 
@@ -259,14 +241,23 @@ def register(sub) -> None:
     )
     p.add_argument("--vessels", metavar="LABELS", help="vessel labels 1=LM 2=LAD 3=LCX 4=RCA")
     p.add_argument(
-        "--threshold-hu", type=float, default=130.0, help="lesion threshold (default 130)"
+        "--threshold-hu",
+        type=float,
+        default=CALCIUM_DEFAULTS["threshold_hu"],
+        help=f"lesion threshold (default {CALCIUM_DEFAULTS['threshold_hu']:g})",
     )
     p.add_argument(
-        "--min-area-mm2", type=float, default=1.0, help="minimum lesion area (default 1.0)"
+        "--min-area-mm2",
+        type=float,
+        default=CALCIUM_DEFAULTS["min_area_mm2"],
+        help=f"minimum lesion area (default {CALCIUM_DEFAULTS['min_area_mm2']:g})",
     )
     p.add_argument("--rod-roi", metavar="MASK", help="ROI on the calibration rod (enables mass)")
     p.add_argument(
-        "--rod-density", type=float, default=200.0, help="rod density, mg HA/cm^3 (default 200)"
+        "--rod-density",
+        type=float,
+        default=CALCIUM_DEFAULTS["rod_density_mg_cm3"],
+        help=f"rod density, mg HA/cm^3 (default {CALCIUM_DEFAULTS['rod_density_mg_cm3']:g})",
     )
     p.add_argument(
         "--water-roi",

@@ -36,14 +36,15 @@ def register(sub) -> None:
 
 def describe(path: str | Path) -> dict:
     """A JSON-friendly description of what the readers make of ``path``."""
-    from ..io import is_nifti, read_ct, read_nifti, read_pullback
-    from ..io.napari_reader import _peek_dicom
+    from ..io import read_ct, read_nifti, read_pullback
+    from ..io.detect import Format, detect
 
     p = Path(path)
-    if is_nifti(p):
+    fmt = detect(p)
+    if fmt is Format.NIFTI:
         v = read_nifti(p)
         return {"path": str(p), "kind": "nifti", "series": [_vol_info(v)]}
-    if p.is_file() and _peek_dicom(p) == "multiframe":
+    if fmt is Format.IVUS_DICOM:
         pb = read_pullback(p)
         return {
             "path": str(p),

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..models import TRAIN_TASKS
 from ._common import print_json, stderr_progress
 
 
@@ -47,7 +48,13 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from MODEL.state.pt")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="default per task: "
+        + ", ".join(f"{k} {t.settings.batch_size}" for k, t in TRAIN_TASKS.items()),
+    )
     p.add_argument("--lr", type=float, default=3e-3, help="learning rate")
     p.add_argument("--patience", type=int, default=5, help="early stopping (epochs)")
     p.add_argument("--val-fraction", type=float, default=0.25)
@@ -168,7 +175,7 @@ def _train(args) -> int:
     hist = _History()
     common = {
         "epochs": args.epochs,
-        "batch_size": args.batch_size,
+        "batch_size": args.batch_size or TRAIN_TASKS[args.task].settings.batch_size,
         "lr": args.lr,
         "seed": args.seed,
         "val_fraction": args.val_fraction,

@@ -119,7 +119,8 @@ def _emit(result: dict[str, Any], args) -> None:
 
 
 def _spacing_for(args, shape: tuple[int, ...]) -> tuple[tuple[float, ...], str]:
-    from ..io import is_nifti, read_image, read_nifti
+    from ..io import read_image, read_nifti
+    from ..io.detect import Format, detect
 
     if args.spacing:
         if len(shape) != 3:
@@ -134,7 +135,7 @@ def _spacing_for(args, shape: tuple[int, ...]) -> tuple[tuple[float, ...], str]:
             )
         return tuple(vol.spacing_mm), "image"
     for path in (args.ref, args.pred):
-        if is_nifti(path):
+        if detect(path) is Format.NIFTI:
             return tuple(read_nifti(path).spacing_mm), f"NIfTI header of {Path(path).name}"
     print(
         "napari-plaque: warning: no spacing known (no --spacing, --image or NIfTI input); "

@@ -16,6 +16,7 @@ how to install it. The numpy-only parts (dataset readers and exporters, polar sa
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,59 @@ _LAZY = {
     "train_ctseg": "train",
 }
 
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training settings shared by :mod:`napari_plaque.models.train`, the CLI and the widget."""
+
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 3e-3
+    seed: int = 0
+    val_fraction: float = 0.25
+    patience: int = 5
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    """One trainable task: what its model takes and its default settings."""
+
+    name: str
+    input: str  # the ``napari_plaque`` kind of the data: "ivus" or "ct"
+    description: str
+    trainer: str  # step generator in napari_plaque.models.train
+    settings: TrainSettings
+
+
+#: the registry of training tasks (CLI choices, widget choices, defaults)
+TRAIN_TASKS: dict[str, TrainTask] = {
+    "alines": TrainTask(
+        "alines",
+        "ivus",
+        "IVUS A-line detector (calcium, attenuation) on polar frames",
+        "iter_train_alines",
+        TrainSettings(batch_size=16),
+    ),
+    "ct-seg": TrainTask(
+        "ct-seg",
+        "ct",
+        "CT U-Net segmentation on HU arrays",
+        "iter_train_ctseg",
+        TrainSettings(batch_size=8),
+    ),
+}
+
 #: what each task's model takes: the ``napari_plaque`` kind of the input layer / data
-TASK_INPUT = {"alines": "ivus", "ct-seg": "ct"}
+TASK_INPUT = {name: t.input for name, t in TRAIN_TASKS.items()}
 _KIND_WORDS = {"ivus": "an IVUS pullback", "ct": "a CT volume"}
 
 __all__ = [
     "TASK_INPUT",
     "TORCH_HINT",
+    "TRAIN_TASKS",
+    "TrainSettings",
+    "TrainTask",
     "input_mismatch",
     "pretrained_dir",
     "pretrained_models",

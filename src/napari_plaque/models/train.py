@@ -22,7 +22,7 @@ import numpy as np
 from .._progress import run_steps
 from ..io.atomic import atomic_path
 from ..io.errors import FormatError
-from . import require_torch
+from . import TRAIN_TASKS, require_torch
 from .checkpoint import make_metadata, save_model
 from .data import (
     AIR_HU,
@@ -40,6 +40,10 @@ from .inference import select_device
 from .nets import ALineNet, UNet
 
 torch = require_torch()
+
+#: default settings of each task (one home: models.TRAIN_TASKS, read by the CLI and widget)
+_alines = TRAIN_TASKS["alines"].settings
+_ctseg = TRAIN_TASKS["ct-seg"].settings
 F = torch.nn.functional
 
 STATE_FORMAT = "napari-plaque/train-state"
@@ -220,17 +224,17 @@ def _software_data_summary(ids: list[str], val_ids: list[str], **kw: Any) -> dic
 def iter_train_alines(
     data: str | Path | ALineDataset,
     out: str | Path,
-    epochs: int = 20,
-    batch_size: int = 16,
-    lr: float = 3e-3,
-    seed: int = 0,
-    val_fraction: float = 0.25,
-    patience: int = 5,
+    epochs: int = _alines.epochs,
+    batch_size: int = _alines.batch_size,
+    lr: float = _alines.lr,
+    seed: int = _alines.seed,
+    val_fraction: float = _alines.val_fraction,
+    patience: int = _alines.patience,
     context: int = 1,
     width: int = 16,
     n_blocks: int = 3,
     k_smooth: int = 9,
-    device: str = "auto",
+    device: str = _alines.device,
     resume: bool = False,
     history: list[dict[str, Any]] | None = None,
     synthetic: bool | None = None,
@@ -410,20 +414,20 @@ def _crop_patch(hu, lab, corner, size):
 def iter_train_ctseg(
     data: str | Path | CTTrainingSet,
     out: str | Path,
-    epochs: int = 20,
+    epochs: int = _ctseg.epochs,
     dims: int = 2,
     patch_size: tuple[int, int, int] | None = None,
-    batch_size: int = 8,
+    batch_size: int = _ctseg.batch_size,
     patches_per_epoch: int = 64,
     val_patches: int = 32,
-    lr: float = 3e-3,
-    seed: int = 0,
-    val_fraction: float = 0.25,
-    patience: int = 5,
+    lr: float = _ctseg.lr,
+    seed: int = _ctseg.seed,
+    val_fraction: float = _ctseg.val_fraction,
+    patience: int = _ctseg.patience,
     window_hu: tuple[float, float] = (-300.0, 1300.0),
     base_channels: int = 8,
     levels: int = 3,
-    device: str = "auto",
+    device: str = _ctseg.device,
     resume: bool = False,
     history: list[dict[str, Any]] | None = None,
     synthetic: bool = False,

@@ -37,7 +37,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..layers import UNITS, labels_layer_data, pullback_from_layer, volume_from_layer
-from ..models import input_mismatch, pretrained_models
+from ..models import TRAIN_TASKS, input_mismatch, pretrained_models
 from ._common import refill_combo
 from ._worker import start_worker
 
@@ -346,7 +346,8 @@ class TrainingWidget(_RunMixin, QWidget):
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.task_combo = QComboBox()
-        self.task_combo.addItems(["alines", "ct-seg"])
+        self.task_combo.addItems(list(TRAIN_TASKS))
+        self.task_combo.currentTextChanged.connect(self._task_defaults)
         form.addRow("Task", self.task_combo)
         self.source_combo = QComboBox()
         self.source_combo.addItems(["data folder", "image + label layers"])
@@ -363,11 +364,11 @@ class TrainingWidget(_RunMixin, QWidget):
         form.addRow("Labels layer", self.labels_combo)
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 10000)
-        self.epochs_spin.setValue(20)
+        self.epochs_spin.setValue(TRAIN_TASKS["alines"].settings.epochs)
         form.addRow("Epochs", self.epochs_spin)
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 4096)
-        self.batch_spin.setValue(16)
+        self.batch_spin.setValue(TRAIN_TASKS["alines"].settings.batch_size)
         form.addRow("Batch size", self.batch_spin)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
@@ -396,6 +397,13 @@ class TrainingWidget(_RunMixin, QWidget):
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self._refresh_layers()
+
+    def _task_defaults(self, task: str) -> None:
+        """The chosen task's default settings (one home: models.TRAIN_TASKS)."""
+        st = TRAIN_TASKS[task].settings
+        self.epochs_spin.setValue(st.epochs)
+        self.batch_spin.setValue(st.batch_size)
+        self.seed_spin.setValue(st.seed)
 
     def _refresh_layers(self, event=None) -> None:
         refill_combo(self.image_combo, [ly.name for ly in _image_layers(self.viewer)])
