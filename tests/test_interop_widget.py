@@ -64,3 +64,32 @@ def test_wrong_password_shows_401_without_secret(dock, orthanc, qtbot):  # noqa:
     qtbot.waitUntil(lambda: "Error" in w.status.text(), timeout=20000)
     assert "401" in w.status.text() and "oops-secret" not in w.status.text()
     assert w.search_btn.isEnabled() and not w.cancel_btn.isEnabled()
+
+
+def test_save_hand_drawn_labels_as_seg_from_the_viewer(make_napari_viewer, tmp_path):
+    """File > Save Selected Layer(s) as .dcm: labels drawn on a CT opened from DICOM."""
+    import highdicom as hd
+
+    from napari_plaque.io.seg import read_seg
+
+    viewer = make_napari_viewer()
+    folder = make_series(tmp_path / "ct", shape=(4, 16, 18), seed=5)
+    (img,) = viewer.open(str(folder), plugin="napari-plaque")
+    lab = np.zeros(img.data.shape, np.uint8)
+    lab[1:3, 4:9, 5:10] = 2
+    labels = viewer.add_labels(lab, scale=img.scale, translate=img.translate, name="drawn")
+    viewer.layers.selection = {labels}
+    out = tmp_path / "drawn_seg.dcm"
+    viewer.layers.save(str(out), selected=True, plugin="napari-plaque")
+    assert np.array_equal(read_seg(out, series=folder).labels[0][1], lab)
+    assert hd.seg.segread(out).get_segment_description(2).algorithm_type.value == "MANUAL"
+    # a labels layer on no DICOM series is refused; nothing written
+    other = viewer.add_labels(np.zeros((3, 5, 5), np.uint8), name="free")
+    viewer.layers.selection = {other}
+    from unittest import mock
+
+    with mock.patch("napari_plaque.io.napari_reader._notify_error") as notify, \
+            pytest.warns(UserWarning):
+        viewer.layers.save(str(tmp_path / "free.dcm"), selected=True, plugin="napari-plaque")
+    assert "needs the CT series" in notify.call_args[0][0]
+    assert not (tmp_path / "free.dcm").exists()

@@ -16,7 +16,13 @@ def write_labels(path: str, data, meta: dict) -> list[str]:
     p = Path(path)
     arr = np.asarray(data)
     if p.suffix.lower() == ".dcm":
-        return [str(write_labels_seg(p, arr, meta))]
+        try:
+            return [str(write_labels_seg(p, arr, meta))]
+        except ValueError as exc:  # napari only says "not a valid writer": say why
+            from .napari_reader import _notify_error
+
+            _notify_error(str(exc))
+            raise
     if p.suffix == ".npy":
         with atomic_path(p) as tmp:
             with open(tmp, "wb") as fh:
