@@ -387,3 +387,19 @@ def test_predict_cohort_writes_one_file_per_study_like_single_runs(pullbacks, tm
     # a cohort needs a folder, not one output file
     assert main([*args[:-1], str(tmp_path / "x.json")]) == 2
     assert "--out is a folder" in capsys.readouterr().err
+
+
+def test_no_table_written_when_nothing_ran_and_foreign_tables_refused(studies_dir, tmp_path):
+    out = tmp_path / "out.csv"
+    with pytest.raises(ValueError, match="broken"):  # one study, its error propagates
+        (studies_dir / "broken.nii.gz").write_bytes(b"x")
+        run_cohort(
+            _score_task, studies_from_paths([studies_dir / "broken.nii.gz"]),
+            {"threshold_hu": 130.0}, out=out, raise_errors=True,
+        )  # fmt: skip
+    assert not out.exists()  # nothing half-written
+    out.write_text("id,score\n1,2\n")
+    with pytest.raises(ValueError, match="not a cohort table"):
+        run_cohort(_score_task, studies_from_paths([studies_dir / "a.nii.gz"]),
+                   {"threshold_hu": 130.0}, out=out, resume=True)  # fmt: skip
+    assert out.read_text() == "id,score\n1,2\n"

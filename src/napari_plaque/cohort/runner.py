@@ -317,7 +317,13 @@ def run_cohort(
     outcomes: list[StudyOutcome | None] = [None] * len(studies)
     kept: list[dict[str, Any]] = []
     if resume and out_path is not None:
-        good, order = _resume_groups(read_table(out_path), ph, __version__)
+        prev = read_table(out_path)
+        if prev and "params_hash" not in prev[0]:
+            raise ValueError(
+                f"{out_path}: not a cohort table written by napari-plaque (no params_hash "
+                "column); --resume would mix it with the new rows"
+            )
+        good, order = _resume_groups(prev, ph, __version__)
         current = set()
         for i, s in enumerate(studies):
             key = (s.study_id, input_id(s))
@@ -355,7 +361,8 @@ def run_cohort(
         elif todo:
             _run_distributed(run, todo, done, n_proc, scheduler, client, batch_size)
     except BaseException:
-        snapshot()  # whatever finished is kept (resumable)
+        if any(o is not None and not o.resumed for o in outcomes):
+            snapshot()  # whatever finished is kept (resumable); nothing finished: no file
         bar.close()
         raise
     bar.close()
