@@ -376,3 +376,129 @@ if __name__ == "__main__":  # python tests/test_fuzz.py [N]: print the figures
         print(_report(c))
         for line in c["problems"][:40]:
             print("  ", line)
+
+
+# -- napari-plaque's own files: arcs JSON and SVM model metadata ------------------------------
+
+_JSON_BAD = [
+    None, True, -1, 0, 1e308, float("nan"), float("inf"), "abc", "", [], {}, [1, 2, 3],
+    {"a": 1}, 10**18, -(10**18), 2.5, "nan", [[1, 2]] * 3,
+]  # fmt: skip
+
+
+def _mutate_json(doc, rng):
+    """Replace one value (at any depth) of a JSON document by a bad one, or delete a key."""
+    import copy
+
+    doc = copy.deepcopy(doc)
+    paths = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                paths.append((*path, k))
+                walk(v, (*path, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node[:5]):
+                paths.append((*path, i))
+                walk(v, (*path, i))
+
+    walk(doc, ())
+    path = paths[int(rng.integers(len(paths)))]
+    parent = doc
+    for k in path[:-1]:
+        parent = parent[k]
+    if isinstance(parent, dict) and rng.random() < 0.2:
+        del parent[path[-1]]
+        return doc, f"delete {path}"
+    bad = _JSON_BAD[int(rng.integers(len(_JSON_BAD)))]
+    parent[path[-1]] = bad
+    return doc, f"{path} = {bad!r}"
+
+
+def run_json_campaign(root: Path, n_cases: int, seed: int = SEED) -> dict:
+    import json
+
+    from napari_plaque.ivus.arcs import ArcSet, load_arcs, save_arcs
+    from napari_plaque.ivus.features import FEATURE_NAMES
+    from napari_plaque.ivus.svm import MODEL_FORMAT, SVMModel, load_model, save_model
+
+    rng = np.random.default_rng(seed)
+    arcs = ArcSet(6, (32, 32))
+    arcs.add(1, "calcium", 10, 50)
+    arcs.add(2, "attenuation", 300, 20)
+    arcs_doc = json.loads(save_arcs(arcs, root / "src.arcs.json").read_text())
+    n = len(FEATURE_NAMES)
+    svm_meta = json.loads(json.dumps({"format": MODEL_FORMAT, "version": 1}))
+    model = SVMModel(np.ones(n), 0.0, np.zeros(n), np.ones(n), {})
+    from napari_plaque.ivus.features import FEATURE_VERSION
+
+    svm_meta.update(
+        {
+            "class": "calcium", "feature_names": list(FEATURE_NAMES),
+            "feature_version": FEATURE_VERSION, "n_alines": 90, "depth_samples": 32,
+            "depth_mm": 2.0, "smooth_alines": 3, "smooth_frames": 1, "threshold": 0.0,
+            "n_train_alines": 10, "n_pullbacks": 1,
+        }
+    )  # fmt: skip
+    counts = {"tried": 0, "ok": 0, "refused": 0, "crash": 0, "silent": 0, "hang": 0}
+    problems: list[str] = []
+    for case in range(n_cases):
+        kind = "arcs" if case % 2 == 0 else "svm"
+        doc = arcs_doc if kind == "arcs" else svm_meta
+        mutated, what = _mutate_json(doc, rng)
+        label = f"{kind} case {case} ({what})"
+        counts["tried"] += 1
+        try:
+            with time_bound(TIME_LIMIT_S):
+                if kind == "arcs":
+                    p = root / f"c{case}.arcs.json"
+                    p.write_text(json.dumps(mutated))
+                    s = load_arcs(p)
+                    lab = s.labels(36)
+                    bad = None if lab.shape[0] == s.n_frames else "label shape"
+                    for a in s.arcs:
+                        if not (np.isfinite(a.start_deg) and np.isfinite(a.end_deg)):
+                            bad = "non-finite arc"
+                else:
+                    model.meta = mutated
+                    p = root / f"c{case}.npz"
+                    try:
+                        save_model(model, p)
+                    except (TypeError, ValueError):
+                        counts["tried"] -= 1  # cannot even be written: not a test case
+                        continue
+                    m = load_model(p)
+                    score = m.predict_labels(np.zeros((3, int(m.meta["n_alines"]), n)))
+                    bad = None if score.shape == (3, int(m.meta["n_alines"])) else "shape"
+        except _Hang:
+            counts["hang"] += 1
+            problems.append(f"{label}: hang")
+        except (ReaderError, FormatError) as exc:
+            if p.name in str(exc):
+                counts["refused"] += 1
+            else:
+                counts["crash"] += 1
+                problems.append(f"{label}: message does not name the file: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            counts["crash"] += 1
+            problems.append(f"{label}: {type(exc).__name__}: {exc}")
+        else:
+            if bad is None:
+                counts["ok"] += 1
+            else:
+                counts["silent"] += 1
+                problems.append(f"{label}: {bad}")
+    counts["problems"] = problems
+    return counts
+
+
+def test_fuzz_own_files(tmp_path):
+    counts = run_json_campaign(tmp_path, 300)
+    print(
+        f"\nfuzz (arcs files, SVM models): tried {counts['tried']}; read ok {counts['ok']}, "
+        f"refused cleanly {counts['refused']}, crashes {counts['crash']}, silent results "
+        f"{counts['silent']}, hangs {counts['hang']}"
+    )
+    assert counts["crash"] == counts["silent"] == counts["hang"] == 0, counts["problems"][:10]
+    assert counts["refused"] > counts["tried"] // 4

@@ -632,7 +632,7 @@ def load_arcs(
         mode = str(doc.get("center_mode", "catheter"))
         centers = doc.get("centers")
         arcs = list(doc.get("arcs", []))
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         raise FormatError(p, f"arcs file is missing or has malformed fields ({exc})") from exc
     if n_frames is not None and int(n_frames) != f:
         raise FormatError(
@@ -645,10 +645,21 @@ def load_arcs(
             f"made for another pullback: frame shape {list(shape)} in the file, the pullback "
             f"has {list(frame_shape)}",
         )
+    if not 1 <= f <= 10**6 or not all(1 <= s_ <= 65535 for s_ in shape):
+        raise FormatError(p, f"implausible n_frames {f} or frame_shape {list(shape)}")
+    if not isinstance(doc.get("classes", []), list) or len(classes) > 256:
+        raise FormatError(p, "'classes' must be a list of at most 256 names")
+    if mode not in CENTER_MODES:
+        raise FormatError(p, f"center_mode must be one of {CENTER_MODES}, got {mode!r}")
     if centers is not None:
-        c = np.asarray(centers, float)
+        try:
+            c = np.asarray(centers, float)
+        except (TypeError, ValueError) as exc:
+            raise FormatError(p, f"centers are not numbers ({exc})") from None
         if not (c.shape == (2,) or c.shape == (f, 2)):
             raise FormatError(p, f"centers must be one [cy, cx] or {f} pairs, got shape {c.shape}")
+        if not np.all(np.isfinite(c)):
+            raise FormatError(p, "centers hold NaN or infinite values")
     if not isinstance(arcs, list) or not all(isinstance(d, dict) for d in arcs):
         raise FormatError(p, "'arcs' must be a list of objects")
     try:

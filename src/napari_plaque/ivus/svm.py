@@ -315,17 +315,18 @@ def _validate_svm_meta(p: Path, meta: dict[str, Any]) -> None:
     import math
 
     def integer(key: str, lo: int, hi: int, required: bool = True) -> None:
-        v = meta.get(key)
-        if v is None and not required:
+        if key not in meta and not required:
             return
+        v = meta.get(key)
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise FormatError(p, f"model field {key!r} must be an integer in {lo}..{hi}, got {v!r}")
 
     def number(key: str, positive: bool = False, required: bool = True) -> None:
-        v = meta.get(key)
-        if v is None and not required:
+        if key not in meta and not required:
             return
+        v = meta.get(key)
         ok = not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
+        ok = ok and abs(v) <= 1e6
         if not ok or (positive and v <= 0):
             what = "a positive finite number" if positive else "a finite number"
             raise FormatError(p, f"model field {key!r} must be {what}, got {v!r}")
