@@ -67,6 +67,17 @@ def test_vessel_dock_compute_jump_edit_undo_export(make_napari_viewer, qtbot, la
     w.redo_btn.click()
     assert res.profile["lumen_area_mm2"][i] < before - 0.5
     w.session.undo()
+    # user reference segments
+    w.prox_ref.setText("1-5")
+    w.ref_btn.click()
+    assert all(les.proximal_reference_mm == pytest.approx([1.0, 5.0], abs=0.02)
+               for les in res.lesions)
+    w.prox_ref.setText("5-1")
+    w.ref_btn.click()
+    assert "start < end" in w.status.text()
+    w.prox_ref.setText("")
+    w.ref_btn.click()
+    assert res.reference_override == {}
     # a second vessel on the same scan
     _compute(qtbot, w, "RCA points", "RCA")
     assert set(w.session.results) == {"LAD", "RCA"} and w.table.rowCount() == 4

@@ -52,6 +52,7 @@ from .contours import (
     polygon_area,
 )
 from .reformat import REFORMAT_DEFAULTS, polar_radii, polar_sections
+from .reformat import cross_section as cross_section  # re-exported (CT-IVUS fusion draws on it)
 
 #: every default of the vessel analysis (function, CLI and widget read this dict)
 VESSEL_DEFAULTS: dict[str, Any] = {
@@ -333,7 +334,7 @@ def _lesion(res: VesselResult, k: int, a: int, b: int, healthy, params) -> Lesio
     for side, name in ((-1, "proximal"), (1, "distal")):
         if name in ov:
             lo, hi = ov[name]
-            idx = np.flatnonzero((s >= lo) & (s <= hi))
+            idx = np.flatnonzero((s >= lo - 0.01) & (s <= hi + 0.01))
         else:
             idx = _ref_segment(s, healthy, a, b, L, side)
         segs[name] = idx

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QRadioButton,
     QTableWidget,
@@ -95,6 +96,16 @@ class VesselAnalysisWidget(QWidget):
         for b in (self.edit_lumen, self.edit_wall, self.undo_btn, self.redo_btn):
             row.addWidget(b)
         lay.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("references (mm)"))
+        self.prox_ref = QLineEdit()
+        self.prox_ref.setPlaceholderText("proximal auto, e.g. 2-7")
+        self.dist_ref = QLineEdit()
+        self.dist_ref.setPlaceholderText("distal auto")
+        self.ref_btn = QPushButton("Apply")
+        for b in (self.prox_ref, self.dist_ref, self.ref_btn):
+            row.addWidget(b)
+        lay.addLayout(row)
         self.views = VesselViews(self._on_section_click, self.session.go_to_s)
         lay.addWidget(self.views, 1)
         self.table = QTableWidget(0, len(TABLE_FIELDS))
@@ -123,6 +134,7 @@ class VesselAnalysisWidget(QWidget):
         self.csv_btn.clicked.connect(lambda: self.export_csv())
         self.json_btn.clicked.connect(lambda: self.export_json())
         self.roi_btn.clicked.connect(self.update_roi_layer)
+        self.ref_btn.clicked.connect(self.apply_references)
         self.vessel_combo.currentTextChanged.connect(self.session.set_current)
         self.table.cellClicked.connect(self._on_row)
         self.session.vessels_changed.connect(self._on_vessels)
@@ -243,6 +255,29 @@ class VesselAnalysisWidget(QWidget):
         self._set_layer(f"{res.name} plaque ROI", plaque, "labels", scale=ct.spacing_mm,
                         translate=ct.origin_mm, opacity=0.5)
 
+    def apply_references(self) -> None:
+        """Use the typed reference segments ("start-end" mm; empty = automatic)."""
+        res = self.session.result
+        if res is None:
+            return
+        try:
+            segs = []
+            for edit in (self.prox_ref, self.dist_ref):
+                txt = edit.text().strip()
+                if not txt:
+                    segs.append(None)
+                    continue
+                a, b = txt.replace(",", "-").split("-", 1)
+                segs.append((float(a), float(b)))
+            res.set_references(*segs)
+        except ValueError as exc:
+            self.status.setText(f"⚠ references: {exc} (write start-end in mm, e.g. 2-7)")
+            return
+        self.session.result_changed.emit(res.name)
+        self.status.setText("references: " + ", ".join(
+            f"{k} {a:.1f}-{b:.1f} mm" for k, (a, b) in res.reference_override.items())
+            if res.reference_override else "references: automatic")
+
     # ---- session events
     def _on_vessels(self) -> None:
         names = list(self.session.results)
@@ -304,7 +339,7 @@ class VesselAnalysisWidget(QWidget):
         has = self.session.result is not None
         self.undo_btn.setEnabled(self.session.can_undo())
         self.redo_btn.setEnabled(self.session.can_redo())
-        for b in (self.save_btn, self.csv_btn, self.json_btn, self.roi_btn):
+        for b in (self.save_btn, self.csv_btn, self.json_btn, self.roi_btn, self.ref_btn):
             b.setEnabled(has)
 
     # ---- files
