@@ -194,3 +194,27 @@ def test_study_stats_bad_input(table, capsys, tmp_path):
     assert "one class only" in capsys.readouterr().err
     assert main(["study-stats", str(tmp_path / "missing.csv"), "--outcome", "a"]) == 2
     assert "table not found" in capsys.readouterr().err
+
+
+def test_fuse_from_a_vessel_json(paired, capsys, tmp_path):
+    """Lesions of a vessel analysis already run (the dock's export) instead of re-running it."""
+    case, d = paired
+    doc = {"vessels": [
+        {"vessel": "LAD", "length_mm": case.centreline_length_mm, "lesions": case.lesions},
+        {"vessel": "RCA", "length_mm": 90.0, "lesions": []},
+    ]}  # fmt: skip
+    vj = tmp_path / "vessels.json"
+    vj.write_text(json.dumps(doc))
+    base = _fuse_args(d, case, "--json")
+    i = base.index("--ct")
+    base = base[:i] + base[i + 4 :]  # drop --ct and --centreline
+    assert main([*base, "--vessel-json", str(vj)]) == 2
+    assert "holds 2 vessels" in capsys.readouterr().err
+    assert main([*base, "--vessel-json", str(vj), "--vessel", "LAD"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [tuple(x["ivus_frames"]) for x in out["lesions"]] == case.truth_frames
+    assert out["inputs"]["vessel_json"] == str(vj)
+    assert main(base) == 2
+    assert "give --ct and --centreline" in capsys.readouterr().err
+    assert main([*_fuse_args(d, case), "--vessel-json", str(vj)]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -34,8 +34,14 @@ def register(sub) -> None:
         ),
         formatter_class=_FMT,
     )
-    f.add_argument("--ct", required=True, help="CT: DICOM series folder or NIfTI")
-    f.add_argument("--centreline", required=True, help="centreline file of that CT (vessel)")
+    f.add_argument("--ct", help="CT: DICOM series folder or NIfTI (with --centreline)")
+    f.add_argument("--centreline", help="centreline file of that CT (vessel analysis)")
+    f.add_argument(
+        "--vessel-json",
+        help="instead of --ct/--centreline: lesions of a vessel analysis already run "
+        "(vessel --json, or the vessel dock's export; keeps contour edits)",
+    )
+    f.add_argument("--vessel", help="with --vessel-json holding several vessels: which one")
     f.add_argument("--pullback", required=True, help="IVUS pullback (multi-frame DICOM)")
     f.add_argument("--arcs", help="arcs file (napari-plaque/arcs JSON) of the pullback")
     f.add_argument(
@@ -154,21 +160,29 @@ def _vessel_dict(result) -> dict[str, Any]:
 
 def fuse(args) -> dict[str, Any]:
     """The ``fuse`` pipeline on parsed arguments; returns the JSON object."""
-    from ..fusion.join import join_lesions
+    from ..fusion.join import join_lesions, load_vessel_json
     from ..fusion.mapping import FrameMapping, parse_landmark
     from ..io import read_image, read_pullback
     from ..ivus.arcs import load_arcs
 
     landmarks = [parse_landmark(t) for t in args.landmark]
-    Centreline, analyze_vessel = _vessel_api()
-    ct = read_image(args.ct)
-    centreline = Centreline.load(args.centreline)
+    if args.vessel_json:
+        if args.ct or args.centreline:
+            raise CLIError("give either --vessel-json or --ct with --centreline, not both")
+        length, lesions = load_vessel_json(args.vessel_json, args.vessel)
+    elif not (args.ct and args.centreline):
+        raise CLIError("give --ct and --centreline (or --vessel-json)")
     pb = read_pullback(args.pullback)
     arcs = None
     if args.arcs:
         arcs = load_arcs(args.arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
-    vessel = _vessel_dict(analyze_vessel(ct, centreline))
-    length = float(vessel.get("length_mm") or getattr(centreline, "length_mm", 0.0))
+    if not args.vessel_json:
+        Centreline, analyze_vessel = _vessel_api()
+        ct = read_image(args.ct)
+        centreline = Centreline.load(args.centreline)
+        vessel = _vessel_dict(analyze_vessel(ct, centreline))
+        length = float(vessel.get("length_mm") or getattr(centreline, "length_mm", 0.0))
+        lesions = vessel["lesions"]
     mapping = FrameMapping.from_pullback(
         pb,
         landmarks,
@@ -179,7 +193,7 @@ def fuse(args) -> dict[str, Any]:
         speed_tolerance=args.speed_tolerance,
     )
     res = join_lesions(
-        vessel["lesions"],
+        lesions,
         mapping,
         arcs,
         attenuation_min_arc_deg=args.attenuation_min_arc_deg,
@@ -193,8 +207,9 @@ def fuse(args) -> dict[str, Any]:
             les["patient"] = args.patient
     out = res.to_dict()
     out["inputs"] = {
-        "ct": str(args.ct),
-        "centreline": str(args.centreline),
+        "ct": str(args.ct) if args.ct else None,
+        "centreline": str(args.centreline) if args.centreline else None,
+        "vessel_json": str(args.vessel_json) if args.vessel_json else None,
         "pullback": str(args.pullback),
         "arcs": str(args.arcs) if args.arcs else None,
         "pullback_assumed": sorted(pb.assumed),

@@ -68,6 +68,40 @@ IVUS_FIELDS = (
 )
 
 
+def load_vessel_json(path, vessel: str | None = None) -> tuple[float, list[dict[str, Any]]]:
+    """``(length_mm, lesions)`` from a vessel analysis JSON: the ``vessel --json`` object, or
+    the vessel dock's export (``{"vessels": [...]}``; ``vessel`` picks one by name when it holds
+    several). Lesions edited in the dock are used as they are, not recomputed."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{p}: not a readable JSON file ({exc})") from None
+    items = doc.get("vessels") if isinstance(doc, dict) and "vessels" in doc else [doc]
+    if not isinstance(items, list) or not all(isinstance(v, dict) for v in items):
+        raise ValueError(f"{p}: not a vessel analysis JSON")
+    names = [str(v.get("vessel", "")) for v in items]
+    if vessel is not None:
+        if vessel not in names:
+            raise ValueError(f"{p}: no vessel {vessel!r}; it holds {names}")
+        item = items[names.index(vessel)]
+    elif len(items) == 1:
+        item = items[0]
+    else:
+        raise ValueError(f"{p}: holds {len(items)} vessels {names}; choose one by name")
+    try:
+        length = float(item["length_mm"])
+        lesions = [dict(x) for x in item["lesions"]]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{p}: a vessel analysis JSON needs length_mm and lesions") from None
+    if not length > 0:
+        raise ValueError(f"{p}: length_mm must be > 0, got {length}")
+    return length, lesions
+
+
 def attenuated_rule(
     max_arc_deg: float,
     length_mm: float,

@@ -11,7 +11,6 @@ State lives in :class:`napari_plaque.fusion.model.FusionSession`; this dock bind
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -238,13 +237,9 @@ class FusionWidget(QWidget):
 
     def load_vessel_json(self, path: str | Path) -> None:
         """Lesions from a ``napari-plaque vessel --json`` (or ``fuse --json``) output file."""
-        p = Path(path)
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-            length, lesions = float(doc["length_mm"]), list(doc["lesions"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{p}: not a vessel analysis JSON with length_mm and lesions") from exc
-        self.set_vessel_result(length, lesions)
+        from ..fusion.join import load_vessel_json
+
+        self.set_vessel_result(*load_vessel_json(path))
 
     def set_vessel_result(self, length_mm: float, lesions: list[dict[str, Any]]) -> None:
         self.s_spin.setRange(0.0, float(length_mm))
