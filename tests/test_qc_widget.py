@@ -79,26 +79,48 @@ def test_shape_mismatch_reports_without_crash(make_napari_viewer):
 def test_review_file_survives_restart(make_napari_viewer, qtbot, tmp_path):
     viewer, _, _ = _viewer_with_case(make_napari_viewer)
     path = tmp_path / "review.json"
-    w = QCWidget(viewer)
-    _run(w, qtbot)
-    w.open_review(path)
+    _, qc = viewer.window.add_plugin_dock_widget("napari-plaque", "Segmentation QC")
+    _run(qc, qtbot)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Segmentation review")
+    assert w.open_review(path)
     assert w.case_edit.text() == "case01"
     w.note_edit.setText("leak into LV")
-    w.set_flag("fix")
+    assert w.set_flag("fix")
     data = json.loads(path.read_text())
     assert data["version"] == 1 and data["cases"]["case01"]["flag"] == "fix"
+    # the QC dock's metrics reach the review through the layer metadata
     assert data["cases"]["case01"]["metrics"]["1"]["dice"] == pytest.approx(120 / 166)
     w.case_edit.setText("case02")
     w.set_flag("accept")
-    w.close()
-    del w
-    # a "restart": a new widget opening the same file shows the saved flags
-    w2 = QCWidget(viewer)
+    # a "restart": a new review dock opening the same file shows the saved flags
+    from napari_plaque.widgets.review import ReviewWidget
+
+    w2 = ReviewWidget(viewer)
     w2.open_review(path)
     w2.case_edit.setText("case01")
     assert "FIX" in w2.flag_label.text() and w2.note_edit.text() == "leak into LV"
     assert ReviewFile(path).summary() == {"accept": 1, "reject": 0, "fix": 1}
     assert ReviewFile(path).pending(["case01", "case02", "case03"]) == ["case03"]
+    # a foreign file is shown, not raised
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert not w2.open_review(bad) and "bad.json" in w2.flag_label.text()
+
+
+def test_review_session_without_qt(tmp_path):
+    from napari_plaque.qc.review import ReviewSession
+
+    s = ReviewSession()
+    events = []
+    s.changed.connect(lambda: events.append(1))
+    assert not s.set_flag("accept") and "review file" in s.message
+    assert s.open(tmp_path / "r.json")
+    assert not s.set_flag("accept") and "case id" in s.message
+    s.set_case("c1")
+    assert s.set_flag("reject", note="bad", metrics={"1": {"dice": float("nan")}})
+    assert "REJECT" in s.message and len(events) == 5
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["cases"]["c1"]["metrics"] == {"1": {"dice": None}}  # JSON never holds NaN
 
 
 def test_review_file_rejects_foreign_json(tmp_path):
@@ -115,7 +137,7 @@ def test_review_file_rejects_foreign_json(tmp_path):
 
 def test_cohort_plots_and_png_export(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
-    w = QCWidget(viewer)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Cohort agreement")
     csv = tmp_path / "cohort.csv"
     rng = np.random.default_rng(0)
     a = rng.gamma(1.0, 200, 30)

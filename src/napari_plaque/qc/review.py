@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from psygnal import Signal
+
 from ..io.atomic import atomic_write_json
 from ..io.errors import FormatError
 
@@ -113,3 +115,65 @@ class ReviewFile:
         for entry in self.cases.values():
             counts[entry["flag"]] += 1
         return counts
+
+
+class ReviewSession:
+    """The review dock's state without Qt: an open review file, the current case and its
+    metrics, and a ``changed`` signal (psygnal) after every flag or file change.
+
+    Messages for the user (a file that is not a review file, no case id) are kept in
+    :attr:`message` instead of being raised, so a view can show them.
+    """
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        self.file: ReviewFile | None = None
+        self.case = ""
+        self.message = "no review file"
+
+    def open(self, path: str | Path) -> bool:
+        """Open (or start) a review file; existing flags are restored. False if refused."""
+        try:
+            self.file = ReviewFile(path)
+        except (FormatError, ValueError) as exc:
+            self.file = None
+            self.message = str(exc)
+            self.changed.emit()
+            return False
+        self.message = self.describe()
+        self.changed.emit()
+        return True
+
+    def set_case(self, case: str) -> None:
+        self.case = str(case).strip()
+        self.message = self.describe()
+        self.changed.emit()
+
+    def entry(self) -> dict[str, Any] | None:
+        return None if self.file is None else self.file.cases.get(self.case)
+
+    def describe(self) -> str:
+        if self.file is None:
+            return "no review file"
+        counts = ", ".join(f"{k} {v}" for k, v in self.file.summary().items())
+        entry = self.entry()
+        if entry is None:
+            return f"{self.case or '(no case)'}: not reviewed  [{counts}]"
+        return f"{self.case}: {entry['flag'].upper()}  [{counts}]"
+
+    def set_flag(self, flag: str, note: str = "", metrics: dict[str, Any] | None = None) -> bool:
+        """Flag the current case and save the file at once; False (with a message) if not."""
+        if self.file is None:
+            self.message = "Choose a review file first."
+        elif not self.case:
+            self.message = "Enter a case id."
+        else:
+            from ..report import json_safe
+
+            self.file.set_flag(self.case, flag, note=note, metrics=json_safe(metrics or None))
+            self.message = self.describe()
+            self.changed.emit()
+            return True
+        self.changed.emit()
+        return False

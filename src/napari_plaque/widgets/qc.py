@@ -2,27 +2,26 @@
 
 Thin front end over :mod:`napari_plaque.qc`: it reads the chosen layers, runs the metrics in a
 thread worker, and writes back a disagreement labels layer (false positives, false negatives
-and wrong labels in distinct colours, aligned to the image), a per-label table, a worst-slice
-list that jumps the viewer, review flags saved to a review file, and cohort plots.
+and wrong labels in distinct colours, aligned to the image), a per-label table and a worst-slice
+list that jumps the viewer. Review flags (:mod:`.review`) and cohort plots (:mod:`.agreement`)
+are docks of their own; the metrics reach the Review dock through the automated layer's
+``qc_metrics`` metadata.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -32,18 +31,15 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..io.atomic import atomic_path
+from ..layers import UNITS
 from ..qc import (
-    FLAGS,
-    ReviewFile,
-    agreement,
     aline_agreement,
     disagreement_map,
     iter_qc_metrics,
 )
-from ..qc.cohort import read_columns, read_pairs
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
-from ._common import refill_combo
+from ..report import json_safe
+from ._common import fit_table, refill_combo
 
 NONE = "(none)"
 DISAGREEMENT_LAYER = "QC disagreement"
@@ -123,9 +119,6 @@ class QCWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.result: dict[str, Any] | None = None
-        self.review: ReviewFile | None = None
-        self.cohort: dict[str, Any] | None = None
-        self.cohort_path: Path | None = None
         self._worker = None
         self._geometry: tuple[tuple[float, ...], tuple[float, ...]] = ((1.0,) * 3, (0.0,) * 3)
         #: number of trailing viewer dims the compared data spans (3: volumes; 2: A-line maps)
@@ -134,8 +127,6 @@ class QCWidget(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(self._build_layers_box())
         lay.addWidget(self._build_results_box())
-        lay.addWidget(self._build_review_box())
-        lay.addWidget(self._build_cohort_box())
 
         ev = self.viewer.layers.events
         ev.inserted.connect(self._refresh_layers)
@@ -164,7 +155,6 @@ class QCWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         form.addRow(self.status)
-        self.image_combo.currentTextChanged.connect(self._default_case_id)
         return box
 
     def _build_results_box(self) -> QGroupBox:
@@ -177,64 +167,6 @@ class QCWidget(QWidget):
         self.worst_list = QListWidget()
         self.worst_list.itemClicked.connect(self._on_worst_clicked)
         v.addWidget(self.worst_list)
-        return box
-
-    def _build_review_box(self) -> QGroupBox:
-        box = QGroupBox("Review")
-        form = QFormLayout(box)
-        path_row = QHBoxLayout()
-        self.review_path = QLineEdit()
-        self.review_path.setPlaceholderText("review.json")
-        self.review_path.editingFinished.connect(
-            lambda: self.review_path.text() and self.open_review(self.review_path.text())
-        )
-        browse = QPushButton("Open…")
-        browse.clicked.connect(self._browse_review)
-        path_row.addWidget(self.review_path)
-        path_row.addWidget(browse)
-        form.addRow("file", path_row)
-        self.case_edit = QLineEdit()
-        self.case_edit.textChanged.connect(self._show_flag)
-        form.addRow("case", self.case_edit)
-        self.note_edit = QLineEdit()
-        form.addRow("note", self.note_edit)
-        btns = QHBoxLayout()
-        self.flag_buttons: dict[str, QPushButton] = {}
-        for flag in FLAGS:
-            b = QPushButton(flag.capitalize())
-            b.clicked.connect(lambda _=False, f=flag: self.set_flag(f))
-            btns.addWidget(b)
-            self.flag_buttons[flag] = b
-        form.addRow(btns)
-        self.flag_label = QLabel("no review file")
-        form.addRow(self.flag_label)
-        return box
-
-    def _build_cohort_box(self) -> QGroupBox:
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        box = QGroupBox("Cohort agreement")
-        v = QVBoxLayout(box)
-        row = QHBoxLayout()
-        load = QPushButton("Load CSV…")
-        load.clicked.connect(self._browse_cohort)
-        self.col_a = QComboBox()
-        self.col_b = QComboBox()
-        plot = QPushButton("Plot")
-        plot.clicked.connect(self.plot_cohort)
-        save = QPushButton("Save PNG…")
-        save.clicked.connect(self._browse_png)
-        for w in (load, QLabel("A"), self.col_a, QLabel("B"), self.col_b, plot, save):
-            row.addWidget(w)
-        v.addLayout(row)
-        self.figure = Figure(figsize=(6, 2.8), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(220)
-        v.addWidget(self.canvas)
-        self.cohort_label = QLabel("")
-        self.cohort_label.setWordWrap(True)
-        v.addWidget(self.cohort_label)
         return box
 
     # ------------------------------------------------------------------ layers
@@ -261,21 +193,11 @@ class QCWidget(QWidget):
             (self.ref_combo, labels, 1 if len(labels) > 1 else 0),
         ):
             refill_combo(combo, names, default_index=default)
-        self._default_case_id()
 
     def _layer(self, name: str) -> Any:
         if not name or name == NONE or name not in self.viewer.layers:
             return None
         return self.viewer.layers[name]
-
-    def _default_case_id(self, *_: Any) -> None:
-        if self.case_edit.text():
-            return
-        lay = self._layer(self.image_combo.currentText()) or self._layer(
-            self.pred_combo.currentText()
-        )
-        if lay is not None:
-            self.case_edit.setText(lay.name)
 
     # ------------------------------------------------------------------ compute
     def compute(self) -> None:
@@ -310,6 +232,7 @@ class QCWidget(QWidget):
         translate = tuple(float(t) for t in np.asarray(geo_l.translate)[-nd:])
         self._geometry = (scale, translate)
         self._jump_ndim = nd
+        self._pred_layer = pred_l
         self.status.setText(f"Computing QC of {pred_l.name} vs {ref_l.name}…")
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
@@ -351,9 +274,18 @@ class QCWidget(QWidget):
         else:
             self.show_result(*payload)
 
+    def _publish_metrics(self, metrics: dict[str, Any]) -> None:
+        """Put a summary on the automated layer's metadata (the Review dock stores it with a
+        flag) without the docks knowing each other."""
+        layer = getattr(self, "_pred_layer", None)
+        if layer is not None:
+            layer.metadata = {**layer.metadata, "qc_metrics": json_safe(metrics)}
+
     def show_aline_result(self, result: dict[str, Any]) -> None:
         """IVUS A-line mode: agreement table and the frames sorted by disagreement."""
         self.result = result
+        keys = ("accuracy", "precision", "recall", "ics_other", "ics_reference")
+        self._publish_metrics({"alines": {k: result[k] for k in keys}})
         self.table.setColumnCount(len(ALINE_COLUMNS))
         self.table.setHorizontalHeaderLabels([c[0] for c in ALINE_COLUMNS])
         self.table.setRowCount(1)
@@ -377,6 +309,12 @@ class QCWidget(QWidget):
     def show_result(self, result: dict[str, Any], dmap: np.ndarray) -> None:
         """Write the disagreement layer, the table and the worst-slice list."""
         self.result = result
+        self._publish_metrics(
+            {
+                str(k): {"dice": v["dice"], "hd95_mm": v["hd95_mm"]}
+                for k, v in result["labels"].items()
+            }
+        )
         self._write_disagreement_layer(dmap)
         self._fill_table(result["labels"])
         self.worst_list.clear()
@@ -414,6 +352,7 @@ class QCWidget(QWidget):
                 name=DISAGREEMENT_LAYER,
                 scale=scale,
                 translate=translate,
+                units=UNITS,
                 colormap=cmap,
                 opacity=0.8,
                 metadata={
@@ -436,6 +375,7 @@ class QCWidget(QWidget):
                     nd = 1 if "volume" in key else (2 if key.endswith("_mm") else 3)
                     text = _fmt(m[key], nd)
                 self.table.setItem(row, col, QTableWidgetItem(text))
+        fit_table(self.table, 6)
 
     # ------------------------------------------------------------------ navigation
     def _on_worst_clicked(self, item: QListWidgetItem) -> None:
@@ -446,148 +386,3 @@ class QCWidget(QWidget):
         scale, translate = self._geometry
         axis = max(self.viewer.dims.ndim - self._jump_ndim, 0)
         self.viewer.dims.set_point(axis, translate[0] + index * scale[0])
-
-    # ------------------------------------------------------------------ review
-    def _browse_review(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Review file",
-            self.review_path.text() or "review.json",
-            "JSON (*.json)",
-            options=QFileDialog.Option.DontConfirmOverwrite,
-        )
-        if path:
-            self.open_review(path)
-
-    def open_review(self, path: str | Path) -> None:
-        """Open (or start) a review file; existing flags are restored."""
-        try:
-            self.review = ReviewFile(path)
-        except ValueError as exc:
-            self.review = None
-            self.flag_label.setText(str(exc))
-            return
-        self.review_path.setText(str(path))
-        self._show_flag()
-
-    def set_flag(self, flag: str) -> None:
-        """Flag the current case and save the review file at once."""
-        if self.review is None:
-            path = self.review_path.text().strip()
-            if not path:
-                self.flag_label.setText("Choose a review file first.")
-                return
-            self.open_review(path)
-            if self.review is None:
-                return
-        case = self.case_edit.text().strip()
-        if not case:
-            self.flag_label.setText("Enter a case id.")
-            return
-        metrics = None
-        if self.result is not None and "labels" in self.result:
-            metrics = {
-                str(k): {"dice": v["dice"], "hd95_mm": v["hd95_mm"]}
-                for k, v in self.result["labels"].items()
-            }
-        elif self.result is not None:
-            keys = ("accuracy", "precision", "recall", "ics_other", "ics_reference")
-            metrics = {"alines": {k: self.result[k] for k in keys}}
-        metrics = _json_safe(metrics) if metrics else None
-        self.review.set_flag(case, flag, note=self.note_edit.text(), metrics=metrics)
-        self._show_flag()
-
-    def _show_flag(self, *_: Any) -> None:
-        if self.review is None:
-            return
-        case = self.case_edit.text().strip()
-        entry = self.review.cases.get(case)
-        counts = self.review.summary()
-        summary = ", ".join(f"{k} {v}" for k, v in counts.items())
-        if entry is None:
-            self.flag_label.setText(f"{case or '(no case)'}: not reviewed  [{summary}]")
-        else:
-            self.note_edit.setText(entry.get("note", ""))
-            self.flag_label.setText(f"{case}: {entry['flag'].upper()}  [{summary}]")
-
-    # ------------------------------------------------------------------ cohort
-    def _browse_cohort(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Cohort CSV", "", "CSV (*.csv)")
-        if path:
-            self.load_cohort(path)
-
-    def load_cohort(self, path: str | Path) -> list[str]:
-        """Read the header of a cohort CSV and offer its columns."""
-        try:
-            cols = read_columns(path)
-        except ValueError as exc:
-            self.cohort_label.setText(str(exc))
-            return []
-        self.cohort_path = Path(path)
-        for combo, idx in ((self.col_a, 1), (self.col_b, 2)):
-            combo.clear()
-            combo.addItems(cols)
-            combo.setCurrentIndex(min(idx, len(cols) - 1))
-        return cols
-
-    def plot_cohort(self) -> dict[str, Any] | None:
-        """Bland-Altman and scatter plots of the chosen columns, with ICC in the title."""
-        if self.cohort_path is None:
-            self.cohort_label.setText("Load a cohort CSV first.")
-            return None
-        a_col, b_col = self.col_a.currentText(), self.col_b.currentText()
-        try:
-            pairs = read_pairs(self.cohort_path, a_col, b_col)
-            stats = agreement(pairs["a"], pairs["b"])
-        except ValueError as exc:
-            self.cohort_label.setText(str(exc))
-            return None
-        a, b = pairs["a"], pairs["b"]
-        ba = stats["bland_altman"]
-        self.figure.clear()
-        ax1, ax2 = self.figure.subplots(1, 2)
-        mean = (a + b) / 2
-        ax1.scatter(mean, a - b, s=12, color="C0")
-        for y, style in ((ba["bias"], "-"), (ba["loa_low"], "--"), (ba["loa_high"], "--")):
-            ax1.axhline(y, color="C3", linestyle=style, linewidth=1)
-        ax1.set_xlabel(f"mean of {a_col} and {b_col}")
-        ax1.set_ylabel(f"{a_col} − {b_col}")
-        ax1.set_title(
-            f"Bland-Altman: bias {ba['bias']:.3g}, LoA [{ba['loa_low']:.3g}, {ba['loa_high']:.3g}]",
-            fontsize=8,
-        )
-        ax2.scatter(b, a, s=12, color="C0")
-        lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
-        ax2.plot([lo, hi], [lo, hi], color="0.5", linewidth=1)
-        ax2.set_xlabel(b_col)
-        ax2.set_ylabel(a_col)
-        icc = stats["icc"]
-        ax2.set_title(
-            f"ICC(2,1) {icc['icc']:.3f} [{icc['ci_low']:.3f}, {icc['ci_high']:.3f}], "
-            f"r {_fmt(stats['pearson_r'])}",
-            fontsize=8,
-        )
-        self.canvas.draw_idle()
-        self.cohort = stats
-        skipped = f", {pairs['skipped']} row(s) skipped" if pairs["skipped"] else ""
-        self.cohort_label.setText(f"n = {stats['n']}{skipped}")
-        return stats
-
-    def _browse_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save plot", "agreement.png", "PNG (*.png)")
-        if path:
-            self.export_png(path)
-
-    def export_png(self, path: str | Path, dpi: int = 150) -> Path:
-        """Save the cohort figure as PNG (atomic write)."""
-        with atomic_path(path) as tmp:
-            self.figure.savefig(tmp, format="png", dpi=dpi)
-        return Path(path)
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
