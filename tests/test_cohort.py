@@ -403,3 +403,39 @@ def test_no_table_written_when_nothing_ran_and_foreign_tables_refused(studies_di
         run_cohort(_score_task, studies_from_paths([studies_dir / "a.nii.gz"]),
                    {"threshold_hu": 130.0}, out=out, resume=True)  # fmt: skip
     assert out.read_text() == "id,score\n1,2\n"
+
+
+def test_vessel_cohort_with_a_centreline_folder(tmp_path, capsys):
+    from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
+
+    spec = VesselSpec(name="LAD", length_mm=30.0, lesions=[LesionSpec(15.0, 8.0, 50.0)])
+    ph = make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0)
+    v = ph.volume
+    (tmp_path / "cl").mkdir()
+    pts = "".join(f"{i},{p[0]},{p[1]},{p[2]}\n" for i, p in enumerate(ph.vessels[0].user_points_mm))
+    for name in ("v1", "v2"):
+        write_nifti(tmp_path / "ct" / f"{name}.nii.gz", v.hu, v.spacing_mm, v.origin_mm)
+        (tmp_path / "cl" / f"{name}.csv").write_text("index,axis-0,axis-1,axis-2\n" + pts)
+    one = [
+        "vessel",
+        str(tmp_path / "ct" / "v1.nii.gz"),
+        "--centreline",
+        str(tmp_path / "cl/v1.csv"),
+    ]
+    assert main(one) == 0
+    single = _rows(capsys.readouterr().out)
+    cts = [str(tmp_path / "ct" / f"{n}.nii.gz") for n in ("v1", "v2")]
+    args = [
+        "vessel",
+        *cts,
+        "--centreline",
+        str(tmp_path / "cl"),
+        "--roi-out",
+        str(tmp_path / "roi"),
+    ]
+    assert main([*args, "--table", str(tmp_path / "v.csv")]) == 0
+    rows = _rows((tmp_path / "v.csv").read_text())
+    assert [r["study"] for r in rows] == ["v1", "v2"] and len(single) == 1  # one lesion each
+    for r in rows:
+        assert r["diameter_stenosis_pct"] == single[0]["diameter_stenosis_pct"]
+        assert (tmp_path / "roi" / f"{r['study']}.roi.nii.gz").is_file()  # its own ROI file

@@ -36,10 +36,11 @@ def register(sub) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("path", metavar="PATH", help="CCTA: DICOM series folder/file or NIfTI")
+    p.add_argument("path", nargs="*", metavar="PATH",
+                   help="CCTA: DICOM series folder/file or NIfTI (several, or --manifest: a "
+                   "cohort, see docs/cohort.md)")
     p.add_argument(
         "--centreline",
-        required=True,
         metavar="FILE",
         help="centreline JSON, or a napari Points CSV (axis-0, axis-1, axis-2 = z, y, x mm)",
     )
@@ -76,6 +77,9 @@ def register(sub) -> None:
     p.add_argument("--sr", metavar="OUT.dcm",
                    help="also write a DICOM SR (TID 1500) on the DICOM series")
     p.add_argument("--json", action="store_true", help="print the full JSON report")
+    from ..cohort.cli import add_cohort_arguments
+
+    add_cohort_arguments(p, study_columns=("centreline",))
     p.set_defaults(func=_cmd_vessel)
 
 
@@ -100,7 +104,7 @@ def _check_out(path: str | None, suffixes: tuple[str, ...]) -> None:
         raise ValueError(f"{path}: expected a file ending in {' or '.join(suffixes)}")
 
 
-def _cmd_vessel(args: argparse.Namespace) -> int:
+def _vessel_single(args: argparse.Namespace) -> int:
     from ..ccta.centreline import (
         Centreline,
         check_source,
@@ -162,6 +166,8 @@ def _cmd_vessel(args: argparse.Namespace) -> int:
         save_contours(args.contours_out, res.contours, res.centreline)
     if args.centreline_out:
         res.centreline.save(args.centreline_out)
+    if getattr(args, "_return_result", False):  # a study of a cohort (_vessel_task)
+        return res
     rows = res.to_rows()
     if args.json:
         print_json(res.to_dict())
@@ -175,3 +181,49 @@ def _cmd_vessel(args: argparse.Namespace) -> int:
         text = rows_to_csv_text(rows) if rows else "vessel,index\n"
         sys.stdout.write(text)
     return 0
+
+
+# ------------------------------------------------------------------- cohorts (napari_plaque.cohort)
+#: per-study output options: in a cohort each is a folder holding <study><suffix>
+_COHORT_OUTPUTS = {
+    "roi_out": ".roi.nii.gz",
+    "vessel_out": ".vessel.nii.gz",
+    "contours_out": ".contours.json",
+    "centreline_out": ".centreline.json",
+    "sr": ".sr.dcm",
+}
+
+
+def _cmd_vessel(args: argparse.Namespace) -> int:
+    """One study as before; several PATHs / --manifest run through the cohort runner (one
+    CSV row per lesion and study; a study's own outputs go to <folder>/<study><suffix>)."""
+    from ..cohort.cli import is_cohort, params_from_args, run_command, studies_from_args
+
+    studies = studies_from_args(args, args.path, expand_folders=False)
+    if not is_cohort(args, len(studies)) and not args.table:
+        if not args.centreline:
+            raise ValueError("vessel needs --centreline (or a --manifest centreline column)")
+        args.path = str(studies[0].path)
+        return _vessel_single(args)
+    for st in studies:  # --centreline for a cohort: a folder with <study>.json / .csv
+        if "centreline" not in st.inputs and args.centreline:
+            folder = Path(args.centreline)
+            cands = [folder / f"{st.study_id}{x}" for x in (".centreline.json", ".json", ".csv")]
+            st.inputs["centreline"] = str(next((c for c in cands if c.exists()), cands[0]))
+    params = params_from_args(args, exclude=("path", "centreline", "csv"))
+    return run_command(args, _vessel_task, studies, params, json_reports=True)
+
+
+def _vessel_task(study, params: dict):
+    """One study of a ``vessel`` cohort (runs on a cohort worker)."""
+    from ..cohort.cli import study_args
+
+    a = study_args(params, study)
+    if not getattr(a, "centreline", None):
+        raise ValueError(f"{study.path}: no centreline (--centreline folder or manifest column)")
+    a.path, a.json, a.csv, a._return_result = str(study.path), False, None, True
+    for key, suffix in _COHORT_OUTPUTS.items():
+        if getattr(a, key, None):
+            setattr(a, key, str(Path(getattr(a, key)) / f"{study.study_id}{suffix}"))
+    res = _vessel_single(a)
+    return res.to_dict(), res.to_rows()
