@@ -160,7 +160,16 @@ def test_join_metrics_exact_on_hand_made_arcs():
     assert longer["attenuated"] is False
     keep = join_lesions([lesion], m, arcs, exclude_calcium_alines=False).lesions[0]
     assert keep["ivus_attenuation_max_arc_deg"] == 75.0
-    assert attenuated_rule(29.0, 10.0) is False and attenuated_rule(30.0, 0.0) is True
+    assert out["ivus_attenuation_run_mm"] == pytest.approx(6 * 0.2)
+    # the rule on per-frame arcs: max arc and the run of frames at or above it
+    arcs_deg = np.array([0, 20, 40, 40, 40, 10, 200, 200, 0])
+    assert attenuated_rule(arcs_deg, 1.0, 30.0, 0.0) is True
+    assert attenuated_rule(arcs_deg, 1.0, 30.0, 3.0) is True  # frames 2-4: 3 mm
+    assert attenuated_rule(arcs_deg, 1.0, 30.0, 3.5) is False
+    assert attenuated_rule(arcs_deg, 1.0, 180.0, 2.0) is True  # 200 deg over 2 frames
+    assert attenuated_rule(arcs_deg, 1.0, 180.0, 2.5) is False
+    assert attenuated_rule(arcs_deg, 1.0, 201.0, 0.0) is False
+    assert attenuated_rule(np.zeros(5), 1.0, 0.0, 0.0) is False  # no attenuation at all
 
 
 def test_join_refuses_a_pullback_shorter_than_the_segment():

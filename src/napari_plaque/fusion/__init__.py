@@ -8,7 +8,15 @@
 - :mod:`.synthetic`: a synthetic paired CT + pullback cohort with known truth.
 """
 
-from .join import IVUS_FIELDS, JOIN_DEFAULTS, JoinResult, attenuated_rule, join_lesions
+from .join import (
+    IVUS_FIELDS,
+    JOIN_DEFAULTS,
+    JoinResult,
+    attenuated_rule,
+    attenuation_run_mm,
+    join_lesions,
+    load_vessel_json,
+)
 from .mapping import DEFAULTS, FrameMapping, Landmark, build_mapping, parse_landmark
 
 __all__ = [
@@ -19,7 +27,9 @@ __all__ = [
     "JoinResult",
     "Landmark",
     "attenuated_rule",
+    "attenuation_run_mm",
     "build_mapping",
     "join_lesions",
+    "load_vessel_json",
     "parse_landmark",
 ]

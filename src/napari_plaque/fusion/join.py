@@ -12,8 +12,10 @@ those frames are added:
 - ``ivus_attenuation_max_arc_deg``: the largest attenuation arc of one frame;
   ``ivus_attenuation_length_mm``: the longest run of consecutive frames holding attenuation x the
   calibrated mm per frame;
-- ``attenuated``: ``max arc >= attenuation_min_arc_deg`` and
-  ``length >= attenuation_min_length_mm``.
+- ``ivus_attenuation_run_mm``: the longest run of consecutive frames whose attenuation arc is
+  at least ``attenuation_min_arc_deg``;
+- ``attenuated``: some frame has an attenuation arc ``>= attenuation_min_arc_deg`` and
+  ``ivus_attenuation_run_mm >= attenuation_min_length_mm``.
 
 The attenuation rule (``JOIN_DEFAULTS``; docs/fusion.md gives the reasoning)
 ---------------------------------------------------------------------------
@@ -64,6 +66,7 @@ IVUS_FIELDS = (
     "ivus_ics",
     "ivus_attenuation_max_arc_deg",
     "ivus_attenuation_length_mm",
+    "ivus_attenuation_run_mm",
     "attenuated",
 )
 
@@ -102,14 +105,31 @@ def load_vessel_json(path, vessel: str | None = None) -> tuple[float, list[dict[
     return length, lesions
 
 
+def attenuation_run_mm(
+    arc_deg: np.ndarray,
+    mm_per_frame: float,
+    min_arc_deg: float = JOIN_DEFAULTS["attenuation_min_arc_deg"],
+) -> float:
+    """Length (mm) of the longest run of consecutive frames whose attenuation arc is at least
+    ``min_arc_deg`` (and not 0); 0 when no frame qualifies."""
+    a = np.asarray(arc_deg, float)
+    _, run = longest_run((a > 0) & (a >= min_arc_deg))
+    return float(run * mm_per_frame)
+
+
 def attenuated_rule(
-    max_arc_deg: float,
-    length_mm: float,
+    arc_deg: np.ndarray,
+    mm_per_frame: float,
     min_arc_deg: float = JOIN_DEFAULTS["attenuation_min_arc_deg"],
     min_length_mm: float = JOIN_DEFAULTS["attenuation_min_length_mm"],
 ) -> bool:
-    """The attenuated-plaque rule: any attenuation, max arc >= min arc and length >= min length."""
-    return bool(max_arc_deg > 0 and max_arc_deg >= min_arc_deg and length_mm >= min_length_mm)
+    """The attenuated-plaque rule on the per-frame attenuation arcs of a lesion: at least one
+    frame with an arc >= ``min_arc_deg``, in a run of such frames at least ``min_length_mm``
+    long."""
+    a = np.asarray(arc_deg, float)
+    if not np.any((a > 0) & (a >= min_arc_deg)):
+        return False
+    return bool(attenuation_run_mm(a, mm_per_frame, min_arc_deg) >= min_length_mm)
 
 
 @dataclass
@@ -226,11 +246,12 @@ def join_lesions(
         les["ivus_ics"] = ca["ics"]
         les["ivus_attenuation_max_arc_deg"] = at["max_arc_deg"]
         les["ivus_attenuation_length_mm"] = float(at_len)
+        arc_deg = np.asarray(at["arc_deg"], float)
+        les["ivus_attenuation_run_mm"] = attenuation_run_mm(
+            arc_deg, mmpf, p["attenuation_min_arc_deg"]
+        )
         les["attenuated"] = attenuated_rule(
-            at["max_arc_deg"],
-            at_len,
-            p["attenuation_min_arc_deg"],
-            p["attenuation_min_length_mm"],
+            arc_deg, mmpf, p["attenuation_min_arc_deg"], p["attenuation_min_length_mm"]
         )
         if cov < 1.0 - 1e-9:
             warnings.append(
