@@ -1,7 +1,7 @@
 """CCTA core: plaque composition by HU ranges and coronary calcium scoring (no napari/Qt).
 
 Vessel label convention: 1=LM, 2=LAD, 3=LCX, 4=RCA (:data:`VESSEL_NAMES`); any other value is
-reported as ``"label N"``. See ``docs/ccta.md`` and ``docs/domain.md`` for the rules.
+reported as ``"label N"``. See ``docs/ccta.md`` and ``docs/conventions.md`` for the rules.
 """
 
 from __future__ import annotations

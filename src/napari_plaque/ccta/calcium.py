@@ -1,6 +1,6 @@
 """Coronary artery calcium scoring: Agatston, volume and mass scores, CAC-DRS and categories.
 
-Conventions (``docs/domain.md``): lesions are 2D 8-connected components of voxels with
+Conventions (``docs/conventions.md``): lesions are 2D 8-connected components of voxels with
 HU >= ``threshold_hu`` in one axial slice (inside the ROI), kept when their area is
 >= ``min_area_mm2``; the density weight comes from the lesion's peak HU ([130, 200) -> 1,
 [200, 300) -> 2, [300, 400) -> 3, >= 400 -> 4); lesion Agatston = area x weight x

@@ -1,6 +1,6 @@
 """Plaque composition on CCTA by HU ranges (lipid / fibrous / calcium).
 
-Defaults follow Zhao et al. 2026 as summarised in ``docs/domain.md``: lipid -100..49 HU,
+Defaults follow Zhao et al. 2026 as summarised in ``docs/conventions.md``: lipid -100..49 HU,
 fibrous 50..149 HU, calcium 150..1300 HU, all inclusive. Voxels of a plaque ROI outside every
 range are excluded from the composition and counted (``n_outside``). All statistics are
 computed with ``bincount`` over the ROI voxels, one pass for every plaque at once.

@@ -1,6 +1,6 @@
 """Arc annotations: per frame and class, [start, end) arcs in degrees, and their file format.
 
-Conventions (``docs/domain.md``): an arc is ``[start, end)`` measured clockwise from ``start``;
+Conventions (``docs/conventions.md``): an arc is ``[start, end)`` measured clockwise from ``start``;
 ``end < start`` wraps through 0 deg; a full ring is written ``[0, 360)``. A-line ``k`` of ``N``
 belongs to an arc when its centre angle ``c = (k + 0.5) * 360 / N`` satisfies
 ``(c - start) mod 360 < extent``.

@@ -1,6 +1,6 @@
 """Polar <-> cartesian transforms of IVUS frames about a centre.
 
-Conventions (``docs/domain.md``): the polar image of a frame has one row per A-line and one
+Conventions (``docs/conventions.md``): the polar image of a frame has one row per A-line and one
 column per depth sample. A-line ``k`` of ``N`` covers angles ``[k*360/N, (k+1)*360/N)`` and is
 sampled along its centre angle ``(k + 0.5) * 360 / N``; the angle is
 ``theta = atan2(row - cy, col - cx)`` in degrees, 0 deg = +column (3 o'clock), clockwise on
