@@ -145,9 +145,8 @@ class Orthanc:
         self.config.write_text(json.dumps(cfg))
         self.log = open(workdir / "orthanc.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [binary, str(self.config)], stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+            [binary, str(self.config)], stdout=self.log, stderr=subprocess.STDOUT
+        )  # same process group: an interrupted test run takes the server with it
         self.url = f"http://127.0.0.1:{self.port}/dicom-web"
 
     def wait(self, timeout_s: float = 30.0) -> None:
