@@ -439,3 +439,15 @@ def test_vessel_cohort_with_a_centreline_folder(tmp_path, capsys):
     for r in rows:
         assert r["diameter_stenosis_pct"] == single[0]["diameter_stenosis_pct"]
         assert (tmp_path / "roi" / f"{r['study']}.roi.nii.gz").is_file()  # its own ROI file
+
+
+def test_no_paths_hides_recorded_paths_and_keeps_resume_working(studies_dir, tmp_path, capsys):
+    out = tmp_path / "cac.csv"
+    base = ["--no-paths", "cac", str(studies_dir), "--out", str(out), "--record-paths"]
+    assert main(base) == 0
+    rows = _rows(out.read_text())
+    assert all(r["path"].startswith("<path:") for r in rows)  # hashed, as --no-paths says
+    assert str(studies_dir) not in out.read_text()
+    assert main([*base, "--resume"]) == 0  # identities and hashes do not depend on it
+    assert "4 of 4 studies already in" in capsys.readouterr().err
+    assert _rows(out.read_text()) == rows

@@ -168,10 +168,23 @@ def read_manifest(path: str | Path, columns: Sequence[str] | None = None) -> lis
     return studies
 
 
-def _hash(obj: Any, n: int = 16) -> str:
-    from ..report import json_safe
+def _plain(obj: Any) -> Any:
+    """JSON-able without any redaction (hashes must not depend on --no-paths)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:
+        return "nan"
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if hasattr(obj, "item"):  # numpy scalars
+        return _plain(obj.item())
+    return str(obj)  # paths and anything else
 
-    text = json.dumps(json_safe(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+def _hash(obj: Any, n: int = 16) -> str:
+    text = json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
 
 
