@@ -347,3 +347,16 @@ def test_session_edits_undo_redo_and_exports(sharp, tmp_path):
     ses.export_csv(tmp_path / "l.csv")
     ses.export_json(tmp_path / "v.json")
     assert json.loads((tmp_path / "v.json").read_text())["vessels"][0]["vessel"] == "LAD"
+
+
+def test_real_non_contrast_phantom_is_refused(phantom):
+    """The QRM calcium phantom is a non-contrast scan: no lumen, a clear refusal."""
+    ct = phantom
+    c = np.asarray(ct.shape) // 2
+    # two points in the phantom's soft tissue (checked below), a few slices apart
+    idx = np.array([[c[0] - 2, c[1] + 40, c[2]], [c[0] + 2, c[1] + 40, c[2] + 40]], float)
+    pts = idx * np.asarray(ct.spacing_mm) + np.asarray(ct.origin_mm)
+    hu = ct.hu[tuple(idx[0].astype(int))]
+    assert -200 < hu < 150  # soft tissue, not an insert
+    with pytest.raises(ValueError, match="no contrast lumen"):
+        refine_centreline(ct, pts)
