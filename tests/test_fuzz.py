@@ -40,7 +40,7 @@ from napari_plaque.io.ivus_dicom import write_pullback_dicom
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 SEED = 20261123
-N_DEFAULT = int(os.environ.get("NAPARI_PLAQUE_FUZZ_CASES", "1000"))
+N_DEFAULT = int(os.environ.get("NAPARI_PLAQUE_FUZZ_CASES", "600"))
 TIME_LIMIT_S = 10.0
 PLACEHOLDER = "7.123456"  # 8 characters: replaced in the file bytes by a bad value
 
