@@ -40,6 +40,7 @@ def test_vessel_dock_compute_jump_edit_undo_export(make_napari_viewer, qtbot, la
     assert len(res.lesions) == 3 and w.table.rowCount() == 3
     cpr = viewer.layers["LAD CPR"]
     assert tuple(cpr.scale) == pytest.approx((0.5, 0.1))
+    assert viewer.layers["LAD CPR (v plane)"].data.shape == cpr.data.shape
     roi = viewer.layers["LAD plaque ROI"]
     assert roi.data.shape == viewer.layers["Synthetic CCTA vessels"].data.shape
     assert set(np.unique(roi.data)) == {0, 1, 2, 3}

@@ -223,15 +223,18 @@ class VesselAnalysisWidget(QWidget):
         from ..ccta.reformat import straightened_cpr
 
         ct = self.session.ct
-        cpr, _ = straightened_cpr(ct, res.centreline)
-        # beside the CT in the (y, x) plane, rows along s
+        # the two orthogonal longitudinal planes (t-u, t-v), beside the CT in the (y, x) plane,
+        # rows along s; one pair per vessel
         k = list(self.session.results).index(res.name)
-        width = cpr.image.shape[1] * cpr.pixel_mm
-        x0 = ct.origin_mm[2] + ct.shape[2] * ct.spacing_mm[2] + 5.0 + k * (width + 3.0)
-        y0 = ct.origin_mm[1]
-        self._set_layer(f"{res.name} CPR", cpr.image, "image", scale=cpr.scale,
-                        translate=(y0, x0), colormap="gray", contrast_limits=(-300, 700),
-                        metadata={"napari_plaque": "cpr", "plane": cpr.plane})
+        for j, cpr in enumerate(straightened_cpr(ct, res.centreline)):
+            width = cpr.image.shape[1] * cpr.pixel_mm
+            x0 = ct.origin_mm[2] + ct.shape[2] * ct.spacing_mm[2] + 5.0 + (2 * k + j) * (
+                width + 2.0)
+            name = f"{res.name} CPR" + ("" if j == 0 else " (v plane)")
+            self._set_layer(name, cpr.image, "image", scale=cpr.scale,
+                            translate=(ct.origin_mm[1], x0), colormap="gray",
+                            contrast_limits=(-300, 700),
+                            metadata={"napari_plaque": "cpr", "plane": cpr.plane})
         self._set_layer(f"{res.name} centreline", res.centreline.points_mm, "points", size=0.4,
                         face_color="cyan")
         self._set_layer(f"{res.name} section", res.centreline.points_mm[[self.session.section]],
