@@ -49,13 +49,14 @@ def test_composition_widget_overlay_follows_ranges(make_napari_viewer, qtbot, sa
     n_ca = np.count_nonzero((ov.data == 3) & (sample.plaque_labels == 3))
     assert n_ca == t3["calcium_voxels"]
     assert np.all(ov.data[sample.plaque_labels == 0] == 0)
-    assert w.table.rowCount() == 5
-    before = w.table.item(2, 7).text()  # calcium mm^3 of plaque 3
+    assert w.table.columnCount() == 1 + 5  # metric names, then one column per plaque
+    assert w.table.item(6, 0).text() == "calcium mm³"
+    before = w.table.item(6, 3).text()  # calcium mm^3 of plaque 3
     assert float(before) == pytest.approx(t3["calcium_mm3"], abs=0.01)
 
     # widen calcium to swallow the metal voxels: overlay and table follow (debounced worker)
     w.set_ranges({"calcium": (150, 3000)})
-    qtbot.waitUntil(lambda: w.table.item(2, 7).text() != before, timeout=10000)
+    qtbot.waitUntil(lambda: w.table.item(6, 3).text() != before, timeout=10000)
     assert w.results[2].n_outside == 0
     n_ca2 = np.count_nonzero((ov.data == 3) & (sample.plaque_labels == 3))
     assert n_ca2 == n_ca + t3["n_outside"]  # the metal voxels are now calcium

@@ -191,6 +191,7 @@ class CalciumScoringWidget(QWidget):
             return
         spacing, translate = _geometry(image)
         self._image_name = image.name
+        image.visible = True  # the lesions are drawn over the scan that was scored
         self.status.setText("scoring…")
         if self.worker is not None:
             self.worker.quit()
@@ -240,6 +241,7 @@ class CalciumScoringWidget(QWidget):
         """Set the image layer's contrast to a CT window preset."""
         image = self.image_combo.layer()
         name = name or self.window_combo.currentText()
+        self.window_combo.setCurrentText(name)
         if image is not None:
             image.contrast_limits = WINDOW_PRESETS[name]
 
@@ -370,7 +372,7 @@ class CalciumScoringWidget(QWidget):
         for i, r in enumerate(rows):
             for j, key in enumerate(LESION_COLUMNS):
                 self.lesion_table.setItem(i, j, QTableWidgetItem(_fmt(r[key])))
-        fit_table(self.lesion_table, 8)
+        fit_table(self.lesion_table, 4)
         mass = "not calibrated" if res.mass_mg is None else f"{res.mass_mg:.1f} mg"
         excl = f" · {len(s.excluded)} excluded" if s.excluded else ""
         self.summary.setText(

@@ -46,3 +46,16 @@ def fit_table(table, max_rows: int = 12) -> None:
     rows = min(table.rowCount(), max_rows)
     h = header.sizeHint().height() + sum(table.rowHeight(i) for i in range(rows))
     table.setMinimumHeight(h + 2 * table.frameWidth() + 2)
+
+
+def set_table(table, header: list[str], rows: list[list[str]], max_rows: int = 12) -> None:
+    """Fill a read-only QTableWidget with text cells and size it to fit (see fit_table)."""
+    from qtpy.QtWidgets import QTableWidgetItem
+
+    table.setColumnCount(len(header))
+    table.setHorizontalHeaderLabels(header)
+    table.setRowCount(len(rows))
+    for i, row in enumerate(rows):
+        for j, text in enumerate(row):
+            table.setItem(i, j, QTableWidgetItem(str(text)))
+    fit_table(table, max_rows)

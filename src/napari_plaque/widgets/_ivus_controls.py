@@ -103,7 +103,7 @@ class AnnotatorControls(QWidget):
         # views below it, and a resized figure is redrawn in full
         for label, lines in (
             (self.save_label, 2),
-            (self.stats_label, 4),
+            (self.stats_label, 5),
             (self.status_label, 1),
             (self.pred_label, 2),
         ):
@@ -120,11 +120,10 @@ class AnnotatorControls(QWidget):
         assumed = " (rate assumed)" if "pullback_rate_mm_s" in pullback.assumed else ""
         pos = frame * pullback.mm_per_frame
         self.stats_label.setText(
-            f"frame {frame} ({pos:.2f} mm{assumed}): calcium arc {ca['arc_deg'][frame]:.0f} deg, "
-            f"attenuation {att['arc_deg'][frame]:.0f} deg\n"
-            f"ICS {ca['ics']:.1f} | max arc {ca['max_arc_deg']:.0f} deg | calcium length "
-            f"{ca['length_mm']:.1f} mm | >180 deg over >5 mm: "
-            f"{'yes' if ca['arc_gt180_over_5mm'] else 'no'}\n"
-            f"attenuated plaque: max arc {att['max_arc_deg']:.0f} deg, length "
-            f"{att['length_mm']:.1f} mm"
+            f"frame {frame} · {pos:.2f} mm{assumed}: calcium {ca['arc_deg'][frame]:.0f}°, "
+            f"attenuation {att['arc_deg'][frame]:.0f}°\n"
+            f"ICS {ca['ics']:.1f} · max arc {ca['max_arc_deg']:.0f}° · calcium length "
+            f"{ca['length_mm']:.1f} mm\n"
+            f">180° over >5 mm: {'yes' if ca['arc_gt180_over_5mm'] else 'no'} · attenuated: "
+            f"max {att['max_arc_deg']:.0f}°, {att['length_mm']:.1f} mm"
         )

@@ -27,7 +27,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -45,7 +44,7 @@ from ..layers import UNITS
 from ..report import write_csv
 from ._calcium import LESION_LAYER, CalciumScoringWidget
 from ._ccta_common import NONE, _fmt, _geometry, _labels_array, _LayerCombo
-from ._common import fit_table, label_colormap
+from ._common import label_colormap, set_table
 from ._range_editor import RangeEditor
 from ._worker import start_worker
 
@@ -227,12 +226,11 @@ class CompositionWidget(QWidget):
         layer.refresh()
 
     def _fill_table(self) -> None:
-        self.table.setRowCount(len(self.results))
-        for i, p in enumerate(self.results):
-            d = p.to_dict()
-            for j, (_, key) in enumerate(COMPOSITION_COLUMNS):
-                self.table.setItem(i, j, QTableWidgetItem(_fmt(d[key])))
-        fit_table(self.table, 8)
+        """One row per metric, one column per plaque (narrow docks show every value)."""
+        dicts = [p.to_dict() for p in self.results]
+        header = ["metric", *(str(d["label"]) for d in dicts)]
+        rows = [[name, *(_fmt(d[key]) for d in dicts)] for name, key in COMPOSITION_COLUMNS[1:]]
+        set_table(self.table, header, rows, 8)
 
     # -- export ---------------------------------------------------------------------------------
     def export_csv(self, path: str | Path) -> Path:

@@ -26,7 +26,6 @@ from qtpy.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -39,7 +38,7 @@ from ..qc import (
 )
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
 from ..report import json_safe
-from ._common import fit_table, refill_combo
+from ._common import refill_combo, set_table
 
 NONE = "(none)"
 DISAGREEMENT_LAYER = "QC disagreement"
@@ -286,12 +285,13 @@ class QCWidget(QWidget):
         self.result = result
         keys = ("accuracy", "precision", "recall", "ics_other", "ics_reference")
         self._publish_metrics({"alines": {k: result[k] for k in keys}})
-        self.table.setColumnCount(len(ALINE_COLUMNS))
-        self.table.setHorizontalHeaderLabels([c[0] for c in ALINE_COLUMNS])
-        self.table.setRowCount(1)
-        for col, (_, key) in enumerate(ALINE_COLUMNS):
-            text = "A-lines" if key is None else _fmt(result[key], 1 if "ics" in key else 3)
-            self.table.setItem(0, col, QTableWidgetItem(text))
+        # one row per metric: narrow docks show every value (no hidden last columns)
+        rows = [
+            [name, _fmt(result[key], 1 if "ics" in key else 3)]
+            for name, key in ALINE_COLUMNS
+            if key is not None
+        ]
+        set_table(self.table, ["metric", "A-lines"], rows)
         self.worst_list.clear()
         for w in result["worst_frames"]:
             item = QListWidgetItem(
@@ -362,20 +362,19 @@ class QCWidget(QWidget):
             )
 
     def _fill_table(self, labels: dict[int, dict[str, Any]]) -> None:
-        self.table.setColumnCount(len(TABLE_COLUMNS))
-        self.table.setHorizontalHeaderLabels([c[0] for c in TABLE_COLUMNS])
-        self.table.setRowCount(len(labels))
-        for row, (value, m) in enumerate(sorted(labels.items())):
-            for col, (_, key) in enumerate(TABLE_COLUMNS):
-                if col == 0:
-                    text = str(value)
-                elif key is None:
-                    text = f"{m['lesion_tp']}/{m['lesion_fp']}/{m['lesion_fn']}"
+        """One row per metric, one column per label (narrow docks show every value)."""
+        items = sorted(labels.items())
+        rows = []
+        for name, key in TABLE_COLUMNS[1:]:
+            row = [name]
+            for _, m in items:
+                if key is None:
+                    row.append(f"{m['lesion_tp']}/{m['lesion_fp']}/{m['lesion_fn']}")
                 else:
                     nd = 1 if "volume" in key else (2 if key.endswith("_mm") else 3)
-                    text = _fmt(m[key], nd)
-                self.table.setItem(row, col, QTableWidgetItem(text))
-        fit_table(self.table, 6)
+                    row.append(_fmt(m[key], nd))
+            rows.append(row)
+        set_table(self.table, ["metric", *(f"label {v}" for v, _ in items)], rows, 6)
 
     # ------------------------------------------------------------------ navigation
     def _on_worst_clicked(self, item: QListWidgetItem) -> None:
