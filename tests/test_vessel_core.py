@@ -276,7 +276,7 @@ def test_reference_override(sharp):
     res = analyze_vessel(ph.volume, cl, reference_mm={"proximal": (1.0, 5.0),
                                                       "distal": (45.0, 49.0)})
     for les in res.lesions:
-        assert les.proximal_reference_mm[0] >= 1.0 and les.distal_reference_mm[1] <= 49.0
+        assert les.proximal_reference_mm[0] >= 0.99 and les.distal_reference_mm[1] <= 49.01
     with pytest.raises(ValueError, match="start < end"):
         res.set_references(proximal_mm=(5, 1))
 
@@ -360,3 +360,18 @@ def test_real_non_contrast_phantom_is_refused(phantom):
     assert -200 < hu < 150  # soft tissue, not an insert
     with pytest.raises(ValueError, match="no contrast lumen"):
         refine_centreline(ct, pts)
+
+
+def test_vessel_in_myocardium_outer_wall_not_seen(sharp):
+    """No fat around the vessel (e.g. a myocardial bridge): the outer wall cannot be seen, so
+    plaque burden does not make lesions and the lesions found by narrowing are flagged."""
+    ph, v, cl, _ = sharp
+    hu = ph.volume.hu.copy()
+    hu[hu < -40] = 40  # fat -> myocardium
+    ct = CTVolume(hu, ph.volume.spacing_mm, ph.volume.origin_mm)
+    res = analyze_vessel(ct, Centreline(cl.points_mm, step_mm=0.5))
+    assert np.median(res.profile["wall_seen_pct"]) < 20
+    assert np.all(res.contours.r_vessel <= res.contours.r_lumen + 3.0 + 1e-9)
+    assert len(res.lesions) == 3  # the three narrowings, nothing else
+    assert all(any("outer wall not seen" in f for f in les.flags) for les in res.lesions)
+    assert res.to_dict()["profile"][0]["wall_seen_pct"] < 50

@@ -20,6 +20,10 @@ Smoothness: across angle the DP charges ``smooth_angle`` per radial sample of ju
 neighbouring rays (at most ``max_jump`` samples); along the vessel the costs are averaged with a
 Gaussian of ``smooth_along_mm``. The chosen radius is refined to the sub-sample 0.5 crossing.
 
+Where no fat follows the outer wall (myocardium, another vessel), the wall is not "seen" on
+that ray; ``wall_seen_pct`` per section says on how many rays it is, and the outer wall is
+never more than ``max_wall_mm`` beyond the lumen.
+
 Edits: :class:`ContourSet` keeps the radii; a section edited by the user is flagged and kept
 when the contours are recomputed.
 """
@@ -45,6 +49,7 @@ CONTOUR_DEFAULTS: dict[str, Any] = {
     "max_jump": 2,  # max radial samples of jump between neighbouring rays
     "smooth_along_mm": 0.3,  # Gaussian sigma of cost averaging along the vessel
     "r_search_mm": 4.5,  # largest lumen / vessel radius searched
+    "max_wall_mm": 3.0,  # thickest wall + plaque (outer wall at most this beyond the lumen)
 }
 
 FORMAT_NAME = "napari-plaque-contours"
@@ -64,6 +69,7 @@ class ContourSet:
     r_vessel: np.ndarray
     edited: np.ndarray | None = None
     lumen_resolved: np.ndarray | None = None
+    wall_seen_pct: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.r_lumen.shape[0]
@@ -71,6 +77,8 @@ class ContourSet:
             self.edited = np.zeros(n, bool)
         if self.lumen_resolved is None:
             self.lumen_resolved = np.ones(n, bool)
+        if self.wall_seen_pct is None:
+            self.wall_seen_pct = np.full(n, 100.0)
 
     @property
     def n_sections(self) -> int:
@@ -78,7 +86,8 @@ class ContourSet:
 
     def copy(self) -> ContourSet:
         return ContourSet(self.theta_deg.copy(), self.r_lumen.copy(), self.r_vessel.copy(),
-                          self.edited.copy(), self.lumen_resolved.copy())
+                          self.edited.copy(), self.lumen_resolved.copy(),
+                          self.wall_seen_pct.copy())
 
     def set_section(self, i: int, r_lumen: np.ndarray | None = None,
                     r_vessel: np.ndarray | None = None) -> None:
@@ -104,6 +113,7 @@ class ContourSet:
             "r_vessel_mm": np.round(self.r_vessel, 4).tolist(),
             "edited": np.flatnonzero(self.edited).tolist(),
             "lumen_unresolved": np.flatnonzero(~self.lumen_resolved).tolist(),
+            "wall_seen_pct": np.round(self.wall_seen_pct, 2).tolist(),
         }
 
     @classmethod
@@ -119,7 +129,10 @@ class ContourSet:
         ed[np.asarray(d.get("edited", []), int)] = True
         res = np.ones(len(rl), bool)
         res[np.asarray(d.get("lumen_unresolved", []), int)] = False
-        return cls(th, rl, rv, ed, res)
+        seen = np.asarray(d.get("wall_seen_pct", np.full(len(rl), 100.0)), float)
+        if seen.shape != (len(rl),):
+            raise ValueError("wall_seen_pct must have one value per section")
+        return cls(th, rl, rv, ed, res, seen)
 
 
 def save_contours(path: str | Path, contours: ContourSet, centreline, extra=None) -> Path:
@@ -278,6 +291,7 @@ def iter_find_contours(
     max_jump: int = CONTOUR_DEFAULTS["max_jump"],
     smooth_along_mm: float = CONTOUR_DEFAULTS["smooth_along_mm"],
     r_search_mm: float = CONTOUR_DEFAULTS["r_search_mm"],
+    max_wall_mm: float = CONTOUR_DEFAULTS["max_wall_mm"],
     keep: ContourSet | None = None,
 ) -> Generator[int, None, ContourSet]:
     """Contours of every cross-section from its polar unwrapping (N, A, R) (yields 0..3).
@@ -306,6 +320,7 @@ def iter_find_contours(
     c_hi = np.maximum(ray_max, lv + (lv - wall_hu))
     above = (c_hi - p) / np.maximum(c_hi - lv, 1.0)
     w = max(int(round(window_mm / dr_mm)), 1)
+    mw = max(int(round(max_wall_mm / dr_mm)), 1)
     sig = smooth_along_mm / step_mm
     bg = np.full((n, a, 1), float(wall_hu))
     for _pass in range(2):
@@ -336,12 +351,18 @@ def iter_find_contours(
         if sig > 0.1 and n > 1:
             cost_v = gaussian_filter1d(cost_v, sig, axis=0, mode="nearest")
         cost_v = np.where(ridx[None, None, :] <= b_l[:, :, None], 1e9, cost_v)
+        # a wall at most max_wall_mm thick (beyond: myocardium or another structure, no fat)
+        cost_v = np.where(ridx[None, None, :] > b_l[:, :, None] + mw, 1e9, cost_v)
         if _pass == 0:
             inner = _local_inside(p, np.argmin(cost_v, axis=2), b_l, dr_mm, fat_hu, wall_hu)
         else:
             b_v = _dp_circular(cost_v, smooth_angle, max_jump)
     r_v = np.maximum(_subsample(wl, b_v, dr_mm), r_l)
-    cs = ContourSet(np.degrees(np.arange(a) * 2 * np.pi / a), r_l, r_v, None, resolved)
+    # the outer wall is "seen" on a ray when fat follows it (mean likelihood beyond < 0.5)
+    k = np.clip(b_v[:, :, None] + np.arange(1, w + 1)[None, None, :], 0, rs - 1)
+    seen = np.take_along_axis(wl, k, axis=2).mean(axis=2) < 0.5
+    cs = ContourSet(np.degrees(np.arange(a) * 2 * np.pi / a), r_l, r_v, None, resolved,
+                    100.0 * seen.mean(axis=1))
     if keep is not None and keep.r_lumen.shape == r_l.shape:
         e = keep.edited
         cs.r_lumen[e], cs.r_vessel[e] = keep.r_lumen[e], keep.r_vessel[e]

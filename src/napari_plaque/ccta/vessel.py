@@ -60,6 +60,7 @@ VESSEL_DEFAULTS: dict[str, Any] = {
     **CONTOUR_DEFAULTS,
     "narrowing_min_pct": 20.0,  # lesion: min lumen diameter this far under the reference line
     "burden_min_pct": 70.0,  # ... or plaque burden at least this
+    "wall_seen_min_pct": 50.0,  # ... where the outer wall is seen on this % of the rays
     "merge_gap_mm": 2.0,  # lesions closer than this are merged
     "min_length_mm": 1.5,  # shorter runs are not lesions
     "reference_length_mm": 5.0,  # length of the proximal / distal reference segments
@@ -80,6 +81,7 @@ PROFILE_FIELDS = (
     "reference_diameter_mm",
     "edited",
     "lumen_resolved",
+    "wall_seen_pct",
 )
 
 
@@ -258,6 +260,7 @@ def measure_profile(cs: ContourSet, cl: Centreline, params: Mapping[str, Any]) -
         "reference_diameter_mm": ref,
         "edited": cs.edited.copy(),
         "lumen_resolved": cs.lumen_resolved.copy(),
+        "wall_seen_pct": cs.wall_seen_pct.copy(),
     }
 
 
@@ -294,7 +297,9 @@ def find_lesions(res: VesselResult, params: Mapping[str, Any]) -> list[Lesion]:
     with np.errstate(invalid="ignore", divide="ignore"):
         narrowing = 100.0 * (1.0 - p["lumen_min_diameter_mm"] / ref)
     narrowed = (narrowing >= params["narrowing_min_pct"]) | ~p["lumen_resolved"]
-    bad = narrowed | (p["plaque_burden_pct"] >= params["burden_min_pct"])
+    # plaque burden only counts where the outer wall is seen on most rays (fat around it)
+    seen = p["wall_seen_pct"] >= params["wall_seen_min_pct"]
+    bad = narrowed | (seen & (p["plaque_burden_pct"] >= params["burden_min_pct"]))
     runs = _runs(bad)
     merged: list[list[int]] = []
     for a, b in runs:
@@ -357,6 +362,9 @@ def _lesion(res: VesselResult, k: int, a: int, b: int, healthy, params) -> Lesio
             flags.append(f"no {name} reference")
     rd = float(np.mean(ref_d)) if ref_d else None
     ra = float(np.mean(ref_a)) if ref_a else None
+    if np.mean(p["wall_seen_pct"][sl]) < params["wall_seen_min_pct"]:
+        flags.append("outer wall not seen on most rays (no fat around): vessel area, plaque "
+                     "and remodeling unreliable")
     if not np.all(p["lumen_resolved"][sl]):
         flags.append("lumen not resolved in some sections (occlusion or sub-voxel lumen)")
     if np.any(p["edited"][sl]):
