@@ -58,7 +58,7 @@ class ArcViews(QWidget):
         lay.addLayout(row)
         # fixed margins: a constrained layout costs ~0.25 s per full draw
         self.figure = Figure(figsize=(4, 6))
-        self.figure.subplots_adjust(left=0.13, right=0.97, top=0.95, bottom=0.07, hspace=0.45)
+        self.figure.subplots_adjust(left=0.13, right=0.97, top=0.95, bottom=0.07, hspace=0.6)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(360)
         lay.addWidget(self.canvas)

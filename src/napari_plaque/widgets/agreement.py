@@ -62,7 +62,7 @@ class AgreementWidget(QWidget):
         lay.addLayout(grid)
         self.figure = Figure(figsize=(5, 2.6), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(220)
+        self.canvas.setMinimumHeight(200)
         lay.addWidget(self.canvas, 1)
         self.cohort_label = QLabel("")
         self.cohort_label.setWordWrap(True)
@@ -110,8 +110,8 @@ class AgreementWidget(QWidget):
         ax1.set_xlabel(f"mean of {a_col} and {b_col}")
         ax1.set_ylabel(f"{a_col} − {b_col}")
         ax1.set_title(
-            f"Bland-Altman: bias {ba['bias']:.3g}, LoA [{ba['loa_low']:.3g}, {ba['loa_high']:.3g}]",
-            fontsize=8,
+            f"Bland-Altman\nbias {ba['bias']:.3g}, LoA [{ba['loa_low']:.3g}, {ba['loa_high']:.3g}]",
+            fontsize=7,
         )
         ax2.scatter(b, a, s=12, color="C0")
         lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
@@ -120,9 +120,9 @@ class AgreementWidget(QWidget):
         ax2.set_ylabel(a_col)
         icc = stats["icc"]
         ax2.set_title(
-            f"ICC(2,1) {icc['icc']:.3f} [{icc['ci_low']:.3f}, {icc['ci_high']:.3f}], "
+            f"ICC(2,1) {icc['icc']:.3f} [{icc['ci_low']:.3f}, {icc['ci_high']:.3f}]\n"
             f"r {_fmt(stats['pearson_r'])}",
-            fontsize=8,
+            fontsize=7,
         )
         self.canvas.draw_idle()
         self.cohort = stats

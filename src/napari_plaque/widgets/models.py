@@ -144,6 +144,7 @@ class InferenceWidget(_RunMixin, QWidget):
         form.addRow("Model", mrow)
         self.model_info = QLabel("")
         self.model_info.setWordWrap(True)
+        self.model_info.setMinimumHeight(self.model_info.fontMetrics().lineSpacing() * 2 + 4)
         form.addRow("", self.model_info)
         self.input_combo = QComboBox()
         form.addRow("Input layer", self.input_combo)
