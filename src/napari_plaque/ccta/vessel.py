@@ -188,7 +188,7 @@ class VesselResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI JSON object (no NaN: unknown values are null)."""
-        from ..report import json_safe
+        from ..report import json_safe, round_floats
 
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.params.items()}
         params["ranges_hu"] = {k: list(v) for k, v in check_ranges(params.pop("ranges")).items()}
@@ -199,7 +199,7 @@ class VesselResult:
             "step_mm": self.centreline.step_mm,
             "n_sections": len(self.centreline),
             "profile": self.profile_rows(),
-            "lesions": [les.to_dict() for les in self.lesions],
+            "lesions": [round_floats(les.to_dict()) for les in self.lesions],
             "parameters": params,
             "warnings": list(self.warnings),
             "centreline_source": dict(self.centreline.source),
