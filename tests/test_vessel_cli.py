@@ -69,3 +69,16 @@ def test_vessel_bad_input_exit_2(study, tmp_path, capsys):
     assert "another scan" in capsys.readouterr().err
     assert not roi.exists()
     assert main(["vessel", str(ct), "--centreline", str(csv), "--roi-out", "x.txt"]) == 2
+
+
+def test_vessel_centreline_from_a_label_map(study, capsys):
+    d, ct, csv, ph = study
+    np.save(d / "lumen.npy", (ph.labels == 1).astype(np.uint8))
+    ost = " ".join(str(x) for x in ph.vessels[0].user_points_mm[0])
+    rc = main(["vessel", str(ct), "--centreline", str(d / "lumen.npy"), "--ostium",
+               *ost.split(), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    (les,) = out["lesions"]
+    assert les["start_mm"] < 15.0 < les["end_mm"] + 1.0  # s = 0 at the ostium
+    assert les["diameter_stenosis_pct"] == pytest.approx(50, abs=12)

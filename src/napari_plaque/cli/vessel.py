@@ -42,8 +42,14 @@ def register(sub) -> None:
     p.add_argument(
         "--centreline",
         metavar="FILE",
-        help="centreline JSON, or a napari Points CSV (axis-0, axis-1, axis-2 = z, y, x mm)",
+        help="centreline JSON, a napari Points CSV (axis-0, axis-1, axis-2 = z, y, x mm), or a "
+        "lumen / vessel label map (.npy or NIfTI, e.g. a model's output) to skeletonise",
     )
+    p.add_argument("--label", type=int, default=None,
+                   help="with a label map: the label of the vessel (default: any nonzero)")
+    p.add_argument("--ostium", nargs=3, type=float, metavar=("Z", "Y", "X"),
+                   help="with a label map: a world point (mm) near the ostium, so s = 0 there "
+                   "(default: the end with the lower slice index)")
     p.add_argument("--name", default=None, help="vessel name (LM, LAD, LCX, RCA, ...); "
                    "default: the centreline file's name, else 'vessel'")
     p.add_argument("--step-mm", type=float, default=CENTRELINE_DEFAULTS["step_mm"],
@@ -127,10 +133,21 @@ def _vessel_single(args: argparse.Namespace) -> int:
     if not args.step_mm > 0:
         raise ValueError(f"--step-mm must be > 0, got {args.step_mm}")
     ranges = parse_ranges(args.ranges)
-    cl, pts = load_centreline_any(args.centreline)
+    is_mask = args.centreline.lower().endswith((".npy", ".nii", ".nii.gz"))
+    cl, pts = (None, None) if is_mask else load_centreline_any(args.centreline)
     vol = read_image(args.path)
     name = args.name or (cl.name if cl is not None else "vessel")
-    if cl is None:
+    if is_mask:
+        from ..ccta.centreline import centreline_from_labels
+        from ._common import load_mask
+
+        labels = load_mask(args.centreline, vol.shape)
+        try:
+            cl = centreline_from_labels(vol, labels, label=args.label, start_mm=args.ostium,
+                                        name=name, step_mm=args.step_mm)
+        except ValueError as exc:
+            raise ValueError(f"{args.centreline}: {exc}") from None
+    elif cl is None:
         cl = refine_centreline(vol, pts, name=name, step_mm=args.step_mm)
     else:
         check_source(cl, vol, f"{args.centreline}: centreline")
