@@ -95,7 +95,8 @@ TRAIN_TASKS: dict[str, TrainTask] = {
 
 #: what each task's model takes: the ``napari_plaque`` kind of the input layer / data
 TASK_INPUT = {name: t.input for name, t in TRAIN_TASKS.items()}
-_KIND_WORDS = {"ivus": "an IVUS pullback", "ct": "a CT volume"}
+TASK_INPUT["cxr"] = "radiograph"  # trained by napari_plaque.cxr.train (own settings, CLI, dock)
+_KIND_WORDS = {"ivus": "an IVUS pullback", "ct": "a CT volume", "radiograph": "a radiograph"}
 
 __all__ = [
     "TASK_INPUT",

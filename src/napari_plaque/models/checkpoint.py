@@ -34,7 +34,7 @@ torch = require_torch()
 
 CHECKPOINT_FORMAT = "napari-plaque/model"
 CHECKPOINT_VERSION = 1
-TASKS = ("alines", "ct-seg")
+TASKS = ("alines", "ct-seg", "cxr")  # cxr: napari_plaque.cxr.model
 _REQUIRED = ("format", "version", "task", "architecture", "hparams", "classes", "normalisation")
 
 
@@ -158,6 +158,7 @@ HPARAM_LIMITS: dict[str, tuple[int, int]] = {
     "in_channels": (1, 16),
     "base_channels": (1, 256),
     "levels": (1, 6),
+    "n_clinical": (0, 16),  # cxr: clinical inputs fused late
 }
 #: largest metadata JSON accepted (characters)
 MAX_METADATA_CHARS = 1_000_000

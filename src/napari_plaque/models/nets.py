@@ -221,9 +221,16 @@ ARCHITECTURES = {"ALineNet": ALineNet, "UNet": UNet}
 def build_model(architecture: str, hparams: dict[str, Any]) -> Any:
     """Instantiate a built-in architecture by name with its hyperparameters."""
     try:
-        cls = ARCHITECTURES[architecture]
+        cls = ARCHITECTURES[architecture] if architecture != "CXRNet" else _cxrnet()
     except KeyError:
         raise ValueError(
             f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}"
         ) from None
     return cls(**hparams)
+
+
+def _cxrnet():
+    """The chest-radiograph model lives with its capability (napari_plaque.cxr.model)."""
+    from ..cxr.model import CXRNet
+
+    return CXRNet
