@@ -384,7 +384,6 @@ def lumen_cost(hu: np.ndarray, spacing_mm: Sequence[float], lumen_hu=(200.0, 700
 
     lo, hi = lumen_hu
     lum = (hu >= lo) & (hu <= hi)
-    lum = ndi.binary_opening(lum, iterations=1) | (lum & ~ndi.binary_erosion(lum))
     d = ndi.distance_transform_edt(lum, sampling=spacing_mm)
     return np.where(lum, 1.0 / (0.05 + d**2), 1e3).astype(np.float64)
 

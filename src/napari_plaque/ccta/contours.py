@@ -402,7 +402,8 @@ def _local_inside(p, b, b_l, dr: float, fat_hu: float, wall_hu: float) -> np.nda
 def _region_cost(like: np.ndarray, start: np.ndarray, w: int) -> np.ndarray:
     """cost[n, a, b] = sum_{start<=k<b} (1 - like) + sum_{b<=k<b+w} like (region cost)."""
     n, a, r = like.shape
-    z = np.zeros((n, a, 1))
+    like = like.astype(np.float32, copy=False)
+    z = np.zeros((n, a, 1), np.float32)
     cin = np.concatenate([z, np.cumsum(1.0 - like, axis=2)], axis=2)  # cin[..., b] = sum_{k<b}
     cout = np.concatenate([z, np.cumsum(like, axis=2)], axis=2)
     b = np.arange(r)

@@ -32,16 +32,21 @@ _CHUNK = 2_000_000  # samples per map_coordinates call (bounded memory)
 
 def sample_world(ct: CTVolume, pts_mm: np.ndarray, order: int = 1) -> np.ndarray:
     """HU at world points (..., 3) (linear interpolation; nearest edge value outside)."""
+    pts = np.asarray(pts_mm, float)
+    idx = np.moveaxis(world_to_index(ct, pts.reshape(-1, 3)), -1, 0).reshape(3, *pts.shape[:-1])
+    return sample_index(ct, idx, order)
+
+
+def sample_index(ct: CTVolume, idx: np.ndarray, order: int = 1) -> np.ndarray:
+    """HU at fractional voxel indices given as (3, ...) (chunked ``map_coordinates``)."""
     from scipy.ndimage import map_coordinates
 
-    pts = np.asarray(pts_mm, float)
-    shape = pts.shape[:-1]
-    flat = pts.reshape(-1, 3)
-    out = np.empty(len(flat), np.float32)
-    hu = ct.hu
-    for i in range(0, len(flat), _CHUNK):
-        idx = world_to_index(ct, flat[i : i + _CHUNK]).T
-        out[i : i + _CHUNK] = map_coordinates(hu, idx, order=order, mode="nearest")
+    shape = idx.shape[1:]
+    flat = idx.reshape(3, -1)
+    out = np.empty(flat.shape[1], np.float32)
+    for i in range(0, flat.shape[1], _CHUNK):
+        out[i : i + _CHUNK] = map_coordinates(ct.hu, flat[:, i : i + _CHUNK], order=order,
+                                              mode="nearest")
     return out.reshape(shape)
 
 
@@ -151,10 +156,14 @@ def polar_sections(
     """
     t, u, v = centreline.frames() if frames is None else frames
     th = polar_angles(n_angles)
-    r = polar_radii(r_max_mm, dr_mm)
-    dirs = np.cos(th)[None, :, None] * u[:, None, :] + np.sin(th)[None, :, None] * v[:, None, :]
-    pts = centreline.points_mm[:, None, None, :] + r[None, None, :, None] * dirs[:, :, None, :]
-    return sample_world(ct, pts)
+    r = polar_radii(r_max_mm, dr_mm).astype(np.float32)
+    sp = np.asarray(ct.spacing_mm)
+    # built directly in voxel-index space, (3, N, A, R) float32: no world-size temporaries
+    c0 = ((centreline.points_mm - np.asarray(ct.origin_mm)) / sp).T.astype(np.float32)
+    d = ((np.cos(th)[None, :, None] * u[:, None, :] + np.sin(th)[None, :, None] * v[:, None, :])
+         / sp).astype(np.float32)  # (N, A, 3) index units per mm
+    idx = c0[:, :, None, None] + np.moveaxis(d, -1, 0)[:, :, :, None] * r
+    return sample_index(ct, idx)
 
 
 @dataclass

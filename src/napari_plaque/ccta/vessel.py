@@ -471,7 +471,8 @@ def iter_analyze_vessel(
     prm = check_params(params)
     check_source(centreline, ct)
     yield 0
-    r_max = prm["field_mm"] / 2
+    # the contours never look beyond r_search_mm: no need to sample farther
+    r_max = min(prm["field_mm"] / 2, prm["r_search_mm"] + 2 * prm["dr_mm"])
     frames = centreline.frames()
     polar = polar_sections(ct, centreline, int(prm["n_angles"]), r_max, prm["dr_mm"], frames)
     yield 1
