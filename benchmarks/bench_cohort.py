@@ -51,6 +51,23 @@ def _load() -> str:
     return f"load average {a:.2f} {b:.2f} {c:.2f}"
 
 
+def _autogroup_note() -> str:
+    """Why a busy shared machine hides the speedup: with CFS autogroup every session (this
+    benchmark with all its worker processes is one) gets an equal CPU share, so while other
+    sessions keep the CPUs busy, 2 workers get no more CPU than 1."""
+    try:
+        on = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return ""
+    busy = os.getloadavg()[0] > 1.5
+    return (
+        "   note: CFS autogroup is on and the machine is busy: this session's processes share "
+        "one CPU share, so the 1 vs 2 worker ratio here understates an idle machine's"
+        if on and busy
+        else ""
+    )
+
+
 def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -91,6 +108,8 @@ def bench_workers(root: Path, copies: int, rounds: int = 2) -> None:
     )
     print(f"   2 workers incl. cluster start-up (once)  {t2:7.2f} s  ratio {t1 / t2:.2f}x")
     print(f"   all timings: 1 worker {[round(t, 2) for t in t1s]}, 2 {[round(t, 2) for t in t2s]}")
+    if note := _autogroup_note():
+        print(note)
 
 
 def _tiny_cohort(root: Path, n: int) -> list:
