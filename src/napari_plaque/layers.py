@@ -99,8 +99,16 @@ def pullback_layer_data(pb: Pullback, **kwargs: Any) -> LayerDataTuple:
     return (pb.frames, attrs, "image")
 
 
+def layer_geometry(layer: Any, ndim: int = 3) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(scale, translate) in mm of a layer's last ``ndim`` axes: the one place widgets read
+    a layer's geometry from (new layers made from it line up exactly)."""
+    scale = tuple(float(s) for s in np.asarray(layer.scale)[-ndim:])
+    translate = tuple(float(t) for t in np.asarray(layer.translate)[-ndim:])
+    return scale, translate
+
+
 def _layer_scale(layer: Any) -> tuple[float, ...]:
-    return tuple(float(s) for s in np.asarray(layer.scale)[-3:])
+    return layer_geometry(layer)[0]
 
 
 def volume_from_layer(layer: Any) -> CTVolume:
@@ -115,7 +123,7 @@ def volume_from_layer(layer: Any) -> CTVolume:
     return CTVolume(
         hu=data,
         spacing_mm=_layer_scale(layer),
-        origin_mm=tuple(float(t) for t in np.asarray(layer.translate)[-3:]),
+        origin_mm=layer_geometry(layer)[1],
         direction=direction,
         meta=meta,
         name=str(layer.name),

@@ -8,19 +8,12 @@ import napari.layers
 import numpy as np
 from qtpy.QtWidgets import QComboBox
 
-from ._common import refill_combo
+from ..layers import layer_geometry
+from ._common import fmt_value, refill_combo
+
+_fmt = fmt_value
 
 NONE = "(none)"
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.2f}"
-    return str(v)
 
 
 class _LayerCombo(QComboBox):
@@ -64,10 +57,7 @@ class _LayerCombo(QComboBox):
 
 
 def _geometry(layer) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    return (
-        tuple(float(s) for s in np.asarray(layer.scale)[-3:]),
-        tuple(float(t) for t in np.asarray(layer.translate)[-3:]),
-    )
+    return layer_geometry(layer, 3)
 
 
 def _labels_array(layer, shape: tuple[int, ...], what: str) -> np.ndarray | None:

@@ -59,3 +59,22 @@ def set_table(table, header: list[str], rows: list[list[str]], max_rows: int = 1
         for j, text in enumerate(row):
             table.setItem(i, j, QTableWidgetItem(str(text)))
     fit_table(table, max_rows)
+
+
+def fmt_value(v: Any, nd: int = 2) -> str:
+    """A table cell: floats to ``nd`` decimals, None/NaN as "–", inf as "∞", bools yes/no."""
+    import math
+
+    import numpy as np
+
+    if v is None:
+        return "–"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return "–"
+        if math.isinf(v):
+            return "∞"
+        return f"{v:.{nd}f}"
+    return str(v)

@@ -25,11 +25,10 @@ class LayerBindingMixin:
         """The ``arcs`` and ``predicted`` layers are lazy 3D stacks napari slices itself (no data
         is replaced while scrolling); ``arc preview`` is one 2D frame set while dragging."""
         from ..ivus.annotator import ArcSectorStack
-        from ..layers import UNITS
+        from ..layers import UNITS, layer_geometry
 
         pb, model = self.pullback, self.model
-        scale3 = tuple(float(s) for s in pb.scale)
-        translate3 = tuple(float(t) for t in np.asarray(self.layer.translate)[-3:])
+        scale3, translate3 = layer_geometry(self.layer)
         stacks = {
             ARCS_LAYER: ArcSectorStack(lambda: model.arcset, pb.n_frames, pb.frame_shape),
             PRED_LAYER: ArcSectorStack(

@@ -23,12 +23,7 @@ from qtpy.QtWidgets import (
 from ..io.atomic import atomic_path
 from ..qc import agreement
 from ..qc.cohort import read_columns, read_pairs
-
-
-def _fmt(v: Any, nd: int = 3) -> str:
-    if v is None:
-        return "–"
-    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+from ._common import fmt_value
 
 
 class AgreementWidget(QWidget):
@@ -121,7 +116,7 @@ class AgreementWidget(QWidget):
         icc = stats["icc"]
         ax2.set_title(
             f"ICC(2,1) {icc['icc']:.3f} [{icc['ci_low']:.3f}, {icc['ci_high']:.3f}]\n"
-            f"r {_fmt(stats['pearson_r'])}",
+            f"r {fmt_value(stats['pearson_r'], 3)}",
             fontsize=7,
         )
         self.canvas.draw_idle()

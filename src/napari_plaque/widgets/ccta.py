@@ -41,7 +41,7 @@ from ..ccta import (
     roi_bbox,
 )
 from ..layers import UNITS
-from ..report import write_csv
+from ..report import round_floats, write_csv
 from ._calcium import LESION_LAYER, CalciumScoringWidget
 from ._ccta_common import NONE, _fmt, _geometry, _labels_array, _LayerCombo
 from ._common import label_colormap, set_table
@@ -242,7 +242,7 @@ class CompositionWidget(QWidget):
         for r in rows:
             for k, (lo, hi) in rng.items():
                 r[f"{k}_range_hu"] = f"{lo:g}..{hi:g}"
-        return write_csv(path, rows)
+        return write_csv(path, round_floats(rows, 3))
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export composition", "", "CSV (*.csv)")

@@ -36,7 +36,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..layers import UNITS, labels_layer_data, pullback_from_layer, volume_from_layer
+from ..layers import (
+    UNITS,
+    labels_layer_data,
+    layer_geometry,
+    pullback_from_layer,
+    volume_from_layer,
+)
 from ..models import TRAIN_TASKS, input_mismatch, pretrained_models
 from ._common import refill_combo
 from ._worker import start_worker
@@ -292,8 +298,7 @@ class InferenceWidget(_RunMixin, QWidget):
 
     def _add_alines(self, pred, layer, pb) -> None:
         self.last_result = pred
-        scale = tuple(float(s) for s in np.asarray(layer.scale)[-3:])
-        translate = tuple(float(t) for t in np.asarray(layer.translate)[-3:])
+        scale, translate = layer_geometry(layer)
         name = f"{layer.name} {self._model_stem()} arcs"
         # the arc annotator docked on ``layer`` takes these arcs from the layer's metadata
         meta: dict[str, Any] = {

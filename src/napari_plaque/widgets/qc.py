@@ -10,7 +10,6 @@ are docks of their own; the metrics reach the Review dock through the automated 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from typing import Any
 
@@ -30,7 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..layers import UNITS
+from ..layers import UNITS, layer_geometry
 from ..qc import (
     aline_agreement,
     disagreement_map,
@@ -38,7 +37,12 @@ from ..qc import (
 )
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
 from ..report import json_safe
-from ._common import refill_combo, set_table
+from ._common import fmt_value, refill_combo, set_table
+
+
+def _fmt3(v: Any, nd: int = 3) -> str:
+    return fmt_value(v, nd)
+
 
 NONE = "(none)"
 DISAGREEMENT_LAYER = "QC disagreement"
@@ -93,16 +97,6 @@ def _iter_widget_alines(
     result = aline_agreement(ref != 0, pred != 0, n_worst=50)
     yield 1
     return "alines", result
-
-
-def _fmt(v: Any, nd: int = 3) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "–"
-        if math.isinf(v):
-            return "∞"
-        return f"{v:.{nd}f}"
-    return str(v)
 
 
 class QCWidget(QWidget):
@@ -227,8 +221,7 @@ class QCWidget(QWidget):
             image_l = None
         geo_l = image_l or pred_l
         nd = 3 if image_l is not None else pred.ndim
-        scale = tuple(float(s) for s in np.asarray(geo_l.scale)[-nd:])
-        translate = tuple(float(t) for t in np.asarray(geo_l.translate)[-nd:])
+        scale, translate = layer_geometry(geo_l, nd)
         self._geometry = (scale, translate)
         self._jump_ndim = nd
         self._pred_layer = pred_l
@@ -287,7 +280,7 @@ class QCWidget(QWidget):
         self._publish_metrics({"alines": {k: result[k] for k in keys}})
         # one row per metric: narrow docks show every value (no hidden last columns)
         rows = [
-            [name, _fmt(result[key], 1 if "ics" in key else 3)]
+            [name, _fmt3(result[key], 1 if "ics" in key else 3)]
             for name, key in ALINE_COLUMNS
             if key is not None
         ]
@@ -302,8 +295,8 @@ class QCWidget(QWidget):
             self.worst_list.addItem(item)
         n_bad = int(np.count_nonzero(result["per_frame_disagree"]))
         self.status.setText(
-            f"A-lines: accuracy {result['accuracy']:.3f}, precision {_fmt(result['precision'])}, "
-            f"recall {_fmt(result['recall'])}; {n_bad} of {result['frames']} frame(s) disagree."
+            f"A-lines: accuracy {result['accuracy']:.3f}, precision {_fmt3(result['precision'])}, "
+            f"recall {_fmt3(result['recall'])}; {n_bad} of {result['frames']} frame(s) disagree."
         )
 
     def show_result(self, result: dict[str, Any], dmap: np.ndarray) -> None:
@@ -372,7 +365,7 @@ class QCWidget(QWidget):
                     row.append(f"{m['lesion_tp']}/{m['lesion_fp']}/{m['lesion_fn']}")
                 else:
                     nd = 1 if "volume" in key else (2 if key.endswith("_mm") else 3)
-                    row.append(_fmt(m[key], nd))
+                    row.append(_fmt3(m[key], nd))
             rows.append(row)
         set_table(self.table, ["metric", *(f"label {v}" for v, _ in items)], rows, 6)
 
