@@ -106,3 +106,26 @@ def test_phantom_cli_on_dicom_folder(phantom, tmp_path, capsys):
     assert d["parameters"]["slice_increment_mm"] == pytest.approx(3.0)
     assert d["parameters"]["rod_density_mg_cm3"] == 200.0
     assert d["study"] == DATA.name
+
+
+def test_phantom_one_click_assigns_the_whole_insert(phantom):
+    """Fix 3 of issue 10: the large 800 mg/cm^3 insert spans 3 slices (3 lesions); one click
+    assigns all of it (3D-connected), not just the clicked slice's lesion."""
+    from napari_plaque.ccta.session import CalciumSession
+
+    vol, roi, _ = phantom
+    res = calcium_score(vol.hu, vol.spacing_mm, roi=roi, return_labels=True)
+    s = CalciumSession()
+    s.set_result(res)
+    les, _ = _per_insert(res)[(800, "large")]
+    assert len(les) == 3 and len(set(les["slice"].tolist())) == 3
+    mid = les[np.argsort(les["slice"])[1]]
+    clicked = s.lesion_at((mid["slice"], mid["centroid_y"], mid["centroid_x"]))
+    assert clicked == int(mid["id"])
+    assert sorted(s.assign(clicked, 2)) == sorted(les["id"].tolist())
+    insert_total = float(les["agatston"].sum())
+    assert s.result.per_vessel["LAD"]["agatston"] == pytest.approx(insert_total)
+    assert insert_total > 1.5 * float(mid["agatston"])  # more than the one slice a 2D click moved
+    s.undo()
+    assert sorted(s.assign(clicked, 2, scope="slice")) == [clicked]
+    assert s.result.per_vessel["LAD"]["agatston"] == pytest.approx(float(mid["agatston"]))
