@@ -70,7 +70,7 @@ def make_vessel_frames(
         Width of a sector shadowed from the lumen border outwards (0: none). Its centre drifts
         slowly along the pullback.
     cardiac_period_frames : float, optional
-        With a value, the vessel dilates by up to 8 % and shifts by up to 0.25 mm with this
+        With a value, the vessel dilates by up to 8 % and shifts by up to 0.5 mm (in-plane cardiac motion of the catheter is 1-5 mm in vivo) with this
         period; ``truth["quiet_phase"]`` is the quiet (end-diastolic) phase interval and
         ``truth["phase"]`` the phase of every frame.
 
@@ -107,7 +107,7 @@ def make_vessel_frames(
         for d in (lum, eem):
             d["a"] = d["a"] * (1 - 0.08 * s)
             d["b"] = d["b"] * (1 - 0.08 * s)
-            d["cy"] = d["cy"] + 0.25 * s
+            d["cy"] = d["cy"] + 0.5 * s
     cy = cx = (size - 1) / 2.0
     rr, cc = np.indices((size, size), dtype=np.float64)
     dy = (rr - cy) * px
