@@ -155,6 +155,9 @@ _DEL = object()
         (_set(["classes"], _DEL), "lacks"),
         (_set(["version"], "1"), "version"),
         (_set(["hparams"], [1, 2]), "hparams"),
+        (_set(["hparams", "context"], _DEL), "lack ['context']"),  # was KeyError at inference
+        (_set(["architecture"], "UNet"), "not 'alines'"),
+        (_set(["architecture"], "Evil"), "unknown architecture"),
         (lambda meta: "[" * 200_000 + "]" * 200_000, "JSON"),  # RecursionError before
         (lambda meta: json.dumps({**meta, "pad": "x" * 2_000_000}), "too large"),
     ],

@@ -160,6 +160,12 @@ HPARAM_LIMITS: dict[str, tuple[int, int]] = {
     "levels": (1, 6),
     "n_clinical": (0, 16),  # cxr: clinical inputs fused late
 }
+#: built-in architectures: their task and the hyper-parameters inference reads
+_ARCH_TASK: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ALineNet": ("alines", ("n_classes", "context")),
+    "UNet": ("ct-seg", ("n_classes", "dims")),
+    "CXRNet": ("cxr", ("n_classes",)),  # napari_plaque.cxr.model
+}
 #: largest metadata JSON accepted (characters)
 MAX_METADATA_CHARS = 1_000_000
 #: polar sampling bounds (A-lines per frame, samples per A-line)
@@ -205,6 +211,19 @@ def validate_metadata(path: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
         _int_in(path, f"hparams.{k}", v, *HPARAM_LIMITS[k])
     if not isinstance(meta["architecture"], str):
         raise FormatError(path, "model metadata: architecture must be a name")
+    needs = _ARCH_TASK.get(meta["architecture"])
+    if needs is None:
+        raise FormatError(
+            path, f"unknown architecture {meta['architecture']!r}; known: {sorted(_ARCH_TASK)}"
+        )
+    task, required = needs
+    if meta["task"] != task:
+        raise FormatError(
+            path, f"a {meta['architecture']} is a {task!r} model, not {meta['task']!r}"
+        )
+    missing = [k for k in required if k not in hp]
+    if missing:
+        raise FormatError(path, f"model metadata: hparams lack {missing}")
     classes = meta["classes"]
     if (
         not isinstance(classes, list)
