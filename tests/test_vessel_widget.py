@@ -89,6 +89,9 @@ def test_vessel_dock_compute_jump_edit_undo_export(make_napari_viewer, qtbot, la
     d = json.loads((tmp_path / "v.json").read_text())
     assert [v["vessel"] for v in d["vessels"]] == ["LAD", "RCA"]
     w.save_centreline(str(tmp_path / "rca.json"))
+    # a label map (here the truth lumen + wall of both vessels) gives a centreline too
+    _compute(qtbot, w, "vessel truth", "from labels")
+    assert len(w.session.results["from labels"].lesions) >= 3
     w.session.set_current("LAD")
     w.session.go_to_lesion(1)
     w._on_section(w.session.section)

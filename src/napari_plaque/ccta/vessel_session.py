@@ -27,9 +27,16 @@ def iter_vessel_job(
     points_mm: np.ndarray | None = None,
     centreline: Centreline | None = None,
     step_mm: float = 0.5,
+    labels: np.ndarray | None = None,
     **params: Any,
 ) -> Generator[int, None, VesselResult]:
-    """Refine (from points) or take a centreline, then analyse: one step generator."""
+    """Refine (from points), skeletonise (a lumen / vessel label map) or take a centreline,
+    then analyse: one step generator."""
+    if centreline is None and labels is not None:
+        from .centreline import centreline_from_labels
+
+        yield 0
+        centreline = centreline_from_labels(ct, labels, name=name, step_mm=step_mm)
     if centreline is None:
         if points_mm is None:
             raise ValueError("place centreline points (ostium first) or load a centreline")

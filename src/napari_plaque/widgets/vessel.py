@@ -71,7 +71,7 @@ class VesselAnalysisWidget(QWidget):
         self.step.setValue(CENTRELINE_DEFAULTS["step_mm"])
         self.step.setSuffix(" mm")
         form.addRow("CT", self.ct_combo)
-        form.addRow("points", self.points_combo)
+        form.addRow("points / labels", self.points_combo)
         form.addRow("vessel name", self.name_combo)
         form.addRow("step", self.step)
         lay.addLayout(form)
@@ -153,6 +153,9 @@ class VesselAnalysisWidget(QWidget):
                 if isinstance(ly, napari.layers.Image) and ly.ndim == 3 and not ly.rgb]
         pts = [ly.name for ly in self.viewer.layers if isinstance(ly, napari.layers.Points)
                and not ly.name.endswith((" centreline", " section"))]
+        # a lumen / vessel label map (e.g. a model's output) gives the centreline by skeleton
+        pts += [ly.name for ly in self.viewer.layers if isinstance(ly, napari.layers.Labels)
+                and ly.ndim == 3 and not ly.name.endswith(" plaque ROI")]
         refill_combo(self.ct_combo, imgs, 0)
         refill_combo(self.points_combo, pts, 0)
 
@@ -169,10 +172,12 @@ class VesselAnalysisWidget(QWidget):
     # ---- compute
     def compute(self) -> None:
         """Refine the points (or take the loaded centreline) and analyse, in a worker."""
+        import napari.layers
+
         try:
             ct = self._ct()
             name = self.name_combo.currentText().strip() or "vessel"
-            pts, cl = None, None
+            pts, cl, labels = None, None, None
             if self._loaded is not None:
                 cl = self._loaded
             else:
@@ -181,7 +186,13 @@ class VesselAnalysisWidget(QWidget):
                     raise ValueError("add a Points layer with the centreline points (ostium "
                                      "first), or load a centreline")
                 layer = self.viewer.layers[pname]
-                pts = np.asarray([layer.data_to_world(p) for p in layer.data], float)
+                if isinstance(layer, napari.layers.Labels):
+                    labels = np.asarray(layer.data)
+                    if labels.shape != ct.shape:
+                        raise ValueError(f"label map {pname!r} {labels.shape} is not on the CT "
+                                         f"grid {ct.shape}")
+                else:
+                    pts = np.asarray([layer.data_to_world(p) for p in layer.data], float)
         except ValueError as exc:
             self.status.setText(f"⚠ {exc}")
             return
@@ -189,9 +200,9 @@ class VesselAnalysisWidget(QWidget):
         self.cancel_btn.setEnabled(True)
         self.status.setText(f"computing {name}…")
         self.worker = start_worker(
-            iter_vessel_job, ct, name, points_mm=pts, centreline=cl,
+            iter_vessel_job, ct, name, points_mm=pts, centreline=cl, labels=labels,
             step_mm=float(self.step.value()),
-            total=ANALYZE_STEPS + (0 if cl is not None else max(len(pts) - 1, 1) + 1),
+            total=ANALYZE_STEPS + (0 if pts is None else max(len(pts) - 1, 1) + 1),
             desc=f"vessel {name}", on_done=self._on_done, on_error=self._on_error,
             on_aborted=lambda: self.status.setText("cancelled: nothing changed"),
             on_finished=self._on_finished,
