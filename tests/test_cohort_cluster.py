@@ -131,7 +131,7 @@ def dask_scheduler(tmp_path):
 
 
 def test_external_scheduler_two_workers_equals_sequential(
-    studies_dir, tmp_path, capsys, dask_scheduler
+    studies_dir, tmp_path, capsys, dask_scheduler, monkeypatch
 ):
     import distributed
 
@@ -149,6 +149,13 @@ def test_external_scheduler_two_workers_equals_sequential(
     out2 = tmp_path / "remote2.csv"
     assert main(["cac", str(studies_dir), "--scheduler", str(sched_file), "--out", str(out2)]) == 1
     assert _stable(_rows(out2.read_text())) == _stable(seq)
+    # workers with another napari-plaque version are refused before any study runs
+    import napari_plaque.cohort.runner as runner
+
+    monkeypatch.setattr(runner, "__version__", "0.0.0-other")
+    capsys.readouterr()
+    assert main(["cac", str(studies_dir), "--scheduler", address]) == 2
+    assert "install the same version on every worker" in capsys.readouterr().err
 
 
 def test_unreachable_scheduler_is_a_usage_error(studies_dir, capsys, monkeypatch):

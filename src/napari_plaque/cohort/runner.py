@@ -74,6 +74,7 @@ class StudyOutcome:
     time_utc: str = ""
     path: str = ""
     resumed: bool = False
+    version: str = __version__  # of the process that computed it (a worker's)
 
     @property
     def ok(self) -> bool:
@@ -186,7 +187,7 @@ class CohortResult:
         if self.record_paths:
             prov[PATH_COLUMN] = o.path
         prov.update(
-            napari_plaque_version=self.version,
+            napari_plaque_version=o.version,
             params_hash=self.params_hash,
             input_id=o.input_id,
             time_utc=o.time_utc,
@@ -370,6 +371,28 @@ def run_cohort(
     return result
 
 
+def worker_version() -> str:
+    """napari-plaque's version in this process (run on every worker by the version check)."""
+    from .. import __version__ as v
+
+    return v
+
+
+def _check_worker_versions(client) -> None:
+    """Refuse workers that cannot import napari-plaque or run another version: their rows
+    would carry a version that --resume never matches (or fail on every study)."""
+    try:
+        found = client.run(worker_version)
+    except Exception as exc:  # noqa: BLE001 - e.g. ModuleNotFoundError on the workers
+        raise OSError(f"the dask workers cannot run napari-plaque ({error_message(exc)})") from None
+    other = {w: v for w, v in found.items() if v != __version__}
+    if other:
+        raise OSError(
+            f"dask workers run napari-plaque {sorted(set(other.values()))}, this is "
+            f"{__version__}; install the same version on every worker ({sorted(other)[:3]} ...)"
+        )
+
+
 def run_batch(run, items: list[tuple[int, Study]]) -> list[StudyOutcome]:
     """Run several studies in one dask task (each still isolated by ``execute_study``)."""
     return [run(s, i) for i, s in items]
@@ -400,6 +423,8 @@ def _run_distributed(run, todo, done, workers, scheduler, client, batch_size=Non
             else:
                 own_cluster = _local_cluster(workers)
                 client = own_client = distributed.Client(own_cluster)
+        if own_cluster is None:
+            _check_worker_versions(client)
         if batch_size is None:
             n_workers = len(client.scheduler_info().get("workers", {})) or workers
             batch_size = auto_batch_size(len(todo), n_workers)
