@@ -315,7 +315,7 @@ def check_cxr_metadata(path: Any, meta: dict[str, Any]) -> dict[str, Any]:
             isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1 for v in thr
         )
     ):
-        raise FormatError(path, f"model metadata: input.thresholds must be 3 values in (0, 1)")
+        raise FormatError(path, "model metadata: input.thresholds must be 3 values in (0, 1)")
     return meta
 
 
