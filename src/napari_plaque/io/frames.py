@@ -42,6 +42,7 @@ __all__ = [
     "imaging_field_mask",
     "natural_key",
     "read_frame_sequence",
+    "read_ivus",
 ]
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -358,3 +359,46 @@ def frame_sequence_layers(path: str | Path) -> list:
 
     pb = read_frame_sequence(path)
     return [pullback_layer_data(pb)]
+
+
+def read_ivus(
+    path: str | Path,
+    pixel_mm: float | None = None,
+    frame_rate: float | None = None,
+    pullback_mm_s: float | None = None,
+    mask: Any = "auto",
+) -> Pullback:
+    """Any IVUS pullback napari-plaque reads (multi-frame DICOM, folder of frames, multi-page
+    TIFF, NIfTI); the options override (and un-flag) what the file says or what was assumed."""
+    from .detect import Format, detect
+
+    path = Path(path)
+    if not path.exists():
+        raise ReaderError(path, "no such file or folder")
+    fmt = detect(path)
+    if fmt is Format.IVUS_DICOM:
+        from . import read_pullback
+
+        pb = read_pullback(path)
+        if pixel_mm is not None:
+            v = _positive(pixel_mm, "pixel size", "--pixel-mm")
+            pb.pixel_spacing_mm = (v, v)
+            pb.assumed.discard("pixel_spacing_mm")
+        if frame_rate is not None:
+            pb.frame_time_s = 1.0 / _positive(frame_rate, "frame rate", "--frame-rate")
+            pb.frame_times_s = None
+            pb.assumed.discard("frame_time_s")
+        if pullback_mm_s is not None:
+            pb.pullback_rate_mm_s = _positive(pullback_mm_s, "pullback speed", "--pullback-mm-s")
+            pb.assumed.discard("pullback_rate_mm_s")
+        return pb
+    if fmt in (Format.FRAME_SEQUENCE, Format.TIFF_STACK, Format.NIFTI) or path.suffix.lower() in (
+        ".tif",
+        ".tiff",
+    ):
+        return read_frame_sequence(path, pixel_mm, frame_rate, pullback_mm_s, mask)
+    raise ReaderError(
+        path,
+        f"not an IVUS pullback ({fmt.value if fmt else 'unknown format'}); expected a "
+        "multi-frame DICOM, a folder of frames, a multi-page TIFF or a NIfTI",
+    )

@@ -228,3 +228,55 @@ def measure_vessel(
         notes.append("no frame could be measured")
         summary.update({"mla_mm2": None, "burden_segments": []})
     return VesselMeasurements(per, summary, idx, notes)
+
+
+def iter_analyse_pullback(
+    pullback,
+    gated: bool = False,
+    borders: VesselBorders | None = None,
+    burden_threshold_pct: float | None = None,
+    **border_params: Any,
+):
+    """Borders (unless given), optional gating and measurements of a pullback, as a report.
+
+    A generator yielding progress (frames done) and returning ``(report, borders)``; the
+    report has ``frames`` (one row per measured frame), ``summary``, ``gating`` (or None),
+    the pullback's scale, ``assumed`` and ``notes``. The one home of the ``ivus-vessel``
+    report used by the command line and the dock.
+    """
+    from .borders import iter_detect_borders
+    from .gating import end_diastolic_frames
+
+    if borders is None:
+        # frame sequences arrive masked by their reader (nothing outside the imaging field)
+        borders = yield from iter_detect_borders(
+            pullback.frames, pullback.pixel_spacing_mm, **border_params
+        )
+    elif borders.n_frames != pullback.n_frames:
+        raise ValueError(
+            f"borders for {borders.n_frames} frames, the pullback has {pullback.n_frames}"
+        )
+    gating = None
+    frames = None
+    if gated:
+        g = end_diastolic_frames(pullback.frames, pullback.frame_time_s)
+        gating = g.to_dict()
+        frames = g.frames
+        if g.confidence < 0.2:
+            gating["warning"] = "weak cardiac periodicity: gated frames may be wrong"
+    m = measure_vessel(borders, pullback.mm_per_frame, frames, burden_threshold_pct)
+    notes = list(pullback.meta.get("notes", [])) + m.notes
+    notes += [f"frame {f}: {s}" for f, ss in sorted(borders.flags.items()) for s in ss]
+    report = {
+        "pullback": str(pullback.source),
+        "n_frames": pullback.n_frames,
+        "frame_shape": list(pullback.frame_shape),
+        "mm_per_frame": pullback.mm_per_frame,
+        "pixel_spacing_mm": list(pullback.pixel_spacing_mm),
+        "assumed": sorted(pullback.assumed),
+        "gating": gating,
+        "frames": m.to_rows(),
+        "summary": m.summary,
+        "notes": notes,
+    }
+    return report, borders
