@@ -502,3 +502,41 @@ def test_fuzz_own_files(tmp_path):
     )
     assert counts["crash"] == counts["silent"] == counts["hang"] == 0, counts["problems"][:10]
     assert counts["refused"] > counts["tried"] // 4
+
+
+@pytest.mark.slow
+def test_fuzz_checkpoint_metadata(tmp_path):
+    """Mutated metadata of the shipped demo checkpoints: load, build and run, or FormatError."""
+    import json
+
+    torch = pytest.importorskip("torch")
+    from napari_plaque.models import pretrained_models
+    from napari_plaque.models.checkpoint import example_input, load_model
+
+    rng = np.random.default_rng(SEED)
+    raws = {
+        n: torch.load(p, map_location="cpu", weights_only=True)
+        for n, p in pretrained_models().items()
+    }
+    counts = {"tried": 0, "ok": 0, "refused": 0, "crash": 0}
+    problems = []
+    for case in range(120):
+        name = sorted(raws)[case % len(raws)]
+        doc, what = _mutate_json(json.loads(raws[name]["metadata"]), rng)
+        p = tmp_path / f"c{case}.pt"
+        torch.save({"metadata": json.dumps(doc), "state_dict": raws[name]["state_dict"]}, p)
+        counts["tried"] += 1
+        try:
+            with time_bound(30.0):
+                lm = load_model(p)
+                with torch.no_grad():
+                    lm.module(example_input(lm))
+            counts["ok"] += 1
+        except FormatError as exc:
+            counts["refused" if p.name in str(exc) else "crash"] += 1
+        except Exception as exc:  # noqa: BLE001  (_Hang included)
+            counts["crash"] += 1
+            problems.append(f"{name} {what}: {type(exc).__name__}: {exc}")
+        p.unlink()
+    print(f"\nfuzz (checkpoint metadata): {counts}")
+    assert counts["crash"] == 0, problems[:10]
