@@ -25,7 +25,7 @@ from .polar import aline_angles_deg
 from .vessel_files import borders_path, load_borders, radii_from_points, save_borders
 from .vessel_measure import VesselMeasurements, measure_vessel
 
-__all__ = ["BorderEditor"]
+__all__ = ["BorderEditor", "BorderLineStack", "longitudinal_cut", "radius_at"]
 
 
 class BorderEditor:
@@ -197,3 +197,95 @@ class BorderEditor:
     def save_to(self, path: str | Path) -> bool:
         self.save_path = Path(path)
         return self.autosave()
+
+
+class BorderLineStack:
+    """A lazy (frames, rows, cols) uint8 array of border lines for a napari labels layer.
+
+    Label 1 is the lumen border, 2 the EEM; only the frame on screen is rendered (the pixel
+    angle / radius maps are computed once), so scrolling never replaces layer data. The radii
+    come from ``get_borders()`` at render time: call the layer's ``refresh()`` after an edit.
+    """
+
+    def __init__(self, get_borders, n_frames: int, frame_shape, width_px: float = 1.0) -> None:
+        self._get = get_borders
+        self.shape = (int(n_frames), int(frame_shape[0]), int(frame_shape[1]))
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = 3
+        self.width_px = float(width_px)
+        self._maps: tuple | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _geometry(self, center: tuple[float, float], n_alines: int):
+        if self._maps is None or self._maps[0] != (center, n_alines):
+            rr, cc = np.indices(self.shape[1:], dtype=np.float32)
+            rad = np.hypot(rr - center[0], cc - center[1])
+            th = np.mod(np.degrees(np.arctan2(rr - center[0], cc - center[1])), 360.0)
+            pos = th * n_alines / 360.0 - 0.5  # continuous A-line index
+            k0 = np.floor(pos).astype(np.int64)
+            t = (pos - k0).astype(np.float32)
+            k0 = np.mod(k0, n_alines)
+            k1 = np.mod(k0 + 1, n_alines)
+            self._maps = ((center, n_alines), rad, k0, k1, t)
+        return self._maps[1:]
+
+    def frame(self, f: int) -> np.ndarray:
+        vb = self._get()
+        out = np.zeros(self.shape[1:], np.uint8)
+        if vb is None:
+            return out
+        rad, k0, k1, t = self._geometry(vb.center, vb.n_alines)
+        for label, r in ((2, vb.eem_r_px[f]), (1, vb.lumen_r_px[f])):
+            if not np.isfinite(r).all():
+                continue
+            rb = r[k0] * (1 - t) + r[k1] * t
+            out[np.abs(rad - rb) < self.width_px] = label
+        return out
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (key,)
+        if any(k is Ellipsis for k in key):
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (4 - len(key)) + key[i + 1 :]
+        key = key + (slice(None),) * (3 - len(key))
+        frames = np.arange(self.shape[0])[key[0]]
+        if np.ndim(frames) == 0:
+            return self.frame(int(frames))[key[1:]]
+        if not len(frames):
+            return np.zeros((0, *self.shape[1:]), np.uint8)[(slice(None), *key[1:])]
+        return np.stack([self.frame(int(f)) for f in frames])[(slice(None), *key[1:])]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+
+def longitudinal_cut(frames, center: tuple[float, float], angle_deg: float, batch: int = 64):
+    """Grey values along the line through ``center`` at ``angle_deg`` (and +180), per frame.
+
+    Returns (cut (F, 2R+1) float32, offsets (2R+1,) in pixels along the line, positive towards
+    ``angle_deg``), R = half the frame's short side.
+    """
+    n, rows, cols = (int(s) for s in frames.shape)
+    big_r = int(min(rows, cols) // 2)
+    s = np.arange(-big_r, big_r + 1, dtype=np.float64)
+    a = np.radians(angle_deg)
+    rr = np.clip(np.rint(center[0] + s * np.sin(a)), 0, rows - 1).astype(np.int64)
+    cc = np.clip(np.rint(center[1] + s * np.cos(a)), 0, cols - 1).astype(np.int64)
+    out = np.empty((n, s.size), np.float32)
+    for b0 in range(0, n, batch):
+        blk = np.asarray(frames[b0 : b0 + batch])
+        out[b0 : b0 + blk.shape[0]] = blk[:, rr, cc]
+    return out, s
+
+
+def radius_at(r: np.ndarray, angle_deg: float) -> np.ndarray:
+    """Border radius (F,) at an angle, linearly interpolated between A-lines of r (F, N)."""
+    n = r.shape[1]
+    pos = np.mod(angle_deg, 360.0) * n / 360.0 - 0.5
+    k0 = int(np.floor(pos)) % n
+    t = pos - np.floor(pos)
+    return r[:, k0] * (1 - t) + r[:, (k0 + 1) % n] * t

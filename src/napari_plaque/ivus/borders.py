@@ -11,8 +11,8 @@ Method (per frame, batched over frames, numpy only):
    averaged over ``frame_window`` neighbouring frames (smoothness across frames).
 3. Dynamic programming over angle finds the minimum-cost closed path with at most
    ``max_step`` depth samples of change between neighbouring A-lines and a penalty per step
-   (smoothness across angle); closure by running over the angles three times and keeping the
-   middle turn.
+   (smoothness across angle); closure by running over two turns (half a turn of wrap-around
+   on each side) and keeping the middle turn.
 4. Shadowed A-lines (guide wire, calcium: little signal over the outer half of the A-line
    compared with the frame's other A-lines) are *bridged*: their cost is flat (the path goes
    straight through) and their radii are replaced by a low-order Fourier fit of the
@@ -148,40 +148,46 @@ def dp_closed_paths(cost: np.ndarray, max_step: int, step_penalty: float) -> np.
     """Minimum-cost closed paths through cost volumes (B, N angles, D depths) -> (B, N) ints.
 
     Neighbouring angles differ by at most ``max_step`` depth samples, each sample of change
-    costing ``step_penalty``. Closure: the DP runs over the angles three times and the middle
-    turn is kept (the path there no longer depends on where it started).
+    costing ``step_penalty``. Closure: the DP runs over the angles with half a turn of
+    wrap-around before and after, and the middle turn is kept (the path there no longer
+    depends on where it started).
     """
     b, n, d = cost.shape
-    c3 = np.concatenate([cost, cost, cost], axis=1)
-    acc = c3[:, 0].astype(np.float32).copy()
-    back = np.empty((b, 3 * n, d), np.int8)
-    back[:, 0] = 0
+    h = n // 2
+    c3 = np.concatenate([cost[:, n - h :], cost, cost[:, :h]], axis=1).astype(np.float32)
+    m = c3.shape[1]
+    acc = c3[:, 0].copy()
+    back = np.zeros((b, m, d), np.int8)
+    best = np.empty_like(acc)
+    tmp = np.empty_like(acc)
+    better = np.empty(acc.shape, bool)
+    arg = np.empty(acc.shape, np.int8)
     big = np.float32(1e9)
-    steps = range(-max_step, max_step + 1)
-    pen = {s: np.float32(step_penalty * abs(s)) for s in steps}
-    cand = np.empty((len(steps), b, d), np.float32)
-    for i in range(1, 3 * n):
-        for k, s in enumerate(steps):
-            # cand[k][:, j] = acc[:, j + s] + pen  (predecessor at depth j + s)
+    for i in range(1, m):
+        np.copyto(best, acc)
+        arg.fill(0)
+        for s in range(-max_step, max_step + 1):
             if s == 0:
-                cand[k] = acc
-            elif s > 0:
-                cand[k, :, : d - s] = acc[:, s:]
-                cand[k, :, d - s :] = big
+                continue
+            pen = np.float32(step_penalty * abs(s))
+            # tmp[:, j] = acc[:, j + s] + pen  (predecessor at depth j + s)
+            if s > 0:
+                np.add(acc[:, s:], pen, out=tmp[:, : d - s])
+                tmp[:, d - s :] = big
             else:
-                cand[k, :, -s:] = acc[:, : d + s]
-                cand[k, :, :-s] = big
-            if s:
-                cand[k] += pen[s]
-        arg = np.argmin(cand, axis=0)
-        acc = np.take_along_axis(cand, arg[None], 0)[0] + c3[:, i]
-        back[:, i] = arg.astype(np.int8) - max_step
-    path = np.empty((b, 3 * n), np.int64)
+                np.add(acc[:, : d + s], pen, out=tmp[:, -s:])
+                tmp[:, :-s] = big
+            np.less(tmp, best, out=better)
+            np.copyto(best, tmp, where=better)
+            np.copyto(arg, np.int8(s), where=better)
+        np.add(best, c3[:, i], out=acc)
+        back[:, i] = arg
+    path = np.empty((b, m), np.int64)
     path[:, -1] = np.argmin(acc, axis=1)
     rows = np.arange(b)
-    for i in range(3 * n - 1, 0, -1):
+    for i in range(m - 1, 0, -1):
         path[:, i - 1] = path[:, i] + back[rows, i, path[:, i]]
-    return path[:, n : 2 * n]
+    return path[:, h : h + n]
 
 
 def shadowed_alines(polar: np.ndarray, level: float, start: int) -> np.ndarray:
