@@ -59,15 +59,16 @@ def clean_stale_temps(dest: str | Path) -> list[Path]:
     dest = Path(dest)
     removed: list[Path] = []
     prefix = f".{dest.name}."
-    try:
-        entries = list(dest.parent.iterdir())
+    try:  # names only (no Path per entry): cheap even beside thousands of DICOM files
+        with os.scandir(dest.parent) as it:
+            names = [
+                d.name for d in it if d.name.startswith(prefix) and ".tmp" in d.name[len(prefix) :]
+            ]
     except OSError:
         return removed
     now = time.time()
-    for e in entries:
-        name = e.name
-        if not name.startswith(prefix) or ".tmp" not in name[len(prefix) :]:
-            continue
+    for name in names:
+        e = dest.parent / name
         rest = name[len(prefix) :]
         pid_part = rest.split("-", 1)[0]
         try:
