@@ -1,15 +1,305 @@
-"""IVUS vessel borders dock widget."""
+"""IVUS vessel borders dock: lumen / EEM borders on the frame and the longitudinal cut,
+editable with undo and autosave, a per-frame table and an area-versus-position plot.
+
+All state lives in the Qt-free :class:`~napari_plaque.ivus.border_editor.BorderEditor`; this
+widget binds gestures (drag a border, redraw a frame) to its methods and redraws on its
+events, as the arc annotator does.
+"""
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+from pathlib import Path
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..ivus.border_editor import BorderEditor, BorderLineStack, longitudinal_cut, radius_at
+from ._common import fmt_value, label_colormap, refill_combo, set_table
+from ._ivus_vessel_views import EEM_COLOR, LUMEN_COLOR, VesselViews
+
+MODES = ["view", "drag lumen", "drag EEM", "redraw lumen", "redraw EEM"]
+TABLE_HEADER = ["frame", "mm", "lumen mm²", "EEM mm²", "burden %", "min Ø mm"]
+LINES_NAME = "vessel borders"
 
 
 class IVUSVesselWidget(QWidget):
-    """Placeholder until the capability lands."""
+    """Detect, edit and measure lumen / EEM borders of the chosen pullback layer."""
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("IVUS vessel borders: not built yet"))
+        self.editor: BorderEditor | None = None
+        self.pullback = None
+        self._layer = None
+        self._lines = None
+        self._worker = None
+        self._cut_angle = 0.0
+        self._cut = None
+        lay = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("pullback"))
+        self.layer_combo = QComboBox()
+        row.addWidget(self.layer_combo, 1)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        self.detect_btn = QPushButton("Detect borders")
+        self.detect_btn.clicked.connect(self.detect)
+        self.load_btn = QPushButton("Load saved")
+        self.load_btn.clicked.connect(self.load_saved)
+        row.addWidget(self.detect_btn)
+        row.addWidget(self.load_btn)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("edit"))
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        row.addWidget(self.mode, 1)
+        self.undo_btn = QPushButton("Undo")
+        self.undo_btn.clicked.connect(lambda: self.editor and self.editor.undo())
+        self.redo_btn = QPushButton("Redo")
+        self.redo_btn.clicked.connect(lambda: self.editor and self.editor.redo())
+        row.addWidget(self.undo_btn)
+        row.addWidget(self.redo_btn)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        self.export_btn = QPushButton("Export contours CSV…")
+        self.export_btn.clicked.connect(self._export_dialog)
+        self.import_btn = QPushButton("Import contours CSV…")
+        self.import_btn.clicked.connect(self._import_dialog)
+        row.addWidget(self.export_btn)
+        row.addWidget(self.import_btn)
+        lay.addLayout(row)
+        self.summary = QLabel("no borders yet")
+        self.summary.setWordWrap(True)
+        lay.addWidget(self.summary)
+        self.views = VesselViews(self.go_to_frame, self._set_cut_angle)
+        lay.addWidget(self.views)
+        self.table = QTableWidget()
+        self.table.cellClicked.connect(self._table_click)
+        lay.addWidget(self.table)
+        self.status = QLabel("")
+        lay.addWidget(self.status)
+        self._refresh_layers()
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.dims.events.current_step.connect(self._on_step)
+        self.viewer.mouse_drag_callbacks.append(self._mouse)
+        self._enable()
+
+    # -- layers ---------------------------------------------------------------------------
+    def _image_layers(self) -> list:
+        from napari.layers import Image
+
+        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and ly.ndim == 3
+                and not ly.rgb]
+
+    def _refresh_layers(self, *_args) -> None:
+        names = [ly.name for ly in self._image_layers()]
+        ivus = [i for i, ly in enumerate(self._image_layers())
+                if (ly.metadata or {}).get("napari_plaque") == "ivus"]
+        refill_combo(self.layer_combo, names, ivus[0] if ivus else 0)
+
+    def _current_layer(self):
+        name = self.layer_combo.currentText()
+        return next((ly for ly in self._image_layers() if ly.name == name), None)
+
+    def _enable(self) -> None:
+        has = self.editor is not None
+        for w in (self.undo_btn, self.redo_btn, self.export_btn, self.import_btn, self.mode):
+            w.setEnabled(has)
+        if has:
+            self.undo_btn.setEnabled(self.editor.can_undo)
+            self.redo_btn.setEnabled(self.editor.can_redo)
+
+    # -- detection ------------------------------------------------------------------------
+    def _pullback(self):
+        from ..layers import pullback_from_layer
+
+        layer = self._current_layer()
+        if layer is None:
+            raise ValueError("no 3-D image layer to work on")
+        self._layer = layer
+        self.pullback = pullback_from_layer(layer)
+        return self.pullback
+
+    def detect(self, wait: bool = False) -> None:
+        """Detect borders of the chosen layer in a worker (progress + Cancel)."""
+        from ..ivus.borders import iter_detect_borders
+        from ._worker import start_worker
+
+        try:
+            pb = self._pullback()
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return
+        self.detect_btn.setEnabled(False)
+        self.status.setText("detecting borders…")
+        self._worker = start_worker(
+            iter_detect_borders, pb.frames, pb.pixel_spacing_mm, total=pb.n_frames,
+            desc="IVUS borders", on_done=self._detected, on_error=self._failed,
+            on_finished=lambda: self.detect_btn.setEnabled(True),
+        )
+
+    def _failed(self, exc: Exception) -> None:
+        self.status.setText(f"failed: {exc}")
+
+    def _detected(self, borders) -> None:
+        pb = self.pullback
+        if self.editor is not None and self.editor.borders.n_frames == borders.n_frames:
+            self.editor.set_borders(borders)
+            return
+        from ..ivus.vessel_files import borders_path
+
+        path = borders_path(pb.source) if pb.source else None
+        self._attach(BorderEditor(borders, pb.frame_shape, pb.mm_per_frame, path, pb.source))
+        self.editor.autosave()
+
+    def load_saved(self) -> None:
+        try:
+            pb = self._pullback()
+            self._attach(BorderEditor.for_pullback(pb))
+        except ValueError as exc:
+            self.status.setText(str(exc))
+
+    def _attach(self, editor: BorderEditor) -> None:
+        self.editor = editor
+        editor.borders_changed.connect(self._on_borders)
+        editor.save_state.connect(lambda msg, ok: self.status.setText(msg))
+        stack = BorderLineStack(lambda: self.editor.borders if self.editor else None,
+                                editor.borders.n_frames, editor.frame_shape)
+        if LINES_NAME in self.viewer.layers:
+            self.viewer.layers.remove(LINES_NAME)
+        ly = self._layer
+        self._lines = self.viewer.add_labels(
+            stack, name=LINES_NAME, scale=tuple(ly.scale), translate=tuple(ly.translate),
+            colormap=label_colormap({1: LUMEN_COLOR, 2: EEM_COLOR}), opacity=1.0,
+        )
+        self.viewer.layers.selection.active = ly
+        self._cut = None
+        self._on_borders(-1)
+
+    # -- redraws --------------------------------------------------------------------------
+    def _on_borders(self, frame: int) -> None:
+        if self._lines is not None:
+            self._lines.refresh()
+        self._enable()
+        self._redraw_views()
+
+    def _redraw_views(self) -> None:
+        ed = self.editor
+        if ed is None:
+            return
+        m = ed.measurements()
+        s = m.summary
+        if s.get("mla_mm2") is not None:
+            self.summary.setText(
+                f"MLA {s['mla_mm2']:.2f} mm² at frame {s['mla_frame']} "
+                f"({s['mla_position_mm']:.1f} mm) · max burden "
+                f"{s['max_plaque_burden_pct']:.0f} % · TAV {s['total_atheroma_volume_mm3']:.1f} "
+                f"mm³ · burden ≥ {s['burden_threshold_pct']:g} %: "
+                f"{s['burden_segments_length_mm']:.1f} mm"
+                + (f" · assumed: {', '.join(sorted(self.pullback.assumed))}"
+                   if self.pullback is not None and self.pullback.assumed else "")
+            )
+        rows = [[str(r["frame"]), fmt_value(r["position_mm"]), fmt_value(r["lumen_area_mm2"]),
+                 fmt_value(r["eem_area_mm2"]), fmt_value(r["plaque_burden_pct"], 1),
+                 fmt_value(r["lumen_min_diameter_mm"])] for r in m.to_rows()]
+        set_table(self.table, TABLE_HEADER, rows, max_rows=8)
+        if self._cut is None and self.pullback is not None:
+            self._cut = longitudinal_cut(self.pullback.frames, ed.borders.center, self._cut_angle)
+        cut, offs = self._cut if self._cut is not None else (None, None)
+        px = ed.borders.pixel_spacing_mm
+        a = np.radians(self._cut_angle)
+        # mm per pixel along the cut direction
+        step = float(np.hypot(px[0] * np.sin(a), px[1] * np.cos(a)))
+        bo = None
+        if cut is not None:
+            bo = []
+            for r in (ed.borders.lumen_r_px, ed.borders.eem_r_px):
+                bo += [radius_at(r, self._cut_angle) * step,
+                       -radius_at(r, self._cut_angle + 180.0) * step]
+        self.views.set_data(m, ed.mm_per_frame, cut, None if offs is None else offs * step, bo)
+        self.views.show_frame(self._frame())
+
+    def _set_cut_angle(self, angle: float) -> None:
+        self._cut_angle = float(angle)
+        self._cut = None
+        self._redraw_views()
+
+    def _frame(self) -> int:
+        return int(self.viewer.dims.current_step[0])
+
+    def _on_step(self, _event=None) -> None:
+        if self.editor is not None:
+            self.views.show_frame(self._frame())
+
+    def go_to_frame(self, frame: int) -> None:
+        if self.editor is None:
+            return
+        frame = int(np.clip(frame, 0, self.editor.borders.n_frames - 1))
+        self.viewer.dims.set_current_step(0, frame)
+
+    def _table_click(self, row: int, _col: int) -> None:
+        item = self.table.item(row, 0)
+        if item is not None:
+            self.go_to_frame(int(item.text()))
+
+    # -- gestures -------------------------------------------------------------------------
+    def _data_point(self, world) -> tuple[float, float]:
+        d = self._layer.world_to_data(world)
+        return float(d[-2]), float(d[-1])
+
+    def _mouse(self, viewer, event):
+        mode = self.mode.currentText()
+        if self.editor is None or mode == "view" or self._layer is None:
+            return
+        which = "lumen" if mode.endswith("lumen") else "eem"
+        frame = self._frame()
+        pts = [self._data_point(event.position)]
+        yield
+        while event.type == "mouse_move":
+            pts.append(self._data_point(event.position))
+            yield
+        if mode.startswith("drag"):
+            self.editor.drag(frame, which, *pts[-1])
+        elif len(pts) >= 3:
+            a = np.asarray(pts)
+            self.editor.redraw(frame, which, a[:, 0], a[:, 1])
+
+    # -- files ----------------------------------------------------------------------------
+    def export_csv(self, path) -> None:
+        from ..ivus.vessel_files import export_contours_csv
+
+        export_contours_csv(path, self.editor.borders)
+        self.status.setText(f"contours written to {Path(path).name}")
+
+    def import_csv(self, path) -> None:
+        from ..ivus.vessel_files import import_contours_csv
+
+        try:
+            vb, frames = import_contours_csv(path, self.editor.borders)
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            return
+        self.editor.set_borders(vb)
+        self.editor.edited |= frames
+        self.status.setText(f"{len(frames)} frame(s) read from {Path(path).name}")
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export contours", "", "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def _import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import contours", "", "CSV (*.csv)")
+        if path:
+            self.import_csv(path)

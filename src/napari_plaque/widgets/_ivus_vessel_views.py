@@ -1,0 +1,124 @@
+"""The vessel-border dock's linked views: area versus position and the longitudinal cut.
+
+One matplotlib figure: lumen and EEM area (mm^2) against position (mm) with the plaque
+burden on a second axis and the high-burden segments shaded; below it the longitudinal cut
+through the catheter at a chosen angle with the lumen and EEM borders drawn on both sides.
+A click on either jumps to that frame (``on_frame``). Moving frames redraws only the two
+cursors (blitting), the full figure only when the borders or the cut change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+LUMEN_COLOR = "cyan"
+EEM_COLOR = "orange"
+
+
+class VesselViews(QWidget):
+    def __init__(
+        self,
+        on_frame: Callable[[int], None],
+        on_cut_angle: Callable[[float], None],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self._on_frame = on_frame
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("longitudinal cut at (deg)"))
+        self.cut_angle = QSpinBox()
+        self.cut_angle.setRange(0, 179)
+        self.cut_angle.valueChanged.connect(lambda v: on_cut_angle(float(v)))
+        row.addWidget(self.cut_angle)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.figure = Figure(figsize=(4, 5))
+        self.figure.subplots_adjust(left=0.14, right=0.86, top=0.95, bottom=0.09, hspace=0.35)
+        self.ax_area = self.figure.add_subplot(2, 1, 1)
+        self.ax_burden = self.ax_area.twinx()
+        self.ax_cut = self.figure.add_subplot(2, 1, 2)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(380)
+        lay.addWidget(self.canvas)
+        self.canvas.mpl_connect("button_press_event", self._click)
+        self.canvas.mpl_connect("draw_event", self._on_draw)
+        self._mm_per_frame = 1.0
+        self._bg = None
+        self._cur = []
+
+    def _click(self, event) -> None:
+        if event.inaxes in (self.ax_area, self.ax_burden) and event.xdata is not None:
+            self._on_frame(int(round(event.xdata / self._mm_per_frame)))
+        elif event.inaxes is self.ax_cut and event.xdata is not None:
+            self._on_frame(int(round(event.xdata / self._mm_per_frame)))
+
+    def set_data(self, measures, mm_per_frame: float, cut=None, offsets_mm=None,
+                 border_offsets=None) -> None:
+        """Redraw everything: per-frame measurements (VesselMeasurements), the cut image
+        (F, S) with its offsets (mm) and the border offsets ((lumen+, lumen-, eem+, eem-) (F,))."""
+        self._mm_per_frame = float(mm_per_frame)
+        ax, axb, axc = self.ax_area, self.ax_burden, self.ax_cut
+        for a in (ax, axb, axc):
+            a.clear()
+        axb.yaxis.tick_right()  # clear() puts the twin axis back on the left
+        axb.yaxis.set_label_position("right")
+        if measures is not None:
+            f = measures.frames
+            pos = f["position_mm"]
+            ax.plot(pos, f["eem_area_mm2"], color=EEM_COLOR, lw=1.2, label="EEM")
+            ax.plot(pos, f["lumen_area_mm2"], color="tab:blue", lw=1.2, label="lumen")
+            axb.plot(pos, f["plaque_burden_pct"], color="grey", lw=0.8, ls="--", label="burden")
+            for s in measures.summary.get("burden_segments", []):
+                ax.axvspan(s["start_mm"], s["stop_mm"] + mm_per_frame, color="red", alpha=0.12)
+            mla = measures.summary.get("mla_position_mm")
+            if mla is not None:
+                ax.plot([mla], [measures.summary["mla_mm2"]], "v", color="red", ms=6)
+            ax.set_ylabel("area (mm²)", fontsize=8)
+            axb.set_ylabel("plaque burden (%)", fontsize=8)
+            axb.set_ylim(0, 100)
+            ax.legend(fontsize=7, loc="upper left", framealpha=0.6)
+            ax.set_xlim(pos.min(), pos.max() + mm_per_frame)
+        ax.set_xlabel("position (mm)", fontsize=8)
+        if cut is not None:
+            n = cut.shape[0]
+            ext = (0, n * mm_per_frame, offsets_mm[-1], offsets_mm[0])
+            axc.imshow(cut.T, cmap="gray", aspect="auto", extent=ext, vmin=0, vmax=255)
+            if border_offsets is not None:
+                x = (np.arange(n) + 0.5) * mm_per_frame
+                for k, yv in enumerate(border_offsets):
+                    axc.plot(x, yv, color=LUMEN_COLOR if k < 2 else EEM_COLOR, lw=0.8)
+            axc.set_ylabel("offset (mm)", fontsize=8)
+            axc.set_xlabel("position (mm)", fontsize=8)
+        for a in (ax, axb, axc):
+            a.tick_params(labelsize=7)
+        self._cur = [
+            ax.axvline(0, color="k", lw=0.8, animated=True),
+            axc.axvline(0, color="yellow", lw=0.8, animated=True),
+        ]
+        self._bg = None
+        self.canvas.draw_idle()
+
+    def _on_draw(self, _event) -> None:
+        self._bg = self.canvas.copy_from_bbox(self.figure.bbox)
+        for c in self._cur:
+            self.figure.draw_artist(c)
+
+    def show_frame(self, frame: int) -> None:
+        x = (frame + 0.5) * self._mm_per_frame
+        for c in self._cur:
+            c.set_xdata([x, x])
+        if self._bg is None:
+            self.canvas.draw_idle()
+            return
+        self.canvas.restore_region(self._bg)
+        for c in self._cur:
+            self.figure.draw_artist(c)
+        self.canvas.blit(self.figure.bbox)

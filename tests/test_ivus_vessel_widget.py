@@ -1,0 +1,96 @@
+"""The IVUS vessel borders dock, opened as users open it."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from napari_plaque.ivus.vessel_synthetic import make_vessel_frames
+from napari_plaque.layers import pullback_layer_data
+from napari_plaque.types import Pullback
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot, tmp_path):
+    frames, truth = make_vessel_frames(n_frames=12, size=160, seed=2, shadow_deg=40)
+    pb = Pullback(frames, 1 / 30, 0.5, truth["pixel_spacing_mm"], source=str(tmp_path / "pb.dcm"),
+                  name="pullback")
+    viewer = make_napari_viewer()
+    data, attrs, _ = pullback_layer_data(pb)
+    viewer.add_image(data, **attrs)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS vessel borders")
+    widget.detect()
+    qtbot.waitUntil(lambda: widget.editor is not None, timeout=30000)
+    return viewer, widget, truth, tmp_path
+
+
+def _event(kind, pos):
+    return SimpleNamespace(type=kind, position=pos)
+
+
+def test_dock_detects_draws_edits_and_autosaves(dock, qtbot):
+    viewer, w, truth, tmp = dock
+    ed = w.editor
+    assert ed.borders.n_frames == 12
+    lines = viewer.layers["vessel borders"]
+    img = viewer.layers["pullback"]
+    np.testing.assert_allclose(lines.scale, img.scale)
+    # the border lines are drawn on the frame on screen: lumen (1) and EEM (2) pixels
+    viewer.dims.set_current_step(0, 3)
+    sl = np.asarray(lines.data[3])
+    assert (sl == 1).sum() > 100 and (sl == 2).sum() > 100
+    assert (tmp / "pb.dcm.borders.json").is_file()
+    assert w.table.rowCount() == 12
+    a_before = ed.measurements().frames["lumen_area_mm2"][3]
+    # drag the lumen outward at 3 o'clock with the mouse (press, move, release)
+    w.mode.setCurrentText("drag lumen")
+    cy, cx = ed.borders.center
+    sy, sx = img.scale[1:]
+    r0 = ed.borders.lumen_r_px[3, 0]
+    ev = _event("mouse_press", (3 * img.scale[0], cy * sy, (cx + r0) * sx))
+    gen = w._mouse(viewer, ev)
+    next(gen)
+    ev.type, ev.position = "mouse_move", (3 * img.scale[0], cy * sy, (cx + r0 + 12) * sx)
+    next(gen)
+    ev.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert ed.borders.lumen_r_px[3, 0] == pytest.approx(r0 + 12, abs=0.5)
+    assert ed.measurements().frames["lumen_area_mm2"][3] > a_before
+    assert w.undo_btn.isEnabled()
+    w.undo_btn.click()
+    assert ed.borders.lumen_r_px[3, 0] == pytest.approx(r0)
+    # table and plot clicks jump to the frame
+    w._table_click(7, 0)
+    assert viewer.dims.current_step[0] == 7
+    w.views._on_frame(9)
+    assert viewer.dims.current_step[0] == 9
+    # redraw a frame as a polygon
+    w.mode.setCurrentText("redraw EEM")
+    t = np.radians(np.arange(0, 360, 15))
+    pts = [(5 * img.scale[0], (cy + 60 * np.sin(a)) * sy, (cx + 60 * np.cos(a)) * sx) for a in t]
+    ev = _event("mouse_press", pts[0])
+    gen = w._mouse(viewer, ev)
+    next(gen)
+    for p in pts[1:]:
+        ev.type, ev.position = "mouse_move", p
+        next(gen)
+    ev.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    np.testing.assert_allclose(ed.borders.eem_r_px[9], 60, atol=1.0)
+    # export / import round trip
+    w.export_csv(tmp / "c.csv")
+    w.import_csv(tmp / "c.csv")
+    np.testing.assert_allclose(ed.borders.eem_r_px[9], 60, atol=1.0)
+    out = os.environ.get("NAPARI_PLAQUE_SCREENSHOTS")
+    if out:
+        viewer.dims.set_current_step(0, 4)
+        w.mode.setCurrentText("view")
+        viewer.window._qt_window.resize(1400, 950)
+        qtbot.wait(300)
+        viewer.screenshot(os.path.join(out, "ivus-vessel.png"), canvas_only=False)
+        w.grab().save(os.path.join(out, "ivus-vessel-dock.png"))
