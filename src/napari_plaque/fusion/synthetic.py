@@ -339,7 +339,7 @@ def write_case_files(case: SyntheticCase, folder, frame_size: int = 96) -> dict[
     arcs = case.arcs.copy()
     arcs.frame_shape = (frame_size, frame_size)
     arcs.centers = [(frame_size - 1) / 2.0, (frame_size - 1) / 2.0]
-    save_arcs(arcs, d / "arcs.json")
+    save_arcs(arcs, d / "arcs.json", on_conflict="overwrite")  # a regenerated sample
     return {
         "ct": d / "ct.nii.gz",
         "centreline": d / "centreline.json",
