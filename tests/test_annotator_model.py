@@ -33,6 +33,9 @@ def test_edits_undo_redo_and_events(ann, tmp_path):
     assert m["calcium"]["max_arc_deg"] == pytest.approx(120.0)
     assert m["calcium"]["ics"] == pytest.approx(1000 * 120 / 3600)
     assert m["calcium"]["length_mm"] == pytest.approx(0.5)
+    summary = ann.summary()  # the `napari-plaque ics` row layout
+    assert summary["calcium_length_mm"] == pytest.approx(0.5)
+    assert summary["attenuation_max_arc_deg"] == pytest.approx(40.0)
     assert ann.undo() and _arcs(ann) == [(2, "calcium", 30.0, 150.0)]
     assert ann.measurements()["attenuation"]["max_arc_deg"] == 0.0
     assert ann.redo() and len(ann.arcset.arcs) == 2

@@ -35,25 +35,12 @@ def _ics_one(args, pullback, arcs_path) -> dict:
     frames = parse_frame_range(args.frames, pb.n_frames)
     ca = _measure(pb, arcset, "calcium", args.n_alines, frames)
     att = _measure(pb, arcset, "attenuation", args.n_alines, frames)
+    from ..ivus.measure import pullback_summary
+
     return {
         "pullback": str(pullback),
         "arcs": str(arcs_path),
-        "ics": ca["ics"],
-        "positive_alines": ca["positive_alines"],
-        "total_alines": ca["total_alines"],
-        "n_alines": args.n_alines,
-        "frame_range": ca["frame_range"],
-        "mm_per_frame": pb.mm_per_frame,
-        "assumed": sorted(pb.assumed),
-        "max_arc_deg": ca["max_arc_deg"],
-        "max_arc_frame": ca["max_arc_frame"],
-        "calcium_length_mm": ca["length_mm"],
-        "calcium_longest_segment_mm": ca["longest_segment_mm"],
-        "calcium_arc_gt180_length_mm": ca["length_over_threshold_mm"],
-        "calcium_arc_gt180_over_5mm": ca["arc_gt180_over_5mm"],
-        "attenuation_max_arc_deg": att["max_arc_deg"],
-        "attenuation_length_mm": att["length_mm"],
-        "attenuation_arc_gt180_over_5mm": att["arc_gt180_over_5mm"],
+        **pullback_summary(ca, att, assumed=sorted(pb.assumed)),
     }
 
 

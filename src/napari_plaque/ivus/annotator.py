@@ -25,7 +25,7 @@ from psygnal import Signal
 
 from ..io.errors import FormatError
 from .arcs import DEFAULT_CLASSES, Arc, ArcSet, load_arcs, save_arcs
-from .measure import arc_measurements
+from .measure import arc_measurements, pullback_summary
 from .render import frame_sector_labels
 
 try:  # conflict detection on save (ivus.arcs refuses to drop arcs it has not seen)
@@ -377,6 +377,11 @@ class ArcAnnotator:
                 for i, c in enumerate(DEFAULT_CLASSES)
             }
         return self._stats
+
+    def summary(self) -> dict[str, Any]:
+        """The pullback summary (the ``napari-plaque ics`` row layout) of the annotation."""
+        m = self.measurements()
+        return pullback_summary(m["calcium"], m["attenuation"])
 
     # -- files ------------------------------------------------------------------------------
     def autosave(self) -> bool:

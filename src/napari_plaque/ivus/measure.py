@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["arc_measurements", "ics", "longest_run", "parse_frame_range"]
+__all__ = ["arc_measurements", "ics", "longest_run", "parse_frame_range", "pullback_summary"]
 
 
 def parse_frame_range(text: str | None, n_frames: int) -> tuple[int, int]:
@@ -112,3 +112,42 @@ def arc_measurements(
         "length_threshold_mm": float(length_threshold_mm),
         "arc_gt180_over_5mm": bool(length_big > length_threshold_mm),
     }
+
+
+def pullback_summary(
+    calcium: dict[str, Any],
+    attenuation: dict[str, Any] | None = None,
+    assumed: list[str] | None = None,
+) -> dict[str, Any]:
+    """The one flat summary of a pullback (``napari-plaque ics`` rows, the annotator, reports)
+    from the :func:`arc_measurements` of calcium (and attenuated plaque)."""
+    ca = calcium
+    out: dict[str, Any] = {
+        "ics": ca["ics"],
+        "positive_alines": ca["positive_alines"],
+        "total_alines": ca["total_alines"],
+        "n_alines": ca["n_alines"],
+        "frame_range": ca["frame_range"],
+        "mm_per_frame": ca["mm_per_frame"],
+    }
+    if assumed is not None:
+        out["assumed"] = list(assumed)
+    out.update(
+        {
+            "max_arc_deg": ca["max_arc_deg"],
+            "max_arc_frame": ca["max_arc_frame"],
+            "calcium_length_mm": ca["length_mm"],
+            "calcium_longest_segment_mm": ca["longest_segment_mm"],
+            "calcium_arc_gt180_length_mm": ca["length_over_threshold_mm"],
+            "calcium_arc_gt180_over_5mm": ca["arc_gt180_over_5mm"],
+        }
+    )
+    if attenuation is not None:
+        out.update(
+            {
+                "attenuation_max_arc_deg": attenuation["max_arc_deg"],
+                "attenuation_length_mm": attenuation["length_mm"],
+                "attenuation_arc_gt180_over_5mm": attenuation["arc_gt180_over_5mm"],
+            }
+        )
+    return out

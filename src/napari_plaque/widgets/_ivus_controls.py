@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
 
 from ..ivus.annotator import DEFAULT_N_ALINES
 from ..ivus.arcs import DEFAULT_CLASSES
+from ..ivus.measure import pullback_summary
 
 ERROR_STYLE = "color: #ff5050; font-weight: bold"
 
@@ -116,14 +117,17 @@ class AnnotatorControls(QWidget):
         self.merge_btn.setVisible((not ok) and "Reload and merge" in message)
 
     def show_stats(self, frame: int, stats: dict[str, dict[str, Any]], pullback: Any) -> None:
+        """The current frame's arcs and the pullback summary (ivus.measure.pullback_summary)."""
         ca, att = stats["calcium"], stats["attenuation"]
+        s = pullback_summary(ca, att)
         assumed = " (rate assumed)" if "pullback_rate_mm_s" in pullback.assumed else ""
         pos = frame * pullback.mm_per_frame
         self.stats_label.setText(
             f"frame {frame} · {pos:.2f} mm{assumed}: calcium {ca['arc_deg'][frame]:.0f}°, "
             f"attenuation {att['arc_deg'][frame]:.0f}°\n"
-            f"ICS {ca['ics']:.1f} · max arc {ca['max_arc_deg']:.0f}° · calcium length "
-            f"{ca['length_mm']:.1f} mm\n"
-            f">180° over >5 mm: {'yes' if ca['arc_gt180_over_5mm'] else 'no'} · attenuated: "
-            f"max {att['max_arc_deg']:.0f}°, {att['length_mm']:.1f} mm"
+            f"ICS {s['ics']:.1f} · max arc {s['max_arc_deg']:.0f}° · calcium length "
+            f"{s['calcium_length_mm']:.1f} mm\n"
+            f">180° over >5 mm: {'yes' if s['calcium_arc_gt180_over_5mm'] else 'no'} · "
+            f"attenuated: max {s['attenuation_max_arc_deg']:.0f}°, "
+            f"{s['attenuation_length_mm']:.1f} mm"
         )
