@@ -1,0 +1,218 @@
+"""Model training dock (re-exported by :mod:`napari_plaque.widgets.models`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..layers import (
+    volume_from_layer,
+)
+from ..models import TRAIN_TASKS
+from ._common import refill_combo
+from ._run import DEVICES, _image_layers, _labels_layers, _RunMixin
+
+
+class TrainingWidget(_RunMixin, QWidget):
+    """Train the A-line detector or a CT U-Net from a data folder or image + label layers."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.history: list[dict[str, Any]] = []
+        self._shown = 0
+        self.result = None
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.task_combo = QComboBox()
+        self.task_combo.addItems(list(TRAIN_TASKS))
+        self.task_combo.currentTextChanged.connect(self._task_defaults)
+        form.addRow("Task", self.task_combo)
+        self.source_combo = QComboBox()
+        self.source_combo.addItems(["data folder", "image + label layers"])
+        form.addRow("Training data", self.source_combo)
+        drow = QHBoxLayout()
+        self.data_edit = QLineEdit()
+        self.data_btn = QPushButton("...")
+        drow.addWidget(self.data_edit, 1)
+        drow.addWidget(self.data_btn)
+        form.addRow("Data folder", drow)
+        self.image_combo = QComboBox()
+        self.labels_combo = QComboBox()
+        form.addRow("Image layer", self.image_combo)
+        form.addRow("Labels layer", self.labels_combo)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 10000)
+        self.epochs_spin.setValue(TRAIN_TASKS["alines"].settings.epochs)
+        form.addRow("Epochs", self.epochs_spin)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 4096)
+        self.batch_spin.setValue(TRAIN_TASKS["alines"].settings.batch_size)
+        form.addRow("Batch size", self.batch_spin)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        form.addRow("Seed", self.seed_spin)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        form.addRow("Device", self.device_combo)
+        orow = QHBoxLayout()
+        self.out_edit = QLineEdit(str(Path.home() / "napari-plaque-model.pt"))
+        self.out_btn = QPushButton("...")
+        orow.addWidget(self.out_edit, 1)
+        orow.addWidget(self.out_btn)
+        form.addRow("Save model to", orow)
+        self.resume_check = QCheckBox("Resume from the saved state")
+        form.addRow("", self.resume_check)
+        lay.addLayout(form)
+        self.export_btn = QPushButton("Export layers as nnU-Net dataset...")
+        lay.addWidget(self.export_btn)
+        self._build_run_row(lay)
+        self.metrics = QPlainTextEdit()
+        self.metrics.setReadOnly(True)
+        lay.addWidget(self.metrics, 1)
+        self.data_btn.clicked.connect(self._browse_data)
+        self.out_btn.clicked.connect(self._browse_out)
+        self.export_btn.clicked.connect(self._export_dialog)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._refresh_layers()
+
+    def _task_defaults(self, task: str) -> None:
+        """The chosen task's default settings (one home: models.TRAIN_TASKS)."""
+        st = TRAIN_TASKS[task].settings
+        self.epochs_spin.setValue(st.epochs)
+        self.batch_spin.setValue(st.batch_size)
+        self.seed_spin.setValue(st.seed)
+
+    def _refresh_layers(self, event=None) -> None:
+        refill_combo(self.image_combo, [ly.name for ly in _image_layers(self.viewer)])
+        refill_combo(self.labels_combo, [ly.name for ly in _labels_layers(self.viewer)])
+
+    def _browse_data(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Training set folder")
+        if path:
+            self.data_edit.setText(path)
+
+    def _browse_out(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Model file", "", "Model (*.pt)")
+        if path:
+            self.out_edit.setText(path)
+
+    def _layers_pair(self):
+        img = self.viewer.layers[self.image_combo.currentText()]
+        lab = self.viewer.layers[self.labels_combo.currentText()]
+        vol = volume_from_layer(img)
+        labels = np.asarray(lab.data)
+        if labels.shape != vol.shape:
+            raise ValueError(
+                f"labels layer {lab.name!r} {labels.shape} does not match image {vol.shape}"
+            )
+        return vol, labels
+
+    def export_layers(self, out_dir: str | Path, fmt: str = "nnunet") -> Path:
+        """Export the chosen image + label layers as an nnU-Net v2 dataset or a patch folder."""
+        from ..models.data import export_ct_patches, export_nnunet
+
+        vol, labels = self._layers_pair()
+        if fmt == "nnunet":
+            out = export_nnunet([vol], [labels], out_dir)
+        else:
+            out = export_ct_patches([vol], [labels], out_dir)
+        self.status.setText(f"exported {out}")
+        return out
+
+    def _export_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Export nnU-Net dataset into")
+        if path:
+            try:
+                self.export_layers(path)
+            except (ValueError, KeyError, OSError) as exc:
+                self.status.setText(f"export failed: {exc}")
+
+    def run(self):
+        """Start training in a worker; returns it (None when nothing could start)."""
+        if self.running:
+            return None
+        from ..models import train as tr
+        from ..models.data import ct_training_set_from_arrays, split_into_slabs
+
+        task = self.task_combo.currentText()
+        out = self.out_edit.text().strip()
+        if not out:
+            self.status.setText("choose where to save the model")
+            return None
+        self.history = []
+        self._shown = 0
+        self.metrics.clear()
+        common = {
+            "epochs": self.epochs_spin.value(),
+            "batch_size": self.batch_spin.value(),
+            "seed": self.seed_spin.value(),
+            "device": self.device_combo.currentText(),
+            "resume": self.resume_check.isChecked(),
+            "history": self.history,
+        }
+        try:
+            if task == "alines":
+                from ..models.data import read_aline_dataset
+
+                data = read_aline_dataset(self.data_edit.text())
+                per_epoch = tr.alines_steps_per_epoch(data, common["batch_size"])
+                gen, args = tr.iter_train_alines, (data, out)
+                kwargs = common
+            else:
+                if self.source_combo.currentIndex() == 1:
+                    vol, labels = self._layers_pair()
+                    data = split_into_slabs(ct_training_set_from_arrays([vol], [labels]), 4)
+                else:
+                    from ..models.data import read_ct_training_set
+
+                    data = read_ct_training_set(self.data_edit.text())
+                kwargs = dict(common, patches_per_epoch=64)
+                per_epoch = -(-64 // common["batch_size"])
+                gen, args = tr.iter_train_ctseg, (data, out)
+        except (ValueError, KeyError, OSError) as exc:
+            self.status.setText(f"cannot train: {exc}")
+            return None
+        self.status.setText(f"training {task}...")
+        return self._start(
+            gen,
+            *args,
+            total=per_epoch * common["epochs"],
+            desc=f"train {task}",
+            on_done=self._on_trained,
+            **kwargs,
+        )
+
+    def _on_yield(self, step: Any) -> None:
+        super()._on_yield(step)
+        while self._shown < len(self.history):
+            rec = self.history[self._shown]
+            self._shown += 1
+            text = ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in rec.items()
+                if k != "seconds"
+            )
+            self.metrics.appendPlainText(text)
+
+    def _on_trained(self, res) -> None:
+        self._on_yield(None)
+        self.result = res
+        early = ", stopped early" if res.stopped_early else ""
+        self.status.setText(f"saved {res.path} (best epoch {res.best_epoch}{early})")
