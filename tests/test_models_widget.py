@@ -251,3 +251,17 @@ def test_a_model_for_another_task_is_refused(make_napari_viewer, tmp_path):
     w.set_input("ct")
     assert w.run() is None and "CT volume" in w.status.text()
     assert len(viewer.layers) == n
+
+
+def test_training_defaults_come_from_the_task_registry(make_napari_viewer):
+    """One home for training defaults: models.TRAIN_TASKS feeds the widget (and the CLI)."""
+    from napari_plaque.cli import build_parser
+    from napari_plaque.models import TRAIN_TASKS
+
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Model training")
+    assert w.batch_spin.value() == TRAIN_TASKS["alines"].settings.batch_size == 16
+    w.task_combo.setCurrentText("ct-seg")
+    assert w.batch_spin.value() == TRAIN_TASKS["ct-seg"].settings.batch_size == 8
+    args = build_parser().parse_args(["train", "data", "--task", "ct-seg", "--out", "m.pt"])
+    assert args.batch_size is None  # resolved per task when training
