@@ -202,46 +202,48 @@ class BorderEditor:
 class BorderLineStack:
     """A lazy (frames, rows, cols) uint8 array of border lines for a napari labels layer.
 
-    Label 1 is the lumen border, 2 the EEM; only the frame on screen is rendered (the pixel
-    angle / radius maps are computed once), so scrolling never replaces layer data. The radii
+    Label 1 is the lumen border, 2 the EEM; only the frame on screen is rendered, so
+    scrolling never replaces layer data. The radii
     come from ``get_borders()`` at render time: call the layer's ``refresh()`` after an edit.
+    ``width_px`` 1 draws one-pixel lines, 2 (default) two-pixel ones.
     """
 
-    def __init__(self, get_borders, n_frames: int, frame_shape, width_px: float = 1.0) -> None:
+    def __init__(self, get_borders, n_frames: int, frame_shape, width_px: float = 2.0) -> None:
         self._get = get_borders
         self.shape = (int(n_frames), int(frame_shape[0]), int(frame_shape[1]))
         self.dtype = np.dtype(np.uint8)
         self.ndim = 3
         self.width_px = float(width_px)
-        self._maps: tuple | None = None
 
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _geometry(self, center: tuple[float, float], n_alines: int):
-        if self._maps is None or self._maps[0] != (center, n_alines):
-            rr, cc = np.indices(self.shape[1:], dtype=np.float32)
-            rad = np.hypot(rr - center[0], cc - center[1])
-            th = np.mod(np.degrees(np.arctan2(rr - center[0], cc - center[1])), 360.0)
-            pos = th * n_alines / 360.0 - 0.5  # continuous A-line index
-            k0 = np.floor(pos).astype(np.int64)
-            t = (pos - k0).astype(np.float32)
-            k0 = np.mod(k0, n_alines)
-            k1 = np.mod(k0 + 1, n_alines)
-            self._maps = ((center, n_alines), rad, k0, k1, t)
-        return self._maps[1:]
-
     def frame(self, f: int) -> np.ndarray:
+        """The border lines of frame f: points along each contour, dense enough to leave no
+        gaps (cost proportional to the contour length, not to the frame size)."""
         vb = self._get()
-        out = np.zeros(self.shape[1:], np.uint8)
+        rows, cols = self.shape[1:]
+        out = np.zeros((rows, cols), np.uint8)
         if vb is None:
             return out
-        rad, k0, k1, t = self._geometry(vb.center, vb.n_alines)
+        n = vb.n_alines
         for label, r in ((2, vb.eem_r_px[f]), (1, vb.lumen_r_px[f])):
             if not np.isfinite(r).all():
                 continue
-            rb = r[k0] * (1 - t) + r[k1] * t
-            out[np.abs(rad - rb) < self.width_px] = label
+            m = max(n, int(np.ceil(2 * np.pi * float(r.max()) * 1.5)))
+            pos = np.arange(m) * (n / m) - 0.5  # continuous A-line index
+            k0 = np.floor(pos).astype(np.int64)
+            t = pos - k0
+            rb = r[k0 % n] * (1 - t) + r[(k0 + 1) % n] * t
+            th = np.radians((pos + 0.5) * 360.0 / n)
+            rr = np.rint(vb.center[0] + rb * np.sin(th)).astype(np.int64)
+            cc = np.rint(vb.center[1] + rb * np.cos(th)).astype(np.int64)
+            ok = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)
+            out[rr[ok], cc[ok]] = label
+            if self.width_px > 1:
+                for dr, dc in ((0, 1), (1, 0)):
+                    r2, c2 = np.minimum(rr + dr, rows - 1), np.minimum(cc + dc, cols - 1)
+                    out[r2[ok], c2[ok]] = label
         return out
 
     def __getitem__(self, key: Any) -> np.ndarray:
@@ -289,3 +291,17 @@ def radius_at(r: np.ndarray, angle_deg: float) -> np.ndarray:
     k0 = int(np.floor(pos)) % n
     t = pos - np.floor(pos)
     return r[:, k0] * (1 - t) + r[:, (k0 + 1) % n] * t
+
+
+def border_line_colormap(lumen: str = "cyan", eem: str = "orange"):
+    """A napari image colormap for :class:`BorderLineStack` values: 0 transparent, 1 lumen,
+    2 EEM (an image layer with contrast limits (0, 2) renders cheaper than a labels layer)."""
+    from napari.utils.colormaps import Colormap
+    from vispy.color import Color
+
+    return Colormap(
+        colors=[(0, 0, 0, 0), Color(lumen).rgba, Color(eem).rgba],
+        controls=[0.0, 0.25, 0.75, 1.0],
+        interpolation="zero",
+        name="napari-plaque vessel borders",
+    )
