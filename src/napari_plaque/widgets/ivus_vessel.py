@@ -182,6 +182,7 @@ class IVUSVesselWidget(QWidget):
         self._lines = self.viewer.add_labels(
             stack, name=LINES_NAME, scale=tuple(ly.scale), translate=tuple(ly.translate),
             colormap=label_colormap({1: LUMEN_COLOR, 2: EEM_COLOR}), opacity=1.0,
+            **({"units": tuple(ly.units)} if hasattr(ly, "units") else {}),
         )
         self.viewer.layers.selection.active = ly
         self._cut = None
