@@ -263,7 +263,9 @@ class ArcSet:
         if self.center_mode not in CENTER_MODES:
             raise ValueError(f"center_mode must be one of {CENTER_MODES}, got {self.center_mode!r}")
         if self.centers is None:
-            self.centers = [(self.frame_shape[0] - 1) / 2.0, (self.frame_shape[1] - 1) / 2.0]
+            from .polar import default_center  # the one definition of the catheter centre
+
+            self.centers = list(default_center(self.frame_shape))
         # per arcs file (resolved path): keys of the arcs this session has seen in it (loaded
         # or written). Shared by copies (undo snapshots): it describes the file, not the arcs.
         self._seen: dict[str, set[tuple]] = {}
