@@ -70,7 +70,7 @@ def bench_borders(n_frames: int) -> None:
     print(f"ratio borders / polar: {t_borders / t_polar:.2f}x; lumen radius error {err:.3f} mm")
 
 
-def bench_scroll(n_steps: int = 120, kind: str = "image") -> None:
+def bench_scroll(n_steps: int = 60, kind: str = "image", reps: int = 5) -> None:
     import napari
     from qtpy.QtWidgets import QApplication
 
@@ -101,7 +101,6 @@ def bench_scroll(n_steps: int = 120, kind: str = "image") -> None:
             app.processEvents()
         return (time.perf_counter() - t0) / n_steps
 
-    t_without = scroll()
     from napari_plaque.ivus.border_editor import border_line_colormap
 
     stack = BorderLineStack(lambda: vb_all, 400, (512, 512))
@@ -111,14 +110,19 @@ def bench_scroll(n_steps: int = 120, kind: str = "image") -> None:
         ly = viewer.add_image(stack, name="borders", colormap=border_line_colormap(),
                               contrast_limits=(0, 2), blending="translucent",
                               interpolation2d="nearest")
-    t_with = scroll()
-    viewer.layers.remove(ly)
-    t_without = 0.5 * (t_without + scroll())
+    # alternate hidden / shown several times (the machine is shared: medians of pairs)
+    offs, ons = [], []
+    for _ in range(reps):
+        ly.visible = False
+        offs.append(scroll())
+        ly.visible = True
+        ons.append(scroll())
+    t_without, t_with = float(np.median(offs)), float(np.median(ons))
+    ratio = float(np.median(np.asarray(ons) / np.asarray(offs)))
     viewer.close()
-    print(f"scroll, image only:        {1000 * t_without:.1f} ms/frame (before and after)")
-    print(f"scroll, with border lines ({kind} layer): {1000 * t_with:.1f} ms/frame  "
-          f"(ratio {t_with / t_without:.2f}x; claim <= 1.2x: "
-          f"{'PASS' if t_with / t_without <= 1.2 else 'FAIL'})")
+    print(f"scroll, borders hidden: {1000 * t_without:.1f} ms/frame (median of {reps})")
+    print(f"scroll, borders shown ({kind} layer): {1000 * t_with:.1f} ms/frame  "
+          f"(median ratio {ratio:.2f}x; claim <= 1.2x: {'PASS' if ratio <= 1.2 else 'FAIL'})")
 
 
 if __name__ == "__main__":
