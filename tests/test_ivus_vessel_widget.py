@@ -47,6 +47,7 @@ def test_dock_detects_draws_edits_and_autosaves(dock, qtbot):
     a_before = ed.measurements().frames["lumen_area_mm2"][3]
     # drag the lumen outward at 3 o'clock with the mouse (press, move, release)
     w.mode.setCurrentText("drag lumen")
+    assert not viewer.camera.mouse_pan  # a drag edits, it does not pan
     cy, cx = ed.borders.center
     sy, sx = img.scale[1:]
     r0 = ed.borders.lumen_r_px[3, 0]

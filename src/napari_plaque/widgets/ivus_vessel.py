@@ -62,6 +62,7 @@ class IVUSVesselWidget(QWidget):
         row.addWidget(QLabel("edit"))
         self.mode = QComboBox()
         self.mode.addItems(MODES)
+        self.mode.currentTextChanged.connect(self._mode_changed)
         row.addWidget(self.mode, 1)
         self.undo_btn = QPushButton("Undo")
         self.undo_btn.clicked.connect(lambda: self.editor and self.editor.undo())
@@ -255,6 +256,11 @@ class IVUSVesselWidget(QWidget):
             self.go_to_frame(int(item.text()))
 
     # -- gestures -------------------------------------------------------------------------
+    def _mode_changed(self, mode: str) -> None:
+        # while editing, a drag edits the border instead of panning the view
+        if hasattr(self.viewer.camera, "mouse_pan"):
+            self.viewer.camera.mouse_pan = mode == "view"
+
     def _data_point(self, world) -> tuple[float, float]:
         d = self._layer.world_to_data(world)
         return float(d[-2]), float(d[-1])
