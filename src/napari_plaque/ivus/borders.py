@@ -285,8 +285,15 @@ def iter_detect_borders(
         cnt = np.maximum(jl - h - j_cath, 1)
         upto = np.clip(jl - h, j_cath, d)
         inside = (cs[:, :, upto] - cs[:, :, j_cath][:, :, None]) / cnt
-        # tissue reference: the median beyond the catheter zone (lumen is darker than half of it)
-        ref = np.median(pol[:, :, j_cath:].reshape(pol.shape[0], -1), axis=1)[:, None, None]
+        # ... and dark just inside the edge too (blood, not plaque): the brighter of the mean
+        # from the catheter and the mean over the 2h samples before the edge window
+        lo = np.clip(jl - 3 * h, j_cath, d)
+        local = (cs[:, :, upto] - cs[:, :, lo]) / np.maximum(upto - lo, 1)
+        inside = np.maximum(inside, local)
+        # bright-tissue reference: the 90th percentile beyond the catheter zone (the lumen is
+        # darker than half of it; a median fails where shadows and deep fading fill the frame)
+        ref = np.percentile(pol[:, :, j_cath:].reshape(pol.shape[0], -1), 90, axis=1)
+        ref = ref[:, None, None]
         dark = np.clip(1.0 - inside / (0.5 * ref), 0.0, 1.0) ** 2
         cost_l = -(g * dark)
         cost_l[:, :, : j_cath + h] = 1.0
