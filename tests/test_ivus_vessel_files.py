@@ -116,6 +116,13 @@ def test_editor_drag_redraw_undo_and_autosave(tmp_path):
     np.testing.assert_allclose(ed.borders.lumen_r_px[1], before)
     assert ed.edited == set() and not ed.can_undo
     assert ed.redo() and ed.edited == {1}
+    # gating: only the chosen frames are measured; not an edit
+    ed.set_gating([0, 2])
+    assert list(ed.measurements().frame_indices) == [0, 2] and ed.can_undo
+    ed.set_gating(None)
+    assert ed.measurements().frame_indices.size == 4
+    with pytest.raises(ValueError, match="gated frames"):
+        ed.set_gating([7])
     # the EEM cannot be dragged inside the lumen
     ed.drag(3, "eem", cy, cx + 5.0)
     assert np.all(ed.borders.lumen_r_px[3] <= ed.borders.eem_r_px[3])

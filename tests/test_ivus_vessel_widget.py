@@ -83,6 +83,10 @@ def test_dock_detects_draws_edits_and_autosaves(dock, qtbot):
     with pytest.raises(StopIteration):
         next(gen)
     np.testing.assert_allclose(ed.borders.eem_r_px[9], 60, atol=1.0)
+    # gating needs two cardiac cycles: 12 frames are refused with a message, not gated
+    w.gated.setChecked(True)
+    assert "too few to gate" in w.status.text() and not w.gated.isChecked()
+    assert w.table.rowCount() == 12
     # export / import round trip
     w.export_csv(tmp / "c.csv")
     w.import_csv(tmp / "c.csv")

@@ -60,6 +60,7 @@ class BorderEditor:
         self._max = max_history
         self._measure: VesselMeasurements | None = None
         self.burden_threshold_pct: float | None = None
+        self.gated_frames: np.ndarray | None = None  # measure only these (end-diastolic) frames
 
     @classmethod
     def for_pullback(cls, pullback: Any, borders: VesselBorders | None = None) -> BorderEditor:
@@ -176,10 +177,24 @@ class BorderEditor:
         self._changed(dst)
 
     # -- results and files ----------------------------------------------------------------
+    def set_gating(self, frames) -> None:
+        """Measure only these frames (e.g. end-diastolic frames from :mod:`.gating`); None:
+        every frame. Not an edit (no undo, no save)."""
+        if frames is not None:
+            frames = np.unique(np.asarray(frames, dtype=np.int64))
+            if frames.size == 0 or frames.min() < 0 or frames.max() >= self.borders.n_frames:
+                raise ValueError(f"gated frames must lie in 0..{self.borders.n_frames - 1}")
+        self.gated_frames = frames
+        self._measure = None
+        self.borders_changed.emit(-1)
+
     def measurements(self) -> VesselMeasurements:
         if self._measure is None:
             self._measure = measure_vessel(
-                self.borders, self.mm_per_frame, burden_threshold_pct=self.burden_threshold_pct
+                self.borders,
+                self.mm_per_frame,
+                self.gated_frames,
+                burden_threshold_pct=self.burden_threshold_pct,
             )
         return self._measure
 

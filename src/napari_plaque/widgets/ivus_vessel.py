@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -79,6 +80,9 @@ class IVUSVesselWidget(QWidget):
         row.addWidget(self.export_btn)
         row.addWidget(self.import_btn)
         lay.addLayout(row)
+        self.gated = QCheckBox("end-diastolic frames only (image-based gating)")
+        self.gated.toggled.connect(self._gate)
+        lay.addWidget(self.gated)
         self.summary = QLabel("no borders yet")
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
@@ -115,7 +119,8 @@ class IVUSVesselWidget(QWidget):
 
     def _enable(self) -> None:
         has = self.editor is not None
-        for w in (self.undo_btn, self.redo_btn, self.export_btn, self.import_btn, self.mode):
+        for w in (self.undo_btn, self.redo_btn, self.export_btn, self.import_btn, self.mode,
+                  self.gated):
             w.setEnabled(has)
         if has:
             self.undo_btn.setEnabled(self.editor.can_undo)
@@ -231,6 +236,28 @@ class IVUSVesselWidget(QWidget):
                        -radius_at(r, self._cut_angle + 180.0) * step]
         self.views.set_data(m, ed.mm_per_frame, cut, None if offs is None else offs * step, bo)
         self.views.show_frame(self._frame())
+
+    def _gate(self, on: bool) -> None:
+        from ..ivus.gating import end_diastolic_frames
+
+        if self.editor is None:
+            return
+        if not on:
+            self.editor.set_gating(None)
+            return
+        try:
+            g = end_diastolic_frames(self.pullback.frames, self.pullback.frame_time_s)
+        except ValueError as exc:
+            self.status.setText(f"gating: {exc}")
+            self.gated.blockSignals(True)
+            self.gated.setChecked(False)
+            self.gated.blockSignals(False)
+            return
+        self.editor.set_gating(g.frames)
+        warn = " (weak periodicity: check)" if g.confidence < 0.2 else ""
+        self.status.setText(
+            f"gated: {len(g.frames)} end-diastolic frames, {g.heart_rate_bpm:.0f} bpm{warn}"
+        )
 
     def _set_cut_angle(self, angle: float) -> None:
         self._cut_angle = float(angle)
