@@ -306,7 +306,8 @@ def run_cohort(
     keep_reports : bring each study's full report back (``CohortResult.reports``); False
         keeps only the rows (less to send from the workers)
     batch_size : studies per dask task (None: :func:`auto_batch_size`); a batch whose worker
-        dies is re-run one study per task, so only the study that kills a worker fails
+        dies is re-run one study per task, and a study whose worker still dies is run once
+        more alone, so only a study that kills its worker fails
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -432,6 +433,7 @@ def _run_distributed(run, todo, done, workers, scheduler, client, batch_size=Non
         futures = client.map(functools.partial(run_batch, run), batches, pure=False)
         pending = {f.key: b for f, b in zip(futures, batches, strict=True)}
         ac = distributed.as_completed(futures, with_results=True, raise_errors=False)
+        suspects: list[tuple[int, Study]] = []
         for fut, res in ac:
             batch = pending.pop(fut.key)
             failed = fut.status == "error"
@@ -449,18 +451,29 @@ def _run_distributed(run, todo, done, workers, scheduler, client, batch_size=Non
                     futures.append(f)
                     ac.add(f)
                 continue
-            i, st = batch[0]  # the worker died on this study (e.g. out of memory)
-            done(
-                StudyOutcome(
-                    i,
-                    st.study_id,
-                    input_id(st),
-                    "error",
-                    error=f"worker failed: {error_message(res)}",
-                    time_utc=_now(),
-                    path=str(st.path),
-                )
-            )
+            suspects.append(batch[0])  # its worker died: this study, or one beside it
+        # a worker's death also fails the tasks queued beside the one that killed it: run each
+        # suspect alone, one after the other; only a study that kills its worker then fails
+        for i, st in suspects:
+            f = client.submit(run_batch, run, [(i, st)], pure=False)
+            futures.append(f)
+            try:
+                res = f.result()
+            except Exception as exc:  # the worker died on this study (e.g. out of memory)
+                res = [
+                    StudyOutcome(
+                        i,
+                        st.study_id,
+                        input_id(st),
+                        "error",
+                        error=f"worker failed: {error_message(exc)}",
+                        time_utc=_now(),
+                        path=str(st.path),
+                    )
+                ]
+            f.release()
+            for o in res:
+                done(o)
         futures = []
     finally:
         if futures and client is not None:
