@@ -451,3 +451,29 @@ def test_no_paths_hides_recorded_paths_and_keeps_resume_working(studies_dir, tmp
     assert main([*base, "--resume"]) == 0  # identities and hashes do not depend on it
     assert "4 of 4 studies already in" in capsys.readouterr().err
     assert _rows(out.read_text()) == rows
+
+
+def test_ivus_vessel_cohort_equals_one_pullback_runs(tmp_path, capsys):
+    from PIL import Image
+
+    from napari_plaque.ivus.vessel_synthetic import make_vessel_frames
+
+    dirs = []
+    for seed in (5, 6):
+        frames, truth = make_vessel_frames(n_frames=6, size=128, seed=seed, field_of_view_mm=6.0)
+        d = tmp_path / f"pb{seed}"
+        d.mkdir()
+        for i, f in enumerate(frames):
+            Image.fromarray(f).save(d / f"{i}.png")
+        dirs.append(d)
+    px = str(truth["pixel_spacing_mm"][0])
+    opts = ["--pixel-mm", px, "--frame-rate", "30", "--pullback-mm-s", "0.5", "--no-mask"]
+    assert main(["ivus-vessel", str(dirs[1]), *opts, "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)["summary"]
+    out = tmp_path / "iv.csv"
+    args = ["ivus-vessel", *map(str, dirs), *opts, "--csv", str(tmp_path / "frames")]
+    assert main([*args, "--table", str(out)]) == 0
+    rows = _rows(out.read_text())
+    assert [r["study"] for r in rows] == ["pb5", "pb6"] and rows[1]["n_frames"] == "6"
+    assert float(rows[1]["mla_mm2"]) == pytest.approx(one["mla_mm2"])
+    assert (tmp_path / "frames" / "pb5.frames.csv").is_file()  # per-pullback tables in a folder

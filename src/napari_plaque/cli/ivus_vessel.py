@@ -23,7 +23,8 @@ def register(sub) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("pullback", metavar="PULLBACK")
+    p.add_argument("pullback", nargs="*", metavar="PULLBACK",
+                   help="pullback(s); several, or --manifest, make a cohort (docs/cohort.md)")
     p.add_argument("--pixel-mm", type=float, default=None,
                    help="pixel size in mm (overrides the file; assumed and flagged if absent)")
     p.add_argument("--frame-rate", type=float, default=None, help="frames per second")
@@ -48,10 +49,13 @@ def register(sub) -> None:
         p.add_argument(f"--{key.replace('_', '-')}", type=type(BORDER_DEFAULTS[key]),
                        default=BORDER_DEFAULTS[key], help=f"border detection: {key}")
     p.add_argument("--json", action="store_true", help="print the JSON report")
+    from ..cohort.cli import add_cohort_arguments
+
+    add_cohort_arguments(p, study_columns=("contours_in",))
     p.set_defaults(func=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run_single(args: argparse.Namespace) -> int:
     from .._progress import run_steps
     from ..io.frames import read_ivus
     from ..ivus.vessel_files import (
@@ -75,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         borders, got = import_contours_csv(args.contours_in, det)
         if not got:
             raise CLIError(f"{args.contours_in}: no contours in the file")
-    cb = stderr_progress("borders", pb.n_frames)
+    cb = None if getattr(args, "_return_result", False) else stderr_progress("borders", pb.n_frames)
     report, borders = run_steps(
         iter_analyse_pullback(pb, args.gated, borders, args.burden_threshold, **params), cb
     )
@@ -85,6 +89,8 @@ def _run(args: argparse.Namespace) -> int:
         write_csv(args.csv, report["frames"])
     if args.save_borders:
         save_borders(borders_path(pb.source), borders, pb.frame_shape, source=pb.source)
+    if getattr(args, "_return_result", False):  # a pullback of a cohort (_cohort_task)
+        return report
     if args.json:
         print_json(report)
         return 0
@@ -107,3 +113,44 @@ def _run(args: argparse.Namespace) -> int:
     for n in report["notes"]:
         print(f"note: {n}")
     return 0
+
+
+# ------------------------------------------------------------------- cohorts (napari_plaque.cohort)
+#: per-study output options: in a cohort each is a folder holding <study><suffix>
+_COHORT_OUTPUTS = {"contours_out": ".contours.csv", "csv": ".frames.csv"}
+
+
+def _run(args: argparse.Namespace) -> int:
+    """One pullback as before; several / --manifest run through the cohort runner (one row per
+    pullback: the summary; --contours-out and --csv are then folders)."""
+    from ..cohort.cli import is_cohort, params_from_args, run_command, studies_from_args
+
+    studies = studies_from_args(args, args.pullback, expand_folders=False)
+    if not is_cohort(args, len(studies)) and not args.table:
+        args.pullback = str(studies[0].path)
+        return _run_single(args)
+    params = params_from_args(args, exclude=("pullback",))
+    return run_command(args, _cohort_task, studies, params, json_reports=True)
+
+
+def _cohort_task(study, params: dict):
+    """One pullback of an ``ivus-vessel`` cohort (runs on a cohort worker)."""
+    from pathlib import Path
+
+    from ..cohort.cli import study_args
+
+    a = study_args(params, study)
+    a.pullback, a.json, a._return_result = str(study.path), False, True
+    for key, suffix in _COHORT_OUTPUTS.items():
+        if getattr(a, key, None):
+            setattr(a, key, str(Path(getattr(a, key)) / f"{study.study_id}{suffix}"))
+    report = _run_single(a)
+    row = {
+        "n_frames": report["n_frames"],
+        "mm_per_frame": report["mm_per_frame"],
+        "gated": bool(report.get("gating")),
+        "assumed": report["assumed"],
+    }
+    row.update((k, v) for k, v in report["summary"].items() if not isinstance(v, (list, dict)))
+    row["n_burden_segments"] = len(report["summary"].get("burden_segments") or [])
+    return report, [row]
