@@ -89,3 +89,15 @@ def test_dicom_roundtrip_and_layers(tmp_path):
     # calcium frames show class-1 sectors; frames without arcs show none
     ca_frames = truth["labels"][:, :, 0].any(1)
     assert all((sectors[f] == 1).any() == ca_frames[f] for f in range(20))
+
+
+def test_short_synthetic_pullbacks_are_real_images():
+    """A pullback of a few frames used to come out all black or all white (and 1-2 frames crashed)."""
+    from napari_plaque.samples.ivus import make_pullback_frames
+
+    for n in (1, 3, 4, 8):
+        frames, truth = make_pullback_frames(n_frames=n, seed=0)
+        assert frames.shape[0] == n
+        assert 5 < float(frames.mean()) < 60, n  # dark lumen, brighter wall, like long pullbacks
+        assert int(frames.max()) > 150
+        assert all(s["frame_stop"] > s["frame_start"] for s in truth["segments"])

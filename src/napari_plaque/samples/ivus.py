@@ -40,8 +40,11 @@ def _smooth_walk(rng: np.random.Generator, n: int, scale: float, corr: float = 2
     k = max(1, int(corr))
     x = rng.normal(size=n + 2 * k)
     kern = np.hanning(2 * k + 1)
-    y = np.convolve(x, kern / kern.sum(), mode="same")[k : k + n]
-    y = y / (np.std(y) + 1e-9)
+    full = np.convolve(x, kern / kern.sum(), mode="same")
+    # normalise by the whole smoothed series: a few frames alone have almost no spread, and
+    # dividing by it made short pullbacks blow up (all-white or all-black frames)
+    y = full[k : k + n]
+    y = y / (np.std(y if n >= 2 * k else full) + 1e-9)
     return y * scale
 
 
@@ -85,6 +88,8 @@ def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca
                 "profile_power": 0.4 if big else 0.6,
             }
         )
+    # a short pullback has no room for every segment: drop the empty ones
+    segs = [s for s in segs if s["frame_stop"] > s["frame_start"]]
     # one segment wraps through 0 deg
     wrap = [s for s in segs if s["class"] == "calcium"]
     if wrap:
