@@ -1,7 +1,311 @@
-"""Subcommands: chest radiograph CAC-category model."""
+"""Subcommands: chest radiograph CAC-category model (``napari-plaque cxr predict|train|evaluate``).
+
+torch is imported only when a subcommand runs, so ``napari-plaque --help`` works without it.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
 
-def register(sub) -> None:  # filled in by its capability
-    return None
+from ._common import print_json, stderr_progress
+
+DEVICE_HELP = "auto (cuda > mps > cpu), cpu, cuda, mps (default: %(default)s)"
+
+
+def _thresholds(text: str) -> tuple[float, float, float]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected T0,T100,T400 like 0.5,0.5,0.5, got {text!r}"
+        ) from None
+    if len(vals) != 3 or not all(0 < v < 1 for v in vals):
+        raise argparse.ArgumentTypeError("three thresholds in (0, 1): T0,T100,T400")
+    return vals  # type: ignore[return-value]
+
+
+def register(sub) -> None:
+    """Add ``cxr`` and its subcommands to the napari-plaque parser."""
+    from ..cxr.model import DEFAULTS
+    from ..cxr.train import CV_DEFAULTS, TRAIN_DEFAULTS
+
+    p = sub.add_parser(
+        "cxr",
+        help="chest radiograph CAC category (0 / 100 / 400): predict, train, evaluate",
+        description=(
+            "A CNN that predicts the CT calcium-score category from a chest radiograph: "
+            "p(CAC > 0) >= p(CAC >= 100) >= p(CAC >= 400). The shipped demo_cxr model is "
+            "trained on SYNTHETIC images: a demo, not a clinical tool."
+        ),
+    )
+    cs = p.add_subparsers(dest="cxr_command", metavar="SUBCOMMAND")
+    cs.required = True
+
+    q = cs.add_parser(
+        "predict",
+        help="probabilities and category for radiographs",
+        description="Run a CXR model on CR/DX DICOM, PNG or JPEG radiographs.",
+    )
+    q.add_argument("model", metavar="MODEL", help="checkpoint (.pt) or demo_cxr (synthetic demo)")
+    q.add_argument("images", nargs="+", metavar="IMAGE", help="CR/DX DICOM, PNG or JPEG")
+    q.add_argument("--age", type=float, default=None, help="years (models trained with it)")
+    q.add_argument("--sex", default=None, help="M or F (models trained with it)")
+    q.add_argument("--bmi", type=float, default=None, help="kg/m^2 (models trained with it)")
+    q.add_argument(
+        "--saliency",
+        default=None,
+        metavar="OUT.npy",
+        help="write the Grad-CAM saliency map (float32, the image's rows x columns, 0..1); "
+        "with several images a folder (<image>.saliency.npy)",
+    )
+    q.add_argument(
+        "--saliency-target",
+        default=DEFAULTS["saliency_target"],
+        help="output explained: auto (highest cut-point passed), cac_gt0, cac_ge100, "
+        "cac_ge400 (default: %(default)s)",
+    )
+    q.add_argument("--device", default="auto", help=DEVICE_HELP)
+    q.add_argument(
+        "--json", action="store_true", help="print JSON (one object; 'results' for several)"
+    )
+    q.set_defaults(func=_predict)
+
+    t = cs.add_parser(
+        "train",
+        help="cross-validate and train a model from a CSV manifest",
+        description=(
+            "MANIFEST: CSV with path, cac_score (or category: 0, 1-99, 100-399, >=400), optional "
+            "age, sex, bmi, patient_id. Runs patient-grouped k-fold cross-validation (report: "
+            "per cut-point AUC with DeLong 95 % CI, calibration, confusion; MODEL.report.json, "
+            "MODEL.roc.png, MODEL.calibration.png), then trains the final model on all rows."
+        ),
+    )
+    t.add_argument("manifest", metavar="MANIFEST")
+    t.add_argument("--out", required=True, metavar="MODEL", help="checkpoint to write (.pt)")
+    t.add_argument(
+        "--folds",
+        type=int,
+        default=CV_DEFAULTS["folds"],
+        help="CV folds; 0: no CV (default: %(default)s)",
+    )
+    t.add_argument(
+        "--epochs", type=int, default=TRAIN_DEFAULTS.epochs, help="(default: %(default)s)"
+    )
+    t.add_argument(
+        "--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size, help="(default: %(default)s)"
+    )
+    t.add_argument("--lr", type=float, default=TRAIN_DEFAULTS.lr, help="(default: %(default)s)")
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=TRAIN_DEFAULTS.patience,
+        help="early stopping epochs (default: %(default)s)",
+    )
+    t.add_argument(
+        "--val-fraction",
+        type=float,
+        default=TRAIN_DEFAULTS.val_fraction,
+        help="inner early-stopping split, by patient (default: %(default)s)",
+    )
+    t.add_argument("--seed", type=int, default=TRAIN_DEFAULTS.seed, help="(default: %(default)s)")
+    t.add_argument(
+        "--image-size",
+        type=int,
+        default=DEFAULTS["image_size"],
+        help="input pixels per side (default: %(default)s)",
+    )
+    t.add_argument(
+        "--width",
+        type=int,
+        default=DEFAULTS["width"],
+        help="ResNet-18 base width; 64 = torchvision's (default: %(default)s)",
+    )
+    t.add_argument(
+        "--thresholds",
+        type=_thresholds,
+        default=DEFAULTS["thresholds"],
+        help="T0,T100,T400 for the category and confusion (default: 0.5,0.5,0.5)",
+    )
+    g = t.add_mutually_exclusive_group()
+    g.add_argument(
+        "--clinical",
+        dest="clinical",
+        action="store_true",
+        default=None,
+        help="fuse age, sex, BMI (default: when every row has them)",
+    )
+    g.add_argument("--no-clinical", dest="clinical", action="store_false", help="image only")
+    t.add_argument("--device", default=TRAIN_DEFAULTS.device, help=DEVICE_HELP)
+    t.add_argument(
+        "--resume", action="store_true", help="keep finished folds; resume at the last epoch"
+    )
+    t.add_argument("--synthetic", action="store_true", help="mark the data as synthetic")
+    t.add_argument("--json", action="store_true", help="print the summary as JSON")
+    t.set_defaults(func=_train)
+
+    e = cs.add_parser(
+        "evaluate",
+        help="evaluate a model on an external manifest",
+        description="Per cut-point AUC with DeLong 95 % CI, calibration and confusion on MANIFEST.",
+    )
+    e.add_argument("model", metavar="MODEL")
+    e.add_argument("manifest", metavar="MANIFEST")
+    e.add_argument("--out", default=None, metavar="STEM", help="write STEM.report.json and plots")
+    e.add_argument(
+        "--thresholds", type=_thresholds, default=None, help="T0,T100,T400 (default: the model's)"
+    )
+    e.add_argument("--device", default="auto", help=DEVICE_HELP)
+    e.add_argument("--json", action="store_true", help="print the report as JSON")
+    e.set_defaults(func=_evaluate)
+
+
+def _predict(args) -> int:
+    import numpy as np
+
+    from .._progress import run_steps
+    from ..cxr.model import iter_predict_radiographs, load_cxr_model, resolve_model
+    from ..io.atomic import atomic_path
+    from . import CLIError
+
+    model = resolve_model(args.model)
+    lm = load_cxr_model(model)
+    clinical = {"age": args.age, "sex": args.sex, "bmi": args.bmi}
+    if not int(lm.metadata["hparams"].get("n_clinical", 0)):
+        given = [k for k, v in clinical.items() if v is not None]
+        if given:
+            print(
+                f"napari-plaque: note: this model is image-only; {', '.join(given)} ignored",
+                file=sys.stderr,
+            )
+        clinical = None
+    several = len(args.images) > 1
+    if several and args.saliency and Path(args.saliency).suffix == ".npy":
+        raise CLIError(f"{args.saliency}: with several images --saliency is a folder")
+    preds = run_steps(
+        iter_predict_radiographs(
+            lm,
+            [Path(p) for p in args.images],
+            clinical=clinical,
+            saliency=bool(args.saliency),
+            saliency_target=args.saliency_target,
+            device=args.device,
+        ),
+        stderr_progress("images", len(args.images)),
+    )
+    results = []
+    for path, pred in zip(args.images, preds, strict=True):
+        d: dict[str, Any] = {"image": str(path), "model": str(model), **pred.to_dict()}
+        d["synthetic_training"] = lm.synthetic
+        if args.saliency:
+            out = Path(args.saliency)
+            if several:
+                out = out / f"{Path(path).name}.saliency.npy"
+            with atomic_path(out) as tmp:
+                np.save(tmp, pred.saliency)
+            d["saliency"] = str(out)
+        results.append(d)
+    if args.json:
+        print_json(results[0] if not several else {"results": results})
+    else:
+        for d in results:
+            synth = (
+                "  [model trained on SYNTHETIC data: demo only]" if d["synthetic_training"] else ""
+            )
+            print(
+                f"{d['image']}: p(CAC>0) {d['p_cac_gt0']:.3f}  p(CAC>=100) {d['p_cac_ge100']:.3f}"
+                f"  p(CAC>=400) {d['p_cac_ge400']:.3f}  category {d['category']}{synth}"
+            )
+    return 0
+
+
+class _History(list):
+    def append(self, rec):  # type: ignore[override]
+        super().append(rec)
+        keys = [k for k in rec if k not in ("seconds",)]
+        print(
+            " ".join(
+                f"{k}={rec[k]:.4f}" if isinstance(rec[k], float) else f"{k}={rec[k]}" for k in keys
+            ),
+            file=sys.stderr,
+        )
+
+    def extend(self, recs):  # type: ignore[override]
+        list.extend(self, recs)
+
+
+def _train(args) -> int:
+    from .._progress import run_steps
+    from ..cxr.train import iter_train_cxr, read_manifest, steps_total
+
+    n = len(read_manifest(args.manifest).cases)
+    hist: list = []
+    res = run_steps(
+        iter_train_cxr(
+            args.manifest,
+            args.out,
+            folds=args.folds,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            val_fraction=args.val_fraction,
+            patience=args.patience,
+            image_size=args.image_size,
+            width=args.width,
+            thresholds=args.thresholds,
+            clinical=args.clinical,
+            device=args.device,
+            resume=args.resume,
+            history=hist,
+            synthetic=args.synthetic,
+        ),
+        stderr_progress("steps", steps_total(n, args.folds, args.epochs, args.batch_size)),
+    )
+    summary = {"model": res.path, **res.files, "report": res.report, "epochs_run": len(hist)}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"saved {res.path}")
+        _print_cuts(res.report)
+        for k, v in res.files.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def _print_cuts(report: dict[str, Any]) -> None:
+    for name, e in report.get("cut_points", {}).items():
+        if e.get("auc") is None:
+            print(f"{name}: AUC n/a ({e.get('auc_note', '')})")
+        else:
+            print(
+                f"{name}: AUC {e['auc']:.3f} (95 % CI {e['auc_ci_low']:.3f}-{e['auc_ci_high']:.3f}, "
+                f"DeLong; {e['n_pos']} pos / {e['n_neg']} neg), Brier {e['calibration']['brier']:.3f}"
+            )
+
+
+def _evaluate(args) -> int:
+    from .._progress import run_steps
+    from ..cxr.model import resolve_model
+    from ..cxr.train import iter_evaluate_cxr, read_manifest
+
+    n = len(read_manifest(args.manifest).cases)
+    rep = run_steps(
+        iter_evaluate_cxr(
+            resolve_model(args.model),
+            args.manifest,
+            out=args.out,
+            thresholds=args.thresholds,
+            device=args.device,
+        ),
+        stderr_progress("images", n),
+    )
+    if args.json:
+        print_json(rep)
+    else:
+        _print_cuts(rep)
+        for k, v in rep.get("files", {}).items():
+            print(f"{k}: {v}")
+    return 0

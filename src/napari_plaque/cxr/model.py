@@ -301,7 +301,9 @@ def check_cxr_metadata(path: Any, meta: dict[str, Any]) -> dict[str, Any]:
         for key in ("clinical_mean", "clinical_std"):
             v = norm.get(key)
             if not isinstance(v, list) or len(v) != n_clin:
-                raise FormatError(path, f"model metadata: normalisation.{key} needs {n_clin} values")
+                raise FormatError(
+                    path, f"model metadata: normalisation.{key} needs {n_clin} values"
+                )
             for x in v:
                 if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
                     raise FormatError(path, f"model metadata: normalisation.{key} is {v!r}")

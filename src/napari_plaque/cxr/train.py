@@ -311,9 +311,7 @@ def write_report(report: dict[str, Any], categories, probs, stem: str | Path) ->
                 label=f"{label}: AUC {e['auc']:.2f} ({e['auc_ci_low']:.2f}-{e['auc_ci_high']:.2f})",
             )
         b = e["calibration"]["bins"]
-        ax2.plot(
-            [r["mean_predicted"] for r in b], [r["observed"] for r in b], "o-", label=label
-        )
+        ax2.plot([r["mean_predicted"] for r in b], [r["observed"] for r in b], "o-", label=label)
     for a in (ax, ax2):
         a.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
         a.set_xlim(0, 1)
@@ -335,9 +333,7 @@ def write_report(report: dict[str, Any], categories, probs, stem: str | Path) ->
 # --------------------------------------------------------------------------- data
 
 
-def _load_images(
-    man: Manifest, size: int, percentiles
-) -> Generator[int, None, np.ndarray]:
+def _load_images(man: Manifest, size: int, percentiles) -> Generator[int, None, np.ndarray]:
     from .io import read_radiograph
     from .model import preprocess
 

@@ -1,15 +1,288 @@
-"""Chest radiograph CAC category dock widget."""
+"""Chest radiograph CAC category dock: three probabilities and a Grad-CAM saliency layer.
+
+A thin view over :mod:`napari_plaque.cxr`: it reads a 2D radiograph layer, runs
+:func:`~napari_plaque.cxr.model.iter_predict_radiographs` in a worker thread (progress,
+Cancel), stores the result in a Qt-free :class:`~napari_plaque.cxr.session.CXRSession` and
+draws it: p(CAC > 0), p(CAC >= 100), p(CAC >= 400), the category, and the saliency map as an
+image layer over the radiograph (same scale and translate). A model trained on synthetic data
+(the shipped ``demo_cxr``) is labelled so in the dock and in the layer names.
+"""
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+from pathlib import Path
+from typing import Any
+
+import napari.layers
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..cxr.session import CXRSession
+from ..models import pretrained_models
+from ._common import refill_combo
+from .models import DEVICES, _RunMixin
+
+_TITLES = ("p(CAC > 0)", "p(CAC ≥ 100)", "p(CAC ≥ 400)")
+_SYNTH = "trained on SYNTHETIC radiographs: a demo, not a clinical result"
 
 
-class CXRWidget(QWidget):
-    """Placeholder until the capability lands."""
+def _radiograph_layers(viewer) -> list:
+    out = []
+    for ly in viewer.layers:
+        if not isinstance(ly, napari.layers.Image):
+            continue
+        if (ly.metadata or {}).get("napari_plaque") == "cxr-saliency":
+            continue
+        if ly.ndim == 2 or (ly.rgb and ly.ndim == 2):
+            out.append(ly)
+    return out
 
-    def __init__(self, napari_viewer) -> None:
-        super().__init__()
+
+class _ProbabilityPanel(QWidget):
+    """Three probability bars and the category."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self.bars: list[QProgressBar] = []
+        self.values: list[QLabel] = []
+        for i, title in enumerate(_TITLES):
+            grid.addWidget(QLabel(title), i, 0)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(False)
+            bar.setMaximumHeight(14)
+            grid.addWidget(bar, i, 1)
+            val = QLabel("-")
+            val.setMinimumWidth(48)
+            val.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            grid.addWidget(val, i, 2)
+            self.bars.append(bar)
+            self.values.append(val)
+        self.category = QLabel("Category: -")
+        self.category.setStyleSheet("font-weight: bold; font-size: 14px;")
+        grid.addWidget(self.category, 3, 0, 1, 3)
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        grid.addWidget(self.note, 4, 0, 1, 3)
+
+    def show_result(self, d: dict[str, Any] | None) -> None:
+        keys = ("p_cac_gt0", "p_cac_ge100", "p_cac_ge400")
+        for bar, val, k in zip(self.bars, self.values, keys, strict=True):
+            p = None if d is None else d[k]
+            bar.setValue(0 if p is None else int(round(1000 * p)))
+            val.setText("-" if p is None else f"{p:.2f}")
+        if d is None:
+            self.category.setText("Category: -")
+            self.note.setText("")
+            return
+        self.category.setText(f"Category: CAC {d['category']}")
+        notes = list(d.get("warnings", []))
+        if d.get("synthetic_training"):
+            notes.insert(0, f"Model {_SYNTH}.")
+        self.note.setText(" ".join(notes))
+
+
+class CXRWidget(_RunMixin, QWidget):
+    """Predict the CAC category of a chest radiograph layer (with Grad-CAM saliency)."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.viewer = napari_viewer
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Chest radiograph CAC category: not built yet"))
+        self.session = CXRSession()
+        self.model = None  # LoadedModel
+        self.last_result = None
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        mrow = QHBoxLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)
+        for name, path in pretrained_models().items():
+            if "cxr" in name:
+                self.model_combo.addItem(name, str(path))
+        self.browse_btn = QPushButton("...")
+        mrow.addWidget(self.model_combo, 1)
+        mrow.addWidget(self.browse_btn)
+        form.addRow("Model", mrow)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
+        form.addRow("", self.model_info)
+        self.input_combo = QComboBox()
+        form.addRow("Radiograph", self.input_combo)
+        self.age_spin = QDoubleSpinBox()
+        self.age_spin.setRange(0, 120)
+        self.age_spin.setValue(60)
+        self.sex_combo = QComboBox()
+        self.sex_combo.addItems(["F", "M"])
+        self.bmi_spin = QDoubleSpinBox()
+        self.bmi_spin.setRange(10, 80)
+        self.bmi_spin.setValue(26)
+        crow = QHBoxLayout()
+        for lbl, w in (("age", self.age_spin), ("sex", self.sex_combo), ("BMI", self.bmi_spin)):
+            crow.addWidget(QLabel(lbl))
+            crow.addWidget(w)
+        self.clinical_box = QWidget()
+        self.clinical_box.setLayout(crow)
+        crow.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Clinical", self.clinical_box)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        form.addRow("Device", self.device_combo)
+        self.saliency_check = QCheckBox("Grad-CAM saliency layer")
+        self.saliency_check.setChecked(True)
+        self.target_combo = QComboBox()
+        self.target_combo.addItems(["auto", "cac_gt0", "cac_ge100", "cac_ge400"])
+        srow = QHBoxLayout()
+        srow.addWidget(self.saliency_check)
+        srow.addWidget(self.target_combo)
+        form.addRow("", srow)
+        lay.addLayout(form)
+        self._build_run_row(lay)
+        self.panel = _ProbabilityPanel()
+        lay.addWidget(self.panel)
+        lay.addStretch(1)
+        self.browse_btn.clicked.connect(self._browse)
+        self.model_combo.currentIndexChanged.connect(lambda *_: self._model_changed())
+        self.input_combo.currentTextChanged.connect(lambda *_: self._redraw())
+        self.session.changed.connect(lambda name: self._redraw())
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._refresh_layers()
+        self._model_changed()
+
+    # -- choices ---------------------------------------------------------------------------
+    def _refresh_layers(self, event=None) -> None:
+        refill_combo(self.input_combo, [ly.name for ly in _radiograph_layers(self.viewer)])
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "CXR model", "", "napari-plaque model (*.pt)")
+        if path:
+            self.set_model(path)
+
+    def model_path(self) -> str:
+        data = self.model_combo.currentData()
+        return str(data) if data else self.model_combo.currentText()
+
+    def _model_changed(self) -> None:
+        path = self.model_path()
+        if path:
+            self.set_model(path, add_item=False)
+
+    def set_model(self, path: str | Path, add_item: bool = True) -> bool:
+        """Load a CXR model; show what it is (synthetic or not); False when refused."""
+        from ..cxr.model import load_cxr_model
+
+        try:
+            self.model = load_cxr_model(path)
+        except (ValueError, ImportError, OSError) as exc:  # FormatError is a ValueError
+            self.model = None
+            self.model_info.setText(str(exc))
+            return False
+        if add_item and self.model_combo.findData(str(path)) < 0:
+            self.model_combo.blockSignals(True)
+            self.model_combo.addItem(Path(path).name, str(path))
+            self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+            self.model_combo.blockSignals(False)
+        m = self.model.metadata
+        needs = int(m["hparams"].get("n_clinical", 0)) > 0
+        self.clinical_box.setEnabled(needs)
+        size = m["input"]["image_size"][0]
+        text = f"{size} px input, {'image + age/sex/BMI' if needs else 'image only'}"
+        if self.model.synthetic:
+            text += f" - {_SYNTH}"
+            self.model_info.setStyleSheet("color: #e0a030;")
+        else:
+            self.model_info.setStyleSheet("")
+        self.model_info.setText(text)
+        self.session.set_model(str(path), self.model.synthetic)
+        return True
+
+    def set_input(self, name: str) -> None:
+        self.input_combo.setCurrentText(name)
+
+    # -- run -------------------------------------------------------------------------------
+    def run(self):
+        """Start the prediction in a worker; returns it (None when nothing could start)."""
+        if self.running:
+            return None
+        if self.model is None and not self.set_model(self.model_path(), add_item=False):
+            self.status.setText("choose a CXR model first")
+            return None
+        name = self.input_combo.currentText()
+        if name not in self.viewer.layers:
+            self.status.setText("choose a radiograph layer")
+            return None
+        layer = self.viewer.layers[name]
+        from ..cxr.io import radiograph_from_layer
+        from ..cxr.model import iter_predict_radiographs
+
+        try:
+            rg = radiograph_from_layer(layer)
+        except ValueError as exc:
+            self.status.setText(f"refused: {exc}")
+            return None
+        clinical = None
+        if self.clinical_box.isEnabled():
+            clinical = {
+                "age": self.age_spin.value(),
+                "sex": self.sex_combo.currentText(),
+                "bmi": self.bmi_spin.value(),
+            }
+        self.status.setText("predicting...")
+        return self._start(
+            iter_predict_radiographs,
+            self.model,
+            [rg],
+            clinical=[clinical],
+            saliency=self.saliency_check.isChecked(),
+            saliency_target=self.target_combo.currentText(),
+            device=self.device_combo.currentText(),
+            total=1,
+            desc="CXR model",
+            on_done=lambda preds: self._show(preds[0], layer),
+        )
+
+    # -- results ---------------------------------------------------------------------------
+    def _redraw(self) -> None:
+        self.panel.show_result(self.session.summary(self.input_combo.currentText()))
+
+    def _show(self, pred, layer) -> None:
+        self.last_result = pred
+        if pred.saliency is not None:
+            stem = Path(self.model.path).stem if self.model and self.model.path else "model"
+            synth = " SYNTHETIC" if self.model is not None and self.model.synthetic else ""
+            attrs: dict[str, Any] = {
+                "name": f"{layer.name} Grad-CAM {pred.saliency_target} ({stem}{synth})",
+                "scale": tuple(float(s) for s in layer.scale),
+                "translate": tuple(float(t) for t in layer.translate),
+                "colormap": "inferno",
+                "blending": "additive",
+                "opacity": 0.5,
+                "contrast_limits": (0.0, 1.0),
+                "metadata": {
+                    "napari_plaque": "cxr-saliency",
+                    "radiograph_layer": layer.name,
+                    **pred.to_dict(),
+                },
+            }
+            if (layer.metadata or {}).get("spacing_known"):
+                attrs["units"] = "mm"
+            self.viewer.add_image(pred.saliency, **attrs)
+        self.session.set_prediction(layer.name, pred)
+        self.set_input(layer.name)
+        self._redraw()
+        self.status.setText(f"done: category CAC {pred.category}")
