@@ -270,6 +270,9 @@ def check_cxr_metadata(path: Any, meta: dict[str, Any]) -> dict[str, Any]:
         raise FormatError(path, f"a {meta.get('task')!r} model, not a chest-radiograph model")
     if list(meta.get("classes", [])) != CLASSES:
         raise FormatError(path, f"model metadata: classes must be {CLASSES}")
+    for key in ("input", "normalisation", "hparams"):
+        if not isinstance(meta.get(key, {}), dict):
+            raise FormatError(path, f"model metadata: {key} must be a mapping")
     size = meta.get("input", {}).get("image_size")
     if (
         not isinstance(size, list)

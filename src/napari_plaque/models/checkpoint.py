@@ -272,6 +272,11 @@ def validate_metadata(path: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
                     _int_in(path, f"input.patch_size[{i}]", x, 1, 1024)
     for key in ("training", "metrics", "software"):
         _dict(path, meta, key)
+    if meta.get("task") == "cxr":
+        from ..cxr.model import check_cxr_metadata  # the CXR rules live with the CXR model
+
+        _dict(path, meta, "input")
+        check_cxr_metadata(path, meta)
     return meta
 
 
@@ -369,6 +374,13 @@ def example_input(loaded: LoadedModel, batch: int = 1) -> Any:
         polar = meta["input"]["polar"]
         c = 2 * int(meta["hparams"]["context"]) + 1
         return torch.zeros(batch, c, int(polar["n_alines"]), int(polar["depth_samples"]))
+    if meta["task"] == "cxr":
+        hp = meta["hparams"]
+        size = meta["input"]["image_size"]
+        size = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(map(int, size))
+        x = torch.zeros((batch, int(hp.get("in_channels", 1))) + size)
+        n_clin = int(hp.get("n_clinical", 0) or 0)
+        return (x, torch.zeros(batch, n_clin)) if n_clin else x
     dims = int(meta["hparams"]["dims"])
     n = loaded.module.divisor * 4
     shape = (batch, 1) + (n,) * dims
