@@ -134,3 +134,35 @@ def test_widget_through_the_plugin_menu(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: len(viewer.layers) > n0, timeout=60000)
     names = [layer.name for layer in viewer.layers]
     assert any("saliency" in n.lower() or "grad" in n.lower() for n in names), names
+
+
+def test_predict_cohort_through_the_runner(tmp_path, capsys):
+    """A manifest of radiographs: one row per study (with provenance), a broken one isolated."""
+    import csv
+
+    from napari_plaque.cxr.synthetic import write_manifest
+
+    man = write_manifest(tmp_path / "imgs", 3, size=96, seed=2)
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"not a png")
+    rows = list(csv.DictReader(man.open()))
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text(
+        "study_id,path\n"
+        + "".join(f"s{i},imgs/{r['path']}\n" for i, r in enumerate(rows))
+        + "bad,imgs/broken.png\n"
+    )
+    out = tmp_path / "pred.csv"
+    rc = main(["cxr", "predict", "demo_cxr", "--manifest", str(cohort), "--table", str(out)])
+    assert rc == 1  # one study failed, the others completed
+    table = list(csv.DictReader(out.open()))
+    assert [r["study"] for r in table] == ["s0", "s1", "s2", "bad"]
+    for r in table[:3]:
+        assert r["status"] == "ok"
+        assert float(r["p_cac_gt0"]) >= float(r["p_cac_ge100"]) >= float(r["p_cac_ge400"])
+        assert r["params_hash"] and r["napari_plaque_version"]
+    assert table[3]["status"] == "error" and "broken.png" in table[3]["error"]
+    # the same radiograph alone gives the same probability as in the cohort
+    capsys.readouterr()
+    assert main(["cxr", "predict", "demo_cxr", str(tmp_path / "imgs" / rows[0]["path"]), "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert abs(single["p_cac_gt0"] - float(table[0]["p_cac_gt0"])) < 1e-5

@@ -50,7 +50,7 @@ def register(sub) -> None:
         description="Run a CXR model on CR/DX DICOM, PNG or JPEG radiographs.",
     )
     q.add_argument("model", metavar="MODEL", help="checkpoint (.pt) or demo_cxr (synthetic demo)")
-    q.add_argument("images", nargs="+", metavar="IMAGE", help="CR/DX DICOM, PNG or JPEG")
+    q.add_argument("images", nargs="*", metavar="IMAGE", help="CR/DX DICOM, PNG or JPEG")
     q.add_argument("--age", type=float, default=None, help="years (models trained with it)")
     q.add_argument("--sex", default=None, help="M or F (models trained with it)")
     q.add_argument("--bmi", type=float, default=None, help="kg/m^2 (models trained with it)")
@@ -71,6 +71,9 @@ def register(sub) -> None:
     q.add_argument(
         "--json", action="store_true", help="print JSON (one object; 'results' for several)"
     )
+    from ..cohort.cli import add_cohort_arguments
+
+    add_cohort_arguments(q)
     q.set_defaults(func=_predict)
 
     t = cs.add_parser(
@@ -162,8 +165,63 @@ def register(sub) -> None:
     e.set_defaults(func=_evaluate)
 
 
+_LOADED: dict = {}
+
+
+def _cohort_mode(args) -> bool:
+    """A cohort run (manifest, table, workers, scheduler, resume) goes through the runner."""
+    return bool(
+        getattr(args, "manifest", None)
+        or getattr(args, "table", None)
+        or getattr(args, "scheduler", None)
+        or getattr(args, "resume", False)
+        or int(getattr(args, "workers", 1) or 1) > 1
+    )
+
+
+def _predict_task(study, params: dict) -> list[dict[str, Any]]:
+    """One radiograph of a ``cxr predict`` cohort (runs on a cohort worker): one row."""
+    from ..cxr.model import load_cxr_model, predict_radiograph
+
+    key = params["model"]
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_cxr_model(key)
+    lm = _LOADED[key]
+    clinical = None
+    if int(lm.metadata["hparams"].get("n_clinical", 0)):
+        clinical = {"age": params.get("age"), "sex": params.get("sex"), "bmi": params.get("bmi")}
+    pred = predict_radiograph(lm, Path(study.path), clinical=clinical, device=params["device"])
+    d = pred.to_dict()
+    row = {k: d[k] for k in ("p_cac_gt0", "p_cac_ge100", "p_cac_ge400", "category")}
+    row["synthetic_training"] = lm.synthetic
+    row["warnings"] = "; ".join(d.get("warnings", []))
+    return [row]
+
+
+def _predict_cohort(args) -> int:
+    from ..cohort.cli import file_sha256, params_from_args, run_command, studies_from_args
+    from ..cxr.model import resolve_model
+    from . import CLIError
+
+    if args.saliency:
+        raise CLIError("--saliency is for images named on the command line, not a cohort run")
+    args.model = resolve_model(args.model)
+    studies = studies_from_args(args, args.images, expand_folders=False)
+    params = params_from_args(args, exclude=("images", "cxr_command", "saliency"))
+    params["model_sha256"] = file_sha256(args.model)
+    return run_command(args, _predict_task, studies, params)
+
+
 def _predict(args) -> int:
     import numpy as np
+
+    if _cohort_mode(args):
+        return _predict_cohort(args)
+    if not args.images:
+        from . import CLIError
+
+        raise CLIError("no radiograph given (IMAGE... or --manifest)")
 
     from .._progress import run_steps
     from ..cxr.model import iter_predict_radiographs, load_cxr_model, resolve_model
