@@ -1,7 +1,7 @@
 """Claim: the CXR CAC-category model scores radiographs at a useful rate on a CPU.
 
 Measures images per second of ``predict_radiographs`` with the shipped demo model (128 px input,
-ResNet-18 layout at width 16) on synthetic radiographs, by batch size, against the baseline of
+ResNet-18 layout at width 8) on synthetic radiographs, by batch size, against the baseline of
 one image per call in the same process; and Grad-CAM's extra cost. A GPU is used when
 ``--device cuda`` is given and one is present.
 
