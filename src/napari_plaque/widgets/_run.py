@@ -95,3 +95,56 @@ class _RunMixin:
         self._worker = None
         self.run_btn.setEnabled(True)
         self.cancel_btn.setEnabled(False)
+
+
+class _ModelPickerMixin:
+    """The model combo of a "pick a model, Run" dock: browse, load, refuse with the reason.
+
+    A dock sets ``model_combo``, ``model_info``, ``model`` and implements
+    ``_load_model_file(path)`` (may raise FormatError / ImportError / OSError) and
+    ``_show_model(path)`` (what the loaded model is).
+    """
+
+    _model_dialog_title = "Model"
+
+    def _load_model_file(self, path):  # pragma: no cover - each dock defines it
+        raise NotImplementedError
+
+    def _show_model(self, path) -> None:  # pragma: no cover - each dock defines it
+        raise NotImplementedError
+
+    def _browse(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(
+            self, self._model_dialog_title, "", "napari-plaque model (*.pt)"
+        )
+        if path:
+            self.set_model(path)
+
+    def model_path(self) -> str:
+        data = self.model_combo.currentData()
+        return str(data) if data else self.model_combo.currentText()
+
+    def _model_changed(self) -> None:
+        path = self.model_path()
+        if path:
+            self.set_model(path, add_item=False)
+
+    def set_model(self, path, add_item: bool = True) -> bool:
+        """Load a model file and show what it is; False (reason shown) when it is refused."""
+        from pathlib import Path
+
+        try:
+            self.model = self._load_model_file(path)
+        except (ValueError, ImportError, OSError) as exc:  # FormatError is a ValueError
+            self.model = None
+            self.model_info.setText(str(exc))
+            return False
+        if add_item and self.model_combo.findData(str(path)) < 0:
+            self.model_combo.blockSignals(True)
+            self.model_combo.addItem(Path(path).name, str(path))
+            self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+            self.model_combo.blockSignals(False)
+        self._show_model(path)
+        return True

@@ -19,7 +19,6 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -33,7 +32,7 @@ from qtpy.QtWidgets import (
 from ..cxr.session import CXRSession
 from ..models import pretrained_models
 from ._common import refill_combo
-from .models import DEVICES, _RunMixin
+from ._run import DEVICES, _ModelPickerMixin, _RunMixin
 
 _TITLES = ("p(CAC > 0)", "p(CAC ≥ 100)", "p(CAC ≥ 400)")
 _SYNTH = "trained on SYNTHETIC radiographs: a demo, not a clinical result"
@@ -97,7 +96,7 @@ class _ProbabilityPanel(QWidget):
         self.note.setText(" ".join(notes))
 
 
-class CXRWidget(_RunMixin, QWidget):
+class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
     """Predict the CAC category of a chest radiograph layer (with Grad-CAM saliency)."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -168,35 +167,15 @@ class CXRWidget(_RunMixin, QWidget):
     def _refresh_layers(self, event=None) -> None:
         refill_combo(self.input_combo, [ly.name for ly in _radiograph_layers(self.viewer)])
 
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "CXR model", "", "napari-plaque model (*.pt)")
-        if path:
-            self.set_model(path)
+    _model_dialog_title = "CXR model"
 
-    def model_path(self) -> str:
-        data = self.model_combo.currentData()
-        return str(data) if data else self.model_combo.currentText()
-
-    def _model_changed(self) -> None:
-        path = self.model_path()
-        if path:
-            self.set_model(path, add_item=False)
-
-    def set_model(self, path: str | Path, add_item: bool = True) -> bool:
-        """Load a CXR model; show what it is (synthetic or not); False when refused."""
+    def _load_model_file(self, path):
         from ..cxr.model import load_cxr_model
 
-        try:
-            self.model = load_cxr_model(path)
-        except (ValueError, ImportError, OSError) as exc:  # FormatError is a ValueError
-            self.model = None
-            self.model_info.setText(str(exc))
-            return False
-        if add_item and self.model_combo.findData(str(path)) < 0:
-            self.model_combo.blockSignals(True)
-            self.model_combo.addItem(Path(path).name, str(path))
-            self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
-            self.model_combo.blockSignals(False)
+        return load_cxr_model(path)
+
+    def _show_model(self, path) -> None:
+        """Show what the model is (input size, clinical inputs, synthetic or not)."""
         m = self.model.metadata
         needs = int(m["hparams"].get("n_clinical", 0)) > 0
         self.clinical_box.setEnabled(needs)
@@ -209,7 +188,6 @@ class CXRWidget(_RunMixin, QWidget):
             self.model_info.setStyleSheet("")
         self.model_info.setText(text)
         self.session.set_model(str(path), self.model.synthetic)
-        return True
 
     def set_input(self, name: str) -> None:
         self.input_combo.setCurrentText(name)

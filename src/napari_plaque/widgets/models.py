@@ -22,7 +22,6 @@ import numpy as np
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -41,13 +40,13 @@ from ..layers import (
 )
 from ..models import input_mismatch, pretrained_models
 from ._common import refill_combo
-from ._run import DEVICES, _image_layers, _labels_layers, _RunMixin
+from ._run import DEVICES, _image_layers, _labels_layers, _ModelPickerMixin, _RunMixin
 from ._training import TrainingWidget
 
 __all__ = ["DEVICES", "InferenceWidget", "TrainingWidget", "_image_layers", "_labels_layers"]
 
 
-class InferenceWidget(_RunMixin, QWidget):
+class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
     """Run a napari-plaque model on an image layer (CT volume or IVUS pullback)."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -98,39 +97,16 @@ class InferenceWidget(_RunMixin, QWidget):
     def _refresh_layers(self, event=None) -> None:
         refill_combo(self.input_combo, [ly.name for ly in _image_layers(self.viewer)])
 
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model", "", "napari-plaque model (*.pt)")
-        if path:
-            self.set_model(path)
-
-    def model_path(self) -> str:
-        data = self.model_combo.currentData()
-        return str(data) if data else self.model_combo.currentText()
-
-    def _model_changed(self) -> None:
-        path = self.model_path()
-        if path:
-            self.set_model(path, add_item=False)
-
-    def set_model(self, path: str | Path, add_item: bool = True) -> bool:
-        """Load a model file; show its task, classes and training data; False if refused."""
+    def _load_model_file(self, path):
         from ..models.checkpoint import load_model
 
-        try:
-            self.model = load_model(path)
-        except (ValueError, ImportError, OSError) as exc:  # FormatError is a ValueError
-            self.model = None
-            self.model_info.setText(str(exc))
-            return False
-        if add_item and self.model_combo.findData(str(path)) < 0:
-            self.model_combo.blockSignals(True)
-            self.model_combo.addItem(Path(path).name, str(path))
-            self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
-            self.model_combo.blockSignals(False)
+        return load_model(path)
+
+    def _show_model(self, path) -> None:
+        """Show the loaded model's task, classes and training data."""
         m = self.model.metadata
         synth = " - trained on SYNTHETIC data" if self.model.synthetic else ""
         self.model_info.setText(f"{m['task']}: {', '.join(m['classes'])}{synth}")
-        return True
 
     def set_input(self, name: str) -> None:
         self.input_combo.setCurrentText(name)
