@@ -166,3 +166,13 @@ def test_predict_cohort_through_the_runner(tmp_path, capsys):
     assert main(["cxr", "predict", "demo_cxr", str(tmp_path / "imgs" / rows[0]["path"]), "--json"]) == 0
     single = json.loads(capsys.readouterr().out)
     assert abs(single["p_cac_gt0"] - float(table[0]["p_cac_gt0"])) < 1e-5
+
+
+def test_predict_refuses_a_broken_radiograph_naming_it(tmp_path, capsys):
+    bad = tmp_path / "truncated.dcm"
+    bad.write_bytes(pydicom_file("RG1_UNCR.dcm").read_bytes()[:2000])  # header, no pixels
+    out = tmp_path / "sal.npy"
+    rc = main(["cxr", "predict", "demo_cxr", str(bad), "--json", "--saliency", str(out)])
+    assert rc == 2
+    assert "truncated.dcm" in capsys.readouterr().err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -51,3 +51,19 @@ def stderr_progress(desc: str, total: int | None):
         sys.stderr.flush()
 
     return cb
+
+
+_ONCE: dict[str, tuple[tuple, object]] = {}
+
+
+def load_once(path: str, loader):
+    """``loader(path)``, loaded once per process and per loader (cohort workers reuse it);
+    loaded again when the file changes (path, mtime and size are the key)."""
+    p = Path(path)
+    st = p.stat() if p.is_file() else None
+    key = (str(p.resolve()), st and st.st_mtime_ns, st and st.st_size)
+    name = f"{loader.__module__}.{loader.__qualname__}"
+    hit = _ONCE.get(name)
+    if hit is None or hit[0] != key:
+        _ONCE[name] = (key, loader(path))
+    return _ONCE[name][1]

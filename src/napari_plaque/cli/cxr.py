@@ -165,9 +165,6 @@ def register(sub) -> None:
     e.set_defaults(func=_evaluate)
 
 
-_LOADED: dict = {}
-
-
 def _cohort_mode(args) -> bool:
     """A cohort run (manifest, table, workers, scheduler, resume) goes through the runner."""
     return bool(
@@ -182,12 +179,9 @@ def _cohort_mode(args) -> bool:
 def _predict_task(study, params: dict) -> list[dict[str, Any]]:
     """One radiograph of a ``cxr predict`` cohort (runs on a cohort worker): one row."""
     from ..cxr.model import load_cxr_model, predict_radiograph
+    from ._common import load_once
 
-    key = params["model"]
-    if key not in _LOADED:
-        _LOADED.clear()
-        _LOADED[key] = load_cxr_model(key)
-    lm = _LOADED[key]
+    lm = load_once(params["model"], load_cxr_model)
     clinical = None
     if int(lm.metadata["hparams"].get("n_clinical", 0)):
         clinical = {"age": params.get("age"), "sex": params.get("sex"), "bmi": params.get("bmi")}

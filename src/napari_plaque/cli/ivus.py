@@ -194,19 +194,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-_MODELS: dict = {}
-
-
 def _svm_model(path: str):
     """The SVM of ``path``, loaded once per process (cohort workers reuse it)."""
     from ..ivus import load_model
+    from ._common import load_once
 
-    st = Path(path).stat() if Path(path).is_file() else None
-    key = (str(Path(path).resolve()), st and st.st_mtime_ns, st and st.st_size)
-    if key not in _MODELS:
-        _MODELS.clear()
-        _MODELS[key] = load_model(path)
-    return _MODELS[key]
+    return load_once(path, load_model)
 
 
 def _predict_one(args, pullback, out_path, progress: bool) -> dict:

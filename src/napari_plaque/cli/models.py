@@ -235,19 +235,12 @@ def _resolve_model(name: str) -> str:
     return name
 
 
-_LOADED: dict = {}
-
-
 def _loaded_model(path: str):
     """The model of ``path``, loaded once per process (cohort workers reuse it)."""
     from ..models.checkpoint import load_model
+    from ._common import load_once
 
-    st = Path(path).stat() if Path(path).is_file() else None
-    key = (str(Path(path).resolve()), st and st.st_mtime_ns, st and st.st_size)
-    if key not in _LOADED:
-        _LOADED.clear()
-        _LOADED[key] = load_model(path)
-    return _LOADED[key]
+    return load_once(path, load_model)
 
 
 def _predict(args) -> int:

@@ -148,3 +148,17 @@ class _ModelPickerMixin:
             self.model_combo.blockSignals(False)
         self._show_model(path)
         return True
+
+    def set_input(self, name: str) -> None:
+        self.input_combo.setCurrentText(name)
+
+    def _model_and_layer(self, no_model: str, no_layer: str):
+        """The loaded model and the chosen input layer, or None (the reason in the status)."""
+        if self.model is None and not self.set_model(self.model_path(), add_item=False):
+            self.status.setText(no_model)
+            return None
+        name = self.input_combo.currentText()
+        if name not in self.viewer.layers:
+            self.status.setText(no_layer)
+            return None
+        return self.viewer.layers[name]

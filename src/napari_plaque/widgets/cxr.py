@@ -189,22 +189,14 @@ class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
         self.model_info.setText(text)
         self.session.set_model(str(path), self.model.synthetic)
 
-    def set_input(self, name: str) -> None:
-        self.input_combo.setCurrentText(name)
-
     # -- run -------------------------------------------------------------------------------
     def run(self):
         """Start the prediction in a worker; returns it (None when nothing could start)."""
         if self.running:
             return None
-        if self.model is None and not self.set_model(self.model_path(), add_item=False):
-            self.status.setText("choose a CXR model first")
+        layer = self._model_and_layer("choose a CXR model first", "choose a radiograph layer")
+        if layer is None:
             return None
-        name = self.input_combo.currentText()
-        if name not in self.viewer.layers:
-            self.status.setText("choose a radiograph layer")
-            return None
-        layer = self.viewer.layers[name]
         from ..cxr.io import radiograph_from_layer
         from ..cxr.model import iter_predict_radiographs
 

@@ -108,22 +108,14 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
         synth = " - trained on SYNTHETIC data" if self.model.synthetic else ""
         self.model_info.setText(f"{m['task']}: {', '.join(m['classes'])}{synth}")
 
-    def set_input(self, name: str) -> None:
-        self.input_combo.setCurrentText(name)
-
     # -- run -------------------------------------------------------------------------------
     def run(self):
         """Start inference in a worker; returns it (None when nothing could start)."""
         if self.running:
             return None
-        if self.model is None and not self.set_model(self.model_path(), add_item=False):
-            self.status.setText("choose a model file first")
+        layer = self._model_and_layer("choose a model file first", "choose an input layer")
+        if layer is None:
             return None
-        name = self.input_combo.currentText()
-        if name not in self.viewer.layers:
-            self.status.setText("choose an input layer")
-            return None
-        layer = self.viewer.layers[name]
         why = input_mismatch(self.model.task, (layer.metadata or {}).get("napari_plaque"))
         if why is not None:
             self.status.setText(f"refused: {why}")
