@@ -4,7 +4,9 @@ Claims (issue 13), each measured in this one process against its baseline:
 
 1. ``cac`` over N copies of the real QRM phantom (47 x 512 x 512 DICOM series): 2 workers of a
    LocalCluster are >= 1.6x faster than 1 worker (in-process, the ``--workers 1`` path) on a
-   2-core machine: warm workers, 1 and 2 workers timed alternately, best of ``--rounds``.
+   2-core machine: warm workers, 1 and 2 workers timed alternately, best (and median) of
+   ``--rounds``. The runner's LocalCluster unsets dask's MALLOC_TRIM_THRESHOLD_ for its workers
+   (``cohort.runner.WORKER_ENVIRON``): with it each study ran ~30 % slower on a worker.
    The end-to-end time of ``--workers 2`` (cluster start-up, ~3-8 s, included) is printed too.
 2. Per-task scheduling overhead on 1,000 tiny synthetic studies (8 x 16 x 16 NIfTI, the real
    ``cac`` task): wall time per study on a running 2-worker cluster minus the in-process time
@@ -14,7 +16,7 @@ Claims (issue 13), each measured in this one process against its baseline:
    --large) studies stays within a factor 1.5.
 
 Results are also checked to be identical to the in-process run (apart from time columns).
-Run: ``.venv/bin/python benchmarks/bench_cohort.py [--copies 8] [--tiny 1000] [--large]``.
+Run: ``.venv/bin/python benchmarks/bench_cohort.py [--copies 16] [--rounds 3] [--tiny 1000] [--large]``.
 The figures depend on the machine's load: the script prints the load average before each part.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -107,6 +110,8 @@ def bench_workers(root: Path, copies: int, rounds: int = 2) -> None:
         "  (target >= 1.6x)"
     )
     print(f"   2 workers incl. cluster start-up (once)  {t2:7.2f} s  ratio {t1 / t2:.2f}x")
+    med = statistics.median(t1s) / statistics.median(t2s)
+    print(f"   median ratio {med:.2f}x")
     print(f"   all timings: 1 worker {[round(t, 2) for t in t1s]}, 2 {[round(t, 2) for t in t2s]}")
     if note := _autogroup_note():
         print(note)
@@ -168,8 +173,8 @@ def bench_overhead(root: Path, sizes: list[int]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--copies", type=int, default=8, help="phantom copies (default 8)")
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds (2)")
+    ap.add_argument("--copies", type=int, default=16, help="phantom copies (default 16)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (3)")
     ap.add_argument("--tiny", type=int, default=1000, help="largest tiny cohort (default 1000)")
     ap.add_argument("--large", action="store_true", help="also 2x --tiny studies")
     ap.add_argument("--skip-phantom", action="store_true")

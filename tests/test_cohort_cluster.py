@@ -65,6 +65,28 @@ def test_local_cluster_two_workers_equals_sequential(studies_dir, tmp_path, caps
     assert par[3]["status"] == "error" and "s2_broken.nii.gz" in par[3]["error"]
 
 
+def _env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def test_local_cluster_workers_keep_glibcs_dynamic_malloc():
+    """dask's MALLOC_TRIM_THRESHOLD_ made every CT study ~30 % slower on a worker (the 1 vs 2
+    worker ratio fell from ~1.9x to ~1.1x); the runner's LocalCluster unsets it, keeping
+    dask's one-thread BLAS settings."""
+    import distributed
+
+    from napari_plaque.cohort.runner import _local_cluster
+
+    with _local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        env = client.submit(
+            lambda: {k: _env(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+        ).result(timeout=START_TIMEOUT_S)
+    assert env == {
+        "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
+
+
 @contextlib.contextmanager
 def _process(args: list, log: Path):
     """Start a process (own session), yield it, terminate it by PID (kill after 10 s)."""
