@@ -477,3 +477,57 @@ def test_ivus_vessel_cohort_equals_one_pullback_runs(tmp_path, capsys):
     assert [r["study"] for r in rows] == ["pb5", "pb6"] and rows[1]["n_frames"] == "6"
     assert float(rows[1]["mla_mm2"]) == pytest.approx(one["mla_mm2"])
     assert (tmp_path / "frames" / "pb5.frames.csv").is_file()  # per-pullback tables in a folder
+
+
+def test_export_alines_refuses_a_failing_pullback_and_keeps_the_old_set(pullbacks, tmp_path, capsys):
+    """One training set from all pullbacks: a pullback that fails (arcs of another pullback)
+    stops the export with its name (exit 2), and the previous set stays as it was."""
+    from napari_plaque.ivus import load_training_set
+
+    root, pbs = pullbacks
+    (a, _), (b, _) = pbs
+    out = tmp_path / "ds"
+    arcs = [str(root / "arcs" / f"{d.stem}.arcs.json") for d in (a, b)]
+    assert main(["export-alines", str(a), str(b), "--arcs", *arcs, "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = (out / "features.npz").read_bytes()
+    other = tmp_path / "other.dcm"
+    from napari_plaque.samples.ivus import make_ivus_sample
+
+    make_ivus_sample(other, seed=5, n_frames=7, size=96)  # 7 frames: pb1's arcs do not fit
+    rc = main(["export-alines", str(a), str(other), "--arcs", arcs[0], arcs[0], "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "1 of 2 pullbacks failed, nothing written" in err and "other" in err
+    assert "made for another pullback" in err
+    assert (out / "features.npz").read_bytes() == before
+    assert len(load_training_set(out)["manifest"]["pullbacks"]) == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ds.")]  # no staging left
+
+
+def test_export_ct_dataset_seeds_each_case_by_its_id(studies_dir, tmp_path, capsys):
+    """A case's patches depend on the seed and the case, not on the other cases or their order
+    (what lets workers sample them independently)."""
+    lab = np.zeros((8, 32, 32), np.uint8)
+    lab[3:5, 10:14, 10:14] = 1
+    np.save(tmp_path / "lab.npy", lab)
+    c, d = studies_dir / "c.nii.gz", studies_dir / "d.nii.gz"
+    common = ["--patch-size", "1,8,8", "--n-patches", "4", "--seed", "3"]
+    man = tmp_path / "m.csv"
+    man.write_text(f"study_id,path,label\nc,{c},lab.npy\nd,{d},lab.npy\n")
+    assert main(["export-ct-dataset", "--manifest", str(man), "--out", str(tmp_path / "cd"),
+                 *common]) == 0  # fmt: skip
+    man.write_text(f"study_id,path,label\nd,{d},lab.npy\n")
+    assert main(["export-ct-dataset", "--manifest", str(man), "--out", str(tmp_path / "d"),
+                 *common]) == 0  # fmt: skip
+    both = json.loads((tmp_path / "cd" / "manifest.json").read_text())["cases"]
+    alone = json.loads((tmp_path / "d" / "manifest.json").read_text())["cases"]
+    assert both[1]["id"] == alone[0]["id"]
+    with np.load(tmp_path / "cd" / both[1]["file"]) as z1, np.load(
+        tmp_path / "d" / alone[0]["file"]
+    ) as z2:
+        assert np.array_equal(z1["hu"], z2["hu"]) and np.array_equal(z1["labels"], z2["labels"])
+    with np.load(tmp_path / "cd" / both[0]["file"]) as z0, np.load(
+        tmp_path / "cd" / both[1]["file"]
+    ) as z1:
+        assert not np.array_equal(z0["hu"], z1["hu"])  # another case: other patches

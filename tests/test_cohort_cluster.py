@@ -242,3 +242,63 @@ def test_predict_arcs_cohort_on_two_workers(tmp_path, capsys):
         docs = [json.loads((tmp_path / d / f"pb{s}.arcs.json").read_text()) for d in ("seq", "par")]
         arcs = [[{k: v for k, v in a.items() if k != "time"} for a in d["arcs"]] for d in docs]
         assert arcs[0] == arcs[1] and len(arcs[0]) > 0
+
+
+def test_dataset_exports_on_two_workers_equal_the_in_process_ones(tmp_path, capsys):
+    """export-alines and export-ct-dataset make each study's shard on the workers and join
+    them here: the set is the same, file for file, as the in-process export's."""
+    from napari_plaque.ivus import load_training_set, save_arcs
+    from napari_plaque.samples.ivus import make_ivus_sample, truth_arcset
+
+    man = tmp_path / "pb.csv"
+    lines = ["study_id,path,arcs"]
+    for s in (1, 2, 3):
+        dcm = tmp_path / f"pb{s}.dcm"
+        _, truth = make_ivus_sample(dcm, seed=s, n_frames=6 + 2 * s, size=96)
+        save_arcs(truth_arcset(truth), tmp_path / f"pb{s}.arcs.json")
+        lines.append(f"pb{s},{dcm.name},pb{s}.arcs.json")
+    man.write_text("\n".join(lines) + "\n")
+    for w in ("1", "2"):
+        args = ["export-alines", "--manifest", str(man), "--out", str(tmp_path / f"al{w}")]
+        assert main([*args, "--workers", w]) == 0
+    assert "exported 3 pullback(s), 30 frames" in capsys.readouterr().out
+    one, two = load_training_set(tmp_path / "al1"), load_training_set(tmp_path / "al2")
+    for k in ("X", "y", "pullback", "frame", "aline"):
+        assert np.array_equal(one[k], two[k]), k
+    m1, m2 = one["manifest"], two["manifest"]
+    assert m1 == m2 and [p["n_frames"] for p in m1["pullbacks"]] == [8, 10, 12]
+    for p in m1["pullbacks"]:
+        with np.load(tmp_path / "al1" / p["polar_file"]) as a, np.load(
+            tmp_path / "al2" / p["polar_file"]
+        ) as b:
+            assert np.array_equal(a["polar"], b["polar"]) and np.array_equal(a["labels"], b["labels"])
+    # CT: patches and an nnU-Net folder
+    cts = ["study_id,path,label"]
+    for i, hu in enumerate((300, 500, 700)):
+        vol = np.full((6, 24, 24), -50, np.float32)
+        vol[2:4, 8:12, 8:12] = hu
+        lab = (vol > 130).astype(np.uint8)
+        write_nifti(tmp_path / f"c{i}.nii.gz", vol, (3.0, 0.5, 0.5))
+        np.save(tmp_path / f"c{i}.npy", lab)
+        cts.append(f"c{i},c{i}.nii.gz,c{i}.npy")
+    (tmp_path / "ct.csv").write_text("\n".join(cts) + "\n")
+    for fmt in ("patches", "nnunet"):
+        for w in ("1", "2"):
+            assert main(["export-ct-dataset", "--manifest", str(tmp_path / "ct.csv"),
+                         "--out", str(tmp_path / f"{fmt}{w}"), "--format", fmt,
+                         "--patch-size", "1,8,8", "--n-patches", "3", "--workers", w]) == 0  # fmt: skip
+        f1 = sorted(p.relative_to(tmp_path / f"{fmt}1") for p in (tmp_path / f"{fmt}1").rglob("*.*"))
+        f2 = sorted(p.relative_to(tmp_path / f"{fmt}2") for p in (tmp_path / f"{fmt}2").rglob("*.*"))
+        assert f1 == f2 and len(f1) >= 4
+        for rel in f1:
+            if rel.suffix == ".json":
+                a = json.loads((tmp_path / f"{fmt}1" / rel).read_text())
+                assert a == json.loads((tmp_path / f"{fmt}2" / rel).read_text())
+            elif rel.suffix == ".npz":
+                with np.load(tmp_path / f"{fmt}1" / rel) as a, np.load(tmp_path / f"{fmt}2" / rel) as b:
+                    assert all(np.array_equal(a[k], b[k]) for k in a.files)
+            else:  # NIfTI: the same voxels
+                from napari_plaque.io.nifti import read_nifti
+
+                a, b = read_nifti(tmp_path / f"{fmt}1" / rel), read_nifti(tmp_path / f"{fmt}2" / rel)
+                assert np.array_equal(np.asarray(a.hu), np.asarray(b.hu))

@@ -128,30 +128,72 @@ def _print_ics(args, out: dict) -> int:
     return 0
 
 
+def _pullback_geometry_task(study, params: dict) -> dict:
+    """Frame shape and pixel spacing of one pullback (headers only; runs on a worker)."""
+    pb = _read_pullback(str(study.path))
+    return {"frame_shape": list(pb.frame_shape), "pixel_spacing_mm": list(pb.pixel_spacing_mm)}
+
+
+def _export_shard_task(study, params: dict):
+    """One pullback's shard of an A-line training set (runs on a worker that sees the
+    staging folder); returns its manifest entry."""
+    from .._progress import run_steps
+    from ..cohort import input_id
+    from ..ivus import load_arcs
+    from ..ivus.dataset import iter_write_shard
+
+    arcs = study.input_path("arcs")
+    pb = _read_pullback(str(study.path))
+    arcset = load_arcs(arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
+    gen = iter_write_shard(
+        pb,
+        arcset,
+        params["_staging"],
+        f"{study.study_id}-{input_id(study)}",  # the same inputs: the same shard
+        params["n_alines"],
+        params["depth_samples"],
+        params["depth_mm"],
+    )
+    entry = run_steps(gen, None)
+    return entry, [{"frames": entry["n_frames"]}]
+
+
 def _export(args: argparse.Namespace) -> int:
-    from ..ivus import export_training_set, load_arcs
+    from types import SimpleNamespace
+
+    from ..cohort import cohort_client
+    from ..cohort.cli import run_all
+    from ..ivus.dataset import assemble_training_set, default_depth_mm, staging_folder
 
     # the pullbacks: PULLBACK + --arcs (one each, or a folder) and/or --manifest (path, arcs);
-    # one training set from all of them, so every pullback must be readable (else exit 2)
+    # one shard per pullback on the cohort runner (in this process or on dask workers), then
+    # one training set from all of them: every pullback must succeed (else exit 2, nothing
+    # written)
     studies = _pullback_studies(args, args.pullbacks, {"arcs": args.arcs})
-    items = []
-    total = 0
     for st in studies:
-        arcs = st.input_path("arcs")
-        if arcs is None:
+        if st.input_path("arcs") is None:
             raise CLIError(f"{st.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
-        pb = _read_pullback(st.path)
-        items.append((pb, load_arcs(arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)))
-        total += pb.n_frames
-    out = export_training_set(
-        items,
-        args.out,
-        n_alines=args.n_alines,
-        depth_samples=args.depth_samples,
-        depth_mm=args.depth_mm,
-        progress=stderr_progress("export", total),
-    )
-    print(f"exported {len(items)} pullback(s), {total} frames, to {out}")
+    studies = [s.absolute() for s in studies]
+    params = {"n_alines": args.n_alines, "depth_samples": args.depth_samples}
+    with (
+        cohort_client(args.workers, args.scheduler, len(studies)) as client,
+        staging_folder(args.out) as staging,
+    ):
+        depth_mm = args.depth_mm
+        if depth_mm is None:  # the deepest radius inside every pullback's frames
+            geo = run_all(
+                args, _pullback_geometry_task, studies, {}, client=client, what="pullbacks"
+            )
+            depth_mm = default_depth_mm([SimpleNamespace(**g) for g in geo])
+        params.update(depth_mm=depth_mm, _staging=str(staging))
+        entries = run_all(
+            args, _export_shard_task, studies, params, client=client, what="pullbacks"
+        )
+        out = assemble_training_set(
+            staging, entries, args.out, args.n_alines, args.depth_samples, depth_mm
+        )
+    total = sum(e["n_frames"] for e in entries)
+    print(f"exported {len(entries)} pullback(s), {total} frames, to {out}")
     return 0
 
 
@@ -296,6 +338,18 @@ def _cohort_arguments(p, columns: tuple[str, ...], flags: tuple[str, ...]) -> No
     add_cohort_arguments(p, table_flags=flags, study_columns=columns)
 
 
+def _cluster_arguments(p) -> None:
+    from ..cohort.cli import add_cluster_arguments
+
+    add_cluster_arguments(
+        p.add_argument_group(
+            "cohort",
+            "Each pullback's shard is made on the cohort runner (a local dask cluster, or a "
+            "scheduler whose workers see the output's folder), then joined here into one set.",
+        )
+    )
+
+
 def register(sub) -> None:
     """Add the IVUS subcommands to the napari-plaque parser."""
     p = sub.add_parser(
@@ -330,7 +384,13 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n-alines", type=int, default=360, help="A-lines per frame (default 360)")
     p.add_argument("--depth-samples", type=int, default=256, help="samples per A-line")
-    p.add_argument("--depth-mm", type=float, default=None, help="A-line depth (mm)")
+    p.add_argument(
+        "--depth-mm",
+        type=float,
+        default=None,
+        help="A-line depth (mm); default: the largest radius inside every pullback's frames",
+    )
+    _cluster_arguments(p)
     p.set_defaults(func=_export, study_columns=("arcs",))
 
     p = sub.add_parser(

@@ -148,7 +148,16 @@ def register(sub) -> None:
     p.add_argument("--n-patches", type=int, default=32, help="patches per case")
     p.add_argument("--dataset-id", type=int, default=501, help="nnunet: dataset number")
     p.add_argument("--name", default="NapariPlaque", help="nnunet: dataset name")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="patches: sampling seed")
+    from ..cohort.cli import add_cluster_arguments
+
+    add_cluster_arguments(
+        p.add_argument_group(
+            "cohort",
+            "Each case is read and written on the cohort runner (a local dask cluster, or a "
+            "scheduler whose workers see the output's folder); the set is put in place at the end.",
+        )
+    )
     p.set_defaults(func=_export_ct_dataset)
 
 
@@ -432,35 +441,72 @@ def _export_model(args) -> int:
     return 0
 
 
-def _export_ct_dataset(args) -> int:
+def _ct_case_task(study, params: dict) -> dict:
+    """One case of ``export-ct-dataset`` into the staging folder (runs on a cohort worker)."""
+    from ..cohort import input_id
     from ..io import read_image
-    from ..models.data import export_ct_patches, export_nnunet
-    from . import CLIError
+    from ..models.data import write_ct_case
     from ._common import load_mask
+
+    vol = read_image(str(study.path))
+    lab = load_mask(str(study.input_path("label")), vol.shape)
+    opts = {k: v for k, v in params.items() if not k.startswith("_")}
+    return write_ct_case(vol, lab, params["_staging"], f"{study.study_id}:{input_id(study)}", **opts)
+
+
+def _export_ct_dataset(args) -> int:
+    from ..cohort import Study, cohort_client
+    from ..cohort.cli import run_all
+    from ..io.atomic import atomic_dir
+    from ..models.data import (
+        CT_MARKERS,
+        _refuse_foreign_folder,
+        assemble_ct_dataset,
+        ct_dataset_folder,
+        nnunet_classes,
+    )
+    from . import CLIError
 
     if len(args.pairs) % 2:
         raise CLIError("export-ct-dataset needs IMAGE LABEL pairs (an even number of paths)")
-    pairs = list(zip(args.pairs[::2], args.pairs[1::2], strict=True))
-    if args.manifest:  # one dataset from all the cases: every case must be readable (else exit 2)
+    studies = [
+        Study(f"case{k}", Path(img), {"label": lab})
+        for k, (img, lab) in enumerate(zip(args.pairs[::2], args.pairs[1::2], strict=True))
+    ]
+    if args.manifest:  # one dataset from all the cases: every case must succeed (else exit 2)
         from ..cohort import read_manifest
 
         for st in read_manifest(args.manifest, columns=("label",)):
             if st.input_path("label") is None:
                 raise CLIError(f"{args.manifest}: study {st.study_id!r} has no 'label'")
-            pairs.append((str(st.path), str(st.input_path("label"))))
-    if not pairs:
+            studies.append(st)
+    if not studies:
         raise CLIError("export-ct-dataset needs IMAGE LABEL pairs or --manifest (path, label)")
-    images, labels = [], []
-    for img, lab in pairs:
-        vol = read_image(img)
-        images.append(vol)
-        labels.append(load_mask(lab, vol.shape))
+    studies = [s.absolute() for s in studies]
     classes = args.classes.split(",") if args.classes else None
-    if args.format == "patches":
-        out = export_ct_patches(
-            images, labels, args.out, tuple(args.patch_size), args.n_patches, classes, args.seed
+    if classes is not None and args.format == "nnunet":
+        nnunet_classes(classes)  # unique names: refused before any case is read
+    opts = {
+        "patch_size": tuple(args.patch_size),
+        "n_patches": args.n_patches,
+        "seed": args.seed,
+        "name": args.name,
+        "dataset_id": args.dataset_id,
+    }
+    final = ct_dataset_folder(args.out, args.format, args.dataset_id, args.name)
+    _refuse_foreign_folder(final, CT_MARKERS[args.format])
+    with (
+        cohort_client(args.workers, args.scheduler, len(studies)) as client,
+        atomic_dir(final) as staging,
+    ):
+        entries = run_all(
+            args,
+            _ct_case_task,
+            studies,
+            {**opts, "fmt": args.format, "_staging": str(staging)},
+            client=client,
+            what="cases",
         )
-    else:
-        out = export_nnunet(images, labels, args.out, args.dataset_id, args.name, classes)
-    print(f"wrote {out}")
+        assemble_ct_dataset(staging, entries, args.format, classes, **opts)
+    print(f"wrote {final}")
     return 0

@@ -102,19 +102,6 @@ def add_cohort_arguments(
         + " (relative paths are relative to the manifest)",
     )
     g.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        metavar="N",
-        help="worker processes of a local dask cluster; 1 runs in this process, 'auto' one per "
-        "CPU (default 1)",
-    )
-    g.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run on a dask.distributed scheduler: tcp://host:port or its scheduler file",
-    )
-    g.add_argument(
         "--resume",
         action="store_true",
         help="skip studies already in the output table with status ok, the same parameters "
@@ -125,7 +112,28 @@ def add_cohort_arguments(
         action="store_true",
         help="add a 'path' column (default: only input_id, a hash of the study's paths)",
     )
-    progress = g.add_mutually_exclusive_group()
+    add_cluster_arguments(g)
+    parser.set_defaults(study_columns=tuple(study_columns))
+    return g
+
+
+def add_cluster_arguments(group) -> None:
+    """``--workers``, ``--scheduler`` and ``--progress``: where the per-study work runs (also
+    for commands that build one output from all studies, e.g. the dataset exports)."""
+    group.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes of a local dask cluster; 1 runs in this process, 'auto' one per "
+        "CPU (default 1)",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a dask.distributed scheduler: tcp://host:port or its scheduler file",
+    )
+    progress = group.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",
         dest="progress",
@@ -134,8 +142,6 @@ def add_cohort_arguments(
         help="progress bar on stderr (default: when stderr is a terminal)",
     )
     progress.add_argument("--no-progress", dest="progress", action="store_false")
-    parser.set_defaults(study_columns=tuple(study_columns))
-    return g
 
 
 def is_cohort(args: argparse.Namespace, n_studies: int) -> bool:
@@ -251,6 +257,36 @@ def emit(args: argparse.Namespace, result: CohortResult, *, json_reports: bool =
     if result.n_failed:
         print(f"napari-plaque: {result.n_failed} of {n} studies failed", file=sys.stderr)
     return result.exit_code
+
+
+def run_all(
+    args: argparse.Namespace,
+    task: Task,
+    studies: Sequence[Study],
+    params: dict[str, Any],
+    *,
+    client=None,
+    what: str = "studies",
+) -> list[Any]:
+    """Every study's report, for commands whose one output needs all of them (a training set):
+    a failed study raises ValueError listing the failures (exit 2, nothing written)."""
+    result = run_cohort(
+        task,
+        studies,
+        params,
+        client=client,
+        workers=1 if client is not None else getattr(args, "workers", 1),
+        scheduler=None if client is not None else getattr(args, "scheduler", None),
+        progress=getattr(args, "progress", None),
+    )
+    failed = [o for o in result.outcomes if not o.ok]
+    if failed:
+        shown = "; ".join(f"{o.study_id}: {o.error}" for o in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        raise ValueError(
+            f"{len(failed)} of {len(studies)} {what} failed, nothing written: {shown}{more}"
+        )
+    return [o.report for o in result.outcomes]
 
 
 def run_command(

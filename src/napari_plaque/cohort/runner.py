@@ -22,6 +22,7 @@ version are not run again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -278,6 +279,43 @@ def _local_cluster(workers: int):
         )
 
 
+def _open_client(workers: int, scheduler: str | None):
+    """(client, own LocalCluster or None): a scheduler's client once a worker is there, else
+    a client of a new LocalCluster of ``workers`` processes."""
+    import distributed
+
+    if scheduler is not None:
+        client = connect(scheduler)
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (TimeoutError, OSError):
+            client.close()
+            raise OSError(
+                f"the dask scheduler {scheduler!r} has no worker after "
+                f"{WORKER_WAIT_S:.0f} s (start some with `dask worker {scheduler}`)"
+            ) from None
+        return client, None
+    cluster = _local_cluster(workers)
+    return distributed.Client(cluster), cluster
+
+
+@contextlib.contextmanager
+def cohort_client(workers: int = 1, scheduler: str | None = None, n_studies: int | None = None):
+    """One cluster for several :func:`run_cohort` calls (``client=``), e.g. the two passes of
+    a dataset export; yields None (run in this process) when one worker is enough."""
+    n = workers if n_studies is None else min(workers, n_studies)
+    if scheduler is None and n <= 1:
+        yield None
+        return
+    client, cluster = _open_client(n, scheduler)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def run_cohort(
     task: Task,
     studies: Sequence[Study],
@@ -423,18 +461,8 @@ def _run_distributed(run, todo, done, workers, scheduler, client, batch_size=Non
     futures: list = []
     try:
         if client is None:
-            if scheduler is not None:
-                client = own_client = connect(scheduler)
-                try:
-                    client.wait_for_workers(1, timeout=WORKER_WAIT_S)
-                except (TimeoutError, OSError):
-                    raise OSError(
-                        f"the dask scheduler {scheduler!r} has no worker after "
-                        f"{WORKER_WAIT_S:.0f} s (start some with `dask worker {scheduler}`)"
-                    ) from None
-            else:
-                own_cluster = _local_cluster(workers)
-                client = own_client = distributed.Client(own_cluster)
+            own_client, own_cluster = _open_client(workers, scheduler)
+            client = own_client
         if own_cluster is None:
             _check_worker_versions(client)
         if batch_size is None:

@@ -252,7 +252,15 @@ def _check_pair(vol: CTVolume, lab: np.ndarray, i: int) -> np.ndarray:
 
 
 def _classes_for(labels: list[np.ndarray], classes: list[str] | None) -> list[str]:
-    n = int(max(int(lab.max()) if lab.size else 0 for lab in labels)) + 1
+    return classes_for_count(max(_n_labels(lab) for lab in labels), classes)
+
+
+def _n_labels(lab: np.ndarray) -> int:
+    return int(lab.max()) + 1 if lab.size else 1
+
+
+def classes_for_count(n: int, classes: list[str] | None) -> list[str]:
+    """Class names for label values 0..n-1: the names given (checked), else label_<k>."""
     if classes is None:
         return ["background"] + [f"label_{k}" for k in range(1, max(n, 2))]
     classes = list(classes)
@@ -301,39 +309,141 @@ def export_ct_patches(
     """Export HU patches + label patches (``napari-plaque/ct-patches``) from image/label pairs.
 
     Case ids are hashed (from the volume name and index); HU is stored as float32, labels as
-    uint8. Use ``patch_size[0] == 1`` for a 2D model.
+    uint8. Use ``patch_size[0] == 1`` for a 2D model. Each case's patches are drawn with a
+    generator seeded by ``seed`` and the case id, so a case gets the same patches whether it
+    is exported here or on a cohort worker (``napari-plaque export-ct-dataset --workers N``).
     """
+    return _export_ct(
+        images,
+        labels,
+        out_dir,
+        "patches",
+        classes,
+        patch_size=patch_size,
+        n_patches=n_patches,
+        seed=seed,
+        foreground_fraction=foreground_fraction,
+    )
+
+
+def _export_ct(images, labels, out_dir, fmt, classes, **opts) -> Path:
+    """In-process export: one case after the other through :func:`write_ct_case`, then
+    :func:`assemble_ct_dataset` (the same two steps as the cohort export)."""
     if not images or len(images) != len(labels):
         raise ValueError("need one label array per image (and at least one image)")
     labels = [_check_pair(v, lab, i) for i, (v, lab) in enumerate(zip(images, labels, strict=True))]
-    classes = _classes_for(labels, classes)
-    rng = np.random.default_rng(seed)
-    final = Path(out_dir)
-    _refuse_foreign_folder(final, "manifest.json")
-    with atomic_dir(final) as out:  # replaced in one step: no leftover cases, never half-written
-        _write_ct_patches(
-            out, images, labels, patch_size, n_patches, classes, rng, foreground_fraction
-        )
+    final = ct_dataset_folder(out_dir, fmt, opts.get("dataset_id", 0), opts.get("name", ""))
+    _refuse_foreign_folder(final, CT_MARKERS[fmt])
+    classes_for_count(max(_n_labels(lab) for lab in labels), classes)  # refuse before writing
+    with atomic_dir(final) as staging:  # replaced in one step: never half-written
+        entries = [
+            write_ct_case(vol, lab, staging, _case_key(i, vol), fmt, **opts)
+            for i, (vol, lab) in enumerate(zip(images, labels, strict=True))
+        ]
+        assemble_ct_dataset(staging, entries, fmt, classes, **opts)
     return final
 
 
-def _write_ct_patches(out, images, labels, patch_size, n_patches, classes, rng, fg) -> None:
-    foreground_fraction = fg
-    entries = []
-    for i, (vol, lab) in enumerate(zip(images, labels, strict=True)):
-        cid = hash_id(f"{i}:{vol.name}:{vol.meta.get('SeriesInstanceUID', '')}")
-        hu = _pad_to(np.asarray(vol.hu, np.float32), patch_size, AIR_HU)
-        lab = _pad_to(lab, patch_size, 0)
-        corners = sample_patch_corners(lab, patch_size, n_patches, rng, foreground_fraction)
-        sl = [tuple(slice(c, c + s) for c, s in zip(cr, patch_size, strict=True)) for cr in corners]
-        hu_p = np.stack([hu[s] for s in sl])
-        lab_p = np.stack([lab[s] for s in sl]).astype(np.uint8)
-        rel = f"patches/{cid}.npz"
-        with atomic_path(out / rel) as tmp:
-            np.savez_compressed(tmp, hu=hu_p, labels=lab_p)
-        entries.append(
-            {"id": cid, "file": rel, "n_patches": int(n_patches), "spacing_mm": vol.spacing_mm}
+#: the file that marks a folder as a CT training set of each format (only those are replaced)
+CT_MARKERS = {"patches": "manifest.json", "nnunet": "dataset.json"}
+
+
+def ct_dataset_folder(out_dir: str | Path, fmt: str, dataset_id: int = 0, name: str = "") -> Path:
+    """The folder an export writes: ``out_dir`` for patches, ``out_dir/Dataset{id}_{name}``
+    for nnU-Net (ids 1..999)."""
+    if fmt == "patches":
+        return Path(out_dir)
+    if fmt != "nnunet":
+        raise ValueError(f"unknown CT dataset format {fmt!r} (patches or nnunet)")
+    if not 1 <= int(dataset_id) <= 999:
+        raise ValueError(f"nnU-Net dataset ids are 1..999, got {dataset_id}")
+    return Path(out_dir) / f"Dataset{int(dataset_id):03d}_{name}"
+
+
+def _case_key(i: int, vol: CTVolume) -> str:
+    return f"{i}:{vol.name}:{vol.meta.get('SeriesInstanceUID', '')}"
+
+
+def write_ct_case(
+    vol: CTVolume,
+    lab: np.ndarray,
+    staging: str | Path,
+    key: str,
+    fmt: str = "patches",
+    *,
+    patch_size: tuple[int, int, int] = (16, 64, 64),
+    n_patches: int = 32,
+    seed: int = 0,
+    foreground_fraction: float = 0.5,
+    **_: Any,
+) -> dict[str, Any]:
+    """One case of a CT training set into ``staging`` (a cohort worker may run it): its patch
+    file, or its nnU-Net image and label; returns the case's entry for the assembly. ``key``
+    identifies the case (hashed into its id: no name or path is written)."""
+    out = Path(staging)
+    lab = _check_pair(vol, lab, 0)
+    cid = hash_id(key)
+    entry: dict[str, Any] = {"n_labels": _n_labels(lab), "spacing_mm": list(vol.spacing_mm)}
+    if fmt == "nnunet":
+        cid = f"case_{cid[:10]}"
+        hu = np.asarray(vol.hu)
+        hu = hu.astype(np.int16) if hu.dtype.kind in "iu" else hu.astype(np.float32)
+        write_nifti(out / "imagesTr" / f"{cid}_0000.nii.gz", hu, vol)
+        write_nifti(out / "labelsTr" / f"{cid}.nii.gz", lab.astype(np.uint8), vol)
+        return {"id": cid, **entry}
+    rng = np.random.default_rng([int(seed), int(cid[:8], 16)])
+    hu = _pad_to(np.asarray(vol.hu, np.float32), patch_size, AIR_HU)
+    lab = _pad_to(lab, patch_size, 0)
+    corners = sample_patch_corners(lab, patch_size, n_patches, rng, foreground_fraction)
+    sl = [tuple(slice(c, c + s) for c, s in zip(cr, patch_size, strict=True)) for cr in corners]
+    rel = f"patches/{cid}.npz"
+    with atomic_path(out / rel) as tmp:
+        np.savez_compressed(
+            tmp,
+            hu=np.stack([hu[s] for s in sl]),
+            labels=np.stack([lab[s] for s in sl]).astype(np.uint8),
         )
+    return {"id": cid, "file": rel, "n_patches": int(n_patches), **entry}
+
+
+def assemble_ct_dataset(
+    staging: str | Path,
+    entries: list[dict[str, Any]],
+    fmt: str,
+    classes: list[str] | None = None,
+    *,
+    patch_size: tuple[int, int, int] = (16, 64, 64),
+    name: str = "NapariPlaque",
+    **_: Any,
+) -> None:
+    """Write the manifest (patches) or ``dataset.json`` (nnU-Net) of the cases in ``staging``
+    (written by :func:`write_ct_case`); the caller puts the folder in place."""
+    if not entries:
+        raise ValueError("no cases to export: the training set would be empty")
+    classes = classes_for_count(max(int(e["n_labels"]) for e in entries), classes)
+    out = Path(staging)
+    if fmt == "nnunet":
+        atomic_write_json(
+            out / "dataset.json",
+            {
+                "channel_names": {"0": "CT"},
+                "labels": {c: k for k, c in enumerate(nnunet_classes(classes))},
+                "numTraining": len({e["id"] for e in entries}),  # a case listed twice: one
+                "file_ending": ".nii.gz",
+                "name": name,
+                "description": "exported by napari-plaque",
+            },
+        )
+        return
+    cases = [
+        {
+            "id": e["id"],
+            "file": e["file"],
+            "n_patches": e["n_patches"],
+            "spacing_mm": e["spacing_mm"],
+        }
+        for e in entries
+    ]
     atomic_write_json(
         out / "manifest.json",
         {
@@ -341,7 +451,7 @@ def _write_ct_patches(out, images, labels, patch_size, n_patches, classes, rng, 
             "version": 1,
             "classes": classes,
             "patch_size": list(patch_size),
-            "cases": entries,
+            "cases": cases,
         },
     )
 
@@ -374,37 +484,12 @@ def export_nnunet(
 
     ``imagesTr/<case>_0000.nii.gz`` (CT, one channel), ``labelsTr/<case>.nii.gz`` and
     ``dataset.json`` (``channel_names``, ``labels``, ``numTraining``, ``file_ending``). Case ids are
-    hashed. Returns the dataset folder.
+    hashed. An existing dataset is replaced as a whole (leftover cases would break nnU-Net's
+    case count); a folder that is not an nnU-Net dataset is refused. Returns the dataset folder.
     """
-    if not images or len(images) != len(labels):
-        raise ValueError("need one label array per image (and at least one image)")
-    labels = [_check_pair(v, lab, i) for i, (v, lab) in enumerate(zip(images, labels, strict=True))]
-    classes = nnunet_classes(_classes_for(labels, classes))
-    if not 1 <= int(dataset_id) <= 999:
-        raise ValueError(f"nnU-Net dataset ids are 1..999, got {dataset_id}")
-    root = Path(out_dir) / f"Dataset{int(dataset_id):03d}_{name}"
-    # an existing dataset is replaced as a whole (leftover cases would break nnU-Net's case
-    # count); a folder that is not an nnU-Net dataset is refused
-    _refuse_foreign_folder(root, "dataset.json")
-    with atomic_dir(root) as tmp:
-        for i, (vol, lab) in enumerate(zip(images, labels, strict=True)):
-            cid = f"case_{hash_id(f'{i}:{vol.name}')[:10]}"
-            hu = np.asarray(vol.hu)
-            hu = hu.astype(np.int16) if hu.dtype.kind in "iu" else hu.astype(np.float32)
-            write_nifti(tmp / "imagesTr" / f"{cid}_0000.nii.gz", hu, vol)
-            write_nifti(tmp / "labelsTr" / f"{cid}.nii.gz", lab.astype(np.uint8), vol)
-        atomic_write_json(
-            tmp / "dataset.json",
-            {
-                "channel_names": {"0": "CT"},
-                "labels": {c: k for k, c in enumerate(classes)},
-                "numTraining": len(images),
-                "file_ending": ".nii.gz",
-                "name": name,
-                "description": "exported by napari-plaque",
-            },
-        )
-    return root
+    if classes is not None:
+        nnunet_classes(list(classes))  # names unique: refused before anything is written
+    return _export_ct(images, labels, out_dir, "nnunet", classes, dataset_id=dataset_id, name=name)
 
 
 def nnunet_classes(classes: list[str]) -> list[str]:
