@@ -58,3 +58,19 @@ def test_console_script_installed():
     ):
         out = subprocess.run(cmd, capture_output=True, text=True)
         assert out.returncode == 0 and "napari-plaque 0.1.0" in out.stdout
+
+
+def test_info_describes_labels_and_radiographs_by_their_own_format(tmp_path, capsys):
+    """`info` follows io.detect: a .npy label map and a PNG radiograph are not CT series."""
+    from PIL import Image
+
+    np.save(tmp_path / "lab.npy", np.zeros((4, 8, 9), np.uint8))
+    assert main(["info", str(tmp_path / "lab.npy"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["kind"] == "npy" and d["shape"] == [4, 8, 9] and d["dtype"] == "uint8"
+    Image.fromarray((np.arange(64 * 48) % 251).astype(np.uint8).reshape(64, 48)).save(
+        tmp_path / "cxr.png"
+    )
+    assert main(["info", str(tmp_path / "cxr.png"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["kind"] == "radiograph" and d["shape"] == [64, 48] and d["spacing_mm"] is None

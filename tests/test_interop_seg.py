@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -150,6 +151,14 @@ def test_cli_export_seg(series, tmp_path, capsys):
                str(out), "--names", "calcium,plaque,lumen", "--manual"])
     assert rc == 0 and out.exists()
     assert np.array_equal(read_seg(out, series=series).labels[0][1], lab)
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0  # described as a SEG, not as a CT series
+    d = json.loads(capsys.readouterr().out)
+    assert d["kind"] == "dicom-seg" and list(d["segments"].values()) == [
+        "calcium", "plaque", "lumen"
+    ]  # fmt: skip
+    assert d["shape"] == list(lab.shape) and d["aligned_with_series"] is True
+    assert PATIENT_NAME.split("^")[0] not in json.dumps(d)
     np.save(tmp_path / "bad.npy", lab[:, :-1])
     rc = main(["export-seg", str(tmp_path / "bad.npy"), "--series", str(series), "--out",
                str(tmp_path / "bad.dcm")])

@@ -125,6 +125,10 @@ def test_cli_cac_and_composition_sr(series, vol, tmp_path, capsys):
     res = calcium_score(vol.hu, vol.spacing_mm)
     total = read_sr(out)["groups"][0]["measurements"]["Calcium score"]["value"]
     assert total == pytest.approx(res.agatston)
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0  # described as an SR with its measurements
+    text = capsys.readouterr().out
+    assert "dicom-sr" in text and "Calcium score" in text and f"{res.agatston:.0f}"[:3] in text
     roi = np.zeros(vol.shape, np.uint8)
     roi[1:4, 4:10, 5:11] = 1
     np.save(tmp_path / "roi.npy", roi)
