@@ -218,3 +218,52 @@ def test_fuse_from_a_vessel_json(paired, capsys, tmp_path):
     assert "give --ct and --centreline" in capsys.readouterr().err
     assert main([*_fuse_args(d, case), "--vessel-json", str(vj)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_fuse_cohort_from_a_manifest_equals_single_pairs(paired, capsys, tmp_path):
+    """`fuse --manifest`: one row per CT-IVUS pair (CT + centreline, or a vessel JSON), one
+    table row per lesion with the pair's id, equal to the one-pair runs; a row without
+    landmarks is an error row, the others complete (exit 1)."""
+    case, d = paired
+    vj = tmp_path / "vessels.json"
+    vj.write_text(json.dumps({"vessels": [
+        {"vessel": "LAD", "length_mm": case.centreline_length_mm, "lesions": case.lesions},
+        {"vessel": "RCA", "length_mm": 90.0, "lesions": []},
+    ]}))  # fmt: skip
+    lms = ";".join(f"{m.s_mm}:{int(m.frame)}" for m in case.landmarks)
+    man = tmp_path / "pairs.csv"
+    man.write_text(
+        "study_id,path,centreline,pullback,arcs,landmarks,vessel,age\n"
+        f"P1,{vj},,{d / 'pullback.dcm'},{d / 'arcs.json'},{lms},LAD,61\n"
+        f"P2,{vj},,{d / 'pullback.dcm'},,,LAD,70\n"
+        f"P3,{d / 'ct.nii.gz'},{d / 'centreline.json'},{d / 'pullback.dcm'},{d / 'arcs.json'},"
+        f"{lms},,55\n"
+    )
+    out = tmp_path / "lesions.csv"
+    assert main(["fuse", "--manifest", str(man), "--table", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 studies failed" in err
+    rows = list(csv.DictReader(out.open()))
+    p1 = [r for r in rows if r["study"] == "P1"]
+    assert len(p1) == len(case.lesions) and all(r["status"] == "ok" for r in p1)
+    assert [r["patient"] for r in p1] == ["P1"] * len(case.lesions)
+    p2 = [r for r in rows if r["study"] == "P2"]
+    assert len(p2) == 1 and p2[0]["status"] == "error" and "no landmarks" in p2[0]["error"]
+    p3 = [r for r in rows if r["study"] == "P3"]  # CT + centreline: the vessel analysis runs
+    assert len(p3) == len(case.lesions) and all(r["status"] == "ok" for r in p3)
+    # the same pair, one run: the same lesion rows
+    single = tmp_path / "single.csv"
+    args = ["fuse", "--vessel-json", str(vj), "--vessel", "LAD", "--pullback",
+            str(d / "pullback.dcm"), "--arcs", str(d / "arcs.json"), "--csv", str(single)]
+    args += [x for m in case.landmarks for x in ("--landmark", f"{m.s_mm}:{int(m.frame)}")]
+    assert main(args) == 0
+    capsys.readouterr()
+    ref = list(csv.DictReader(single.open()))
+    for r, s in zip(p1, ref, strict=True):
+        for k in ("start_mm", "end_mm", "ivus_first_frame", "ivus_last_frame", "ivus_ics", "attenuated"):
+            assert r[k] == s[k], k
+    # one-pair options beside --manifest are ambiguous; cohort options need --manifest
+    assert main(["fuse", "--manifest", str(man), "--pullback", "x.dcm"]) == 2
+    assert "drop --pullback" in capsys.readouterr().err
+    assert main([*args, "--table", str(tmp_path / "t.csv")]) == 2
+    assert "need --manifest" in capsys.readouterr().err

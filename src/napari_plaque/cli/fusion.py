@@ -42,12 +42,11 @@ def register(sub) -> None:
         "(vessel --json, or the vessel dock's export; keeps contour edits)",
     )
     f.add_argument("--vessel", help="with --vessel-json holding several vessels: which one")
-    f.add_argument("--pullback", required=True, help="IVUS pullback (multi-frame DICOM)")
+    f.add_argument("--pullback", help="IVUS pullback (multi-frame DICOM)")
     f.add_argument("--arcs", help="arcs file (napari-plaque/arcs JSON) of the pullback")
     f.add_argument(
         "--landmark",
         action="append",
-        required=True,
         metavar="S_MM:FRAME",
         help="a point seen in both (side branch, ostium); give one or two",
     )
@@ -101,6 +100,20 @@ def register(sub) -> None:
     f.add_argument("--out", help="also write the JSON result to this file")
     f.add_argument("--csv", help="also write one row per lesion to this CSV")
     f.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    from ..cohort.cli import add_cohort_arguments
+
+    g = add_cohort_arguments(
+        f,
+        table_flags=("--table",),
+        study_columns=("centreline", "pullback", "arcs"),
+        value_columns=FUSE_VALUE_COLUMNS,
+    )
+    g.description = (
+        "Many patients: --manifest with one row per CT-IVUS pair: study_id (the patient), "
+        "path (the CT, or a vessel JSON), centreline, pullback, arcs, landmarks "
+        "('S_MM:FRAME;S_MM:FRAME'), optionally rotation_deg and vessel. One row per lesion "
+        "(--table), ready for study-stats --cluster study. " + (g.description or "")
+    )
     f.set_defaults(func=run_fuse)
 
     s = sub.add_parser(
@@ -158,6 +171,53 @@ def _vessel_dict(result) -> dict[str, Any]:
     return d
 
 
+#: per-pair values of a ``fuse`` manifest that are not paths
+FUSE_VALUE_COLUMNS = ("landmarks", "rotation_deg", "vessel")
+#: one-pair options that a manifest row replaces (refused beside --manifest: ambiguous)
+_PER_PAIR_OPTIONS = (
+    "ct", "centreline", "vessel_json", "pullback", "arcs", "landmark", "out", "csv", "patient"
+)  # fmt: skip
+
+
+def _fuse_task(study, params: dict) -> tuple[dict, list[dict]]:
+    """One CT-IVUS pair of a ``fuse`` cohort (runs on a worker): the lesions of the pair."""
+    import re
+
+    from ..cohort.cli import study_args
+
+    a = study_args(params, study)
+    path = str(study.path)
+    a.vessel_json, a.ct = (path, None) if path.lower().endswith(".json") else (None, path)
+    text = study.values.get("landmarks", "")
+    a.landmark = [t for t in re.split(r"[;\s]+", text) if t]
+    if not a.landmark:
+        raise CLIError(f"{study.study_id}: no landmarks (manifest column 'landmarks')")
+    if "rotation_deg" in study.values:
+        try:
+            a.rotation_deg = float(study.values["rotation_deg"])
+        except ValueError:
+            raise CLIError(
+                f"{study.study_id}: rotation_deg {study.values['rotation_deg']!r} is not a number"
+            ) from None
+    a.patient = study.study_id
+    out = fuse(a)
+    rows = out.pop("_rows")
+    return out, rows
+
+
+def _run_fuse_cohort(args) -> int:
+    from ..cohort.cli import params_from_args, run_command, studies_from_args
+
+    given = [f"--{k.replace('_', '-')}" for k in _PER_PAIR_OPTIONS if getattr(args, k, None)]
+    if given:
+        raise CLIError(
+            f"with --manifest each row gives the pair's files and landmarks; drop {', '.join(given)}"
+        )
+    studies = studies_from_args(args, None)
+    params = params_from_args(args)  # the per-pair options are None here: rows fill them
+    return run_command(args, _fuse_task, studies, params, json_reports=True)
+
+
 def fuse(args) -> dict[str, Any]:
     """The ``fuse`` pipeline on parsed arguments; returns the JSON object."""
     from ..fusion.join import join_lesions, load_vessel_json
@@ -165,6 +225,10 @@ def fuse(args) -> dict[str, Any]:
     from ..io import read_image, read_pullback
     from ..ivus.arcs import load_arcs
 
+    if not args.pullback:
+        raise CLIError("give --pullback (or --manifest with a 'pullback' column)")
+    if not args.landmark:
+        raise CLIError("give --landmark S_MM:FRAME (one or two)")
     landmarks = [parse_landmark(t) for t in args.landmark]
     if args.vessel_json:
         if args.ct or args.centreline:
@@ -221,6 +285,10 @@ def fuse(args) -> dict[str, Any]:
 def run_fuse(args) -> int:
     from ..report import print_json, write_csv, write_json
 
+    if args.manifest:
+        return _run_fuse_cohort(args)
+    if args.table or args.resume or args.workers > 1 or args.scheduler:
+        raise CLIError("--table, --resume, --workers and --scheduler need --manifest")
     out = fuse(args)
     rows = out.pop("_rows")
     if args.out:

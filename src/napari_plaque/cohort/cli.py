@@ -51,6 +51,7 @@ RUN_OPTIONS = frozenset(
         "record_paths",
         "progress",
         "study_columns",
+        "value_columns",
     }
 )
 
@@ -74,13 +75,15 @@ def add_cohort_arguments(
     *,
     table_flags: Sequence[str] = ("--table",),
     study_columns: Sequence[str] = (),
+    value_columns: Sequence[str] = (),
 ) -> argparse._ArgumentGroup:
     """Add the cohort options to a subcommand's parser (one place for their names and help).
 
     ``table_flags``: option strings of the output table (dest ``table``); ``study_columns``:
-    manifest columns read per study (they override the option of the same name).
+    manifest columns of per-study files, ``value_columns``: of per-study values that are not
+    paths (both override the option of the same name).
     """
-    cols = ", ".join(study_columns)
+    cols = ", ".join((*study_columns, *value_columns))
     g = parser.add_argument_group(
         "cohort",
         "Many studies: PATHs and/or --manifest; one row per study (status and provenance "
@@ -113,7 +116,7 @@ def add_cohort_arguments(
         help="add a 'path' column (default: only input_id, a hash of the study's paths)",
     )
     add_cluster_arguments(g)
-    parser.set_defaults(study_columns=tuple(study_columns))
+    parser.set_defaults(study_columns=tuple(study_columns), value_columns=tuple(value_columns))
     return g
 
 
@@ -169,7 +172,7 @@ def studies_from_args(
     cols = tuple(columns if columns is not None else getattr(args, "study_columns", ()))
     studies = studies_from_paths(paths or [], expand_folders) if paths else []
     if getattr(args, "manifest", None):
-        studies += read_manifest(args.manifest, cols)
+        studies += read_manifest(args.manifest, cols, getattr(args, "value_columns", ()))
     if not studies:
         raise ValueError("no study: give PATHs or --manifest CSV")
     return studies
@@ -202,6 +205,8 @@ def study_args(params: dict[str, Any], study: Study) -> argparse.Namespace:
     ns = argparse.Namespace(**params)
     for k in study.inputs:
         setattr(ns, k.replace("-", "_"), str(study.input_path(k)))
+    for k, v in study.values.items():
+        setattr(ns, k.replace("-", "_"), v)
     return ns
 
 

@@ -35,6 +35,8 @@ class Study:
     path: Path
     inputs: dict[str, str] = field(default_factory=dict)
     base: Path | None = None  # folder that relative manifest paths are relative to
+    #: per-study values that are not paths (e.g. ``landmarks`` of a fusion manifest)
+    values: dict[str, str] = field(default_factory=dict)
 
     def input_path(self, name: str) -> Path | None:
         """The per-study input ``name`` as a path (relative to the manifest), or None."""
@@ -54,7 +56,7 @@ class Study:
         """This study with absolute paths (what workers on other machines or in other
         folders need; their file systems must show the data at the same paths)."""
         inputs = {k: str(self.input_path(k).absolute()) for k in self.inputs}
-        return Study(self.study_id, Path(self.path).absolute(), inputs, None)
+        return Study(self.study_id, Path(self.path).absolute(), inputs, None, dict(self.values))
 
 
 def _is_nifti(p: Path) -> bool:
@@ -113,11 +115,14 @@ def studies_from_paths(
     ]
 
 
-def read_manifest(path: str | Path, columns: Sequence[str] | None = None) -> list[Study]:
+def read_manifest(
+    path: str | Path, columns: Sequence[str] | None = None, values: Sequence[str] = ()
+) -> list[Study]:
     """Read a cohort manifest: a CSV with a ``path`` column, optionally ``study_id``.
 
-    Other columns are per-study inputs; when ``columns`` is given, only those are kept (extra
-    columns such as age or site are ignored). Relative paths are relative to the manifest's
+    Other columns are per-study inputs (paths); when ``columns`` is given, only those are kept
+    (extra columns such as age or site are ignored). The ``values`` columns are per-study
+    values that are not paths (``Study.values``, kept as written). Relative paths are relative to the manifest's
     folder. Raises ValueError naming the file (and line) for an unusable manifest: no ``path``
     column, an empty path, or a study id used twice. Missing study files are *not* checked
     here: each becomes an error row when its study runs.
@@ -155,14 +160,15 @@ def read_manifest(path: str | Path, columns: Sequence[str] | None = None) -> lis
         extra = {
             k: v
             for k, v in row.items()
-            if k not in (MANIFEST_ID, MANIFEST_PATH)
+            if k not in (MANIFEST_ID, MANIFEST_PATH, *values)
             and v != ""
             and (columns is None or k in columns)
         }
+        vals = {k: row[k] for k in values if row.get(k, "") != ""}
         sp = Path(p).expanduser()
         if not sp.is_absolute():
             sp = base / sp
-        studies.append(Study(sid, sp, extra, base))
+        studies.append(Study(sid, sp, extra, base, vals))
     if not studies:
         raise ValueError(f"{mpath}: the manifest lists no study")
     return studies
@@ -196,4 +202,7 @@ def params_hash(task_name: str, params: dict[str, Any] | None) -> str:
 def input_id(study: Study) -> str:
     """A short hash naming the study's inputs (absolute paths) without revealing them."""
     inputs = {k: str(study.input_path(k).resolve()) for k in sorted(study.inputs)}
-    return _hash({"path": str(Path(study.path).resolve()), "inputs": inputs})
+    doc: dict[str, Any] = {"path": str(Path(study.path).resolve()), "inputs": inputs}
+    if study.values:  # (studies without values keep the hash they always had)
+        doc["values"] = dict(sorted(study.values.items()))
+    return _hash(doc)
