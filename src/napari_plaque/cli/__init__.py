@@ -28,6 +28,53 @@ SUBCOMMAND_MODULES = (
 )
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """The one help layout of every command: each option with a real default says it.
+
+    ``(default: X)`` is added unless the default is None / False / suppressed, the option is a
+    flag or counter, or the help already speaks of its default."""
+
+    _NO_DEFAULT = (
+        argparse._StoreTrueAction,
+        argparse._StoreFalseAction,
+        argparse._CountAction,
+        argparse._HelpAction,
+        argparse._VersionAction,
+    )
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if (
+            text == argparse.SUPPRESS
+            or isinstance(action, self._NO_DEFAULT)
+            or d is None
+            or d is False
+            or d == argparse.SUPPRESS
+            or not action.option_strings
+            or "default" in text.lower()
+        ):
+            return text
+        return f"{text} (default: {default_text(d)})".strip()
+
+
+def default_text(value) -> str:
+    """A default as a user types it: 0.1, 360, -300,1300 (tuples comma-separated)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(default_text(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).replace("%", "%%")
+
+
+def _use_formatter(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _use_formatter(child)
+
+
 class CLIError(Exception):
     """A user-facing error: printed as ``napari-plaque: error: ...`` with exit code 2."""
 
@@ -49,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMAND_MODULES:
         mod = importlib.import_module(f"{__name__}.{name}")
         mod.register(sub)
+    _use_formatter(parser)  # every command and sub-command: one help layout
     return parser
 
 

@@ -19,7 +19,9 @@ def register(sub) -> None:
         metavar="FILE",
         help="render off-screen, save a PNG of the whole window to FILE and exit",
     )
-    p.add_argument("--sample", choices=["all", "ccta", "ivus"], default="all")
+    p.add_argument(
+        "--sample", choices=["all", "ccta", "ivus"], default="all", help="which samples to open"
+    )
     p.add_argument("--size", default="1400x900", help="window size WxH for screenshots")
     p.set_defaults(func=_demo)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._common import print_json, stderr_progress
 
-DEVICE_HELP = "auto (cuda > mps > cpu), cpu, cuda, mps (default: %(default)s)"
+DEVICE_HELP = "auto (cuda > mps > cpu), cpu, cuda, mps"
 
 
 def _thresholds(text: str) -> tuple[float, float, float]:
@@ -29,7 +29,7 @@ def _thresholds(text: str) -> tuple[float, float, float]:
 
 def register(sub) -> None:
     """Add ``cxr`` and its subcommands to the napari-plaque parser."""
-    from ..cxr.model import DEFAULTS
+    from ..cxr.spec import DEFAULTS
     from ..cxr.train import CV_DEFAULTS, TRAIN_DEFAULTS
 
     p = sub.add_parser(
@@ -64,8 +64,7 @@ def register(sub) -> None:
     q.add_argument(
         "--saliency-target",
         default=DEFAULTS["saliency_target"],
-        help="output explained: auto (highest cut-point passed), cac_gt0, cac_ge100, "
-        "cac_ge400 (default: %(default)s)",
+        help="output explained: auto (highest cut-point passed), cac_gt0, cac_ge100, cac_ge400",
     )
     q.add_argument("--device", default="auto", help=DEVICE_HELP)
     q.add_argument(
@@ -92,39 +91,39 @@ def register(sub) -> None:
         "--folds",
         type=int,
         default=CV_DEFAULTS["folds"],
-        help="CV folds; 0: no CV (default: %(default)s)",
+        help="CV folds; 0: no CV",
     )
+    t.add_argument("--epochs", type=int, default=TRAIN_DEFAULTS.epochs, help="training epochs")
     t.add_argument(
-        "--epochs", type=int, default=TRAIN_DEFAULTS.epochs, help="(default: %(default)s)"
+        "--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size, help="radiographs per batch"
     )
-    t.add_argument(
-        "--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size, help="(default: %(default)s)"
-    )
-    t.add_argument("--lr", type=float, default=TRAIN_DEFAULTS.lr, help="(default: %(default)s)")
+    t.add_argument("--lr", type=float, default=TRAIN_DEFAULTS.lr, help="learning rate")
     t.add_argument(
         "--patience",
         type=int,
         default=TRAIN_DEFAULTS.patience,
-        help="early stopping epochs (default: %(default)s)",
+        help="early stopping epochs",
     )
     t.add_argument(
         "--val-fraction",
         type=float,
         default=TRAIN_DEFAULTS.val_fraction,
-        help="inner early-stopping split, by patient (default: %(default)s)",
+        help="inner early-stopping split, by patient",
     )
-    t.add_argument("--seed", type=int, default=TRAIN_DEFAULTS.seed, help="(default: %(default)s)")
+    t.add_argument(
+        "--seed", type=int, default=TRAIN_DEFAULTS.seed, help="split and initialisation seed"
+    )
     t.add_argument(
         "--image-size",
         type=int,
         default=DEFAULTS["image_size"],
-        help="input pixels per side (default: %(default)s)",
+        help="input pixels per side",
     )
     t.add_argument(
         "--width",
         type=int,
         default=DEFAULTS["width"],
-        help="ResNet-18 base width; 64 = torchvision's (default: %(default)s)",
+        help="ResNet-18 base width; 64 = torchvision's",
     )
     t.add_argument(
         "--thresholds",

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
 from . import CLIError
-
-
-class _FMT(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every real default; leaves out "(default: None/False)"."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
 
 
 def register(sub) -> None:
@@ -32,7 +22,6 @@ def register(sub) -> None:
             "run the vessel analysis on the CT and add to each lesion its frame range and the IVUS "
             "calcium / attenuation metrics over it."
         ),
-        formatter_class=_FMT,
     )
     f.add_argument("--ct", help="CT: DICOM series folder or NIfTI (with --centreline)")
     f.add_argument("--centreline", help="centreline file of that CT (vessel analysis)")
@@ -125,7 +114,6 @@ def register(sub) -> None:
             "ROC AUC with DeLong 95 % CI, Youden cut-off with sensitivity and specificity, "
             "direction, univariable and adjusted logistic odds ratios; Spearman correlations."
         ),
-        formatter_class=_FMT,
     )
     s.add_argument(
         "table", nargs="+", help="CSV table(s), one row per lesion (several are concatenated)"

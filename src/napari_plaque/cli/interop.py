@@ -17,21 +17,27 @@ from ..io.seg import SEG_DEFAULTS, known_segment_names
 def _add_auth(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("authentication (secrets are read from the environment, never shown)")
     g.add_argument(
-        "--user", help="basic-auth user name; the password is read from --password-env "
-        "(or asked on a terminal)"
+        "--user",
+        help="basic-auth user name; the password is read from --password-env "
+        "(or asked on a terminal)",
     )
     g.add_argument(
-        "--password-env", metavar="VAR", default=DICOMWEB_DEFAULTS["password_env"],
-        help="environment variable holding the password (default %(default)s)",
+        "--password-env",
+        metavar="VAR",
+        default=DICOMWEB_DEFAULTS["password_env"],
+        help="environment variable holding the password",
     )
     g.add_argument(
-        "--token-env", metavar="VAR", default=DICOMWEB_DEFAULTS["token_env"],
-        help="environment variable holding a bearer token, used when set and no --user "
-        "(default %(default)s)",
+        "--token-env",
+        metavar="VAR",
+        default=DICOMWEB_DEFAULTS["token_env"],
+        help="environment variable holding a bearer token, used when set and no --user",
     )
     p.add_argument(
-        "--timeout", type=float, default=DICOMWEB_DEFAULTS["timeout_s"],
-        help="seconds to wait for the server per request (default %(default)s)",
+        "--timeout",
+        type=float,
+        default=DICOMWEB_DEFAULTS["timeout_s"],
+        help="seconds to wait for the server per request",
     )
 
 
@@ -39,7 +45,9 @@ def _auth(args):
     from ..io.dicomweb import auth_from_env
 
     return auth_from_env(
-        user=args.user, password_env=args.password_env, token_env=args.token_env,
+        user=args.user,
+        password_env=args.password_env,
+        token_env=args.token_env,
         prompt=sys.stdin.isatty(),
     )
 
@@ -66,8 +74,13 @@ def _cmd_export_seg(args) -> int:
     labels = read_labels(args.labels)
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     out = write_seg(
-        args.out, labels, args.series, names=names, manual=args.manual,
-        series_number=args.series_number, series_description=args.description,
+        args.out,
+        labels,
+        args.series,
+        names=names,
+        manual=args.manual,
+        series_number=args.series_number,
+        series_description=args.description,
         where=args.labels,
     )
     print(f"wrote {out}")
@@ -80,8 +93,14 @@ def _cmd_pull(args) -> int:
     from ._common import print_json
 
     folders = run_steps(
-        iter_pull(args.url, args.study, args.out, series_uid=args.series, auth=_auth(args),
-                  timeout_s=args.timeout),
+        iter_pull(
+            args.url,
+            args.study,
+            args.out,
+            series_uid=args.series,
+            auth=_auth(args),
+            timeout_s=args.timeout,
+        ),
         _progress("pull"),
     )
     n = sum(len(list(f.iterdir())) for f in folders)
@@ -126,17 +145,21 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="SEG.dcm", help="output file (atomic)")
     p.add_argument("--names", help="segment names for labels 1, 2, ... (comma separated)")
     p.add_argument(
-        "--manual", action="store_true",
+        "--manual",
+        action="store_true",
         help="hand-drawn labels (algorithm type MANUAL); default: AUTOMATIC, napari-plaque "
         "and its version as the algorithm",
     )
     p.add_argument(
-        "--series-number", type=int, default=SEG_DEFAULTS["series_number"],
-        help="SeriesNumber of the SEG (default %(default)s)",
+        "--series-number",
+        type=int,
+        default=SEG_DEFAULTS["series_number"],
+        help="SeriesNumber of the SEG",
     )
     p.add_argument(
-        "--description", default=SEG_DEFAULTS["series_description"],
-        help="SeriesDescription (default %(default)r)",
+        "--description",
+        default=SEG_DEFAULTS["series_description"],
+        help="SeriesDescription",
     )
     p.set_defaults(func=_cmd_export_seg)
 

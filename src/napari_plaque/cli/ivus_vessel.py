@@ -21,7 +21,6 @@ def register(sub) -> None:
             "measure lumen / EEM area, plaque burden, lumen diameters; MLA, maximal burden, "
             "total atheroma volume and segments of high burden over the pullback."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("pullback", nargs="*", metavar="PULLBACK",
                    help="pullback(s); several, or --manifest, make a cohort (docs/cohort.md)")

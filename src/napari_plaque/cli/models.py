@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..models import TRAIN_TASKS
+from ..models import BLENDS, DEVICES, PREDICT_DEFAULTS, TRAIN_TASKS, TrainSettings
 from ._common import print_json, stderr_progress
+
+#: the training defaults shared with the core and the training dock (one home)
+_TS = TrainSettings()
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -45,8 +48,8 @@ def register(sub) -> None:
     p.add_argument("data", metavar="DATA", help="training set folder")
     p.add_argument("--task", required=True, choices=["alines", "ct-seg"])
     p.add_argument("--out", required=True, metavar="MODEL", help="checkpoint to write (.pt)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=_TS.epochs, help="training epochs")
+    p.add_argument("--seed", type=int, default=_TS.seed, help="split and initialisation seed")
     p.add_argument("--resume", action="store_true", help="continue from MODEL.state.pt")
     p.add_argument(
         "--batch-size",
@@ -55,10 +58,20 @@ def register(sub) -> None:
         help="default per task: "
         + ", ".join(f"{k} {t.settings.batch_size}" for k, t in TRAIN_TASKS.items()),
     )
-    p.add_argument("--lr", type=float, default=3e-3, help="learning rate")
-    p.add_argument("--patience", type=int, default=5, help="early stopping (epochs)")
-    p.add_argument("--val-fraction", type=float, default=0.25)
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    p.add_argument("--lr", type=float, default=_TS.lr, help="learning rate")
+    p.add_argument("--patience", type=int, default=_TS.patience, help="early stopping (epochs)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=_TS.val_fraction,
+        help="share of the pullbacks / cases held out for validation",
+    )
+    p.add_argument(
+        "--device",
+        default=_TS.device,
+        choices=DEVICES,
+        help="auto (cuda > mps > cpu), cpu, cuda, mps",
+    )
     p.add_argument("--width", type=int, default=16, help="alines: channels of the first block")
     p.add_argument("--context", type=int, default=1, help="alines: neighbour frames each side")
     p.add_argument("--dims", type=int, choices=[2, 3], default=2, help="ct-seg: 2D or 3D U-Net")
@@ -98,7 +111,12 @@ def register(sub) -> None:
         help="arcs .json (IVUS) or labels .npy/.nii.gz (CT); for a cohort a folder: "
         "<study>.arcs.json / <study>.labels.nii.gz",
     )
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
+    p.add_argument(
+        "--device",
+        default=PREDICT_DEFAULTS["device"],
+        choices=DEVICES,
+        help="auto (cuda > mps > cpu), cpu, cuda, mps",
+    )
     p.add_argument(
         "--batch-size",
         type=int,
@@ -107,8 +125,18 @@ def register(sub) -> None:
     )
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--tile-size", type=_ints, default=None, help="CT: tile Z,Y,X fed to the net")
-    p.add_argument("--overlap", type=float, default=0.25, help="CT: tile overlap fraction")
-    p.add_argument("--blend", choices=["gaussian", "linear", "constant"], default="gaussian")
+    p.add_argument(
+        "--overlap",
+        type=float,
+        default=PREDICT_DEFAULTS["overlap"],
+        help="CT: tile overlap fraction",
+    )
+    p.add_argument(
+        "--blend",
+        choices=BLENDS,
+        default=PREDICT_DEFAULTS["blend"],
+        help="CT: weights of overlapping tiles",
+    )
     p.add_argument(
         "--probs",
         default=None,
@@ -142,7 +170,12 @@ def register(sub) -> None:
     p.add_argument("pairs", nargs="*", metavar="IMAGE LABEL")
     p.add_argument("--manifest", metavar="CSV", help="cases: columns study_id, path, label")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--format", choices=["patches", "nnunet"], default="patches")
+    p.add_argument(
+        "--format",
+        choices=["patches", "nnunet"],
+        default="patches",
+        help="napari-plaque patch folder or nnU-Net v2 raw dataset",
+    )
     p.add_argument("--classes", default=None, help="comma-separated names, background first")
     p.add_argument("--patch-size", type=_ints, default=(1, 64, 64), help="patches: Z,Y,X")
     p.add_argument("--n-patches", type=int, default=32, help="patches per case")
@@ -451,7 +484,9 @@ def _ct_case_task(study, params: dict) -> dict:
     vol = read_image(str(study.path))
     lab = load_mask(str(study.input_path("label")), vol.shape)
     opts = {k: v for k, v in params.items() if not k.startswith("_")}
-    return write_ct_case(vol, lab, params["_staging"], f"{study.study_id}:{input_id(study)}", **opts)
+    return write_ct_case(
+        vol, lab, params["_staging"], f"{study.study_id}:{input_id(study)}", **opts
+    )
 
 
 def _export_ct_dataset(args) -> int:

@@ -34,7 +34,6 @@ def register(sub) -> None:
             "plaque burden). --json prints one object (length_mm, step_mm, profile, lesions, "
             "parameters); otherwise one CSV row per lesion."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("path", nargs="*", metavar="PATH",
                    help="CCTA: DICOM series folder/file or NIfTI (several, or --manifest: a "

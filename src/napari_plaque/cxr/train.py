@@ -34,7 +34,7 @@ import numpy as np
 
 from ..io.errors import FormatError
 from ..models import TrainSettings
-from .model import CATEGORIES, CLASSES, CLINICAL, CUTS, DEFAULTS, PROB_KEYS, category_index
+from .spec import CATEGORIES, CLASSES, CLINICAL, CUTS, DEFAULTS, PROB_KEYS, category_index
 
 #: training defaults (CLI help and the dock read them)
 TRAIN_DEFAULTS = TrainSettings(

@@ -75,6 +75,14 @@ class TrainTask:
     settings: TrainSettings
 
 
+#: devices a model can run on ("auto": cuda, then mps, then cpu)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+#: weights of overlapping CT tiles
+BLENDS = ("gaussian", "linear", "constant")
+#: inference defaults read by ``models.inference``, the ``predict`` command and the inference
+#: dock (torch-free, so the CLI can show them without importing torch)
+PREDICT_DEFAULTS: dict[str, Any] = {"device": "auto", "overlap": 0.25, "blend": "gaussian"}
+
 #: the registry of training tasks (CLI choices, widget choices, defaults)
 TRAIN_TASKS: dict[str, TrainTask] = {
     "alines": TrainTask(

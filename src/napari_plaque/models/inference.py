@@ -33,8 +33,7 @@ from .data import hu_normalise
 
 torch = require_torch()
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-BLENDS = ("gaussian", "linear", "constant")
+from . import BLENDS, DEVICES, PREDICT_DEFAULTS  # noqa: E402, F401 - torch-free, re-exported
 
 
 def select_device(device: str = "auto") -> Any:
@@ -376,8 +375,8 @@ def iter_predict_volume(
     model: LoadedModel | str | Path,
     volume: CTVolume | np.ndarray,
     tile_size: tuple[int, int, int] | None = None,
-    overlap: float = 0.25,
-    blend: str = "gaussian",
+    overlap: float = PREDICT_DEFAULTS["overlap"],
+    blend: str = PREDICT_DEFAULTS["blend"],
     batch_size: int | None = None,
     device: str = "auto",
     amp: bool = True,
