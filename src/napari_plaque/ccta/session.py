@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from ..history import History
 from .calcium import VESSEL_NAMES, CalciumResult, MassCalibration, vessel_name
 
 __all__ = ["NO_MASK_WARNING", "SCOPES", "CalciumSession", "connected_groups"]
@@ -84,8 +85,7 @@ class CalciumSession:
         self.warnings: list[str] = []
         self.message = ""
         self._groups = np.zeros(1, np.int64)
-        self._undo: list[tuple[dict[int, int], frozenset[int]]] = []
-        self._redo: list[tuple[dict[int, int], frozenset[int]]] = []
+        self.history: History[tuple[dict[int, int], frozenset[int]]] = History(UNDO_DEPTH)
 
     # -- scoring --------------------------------------------------------------------------------
     def set_result(self, result: CalciumResult, roi_given: bool | None = None) -> dict[str, int]:
@@ -96,7 +96,7 @@ class CalciumSession:
         """
         old = self.base_result
         carried = {"assignments": 0, "excluded": 0}
-        if old is not None and (self.assignments or self.excluded or self._undo):
+        if old is not None and (self.assignments or self.excluded or len(self.history)):
             if old.lesion_labels is not None and result.lesion_labels is not None:
                 new_from_old = _overlap_map(old.lesion_labels, result.lesion_labels)
             else:
@@ -110,8 +110,7 @@ class CalciumSession:
 
             self.assignments, excl = carry((self.assignments, frozenset(self.excluded)))
             self.excluded = set(excl)
-            self._undo = [carry(s) for s in self._undo]
-            self._redo = [carry(s) for s in self._redo]
+            self.history.map(carry)
             carried = {"assignments": len(self.assignments), "excluded": len(self.excluded)}
         self.base_result = result
         self._groups = connected_groups(result.lesion_labels, result.n_lesions)
@@ -174,10 +173,11 @@ class CalciumSession:
         return int(les["vessel"][np.searchsorted(les["id"], lesion_id)])
 
     # -- edits ----------------------------------------------------------------------------------
+    def _state(self) -> tuple[dict[int, int], frozenset[int]]:
+        return dict(self.assignments), frozenset(self.excluded)
+
     def _snapshot(self) -> None:
-        self._undo.append((dict(self.assignments), frozenset(self.excluded)))
-        del self._undo[:-UNDO_DEPTH]
-        self._redo.clear()
+        self.history.push(self._state())
 
     def assign(self, lesion_id: int, vessel: int, scope: str = "3d") -> list[int]:
         """Assign the calcification of ``lesion_id`` (or, ``scope="slice"``, that lesion) to a
@@ -208,25 +208,27 @@ class CalciumSession:
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self.history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        return self.history.can_redo
 
     def undo(self) -> bool:
-        if not self._undo:
+        state = self.history.undo(self._state())
+        if state is None:
             self.message = "nothing to undo"
             return False
-        self._redo.append((dict(self.assignments), frozenset(self.excluded)))
-        a, e = self._undo.pop()
-        self.assignments, self.excluded = dict(a), set(e)
+        self.assignments, self.excluded = dict(state[0]), set(state[1])
         self.message = "undone"
         self.changed.emit()
         return True
 
     def redo(self) -> bool:
-        if not self._redo:
+        state = self.history.redo(self._state())
+        if state is None:
             return False
-        self._undo.append((dict(self.assignments), frozenset(self.excluded)))
-        a, e = self._redo.pop()
-        self.assignments, self.excluded = dict(a), set(e)
+        self.assignments, self.excluded = dict(state[0]), set(state[1])
         self.changed.emit()
         return True
 

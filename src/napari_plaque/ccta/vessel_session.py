@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from ..history import History
 from ..types import CTVolume
 from .centreline import Centreline, iter_refine_centreline
 from .contours import ContourEdit, radii_from_polygon
@@ -63,24 +64,22 @@ class VesselSession:
         self.results: dict[str, VesselResult] = {}
         self.current: str | None = None
         self.section = 0
-        self._undo: dict[str, list[ContourEdit]] = {}
-        self._redo: dict[str, list[ContourEdit]] = {}
+        #: one contour-edit history per vessel (commands: each edit knows before and after)
+        self.histories: dict[str, History[ContourEdit]] = {}
 
     # ---- vessels
     def set_ct(self, ct: CTVolume | None) -> None:
         if ct is not self.ct:
             self.ct = ct
             self.results.clear()
-            self._undo.clear()
-            self._redo.clear()
+            self.histories.clear()
             self.current = None
             self.vessels_changed.emit()
 
     def add(self, res: VesselResult) -> None:
         """Add (or replace) the result of a vessel and make it current."""
         self.results[res.name] = res
-        self._undo[res.name] = []
-        self._redo[res.name] = []
+        self.histories[res.name] = History()
         self.current = res.name
         self.section = min(self.section, len(res.centreline) - 1)
         self.vessels_changed.emit()
@@ -89,8 +88,7 @@ class VesselSession:
 
     def remove(self, name: str) -> None:
         self.results.pop(name, None)
-        self._undo.pop(name, None)
-        self._redo.pop(name, None)
+        self.histories.pop(name, None)
         if self.current == name:
             self.current = next(iter(self.results), None)
         self.vessels_changed.emit()
@@ -145,8 +143,7 @@ class VesselSession:
         cs = self.results[name].contours
         before = (cs.r_lumen[i].copy(), cs.r_vessel[i].copy(), bool(cs.edited[i]))
         after = (np.asarray(rl, float).copy(), np.maximum(np.asarray(rv, float), rl), True)
-        self._undo[name].append(ContourEdit(i, before, after, {"what": what}))
-        self._redo[name].clear()
+        self.histories[name].push(ContourEdit(i, before, after, {"what": what}))
         self._apply(name, i, *after)
 
     def push_contour(self, which: str, theta_deg: float, radius_mm: float,
@@ -178,27 +175,30 @@ class VesselSession:
         rl, rv = (r, cs.r_vessel[i]) if which == "lumen" else (cs.r_lumen[i], r)
         self._record(i, rl, rv, f"draw {which}")
 
+    def _history(self) -> History[ContourEdit] | None:
+        return self.histories.get(self.current) if self.current else None
+
     def can_undo(self) -> bool:
-        return bool(self.current and self._undo.get(self.current))
+        h = self._history()
+        return h is not None and h.can_undo
 
     def can_redo(self) -> bool:
-        return bool(self.current and self._redo.get(self.current))
+        h = self._history()
+        return h is not None and h.can_redo
 
     def undo(self) -> None:
-        if not self.can_undo():
-            return
-        e = self._undo[self.current].pop()
-        self._redo[self.current].append(e)
-        self._apply(self.current, e.index, *e.before)
-        self.set_section(e.index)
+        h = self._history()
+        e = h.undo() if h is not None else None
+        if e is not None:
+            self._apply(self.current, e.index, *e.before)
+            self.set_section(e.index)
 
     def redo(self) -> None:
-        if not self.can_redo():
-            return
-        e = self._redo[self.current].pop()
-        self._undo[self.current].append(e)
-        self._apply(self.current, e.index, *e.after)
-        self.set_section(e.index)
+        h = self._history()
+        e = h.redo() if h is not None else None
+        if e is not None:
+            self._apply(self.current, e.index, *e.after)
+            self.set_section(e.index)
 
     # ---- tables and exports
     def lesion_rows(self) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from ..history import History
 from ..io.errors import FormatError
 from .arcs import DEFAULT_CLASSES, Arc, ArcSet, load_arcs, save_arcs
 from .measure import arc_measurements, pullback_summary
@@ -201,8 +202,7 @@ class ArcAnnotator:
         self.save_error: str | None = None
         self.conflict = False
         self.message = ""
-        self._undo: list[ArcSet] = []
-        self._redo: list[ArcSet] = []
+        self.history: History[ArcSet] = History(UNDO_DEPTH)
         self._stats: dict[str, dict[str, Any]] | None = None
         if restore and self.save_path is not None and self.save_path.exists():
             try:
@@ -224,16 +224,14 @@ class ArcAnnotator:
     # -- history ------------------------------------------------------------------------------
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self.history.can_undo
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._redo)
+        return self.history.can_redo
 
     def _push(self) -> None:
-        self._undo.append(self.arcset.copy())
-        del self._undo[:-UNDO_DEPTH]
-        self._redo.clear()
+        self.history.push(self.arcset.copy())
 
     def _changed(self) -> None:
         self._stats = None
@@ -241,18 +239,18 @@ class ArcAnnotator:
         self.arcs_changed.emit()
 
     def undo(self) -> bool:
-        if not self._undo:
+        state = self.history.undo(self.arcset)
+        if state is None:
             return False
-        self._redo.append(self.arcset)
-        self.arcset = self._undo.pop()
+        self.arcset = state
         self._changed()
         return True
 
     def redo(self) -> bool:
-        if not self._redo:
+        state = self.history.redo(self.arcset)
+        if state is None:
             return False
-        self._undo.append(self.arcset)
-        self.arcset = self._redo.pop()
+        self.arcset = state
         self._changed()
         return True
 
@@ -272,9 +270,7 @@ class ArcAnnotator:
             removed = self.arcset.remove_at(frame, angle_deg)
         if removed is None:
             return False
-        self._undo.append(snapshot)
-        del self._undo[:-UNDO_DEPTH]
-        self._redo.clear()
+        self.history.push(snapshot)
         self._changed()
         return True
 
@@ -433,7 +429,7 @@ class ArcAnnotator:
         try:
             n = _merge_from_file(self.arcset, self.save_path)
         except FormatError:
-            self.arcset = self._undo.pop()
+            self.arcset = self.history.drop_last()
             raise
         self.conflict = False
         self._changed()

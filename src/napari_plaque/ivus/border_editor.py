@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from ..history import History
 from .borders import VesselBorders
 from .polar import aline_angles_deg
 from .vessel_files import borders_path, load_borders, radii_from_points, save_borders
@@ -55,9 +56,7 @@ class BorderEditor:
         self.save_path = Path(save_path) if save_path else None
         self.source = source
         self.edited: set[int] = set()
-        self._undo: list[tuple[VesselBorders, set[int]]] = []
-        self._redo: list[tuple[VesselBorders, set[int]]] = []
-        self._max = max_history
+        self.history: History[tuple[VesselBorders, set[int]]] = History(max_history)
         self._measure: VesselMeasurements | None = None
         self.burden_threshold_pct: float | None = None
         self.gated_frames: np.ndarray | None = None  # measure only these (end-diastolic) frames
@@ -79,16 +78,17 @@ class BorderEditor:
     # -- history --------------------------------------------------------------------------
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self.history.can_undo
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._redo)
+        return self.history.can_redo
+
+    def _state(self) -> tuple[VesselBorders, set[int]]:
+        return self.borders.copy(), set(self.edited)
 
     def _push(self) -> None:
-        self._undo.append((self.borders.copy(), set(self.edited)))
-        del self._undo[: -self._max]
-        self._redo.clear()
+        self.history.push(self._state())
 
     def _changed(self, frame: int) -> None:
         self._measure = None
@@ -96,18 +96,18 @@ class BorderEditor:
         self.borders_changed.emit(int(frame))
 
     def undo(self) -> bool:
-        if not self._undo:
+        state = self.history.undo(self._state())
+        if state is None:
             return False
-        self._redo.append((self.borders.copy(), set(self.edited)))
-        self.borders, self.edited = self._undo.pop()
+        self.borders, self.edited = state
         self._changed(-1)
         return True
 
     def redo(self) -> bool:
-        if not self._redo:
+        state = self.history.redo(self._state())
+        if state is None:
             return False
-        self._undo.append((self.borders.copy(), set(self.edited)))
-        self.borders, self.edited = self._redo.pop()
+        self.borders, self.edited = state
         self._changed(-1)
         return True
 
