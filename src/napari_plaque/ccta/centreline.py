@@ -199,20 +199,10 @@ class Centreline:
     @classmethod
     def load(cls, path: str | Path) -> Centreline:
         """Read a centreline JSON file, validating it (``FormatError`` naming the problem)."""
+        from ..io.versioned import read_versioned_json
+
         path = Path(path)
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FormatError(path, "no such file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(path, f"not a centreline JSON file ({exc})") from None
-        if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
-            raise FormatError(path, f"not a {FORMAT_NAME} file (missing 'format')")
-        if not isinstance(d.get("version"), int) or d["version"] > FORMAT_VERSION:
-            raise FormatError(
-                path, f"format version {d.get('version')!r}; this napari-plaque reads <= "
-                f"{FORMAT_VERSION}"
-            )
+        d = read_versioned_json(path, FORMAT_NAME, FORMAT_VERSION, "centreline")
         try:
             pts = np.asarray(d["points_mm"], dtype=float)
             step = float(d.get("step_mm", 0.5))

@@ -153,19 +153,11 @@ def save_contours(path: str | Path, contours: ContourSet, centreline, extra=None
 
 def load_contours(path: str | Path):
     """Read a contours file -> (Centreline, ContourSet); FormatError on anything wrong."""
+    from ..io.versioned import read_versioned_json
     from .centreline import Centreline
 
     path = Path(path)
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FormatError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(path, f"not a contours JSON file ({exc})") from None
-    if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
-        raise FormatError(path, f"not a {FORMAT_NAME} file")
-    if not isinstance(d.get("version"), int) or d["version"] > FORMAT_VERSION:
-        raise FormatError(path, f"unsupported version {d.get('version')!r}")
+    d = read_versioned_json(path, FORMAT_NAME, FORMAT_VERSION, "contours")
     try:
         c = d["centreline"]
         cl = Centreline(np.asarray(c["points_mm"], float), step_mm=float(c["step_mm"]),

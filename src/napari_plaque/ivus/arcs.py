@@ -19,7 +19,6 @@ import contextlib
 import copy
 import datetime as _dt
 import getpass
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -613,20 +612,10 @@ def load_arcs(
 ) -> ArcSet:
     """Read an arcs file; refuse it (FormatError naming the file) if it is not one, or if it was
     made for another pullback (``n_frames`` / ``frame_shape`` given and different)."""
+    from ..io.versioned import read_versioned_json
+
     p = Path(path)
-    if not p.exists():
-        raise FormatError(p, "arcs file not found")
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(p, f"not valid JSON ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != ARCS_FORMAT:
-        raise FormatError(p, f"not a {ARCS_FORMAT} file")
-    if doc.get("version") != ARCS_VERSION:
-        raise FormatError(
-            p,
-            f"arcs file version {doc.get('version')!r} is not supported (expected {ARCS_VERSION})",
-        )
+    doc = read_versioned_json(p, ARCS_FORMAT, ARCS_VERSION, "arcs", min_version=ARCS_VERSION)
     try:
         f = int(doc["n_frames"])
         shape = (int(doc["frame_shape"][0]), int(doc["frame_shape"][1]))

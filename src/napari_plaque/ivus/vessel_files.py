@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from ..io.atomic import atomic_write_json, atomic_write_text
 from ..io.errors import FormatError
+from ..io.versioned import read_versioned_json
 from .borders import VesselBorders
 from .polar import aline_angles_deg
 
@@ -107,17 +107,8 @@ def load_borders(
     With ``n_frames`` / ``frame_shape``, a file made for another pullback is refused.
     """
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FormatError(path, "no such file") from None
-    except (OSError, ValueError) as exc:
-        raise FormatError(path, f"not readable JSON ({exc})") from exc
-    if not isinstance(obj, dict) or obj.get("format") != BORDERS_FORMAT:
-        raise FormatError(path, f"not a {BORDERS_FORMAT} file")
-    if obj.get("version") != BORDERS_VERSION:
-        raise FormatError(path, f"version {obj.get('version')!r} unsupported (this reads "
-                          f"{BORDERS_VERSION})")
+    obj = read_versioned_json(path, BORDERS_FORMAT, BORDERS_VERSION, "borders",
+                              min_version=BORDERS_VERSION)
     nf, na = obj.get("n_frames"), obj.get("n_alines")
     if not isinstance(nf, int) or nf < 1 or not isinstance(na, int) or not 8 <= na <= 4096:
         raise FormatError(path, "n_frames / n_alines missing or out of range")

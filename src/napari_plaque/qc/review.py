@@ -15,7 +15,6 @@ Format (JSON, ``version`` 1)::
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,21 +46,9 @@ class ReviewFile:
             self._load()
 
     def _load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(self.path, f"not a readable review file ({exc})") from exc
-        if not isinstance(data, dict) or data.get("format") != REVIEW_FORMAT:
-            raise FormatError(
-                self.path, f"not a napari-plaque review file (format != {REVIEW_FORMAT!r})"
-            )
-        version = data.get("version")
-        if not isinstance(version, int) or version > REVIEW_VERSION or version < 1:
-            raise FormatError(
-                self.path,
-                f"review file version {version!r} is not supported (this napari-plaque reads "
-                f"up to {REVIEW_VERSION})",
-            )
+        from ..io.versioned import read_versioned_json
+
+        data = read_versioned_json(self.path, REVIEW_FORMAT, REVIEW_VERSION, "review")
         cases = data.get("cases", {})
         if not isinstance(cases, dict):
             raise FormatError(self.path, "'cases' must be a mapping from case id to its flag")
