@@ -25,6 +25,7 @@ from psygnal import Signal
 
 from ..history import History
 from ..io.errors import FormatError
+from ..lazy_stack import LazyFrameStack
 from .arcs import DEFAULT_CLASSES, Arc, ArcSet, load_arcs, save_arcs
 from .measure import arc_measurements, pullback_summary
 from .render import frame_sector_labels
@@ -115,7 +116,7 @@ class ArcDrag:
         return (s % 360.0, e % 360.0)
 
 
-class ArcSectorStack:
+class ArcSectorStack(LazyFrameStack):
     """A lazy (frames, rows, cols) uint8 array of arc sectors for a napari labels layer.
 
     napari slices it like any array-like; only the frame on screen is rendered (class index
@@ -124,40 +125,16 @@ class ArcSectorStack:
     """
 
     def __init__(self, get_arcs, n_frames: int, frame_shape, band=None) -> None:
+        super().__init__(n_frames, frame_shape)
         self._get_arcs = get_arcs
-        self.shape = (int(n_frames), int(frame_shape[0]), int(frame_shape[1]))
-        self.dtype = np.dtype(np.uint8)
-        self.ndim = 3
         self.band = band
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def _frame(self, f: int) -> np.ndarray:
+    def frame(self, f: int) -> np.ndarray:
         arcs = self._get_arcs()
         if arcs is None or not arcs.arcs_for(f):
             return np.zeros(self.shape[1:], np.uint8)
         kw = {} if self.band is None else {"band": self.band}
         return frame_sector_labels(arcs, int(f), **kw)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        if not isinstance(key, tuple):
-            key = (key,)
-        if any(k is Ellipsis for k in key):
-            i = key.index(Ellipsis)
-            key = key[:i] + (slice(None),) * (4 - len(key)) + key[i + 1 :]
-        key = key + (slice(None),) * (3 - len(key))
-        frames = np.arange(self.shape[0])[key[0]]
-        if np.ndim(frames) == 0:
-            return self._frame(int(frames))[key[1:]]
-        out = np.stack([self._frame(int(f)) for f in frames]) if len(frames) else None
-        if out is None:
-            return np.zeros((0, *self.shape[1:]), np.uint8)[(slice(None), *key[1:])]
-        return out[(slice(None), *key[1:])]
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self[:]
-        return out if dtype is None else out.astype(dtype)
 
 
 class ArcAnnotator:

@@ -21,6 +21,7 @@ import numpy as np
 from psygnal import Signal
 
 from ..history import History
+from ..lazy_stack import LazyFrameStack
 from .borders import VesselBorders
 from .polar import aline_angles_deg
 from .vessel_files import borders_path, load_borders, radii_from_points, save_borders
@@ -214,7 +215,7 @@ class BorderEditor:
         return self.autosave()
 
 
-class BorderLineStack:
+class BorderLineStack(LazyFrameStack):
     """A lazy (frames, rows, cols) uint8 array of border lines for a napari labels layer.
 
     Label 1 is the lumen border, 2 the EEM; only the frame on screen is rendered, so
@@ -224,14 +225,9 @@ class BorderLineStack:
     """
 
     def __init__(self, get_borders, n_frames: int, frame_shape, width_px: float = 2.0) -> None:
+        super().__init__(n_frames, frame_shape)
         self._get = get_borders
-        self.shape = (int(n_frames), int(frame_shape[0]), int(frame_shape[1]))
-        self.dtype = np.dtype(np.uint8)
-        self.ndim = 3
         self.width_px = float(width_px)
-
-    def __len__(self) -> int:
-        return self.shape[0]
 
     def frame(self, f: int) -> np.ndarray:
         """The border lines of frame f: points along each contour, dense enough to leave no
@@ -261,23 +257,6 @@ class BorderLineStack:
                     out[r2[ok], c2[ok]] = label
         return out
 
-    def __getitem__(self, key: Any) -> np.ndarray:
-        if not isinstance(key, tuple):
-            key = (key,)
-        if any(k is Ellipsis for k in key):
-            i = key.index(Ellipsis)
-            key = key[:i] + (slice(None),) * (4 - len(key)) + key[i + 1 :]
-        key = key + (slice(None),) * (3 - len(key))
-        frames = np.arange(self.shape[0])[key[0]]
-        if np.ndim(frames) == 0:
-            return self.frame(int(frames))[key[1:]]
-        if not len(frames):
-            return np.zeros((0, *self.shape[1:]), np.uint8)[(slice(None), *key[1:])]
-        return np.stack([self.frame(int(f)) for f in frames])[(slice(None), *key[1:])]
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self[:]
-        return out if dtype is None else out.astype(dtype)
 
 
 def longitudinal_cut(frames, center: tuple[float, float], angle_deg: float, batch: int = 64):
