@@ -154,3 +154,49 @@ def pullback_from_layer(layer: Any) -> Pullback:
         uid_hash=str(meta.pop("uid_hash", "")),
         name=str(layer.name),
     )
+
+
+#: words in a labels layer's name that mark an automated result (QC's "automated" side)
+PREDICTION_WORDS = ("pred", "auto", "model", "infer", "seg")
+#: the ``napari_plaque`` metadata tags of automated layers
+PREDICTION_TAGS = ("model-labels", "model-arcs")
+
+
+def layer_tag(layer: Any) -> str | None:
+    """The ``napari_plaque`` metadata tag of a layer (``ct``, ``ivus``, ``model-labels`` ...)."""
+    tag = (getattr(layer, "metadata", None) or {}).get("napari_plaque")
+    return str(tag) if tag is not None else None
+
+
+def default_layer(
+    layers: Any,
+    kind: str | None = None,
+    prefer_words: tuple[str, ...] = (),
+    prefer_tags: tuple[str, ...] = (),
+    avoid: tuple[str, ...] = (),
+) -> str | None:
+    """The name of the most plausible layer for a picker (one rule for every dock).
+
+    ``layers`` are candidates in viewer order (newest last). A layer tagged ``kind`` beats an
+    untagged one, which beats one tagged for something else (a pullback is never the default
+    for a CT dock while a CT is open); ``prefer_tags`` / ``prefer_words`` (in the name) raise a
+    layer; names in ``avoid`` (e.g. the layer the other picker holds) come last. Among equals
+    the newest wins. None when there is no candidate.
+    """
+    best: tuple[float, int] | None = None
+    name: str | None = None
+    for i, ly in enumerate(layers):
+        tag = layer_tag(ly)
+        score = 0.0
+        if kind is not None:
+            score += 2.0 if tag == kind else (1.0 if tag is None else 0.0)
+        if tag is not None and tag in prefer_tags:
+            score += 2.0
+        lname = str(ly.name).lower()
+        if any(w in lname for w in prefer_words):
+            score += 1.0
+        if ly.name in avoid:
+            score -= 10.0
+        if best is None or (score, i) >= best:
+            best, name = (score, i), str(ly.name)
+    return name

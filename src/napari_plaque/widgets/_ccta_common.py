@@ -8,7 +8,7 @@ import napari.layers
 import numpy as np
 from qtpy.QtWidgets import QComboBox
 
-from ..layers import layer_geometry
+from ..layers import default_layer, layer_geometry
 from ._common import fmt_value, refill_combo
 
 _fmt = fmt_value
@@ -35,8 +35,10 @@ class _LayerCombo(QComboBox):
         del current  # only probes that the widget still exists
         names = [NONE] if self.optional else []
         cls = {"image": napari.layers.Image, "labels": napari.layers.Labels}[self.kind]
-        names += [ly.name for ly in self.viewer.layers if isinstance(ly, cls)]
-        refill_combo(self, names)
+        layers = [ly for ly in self.viewer.layers if isinstance(ly, cls)]
+        names += [ly.name for ly in layers]
+        default = default_layer(layers, "ct") if self.kind == "image" else None
+        refill_combo(self, names, default=default)
 
     def _disconnect(self) -> None:
         for emitter in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):

@@ -7,23 +7,40 @@ from typing import Any
 from qtpy.QtWidgets import QComboBox
 
 
-def refill_combo(combo: QComboBox, names: list[str], default_index: int | None = None) -> None:
-    """Replace a combo box's items without emitting signals, keeping the current choice.
+def refill_combo(
+    combo: QComboBox,
+    names: list[str],
+    default_index: int | None = None,
+    default: str | None = None,
+) -> None:
+    """Replace a combo box's items without emitting signals.
 
-    If the current text is gone and ``default_index`` is given, that item (clipped to the list)
-    becomes current.
+    The user's own choice (picked in the combo) is kept while it exists. Otherwise ``default``
+    (a name, e.g. from :func:`napari_plaque.layers.default_layer`) becomes current, else the
+    item at ``default_index`` when the current one is gone: a choice made for the user follows
+    the layers as they come, a choice made by the user stays.
     """
+    if not combo.property("np_watch"):  # a choice made outside this function is sticky
+        combo.setProperty("np_watch", True)  # (signals are blocked while it refills)
+        combo.currentIndexChanged.connect(lambda *_: combo.setProperty("np_user_chosen", True))
     current = combo.currentText()
+    chosen = bool(combo.property("np_user_chosen")) and current in names
     combo.blockSignals(True)
     try:
         combo.clear()
         combo.addItems(names)
-        if current in names:
+        if chosen:
+            combo.setCurrentText(current)
+        elif default is not None and default in names:
+            combo.setCurrentText(default)
+        elif current in names:
             combo.setCurrentText(current)
         elif default_index is not None and names:
             combo.setCurrentIndex(min(default_index, len(names) - 1))
     finally:
         combo.blockSignals(False)
+    if not chosen:
+        combo.setProperty("np_user_chosen", False)
 
 
 def label_colormap(colors: dict[int, Any]):

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..layers import (
+    default_layer,
     volume_from_layer,
 )
 from ..models import TRAIN_TASKS
@@ -100,8 +101,13 @@ class TrainingWidget(_RunMixin, QWidget):
         self.seed_spin.setValue(st.seed)
 
     def _refresh_layers(self, event=None) -> None:
-        refill_combo(self.image_combo, [ly.name for ly in _image_layers(self.viewer)])
-        refill_combo(self.labels_combo, [ly.name for ly in _labels_layers(self.viewer)])
+        images, labels = _image_layers(self.viewer), _labels_layers(self.viewer)
+        refill_combo(self.image_combo, [ly.name for ly in images], default=default_layer(images))
+        refill_combo(
+            self.labels_combo,
+            [ly.name for ly in labels],
+            default=default_layer(labels, prefer_words=("ref", "manual", "truth", "label")),
+        )
 
     def _browse_data(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Training set folder")

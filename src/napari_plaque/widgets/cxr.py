@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..cxr.session import CXRSession
+from ..layers import default_layer
 from ..models import pretrained_models
 from ._common import refill_combo
 from ._run import DEVICES, _ModelPickerMixin, _RunMixin
@@ -165,7 +166,8 @@ class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
 
     # -- choices ---------------------------------------------------------------------------
     def _refresh_layers(self, event=None) -> None:
-        refill_combo(self.input_combo, [ly.name for ly in _radiograph_layers(self.viewer)])
+        layers = _radiograph_layers(self.viewer)
+        refill_combo(self.input_combo, [ly.name for ly in layers], default=default_layer(layers))
 
     _model_dialog_title = "CXR model"
 

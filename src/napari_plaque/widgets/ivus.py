@@ -32,7 +32,7 @@ from ..ivus.annotator import ArcAnnotator, ArcDrag, angle_about, autosave_path
 from ..ivus.arcs import ArcSet
 from ..ivus.polar import default_center, to_polar
 from ..ivus.render import arc_map, wedge_mask
-from ..layers import pullback_from_layer
+from ..layers import default_layer, pullback_from_layer
 from ._common import refill_combo
 from ._ivus_controls import AnnotatorControls
 from ._ivus_layers import ARCS_LAYER, PRED_LAYER, PREVIEW_LAYER, LayerBindingMixin
@@ -164,7 +164,9 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
 
     def _update_layer_choices(self) -> None:
         layers = self._pullback_layers()
-        refill_combo(self.controls.layer_combo, [ly.name for ly in layers])
+        refill_combo(
+            self.controls.layer_combo, [ly.name for ly in layers], default=default_layer(layers, "ivus")
+        )
         if self.layer is not None and self.layer.name not in self.viewer.layers:
             self._unbind_layer()
             self.layer = self.pullback = self.model = None

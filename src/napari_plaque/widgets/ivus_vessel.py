@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..ivus.border_editor import BorderEditor, BorderLineStack, longitudinal_cut, radius_at
+from ..layers import default_layer
 from ._common import fmt_value, label_colormap, refill_combo, set_table
 from ._ivus_vessel_views import EEM_COLOR, LUMEN_COLOR, VesselViews
 
@@ -108,10 +109,9 @@ class IVUSVesselWidget(QWidget):
                 and not ly.rgb]
 
     def _refresh_layers(self, *_args) -> None:
-        names = [ly.name for ly in self._image_layers()]
-        ivus = [i for i, ly in enumerate(self._image_layers())
-                if (ly.metadata or {}).get("napari_plaque") == "ivus"]
-        refill_combo(self.layer_combo, names, ivus[0] if ivus else 0)
+        layers = self._image_layers()
+        refill_combo(self.layer_combo, [ly.name for ly in layers],
+                     default=default_layer(layers, "ivus"))
 
     def _current_layer(self):
         name = self.layer_combo.currentText()

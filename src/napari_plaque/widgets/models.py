@@ -33,12 +33,13 @@ from qtpy.QtWidgets import (
 
 from ..layers import (
     UNITS,
+    default_layer,
     labels_layer_data,
     layer_geometry,
     pullback_from_layer,
     volume_from_layer,
 )
-from ..models import input_mismatch, pretrained_models
+from ..models import TASK_INPUT, input_mismatch, pretrained_models
 from ._common import refill_combo
 from ._run import DEVICES, _image_layers, _labels_layers, _ModelPickerMixin, _RunMixin
 from ._training import TrainingWidget
@@ -95,7 +96,9 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
 
     # -- choices ---------------------------------------------------------------------------
     def _refresh_layers(self, event=None) -> None:
-        refill_combo(self.input_combo, [ly.name for ly in _image_layers(self.viewer)])
+        layers = _image_layers(self.viewer)
+        kind = TASK_INPUT.get(self.model.task) if self.model is not None else None
+        refill_combo(self.input_combo, [ly.name for ly in layers], default=default_layer(layers, kind))
 
     def _load_model_file(self, path):
         from ..models.checkpoint import load_model
@@ -107,6 +110,7 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
         m = self.model.metadata
         synth = " - trained on SYNTHETIC data" if self.model.synthetic else ""
         self.model_info.setText(f"{m['task']}: {', '.join(m['classes'])}{synth}")
+        self._refresh_layers()  # the default input follows the model's modality
 
     # -- run -------------------------------------------------------------------------------
     def run(self):

@@ -29,7 +29,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..layers import UNITS, layer_geometry
+from ..layers import (
+    PREDICTION_TAGS,
+    PREDICTION_WORDS,
+    UNITS,
+    default_layer,
+    layer_geometry,
+)
 from ..qc import (
     aline_agreement,
     disagreement_map,
@@ -174,18 +180,25 @@ class QCWidget(QWidget):
     def _update_layer_combos(self) -> None:
         from napari.layers import Image, Labels
 
-        images = [lay.name for lay in self.viewer.layers if isinstance(lay, Image)]
+        images = [lay for lay in self.viewer.layers if isinstance(lay, Image)]
         labels = [
-            lay.name
+            lay
             for lay in self.viewer.layers
             if isinstance(lay, Labels) and lay.name != DISAGREEMENT_LAYER
         ]
-        for combo, names, default in (
-            (self.image_combo, [NONE, *images], 1 if images else 0),
-            (self.pred_combo, labels, 0),
-            (self.ref_combo, labels, 1 if len(labels) > 1 else 0),
-        ):
-            refill_combo(combo, names, default_index=default)
+        refill_combo(
+            self.image_combo,
+            [NONE, *(ly.name for ly in images)],
+            default=default_layer(images, "ct") or NONE,
+        )
+        names = [ly.name for ly in labels]
+        # automated: a model's output (tag or name); reference: another labels layer
+        auto = default_layer(labels, prefer_tags=PREDICTION_TAGS, prefer_words=PREDICTION_WORDS)
+        refill_combo(self.pred_combo, names, default=auto)
+        auto = self.pred_combo.currentText()
+        ref = default_layer(labels, prefer_words=("ref", "manual", "truth", "gt", "expert"),
+                            avoid=(auto,))
+        refill_combo(self.ref_combo, names, default=ref)
 
     def _layer(self, name: str) -> Any:
         if not name or name == NONE or name not in self.viewer.layers:

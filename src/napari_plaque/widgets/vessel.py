@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (
 from ..ccta.centreline import CENTRELINE_DEFAULTS, Centreline
 from ..ccta.vessel import ANALYZE_STEPS
 from ..ccta.vessel_session import VESSEL_CHOICES, VesselSession, iter_vessel_job
-from ..layers import volume_from_layer
+from ..layers import default_layer, volume_from_layer
 from ._common import refill_combo
 from ._vessel_views import VesselViews
 from ._worker import start_worker
@@ -149,14 +149,15 @@ class VesselAnalysisWidget(QWidget):
     def _refresh_layers(self, event=None) -> None:
         import napari.layers
 
-        imgs = [ly.name for ly in self.viewer.layers
-                if isinstance(ly, napari.layers.Image) and ly.ndim == 3 and not ly.rgb]
+        img_layers = [ly for ly in self.viewer.layers
+                      if isinstance(ly, napari.layers.Image) and ly.ndim == 3 and not ly.rgb]
+        imgs = [ly.name for ly in img_layers]
         pts = [ly.name for ly in self.viewer.layers if isinstance(ly, napari.layers.Points)
                and not ly.name.endswith((" centreline", " section"))]
         # a lumen / vessel label map (e.g. a model's output) gives the centreline by skeleton
         pts += [ly.name for ly in self.viewer.layers if isinstance(ly, napari.layers.Labels)
                 and ly.ndim == 3 and not ly.name.endswith(" plaque ROI")]
-        refill_combo(self.ct_combo, imgs, 0)
+        refill_combo(self.ct_combo, imgs, 0, default=default_layer(img_layers, "ct"))
         refill_combo(self.points_combo, pts, 0)
 
     def _ct(self):
