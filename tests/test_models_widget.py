@@ -265,3 +265,30 @@ def test_training_defaults_come_from_the_task_registry(make_napari_viewer):
     assert w.batch_spin.value() == TRAIN_TASKS["ct-seg"].settings.batch_size == 8
     args = build_parser().parse_args(["train", "data", "--task", "ct-seg", "--out", "m.pt"])
     assert args.batch_size is None  # resolved per task when training
+
+
+def test_inference_form_defaults_are_the_core_and_cli_defaults(make_napari_viewer):
+    """One home: PREDICT_DEFAULTS feeds the engine's signature, `predict`'s options and the
+    dock's magicgui form; the form's values reach the run."""
+    import argparse
+    import inspect
+
+    from napari_plaque.cli import build_parser
+    from napari_plaque.models import PREDICT_DEFAULTS
+    from napari_plaque.models.inference import iter_predict_volume
+    from napari_plaque.widgets._form import form_values
+
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Model inference")
+    values = form_values(w.params)
+    sig = inspect.signature(iter_predict_volume).parameters
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    cli = {a.dest: a.default for a in sub.choices["predict"]._actions}
+    for key, value in PREDICT_DEFAULTS.items():
+        assert values[key] == value == cli[key], key
+        if key in sig:
+            assert sig[key].default == value, key
+    assert values["batch_size"] == 0 and w.params.batch_size.label == "Batch size (0 = auto)"
+    w.params.overlap.value = 0.5
+    w.device_combo.setCurrentText("cpu")
+    assert form_values(w.params)["overlap"] == 0.5 and form_values(w.params)["device"] == "cpu"

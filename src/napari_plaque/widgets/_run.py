@@ -13,9 +13,8 @@ from qtpy.QtWidgets import (
     QPushButton,
 )
 
+from ..models import DEVICES  # noqa: F401 - one home, re-exported for the docks
 from ._worker import start_worker
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _image_layers(viewer) -> list:

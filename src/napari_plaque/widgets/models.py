@@ -20,13 +20,11 @@ from typing import Any
 
 import numpy as np
 from qtpy.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -39,12 +37,36 @@ from ..layers import (
     pullback_from_layer,
     volume_from_layer,
 )
-from ..models import TASK_INPUT, input_mismatch, pretrained_models
+from ..models import (
+    BLENDS,
+    DEVICES,
+    PREDICT_DEFAULTS,
+    TASK_INPUT,
+    input_mismatch,
+    pretrained_models,
+)
 from ._common import refill_combo
-from ._run import DEVICES, _image_layers, _labels_layers, _ModelPickerMixin, _RunMixin
+from ._form import form_values, parameter_form
+from ._run import _image_layers, _labels_layers, _ModelPickerMixin, _RunMixin
 from ._training import TrainingWidget
 
 __all__ = ["DEVICES", "InferenceWidget", "TrainingWidget", "_image_layers", "_labels_layers"]
+
+
+#: the inference form: the core's defaults, plus the dock's own batch (0 = auto) and output
+INFERENCE_FORM_DEFAULTS = {**PREDICT_DEFAULTS, "batch_size": 0, "probs": False}
+INFERENCE_FORM_OPTIONS = {
+    "device": {"choices": DEVICES, "tooltip": "auto: cuda, then mps, then cpu"},
+    "overlap": {"label": "Tile overlap (CT)", "min": 0.0, "max": 0.9, "step": 0.05},
+    "blend": {"label": "Tile blend (CT)", "choices": BLENDS},
+    "batch_size": {
+        "label": "Batch size (0 = auto)",
+        "min": 0,
+        "max": 4096,
+        "tooltip": "0: 4 (IVUS) / 1 (CT) on a CPU, 64 / 16 on a GPU",
+    },
+    "probs": {"label": "Add probability image (CT)"},
+}
 
 
 class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
@@ -72,17 +94,14 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
         form.addRow("", self.model_info)
         self.input_combo = QComboBox()
         form.addRow("Input layer", self.input_combo)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICES)
-        form.addRow("Device", self.device_combo)
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(0, 4096)
-        self.batch_spin.setSpecialValueText("auto")  # 0: 4 on a CPU, larger on a GPU
-        self.batch_spin.setValue(0)
-        form.addRow("Batch size", self.batch_spin)
-        self.probs_check = QCheckBox("Add probability image (CT)")
-        form.addRow("", self.probs_check)
         lay.addLayout(form)
+        # the parameters: one magicgui form fed by the core's PREDICT_DEFAULTS (the function's
+        # and the CLI's defaults too)
+        self.params = parameter_form(INFERENCE_FORM_DEFAULTS, INFERENCE_FORM_OPTIONS)
+        lay.addWidget(self.params.native)
+        self.device_combo = self.params.device.native
+        self.batch_spin = self.params.batch_size.native
+        self.probs_check = self.params.probs.native
         self._build_run_row(lay)
         self.ics_label = QLabel("")
         lay.addWidget(self.ics_label)
@@ -124,8 +143,8 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
         if why is not None:
             self.status.setText(f"refused: {why}")
             return None
-        device = self.device_combo.currentText()
-        bs = self.batch_spin.value() or None
+        p = form_values(self.params)
+        device, bs = p["device"], p["batch_size"] or None
         from ..models.inference import count_tiles, iter_predict_pullback, iter_predict_volume
 
         self.ics_label.setText("")
@@ -151,7 +170,9 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
             vol,
             batch_size=bs,
             device=device,
-            return_probs=self.probs_check.isChecked(),
+            overlap=p["overlap"],
+            blend=p["blend"],
+            return_probs=p["probs"],
             total=n,
             desc="U-Net",
             on_done=lambda pred: self._add_volume(pred, layer, vol),
