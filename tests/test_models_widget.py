@@ -292,3 +292,18 @@ def test_inference_form_defaults_are_the_core_and_cli_defaults(make_napari_viewe
     w.params.overlap.value = 0.5
     w.device_combo.setCurrentText("cpu")
     assert form_values(w.params)["overlap"] == 0.5 and form_values(w.params)["device"] == "cpu"
+
+
+def test_training_form_shows_each_tasks_settings(make_napari_viewer):
+    """The training dock's magicgui form holds the task's TrainSettings, every field, and
+    switches with the task (one home: models.TRAIN_TASKS)."""
+    from dataclasses import asdict
+
+    from napari_plaque.models import TRAIN_TASKS
+    from napari_plaque.widgets._form import form_values
+
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Model training")
+    for task in ("ct-seg", "alines"):
+        w.task_combo.setCurrentText(task)
+        assert form_values(w.params) == asdict(TRAIN_TASKS[task].settings), task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -26,7 +26,19 @@ from ..layers import (
 )
 from ..models import TRAIN_TASKS
 from ._common import refill_combo
+from ._form import form_values, parameter_form
 from ._run import DEVICES, _image_layers, _labels_layers, _RunMixin
+
+#: how the TrainSettings fields are shown (their values come from models.TRAIN_TASKS)
+TRAIN_FORM_OPTIONS = {
+    "epochs": {"min": 1, "max": 10000},
+    "batch_size": {"min": 1, "max": 4096},
+    "lr": {"label": "Learning rate", "min": 1e-6, "max": 1.0, "step": 1e-4},
+    "seed": {"min": 0, "max": 2**31 - 1},
+    "val_fraction": {"label": "Validation share", "min": 0.05, "max": 0.9, "step": 0.05},
+    "patience": {"label": "Early stop (epochs)", "min": 1, "max": 1000},
+    "device": {"choices": DEVICES},
+}
 
 
 class TrainingWidget(_RunMixin, QWidget):
@@ -57,20 +69,15 @@ class TrainingWidget(_RunMixin, QWidget):
         self.labels_combo = QComboBox()
         form.addRow("Image layer", self.image_combo)
         form.addRow("Labels layer", self.labels_combo)
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 10000)
-        self.epochs_spin.setValue(TRAIN_TASKS["alines"].settings.epochs)
-        form.addRow("Epochs", self.epochs_spin)
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 4096)
-        self.batch_spin.setValue(TRAIN_TASKS["alines"].settings.batch_size)
-        form.addRow("Batch size", self.batch_spin)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(0, 2**31 - 1)
-        form.addRow("Seed", self.seed_spin)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICES)
-        form.addRow("Device", self.device_combo)
+        # the settings: a magicgui form fed by the task's TrainSettings (the CLI's too)
+        self.params = parameter_form(
+            asdict(TRAIN_TASKS[self.task_combo.currentText()].settings), TRAIN_FORM_OPTIONS
+        )
+        form.addRow(self.params.native)
+        self.epochs_spin = self.params.epochs.native
+        self.batch_spin = self.params.batch_size.native
+        self.seed_spin = self.params.seed.native
+        self.device_combo = self.params.device.native
         orow = QHBoxLayout()
         self.out_edit = QLineEdit(str(Path.home() / "napari-plaque-model.pt"))
         self.out_btn = QPushButton("...")
@@ -95,10 +102,8 @@ class TrainingWidget(_RunMixin, QWidget):
 
     def _task_defaults(self, task: str) -> None:
         """The chosen task's default settings (one home: models.TRAIN_TASKS)."""
-        st = TRAIN_TASKS[task].settings
-        self.epochs_spin.setValue(st.epochs)
-        self.batch_spin.setValue(st.batch_size)
-        self.seed_spin.setValue(st.seed)
+        for key, value in asdict(TRAIN_TASKS[task].settings).items():
+            getattr(self.params, key).value = value
 
     def _refresh_layers(self, event=None) -> None:
         images, labels = _image_layers(self.viewer), _labels_layers(self.viewer)
@@ -166,10 +171,7 @@ class TrainingWidget(_RunMixin, QWidget):
         self._shown = 0
         self.metrics.clear()
         common = {
-            "epochs": self.epochs_spin.value(),
-            "batch_size": self.batch_spin.value(),
-            "seed": self.seed_spin.value(),
-            "device": self.device_combo.currentText(),
+            **form_values(self.params),
             "resume": self.resume_check.isChecked(),
             "history": self.history,
         }
