@@ -307,3 +307,11 @@ def test_training_form_shows_each_tasks_settings(make_napari_viewer):
     for task in ("ct-seg", "alines"):
         w.task_combo.setCurrentText(task)
         assert form_values(w.params) == asdict(TRAIN_TASKS[task].settings), task
+
+
+def test_qc_and_inference_docked_together_fit_a_1080_pixel_screen(make_napari_viewer):
+    viewer = make_napari_viewer()
+    d1, _ = viewer.window.add_plugin_dock_widget("napari-plaque", "Segmentation QC")
+    d2, _ = viewer.window.add_plugin_dock_widget("napari-plaque", "Model inference")
+    need = d1.minimumSizeHint().height() + d2.minimumSizeHint().height()
+    assert 200 < need < 1080 - 120, need  # window frame, menu and status bars take the rest
