@@ -90,3 +90,17 @@ class History(Generic[T]):
         """Rewrite every stored step (e.g. carry decisions onto re-scored lesions)."""
         self._undo = [fn(s) for s in self._undo]
         self._redo = [fn(s) for s in self._redo]
+
+
+class Undoable:
+    """Mixin for an editor holding its steps in ``self.history``: ``can_undo`` / ``can_redo``."""
+
+    history: History
+
+    @property
+    def can_undo(self) -> bool:
+        return self.history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        return self.history.can_redo

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from ..history import History
+from ..history import History, Undoable
 from .calcium import VESSEL_NAMES, CalciumResult, MassCalibration, vessel_name
 
 __all__ = ["NO_MASK_WARNING", "SCOPES", "CalciumSession", "connected_groups"]
@@ -67,7 +67,7 @@ def _overlap_map(old: np.ndarray, new: np.ndarray) -> dict[int, int]:
     return out
 
 
-class CalciumSession:
+class CalciumSession(Undoable):
     """The automatic calcium score plus a reader's assignments and exclusions, with undo.
 
     Signals
@@ -205,14 +205,6 @@ class CalciumSession:
         self.message = f"{len(ids)} lesion(s) {'excluded' if excluded else 'included'}"
         self.changed.emit()
         return ids
-
-    @property
-    def can_undo(self) -> bool:
-        return self.history.can_undo
-
-    @property
-    def can_redo(self) -> bool:
-        return self.history.can_redo
 
     def undo(self) -> bool:
         state = self.history.undo(self._state())

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from ..history import History
+from ..history import History, Undoable
 from ..io.errors import FormatError
 from ..lazy_stack import LazyFrameStack
 from .arcs import DEFAULT_CLASSES, Arc, ArcSet, load_arcs, save_arcs
@@ -137,7 +137,7 @@ class ArcSectorStack(LazyFrameStack):
         return frame_sector_labels(arcs, int(f), **kw)
 
 
-class ArcAnnotator:
+class ArcAnnotator(Undoable):
     """Arc annotation of one pullback: edits with undo/redo, predictions, autosave.
 
     Parameters
@@ -199,14 +199,6 @@ class ArcAnnotator:
         return cls(pullback.n_frames, pullback.frame_shape, pullback.mm_per_frame, **kwargs)
 
     # -- history ------------------------------------------------------------------------------
-    @property
-    def can_undo(self) -> bool:
-        return self.history.can_undo
-
-    @property
-    def can_redo(self) -> bool:
-        return self.history.can_redo
-
     def _push(self) -> None:
         self.history.push(self.arcset.copy())
 

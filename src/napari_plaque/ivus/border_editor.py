@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
-from ..history import History
+from ..history import History, Undoable
 from ..lazy_stack import LazyFrameStack
 from .borders import VesselBorders
 from .polar import aline_angles_deg
@@ -30,7 +30,7 @@ from .vessel_measure import VesselMeasurements, measure_vessel
 __all__ = ["BorderEditor", "BorderLineStack", "longitudinal_cut", "radius_at"]
 
 
-class BorderEditor:
+class BorderEditor(Undoable):
     """Lumen / EEM borders of one pullback with edits, undo/redo and autosave.
 
     Signals
@@ -77,14 +77,6 @@ class BorderEditor:
         return ed
 
     # -- history --------------------------------------------------------------------------
-    @property
-    def can_undo(self) -> bool:
-        return self.history.can_undo
-
-    @property
-    def can_redo(self) -> bool:
-        return self.history.can_redo
-
     def _state(self) -> tuple[VesselBorders, set[int]]:
         return self.borders.copy(), set(self.edited)
 
