@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "fusion",
     "ivus",
     "ivus_vessel",
+    "readers",
     "qc",
     "models",
     "cxr",
