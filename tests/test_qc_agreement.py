@@ -186,3 +186,81 @@ def test_constant_inputs_do_not_crash():
     r = agreement([5, 5, 5], [5, 5, 5])
     assert math.isnan(r["pearson_r"])
     assert r["bland_altman"]["bias"] == 0.0
+
+
+# Fleiss (1971), Psychological Bulletin 76:378, Table 1: 30 patients, 6 psychiatrists, 5
+# diagnoses (1 depression, 2 personality disorder, 3 schizophrenia, 4 neurosis, 5 other), as the
+# `diagnoses` data set of R irr; published kappa 0.430 (irr: 0.4302445, z = 17.65).
+FLEISS_1971 = np.array(
+    [
+        [4, 4, 4, 4, 4, 4], [2, 2, 2, 5, 5, 5], [2, 3, 3, 3, 3, 5], [5, 5, 5, 5, 5, 5],
+        [2, 2, 2, 4, 4, 4], [1, 1, 3, 3, 3, 3], [3, 3, 3, 3, 5, 5], [1, 1, 3, 3, 3, 4],
+        [1, 1, 4, 4, 4, 4], [5, 5, 5, 5, 5, 5], [1, 4, 4, 4, 4, 4], [1, 2, 4, 4, 4, 4],
+        [2, 2, 2, 3, 3, 3], [1, 4, 4, 4, 4, 4], [2, 2, 4, 4, 4, 5], [3, 3, 3, 3, 3, 5],
+        [1, 1, 1, 4, 5, 5], [1, 1, 1, 1, 1, 2], [2, 2, 4, 4, 4, 4], [1, 3, 3, 5, 5, 5],
+        [5, 5, 5, 5, 5, 5], [2, 4, 4, 4, 4, 4], [2, 2, 4, 5, 5, 5], [1, 1, 4, 4, 4, 4],
+        [1, 4, 4, 4, 4, 5], [2, 2, 2, 2, 2, 4], [1, 1, 1, 1, 5, 5], [2, 2, 4, 4, 4, 4],
+        [1, 3, 3, 3, 3, 3], [5, 5, 5, 5, 5, 5],
+    ]
+)  # fmt: skip
+
+# Wikipedia "Fleiss' kappa" worked example: 10 items, 14 raters, counts per category 1..5;
+# published kappa 0.210 (P-bar 0.378, P-bar-e 0.213).
+WIKIPEDIA_FLEISS_COUNTS = np.array(
+    [
+        [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
+    ]
+)  # fmt: skip
+
+
+def test_fleiss_kappa_fleiss_1971_table1():
+    from napari_plaque.qc.agreement import fleiss_kappa
+
+    r = fleiss_kappa(FLEISS_1971)
+    assert r["kappa"] == pytest.approx(0.430, abs=0.0005)  # Fleiss (1971): 0.430
+    assert r["kappa"] == pytest.approx(0.4302445, abs=1e-7)  # R irr::kappam.fleiss
+    assert r["z"] == pytest.approx(17.65183, abs=1e-4)  # irr's z (Fleiss, Nee & Landis SE0)
+    assert (r["n"], r["raters"]) == (30, 6)
+    assert r["ci_low"] < r["kappa"] < r["ci_high"]
+    assert 0.25 < r["ci_low"] and r["ci_high"] < 0.6
+    # against statsmodels
+    from statsmodels.stats.inter_rater import aggregate_raters
+    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
+
+    assert r["kappa"] == pytest.approx(sm_fleiss(aggregate_raters(FLEISS_1971)[0]), abs=1e-12)
+
+
+def test_fleiss_kappa_wikipedia_counts():
+    from napari_plaque.qc.agreement import fleiss_kappa
+
+    r = fleiss_kappa(counts=WIKIPEDIA_FLEISS_COUNTS, n_boot=0)
+    assert r["kappa"] == pytest.approx(0.210, abs=0.0005)
+    assert r["p_observed"] == pytest.approx(0.378, abs=0.0005)
+    assert r["p_expected"] == pytest.approx(0.213, abs=0.0005)
+    assert math.isnan(r["ci_low"])
+    with pytest.raises(ValueError, match="same number"):
+        fleiss_kappa(counts=[[1, 1], [2, 1]])
+    with pytest.raises(ValueError, match="either"):
+        fleiss_kappa()
+
+
+def test_cohen_kappa_labels_match_statsmodels():
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    from napari_plaque.qc.agreement import cohen_kappa
+
+    # SAS "Agreement Study" table expanded to labels
+    a, b = [], []
+    for i in range(4):
+        for j in range(4):
+            a += [f"c{i}"] * int(SKIN[i, j])
+            b += [f"c{j}"] * int(SKIN[i, j])
+    r = cohen_kappa(a, b)
+    sm = cohens_kappa(SKIN, wt=None)
+    assert r["kappa"] == pytest.approx(sm.kappa, abs=1e-12)
+    assert r["se"] == pytest.approx(sm.std_kappa, abs=1e-12)
+    rw = cohen_kappa(a, b, weights="linear")
+    assert rw["kappa"] == pytest.approx(cohens_kappa(SKIN, wt="linear").kappa, abs=1e-12)
+    with pytest.raises(ValueError, match="not among"):
+        cohen_kappa(["x", "y"], ["x", "z"], categories=["x", "y"])

@@ -259,6 +259,148 @@ def kappa_ci(
     return {"kappa": kappa, "se": se, "ci_low": kappa - z * se, "ci_high": kappa + z * se}
 
 
+def cohen_kappa(
+    a: Sequence[Any],
+    b: Sequence[Any],
+    weights: str | None = None,
+    categories: Sequence[Any] | None = None,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Cohen's kappa of two raters over the same items, with SE and CI (:func:`kappa_ci`).
+
+    ``a`` and ``b`` may hold any labels (ints or strings). ``categories`` fixes the category
+    order (needed for weighted kappa on non-integer labels); by default the sorted union of the
+    labels seen. ``weights``: None (unweighted), "linear" or "quadratic".
+    """
+    x = np.asarray(a, dtype=object).ravel()
+    y = np.asarray(b, dtype=object).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must have the same length, got {x.size} and {y.size}")
+    if x.size < 2:
+        raise ValueError(f"kappa needs at least 2 rated items, got {x.size}")
+    cats = list(categories) if categories is not None else sorted(set(x) | set(y))
+    index = {c: i for i, c in enumerate(cats)}
+    unknown = sorted({str(v) for v in np.concatenate([x, y]) if v not in index})
+    if unknown:
+        raise ValueError(f"labels not among the categories: {', '.join(unknown)}")
+    k = max(len(cats), 2)
+    table = confusion(
+        np.array([index[v] for v in x]), np.array([index[v] for v in y]), k
+    )
+    out: dict[str, Any] = dict(kappa_ci(table, weights=weights, confidence=confidence))
+    out.update(
+        {"n": int(x.size), "weights": weights, "categories": [str(c) for c in cats]}
+    )
+    return out
+
+
+def fleiss_counts(labels: np.ndarray | Sequence[Sequence[Any]]) -> tuple[np.ndarray, list[Any]]:
+    """Items x categories count table from an items x raters label array (sorted categories)."""
+    y = np.asarray(labels, dtype=object)
+    if y.ndim != 2:
+        raise ValueError(f"labels must be (n_items, n_raters), got shape {y.shape}")
+    cats = sorted(set(y.ravel().tolist()))
+    index = {c: i for i, c in enumerate(cats)}
+    counts = np.zeros((y.shape[0], len(cats)), dtype=np.int64)
+    for i, row in enumerate(y):
+        for v in row:
+            counts[i, index[v]] += 1
+    return counts, cats
+
+
+def fleiss_kappa(
+    labels: np.ndarray | Sequence[Sequence[Any]] | None = None,
+    *,
+    counts: np.ndarray | None = None,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fleiss' (1971) kappa for m raters assigning each of n items to one of k categories.
+
+    Give either ``labels`` (shape (n_items, n_raters), any labels) or ``counts`` (shape
+    (n_items, n_categories): how many raters put item i in category j; the same number of
+    raters per item).
+
+    Returns ``kappa``, ``p_observed`` (mean per-item agreement), ``p_expected``, the
+    per-category kappas ``category_kappa``, the SE under H0 (kappa = 0) of Fleiss, Nee & Landis
+    (1979) with its ``z`` and two-sided ``p`` (as R ``irr::kappam.fleiss``), and a percentile
+    bootstrap CI over items (``ci_low``, ``ci_high``; ``n_boot`` resamples, seeded; NaN with
+    ``n_boot=0``), since the null SE does not give a confidence interval.
+    """
+    if (labels is None) == (counts is None):
+        raise ValueError("give either labels (items x raters) or counts (items x categories)")
+    if counts is None:
+        c, cats = fleiss_counts(labels)
+    else:
+        c = np.asarray(counts)
+        if c.ndim != 2 or np.any(c < 0) or not np.all(np.equal(np.mod(c, 1), 0)):
+            raise ValueError("counts must be a non-negative integer (items x categories) table")
+        c = c.astype(np.int64)
+        cats = list(range(c.shape[1]))
+    n, k = c.shape
+    m_per = c.sum(axis=1)
+    if n < 2:
+        raise ValueError(f"Fleiss' kappa needs at least 2 items, got {n}")
+    if np.any(m_per != m_per[0]) or m_per[0] < 2:
+        raise ValueError("Fleiss' kappa needs the same number (>= 2) of raters for every item")
+    m = int(m_per[0])
+    kap, po, pe = _fleiss(c, m)
+    pj = c.sum(axis=0) / (n * m)
+    qj = 1.0 - pj
+    pq = float(np.sum(pj * qj))
+    nan = float("nan")
+    if pq > 0:
+        se0 = float(
+            np.sqrt(2.0 / (n * m * (m - 1)))
+            * np.sqrt(pq**2 - np.sum(pj * qj * (qj - pj)))
+            / pq
+        )
+        z = kap / se0 if se0 > 0 else nan
+        p = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else nan
+    else:
+        se0 = z = p = nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cat_k = 1.0 - np.sum(c * (m - c), axis=0) / (n * m * (m - 1) * pj * qj)
+    lo = hi = nan
+    if n_boot and np.isfinite(kap):
+        rng = np.random.default_rng(seed)
+        boots = []
+        for _ in range(int(n_boot)):
+            kb = _fleiss(c[rng.integers(0, n, n)], m)[0]
+            if np.isfinite(kb):
+                boots.append(kb)
+        if boots:
+            alpha = 1.0 - confidence
+            lo, hi = (float(v) for v in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
+    return {
+        "kappa": kap,
+        "p_observed": po,
+        "p_expected": pe,
+        "n": int(n),
+        "raters": m,
+        "categories": [str(v) for v in cats],
+        "category_kappa": [float(v) for v in cat_k],
+        "se0": se0,
+        "z": float(z),
+        "p": p,
+        "ci_low": lo,
+        "ci_high": hi,
+        "ci_method": f"percentile bootstrap over items ({int(n_boot)} resamples)",
+    }
+
+
+def _fleiss(c: np.ndarray, m: int) -> tuple[float, float, float]:
+    n = c.shape[0]
+    pj = c.sum(axis=0) / (n * m)
+    pi = (np.sum(c * c, axis=1) - m) / (m * (m - 1))
+    po = float(pi.mean())
+    pe = float(np.sum(pj**2))
+    if pe >= 1.0:
+        return (1.0 if po >= 1.0 else float("nan")), po, pe
+    return (po - pe) / (1.0 - pe), po, pe
+
+
 def correlations(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     """Pearson r and Spearman rho with their p-values (NaN when a variable is constant)."""
     x, y = _pairs(a, b)
