@@ -406,6 +406,35 @@ def test_ct_training_lowers_loss_and_beats_baseline(tmp_path):
     assert (pred == truth).mean() > (truth == 0).mean()
 
 
+def test_ct_training_dice_excludes_classes_absent_from_prediction_and_truth(tmp_path):
+    """A class in neither prediction nor truth has no Dice (NaN), not 1.0 (issue 21 item 10)."""
+    from napari_plaque.models.train import _dice_or_nan, _nan_mean
+
+    empty = np.zeros((4, 4), bool)
+    assert np.isnan(_dice_or_nan(empty, empty))
+    assert _dice_or_nan(empty, ~empty) == 0.0
+    assert _nan_mean([0.5, float("nan")]) == 0.5 and np.isnan(_nan_mean([float("nan")]))
+    cases = [synthetic_ct_case((6, 32, 32), n_blobs=3, seed=s) for s in range(3)]
+    # class 2 ("other") is named but never labelled
+    ts = ct_training_set_from_arrays(
+        [c[0] for c in cases], [c[1] for c in cases], ["background", "calcium", "other"]
+    )
+    out = tmp_path / "ct3.pt"
+    res = train_ctseg(
+        ts, out, epochs=1, dims=2, patch_size=(1, 32, 32), base_channels=4, levels=2,
+        patches_per_epoch=8, batch_size=8, val_patches=4, device="cpu",
+    )  # fmt: skip
+    rec = res.history[0]
+    if np.isnan(rec["other_dice"]):  # the untrained net predicted no "other" voxel
+        assert rec["absent_classes"] == ["other"]
+        assert rec["mean_dice"] == rec["calcium_dice"]
+    else:  # it predicted some: they are all false positives
+        assert rec["other_dice"] == 0.0
+    assert rec["mean_dice"] <= 1.0 and not (rec["mean_dice"] == 1.0 and rec["accuracy"] < 0.5)
+    meta = load_model(out).metadata["metrics"]
+    assert meta["other_baseline_dice"] is None  # NaN is stored as null in the checkpoint
+
+
 def test_ct_patch_and_nnunet_exports_read_back(tmp_path):
     cases = [synthetic_ct_case((6, 20, 24), seed=s) for s in range(2)]
     vols, labs = [c[0] for c in cases], [c[1] for c in cases]

@@ -108,6 +108,25 @@ def _binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     }
 
 
+def _dice_or_nan(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice of one class, rounded; NaN when the class is absent from both prediction and truth.
+
+    An absent class has no overlap to measure: counting it as Dice 1 (what ``_binary_metrics``'
+    F1 convention gives) inflates a mean over classes. NaN, excluded from :func:`_nan_mean`, is
+    MONAI's convention (``DiceMetric(ignore_empty=True)``)."""
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    if not pred.any() and not truth.any():
+        return float("nan")
+    return round(_binary_metrics(pred, truth)["f1"], 4)
+
+
+def _nan_mean(values: list[float]) -> float:
+    """Mean of the finite values (4 decimals); NaN when there is none."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return round(float(v.mean()), 4) if v.size else float("nan")
+
+
 def _fit(
     model,
     out: Path,
@@ -526,13 +545,13 @@ def iter_train_ctseg(
         res["baseline_accuracy"] = round(float((truth == majority).mean()), 4)
         dices = []
         for k in range(1, n_cls):
-            mm = _binary_metrics(pred == k, truth == k)
-            res[f"{classes[k]}_dice"] = round(mm["f1"], 4)
-            res[f"{classes[k]}_baseline_dice"] = round(
-                _binary_metrics(np.full(truth.shape, majority == k), truth == k)["f1"], 4
+            res[f"{classes[k]}_dice"] = _dice_or_nan(pred == k, truth == k)
+            res[f"{classes[k]}_baseline_dice"] = _dice_or_nan(
+                np.full(truth.shape, majority == k), truth == k
             )
-            dices.append(mm["f1"])
-        res["mean_dice"] = round(float(np.mean(dices)), 4) if dices else 1.0
+            dices.append(res[f"{classes[k]}_dice"])
+        res["mean_dice"] = _nan_mean(dices)
+        res["absent_classes"] = [classes[k] for k, d in enumerate(dices, 1) if np.isnan(d)]
         return res
 
     spacings = np.array([c.spacing_mm for c in ts.cases], float)
