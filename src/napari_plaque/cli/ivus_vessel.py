@@ -134,15 +134,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _cohort_task(study, params: dict):
     """One pullback of an ``ivus-vessel`` cohort (runs on a cohort worker)."""
-    from pathlib import Path
-
-    from ..cohort.cli import study_args
+    from ..cohort.cli import study_args, study_output
 
     a = study_args(params, study)
     a.pullback, a.json, a._return_result = str(study.path), False, True
-    for key, suffix in _COHORT_OUTPUTS.items():
+    for key, suffix in _COHORT_OUTPUTS.items():  # inside the folder, never over another file
         if getattr(a, key, None):
-            setattr(a, key, str(Path(getattr(a, key)) / f"{study.study_id}{suffix}"))
+            setattr(a, key, str(study_output(a, getattr(a, key), study, suffix)))
     report = _run_single(a)
     row = {
         "n_frames": report["n_frames"],

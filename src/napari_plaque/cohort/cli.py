@@ -52,8 +52,12 @@ RUN_OPTIONS = frozenset(
         "progress",
         "study_columns",
         "value_columns",
+        "overwrite",
     }
 )
+
+#: the params key that carries ``--overwrite`` to the tasks (``_``: not hashed)
+OVERWRITE_KEY = "_overwrite"
 
 
 def _workers(text: str) -> int:
@@ -109,6 +113,12 @@ def add_cohort_arguments(
         action="store_true",
         help="skip studies already in the output table with status ok, the same parameters "
         "and the same napari-plaque version",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace per-study output files (<folder>/<study>.*) that exist already; by "
+        "default a run never replaces a file it did not write (that study fails instead)",
     )
     g.add_argument(
         "--record-paths",
@@ -210,6 +220,20 @@ def study_args(params: dict[str, Any], study: Study) -> argparse.Namespace:
     return ns
 
 
+def study_output(params: Any, folder: str | Path, study: Study, suffix: str) -> Path:
+    """``<folder>/<study_id><suffix>``, a per-study output of a cohort, checked by
+    :func:`napari_plaque.io.atomic.safe_child`: inside ``folder``, and an existing file is
+    refused (FileExistsError: that study's error row) unless ``--overwrite`` was given.
+    ``params``: the task's params dict or its :func:`study_args` namespace."""
+    from ..io.atomic import safe_child
+
+    if isinstance(params, dict):
+        overwrite = bool(params.get(OVERWRITE_KEY, False))
+    else:
+        overwrite = bool(getattr(params, OVERWRITE_KEY, False))
+    return safe_child(folder, f"{study.study_id}{suffix}", overwrite=overwrite)
+
+
 def run_from_args(
     args: argparse.Namespace,
     task: Task,
@@ -227,6 +251,7 @@ def run_from_args(
     if getattr(args, "resume", False) and not getattr(args, "table", None):
         raise ValueError("--resume needs the output table (--out/--table FILE) to resume from")
     single = not is_cohort(args, len(studies))
+    params = {**params, OVERWRITE_KEY: bool(getattr(args, "overwrite", False))}
     return run_cohort(
         task,
         studies,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,26 @@ class Study:
         folders need; their file systems must show the data at the same paths)."""
         inputs = {k: str(self.input_path(k).absolute()) for k in self.inputs}
         return Study(self.study_id, Path(self.path).absolute(), inputs, None, dict(self.values))
+
+
+def check_study_id(sid: str, where: str) -> str:
+    """``sid`` when it can name a study's output files (``<folder>/<study_id><suffix>``), else
+    ValueError naming ``where`` (the manifest and line, or the path): an id that is empty,
+    absolute, or holds ``/``, ``\\``, ``..`` or a control character could write outside the
+    output folder (issue 22)."""
+    from ..io.atomic import name_problem
+
+    problem = name_problem(sid)
+    if problem is not None:
+        raise ValueError(
+            f"{where}: study id {sid!r} {problem}; a study id names the study's output files, "
+            "so it must be a plain file name"
+        )
+    return sid
+
+
+def _control_char(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def _is_nifti(p: Path) -> bool:
@@ -110,7 +131,7 @@ def studies_from_paths(
     if inputs is not None and len(inputs) != len(found):
         raise ValueError(f"{len(found)} studies but {len(inputs)} sets of per-study inputs")
     return [
-        Study(study_name(p), p, dict(inputs[i]) if inputs is not None else {})
+        Study(check_study_id(study_name(p), str(p)), p, dict(inputs[i]) if inputs else {})
         for i, p in enumerate(found)
     ]
 
@@ -124,8 +145,10 @@ def read_manifest(
     (extra columns such as age or site are ignored). The ``values`` columns are per-study
     values that are not paths (``Study.values``, kept as written). Relative paths are relative to the manifest's
     folder. Raises ValueError naming the file (and line) for an unusable manifest: no ``path``
-    column, an empty path, or a study id used twice. Missing study files are *not* checked
-    here: each becomes an error row when its study runs.
+    column, an empty path, a study id used twice or that is not a plain file name
+    (:func:`check_study_id`), a control character (e.g. a newline inside a quoted cell) in a
+    path. Missing study files are *not* checked here: each becomes an error row when its
+    study runs.
     """
     mpath = Path(path)
     try:
@@ -134,7 +157,8 @@ def read_manifest(
         raise ValueError(f"{mpath}: no such manifest file") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{mpath}: not a UTF-8 CSV manifest ({exc})") from None
-    reader = csv.DictReader(text.splitlines())
+    # (a StringIO, not splitlines(): a quoted cell keeps its newline and is refused below)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if MANIFEST_PATH not in header:
         raise ValueError(
@@ -144,14 +168,23 @@ def read_manifest(
     base = mpath.parent
     studies: list[Study] = []
     seen: dict[str, int] = {}
-    for line, raw in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-        if not any(row.values()):
+    line = 1
+    for raw in reader:
+        line = reader.line_num - sum(str(v or "").count("\n") for v in raw.values())
+        row = {(k or "").strip(): (v or "").strip(" \t") for k, v in raw.items() if k is not None}
+        if not any(v.strip() for v in row.values()):
             continue  # blank line
         p = row.get(MANIFEST_PATH, "")
         if not p:
             raise ValueError(f"{mpath}, line {line}: empty '{MANIFEST_PATH}'")
+        for k, v in row.items():
+            if k not in (MANIFEST_ID, *values) and _control_char(v):
+                raise ValueError(
+                    f"{mpath}, line {line}: column {k!r} holds a control character (a newline "
+                    f"inside a quoted cell?): {v!r}"
+                )
         sid = row.get(MANIFEST_ID) or study_name(p)
+        check_study_id(sid, f"{mpath}, line {line}")
         if sid in seen:
             raise ValueError(
                 f"{mpath}, line {line}: study id {sid!r} already used on line {seen[sid]}"

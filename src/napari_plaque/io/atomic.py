@@ -13,6 +13,8 @@ A crash or an error mid-write never leaves a half-written file at the destinatio
 * An :class:`OSError` (read-only folder, full disk) names the destination file.
 * :func:`atomic_dir` replaces a whole folder in one atomic step (``renameat2`` with
   ``RENAME_EXCHANGE`` on Linux), so there is never a moment without the folder.
+* :func:`safe_child` is the one check of a per-study output name (``<folder>/<study>.x``):
+  it stays inside its folder, and an existing file is not replaced unless asked.
 """
 
 from __future__ import annotations
@@ -193,6 +195,51 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Pat
 
     text = json.dumps(json_safe(obj), indent=indent, default=_json_default, allow_nan=False)
     return atomic_write_text(path, text + "\n")
+
+
+# -- per-study output names ------------------------------------------------------------------
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one file name inside a folder (None when it can): empty, ``.``
+    or ``..`` (or holding ``..``), a path separator, an absolute path or drive, or a control
+    character. The one rule of study ids (``cohort.study``) and of :func:`safe_child`."""
+    from pathlib import PureWindowsPath
+
+    if not name or not name.strip():
+        return "is empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a control character"
+    if "/" in name or "\\" in name:
+        return "holds a path separator ('/' or '\\')"
+    if ".." in name or name == ".":
+        return "holds '..' (or is '.')"
+    if Path(name).is_absolute() or PureWindowsPath(name).drive:
+        return "is an absolute path"
+    return None
+
+
+def safe_child(folder: str | Path, name: str, *, overwrite: bool = False) -> Path:
+    """``folder / name`` for a per-study output, refused when it would leave ``folder``.
+
+    Raises ValueError when ``name`` is not one plain file name (:func:`name_problem`) or the
+    resolved path (symbolic links followed) is not directly inside ``folder``, and
+    FileExistsError when the file exists and ``overwrite`` is False: a run never replaces a
+    file it did not create unless asked (``--overwrite``).
+    """
+    folder = Path(folder)
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{folder}: output name {name!r} {problem}; refused")
+    path = folder / name
+    root = folder.resolve()
+    if path.resolve().parent != root:
+        raise ValueError(f"{path}: resolves outside the output folder {folder}; refused")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise FileExistsError(
+            f"{path}: exists and was not written by this run; give --overwrite to replace it"
+        )
+    return path
 
 
 # -- folders --------------------------------------------------------------------------------
