@@ -149,7 +149,7 @@ def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, 
     w.undo()
     assert w.result.agatston == pytest.approx(t["agatston"])
     # the lesion list jumps to a lesion's slice
-    w.lesion_table.cellClicked.emit(w._row_ids.index(lid), 0)
+    w.lesion_table.clicked.emit(w.lesion_model.index(w._row_ids.index(lid), 0))
     assert viewer.dims.current_step[0] == 35
     # CT window preset
     w.apply_window("lung (W 1500 L -600)")

@@ -166,6 +166,19 @@ class CalciumSession(Undoable):
         g = self._groups[lesion_id]
         return [int(i) for i in ids if self._groups[int(i)] == g]
 
+    def vessels(self) -> np.ndarray:
+        """The vessel label of every lesion (assignments applied), in the lesions' order."""
+        les = self.base_result.lesions
+        v = np.asarray(les["vessel"], np.int64).copy()
+        if self.assignments:
+            ids = les["id"]
+            keys = np.fromiter(self.assignments, np.int64, len(self.assignments))
+            vals = np.fromiter(self.assignments.values(), np.int64, len(self.assignments))
+            pos = np.searchsorted(ids, keys)
+            ok = (pos < len(ids)) & (ids[np.minimum(pos, len(ids) - 1)] == keys)
+            v[pos[ok]] = vals[ok]
+        return v
+
     def vessel_of(self, lesion_id: int) -> int:
         if lesion_id in self.assignments:
             return self.assignments[lesion_id]
@@ -229,22 +242,34 @@ class CalciumSession(Undoable):
         """One row per lesion (excluded ones too, flagged) for the lesion list."""
         if self.base_result is None:
             return []
-        rows = []
-        for rec in self.base_result.lesions:
-            i = int(rec["id"])
-            rows.append(
-                {
-                    "id": i,
-                    "slice": int(rec["slice"]),
-                    "group": int(self._groups[i]),
-                    "vessel": vessel_name(self.vessel_of(i)),
-                    "agatston": round(float(rec["agatston"]), 2),
-                    "peak_hu": round(float(rec["peak_hu"]), 1),
-                    "area_mm2": round(float(rec["area_mm2"]), 2),
-                    "excluded": i in self.excluded,
-                }
+        les = self.base_result.lesions
+        ids = les["id"].astype(np.int64).tolist()
+        names = {int(v): vessel_name(int(v)) for v in np.unique(self.vessels())}
+        vessel = [names[v] for v in self.vessels().tolist()]
+        groups = self._groups[les["id"].astype(np.int64)].tolist()
+        excluded = self.excluded
+        return [
+            {
+                "id": i,
+                "slice": sl,
+                "group": g,
+                "vessel": vname,
+                "agatston": round(ag, 2),
+                "peak_hu": round(pk, 1),
+                "area_mm2": round(ar, 2),
+                "excluded": i in excluded,
+            }
+            for i, sl, g, vname, ag, pk, ar in zip(
+                ids,
+                les["slice"].astype(np.int64).tolist(),
+                groups,
+                vessel,
+                les["agatston"].astype(float).tolist(),
+                les["peak_hu"].astype(float).tolist(),
+                les["area_mm2"].astype(float).tolist(),
+                strict=True,
             )
-        return rows
+        ]
 
     def to_dict(self, image: str = "") -> dict[str, Any]:
         """The report: the result (assignments and exclusions applied) and the decisions."""

@@ -7,7 +7,11 @@ session's ``changed`` signal.
 - Click a lesion (whatever layer is selected) to assign its 3D calcification to the chosen
   vessel, or to exclude it (noise, bone, stent); tick *this slice only* to act on one slice's
   lesion. Keys ``1``-``4`` pick LM/LAD/LCX/RCA, ``0`` unassigned, ``X`` exclude mode,
-  ``Control-Z`` / ``Control-Shift-Z`` undo/redo.
+  ``Control-Z`` / ``Control-Shift-Z`` undo/redo, whatever layer is selected: while the dock is
+  open they are bound on the viewer and on every layer (a layer's own ``2`` or ``X`` would
+  otherwise win), and the current action is shown in the dock.
+- The lesion list is a Qt model / view table updated by row: an assignment at 2,000 lesions
+  redraws the rows it changed, not the table.
 - Lesions are coloured by vessel (LM/LAD/LCX/RCA), unassigned ones white, excluded ones dim.
 - The lesion list jumps to a lesion's slice when a row is clicked.
 - Scoring again (other threshold or ROI) keeps every assignment, exclusion and the history.
@@ -42,6 +46,7 @@ from ..report import write_csv, write_json
 from ._calcium_cal import CalibrationBox
 from ._ccta_common import _fmt, _geometry, _labels_array, _LayerCombo
 from ._common import fit_table, label_colormap
+from ._table import RowTableModel, RowTableView
 from ._worker import start_worker
 
 LESION_LAYER = "calcium lesions"
@@ -56,6 +61,16 @@ VESSEL_COLORS = {
 EXCLUDED_COLOR = (0.45, 0.45, 0.45, 0.35)
 WARN_STYLE = "color: #ffb020"
 LESION_COLUMNS = ("id", "slice", "vessel", "agatston", "peak_hu", "excluded")
+#: the lesion table's headers, with units
+LESION_HEADERS = {
+    "id": "id",
+    "slice": "slice",
+    "vessel": "vessel",
+    "agatston": "Agatston",
+    "peak_hu": "peak HU",
+    "excluded": "excluded",
+}
+ACTION_STYLE = "font-weight: bold"
 
 
 def _vessel_color(v: int) -> tuple[float, ...]:
@@ -73,6 +88,7 @@ class CalciumScoringWidget(QWidget):
         self.worker = None
         self.lesion_layer = None
         self._image_name = ""
+        self._shown_colors: dict | None = None
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.image_combo = _LayerCombo(napari_viewer, "image")
@@ -124,6 +140,11 @@ class CalciumScoringWidget(QWidget):
         g.addWidget(self.slice_only, 0, 2)
         g.addWidget(self.undo_button, 1, 0)
         g.addWidget(self.redo_button, 1, 1)
+        self.action_label = QLabel("")
+        self.action_label.setStyleSheet(ACTION_STYLE)
+        g.addWidget(self.action_label, 1, 2)
+        self.action_combo.currentIndexChanged.connect(lambda *_: self._show_action())
+        self.vessel_choice.currentIndexChanged.connect(lambda *_: self._show_action())
         lay.addWidget(box)
 
         self.calibration_box = CalibrationBox(napari_viewer, self._calibrate_from, self._status)
@@ -134,11 +155,14 @@ class CalciumScoringWidget(QWidget):
         self.table.setHorizontalHeaderLabels(["vessel", "Agatston", "volume mm³", "mass mg", "n"])
         fit_table(self.table, 6)
         lay.addWidget(self.table)
-        self.lesion_table = QTableWidget(0, len(LESION_COLUMNS))
-        self.lesion_table.setHorizontalHeaderLabels(list(LESION_COLUMNS))
-        self.lesion_table.cellClicked.connect(lambda r, _c: self.go_to_lesion(self._row_ids[r]))
-        self._row_ids: list[int] = []
-        lay.addWidget(QLabel("lesions (click: go to its slice)"))
+        self.lesion_model = RowTableModel(
+            [(c, LESION_HEADERS[c]) for c in LESION_COLUMNS], fmt=_fmt, key="id"
+        )
+        self.lesion_table = RowTableView(self.lesion_model, min_rows=4)
+        self.lesion_table.clicked.connect(
+            lambda index: self.go_to_lesion(self.lesion_model.row_key(index.row()))
+        )
+        lay.addWidget(QLabel("lesions (click a row: go to its slice)"))
         lay.addWidget(self.lesion_table, 1)
         self.export_button = QPushButton("Export report (JSON + CSV)…")
         self.export_button.clicked.connect(self._export_dialog)
@@ -147,7 +171,12 @@ class CalciumScoringWidget(QWidget):
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
         self.viewer.mouse_drag_callbacks.append(self._on_click)
+        self._keyed_layers: list = []
         self._bind_keys(self.viewer)
+        for layer in self.viewer.layers:
+            self._bind_layer_keys(layer)
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self._show_action()
 
     # -- compatibility: the session's state under the dock's names ----------------------------------
     @property
@@ -234,8 +263,8 @@ class CalciumScoringWidget(QWidget):
                 units=UNITS,
                 opacity=0.8,
             )
-            self._bind_keys(layer)
         self.lesion_layer = layer
+        self._shown_colors = None
 
     def apply_window(self, name: str | None = None) -> None:
         """Set the image layer's contrast to a CT window preset."""
@@ -246,7 +275,7 @@ class CalciumScoringWidget(QWidget):
             image.contrast_limits = WINDOW_PRESETS[name]
 
     # -- clicks and keys --------------------------------------------------------------------------
-    def _bind_keys(self, target) -> None:
+    def _key_actions(self) -> dict[str, Any]:
         def pick(i: int):
             def run(*_: Any) -> None:
                 self.action_combo.setCurrentIndex(0)
@@ -258,8 +287,36 @@ class CalciumScoringWidget(QWidget):
         keys["x"] = lambda *_: self.action_combo.setCurrentIndex(1)
         keys["Control-Z"] = lambda *_: self.undo()
         keys["Control-Shift-Z"] = lambda *_: self.session.redo()
-        for key, fn in keys.items():
+        return keys
+
+    def _bind_keys(self, target) -> None:
+        for key, fn in self._key_actions().items():
             target.bind_key(key, fn, overwrite=True)
+
+    def _bind_layer_keys(self, layer) -> None:
+        """Bind the keys on a layer too: napari asks the selected layer's keymap before the
+        viewer's, so the CT's own ``2`` (transform mode) or a labels layer's ``2`` (paint)
+        would otherwise win and the next click would assign to the previous vessel."""
+        self._bind_keys(layer)
+        self._keyed_layers.append(layer)
+
+    def _on_layer_inserted(self, event) -> None:
+        try:
+            self.action_combo.currentText()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            self._detach()
+            return
+        self._bind_layer_keys(event.value)
+
+    def _show_action(self) -> None:
+        action = self.action_combo.currentText()
+        if action == "assign to":
+            text = f"click assigns to {self.vessel_choice.currentText()}"
+        elif action == "off":
+            text = "clicks do nothing"
+        else:
+            text = f"click: {action}"
+        self.action_label.setText(text)
 
     def _on_click(self, viewer, event):
         """Viewer mouse callback: a click (no drag) acts on the lesion under the cursor,
@@ -320,6 +377,21 @@ class CalciumScoringWidget(QWidget):
 
         with contextlib.suppress(ValueError, RuntimeError):
             self.viewer.mouse_drag_callbacks.remove(self._on_click)
+        with contextlib.suppress(ValueError, RuntimeError, TypeError):
+            self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+        for target in [self.viewer, *self._keyed_layers]:
+            for key in self._key_actions():
+                with contextlib.suppress(KeyError, ValueError, RuntimeError):
+                    target.bind_key(key, None)
+        self._keyed_layers = []
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._detach()
+        super().closeEvent(event)
+
+    @property
+    def _row_ids(self) -> list[int]:
+        return [r["id"] for r in self.lesion_model.rows]
 
     def go_to_lesion(self, lesion_id: int) -> None:
         """Show the slice of a lesion, centred on it."""
@@ -367,12 +439,7 @@ class CalciumScoringWidget(QWidget):
                 self.table.setItem(i, j, QTableWidgetItem(_fmt(v)))
         fit_table(self.table, 6)
         rows = s.lesion_rows()
-        self._row_ids = [r["id"] for r in rows]
-        self.lesion_table.setRowCount(len(rows))
-        for i, r in enumerate(rows):
-            for j, key in enumerate(LESION_COLUMNS):
-                self.lesion_table.setItem(i, j, QTableWidgetItem(_fmt(r[key])))
-        fit_table(self.lesion_table, 4)
+        self.lesion_model.set_rows(rows)
         mass = "not calibrated" if res.mass_mg is None else f"{res.mass_mg:.1f} mg"
         excl = f" · {len(s.excluded)} excluded" if s.excluded else ""
         self.summary.setText(
@@ -380,10 +447,17 @@ class CalciumScoringWidget(QWidget):
             f"CAC-DRS {res.cac_drs} · category {res.category}"
         )
         if self.lesion_layer is not None:
-            colors = {r["id"]: EXCLUDED_COLOR for r in rows if r["excluded"]}
-            for lid in self._row_ids:
-                colors.setdefault(lid, _vessel_color(s.vessel_of(lid)))
-            self.lesion_layer.colormap = label_colormap(colors)
+            # unassigned lesions take the colormap's default colour: at 2,000 lesions only the
+            # assigned and excluded ones are listed, and nothing is rebuilt when none changed
+            colors = {
+                r["id"]: _vessel_color(v)
+                for r, v in zip(rows, s.vessels().tolist(), strict=True)
+                if v != 0
+            }
+            colors.update({r["id"]: EXCLUDED_COLOR for r in rows if r["excluded"]})
+            if colors != self._shown_colors or self.lesion_layer.colormap is None:
+                self._shown_colors = colors
+                self.lesion_layer.colormap = label_colormap(colors, default=VESSEL_COLORS[0])
 
     # -- report ---------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:

@@ -43,11 +43,12 @@ def refill_combo(
         combo.setProperty("np_user_chosen", False)
 
 
-def label_colormap(colors: dict[int, Any]):
-    """A napari direct label colormap: 0 and unlisted labels transparent, others as given."""
+def label_colormap(colors: dict[int, Any], default: Any = (0, 0, 0, 0)):
+    """A napari direct label colormap: 0 transparent, unlisted labels ``default`` (transparent
+    unless given), others as given."""
     from napari.utils.colormaps import DirectLabelColormap
 
-    return DirectLabelColormap(color_dict={None: (0, 0, 0, 0), 0: (0, 0, 0, 0), **colors})
+    return DirectLabelColormap(color_dict={None: default, 0: (0, 0, 0, 0), **colors})
 
 
 def fit_table(table, max_rows: int = 12) -> None:
