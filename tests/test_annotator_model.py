@@ -80,8 +80,13 @@ def test_predictions_accept_reject(ann):
     assert ann.accept_frame(4) == 1 and (4, "calcium", 100.0, 160.0) in _arcs(ann)
     assert ann.reject_frame(6) == 1
     assert ann.accept_all() == 0
-    assert ann.undo() and _arcs(ann) == []
     assert len(events) == 3
+    assert sorted(ann.reviewed) == [4, 6]
+    # undo takes back the reject (not the accept before it): the prediction is back
+    assert ann.undo() and _arcs(ann) == [(4, "calcium", 100.0, 160.0)]
+    assert [a.frame for a in ann.predicted.arcs] == [6] and sorted(ann.reviewed) == [4]
+    assert ann.undo() and _arcs(ann) == [] and len(ann.predicted.arcs) == 2
+    assert ann.redo() and ann.redo() and [a.frame for a in ann.predicted.arcs] == []
     with pytest.raises(ValueError, match="frames"):
         ann.set_predictions(ArcSet(3, (64, 64)))
 
@@ -178,3 +183,125 @@ def test_drag_gesture_and_angles():
 
 def test_autosave_path():
     assert autosave_path("/x/pb.dcm").name == "pb.dcm.arcs.json"
+
+
+def _pred(ann, arcs):
+    pred = ArcSet(ann.n_frames, ann.frame_shape, ["calcium"])
+    for f, s, e in arcs:
+        pred.add(f, "calcium", s, e)
+    ann.set_predictions(pred)
+    return pred
+
+
+def test_undo_after_reject_frame_undoes_the_reject(ann):
+    _pred(ann, [(2, 10, 50), (3, 100, 140)])
+    assert ann.accept(2) == 1
+    assert ann.reject(3) == 1
+    assert ann.undo()  # the reject only
+    assert [a.frame for a in ann.predicted.arcs] == [3]
+    assert _arcs(ann) == [(2, "calcium", 10.0, 50.0)]
+
+
+def test_accept_reject_one_arc_and_ranges_are_one_undo_each(ann):
+    _pred(ann, [(1, 10, 20), (1, 200, 220), (2, 0, 30), (3, 0, 30), (4, 0, 30), (7, 5, 6)])
+    assert ann.accept(1, arc_index=1) == 1
+    assert _arcs(ann) == [(1, "calcium", 200.0, 220.0)]
+    assert 1 not in ann.reviewed  # an arc of frame 1 still waits
+    assert ann.reject(1, arc_index=0) == 1 and 1 in ann.reviewed
+    assert ann.accept(1, arc_index=5) == 0  # no such arc: nothing, no undo step
+    n_hist = len(ann.history)
+    assert ann.accept_range(4, 2) == 3 and len(ann.history) == n_hist + 1
+    assert sorted(a.frame for a in ann.arcset.arcs) == [1, 2, 3, 4]
+    assert ann.reject_range(5, 9) == 1 and ann.predicted.arcs == []
+    assert ann.undo() and [a.frame for a in ann.predicted.arcs] == [7]
+    assert ann.undo() and sorted(a.frame for a in ann.predicted.arcs) == [2, 3, 4, 7]
+    assert sorted(a.frame for a in ann.arcset.arcs) == [1]
+    assert sorted(ann.reviewed) == [1]
+
+
+def test_new_predictions_are_not_replaced_by_undo(ann):
+    _pred(ann, [(2, 10, 50)])
+    ann.accept(2)
+    _pred(ann, [(5, 10, 50)])  # a new prediction run
+    assert ann.undo() and _arcs(ann) == []
+    assert [a.frame for a in ann.predicted.arcs] == [5]
+
+
+def test_reviewed_frames_undo(ann):
+    assert ann.set_reviewed([3, 4]) and not ann.set_reviewed(3)
+    ann.add_arc(6, "calcium", 0, 10)
+    assert ann.annotated_frames().tolist() == [3, 4, 6]
+    assert ann.undo() and ann.undo() and ann.annotated_frames().tolist() == []
+
+
+def test_paint_block_and_stroke_one_undo(ann, tmp_path):
+    ann.add_arc(2, "calcium", 340, 30)
+    n = len(ann.history)
+    assert ann.paint_block(1, 3, 20, 60)  # a rectangle of frames 1..3, 20..60 deg
+    assert len(ann.history) == n + 1
+    assert _arcs(ann) == [
+        (1, "calcium", 20.0, 60.0),
+        (2, "calcium", 340.0, 60.0),
+        (3, "calcium", 20.0, 60.0),
+    ]
+    # a brush stroke that erases through 0 deg on frames 2 and 3: one undo step
+    ann.begin_stroke()
+    ann.paint(2, 350, 10, erase=True)
+    ann.paint([2, 3], 40, 50, erase=True)
+    assert ann.end_stroke()
+    assert _arcs(ann) == [
+        (1, "calcium", 20.0, 60.0),
+        (2, "calcium", 10.0, 40.0),
+        (2, "calcium", 50.0, 60.0),
+        (2, "calcium", 340.0, 350.0),
+        (3, "calcium", 20.0, 40.0),
+        (3, "calcium", 50.0, 60.0),
+    ]
+    assert len(ann.history) == n + 2
+    assert ann.undo() and len(_arcs(ann)) == 3
+    assert ann.undo() and _arcs(ann) == [(2, "calcium", 340.0, 30.0)]
+    # a stroke that changes nothing leaves no step
+    ann.begin_stroke()
+    ann.paint(5, 0, 10, erase=True)
+    assert not ann.end_stroke()
+    with pytest.raises(ValueError, match="outside"):
+        ann.paint(99, 0, 10)
+
+
+def test_subtract_arc_exact():
+    from napari_plaque.ivus.annotator import subtract_arc
+
+    assert subtract_arc(0, 360, 90, 180) == [(180.0, 90.0)]
+    assert subtract_arc(350, 20, 355, 5) == [(5.0, 20.0), (350.0, 355.0)]
+    assert subtract_arc(10, 20, 0, 360) == []
+    assert subtract_arc(10, 20, 30, 40) == [(10.0, 20.0)]
+
+
+def test_next_end_diastolic_frame(ann):
+    import numpy as np
+
+    from napari_plaque.ivus.gating import GatingResult
+
+    assert ann.next_ed_frame(0) is None and ann.gating_confidence is None
+    ann.gating = GatingResult(np.array([2, 5, 8]), 3.0, 75.0, np.zeros(10), 0.6)
+    assert ann.next_ed_frame(0) == 2 and ann.next_ed_frame(2) == 5
+    assert ann.next_ed_frame(8) is None and ann.next_ed_frame(5, -1) == 2
+    assert ann.next_ed_frame(2, -1) is None and ann.gating_confidence == 0.6
+
+
+def test_compute_gating_on_a_beating_sequence():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n, period = 120, 10
+    base = rng.normal(size=(32, 32))
+    frames = np.stack(
+        [np.roll(base, int(round(3 * np.sin(2 * np.pi * i / period))), axis=0) for i in range(n)]
+    )
+    frames = frames + rng.normal(scale=0.05, size=frames.shape)
+    ann = ArcAnnotator(n, (32, 32))
+    g = ann.compute_gating(frames, frame_time_s=1 / 15)
+    assert g.period_frames == pytest.approx(period, abs=1)
+    assert ann.gating_confidence == pytest.approx(g.confidence)
+    f = ann.next_ed_frame(0)
+    assert f is not None and f in set(g.frames.tolist())

@@ -16,7 +16,7 @@ arcs stay in memory, :attr:`ArcAnnotator.save_error` says why, ``save_state`` is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from psygnal import Signal
 from ..history import History, Undoable
 from ..io.errors import FormatError
 from ..lazy_stack import LazyFrameStack
-from .arcs import DEFAULT_CLASSES, Arc, ArcSet, load_arcs, save_arcs
+from .arcs import DEFAULT_CLASSES, Arc, ArcSet, arc_extent, load_arcs, merge_arcs, save_arcs
 from .measure import arc_measurements, pullback_summary
 from .render import frame_sector_labels
 
@@ -51,6 +51,7 @@ __all__ = [
     "ArcDrag",
     "ArcSectorStack",
     "angle_about",
+    "subtract_arc",
     "autosave_path",
 ]
 
@@ -80,6 +81,48 @@ def _sweep(prev_deg: float, new_deg: float) -> float:
     """Signed smallest angular step from ``prev`` to ``new`` in (-180, 180]."""
     d = (new_deg - prev_deg + 180.0) % 360.0 - 180.0
     return 180.0 if d == -180.0 else d
+
+
+def _pieces(start_deg: float, end_deg: float) -> list[tuple[float, float]]:
+    """An arc as non-wrapping intervals of [0, 360]."""
+    ext = arc_extent(start_deg, end_deg)
+    if ext <= 0:
+        return []
+    if ext >= 360.0:
+        return [(0.0, 360.0)]
+    s = float(np.mod(start_deg, 360.0))
+    e = s + ext
+    return [(s, e)] if e <= 360.0 else [(s, 360.0), (0.0, e - 360.0)]
+
+
+def subtract_arc(
+    start_deg: float, end_deg: float, cut_start: float, cut_end: float
+) -> list[tuple[float, float]]:
+    """What is left of arc ``[start, end)`` once ``[cut_start, cut_end)`` is removed (exact,
+    wrap-around handled); canonical arcs, a piece through 0 deg as one wrapping arc."""
+    left = _pieces(start_deg, end_deg)
+    for c0, c1 in _pieces(cut_start, cut_end):
+        nxt = []
+        for a0, a1 in left:
+            if c1 <= a0 or c0 >= a1:
+                nxt.append((a0, a1))
+                continue
+            if a0 < c0:
+                nxt.append((a0, c0))
+            if c1 < a1:
+                nxt.append((c1, a1))
+        left = nxt
+    return merge_arcs([(a, b) for a, b in left if b - a > 1e-9])
+
+
+@dataclass
+class _State:
+    """One undo snapshot: the user's arcs, the predictions waiting and the reviewed frames."""
+
+    arcset: ArcSet
+    predicted: ArcSet | None
+    reviewed: frozenset[int] = field(default_factory=frozenset)
+    pred_gen: int = 0  # which set_predictions the predictions came from
 
 
 @dataclass
@@ -152,11 +195,16 @@ class ArcAnnotator(Undoable):
     arcs_changed : the annotation changed (an edit, undo/redo, load, merge)
     predictions_changed : predicted arcs arrived, were accepted or rejected
     save_state(str, bool) : a message about saving and whether the arcs are safely on disk
+    reviewed_changed : the set of reviewed frames changed
+
+    Undo covers the arcs, the predictions and the reviewed frames together: accepting,
+    rejecting (per arc, frame or range), a paint stroke, an edit are each one step.
     """
 
     arcs_changed = Signal()
     predictions_changed = Signal()
     save_state = Signal(str, bool)
+    reviewed_changed = Signal()
 
     def __init__(
         self,
@@ -179,8 +227,14 @@ class ArcAnnotator(Undoable):
         self.save_error: str | None = None
         self.conflict = False
         self.message = ""
-        self.history: History[ArcSet] = History(UNDO_DEPTH)
+        self.history: History[_State] = History(UNDO_DEPTH)
         self._stats: dict[str, dict[str, Any]] | None = None
+        #: frames the user has reviewed in full (a frame without arcs is then "no plaque")
+        self.reviewed: set[int] = set()
+        #: end-diastolic gating of the pullback (None until :meth:`compute_gating`)
+        self.gating: Any = None
+        self._stroke: _State | None = None
+        self._pred_gen = 0
         if restore and self.save_path is not None and self.save_path.exists():
             try:
                 self.arcset = load_arcs(self.save_path, self.n_frames, self.frame_shape)
@@ -199,29 +253,61 @@ class ArcAnnotator(Undoable):
         return cls(pullback.n_frames, pullback.frame_shape, pullback.mm_per_frame, **kwargs)
 
     # -- history ------------------------------------------------------------------------------
+    def _state(self) -> _State:
+        pred = None if self.predicted is None else self.predicted.copy()
+        return _State(self.arcset.copy(), pred, frozenset(self.reviewed), self._pred_gen)
+
     def _push(self) -> None:
-        self.history.push(self.arcset.copy())
+        self.history.push(self._state())
 
     def _changed(self) -> None:
         self._stats = None
         self.autosave()
         self.arcs_changed.emit()
 
+    def _restore(self, state: _State, current: _State) -> None:
+        self.arcset = state.arcset
+        if state.pred_gen == self._pred_gen:  # newer predictions are never replaced by older
+            self.predicted = state.predicted
+        self.reviewed = set(state.reviewed)
+        self._changed()
+        if _pred_key(self.predicted) != _pred_key(current.predicted):
+            self.predictions_changed.emit()
+        if state.reviewed != current.reviewed:
+            self.reviewed_changed.emit()
+
     def undo(self) -> bool:
-        state = self.history.undo(self.arcset)
+        current = self._state()
+        state = self.history.undo(current)
         if state is None:
             return False
-        self.arcset = state
-        self._changed()
+        self._restore(state, current)
         return True
 
     def redo(self) -> bool:
-        state = self.history.redo(self.arcset)
+        current = self._state()
+        state = self.history.redo(current)
         if state is None:
             return False
-        self.arcset = state
-        self._changed()
+        self._restore(state, current)
         return True
+
+    # -- reviewed frames ------------------------------------------------------------------
+    def set_reviewed(self, frames: Any, reviewed: bool = True) -> bool:
+        """Mark frames as reviewed in full (or not); one undo step. False when nothing changed."""
+        fs = {int(f) for f in np.atleast_1d(np.asarray(frames, int)) if 0 <= f < self.n_frames}
+        new = (self.reviewed | fs) if reviewed else (self.reviewed - fs)
+        if new == self.reviewed:
+            return False
+        self._push()
+        self.reviewed = new
+        self.reviewed_changed.emit()
+        return True
+
+    def annotated_frames(self) -> np.ndarray:
+        """Frames that are labels: frames holding arcs plus reviewed frames (sorted)."""
+        fs = {a.frame for a in self.arcset.arcs} | self.reviewed
+        return np.array(sorted(fs), dtype=np.int64)
 
     # -- edits ----------------------------------------------------------------------------------
     def add_arc(self, frame: int, cls: str, start_deg: float, end_deg: float) -> None:
@@ -231,7 +317,7 @@ class ArcAnnotator(Undoable):
 
     def delete_at(self, frame: int, angle_deg: float, prefer_cls: str | None = None) -> bool:
         """Delete the arc at ``angle_deg`` on ``frame`` (of ``prefer_cls`` when one is there)."""
-        snapshot = self.arcset.copy()
+        snapshot = self._state()
         removed = None
         if prefer_cls is not None:
             removed = self.arcset.remove_at(frame, angle_deg, prefer_cls)
@@ -287,6 +373,7 @@ class ArcAnnotator(Undoable):
             )
         self.predicted = arcs
         self.prediction_info = dict(info)
+        self._pred_gen += 1
         self.predictions_changed.emit()
 
     def prediction_summary(self) -> dict[str, Any] | None:
@@ -298,39 +385,164 @@ class ArcAnnotator(Undoable):
         lab = self.predicted.class_labels("calcium", self.n_alines)
         return arc_measurements(lab, self.mm_per_frame)
 
-    def accept_frame(self, frame: int) -> int:
-        """Move the predicted arcs of ``frame`` into the annotation (undoable)."""
+    def _review(self, frames: list[int], arc_index: int | None, accept: bool) -> int:
+        """Accept or reject predicted arcs of ``frames`` (one undo step); frames left with no
+        prediction become reviewed (their labels are now the user's)."""
         if self.predicted is None:
             return 0
-        arcs = self.predicted.arcs_for(frame)
-        if not arcs:
+        chosen: list[Arc] = []
+        for f in frames:
+            arcs = self.predicted.arcs_for(f)
+            if arc_index is not None:
+                arcs = arcs[arc_index : arc_index + 1] if 0 <= arc_index < len(arcs) else []
+            chosen.extend(arcs)
+        if not chosen:
             return 0
         self._push()
-        for a in arcs:
-            self.arcset.add(frame, a.cls, a.start_deg, a.end_deg, annotator=a.annotator)
-        self.predicted.clear_frame(frame)
-        self._changed()
+        ids = {id(a) for a in chosen}
+        if accept:
+            self.arcset.add_many([Arc(**vars(a)) for a in chosen])
+        self.predicted.arcs = [a for a in self.predicted.arcs if id(a) not in ids]
+        left = {a.frame for a in self.predicted.arcs}
+        done = {a.frame for a in chosen} - left
+        if not done <= self.reviewed:
+            self.reviewed |= done
+            self.reviewed_changed.emit()
+        if accept:
+            self._changed()
         self.predictions_changed.emit()
-        return len(arcs)
+        return len(chosen)
+
+    def accept(self, frame: int, arc_index: int | None = None) -> int:
+        """Accept the predicted arcs of ``frame`` (only the ``arc_index``-th of them, in the
+        order of ``predicted.arcs_for(frame)``, when given); one undo step; returns how many."""
+        return self._review([int(frame)], arc_index, True)
+
+    def reject(self, frame: int, arc_index: int | None = None) -> int:
+        """Drop predicted arcs of ``frame`` (or its ``arc_index``-th); one undo step."""
+        return self._review([int(frame)], arc_index, False)
+
+    def accept_range(self, first: int, last: int) -> int:
+        """Accept every predicted arc of frames ``first..last`` (inclusive, either order)."""
+        a, b = sorted((int(first), int(last)))
+        return self._review(list(range(a, b + 1)), None, True)
+
+    def reject_range(self, first: int, last: int) -> int:
+        a, b = sorted((int(first), int(last)))
+        return self._review(list(range(a, b + 1)), None, False)
+
+    def accept_frame(self, frame: int) -> int:
+        """Move the predicted arcs of ``frame`` into the annotation (one undo step)."""
+        return self.accept(frame)
 
     def reject_frame(self, frame: int) -> int:
-        if self.predicted is None:
-            return 0
-        n = len(self.predicted.arcs_for(frame))
-        self.predicted.clear_frame(frame)
-        self.predictions_changed.emit()
-        return n
+        """Drop the predicted arcs of ``frame`` (one undo step)."""
+        return self.reject(frame)
 
     def accept_all(self) -> int:
         if self.predicted is None or not self.predicted.arcs:
             return 0
-        self._push()
-        arcs: list[Arc] = list(self.predicted.arcs)
-        self.arcset.add_many(arcs)
-        self.predicted.arcs = []
+        return self._review(sorted({a.frame for a in self.predicted.arcs}), None, True)
+
+    # -- painting on the arc map (frames x angle) -------------------------------------------
+    def begin_stroke(self) -> None:
+        """Start a paint stroke: every :meth:`paint` until :meth:`end_stroke` is one undo step."""
+        if self._stroke is None:
+            self._stroke = self._state()
+
+    def paint(
+        self,
+        frames: Any,
+        start_deg: float,
+        end_deg: float,
+        cls: str = "calcium",
+        erase: bool = False,
+    ) -> bool:
+        """Add (or with ``erase`` remove) the A-lines of ``[start, end)`` on ``frames`` (an int,
+        a list, or ``range``). Inside a stroke the file is written at :meth:`end_stroke`;
+        outside one the call is its own stroke. Returns whether anything changed."""
+        own = self._stroke is None
+        if own:
+            self.begin_stroke()
+        fs = [int(f) for f in np.atleast_1d(np.asarray(list(np.atleast_1d(frames)), int))]
+        bad = [f for f in fs if not 0 <= f < self.n_frames]
+        if bad:
+            if own:
+                self._stroke = None
+            raise ValueError(f"frame {bad[0]} outside the pullback (0..{self.n_frames - 1})")
+        before = [(a.frame, a.cls, a.start_deg, a.end_deg) for a in self.arcset.arcs]
+        if arc_extent(start_deg, end_deg) > 0:
+            for f in fs:
+                if erase:
+                    keep = []
+                    for a in self.arcset.arcs:
+                        if a.frame != f or a.cls != cls:
+                            keep.append(a)
+                            continue
+                        for s_, e_ in subtract_arc(a.start_deg, a.end_deg, start_deg, end_deg):
+                            same = abs(s_ - a.start_deg) < 1e-9 and abs(e_ - a.end_deg) < 1e-9
+                            keep.append(a if same else Arc(f, cls, s_, e_, a.annotator, a.time))
+                    self.arcset.arcs = keep
+                    self.arcset._sort()
+                else:
+                    self.arcset.add(f, cls, start_deg, end_deg)
+        changed = before != [(a.frame, a.cls, a.start_deg, a.end_deg) for a in self.arcset.arcs]
+        if changed:
+            self._stats = None
+            self.arcs_changed.emit()
+        if own:
+            self.end_stroke()
+        return changed
+
+    def paint_block(
+        self,
+        first: int,
+        last: int,
+        start_deg: float,
+        end_deg: float,
+        cls: str = "calcium",
+        erase: bool = False,
+    ) -> bool:
+        """Paint a frames x angle rectangle (frames ``first..last`` inclusive): one undo step."""
+        a, b = sorted((int(first), int(last)))
+        return self.paint(range(a, b + 1), start_deg, end_deg, cls, erase)
+
+    def end_stroke(self) -> bool:
+        """Finish the stroke: one undo step (when it changed anything) and one autosave."""
+        state, self._stroke = self._stroke, None
+        if state is None:
+            return False
+        if _arcs_key(state.arcset) == _arcs_key(self.arcset):
+            return False
+        self.history.push(state)
         self._changed()
-        self.predictions_changed.emit()
-        return len(arcs)
+        return True
+
+    # -- end-diastolic frames -------------------------------------------------------------
+    def compute_gating(self, frames: Any, frame_time_s: float, **kwargs: Any) -> Any:
+        """Gate the pullback (:func:`napari_plaque.ivus.gating.end_diastolic_frames`) and keep
+        the result for :meth:`next_ed_frame`. ValueError when the pullback is too short."""
+        from .gating import end_diastolic_frames
+
+        self.gating = end_diastolic_frames(frames, frame_time_s, **kwargs)
+        return self.gating
+
+    @property
+    def gating_confidence(self) -> float | None:
+        """The gating's confidence (0..1; under 0.2 it is not trustworthy); None: not gated."""
+        return None if self.gating is None else float(self.gating.confidence)
+
+    def next_ed_frame(self, frame: int, direction: int = 1) -> int | None:
+        """The end-diastolic frame after (``direction`` +1) or before (-1) ``frame``; None at
+        the end of the pullback or before :meth:`compute_gating`."""
+        if self.gating is None or len(self.gating.frames) == 0:
+            return None
+        ed = np.asarray(self.gating.frames, int)
+        if direction >= 0:
+            after = ed[ed > frame]
+            return int(after[0]) if after.size else None
+        before = ed[ed < frame]
+        return int(before[-1]) if before.size else None
 
     # -- measurements ---------------------------------------------------------------------
     def measurements(self) -> dict[str, dict[str, Any]]:
@@ -398,8 +610,18 @@ class ArcAnnotator(Undoable):
         try:
             n = _merge_from_file(self.arcset, self.save_path)
         except FormatError:
-            self.arcset = self.history.drop_last()
+            self.arcset = self.history.drop_last().arcset
             raise
         self.conflict = False
         self._changed()
         return n
+
+
+def _arcs_key(arcs: ArcSet | None) -> Any:
+    if arcs is None:
+        return None
+    return [(a.frame, a.cls, a.start_deg, a.end_deg) for a in arcs.arcs]
+
+
+def _pred_key(arcs: ArcSet | None) -> Any:
+    return _arcs_key(arcs)
