@@ -1,4 +1,5 @@
-"""`napari-plaque` subcommands for IVUS: ics, export-alines, train-svm, predict-arcs."""
+"""`napari-plaque` subcommands for IVUS: ics, export-alines, train-svm, predict-arcs,
+propose-frames (active learning) and arcs interpolate (keyframes)."""
 
 from __future__ import annotations
 
@@ -350,8 +351,92 @@ def _cluster_arguments(p) -> None:
     )
 
 
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    pa, pb_ = Path(a), Path(b)
+    if pa.exists() and pb_.exists():
+        return pa.samefile(pb_)
+    return pa.resolve() == pb_.resolve()
+
+
+def _arcs_interpolate(args: argparse.Namespace) -> int:
+    from ..ivus.arcs import load_arcs, save_arcs
+    from ..ivus.keyframes import interpolate_arcs, keyframe_gaps
+
+    if _same_file(args.arcs, args.out) and not args.overwrite:
+        raise CLIError(
+            f"{args.out}: is the input arcs file; give another --out, or --overwrite to replace it"
+        )
+    arcs = load_arcs(args.arcs)
+    keys = sorted({a.frame for a in arcs.arcs})
+    new = interpolate_arcs(arcs, keys, max_gap=args.max_gap)
+    out = arcs.copy()
+    out.add_many(list(new.arcs))
+    # the user named the file; atomic write (a crash leaves the old file or the new one)
+    save_arcs(out, args.out, on_conflict="overwrite")
+    gaps = keyframe_gaps(keys, args.max_gap)
+    filled = sorted({a.frame for a in new.arcs})
+    skipped = [
+        (a, b) for a, b in zip(keys[:-1], keys[1:], strict=False) if b - a > args.max_gap
+    ]
+    res = {
+        "arcs": str(args.arcs),
+        "out": str(args.out),
+        "keyframes": keys,
+        "gaps_interpolated": [list(g) for g in gaps],
+        "frames_filled": filled,
+        "n_arcs_added": len(new.arcs),
+        "max_gap": args.max_gap,
+        "warnings": [
+            f"keyframes {a} and {b} are {b - a} frames apart (> --max-gap {args.max_gap}): "
+            "not interpolated"
+            for a, b in skipped
+        ],
+    }
+    if args.json:
+        print_json(res)
+        return 0
+    print(
+        f"{len(new.arcs)} arcs interpolated on {len(filled)} frames between "
+        f"{len(gaps)} keyframe pair(s); written to {args.out}"
+    )
+    for w in res["warnings"]:
+        print(f"warning: {w}")
+    return 0
+
+
 def register(sub) -> None:
     """Add the IVUS subcommands to the napari-plaque parser."""
+    from ..ivus.keyframes import DEFAULT_MAX_GAP
+
+    p = sub.add_parser(
+        "arcs",
+        help="operations on arcs files (interpolate between keyframes)",
+        description="Operations on napari-plaque arcs files.",
+    )
+    arcs_sub = p.add_subparsers(dest="arcs_command", metavar="COMMAND", required=True)
+    q = arcs_sub.add_parser(
+        "interpolate",
+        help="fill the frames between annotated keyframes with interpolated arcs",
+        description="Every two consecutive frames holding arcs (keyframes) at most --max-gap "
+        "frames apart: the frames between get arcs whose start angle moves the shorter way "
+        "round the circle (350 -> 10 deg through 0) and whose extent changes linearly; arcs "
+        "without a partner shrink to nothing. The output holds the input arcs plus the "
+        "interpolated ones (annotator 'interpolated (keyframes A-B)').",
+    )
+    q.add_argument("arcs", metavar="ARCS", help="arcs JSON (napari-plaque/arcs)")
+    q.add_argument("--out", required=True, metavar="ARCS2", help="arcs JSON to write")
+    q.add_argument(
+        "--max-gap",
+        type=int,
+        default=DEFAULT_MAX_GAP,
+        metavar="FRAMES",
+        help="keyframes further apart are left alone",
+    )
+    q.add_argument(
+        "--overwrite", action="store_true", help="allow --out to be the input file (replaced)"
+    )
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=_arcs_interpolate)
     p = sub.add_parser(
         "ics",
         help="IVUS calcium score and arc measurements from an arcs file",
