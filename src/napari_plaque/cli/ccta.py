@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ccta.calcium import CALCIUM_DEFAULTS
+from ..ccta.protocol import ACCEPTABLE, KV_MODES, KV_THRESHOLDS_HU
 from . import CLIError
 from ._common import load_mask
 
@@ -66,7 +67,27 @@ def _run_batch(
     from ..io.sr import check_sr_option
 
     check_sr_option(getattr(args, "sr", None), len(studies))
-    return run_command(args, task, studies, params_from_args(args), json_reports=True)
+    if not hasattr(args, "kv_threshold"):  # composition: no protocol warnings to print
+        return run_command(args, task, studies, params_from_args(args), json_reports=True)
+    from ..cohort.cli import emit, run_from_args
+
+    keep = bool(getattr(args, "json", False))
+    result = run_from_args(args, task, studies, params_from_args(args), keep_reports=keep)
+    _print_warnings(result)
+    return emit(args, result, json_reports=True)
+
+
+def _print_warnings(result) -> None:
+    """One stderr line per protocol flag of every scored study (also in the table and JSON)."""
+    import sys
+
+    for o in result.outcomes:
+        if not o.ok or o.resumed:
+            continue
+        for row in o.rows or []:
+            for w in str(row.get("warnings") or "").split(" | "):
+                if w:
+                    print(f"napari-plaque: {o.study_id}: warning: {w}", file=sys.stderr)
 
 
 def _study_args(params: dict[str, Any], study) -> argparse.Namespace:
@@ -84,6 +105,8 @@ def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     shape = vol.hu.shape
     roi = _mask_for(args.roi, study, shape, "ROI")
     vessels = _mask_for(args.vessels, study, shape, "vessel labels")
+    protocol = _protocol(args, vol, roi is not None)
+    protocol.raise_refusals(str(study))
     cal = None
     if args.rod_roi:
         rod = _mask_for(args.rod_roi, study, shape, "rod ROI")
@@ -94,11 +117,13 @@ def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         vol.spacing_mm,
         roi=roi,
         vessel_labels=vessels,
-        threshold_hu=args.threshold_hu,
+        threshold_hu=protocol.threshold_hu,
         min_area_mm2=args.min_area_mm2,
         calibration=cal,
     )
     rep = {"study": study_name(study), **res.to_dict()}
+    rep["warnings"] = protocol.warnings
+    rep["protocol"] = protocol.to_dict()
     rep["parameters"].update(
         {
             "rod_density_mg_cm3": args.rod_density if args.rod_roi else None,
@@ -107,11 +132,32 @@ def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         }
     )
     row = res.to_rows(study=rep["study"])[0]  # the one calcium CSV layout
+    row["warnings"] = " | ".join(protocol.warnings)
     if getattr(args, "sr", None):  # DICOM SR (TID 1500) on the study's series
         from ..io.sr import write_study_sr
 
         write_study_sr("cac", args.sr, study_name(study), study, res, vol)
     return rep, [row]
+
+
+def _protocol(args, vol, roi_given: bool):
+    """The calcium-scoring protocol checks of one study (:mod:`napari_plaque.ccta.protocol`)."""
+    from ..ccta.protocol import check_protocol, parse_kv_table
+
+    return check_protocol(
+        vol.meta,
+        vol.hu,
+        vol.spacing_mm,
+        threshold_hu=args.threshold_hu,
+        roi_given=roi_given,
+        kv_mode=getattr(args, "kv_threshold", "fixed"),
+        kv_table=parse_kv_table(getattr(args, "kv_table", None)),
+        accept=_accepted(getattr(args, "accept", None)),
+    )
+
+
+def _accepted(items: list[str] | None) -> list[str]:
+    return [c.strip() for item in items or [] for c in item.split(",") if c.strip()]
 
 
 def _cac_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -124,6 +170,23 @@ def _cac_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[
 def _cmd_cac(args: argparse.Namespace) -> int:
     if args.water_roi and not args.rod_roi:
         raise CLIError("--water-roi needs --rod-roi (the calibration rod)")
+    from ..ccta.protocol import PROTOCOL_DEFAULTS, parse_kv_table
+
+    try:
+        parse_kv_table(args.kv_table)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    bad = set(_accepted(args.accept)) - set(ACCEPTABLE)
+    if bad:
+        raise CLIError(
+            f"--accept {', '.join(sorted(bad))}: only {', '.join(ACCEPTABLE)} can be accepted"
+        )
+    if (
+        args.kv_threshold == "adjusted"
+        and abs(args.threshold_hu - PROTOCOL_DEFAULTS["threshold_hu"])
+        > PROTOCOL_DEFAULTS["threshold_tolerance_hu"]
+    ):
+        raise CLIError("--threshold-hu and --kv-threshold adjusted: give one of them")
     return _run_batch(args, _cac_task)
 
 
@@ -230,7 +293,11 @@ def register(sub) -> None:
             "Agatston / volume / mass scores per lesion, per vessel and in total (2D "
             "8-connected lesions >= threshold and >= minimum area, peak-HU weights, "
             "slice-increment normalisation), CAC-DRS and the 0/100/400 category. One CSV row "
-            "per study, or --json."
+            "per study, or --json. Each study is checked against the calcium-scoring "
+            "protocol (CT, one contiguous series, chest, kVp, threshold, 2.5-3 mm slices, "
+            "ROI): a single slice, gaps between slices or a non-cardiac study are refused; "
+            "other departures are scored and flagged (JSON 'warnings', a 'warnings' column, "
+            "a line on stderr)."
         ),
     )
     p.add_argument(
@@ -245,6 +312,29 @@ def register(sub) -> None:
         type=float,
         default=CALCIUM_DEFAULTS["threshold_hu"],
         help=f"lesion threshold (default {CALCIUM_DEFAULTS['threshold_hu']:g})",
+    )
+    p.add_argument(
+        "--kv-threshold",
+        choices=KV_MODES,
+        default=KV_MODES[0],
+        help="lesion threshold for the tube voltage: fixed (--threshold-hu at any kVp; "
+        "kVp other than 120 is flagged) or adjusted (the kV-specific threshold of "
+        "--kv-table; see docs/conventions.md)",
+    )
+    p.add_argument(
+        "--kv-table",
+        metavar="KVP=HU,...",
+        help="kVp -> threshold table for --kv-threshold adjusted (default: "
+        + ",".join(f"{k:g}={v:g}" for k, v in sorted(KV_THRESHOLDS_HU.items()))
+        + ")",
+    )
+    p.add_argument(
+        "--accept",
+        action="append",
+        metavar="CHECK",
+        help="score a study a protocol check refuses, with a warning: "
+        + ", ".join(ACCEPTABLE)
+        + " (repeat or comma-separate)",
     )
     p.add_argument(
         "--min-area-mm2",
