@@ -7,10 +7,20 @@ belongs to an arc when its centre angle ``c = (k + 0.5) * 360 / N`` satisfies
 
 File format (JSON, written atomically)::
 
-    {"format": "napari-plaque/arcs", "version": 1, "n_frames": F, "frame_shape": [rows, cols],
+    {"format": "napari-plaque/arcs", "version": 2, "n_frames": F, "frame_shape": [rows, cols],
      "center_mode": "catheter" | "lumen" | "manual", "centers": [[cy, cx], ...] or [cy, cx],
      "classes": [...], "arcs": [{"frame": i, "class": "calcium", "start_deg": a,
-     "end_deg": b, "annotator": "...", "time": "ISO-8601"}, ...]}
+     "end_deg": b, "annotator": "...", "time": "ISO-8601"}, ...],
+     "pullback": {"uid": "...", "n_alines": N},      # version 2: whose arcs these are
+     "reader": "...",                                  # version 2: the reader of this set
+     "adjudication": {...}}                            # version 2: an adjudicated set only
+
+Version 2 adds the pullback the arcs belong to (:func:`pullback_uid`: the salted UID hash the
+reader gives, or a content hash of the frames) and the A-line count they were read on, the
+reader whose set it is, and for an adjudicated set its decisions (``docs/readers.md``). A file
+is written as version 2 when it carries any of those, else as version 1 (the same bytes older
+napari-plaque reads). Version 1 files still load; they carry no pullback identity, so only the
+frame count and shape are checked for them.
 """
 
 from __future__ import annotations
@@ -43,13 +53,14 @@ __all__ = [
     "load_arcs",
     "merge_arcs",
     "normalise_arc",
+    "pullback_uid",
     "reload_and_merge",
     "save_arcs",
     "unseen_arcs",
 ]
 
 ARCS_FORMAT = "napari-plaque/arcs"
-ARCS_VERSION = 1
+ARCS_VERSION = 2
 DEFAULT_CLASSES = ("calcium", "attenuation")
 CENTER_MODES = ("catheter", "lumen", "manual")
 _EPS = 1e-9
@@ -208,6 +219,26 @@ def _now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def pullback_uid(pullback: Any) -> str:
+    """A stable, non-identifying id of a pullback for arcs files: ``uid:<hash>`` from the
+    salted SOP/Series Instance UID hash the file reader gives (``Pullback.uid_hash``), else
+    ``content:<sha1>`` of the frame geometry and the first, middle and last frames (three
+    frames decoded, whatever the pullback's length)."""
+    import hashlib
+
+    uid = str(getattr(pullback, "uid_hash", "") or "")
+    if uid:
+        return f"uid:{uid}"
+    frames = pullback.frames
+    n = int(frames.shape[0])
+    h = hashlib.sha1(repr(tuple(int(s) for s in frames.shape)).encode())
+    for i in sorted({0, n // 2, n - 1}):
+        arr = np.ascontiguousarray(np.asarray(frames[i]))
+        h.update(str(arr.dtype).encode())
+        h.update(arr.tobytes())
+    return f"content:{h.hexdigest()[:20]}"
+
+
 def _default_annotator() -> str:
     try:
         return getpass.getuser()
@@ -254,6 +285,14 @@ class ArcSet:
     center_mode: str = "catheter"
     centers: Any = None  # (cy, cx) or (F, 2) list; None -> image centre
     arcs: list[Arc] = field(default_factory=list)
+    #: the pullback these arcs belong to (:func:`pullback_uid`; "" unknown: a version 1 file)
+    pullback_uid: str = ""
+    #: the A-line count the arcs were read and scored on (0: not recorded)
+    n_alines: int = 0
+    #: the reader whose set this is ("" unnamed; "adjudicated" for an adjudicated set)
+    reader: str = ""
+    #: an adjudicated set's decisions (``ivus.readers.Adjudication``), else None
+    adjudication: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.n_frames = int(self.n_frames)
@@ -454,11 +493,15 @@ class ArcSet:
         return out
 
     # -- file format --------------------------------------------------------------------------
+    def carries_v2(self) -> bool:
+        """Whether the set holds what only version 2 can say (pullback, reader, decisions)."""
+        return bool(self.pullback_uid or self.n_alines or self.reader or self.adjudication)
+
     def to_json(self) -> dict[str, Any]:
         c = np.asarray(self.centers, float)
-        return {
+        doc: dict[str, Any] = {
             "format": ARCS_FORMAT,
-            "version": ARCS_VERSION,
+            "version": ARCS_VERSION if self.carries_v2() else 1,
             "n_frames": self.n_frames,
             "frame_shape": list(self.frame_shape),
             "center_mode": self.center_mode,
@@ -466,6 +509,29 @@ class ArcSet:
             "classes": list(self.classes),
             "arcs": [a.to_dict() for a in self.arcs],
         }
+        if self.carries_v2():
+            doc["pullback"] = {"uid": self.pullback_uid, "n_alines": int(self.n_alines)}
+            doc["reader"] = self.reader
+            if self.adjudication is not None:
+                doc["adjudication"] = copy.deepcopy(self.adjudication)
+        return doc
+
+    def stamp(self, pullback: Any, n_alines: int | None = None) -> None:
+        """Record the pullback (and A-line count) the arcs belong to; refused (ValueError)
+        when they already belong to another pullback."""
+        uid = pullback if isinstance(pullback, str) else pullback_uid(pullback)
+        if self.pullback_uid and uid and self.pullback_uid != uid:
+            raise ValueError(_other_pullback(self.pullback_uid, uid))
+        self.pullback_uid = uid
+        if n_alines is not None:
+            self.n_alines = int(n_alines)
+
+
+def _other_pullback(file_uid: str, uid: str) -> str:
+    return (
+        f"made for another pullback: the arcs belong to pullback {file_uid}, this pullback is "
+        f"{uid}"
+    )
 
 
 class ArcsConflictError(FormatError):
@@ -524,7 +590,7 @@ def unseen_arcs(arcset: ArcSet, path: str | Path) -> list[Arc]:
     p = Path(path)
     if not p.exists():
         return []
-    disk = load_arcs(p, arcset.n_frames, arcset.frame_shape)
+    disk = load_arcs(p, arcset.n_frames, arcset.frame_shape, arcset.pullback_uid or None)
     seen = arcset._seen.get(_path_key(p), set())
     mine: dict[tuple[int, str], list[Arc]] = {}
     for a in arcset.arcs:
@@ -594,7 +660,7 @@ def reload_and_merge(arcset: ArcSet, path: str | Path) -> int:
     p = Path(path)
     if not p.exists():
         return 0
-    disk = load_arcs(p, arcset.n_frames, arcset.frame_shape)
+    disk = load_arcs(p, arcset.n_frames, arcset.frame_shape, arcset.pullback_uid or None)
     mine: dict[tuple[int, str], list[Arc]] = {}
     for a in arcset.arcs:
         mine.setdefault((int(a.frame), a.cls), []).append(a)
@@ -609,13 +675,18 @@ def load_arcs(
     path: str | Path,
     n_frames: int | None = None,
     frame_shape: tuple[int, int] | None = None,
+    pullback: Any = None,
+    n_alines: int | None = None,
 ) -> ArcSet:
-    """Read an arcs file; refuse it (FormatError naming the file) if it is not one, or if it was
-    made for another pullback (``n_frames`` / ``frame_shape`` given and different)."""
+    """Read an arcs file (version 1 or 2); refuse it (FormatError naming the file) if it is not
+    one, or if it was made for another pullback: ``n_frames`` / ``frame_shape`` given and
+    different, or ``pullback`` (a Pullback or a :func:`pullback_uid` string) given and the file
+    records another one, or ``n_alines`` given and the file records another A-line count.
+    Version 1 files (no pullback recorded) pass the identity check: nothing says otherwise."""
     from ..io.versioned import read_versioned_json
 
     p = Path(path)
-    doc = read_versioned_json(p, ARCS_FORMAT, ARCS_VERSION, "arcs", min_version=ARCS_VERSION)
+    doc = read_versioned_json(p, ARCS_FORMAT, ARCS_VERSION, "arcs", min_version=1)
     try:
         f = int(doc["n_frames"])
         shape = (int(doc["frame_shape"][0]), int(doc["frame_shape"][1]))
@@ -623,8 +694,34 @@ def load_arcs(
         mode = str(doc.get("center_mode", "catheter"))
         centers = doc.get("centers")
         arcs = list(doc.get("arcs", []))
+        pb_doc = doc.get("pullback") or {}
+        if not isinstance(pb_doc, dict):
+            raise TypeError("'pullback' must be an object")
+        if doc["version"] >= 2 and "pullback" not in doc:
+            raise FormatError(
+                p,
+                f"arcs file version {doc['version']} without its 'pullback' record (the "
+                "pullback and A-line count every version 2 file carries): damaged or not "
+                "written by napari-plaque",
+            )
+        file_uid = str(pb_doc.get("uid", "") or "")
+        file_n = int(pb_doc.get("n_alines", 0) or 0)
+        reader = str(doc.get("reader", "") or "")
+        adjudication = doc.get("adjudication")
+        if adjudication is not None and not isinstance(adjudication, dict):
+            raise TypeError("'adjudication' must be an object")
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         raise FormatError(p, f"arcs file is missing or has malformed fields ({exc})") from exc
+    if pullback is not None:
+        uid = pullback if isinstance(pullback, str) else pullback_uid(pullback)
+        if file_uid and uid and file_uid != uid:
+            raise FormatError(p, _other_pullback(file_uid, uid))
+    if n_alines is not None and file_n and int(n_alines) != file_n:
+        raise FormatError(
+            p,
+            f"read on {file_n} A-lines per frame, not {int(n_alines)}: score it with "
+            f"{file_n} A-lines (or re-save it after changing the count deliberately)",
+        )
     if n_frames is not None and int(n_frames) != f:
         raise FormatError(
             p,
@@ -667,5 +764,7 @@ def load_arcs(
         out = ArcSet.from_dicts(arcs, f, shape, classes, mode, centers)
     except (KeyError, TypeError, ValueError) as exc:
         raise FormatError(p, f"bad arc entry ({exc})") from exc
+    out.pullback_uid, out.n_alines, out.reader = file_uid, file_n, reader
+    out.adjudication = adjudication
     out.mark_seen(p, raw + out.arcs)
     return out
