@@ -105,33 +105,84 @@ def register(sub) -> None:
     )
     f.set_defaults(func=run_fuse)
 
+    from ..outcomes.survival import SURVIVAL_DEFAULTS
+
     s = sub.add_parser(
         "study-stats",
-        help="per-lesion study statistics: medians, Mann-Whitney, Spearman, OR, AUC, cut-off",
+        help="study statistics: binary outcome (OR, AUC), survival (KM, Cox, C-index), Table 1",
         description=(
-            "Which predictor (CT metric) predicts a binary outcome (e.g. IVUS attenuated plaque)? "
-            "One row per lesion. Per predictor: n, median (IQR) per group, Mann-Whitney U p, "
-            "ROC AUC with DeLong 95 % CI, Youden cut-off with sensitivity and specificity, "
-            "direction, univariable and adjusted logistic odds ratios; Spearman correlations."
+            "Three analyses of one table (one row per lesion or patient). "
+            "Binary outcome (--outcome): per predictor n, median (IQR) per group, Mann-Whitney U "
+            "p, ROC AUC with DeLong 95 % CI, Youden cut-off, direction, univariable and adjusted "
+            "logistic odds ratios; Spearman correlations. "
+            "Survival (--time and --event): Kaplan-Meier per group with CIs and numbers at risk, "
+            "log-rank, Cox hazard ratios per predictor (univariable and --adjust'ed, --per, "
+            "--cut), Schoenfeld tests, Harrell's C with a bootstrap CI, competing risks. "
+            "Table 1 (--table1): the baseline table per --group. See docs/fusion.md."
         ),
     )
     s.add_argument(
         "table", nargs="+", help="CSV table(s), one row per lesion (several are concatenated)"
     )
-    s.add_argument("--outcome", required=True, help="binary outcome column (0/1, yes/no)")
-    s.add_argument("--predictors", help="comma-separated columns (default: every numeric one)")
-    s.add_argument("--adjust", help="comma-separated covariates for the adjusted odds ratios")
+    s.add_argument("--outcome", help="binary outcome column (0/1, yes/no): the OR / AUC table")
+    s.add_argument("--predictors", help="comma-separated columns (default: every numeric one; "
+                   "for survival: the columns named in --per / --cut)")  # fmt: skip
+    s.add_argument("--adjust", help="comma-separated covariates for the adjusted OR / HR")
     s.add_argument(
         "--cluster",
         help="patient column: patient-clustered bootstrap AUC CI and cluster-robust OR CIs",
     )
+    sv = s.add_argument_group("survival")
+    sv.add_argument("--time", metavar="COL", help="follow-up time column (e.g. days), >= 0")
+    sv.add_argument("--event", metavar="COL", help="event column: 1 event, 0 censored")
+    sv.add_argument(
+        "--horizon-days",
+        type=float,
+        metavar="N",
+        help="administrative censoring at N time units (2191 = 6 years of days)",
+    )
+    sv.add_argument(
+        "--competing-event",
+        metavar="COL|CODE",
+        help="a 0/1 column of the competing event, or a code of the event column "
+        "(0 censored, 1 event, CODE competing): cumulative incidence and cause-specific HR",
+    )
+    sv.add_argument(
+        "--per",
+        action="append",
+        metavar="COL=K",
+        help="hazard ratio per K units of COL (e.g. ics=100); repeatable",
+    )
+    sv.add_argument(
+        "--cut",
+        action="append",
+        metavar="COL=VALUE|median",
+        help="dichotomise COL as COL >= VALUE (or >= its median); repeatable; the first one "
+        "also gives the Kaplan-Meier groups unless --group is given",
+    )
+    sv.add_argument("--group", metavar="COL", help="Kaplan-Meier / log-rank / Table 1 groups")
+    sv.add_argument(
+        "--at-days",
+        metavar="T1,T2",
+        help="survival / cumulative incidence at these times (default: the horizon)",
+    )
+    sv.add_argument(
+        "--schoenfeld-transform",
+        choices=("rank", "km", "identity", "log"),
+        default=SURVIVAL_DEFAULTS["time_transform"],
+        help="time transform of the Schoenfeld residual tests",
+    )
+    sv.add_argument("--km-csv", metavar="CSV", help="write the Kaplan-Meier table to this CSV")
     s.add_argument("--alpha", type=float, default=STATS_DEFAULTS["alpha"], help="1 - CI level")
     s.add_argument(
-        "--n-boot", type=int, default=STATS_DEFAULTS["n_boot"], help="bootstrap resamples"
+        "--n-boot",
+        type=int,
+        help=f"bootstrap resamples (AUC: {STATS_DEFAULTS['n_boot']}, C-index: "
+        f"{SURVIVAL_DEFAULTS['n_boot']} unless given)",
     )
     s.add_argument("--seed", type=int, default=STATS_DEFAULTS["seed"], help="bootstrap seed")
-    s.add_argument("--plot", help="write the ROC curves to this PNG")
-    s.add_argument("--csv", help="write the Table-2-style table to this CSV")
+    s.add_argument("--plot", help="write the ROC curves (binary) or Kaplan-Meier curves to this PNG")
+    s.add_argument("--csv", help="write the Table-2-style table (OR or Cox rows) to this CSV")
     s.add_argument("--out", help="also write the JSON result to this file")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=run_study_stats)
@@ -327,11 +378,166 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def run_study_stats(args) -> int:
-    from ..fusion.stats import plot_roc, study_statistics
-    from ..report import print_json, write_csv, write_json
-
     if not 0 < args.alpha < 1:
         raise CLIError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    survival = args.time is not None or args.event is not None
+    if survival and (args.time is None or args.event is None):
+        raise CLIError("survival needs both --time and --event")
+    if survival and args.outcome:
+        raise CLIError("give either --outcome (binary) or --time/--event (survival), not both")
+    if not survival and not args.outcome:
+        raise CLIError("give --outcome COL (binary outcome) or --time COL --event COL (survival)")
+    if not survival:
+        given = [f"--{k.replace('_', '-')}" for k in _SURVIVAL_ONLY if getattr(args, k, None)]
+        if given:
+            raise CLIError(f"{', '.join(given)} need --time and --event")
+        return _run_binary(args)
+    if args.cluster:
+        raise CLIError("--cluster applies to the binary outcome (--outcome), not to survival")
+    return _run_survival(args)
+
+
+#: options that only the survival analysis reads (refused with --outcome)
+_SURVIVAL_ONLY = ("horizon_days", "competing_event", "per", "cut", "group", "at_days", "km_csv")
+
+
+def _floats(text: str | None, what: str) -> list[float]:
+    if not text:
+        return []
+    out = []
+    for t in text.split(","):
+        try:
+            out.append(float(t))
+        except ValueError:
+            raise CLIError(f"{what}: {t!r} is not a number") from None
+    return out
+
+
+def _run_survival(args) -> int:
+    from ..outcomes.survival import (
+        SURVIVAL_DEFAULTS,
+        parse_assignments,
+        plot_km,
+        survival_study,
+    )
+    from ..report import print_json, write_csv, write_json
+
+    per = parse_assignments(args.per, "--per")
+    cut = parse_assignments(args.cut, "--cut")
+    predictors = _names(args.predictors)
+    if predictors is None:
+        predictors = list(dict.fromkeys([*per, *cut]))
+    res = survival_study(
+        args.table,
+        args.time,
+        args.event,
+        predictors=predictors,
+        group=args.group,
+        adjust=_names(args.adjust) or [],
+        per=per,
+        cut=cut,
+        horizon=args.horizon_days,
+        competing=args.competing_event,
+        at=_floats(args.at_days, "--at-days"),
+        c_index_boot=SURVIVAL_DEFAULTS["n_boot"] if args.n_boot is None else args.n_boot,
+        alpha=args.alpha,
+        seed=args.seed,
+        time_transform=args.schoenfeld_transform,
+    )
+    if args.plot:
+        plot_km(res, args.plot)
+    if args.csv:
+        write_csv(args.csv, res.cox_rows())
+    if args.km_csv:
+        write_csv(args.km_csv, res.km_rows())
+    out = res.to_dict()
+    if args.out:
+        write_json(args.out, out)
+    for w in res.warnings:
+        print(f"napari-plaque: warning: {w}", file=sys.stderr)
+    if args.json:
+        print_json(out)
+        return 0
+    print(format_survival(res))
+    return 0
+
+
+def format_survival(res) -> str:
+    """The survival result as the text tables the command prints."""
+    d = res.input
+    level = round(100 * (1 - res.parameters["alpha"]))
+    lines = [
+        f"{d['n']} patients, {d['events']} events ({d['event']})"
+        + (f", {d['competing_events']} competing" if d["competing"] else "")
+        + (f", censored at {d['horizon']:g}" if d["horizon"] else "")
+        + (
+            f"; median follow-up {d['follow_up_median_reverse_km']:.0f} (reverse KM)"
+            if d["follow_up_median_reverse_km"]
+            else ""
+        )
+    ]
+    lines.append(f"{'group':<16} {'n':>5} {'events':>6} {'median (CI)':>24} "
+                 f"{'at':>7} {'at risk':>7} {'event rate (CI)':>22}")  # fmt: skip
+    for g in res.kaplan_meier:
+        med = "-" if g["median"] is None else f"{g['median']:.0f}"
+        lo, hi = ("NR" if v is None else f"{v:.0f}" for v in g["median_ci"])
+        med = "NR" if g["median"] is None else med  # not reached
+        first = f"{g['label']:<16} {g['n']:>5} {g['events']:>6} {med + ' (' + lo + '-' + hi + ')':>24}"
+        if not g["at"]:
+            lines.append(first)
+        for k, a in enumerate(g["at"]):
+            ce = a["cumulative_event_ci"]
+            rate = f"{100 * a['cumulative_event']:.1f} % ({100 * ce[0]:.1f}-{100 * ce[1]:.1f})"
+            lines.append((first if k == 0 else " " * len(first))
+                         + f" {a['time']:>7g} {a['at_risk']:>7} {rate:>22}")  # fmt: skip
+    if res.logrank:
+        lr = res.logrank
+        lines.append(f"log-rank chi2 = {lr['chi2']:.2f} on {lr['df']} df, p = {lr['p']:.3g}")
+    if res.competing:
+        for g in res.competing["groups"]:
+            for a in g["event"]["at"]:
+                lines.append(
+                    f"cumulative incidence ({g['event']['label']}) at {a['time']:g}: "
+                    f"{100 * a['cumulative_incidence']:.1f} % "
+                    f"({100 * a['ci'][0]:.1f}-{100 * a['ci'][1]:.1f}; Aalen-Johansen)"
+                )
+        lines.append("hazard ratios below are cause-specific (competing events censored)")
+    if res.cox:
+        lines.append(
+            f"{'predictor':<22} {'HR (' + str(level) + '% CI)':>20} {'p':>8} "
+            f"{'adj. HR (CI)':>20} {'adj. p':>8} {'C (CI)':>19} {'PH p':>6}"
+        )
+        for r in res.cox.values():
+            u = r["univariable"]
+            a = r.get("adjusted")
+            c = r["c_index"]
+            cci = f"{c['c_index']:.2f} ({c['ci'][0]:.2f}-{c['ci'][1]:.2f})" if c["ci"] else (
+                f"{c['c_index']:.2f}")  # fmt: skip
+            ah = _hr(a["hr"], a["hr_ci"]) if a else "-"
+            ap = f"{a['p']:.3g}" if a else "-"
+            ph = a["schoenfeld"]["global"]["p"] if a else u["schoenfeld_p"]
+            lines.append(
+                f"{r['describes']:<22} {_hr(u['hr'], u['hr_ci']):>20} {u['p']:>8.3g} "
+                f"{ah:>20} {ap:>8} {cci:>19} {ph:>6.2f}"
+            )
+            if a and a.get("c_index"):
+                ac = a["c_index"]
+                lines.append(
+                    f"{'  adjusted model C':<22} {ac['c_index']:.2f}"
+                    + (f" ({ac['ci'][0]:.2f}-{ac['ci'][1]:.2f})" if ac["ci"] else "")
+                    + f"; adjusted for {', '.join(res.parameters['adjust'])}"
+                )
+    return "\n".join(lines)
+
+
+def _hr(v: float, ci) -> str:
+    return f"{v:.2f} ({ci[0]:.2f}-{ci[1]:.2f})"
+
+
+def _run_binary(args) -> int:
+    from ..fusion.stats import STATS_DEFAULTS, plot_roc, study_statistics
+    from ..report import print_json, write_csv, write_json
+
     res = study_statistics(
         args.table,
         args.outcome,
@@ -339,7 +545,7 @@ def run_study_stats(args) -> int:
         adjust=_names(args.adjust) or [],
         cluster=args.cluster,
         alpha=args.alpha,
-        n_boot=args.n_boot,
+        n_boot=STATS_DEFAULTS["n_boot"] if args.n_boot is None else args.n_boot,
         seed=args.seed,
     )
     if args.plot:

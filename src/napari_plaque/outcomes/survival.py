@@ -918,7 +918,7 @@ def plot_km(
     from ..io.atomic import atomic_write_bytes
 
     fig = Figure(figsize=(6.4, 5.2), dpi=120)
-    ax = fig.add_axes([0.13, 0.34, 0.82, 0.58])
+    ax = fig.add_axes([0.2, 0.34, 0.76, 0.58])
     tmax = max(float(g["timeline"].max()) for g in study.kaplan_meier)
     if study.input.get("horizon"):
         tmax = min(tmax, study.input["horizon"]) if tmax > 0 else study.input["horizon"]
@@ -936,12 +936,14 @@ def plot_km(
     text = f"log-rank p = {lr['p']:.3g}" if lr else ""
     ax.set_title(title or f"Kaplan-Meier: {study.input['event']} {text}".strip(), fontsize=10)
     ax.legend(loc="lower left" if not cumulative else "upper left", fontsize=8)
-    ticks = np.linspace(0, tmax, n_ticks)
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = [v for v in MaxNLocator(n_ticks).tick_values(0, tmax) if 0 <= v <= tmax * 1.001]
     ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{v:.0f}" for v in ticks])
+    ax.set_xticklabels([f"{v:g}" for v in ticks])
     ax.set_xlabel(study.input["time"])
     # numbers at risk
-    tab = fig.add_axes([0.13, 0.04, 0.82, 0.16])
+    tab = fig.add_axes([0.2, 0.04, 0.76, 0.16])
     tab.set_xlim(ax.get_xlim())
     tab.set_ylim(-0.5, len(study.kaplan_meier) - 0.5)
     tab.axis("off")
@@ -953,7 +955,10 @@ def plot_km(
         for tk in ticks:
             n = int(np.sum(times >= tk)) if times is not None else None
             tab.text(tk, y, "" if n is None else str(n), ha="center", va="center", fontsize=7.5)
-        tab.text(-0.02 * tmax, y, g["label"], ha="right", va="center", fontsize=7.5)
+        from matplotlib.transforms import blended_transform_factory
+
+        where = blended_transform_factory(tab.transAxes, tab.transData)
+        tab.text(-0.04, y, g["label"], ha="right", va="center", fontsize=7.5, transform=where)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return atomic_write_bytes(path, buf.getvalue())
