@@ -217,3 +217,47 @@ def test_cli_vessel_sr(tmp_path, capsys):
                "--roi-out", str(tmp_path / "roi.npy")])
     assert rc == 2
     assert not (tmp_path / "n.dcm").exists() and not (tmp_path / "roi.npy").exists()
+
+
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("agatston", -5.0, "total Agatston is negative"),
+        ("agatston", float("nan"), "total Agatston is not a finite number"),
+        ("agatston", None, "total Agatston has no value"),
+        ("volume_mm3", -1.0, "total volume is negative"),
+        ("mass_mg", float("inf"), "total mass is not a finite number"),
+        ("n_lesions", "x", "total lesion count is not a number"),
+    ],
+)
+def test_bad_calcium_values_refused_nothing_written(series, vol, tmp_path, field, value, match):
+    import dataclasses
+
+    from napari_plaque.ccta.calcium import CalciumResult
+
+    res = calcium_score(vol.hu, vol.spacing_mm)
+
+    class Bad(CalciumResult):  # a result whose totals were edited (or computed wrongly)
+        @property
+        def per_vessel(self):
+            pv = super().per_vessel
+            pv["total"] = dict(pv["total"], **{field: value})
+            return pv
+
+    bad = Bad(**{f.name: getattr(res, f.name) for f in dataclasses.fields(res)})
+    with pytest.raises(ValueError, match=match):
+        write_cac_sr(tmp_path / "bad.dcm", bad, series)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_negative_composition_volume_refused_but_negative_hu_written(series, vol, tmp_path):
+    roi = np.zeros(vol.shape, np.uint8)
+    roi[1:4, 4:10, 5:11] = 1
+    (p,) = composition(vol.hu, vol.spacing_mm, roi)
+    d = dict(p.to_dict(), lipid_mean_hu=-60.0)  # lipid is below 0 HU: a valid mean
+    out = write_composition_sr(tmp_path / "ok.dcm", [d], series)
+    comps = {g["tracking_id"]: g for g in read_sr(out)["groups"]}
+    assert comps["plaque 1 lipid"]["measurements"]["Mean"]["value"] == -60.0
+    with pytest.raises(ValueError, match="plaque 1 lipid volume is negative"):
+        write_composition_sr(tmp_path / "bad.dcm", [dict(d, lipid_mm3=-2.0)], series)
+    assert not (tmp_path / "bad.dcm").exists()

@@ -19,7 +19,9 @@ holds one finding:
 
 Concepts that have no standard code (CAC-DRS, the category, lesion counts, percentages) use the
 private coding scheme ``99NAPARIPLAQUE`` (declared in the Coding Scheme Identification Sequence).
-Values that are not finite are refused, never written.
+Values that are not finite, negative where they cannot be (an Agatston score, a volume, a mass,
+a count, a length, an area, a burden) or missing where required are refused with a message
+naming the measurement, never written (see :func:`_num`).
 """
 
 from __future__ import annotations
@@ -62,14 +64,33 @@ def _vessel_code(name: str):
     }.get(name.upper())
 
 
-def _num(name, value: float | None, unit, what: str, method=None, derivation=None):
+#: measurement names (the ``what`` of :func:`_num`, last word) that may be negative: mean HU
+#: (lipid is below 0 HU) and stenosis (negative for an ectatic segment)
+_SIGNED = ("HU", "stenosis")
+
+
+def _num(name, value: float | None, unit, what: str, method=None, derivation=None,
+         required: bool = False):
+    """A NUM measurement, or None for a value that was not measured (``None``: no calibration,
+    no vessel labels, an empty component). Refused (ValueError naming it, nothing written):
+    a value that is not a number, not finite (NaN, inf), negative where it cannot be (scores,
+    volumes, masses, counts, lengths, areas, burdens, ratios), or missing when ``required``.
+    DICOM has no empty measured value without a qualifier, and highdicom writes none, so a
+    bad value is never turned into an absent one silently."""
     import highdicom as hd
 
     if value is None:
+        if required:
+            raise ValueError(f"{what} has no value: not written to the SR")
         return None
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} is not a number ({value!r}): not written to the SR") from None
     if not math.isfinite(v):
         raise ValueError(f"{what} is not a finite number ({value!r}): not written to the SR")
+    if v < 0 and not what.endswith(_SIGNED):
+        raise ValueError(f"{what} is negative ({v:g}), which it cannot be: not written to the SR")
     return hd.sr.Measurement(name=name, value=v, unit=unit, method=method, derivation=derivation)
 
 
@@ -150,9 +171,10 @@ def build_cac_sr(result, src: SourceSeries, series_number: int = SR_DEFAULTS["se
 
     def measurements(s: dict, what: str):
         return [
-            _num(codes.DCM.CalciumScore, s["agatston"], agatston_unit, f"{what} Agatston",
-                 method=codes.DCM.AgatstonScoringMethod),
-            _num(codes.DCM.CalciumVolume, s["volume_mm3"], mm3, f"{what} volume"),
+            _num(codes.DCM.CalciumScore, s.get("agatston"), agatston_unit, f"{what} Agatston",
+                 method=codes.DCM.AgatstonScoringMethod, required=True),
+            _num(codes.DCM.CalciumVolume, s.get("volume_mm3"), mm3, f"{what} volume",
+                 required=True),
             _num(codes.DCM.CalciumMass, s.get("mass_mg"), mg, f"{what} mass"),
             _num(_private("NLESIONS", "Number of calcified lesions"), s["n_lesions"],
                  _ucum("{lesions}", "lesions"), f"{what} lesion count"),
