@@ -207,3 +207,71 @@ def test_adjudication_refuses_other_centres():
     b.arcset.centers = [10.0, 10.0]
     with pytest.raises(ValueError, match="centre"):
         Adjudication([a, b])
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def _dicom(tmp_path, name, seed, n=8):
+    from napari_plaque.samples.ivus import make_ivus_sample
+
+    pb, _ = make_ivus_sample(tmp_path / name, seed=seed, n_frames=n, size=64)
+    return tmp_path / name, pb
+
+
+def _save_reader(pb, path, name, arcs):
+    s = ArcSet(pb.n_frames, pb.frame_shape)
+    for f, a, b in arcs:
+        s.add(f, "calcium", a, b, annotator=name)
+    s.stamp(pb, 360)
+    s.reader = name
+    return save_arcs(s, path)
+
+
+def test_cli_readers_one_pullback_json_and_refusals(tmp_path, capsys):
+    from napari_plaque.cli import main
+
+    src, pb = _dicom(tmp_path, "pb.dcm", 0)
+    a = _save_reader(pb, reader_path(src, "A"), "A", [(f, 0, 90) for f in range(4)])
+    b = _save_reader(pb, reader_path(src, "B"), "B", [(f, 0, 90) for f in range(5)])
+    c = _save_reader(pb, reader_path(src, "C"), "C", [(f, 0, 45) for f in range(4)])
+    assert main(["readers", str(src), "--arcs", str(a), str(b), str(c), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in out["readers"]] == ["A", "B", "C"]
+    n = pb.n_frames * 360
+    assert out["readers"][0]["ics"] == pytest.approx(1000 * 360 / n)
+    assert len(out["pairwise"]) == 3 and out["fleiss"]["raters"] == 3
+    assert main(["readers", str(src), "--arcs", str(a), str(b)]) == 0
+    text = capsys.readouterr().out
+    assert "Cohen's kappa A vs B" in text and "mean ICS" in text
+    # arcs of another pullback: refused, the file named
+    src2, pb2 = _dicom(tmp_path, "other.dcm", 1)
+    assert main(["readers", str(src2), "--arcs", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "pb.dcm.arcs.A.json" in err and "another pullback" in err
+    # a missing file, one reader only
+    assert main(["readers", str(src), "--arcs", str(a), str(tmp_path / "nope.json")]) == 2
+    assert "nope.json" in capsys.readouterr().err
+    assert main(["readers", str(src), "--arcs", str(a)]) == 2
+    assert "2 or more" in capsys.readouterr().err
+
+
+def test_cli_readers_manifest_icc(tmp_path, capsys):
+    from napari_plaque.cli import main
+
+    rows = ["pullback,reader,arcs"]
+    for i, ext in enumerate((10, 40, 80)):
+        src, pb = _dicom(tmp_path, f"p{i}.dcm", i, n=6)
+        for rd, e in (("A", ext), ("B", ext)):  # both readers agree exactly
+            p = _save_reader(pb, reader_path(src, rd), rd, [(0, 0, e)])
+            rows.append(f"{src.name},{rd},{p.name}")
+    man = tmp_path / "m.csv"
+    man.write_text("\n".join(rows) + "\n")
+    assert main(["readers", "--manifest", str(man), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["readers"] == ["A", "B"] and len(out["ics_table"]) == 3
+    assert out["icc_ics"]["icc"] == pytest.approx(1.0)
+    man.write_text("\n".join(rows[:-1]) + "\n")  # reader B missing on p2
+    assert main(["readers", "--manifest", str(man)]) == 2
+    err = capsys.readouterr().err
+    assert "m.csv" in err and "reader(s) B" in err
