@@ -13,19 +13,40 @@ from napari_plaque.ccta import (
     composition_overlay,
     roi_bbox,
 )
+from napari_plaque.ccta.composition import (
+    ZHAO_CALCIUM_CAP_HU,
+    composition_warnings,
+    uncapped_ranges,
+    zhao_ranges,
+)
 
 
-def test_default_ranges_follow_the_paper():
+def test_default_ranges_are_the_papers_without_gaps():
     assert DEFAULT_RANGES == {
-        "lipid": (-100.0, 49.0),
-        "fibrous": (50.0, 149.0),
+        "lipid": (-100.0, 50.0),
+        "fibrous": (50.0, 150.0),
         "calcium": (150.0, 1300.0),
     }
+    assert zhao_ranges() == DEFAULT_RANGES
+    assert zhao_ranges()["calcium"] == (150.0, ZHAO_CALCIUM_CAP_HU)
+    assert uncapped_ranges()["calcium"] == (150.0, float("inf"))
 
 
-def test_range_edges_are_inclusive():
-    hu = np.array([-101, -100, 49, 50, 149, 150, 1300, 1301])
-    assert classify(hu).tolist() == [0, 1, 1, 2, 2, 3, 3, 0]
+def test_ranges_are_half_open_without_gaps():
+    hu = np.array([-101, -100, 49, 50, 149, 150, 1299, 1300, 1301, 3000])
+    assert classify(hu, uncapped_ranges()).tolist() == [0, 1, 1, 2, 2, 3, 3, 3, 3, 3]
+    assert classify(hu).tolist() == [0, 1, 1, 2, 2, 3, 3, 0, 0, 0]
+    # interpolated (float) HU between the old integer bounds are classified (issue 22 item 11)
+    assert classify([49.5, 149.5, -100.5, 49.999, 50.0]).tolist() == [1, 2, 0, 1, 2]
+    assert classify([np.nan]).tolist() == [0]
+    # the Zhao cap: 1300 itself is above a half-open [150, 1300)
+    assert classify([1299.5, 1300, 1301], zhao_ranges()).tolist() == [3, 0, 0]
+    # classification is exactly the half-open rule on any grid of values
+    v = np.linspace(-200, 1500, 100_001)
+    want = np.zeros(v.shape, np.uint8)
+    for i, (lo, hi) in enumerate(zhao_ranges().values(), start=1):
+        want[(v >= lo) & (v < hi)] = i
+    assert np.array_equal(classify(v, zhao_ranges()), want)
 
 
 def _plaque():
@@ -45,14 +66,15 @@ def test_composition_metrics():
     hu, roi = _plaque()
     sp = (0.5, 0.4, 0.4)
     v = 0.5 * 0.4 * 0.4
-    p1, p3 = composition(hu, sp, roi)
+    p1, p3 = composition(hu, sp, roi, ranges=zhao_ranges())
     assert (p1.label, p3.label) == (1, 3)
     assert p1.lipid_mm3 == pytest.approx(4 * v)
     assert p1.fibrous_mm3 == pytest.approx(3 * v)
     assert p1.calcium_mm3 == pytest.approx(2 * v)
     assert p1.volume_mm3 == pytest.approx(9 * v)
     assert p1.roi_volume_mm3 == pytest.approx(10 * v)
-    assert p1.n_outside == 1
+    assert p1.n_outside == 1 and p1.n_above_range == 1
+    assert p1.above_range_mm3 == pytest.approx(v)
     assert (p1.lipid_pct, p1.fibrous_pct, p1.calcium_pct) == pytest.approx(
         (400 / 9, 300 / 9, 200 / 9)
     )
@@ -72,8 +94,24 @@ def test_changing_ranges_changes_composition():
     hu, roi = _plaque()
     p1 = composition(hu, (1, 1, 1), roi, ranges={"calcium": (150, 2500)})[0]
     assert p1.n_outside == 0 and p1.calcium_mm3 == 3
-    p1 = composition(hu, (1, 1, 1), roi, ranges={"lipid": (-100, 120), "fibrous": (121, 149)})[0]
+    p1 = composition(hu, (1, 1, 1), roi, ranges={"lipid": (-100, 121), "fibrous": (121, 150)})[0]
     assert p1.lipid_mm3 == 7 and p1.fibrous_mm3 == 0
+
+
+def test_calcium_above_the_cap_is_reported_and_uncapped_is_calcium():
+    hu, roi = _plaque()  # plaque 1 holds calcium of 500, 1100 and 2000 HU
+    p1, p3 = composition(hu, (1, 1, 1), roi, ranges=uncapped_ranges())
+    assert p1.calcium_mm3 == 3 and p1.n_outside == 0 and p1.n_above_range == 0
+    assert p1.calcium_mean_hu == pytest.approx((500 + 1100 + 2000) / 3)
+    assert composition_warnings([p1, p3], uncapped_ranges()) == []
+    # only 1500 HU calcium: a 1K plaque with and without the Zhao cap
+    hu2 = np.where(roi == 1, 1500, hu).astype(np.int16)
+    for ranges in (None, zhao_ranges(), uncapped_ranges()):
+        assert composition(hu2, (1, 1, 1), roi, ranges=ranges)[0].one_k_plaque is True
+    capped = composition(hu, (1, 1, 1), roi)  # the default is Zhao's cap
+    assert capped[0].calcium_mm3 == 2 and capped[0].n_above_range == 1
+    (msg,) = composition_warnings(capped)
+    assert "1300 HU (Zhao 2026 convention) removed 1 voxel" in msg and "plaque(s) 1" in msg
 
 
 def test_plaque_burden_with_vessel_label():
@@ -96,7 +134,7 @@ def test_overlay_in_bbox_only():
     assert ov.dtype == np.uint8
     assert ov[0].ravel()[:10].tolist() == [1, 1, 1, 1, 2, 2, 2, 3, 3, 0]
     assert np.all(ov[roi == 0] == 0)
-    ov2 = composition_overlay(hu, roi, ranges={"calcium": (150, 2500)}, bbox=box)
+    ov2 = composition_overlay(hu, roi, ranges=uncapped_ranges(), bbox=box)
     assert ov2[0].ravel()[9] == 3
     assert roi_bbox(np.zeros((2, 2, 2))) is None
 
@@ -106,9 +144,14 @@ def test_bad_input():
     with pytest.raises(ValueError, match="ROI shape"):
         composition(hu, (1, 1, 1), roi[:1])
     with pytest.raises(ValueError, match="overlap"):
-        check_ranges({"fibrous": (40, 149)})
-    with pytest.raises(ValueError, match="low <= high"):
+        check_ranges({"fibrous": (40, 150)})
+    with pytest.raises(ValueError, match="low < high"):
         check_ranges({"lipid": (10, -10)})
+    with pytest.raises(ValueError, match="low < high"):
+        check_ranges({"lipid": (-100, np.inf)})  # only the calcium high may be open
+    # the old inclusive bounds leave gaps: refused with the fix in the message
+    with pytest.raises(ValueError, match="gap: lipid ends at 49 .* should end at 50"):
+        check_ranges({"lipid": (-100, 49), "fibrous": (50, 149), "calcium": (150, 1300)})
     with pytest.raises(ValueError, match="unknown component"):
         check_ranges({"fat": (0, 1)})
     assert composition(hu, (1, 1, 1), np.zeros_like(roi)) == []

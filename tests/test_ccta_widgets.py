@@ -60,16 +60,16 @@ def test_composition_widget_overlay_follows_ranges(make_napari_viewer, qtbot, sa
     assert w.results[2].n_outside == 0
     n_ca2 = np.count_nonzero((ov.data == 3) & (sample.plaque_labels == 3))
     assert n_ca2 == n_ca + t3["n_outside"]  # the metal voxels are now calcium
-    # fibrous range shrunk: plaque 4 (70 HU) leaves every range
-    w.set_ranges({"fibrous": (80, 149)})
+    # lipid / fibrous bound moved to 80 HU: plaque 4 (70 HU) becomes lipid
+    w.set_ranges({"lipid": (-100, 80), "fibrous": (80, 150)})
     qtbot.waitUntil(lambda: w.results[3].fibrous_mm3 == 0, timeout=10000)
-    assert np.all(ov.data[sample.plaque_labels == 4] == 0)
+    assert np.all(ov.data[sample.plaque_labels == 4] == 1)
 
     out = tmp_path / "comp.csv"
     w.export_csv(out)
     lines = out.read_text().splitlines()
     assert lines[0].startswith("label,") and len(lines) == 6
-    assert "80..149" in lines[1]
+    assert "[80, 150)" in lines[1]
 
 
 def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, sample, tmp_path):
@@ -190,16 +190,23 @@ def _click(w, viewer, pos):
 def test_composition_range_editor_cannot_overlap(make_napari_viewer):
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Plaque composition")
-    lipid_hi = w.range_spins["lipid"][1]
-    lipid_hi.setValue(500)  # would run into fibrous: clamped below fibrous low
-    fib_lo = w.range_spins["fibrous"][0]
-    assert lipid_hi.value() == fib_lo.value() - 1
-    w.range_spins["calcium"][0].setValue(-500)
-    assert w.range_spins["calcium"][0].value() == w.range_spins["fibrous"][1].value() + 1
+    assert w.ranges() == {"lipid": (-100, 50), "fibrous": (50, 150), "calcium": (150, 1300)}
+    lipid_hi, fib_lo = w.range_spins["lipid"][1], w.range_spins["fibrous"][0]
+    lipid_hi.setValue(80)  # one shared bound: fibrous starts where lipid ends (no gap)
+    assert fib_lo.value() == 80 and w.ranges()["fibrous"] == (80, 150)
+    lipid_hi.setValue(500)  # would run over fibrous: clamped below the fibrous high
+    assert lipid_hi.value() == fib_lo.value() == 149
+    w.range_spins["calcium"][0].setValue(-500)  # clamped above the fibrous low
+    assert w.range_spins["calcium"][0].value() == w.range_spins["fibrous"][1].value() == 150
     with pytest.raises(ValueError, match="overlap"):
         w.set_ranges({"fibrous": (0, 200)})
-    w.set_ranges({"fibrous": (80, 149)})  # gaps are fine
-    assert w.ranges()["fibrous"] == (80.0, 149.0)
+    with pytest.raises(ValueError, match="gap"):
+        w.set_ranges({"lipid": (-100, 50), "fibrous": (80, 150)})
+    # the Zhao cap can be lifted (calcium >= 150 HU, no upper bound) and set again
+    w.range_editor.cap_box.setChecked(False)
+    assert w.ranges()["calcium"] == (150, float("inf"))
+    w.set_ranges({"calcium": (150, 1300)})
+    assert w.range_editor.cap_box.isChecked() and w.ranges()["calcium"] == (150, 1300)
 
 
 def test_calcium_widget_bad_roi_shape_message(make_napari_viewer, sample):

@@ -1,8 +1,15 @@
 """Plaque composition on CCTA by HU ranges (lipid / fibrous / calcium).
 
-Defaults follow Zhao et al. 2026 as summarised in ``docs/conventions.md``: lipid -100..49 HU,
-fibrous 50..149 HU, calcium 150..1300 HU, all inclusive. Voxels of a plaque ROI outside every
-range are excluded from the composition and counted (``n_outside``). All statistics are
+Ranges are half-open intervals ``low <= HU < high`` that meet without gaps (so interpolated,
+non-integer HU are always classified): lipid [-100, 50), fibrous [50, 150), calcium
+[150, 1300). These are Zhao et al. 2026's inclusive integer bounds (-100..49, 50..149,
+150..1300, ``docs/conventions.md``) without their gaps. The calcium upper bound is Zhao's
+convention (their workstation's cap, meant to keep metal out), not a property of calcium: dense
+calcium above it is reported, never dropped silently. Each plaque counts the voxels the cap
+removes (``n_above_range``, also in ``n_outside``), :func:`composition_warnings` names them, and
+the "1K plaque" flag (> 1000 HU) ignores the cap. ``ranges={"calcium": (150, inf)}``
+(:func:`uncapped_ranges`; CLI ``calcium=150:inf``) lifts the cap. Voxels of a plaque ROI outside
+every range are excluded from the composition and counted (``n_outside``). All statistics are
 computed with ``bincount`` over the ROI voxels, one pass for every plaque at once.
 """
 
@@ -19,11 +26,15 @@ from .calcium import _check_spacing, vessel_name
 
 COMPONENTS: tuple[str, ...] = ("lipid", "fibrous", "calcium")
 
-#: default inclusive HU ranges per component
+#: Zhao et al. 2026's upper calcium bound (their workstation's 150..1300 HU)
+ZHAO_CALCIUM_CAP_HU = 1300.0
+
+#: default HU ranges per component, half-open ``[low, high)`` and contiguous (no gaps); the
+#: calcium high is Zhao's cap (reported when it removes voxels; ``inf`` lifts it)
 DEFAULT_RANGES: dict[str, tuple[float, float]] = {
-    "lipid": (-100.0, 49.0),
-    "fibrous": (50.0, 149.0),
-    "calcium": (150.0, 1300.0),
+    "lipid": (-100.0, 50.0),
+    "fibrous": (50.0, 150.0),
+    "calcium": (150.0, ZHAO_CALCIUM_CAP_HU),
 }
 
 #: display colours (RGBA) of the components, as in the paper's figure
@@ -43,7 +54,8 @@ class PlaqueComposition:
 
     Volumes in mm^3, percentages of the classified plaque volume (lipid + fibrous + calcium),
     densities as mean HU (None when the component is empty). ``volume_mm3`` is the classified
-    plaque volume; ``roi_volume_mm3`` also counts the ``n_outside`` voxels outside all ranges.
+    plaque volume; ``roi_volume_mm3`` also counts the ``n_outside`` voxels outside all ranges,
+    of which ``n_above_range`` lie at or above a capped calcium range (0 without a cap).
     """
 
     label: int
@@ -65,6 +77,8 @@ class PlaqueComposition:
     max_hu: float
     n_outside: int
     outside_mm3: float
+    n_above_range: int = 0
+    above_range_mm3: float = 0.0
     vessel: int = 0
     vessel_name: str = "unassigned"
     vessel_volume_mm3: float | None = None
@@ -77,7 +91,10 @@ class PlaqueComposition:
 def check_ranges(
     ranges: Mapping[str, tuple[float, float]] | None,
 ) -> dict[str, tuple[float, float]]:
-    """Validate HU ranges: keys lipid/fibrous/calcium, low <= high, no overlap."""
+    """Validate HU ranges: keys lipid/fibrous/calcium, each a half-open ``[low, high)`` with
+    low < high, in the order lipid < fibrous < calcium, each ending where the next begins (no
+    gaps, no overlaps). Only the calcium high may be ``inf`` (no cap); missing keys keep the
+    defaults. ValueError names the problem."""
     out = dict(DEFAULT_RANGES)
     if ranges:
         unknown = set(ranges) - set(COMPONENTS)
@@ -87,24 +104,80 @@ def check_ranges(
             lo, hi = (float(x) for x in v)
             out[k] = (lo, hi)
     for k, (lo, hi) in out.items():
-        if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
-            raise ValueError(f"{k} range must be low <= high, got {lo}..{hi} HU")
-    spans = sorted((lo, hi, k) for k, (lo, hi) in out.items())
-    for (_lo1, hi1, k1), (lo2, _hi2, k2) in zip(spans[:-1], spans[1:], strict=True):
-        if lo2 <= hi1:
-            raise ValueError(f"HU ranges overlap: {k1} ..{hi1} and {k2} {lo2}..")
-    return out
+        hi_ok = np.isfinite(hi) or (k == COMPONENTS[-1] and hi == np.inf)
+        if not (np.isfinite(lo) and hi_ok) or not lo < hi:
+            raise ValueError(
+                f"{k} range must be low < high (half-open, low <= HU < high), got {lo}..{hi} HU"
+            )
+    for k1, k2 in zip(COMPONENTS[:-1], COMPONENTS[1:], strict=True):
+        hi1, lo2 = out[k1][1], out[k2][0]
+        if lo2 < hi1:
+            raise ValueError(f"HU ranges overlap: {k1} ends at {hi1:g} but {k2} starts at {lo2:g}")
+        if lo2 > hi1:
+            raise ValueError(
+                f"HU ranges leave a gap: {k1} ends at {hi1:g} (exclusive) but {k2} starts at "
+                f"{lo2:g}; ranges are half-open low <= HU < high, so {k1} should end at {lo2:g}"
+            )
+    return {k: out[k] for k in COMPONENTS}
+
+
+def zhao_ranges() -> dict[str, tuple[float, float]]:
+    """Zhao et al. 2026's convention: calcium capped at 1300 HU (the default)."""
+    return check_ranges({"calcium": (DEFAULT_RANGES["calcium"][0], ZHAO_CALCIUM_CAP_HU)})
+
+
+def uncapped_ranges() -> dict[str, tuple[float, float]]:
+    """The default ranges with no upper calcium bound (calcium is every HU >= 150)."""
+    return check_ranges({"calcium": (DEFAULT_RANGES["calcium"][0], float("inf"))})
 
 
 def classify(hu: np.ndarray, ranges: Mapping[str, tuple[float, float]] | None = None) -> np.ndarray:
-    """Component index per voxel: 1 lipid, 2 fibrous, 3 calcium, 0 outside all ranges (uint8)."""
+    """Component index per voxel: 1 lipid, 2 fibrous, 3 calcium, 0 outside all ranges (uint8).
+
+    Ranges are half-open (``low <= HU < high``) and contiguous: one ``searchsorted`` over the
+    four bounds. NaN is outside.
+    """
     r = check_ranges(ranges)
+    edges = np.array([r[c][0] for c in COMPONENTS] + [r[COMPONENTS[-1]][1]])
     hu = np.asarray(hu)
-    out = np.zeros(hu.shape, np.uint8)
-    for i, name in enumerate(COMPONENTS, start=1):
-        lo, hi = r[name]
-        out[(hu >= lo) & (hu <= hi)] = i
+    # index of the first edge > HU: 0 below lipid, 1..3 inside, 4 at/above the cap (or NaN)
+    idx = np.searchsorted(edges, hu, side="right")
+    out = np.where(idx <= len(COMPONENTS), idx, 0).astype(np.uint8)
     return out
+
+
+def one_k_flags(
+    vals: np.ndarray,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    one_k_hu: float = ONE_K_HU,
+) -> np.ndarray:
+    """Voxels that make a "1K plaque": calcium (HU >= the calcium low) above ``one_k_hu``,
+    whatever the calcium cap (a capped range drops dense calcium from the volume, never from
+    the 1K flag)."""
+    r = check_ranges(ranges)
+    vals = np.asarray(vals)
+    return (vals >= r["calcium"][0]) & (vals > one_k_hu)
+
+
+def composition_warnings(
+    plaques: list[PlaqueComposition],
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> list[str]:
+    """Lines naming what a calcium cap removed (empty without a cap or when it removed none)."""
+    r = check_ranges(ranges)
+    hit = [p for p in plaques if p.n_above_range]
+    if not hit:
+        return []
+    n = sum(p.n_above_range for p in hit)
+    mm3 = sum(p.above_range_mm3 for p in hit)
+    cap = r["calcium"][1]
+    conv = " (Zhao 2026 convention)" if cap == ZHAO_CALCIUM_CAP_HU else ""
+    labels = ", ".join(str(p.label) for p in hit)
+    return [
+        f"the calcium range's upper bound {cap:g} HU{conv} removed {n} voxel(s) "
+        f"({mm3:.3g} mm^3) at or above it from the composition of plaque(s) {labels}; they are "
+        "counted in n_outside and still make a 1K plaque"
+    ]
 
 
 def composition_overlay(
@@ -182,7 +255,8 @@ def iter_composition(
     key = pidx * 4 + cls
     counts = np.bincount(key, minlength=n * 4).reshape(n, 4)
     sums = np.bincount(key, weights=vals, minlength=n * 4).reshape(n, 4)
-    one_k = np.bincount(pidx, weights=(cls == 3) & (vals > one_k_hu), minlength=n) > 0
+    one_k = np.bincount(pidx, weights=one_k_flags(vals, r, one_k_hu), minlength=n) > 0
+    above = np.bincount(pidx, weights=vals >= r["calcium"][1], minlength=n).astype(np.int64)
     max_hu = np.full(n, -np.inf)
     np.maximum.at(max_hu, pidx, vals)
     yield 2
@@ -225,6 +299,8 @@ def iter_composition(
                 max_hu=float(max_hu[i]),
                 n_outside=int(c[0]),
                 outside_mm3=float(c[0] * voxel_mm3),
+                n_above_range=int(above[i]),
+                above_range_mm3=float(above[i] * voxel_mm3),
                 vessel=int(vessel[i]),
                 vessel_name=vessel_name(int(vessel[i])),
                 vessel_volume_mm3=vv,
@@ -297,10 +373,14 @@ def composition(
         vessel most of its voxels lie in and a plaque burden = plaque volume / vessel volume
         over the slices the plaque spans (x 100 %).
     ranges : mapping or None
-        Inclusive HU ranges ``{"lipid": (lo, hi), "fibrous": ..., "calcium": ...}``; missing
-        keys keep the defaults (:data:`DEFAULT_RANGES`). Ranges must not overlap.
+        Half-open HU ranges ``{"lipid": (lo, hi), "fibrous": ..., "calcium": ...}``
+        (``lo <= HU < hi``); missing keys keep the defaults (:data:`DEFAULT_RANGES`). They must
+        meet without gaps or overlaps (:func:`check_ranges`). A finite calcium high is a cap
+        (default Zhao's 1300 HU); the voxels it removes are ``n_above_range``; ``inf`` lifts it
+        (:func:`uncapped_ranges`).
     one_k_hu : float
-        A plaque is a "1K plaque" when any calcium voxel is above this HU.
+        A plaque is a "1K plaque" when any voxel of HU >= the calcium low is above this HU
+        (a cap on the calcium range does not change it).
 
     Returns
     -------

@@ -1,15 +1,18 @@
-"""One editor for the composition HU ranges that cannot produce overlapping ranges.
+"""One editor for the composition HU ranges that cannot produce gaps or overlaps.
 
-The six bounds (lipid low/high, fibrous low/high, calcium low/high) form one ordered chain:
-``lipid_lo <= lipid_hi < fibrous_lo <= fibrous_hi < calcium_lo <= calcium_hi``. Each spin box's
-limits follow its neighbours, so any edit keeps the ranges valid (gaps are allowed, overlaps
-are not). ``changed`` is emitted once per edit.
+Ranges are half-open (``low <= HU < high``, :func:`napari_plaque.ccta.check_ranges`) and meet:
+each component ends where the next begins, so the editor holds four bounds in one ordered
+chain ``lipid_lo < fibrous_lo < calcium_lo < calcium_hi``. The lipid high and the fibrous low
+are one bound shown twice (editing either moves both), likewise fibrous high and calcium low.
+Each spin box's limits follow its neighbours, so any edit keeps the ranges valid. The calcium
+high is a cap (Zhao's 1300 HU by default) that the "cap" box lifts (``inf``). ``changed`` is
+emitted once per edit.
 """
 
 from __future__ import annotations
 
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox
+from qtpy.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox
 
 from ..ccta import COMPONENT_COLORS, COMPONENTS, DEFAULT_RANGES, check_ranges
 
@@ -17,12 +20,12 @@ HU_MIN, HU_MAX = -1024, 4000
 
 
 class RangeEditor(QGroupBox):
-    """Inclusive HU ranges of lipid, fibrous and calcium, in that order, never overlapping."""
+    """Half-open HU ranges of lipid, fibrous and calcium, in that order, without gaps."""
 
     changed = Signal()
 
     def __init__(self, parent=None) -> None:
-        super().__init__("HU ranges (inclusive; they cannot overlap)", parent)
+        super().__init__("HU ranges (low ≤ HU < high; they meet without gaps)", parent)
         form = QFormLayout(self)
         self.spins: list[QSpinBox] = []
         self.range_spins: dict[str, tuple[QSpinBox, QSpinBox]] = {}
@@ -37,6 +40,14 @@ class RangeEditor(QGroupBox):
                 pair.append(sb)
                 self.spins.append(sb)
             self.range_spins[comp] = (pair[0], pair[1])
+            if comp == COMPONENTS[-1]:
+                self.cap_box = QCheckBox("cap")
+                self.cap_box.setToolTip(
+                    "calcium ends at this HU (Zhao 2026: 1300; the voxels it removes are "
+                    "reported). Untick: no upper bound"
+                )
+                self.cap_box.toggled.connect(self._cap_toggled)
+                row.addWidget(self.cap_box)
             r, g, b, _ = COMPONENT_COLORS[comp]
             label = QLabel(comp)
             label.setStyleSheet(f"color: rgb({int(r * 255)},{int(g * 255)},{int(b * 255)})")
@@ -44,36 +55,67 @@ class RangeEditor(QGroupBox):
         self.set_ranges(DEFAULT_RANGES)
 
     def ranges(self) -> dict[str, tuple[float, float]]:
-        return {k: (float(a.value()), float(b.value())) for k, (a, b) in self.range_spins.items()}
+        out = {k: (float(a.value()), float(b.value())) for k, (a, b) in self.range_spins.items()}
+        if not self.cap_box.isChecked():
+            last = COMPONENTS[-1]
+            out[last] = (out[last][0], float("inf"))
+        return out
 
     def set_ranges(self, ranges: dict[str, tuple[float, float]]) -> None:
-        """Set some ranges (the others stay); ValueError if the result would overlap or leave
-        the lipid < fibrous < calcium order."""
+        """Set some ranges (the others stay); ValueError (from :func:`check_ranges`) if the
+        result would leave a gap, overlap or leave the lipid < fibrous < calcium order."""
         merged = check_ranges({**self.ranges(), **ranges} if self.spins else ranges)
-        values = [int(v) for c in COMPONENTS for v in merged[c]]
-        if any(b < a for a, b in zip(values[:-1], values[1:], strict=True)):
-            raise ValueError(f"HU ranges must run lipid < fibrous < calcium, got {merged}")
+        cap = merged[COMPONENTS[-1]][1]
+        capped = cap != float("inf")
+        values = [v for c in COMPONENTS for v in merged[c]]
+        if not capped:  # keep the spin box's last cap value (shown greyed)
+            values[-1] = max(self.spins[-1].value(), values[-2] + 1)
+        if any(v != int(v) for v in values):
+            raise ValueError(f"the range editor holds whole HU bounds, got {merged}")
         for sb in self.spins:
             sb.blockSignals(True)
             sb.setRange(HU_MIN, HU_MAX)
         for sb, v in zip(self.spins, values, strict=True):
-            sb.setValue(v)
+            sb.setValue(int(v))
+        self.cap_box.blockSignals(True)
+        self.cap_box.setChecked(capped)
+        self.cap_box.blockSignals(False)
+        self.spins[-1].setEnabled(capped)
         self._limit()
         for sb in self.spins:
             sb.blockSignals(False)
         self.changed.emit()
 
     def _limit(self) -> None:
-        """Each bound between its neighbours: a low may equal its own high; a high stays
-        below the next component's low."""
-        v = [sb.value() for sb in self.spins]
-        for i, sb in enumerate(self.spins):
-            lo = HU_MIN if i == 0 else v[i - 1] + (1 if i % 2 == 0 else 0)
-            hi = HU_MAX if i == len(v) - 1 else v[i + 1] - (1 if i % 2 == 1 else 0)
-            blocked = sb.blockSignals(True)
-            sb.setRange(lo, hi)
-            sb.blockSignals(blocked)
+        """Each bound strictly between its neighbouring bounds (the chain of four)."""
+        s = self.spins
+        # bounds: lipid lo (s0), lipid hi = fibrous lo (s1, s2), fibrous hi = calcium lo
+        # (s3, s4), calcium hi (s5)
+        chain = [s[0].value(), s[1].value(), s[3].value(), s[5].value()]
+        owners = [[s[0]], [s[1], s[2]], [s[3], s[4]], [s[5]]]
+        for i, boxes in enumerate(owners):
+            lo = HU_MIN if i == 0 else chain[i - 1] + 1
+            hi = HU_MAX if i == len(chain) - 1 else chain[i + 1] - 1
+            for sb in boxes:
+                blocked = sb.blockSignals(True)
+                sb.setRange(lo, hi)
+                sb.setValue(chain[i])
+                sb.blockSignals(blocked)
 
     def _edited(self, *_: object) -> None:
+        s = self.spins
+        sender = self.sender()
+        # a shared bound edited in one place moves its twin
+        for a, b in ((s[1], s[2]), (s[3], s[4])):
+            src, dst = (b, a) if sender is b else (a, b)
+            if dst.value() != src.value():
+                blocked = dst.blockSignals(True)
+                dst.setRange(HU_MIN, HU_MAX)
+                dst.setValue(src.value())
+                dst.blockSignals(blocked)
         self._limit()
+        self.changed.emit()
+
+    def _cap_toggled(self, on: bool) -> None:
+        self.spins[-1].setEnabled(on)
         self.changed.emit()

@@ -40,6 +40,7 @@ from ..ccta import (
     iter_composition,
     roi_bbox,
 )
+from ..ccta.composition import composition_warnings
 from ..layers import UNITS
 from ..report import round_floats, write_csv
 from ._calcium import LESION_LAYER, CalciumScoringWidget
@@ -72,6 +73,7 @@ COMPOSITION_COLUMNS = (
     ("mean HU", "mean_hu"),
     ("1K", "one_k_plaque"),
     ("outside", "n_outside"),
+    ("above cap", "n_above_range"),
     ("burden %", "plaque_burden_pct"),
 )
 
@@ -185,18 +187,21 @@ class CompositionWidget(QWidget):
             ranges,
             total=3,
             desc="plaque composition",
-            on_done=lambda res: self._on_done(gen, res, hu.shape, spacing, translate),
+            on_done=lambda res: self._on_done(gen, res, hu.shape, spacing, translate, ranges),
             on_error=lambda exc: self.status.setText(f"error: {exc}"),
         )
 
-    def _on_done(self, gen: int, res, shape, spacing, translate) -> None:
+    def _on_done(self, gen: int, res, shape, spacing, translate, ranges=None) -> None:
         if gen != self._generation:
             return  # a newer request is running
         box, cls, comps = res
         self._update_overlay(box, cls, shape, spacing, translate)
         self.results = comps
         self._fill_table()
-        self.status.setText(f"{len(comps)} plaque(s)" if comps else "empty ROI: no plaque")
+        text = f"{len(comps)} plaque(s)" if comps else "empty ROI: no plaque"
+        warn = composition_warnings(comps, ranges)
+        self.status.setText("\n".join([text, *warn]))
+        self.status.setWordWrap(True)
 
     def _update_overlay(self, box, cls, shape, spacing, translate) -> None:
         layer = self.viewer.layers[OVERLAY_LAYER] if OVERLAY_LAYER in self.viewer.layers else None
@@ -241,7 +246,7 @@ class CompositionWidget(QWidget):
         rng = self.ranges()
         for r in rows:
             for k, (lo, hi) in rng.items():
-                r[f"{k}_range_hu"] = f"{lo:g}..{hi:g}"
+                r[f"{k}_range_hu"] = f"[{lo:g}, {hi:g})"
         return write_csv(path, round_floats(rows, 3))
 
     def _export_dialog(self) -> None:
