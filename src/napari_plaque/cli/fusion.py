@@ -173,6 +173,16 @@ def register(sub) -> None:
         help="time transform of the Schoenfeld residual tests",
     )
     sv.add_argument("--km-csv", metavar="CSV", help="write the Kaplan-Meier table to this CSV")
+    t1 = s.add_argument_group("Table 1")
+    t1.add_argument(
+        "--table1",
+        metavar="CSV",
+        help="write the baseline table per --group (default group: --outcome, or the first "
+        "--cut) to this CSV and print it; alone (without --outcome / --time) only Table 1",
+    )
+    t1.add_argument("--variables", help="comma-separated Table 1 rows (default: every column)")
+    t1.add_argument("--categorical", help="comma-separated columns shown as n (%%) whatever they "
+                    "hold")  # fmt: skip
     s.add_argument("--alpha", type=float, default=STATS_DEFAULTS["alpha"], help="1 - CI level")
     s.add_argument(
         "--n-boot",
@@ -386,7 +396,17 @@ def run_study_stats(args) -> int:
     if survival and args.outcome:
         raise CLIError("give either --outcome (binary) or --time/--event (survival), not both")
     if not survival and not args.outcome:
-        raise CLIError("give --outcome COL (binary outcome) or --time COL --event COL (survival)")
+        if args.table1:
+            return _run_table1(args, None)
+        raise CLIError(
+            "give --outcome COL (binary outcome), --time COL --event COL (survival) or "
+            "--table1 CSV --group COL"
+        )
+    if args.table1:
+        _check_table1_group(args)
+    elif args.group and not survival:
+        raise CLIError("--group sets the Kaplan-Meier or Table 1 groups: give --time/--event "
+                       "or --table1")
     if not survival:
         given = [f"--{k.replace('_', '-')}" for k in _SURVIVAL_ONLY if getattr(args, k, None)]
         if given:
@@ -398,7 +418,66 @@ def run_study_stats(args) -> int:
 
 
 #: options that only the survival analysis reads (refused with --outcome)
-_SURVIVAL_ONLY = ("horizon_days", "competing_event", "per", "cut", "group", "at_days", "km_csv")
+_SURVIVAL_ONLY = ("horizon_days", "competing_event", "per", "cut", "at_days", "km_csv")
+
+
+def _table1_group(args) -> tuple[str | None, Any]:
+    """The Table 1 grouping column, and the table (a derived column for a --cut group)."""
+    from ..fusion.stats import _as_table
+
+    t = _as_table(args.table)
+    if args.group:
+        return args.group, t
+    if getattr(args, "outcome", None):
+        return args.outcome, t
+    if getattr(args, "cut", None):
+        from ..outcomes.survival import parse_assignments
+
+        col, spec = next(iter(parse_assignments(args.cut, "--cut").items()))
+        if col not in t.columns:
+            raise CLIError(f"--cut names {col!r}, which is not a column")
+        import numpy as np
+
+        x = t.numeric(col)
+        c = float(np.nanmedian(x)) if spec.lower() == "median" else float(spec)
+        name = f"{col}>={c:g}"
+        t.columns[name] = ["" if not np.isfinite(v) else str(int(v >= c)) for v in x]
+        return name, t
+    return None, t
+
+
+def _check_table1_group(args) -> None:
+    if not (args.group or args.outcome or args.cut):
+        raise CLIError("--table1 needs --group COL (or --outcome, or a --cut)")
+
+
+def _run_table1(args, _unused) -> int:
+    from ..report import print_json, write_json
+
+    _check_table1_group(args)
+    t1 = _table1(args)
+    if args.out:
+        write_json(args.out, {"table1": t1.to_dict()})
+    if args.json:
+        print_json({"table1": t1.to_dict()})
+    else:
+        print(t1.text())
+    return 0
+
+
+def _table1(args):
+    """Write the Table 1 CSV and return the :class:`~napari_plaque.outcomes.table1.Table1`."""
+    from ..outcomes.table1 import table1
+    from ..report import write_csv
+
+    group, t = _table1_group(args)
+    variables = _names(args.variables)
+    skip = {group, args.time, args.event, args.competing_event}
+    if variables is None:
+        variables = [c for c in t.names if c not in skip]
+    res = table1(t, group, variables, categorical=_names(args.categorical) or [])
+    write_csv(args.table1, res.rows())
+    return res
 
 
 def _floats(text: str | None, what: str) -> list[float]:
@@ -444,6 +523,7 @@ def _run_survival(args) -> int:
         seed=args.seed,
         time_transform=args.schoenfeld_transform,
     )
+    t1 = _table1(args) if args.table1 else None
     if args.plot:
         plot_km(res, args.plot)
     if args.csv:
@@ -451,6 +531,8 @@ def _run_survival(args) -> int:
     if args.km_csv:
         write_csv(args.km_csv, res.km_rows())
     out = res.to_dict()
+    if t1:
+        out["table1"] = t1.to_dict()
     if args.out:
         write_json(args.out, out)
     for w in res.warnings:
@@ -459,6 +541,8 @@ def _run_survival(args) -> int:
         print_json(out)
         return 0
     print(format_survival(res))
+    if t1:
+        print(t1.text())
     return 0
 
 
@@ -548,14 +632,18 @@ def _run_binary(args) -> int:
         n_boot=STATS_DEFAULTS["n_boot"] if args.n_boot is None else args.n_boot,
         seed=args.seed,
     )
+    t1 = _table1(args) if args.table1 else None
     if args.plot:
         plot_roc(res, args.plot)
     if args.csv:
         write_csv(args.csv, res.to_rows())
+    out = res.to_dict()
+    if t1:
+        out["table1"] = t1.to_dict()
     if args.out:
-        write_json(args.out, res)
+        write_json(args.out, out)
     if args.json:
-        print_json(res)
+        print_json(out)
         return 0
     print(
         f"outcome {res.outcome}: {res.n_pos} positive, {res.n_neg} negative"
@@ -577,4 +665,28 @@ def _run_binary(args) -> int:
             f"{r['direction']:>6} {r['cutoff']:>9.4g} {r['sensitivity']:>5.3f} "
             f"{r['specificity']:>5.3f}"
         )
+    print(format_or_table(res))
+    if t1:
+        print(t1.text())
     return 0
+
+
+def format_or_table(res) -> str:
+    """Odds ratios per predictor (univariable and adjusted), with the reason when one is null."""
+    lines = [f"{'predictor':<24} {'OR (95% CI)':>26} {'p':>8} {'adjusted OR (95% CI)':>26} "
+             f"{'p':>8}  note"]  # fmt: skip
+    for name, r in res.predictors.items():
+        if "auc" not in r:
+            continue
+
+        def fmt(v, ci):
+            return "-" if v is None else f"{v:.3g} ({ci[0]:.3g}-{ci[1]:.3g})"
+
+        p = "-" if r.get("or_p") is None else f"{r['or_p']:.3g}"
+        pa = "-" if r.get("or_adjusted_p") is None else f"{r['or_adjusted_p']:.3g}"
+        note = "; ".join(n for n in (r.get("or_note"), r.get("or_adjusted_note")) if n)
+        lines.append(
+            f"{name:<24} {fmt(r.get('or'), r.get('or_ci95')):>26} {p:>8} "
+            f"{fmt(r.get('or_adjusted'), r.get('or_adjusted_ci95')):>26} {pa:>8}  {note}"
+        )
+    return "\n".join(lines)
