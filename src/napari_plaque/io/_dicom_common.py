@@ -144,6 +144,130 @@ def decode_problem(exc: Exception, ts) -> str:
     return f"cannot decode pixel data ({name!s}): {msg}"
 
 
+# -- plausibility: finite is not enough (one home of the ranges) -----------------------------
+
+#: Plausible ranges of header, sidecar and option values: ``key -> (lo, hi, unit)``. A finite
+#: value outside its range (RescaleSlope 1e30, PixelSpacing 1e-30, a pullback of 1e308 mm/s)
+#: is not a measurement anyone made: the readers refuse it, naming the tag, or set it aside and
+#: flag what they assume instead. The bounds are deliberately wide (they catch corrupt or
+#: hostile headers, not unusual protocols); ranges of absolute values where marked in the docs.
+PLAUSIBLE_RANGES: dict[str, tuple[float, float, str]] = {
+    # CT / any cross-sectional series
+    "RescaleSlope": (1e-6, 1e4, ""),
+    "RescaleIntercept": (-1e5, 1e5, ""),
+    "PixelSpacing": (1e-3, 50.0, "mm"),  # micro-CT 0.01 .. a 10-pixel scout
+    "SliceThickness": (1e-3, 100.0, "mm"),
+    "SpacingBetweenSlices": (1e-3, 100.0, "mm"),
+    "ImagePositionPatient": (-1e5, 1e5, "mm"),  # within 100 m of the scanner's origin
+    "hu": (-32768.0, 32767.0, "HU"),  # CT values after rescale (the int16 range)
+    # ultrasound / IVUS
+    "FrameTime": (0.05, 1e5, "ms"),  # 20,000 .. 0.01 frames/s
+    "FrameTimeVector": (0.0, 1e5, "ms"),
+    "CineRate": (0.01, 20000.0, "frames/s"),
+    "RecommendedDisplayFrameRate": (0.01, 20000.0, "frames/s"),
+    "IVUSPullbackRate": (0.01, 100.0, "mm/s"),  # motorised IVUS 0.5-1, IV-OCT up to 40
+    "PhysicalDeltaX": (1e-6, 1.0, "cm"),  # |value|: 0.01 um .. 10 mm per pixel
+    "PhysicalDeltaY": (1e-6, 1.0, "cm"),
+    # frame sequences (sidecar JSON keys and command-line options)
+    "pixel_mm": (1e-4, 10.0, "mm"),
+    "frame_rate": (0.01, 20000.0, "frames/s"),
+    "frame_time_s": (5e-5, 100.0, "s"),
+    "pullback_mm_s": (0.01, 100.0, "mm/s"),
+}
+#: keys whose range applies to the absolute value (the sign carries a direction)
+_ABS_RANGE = {"PhysicalDeltaX", "PhysicalDeltaY"}
+
+#: the largest field of view (mm, across the frame) of an intravascular image: IVUS catheters
+#: image out to ~10-15 mm from the catheter, IV-OCT ~5 mm; a 150 mm sector is transabdominal
+IVUS_MAX_FIELD_MM = 30.0
+#: coronary EEM area (mm^2) above which a measurement is not a coronary cross-section
+#: (the left main, the largest, is ~ 20-30 mm^2; Mintz et al. 2001)
+CORONARY_MAX_EEM_MM2 = 40.0
+
+
+#: modality code -> what it is called in messages
+MODALITY_NAMES = {
+    "CT": "CT", "MR": "MR", "US": "ultrasound", "IVUS": "intravascular ultrasound",
+    "IVOCT": "intravascular OCT", "OCT": "OCT", "XA": "X-ray angiography", "CR": "radiograph",
+    "DX": "radiograph", "MG": "mammogram", "NM": "nuclear medicine", "PT": "PET",
+    "OT": "secondary capture", "SC": "secondary capture", "SEG": "segmentation",
+    "SR": "structured report", "RTDOSE": "RT dose", "RTSTRUCT": "RT structure set",
+    "ES": "endoscopy", "XC": "photograph", "OP": "ophthalmic photograph",
+}  # fmt: skip
+#: tags only an intravascular acquisition carries (IVUS Image Module, C.8.5.5 of PS3.3)
+IVUS_ATTRIBUTES = (
+    "IVUSAcquisition", "IVUSPullbackRate", "IVUSGatedRate", "IVUSPullbackStartFrameNumber",
+    "IVUSPullbackStopFrameNumber", "LesionNumber",
+)  # fmt: skip
+
+
+def describe_object(ds, n_frames: int | None = None) -> str:
+    """What a DICOM object is, in words for messages ("2-frame ultrasound image (Modality US)").
+    Never "CT series" for something else."""
+    modality = str(ds.get("Modality", "") or "").upper()
+    name = MODALITY_NAMES.get(modality, f"{modality} image" if modality else "DICOM image")
+    if modality in MODALITY_NAMES and modality not in ("SEG", "SR", "RTDOSE", "RTSTRUCT"):
+        name += " image"
+    if n_frames is None:
+        try:
+            n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        except (TypeError, ValueError, OverflowError):
+            n_frames = 1
+    frames = f"{n_frames}-frame " if n_frames > 1 else "single-frame "
+    return f"{frames}{name}" + (f" (Modality {modality})" if modality else " (no Modality)")
+
+
+def intravascular_evidence(ds) -> tuple[bool | None, str]:
+    """Whether a DICOM object is an intravascular pullback: (True, why) for Modality IVUS /
+    IVOCT or IVUS attributes; (False, why) for another modality; (None, why) for plain
+    ultrasound without intravascular attributes (the geometry decides, see
+    :data:`IVUS_MAX_FIELD_MM`)."""
+    modality = str(ds.get("Modality", "") or "").upper()
+    if modality in ("IVUS", "IVOCT"):
+        return True, f"Modality {modality}"
+    present = [kw for kw in IVUS_ATTRIBUTES if kw in ds]
+    if present:
+        return True, f"intravascular attribute(s) {', '.join(present[:3])}"
+    if modality and modality != "US":
+        name = MODALITY_NAMES.get(modality, "")
+        return False, f"Modality {modality}" + (
+            f" ({name})" if name and name != modality else ", not ultrasound"
+        )
+    return None, "ultrasound without intravascular attributes (no Modality IVUS / IVOCT, no " \
+        "IVUS Acquisition / Pullback Rate)"
+
+
+def in_range(key: str, value) -> bool:
+    """Whether every value lies inside ``PLAUSIBLE_RANGES[key]`` (finite values only)."""
+    lo, hi, _ = PLAUSIBLE_RANGES[key]
+    arr = np.atleast_1d(np.asarray(value, float))
+    if key in _ABS_RANGE:
+        arr = np.abs(arr)
+    return bool(np.all(np.isfinite(arr)) and np.all((arr >= lo) & (arr <= hi)))
+
+
+def range_problem(key: str, value, label: str | None = None) -> str | None:
+    """The message for a value outside its plausible range (None when it is inside)."""
+    if in_range(key, value):
+        return None
+    lo, hi, unit = PLAUSIBLE_RANGES[key]
+    arr = np.atleast_1d(np.asarray(value, float))
+    u = f" {unit}" if unit else ""
+    shown = ", ".join(f"{v:g}" for v in arr[:3]) + (", ..." if arr.size > 3 else "")
+    absv = "|value| " if key in _ABS_RANGE else ""
+    return (
+        f"{label or key} is {shown}{u}, outside the plausible {absv}range {lo:g}..{hi:g}{u}: "
+        "the value cannot be trusted"
+    )
+
+
+def check_range(key: str, value, where, label: str | None = None) -> None:
+    """Raise :class:`ReaderError` (naming ``where`` and ``label``) for an implausible value."""
+    problem = range_problem(key, value, label)
+    if problem:
+        raise ReaderError(where, problem)
+
+
 # -- checked tag access: never a silent wrong number, never a bare TypeError ----------------
 
 
@@ -176,9 +300,11 @@ def tag_floats(
     *,
     positive: bool = False,
     nonzero: bool = False,
+    plausible: bool = False,
 ) -> np.ndarray | None:
     """Float values of a numeric tag, checked: parseable, ``n`` of them (when given), finite,
-    and > 0 (``positive``) or != 0 (``nonzero``). None when the tag is absent.
+    and > 0 (``positive``) or != 0 (``nonzero``), and (``plausible``) inside the tag's range of
+    :data:`PLAUSIBLE_RANGES`. None when the tag is absent.
 
     Any failure is a :class:`ReaderError` naming the file and the tag.
     """
@@ -204,6 +330,8 @@ def tag_floats(
         raise ReaderError(path, f"{label} must be > 0, got {arr.tolist()}")
     if nonzero and np.any(arr == 0):
         raise ReaderError(path, f"{label} must not be 0")
+    if plausible:
+        check_range(kw, arr, path, label)
     return arr
 
 

@@ -119,7 +119,7 @@ def _folder_format(folder: Path, limit: int = 200) -> Format | None:
         n += 1
         if n >= limit:
             break
-    if n_images >= 2:
+    if n_images >= 1:  # one frame is a pullback of one cross-section (challenge-style data)
         return Format.FRAME_SEQUENCE
     return None
 

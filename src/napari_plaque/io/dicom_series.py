@@ -19,6 +19,9 @@ import numpy as np
 
 from ..types import CTVolume
 from ._dicom_common import (
+    PLAUSIBLE_RANGES,
+    check_range,
+    describe_object,
     list_files,
     native_pixels,
     safe_meta,
@@ -103,18 +106,27 @@ def _read_ct_series(path: Path) -> list[CTVolume]:
             notes.append(f"skipped {p}: no pixel data ({ds.get('Modality', '?')} object)")
             single_problem = f"no pixel data ({ds.get('Modality', 'unknown')} object)"
             continue
-        if tag_int(ds, "NumberOfFrames", p, 1, lo=0) > 1:
-            notes.append(f"skipped {p}: multi-frame object (open it as a pullback)")
-            single_problem = "multi-frame object: open it with read_pullback"
+        n_frames = tag_int(ds, "NumberOfFrames", p, 1, lo=0)
+        if n_frames > 1:
+            what = describe_object(ds, n_frames)
+            notes.append(f"skipped {p}: {what}, not a CT slice")
+            single_problem = f"{what}, not a slice of a CT series" + (
+                " (open it as an IVUS pullback)" if "intravascular" in what else ""
+            )
             continue
         iop_v = tag_value(ds, "ImageOrientationPatient", p)
         ipp_v = tag_value(ds, "ImagePositionPatient", p)
         if iop_v is None or ipp_v is None:
-            notes.append(f"skipped {p}: no ImagePositionPatient/ImageOrientationPatient")
-            single_problem = "no ImagePositionPatient/ImageOrientationPatient (not a CT slice)"
+            what = describe_object(ds)
+            notes.append(f"skipped {p}: {what} without ImagePositionPatient/"
+                         "ImageOrientationPatient")
+            single_problem = (
+                f"{what}, not a slice of a CT series (no ImagePositionPatient / "
+                "ImageOrientationPatient)"
+            )
             continue
         iop = tag_floats(ds, "ImageOrientationPatient", p, 6)
-        tag_floats(ds, "ImagePositionPatient", p, 3)
+        tag_floats(ds, "ImagePositionPatient", p, 3, plausible=True)
         _check_orientation(iop, p)
         if tag_int(ds, "SamplesPerPixel", p, 1, lo=1) != 1:
             raise ReaderError(p, "colour image (SamplesPerPixel > 1): not a CT slice")
@@ -236,26 +248,33 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
     else:
         p0 = items[0][0]
         inc = (
-            tag_float(first_ds, "SpacingBetweenSlices", p0, positive=True)
-            or tag_float(first_ds, "SliceThickness", p0, positive=True)
+            tag_float(first_ds, "SpacingBetweenSlices", p0, positive=True, plausible=True)
+            or tag_float(first_ds, "SliceThickness", p0, positive=True, plausible=True)
             or 1.0
         )
         notes.append(f"series {desc!r}: single slice; slice increment taken as {inc:.3f} mm")
 
-    px = tag_floats(first_ds, "PixelSpacing", items[0][0], 2, positive=True)
+    if len(items) > 1:
+        check_range("SpacingBetweenSlices", inc, where,
+                    f"series {desc!r}: the slice increment from ImagePositionPatient (0020,0032)")
+    px = tag_floats(first_ds, "PixelSpacing", items[0][0], 2, positive=True, plausible=True)
     if px is None:
         raise ReaderError(items[0][0], "no PixelSpacing: physical scale unknown")
     row_sp, col_sp = float(px[0]), float(px[1])
     for p, ds in items:
-        ps = tag_floats(ds, "PixelSpacing", p, 2, positive=True)
+        ps = tag_floats(ds, "PixelSpacing", p, 2, positive=True, plausible=True)
         if ps is None or abs(ps[0] - row_sp) > 1e-4 or abs(ps[1] - col_sp) > 1e-4:
             raise ReaderError(p, f"PixelSpacing differs within series {desc!r}")
     for p, ds in items:  # checked for every slice even when unused, never trusted blindly
-        tag_float(ds, "SliceThickness", p, positive=True)
+        tag_float(ds, "SliceThickness", p, positive=True, plausible=True)
 
     # pixels and rescale
-    slopes = np.array([tag_float(ds, "RescaleSlope", p, 1.0, positive=True) for p, ds in items])
-    inters = np.array([tag_float(ds, "RescaleIntercept", p, 0.0) for p, ds in items])
+    slopes = np.array(
+        [tag_float(ds, "RescaleSlope", p, 1.0, positive=True, plausible=True) for p, ds in items]
+    )
+    inters = np.array(
+        [tag_float(ds, "RescaleIntercept", p, 0.0, plausible=True) for p, ds in items]
+    )
     first = native_pixels(first_ds, items[0][0])  # checks Rows x Columns before allocating
     raw = np.empty((len(items), rows, cols), dtype=_raw_dtype(items))
     raw[0] = first
@@ -294,6 +313,9 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
                     f"series {desc!r}: RescaleSlope (0028,1053) / RescaleIntercept (0028,1052) "
                     f"give values beyond float range (slope up to {slopes.max():g})",
                 )
+
+    if str(first_ds.get("Modality", "") or "").upper() == "CT" and hu.size:
+        _check_hu_range(where, desc, hu, items)
 
     # canonical LPS (z, y, x) order for axis-aligned geometry
     axes = np.stack([normal, col_dir, row_dir])  # array axes (slice, row, col) in LPS
@@ -337,6 +359,27 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
         direction=np.eye(3),
         meta=meta,
         name=desc,
+    )
+
+
+def _check_hu_range(where: Path, desc: str, hu: np.ndarray, items) -> None:
+    """Refuse CT values no scanner produces (the int16 range of :data:`PLAUSIBLE_RANGES`):
+    a RescaleSlope / RescaleIntercept that is wrong, or signed data declared unsigned."""
+    lo_ok, hi_ok, _ = PLAUSIBLE_RANGES["hu"]
+    lo, hi = float(hu.min()), float(hu.max())
+    if lo_ok <= lo and hi <= hi_ok:
+        return
+    p, ds = items[0]
+    unsigned = tag_int(ds, "PixelRepresentation", p, 0, lo=0, hi=1) == 0
+    hint = (
+        "; PixelRepresentation (0028,0103) is 0 (unsigned): signed data declared unsigned?"
+        if unsigned and hi > hi_ok
+        else ""
+    )
+    raise ReaderError(
+        where,
+        f"series {desc!r}: the CT values run {lo:g}..{hi:g} HU after RescaleSlope (0028,1053) / "
+        f"RescaleIntercept (0028,1052), outside the plausible {lo_ok:g}..{hi_ok:g} HU{hint}",
     )
 
 

@@ -32,8 +32,14 @@ from typing import Any
 import numpy as np
 
 from ..types import Pullback
+from ._dicom_common import IVUS_MAX_FIELD_MM, check_range
 from .errors import ReaderError
-from .ivus_dicom import DEFAULT_FRAME_TIME_S, DEFAULT_PULLBACK_RATE_MM_S, LazyFrames
+from .ivus_dicom import (
+    DEFAULT_FRAME_TIME_S,
+    DEFAULT_PULLBACK_RATE_MM_S,
+    LazyFrames,
+    check_frame_shape,
+)
 
 __all__ = [
     "DEFAULT_FIELD_OF_VIEW_MM",
@@ -49,6 +55,10 @@ FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 #: assumed field of view (mm across the short side of the frame) when no pixel size is given
 DEFAULT_FIELD_OF_VIEW_MM = 10.0
 _COLOUR_TOL = 24  # channel spread (grey levels) above which a pixel is colour, not grey
+#: a sidecar JSON larger than this is not one (read nothing bigger)
+SIDECAR_MAX_BYTES = 1 << 20
+#: the automatic mask is given up when the field it finds keeps less than this fraction
+AUTO_MASK_MIN_FIELD = 0.2
 _SIDECAR_KEYS = {"pixel_mm", "pixel_spacing_mm", "frame_rate", "frame_time_s", "pullback_mm_s"}
 
 
@@ -62,7 +72,15 @@ def _is_nifti(p: Path) -> bool:
     return n.endswith(".nii") or n.endswith(".nii.gz")
 
 
-def _sidecar(path: Path) -> tuple[dict[str, Any], Path | None]:
+def _sidecar(path: Path, covered: bool = False) -> tuple[dict[str, Any], Path | None, str | None]:
+    """The sidecar JSON of a pullback: (values, its path, a note). ``covered``: every value
+    is given as an option, so a file that is not a usable sidecar is ignored with a note.
+
+    A ``<folder>.json`` beside a folder is often not a sidecar at all (``> folder.json`` in
+    the shell makes an empty one; a saved report is JSON too): an empty file, or an object
+    with none of the sidecar keys, is ignored with a note; a damaged sidecar is refused unless
+    the options cover every value.
+    """
     cands = []
     if path.is_dir():
         cands.append(path / "pullback.json")
@@ -70,28 +88,57 @@ def _sidecar(path: Path) -> tuple[dict[str, Any], Path | None]:
     cands.append(path.with_name(base + ".json") if not path.is_dir() else
                  path.with_name(path.name + ".json"))
     for c in cands:
-        if c.is_file():
+        if not c.is_file():
+            continue
+        try:
+            if c.stat().st_size > SIDECAR_MAX_BYTES:
+                raise OSError(f"{c.stat().st_size} bytes, more than a sidecar holds")
+            text = c.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = f"sidecar JSON is not readable ({exc})"
+        else:
+            beside = c.parent != path  # <name>.json next to it: maybe not meant as a sidecar
+            if not text.strip() and beside:
+                return {}, None, f"{c}: empty file, not a sidecar: ignored"
+            problem = None
             try:
-                d = json.loads(c.read_text())
-            except (OSError, ValueError) as exc:
-                raise ReaderError(c, f"sidecar JSON is not readable ({exc})") from exc
-            if not isinstance(d, dict):
-                raise ReaderError(c, "sidecar JSON must be an object")
-            unknown = set(d) - _SIDECAR_KEYS
-            if unknown:
-                raise ReaderError(c, f"unknown sidecar key(s) {sorted(unknown)}; "
-                                  f"known: {sorted(_SIDECAR_KEYS)}")
-            return d, c
-    return {}, None
+                d = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                problem = f"sidecar JSON is not readable ({str(exc)[:200]})"
+            else:
+                if not isinstance(d, dict):
+                    problem = "sidecar JSON must be an object"
+                elif beside and not set(d) & _SIDECAR_KEYS:
+                    return {}, None, (
+                        f"{c}: JSON without any sidecar key ({sorted(_SIDECAR_KEYS)}), not a "
+                        "sidecar: ignored"
+                    )
+                else:
+                    unknown = set(d) - _SIDECAR_KEYS
+                    if unknown:
+                        problem = (f"unknown sidecar key(s) {sorted(unknown)[:10]}; "
+                                   f"known: {sorted(_SIDECAR_KEYS)}")
+                    else:
+                        return d, c, None
+        if covered:
+            return {}, None, f"{c}: {problem}; ignored (every value is given as an option)"
+        raise ReaderError(c, problem)
+    return {}, None, None
 
 
-def _positive(v: Any, what: str, where: Path | str) -> float:
+def _positive(v: Any, what: str, where: Path | str, key: str | None = None) -> float:
+    """A positive finite number (never a bool: ``true`` is not 1 mm), inside the plausible
+    range of ``key`` (:data:`~napari_plaque.io._dicom_common.PLAUSIBLE_RANGES`) when given."""
+    if isinstance(v, bool) or not isinstance(v, int | float | str | np.number):
+        raise ReaderError(where, f"{what} must be a number, got {v!r}")
     try:
         f = float(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ReaderError(where, f"{what} must be a number, got {v!r}") from None
     if not np.isfinite(f) or f <= 0:
         raise ReaderError(where, f"{what} must be a positive number, got {v!r}")
+    if key is not None:
+        check_range(key, f, where, what)
     return f
 
 
@@ -228,13 +275,27 @@ def _sources(path: Path, notes: list[str]):
         import tifffile
 
         try:
+            with tifffile.TiffFile(str(path)) as tf:
+                shapes = [tuple(pg.shape) for pg in tf.pages]
             arr = tifffile.imread(str(path))
         except Exception as exc:  # noqa: BLE001
             raise ReaderError(path, f"not a readable TIFF ({exc})") from exc
+        odd = [k for k, sh in enumerate(shapes) if sh != shapes[0]]
+        if odd:
+            k = odd[0]
+            raise ReaderError(
+                path,
+                f"page {k + 1} of {len(shapes)} is {'x'.join(map(str, shapes[k]))}, page 1 is "
+                f"{'x'.join(map(str, shapes[0]))}: all frames of a pullback must have one size",
+            )
         if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] < 8):
             arr = arr[None]
         if arr.ndim not in (3, 4):
             raise ReaderError(path, f"TIFF of shape {arr.shape} is not a frame stack")
+        if len(shapes) > 1 and arr.shape[0] != len(shapes):
+            raise ReaderError(
+                path, f"the TIFF holds {len(shapes)} pages but reads as {arr.shape[0]} frame(s)"
+            )
         return arr.shape[0], arr.shape[1:3], lambda i: arr[i]
     raise ReaderError(path, "not a folder of frames, a TIFF or a NIfTI")
 
@@ -263,8 +324,15 @@ def read_frame_sequence(
     if not path.exists():
         raise ReaderError(path, "no such file or folder")
     notes: list[str] = []
-    side, side_path = _sidecar(path)
+    covered = pixel_mm is not None and frame_rate is not None and pullback_mm_s is not None
+    side, side_path, side_note = _sidecar(path, covered)
+    if side_note:
+        notes.append(side_note)
     n, shape, get_raw = _sources(path, notes)
+    check_frame_shape(path, shape)
+    if n == 1:
+        notes.append("a single frame: measured as one cross-section (no pullback length, no "
+                     "frame-to-frame imaging-field mask)")
     assumed: set[str] = set()
     where = side_path or path
     if pixel_mm is None and "pixel_spacing_mm" in side:
@@ -278,27 +346,28 @@ def read_frame_sequence(
         notes.append(f"no pixel size: assumed {DEFAULT_FIELD_OF_VIEW_MM:g} mm across the frame "
                      f"({px:.4f} mm/pixel)")
     elif np.ndim(pixel_mm) == 0:
-        v = _positive(pixel_mm, "pixel size", where)
+        v = _positive(pixel_mm, "pixel size", where, "pixel_mm")
         spacing = (v, v)
     else:
-        vals = list(pixel_mm)
+        vals = list(pixel_mm) if isinstance(pixel_mm, list | tuple | np.ndarray) else [pixel_mm]
         if len(vals) != 2:
             raise ReaderError(where, f"pixel size must be one number or [dy, dx], got {pixel_mm}")
-        spacing = (_positive(vals[0], "pixel size", where), _positive(vals[1], "pixel size", where))
+        spacing = (_positive(vals[0], "pixel size", where, "pixel_mm"),
+                   _positive(vals[1], "pixel size", where, "pixel_mm"))
     if frame_rate is not None:
-        frame_time = 1.0 / _positive(frame_rate, "frame rate", "--frame-rate")
+        frame_time = 1.0 / _positive(frame_rate, "frame rate", "--frame-rate", "frame_rate")
     elif "frame_rate" in side:
-        frame_time = 1.0 / _positive(side["frame_rate"], "frame_rate", where)
+        frame_time = 1.0 / _positive(side["frame_rate"], "frame_rate", where, "frame_rate")
     elif "frame_time_s" in side:
-        frame_time = _positive(side["frame_time_s"], "frame_time_s", where)
+        frame_time = _positive(side["frame_time_s"], "frame_time_s", where, "frame_time_s")
     else:
         frame_time = DEFAULT_FRAME_TIME_S
         assumed.add("frame_time_s")
         notes.append(f"no frame rate: assumed {1 / DEFAULT_FRAME_TIME_S:g} frames/s")
     if pullback_mm_s is not None:
-        rate = _positive(pullback_mm_s, "pullback speed", "--pullback-mm-s")
+        rate = _positive(pullback_mm_s, "pullback speed", "--pullback-mm-s", "pullback_mm_s")
     elif "pullback_mm_s" in side:
-        rate = _positive(side["pullback_mm_s"], "pullback_mm_s", where)
+        rate = _positive(side["pullback_mm_s"], "pullback_mm_s", where, "pullback_mm_s")
     else:
         rate = DEFAULT_PULLBACK_RATE_MM_S
         assumed.add("pullback_rate_mm_s")
@@ -316,7 +385,17 @@ def read_frame_sequence(
     if isinstance(mask, str):
         if mask != "auto":
             raise ValueError(f"mask must be 'auto', None, a radius or a boolean array, not {mask!r}")
-        m, radius = imaging_field_mask(np.stack([g for g, _ in greys]), colour)
+        sample = np.stack([g for g, _ in greys])
+        m, radius = imaging_field_mask(sample, colour)
+        if len(sample) >= 2 and float(m.mean()) < AUTO_MASK_MIN_FIELD:
+            moving = float(np.mean(np.ptp(sample.astype(np.int16), axis=0) > 2))
+            notes.append(
+                f"automatic imaging-field mask: the frames hardly change ({100 * moving:.1f} % "
+                f"of pixels move; static frames?), the field found keeps only "
+                f"{100 * float(m.mean()):.1f} % of the frame: no mask applied (pass a radius, "
+                "or --no-mask, to choose)"
+            )
+            m, radius = None, None
     elif mask is None or mask is False:
         m = None
     elif np.ndim(mask) == 0:
@@ -335,7 +414,18 @@ def read_frame_sequence(
                 + (f" (field radius {radius:.0f} px)" if radius is not None else "")
             )
     frames = LazyFrames(n, shape, np.uint8, _MaskedGrey(get_raw, m))
-    meta: dict[str, Any] = {"notes": notes, "format": "frame-sequence", "n_frames": n}
+    warnings_: list[str] = []
+    fov = min(spacing[0] * shape[0], spacing[1] * shape[1])
+    if "pixel_spacing_mm" not in assumed and fov > IVUS_MAX_FIELD_MM:
+        warnings_.append(
+            f"pixel size {spacing[0]:g} x {spacing[1]:g} mm gives a {fov:.0f} mm field of view, "
+            f"more than the {IVUS_MAX_FIELD_MM:g} mm of an intravascular image: is the pixel "
+            "size right?"
+        )
+        notes.append(f"warning: {warnings_[-1]}")
+    meta: dict[str, Any] = {
+        "notes": notes, "format": "frame-sequence", "n_frames": n, "warnings": warnings_,
+    }
     if m is not None:
         meta["imaging_field_radius_px"] = radius
     if side_path is not None:
@@ -351,6 +441,25 @@ def read_frame_sequence(
         name=path.name[:-7] if path.name.lower().endswith(".nii.gz") else path.stem,
     )
     return pb
+
+
+def _reassess_intravascular(pb: Pullback) -> None:
+    """After a --pixel-mm override, judge the field of view again (a multi-frame DICOM)."""
+    from .ivus_dicom import intravascular_verdict
+
+    header = pb.meta.get("intravascular_header")
+    if not header:
+        return
+    verdict, why = intravascular_verdict(tuple(header), pb.pixel_spacing_mm, False,
+                                         pb.frame_shape)
+    pb.meta["intravascular"], pb.meta["intravascular_evidence"] = verdict, why
+    pb.meta["warnings"] = [w for w in pb.meta.get("warnings", [])
+                           if not w.startswith("not recognised as an intravascular")]
+    notes = pb.meta.setdefault("notes", [])
+    notes[:] = [n for n in notes if not n.startswith("warning: not recognised as an intravasc")]
+    if verdict is not True:
+        pb.meta["warnings"].append(f"not recognised as an intravascular pullback: {why}")
+        notes.append(f"warning: {pb.meta['warnings'][-1]}")
 
 
 def frame_sequence_layers(path: str | Path) -> list:
@@ -381,17 +490,26 @@ def read_ivus(
 
         pb = read_pullback(path)
         if pixel_mm is not None:
-            v = _positive(pixel_mm, "pixel size", "--pixel-mm")
+            v = _positive(pixel_mm, "pixel size", "--pixel-mm", "pixel_mm")
             pb.pixel_spacing_mm = (v, v)
             pb.assumed.discard("pixel_spacing_mm")
+            _reassess_intravascular(pb)
         if frame_rate is not None:
-            pb.frame_time_s = 1.0 / _positive(frame_rate, "frame rate", "--frame-rate")
+            pb.frame_time_s = 1.0 / _positive(frame_rate, "frame rate", "--frame-rate",
+                                              "frame_rate")
             pb.frame_times_s = None
             pb.assumed.discard("frame_time_s")
         if pullback_mm_s is not None:
-            pb.pullback_rate_mm_s = _positive(pullback_mm_s, "pullback speed", "--pullback-mm-s")
+            pb.pullback_rate_mm_s = _positive(pullback_mm_s, "pullback speed", "--pullback-mm-s",
+                                              "pullback_mm_s")
             pb.assumed.discard("pullback_rate_mm_s")
         return pb
+    if fmt is None and path.is_dir():
+        raise ReaderError(
+            path,
+            f"no IVUS frames in the folder (expected {', '.join(FRAME_SUFFIXES)} files or a "
+            "multi-frame DICOM)",
+        )
     if fmt in (Format.FRAME_SEQUENCE, Format.TIFF_STACK, Format.NIFTI) or path.suffix.lower() in (
         ".tif",
         ".tiff",

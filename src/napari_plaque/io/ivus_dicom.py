@@ -19,8 +19,13 @@ import numpy as np
 
 from ..types import Pullback
 from ._dicom_common import (
+    IVUS_MAX_FIELD_MM,
     check_pixel_length,
     decode_problem,
+    describe_object,
+    in_range,
+    intravascular_evidence,
+    range_problem,
     safe_meta,
     tag_float,
     tag_floats,
@@ -36,7 +41,20 @@ DEFAULT_PULLBACK_RATE_MM_S = 0.5
 #: assumed frame time when the file gives none (s): 30 frames/s
 DEFAULT_FRAME_TIME_S = 1.0 / 30.0
 
+#: smallest frame side (pixels) read as a pullback
+MIN_FRAME_PX = 16
+
 _GREY_TOL = 3  # max channel difference (grey levels) for "grey content" in colour frames
+
+
+def check_frame_shape(where, shape) -> None:
+    """Refuse frames too small to hold a vessel cross-section (a 1 x 1 'pullback')."""
+    if min(int(shape[0]), int(shape[1])) < MIN_FRAME_PX:
+        raise ReaderError(
+            where,
+            f"frames of {int(shape[0])} x {int(shape[1])} pixels are too small for an IVUS "
+            f"pullback (at least {MIN_FRAME_PX} x {MIN_FRAME_PX})",
+        )
 
 
 class LazyFrames:
@@ -107,19 +125,25 @@ def _frame_time(
 ) -> tuple[float, set[str], np.ndarray | None]:
     """Frame time (s) from Frame Time, Frame Time Vector or Cine Rate, checked.
 
-    Non-finite values are refused (ReaderError naming the tag); an unusable Frame Time Vector
-    (all zero, negative or wrong length) is set aside with a note, and the next source or the
-    flagged default is used: never a frame time of 0.
+    Non-finite values are refused (ReaderError naming the tag); an unusable or implausible
+    value (see :data:`PLAUSIBLE_RANGES`; a Frame Time Vector all zero, negative or of the wrong
+    length) is set aside with a note, and the next source or the flagged default is used:
+    never a frame time of 0 or 1e308. A frame time from Cine Rate or Recommended Display Frame
+    Rate (integer display rates, often rounded: 2 for a 0.4 s frame time) is flagged as
+    assumed.
     """
     assumed: set[str] = set()
     ft = tag_float(ds, "FrameTime", path)
     ftv = tag_floats(ds, "FrameTimeVector", path)
     cine = tag_float(ds, "CineRate", path)
     rec = tag_float(ds, "RecommendedDisplayFrameRate", path)
-    if ft is not None and ft > 0:
+    if ft is not None and ft > 0 and in_range("FrameTime", ft):
         return ft / 1000.0, assumed, None
     if ft is not None:
-        notes.append(f"Frame Time (0018,1063) is {ft:g} ms: ignored")
+        why = range_problem("FrameTime", ft, "Frame Time (0018,1063)") if ft > 0 else (
+            f"Frame Time (0018,1063) is {ft:g} ms"
+        )
+        notes.append(f"{why}: ignored")
     if ftv is not None and ftv.size > 1:
         v = ftv / 1000.0  # ms, first value is usually 0
         incs = v[1:] if v[0] == 0 else v
@@ -129,13 +153,29 @@ def _frame_time(
         elif np.any(incs <= 0):
             zero = "all zero" if not np.any(incs) else "zero or negative increments"
             problem = f"holds {zero}"
+        elif not in_range("FrameTime", incs * 1000.0):
+            problem = range_problem("FrameTime", incs * 1000.0, "an increment").replace(
+                ": the value cannot be trusted", ""
+            )
         if problem is None:
             times = np.cumsum(np.concatenate([[0.0], incs]))[: len(v)]
             return float(np.mean(incs)), assumed, times
         notes.append(f"Frame Time Vector (0018,1065) {problem}: ignored")
-    for rate in (cine, rec):
-        if rate is not None and rate > 0:
+    for rate, kw, label in (
+        (cine, "CineRate", "Cine Rate (0018,0040)"),
+        (rec, "RecommendedDisplayFrameRate", "Recommended Display Frame Rate (0008,2144)"),
+    ):
+        if rate is None:
+            continue
+        if rate > 0 and in_range(kw, rate):
+            notes.append(
+                f"frame time taken from {label} = {rate:g} frames/s, an integer display rate "
+                "(may be rounded): frame time assumed, flagged"
+            )
+            assumed.add("frame_time_s")
             return 1.0 / rate, assumed, None
+        why = range_problem(kw, rate, label) if rate > 0 else f"{label} is {rate:g}"
+        notes.append(f"{why}: ignored")
     notes.append(
         f"no usable Frame Time / Frame Time Vector / Cine Rate: frame time assumed "
         f"{DEFAULT_FRAME_TIME_S:.4f} s"
@@ -145,6 +185,8 @@ def _frame_time(
 
 
 def _pixel_size(ds, notes: list[str], path: Path | None = None) -> tuple[tuple[float, float], bool]:
+    """Pixel size (dy, dx) mm from the ultrasound regions (cm) or PixelSpacing; an implausible
+    value (:data:`PLAUSIBLE_RANGES`) is set aside with a note; none usable: 1.0, flagged."""
     path = Path(path or "?")
     regions = tag_value(ds, "SequenceOfUltrasoundRegions", path)
     if regions:
@@ -154,14 +196,46 @@ def _pixel_size(ds, notes: list[str], path: Path | None = None) -> tuple[tuple[f
             dx = tag_float(r, "PhysicalDeltaX", path)
             dy = tag_float(r, "PhysicalDeltaY", path)
             if ux == 3 and uy == 3 and dx and dy:  # 3 = cm
+                bad = range_problem("PhysicalDeltaX", dx, "Physical Delta X (0018,602C)") or (
+                    range_problem("PhysicalDeltaY", dy, "Physical Delta Y (0018,602E)")
+                )
+                if bad:
+                    notes.append(f"{bad}: ignored")
+                    continue
                 return (abs(dy) * 10.0, abs(dx) * 10.0), False
-        notes.append("Sequence of Ultrasound Regions has no region in cm")
+        notes.append("Sequence of Ultrasound Regions has no usable region in cm")
     for kw in ("PixelSpacing", "ImagerPixelSpacing"):
         ps = tag_floats(ds, kw, path, 2, positive=True)
         if ps is not None:
+            bad = range_problem("PixelSpacing", ps, kw)
+            if bad:
+                notes.append(f"{bad}: ignored")
+                continue
             return (float(ps[0]), float(ps[1])), False
     notes.append("no pixel size in the file: scale is in pixels (1.0), not mm")
     return (1.0, 1.0), True
+
+
+def intravascular_verdict(
+    header: tuple[bool | None, str],
+    pixel_spacing_mm: tuple[float, float],
+    pixel_assumed: bool,
+    frame_shape: tuple[int, int],
+) -> tuple[bool | None, str]:
+    """Is this an intravascular pullback? The header's evidence
+    (:func:`~napari_plaque.io._dicom_common.intravascular_evidence`), then the geometry: a
+    field of view wider than :data:`IVUS_MAX_FIELD_MM` is not intravascular."""
+    ok, why = header
+    if ok is False:
+        return ok, why
+    if not pixel_assumed:
+        fov = float(min(pixel_spacing_mm[0] * frame_shape[0], pixel_spacing_mm[1] * frame_shape[1]))
+        if fov > IVUS_MAX_FIELD_MM:
+            return False, (
+                f"{why + '; ' if ok is None else ''}a {fov:.0f} mm field of view (more than the "
+                f"{IVUS_MAX_FIELD_MM:g} mm of an intravascular image)"
+            )
+    return ok, why
 
 
 def read_pullback(
@@ -214,6 +288,7 @@ def _read_pullback(path: Path, default_rate_mm_s: float) -> Pullback:
     n_frames = tag_int(ds, "NumberOfFrames", path, 1, lo=1)
     rows = tag_int(ds, "Rows", path, lo=1, hi=65535)
     cols = tag_int(ds, "Columns", path, lo=1, hi=65535)
+    check_frame_shape(path, (rows, cols))
     spp = tag_int(ds, "SamplesPerPixel", path, 1, lo=1, hi=4)
     if spp not in (1, 3):
         raise ReaderError(path, f"SamplesPerPixel (0028,0002) is {spp}, expected 1 or 3")
@@ -271,15 +346,29 @@ def _read_pullback(path: Path, default_rate_mm_s: float) -> Pullback:
 
     frame_time, assumed, times = _frame_time(ds, notes, path, n_frames)
     rate = tag_float(ds, "IVUSPullbackRate", path)
-    if rate is None or rate <= 0:
+    if rate is None or rate <= 0 or not in_range("IVUSPullbackRate", rate):
         if rate is not None:
-            notes.append(f"IVUS Pullback Rate (0018,3101) is {rate:g} mm/s: ignored")
-        rate = float(default_rate_mm_s)
+            why = (
+                range_problem("IVUSPullbackRate", rate, "IVUS Pullback Rate (0018,3101)")
+                if rate > 0
+                else f"IVUS Pullback Rate (0018,3101) is {rate:g} mm/s"
+            )
+            notes.append(f"{why}: ignored")
         assumed.add("pullback_rate_mm_s")
-        notes.append(f"no IVUS Pullback Rate (0018,3101): assumed {rate} mm/s")
+        notes.append(f"no {'' if rate is None else 'usable '}IVUS Pullback Rate (0018,3101): "
+                     f"assumed {float(default_rate_mm_s)} mm/s")
+        rate = float(default_rate_mm_s)
     px, px_assumed = _pixel_size(ds, notes, path)
     if px_assumed:
         assumed.add("pixel_spacing_mm")
+    header_verdict = _intravascular_header(ds)
+    verdict, why = intravascular_verdict(header_verdict, px, px_assumed, (rows, cols))
+    warnings_: list[str] = []
+    if verdict is not True:
+        warnings_.append(
+            f"not recognised as an intravascular pullback: {describe_object(ds, n_frames)}, {why}"
+        )
+        notes.append(f"warning: {warnings_[-1]}")
 
     meta = safe_meta(ds)
     meta.update(
@@ -291,6 +380,10 @@ def _read_pullback(path: Path, default_rate_mm_s: float) -> Pullback:
             "ivus_acquisition": str(ds.get("IVUSAcquisition", "") or ""),
             "pullback_start_frame": _opt_int(ds.get("IVUSPullbackStartFrameNumber")),
             "pullback_stop_frame": _opt_int(ds.get("IVUSPullbackStopFrameNumber")),
+            "intravascular": verdict,
+            "intravascular_evidence": why,
+            "intravascular_header": list(header_verdict),
+            "warnings": warnings_,
             "notes": notes,
         }
     )
@@ -307,6 +400,18 @@ def _read_pullback(path: Path, default_rate_mm_s: float) -> Pullback:
         name=str(ds.get("SeriesDescription", "") or path.stem),
         frame_times_s=times,
     )
+
+
+def _intravascular_header(ds) -> tuple[bool | None, str]:
+    """:func:`intravascular_evidence` plus the transducer type (IV_* terms are intravascular,
+    the other defined terms are not)."""
+    ok, why = intravascular_evidence(ds)
+    ttype = str(ds.get("TransducerType", "") or "").upper()
+    if ok is None and ttype:
+        if ttype.startswith("IV_"):
+            return True, f"Transducer Type {ttype}"
+        return False, f"Transducer Type {ttype} (not intravascular)"
+    return ok, why
 
 
 def _pixel_data_offset(ds) -> int:
@@ -376,6 +481,7 @@ def _encapsulated_getter(path: Path, ds, tell: int, n_frames: int, ts):
             )
     elif n_frames == 1:
         spans = [items]
+        _check_single_frame(path, items, n_frag, ts)
     else:
         raise ReaderError(
             path, f"{n_frag} fragments for {n_frames} frames and no usable offset table"
@@ -423,12 +529,55 @@ def _encapsulated_getter(path: Path, ds, tell: int, n_frames: int, ts):
                 chunks.append(fh.read(length))
         data = encapsulate([b"".join(chunks)], has_bot=False)
         try:
-            arr, _ = decoder.as_array(data, **opts)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                arr, _ = decoder.as_array(data, **opts)
         except Exception as exc:  # noqa: BLE001
             raise ReaderError(path, f"frame {i}: " + decode_problem(exc, ts)) from exc
+        for w in caught:  # pydicom only warns when a frame decodes to more than the header says
+            msg = str(w.message)
+            if "padding" in msg or "expected" in msg:
+                raise ReaderError(
+                    path,
+                    f"frame {i}: the decoded frame does not fit Rows x Columns "
+                    f"{opts['rows']} x {opts['columns']} ({msg}): the header does not describe "
+                    "the image",
+                )
         return arr
 
     return get_raw
+
+
+#: first bytes of a compressed frame (JPEG SOI, JPEG 2000 codestream, JP2 box, RLE header)
+_FRAME_STARTS = (b"\xff\xd8\xff", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP")
+
+
+def _check_single_frame(path: Path, items, n_frag: int, ts) -> None:
+    """NumberOfFrames says 1 but several fragments were found: RLE stores exactly one fragment
+    per frame (PS3.5 A.4.2), and JPEG-family fragments that each start a new image are frames.
+    Either way the header understates the frames: refused (never 1 frame of 20)."""
+    from pydicom.uid import RLELossless
+
+    if n_frag <= 1:
+        return
+    if ts == RLELossless:
+        raise ReaderError(
+            path,
+            f"NumberOfFrames (0028,0008) is 1 but the RLE pixel data holds {n_frag} fragments "
+            "(RLE stores one fragment per frame): the header does not describe the pullback",
+        )
+    starts = 0
+    with open(path, "rb") as fh:
+        for off, _length in items:
+            fh.seek(off)
+            if fh.read(8).startswith(_FRAME_STARTS):
+                starts += 1
+    if starts > 1:
+        raise ReaderError(
+            path,
+            f"NumberOfFrames (0028,0008) is 1 but {starts} of the {n_frag} pixel data fragments "
+            "each start a compressed image: the header does not describe the pullback",
+        )
 
 
 def _check_rle_headers(path: Path, spans, n_segments: int) -> None:

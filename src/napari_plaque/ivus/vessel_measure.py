@@ -16,6 +16,10 @@ atheroma volume (PAV = 100 x sum(EEM - lumen) / sum(EEM)) and the segments where
 is >= ``burden_threshold_pct`` (default 40 %) with their lengths.
 
 Frames without borders (NaN radii) or refused by a flag are null in the output, never scored.
+Measurements outside physiological ranges (an EEM area over
+:data:`~napari_plaque.io._dicom_common.CORONARY_MAX_EEM_MM2`, a wrong pixel size or not a
+coronary artery) are flagged in ``warnings``; a pullback the reader recognised as not
+intravascular (an obstetric sweep, an MR cine) is refused.
 """
 
 from __future__ import annotations
@@ -181,6 +185,7 @@ def measure_vessel(
     spacing = float(np.mean(np.diff(idx))) * mm_per_frame if idx.size > 1 else mm_per_frame
     ok = np.isfinite(la) & np.isfinite(ea)
     notes = []
+    warnings_ = _range_warnings(ea, idx, ok)
     if refused.any():
         notes.append(
             f"{int(refused.sum())} frame(s) refused (shadow too wide to bridge): "
@@ -227,7 +232,24 @@ def measure_vessel(
     else:
         notes.append("no frame could be measured")
         summary.update({"mla_mm2": None, "burden_segments": []})
+    summary["warnings"] = warnings_
     return VesselMeasurements(per, summary, idx, notes)
+
+
+def _range_warnings(eem_mm2: np.ndarray, idx: np.ndarray, ok: np.ndarray) -> list[str]:
+    """Flags for measurements no coronary artery gives (one home of the limit:
+    :data:`~napari_plaque.io._dicom_common.CORONARY_MAX_EEM_MM2`)."""
+    from ..io._dicom_common import CORONARY_MAX_EEM_MM2
+
+    big = ok & (eem_mm2 > CORONARY_MAX_EEM_MM2)
+    if not big.any():
+        return []
+    return [
+        f"{int(big.sum())} of {int(ok.sum())} measured frame(s) have an EEM area above "
+        f"{CORONARY_MAX_EEM_MM2:g} mm^2 (up to {float(np.max(eem_mm2[big])):.0f} mm^2, first at "
+        f"frame {int(idx[np.flatnonzero(big)[0]])}): not a coronary cross-section at this scale "
+        "(check the pixel size, and that this is an intravascular pullback)"
+    ]
 
 
 def iter_analyse_pullback(
@@ -244,9 +266,18 @@ def iter_analyse_pullback(
     the pullback's scale, ``assumed`` and ``notes``. The one home of the ``ivus-vessel``
     report used by the command line and the dock.
     """
+    from ..io.errors import ReaderError
     from .borders import iter_detect_borders
     from .gating import end_diastolic_frames
 
+    meta = pullback.meta or {}
+    if meta.get("intravascular") is False:
+        raise ReaderError(
+            pullback.source or pullback.name,
+            "not an intravascular pullback ("
+            + str(meta.get("intravascular_evidence") or "not IVUS")
+            + "): lumen / EEM measurements need an IVUS or IV-OCT pullback",
+        )
     if borders is None:
         # frame sequences arrive masked by their reader (nothing outside the imaging field)
         borders = yield from iter_detect_borders(
@@ -267,6 +298,8 @@ def iter_analyse_pullback(
     m = measure_vessel(borders, pullback.mm_per_frame, frames, burden_threshold_pct)
     notes = list(pullback.meta.get("notes", [])) + m.notes
     notes += [f"frame {f}: {s}" for f, ss in sorted(borders.flags.items()) for s in ss]
+    warnings_ = list(meta.get("warnings", [])) + list(m.summary.get("warnings", []))
+    notes += [f"warning: {w}" for w in warnings_ if f"warning: {w}" not in notes]
     report = {
         "pullback": str(pullback.source),
         "n_frames": pullback.n_frames,
@@ -277,6 +310,7 @@ def iter_analyse_pullback(
         "gating": gating,
         "frames": m.to_rows(),
         "summary": m.summary,
+        "warnings": warnings_,
         "notes": notes,
     }
     return report, borders
