@@ -41,6 +41,22 @@ def _add_auth(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _byte_count(text: str) -> int:
+    """``"64G"``, ``"1M"``, ``"4096"`` -> bytes (binary units), for argparse."""
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    t = str(text).strip().upper().removesuffix("IB").removesuffix("B")
+    mult = units.get(t[-1:], 1)
+    try:
+        n = float(t[:-1] if t[-1:] in units else t) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a byte count: {text!r} (e.g. 1048576, 1M, 2G)"
+        ) from None
+    if not n >= 1:
+        raise argparse.ArgumentTypeError(f"byte count must be >= 1, got {text!r}")
+    return int(n)
+
+
 def _auth(args):
     from ..io.dicomweb import auth_from_env
 
@@ -100,6 +116,11 @@ def _cmd_pull(args) -> int:
             series_uid=args.series,
             auth=_auth(args),
             timeout_s=args.timeout,
+            deadline_s=args.deadline,
+            max_bytes=args.max_bytes,
+            max_instance_bytes=args.max_instance_bytes,
+            max_series=args.max_series,
+            max_instances=args.max_instances,
         ),
         _progress("pull"),
     )
@@ -169,7 +190,12 @@ def register(sub) -> None:
         description=(
             "Retrieves the study into OUT/<SeriesInstanceUID>/<SOPInstanceUID>.dcm. OUT must "
             "be new or empty; files arrive in a hidden folder renamed at the end, so a failed "
-            "pull leaves nothing half-written."
+            "pull leaves nothing half-written. The server is not trusted: answers are "
+            "streamed under a total deadline and byte caps, the numbers of series and "
+            "instances are capped, every instance must be DICOM, of the study and series "
+            "asked for, once, with its pixel data, and all the instances the server announced "
+            "must arrive; redirects to another origin are refused when credentials are in "
+            "use."
         ),
     )
     q.add_argument("url", metavar="URL", help="DICOMweb root, e.g. http://host:8042/dicom-web")
@@ -177,6 +203,44 @@ def register(sub) -> None:
     q.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID")
     q.add_argument("--out", required=True, metavar="DIR", help="destination folder")
     q.add_argument("--json", action="store_true", help="print a JSON summary")
+    g = q.add_argument_group(
+        "limits (a server that exceeds one is cut off: exit 2, nothing kept)"
+    )
+    g.add_argument(
+        "--deadline",
+        type=float,
+        metavar="S",
+        default=DICOMWEB_DEFAULTS["deadline_s"],
+        help="seconds the whole pull may take",
+    )
+    g.add_argument(
+        "--max-bytes",
+        type=_byte_count,
+        metavar="N",
+        default=DICOMWEB_DEFAULTS["max_bytes"],
+        help="bytes the pull may receive (suffix K, M or G: binary units)",
+    )
+    g.add_argument(
+        "--max-instance-bytes",
+        type=_byte_count,
+        metavar="N",
+        default=DICOMWEB_DEFAULTS["max_instance_bytes"],
+        help="bytes one instance may have",
+    )
+    g.add_argument(
+        "--max-series",
+        type=int,
+        metavar="N",
+        default=DICOMWEB_DEFAULTS["max_series"],
+        help="series the pull may retrieve",
+    )
+    g.add_argument(
+        "--max-instances",
+        type=int,
+        metavar="N",
+        default=DICOMWEB_DEFAULTS["max_instances"],
+        help="instances the pull may retrieve",
+    )
     _add_auth(q)
     q.set_defaults(func=_cmd_pull)
 
