@@ -4,6 +4,14 @@ Every CT voxel near the centreline is assigned to its nearest cross-section (a K
 centreline samples); within half a step of that section's plane, its in-plane radius and theta
 (the project's convention) are compared with the section's lumen and outer-wall radii (linear
 between rays). The plaque ROI works with the composition widget, CAC, QC and every export.
+
+One lesion, one composition: the plaque ROI leaves out the voxels the vessel analysis counts
+as lumen contrast spill, not plaque (``lumen_spill_mm3`` of the vessel table, the rule of
+:mod:`.vessel`): within ``spill_mm`` of the lumen contour, HU in the calcium range but below
+that section's lumen contrast level. So :func:`napari_plaque.ccta.composition.composition` on
+the written ROI gives the vessel table's per-lesion composition (to the voxel-versus-polar-sample
+discretisation: within a few percentage points on the synthetic vessels,
+``tests/test_vessel_core.py``), instead of counting contrast as calcium.
 """
 
 from __future__ import annotations
@@ -14,12 +22,16 @@ from ..types import CTVolume
 from .centreline import world_to_index
 
 
-def rasterize(res, ct: CTVolume, lesions_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def rasterize(
+    res, ct: CTVolume, lesions_only: bool = True, exclude_spill: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(plaque_labels, vessel_mask) on the CT grid.
 
     ``plaque_labels`` (uint16): voxels between the lumen and outer-wall contours, labelled by
-    lesion number (1..K), or all plaque as 1 when ``lesions_only`` is False. ``vessel_mask``
-    (uint8): 1 lumen, 2 plaque / wall, over the whole analysed vessel.
+    lesion number (1..K), or all plaque as 1 when ``lesions_only`` is False; with
+    ``exclude_spill`` (default) without the lumen-spill voxels the vessel analysis does not
+    count as plaque (see the module docstring). ``vessel_mask`` (uint8): 1 lumen, 2 plaque /
+    wall, over the whole analysed vessel (geometry only: spill voxels stay 2).
     """
     from scipy.spatial import cKDTree
 
@@ -39,6 +51,12 @@ def rasterize(res, ct: CTVolume, lesions_only: bool = True) -> tuple[np.ndarray,
     tree = cKDTree(cl.points_mm)
     rmax = float(cs.r_vessel.max()) + 0.5
     half = 0.5 * max(cl.step_mm, float(np.max(np.diff(cl.s_mm)))) + 0.5 * float(sp.max())
+    spill = None
+    if exclude_spill and getattr(res, "lumen_level", None) is not None:
+        prm = res.params
+        spill = (float(prm["spill_mm"]), float(prm["ranges"]["calcium"][0]),
+                 np.asarray(res.lumen_level, float))
+    hu_all = np.asarray(ct.hu)
     th = np.radians(cs.theta_deg)
     a = th.size
     chunk = 20
@@ -72,5 +90,10 @@ def rasterize(res, ct: CTVolume, lesions_only: bool = True) -> tuple[np.ndarray,
         gi = tuple(grid.T)
         vessel[gi] = np.where(in_l, 1, np.where(in_p, np.maximum(vessel[gi], 2), vessel[gi]))
         lab = section_label[j]
-        plaque[gi] = np.where(in_p & (lab > 0), lab, plaque[gi])
+        to_plaque = in_p & (lab > 0)
+        if spill is not None:  # lumen partial volume, as in the vessel table (vessel.py)
+            spill_mm, ca_lo, level = spill
+            val = hu_all[gi]
+            to_plaque &= ~(((r - rl) <= spill_mm) & (val >= ca_lo) & (val < level[j]))
+        plaque[gi] = np.where(to_plaque, lab, plaque[gi])
     return plaque, vessel
