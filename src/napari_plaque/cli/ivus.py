@@ -404,9 +404,81 @@ def _arcs_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _propose_frames(args: argparse.Namespace) -> int:
+    from .._progress import run_steps
+    from ..ivus.active import iter_frame_uncertainty, propose_frames
+    from ..ivus.arcs import load_arcs
+    from ..ivus.detector import load_aline_detector
+
+    if args.n < 1:
+        raise CLIError(f"--n must be at least 1 (got {args.n})")
+    if args.spread is not None and args.spread < 1:
+        raise CLIError(f"--spread must be at least 1 frame (got {args.spread})")
+    pb = _read_pullback(args.pullback)
+    arcs = load_arcs(args.arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
+    det = load_aline_detector(args.model)
+    annotated = sorted({a.frame for a in arcs.arcs})
+    u, kind = run_steps(
+        iter_frame_uncertainty(det, pb, arcs.centers_array(), "calcium"),
+        stderr_progress("propose-frames", pb.n_frames),
+    )
+    frames = propose_frames(u, args.n, annotated, args.spread)
+    warnings = []
+    if not annotated:
+        warnings.append(f"{args.arcs}: holds no arc; every frame counts as not annotated")
+    if len(frames) < args.n:
+        warnings.append(
+            f"only {len(frames)} frames could be proposed (annotated frames and spacing leave "
+            "no more)"
+        )
+    res = {
+        "pullback": str(args.pullback),
+        "arcs": str(args.arcs),
+        "model": str(args.model),
+        "frames": frames,
+        "uncertainty": [round(float(u[f]), 4) for f in frames],
+        "uncertainty_kind": kind,
+        "n_annotated_frames": len(annotated),
+        "n_frames": int(pb.n_frames),
+        "warnings": warnings,
+    }
+    if args.json:
+        print_json(res)
+        return 0
+    print(" ".join(str(f) for f in frames))
+    import sys
+
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
     """Add the IVUS subcommands to the napari-plaque parser."""
+    from ..ivus.active import ACTIVE_DEFAULTS
     from ..ivus.keyframes import DEFAULT_MAX_GAP
+
+    p = sub.add_parser(
+        "propose-frames",
+        help="active learning: the frames to annotate next (most uncertain, spread out)",
+        description="Scores every frame with the model (SVM: A-lines near the decision "
+        "boundary; deep model: entropy of the A-line probabilities) and prints the most "
+        "uncertain frames, never a frame that holds arcs in ARCS and never two frames within "
+        "--spread of each other.",
+    )
+    p.add_argument("pullback", metavar="PULLBACK", help="IVUS multi-frame DICOM")
+    p.add_argument("--arcs", required=True, help="arcs JSON of the frames annotated so far")
+    p.add_argument("--model", required=True, help="A-line model: SVM .npz or deep .pt")
+    p.add_argument("--n", type=int, default=ACTIVE_DEFAULTS["n"], help="frames to propose")
+    p.add_argument(
+        "--spread",
+        type=int,
+        default=None,
+        metavar="FRAMES",
+        help="proposed frames are more than this apart (default: from the pullback, at least 1)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_propose_frames)
 
     p = sub.add_parser(
         "arcs",

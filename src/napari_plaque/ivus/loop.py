@@ -38,6 +38,9 @@ imported only for ``kind="deep"``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import tempfile
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +48,9 @@ from typing import Any
 
 import numpy as np
 from psygnal import Signal
+from scipy.ndimage import uniform_filter, uniform_filter1d
 
+from .active import ACTIVE_DEFAULTS, frame_uncertainty, propose_frames
 from .annotator import ArcAnnotator
 from .arcs import ArcSet
 
@@ -55,8 +60,10 @@ __all__ = [
     "AnnotationLoop",
     "CurvePoint",
     "PoolEntry",
+    "Prediction",
     "Step",
     "TrainResult",
+    "svm_scores",
 ]
 
 LOOP_FORMAT = "napari-plaque/arc-loop"
@@ -108,6 +115,133 @@ class TrainResult:
     point: CurvePoint
     model_path: Path | None = None  # where the model was saved (None: kept in memory)
     warnings: list[str] = field(default_factory=list)
+    #: per-A-line values on every frame of the pullback, (F, N): SVM decision values (smoothed)
+    #: or deep-model probabilities of the class; what predictions and proposals come from
+    scores: np.ndarray | None = field(default=None, repr=False)
+    #: "margin" (SVM) or "entropy" (deep): how the scores measure uncertainty
+    uncertainty: str = "margin"
+    dataset_path: Path | None = None  # the training set written (``out_dir``), if asked
+
+
+@dataclass
+class Prediction:
+    """What :meth:`AnnotationLoop.predict_steps` returns: proposals and the values behind them."""
+
+    arcs: ArcSet  # predicted arcs of the frames nobody annotated
+    scores: np.ndarray  # (F, N) as in TrainResult.scores
+    frames: list[int]  # the frames predicted on
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+#: the polar geometry of the loop's training sets (the export-alines defaults)
+N_DEPTH_SAMPLES = 256
+#: contiguous blocks of annotated frames held out in turn for the learning curve's F1
+HELDOUT_FOLDS = 5
+
+
+class _FramesView:
+    """A Pullback-like view of some frames of a pullback (what the dataset writer exports)."""
+
+    def __init__(self, pullback: Any, frames: np.ndarray) -> None:
+        self._pb = pullback
+        self._idx = np.asarray(frames, int)
+        self.frames = _LazyRows(pullback.frames, self._idx)
+        for k in ("frame_time_s", "pullback_rate_mm_s", "pixel_spacing_mm", "source", "name"):
+            setattr(self, k, getattr(pullback, k, ""))
+        self.assumed = set(getattr(pullback, "assumed", set()))
+        self.uid_hash = getattr(pullback, "uid_hash", "") or ""
+        self.meta = dict(getattr(pullback, "meta", {}) or {})
+
+    @property
+    def n_frames(self) -> int:
+        return int(self._idx.size)
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        return tuple(self._pb.frame_shape)
+
+
+class _LazyRows:
+    def __init__(self, frames: Any, idx: np.ndarray) -> None:
+        self._f, self._idx = frames, idx
+        self.shape = (int(idx.size), *tuple(frames.shape[1:]))
+        self.dtype = getattr(frames, "dtype", np.uint8)
+        self.ndim = 3
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        sel = self._idx[key]
+        if np.ndim(sel) == 0:
+            return np.asarray(self._f[int(sel)])
+        return np.stack([np.asarray(self._f[int(i)]) for i in sel]) if len(sel) else np.zeros(
+            (0, *self.shape[1:]), self.dtype
+        )
+
+    def __array__(self, dtype=None, copy=None):
+        a = self[:]
+        return a if dtype is None else a.astype(dtype)
+
+
+def _subset_arcs(arcs: ArcSet, frames: np.ndarray) -> ArcSet:
+    """The arcs of ``frames``, renumbered 0..len(frames)-1 (for a :class:`_FramesView`)."""
+    from .arcs import Arc
+
+    pos = {int(f): i for i, f in enumerate(frames)}
+    c = np.asarray(arcs.centers, float)
+    out = arcs.copy()
+    out.n_frames = int(len(frames))
+    if c.ndim == 2:
+        out.centers = c[np.asarray(frames, int)].tolist()
+    out.arcs = [
+        Arc(pos[a.frame], a.cls, a.start_deg, a.end_deg, a.annotator, a.time)
+        for a in arcs.arcs
+        if a.frame in pos
+    ]
+    return out
+
+
+def _runs(frames: np.ndarray) -> list[np.ndarray]:
+    """Contiguous runs of sorted frame indices."""
+    if frames.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(frames) != 1) + 1
+    return np.split(frames, cut)
+
+
+def _f1(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    tp = int(np.count_nonzero(y & p))
+    fp = int(np.count_nonzero(~y & p))
+    fn = int(np.count_nonzero(y & ~p))
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else (1.0 if tp + fp + fn == 0 else 0.0)
+    return {"f1": f1, "precision": prec, "recall": rec}
+
+
+def svm_scores(model: Any, feats: np.ndarray, per_frame: bool = False) -> np.ndarray:
+    """Smoothed decision values (F, N) of an SVM on features (F, N, n_features), as
+    :meth:`SVMModel.predict_labels` thresholds them. ``per_frame``: smooth along the A-lines
+    only (frames that are not neighbours, e.g. held-out frames)."""
+    score = model.decision(feats)
+    fa = int(model.meta.get("smooth_alines", 1))
+    ff = 1 if per_frame else int(model.meta.get("smooth_frames", 1))
+    if ff > 1:
+        return uniform_filter(score, size=(ff, fa), mode=("nearest", "wrap"))
+    if fa > 1:
+        return uniform_filter1d(score, size=fa, axis=1, mode="wrap")
+    return score
+
+
+def _file_key(*paths: str | Path) -> str:
+    h = hashlib.sha1()
+    for p in paths:
+        st = Path(p).stat()
+        h.update(f"{Path(p).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
 
 
 class AnnotationLoop:
@@ -115,22 +249,25 @@ class AnnotationLoop:
 
     Parameters
     ----------
-    annotator : the pullback's annotator (its arcs and undo history are used and changed)
+    annotator : the pullback's annotator (its arcs, reviewed frames and undo history)
     pullback : the :class:`~napari_plaque.types.Pullback` being annotated
     cls : the class the detector learns ("calcium")
     n_proposals : how many frames active learning proposes after each train
-    min_gap : proposed frames are at least this many frames apart (2: never neighbours)
-    seed : random seed (held-out split, SVM)
+    spread : proposed frames are more than this many frames apart (>= 1: never neighbours;
+        None: chosen from the pullback, see :mod:`napari_plaque.ivus.active`)
+    seed : random seed (SVM subsampling, deep training)
+    heldout_folds : blocks of annotated frames held out in turn for the learning curve
+    work_dir : folder for the pool's cached training sets (default: a temporary folder)
 
     Signals
     -------
     proposals_changed : :attr:`proposals` (frames to annotate next) changed
-    predictions_changed : the predicted arcs (annotator.predicted) changed (forwarded from the
-        annotator: predict, accept, reject, undo)
+    predictions_changed : the predicted arcs (``annotator.predicted``) changed (forwarded from
+        the annotator: predict, accept, reject, undo)
     curve_changed : a point was added to :attr:`learning_curve` (or it was cleared)
     trained(TrainResult) : a train finished and its model is now :attr:`model`
     pool_changed : the training pool changed
-    reviewed_changed : the set of annotated frames changed (a frame marked reviewed)
+    reviewed_changed : the set of annotated frames changed (forwarded from the annotator)
     """
 
     proposals_changed = Signal()
@@ -145,112 +282,539 @@ class AnnotationLoop:
         annotator: ArcAnnotator,
         pullback: Any,
         cls: str = "calcium",
-        n_proposals: int = 10,
-        min_gap: int = 2,
+        n_proposals: int = ACTIVE_DEFAULTS["n"],
+        spread: int | None = ACTIVE_DEFAULTS["spread"],
         seed: int = 0,
+        heldout_folds: int = HELDOUT_FOLDS,
+        work_dir: str | Path | None = None,
     ) -> None:
+        if annotator.n_frames != pullback.n_frames or tuple(annotator.frame_shape) != tuple(
+            pullback.frame_shape
+        ):
+            raise ValueError(
+                f"the annotator is for {annotator.n_frames} frames of "
+                f"{list(annotator.frame_shape)}, the pullback has {pullback.n_frames} frames of "
+                f"{list(pullback.frame_shape)}"
+            )
         self.annotator = annotator
         self.pullback = pullback
         self.cls = cls
         self.n_proposals = int(n_proposals)
-        self.min_gap = int(min_gap)
+        self.spread = spread
         self.seed = int(seed)
+        self.heldout_folds = int(heldout_folds)
         self.pool: list[PoolEntry] = []
-        self.reviewed: set[int] = set()
         self.learning_curve: list[CurvePoint] = []
         self.proposals: list[int] = []
         self.model: Any = None
         self.kind: str | None = None
-        #: per-A-line decision values of the last prediction (F, N) float32 (None: none yet)
+        self.last_train: TrainResult | None = None
+        #: per-A-line values of the last train/prediction (F, N) (None: none yet)
         self.scores: np.ndarray | None = None
+        self.uncertainty_kind = "margin"
         #: one line saying what the running train/predict is doing
         self.status = ""
+        self._work_dir = Path(work_dir) if work_dir is not None else None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._features: dict[tuple, np.ndarray] = {}
+        self._pool_data: dict[str, dict[str, Any]] = {}
         annotator.predictions_changed.connect(self.predictions_changed.emit)
+        annotator.reviewed_changed.connect(self._on_annotated)
+        annotator.arcs_changed.connect(self._on_annotated)
+
+    @classmethod
+    def for_pullback(cls, pullback: Any, annotator_kwargs: dict | None = None, **kwargs: Any):
+        """A loop over a new :meth:`ArcAnnotator.for_pullback` (autosaving beside the file)."""
+        return cls(ArcAnnotator.for_pullback(pullback, **(annotator_kwargs or {})), pullback,
+                   **kwargs)
 
     # -- what is annotated -------------------------------------------------------------------
+    @property
+    def reviewed(self) -> set[int]:
+        """Frames marked reviewed (kept by the annotator: undoable)."""
+        return self.annotator.reviewed
+
     def annotated_frames(self) -> np.ndarray:
         """Sorted frames that are labels: frames with arcs, plus reviewed frames."""
-        raise NotImplementedError
+        return self.annotator.annotated_frames()
 
-    def mark_reviewed(self, frame: int, reviewed: bool = True) -> None:
-        """Say that ``frame`` is fully annotated (also when it holds no arc: no calcium)."""
-        raise NotImplementedError
+    def mark_reviewed(self, frame: int | list[int], reviewed: bool = True) -> bool:
+        """Say that ``frame`` is fully annotated (also when it holds no arc: no calcium); one
+        undo step of the annotator."""
+        return self.annotator.set_reviewed(frame, reviewed)
+
+    def _on_annotated(self) -> None:
+        self.reviewed_changed.emit()
+        done = set(self.annotated_frames().tolist())
+        left = [f for f in self.proposals if f not in done]
+        if left != self.proposals:
+            self.proposals = left
+            self.proposals_changed.emit()
 
     # -- the training pool -------------------------------------------------------------------
     def add_to_pool(self, pullback_path: str | Path, arcs_path: str | Path) -> PoolEntry:
-        """Add another annotated pullback; FormatError naming the file when they do not fit."""
-        raise NotImplementedError
+        """Add another annotated pullback (all its frames are labels); FormatError/ReaderError
+        naming the file when it cannot be read or the arcs are for another pullback."""
+        pb, _ = self._open_pool(str(pullback_path), str(arcs_path))
+        for e in self.pool:
+            if Path(e.pullback).resolve() == Path(pullback_path).resolve() and Path(
+                e.arcs
+            ).resolve() == Path(arcs_path).resolve():
+                return e
+        entry = PoolEntry(str(pullback_path), str(arcs_path), int(pb.n_frames))
+        self.pool.append(entry)
+        self.pool_changed.emit()
+        return entry
 
     def remove_from_pool(self, index: int) -> PoolEntry:
-        raise NotImplementedError
+        entry = self.pool.pop(int(index))
+        self.pool_changed.emit()
+        return entry
+
+    def _open_pool(self, pb_path: str, arcs_path: str) -> tuple[Any, ArcSet]:
+        from ..io import read_pullback
+        from .arcs import load_arcs
+
+        if Path(pb_path).resolve() == Path(getattr(self.pullback, "source", "") or "/-").resolve():
+            raise ValueError(
+                f"{pb_path}: is the pullback being annotated; its frames are already used"
+            )
+        pb = read_pullback(pb_path)
+        arcs = load_arcs(arcs_path, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
+        return pb, arcs
 
     def to_json(self) -> dict[str, Any]:
-        """The loop's state for the session file: pool, reviewed frames, learning curve."""
-        raise NotImplementedError
+        """The loop's state for the session file: pool, reviewed frames, learning curve,
+        proposals (the model itself is not kept: retrain after reopening)."""
+        return {
+            "format": LOOP_FORMAT,
+            "version": LOOP_VERSION,
+            "cls": self.cls,
+            "pool": [e.to_json() for e in self.pool],
+            "reviewed": sorted(int(f) for f in self.reviewed),
+            "learning_curve": [p.to_json() for p in self.learning_curve],
+            "proposals": [int(f) for f in self.proposals],
+        }
 
     def from_json(self, d: dict[str, Any]) -> list[str]:
-        """Restore :meth:`to_json`'s state; returns warnings (pool files no longer there)."""
-        raise NotImplementedError
+        """Restore :meth:`to_json`'s state; returns warnings (pool files no longer there).
 
-    # -- train / predict ---------------------------------------------------------------------
+        ValueError when ``d`` is not a loop state of this version."""
+        if not isinstance(d, dict) or d.get("format") != LOOP_FORMAT:
+            raise ValueError(f"not a {LOOP_FORMAT} state")
+        if d.get("version") != LOOP_VERSION:
+            raise ValueError(f"{LOOP_FORMAT} version {d.get('version')!r} is not supported")
+        warnings: list[str] = []
+        pool = []
+        for item in d.get("pool", []):
+            e = PoolEntry.from_json(item)
+            missing = [p for p in (e.pullback, e.arcs) if not Path(p).exists()]
+            if missing:
+                warnings.append(f"{missing[0]}: training-pool file not found; left out of the pool")
+                continue
+            pool.append(e)
+        self.pool = pool
+        n = self.annotator.n_frames
+        self.annotator.reviewed = {int(f) for f in d.get("reviewed", []) if 0 <= int(f) < n}
+        self.learning_curve = [CurvePoint(**p) for p in d.get("learning_curve", [])]
+        done = set(self.annotated_frames().tolist())
+        self.proposals = [
+            int(f) for f in d.get("proposals", []) if 0 <= int(f) < n and int(f) not in done
+        ]
+        self.pool_changed.emit()
+        self.reviewed_changed.emit()
+        self.curve_changed.emit()
+        self.proposals_changed.emit()
+        return warnings
+
+    # -- geometry and features -----------------------------------------------------------------
+    @property
+    def work_dir(self) -> Path:
+        if self._work_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="napari-plaque-loop-")
+            self._work_dir = Path(self._tmp.name)
+        self._work_dir.mkdir(parents=True, exist_ok=True)
+        return self._work_dir
+
+    def geometry(self) -> dict[str, Any]:
+        """The polar geometry of the training sets: A-lines, depth samples, depth in mm (the
+        export-alines default depth over this pullback and the pool)."""
+        from .dataset import default_depth_mm
+
+        return {
+            "n_alines": int(self.annotator.n_alines),
+            "depth_samples": N_DEPTH_SAMPLES,
+            "depth_mm": float(default_depth_mm([self.pullback])),
+        }
+
+    def _feature_key(self, geo: dict[str, Any]) -> tuple:
+        arcs = self.annotator.arcset
+        c = np.asarray(arcs.centers_array(), float).round(3)
+        return (arcs.center_mode, c.tobytes(), c.shape, geo["n_alines"], geo["depth_samples"],
+                round(geo["depth_mm"], 6))
+
+    def features_steps(self) -> Generator[Step, None, np.ndarray]:
+        """Features (F, N, n_features) of every frame, about the annotation's centre, computed
+        once (cached) with the same function and geometry the dataset writer uses."""
+        from .features import iter_pullback_features
+
+        geo = self.geometry()
+        key = self._feature_key(geo)
+        if key in self._features:
+            return self._features[key]
+        self.status = "computing A-line features"
+        feats = yield from iter_pullback_features(
+            self.pullback.frames,
+            self.annotator.arcset.centers_array(),
+            geo["n_alines"],
+            geo["depth_samples"],
+            geo["depth_mm"],
+            tuple(self.pullback.pixel_spacing_mm),
+        )
+        feats = feats[0]
+        self._features = {key: feats}  # one geometry at a time
+        return feats
+
+    def _pool_steps(self, geo: dict[str, Any]) -> Generator[Step, None, list[dict[str, Any]]]:
+        """The pool's training sets, exported once each (export-alines format) and loaded."""
+        from .dataset import iter_export_training_set, load_training_set
+
+        out = []
+        for e in self.pool:
+            key = _file_key(e.pullback, e.arcs) + hashlib.sha1(
+                json.dumps(geo, sort_keys=True).encode()
+            ).hexdigest()[:8]
+            if key not in self._pool_data:
+                pb, arcs = self._open_pool(e.pullback, e.arcs)
+                self.status = f"exporting {Path(e.pullback).name} (training pool)"
+                folder = self.work_dir / f"pool-{key}"
+                yield from iter_export_training_set(
+                    [(pb, arcs)],
+                    folder,
+                    geo["n_alines"],
+                    geo["depth_samples"],
+                    geo["depth_mm"],
+                    classes=(self.cls,),
+                )
+                self._pool_data[key] = load_training_set(folder)
+            out.append(self._pool_data[key])
+        return out
+
+    # -- train -------------------------------------------------------------------------------
+    def train_total(self, kind: str = "svm") -> int:
+        """About how many times :meth:`train_steps` yields (for a progress bar's total)."""
+        cached = self._feature_key(self.geometry()) in self._features
+        n = 0 if cached else -(-self.pullback.n_frames // 32)
+        n += sum(max(1, e.n_frames // 32) for e in self.pool)
+        return n + 2 + max(0, self.heldout_folds)
+
+    def predict_total(self) -> int:
+        """How many times :meth:`predict_steps` yields (about)."""
+        cached = self._feature_key(self.geometry()) in self._features
+        return 1 if cached or self.kind == "deep" else -(-self.pullback.n_frames // 32) + 1
+
+    def training_data(self, feats: np.ndarray, frames: np.ndarray, pool: list[dict[str, Any]],
+                      geo: dict[str, Any]) -> dict[str, Any]:
+        """A training set dict (the :func:`~napari_plaque.ivus.dataset.load_training_set`
+        layout) of ``frames`` of this pullback (group 0) and the pool (groups 1..)."""
+        from .features import FEATURE_NAMES, FEATURE_VERSION
+
+        n = geo["n_alines"]
+        frames = np.asarray(frames, int)
+        lab = self.annotator.arcset.labels(n, [self.cls])[frames, :, 0]
+        parts = {
+            "X": [feats[frames].reshape(-1, feats.shape[-1])],
+            "y": [lab.reshape(-1, 1)],
+            "pullback": [np.zeros(frames.size * n, np.int32)],
+            "frame": [np.repeat(frames.astype(np.int32), n)],
+            "aline": [np.tile(np.arange(n, dtype=np.int32), frames.size)],
+        }
+        for g, d in enumerate(pool, start=1):
+            classes = list(d["manifest"]["classes"])
+            parts["X"].append(np.asarray(d["X"], np.float32))
+            parts["y"].append(np.asarray(d["y"])[:, [classes.index(self.cls)]])
+            parts["pullback"].append(np.full(len(d["X"]), g, np.int32))
+            parts["frame"].append(np.asarray(d["frame"], np.int32))
+            parts["aline"].append(np.asarray(d["aline"], np.int32))
+        data = {k: np.concatenate(v) for k, v in parts.items()}
+        data["manifest"] = {
+            "classes": [self.cls],
+            "feature_names": list(FEATURE_NAMES),
+            "feature_version": FEATURE_VERSION,
+            **geo,
+        }
+        return data
+
     def train_steps(
-        self, kind: str = "svm", out_dir: str | Path | None = None, **params: Any
+        self,
+        kind: str = "svm",
+        out_dir: str | Path | None = None,
+        apply: bool = True,
+        **params: Any,
     ) -> Generator[Step, None, TrainResult]:
         """Build the training set (this pullback's annotated frames + the pool) and fit.
 
-        Yields steps done (:meth:`train_total` of them); returns a :class:`TrainResult`. At the end: sets
-        :attr:`model`, appends to :attr:`learning_curve`, emits ``curve_changed`` and
-        ``trained``. ``out_dir``: keep the training set (the ``export-alines`` format) there.
-        ``params`` go to :func:`napari_plaque.ivus.svm.train_svm` (``C``...) or to the deep
-        training (``epochs``...).
+        Yields steps done (about :meth:`train_total`); returns a :class:`TrainResult`. With
+        ``apply`` (default) it ends by :meth:`apply_train` (sets :attr:`model`, appends to
+        :attr:`learning_curve`, refreshes :attr:`proposals`, emits ``curve_changed``,
+        ``trained``, ``proposals_changed``); a dock running it in a worker passes
+        ``apply=False`` and calls :meth:`apply_train` on the main thread. ``out_dir``: also
+        write the training set there (the ``export-alines`` format). ``params`` go to
+        :func:`napari_plaque.ivus.svm.train_svm` (``C``, ``max_samples``, ``smooth_alines``...)
+        or to :func:`napari_plaque.models.train.iter_train_alines` (``epochs``, ...).
+
+        ValueError (named) when there is nothing to learn from: no annotated frame and no
+        pool, or no positive / no negative A-line.
         """
-        raise NotImplementedError
-
-    def train_total(self, kind: str = "svm") -> int:
-        """How many times :meth:`train_steps` yields (for a progress bar's total)."""
-        raise NotImplementedError
-
-    def predict_total(self) -> int:
-        """How many times :meth:`predict_steps` yields."""
-        raise NotImplementedError
+        if kind not in ("svm", "deep"):
+            raise ValueError(f"detector kind must be 'svm' or 'deep', got {kind!r}")
+        frames = self.annotated_frames()
+        if frames.size == 0 and not self.pool:
+            raise ValueError(
+                "nothing to train on: annotate some frames (or mark frames without calcium as "
+                "reviewed), or add annotated pullbacks to the training pool"
+            )
+        if kind == "deep":
+            result = yield from self._train_deep(frames, out_dir, **params)
+        else:
+            result = yield from self._train_svm(frames, out_dir, **params)
+        if apply:
+            self.apply_train(result)
+        return result
 
     def retrain_steps(self, **kwargs: Any) -> Generator[Step, None, TrainResult]:
-        """Train again with the same kind; accepted frames now count as labels."""
+        """Train again with the same kind; accepted and reviewed frames now count as labels."""
         return self.train_steps(kind=kwargs.pop("kind", self.kind or "svm"), **kwargs)
 
-    def predict_steps(self) -> Generator[Step, None, ArcSet]:
-        """Predict on the frames nobody annotated; the arcs become the annotator's predictions.
+    def _train_svm(self, frames: np.ndarray, out_dir, **params: Any):
+        from .svm import train_svm
 
-        Also refreshes :attr:`proposals` (active learning) from the decision values.
-        """
-        raise NotImplementedError
+        geo = self.geometry()
+        feats = yield from self.features_steps()
+        pool = yield from self._pool_steps(geo)
+        done = 0
+        params.setdefault("seed", self.seed)
+        params["n_folds"] = 1  # the held-out score is measured here, on this pullback's frames
+        # held-out F1: contiguous blocks of the annotated frames left out in turn
+        k = min(self.heldout_folds, frames.size)
+        y_all, p_all = [], []
+        held = 0
+        if k >= 2:
+            self.status = f"held-out F1 ({k} blocks of annotated frames)"
+            for block in np.array_split(frames, k):
+                rest = np.setdiff1d(frames, block)
+                data = self.training_data(feats, rest, pool, geo)
+                y = data["y"][:, 0]
+                done += 1
+                yield done
+                if y.all() or not y.any():
+                    continue
+                m, _ = train_svm(data, cls=self.cls, **params)
+                p = svm_scores(m, feats[block], per_frame=True) > m.meta.get("threshold", 0.0)
+                lab = self.annotator.arcset.labels(geo["n_alines"], [self.cls])[block, :, 0]
+                y_all.append(lab.ravel())
+                p_all.append(p.ravel())
+                held += block.size
+        self.status = "fitting the SVM"
+        data = self.training_data(feats, frames, pool, geo)
+        model, report = train_svm(data, cls=self.cls, **params)
+        done += 1
+        yield done
+        scores = svm_scores(model, feats)
+        m = _f1(np.concatenate(y_all), np.concatenate(p_all)) if y_all else None
+        point = CurvePoint(
+            n_frames=int(frames.size),
+            f1=None if m is None else round(m["f1"], 4),
+            precision=None if m is None else round(m["precision"], 4),
+            recall=None if m is None else round(m["recall"], 4),
+            kind="svm",
+            n_train_alines=int(model.meta.get("n_train_alines", data["X"].shape[0])),
+            n_heldout_frames=int(held),
+        )
+        report["heldout"] = m
+        ds_path = None
+        if out_dir is not None:
+            ds_path = yield from self.export_steps(out_dir)
+        self.status = "trained"
+        return TrainResult("svm", model, report, point, None, [], scores, "margin", ds_path)
+
+    def export_steps(self, out_dir: str | Path) -> Generator[Step, None, Path]:
+        """Write the training set (this pullback's annotated frames, in contiguous runs, plus
+        the pool) to ``out_dir`` in the ``export-alines`` format; returns the folder."""
+        from .dataset import iter_export_training_set
+
+        geo = self.geometry()
+        frames = self.annotated_frames()
+        items = [(_FramesView(self.pullback, r), _subset_arcs(self.annotator.arcset, r))
+                 for r in _runs(frames)]
+        for e in self.pool:
+            items.append(self._open_pool(e.pullback, e.arcs))
+        self.status = f"writing the training set to {out_dir}"
+        path = yield from iter_export_training_set(
+            items, out_dir, geo["n_alines"], geo["depth_samples"], geo["depth_mm"],
+            classes=(self.cls,),
+        )
+        return Path(path)
+
+    def _train_deep(self, frames: np.ndarray, out_dir, **params: Any):
+        from ..models import require_torch
+
+        require_torch()
+        from ..models.checkpoint import load_model
+        from ..models.train import iter_train_alines
+
+        folder = Path(out_dir) if out_dir is not None else self.work_dir / "training-set"
+        ds_path = yield from self.export_steps(folder)
+        model_out = Path(params.pop("model_out", self.work_dir / "alines-model.pt"))
+        params.setdefault("seed", self.seed)
+        self.status = "training the deep A-line model"
+        res = yield from iter_train_alines(ds_path, model_out, **params)
+        lm = load_model(res.path)
+        scores = yield from self._deep_scores(lm)
+        met = res.metrics or {}
+        f1 = met.get(f"{self.cls}_f1")
+        point = CurvePoint(
+            n_frames=int(frames.size),
+            f1=None if f1 is None else round(float(f1), 4),
+            precision=met.get(f"{self.cls}_precision"),
+            recall=met.get(f"{self.cls}_recall"),
+            kind="deep",
+            n_train_alines=int(
+                lm.metadata.get("data", {}).get("n_train_frames", 0) * self.annotator.n_alines
+            ),
+            n_heldout_frames=int(lm.metadata.get("data", {}).get("n_val_frames", 0)),
+        )
+        report = {"metrics": met, "history": res.history, "best_epoch": res.best_epoch,
+                  "note": "F1 on the trainer's validation frames (unsmoothed)"}
+        return TrainResult("deep", lm, report, point, Path(res.path), [], scores, "entropy",
+                           Path(ds_path) if out_dir is not None else None)
+
+    def _deep_scores(self, lm: Any):
+        from ..models.inference import iter_predict_pullback
+
+        c = np.asarray(self.annotator.arcset.centers_array(), float)
+        if c.ndim == 2:
+            if not np.allclose(c, c[0]):
+                raise ValueError(
+                    "the deep A-line model predicts about one centre per pullback; switch the "
+                    "annotator to the catheter centre to use it"
+                )
+            c = c[0]
+        self.status = "deep model: predicting"
+        pred = yield from iter_predict_pullback(lm, self.pullback, center=tuple(c))
+        return pred.probs[:, :, pred.classes.index(self.cls)]
+
+    def apply_train(self, result: TrainResult) -> None:
+        """Make ``result`` the loop's model: curve point, proposals, events (main thread)."""
+        self.model = result.model
+        self.kind = result.kind
+        self.last_train = result
+        self.scores = result.scores
+        self.uncertainty_kind = result.uncertainty
+        self.learning_curve.append(result.point)
+        self.curve_changed.emit()
+        self.trained.emit(result)
+        self.propose()
+
+    # -- predict -----------------------------------------------------------------------------
+    def predict_steps(self, apply: bool = True) -> Generator[Step, None, Prediction]:
+        """Predict on the frames nobody annotated; with ``apply`` the arcs become the
+        annotator's predictions (:meth:`apply_prediction`). RuntimeError before a train."""
+        if self.model is None:
+            raise RuntimeError("no detector yet: train first")
+        if self.kind == "deep":
+            scores = yield from self._deep_scores(self.model)
+            thr = float(self.model.metadata.get("output", {}).get("threshold", 0.5))
+            labels = scores >= thr
+            note = f"model {Path(str(getattr(self.last_train, 'model_path', '') or '')).stem}"
+        else:
+            feats = yield from self.features_steps()
+            scores = svm_scores(self.model, feats)
+            labels = scores > float(self.model.meta.get("threshold", 0.0))
+            note = "svm (annotation loop)"
+        done = set(self.annotated_frames().tolist())
+        todo = [f for f in range(self.annotator.n_frames) if f not in done]
+        labels = labels.copy()
+        labels[sorted(done)] = False
+        arcs = self.annotator.arcset
+        pred = ArcSet.from_labels(
+            labels[:, :, None], [self.cls], arcs.frame_shape, arcs.center_mode,
+            arcs.centers, annotator=note,
+        )
+        yield 1
+        out = Prediction(pred, scores, todo, {"source": "loop", "kind": self.kind,
+                                              "n_train": len(self.learning_curve)})
+        if apply:
+            self.apply_prediction(out)
+        return out
+
+    def apply_prediction(self, prediction: Prediction) -> None:
+        """Show ``prediction`` as the annotator's predictions and refresh the proposals."""
+        self.scores = prediction.scores
+        self.annotator.set_predictions(prediction.arcs, **prediction.info)
+        self.propose()
 
     # -- reviewing predictions: each call is ONE undo step -----------------------------------
     def accept(self, frame: int, arc_index: int | None = None) -> int:
-        """Accept the predicted arcs of ``frame`` (or only its ``arc_index``-th one)."""
-        raise NotImplementedError
+        """Accept the predicted arcs of ``frame`` (or only its ``arc_index``-th one); the frame
+        becomes annotated once no prediction is left on it."""
+        return self.annotator.accept(frame, arc_index)
 
     def reject(self, frame: int, arc_index: int | None = None) -> int:
-        raise NotImplementedError
+        """Reject predicted arcs of ``frame`` (or its ``arc_index``-th one)."""
+        return self.annotator.reject(frame, arc_index)
 
     def accept_range(self, first: int, last: int) -> int:
         """Accept every predicted arc of frames ``first..last`` (inclusive)."""
-        raise NotImplementedError
+        return self.annotator.accept_range(first, last)
 
     def reject_range(self, first: int, last: int) -> int:
-        raise NotImplementedError
+        return self.annotator.reject_range(first, last)
 
     # -- active learning ---------------------------------------------------------------------
+    def frame_uncertainty(self) -> np.ndarray | None:
+        """Per-frame uncertainty (F,) of the last scores (None before a train)."""
+        if self.scores is None:
+            return None
+        thr = 0.0
+        if self.kind == "svm" and self.model is not None:
+            thr = float(self.model.meta.get("threshold", 0.0))
+        return frame_uncertainty(self.scores, self.uncertainty_kind, thr)
+
     def propose(self, n: int | None = None) -> list[int]:
-        """Recompute :attr:`proposals` from the last decision values; emits proposals_changed."""
-        raise NotImplementedError
+        """Recompute :attr:`proposals` from the last scores; emits ``proposals_changed``."""
+        u = self.frame_uncertainty()
+        if u is None:
+            new: list[int] = []
+        else:
+            new = propose_frames(
+                u, self.n_proposals if n is None else int(n), self.annotated_frames().tolist(),
+                self.spread,
+            )
+        self.proposals = new
+        self.proposals_changed.emit()
+        return new
 
     def next_proposal(self, current_frame: int, direction: int = 1) -> int | None:
-        """The proposed frame after (``direction=+1``) or before (-1) ``current_frame``,
-        wrapping round; None when nothing is proposed."""
-        raise NotImplementedError
+        """The proposed frame after (``direction=+1``) or before (-1) ``current_frame`` along
+        the pullback, wrapping round; None when nothing is proposed."""
+        if not self.proposals:
+            return None
+        fs = sorted(self.proposals)
+        if direction >= 0:
+            after = [f for f in fs if f > current_frame]
+            return after[0] if after else fs[0]
+        before = [f for f in fs if f < current_frame]
+        return before[-1] if before else fs[-1]
 
     # -- keyframes ---------------------------------------------------------------------------
     def interpolate(self, max_gap: int | None = None) -> int:
-        """Interpolated arcs between annotated keyframes as proposals; returns how many."""
-        raise NotImplementedError
+        """Interpolated arcs between annotated keyframes (frames with arcs or reviewed) become
+        the annotator's predictions (replacing a model's); returns how many arcs."""
+        from .keyframes import DEFAULT_MAX_GAP, interpolate_arcs
+
+        gap = DEFAULT_MAX_GAP if max_gap is None else int(max_gap)
+        keys = self.annotated_frames().tolist()
+        pred = interpolate_arcs(self.annotator.arcset, keys, max_gap=gap)
+        self.annotator.set_predictions(pred, source="keyframes", max_gap=gap)
+        return len(pred.arcs)
