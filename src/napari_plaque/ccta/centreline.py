@@ -44,6 +44,33 @@ CENTRELINE_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: a vessel label covering more of the scan than this is not a vessel (an all-ones mask)
+MAX_VESSEL_FRACTION = 0.2
+#: the widest inscribed radius (mm) of a coronary (or aortic-root) label
+MAX_VESSEL_RADIUS_MM = 20.0
+#: tolerance (mm) on spacing / origin when a label map's geometry is compared with the scan's
+GEOMETRY_TOL_MM = 1e-3
+
+
+def check_label_geometry(
+    spacing_mm: Sequence[float], origin_mm: Sequence[float], ct: CTVolume, where: str | Path
+) -> None:
+    """Refuse a label map whose voxel size or origin is not the scan's (same shape is not the
+    same grid: a mask of another reconstruction would be laid on the wrong voxels)."""
+    sp, org = np.asarray(spacing_mm, float), np.asarray(origin_mm, float)
+    tol = GEOMETRY_TOL_MM + 1e-4 * np.abs(np.asarray(ct.spacing_mm))
+    if np.any(np.abs(sp - np.asarray(ct.spacing_mm)) > tol):
+        raise ValueError(
+            f"{where}: label map voxel size {np.round(sp, 4).tolist()} mm differs from the "
+            f"scan's {np.round(ct.spacing_mm, 4).tolist()} mm: not the same grid"
+        )
+    if np.any(np.abs(org - np.asarray(ct.origin_mm)) > 0.05 * np.asarray(ct.spacing_mm)):
+        raise ValueError(
+            f"{where}: label map origin {np.round(org, 3).tolist()} mm differs from the scan's "
+            f"{np.round(ct.origin_mm, 3).tolist()} mm: not the same grid"
+        )
+
+
 def geometry_hash(ct: CTVolume) -> str:
     """A short, non-identifying hash of a scan's geometry (shape, spacing, origin, direction).
 
@@ -206,8 +233,15 @@ class Centreline:
         try:
             pts = np.asarray(d["points_mm"], dtype=float)
             step = float(d.get("step_mm", 0.5))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise FormatError(path, f"bad 'points_mm' ({exc})") from None
+        if pts.ndim != 2 or pts.shape[-1] != 3:
+            raise FormatError(path, f"'points_mm' must be a list of 3 coordinates, got shape "
+                              f"{pts.shape}")
+        pts, factor = _honour_units_axes(path, d, pts)
+        step = step * factor
+        if not (np.isfinite(step) and step > 0):
+            raise FormatError(path, f"'step_mm' must be a positive number, got {d.get('step_mm')!r}")
         src = d.get("source") or {}
         if not isinstance(src, dict):
             raise FormatError(path, "'source' must be an object")
@@ -243,6 +277,34 @@ class Centreline:
         if not np.all(np.isfinite(pts)):
             raise FormatError(path, "non-finite coordinate")
         return pts
+
+
+#: length units a centreline file may declare, in mm
+UNITS_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "um": 1e-3}
+#: the axis order of ``points_mm`` (napari world order)
+AXES = ("z", "y", "x")
+
+
+def _honour_units_axes(path: Path, d: dict, pts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Points in (z, y, x) mm from a file's ``units`` and ``axes`` (honoured, never ignored:
+    a file in cm or in x, y, z order is converted; anything else is refused). Returns the
+    points and the unit factor to mm."""
+    units = d.get("units", "mm")
+    if not isinstance(units, str) or units.strip().lower() not in UNITS_MM:
+        raise FormatError(path, f"'units' is {units!r}; expected one of {sorted(UNITS_MM)}")
+    factor = UNITS_MM[units.strip().lower()]
+    axes = d.get("axes", list(AXES))
+    if (
+        not isinstance(axes, list)
+        or not all(isinstance(a, str) for a in axes)
+        or sorted(a.strip().lower() for a in axes) != sorted(AXES)
+    ):
+        raise FormatError(
+            path, f"'axes' is {axes!r}; expected an order of 'z', 'y', 'x' (e.g. [\"z\", \"y\", "
+            "\"x\"])"
+        )
+    order = [[a.strip().lower() for a in axes].index(k) for k in AXES]
+    return pts[:, order] * factor, factor
 
 
 def load_centreline_any(path: str | Path, name: str | None = None) -> tuple[Centreline | None,
@@ -465,8 +527,15 @@ def centreline_from_labels(
     if lab.shape != ct.shape:
         raise ValueError(f"label map shape {lab.shape} does not match the scan {ct.shape}")
     mask = lab == label if label is not None else lab > 0
+    what = f"label {label if label is not None else '>0'}"
     if mask.sum() < 8:
-        raise ValueError(f"label {label if label is not None else '>0'} is empty (no vessel)")
+        raise ValueError(f"{what} is empty (no vessel)")
+    frac = float(mask.mean())
+    if frac > MAX_VESSEL_FRACTION:
+        raise ValueError(
+            f"{what} covers {100 * frac:.0f} % of the scan: not a vessel label (a coronary "
+            f"lumen is a thin tube, well under {100 * MAX_VESSEL_FRACTION:.0f} % of a scan)"
+        )
     mlab, n = ndi.label(mask)
     if n > 1:  # the largest component
         sizes = np.bincount(mlab.ravel())[1:]
@@ -477,6 +546,11 @@ def centreline_from_labels(
     sub = mask[box]
     sp = tuple(float(s) for s in ct.spacing_mm)
     d = ndi.distance_transform_edt(np.pad(sub, 1), sampling=sp)[1:-1, 1:-1, 1:-1]
+    if float(d.max()) > MAX_VESSEL_RADIUS_MM:
+        raise ValueError(
+            f"{what} is {2 * float(d.max()):.0f} mm across at its widest: not a coronary vessel "
+            f"label (at most {2 * MAX_VESSEL_RADIUS_MM:g} mm)"
+        )
     cost = np.where(sub, 1.0 / (0.05 + d**2), np.inf)
     skel = skeletonize(sub)
     if skel.sum() == 0:

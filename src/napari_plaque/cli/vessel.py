@@ -109,6 +109,26 @@ def _check_out(path: str | None, suffixes: tuple[str, ...]) -> None:
         raise ValueError(f"{path}: expected a file ending in {' or '.join(suffixes)}")
 
 
+def _check_mask_grid(path: str, vol) -> None:
+    """A NIfTI label map must be on the scan's grid (voxel size and origin, not only the
+    shape); a .npy has no geometry: said on stderr."""
+    import sys
+
+    from ..ccta.centreline import check_label_geometry
+    from ..io.detect import is_nifti
+
+    if is_nifti(path):
+        from ..io.nifti import read_nifti
+
+        lab = read_nifti(path)
+        check_label_geometry(lab.spacing_mm, lab.origin_mm, vol, path)
+    else:
+        sys.stderr.write(
+            f"note: {path}: a .npy label map carries no voxel size or origin; taken to be on "
+            "the scan's grid (only its shape is checked)\n"
+        )
+
+
 def _vessel_single(args: argparse.Namespace) -> int:
     from ..ccta.centreline import (
         Centreline,
@@ -141,6 +161,7 @@ def _vessel_single(args: argparse.Namespace) -> int:
         from ._common import load_mask
 
         labels = load_mask(args.centreline, vol.shape)
+        _check_mask_grid(args.centreline, vol)
         try:
             cl = centreline_from_labels(vol, labels, label=args.label, start_mm=args.ostium,
                                         name=name, step_mm=args.step_mm)
