@@ -163,3 +163,120 @@ def test_paper_shaped_cutoff_is_printed_as_in_the_paper():
     assert (round(100 * d["sensitivity"], 1), round(100 * d["specificity"], 1)) == (81.8, 66.1)
     y = np.r_[np.ones(11), np.zeros(56)]
     assert d["auc"] == pytest.approx(1 - roc_auc_score(y, pos + neg))
+
+
+# ---------------------------------------------------------------------------------------------
+# regression hygiene: collinear designs, separation, aggregation, linear models
+# ---------------------------------------------------------------------------------------------
+
+
+def _zhao_lesions(n=120, seed=0):
+    """Lesions with the Zhao 2026 model's covariates: total plaque volume and the lipid,
+    fibrous and calcium percentages of it (which sum to 100)."""
+    rng = np.random.default_rng(seed)
+    lip = rng.uniform(2, 40, n)
+    cal = rng.uniform(5, 50, n)
+    fib = 100 - lip - cal
+    y = (rng.random(n) < 1 / (1 + np.exp(-(lip - 20) / 8))).astype(int)
+    return [{"patient": f"P{i // 2:03d}", "attenuated": int(a), "plaque_volume_mm3": float(v),
+             "lipid_pct": round(float(lp), 2), "fibrous_pct": round(float(fp), 2),
+             "calcium_pct": round(float(cp), 2), "calcium_density_hu": float(d)}
+            for i, (a, v, lp, fp, cp, d) in enumerate(zip(
+                y, rng.uniform(20, 120, n), lip, fib, cal, rng.normal(450, 150, n), strict=True))]  # fmt: skip
+
+
+def test_zhao_collinear_design_names_the_dependency():
+    rows = _zhao_lesions()
+    r = study_statistics(rows, "attenuated", predictors=["calcium_density_hu"],
+                         adjust=["plaque_volume_mm3", "lipid_pct", "fibrous_pct", "calcium_pct"],
+                         n_boot=50)  # fmt: skip
+    d = r.predictors["calcium_density_hu"]
+    note = d["or_adjusted_note"]
+    assert "lipid_pct + fibrous_pct + calcium_pct = 100" in note and "drop one" in note
+    assert "converge" not in note
+    assert d["or_adjusted_problem"] == "collinear" and d["or_adjusted"] is None
+    assert d["or"] is not None  # the univariable model is fine
+    # dropping one percentage fits
+    ok = study_statistics(rows, "attenuated", predictors=["calcium_density_hu"],
+                          adjust=["plaque_volume_mm3", "lipid_pct", "calcium_pct"], n_boot=50)  # fmt: skip
+    assert ok.predictors["calcium_density_hu"]["or_adjusted"] is not None
+
+
+def test_separation_is_called_separation():
+    from napari_plaque.outcomes.regression import complete_separation
+
+    y = np.array([0] * 10 + [1] * 10)
+    x = np.arange(20.0)
+    assert complete_separation(x[:, None], y)
+    d = study_statistics({"y": y.tolist(), "x": x.tolist()}, "y").predictors["x"]
+    assert d["or_problem"] == "separation" and "complete separation" in d["or_note"]
+    # quasi-complete: one tied value at the boundary
+    xq = np.r_[np.arange(10.0), [9.0], np.arange(11.0, 20.0)]
+    dq = study_statistics({"y": y.tolist(), "x": xq.tolist()}, "y").predictors["x"]
+    assert dq["or"] is None and "separation" in dq["or_note"]
+    assert "converge" not in dq["or_note"]
+
+
+def test_aggregate_lesions_to_patients():
+    from napari_plaque.outcomes.regression import aggregate
+
+    rows = [{"patient": "A", "att": 0, "x": 1.0, "site": "s1"},
+            {"patient": "A", "att": 1, "x": 3.0, "site": "s1"},
+            {"patient": "B", "att": 0, "x": 5.0, "site": "s2"}]  # fmt: skip
+    t, info = aggregate(rows, "patient", "mean", outcomes=["att"])
+    assert info["patients"] == 2 and t.columns["patient"] == ["A", "B"]
+    assert t.numeric("att").tolist() == [1.0, 0.0]  # any lesion positive
+    assert t.numeric("x").tolist() == [2.0, 5.0]
+    assert t.columns["site"] == ["s1", "s2"]
+    t2, _ = aggregate(rows, "patient", "max", outcomes=["att"])
+    assert t2.numeric("x").tolist() == [3.0, 5.0]
+
+
+def test_linear_model_against_statsmodels_with_transform():
+    import statsmodels.api as sm
+
+    from napari_plaque.fusion.stats import linear_statistics
+
+    rows = _zhao_lesions()
+    r = linear_statistics(rows, "plaque_volume_mm3", predictors=["lipid_pct"],
+                          adjust=["calcium_density_hu"], transform="log")  # fmt: skip
+    d = r["predictors"]["lipid_pct"]
+    y = np.log([x["plaque_volume_mm3"] for x in rows])
+    X = sm.add_constant(np.array([x["lipid_pct"] for x in rows]))
+    ref = sm.OLS(y, X).fit()
+    assert d["coef"] == pytest.approx(ref.params[1])
+    assert d["coef_ci95"] == pytest.approx(list(ref.conf_int()[1]))
+    assert d["ratio"] == pytest.approx(np.exp(ref.params[1]))
+    col = linear_statistics(rows, "plaque_volume_mm3", predictors=["lipid_pct"],
+                            adjust=["fibrous_pct", "calcium_pct"])  # fmt: skip
+    assert "lipid_pct + fibrous_pct + calcium_pct = 100" in col["predictors"]["lipid_pct"][
+        "adjusted_note"]  # fmt: skip
+    with pytest.raises(ValueError, match="value\\(s\\) <= 0, no logarithm"):
+        linear_statistics([dict(x, v=0.0) for x in rows], "v", predictors=["lipid_pct"],
+                          transform="log")  # fmt: skip
+    # cluster-robust CIs differ from OLS ones
+    cl = linear_statistics(rows, "plaque_volume_mm3", predictors=["lipid_pct"], cluster="patient")
+    assert cl["ci_method"].startswith("cluster")
+
+
+def test_cli_linear_aggregate_and_collinear(tmp_path, capsys):
+    from napari_plaque.cli import main
+    from napari_plaque.report import write_csv
+
+    p = tmp_path / "z.csv"
+    write_csv(p, _zhao_lesions())
+    assert main(["study-stats", str(p), "--outcome", "attenuated",
+                 "--predictors", "calcium_density_hu", "--n-boot", "50",
+                 "--adjust", "plaque_volume_mm3,lipid_pct,fibrous_pct,calcium_pct"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "lipid_pct + fibrous_pct + calcium_pct = 100: drop one" in out
+    assert main(["study-stats", str(p), "--linear", "plaque_volume_mm3", "--transform", "sqrt",
+                 "--predictors", "lipid_pct", "--aggregate", "patient:max"]) == 0  # fmt: skip
+    cap = capsys.readouterr()
+    assert "sqrt(plaque_volume_mm3)" in cap.out and "aggregated 120 rows to 60" in cap.err
+    assert main(["study-stats", str(p), "--outcome", "attenuated", "--aggregate", "patient:any",
+                 "--predictors", "lipid_pct", "--n-boot", "50"]) == 0  # fmt: skip
+    assert main(["study-stats", str(p), "--outcome", "attenuated", "--aggregate", "patient",
+                 "--predictors", "lipid_pct"]) == 2  # fmt: skip
+    assert "write COLUMN:max|mean|any" in capsys.readouterr().err
+    assert main(["study-stats", str(p), "--outcome", "attenuated", "--transform", "log"]) == 2

@@ -11,7 +11,7 @@ from . import CLIError
 def register(sub) -> None:
     from ..fusion.join import JOIN_DEFAULTS
     from ..fusion.mapping import DEFAULTS, DIRECTIONS
-    from ..fusion.stats import STATS_DEFAULTS
+    from ..fusion.stats import STATS_DEFAULTS, TRANSFORMS
 
     f = sub.add_parser(
         "fuse",
@@ -125,6 +125,23 @@ def register(sub) -> None:
         "table", nargs="+", help="CSV table(s), one row per lesion (several are concatenated)"
     )
     s.add_argument("--outcome", help="binary outcome column (0/1, yes/no): the OR / AUC table")
+    s.add_argument(
+        "--linear",
+        metavar="COL",
+        help="continuous outcome column: linear regression per predictor (coef, CI, p)",
+    )
+    s.add_argument(
+        "--transform",
+        choices=TRANSFORMS,
+        default="none",
+        help="transform of the --linear outcome before the fit",
+    )
+    s.add_argument(
+        "--aggregate",
+        metavar="COL:max|mean|any",
+        help="one row per COL (patient) before the binary / linear analysis: predictors by "
+        "max or mean (any = max), a binary outcome = any lesion positive",
+    )
     s.add_argument("--predictors", help="comma-separated columns (default: every numeric one; "
                    "for survival: the columns named in --per / --cut)")  # fmt: skip
     s.add_argument("--adjust", help="comma-separated covariates for the adjusted OR / HR")
@@ -391,6 +408,22 @@ def run_study_stats(args) -> int:
     if not 0 < args.alpha < 1:
         raise CLIError(f"--alpha must be between 0 and 1, got {args.alpha}")
     survival = args.time is not None or args.event is not None
+    if args.linear and (survival or args.outcome):
+        raise CLIError("give one analysis: --outcome, --linear or --time/--event")
+    if args.transform != "none" and not args.linear:
+        raise CLIError("--transform applies to the --linear outcome")
+    if args.aggregate:
+        if survival:
+            raise CLIError("--aggregate applies to lesion tables (--outcome / --linear); a "
+                           "survival table has one row per patient already")
+        if args.cluster:
+            raise CLIError("--aggregate leaves one row per patient: drop --cluster")
+        args.table = _aggregated(args)
+    if args.linear:
+        given = [f"--{k.replace('_', '-')}" for k in _SURVIVAL_ONLY if getattr(args, k, None)]
+        if given:
+            raise CLIError(f"{', '.join(given)} need --time and --event")
+        return _run_linear(args)
     if survival and (args.time is None or args.event is None):
         raise CLIError("survival needs both --time and --event")
     if survival and args.outcome:
@@ -684,9 +717,70 @@ def format_or_table(res) -> str:
 
         p = "-" if r.get("or_p") is None else f"{r['or_p']:.3g}"
         pa = "-" if r.get("or_adjusted_p") is None else f"{r['or_adjusted_p']:.3g}"
-        note = "; ".join(n for n in (r.get("or_note"), r.get("or_adjusted_note")) if n)
+        note = "; ".join(
+            n for n in (r.get("or_note"), r.get("or_adjusted_note"), r.get("or_adjusted_warning")) if n
+        )
         lines.append(
             f"{name:<24} {fmt(r.get('or'), r.get('or_ci95')):>26} {p:>8} "
             f"{fmt(r.get('or_adjusted'), r.get('or_adjusted_ci95')):>26} {pa:>8}  {note}"
         )
     return "\n".join(lines)
+
+
+def _aggregated(args):
+    """The table(s) with one row per patient (``--aggregate COL:how``), said on stderr."""
+    from ..outcomes.regression import aggregate, parse_aggregate
+
+    by, how = parse_aggregate(args.aggregate)
+    table, info = aggregate(args.table, by, how, outcomes=[args.outcome] if args.outcome else [])
+    print(
+        f"napari-plaque: aggregated {info['rows_in']} rows to {info['patients']} {by} rows "
+        f"({how})" + (f"; dropped text columns {', '.join(info['dropped'])}" if info["dropped"]
+                      else ""),
+        file=sys.stderr,
+    )  # fmt: skip
+    return table
+
+
+def _run_linear(args) -> int:
+    from ..fusion.stats import linear_statistics
+    from ..report import print_json, write_csv, write_json
+
+    res = linear_statistics(
+        args.table,
+        args.linear,
+        predictors=_names(args.predictors),
+        adjust=_names(args.adjust) or [],
+        cluster=args.cluster,
+        transform=args.transform,
+        alpha=args.alpha,
+    )
+    t1 = _table1(args) if args.table1 else None
+    if t1:
+        res["table1"] = t1.to_dict()
+    rows = [{"predictor": k, **{kk: vv for kk, vv in v.items()}} for k, v in res["predictors"].items()]
+    if args.csv:
+        write_csv(args.csv, rows)
+    if args.out:
+        write_json(args.out, res)
+    if args.json:
+        print_json(res)
+        return 0
+    y = args.linear if args.transform == "none" else f"{args.transform}({args.linear})"
+    print(f"linear model of {y}; CIs {res['ci_method']}")
+    print(f"{'predictor':<24} {'n':>5} {'coef (95% CI)':>30} {'p':>8} {'adj. coef (95% CI)':>30} "
+          f"{'adj. p':>8}  note")  # fmt: skip
+
+    def fmt(v, ci):
+        return "-" if v is None else f"{v:.4g} ({ci[0]:.4g} to {ci[1]:.4g})"
+
+    for name, r in res["predictors"].items():
+        p = "-" if r.get("p") is None else f"{r['p']:.3g}"
+        pa = "-" if r.get("adjusted_p") is None else f"{r['adjusted_p']:.3g}"
+        note = "; ".join(r[k] for k in ("note", "adjusted_note", "warning", "adjusted_warning")
+                         if r.get(k))  # fmt: skip
+        print(f"{name:<24} {r['n']:>5} {fmt(r['coef'], r['coef_ci95']):>30} {p:>8} "
+              f"{fmt(r.get('adjusted_coef'), r.get('adjusted_coef_ci95')):>30} {pa:>8}  {note}")  # fmt: skip
+    if t1:
+        print(t1.text())
+    return 0

@@ -219,11 +219,45 @@ def _quartiles(x: np.ndarray) -> tuple[float, float, float]:
     return float(med), float(q1), float(q3)
 
 
-def _logit(y: np.ndarray, X: np.ndarray, groups: np.ndarray | None, alpha: float) -> dict:
-    """Logistic fit: params, CI and p of column 1 (after the constant); notes on failure."""
+def _logit(
+    y: np.ndarray,
+    X: np.ndarray,
+    groups: np.ndarray | None,
+    alpha: float,
+    names: Sequence[str] | None = None,
+) -> dict:
+    """Logistic fit: params, CI and p of column 1 (after the constant); notes on failure.
+
+    Before fitting, the design is checked (``outcomes.regression``): a collinear design names
+    the dependency ("lipid_pct + fibrous_pct + calcium_pct = 100: drop one"), complete
+    separation is found by linear programming; after it, fitted probabilities at 0 or 1 are
+    quasi-complete separation. ``problem`` says which ("collinear", "constant", "separation",
+    "quasi-separation", "no convergence")."""
     import statsmodels.api as sm
 
-    out: dict[str, Any] = {"coef": None, "ci": None, "p": None, "note": None}
+    from ..outcomes.regression import VIF_WARN, collinearity, complete_separation, vif
+
+    names = list(names) if names is not None else [f"x{i + 1}" for i in range(X.shape[1])]
+    out: dict[str, Any] = {"coef": None, "ci": None, "p": None, "note": None, "problem": None}
+    col = collinearity(X, names)
+    if col:
+        out.update(note=col["message"], problem=col["kind"])
+        return out
+    if complete_separation(X, y):
+        out.update(
+            note=f"complete separation: {' + '.join(names)} separate(s) the outcome groups "
+            "exactly, no finite odds ratio",
+            problem="separation",
+        )
+        return out
+    if X.shape[1] > 1:
+        v = vif(X, names)
+        high = {k: round(val, 1) for k, val in v.items() if val > VIF_WARN}
+        if high:
+            out["vif_warning"] = (
+                f"near-collinear covariates (VIF > {VIF_WARN:g}): "
+                + ", ".join(f"{k} {val:g}" for k, val in high.items())
+            )
     Xc = sm.add_constant(X, has_constant="add")
     try:
         with warnings.catch_warnings():
@@ -235,20 +269,28 @@ def _logit(y: np.ndarray, X: np.ndarray, groups: np.ndarray | None, alpha: float
             res = model.fit(**kw)
     except Exception as exc:  # noqa: BLE001  (PerfectSeparationError, LinAlgError, ...)
         name = type(exc).__name__
-        out["note"] = (
-            "perfect separation: the predictor separates the groups, no finite odds ratio"
-            if "Separation" in name
-            else f"logistic fit failed ({name})"
-        )
+        if "Separation" in name:
+            out.update(note="quasi-complete separation: no finite odds ratio",
+                       problem="quasi-separation")  # fmt: skip
+        else:
+            out.update(note=f"logistic fit failed ({name}: {exc})", problem="failed")
         return out
     params = np.asarray(res.params, float)
     bse = np.asarray(res.bse, float)
     converged = bool(res.mle_retvals.get("converged", True))
-    if not converged or not np.all(np.isfinite(params)) or not np.all(np.isfinite(bse)):
-        out["note"] = "logistic fit did not converge (separation or too few events)"
+    fitted = np.asarray(res.predict(), float)
+    quasi = bool(np.any((fitted < 1e-8) | (fitted > 1 - 1e-8)))
+    big = abs(params[1]) * float(np.std(X[:, 0])) > 20  # OR per SD beyond e^20
+    if quasi or big:
+        out.update(
+            note="quasi-complete separation: some rows are predicted with probability 0 or 1, "
+            "the odds ratio is not estimable",
+            problem="quasi-separation",
+        )
         return out
-    if abs(params[1]) * float(np.std(X[:, 0])) > 20:  # OR per SD beyond e^20: separation
-        out["note"] = "quasi-complete separation: odds ratio not estimable"
+    if not converged or not np.all(np.isfinite(params)) or not np.all(np.isfinite(bse)):
+        out.update(note="logistic fit did not converge in 200 Newton iterations",
+                   problem="no convergence")  # fmt: skip
         return out
     ci = np.asarray(res.conf_int(alpha=alpha), float)[1]
     out.update(coef=float(params[1]), ci=(float(ci[0]), float(ci[1])), p=float(res.pvalues[1]))
@@ -271,8 +313,11 @@ def predictor_statistics(
     alpha: float = STATS_DEFAULTS["alpha"],
     n_boot: int = STATS_DEFAULTS["n_boot"],
     seed: int | None = STATS_DEFAULTS["seed"],
+    names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Statistics of one predictor ``x`` against a 0/1 outcome ``y`` (NaN rows dropped)."""
+    """Statistics of one predictor ``x`` against a 0/1 outcome ``y`` (NaN rows dropped).
+
+    ``names``: the predictor's and the covariates' column names (for the design messages)."""
     ok = np.isfinite(x) & np.isfinite(y)
     if clusters is not None:
         ok &= np.array([c is not None and str(c).strip() != "" for c in clusters])
@@ -312,7 +357,8 @@ def predictor_statistics(
         res["auc_ci95_cluster_bootstrap"] = [b.ci_low, b.ci_high]
         res["n_clusters"] = int(b.n_clusters or 0)
         res["bootstrap_resamples"] = int(b.n_boot or 0)
-    uni = _logit(ys.astype(float), xs[:, None], groups, alpha)
+    names = list(names) if names is not None else None
+    uni = _logit(ys.astype(float), xs[:, None], groups, alpha, names[:1] if names else None)
     sd = float(np.std(xs, ddof=1))
     res.update(
         {
@@ -329,6 +375,7 @@ def predictor_statistics(
     )
     if uni["note"]:
         res["or_note"] = uni["note"]
+        res["or_problem"] = uni["problem"]
     if covariates is not None:
         cv = covariates[ok]
         keep = np.all(np.isfinite(cv), axis=1)
@@ -338,7 +385,7 @@ def predictor_statistics(
             res["or_adjusted_note"] = "too few complete rows for the adjusted model"
             res.update(or_adjusted=None, or_adjusted_ci95=None, or_adjusted_p=None)
         else:
-            adj = _logit(ya, Xa, groups[keep] if groups is not None else None, alpha)
+            adj = _logit(ya, Xa, groups[keep] if groups is not None else None, alpha, names)
             res.update(
                 or_adjusted=_exp(adj["coef"]),
                 or_adjusted_ci95=_exp(adj["ci"]),
@@ -347,6 +394,9 @@ def predictor_statistics(
             )
             if adj["note"]:
                 res["or_adjusted_note"] = adj["note"]
+                res["or_adjusted_problem"] = adj["problem"]
+            if adj.get("vif_warning"):
+                res["or_adjusted_warning"] = adj["vif_warning"]
     return res
 
 
@@ -503,7 +553,10 @@ def study_statistics(
         cv = cov
         if cov is not None and name in adjust:
             cv = np.delete(cov, adjust.index(name), axis=1) if len(adjust) > 1 else None
-        r = predictor_statistics(cols[name], y, cv, clusters, alpha, n_boot, seed)
+        covn = [c for c in adjust if c != name]
+        r = predictor_statistics(
+            cols[name], y, cv, clusters, alpha, n_boot, seed, names=[name, *covn]
+        )
         per[name] = r
         if "auc" in r:
             ok = np.isfinite(cols[name]) & np.isfinite(y)
@@ -557,3 +610,134 @@ def plot_roc(result: StudyStatistics, path: str | Path, title: str | None = None
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return atomic_write_bytes(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# linear models (a continuous outcome)
+# ---------------------------------------------------------------------------------------------
+
+#: outcome transforms of the linear model
+TRANSFORMS = ("none", "sqrt", "log")
+
+
+def _transform(t: Table, name: str, y: np.ndarray, how: str) -> np.ndarray:
+    if how == "none":
+        return y
+    ok = np.isfinite(y)
+    if how == "sqrt":
+        bad = ok & (y < 0)
+        if bad.any():
+            raise ValueError(f"{t._where()}outcome {name!r}: {int(bad.sum())} negative value(s), "
+                             "no square root")  # fmt: skip
+        return np.sqrt(y)
+    if how == "log":
+        bad = ok & (y <= 0)
+        if bad.any():
+            raise ValueError(f"{t._where()}outcome {name!r}: {int(bad.sum())} value(s) <= 0, "
+                             "no logarithm (try --transform sqrt, or log(x + 1) in the table)")  # fmt: skip
+        with np.errstate(invalid="ignore"):
+            return np.log(y)
+    raise ValueError(f"unknown transform {how!r}; use one of {', '.join(TRANSFORMS)}")
+
+
+def _ols(y, X, groups, alpha, names) -> dict[str, Any]:
+    """OLS coefficient of column 0 (after the constant) with CI and p; design checks first."""
+    import statsmodels.api as sm
+
+    from ..outcomes.regression import VIF_WARN, collinearity, vif
+
+    out: dict[str, Any] = {"coef": None, "ci": None, "p": None, "note": None, "problem": None}
+    col = collinearity(X, names)
+    if col:
+        out.update(note=col["message"], problem=col["kind"])
+        return out
+    if len(y) <= X.shape[1] + 1:
+        out.update(note=f"{len(y)} rows for {X.shape[1]} predictors and the intercept",
+                   problem="too few rows")  # fmt: skip
+        return out
+    Xc = sm.add_constant(X, has_constant="add")
+    kw: dict[str, Any] = {}
+    if groups is not None:
+        kw = {"cov_type": "cluster", "cov_kwds": {"groups": groups}}
+    res = sm.OLS(y, Xc).fit(**kw)
+    ci = np.asarray(res.conf_int(alpha=alpha), float)[1]
+    out.update(coef=float(res.params[1]), ci=(float(ci[0]), float(ci[1])),
+               p=float(res.pvalues[1]), r2=float(res.rsquared), n=int(len(y)))  # fmt: skip
+    if X.shape[1] > 1:
+        high = {k: v for k, v in vif(X, names).items() if v > VIF_WARN}
+        if high:
+            out["vif_warning"] = "near-collinear covariates (VIF > 10): " + ", ".join(
+                f"{k} {v:.1f}" for k, v in high.items()
+            )
+    return out
+
+
+def linear_statistics(
+    table,
+    outcome: str,
+    predictors: Sequence[str] | None = None,
+    adjust: Sequence[str] | None = None,
+    cluster: str | None = None,
+    transform: str = "none",
+    alpha: float = STATS_DEFAULTS["alpha"],
+) -> dict[str, Any]:
+    """Linear regression of a continuous ``outcome`` (optionally sqrt / log transformed) on each
+    predictor, univariable and adjusted; cluster-robust (sandwich) CIs with ``cluster``.
+
+    Per predictor: ``coef``, ``coef_ci95``, ``p``, ``r2``, ``n`` and the ``adjusted_*`` fields;
+    with ``transform="log"`` also ``ratio`` = exp(coef) (ratio of geometric means per unit).
+    A collinear design gives ``note`` naming the dependency instead of numbers.
+    """
+    t = _as_table(table)
+    if outcome not in t.columns:
+        raise ValueError(f"{t._where()}no outcome column {outcome!r}; the table has "
+                         f"{', '.join(t.names)}")  # fmt: skip
+    y = _transform(t, outcome, t.numeric(outcome), transform)
+    adjust = list(adjust or [])
+    for name in [*adjust, *([cluster] if cluster else [])]:
+        if name not in t.columns:
+            raise ValueError(f"{t._where()}no column {name!r}; the table has {', '.join(t.names)}")
+    if predictors is None:
+        skip = {outcome, *adjust, *([cluster] if cluster else [])}
+        predictors = [c for c in t.names if c not in skip and t.is_numeric(c)]
+    clusters = np.asarray(t.columns[cluster], dtype=object) if cluster else None
+    per: dict[str, dict[str, Any]] = {}
+    for name in predictors:
+        if name not in t.columns:
+            raise ValueError(f"{t._where()}no predictor column {name!r}")
+        covn = [c for c in adjust if c != name]
+        r: dict[str, Any] = {}
+        for label, cols in (("", [name]), ("adjusted_", [name, *covn])):
+            if label and not covn:
+                continue
+            X = np.column_stack([t.numeric(c) for c in cols])
+            ok = np.isfinite(y) & np.all(np.isfinite(X), axis=1)
+            g = None
+            if clusters is not None:
+                ok &= np.array([str(c).strip() != "" for c in clusters])
+                _, g = np.unique(clusters[ok].astype(str), return_inverse=True)
+            fit = _ols(y[ok], X[ok], g, alpha, cols)
+            r[f"{label}n"] = int(ok.sum())
+            r[f"{label}coef"] = fit["coef"]
+            r[f"{label}coef_ci95"] = list(fit["ci"]) if fit["ci"] else None
+            r[f"{label}p"] = fit["p"]
+            if "r2" in fit:
+                r[f"{label}r2"] = fit["r2"]
+            if transform == "log" and fit["coef"] is not None:
+                r[f"{label}ratio"] = float(math.exp(fit["coef"]))
+                r[f"{label}ratio_ci95"] = [float(math.exp(v)) for v in fit["ci"]]
+            if fit["note"]:
+                r[f"{label}note"] = fit["note"]
+                r[f"{label}problem"] = fit["problem"]
+            if fit.get("vif_warning"):
+                r[f"{label}warning"] = fit["vif_warning"]
+        per[name] = r
+    return {
+        "outcome": outcome,
+        "transform": transform,
+        "adjust": adjust,
+        "cluster": cluster,
+        "ci_method": "cluster-robust (patients)" if cluster else "OLS",
+        "predictors": per,
+        "parameters": {"alpha": alpha},
+    }
