@@ -24,6 +24,16 @@ class FakeEvent:
         self.modifiers = ()
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_reader():
+    """The dock remembers the reader's name in the Qt settings: tests start without one."""
+    from napari_plaque.widgets.ivus import remember_reader
+
+    remember_reader("")
+    yield
+    remember_reader("")
+
+
 @pytest.fixture
 def setup(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
@@ -157,7 +167,11 @@ def test_prediction_accept_and_reject(setup):
     assert (4, "calcium", 100.0, 160.0) in _arcs(widget)
     widget.reject_prediction_frame(6)
     assert widget.accept_prediction_all() == 0
-    assert widget.undo() and _arcs(widget) == []
+    # undo after "Reject frame" undoes the reject (the proposal of frame 6 is back), then the
+    # accept (issue 20: it used to undo the accept first)
+    assert widget.undo() and widget.predicted.arcs_for(6)
+    assert (4, "calcium", 100.0, 160.0) in _arcs(widget)
+    assert widget.undo() and _arcs(widget) == [] and widget.predicted.arcs_for(4)
 
 
 def test_bad_arcs_file_is_refused(setup):

@@ -1,4 +1,9 @@
-"""The arc annotator's controls: choices, edit/file/prediction buttons and status lines."""
+"""The arc annotator's controls: choices, edit/file buttons, status lines, the readers panel.
+
+No logic here: the dock (:mod:`napari_plaque.widgets.ivus`) connects the widgets to the
+Qt-free models (:class:`~napari_plaque.ivus.annotator.ArcAnnotator`,
+:mod:`napari_plaque.ivus.readers`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -22,6 +29,7 @@ from ..ivus.arcs import DEFAULT_CLASSES
 from ..ivus.measure import pullback_summary
 
 ERROR_STYLE = "color: #ff5050; font-weight: bold"
+NOTE_STYLE = "color: #ffb000"
 
 
 def _grid(buttons: list[list[QPushButton]]) -> QGridLayout:
@@ -29,8 +37,23 @@ def _grid(buttons: list[list[QPushButton]]) -> QGridLayout:
     g.setContentsMargins(0, 0, 0, 0)
     for r, row in enumerate(buttons):
         for c, b in enumerate(row):
-            g.addWidget(b, r, c)
+            if b is not None:
+                g.addWidget(b, r, c)
     return g
+
+
+def button(text: str, tip: str = "") -> QPushButton:
+    b = QPushButton(text)
+    b.setToolTip(tip)
+    return b
+
+
+def fixed_lines(label: QLabel, lines: int) -> QLabel:
+    """A status line of a fixed height: a label that grows while scrolling would resize the
+    views below it, and a resized figure is redrawn in full."""
+    label.setWordWrap(True)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    return label
 
 
 class AnnotatorControls(QWidget):
@@ -43,6 +66,18 @@ class AnnotatorControls(QWidget):
         form = QFormLayout()
         self.layer_combo = QComboBox()
         form.addRow("pullback", self.layer_combo)
+        self.layer_note = QLabel("")
+        self.layer_note.setWordWrap(True)
+        self.layer_note.setStyleSheet(NOTE_STYLE)
+        self.layer_note.setVisible(False)
+        form.addRow(self.layer_note)
+        self.reader_edit = QLineEdit()
+        self.reader_edit.setPlaceholderText("your name: each reader's arcs are kept apart")
+        self.reader_edit.setToolTip(
+            "asked once and remembered; your arcs are saved in <pullback>.arcs.<name>.json "
+            "and other readers' arcs stay hidden (blinded reading)"
+        )
+        form.addRow("reader", self.reader_edit)
         self.class_combo = QComboBox()
         self.class_combo.addItems(list(DEFAULT_CLASSES))
         form.addRow("class", self.class_combo)
@@ -58,18 +93,13 @@ class AnnotatorControls(QWidget):
         form.addRow(self.draw_check)
         lay.addLayout(form)
 
-        def btn(text: str, tip: str = "") -> QPushButton:
-            b = QPushButton(text)
-            b.setToolTip(tip)
-            return b
-
-        self.undo_btn = btn("Undo", "Control-Z")
-        self.redo_btn = btn("Redo", "Control-Shift-Z")
-        self.copy_btn = btn("Copy previous frame", "Alt-V")
-        self.clear_btn = btn("Clear frame")
-        self.load_btn = btn("Load arcs...")
-        self.saveas_btn = btn("Save as...", "save the arcs to another file (autosave goes there)")
-        self.merge_btn = btn("Reload and merge", "merge the arcs someone else saved, then save")
+        self.undo_btn = button("Undo", "Control-Z")
+        self.redo_btn = button("Redo", "Control-Shift-Z")
+        self.copy_btn = button("Copy previous frame", "Alt-V")
+        self.clear_btn = button("Clear frame")
+        self.load_btn = button("Load arcs...")
+        self.saveas_btn = button("Save as...", "save the arcs to another file (autosave goes there)")
+        self.merge_btn = button("Reload and merge", "merge the arcs someone else saved, then save")
         self.merge_btn.setVisible(False)
         lay.addLayout(
             _grid(
@@ -80,35 +110,13 @@ class AnnotatorControls(QWidget):
             )
         )
         lay.addWidget(self.merge_btn)
-        self.save_label = QLabel("no pullback")
-        self.save_label.setWordWrap(True)
+        self.save_label = fixed_lines(QLabel("no pullback"), 2)
         lay.addWidget(self.save_label)
-        self.stats_label = QLabel("")
-        self.stats_label.setWordWrap(True)
+        self.stats_label = fixed_lines(QLabel(""), 4)
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.stats_label)
-        self.status_label = QLabel("")
+        self.status_label = fixed_lines(QLabel(""), 1)
         lay.addWidget(self.status_label)
-
-        self.model_btn = btn("Predict with model...", "an SVM (.npz) or deep A-line model (.pt)")
-        self.accept_btn = btn("Accept frame")
-        self.reject_btn = btn("Reject frame")
-        self.accept_all_btn = btn("Accept all")
-        lay.addLayout(
-            _grid([[self.model_btn, self.accept_all_btn], [self.accept_btn, self.reject_btn]])
-        )
-        self.pred_label = QLabel("")
-        self.pred_label.setWordWrap(True)
-        lay.addWidget(self.pred_label)
-        # fixed heights: a status line that grows or shrinks while scrolling would resize the
-        # views below it, and a resized figure is redrawn in full
-        for label, lines in (
-            (self.save_label, 2),
-            (self.stats_label, 5),
-            (self.status_label, 1),
-            (self.pred_label, 2),
-        ):
-            label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
 
     def show_save_state(self, message: str, ok: bool) -> None:
         """Where the arcs were saved, or (in red) why they were not; offers reload-and-merge."""
@@ -131,3 +139,86 @@ class AnnotatorControls(QWidget):
             f"attenuated: max {s['attenuation_max_arc_deg']:.0f}°, "
             f"{s['attenuation_length_mm']:.1f} mm"
         )
+
+
+class ReadersPanel(QWidget):
+    """Other readers (hidden by default), inter-reader figures and the adjudication view."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.others_label = fixed_lines(QLabel("no other reader"), 2)
+        lay.addWidget(self.others_label)
+        row = QHBoxLayout()
+        self.show_others = QCheckBox("Show other readers (unblinds)")
+        self.show_others.setChecked(False)
+        row.addWidget(self.show_others)
+        self.rescan_btn = button("Rescan", "look again for readers' files beside the pullback")
+        row.addWidget(self.rescan_btn)
+        lay.addLayout(row)
+        self.figures_btn = button(
+            "Inter-reader figures",
+            "ICS and max arc per reader, mean ICS, Cohen's kappa per pair, Fleiss' kappa (3+)",
+        )
+        lay.addWidget(self.figures_btn)
+        self.figures_label = QLabel("")
+        self.figures_label.setWordWrap(True)
+        self.figures_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.figures_label)
+
+        form = QFormLayout()
+        self.reader_a = QComboBox()
+        self.reader_b = QComboBox()
+        pick = QHBoxLayout()
+        pick.addWidget(self.reader_a)
+        pick.addWidget(QLabel("vs"))
+        pick.addWidget(self.reader_b)
+        form.addRow("adjudicate", pick)
+        lay.addLayout(form)
+        self.adjudicate_btn = button(
+            "Start adjudication", "step through the frames where the two readers disagree"
+        )
+        lay.addWidget(self.adjudicate_btn)
+        self.take_a_btn = button("Take A", "this frame: reader A's arcs (author kept)")
+        self.take_b_btn = button("Take B", "this frame: reader B's arcs (author kept)")
+        self.edit_btn = button(
+            "Edit: use my arcs", "this frame: the arcs you drew on it (you are the author)"
+        )
+        self.next_dis_btn = button("Next disagreement", "Alt-K")
+        self.undo_dec_btn = button("Undo decision")
+        self.save_adj_btn = button("Save adjudicated", "<pullback>.arcs.adjudicated.json")
+        lay.addLayout(
+            _grid(
+                [
+                    [self.take_a_btn, self.take_b_btn, self.edit_btn],
+                    [self.next_dis_btn, self.undo_dec_btn, self.save_adj_btn],
+                ]
+            )
+        )
+        self.adj_label = fixed_lines(QLabel(""), 3)
+        lay.addWidget(self.adj_label)
+        self.set_adjudicating(False)
+
+    def set_adjudicating(self, on: bool) -> None:
+        for b in (
+            self.take_a_btn,
+            self.take_b_btn,
+            self.edit_btn,
+            self.next_dis_btn,
+            self.undo_dec_btn,
+            self.save_adj_btn,
+        ):
+            b.setEnabled(on)
+
+    def set_readers(self, names: list[str]) -> None:
+        for combo, i in ((self.reader_a, 0), (self.reader_b, 1)):
+            keep = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            if keep in names:
+                combo.setCurrentText(keep)
+            elif len(names) > i:
+                combo.setCurrentIndex(i)
+            combo.blockSignals(False)

@@ -16,6 +16,10 @@ PRED_LAYER = "predicted"
 PRED_COLOR = "cyan"
 #: the A-line band (fraction of the frame radius) where predicted arcs are drawn
 PRED_BAND = (0.62, 0.76)
+#: other readers' arcs: one layer each, named ``reader <name>``, drawn in an outer band
+READER_LAYER = "reader {}"
+READER_BAND = (0.80, 0.90)
+READER_COLORS = ("orange", "lime", "violet", "white", "salmon")
 
 
 class LayerBindingMixin:
@@ -66,6 +70,45 @@ class LayerBindingMixin:
         # keep the pullback selected so its callbacks receive the mouse
         self.viewer.layers.selection.active = self.layer
 
+    def _set_reader_layers(self, readers: dict[str, Any], visible: bool) -> None:
+        """One labels layer per other reader (``reader <name>``); hidden unless ``visible``.
+        Layers of readers no longer listed are removed."""
+        from ..ivus.annotator import ArcSectorStack
+        from ..layers import UNITS, layer_geometry
+
+        pb = self.pullback
+        want = {READER_LAYER.format(n): (n, rs) for n, rs in readers.items()}
+        for ly in list(self.viewer.layers):
+            if (ly.metadata or {}).get("napari_plaque") == "reader-arcs" and ly.name not in want:
+                self.viewer.layers.remove(ly)
+        if pb is None:
+            return
+        scale, translate = layer_geometry(self.layer)
+        for i, (name, (reader, rs)) in enumerate(want.items()):
+            color = READER_COLORS[i % len(READER_COLORS)]
+            stack = ArcSectorStack(lambda a=rs.arcset: a, pb.n_frames, pb.frame_shape,
+                                   band=READER_BAND)
+            if name in self.viewer.layers:
+                lyr = self.viewer.layers[name]
+                lyr.data = stack
+            else:
+                lyr = self.viewer.add_labels(
+                    stack,
+                    name=name,
+                    scale=scale,
+                    translate=translate,
+                    units=UNITS,
+                    opacity=0.6,
+                    colormap=label_colormap({k: color for k in range(1, 5)}),
+                    metadata={"napari_plaque": "reader-arcs", "reader": reader},
+                    visible=visible,
+                )
+                lyr.mouse_pan = False
+            if lyr.visible != visible:
+                lyr.visible = visible
+        if self.layer is not None and want:
+            self.viewer.layers.selection.active = self.layer
+
     def _refresh_overlay(self, name: str, visible: bool | None = None) -> None:
         if name in self.viewer.layers:
             lyr = self.viewer.layers[name]
@@ -99,6 +142,12 @@ class LayerBindingMixin:
             "Alt-D": guarded(self.delete_arc_under_cursor),
             "Control-Z": guarded(self.undo),
             "Control-Shift-Z": guarded(self.redo),
+            "Alt-A": guarded(self.accept_arc),
+            "Alt-R": guarded(self.reject_arc),
+            "Alt-J": guarded(self.next_proposal),
+            "Alt-E": guarded(self.step_ed),
+            "Alt-Shift-E": guarded(lambda: self.step_ed(-1)),
+            "Alt-K": guarded(self.next_disagreement),
         }
 
     def _bind_layer(self) -> None:

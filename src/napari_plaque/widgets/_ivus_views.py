@@ -1,4 +1,10 @@
-"""The arc annotator's linked views: polar frame, arc map (with legend), longitudinal cut.
+"""The arc annotator's linked views: polar frame, arc map (with legend), longitudinal cut,
+and the learning curve of the annotation loop.
+
+The arc map (frames x angle) also shows the proposals waiting for review (cyan) and takes
+paint strokes: with *map: paint* or *map: erase*, press, drag and release over it to add or
+remove the A-lines under a brush of the chosen width on every frame crossed (one undo step per
+stroke, :meth:`ArcAnnotator.begin_stroke` / ``paint`` / ``end_stroke``).
 
 One matplotlib figure, drawn in full only when the arcs or the cut change; moving to another
 frame redraws just the polar image, its arc spans and the two frame cursors by blitting over a
@@ -11,11 +17,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 #: colour of each annotation class, in class order (the arcs layer and the views share it)
 CLASS_COLORS = {1: "yellow", 2: "magenta", 3: "orange", 4: "lime"}
+#: colour of proposals (predicted or interpolated arcs waiting for review)
+PROPOSAL_COLOR = "cyan"
+#: the arc map's value for a proposed A-line (after the class indices 1..4)
+PROPOSAL_VALUE = 5
 POLAR_DEPTH = 128
+MAP_MODES = ("go to frame", "paint", "erase")
+
+
+def combined_map(user: np.ndarray, proposed: np.ndarray | None) -> np.ndarray:
+    """The arc map shown: the user's class indices, proposals (:data:`PROPOSAL_VALUE`) where
+    the user has none."""
+    out = np.asarray(user, np.uint8).copy()
+    if proposed is not None:
+        out[(out == 0) & (np.asarray(proposed) > 0)] = PROPOSAL_VALUE
+    return out
 
 
 def unwrapped(start: float, end: float) -> list[tuple[float, float]]:
@@ -40,20 +60,35 @@ class ArcViews(QWidget):
         on_polar_arc: Callable[[float, float], None],
         on_long_angle: Callable[[float], None],
         parent: QWidget | None = None,
+        on_paint: Callable[[str, int, int, float, float, bool], None] | None = None,
     ) -> None:
         super().__init__(parent)
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
         self._on_frame, self._on_polar_arc = on_frame, on_polar_arc
+        self._on_paint = on_paint
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
-        row.addWidget(QLabel("longitudinal cut at (deg)"))
+        row.addWidget(QLabel("cut at (deg)"))
         self.long_angle = QSpinBox()
         self.long_angle.setRange(0, 179)
         self.long_angle.valueChanged.connect(lambda v: on_long_angle(float(v)))
         row.addWidget(self.long_angle)
+        row.addWidget(QLabel("map"))
+        self.map_mode = QComboBox()
+        self.map_mode.addItems(list(MAP_MODES))
+        self.map_mode.setToolTip(
+            "click on the arc map: go to that frame, or paint / erase A-lines (frames x angle)"
+        )
+        row.addWidget(self.map_mode)
+        self.brush = QSpinBox()
+        self.brush.setRange(1, 360)
+        self.brush.setValue(20)
+        self.brush.setSuffix(" deg")
+        self.brush.setToolTip("paint brush width (angle)")
+        row.addWidget(self.brush)
         row.addStretch(1)
         lay.addLayout(row)
         # fixed margins: a constrained layout costs ~0.25 s per full draw
@@ -67,6 +102,8 @@ class ArcViews(QWidget):
         self.ax_long = self.figure.add_subplot(3, 1, 3)
         self.canvas.mpl_connect("button_press_event", self._on_canvas_click)
         self.canvas.mpl_connect("button_release_event", self._on_canvas_release)
+        self.canvas.mpl_connect("motion_notify_event", self._on_canvas_motion)
+        self._paint_prev: tuple[int, float] | None = None
         self.canvas.mpl_connect("draw_event", self._on_draw)
         self._polar_press: float | None = None
         self._bg = None
@@ -115,22 +152,23 @@ class ArcViews(QWidget):
         from matplotlib.colors import ListedColormap
 
         colors = ["black"] + [CLASS_COLORS.get(i + 1, "white") for i in range(4)]
+        colors.append(PROPOSAL_COLOR)
         self._map_im = ax.imshow(
             np.zeros((360, self._n_frames), np.uint8),
             cmap=ListedColormap(colors),
             vmin=0,
-            vmax=4,
+            vmax=PROPOSAL_VALUE,
             aspect="auto",
             interpolation="nearest",
             extent=(0, self._n_frames, 360, 0),
         )
         self._map_line = ax.axvline(0.5, color="cyan", lw=1, animated=True)
-        ax.set_title("arc map (click: go to frame)", fontsize=8)
+        ax.set_title("arc map: frames x angle (click: go to frame, or paint)", fontsize=8)
         ax.set_ylabel("angle", fontsize=7)
         handles = [
             Patch(color=CLASS_COLORS.get(i + 1, "white"), label=c)
             for i, c in enumerate(self._classes)
-        ]
+        ] + [Patch(color=PROPOSAL_COLOR, label="proposed")]
         ax.legend(handles=handles, fontsize=6, loc="upper right", framealpha=0.6)
         ax = self.ax_long
         self._long_im = None
@@ -225,16 +263,47 @@ class ArcViews(QWidget):
         self.canvas.update()
 
     # -- clicks ----------------------------------------------------------------------------------
+    def painting(self) -> str | None:
+        """The map's stroke mode ('paint' or 'erase'), None when a click goes to a frame."""
+        mode = self.map_mode.currentText()
+        return mode if mode in ("paint", "erase") and self._on_paint is not None else None
+
+    def _map_cell(self, event) -> tuple[int, float]:
+        f = int(np.clip(np.floor(event.xdata), 0, self._n_frames - 1))
+        return f, float(np.clip(event.ydata, 0.0, 360.0))
+
+    def _paint(self, what: str, f0: int, f1: int, angle: float) -> None:
+        half = self.brush.value() / 2.0
+        self._on_paint(what, f0, f1, angle - half, angle + half, self.painting() == "erase")
+
     def _on_canvas_click(self, event) -> None:
         if event.xdata is None:
             return
-        if event.inaxes in (self.ax_map, self.ax_long):
+        if event.inaxes is self.ax_map and self.painting():
+            f, a = self._map_cell(event)
+            self._paint("begin", f, f, a)
+            self._paint_prev = (f, a)
+        elif event.inaxes in (self.ax_map, self.ax_long):
             self._on_frame(int(np.clip(event.xdata, 0, self._n_frames - 1)))
         elif event.inaxes is self.ax_polar:
             self._polar_press = float(np.clip(event.xdata, 0.0, 360.0))
 
+    def _on_canvas_motion(self, event) -> None:
+        if self._paint_prev is None or event.inaxes is not self.ax_map or event.xdata is None:
+            return
+        f, a = self._map_cell(event)
+        if (f, round(a)) == (self._paint_prev[0], round(self._paint_prev[1])):
+            return
+        self._paint("paint", min(f, self._paint_prev[0]), max(f, self._paint_prev[0]), a)
+        self._paint_prev = (f, a)
+
     def _on_canvas_release(self, event) -> None:
-        """Press and release along the polar view's angle axis make an arc."""
+        """Press and release along the polar view's angle axis make an arc; on the map in
+        paint mode, the release ends the stroke."""
+        if self._paint_prev is not None:
+            self._paint_prev = None
+            self._on_paint("end", 0, 0, 0.0, 0.0, False)
+            return
         start, self._polar_press = self._polar_press, None
         if start is None or event.inaxes is not self.ax_polar or event.xdata is None:
             return
@@ -246,3 +315,44 @@ class ArcViews(QWidget):
             self._on_polar_arc(0.0, 360.0)  # the full ring
             return
         self._on_polar_arc(lo, hi % 360.0)
+
+
+class CurvePlot(QWidget):
+    """The learning curve: held-out A-line F1 against frames annotated, one point per train."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.figure = Figure(figsize=(4, 1.4))
+        self.figure.subplots_adjust(left=0.14, right=0.97, top=0.84, bottom=0.3)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setFixedHeight(120)
+        lay.addWidget(self.canvas)
+        self.ax = self.figure.add_subplot(1, 1, 1)
+        self.points: list[tuple[int, float]] = []
+        self.set_points([])
+
+    def set_points(self, points: list[tuple[int, float | None]]) -> None:
+        """(frames annotated, F1 or None) per train, in order."""
+        self.points = [(int(n), float(f)) for n, f in points if f is not None]
+        ax = self.ax
+        ax.clear()
+        ax.tick_params(labelsize=6)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("frames annotated", fontsize=7)
+        ax.set_ylabel("F1", fontsize=7)
+        ax.set_title("learning curve (held-out A-line F1)", fontsize=8)
+        if self.points:
+            x, y = zip(*self.points, strict=True)
+            ax.plot(x, y, "o-", color="cyan", ms=3, lw=1)
+            ax.set_xlim(0, max(x) * 1.1 + 1)
+            ax.annotate(f"{y[-1]:.2f}", (x[-1], y[-1]), fontsize=6, xytext=(3, -8),
+                        textcoords="offset points")
+        else:
+            ax.text(0.5, 0.5, "train to see it", ha="center", va="center", fontsize=7,
+                    transform=ax.transAxes, color="gray")
+        self.canvas.draw_idle()

@@ -1,21 +1,38 @@
-"""IVUS arc annotator dock: a thin view over :class:`napari_plaque.ivus.annotator.ArcAnnotator`.
+"""IVUS arc annotator dock: a thin view over the Qt-free annotation models.
 
-The model holds the arcs, the undo history, predictions and autosave; this dock turns mouse
-gestures and shortcuts into model calls and redraws on the model's events: the current frame's
-arcs as coloured sectors (2D labels layers ``arcs``, ``arc preview`` and ``predicted``, in mm),
-and the linked views (:class:`~napari_plaque.widgets._ivus_views.ArcViews`).
+- :class:`~napari_plaque.ivus.annotator.ArcAnnotator`: the reader's arcs, undo/redo,
+  proposals, paint strokes, end-diastolic frames, autosave;
+- :class:`~napari_plaque.ivus.loop.AnnotationLoop`: train, predict, review, retrain, learning
+  curve, active-learning proposals, keyframe interpolation, the training pool;
+- :mod:`napari_plaque.ivus.readers`: each reader's own file, other readers hidden by default,
+  inter-reader figures and adjudication.
+
+This dock turns gestures, buttons and shortcuts into model calls and redraws on the models'
+events: the current frame's arcs as coloured sectors (2D labels layers ``arcs``, ``arc
+preview``, ``predicted`` for proposals in a cyan band, ``reader <name>`` for other readers in
+an outer band, all in mm) and the linked views
+(:class:`~napari_plaque.widgets._ivus_views.ArcViews`, :class:`CurvePlot`). Only pullback
+layers are offered (a layer tagged for anything but IVUS, such as a CT volume, is refused).
 
 Drawing: with *Draw arcs* on, press on the frame at the start angle, drag around the centre
 (either way, up to a full ring) and release at the end angle; a wedge previews the arc and the
-status line reads out its angles.
+status line reads out its angles. On the arc map, *map: paint* / *erase* strokes add or remove
+A-lines over the frames crossed (one undo per stroke).
+
+Readers: the reader's name is asked once (the *reader* field; remembered in the Qt settings)
+and the arcs go to ``<pullback>.arcs.<reader>.json``; without a name, to the unnamed
+``<pullback>.arcs.json``. The loop's state (training pool, frames marked done, learning curve,
+proposals) is kept in the session file ``<pullback>.arcs-session[.<reader>].json``.
 
 Shortcuts (viewer and annotation layers): ``Alt-N`` / ``Alt-P`` next / previous frame,
 ``Alt-C`` next class, ``Alt-V`` copy the previous frame's arcs, ``Alt-D`` delete the arc under
-the cursor, ``Control-Z`` undo, ``Control-Shift-Z`` redo.
+the cursor, ``Alt-A`` / ``Alt-R`` accept / reject the proposal under the cursor, ``Alt-J`` next
+proposed frame, ``Alt-E`` / ``Alt-Shift-E`` next / previous end-diastolic frame, ``Alt-K`` next
+disagreement (adjudication), ``Control-Z`` undo, ``Control-Shift-Z`` redo.
 
-Predictions arrive two ways: *Predict with model...* (an SVM ``.npz`` or a deep A-line ``.pt``
+Predictions also arrive from *Predict with model...* (an SVM ``.npz`` or a deep A-line ``.pt``
 model), or a layer that the Model inference dock adds with ``metadata["napari_plaque"] ==
-"model-arcs"`` naming this pullback layer (no reference to the other dock is needed).
+"model-arcs"`` naming this pullback layer.
 """
 
 from __future__ import annotations
@@ -24,29 +41,95 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
+from qtpy.QtCore import QSettings, QTimer
+from qtpy.QtWidgets import QFileDialog, QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ..io.errors import FormatError
 from ..ivus.annotator import ArcAnnotator, ArcDrag, angle_about, autosave_path
-from ..ivus.arcs import ArcSet
+from ..ivus.arcs import ArcSet, load_arcs, pullback_uid
 from ..ivus.polar import default_center, to_polar
+from ..ivus.readers import (
+    ADJUDICATED,
+    Adjudication,
+    ReaderSet,
+    inter_reader,
+    load_reader,
+    reader_files,
+    reader_path,
+    reader_slug,
+)
 from ..ivus.render import arc_map, wedge_mask
-from ..layers import default_layer, pullback_from_layer
+from ..layers import default_layer, layer_tag, pullback_from_layer
 from ._common import refill_combo
-from ._ivus_controls import AnnotatorControls
+from ._ivus_controls import ERROR_STYLE, AnnotatorControls, ReadersPanel
 from ._ivus_layers import ARCS_LAYER, PRED_LAYER, PREVIEW_LAYER, LayerBindingMixin
-from ._ivus_predict import PredictionMixin
-from ._ivus_views import POLAR_DEPTH, ArcViews
+from ._ivus_predict import LoopPanel, PredictionMixin
+from ._ivus_views import POLAR_DEPTH, ArcViews, CurvePlot, combined_map
 
-__all__ = ["ARCS_LAYER", "PRED_LAYER", "PREVIEW_LAYER", "ArcAnnotatorWidget", "autosave_path"]
+__all__ = [
+    "ARCS_LAYER",
+    "PRED_LAYER",
+    "PREVIEW_LAYER",
+    "ArcAnnotatorWidget",
+    "autosave_path",
+    "is_pullback_layer",
+    "session_path",
+]
 
 #: after the last frame change, how long scrolling must pause before the views follow (ms)
 VIEWS_DELAY_MS = 120
+#: where the reader's name is remembered (QSettings organisation, application, key)
+SETTINGS = ("napari-plaque", "ivus-annotator", "reader")
+SESSION_FORMAT = "napari-plaque/arc-session"
+SESSION_VERSION = 1
+
+
+def remembered_reader() -> str:
+    org, app, key = SETTINGS
+    return str(QSettings(org, app).value(key, "") or "")
+
+
+def remember_reader(name: str) -> None:
+    org, app, key = SETTINGS
+    QSettings(org, app).setValue(key, name)
+
+
+def is_pullback_layer(layer: Any) -> bool:
+    """A 3D grey image tagged ``ivus`` or untagged (a CT volume or anything tagged for
+    another use is not a pullback)."""
+    from napari.layers import Image
+
+    return (
+        isinstance(layer, Image)
+        and layer.ndim == 3
+        and not layer.rgb
+        and layer_tag(layer) in ("ivus", None)
+    )
+
+
+def session_path(source: str | Path, reader: str = "") -> Path:
+    """The annotation loop's session file of a pullback file (per reader)."""
+    p = Path(source)
+    tail = f".{reader_slug(reader)}" if reader else ""
+    return p.with_name(f"{p.name}.arcs-session{tail}.json")
+
+
+def _section(title: str, widgets: list[QWidget], expanded: bool = True) -> QWidget:
+    from superqt import QCollapsible
+
+    box = QCollapsible(title)
+    box.setDuration(0)
+    for w in widgets:
+        box.addWidget(w)
+    if expanded:
+        box.expand(animate=False)
+    else:
+        box.collapse(animate=False)
+    return box
 
 
 class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
-    """Annotate IVUS arcs, review a pullback at a glance, score it (ICS), review predictions."""
+    """Annotate IVUS arcs, train and review a detector in the loop, several readers, ICS."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None):
         super().__init__(parent)
@@ -54,14 +137,42 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self.layer = None  # the pullback image layer
         self.pullback = None
         self.model: ArcAnnotator | None = None
+        self.loop = None  # the AnnotationLoop over self.model
+        self.reader = remembered_reader()
+        self.others: dict[str, ReaderSet] = {}  # other readers' sets of this pullback
+        self.adjudication: Adjudication | None = None
+        self._adj_names: tuple[str, str] = ("", "")
         self._drag: ArcDrag | None = None
         self._worker = None
-        lay = QVBoxLayout(self)
+        self._loop_worker = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        inner = QWidget()
+        lay = QVBoxLayout(inner)
+        scroll.setWidget(inner)
+        outer.addWidget(scroll)
         self.controls = AnnotatorControls(self)
-        lay.addWidget(self.controls)
-        self.views = ArcViews(self.set_frame, self._polar_arc, self._start_longitudinal, self)
-        lay.addWidget(self.views, 1)
-        c = self.controls
+        self.loop_panel = LoopPanel(self)
+        self.curve = CurvePlot(self)
+        self.readers_panel = ReadersPanel(self)
+        self.views = ArcViews(
+            self.set_frame, self._polar_arc, self._start_longitudinal, self, self._on_paint
+        )
+        self.sections = {
+            "annotate": _section("Annotate", [self.controls]),
+            "views": _section("Views: polar frame, arc map, longitudinal cut", [self.views]),
+            "loop": _section(
+                "Train, predict, review", [self.loop_panel, self.curve], expanded=True
+            ),
+            "readers": _section("Readers and adjudication", [self.readers_panel], False),
+        }
+        for sec in self.sections.values():
+            lay.addWidget(sec)
+        lay.addStretch(1)
+        c, lp, rp = self.controls, self.loop_panel, self.readers_panel
         # the controls tests and scripts reach for, by their familiar names
         self.class_combo, self.center_combo, self.n_alines = (
             c.class_combo,
@@ -71,8 +182,10 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self.save_label, self.stats_label, self.pred_label = (
             c.save_label,
             c.stats_label,
-            c.pred_label,
+            lp.pred_label,
         )
+        c.reader_edit.setText(self.reader)
+        c.reader_edit.editingFinished.connect(lambda: self.set_reader(c.reader_edit.text()))
         c.layer_combo.currentTextChanged.connect(self._on_layer_chosen)
         c.n_alines.valueChanged.connect(self._on_n_alines)
         c.center_combo.currentIndexChanged.connect(self._on_center_mode)
@@ -85,12 +198,39 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
             (c.load_btn, self._choose_load),
             (c.saveas_btn, self._choose_save),
             (c.merge_btn, self.reload_and_merge),
-            (c.model_btn, self._choose_model),
-            (c.accept_btn, self.accept_prediction_frame),
-            (c.reject_btn, self.reject_prediction_frame),
-            (c.accept_all_btn, self.accept_prediction_all),
+            (lp.model_btn, self._choose_model),
+            (lp.train_btn, self.train),
+            (lp.retrain_btn, self.retrain),
+            (lp.cancel_btn, self.cancel),
+            (lp.predict_btn, self.predict_unannotated),
+            (lp.accept_arc_btn, self.accept_arc),
+            (lp.reject_arc_btn, self.reject_arc),
+            (lp.accept_btn, self.accept_prediction_frame),
+            (lp.reject_btn, self.reject_prediction_frame),
+            (lp.accept_all_btn, self.accept_prediction_all),
+            (lp.reviewed_btn, self.mark_frame_done),
+            (lp.accept_range_btn, self.accept_range),
+            (lp.reject_range_btn, self.reject_range),
+            (lp.interp_btn, self.interpolate_keyframes),
+            (lp.next_prop_btn, self.next_proposal),
+            (lp.gate_btn, self.gate),
+            (lp.prev_ed_btn, lambda: self.step_ed(-1)),
+            (lp.next_ed_btn, self.step_ed),
+            (lp.pool_add_btn, self._choose_pool),
+            (lp.pool_remove_btn, self._remove_pool),
+            (rp.rescan_btn, self.scan_readers),
+            (rp.figures_btn, self.reader_figures),
+            (rp.adjudicate_btn, self.start_adjudication),
+            (rp.take_a_btn, lambda: self.take("A")),
+            (rp.take_b_btn, lambda: self.take("B")),
+            (rp.edit_btn, self.edit_adjudicated),
+            (rp.next_dis_btn, self.next_disagreement),
+            (rp.undo_dec_btn, self.undo_decision),
+            (rp.save_adj_btn, self.save_adjudicated),
         ):
             btn.clicked.connect(lambda *_, f=fn: f())
+        lp.proposal_list.itemClicked.connect(self._on_proposal_clicked)
+        rp.show_others.toggled.connect(lambda on: self._show_others(on))
         # scrolling: the arcs layers follow at once (napari slices them); the views, the stats
         # line and the cursors follow when scrolling pauses (each repaint of the dock costs)
         self._frame_timer = QTimer(self)
@@ -144,10 +284,15 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
 
     # -- layers --------------------------------------------------------------------------------
     def _pullback_layers(self) -> list:
+        return [ly for ly in self.viewer.layers if is_pullback_layer(ly)]
+
+    def _refused_layers(self) -> list:
         from napari.layers import Image
 
         return [
-            ly for ly in self.viewer.layers if isinstance(ly, Image) and ly.ndim == 3 and not ly.rgb
+            ly
+            for ly in self.viewer.layers
+            if isinstance(ly, Image) and ly.ndim == 3 and not is_pullback_layer(ly)
         ]
 
     def _on_layers_inserted(self, event=None) -> None:
@@ -167,9 +312,16 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         refill_combo(
             self.controls.layer_combo, [ly.name for ly in layers], default=default_layer(layers, "ivus")
         )
+        refused = self._refused_layers()
+        note = self.controls.layer_note
+        note.setVisible(bool(refused))
+        if refused:
+            names = ", ".join(f"{ly.name!r} ({layer_tag(ly)})" for ly in refused[:3])
+            note.setText(f"not pullbacks, not offered: {names}")
         if self.layer is not None and self.layer.name not in self.viewer.layers:
             self._unbind_layer()
-            self.layer = self.pullback = self.model = None
+            self.layer = self.pullback = self.model = self.loop = None
+            self.adjudication = None
             self.controls.save_label.setText("no pullback")
         if self.layer is None:
             ivus = [ly for ly in layers if ly.metadata.get("napari_plaque") == "ivus"]
@@ -182,32 +334,345 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         if name and name in self.viewer.layers and (self.layer is None or self.layer.name != name):
             self.set_pullback_layer(self.viewer.layers[name])
 
-    def set_pullback_layer(self, layer) -> None:
-        """Annotate ``layer``; restores the autosaved arcs of its file if there are any."""
+    def _arcs_path(self) -> Path | None:
+        source = getattr(self.pullback, "source", "") or ""
+        if not source:
+            return None
+        return reader_path(source, self.reader) if self.reader else autosave_path(source)
+
+    def set_pullback_layer(self, layer) -> bool:
+        """Annotate ``layer``; restores this reader's arcs of its file if there are any.
+        A layer that is not a pullback (a CT volume...) is refused (False)."""
+        if not is_pullback_layer(layer):
+            self.controls.show_save_state(
+                f"{layer.name!r} is not an IVUS pullback ({layer_tag(layer) or 'not 3D grey'}): "
+                "the arc annotator works on pullback layers only",
+                False,
+            )
+            return False
         self._unbind_layer()
+        self.adjudication = None
+        self.readers_panel.set_adjudicating(False)
         self.layer = layer
         self.pullback = pullback_from_layer(layer)
+        self._uid = pullback_uid(self.pullback)
+        path = self._arcs_path()
+        refused = None
+        file_n = 0
+        if path is not None and path.exists():
+            try:
+                file_n = load_arcs(
+                    path, self.pullback.n_frames, self.pullback.frame_shape, pullback=self._uid
+                ).n_alines
+            except FormatError as exc:
+                refused, path = str(exc), None
+        if file_n and file_n != self.controls.n_alines.value():
+            self.controls.n_alines.blockSignals(True)
+            self.controls.n_alines.setValue(file_n)  # score on the count the reader read on
+            self.controls.n_alines.blockSignals(False)
         self.model = ArcAnnotator.for_pullback(
-            self.pullback, n_alines=self.controls.n_alines.value()
+            self.pullback, n_alines=self.controls.n_alines.value(), save_path=path
         )
+        self._stamp()
         self.model.arcs_changed.connect(self._on_arcs_changed)
         self.model.predictions_changed.connect(self._on_predictions_changed)
         self.model.save_state.connect(self.controls.show_save_state)
+        from ..ivus.loop import AnnotationLoop
+
+        self.loop = AnnotationLoop(self.model, self.pullback)
+        self.loop.proposals_changed.connect(self._on_proposals_changed)
+        self.loop.curve_changed.connect(self._on_curve_changed)
+        self.loop.pool_changed.connect(self._on_pool_changed)
+        self.loop.reviewed_changed.connect(self._save_session)
+        self.loop_panel.set_frames(self.pullback.n_frames)
         c = self.controls.center_combo
         c.blockSignals(True)
         c.setCurrentIndex(0 if self.model.arcset.center_mode == "catheter" else 1)
         c.blockSignals(False)
         self._ensure_overlay_layers()
         self._bind_layer()
-        ok = self.model.save_error is None
-        where = self.model.save_path or "(no file)"
-        extra = f" ({self.model.message})" if self.model.message else ""
-        self.controls.show_save_state(f"autosave: {where}{extra}", ok)
+        if refused is not None:
+            self.controls.show_save_state(
+                f"{refused}. Not loaded; autosave is off: 'Save as...' another file", False
+            )
+        else:
+            ok = self.model.save_error is None
+            where = self.model.save_path or "(no file)"
+            who = f"reader {self.reader}" if self.reader else "no reader name (unnamed file)"
+            extra = f" ({self.model.message})" if self.model.message else ""
+            self.controls.show_save_state(f"{who} · autosave: {where}{extra}", ok)
         self.views.reset(self.pullback.n_frames, list(self.model.arcset.classes))
+        self._restore_session()
         for ly in list(self.viewer.layers):
             self._take_predictions_from(ly)
+        self.scan_readers()
         self._on_arcs_changed()
         self._start_longitudinal()
+        return True
+
+    def _stamp(self) -> None:
+        """Record in the arcs the pullback they belong to, the A-line count and the reader."""
+        a = self.model.arcset
+        a.pullback_uid, a.n_alines = self._uid, int(self.model.n_alines)
+        a.reader = self.reader
+
+    # -- readers -------------------------------------------------------------------------------
+    def set_reader(self, name: str) -> bool:
+        """The reader's name (remembered); their own arcs file is opened (others are hidden)."""
+        name = str(name).strip()
+        if name == self.reader:
+            return True
+        if name:
+            try:
+                reader_slug(name)
+            except ValueError as exc:
+                self.controls.show_save_state(str(exc), False)
+                return False
+            if name == ADJUDICATED:
+                self.controls.show_save_state(f"{ADJUDICATED!r} is kept for the adjudicated set",
+                                              False)
+                return False
+        self.reader = name
+        remember_reader(name)
+        self.controls.reader_edit.setText(name)
+        if self.layer is not None:
+            self.set_pullback_layer(self.layer)
+        return True
+
+    def scan_readers(self) -> dict[str, ReaderSet]:
+        """Other readers' files beside the pullback (loaded, hidden unless shown)."""
+        self.others = {}
+        bad = []
+        source = getattr(self.pullback, "source", "") or ""
+        mine = reader_slug(self.reader) if self.reader else None
+        if source:
+            for slug, path in reader_files(source).items():
+                if slug in (mine, ADJUDICATED):
+                    continue
+                try:
+                    rs = load_reader(path, pullback=self.pullback)
+                except FormatError as exc:
+                    bad.append(str(exc))
+                    continue
+                self.others[rs.name] = rs
+        shown = self.readers_panel.show_others.isChecked()
+        names = ", ".join(self.others) or "none"
+        state = "shown" if shown else "hidden: blinded reading"
+        text = f"other readers: {names}" + (f" ({state})" if self.others else "")
+        if bad:
+            text += f"\nrefused: {bad[0]}"
+        self.readers_panel.others_label.setText(text)
+        self.readers_panel.others_label.setStyleSheet(ERROR_STYLE if bad else "")
+        me = self.reader or "me"
+        self.readers_panel.set_readers([me, *[n for n in self.others if n != me]])
+        if self.layer is not None:
+            self._set_reader_layers(self.others, shown or self.adjudication is not None)
+        return self.others
+
+    def _show_others(self, on: bool) -> None:
+        if self.layer is not None:
+            self.scan_readers()
+
+    def _me(self) -> ReaderSet:
+        return ReaderSet(self.reader or "me", self.model.arcset, self.model.save_path)
+
+    def _reader_sets(self) -> dict[str, ReaderSet]:
+        return {self.reader or "me": self._me(), **self.others}
+
+    def reader_figures(self) -> dict[str, Any] | None:
+        """Inter-reader figures of this reader and the others (shown in the panel)."""
+        label = self.readers_panel.figures_label
+        if self.model is None:
+            return None
+        sets = list(self._reader_sets().values())
+        if len(sets) < 2:
+            label.setText("one reader: no inter-reader figures (other readers' files go beside "
+                          "the pullback)")
+            return None
+        try:
+            out = inter_reader(sets, self.pullback.mm_per_frame, n_alines=self.model.n_alines)
+        except ValueError as exc:
+            label.setText(str(exc))
+            return None
+        lines = [
+            f"{r['name']}: ICS {r['ics']:.1f}, max arc {r['max_arc_deg']:.0f}°"
+            for r in out["readers"]
+        ]
+        lines.append(f"mean ICS {out['mean_ics']:.1f} (SD {out['sd_ics']:.1f})")
+        lines += [
+            f"κ {p['a']}–{p['b']}: {p['kappa']:.2f} ({100 * p['observed_agreement']:.0f}% agree)"
+            for p in out["pairwise"]
+        ]
+        if out["fleiss"] is not None:
+            lines.append(f"Fleiss κ ({out['fleiss']['raters']} readers): "
+                         f"{out['fleiss']['kappa']:.2f}")
+        lines += [f"warning: {w}" for w in out["warnings"]]
+        label.setText("\n".join(lines))
+        return out
+
+    # -- adjudication ------------------------------------------------------------------------
+    def start_adjudication(self, a: str | None = None, b: str | None = None) -> bool:
+        """Adjudicate readers ``a`` and ``b`` (default: the panel's choice)."""
+        rp = self.readers_panel
+        if self.model is None:
+            return False
+        a = a or rp.reader_a.currentText()
+        b = b or rp.reader_b.currentText()
+        sets = self._reader_sets()
+        if a not in sets or b not in sets or a == b:
+            rp.adj_label.setText("choose two different readers")
+            return False
+        try:
+            self.adjudication = Adjudication(
+                [sets[a], sets[b]], self.model.n_alines, adjudicator=self.reader
+            )
+        except ValueError as exc:
+            rp.adj_label.setText(str(exc))
+            return False
+        self._adj_names = (a, b)
+        rp.take_a_btn.setText(f"Take {a}")
+        rp.take_b_btn.setText(f"Take {b}")
+        rp.set_adjudicating(True)
+        self.scan_readers()  # adjudicating shows the readers' arcs
+        self._show_adjudication()
+        self.next_disagreement()
+        return True
+
+    def _show_adjudication(self) -> None:
+        adj = self.adjudication
+        if adj is None:
+            return
+        a, b = self._adj_names
+        f = self.current_frame()
+        here = ""
+        if f in adj.disagreements:
+            dec = adj.decisions.get(f, "pending")
+            here = f"\nframe {f}: {adj.disagreements[f]} A-lines differ · decision: {dec}"
+        self.readers_panel.adj_label.setText(
+            f"{a} vs {b}: {len(adj.frames)} disagreeing frames, {len(adj.pending)} pending"
+            + here
+        )
+
+    def next_disagreement(self) -> int | None:
+        adj = self.adjudication
+        if adj is None:
+            return None
+        f = adj.next_pending(self.current_frame())
+        if f is None:
+            f = next((x for x in adj.frames if x > self.current_frame()), None)
+        if f is not None:
+            self.set_frame(f)
+        self._show_adjudication()
+        return f
+
+    def take(self, which: str) -> bool:
+        """Take reader A's (``"A"``) or B's arcs (or a reader's name) for the current frame."""
+        adj = self.adjudication
+        if adj is None:
+            return False
+        name = {"A": self._adj_names[0], "B": self._adj_names[1]}.get(which, which)
+        try:
+            adj.take(self.current_frame(), name)
+        except ValueError as exc:
+            self.readers_panel.adj_label.setText(str(exc))
+            return False
+        self.next_disagreement()
+        return True
+
+    def edit_adjudicated(self) -> bool:
+        """The current frame's adjudicated arcs are the ones drawn here (the adjudicator's)."""
+        adj = self.adjudication
+        if adj is None:
+            return False
+        f = self.current_frame()
+        arcs = [(a.cls, a.start_deg, a.end_deg) for a in self.arcset.arcs_for(f)]
+        try:
+            adj.edit(f, arcs)
+        except ValueError as exc:
+            self.readers_panel.adj_label.setText(str(exc))
+            return False
+        self.next_disagreement()
+        return True
+
+    def undo_decision(self) -> bool:
+        ok = self.adjudication is not None and self.adjudication.undo()
+        self._show_adjudication()
+        return ok
+
+    def save_adjudicated(self, path: str | Path | None = None) -> Path | None:
+        adj = self.adjudication
+        if adj is None:
+            return None
+        source = getattr(self.pullback, "source", "") or ""
+        if path is None and not source:
+            path, _ = QFileDialog.getSaveFileName(self, "Adjudicated arcs", "", "Arcs (*.json)")
+            if not path:
+                return None
+        target = Path(path) if path is not None else reader_path(source, ADJUDICATED)
+        try:
+            out = adj.save(target, overwrite=True)
+        except (ValueError, OSError) as exc:
+            self.readers_panel.adj_label.setText(f"not saved: {exc}")
+            return None
+        self.readers_panel.adj_label.setText(f"adjudicated set saved: {out}")
+        return out
+
+    # -- session file (the loop's state) ---------------------------------------------------------
+    def _session_file(self) -> Path | None:
+        source = getattr(self.pullback, "source", "") or ""
+        return session_path(source, self.reader) if source else None
+
+    def _save_session(self) -> None:
+        path = self._session_file()
+        if path is None or self.loop is None:
+            return
+        from ..io.atomic import atomic_write_json
+
+        doc = {
+            "format": SESSION_FORMAT,
+            "version": SESSION_VERSION,
+            "reader": self.reader,
+            "loop": self.loop.to_json(),
+        }
+        try:
+            atomic_write_json(path, doc)
+        except OSError as exc:
+            self.loop_panel.show_error(f"session not saved ({exc}): the pool is kept in memory")
+
+    def _restore_session(self) -> None:
+        path = self._session_file()
+        if path is None or not path.exists() or self.loop is None:
+            self._on_pool_changed()
+            return
+        from ..io.versioned import read_versioned_json
+
+        try:
+            doc = read_versioned_json(path, SESSION_FORMAT, SESSION_VERSION, "session")
+            warnings = self.loop.from_json(doc["loop"])
+        except (FormatError, ValueError, KeyError, TypeError) as exc:
+            self.loop_panel.show_error(f"session not restored: {exc}")
+            return
+        self.loop_panel.show_note(
+            "; ".join(warnings) if warnings else f"session restored: {len(self.loop.pool)} "
+            "pool pullback(s)"
+        )
+
+    def _on_curve_changed(self) -> None:
+        if self.loop is not None:
+            self.curve.set_points([(p.n_frames, p.f1) for p in self.loop.learning_curve])
+            self._save_session()
+
+    # -- painting on the arc map ----------------------------------------------------------------
+    def _on_paint(self, what: str, f0: int, f1: int, a0: float, a1: float, erase: bool) -> None:
+        if self.model is None:
+            return
+        if what == "end":
+            self.model.end_stroke()
+            return
+        if what == "begin":
+            self.model.begin_stroke()
+        cls = self.controls.class_combo.currentText()
+        self.model.paint(range(f0, f1 + 1), a0 % 360.0, a1 % 360.0, cls, erase)
 
     # -- geometry -------------------------------------------------------------------------------
     def current_frame(self) -> int:
@@ -333,9 +798,14 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         return self.model.save_to(path)
 
     def load_from(self, path: str | Path) -> None:
+        """Load an arcs file in place of the reader's arcs (undoable); FormatError naming the
+        file when it belongs to another pullback."""
         if self.model is None:
             raise ValueError("open a pullback before loading its arcs")
+        pb = self.pullback
+        load_arcs(path, pb.n_frames, pb.frame_shape, pullback=self._uid)  # refuses another's
         self.model.load_from(path)
+        self._stamp()
 
     def reload_and_merge(self) -> int:
         try:
@@ -363,12 +833,21 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
     # -- display -------------------------------------------------------------------------------
     def _on_arcs_changed(self) -> None:
         self._refresh_overlay(ARCS_LAYER)
-        self.views.set_arc_map(arc_map(self.arcset, 360))
+        self._update_map()
         self._redraw_frame()
+
+    def _update_map(self) -> None:
+        """The arc map: the reader's arcs, and proposals (cyan) where the reader has none."""
+        if self.model is None:
+            return
+        pred = self.predicted
+        proposed = arc_map(pred, 360) if pred is not None and pred.arcs else None
+        self.views.set_arc_map(combined_map(arc_map(self.arcset, 360), proposed))
 
     def _on_n_alines(self, n: int) -> None:
         if self.model is not None:
             self.model.n_alines = int(n)
+            self.model.arcset.n_alines = int(n)
             self.model._stats = None
             self._show_stats()
 
@@ -390,6 +869,8 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         pol = to_polar(frame, self.arcset.center_of(f), n_alines=360, depth_samples=POLAR_DEPTH)
         arcs = [(a.cls, a.start_deg, a.end_deg) for a in self.arcset.arcs_for(f)]
         self.views.show_frame(f, pol.T, arcs, f * self.pullback.mm_per_frame)
+        if self.adjudication is not None:
+            self._show_adjudication()
 
     def _show_stats(self) -> None:
         if self.model is not None:
