@@ -264,3 +264,59 @@ def test_cohen_kappa_labels_match_statsmodels():
     assert rw["kappa"] == pytest.approx(cohens_kappa(SKIN, wt="linear").kappa, abs=1e-12)
     with pytest.raises(ValueError, match="not among"):
         cohen_kappa(["x", "y"], ["x", "z"], categories=["x", "y"])
+
+
+def test_icc_forms_shrout_fleiss_1979():
+    """Shrout & Fleiss (1979) Table 4 on their Table 2 data: ICC(1,1) .17, ICC(2,1) .29,
+    ICC(3,1) .71, ICC(1,4) .44, ICC(2,4) .62, ICC(3,4) .91; the CIs as R psych::ICC prints them
+    for the same data (ICC3 0.342-0.95, ICC2k 0.071-0.93, ICC3k 0.676-0.99, ICC1 -0.133-0.72)."""
+    from napari_plaque.qc.agreement import icc
+
+    published = {"1,1": 0.17, "2,1": 0.29, "3,1": 0.71, "1,k": 0.44, "2,k": 0.62, "3,k": 0.91}
+    for form, value in published.items():
+        assert icc(SHROUT_FLEISS, form)["icc"] == pytest.approx(value, abs=0.005), form
+    assert icc(SHROUT_FLEISS, "2,1")["icc"] == pytest.approx(icc_a1(SHROUT_FLEISS)["icc"])
+    i3 = icc(SHROUT_FLEISS, "3,1")
+    assert (i3["ci_low"], i3["ci_high"]) == pytest.approx((0.342, 0.946), abs=0.001)
+    i2k = icc(SHROUT_FLEISS, "2,k")
+    assert (i2k["ci_low"], i2k["ci_high"]) == pytest.approx((0.071, 0.927), abs=0.001)
+    i3k = icc(SHROUT_FLEISS, "3,k")
+    assert (i3k["ci_low"], i3k["ci_high"]) == pytest.approx((0.676, 0.986), abs=0.001)
+    i1 = icc(SHROUT_FLEISS, "1,1")
+    assert (i1["ci_low"], i1["ci_high"], i1["df2"]) == pytest.approx((-0.133, 0.723, 18), abs=0.001)
+    # k = 2 works too (ICC(2,2) by Spearman-Brown of ICC(2,1)? no: its own formula)
+    two = icc(SHROUT_FLEISS[:, :2], "2,k")
+    assert two["k"] == 2 and -1 < two["icc"] < 1
+    with pytest.raises(ValueError, match="unknown ICC form"):
+        icc(SHROUT_FLEISS, "4,1")
+
+
+def test_bland_altman_log_and_percent():
+    x = np.array([10.0, 20, 40, 80, 160, 320])
+    y = x * 1.1  # a constant 10 % difference, growing in absolute terms
+    log = bland_altman(y, x, scale="log")
+    assert log["ratio_bias"] == pytest.approx(1.1)
+    assert log["sd"] == pytest.approx(0.0, abs=1e-12)
+    pct = bland_altman(y, x, scale="percent")
+    assert pct["bias"] == pytest.approx(100 * 0.1 / 1.05)
+    ab = bland_altman(y, x)
+    assert ab["proportional_bias_slope"] > 0 and ab["proportional_bias_p"] < 0.001
+    with pytest.raises(ValueError, match="positive values"):
+        bland_altman([0.0, 1.0], [1.0, 2.0], scale="log")
+
+
+def test_reader_agreement_k_readers():
+    from napari_plaque.qc.agreement import reader_agreement
+
+    rng = np.random.default_rng(0)
+    truth = rng.lognormal(4, 1, 80)
+    r = np.column_stack([truth * rng.lognormal(0, 0.1, 80) for _ in range(3)])
+    out = reader_agreement(r, ["auto", "r1", "r2"], categories="cacdrs", ba_scale="log", n_boot=100)
+    assert set(out["icc"]) == {"2,1", "3,1", "2,k"}
+    assert out["icc"]["2,k"]["icc"] >= out["icc"]["2,1"]["icc"] > 0.8
+    assert set(out["bland_altman"]) == {"r1", "r2"}
+    assert out["bland_altman"]["r1"]["scale"] == "log"
+    fk = out["categories"]["fleiss_kappa"]
+    assert 0.5 < fk["kappa"] <= 1 and fk["raters"] == 3
+    with pytest.raises(ValueError, match="reference"):
+        reader_agreement(r, ["a", "b", "c"], reference="z")

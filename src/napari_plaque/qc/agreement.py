@@ -145,12 +145,43 @@ def _icc_a1_ci(
     return float(lower), float(upper)
 
 
+#: Bland-Altman difference scales
+BA_SCALES = ("absolute", "log", "percent")
+
+
 def bland_altman(
-    a: Sequence[float], b: Sequence[float], loa_sd: float = 1.96, confidence: float = 0.95
-) -> dict[str, float]:
-    """Bland-Altman bias (mean of ``a - b``), SD and limits of agreement, with approximate CIs."""
+    a: Sequence[float],
+    b: Sequence[float],
+    loa_sd: float = 1.96,
+    confidence: float = 0.95,
+    scale: str = "absolute",
+) -> dict[str, Any]:
+    """Bland-Altman bias (mean of the differences), SD and limits of agreement, with CIs.
+
+    ``scale``: "absolute" (``a - b``); "log" (``ln a - ln b``, both > 0; the bias and limits
+    are also given back-transformed as ratios a / b: ``ratio_bias``, ``ratio_loa_low`` /
+    ``ratio_loa_high``, for differences that grow with size, as plaque volume and CAC do);
+    "percent" (``100 (a - b) / ((a + b) / 2)``, the mean of the pair nonzero).
+    """
     x, y = _pairs(a, b)
-    d = x - y
+    if scale == "absolute":
+        d = x - y
+    elif scale == "log":
+        bad = int(np.sum((x <= 0) | (y <= 0)))
+        if bad:
+            raise ValueError(
+                f"log Bland-Altman needs positive values; {bad} pair(s) hold a value <= 0 "
+                "(use --ba-scale percent, or absolute)"
+            )
+        d = np.log(x) - np.log(y)
+    elif scale == "percent":
+        m = (x + y) / 2
+        bad = int(np.sum(m == 0))
+        if bad:
+            raise ValueError(f"percentage Bland-Altman: {bad} pair(s) with a mean of 0")
+        d = 100.0 * (x - y) / m
+    else:
+        raise ValueError(f"unknown Bland-Altman scale {scale!r}; use one of {BA_SCALES}")
     n = d.size
     bias = float(d.mean())
     sd = float(d.std(ddof=1))
@@ -158,8 +189,9 @@ def bland_altman(
     se_bias = sd / np.sqrt(n)
     se_loa = sd * np.sqrt(3.0 / n)
     lo, hi = bias - loa_sd * sd, bias + loa_sd * sd
-    return {
+    out: dict[str, Any] = {
         "n": int(n),
+        "scale": scale,
         "bias": bias,
         "sd": sd,
         "loa_low": lo,
@@ -169,6 +201,146 @@ def bland_altman(
         "loa_high_ci": [hi - t * se_loa, hi + t * se_loa],
         "loa_sd": float(loa_sd),
     }
+    if scale == "log":
+        out.update(
+            ratio_bias=float(np.exp(bias)),
+            ratio_bias_ci=[float(np.exp(v)) for v in out["bias_ci"]],
+            ratio_loa_low=float(np.exp(lo)),
+            ratio_loa_high=float(np.exp(hi)),
+        )
+    if scale == "absolute" and n >= 3 and np.ptp(x + y) > 0 and np.ptp(d) > 0:
+        # proportional bias: do the differences grow with the size? (slope of d on the mean)
+        r = stats.linregress((x + y) / 2, d)
+        out["proportional_bias_slope"] = float(r.slope)
+        out["proportional_bias_p"] = float(r.pvalue)
+    return out
+
+
+# --------------------------------------------------------------------------- k raters
+
+#: ICC forms of Shrout & Fleiss (1979): (model, unit)
+ICC_FORMS = ("1,1", "2,1", "3,1", "1,k", "2,k", "3,k")
+
+
+def icc(ratings: np.ndarray, form: str = "2,1", confidence: float = 0.95) -> dict[str, Any]:
+    """Shrout & Fleiss (1979) intraclass correlation of one form, with its CI and F test.
+
+    Forms: "1,1" one-way random; "2,1" two-way random, absolute agreement (= McGraw & Wong
+    ICC(A,1), :func:`icc_a1`); "3,1" two-way mixed, consistency (ICC(C,1)); "1,k", "2,k",
+    "3,k" the same for the mean of the k raters. CIs: the F-based intervals of Shrout & Fleiss
+    / McGraw & Wong (ICC(2,1) with the Satterthwaite df; ICC(2,k) from the ICC(2,1) bounds by
+    Spearman-Brown), as R ``psych::ICC`` prints them.
+    """
+    if form not in ICC_FORMS:
+        raise ValueError(f"unknown ICC form {form!r}; use one of {', '.join(ICC_FORMS)}")
+    base = icc_a1(ratings, confidence)  # validates; two-way mean squares
+    y = np.asarray(ratings, dtype=float)
+    n, k = y.shape
+    msr, msc, mse = base["msr"], base["msc"], base["mse"]
+    ss_w = float(np.sum((y - y.mean(axis=1, keepdims=True)) ** 2))
+    msw = ss_w / (n * (k - 1))
+    alpha = 1.0 - confidence
+    nan = float("nan")
+    model, unit = form.split(",")
+    if model == "1":
+        f = msr / msw if msw > 0 else float("inf")
+        df1, df2 = n - 1, n * (k - 1)
+        single = (msr - msw) / (msr + (k - 1) * msw)
+        average = (msr - msw) / msr
+        fl = f / stats.f.ppf(1 - alpha / 2, df1, df2)
+        fu = f * stats.f.ppf(1 - alpha / 2, df2, df1)
+        if unit == "1":
+            value, lo, hi = single, (fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)
+        else:
+            value, lo, hi = average, 1 - 1 / fl, 1 - 1 / fu
+    elif model == "3":
+        f = base["f"]
+        df1, df2 = n - 1, (n - 1) * (k - 1)
+        fl = f / stats.f.ppf(1 - alpha / 2, df1, df2)
+        fu = f * stats.f.ppf(1 - alpha / 2, df2, df1)
+        if unit == "1":
+            value = (msr - mse) / (msr + (k - 1) * mse)
+            lo, hi = (fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)
+        else:
+            value = (msr - mse) / msr
+            lo, hi = 1 - 1 / fl, 1 - 1 / fu
+    else:
+        f = base["f"]
+        df1, df2 = n - 1, (n - 1) * (k - 1)
+        if unit == "1":
+            value, lo, hi = base["icc"], base["ci_low"], base["ci_high"]
+        else:
+            value = (msr - mse) / (msr + (msc - mse) / n)
+            l1, h1 = base["ci_low"], base["ci_high"]
+            lo = k * l1 / (1 + (k - 1) * l1) if np.isfinite(l1) else nan
+            hi = k * h1 / (1 + (k - 1) * h1) if np.isfinite(h1) else nan
+    p = float(stats.f.sf(f, df1, df2)) if np.isfinite(f) else 0.0
+    return {
+        "form": f"ICC({form})",
+        "icc": float(value),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "f": float(f),
+        "df1": int(df1),
+        "df2": int(df2),
+        "p": p,
+        "n": int(n),
+        "k": int(k),
+    }
+
+
+def reader_agreement(
+    ratings: np.ndarray,
+    names: Sequence[str],
+    categories: str | None = None,
+    reference: str | None = None,
+    ba_scale: str = "absolute",
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """Agreement of k >= 2 readers / methods scoring the same cases (columns of ``ratings``).
+
+    Returns ``icc`` (ICC(2,1), ICC(3,1) and ICC(2,k), each with CI, F and p), ``bland_altman``:
+    each reader against ``reference`` (default: the first column) on ``ba_scale``, the
+    per-reader means, and with ``categories`` the Fleiss kappa of the k readers' categories
+    and each reader's linearly weighted Cohen kappa against the reference.
+    """
+    y = np.asarray(ratings, dtype=float)
+    names = list(names)
+    if y.ndim != 2 or y.shape[1] != len(names):
+        raise ValueError(f"ratings must be (cases, {len(names)} readers), got {y.shape}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"reader columns must differ, got {', '.join(names)}")
+    ref = reference or names[0]
+    if ref not in names:
+        raise ValueError(f"reference {ref!r} is not among the readers {', '.join(names)}")
+    r = names.index(ref)
+    out: dict[str, Any] = {
+        "n": int(y.shape[0]),
+        "readers": names,
+        "reference": ref,
+        "means": {n: float(y[:, j].mean()) for j, n in enumerate(names)},
+        "icc": {f: icc(y, f) for f in ("2,1", "3,1", "2,k")},
+        "bland_altman": {
+            n: bland_altman(y[:, j], y[:, r], scale=ba_scale)
+            for j, n in enumerate(names)
+            if j != r
+        },
+    }
+    if categories:
+        codes = np.column_stack([categorize(y[:, j], categories) for j in range(len(names))])
+        cat_names = category_names(categories)
+        fk = fleiss_kappa(codes, n_boot=n_boot)
+        fk["categories"] = [cat_names[int(c)] for c in fk["categories"]]
+        out["categories"] = {
+            "scheme": categories,
+            "fleiss_kappa": fk,
+            "kappa_linear_vs_reference": {
+                n: kappa_ci(confusion(codes[:, j], codes[:, r], len(cat_names)), "linear")
+                for j, n in enumerate(names)
+                if j != r
+            },
+        }
+    return out
 
 
 def confusion(a_codes: np.ndarray, b_codes: np.ndarray, n_categories: int) -> np.ndarray:
