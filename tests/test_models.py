@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from napari_plaque.io.errors import FormatError  # noqa: E402
+from napari_plaque.ivus.dataset import read_aline_dataset, write_aline_dataset  # noqa: E402
 from napari_plaque.models.checkpoint import (  # noqa: E402
     export_torchscript,
     load_model,
@@ -23,9 +24,7 @@ from napari_plaque.models.data import (  # noqa: E402
     ct_training_set_from_arrays,
     export_ct_patches,
     export_nnunet,
-    read_aline_dataset,
     read_ct_training_set,
-    write_aline_dataset,
 )
 from napari_plaque.models.inference import (  # noqa: E402
     predict_polar,

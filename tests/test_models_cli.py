@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 from napari_plaque.cli import main  # noqa: E402
 from napari_plaque.io import read_labels  # noqa: E402
 from napari_plaque.io.nifti import write_nifti  # noqa: E402
+from napari_plaque.ivus.dataset import write_aline_dataset  # noqa: E402
 from napari_plaque.models.checkpoint import load_model, make_metadata, save_model  # noqa: E402
-from napari_plaque.models.data import write_aline_dataset  # noqa: E402
 from napari_plaque.models.inference import predict_pullback, predict_volume  # noqa: E402
 from napari_plaque.models.nets import ALineNet, UNet  # noqa: E402
 from napari_plaque.models.synthetic import (  # noqa: E402

@@ -7,9 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from napari_plaque.ivus.dataset import write_aline_dataset  # noqa: E402
 from napari_plaque.layers import ct_layer_data, pullback_layer_data  # noqa: E402
 from napari_plaque.models.checkpoint import make_metadata, save_model  # noqa: E402
-from napari_plaque.models.data import write_aline_dataset  # noqa: E402
 from napari_plaque.models.inference import predict_volume  # noqa: E402
 from napari_plaque.models.nets import ALineNet, UNet  # noqa: E402
 from napari_plaque.models.synthetic import (  # noqa: E402

@@ -1,9 +1,9 @@
 """Training data for the deep models (numpy only, no torch).
 
-- The IVUS A-line dataset written by the IVUS training-set export (``napari-plaque/aline-dataset``
-  version 1): ``manifest.json`` plus ``polar/<id>.npz`` with ``polar`` uint8 (F, A, D),
-  ``labels`` bool (F, A, classes) and ``frames`` int (F,). :func:`read_aline_dataset` reads only
-  that format.
+- The IVUS A-line training set (``napari-plaque/aline-dataset``): its one writer and reader live
+  in :mod:`napari_plaque.ivus.dataset` (``read_aline_dataset``, ``write_aline_dataset``,
+  ``ALineDataset`` are re-exported here for older importers); :func:`context_stack` and
+  :func:`split_groups` serve the trainer.
 - CT segmentation sets made from image + label arrays: a patch folder
   (``napari-plaque/ct-patches``, :func:`export_ct_patches`) or an nnU-Net v2 raw dataset folder
   (:func:`export_nnunet`); :func:`read_ct_training_set` reads both.
@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,126 +23,18 @@ from ..io.atomic import atomic_dir, atomic_path, atomic_write_json
 from ..io.errors import FormatError
 from ..types import CTVolume
 
-ALINE_FORMAT = "napari-plaque/aline-dataset"
 CT_PATCH_FORMAT = "napari-plaque/ct-patches"
 AIR_HU = -1024.0
 
 # --------------------------------------------------------------------------- A-line dataset
-
-
-@dataclass
-class ALinePullback:
-    """One pullback of an A-line dataset, in memory."""
-
-    id: str
-    polar: np.ndarray  # uint8 (F, A, D)
-    labels: np.ndarray  # bool (F, A, C)
-    frames: np.ndarray  # int (F,)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ALineDataset:
-    """An A-line dataset: classes, polar sampling and its pullbacks."""
-
-    classes: list[str]
-    n_alines: int
-    depth_samples: int
-    depth_mm: float
-    pullbacks: list[ALinePullback]
-    manifest: dict[str, Any]
-    path: str = ""
-
-    @property
-    def n_frames(self) -> int:
-        return int(sum(p.polar.shape[0] for p in self.pullbacks))
-
-
-def read_aline_dataset(path: str | Path) -> ALineDataset:
-    """Read an exported A-line dataset folder (or its ``manifest.json``).
-
-    Raises
-    ------
-    FormatError
-        Missing/corrupt manifest, wrong format, missing or inconsistent polar files; the message
-        names the offending file.
-    """
-    p = Path(path)
-    man_path = p if p.name == "manifest.json" else p / "manifest.json"
-    root = man_path.parent
-    if not man_path.is_file():
-        raise FormatError(man_path, "A-line dataset manifest not found")
-    try:
-        man = json.loads(man_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(man_path, f"not valid JSON ({exc})") from None
-    if not isinstance(man, dict) or man.get("format") != ALINE_FORMAT:
-        raise FormatError(man_path, f"not an A-line dataset (format must be {ALINE_FORMAT!r})")
-    if int(man.get("version", 0)) != 1:
-        raise FormatError(man_path, f"unsupported A-line dataset version {man.get('version')!r}")
-    try:
-        classes = [str(c) for c in man["classes"]]
-        n_alines = int(man["n_alines"])
-        depth_samples = int(man["depth_samples"])
-        depth_mm = float(man["depth_mm"])
-        entries = list(man["pullbacks"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FormatError(man_path, f"manifest lacks or mangles {exc}") from None
-    if not entries:
-        raise FormatError(man_path, "the dataset holds no pullbacks")
-    pullbacks = []
-    for ent in entries:
-        f = root / ent["polar_file"]
-        if not f.is_file():
-            raise FormatError(f, "polar file listed in the manifest is missing")
-        try:
-            with np.load(f, allow_pickle=False) as z:
-                polar, labels, frames = z["polar"], z["labels"], z["frames"]
-        except (KeyError, ValueError, OSError) as exc:
-            raise FormatError(f, f"not a readable polar file ({exc})") from None
-        if polar.ndim != 3 or polar.shape[1:] != (n_alines, depth_samples):
-            raise FormatError(f, f"polar shape {polar.shape} != (F, {n_alines}, {depth_samples})")
-        if labels.shape != (polar.shape[0], n_alines, len(classes)):
-            raise FormatError(f, f"labels shape {labels.shape} does not match polar/classes")
-        meta = {k: v for k, v in ent.items() if k != "polar_file"}
-        pullbacks.append(
-            ALinePullback(
-                id=str(ent["id"]),
-                polar=np.asarray(polar, dtype=np.uint8),
-                labels=np.asarray(labels, dtype=bool),
-                frames=np.asarray(frames),
-                meta=meta,
-            )
-        )
-    return ALineDataset(
-        classes=classes,
-        n_alines=n_alines,
-        depth_samples=depth_samples,
-        depth_mm=depth_mm,
-        pullbacks=pullbacks,
-        manifest=man,
-        path=str(root),
-    )
-
-
-def write_aline_dataset(
-    out_dir: str | Path,
-    pullbacks: list[tuple[str, np.ndarray, np.ndarray]],
-    classes: list[str],
-    depth_mm: float,
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """Write polar frames + per-A-line labels in the A-line dataset format (low-level).
-
-    ``pullbacks`` holds ``(id, polar uint8 (F, A, D), labels bool (F, A, C))``; ids are written
-    as given (hash them first). The IVUS training-set export is the usual producer; this writer
-    serves synthetic data and tests.
-    """
-    final = Path(out_dir)
-    _refuse_foreign_folder(final, "manifest.json")
-    with atomic_dir(final) as out:
-        _write_aline_files(out, pullbacks, classes, depth_mm, extra)
-    return final
+# one home for the format: napari_plaque.ivus.dataset (these names are kept for importers)
+from ..ivus.dataset import (  # noqa: E402, F401
+    ALINE_FORMAT,
+    ALineDataset,
+    ALinePullback,
+    read_aline_dataset,
+    write_aline_dataset,
+)
 
 
 def _refuse_foreign_folder(folder: Path, marker: str) -> None:
@@ -155,32 +47,6 @@ def _refuse_foreign_folder(folder: Path, marker: str) -> None:
                 f"{folder}: folder is not empty and is not a dataset ({marker} missing); "
                 "not touched: choose another folder"
             )
-
-
-def _write_aline_files(out: Path, pullbacks, classes, depth_mm, extra) -> None:
-    (out / "polar").mkdir(parents=True, exist_ok=True)
-    entries = []
-    n_alines = depth_samples = None
-    for pid, polar, labels in pullbacks:
-        polar = np.asarray(polar, dtype=np.uint8)
-        n_alines, depth_samples = polar.shape[1], polar.shape[2]
-        rel = f"polar/{pid}.npz"
-        with atomic_path(out / rel) as tmp:
-            np.savez_compressed(
-                tmp, polar=polar, labels=np.asarray(labels, bool), frames=np.arange(len(polar))
-            )
-        entries.append({"id": pid, "n_frames": int(len(polar)), "polar_file": rel})
-        entries[-1].update((extra or {}).get(pid, {}))
-    manifest = {
-        "format": ALINE_FORMAT,
-        "version": 1,
-        "classes": list(classes),
-        "n_alines": int(n_alines or 360),
-        "depth_samples": int(depth_samples or 0),
-        "depth_mm": float(depth_mm),
-        "pullbacks": entries,
-    }
-    atomic_write_json(out / "manifest.json", manifest)
 
 
 def context_stack(polar: np.ndarray, index: np.ndarray, context: int) -> np.ndarray:

@@ -22,16 +22,15 @@ import numpy as np
 from .._progress import run_steps
 from ..io.atomic import atomic_path
 from ..io.errors import FormatError
+from ..ivus.dataset import ALineDataset, read_aline_dataset
 from . import TRAIN_TASKS, require_torch
 from .checkpoint import make_metadata, save_model
 from .data import (
     AIR_HU,
-    ALineDataset,
     CTTrainingSet,
     _pad_to,
     context_stack,
     hu_normalise,
-    read_aline_dataset,
     read_ct_training_set,
     sample_patch_corners,
     split_groups,
@@ -264,7 +263,9 @@ def iter_train_alines(
     The validation split is grouped by pullback (seeded); with a single pullback the last
     ``val_fraction`` of its frames (one contiguous block) is held out instead.
     """
-    ds = data if isinstance(data, ALineDataset) else read_aline_dataset(data)
+    ds = data if isinstance(data, ALineDataset) else read_aline_dataset(data, features=False)
+    if any(p.polar is None for p in ds.pullbacks):
+        raise ValueError(f"{ds.path}: the training set was read without its polar frames")
     out = Path(out)
     torch.manual_seed(seed)
     ids = [p.id for p in ds.pullbacks]
