@@ -492,6 +492,12 @@ def read_seg(path: str | Path, series: str | Path | None = None) -> SegResult:
     except Exception as exc:  # noqa: BLE001
         raise ReaderError(path, f"not a readable DICOM SEG ({type(exc).__name__}: {exc})") from exc
     notes: list[str] = []
+    try:
+        _check_seg_header(seg, path, notes)
+    except ReaderError:
+        raise
+    except Exception as exc:  # noqa: BLE001  a malformed header pydicom parses lazily
+        raise ReaderError(path, f"malformed SEG header ({type(exc).__name__}: {exc})") from exc
     names = {}
     for n in seg.segment_numbers:
         d = seg.get_segment_description(n)
@@ -511,15 +517,30 @@ def read_seg(path: str | Path, series: str | Path | None = None) -> SegResult:
 
     ref_uid = _referenced_series(seg)
     src = None
+    searched = False
     if series is None and ref_uid:
         found = find_referenced_series(path, ref_uid)
         if found is not None:
-            series = found
+            series, searched = found, True
     if series is not None:
-        src = load_source_series(series, series_uid=ref_uid if ref_uid else None)
+        try:
+            src = load_source_series(series, series_uid=ref_uid if ref_uid else None)
+        except ReaderError as exc:
+            if not searched:  # the series the user named must be readable
+                raise
+            notes.append(
+                f"the referenced series was found in {series} but cannot be read "
+                f"({exc.problem}): the SEG's own grid is used"
+            )
+            src = None
+    if src is not None:
+        _check_frame_of_reference(seg, src, path)
         target_aff, target_shape = src.canonical_affine, src.canonical_shape
     else:
-        notes.append("referenced series not found next to the SEG: the SEG's own grid is used")
+        if not notes or "SEG's own grid" not in notes[-1]:
+            notes.append(
+                "referenced series not found next to the SEG: the SEG's own grid is used"
+            )
         lo = _grid_bounds(affine, arr.shape[:3])
         steps = np.abs(affine[:3, :3]).max(axis=1)
         target_aff = canonical_affine((steps[2], steps[1], steps[0]), (lo[2], lo[1], lo[0]))
@@ -557,6 +578,82 @@ def read_seg(path: str | Path, series: str | Path | None = None) -> SegResult:
         source=None if src is None else str(src.path),
         notes=notes,
     )
+
+
+def _check_seg_header(seg, path: Path, notes: list[str]) -> None:
+    """The SEG's header must describe its data (never a segment re-tiled or dropped in
+    silence): the exact pixel-data length, one functional group per frame, unique segment
+    numbers, every frame naming a declared segment; segments without frames are noted."""
+    from ._dicom_common import check_pixel_length, tag_int
+
+    n_frames = tag_int(seg, "NumberOfFrames", path, 1, lo=1)
+    rows = tag_int(seg, "Rows", path, lo=1, hi=65535)
+    cols = tag_int(seg, "Columns", path, lo=1, hi=65535)
+    bits = tag_int(seg, "BitsAllocated", path, lo=1, hi=64)
+    ts = getattr(getattr(seg, "file_meta", None), "TransferSyntaxUID", None)
+    if "PixelData" not in seg:
+        raise ReaderError(path, "the SEG has no Pixel Data (7FE0,0010)")
+    try:
+        compressed = ts is None or bool(ts.is_compressed)
+    except Exception:  # noqa: BLE001  unknown UID
+        compressed = True
+    if not compressed:
+        check_pixel_length(path, len(seg.PixelData), rows, cols, n_frames, 1, bits)
+    numbers = [int(tag_int(d, "SegmentNumber", path, lo=0, hi=65535))
+               for d in seg.get("SegmentSequence", [])]
+    if not numbers:
+        raise ReaderError(path, "the SEG declares no segment (Segment Sequence (0062,0002))")
+    dup = sorted({n for n in numbers if numbers.count(n) > 1})
+    if dup:
+        raise ReaderError(
+            path,
+            f"SegmentNumber (0062,0004) {dup[0]} is declared {numbers.count(dup[0])} times: "
+            "segment numbers must be unique (one segment would be read as another)",
+        )
+    groups = seg.get("PerFrameFunctionalGroupsSequence", None)
+    if groups is None or len(groups) != n_frames:
+        raise ReaderError(
+            path,
+            f"NumberOfFrames (0028,0008) is {n_frames} but the Per-Frame Functional Groups "
+            f"Sequence (5200,9230) describes {0 if groups is None else len(groups)} frame(s)",
+        )
+    if str(seg.get("SegmentationType", "")) == "LABELMAP":
+        return  # every frame holds all segments (pixel values are segment numbers)
+    shared = None
+    try:
+        shared = seg.SharedFunctionalGroupsSequence[0].SegmentIdentificationSequence[0]
+    except (AttributeError, IndexError, TypeError):
+        shared = None
+    per_segment = dict.fromkeys(numbers, 0)
+    for k, g in enumerate(groups):
+        try:
+            ident = (g.SegmentIdentificationSequence[0] if "SegmentIdentificationSequence" in g
+                     else shared)
+            ref = int(ident.ReferencedSegmentNumber)
+        except (AttributeError, IndexError, TypeError, ValueError):
+            raise ReaderError(
+                path, f"frame {k + 1} names no segment (Segment Identification Sequence)"
+            ) from None
+        if ref not in per_segment:
+            raise ReaderError(
+                path, f"frame {k + 1} belongs to segment {ref}, which the SEG does not declare"
+            )
+        per_segment[ref] += 1
+    empty = [n for n, c in per_segment.items() if c == 0]
+    if empty:
+        notes.append(f"segment(s) {empty} have no frames (empty)")
+
+
+def _check_frame_of_reference(seg, src: SourceSeries, path: Path) -> None:
+    """A SEG in another frame of reference than its CT is not aligned with it: refused."""
+    mine = str(seg.get("FrameOfReferenceUID", "") or "")
+    theirs = str(src.datasets[0].get("FrameOfReferenceUID", "") or "")
+    if mine and theirs and mine != theirs:
+        raise ReaderError(
+            path,
+            f"FrameOfReferenceUID (0020,0052) of the SEG differs from the series in {src.path}: "
+            "the segmentation is in another frame of reference and would not be aligned",
+        )
 
 
 def _grid_bounds(affine: np.ndarray, shape) -> np.ndarray:
