@@ -320,3 +320,35 @@ def test_reader_agreement_k_readers():
     assert 0.5 < fk["kappa"] <= 1 and fk["raters"] == 3
     with pytest.raises(ValueError, match="reference"):
         reader_agreement(r, ["a", "b", "c"], reference="z")
+
+
+def test_agreement_cli_k_readers(tmp_path, capsys):
+    import json
+
+    from napari_plaque.cli import main
+
+    p = tmp_path / "sf.csv"
+    lines = ["case,j1,j2,j3,j4"] + [f"c{i},{','.join(str(v) for v in row)}"
+                                    for i, row in enumerate(SHROUT_FLEISS)]  # fmt: skip
+    lines.append("c9,5,,3,2")  # an empty cell: skipped and counted
+    p.write_text("\n".join(lines) + "\n")
+    assert main(["agreement", str(p), "--readers", "j1,j2,j3,j4", "--json"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert out["icc"]["2,1"]["icc"] == pytest.approx(0.29, abs=0.005)
+    assert out["icc"]["3,1"]["icc"] == pytest.approx(0.71, abs=0.01)
+    assert out["icc"]["2,k"]["icc"] == pytest.approx(0.62, abs=0.005)
+    assert out["skipped_rows"] == 1 and "1 row(s)" in cap.err
+    assert set(out["bland_altman"]) == {"j2", "j3", "j4"}
+    assert main(["agreement", str(p), "--readers", "j1,j2,j3", "--reference", "j2",
+                 "--ba-scale", "log", "--categories", "cac3"]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "ICC(2,k)" in text and "j1 / j2 (log)" in text and "Fleiss kappa" in text
+    assert main(["agreement", str(p), "--readers", "j1"]) == 2
+    assert "two or more" in capsys.readouterr().err
+    assert main(["agreement", str(p), "--readers", "j1,zz"]) == 2
+    assert "no column 'zz'" in capsys.readouterr().err
+    assert main(["agreement", str(p)]) == 2
+    # two-column mode keeps working, now with a scale
+    assert main(["agreement", str(p), "--a", "j1", "--b", "j4", "--ba-scale", "percent"]) == 0
+    assert "100 (j1 - j4) / mean" in capsys.readouterr().out

@@ -69,8 +69,25 @@ def register(sub) -> None:
         ),
     )
     a.add_argument("table", help="CSV file with a header row, one row per case")
-    a.add_argument("--a", required=True, dest="col_a", help="column of method/reader A")
-    a.add_argument("--b", required=True, dest="col_b", help="column of method/reader B")
+    a.add_argument("--a", dest="col_a", help="column of method/reader A")
+    a.add_argument("--b", dest="col_b", help="column of method/reader B")
+    a.add_argument(
+        "--readers",
+        metavar="COL,COL,...",
+        help="instead of --a/--b: two or more reader/method columns: ICC(2,1), ICC(3,1), "
+        "ICC(2,k), Bland-Altman of each against --reference, Fleiss' kappa with --categories",
+    )
+    a.add_argument(
+        "--reference",
+        metavar="COL",
+        help="with --readers: the column the others are compared to (default: the first)",
+    )
+    a.add_argument(
+        "--ba-scale",
+        choices=("absolute", "log", "percent"),
+        default="absolute",
+        help="Bland-Altman differences: a - b, ln a - ln b (ratios), or 100 (a - b) / mean",
+    )
     a.add_argument(
         "--b-table",
         metavar="CSV",
@@ -334,10 +351,81 @@ def _print_table(res: dict[str, Any]) -> None:
             print(f"  {w['index']:5d}: {w['disagree_voxels']} ({w['fp_voxels']}/{w['fn_voxels']})")
 
 
+def _read_readers(path: str, cols: list[str], id_col: str | None) -> dict[str, Any]:
+    """k numeric columns of a CSV; rows with an empty value in any of them skipped, counted."""
+    from ..fusion.stats import Table
+    from . import CLIError
+
+    t = Table.read_csv(path)
+    for c in cols + ([id_col] if id_col else []):
+        if c not in t.columns:
+            raise CLIError(f"{path}: no column {c!r}; columns are {', '.join(t.names)}")
+    y = np.column_stack([t.numeric(c) for c in cols])  # names the column and row of text
+    ok = np.all(np.isfinite(y), axis=1)
+    ids = t.columns[id_col or t.names[0]]
+    return {"y": y[ok], "ids": [ids[i] for i in np.flatnonzero(ok)], "skipped": int((~ok).sum())}
+
+
+def _run_readers(args) -> int:
+    from ..qc.agreement import reader_agreement
+    from . import CLIError
+
+    cols = [c.strip() for c in args.readers.split(",") if c.strip()]
+    if len(cols) < 2:
+        raise CLIError(f"--readers needs two or more columns, got {args.readers!r}")
+    if args.col_a or args.col_b or args.b_table:
+        raise CLIError("give either --readers or --a/--b (with --b-table), not both")
+    data = _read_readers(args.table, cols, args.col_id)
+    if data["y"].shape[0] < 2:
+        raise CLIError(f"{args.table}: fewer than 2 rows with all of {', '.join(cols)}")
+    res = reader_agreement(
+        data["y"], cols, categories=args.categories, reference=args.reference,
+        ba_scale=args.ba_scale,
+    )  # fmt: skip
+    res.update(table=str(args.table), skipped_rows=data["skipped"], cases=data["ids"])
+    if data["skipped"]:
+        print(
+            f"napari-plaque: warning: {data['skipped']} row(s) of {args.table} skipped "
+            "(empty value in a reader column)",
+            file=sys.stderr,
+        )
+    _emit(res, args)
+    if args.json:
+        return 0
+    print(f"n = {res['n']}, {len(cols)} readers ({', '.join(cols)})")
+    for form, r in res["icc"].items():
+        print(f"ICC({form}) = {r['icc']:.3f}  95% CI [{r['ci_low']:.3f}, {r['ci_high']:.3f}]  "
+              f"F = {r['f']:.2f} ({r['df1']}, {r['df2']}), p = {r['p']:.3g}")  # fmt: skip
+    for name, ba in res["bland_altman"].items():
+        print(_ba_line(ba, name, res["reference"]))
+    if "categories" in res:
+        fk = res["categories"]["fleiss_kappa"]
+        print(f"{res['categories']['scheme']}: Fleiss kappa = {fk['kappa']:.3f} "
+              f"[{_fmt(fk['ci_low'])}, {_fmt(fk['ci_high'])}] (bootstrap), z = {_fmt(fk['z'], 2)}")  # fmt: skip
+    return 0
+
+
+def _ba_line(ba: dict[str, Any], a: str, b: str) -> str:
+    if ba["scale"] == "log":
+        return (f"Bland-Altman {a} / {b} (log): ratio {ba['ratio_bias']:.3f}, "
+                f"LoA [{ba['ratio_loa_low']:.3f}, {ba['ratio_loa_high']:.3f}]")  # fmt: skip
+    unit = " %" if ba["scale"] == "percent" else ""
+    what = f"100 ({a} - {b}) / mean" if ba["scale"] == "percent" else f"{a} - {b}"
+    return (f"Bland-Altman ({what}): bias {ba['bias']:.3f}{unit}, "
+            f"LoA [{ba['loa_low']:.3f}, {ba['loa_high']:.3f}]{unit}")  # fmt: skip
+
+
 def run_agreement(args) -> int:
     from ..qc import agreement
     from ..qc.cohort import read_joined_pairs, read_pairs
+    from . import CLIError
 
+    if args.readers:
+        return _run_readers(args)
+    if not (args.col_a and args.col_b):
+        raise CLIError("give --a COL and --b COL (two columns) or --readers COL,COL,...")
+    if args.reference:
+        raise CLIError("--reference applies to --readers")
     if args.b_table:
         pairs = read_joined_pairs(
             args.table, args.col_a, args.b_table, args.col_b, id_col=args.col_id or "study"
@@ -349,7 +437,7 @@ def run_agreement(args) -> int:
             )
     else:
         pairs = read_pairs(args.table, args.col_a, args.col_b, id_col=args.col_id)
-    res = agreement(pairs["a"], pairs["b"], categories=args.categories)
+    res = agreement(pairs["a"], pairs["b"], categories=args.categories, ba_scale=args.ba_scale)
     res.update(
         table=str(args.table),
         a=args.col_a,
@@ -370,10 +458,7 @@ def run_agreement(args) -> int:
         icc, ba = res["icc"], res["bland_altman"]
         print(f"n = {res['n']}  ({args.col_a} vs {args.col_b})")
         print(f"ICC(2,1) = {icc['icc']:.3f}  95% CI [{icc['ci_low']:.3f}, {icc['ci_high']:.3f}]")
-        print(
-            f"Bland-Altman ({args.col_a} - {args.col_b}): bias {ba['bias']:.3f}, "
-            f"LoA [{ba['loa_low']:.3f}, {ba['loa_high']:.3f}]"
-        )
+        print(_ba_line(ba, args.col_a, args.col_b))
         print(f"Pearson r = {_fmt(res['pearson_r'])}  Spearman rho = {_fmt(res['spearman_rho'])}")
         if "categories" in res:
             c = res["categories"]

@@ -590,7 +590,10 @@ def correlations(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
 
 
 def agreement(
-    a: Sequence[float], b: Sequence[float], categories: str | None = None
+    a: Sequence[float],
+    b: Sequence[float],
+    categories: str | None = None,
+    ba_scale: str = "absolute",
 ) -> dict[str, Any]:
     """Everything a paper reports for two methods scoring the same cases.
 
@@ -605,7 +608,7 @@ def agreement(
         "mean_a": float(x.mean()),
         "mean_b": float(y.mean()),
         "icc": icc_a1(np.column_stack([x, y])),
-        "bland_altman": bland_altman(x, y),
+        "bland_altman": bland_altman(x, y, scale=ba_scale),
         **correlations(x, y),
     }
     if categories:
