@@ -534,8 +534,10 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         rp.take_b_btn.setText(f"Take {b}")
         rp.set_adjudicating(True)
         self.scan_readers()  # adjudicating shows the readers' arcs
+        first = self.adjudication.next_pending()
+        if first is not None:
+            self.set_frame(first)
         self._show_adjudication()
-        self.next_disagreement()
         return True
 
     def _show_adjudication(self) -> None:
