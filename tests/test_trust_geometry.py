@@ -110,3 +110,15 @@ def test_centreline_unknown_units_or_axes_are_refused(tmp_path, extra, match):
     p.write_text(json.dumps(_doc([[0, 0, 0], [1, 0, 0]], **extra)))
     with pytest.raises(FormatError, match=r"bad\.json: " + match):
         Centreline.load(p)
+
+
+def test_deep_json_and_bad_points_name_the_file(study, tmp_path):
+    d, ct, ph = study
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    rc, _, err = _cli("vessel", ct, "--centreline", deep)
+    assert rc == 2 and "deep.json" in err and "nested too deeply" in err
+    one = tmp_path / "one.csv"
+    one.write_text("axis-0,axis-1,axis-2\n1,2,3\n")
+    rc, _, err = _cli("vessel", ct, "--centreline", one)
+    assert rc == 2 and "one.csv" in err and "at least 2 points" in err

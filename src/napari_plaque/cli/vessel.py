@@ -168,7 +168,10 @@ def _vessel_single(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise ValueError(f"{args.centreline}: {exc}") from None
     elif cl is None:
-        cl = refine_centreline(vol, pts, name=name, step_mm=args.step_mm)
+        try:
+            cl = refine_centreline(vol, pts, name=name, step_mm=args.step_mm)
+        except ValueError as exc:
+            raise ValueError(f"{args.centreline}: {exc}") from None
     else:
         check_source(cl, vol, f"{args.centreline}: centreline")
         cl.name = name

@@ -26,6 +26,8 @@ def read_versioned_json(
         raise FormatError(p, f"is a folder, not a {what} file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(p, f"not a readable {what} file: not valid JSON ({exc})") from None
+    except RecursionError:  # "[[[[...": nested deeper than any file of ours
+        raise FormatError(p, f"not a readable {what} file: JSON nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise FormatError(p, f"not a {fmt} file (format is not {fmt!r})")
     version = doc.get("version")

@@ -285,7 +285,8 @@ def iter_analyse_pullback(
         )
     elif borders.n_frames != pullback.n_frames:
         raise ValueError(
-            f"borders for {borders.n_frames} frames, the pullback has {pullback.n_frames}"
+            f"{pullback.source or pullback.name}: borders for {borders.n_frames} frames, the "
+            f"pullback has {pullback.n_frames}"
         )
     gating = None
     frames = None
