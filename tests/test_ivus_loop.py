@@ -203,3 +203,12 @@ def test_deep_kind_trains_and_proposes(loop, synth, tmp_path):
     assert loop.proposals and not set(loop.proposals) & set(loop.annotated_frames().tolist())
     pred = run_steps(loop.predict_steps())
     assert not {a.frame for a in pred.arcs.arcs} & set(loop.annotated_frames().tolist())
+
+
+def test_for_pullback_and_kinds(synth, tmp_path):
+    pb, _ = synth
+    loop = AnnotationLoop.for_pullback(pb, {"save_path": tmp_path / "a.arcs.json"}, n_proposals=3)
+    assert loop.annotator.save_path == tmp_path / "a.arcs.json" and loop.n_proposals == 3
+    assert "svm" in loop.available_kinds()
+    with pytest.raises(ValueError, match="frames"):
+        AnnotationLoop(ArcAnnotator(5, pb.frame_shape), pb)

@@ -312,6 +312,8 @@ class AnnotationLoop:
         #: per-A-line values of the last train/prediction (F, N) (None: none yet)
         self.scores: np.ndarray | None = None
         self.uncertainty_kind = "margin"
+        #: frames never proposed (e.g. frames kept apart for testing)
+        self.excluded: set[int] = set()
         #: one line saying what the running train/predict is doing
         self.status = ""
         self._work_dir = Path(work_dir) if work_dir is not None else None
@@ -327,6 +329,13 @@ class AnnotationLoop:
         """A loop over a new :meth:`ArcAnnotator.for_pullback` (autosaving beside the file)."""
         return cls(ArcAnnotator.for_pullback(pullback, **(annotator_kwargs or {})), pullback,
                    **kwargs)
+
+    @staticmethod
+    def available_kinds() -> list[str]:
+        """Detector kinds this installation can train: "svm", and "deep" when torch imports."""
+        from ..models import torch_available
+
+        return ["svm", "deep"] if torch_available() else ["svm"]
 
     # -- what is annotated -------------------------------------------------------------------
     @property
@@ -782,14 +791,15 @@ class AnnotationLoop:
         return frame_uncertainty(self.scores, self.uncertainty_kind, thr)
 
     def propose(self, n: int | None = None) -> list[int]:
-        """Recompute :attr:`proposals` from the last scores; emits ``proposals_changed``."""
+        """Recompute :attr:`proposals` from the last scores (never a frame of
+        :attr:`excluded`); emits ``proposals_changed``."""
         u = self.frame_uncertainty()
         if u is None:
             new: list[int] = []
         else:
             new = propose_frames(
                 u, self.n_proposals if n is None else int(n), self.annotated_frames().tolist(),
-                self.spread,
+                self.spread, self.excluded,
             )
         self.proposals = new
         self.proposals_changed.emit()

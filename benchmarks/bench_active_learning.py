@@ -1,0 +1,193 @@
+"""Benchmark: frames to annotate before the A-line SVM reaches F1 >= 0.85, by strategy.
+
+Claim (issue 20, section 2): choosing the next frames by uncertainty (the annotation loop's
+proposals, :mod:`napari_plaque.ivus.active`) needs at most half the frames that random frames
+need to reach a held-out A-line F1 of 0.85; and one SVM refit on 50,000 A-lines takes < 2 s.
+
+Per seed: a synthetic pullback (``samples/ivus.py``, ``--frames`` frames of ``--size`` pixels,
+the seed changes its geometry); a third of its frames (random) are held out and never
+annotated. A simulated annotator answers with the true calcium arcs. Every strategy starts
+from the same ``--start`` random frames and adds ``--batch`` frames per round, retraining the
+SVM through :class:`~napari_plaque.ivus.loop.AnnotationLoop` after each round, until the
+held-out F1 (smoothed predictions, the held-out frames' A-lines) reaches ``--target``:
+
+- ``uncertainty``: the loop's proposals (most uncertain first, spread along the pullback);
+- ``random``: random frames;
+- ``every-nth``: frames evenly spaced over the pullback (re-spaced for each budget).
+
+Prints the frames each strategy needed per seed (``>N`` when it never reached the target
+within ``--max-frames``), the median over seeds, and the refit time.
+
+Run: ``.venv/bin/python benchmarks/bench_active_learning.py [--seeds 5] [--frames 160]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from napari_plaque._progress import run_steps
+from napari_plaque.ivus.active import random_frames, regular_frames
+from napari_plaque.ivus.annotator import ArcAnnotator
+from napari_plaque.ivus.loop import AnnotationLoop, _f1
+from napari_plaque.samples.ivus import make_pullback_frames, truth_arcset
+from napari_plaque.types import Pullback
+
+STRATEGIES = ("uncertainty", "random", "every-nth")
+
+
+def _pullback(n: int, size: int, seed: int, **kw):
+    frames, truth = make_pullback_frames(n_frames=n, size=size, seed=seed, **kw)
+    pb = Pullback(frames, truth["frame_time_s"], truth["pullback_rate_mm_s"],
+                  truth["pixel_spacing_mm"])  # fmt: skip
+    return pb, truth_arcset(truth)
+
+
+def _new_loop(pb, feats_from=None, spread=None):
+    loop = AnnotationLoop(ArcAnnotator(pb.n_frames, pb.frame_shape), pb, heldout_folds=0,
+                          spread=spread)  # fmt: skip
+    if feats_from is not None:
+        loop._features = feats_from._features  # same pullback, same centre: reuse features
+    return loop
+
+
+def _label(loop, truth, frames) -> None:
+    ann = loop.annotator
+    for f in frames:
+        for a in truth.arcs_for(int(f), "calcium"):
+            ann.arcset.add(int(f), "calcium", a.start_deg, a.end_deg)
+    ann.reviewed |= {int(f) for f in frames}
+
+
+def _score(loop, y_test, test) -> float | None:
+    """Held-out F1 after a train (None: the annotated frames hold one class only)."""
+    try:
+        run_steps(loop.train_steps())
+    except ValueError:
+        return None
+    thr = float(loop.model.meta.get("threshold", 0.0))
+    return _f1(y_test, loop.scores[test] > thr)["f1"]
+
+
+def run_strategy(name, pb, truth, test, start, args, base_loop, seed) -> tuple[int, list]:
+    """Frames annotated when the held-out F1 first reaches the target (-1: never)."""
+    n = pb.n_frames
+    y_test = truth.class_labels("calcium", 360)[test]
+    order = random_frames(n, n, exclude=test, seed=seed + 1000)
+    np.random.default_rng(seed + 2000).shuffle(order)  # the random strategy's order
+    loop = _new_loop(pb, base_loop, args.spread)
+    loop.excluded = set(test.tolist())
+    have = list(start)
+    _label(loop, truth, have)
+    curve = []
+    while True:
+        if name == "every-nth":  # a fresh annotation of len(have) evenly spaced frames
+            loop = _new_loop(pb, base_loop, args.spread)
+            _label(loop, truth, regular_frames(n, len(have), exclude=test))
+        f1 = _score(loop, y_test, test)
+        curve.append((len(have), None if f1 is None else round(f1, 3)))
+        if f1 is not None and f1 >= args.target:
+            return len(have), curve
+        if len(have) >= args.max_frames:
+            return -1, curve
+        k = args.batch
+        if name == "uncertainty" and f1 is not None:
+            new = loop.propose(k)
+        else:  # random (also for uncertainty while the frames hold one class only)
+            new = [f for f in order if f not in have][:k]
+        if not new:
+            return -1, curve
+        have += [int(f) for f in new]
+        if name != "every-nth":
+            _label(loop, truth, new)
+
+
+def refit_time(n_alines: int = 50_000, size: int = 256, seed: int = 0) -> tuple[float, int]:
+    """Seconds for one SVM refit (the loop's final fit) on ``n_alines`` A-lines."""
+    n_frames = -(-n_alines // 360)
+    pb, truth = _pullback(n_frames, size, seed)
+    loop = _new_loop(pb)
+    _label(loop, truth, range(n_frames))
+    run_steps(loop.features_steps())
+    from napari_plaque.ivus.svm import train_svm
+
+    feats = loop._features[next(iter(loop._features))]
+    data = loop.training_data(feats, np.arange(n_frames), [], loop.geometry())
+    for k in ("X", "y", "pullback", "frame", "aline"):
+        data[k] = data[k][:n_alines]
+    train_svm(data, n_folds=1)  # warm up (imports)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        train_svm(data, n_folds=1)
+        times.append(time.perf_counter() - t0)
+    # the whole Train click of the loop: held-out folds (learning curve) + final fit
+    loop.heldout_folds = 5
+    t0 = time.perf_counter()
+    run_steps(loop.train_steps())
+    t_loop = time.perf_counter() - t0
+    return min(times), int(data["X"].shape[0]), t_loop, n_frames
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--frames", type=int, default=160)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--target", type=float, default=0.85)
+    ap.add_argument("--n-calcium", type=int, default=3, help="calcium segments per pullback")
+    ap.add_argument("--n-attenuation", type=int, default=2, help="attenuated-plaque segments")
+    ap.add_argument("--noise", type=float, default=1.0, help="speckle strength")
+    ap.add_argument("--start", type=int, default=1, help="random frames annotated first")
+    ap.add_argument("--batch", type=int, default=1, help="frames added per round")
+    ap.add_argument("--max-frames", type=int, default=40)
+    ap.add_argument("--spread", type=int, default=None, help="proposal spacing (None: auto)")
+    ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    ap.add_argument("--no-refit", action="store_true", help="skip the 50,000 A-line refit")
+    ap.add_argument("--verbose", action="store_true", help="print each curve")
+    args = ap.parse_args(argv)
+    res: dict[str, list[int]] = {s: [] for s in args.strategies}
+    for seed in range(args.seeds):
+        pb, truth = _pullback(args.frames, args.size, seed, n_calcium=args.n_calcium,
+                              n_attenuation=args.n_attenuation, noise=args.noise)
+        frac = truth.class_labels("calcium", 360).any(axis=1).mean()
+        if args.verbose:
+            print(f"seed {seed}: calcium on {frac:.0%} of the frames", flush=True)
+        rng = np.random.default_rng(seed)
+        test = np.sort(rng.choice(args.frames, size=args.frames // 3, replace=False))
+        start = random_frames(args.frames, args.start, exclude=test, seed=seed)
+        base = _new_loop(pb)
+        run_steps(base.features_steps())
+        for s in args.strategies:
+            n, curve = run_strategy(s, pb, truth, test, start, args, base, seed)
+            res[s].append(n)
+            if args.verbose:
+                print(f"seed {seed} {s}: {curve}", flush=True)
+    print(f"frames annotated to reach held-out A-line F1 >= {args.target} "
+          f"({args.frames}-frame {args.size}px synthetic pullbacks, start {args.start}, "
+          f"+{args.batch}/round, {args.seeds} seeds)")  # fmt: skip
+    print(f"{'strategy':<12} " + " ".join(f"{'s' + str(i):>5}" for i in range(args.seeds))
+          + f" {'median':>7}")  # fmt: skip
+    med = {}
+    for s, ns in res.items():
+        shown = [f">{args.max_frames}" if n < 0 else str(n) for n in ns]
+        vals = [args.max_frames + 1 if n < 0 else n for n in ns]
+        med[s] = statistics.median(vals)
+        print(f"{s:<12} " + " ".join(f"{v:>5}" for v in shown) + f" {med[s]:>7g}")
+    if "uncertainty" in med and "random" in med:
+        ratio = med["uncertainty"] / med["random"]
+        verdict = "met" if ratio <= 0.5 else "NOT met"
+        print(f"uncertainty / random = {ratio:.2f} (goal <= 0.5: {verdict})")
+    if not args.no_refit:
+        t, n, t_loop, nf = refit_time()
+        print(f"SVM refit on {n} A-lines: {t:.2f} s (best of 3; goal < 2 s)")
+        print(f"loop train on {nf} annotated frames ({nf * 360} A-lines; 5 held-out folds for "
+              f"the learning curve + the final fit, features cached): {t_loop:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
