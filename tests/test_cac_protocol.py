@@ -220,3 +220,82 @@ def test_cli_gap_refused_in_a_cohort_row(tmp_path, capsys):
     cap = capsys.readouterr()
     lines = cap.out.splitlines()
     assert "slice_gap" in lines[1] and ",error," in lines[1] and ",ok," in lines[2]
+
+
+# ----------------------------------------------------------------------------- the survey
+def _set(**tags):
+    def edit(ds):
+        for k, v in tags.items():
+            if v is None:
+                if k in ds:
+                    delattr(ds, k)
+            else:
+                setattr(ds, k, v)
+
+    return edit
+
+
+def test_survey_every_departure_is_refused_or_flagged(tmp_path, capsys):
+    """Each input departs from the protocol in one way (or several, for the real files): the
+    figures printed (``pytest -s -k survey``) are tried / refused / flagged / silent, where
+    silent = scored with exit 0 and no warning. Every input must be refused or flagged."""
+    from napari_plaque.io.nifti import write_nifti
+
+    chest = _chest(size=64)[0]
+    wide = (3.0, 6.0, 6.0)
+    real = {n: ([get_testdata_file(n)], "single_slice")
+            for n in ("693_UNCR.dcm", "693_J2KR.dcm", "CT_small.dcm", "bad_sequence.dcm",
+                      "explicit_VR-UN.dcm")}  # fmt: skip
+    synth = {  # name: (tags, hu, spacing, extra args, the check it departs in)
+        "head_tag_and_narrow": ({"BodyPartExamined": "HEAD"}, None, (3.0, 0.45, 0.45), [],
+                                "anatomy"),
+        "head_tag_wide_body": ({"BodyPartExamined": "HEAD"}, chest, wide, [], "anatomy"),
+        "narrow_body_no_tag": ({}, None, (3.0, 0.45, 0.45), [], "anatomy"),
+        "kvp_140": ({"KVP": 140}, chest, wide, [], "kvp"),
+        "kvp_100_adjusted": ({"KVP": 100}, chest, wide, ["--kv-threshold", "adjusted"], "kvp"),
+        "kvp_80_adjusted": ({"KVP": 80}, chest, wide, ["--kv-threshold", "adjusted"], "kvp"),
+        "kvp_missing": ({"KVP": None}, chest, wide, [], "kvp"),
+        "threshold_100": ({}, chest, wide, ["--threshold-hu", "100"], "threshold"),
+        "thick_5mm": ({"SliceThickness": 5.0}, chest, (5.0, 6.0, 6.0), [], "slice_thickness"),
+        "thin_0.6mm": ({"SliceThickness": 0.625}, chest, (0.625, 6.0, 6.0), [],
+                       "slice_thickness"),
+        "gap_1mm_every_3mm": ({"SliceThickness": 1.0}, chest, wide, [], "slice_gap"),
+        "overlap_3mm_every_1.5mm": ({"SliceThickness": 3.0}, chest, (1.5, 6.0, 6.0), [],
+                                    "slice_increment"),
+        "contrast": ({"ContrastBolusAgent": "IOHEXOL"}, chest, wide, [], "contrast"),
+        "modality_mr": ({"Modality": "MR"}, chest, wide, [], "modality"),
+    }
+    cases = dict(real)  # the QRM phantom without ROI: test_cli_phantom_without_roi_is_flagged
+    for name, (tags, hu, sp, extra, check) in synth.items():
+        s = _series(tmp_path / "s", name, _set(**tags), hu=hu, spacing=sp)
+        cases[name] = ([str(s), *extra], check)
+    nii = tmp_path / "nifti_no_header.nii.gz"
+    write_nifti(nii, chest, wide)
+    cases["nifti_no_header"] = ([str(nii)], "kvp")
+    tally: dict[str, list[int]] = {}
+    lines = []
+    for name, (args, check) in cases.items():
+        rc = main(["cac", *args, "--json"])
+        cap = capsys.readouterr()
+        if rc == 0:
+            d = json.loads(cap.out)
+            codes = [w.split(":")[0] for w in d["warnings"]]
+            outcome = "flagged" if check in codes else "silent"
+        else:
+            outcome = "refused" if check in cap.err else f"other-error rc={rc}"
+            codes = []
+        t = tally.setdefault(check, [0, 0, 0, 0])
+        t[0] += 1
+        t[1] += outcome == "refused"
+        t[2] += outcome == "flagged"
+        t[3] += outcome == "silent"
+        lines.append(f"{name:28s} {check:16s} {outcome:8s} rc={rc} {','.join(codes)}")
+        assert outcome in ("refused", "flagged"), (name, outcome, cap.err[-500:])
+        assert "Traceback" not in cap.err
+    print("\ninput                        check            outcome")
+    print("\n".join(lines))
+    print("check            tried refused flagged silent")
+    for check, (n, r, f, s) in tally.items():
+        print(f"{check:16s} {n:5d} {r:7d} {f:7d} {s:6d}")
+    tot = [sum(t[i] for t in tally.values()) for i in range(4)]
+    print(f"{'total':16s} {tot[0]:5d} {tot[1]:7d} {tot[2]:7d} {tot[3]:6d}")
