@@ -125,6 +125,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.server.other:  # the other origin: answers everything, logs the request
             self._send(200, _series_json(), "application/dicom+json")
             return
+        if path.endswith("/studies") and mode == "dripsearch":
+            body = b'[{"0020000D": {"vr": "UI", "Value": ["1.2.3"]}}]'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for b in body:
+                self.wfile.write(bytes([b]))
+                self.wfile.flush()
+                time.sleep(0.5)
+            return
         if path.endswith("/series"):  # QIDO
             if mode == "manyseries":
                 self._send(200, _series_json(20000), "application/dicom+json")
@@ -350,8 +361,10 @@ def test_endless_body_memory_stays_bounded(hostile, tmp_path):
 
 
 def test_search_is_bounded_too(hostile):
-    from napari_plaque.io.dicomweb import DICOMwebError, search_series
+    from napari_plaque.io.dicomweb import DICOMwebError, search_series, search_studies
 
     with pytest.raises(DICOMwebError, match="not JSON"):
         search_series(_url(hostile, "notjson"), STUDY)
     assert len(search_series(_url(hostile, "manyseries"), STUDY)) == 20000  # listing is fine
+    with pytest.raises(DICOMwebError, match="deadline of 1 s while searching studies"):
+        search_studies(_url(hostile, "dripsearch"), deadline_s=1)

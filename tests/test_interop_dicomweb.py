@@ -277,3 +277,13 @@ def test_fetch_study_orders_images_first_and_reuses_the_local_copy(orthanc, auth
     assert kinds == sorted(kinds, key=lambda k: k in (Format.DICOM_SEG, Format.DICOM_SR))
     offline = f"http://127.0.0.1:{free_port()}/dicom-web"  # no server there: the copy is used
     assert run_steps(iter_fetch_study(offline, study, out)) == folders
+
+
+def test_pull_caps_on_a_real_server(orthanc, auth, pushed, tmp_path):
+    folder, res = pushed
+    study = res["studies"][0]
+    with pytest.raises(DICOMwebError, match="more than --max-instances 2"):
+        pull(orthanc.url, study, tmp_path / "a", auth=auth, max_instances=2)
+    with pytest.raises(DICOMwebError, match="more than 1 KiB received"):
+        pull(orthanc.url, study, tmp_path / "b", auth=auth, max_bytes=1024)
+    assert list(tmp_path.iterdir()) == []  # nothing kept

@@ -45,8 +45,10 @@ DICOMWEB_DEFAULTS: dict[str, Any] = {
     "password_env": "DICOMWEB_PASSWORD",
     "limit": 200,
     "retries": 3,
-    #: total seconds a pull (or a search) may take, all requests together
+    #: total seconds a pull may take, all requests together
     "deadline_s": 3600.0,
+    #: total seconds a search (QIDO) may take
+    "search_deadline_s": 120.0,
     #: bytes a whole pull may receive
     "max_bytes": 64 * 1024**3,
     #: bytes one instance (one multipart part) may have
@@ -444,7 +446,8 @@ def search_studies(
     deadline_s: float | None = None,
 ) -> list[dict[str, Any]]:
     """Studies on the server (QIDO-RS), newest first, as plain dicts (no patient names)."""
-    f = _Fetcher(url, auth, timeout_s, deadline_s)
+    f = _Fetcher(url, auth, timeout_s,
+                 DICOMWEB_DEFAULTS["search_deadline_s"] if deadline_s is None else deadline_s)
     fields = ["StudyDescription", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
               "NumberOfStudyRelatedInstances", "StudyDate"]
     params = [("limit", str(int(limit)))] + [("includefield", k) for k in fields]
@@ -470,7 +473,10 @@ def search_series(
 ) -> list[dict[str, Any]]:
     """The series of one study (QIDO-RS)."""
     _check_uid(study_uid, "study")
-    f = _fetcher or _Fetcher(url, auth, timeout_s, deadline_s)
+    f = _fetcher or _Fetcher(
+        url, auth, timeout_s,
+        DICOMWEB_DEFAULTS["search_deadline_s"] if deadline_s is None else deadline_s,
+    )
     fields = ["SeriesDescription", "Modality", "NumberOfSeriesRelatedInstances"]
     found = f.json(f"/studies/{study_uid}/series",
                    f"searching the series of study {study_uid}",
