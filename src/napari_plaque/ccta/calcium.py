@@ -16,6 +16,7 @@ is no Python loop over lesions or slices.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -436,27 +437,30 @@ def iter_calcium_score(
                 raise ValueError("vessel labels must be integers")
             vl = vl.astype(np.int64)
 
-    # candidate voxels (sorted flat indices); everything below is proportional to them.
-    # Thresholding runs in chunks of slices: small temporaries stay in cache.
-    flat = _candidates(hu, _threshold_for(hu.dtype, threshold_hu), roi)
+    # one pass over the volume, in chunks of slices that stay in cache: threshold, the
+    # candidates' HU (and vessel labels) in raster order, and their horizontal runs per row;
+    # everything below is proportional to the runs / candidates, not the volume.
+    runs, vals, vvals = _scan(hu, _threshold_for(hu.dtype, threshold_hu), roi, vl)
     yield 1
-    if flat.size == 0:
+    if runs.size == 0:
         lesions = np.zeros(0, dtype=LESION_DTYPE)
         labels_out = np.zeros(hu.shape, np.int32) if return_labels else None
         yield 4
         return CalciumResult(lesions, (dz, dy, dx), params, calibration, labels_out, vl is not None)
-    runs = _row_runs(flat, hu.shape)
     comp = _connect_runs(runs, hu.shape)
     yield 2
 
     # per-lesion statistics from per-run sums (no loop over lesions or slices)
-    vals = hu.ravel()[flat].astype(np.float64)
     starts, length = runs["start"], runs["length"]
     n_comp = int(comp.max()) + 1
     counts = np.bincount(comp, weights=length, minlength=n_comp)
-    sums = np.bincount(comp, weights=np.add.reduceat(vals, starts), minlength=n_comp)
+    if vals.dtype.kind in "iub":  # exact integer sums, then float64 (as summing floats)
+        run_sum = np.add.reduceat(vals, starts, dtype=np.int64).astype(np.float64)
+    else:
+        run_sum = np.add.reduceat(vals.astype(np.float64), starts)
+    sums = np.bincount(comp, weights=run_sum, minlength=n_comp)
     peak = np.full(n_comp, -np.inf)
-    np.maximum.at(peak, comp, np.maximum.reduceat(vals, starts))
+    np.maximum.at(peak, comp, np.maximum.reduceat(vals, starts).astype(np.float64))
     cy = np.bincount(comp, weights=runs["y"] * length, minlength=n_comp) / counts
     xmid = (runs["x0"] + runs["x1"]) / 2.0
     cx = np.bincount(comp, weights=xmid * length, minlength=n_comp) / counts
@@ -493,59 +497,97 @@ def iter_calcium_score(
     if (vl is not None and n) or return_labels:
         lesion_of_voxel = np.repeat(relabel[comp], length)
     if vl is not None and n:
-        les["vessel"] = _majority_vessel(vl.ravel()[flat], lesion_of_voxel, n)
+        les["vessel"] = _majority_vessel(vvals, lesion_of_voxel, n)
     labels_out = None
     if return_labels:
         labels_out = np.zeros(hu.shape, np.int32)
-        labels_out.ravel()[flat] = lesion_of_voxel
+        labels_out.ravel()[_run_voxels(runs, hu.shape)] = lesion_of_voxel
     yield 4
     return CalciumResult(les, (dz, dy, dx), params, calibration, labels_out, vl is not None)
 
 
 #: voxels per thresholding chunk
 _CHUNK_VOXELS = 1 << 22
+#: threads scanning chunks (numpy releases the GIL there); results do not depend on it
+_SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def _candidates(hu: np.ndarray, threshold, roi: np.ndarray | None) -> np.ndarray:
-    """Sorted flat indices of voxels >= threshold (inside ``roi`` when given)."""
+def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | None):
+    """One pass over the volume: (runs, candidate HU, candidate vessel labels or None).
+
+    Candidates are voxels >= ``threshold`` (inside ``roi`` when given), in raster order. Runs
+    are the horizontal runs of consecutive candidates in each image row, sorted by
+    (slice, row, x0); ``start`` indexes the candidate arrays; ``row`` = z * ny + y; ``x0`` /
+    ``x1`` are inclusive columns. Each chunk of slices is thresholded, gathered and cut into
+    runs while it is in cache; only per-run quantities need a division by the row length.
+    """
     nz, ny, nx = hu.shape
     step = max(1, _CHUNK_VOXELS // max(ny * nx, 1))
-    parts = []
-    for z0 in range(0, nz, step):  # a few dozen chunks, not a loop over voxels or lesions
-        m = hu[z0 : z0 + step] >= threshold
+
+    def chunk(z0: int):
+        c = hu[z0 : z0 + step]
+        m = c >= threshold
         if roi is not None:
             r = roi[z0 : z0 + step]
             m &= r if r.dtype == bool else r != 0
-        parts.append(np.flatnonzero(m) + z0 * ny * nx)
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        idx = np.flatnonzero(m)
+        if idx.size == 0:
+            return None
+        v = c.reshape(-1)[idx]
+        vv = None if vl is None else vl[z0 : z0 + step].reshape(-1)[idx]
+        # a run starts after a gap, and at column 0 (runs never wrap into the next row)
+        new = np.empty(idx.size, bool)
+        new[0] = True
+        np.not_equal(np.diff(idx), 1, out=new[1:])
+        row0 = np.flatnonzero(m[:, :, 0]) * nx  # candidates in column 0
+        if row0.size:
+            new[np.searchsorted(idx, row0)] = True
+        st = np.flatnonzero(new)
+        return idx[st] + z0 * ny * nx, np.diff(np.r_[st, idx.size]), v, vv
+
+    # numpy releases the GIL in the comparisons, nonzero and gathers: chunks on every core
+    starts = range(0, nz, step)
+    workers = min(_SCAN_THREADS, len(starts))
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = [p for p in pool.map(chunk, starts) if p is not None]
+    else:
+        parts = [p for p in map(chunk, starts) if p is not None]
+    heads = [p[0] for p in parts]
+    lens = [p[1] for p in parts]
+    vals = [p[2] for p in parts]
+    vparts = [p[3] for p in parts]
+    if not heads:
+        return np.zeros(0, _RUN_DTYPE), np.zeros(0, hu.dtype), None
+    head = np.concatenate(heads)
+    runs = np.empty(head.size, dtype=_RUN_DTYPE)
+    runs["length"] = np.concatenate(lens)
+    row = head // nx
+    runs["row"] = row
+    runs["x0"] = head - row * nx
+    runs["x1"] = runs["x0"] + runs["length"] - 1
+    runs["start"] = np.cumsum(runs["length"]) - runs["length"]
+    runs["z"] = row // ny
+    runs["y"] = row - runs["z"] * ny
+    val = np.concatenate(vals)
+    vv = np.concatenate(vparts) if vl is not None else None
+    return runs, val, vv
+
+
+def _run_voxels(runs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Flat indices of the runs' voxels, in the candidates' (raster) order."""
+    nx = shape[2]
+    length = runs["length"]
+    first = runs["row"] * nx + runs["x0"]
+    return np.arange(int(length.sum())) + np.repeat(first - runs["start"], length)
 
 
 _RUN_DTYPE = np.dtype(
     [("start", np.int64), ("length", np.int64), ("row", np.int64), ("z", np.int64),
      ("y", np.int64), ("x0", np.int64), ("x1", np.int64)]
 )  # fmt: skip
-
-
-def _row_runs(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Horizontal runs of consecutive candidate voxels in each image row.
-
-    ``start`` indexes ``flat``; ``row`` = z * ny + y; ``x0``/``x1`` are inclusive columns.
-    Runs come out sorted by (row, x0) because ``flat`` is sorted.
-    """
-    _nz, ny, nx = shape
-    row = flat // nx
-    brk = np.flatnonzero((np.diff(flat) != 1) | (np.diff(row) != 0)) + 1
-    starts = np.r_[0, brk]
-    ends = np.r_[brk, flat.size]
-    runs = np.empty(starts.size, dtype=_RUN_DTYPE)
-    runs["start"] = starts
-    runs["length"] = ends - starts
-    runs["row"] = row[starts]
-    runs["z"] = runs["row"] // ny
-    runs["y"] = runs["row"] - runs["z"] * ny
-    runs["x0"] = flat[starts] - runs["row"] * nx
-    runs["x1"] = flat[ends - 1] - runs["row"] * nx
-    return runs
 
 
 def _connect_runs(runs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -569,7 +611,11 @@ def _connect_runs(runs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     dst = np.repeat(lo, cnt) + offs
     graph = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n)).tocsr()
     _k, comp = connected_components(graph, directed=False)
-    # renumber components by their first run (raster order)
+    # components numbered by their first run (raster order); scipy labels them in order of
+    # their smallest node already, checked here so the renumbering runs only if it did not
+    seen = np.maximum.accumulate(comp)
+    if comp.size and comp[0] == 0 and np.all(seen[1:] <= seen[:-1] + 1):
+        return comp.astype(np.int64, copy=False)
     first = np.full(_k, n, np.int64)
     np.minimum.at(first, comp, np.arange(n))
     order = np.argsort(first, kind="stable")
