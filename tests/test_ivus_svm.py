@@ -240,3 +240,124 @@ def test_single_pullback_trains_without_cv(synth):
     assert model.coef.shape == (len(FEATURE_NAMES),)
     with pytest.raises(ValueError, match="not in the training set"):
         train_svm(sub, cls="lipid")
+
+
+# --------------------------------------------------------------------------- hot-path reference
+from scipy.ndimage import uniform_filter1d  # noqa: E402
+
+
+def _reference_base_features(
+    polar: np.ndarray,
+    depth_mm: float,
+    skip_mm: float = 0.6,
+    shadow_window_mm: float = 1.0,
+) -> np.ndarray:
+    """The feature code as it was before the vectorisation work (issue 25), kept as the
+    reference: the fast code must give the same float32 features bit for bit."""
+    pol = np.asarray(polar, dtype=np.float32)
+    b, n, d = pol.shape
+    dz = depth_mm / d
+    j0 = min(d - 4, int(np.ceil(skip_mm / dz)))
+    p = uniform_filter1d(pol[:, :, j0:], size=3, axis=2, mode="nearest")
+    m = p.shape[2]
+    win = max(2, int(round(shadow_window_mm / dz)))
+    gap = max(1, int(round(0.1 / dz)))
+    ipk = np.argmax(p, axis=2)
+    peak = np.take_along_axis(p, ipk[..., None], axis=2)[..., 0]
+    cs = np.concatenate([np.zeros((b, n, 1), np.float32), np.cumsum(p, axis=2)], axis=2)
+
+    def window_mean(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        lo = np.clip(lo, 0, m)
+        hi = np.clip(hi, 0, m)
+        hi = np.maximum(hi, lo + 1)
+        lo = np.minimum(lo, m - 1)
+        hi = np.minimum(hi, m)
+        s = np.take_along_axis(cs, hi[..., None], 2) - np.take_along_axis(cs, lo[..., None], 2)
+        return s[..., 0] / (hi - lo)
+
+    pre = np.where(ipk > 0, window_mean(np.zeros_like(ipk), ipk), peak)
+    post = window_mean(ipk + gap, ipk + gap + win)
+    deep = p[:, :, int(m * 0.6) :].mean(axis=2)
+    grad = np.diff(p, axis=2)
+    idx = np.arange(m - 1)[None, None, :]
+    rise = np.where(idx < np.maximum(ipk, 1)[..., None], grad, -np.inf).max(axis=2)
+    rise = np.where(np.isfinite(rise), rise, 0.0)
+    fall = np.where(idx >= ipk[..., None], grad, np.inf).min(axis=2)
+    fall = np.where(np.isfinite(fall), fall, 0.0)
+    mean = p.mean(axis=2)
+    std = p.std(axis=2)
+    # fraction of the shadow window darker than 15 % of the peak
+    dark = (p < 0.15 * peak[..., None]).astype(np.float32)
+    csd = np.concatenate([np.zeros((b, n, 1), np.float32), np.cumsum(dark, axis=2)], axis=2)
+    lo = np.clip(ipk + gap, 0, m - 1)
+    hi = np.clip(ipk + gap + win, lo + 1, m)
+    dark_frac = (
+        np.take_along_axis(csd, hi[..., None], 2) - np.take_along_axis(csd, lo[..., None], 2)
+    )[..., 0] / (hi - lo)
+    feats = np.stack(
+        [
+            peak,
+            (ipk + j0 + 0.5) * dz,
+            pre,
+            post,
+            deep,
+            np.log((post + 1.0) / (peak + 1.0)),
+            np.log((deep + 1.0) / (peak + 1.0)),
+            rise,
+            fall,
+            mean,
+            std,
+            dark_frac,
+        ],
+        axis=2,
+    )
+    return feats.astype(np.float32)
+
+
+def _polar_cases(rng):
+    """Polar images with the edge cases of the features: peak at the first / last sample,
+    flat A-lines, saturated and dark ones, and noisy speckle."""
+    pol = rng.integers(0, 256, (5, 40, 64)).astype(np.uint8)
+    pol[0, 0] = 0
+    pol[0, 1] = 255
+    pol[0, 2, :] = 7
+    pol[0, 3, -1] = 255  # peak at the last sample (no fall)
+    pol[0, 4, :12] = 255  # peak right after the catheter zone
+    pol[1] = np.sort(pol[1], axis=1)  # rising A-lines: peak at the end
+    pol[2] = np.sort(pol[2], axis=1)[:, ::-1]  # falling A-lines
+    return pol
+
+
+@pytest.mark.parametrize("depth_mm", [4.5, 2.0])
+def test_base_features_equal_the_reference_bit_for_bit(depth_mm):
+    from napari_plaque.ivus.features import base_features
+
+    rng = np.random.default_rng(7)
+    for pol in (_polar_cases(rng), rng.integers(0, 256, (3, 360, 256)).astype(np.uint8)):
+        want = _reference_base_features(pol, depth_mm)
+        got = base_features(pol, depth_mm)
+        assert got.dtype == want.dtype == np.float32
+        assert np.array_equal(got, want), np.argwhere(got != want)[:5]
+
+
+def test_pullback_features_do_not_depend_on_batching_or_threads():
+    from napari_plaque.ivus.features import aline_features, iter_pullback_features
+    from napari_plaque.ivus.polar import to_polar
+    from napari_plaque.samples.ivus import make_pullback_frames
+
+    frames, truth = make_pullback_frames(n_frames=21, size=160, seed=4)
+    px = truth["pixel_spacing_mm"]
+    kw = {"n_alines": 360, "depth_samples": 256, "depth_mm": 4.5, "pixel_spacing_mm": px}
+    pol = to_polar(frames, None, 360, 256, depth_mm=4.5, pixel_spacing_mm=px, dtype=np.uint8)
+    want = np.concatenate([_reference_base_features(pol[i : i + 5], 4.5) for i in (0, 5, 10, 15, 20)])
+    ref = aline_features(pol, 4.5)
+    assert np.array_equal(ref[..., : want.shape[2]], want)
+    for batch, workers in ((32, 1), (4, 2), (7, 3)):
+        gen = iter_pullback_features(frames, None, batch=batch, workers=workers, **kw)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                feats, _ = stop.value
+                break
+        assert np.array_equal(feats, ref), (batch, workers)
