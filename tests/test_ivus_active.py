@@ -125,3 +125,21 @@ def test_cli_propose_frames(sample, capsys):
                  str(d / "svm.npz")]) == 2  # fmt: skip
     assert "other.arcs.json" in capsys.readouterr().err
     assert main([*args, "--n", "0"]) == 2
+
+
+@pytest.mark.slow
+def test_cli_propose_frames_deep_model(sample, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from napari_plaque._progress import run_steps
+    from napari_plaque.cli import main
+    from napari_plaque.ivus.loop import AnnotationLoop
+
+    d, pb, ann = sample
+    loop = AnnotationLoop(ann, pb, heldout_folds=0)
+    run_steps(loop.train_steps(kind="deep", epochs=1, batch_size=4, device="cpu",
+                               model_out=tmp_path / "m.pt"))  # fmt: skip
+    args = ["propose-frames", str(d / "pb.dcm"), "--arcs", str(d / "pb.arcs.json")]
+    assert main([*args, "--model", str(tmp_path / "m.pt"), "--n", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["uncertainty_kind"] == "entropy" and len(out["frames"]) == 4
+    assert not set(out["frames"]) & {a.frame for a in ann.arcset.arcs}

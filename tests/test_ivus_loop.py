@@ -44,7 +44,11 @@ def test_train_predict_reaches_f1_and_never_predicts_annotated(loop, synth):
         getattr(loop, name).connect(lambda *a, n=name: events.append(n))
     annotated = list(range(0, N, 4))
     _annotate(loop.annotator, truth, annotated)
-    res = run_steps(loop.train_steps())
+    total = loop.train_total()
+    steps = []
+    res = run_steps(loop.train_steps(), steps.append)
+    assert steps == list(range(1, len(steps) + 1))  # one count per step, for a progress bar
+    assert abs(len(steps) - total) <= 2
     assert res.kind == "svm" and loop.model is res.model
     pt = loop.learning_curve[-1]
     assert pt.n_frames == len(annotated) and pt.n_heldout_frames == len(annotated)

@@ -234,6 +234,18 @@ def svm_scores(model: Any, feats: np.ndarray, per_frame: bool = False) -> np.nda
     return score
 
 
+def _counted(gen: Generator[Any, None, Any]) -> Generator[int, None, Any]:
+    """Re-yield a step generator's steps as 1, 2, 3, ... (one per yield); return its value."""
+    i = 0
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+        i += 1
+        yield i
+
+
 def _file_key(*paths: str | Path) -> str:
     h = hashlib.sha1()
     for p in paths:
@@ -584,9 +596,9 @@ class AnnotationLoop:
                 "reviewed), or add annotated pullbacks to the training pool"
             )
         if kind == "deep":
-            result = yield from self._train_deep(frames, out_dir, **params)
+            result = yield from _counted(self._train_deep(frames, out_dir, **params))
         else:
-            result = yield from self._train_svm(frames, out_dir, **params)
+            result = yield from _counted(self._train_svm(frames, out_dir, **params))
         if apply:
             self.apply_train(result)
         return result
@@ -731,6 +743,9 @@ class AnnotationLoop:
         annotator's predictions (:meth:`apply_prediction`). RuntimeError before a train."""
         if self.model is None:
             raise RuntimeError("no detector yet: train first")
+        return (yield from _counted(self._predict(apply)))
+
+    def _predict(self, apply: bool) -> Generator[Any, None, Prediction]:
         if self.kind == "deep":
             scores = yield from self._deep_scores(self.model)
             thr = float(self.model.metadata.get("output", {}).get("threshold", 0.5))
