@@ -42,7 +42,7 @@ def test_dock_detects_draws_edits_and_autosaves(dock, qtbot):
     viewer.dims.set_current_step(0, 3)
     sl = np.asarray(lines.data[3])
     assert (sl == 1).sum() > 100 and (sl == 2).sum() > 100
-    assert (tmp / "pb.dcm.borders.json").is_file()
+    assert w.flush() and (tmp / "pb.dcm.borders.json").is_file()
     assert w.table.rowCount() == 12
     a_before = ed.measurements().frames["lumen_area_mm2"][3]
     # drag the lumen outward at 3 o'clock with the mouse (press, move, release)

@@ -9,7 +9,12 @@ Edits: :meth:`drag` pulls a border towards a point (the change fades out with a 
 over ``width_deg`` either side, so the border stays smooth); :meth:`redraw` replaces a frame's
 contour by a drawn polygon. Every edit is autosaved at once (atomically) to
 ``<pullback>.borders.json`` beside the pullback and its arcs file
-(:mod:`.vessel_files`).
+(:mod:`.vessel_files`); with ``background_save`` (the dock sets it) the write runs on a
+background thread, coalesced (:class:`napari_plaque._background.LatestOnlyRunner`), so an edit
+of a 3,000-frame pullback costs the main thread the edit, not the file. :meth:`flush` waits.
+
+An edit keeps the lumen inside the EEM: a lumen pulled past the EEM (or an EEM pushed inside
+the lumen) stops at the other border, and :attr:`notice` says where.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import numpy as np
 from psygnal import Signal
 
+from .._background import LatestOnlyRunner
 from ..history import History, Undoable
 from ..lazy_stack import LazyFrameStack
 from .borders import VesselBorders
@@ -36,11 +42,14 @@ class BorderEditor(Undoable):
     Signals
     -------
     borders_changed(int) : a frame's borders changed (-1: all frames)
-    save_state(str, bool) : autosave message and whether it succeeded
+    save_state(str, bool) : autosave message and whether it succeeded (emitted on the saving
+        thread when ``background_save`` is on)
+    notice(str) : an edit was constrained (the lumen kept inside the EEM)
     """
 
     borders_changed = Signal(int)
     save_state = Signal(str, bool)
+    notice = Signal(str)
 
     def __init__(
         self,
@@ -61,6 +70,9 @@ class BorderEditor(Undoable):
         self._measure: VesselMeasurements | None = None
         self.burden_threshold_pct: float | None = None
         self.gated_frames: np.ndarray | None = None  # measure only these (end-diastolic) frames
+        self.background_save = False
+        self._saver: LatestOnlyRunner | None = None
+        self.generation = 0  # counts changes: measurements made from a snapshot carry it
 
     @classmethod
     def for_pullback(cls, pullback: Any, borders: VesselBorders | None = None) -> BorderEditor:
@@ -85,23 +97,69 @@ class BorderEditor(Undoable):
 
     def _changed(self, frame: int) -> None:
         self._measure = None
+        self.generation += 1
         self.autosave()
         self.borders_changed.emit(int(frame))
 
-    def undo(self) -> bool:
-        state = self.history.undo(self._state())
+    def _restore(self, state: tuple[VesselBorders, set[int]] | None) -> bool:
         if state is None:
             return False
+        old = self.borders
         self.borders, self.edited = state
-        self._changed(-1)
+        self._changed(self._one_changed_frame(old, self.borders))
         return True
 
+    @staticmethod
+    def _one_changed_frame(a: VesselBorders, b: VesselBorders) -> int:
+        """The one frame whose borders differ between a and b, or -1 (several, or other
+        geometry): an undo of one edit redraws one table row, not 3,000."""
+        if a.lumen_r_px.shape != b.lumen_r_px.shape or a.center != b.center:
+            return -1
+        diff = np.zeros(a.n_frames, bool)
+        for x, y in ((a.lumen_r_px, b.lumen_r_px), (a.eem_r_px, b.eem_r_px)):
+            diff |= ~((x == y) | (np.isnan(x) & np.isnan(y))).all(axis=1)
+        diff |= (a.shadowed != b.shadowed).any(axis=1)
+        frames = np.flatnonzero(diff)
+        same_flags = a.flags == b.flags
+        return int(frames[0]) if frames.size == 1 and same_flags else -1
+
+    def undo(self) -> bool:
+        return self._restore(self.history.undo(self._state()))
+
     def redo(self) -> bool:
-        state = self.history.redo(self._state())
-        if state is None:
+        return self._restore(self.history.redo(self._state()))
+
+    def measure_frames(self, frames) -> VesselMeasurements:
+        """Per-frame measurements of just these frames (a table row after an edit), uncached;
+        costs those frames, not the pullback (the summary is of these frames only)."""
+        idx = np.asarray(frames, np.int64)
+        b = self.borders
+        sub = VesselBorders(
+            b.lumen_r_px[idx], b.eem_r_px[idx], b.center, b.pixel_spacing_mm, b.shadowed[idx],
+            {k: list(b.flags[int(f)]) for k, f in enumerate(idx) if int(f) in b.flags},
+        )
+        m = measure_vessel(sub, self.mm_per_frame, burden_threshold_pct=self.burden_threshold_pct)
+        m.frame_indices = idx
+        m.frames["position_mm"] = idx * self.mm_per_frame
+        return m
+
+    def measure_snapshot(self):
+        """A function that measures the borders as they are now, for a worker thread
+        (the editor may change meanwhile: it measures a copy)."""
+        borders, mpf, gated = self.borders.copy(), self.mm_per_frame, self.gated_frames
+        thr = self.burden_threshold_pct
+
+        def run() -> VesselMeasurements:
+            return measure_vessel(borders, mpf, gated, burden_threshold_pct=thr)
+
+        return run
+
+    def cache_measurements(self, m: VesselMeasurements, generation: int) -> bool:
+        """Keep measurements computed elsewhere (a worker) if nothing changed since
+        ``generation`` (see :attr:`generation`)."""
+        if generation != self.generation:
             return False
-        self.borders, self.edited = state
-        self._changed(-1)
+        self._measure = m
         return True
 
     # -- edits ----------------------------------------------------------------------------
@@ -148,13 +206,20 @@ class BorderEditor(Undoable):
         self._apply(frame, which, r)
 
     def _apply(self, frame: int, which: str, r: np.ndarray) -> None:
-        self.borders.radii(which)[frame] = np.maximum(r, 0.0)
-        # the EEM stays outside the lumen
-        lum, eem = self.borders.lumen_r_px[frame], self.borders.eem_r_px[frame]
-        if which == "lumen":
-            self.borders.eem_r_px[frame] = np.fmax(eem, lum)
-        else:
-            self.borders.lumen_r_px[frame] = np.fmin(lum, eem)
+        r = np.maximum(r, 0.0)
+        # the lumen stays inside the EEM: the edited border stops at the other one
+        other = self.borders.radii("eem" if which == "lumen" else "lumen")[frame]
+        both = np.isfinite(r) & np.isfinite(other)
+        crossed = both & ((r > other) if which == "lumen" else (r < other))
+        if crossed.any():
+            r = np.where(crossed, other, r)
+            n = int(crossed.sum())
+            side = "inside the EEM" if which == "lumen" else "outside the lumen"
+            self.notice.emit(
+                f"frame {frame}: the {'lumen' if which == 'lumen' else 'EEM'} was kept {side} "
+                f"at {n} of {r.size} A-lines"
+            )
+        self.borders.radii(which)[frame] = r
         self.borders.shadowed[frame] = False
         self.edited.add(int(frame))
         self._changed(frame)
@@ -179,6 +244,7 @@ class BorderEditor(Undoable):
                 raise ValueError(f"gated frames must lie in 0..{self.borders.n_frames - 1}")
         self.gated_frames = frames
         self._measure = None
+        self.generation += 1
         self.borders_changed.emit(-1)
 
     def measurements(self) -> VesselMeasurements:
@@ -192,15 +258,37 @@ class BorderEditor(Undoable):
         return self._measure
 
     def autosave(self) -> bool:
+        """Write the borders file (on the background thread with ``background_save``: the
+        return value then says it was queued; ``save_state`` reports the outcome)."""
         if self.save_path is None:
             return False
+        path, shape, source = self.save_path, self.frame_shape, self.source
+        if self.background_save:
+            borders, edited = self.borders.copy(), set(self.edited)  # the state of this edit
+            if self._saver is None:
+                self._saver = LatestOnlyRunner()
+            self._saver.submit(
+                lambda: save_borders(path, borders, shape, edited, source),
+                lambda _r, exc: self._report_save(path, exc),
+            )
+            return True
         try:
-            save_borders(self.save_path, self.borders, self.frame_shape, self.edited, self.source)
+            save_borders(path, self.borders, shape, self.edited, source)
         except OSError as exc:
-            self.save_state.emit(f"autosave failed: {exc}", False)
+            self._report_save(path, exc)
             return False
-        self.save_state.emit(f"saved {self.save_path.name}", True)
+        self._report_save(path, None)
         return True
+
+    def _report_save(self, path: Path, exc: BaseException | None) -> None:
+        if exc is None:
+            self.save_state.emit(f"saved {path.name}", True)
+        else:
+            self.save_state.emit(f"autosave of {path.name} failed: {exc}", False)
+
+    def flush(self, timeout: float | None = 60.0) -> bool:
+        """Wait for a background autosave to finish (True when nothing is pending)."""
+        return True if self._saver is None else self._saver.flush(timeout)
 
     def save_to(self, path: str | Path) -> bool:
         self.save_path = Path(path)

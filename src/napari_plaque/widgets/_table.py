@@ -33,7 +33,9 @@ class RowTableModel(QAbstractTableModel):
         parent=None,
     ) -> None:
         super().__init__(parent)
-        self.columns = [tuple(c) for c in columns]
+        # (key, header) or (key, header, formatter of that column's values)
+        self.columns = [tuple(c[:2]) for c in columns]
+        self._col_fmt = [c[2] if len(c) > 2 else fmt for c in columns]
         self._fmt = fmt
         self._key = key  # a column whose value identifies a row (a lesion id, a frame index)
         self._rows: list[Mapping[str, Any]] = []
@@ -53,8 +55,8 @@ class RowTableModel(QAbstractTableModel):
             Qt.ItemDataRole.ToolTipRole,
         ):
             return None
-        key = self.columns[index.column()][0]
-        return self._fmt(self._rows[index.row()].get(key))
+        c = index.column()
+        return self._col_fmt[c](self._rows[index.row()].get(self.columns[c][0]))
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if role != Qt.ItemDataRole.DisplayRole:

@@ -4,6 +4,10 @@ editable with undo and autosave, a per-frame table and an area-versus-position p
 All state lives in the Qt-free :class:`~napari_plaque.ivus.border_editor.BorderEditor`; this
 widget binds gestures (drag a border, redraw a frame) to its methods and redraws on its
 events, as the arc annotator does.
+
+At clinical size (3,000 frames) an edit costs the main thread only the edit: the per-frame
+table is a Qt model / view updated by row, the autosave runs on a background thread
+(coalesced), and the plots redraw once the edits pause.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,19 +23,36 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QTableWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ..ivus.border_editor import BorderEditor, BorderLineStack, longitudinal_cut, radius_at
 from ..layers import default_layer
-from ._common import fmt_value, label_colormap, refill_combo, set_table
+from ._common import fmt_value, label_colormap, refill_combo
 from ._ivus_vessel_views import EEM_COLOR, LUMEN_COLOR, VesselViews
+from ._table import RowTableModel, RowTableView
 
 MODES = ["view", "drag lumen", "drag EEM", "redraw lumen", "redraw EEM"]
-TABLE_HEADER = ["frame", "mm", "lumen mm²", "EEM mm²", "burden %", "min Ø mm"]
+#: the per-frame table: (measurement key, header with units, cell format)
+TABLE_COLUMNS = [
+    ("frame", "frame", str),
+    ("position_mm", "position mm", fmt_value),
+    ("lumen_area_mm2", "lumen mm²", fmt_value),
+    ("eem_area_mm2", "EEM mm²", fmt_value),
+    ("plaque_burden_pct", "burden %", lambda v: fmt_value(v, 1)),
+    ("lumen_min_diameter_mm", "min Ø mm", fmt_value),
+]
+TABLE_HEADER = [c[1] for c in TABLE_COLUMNS]
 LINES_NAME = "vessel borders"
+#: the plots redraw this long after the last edit (a drag edits many times)
+REDRAW_DELAY_MS = 150
+
+
+class _ToMainThread(QObject):
+    """Carries the editor's save messages (sent from the autosave thread) to the GUI thread."""
+
+    message = Signal(str, bool)
 
 
 class IVUSVesselWidget(QWidget):
@@ -89,11 +111,20 @@ class IVUSVesselWidget(QWidget):
         lay.addWidget(self.summary)
         self.views = VesselViews(self.go_to_frame, self._set_cut_angle)
         lay.addWidget(self.views)
-        self.table = QTableWidget()
-        self.table.cellClicked.connect(self._table_click)
+        self.table_model = RowTableModel(TABLE_COLUMNS, key="frame")
+        self.table = RowTableView(self.table_model, min_rows=6)
+        self.table.clicked.connect(lambda index: self._table_click(index.row(), index.column()))
         lay.addWidget(self.table)
         self.status = QLabel("")
+        self.status.setWordWrap(True)
         lay.addWidget(self.status)
+        self._saves = _ToMainThread(self)  # deleted with the dock
+        self._saves.message.connect(self._show_status)
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_DELAY_MS)
+        self._redraw_timer.timeout.connect(self._measure_in_worker)
+        self._measure_worker = None
         self._refresh_layers()
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
@@ -177,9 +208,13 @@ class IVUSVesselWidget(QWidget):
             self.status.setText(str(exc))
 
     def _attach(self, editor: BorderEditor) -> None:
+        if self.editor is not None:
+            self.editor.flush()
         self.editor = editor
+        editor.background_save = True
         editor.borders_changed.connect(self._on_borders)
-        editor.save_state.connect(lambda msg, ok: self.status.setText(msg))
+        editor.save_state.connect(self._relay_save)  # may come from the autosave thread
+        editor.notice.connect(self._show_status)
         stack = BorderLineStack(lambda: self.editor.borders if self.editor else None,
                                 editor.borders.n_frames, editor.frame_shape)
         if LINES_NAME in self.viewer.layers:
@@ -193,19 +228,79 @@ class IVUSVesselWidget(QWidget):
         self.viewer.layers.selection.active = ly
         self._cut = None
         self._on_borders(-1)
+        self._redraw_views()  # a new editor: its table and plots at once
 
     # -- redraws --------------------------------------------------------------------------
     def _on_borders(self, frame: int) -> None:
+        """An edit: its table row now (one frame measured), the summary, the whole table and
+        the plots from a worker once the edits pause (a drag edits many times)."""
         if self._lines is not None:
             self._lines.refresh()
         self._enable()
-        self._redraw_views()
-
-    def _redraw_views(self) -> None:
         ed = self.editor
         if ed is None:
             return
+        if frame >= 0 and self.table_model.rowCount():
+            gated = ed.gated_frames
+            row = frame if gated is None else int(np.searchsorted(gated, frame))
+            if (gated is None or (row < len(gated) and gated[row] == frame)) and (
+                row < self.table_model.rowCount()
+            ):
+                self.table_model.update_row(row, ed.measure_frames([frame]).to_rows()[0])
+        self._redraw_timer.start()  # restarted by every edit of a drag
+
+    def _relay_save(self, msg: str, ok: bool) -> None:
+        try:
+            self._saves.message.emit(msg, ok)  # queued to the GUI thread
+        except RuntimeError:  # the dock was deleted; the file is written all the same
+            pass
+
+    def _show_status(self, text: str, *_: object) -> None:
+        try:
+            self.status.setText(text)
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            pass
+
+    def _measure_in_worker(self) -> None:
+        from napari.qt.threading import create_worker
+
+        ed = self.editor
+        if ed is None:
+            return
+        measure, generation = ed.measure_snapshot(), ed.generation
+
+        def job():
+            m = measure()
+            return m, m.to_rows(), generation
+
+        worker = create_worker(job, _start_thread=False)
+        worker.returned.connect(self._measured)
+        self._measure_worker = worker
+        worker.start()
+
+    def _measured(self, result) -> None:
+        m, rows, generation = result
+        try:
+            self.summary.text()
+        except RuntimeError:  # the dock was deleted while the worker ran
+            return
+        ed = self.editor
+        if ed is None or not ed.cache_measurements(m, generation):
+            return  # edited meanwhile: the next pause measures again
+        self._show_measurements(m, rows)
+        self._redraw_plots()
+
+    def _redraw_views(self) -> None:
+        """Everything now, on this thread (a new cut angle, tests)."""
+        ed = self.editor
+        if ed is None:
+            return
+        self._redraw_timer.stop()
         m = ed.measurements()
+        self._show_measurements(m, m.to_rows())
+        self._redraw_plots()
+
+    def _show_measurements(self, m, rows) -> None:
         s = m.summary
         if s.get("mla_mm2") is not None:
             self.summary.setText(
@@ -217,10 +312,13 @@ class IVUSVesselWidget(QWidget):
                 + (f" · assumed: {', '.join(sorted(self.pullback.assumed))}"
                    if self.pullback is not None and self.pullback.assumed else "")
             )
-        rows = [[str(r["frame"]), fmt_value(r["position_mm"]), fmt_value(r["lumen_area_mm2"]),
-                 fmt_value(r["eem_area_mm2"]), fmt_value(r["plaque_burden_pct"], 1),
-                 fmt_value(r["lumen_min_diameter_mm"])] for r in m.to_rows()]
-        set_table(self.table, TABLE_HEADER, rows, max_rows=8)
+        self.table_model.set_rows(rows)
+
+    def _redraw_plots(self) -> None:
+        ed = self.editor
+        if ed is None:
+            return
+        m = ed.measurements()  # cached by _measured / _redraw_views
         if self._cut is None and self.pullback is not None:
             self._cut = longitudinal_cut(self.pullback.frames, ed.borders.center, self._cut_angle)
         cut, offs = self._cut if self._cut is not None else (None, None)
@@ -278,9 +376,16 @@ class IVUSVesselWidget(QWidget):
         self.viewer.dims.set_current_step(0, frame)
 
     def _table_click(self, row: int, _col: int) -> None:
-        item = self.table.item(row, 0)
-        if item is not None:
-            self.go_to_frame(int(item.text()))
+        if 0 <= row < self.table_model.rowCount():
+            self.go_to_frame(int(self.table_model.row_key(row)))
+
+    def flush(self) -> bool:
+        """Wait for the borders file to be written (tests, closing)."""
+        return True if self.editor is None else self.editor.flush()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.flush()
+        super().closeEvent(event)
 
     # -- gestures -------------------------------------------------------------------------
     def _mode_changed(self, mode: str) -> None:

@@ -1,0 +1,102 @@
+"""The IVUS borders editor and dock at clinical size (issue 21, items 1, 2 and 11).
+
+An edit measures only its frame for the table (one row signalled), the whole-pullback summary
+comes from a worker once the edits pause, the autosave runs on a background thread and always
+ends with the last state on disk, and a lumen drag cannot cross the EEM.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_plaque.ivus.border_editor import BorderEditor
+from napari_plaque.ivus.borders import VesselBorders
+from napari_plaque.layers import pullback_layer_data
+from napari_plaque.types import Pullback
+
+
+def _borders(n_frames: int, seed: int = 0) -> VesselBorders:
+    rng = np.random.default_rng(seed)
+    lum = 30 + rng.random((n_frames, 360))
+    eem = 50 + rng.random((n_frames, 360))
+    return VesselBorders(lum, eem, (80.0, 80.0), (0.05, 0.05))
+
+
+def test_measure_frames_equals_the_pullback_measurement_of_that_frame():
+    ed = BorderEditor(_borders(50), (160, 160), 0.5)
+    full = ed.measurements().to_rows()
+    for f in (0, 7, 49):
+        assert ed.measure_frames([f]).to_rows()[0] == full[f]
+
+
+def test_undo_of_one_edit_names_its_frame():
+    ed = BorderEditor(_borders(40), (160, 160), 0.5)
+    seen = []
+    ed.borders_changed.connect(seen.append)
+    ed.drag(12, "eem", 80, 80 + 60)
+    ed.undo()
+    ed.redo()
+    assert seen == [12, 12, 12]
+    ed.set_borders(_borders(40, seed=1))
+    ed.undo()
+    assert seen[-2:] == [-1, -1]  # a whole new detection: every frame
+
+
+def test_lumen_drag_stops_at_the_eem_and_says_so():
+    ed = BorderEditor(_borders(10), (160, 160), 0.5)
+    notes = []
+    ed.notice.connect(notes.append)
+    eem_before = ed.borders.eem_r_px[3].copy()
+    ed.drag(3, "lumen", 80, 80 + 70)  # 70 px: far outside the EEM (~50 px)
+    lum = ed.borders.lumen_r_px[3]
+    assert np.all(lum <= ed.borders.eem_r_px[3])
+    np.testing.assert_array_equal(ed.borders.eem_r_px[3], eem_before)  # the EEM did not move
+    assert notes and "kept inside the EEM" in notes[-1] and "frame 3" in notes[-1]
+    ed.drag(4, "eem", 80, 80 + 10)  # the EEM pushed inside the lumen stops at the lumen
+    assert np.all(ed.borders.eem_r_px[4] >= ed.borders.lumen_r_px[4])
+    assert "outside the lumen" in notes[-1]
+
+
+def test_background_autosave_coalesces_and_ends_with_the_last_state(tmp_path):
+    path = tmp_path / "pb.dcm.borders.json"
+    ed = BorderEditor(_borders(200), (160, 160), 0.5, path, str(tmp_path / "pb.dcm"))
+    ed.background_save = True
+    for k in range(20):
+        ed.drag(5, "lumen", 80, 80 + 31 + k * 0.5)
+    assert ed.flush()
+    saved = json.loads(path.read_text())
+    assert saved["lumen_r_px"][5][0] == pytest.approx(ed.borders.lumen_r_px[5, 0], abs=1e-3)
+    assert ed._saver.n_run + ed._saver.n_dropped == 20 and ed._saver.n_run < 20
+
+
+@pytest.mark.gui
+def test_dock_edit_at_1000_frames_updates_one_row(make_napari_viewer, qtbot, tmp_path):
+    n = 1000
+    pb = Pullback(np.zeros((n, 160, 160), np.uint8), 1 / 30, 0.5, (0.05, 0.05),
+                  source=str(tmp_path / "pb.dcm"), name="pullback")
+    viewer = make_napari_viewer()
+    data, attrs, _ = pullback_layer_data(pb)
+    viewer.add_image(data, **attrs)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS vessel borders")
+    w._pullback()
+    w._attach(BorderEditor(_borders(n), pb.frame_shape, pb.mm_per_frame,
+                           tmp_path / "pb.dcm.borders.json", pb.source))
+    model = w.table_model
+    assert model.rowCount() == n
+    resets, updates = model.n_resets, model.n_row_updates
+    before = model.row(7)["lumen_area_mm2"]
+    w.editor.drag(7, "lumen", 80, 80 + 40)
+    assert model.n_resets == resets and model.n_row_updates == updates + 1
+    assert model.row(7)["lumen_area_mm2"] > before
+    # the summary and the rest of the table follow from a worker, once the edits pause
+    qtbot.waitUntil(lambda: w.editor._measure is not None, timeout=30000)
+    assert model.n_resets == resets
+    assert w.flush()
+    saved = json.loads((tmp_path / "pb.dcm.borders.json").read_text())
+    assert saved["edited_frames"] == [7]
+    w.editor.undo()
+    assert model.row(7)["lumen_area_mm2"] == pytest.approx(before)
+    assert model.n_resets == resets
