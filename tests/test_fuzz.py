@@ -35,6 +35,7 @@ import pydicom
 import pytest
 
 from napari_plaque.io import FormatError, ReaderError, read_ct, read_pullback
+from napari_plaque.io._dicom_common import in_range
 from napari_plaque.io.ivus_dicom import write_pullback_dicom
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -239,6 +240,20 @@ def mutate(data: bytes, rng) -> tuple[bytes, str]:
 # -- checks -------------------------------------------------------------------------------
 
 
+def _implausible_pullback(pb) -> str | None:
+    """A pullback figure outside its plausible range (PLAUSIBLE_RANGES) that is not flagged
+    as assumed: a silent wrong number."""
+    checks = [
+        ("pixel_spacing_mm", "pixel_mm", pb.pixel_spacing_mm),
+        ("frame_time_s", "frame_time_s", pb.frame_time_s),
+        ("pullback_rate_mm_s", "pullback_mm_s", pb.pullback_rate_mm_s),
+    ]
+    for attr, key, value in checks:
+        if attr not in pb.assumed and not in_range(key, value):
+            return f"{attr} = {value} implausible and not flagged"
+    return None
+
+
 def _finite_pos(*vals) -> bool:
     a = np.asarray(vals, float)
     return bool(np.all(np.isfinite(a)) and np.all(a > 0))
@@ -250,12 +265,19 @@ def read_and_check(path: Path, kind: str) -> str | None:
         for v in read_ct(path):
             if not _finite_pos(*v.spacing_mm) or not np.all(np.isfinite(v.origin_mm)):
                 return f"geometry {v.spacing_mm} {v.origin_mm}"
+            if not in_range("PixelSpacing", v.spacing_mm[1:]) or not in_range(
+                "ImagePositionPatient", v.origin_mm
+            ):
+                return f"implausible geometry {v.spacing_mm} {v.origin_mm}, not flagged"
             if v.hu.dtype.kind == "f" and not np.all(np.isfinite(v.hu)):
                 return "non-finite voxels"
         return None
     pb = read_pullback(path)
     if not _finite_pos(pb.frame_time_s, pb.pullback_rate_mm_s, *pb.pixel_spacing_mm):
         return f"timing/scale {pb.frame_time_s} {pb.pullback_rate_mm_s} {pb.pixel_spacing_mm}"
+    implausible = _implausible_pullback(pb)
+    if implausible:
+        return implausible
     if pb.frame_times_s is not None:
         t = np.asarray(pb.frame_times_s, float)
         if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
@@ -365,17 +387,6 @@ def test_fuzz_readers_long(tmp_path):
     counts = run_campaign(tmp_path, 2000, seed=SEED + 1, cli_every=10)
     print("\n" + _report(counts))
     assert counts["crash"] == counts["silent"] == counts["hang"] == 0, counts["problems"][:10]
-
-
-if __name__ == "__main__":  # python tests/test_fuzz.py [N]: print the figures
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        c = run_campaign(Path(d), int(sys.argv[1]) if len(sys.argv) > 1 else N_DEFAULT)
-        print(_report(c))
-        for line in c["problems"][:40]:
-            print("  ", line)
 
 
 # -- napari-plaque's own files: arcs JSON and SVM model metadata ------------------------------
@@ -540,3 +551,331 @@ def test_fuzz_checkpoint_metadata(tmp_path):
         p.unlink()
     print(f"\nfuzz (checkpoint metadata): {counts}")
     assert counts["crash"] == 0, problems[:10]
+
+
+# -- surfaces of issue 22: frame folders, DICOM SEG, centreline files ------------------------
+#
+# Each case is ``refused`` (ReaderError / FormatError naming the file), ``flagged`` (read, with
+# something assumed, a warning or a note saying what was set aside), ``ok`` (read, nothing to
+# flag), ``silent`` (read, but a figure is implausible and unflagged, or the labels are not the
+# truth and nothing says so), ``crash`` or ``hang``. Run ``python tests/test_fuzz.py surfaces N``
+# for the figures.
+
+_SIDE_BAD = [
+    True, False, None, -1, 0, 1e308, 1e-30, "abc", "", [], {}, [0.02], [0.02, 0.02, 0.02],
+    "nan", 10**18, 2.5, 0.02, [True, 0.02],
+]  # fmt: skip
+
+
+def _png(path: Path, arr: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(arr).save(path)
+
+
+def _mutate_folder(folder: Path, rng) -> tuple[dict, str]:
+    """One seeded mutation of a 6-frame PNG folder; returns read_ivus options and a label."""
+    import json
+
+    files = sorted(folder.glob("*.png"))
+    op = int(rng.integers(12))
+    opts: dict = {}
+    if op == 0:
+        for f in files[1:]:
+            f.unlink()
+        return opts, "single frame"
+    if op == 1:
+        _png(files[2], np.zeros((30, 44), np.uint8))
+        return opts, "odd-sized frame"
+    if op == 2:
+        data = files[3].read_bytes()
+        files[3].write_bytes(data[: int(rng.integers(0, len(data)))])
+        return opts, "truncated frame"
+    if op == 3:
+        files[1].write_bytes(rng.integers(0, 256, 200, dtype=np.uint8).tobytes())
+        return opts, "garbage frame"
+    if op == 4:
+        key = sorted(["pixel_mm", "pixel_spacing_mm", "frame_rate", "frame_time_s",
+                      "pullback_mm_s"])[int(rng.integers(5))]
+        bad = _SIDE_BAD[int(rng.integers(len(_SIDE_BAD)))]
+        (folder / "pullback.json").write_text(json.dumps({key: bad}))
+        return opts, f"sidecar {key} = {bad!r}"
+    if op == 5:
+        (folder.parent / f"{folder.name}.json").write_text(
+            ["", "{", "[]", '{"summary": 1}', '{"pixel_mm": "x"}'][int(rng.integers(5))]
+        )
+        if rng.random() < 0.5:
+            opts = {"pixel_mm": 0.02, "frame_rate": 30.0, "pullback_mm_s": 0.5}
+        return opts, f"<folder>.json beside, options {bool(opts)}"
+    if op == 6:
+        for f in files[1:]:
+            f.write_bytes(files[0].read_bytes())
+        return opts, "static frames"
+    if op == 7:
+        for f in files:
+            _png(f, np.full((int(rng.integers(1, 4)),) * 2, 7, np.uint8))
+        return opts, "tiny frames"
+    if op == 8:
+        _png(files[4], np.stack([np.asarray(rng.integers(0, 255, (48, 48)), np.uint8)] * 3, -1))
+        return opts, "one RGB frame"
+    if op == 9:
+        _png(files[0], rng.integers(0, 65535, (48, 48), dtype=np.uint16))
+        return opts, "16-bit frame"
+    if op == 10:
+        (folder / "notes.txt").write_text("x")
+        opts = {"pixel_mm": [1e-30, 1e300, 0.02, 5.0][int(rng.integers(4))]}
+        return opts, f"pixel_mm option {opts['pixel_mm']}"
+    (folder / "pullback.json").write_text("[" * 50_000 + "]" * 50_000)
+    return opts, "deep sidecar"
+
+
+def _check_pullback(pb) -> str | None:
+    bad = _implausible_pullback(pb)
+    if bad:
+        return bad
+    n = pb.n_frames
+    for i in sorted({0, n // 2, n - 1}):
+        f = np.asarray(pb.frames[i])
+        if f.shape != tuple(pb.frame_shape) or f.dtype != np.uint8:
+            return f"frame {i} shape {f.shape} != {pb.frame_shape}"
+    return None
+
+
+def _seg_base(root: Path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _interop_util import make_series
+    from napari_plaque.io.seg import write_seg
+
+    folder = make_series(root / "ct", shape=(5, 12, 14))
+    vol = read_ct(folder)[0]
+    lab = np.zeros(vol.shape, np.uint8)
+    lab[1:4, 2:8, 3:9] = 1
+    lab[2:4, 9:11, 9:12] = 2
+    out = write_seg(root / "segsrc" / "x.dcm", lab, folder, names=["calcium", "plaque"])
+    return out.read_bytes(), lab
+
+
+_SEG_TAGS = ["Rows", "Columns", "NumberOfFrames", "BitsAllocated"]
+
+
+def _mutate_seg(data: bytes, rng) -> tuple[bytes, str]:
+    op = int(rng.integers(6))
+    if op <= 1:
+        return mutate(data, rng)  # the generic byte / tag mutations
+    ds = _ds_from(data)
+    if op == 2:
+        kw = _SEG_TAGS[int(rng.integers(len(_SEG_TAGS)))]
+        cur = int(ds.get(kw, 1))
+        val = [0, 1, cur - 1, cur + 1, cur // 2, cur * 2, 65535][int(rng.integers(7))]
+        setattr(ds, kw, max(0, val))
+        return _ds_bytes(ds), f"{kw} = {val}"
+    if op == 3:
+        segs = ds.SegmentSequence
+        k = int(rng.integers(len(segs)))
+        val = [0, 1, 2, 3, 7, 65535][int(rng.integers(6))]
+        segs[k].SegmentNumber = val
+        return _ds_bytes(ds), f"SegmentNumber[{k}] = {val}"
+    if op == 4:
+        g = ds.PerFrameFunctionalGroupsSequence
+        if rng.random() < 0.5:
+            k = int(rng.integers(len(g)))
+            val = [0, 3, 9][int(rng.integers(3))]
+            g[k].SegmentIdentificationSequence[0].ReferencedSegmentNumber = val
+            return _ds_bytes(ds), f"frame {k} segment = {val}"
+        ds.PerFrameFunctionalGroupsSequence = g[: int(rng.integers(0, len(g)))]
+        return _ds_bytes(ds), "fewer per-frame groups"
+    if rng.random() < 0.5:
+        ds.FrameOfReferenceUID = pydicom.uid.generate_uid()
+        return _ds_bytes(ds), "other FrameOfReferenceUID"
+    g = ds.PerFrameFunctionalGroupsSequence
+    k = int(rng.integers(len(g)))
+    val = ["nan", "1e300", "-1e300"][int(rng.integers(3))]
+    g[k].PlanePositionSequence[0].ImagePositionPatient = [val, "0", "0"]
+    return _ds_bytes(ds), f"frame {k} position {val}"
+
+
+def _check_seg(res, truth: np.ndarray) -> tuple[str | None, bool]:
+    """(silent problem or None, flagged)."""
+    if not res.labels:
+        return ("no labels and no note", False) if not res.notes else (None, True)
+    flagged = bool(res.notes)
+    if res.source is None:
+        return None, True  # own grid, always with a note
+    union = np.zeros(truth.shape, bool)
+    for _, arr in res.labels:
+        if arr.shape != truth.shape:
+            return f"labels of shape {arr.shape} on a {truth.shape} series", flagged
+        union |= arr > 0
+    if not np.array_equal(union, truth > 0) and not flagged:
+        return f"{int(union.sum())} voxels labelled, truth {int((truth > 0).sum())}", flagged
+    return None, flagged
+
+
+def _centreline_doc():
+    return {
+        "format": "napari-plaque-centreline", "version": 1, "name": "LAD", "step_mm": 0.5,
+        "units": "mm", "axes": ["z", "y", "x"], "source": {},
+        "points_mm": [[0.0, 1.0, 2.0], [0.5, 1.0, 2.0], [1.0, 1.2, 2.1], [1.5, 1.3, 2.2]],
+    }  # fmt: skip
+
+
+def _check_centreline(cl, pts) -> str | None:
+    p = cl.points_mm if cl is not None else pts
+    if p is None or not np.all(np.isfinite(p)) or p.ndim != 2 or p.shape[1] != 3:
+        return "bad points"
+    if cl is not None:
+        if not (np.isfinite(cl.step_mm) and cl.step_mm > 0):
+            return f"step {cl.step_mm}"
+        if np.any(np.diff(cl.s_mm) <= 0):
+            return "arc length not increasing"
+    return None
+
+
+def run_surface_campaign(root: Path, n_cases: int, seed: int = SEED) -> dict:
+    """Mutated frame folders, DICOM SEGs and centreline files (JSON, CSV), per surface."""
+    import json
+
+    from napari_plaque.ccta.centreline import load_centreline_any
+    from napari_plaque.io.frames import read_ivus
+    from napari_plaque.io.seg import read_seg
+
+    rng = np.random.default_rng(seed)
+    surfaces = ("frame-folder", "seg", "centreline-json", "centreline-csv")
+    counts = {
+        s: {"tried": 0, "ok": 0, "flagged": 0, "refused": 0, "silent": 0, "crash": 0, "hang": 0}
+        for s in surfaces
+    }
+    problems: list[str] = []
+    seg_bytes, truth = _seg_base(root)
+    base = rng.integers(0, 255, (6, 48, 48), dtype=np.uint8)
+    for case in range(n_cases):
+        surface = surfaces[case % len(surfaces)]
+        c = counts[surface]
+        work = root / f"case{case:05d}"
+        work.mkdir()
+        flagged = False
+        try:
+            if surface == "frame-folder":
+                folder = work / "pb"
+                folder.mkdir()
+                for i, fr in enumerate(base):
+                    _png(folder / f"frame{i}.png", fr)
+                opts, what = _mutate_folder(folder, rng)
+                target = folder
+            elif surface == "seg":
+                (work / "seg").mkdir()
+                shutil.copytree(root / "ct", work / "ct")
+                data, what = _mutate_seg(seg_bytes, rng)
+                target = work / "seg" / "x.dcm"
+                target.write_bytes(data)
+            elif surface == "centreline-json":
+                doc, what = _mutate_json(_centreline_doc(), rng)
+                target = work / "cl.json"
+                target.write_text(json.dumps(doc))
+            else:
+                rows = [[0.0, 1.0, 2.0], [0.5, 1.0, 2.0], [1.0, 1.2, 2.1]]
+                op = int(rng.integers(4))
+                if op == 0:
+                    text = "axis-0,axis-1,axis-2\n" + "".join(
+                        f"{a},{b},{cc}\n" for a, b, cc in rows)
+                    k = int(rng.integers(len(text)))
+                    text = text[:k] + ["", "x", ",", "\n", "nan", "1e309"][
+                        int(rng.integers(6))] + text[k + 1:]
+                    what = f"edit char {k}"
+                elif op == 1:
+                    text, what = "a,b,c\n1,2,3\n", "other columns"
+                elif op == 2:
+                    text, what = "axis-0,axis-1,axis-2\n", "header only"
+                else:
+                    text, what = "\xff\xfe".encode("latin-1").decode("latin-1"), "binary"
+                target = work / "pts.csv"
+                target.write_text(text, encoding="latin-1")
+            c["tried"] += 1
+            label = f"{surface} case {case} ({what})"
+            with time_bound(TIME_LIMIT_S), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if surface == "frame-folder":
+                    pb = read_ivus(target, **opts)
+                    bad = _check_pullback(pb)
+                    flagged = bool(pb.assumed or pb.meta.get("warnings")) or any(
+                        "ignored" in n or "no mask" in n or "single frame" in n
+                        for n in pb.meta.get("notes", []))
+                elif surface == "seg":
+                    res = read_seg(target)
+                    bad, flagged = _check_seg(res, truth)
+                else:
+                    cl, pts = load_centreline_any(target)
+                    bad = _check_centreline(cl, pts)
+        except _Hang:
+            c["hang"] += 1
+            problems.append(f"{label}: hang")
+        except (ReaderError, FormatError) as exc:
+            if target.name in str(exc) or str(work) in str(exc):
+                c["refused"] += 1
+            else:
+                c["crash"] += 1
+                problems.append(f"{label}: message does not name the file: {exc}")
+        except Exception as exc:  # noqa: BLE001
+            c["crash"] += 1
+            problems.append(f"{label}: {type(exc).__name__}: {exc}")
+        else:
+            if bad is not None:
+                c["silent"] += 1
+                problems.append(f"{label}: silent: {bad}")
+            else:
+                c["flagged" if flagged else "ok"] += 1
+        shutil.rmtree(work, ignore_errors=True)
+    counts["problems"] = problems  # type: ignore[assignment]
+    return counts
+
+
+def _surface_report(counts: dict) -> str:
+    lines = []
+    for s, c in counts.items():
+        if s == "problems":
+            continue
+        lines.append(
+            f"{s}: tried {c['tried']}, refused {c['refused']}, flagged {c['flagged']}, ok "
+            f"{c['ok']}, silent {c['silent']}, crash {c['crash']}, hang {c['hang']}"
+        )
+    return "\n".join(lines)
+
+
+def test_fuzz_surfaces(tmp_path):
+    counts = run_surface_campaign(tmp_path, int(os.environ.get("NAPARI_PLAQUE_FUZZ_SURFACES",
+                                                                "120")))
+    print("\n" + _surface_report(counts))
+    for s, c in counts.items():
+        if s == "problems":
+            continue
+        assert c["crash"] == c["silent"] == c["hang"] == 0, counts["problems"][:10]
+        assert c["refused"] > 0, s
+
+
+@pytest.mark.slow
+def test_fuzz_surfaces_long(tmp_path):
+    counts = run_surface_campaign(tmp_path, 1000, seed=SEED + 2)
+    print("\n" + _surface_report(counts))
+    for s, c in counts.items():
+        if s != "problems":
+            assert c["crash"] == c["silent"] == c["hang"] == 0, counts["problems"][:10]
+
+
+if __name__ == "__main__":  # python tests/test_fuzz.py [surfaces] [N]: print the figures
+    import sys
+    import tempfile
+
+    if len(sys.argv) > 1 and sys.argv[1] == "surfaces":
+        with tempfile.TemporaryDirectory() as d:
+            c = run_surface_campaign(Path(d), int(sys.argv[2]) if len(sys.argv) > 2 else 120)
+            print(_surface_report(c))
+            for line in c["problems"][:40]:
+                print("  ", line)
+        sys.exit(0)
+    with tempfile.TemporaryDirectory() as d:
+        c = run_campaign(Path(d), int(sys.argv[1]) if len(sys.argv) > 1 else N_DEFAULT)
+        print(_report(c))
+        for line in c["problems"][:40]:
+            print("  ", line)

@@ -167,6 +167,9 @@ class Centreline:
         if np.any(seg <= 1e-9):
             raise ValueError("centreline has duplicate consecutive points")
         self.s_mm = np.r_[0.0, np.cumsum(seg)] if self.s_mm is None else np.asarray(self.s_mm)
+        if np.any(np.diff(self.s_mm) <= 0):
+            raise ValueError("centreline arc length does not increase (coordinates too large "
+                             "for their spacing?)")
         self.step_mm = float(self.step_mm)
 
     def __len__(self) -> int:
@@ -240,8 +243,7 @@ class Centreline:
                               f"{pts.shape}")
         pts, factor = _honour_units_axes(path, d, pts)
         step = step * factor
-        if not (np.isfinite(step) and step > 0):
-            raise FormatError(path, f"'step_mm' must be a positive number, got {d.get('step_mm')!r}")
+        _check_plausible(path, pts, step)
         src = d.get("source") or {}
         if not isinstance(src, dict):
             raise FormatError(path, "'source' must be an object")
@@ -276,7 +278,22 @@ class Centreline:
             raise FormatError(path, f"non-numeric coordinate ({exc})") from None
         if not np.all(np.isfinite(pts)):
             raise FormatError(path, "non-finite coordinate")
+        _check_plausible(path, pts)
         return pts
+
+
+def _check_plausible(path: Path, pts: np.ndarray, step: float | None = None) -> None:
+    """Points within the scanner's world (PLAUSIBLE_RANGES 'world_mm') and a plausible step:
+    a coordinate of 1e18 mm is not a vessel (and its arc length is lost to rounding)."""
+    from ..io._dicom_common import range_problem
+
+    if pts.size and not np.all(np.isfinite(pts)):
+        raise FormatError(path, "non-finite coordinate")
+    problem = range_problem("world_mm", pts.ravel(), "a point coordinate") if pts.size else None
+    if problem is None and step is not None:
+        problem = range_problem("step_mm", step, "'step_mm'")
+    if problem:
+        raise FormatError(path, problem)
 
 
 #: length units a centreline file may declare, in mm

@@ -173,6 +173,9 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float, str]] = {
     "frame_rate": (0.01, 20000.0, "frames/s"),
     "frame_time_s": (5e-5, 100.0, "s"),
     "pullback_mm_s": (0.01, 100.0, "mm/s"),
+    # centreline files (points and step), world mm
+    "world_mm": (-1e5, 1e5, "mm"),
+    "step_mm": (1e-3, 100.0, "mm"),
 }
 #: keys whose range applies to the absolute value (the sign carries a direction)
 _ABS_RANGE = {"PhysicalDeltaX", "PhysicalDeltaY"}
