@@ -214,6 +214,22 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=run_study_stats)
 
+    c = sub.add_parser(
+        "study-cohort",
+        help="write a synthetic cohort drawn from a source study's published figures (CSV)",
+        description=(
+            "Synthetic tables for the reproduction recipes of docs/reproduce/: each is drawn "
+            "from the published summary figures of one study (what is published and what the "
+            "generator assumes is printed with --list). Not patient data."
+        ),
+    )
+    c.add_argument("study", nargs="?", help="which study (see --list)")
+    c.add_argument("out", nargs="?", help="CSV to write")
+    c.add_argument("--n", type=int, help="rows (default: the study's size, see --list)")
+    c.add_argument("--seed", type=int, default=0, help="random seed")
+    c.add_argument("--list", action="store_true", help="list the studies and their figures")
+    c.set_defaults(func=run_study_cohort)
+
 
 # ---------------------------------------------------------------------------------------------
 # fuse
@@ -783,4 +799,24 @@ def _run_linear(args) -> int:
               f"{fmt(r.get('adjusted_coef'), r.get('adjusted_coef_ci95')):>30} {pa:>8}  {note}")  # fmt: skip
     if t1:
         print(t1.text())
+    return 0
+
+
+def run_study_cohort(args) -> int:
+    from ..outcomes.synthetic import STUDIES, make_study
+    from ..report import write_csv
+
+    if args.list:
+        for name, st in STUDIES.items():
+            print(f"{name}: {st['title']} ({st['source']}); default n = {st['n']}")
+            for k, v in st["published"].items():
+                print(f"    published  {k}: {v}")
+            for k, v in st["assumed"].items():
+                print(f"    assumed    {k}: {v}")
+        return 0
+    if not args.study or not args.out:
+        raise CLIError("give STUDY OUT.csv (or --list)")
+    rows = make_study(args.study, args.n, args.seed)
+    write_csv(args.out, rows)
+    print(f"{args.out}: {len(rows)} rows of the synthetic {args.study} cohort (seed {args.seed})")
     return 0
