@@ -31,17 +31,26 @@ def _no_remembered_reader():
     remember_reader("")
 
 
-def _shot(dock, widget, name: str) -> None:
-    """Save the dock (all sections, as tall as its content) when asked to."""
+def _shot(dock, widget, name: str, window: bool = False) -> None:
+    """Save the dock (all sections, as tall as its content) when asked to; with ``window``
+    also the whole napari window (the frame with its arcs layers beside the dock)."""
     folder = os.environ.get("NAPARI_PLAQUE_SHOTS")
     if not folder:
         return
     from qtpy.QtWidgets import QApplication
 
-    inner = widget.findChild(type(widget.sections["loop"]).__mro__[0]).parentWidget()
+    inner = widget.sections["loop"].parentWidget()  # the scroll area's content
+    for _ in range(3):
+        QApplication.processEvents()
+    inner.resize(inner.width(), inner.sizeHint().height())
     QApplication.processEvents()
     widget.views.canvas.draw()
     inner.grab().save(str(Path(folder) / f"ivus_{name}.png"))
+    if window:
+        qt_win = widget.viewer.window._qt_window
+        qt_win.resize(1600, 1000)
+        QApplication.processEvents()
+        qt_win.grab().save(str(Path(folder) / f"ivus_{name}_window.png"))
 
 
 @pytest.fixture
@@ -123,7 +132,7 @@ def test_the_whole_loop_in_the_dock(opened, qtbot):
     f_prop = pred.arcs[0].frame
     widget.set_frame(f_prop)
     assert (np.asarray(viewer.layers["predicted"].data[f_prop]) > 0).any()
-    _shot(dock, widget, "proposals")
+    _shot(dock, widget, "proposals", window=True)
     # accept some (one arc; a frame; a range), reject some (a frame; a range)
     frames = sorted({a.frame for a in pred.arcs})
     n0 = len(widget.arcset.arcs)
@@ -189,12 +198,12 @@ def test_the_whole_loop_in_the_dock(opened, qtbot):
     out = widget.reader_figures()
     assert out is not None and len(out["pairwise"]) == 1
     assert "κ A–B" in widget.readers_panel.figures_label.text()
-    widget.sections["readers"].expand(animate=False)
+    widget.sections["readers"].expand()
     # adjudicate A vs B
     assert widget.start_adjudication("A", "B")
     adj = widget.adjudication
     assert adj.frames and widget.current_frame() == adj.frames[0]
-    _shot(dock, widget, "adjudication")
+    _shot(dock, widget, "adjudication", window=True)
     first = adj.frames[0]
     assert widget.take("B") and adj.decisions[first] == "B"
     for g in list(adj.pending):

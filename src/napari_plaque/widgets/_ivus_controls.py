@@ -212,13 +212,15 @@ class ReadersPanel(QWidget):
             b.setEnabled(on)
 
     def set_readers(self, names: list[str]) -> None:
-        for combo, i in ((self.reader_a, 0), (self.reader_b, 1)):
-            keep = combo.currentText()
+        """The readers to choose from (this reader first); A and B default to two different
+        readers."""
+        a_keep, b_keep = self.reader_a.currentText(), self.reader_b.currentText()
+        a = a_keep if a_keep in names else (names[0] if names else "")
+        rest = [n for n in names if n != a]
+        b = b_keep if b_keep in rest else (rest[0] if rest else a)
+        for combo, pick in ((self.reader_a, a), (self.reader_b, b)):
             combo.blockSignals(True)
             combo.clear()
             combo.addItems(names)
-            if keep in names:
-                combo.setCurrentText(keep)
-            elif len(names) > i:
-                combo.setCurrentIndex(i)
+            combo.setCurrentText(pick)
             combo.blockSignals(False)

@@ -105,14 +105,15 @@ class LoopPanel(QWidget):
         rng.addWidget(QLabel("frames"))
         self.range_first = QSpinBox()
         self.range_last = QSpinBox()
-        rng.addWidget(self.range_first)
+        for sp in (self.range_first, self.range_last):
+            sp.setMinimumWidth(110)
+        rng.addWidget(self.range_first, 1)
         rng.addWidget(QLabel("to"))
-        rng.addWidget(self.range_last)
-        self.accept_range_btn = button("Accept")
-        self.reject_range_btn = button("Reject")
-        rng.addWidget(self.accept_range_btn)
-        rng.addWidget(self.reject_range_btn)
+        rng.addWidget(self.range_last, 1)
         lay.addLayout(rng)
+        self.accept_range_btn = button("Accept range", "every proposal of those frames")
+        self.reject_range_btn = button("Reject range", "every proposal of those frames")
+        lay.addLayout(_grid([[self.accept_range_btn, self.reject_range_btn]]))
         self.pred_label = fixed_lines(QLabel(""), 2)
         lay.addWidget(self.pred_label)
 
@@ -141,12 +142,13 @@ class LoopPanel(QWidget):
         lay.addLayout(
             _grid([[self.next_prop_btn, self.gate_btn], [self.prev_ed_btn, self.next_ed_btn]])
         )
-        self.ed_label = fixed_lines(QLabel(""), 1)
+        self.ed_label = fixed_lines(QLabel(""), 2)
         lay.addWidget(self.ed_label)
 
     def set_frames(self, n_frames: int) -> None:
         for s in (self.range_first, self.range_last):
             s.setRange(0, max(n_frames - 1, 0))
+            s.lineEdit().setText(s.textFromValue(s.value()))  # Qt leaves an unchanged 0 blank
 
     def set_running(self, running: bool, what: str = "") -> None:
         for b in (self.train_btn, self.retrain_btn, self.predict_btn, self.model_btn):

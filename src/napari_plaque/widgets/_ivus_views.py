@@ -71,12 +71,17 @@ class ArcViews(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
-        row.addWidget(QLabel("cut at (deg)"))
+        row.addWidget(QLabel("longitudinal cut at"))
         self.long_angle = QSpinBox()
         self.long_angle.setRange(0, 179)
+        self.long_angle.setSuffix(" deg")
+        self.long_angle.setMinimumWidth(100)
         self.long_angle.valueChanged.connect(lambda v: on_long_angle(float(v)))
         row.addWidget(self.long_angle)
-        row.addWidget(QLabel("map"))
+        row.addStretch(1)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("arc map click"))
         self.map_mode = QComboBox()
         self.map_mode.addItems(list(MAP_MODES))
         self.map_mode.setToolTip(
@@ -88,6 +93,8 @@ class ArcViews(QWidget):
         self.brush.setValue(20)
         self.brush.setSuffix(" deg")
         self.brush.setToolTip("paint brush width (angle)")
+        self.brush.setMinimumWidth(100)
+        row.addWidget(QLabel("brush"))
         row.addWidget(self.brush)
         row.addStretch(1)
         lay.addLayout(row)
@@ -95,7 +102,7 @@ class ArcViews(QWidget):
         self.figure = Figure(figsize=(4, 6))
         self.figure.subplots_adjust(left=0.13, right=0.97, top=0.95, bottom=0.07, hspace=0.6)
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(360)
+        self.canvas.setMinimumHeight(480)
         lay.addWidget(self.canvas)
         self.ax_polar = self.figure.add_subplot(3, 1, 1)
         self.ax_map = self.figure.add_subplot(3, 1, 2)
@@ -229,9 +236,15 @@ class ArcViews(QWidget):
         self._full_draw()
 
     def show_frame(
-        self, frame: int, polar: np.ndarray, arcs: list[tuple[str, float, float]], mm: float
+        self,
+        frame: int,
+        polar: np.ndarray,
+        arcs: list[tuple[str, float, float]],
+        mm: float,
+        proposed: list[tuple[str, float, float]] = (),
     ) -> None:
-        """Show frame ``frame``: its polar image (depth x angle) and arcs (class, start, end)."""
+        """Show frame ``frame``: its polar image (depth x angle), the reader's arcs (class,
+        start, end) over the full depth and proposals in a cyan strip at the bottom."""
         if self._polar_im is None:
             return
         self._frame = int(frame)
@@ -244,6 +257,11 @@ class ArcViews(QWidget):
             for a, b in unwrapped(s, e):
                 verts.append([(a, 0), (b, 0), (b, POLAR_DEPTH), (a, POLAR_DEPTH)])
                 cols.append(CLASS_COLORS.get(cidx.get(cls, 0) + 1, "white"))
+        strip = POLAR_DEPTH * 0.82
+        for _cls, s, e in proposed:
+            for a, b in unwrapped(s, e):
+                verts.append([(a, strip), (b, strip), (b, POLAR_DEPTH), (a, POLAR_DEPTH)])
+                cols.append(PROPOSAL_COLOR)
         self._spans.set_verts(verts)
         self._spans.set_facecolors(cols or ["white"])
         self._polar_title.set_text(f"frame {frame} ({mm:.2f} mm): polar (angle x depth)")

@@ -41,8 +41,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QSettings, QTimer
-from qtpy.QtWidgets import QFileDialog, QFrame, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtCore import QSettings, Qt, QTimer
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..io.errors import FormatError
 from ..ivus.annotator import ArcAnnotator, ArcDrag, angle_about, autosave_path
@@ -114,18 +122,44 @@ def session_path(source: str | Path, reader: str = "") -> Path:
     return p.with_name(f"{p.name}.arcs-session{tail}.json")
 
 
-def _section(title: str, widgets: list[QWidget], expanded: bool = True) -> QWidget:
-    from superqt import QCollapsible
+class Section(QWidget):
+    """A titled section that folds away (a header button over its content), so the dock fits
+    a 1080-pixel screen; the content keeps its natural height when it grows."""
 
-    box = QCollapsible(title)
-    box.setDuration(0)
-    for w in widgets:
-        box.addWidget(w)
-    if expanded:
-        box.expand(animate=False)
-    else:
-        box.collapse(animate=False)
-    return box
+    def __init__(self, title: str, widgets: list[QWidget], expanded: bool = True) -> None:
+        super().__init__()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        self.header = QToolButton()
+        self.header.setText(title)
+        self.header.setCheckable(True)
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.header.setStyleSheet("QToolButton { font-weight: bold; text-align: left; }")
+        self.header.toggled.connect(self._toggled)
+        lay.addWidget(self.header)
+        self.content = QWidget()
+        inner = QVBoxLayout(self.content)
+        inner.setContentsMargins(4, 0, 0, 0)
+        for w in widgets:
+            inner.addWidget(w)
+        lay.addWidget(self.content)
+        self.header.setChecked(expanded)
+        self._toggled(expanded)
+
+    def _toggled(self, on: bool) -> None:
+        self.header.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.content.setVisible(on)
+
+    def expand(self) -> None:
+        self.header.setChecked(True)
+
+    def collapse(self) -> None:
+        self.header.setChecked(False)
+
+    def isExpanded(self) -> bool:  # noqa: N802 - Qt style
+        return self.header.isChecked()
 
 
 class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
@@ -153,6 +187,9 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         inner = QWidget()
         lay = QVBoxLayout(inner)
         scroll.setWidget(inner)
+        # wide enough for the button rows and the views; the height scrolls (1080-px screens)
+        scroll.setMinimumWidth(440)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer.addWidget(scroll)
         self.controls = AnnotatorControls(self)
         self.loop_panel = LoopPanel(self)
@@ -162,12 +199,10 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
             self.set_frame, self._polar_arc, self._start_longitudinal, self, self._on_paint
         )
         self.sections = {
-            "annotate": _section("Annotate", [self.controls]),
-            "views": _section("Views: polar frame, arc map, longitudinal cut", [self.views]),
-            "loop": _section(
-                "Train, predict, review", [self.loop_panel, self.curve], expanded=True
-            ),
-            "readers": _section("Readers and adjudication", [self.readers_panel], False),
+            "annotate": Section("Annotate", [self.controls]),
+            "views": Section("Views: polar frame, arc map, longitudinal cut", [self.views]),
+            "loop": Section("Train, predict, review", [self.loop_panel, self.curve]),
+            "readers": Section("Readers and adjudication", [self.readers_panel], False),
         }
         for sec in self.sections.values():
             lay.addWidget(sec)
@@ -870,7 +905,9 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         frame = np.asarray(self.pullback.frames[f])
         pol = to_polar(frame, self.arcset.center_of(f), n_alines=360, depth_samples=POLAR_DEPTH)
         arcs = [(a.cls, a.start_deg, a.end_deg) for a in self.arcset.arcs_for(f)]
-        self.views.show_frame(f, pol.T, arcs, f * self.pullback.mm_per_frame)
+        pred = self.predicted
+        prop = [(a.cls, a.start_deg, a.end_deg) for a in pred.arcs_for(f)] if pred else []
+        self.views.show_frame(f, pol.T, arcs, f * self.pullback.mm_per_frame, prop)
         if self.adjudication is not None:
             self._show_adjudication()
 
