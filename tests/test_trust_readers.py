@@ -312,3 +312,24 @@ def test_deep_json_sidecar_is_refused_not_a_traceback(tmp_path):
     with pytest.raises(ReaderError, match=r"pullback\.json"):
         read_frame_sequence(folder)
     shutil.rmtree(folder)
+
+
+def test_ivus_vessel_on_static_and_single_frames_measures(tmp_path):
+    """Static frames: every measurement was null with the automatic mask; one image was
+    'unknown format'. Both are measured now, with a note saying what was done."""
+    from PIL import Image
+
+    from napari_plaque.ivus.vessel_synthetic import make_vessel_frames
+
+    frames, _ = make_vessel_frames(n_frames=2, size=96, seed=0)
+    static, one = tmp_path / "static", tmp_path / "one"
+    static.mkdir()
+    one.mkdir()
+    for i in range(5):
+        Image.fromarray(frames[0]).save(static / f"f{i}.png")
+    Image.fromarray(frames[0]).save(one / "f0.png")
+    for folder, note in ((static, "frames hardly change"), (one, "single frame")):
+        rc, out, _ = _cli("ivus-vessel", folder, "--pixel-mm", "0.04", "--json")
+        rep = json.loads(out)
+        assert rc == 0 and rep["summary"]["mla_mm2"] is not None
+        assert any(note in n for n in rep["notes"])
