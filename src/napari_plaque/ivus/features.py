@@ -85,7 +85,8 @@ def base_features(
     gap = max(1, int(round(0.1 / dz)))
     ipk = np.argmax(p, axis=2)
     peak = np.take_along_axis(p, ipk[..., None], axis=2)[..., 0]
-    cs = np.concatenate([np.zeros((b, n, 1), np.float32), np.cumsum(p, axis=2)], axis=2)
+    cs = np.zeros((b, n, m + 1), np.float32)  # running sums, the same sequential float32 adds
+    np.cumsum(p, axis=2, out=cs[:, :, 1:])
 
     def window_mean(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         lo = np.clip(lo, 0, m)
@@ -107,14 +108,15 @@ def base_features(
     fall = np.where(np.isfinite(fall), fall, 0.0)
     mean = p.mean(axis=2)
     std = p.std(axis=2)
-    # fraction of the shadow window darker than 15 % of the peak
-    dark = (p < 0.15 * peak[..., None]).astype(np.float32)
-    csd = np.concatenate([np.zeros((b, n, 1), np.float32), np.cumsum(dark, axis=2)], axis=2)
+    # fraction of the shadow window darker than 15 % of the peak: counted in the window only
+    # (an exact count, as the difference of a running count over the whole A-line was)
     lo = np.clip(ipk + gap, 0, m - 1)
     hi = np.clip(ipk + gap + win, lo + 1, m)
-    dark_frac = (
-        np.take_along_axis(csd, hi[..., None], 2) - np.take_along_axis(csd, lo[..., None], 2)
-    )[..., 0] / (hi - lo)
+    pos = lo[..., None] + np.arange(win)
+    inwin = pos < hi[..., None]
+    wv = np.take_along_axis(p, np.minimum(pos, m - 1), axis=2)
+    n_dark = np.count_nonzero((wv < 0.15 * peak[..., None]) & inwin, axis=2)
+    dark_frac = n_dark.astype(np.float32) / (hi - lo)
     feats = np.stack(
         [
             peak,
@@ -146,6 +148,11 @@ def context_features(base: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=2).astype(np.float32)
 
 
+#: frames per polar transform / feature computation inside one work item (cache-sized)
+_POLAR_SUB_BATCH = 8
+_FEATURE_SUB_BATCH = 4
+
+
 def iter_pullback_features(
     frames,
     center=None,
@@ -170,6 +177,8 @@ def iter_pullback_features(
     def work(f0: int) -> int:
         f1 = min(n_frames, f0 + batch)
         c = cen if cen is None or cen.ndim == 1 else cen[f0:f1]
+        # small sub-batches keep every temporary in the core's cache (per-frame results, so
+        # the sub-batch size changes the speed only, never a value)
         pol = _drain(
             iter_to_polar(
                 frames[f0:f1],
@@ -178,13 +187,15 @@ def iter_pullback_features(
                 depth_samples,
                 depth_mm=depth_mm,
                 pixel_spacing_mm=pixel_spacing_mm,
-                batch=batch,
+                batch=min(batch, _POLAR_SUB_BATCH),
                 dtype=np.uint8,
             )
         )
         if polar_all is not None:
             polar_all[f0:f1] = pol
-        base[f0:f1] = base_features(pol, depth_mm)
+        for s0 in range(0, f1 - f0, _FEATURE_SUB_BATCH):
+            s1 = min(f1 - f0, s0 + _FEATURE_SUB_BATCH)
+            base[f0 + s0 : f0 + s1] = base_features(pol[s0:s1], depth_mm)
         return f1 - f0
 
     # numpy releases the GIL in the gathers and reductions: two threads use both cores
@@ -223,6 +234,7 @@ def aline_features(polar: np.ndarray, depth_mm: float, batch: int = 64) -> np.nd
     polar = np.asarray(polar)
     f = polar.shape[0]
     base = np.empty((f, polar.shape[1], len(BASE_FEATURES)), np.float32)
-    for f0 in range(0, f, batch):
-        base[f0 : f0 + batch] = base_features(polar[f0 : f0 + batch], depth_mm)
+    step = min(batch, _FEATURE_SUB_BATCH)
+    for f0 in range(0, f, step):
+        base[f0 : f0 + step] = base_features(polar[f0 : f0 + step], depth_mm)
     return context_features(base)
