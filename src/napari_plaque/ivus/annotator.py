@@ -7,6 +7,15 @@ psygnal signals. The napari dock (:mod:`napari_plaque.widgets.ivus`) only binds 
 methods and redraws on its events, in the manner of napari-animation (a model class, a thin
 Qt view). Everything here is tested without a viewer.
 
+Undo covers the arcs, the predictions waiting and the *reviewed* frames (frames the user has
+finished, which count as labels even without an arc) together, so accepting or rejecting
+predictions (per arc, per frame, over a frame range), a paint stroke on the arc map
+(:meth:`ArcAnnotator.begin_stroke` / :meth:`~ArcAnnotator.paint` /
+:meth:`~ArcAnnotator.end_stroke`, or :meth:`~ArcAnnotator.paint_block`) and any edit are each
+one undo step. :meth:`ArcAnnotator.next_ed_frame` steps through the end-diastolic frames of
+:mod:`napari_plaque.ivus.gating`. The train / predict / propose loop over an annotator is
+:class:`napari_plaque.ivus.loop.AnnotationLoop`.
+
 Autosave: every edit is written at once (atomically) to ``<pullback>.arcs.json`` beside the
 pullback file, or to the file chosen with :meth:`ArcAnnotator.save_to`. A failed write
 (read-only folder, full disk, a file changed by someone else) never loses the session: the
