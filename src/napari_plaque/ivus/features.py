@@ -102,9 +102,10 @@ def base_features(
     deep = p[:, :, int(m * 0.6) :].mean(axis=2)
     grad = np.diff(p, axis=2)
     idx = np.arange(m - 1)[None, None, :]
-    rise = np.where(idx < np.maximum(ipk, 1)[..., None], grad, -np.inf).max(axis=2)
+    # masked reductions (no masked copy of the gradient)
+    rise = np.max(grad, axis=2, where=idx < np.maximum(ipk, 1)[..., None], initial=-np.inf)
     rise = np.where(np.isfinite(rise), rise, 0.0)
-    fall = np.where(idx >= ipk[..., None], grad, np.inf).min(axis=2)
+    fall = np.min(grad, axis=2, where=idx >= ipk[..., None], initial=np.inf)
     fall = np.where(np.isfinite(fall), fall, 0.0)
     mean = p.mean(axis=2)
     std = p.std(axis=2)
