@@ -100,3 +100,31 @@ def test_dock_edit_at_1000_frames_updates_one_row(make_napari_viewer, qtbot, tmp
     w.editor.undo()
     assert model.row(7)["lumen_area_mm2"] == pytest.approx(before)
     assert model.n_resets == resets
+
+
+def test_borders_file_holds_the_same_values_as_the_per_value_writer(tmp_path):
+    """The fast writer (one C-encoded JSON array per frame) keeps the file's layout and values:
+    compared with the earlier per-value writer, kept here."""
+    from napari_plaque.ivus.vessel_files import load_borders, save_borders
+
+    def old_radii_list(r):
+        return [[None if not np.isfinite(v) else round(float(v), 3) for v in row] for row in r]
+
+    vb = _borders(30, seed=3)
+    vb.lumen_r_px[4, 10:20] = np.nan
+    vb.eem_r_px[7, :] = np.nan
+    vb.flags[4] = ["shadow over 50 % of the A-lines"]
+    path = save_borders(tmp_path / "b.json", vb, (160, 160), {4, 7}, "pb.dcm")
+    obj = json.loads(path.read_text())
+    for key, r in (("lumen_r_px", vb.lumen_r_px), ("eem_r_px", vb.eem_r_px)):
+        old = old_radii_list(r)
+        assert [[v is None for v in row] for row in obj[key]] == [
+            [v is None for v in row] for row in old
+        ]
+        a = np.array([[np.nan if v is None else v for v in row] for row in obj[key]])
+        b = np.array([[np.nan if v is None else v for v in row] for row in old])
+        np.testing.assert_allclose(a, b, atol=1e-9)
+    assert obj["edited_frames"] == [4, 7] and obj["flags"] == {"4": vb.flags[4]}
+    back, edited = load_borders(path, 30, (160, 160))
+    assert edited == {4, 7}
+    np.testing.assert_allclose(back.lumen_r_px, vb.lumen_r_px, atol=5e-4)

@@ -66,7 +66,7 @@ class BorderEditor(Undoable):
         self.save_path = Path(save_path) if save_path else None
         self.source = source
         self.edited: set[int] = set()
-        self.history: History[tuple[VesselBorders, set[int]]] = History(max_history)
+        self.history: History[tuple] = History(max_history)  # (frames|None, before, after)
         self._measure: VesselMeasurements | None = None
         self.burden_threshold_pct: float | None = None
         self.gated_frames: np.ndarray | None = None  # measure only these (end-diastolic) frames
@@ -89,11 +89,32 @@ class BorderEditor(Undoable):
         return ed
 
     # -- history --------------------------------------------------------------------------
-    def _state(self) -> tuple[VesselBorders, set[int]]:
-        return self.borders.copy(), set(self.edited)
+    # Commands, not snapshots: an edit of one frame keeps that frame's rows before and after
+    # (a few KB), so an edit and its undo cost a frame, not the pullback (200 snapshots of a
+    # 3,000-frame pullback would hold 3.4 GB). A new detection keeps whole copies.
+    def _part(self, frames: np.ndarray | None) -> tuple:
+        b = self.borders
+        if frames is None:
+            return b.copy(), set(self.edited)
+        return (b.lumen_r_px[frames].copy(), b.eem_r_px[frames].copy(),
+                b.shadowed[frames].copy(), set(self.edited))
 
-    def _push(self) -> None:
-        self.history.push(self._state())
+    def _set_part(self, frames: np.ndarray | None, part: tuple) -> None:
+        if frames is None:
+            self.borders, edited = part[0].copy(), part[1]
+        else:
+            lum, eem, shadowed, edited = part
+            self.borders.lumen_r_px[frames] = lum
+            self.borders.eem_r_px[frames] = eem
+            self.borders.shadowed[frames] = shadowed
+        self.edited = set(edited)
+
+    def _record(self, frames: np.ndarray | None, before: tuple) -> None:
+        self.history.push((frames, before, self._part(frames)))
+
+    @staticmethod
+    def _signal_frame(frames: np.ndarray | None) -> int:
+        return int(frames[0]) if frames is not None and frames.size == 1 else -1
 
     def _changed(self, frame: int) -> None:
         self._measure = None
@@ -101,33 +122,23 @@ class BorderEditor(Undoable):
         self.autosave()
         self.borders_changed.emit(int(frame))
 
-    def _restore(self, state: tuple[VesselBorders, set[int]] | None) -> bool:
-        if state is None:
+    def undo(self) -> bool:
+        step = self.history.undo()
+        if step is None:
             return False
-        old = self.borders
-        self.borders, self.edited = state
-        self._changed(self._one_changed_frame(old, self.borders))
+        frames, before, _after = step
+        self._set_part(frames, before)
+        self._changed(self._signal_frame(frames))
         return True
 
-    @staticmethod
-    def _one_changed_frame(a: VesselBorders, b: VesselBorders) -> int:
-        """The one frame whose borders differ between a and b, or -1 (several, or other
-        geometry): an undo of one edit redraws one table row, not 3,000."""
-        if a.lumen_r_px.shape != b.lumen_r_px.shape or a.center != b.center:
-            return -1
-        diff = np.zeros(a.n_frames, bool)
-        for x, y in ((a.lumen_r_px, b.lumen_r_px), (a.eem_r_px, b.eem_r_px)):
-            diff |= ~((x == y) | (np.isnan(x) & np.isnan(y))).all(axis=1)
-        diff |= (a.shadowed != b.shadowed).any(axis=1)
-        frames = np.flatnonzero(diff)
-        same_flags = a.flags == b.flags
-        return int(frames[0]) if frames.size == 1 and same_flags else -1
-
-    def undo(self) -> bool:
-        return self._restore(self.history.undo(self._state()))
-
     def redo(self) -> bool:
-        return self._restore(self.history.redo(self._state()))
+        step = self.history.redo()
+        if step is None:
+            return False
+        frames, _before, after = step
+        self._set_part(frames, after)
+        self._changed(self._signal_frame(frames))
+        return True
 
     def measure_frames(self, frames) -> VesselMeasurements:
         """Per-frame measurements of just these frames (a table row after an edit), uncached;
@@ -146,11 +157,12 @@ class BorderEditor(Undoable):
     def measure_snapshot(self):
         """A function that measures the borders as they are now, for a worker thread
         (the editor may change meanwhile: it measures a copy)."""
-        borders, mpf, gated = self.borders.copy(), self.mm_per_frame, self.gated_frames
-        thr = self.burden_threshold_pct
+        mpf, gated, thr = self.mm_per_frame, self.gated_frames, self.burden_threshold_pct
 
         def run() -> VesselMeasurements:
-            return measure_vessel(borders, mpf, gated, burden_threshold_pct=thr)
+            # copied on the worker; an edit meanwhile changes the generation, and
+            # cache_measurements then refuses this result
+            return measure_vessel(self.borders.copy(), mpf, gated, burden_threshold_pct=thr)
 
         return run
 
@@ -168,9 +180,10 @@ class BorderEditor(Undoable):
         if borders.n_frames != self.borders.n_frames:
             raise ValueError(f"borders for {borders.n_frames} frames, pullback has "
                              f"{self.borders.n_frames}")
-        self._push()
+        before = self._part(None)
         self.borders = borders
         self.edited = set()
+        self._record(None, before)
         self._changed(-1)
 
     def _check(self, frame: int, which: str) -> None:
@@ -190,7 +203,6 @@ class BorderEditor(Undoable):
         w = np.where(d < width_deg, 0.5 * (1 + np.cos(np.pi * d / width_deg)), 0.0)
         k = int(np.argmin(d))
         base = r[k] if np.isfinite(r[k]) else target
-        self._push()
         new = np.where(np.isfinite(r), r, base) + w * (target - base)
         self._apply(frame, which, new)
 
@@ -202,7 +214,6 @@ class BorderEditor(Undoable):
         if rows.size < 3 or rows.shape != cols.shape:
             raise ValueError("a contour needs at least 3 points")
         r = radii_from_points(rows, cols, self.borders.center, self.borders.n_alines)
-        self._push()
         self._apply(frame, which, r)
 
     def _apply(self, frame: int, which: str, r: np.ndarray) -> None:
@@ -219,19 +230,24 @@ class BorderEditor(Undoable):
                 f"frame {frame}: the {'lumen' if which == 'lumen' else 'EEM'} was kept {side} "
                 f"at {n} of {r.size} A-lines"
             )
+        frames = np.array([int(frame)])
+        before = self._part(frames)
         self.borders.radii(which)[frame] = r
         self.borders.shadowed[frame] = False
         self.edited.add(int(frame))
+        self._record(frames, before)
         self._changed(frame)
 
     def copy_frame(self, src: int, dst: int) -> None:
         """Copy both borders of frame ``src`` onto ``dst``."""
         self._check(src, "lumen")
         self._check(dst, "lumen")
-        self._push()
+        frames = np.array([int(dst)])
+        before = self._part(frames)
         for w in ("lumen", "eem"):
             self.borders.radii(w)[dst] = self.borders.radii(w)[src]
         self.edited.add(int(dst))
+        self._record(frames, before)
         self._changed(dst)
 
     # -- results and files ----------------------------------------------------------------
@@ -264,11 +280,14 @@ class BorderEditor(Undoable):
             return False
         path, shape, source = self.save_path, self.frame_shape, self.source
         if self.background_save:
-            borders, edited = self.borders.copy(), set(self.edited)  # the state of this edit
+            # the borders are copied on the saving thread (a torn copy, made while an edit
+            # runs, is rewritten by the save that edit submits: the last save is of the last
+            # state); the edited set is copied here (a set may not change while iterated)
+            edited = set(self.edited)
             if self._saver is None:
                 self._saver = LatestOnlyRunner()
             self._saver.submit(
-                lambda: save_borders(path, borders, shape, edited, source),
+                lambda: save_borders(path, self.borders.copy(), shape, edited, source),
                 lambda _r, exc: self._report_save(path, exc),
             )
             return True

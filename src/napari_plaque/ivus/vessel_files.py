@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..io.atomic import atomic_write_json, atomic_write_text
+from ..io.atomic import atomic_write_text
 from ..io.errors import FormatError
 from ..io.versioned import read_versioned_json
 from .borders import VesselBorders
@@ -50,8 +51,22 @@ def borders_path(source: str | Path) -> Path:
     return p.with_name(p.name + ".borders.json")
 
 
-def _radii_list(r: np.ndarray) -> list:
-    return [[None if not np.isfinite(v) else round(float(v), 3) for v in row] for row in r]
+def _radii_json(r: np.ndarray) -> str:
+    """The radii (F, N) as a JSON array of frames, 3 decimals, NaN as null.
+
+    Encoded one frame at a time with the C encoder: a 3,000-frame pullback (2 x 1.1 M radii)
+    takes a fraction of a second instead of seconds of per-value Python, and a background
+    autosave releases the interpreter between frames instead of holding napari's main thread.
+    """
+    q = np.round(np.asarray(r, np.float64), 3)
+    finite = np.isfinite(q)
+    rows = []
+    for k in range(q.shape[0]):
+        row = q[k].tolist()
+        if not finite[k].all():
+            row = [v if ok else None for v, ok in zip(row, finite[k].tolist(), strict=True)]
+        rows.append(json.dumps(row, allow_nan=False))
+    return "[\n  " + ",\n  ".join(rows) + "\n ]"
 
 
 def save_borders(
@@ -61,23 +76,31 @@ def save_borders(
     edited: set[int] | None = None,
     source: str = "",
 ) -> Path:
-    """Write the borders JSON atomically."""
-    obj = {
+    """Write the borders JSON atomically (serialised whole first: an error writes nothing)."""
+    head = {
         "format": BORDERS_FORMAT,
         "version": BORDERS_VERSION,
         "source": Path(source).name if source else "",
         "n_frames": borders.n_frames,
         "n_alines": borders.n_alines,
         "frame_shape": [int(frame_shape[0]), int(frame_shape[1])],
-        "center": list(borders.center),
-        "pixel_spacing_mm": list(borders.pixel_spacing_mm),
+        "center": [float(c) for c in borders.center],
+        "pixel_spacing_mm": [float(v) for v in borders.pixel_spacing_mm],
         "edited_frames": sorted(int(f) for f in (edited or ())),
-        "flags": {str(k): list(v) for k, v in borders.flags.items()},
+        "flags": {str(k): [str(x) for x in v] for k, v in borders.flags.items()},
         "shadowed": [np.flatnonzero(s).tolist() for s in borders.shadowed],
-        "lumen_r_px": _radii_list(borders.lumen_r_px),
-        "eem_r_px": _radii_list(borders.eem_r_px),
     }
-    return atomic_write_json(path, obj)
+    text = json.dumps(head, indent=1, allow_nan=False)
+    assert text.endswith("\n}")
+    text = (
+        text[:-2]
+        + ',\n "lumen_r_px": '
+        + _radii_json(borders.lumen_r_px)
+        + ',\n "eem_r_px": '
+        + _radii_json(borders.eem_r_px)
+        + "\n}\n"
+    )
+    return atomic_write_text(path, text)
 
 
 def _radii_array(path, obj, key, n_frames, n_alines) -> np.ndarray:
