@@ -216,3 +216,21 @@ def test_for_pullback_and_kinds(synth, tmp_path):
     assert "svm" in loop.available_kinds()
     with pytest.raises(ValueError, match="frames"):
         AnnotationLoop(ArcAnnotator(5, pb.frame_shape), pb)
+
+
+def test_lumen_centres_per_frame(synth, tmp_path):
+    """Arcs drawn about per-frame lumen centres: features, export and prediction follow them."""
+    from napari_plaque.ivus.dataset import load_training_set
+
+    pb, truth = synth
+    ann = ArcAnnotator(pb.n_frames, pb.frame_shape)
+    centres = [[63.0 + (f % 3), 64.0] for f in range(N)]
+    assert ann.set_center_mode("lumen", centres)
+    loop = AnnotationLoop(ann, pb, heldout_folds=2)
+    _annotate(ann, truth, [1, 2, 3, 15, 30])
+    res = run_steps(loop.train_steps(out_dir=tmp_path / "ds"))
+    ds = load_training_set(res.dataset_path)
+    assert [p["center_mode"] for p in ds["manifest"]["pullbacks"]] == ["lumen"] * 3
+    assert np.asarray(ds["manifest"]["pullbacks"][0]["center"]).shape == (3, 2)
+    pred = run_steps(loop.predict_steps())
+    assert pred.arcs.center_mode == "lumen" and len(pred.arcs.centers) == N
