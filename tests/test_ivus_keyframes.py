@@ -88,13 +88,16 @@ def test_full_ring_keyframe():
     ]
 
 
-def test_cli_arcs_interpolate(tmp_path):
+def test_cli_arcs_interpolate(tmp_path, capsys):
     from napari_plaque.cli import main
 
     src = tmp_path / "a.arcs.json"
     save_arcs(_set([(0, "calcium", 350, 30), (4, "calcium", 10, 50)]), src)
     out = tmp_path / "b.arcs.json"
     assert main(["arcs", "interpolate", str(src), "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["frames_filled"] == [1, 2, 3] and res["gaps_interpolated"] == [[0, 4]]
+    assert res["n_arcs_added"] == 3 and res["warnings"] == []
     got = load_arcs(out)
     assert sorted({a.frame for a in got.arcs}) == [0, 1, 2, 3, 4]
     assert _t(got.arcs_for(2)) == [(2, "calcium", 0.0, 40.0)]
@@ -102,12 +105,16 @@ def test_cli_arcs_interpolate(tmp_path):
     # never over the input unless asked
     before = src.read_text()
     assert main(["arcs", "interpolate", str(src), "--out", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert "a.arcs.json" in err and "--overwrite" in err
     assert src.read_text() == before
     assert main(["arcs", "interpolate", str(src), "--out", str(src), "--overwrite"]) == 0
     assert len(load_arcs(src).arcs) == 5
     # bad input: exit 2 naming the file
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"format": "something else"}))
+    capsys.readouterr()
     assert main(["arcs", "interpolate", str(bad), "--out", str(tmp_path / "c.json")]) == 2
+    assert "bad.json" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
     assert main(["arcs", "interpolate", str(src), "--out", str(out), "--max-gap", "1"]) == 2
