@@ -114,14 +114,13 @@ def _check_mask_grid(path: str, vol) -> None:
     shape); a .npy has no geometry: said on stderr."""
     import sys
 
-    from ..ccta.centreline import check_label_geometry
     from ..io.detect import is_nifti
 
     if is_nifti(path):
-        from ..io.nifti import read_nifti
+        from ..io.nifti import check_label_grid, read_nifti
 
         lab = read_nifti(path)
-        check_label_geometry(lab.spacing_mm, lab.origin_mm, vol, path)
+        check_label_grid(lab.spacing_mm, lab.origin_mm, vol, path)
     else:
         sys.stderr.write(
             f"note: {path}: a .npy label map carries no voxel size or origin; taken to be on "
