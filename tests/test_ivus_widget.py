@@ -25,13 +25,24 @@ class FakeEvent:
 
 
 @pytest.fixture(autouse=True)
-def _no_remembered_reader():
-    """The dock remembers the reader's name in the Qt settings: tests start without one."""
+def _no_remembered_reader(tmp_path):
+    """The dock remembers the reader's name in the Qt settings: tests keep theirs in a
+    temporary folder (never the user's) and start without a name."""
+    import os
+
+    from qtpy.QtCore import QSettings
+
     from napari_plaque.widgets.ivus import remember_reader
 
+    formats = (QSettings.Format.NativeFormat, QSettings.Format.IniFormat)
+    scope = QSettings.Scope.UserScope
+    default = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    for fmt in formats:
+        QSettings.setPath(fmt, scope, str(tmp_path / "qsettings"))
     remember_reader("")
     yield
-    remember_reader("")
+    for fmt in formats:
+        QSettings.setPath(fmt, scope, default)
 
 
 @pytest.fixture
