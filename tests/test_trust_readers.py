@@ -333,3 +333,34 @@ def test_ivus_vessel_on_static_and_single_frames_measures(tmp_path):
         rep = json.loads(out)
         assert rc == 0 and rep["summary"]["mla_mm2"] is not None
         assert any(note in n for n in rep["notes"])
+
+
+def test_jpeg_number_of_frames_1_over_many_images_is_refused(tmp_path):
+    """pydicom-data's 120-frame JPEG baseline US with NumberOfFrames 1: not 1 frame."""
+    ds = pydicom.dcmread(pydicom_file("color3d_jpeg_baseline.dcm"))
+    ds.NumberOfFrames = 1
+    with pytest.raises(ReaderError, match=r"NumberOfFrames \(0028,0008\) is 1 but 120"):
+        read_pullback(_save(ds, tmp_path / "j1.dcm"))
+
+
+def test_warnings_reach_cohort_columns(tmp_path):
+    from PIL import Image
+
+    from napari_plaque.io.frames import read_ivus
+    from napari_plaque.ivus.vessel_measure import iter_analyse_pullback
+    from napari_plaque.ivus.vessel_synthetic import make_vessel_frames
+
+    frames, _ = make_vessel_frames(n_frames=3, size=96, seed=0)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"f{i}.png")
+    pb = read_ivus(folder, pixel_mm=0.5)  # a 48 mm field: EEM areas far beyond a coronary
+    gen = iter_analyse_pullback(pb)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        report, _ = stop.value
+    assert report["warnings"] and report["summary"]["n_warnings"] == len(report["warnings"])
+    assert "field of view" in report["summary"]["warning"]

@@ -300,6 +300,9 @@ def iter_analyse_pullback(
     notes = list(pullback.meta.get("notes", [])) + m.notes
     notes += [f"frame {f}: {s}" for f, ss in sorted(borders.flags.items()) for s in ss]
     warnings_ = list(meta.get("warnings", [])) + list(m.summary.get("warnings", []))
+    # also as plain columns, so cohort tables (which keep only scalars) carry the flag
+    m.summary["n_warnings"] = len(warnings_)
+    m.summary["warning"] = "; ".join(warnings_)
     notes += [f"warning: {w}" for w in warnings_ if f"warning: {w}" not in notes]
     report = {
         "pullback": str(pullback.source),
