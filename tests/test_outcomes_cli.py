@@ -95,8 +95,9 @@ def test_bad_input_exit_2_nothing_written(cohort, tmp_path, capsys, edit, extra,
 
 
 def test_no_events_in_a_group_and_too_few_events(tmp_path, capsys):
-    rows = [{"t": i + 1, "e": int(i < 3), "g": "a" if i < 5 else "b", "x": i, "z": i % 2,
-             "w": i % 3} for i in range(10)]  # fmt: skip
+    xs = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+    rows = [{"t": i + 1, "e": int(i < 3), "g": "a" if i < 5 else "b", "x": xs[i], "z": i % 2,
+             "w": (i * 7) % 3} for i in range(10)]  # fmt: skip
     p = tmp_path / "t.csv"
     write_csv(p, rows)
     assert main(["study-stats", str(p), "--time", "t", "--event", "e", "--group", "g"]) == 2
@@ -117,3 +118,12 @@ def test_survival_options_need_time(cohort, capsys):
     assert "--per need --time and --event" in capsys.readouterr().err
     assert main(["study-stats", str(path), "--time", "days"]) == 2
     assert "both --time and --event" in capsys.readouterr().err
+
+
+def test_monotone_likelihood_is_refused_not_a_number(tmp_path, capsys):
+    rows = [{"t": i + 1, "e": int(i < 3), "x": i} for i in range(10)]  # x orders the events
+    p = tmp_path / "m.csv"
+    write_csv(p, rows)
+    assert main(["study-stats", str(p), "--time", "t", "--event", "e", "--predictors", "x",
+                 "--n-boot", "0"]) == 2  # fmt: skip
+    assert "did not converge" in capsys.readouterr().err

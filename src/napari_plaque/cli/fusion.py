@@ -636,8 +636,9 @@ def format_survival(res) -> str:
                 )
         lines.append("hazard ratios below are cause-specific (competing events censored)")
     if res.cox:
+        w = max(22, *(len(r["describes"]) for r in res.cox.values()))
         lines.append(
-            f"{'predictor':<22} {'HR (' + str(level) + '% CI)':>20} {'p':>8} "
+            f"{'predictor':<{w}} {'HR (' + str(level) + '% CI)':>20} {'p':>8} "
             f"{'adj. HR (CI)':>20} {'adj. p':>8} {'C (CI)':>19} {'PH p':>6}"
         )
         for r in res.cox.values():
@@ -650,13 +651,13 @@ def format_survival(res) -> str:
             ap = f"{a['p']:.3g}" if a else "-"
             ph = a["schoenfeld"]["global"]["p"] if a else u["schoenfeld_p"]
             lines.append(
-                f"{r['describes']:<22} {_hr(u['hr'], u['hr_ci']):>20} {u['p']:>8.3g} "
+                f"{r['describes']:<{w}} {_hr(u['hr'], u['hr_ci']):>20} {u['p']:>8.3g} "
                 f"{ah:>20} {ap:>8} {cci:>19} {ph:>6.2f}"
             )
             if a and a.get("c_index"):
                 ac = a["c_index"]
                 lines.append(
-                    f"{'  adjusted model C':<22} {ac['c_index']:.2f}"
+                    f"{'  adjusted model C':<{w}} {ac['c_index']:.2f}"
                     + (f" ({ac['ci'][0]:.2f}-{ac['ci'][1]:.2f})" if ac["ci"] else "")
                     + f"; adjusted for {', '.join(res.parameters['adjust'])}"
                 )

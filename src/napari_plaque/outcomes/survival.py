@@ -304,13 +304,28 @@ def logrank(time: np.ndarray, event: np.ndarray, groups: Sequence[Any]) -> dict[
 
 
 def _cox_fit(df, alpha: float):
+    """lifelines' Cox fit; a fit that does not converge is retried with shorter Newton steps,
+    then refused (ValueError naming the covariates) -- never returned as a number."""
     from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 
-    cph = CoxPHFitter(alpha=alpha)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cph.fit(df, duration_col="_time", event_col="_event")
-    return cph
+    names = [c for c in df.columns if c not in ("_time", "_event")]
+    for options in (None, {"step_size": 0.2, "max_steps": 1000}):
+        cph = CoxPHFitter(alpha=alpha)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                cph.fit(df, duration_col="_time", event_col="_event", fit_options=options)
+            except ConvergenceError:
+                continue
+        if not any(issubclass(w.category, ConvergenceWarning) for w in caught):
+            return cph
+    raise ValueError(
+        f"the Cox model on {', '.join(names)} did not converge (lifelines Newton-Raphson): "
+        "either the likelihood is monotone (a covariate orders the events perfectly: "
+        "separation, no finite hazard ratio) or a covariate is heavily skewed (try its "
+        "logarithm, or --per / --cut)"
+    )
 
 
 def schoenfeld_tests(
