@@ -535,14 +535,17 @@ class AnnotationLoop:
         return 1 if cached or self.kind == "deep" else -(-self.pullback.n_frames // 32) + 1
 
     def training_data(self, feats: np.ndarray, frames: np.ndarray, pool: list[dict[str, Any]],
-                      geo: dict[str, Any]) -> dict[str, Any]:
+                      geo: dict[str, Any], labels: np.ndarray | None = None) -> dict[str, Any]:
         """A training set dict (the :func:`~napari_plaque.ivus.dataset.load_training_set`
-        layout) of ``frames`` of this pullback (group 0) and the pool (groups 1..)."""
+        layout) of ``frames`` of this pullback (group 0) and the pool (groups 1..);
+        ``labels`` (F, N) bool of the class (default: the annotator's arcs now)."""
         from .features import FEATURE_NAMES, FEATURE_VERSION
 
         n = geo["n_alines"]
         frames = np.asarray(frames, int)
-        lab = self.annotator.arcset.labels(n, [self.cls])[frames, :, 0]
+        if labels is None:
+            labels = self.annotator.arcset.labels(n, [self.cls])[:, :, 0]
+        lab = labels[frames]
         parts = {
             "X": [feats[frames].reshape(-1, feats.shape[-1])],
             "y": [lab.reshape(-1, 1)],
@@ -611,6 +614,8 @@ class AnnotationLoop:
         from .svm import train_svm
 
         geo = self.geometry()
+        # the labels as they are now: edits made while training wait for the next train
+        labels = self.annotator.arcset.copy().labels(geo["n_alines"], [self.cls])[:, :, 0]
         feats = yield from self.features_steps()
         pool = yield from self._pool_steps(geo)
         done = 0
@@ -624,7 +629,7 @@ class AnnotationLoop:
             self.status = f"held-out F1 ({k} blocks of annotated frames)"
             for block in np.array_split(frames, k):
                 rest = np.setdiff1d(frames, block)
-                data = self.training_data(feats, rest, pool, geo)
+                data = self.training_data(feats, rest, pool, geo, labels)
                 y = data["y"][:, 0]
                 done += 1
                 yield done
@@ -632,12 +637,11 @@ class AnnotationLoop:
                     continue
                 m, _ = train_svm(data, cls=self.cls, **params)
                 p = svm_scores(m, feats[block], per_frame=True) > m.meta.get("threshold", 0.0)
-                lab = self.annotator.arcset.labels(geo["n_alines"], [self.cls])[block, :, 0]
-                y_all.append(lab.ravel())
+                y_all.append(labels[block].ravel())
                 p_all.append(p.ravel())
                 held += block.size
         self.status = "fitting the SVM"
-        data = self.training_data(feats, frames, pool, geo)
+        data = self.training_data(feats, frames, pool, geo, labels)
         model, report = train_svm(data, cls=self.cls, **params)
         done += 1
         yield done
