@@ -232,3 +232,22 @@ def test_the_whole_loop_in_the_dock(opened, qtbot):
         a.annotator for a in widget.arcset.arcs
     }
     assert worker is not None
+
+
+@pytest.mark.slow
+def test_deep_detector_from_the_dock(opened):
+    """With torch installed the dock trains the deep A-line model (one epoch here)."""
+    pytest.importorskip("torch")
+    viewer, dock, widget, layer, pb, truth, tmp_path = opened
+    combo = widget.loop_panel.kind_combo
+    assert combo.model().item(1).isEnabled()
+    combo.setCurrentIndex(1)
+    for f in (2, 8, 14, 20, 26):
+        for a in truth.arcs_for(f):
+            widget.add_arc(f, a.cls, a.start_deg, a.end_deg)
+        widget.mark_frame_done(f)
+    assert widget.train(block=True, epochs=1) is not None
+    assert widget.loop.kind == "deep" and widget.loop.learning_curve[-1].kind == "deep"
+    widget.predict_unannotated(block=True)
+    assert widget.predicted is not None
+    assert "failed" not in widget.loop_panel.loop_label.text()
