@@ -17,15 +17,18 @@ One row per lesion, many patients. For each predictor (a numeric column) and a b
 - ``or``, ``or_ci95``, ``or_p``: univariable logistic regression (statsmodels ``Logit``, maximum
   likelihood, Wald 95 % CI) per one unit of the predictor, and ``or_per_sd`` per standard
   deviation; with ``adjust`` columns ``or_adjusted``, ``or_adjusted_ci95``, ``or_adjusted_p``
-  from the model with the covariates (complete cases of predictor + covariates). A model that does
-  not converge, or a perfectly separating predictor, gives null ORs with ``or_note`` -- never a
-  huge number that looks like a finding;
+  from the model with the covariates (complete cases of predictor + covariates). A model that
+  cannot be fitted gives null ORs with ``or_note`` saying why and ``or_problem`` naming it
+  (``collinear`` with the dependency named, ``constant``, ``separation``, ``quasi-separation``,
+  ``no convergence``; checks in :mod:`napari_plaque.outcomes.regression`) -- never a huge number
+  that looks like a finding;
 - with ``cluster`` (a patient column): ``auc_ci95_cluster_bootstrap`` (percentile bootstrap over
   patients) and cluster-robust (sandwich) logistic CIs (``or_ci_method``), since lesions of one
   patient are not independent -- the limitation the Zhao study states.
 
 Also the Spearman correlation matrix between the predictors (pairwise complete rows), a ROC plot
-(PNG, matplotlib Agg) and a Table-2-style CSV (``to_rows``).
+(PNG, matplotlib Agg) and a Table-2-style CSV (``to_rows``); and :func:`linear_statistics` for a
+continuous outcome (OLS, optional sqrt / log transform, the same design checks).
 """
 
 from __future__ import annotations
