@@ -364,3 +364,29 @@ def test_warnings_reach_cohort_columns(tmp_path):
         report, _ = stop.value
     assert report["warnings"] and report["summary"]["n_warnings"] == len(report["warnings"])
     assert "field of view" in report["summary"]["warning"]
+
+
+def _bomb_png(path: Path, side: int = 30000) -> Path:
+    """A ~30 kB PNG that claims side x side pixels (over twice Pillow's limit)."""
+    import struct
+    import zlib
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (side + 1) * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_png_is_refused_not_a_traceback(tmp_path):
+    bomb = _bomb_png(tmp_path / "bomb.png")
+    rc, out, err = _cli("info", bomb)
+    assert rc == 2 and "bomb.png" in err and "decompression bomb" in err and not out
+    folder = tmp_path / "frames"
+    _frame_folder(folder, 2)
+    _bomb_png(folder / "frame9.png")
+    rc, _, err = _cli("ivus-vessel", folder)
+    assert rc == 2 and "frame9.png" in err

@@ -124,6 +124,23 @@ def _folder_format(folder: Path, limit: int = 200) -> Format | None:
     return None
 
 
+def image_size_problem(path: str | Path) -> str | None:
+    """Why an image file must not be decoded (a decompression bomb: a small file that claims
+    more pixels than Pillow's limit), or None. Reads the header only."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        with Image.open(path) as im:
+            im.size  # noqa: B018  header only
+    except Image.DecompressionBombError as exc:
+        return f"decompression bomb refused: {exc}"
+    except Exception:  # noqa: BLE001  unreadable images are the readers' business
+        return None
+    return None
+
+
 def detect(path: str | Path) -> Format | None:
     """What ``path`` holds, or None when napari-plaque cannot read it."""
     p = Path(path)
@@ -149,6 +166,8 @@ def detect(path: str | Path) -> Format | None:
             return None
         return Format.TIFF_STACK if pages > 1 else Format.RADIOGRAPH_IMAGE
     if suffix in (".png", ".jpg", ".jpeg", ".bmp"):
+        if image_size_problem(p):  # not opened by any reader (they would decode it)
+            return None
         return Format.RADIOGRAPH_IMAGE
     return None
 

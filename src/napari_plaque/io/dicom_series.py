@@ -31,6 +31,7 @@ from ._dicom_common import (
     tag_value,
 )
 from .anon import hash_id
+from .detect import IMAGE_SUFFIXES
 from .errors import ReaderError
 
 #: relative tolerance on slice spacing before a stack is called irregular
@@ -139,6 +140,13 @@ def _read_ct_series(path: Path) -> list[CTVolume]:
         groups[key].append((p, ds))
 
     if not groups:
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            from .detect import image_size_problem
+
+            problem = image_size_problem(path)
+            raise ReaderError(
+                path, problem or f"a {path.suffix[1:].upper()} image, not a DICOM CT series"
+            )
         if path.is_file():
             raise ReaderError(
                 path, (single_problem or "not a CT image").replace(f"skipped {path}: ", "")
