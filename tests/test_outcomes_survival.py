@@ -214,7 +214,7 @@ def test_horizon_censors():
     assert si.status.tolist() == [1, 0, 0]
 
 
-def test_competing_code_and_column():
+def test_competing_code_and_column(tmp_path):
     rng = np.random.default_rng(2)
     n = 300
     t = rng.exponential(1000, n).round(1)
@@ -226,6 +226,10 @@ def test_competing_code_and_column():
     assert len(d["competing"]["groups"]) == 2
     tab2 = {"t": t.tolist(), "e": (code == 1).astype(int).tolist(),
             "death": (code == 2).astype(int).tolist()}  # fmt: skip
+    from napari_plaque.outcomes.survival import plot_km
+
+    png = plot_km(r, tmp_path / "cif.png")  # the Aalen-Johansen curves
+    assert png.read_bytes()[:4] == b"\x89PNG"
     r2 = survival_study(tab2, "t", "e", competing="death", at=[500.0], c_index_boot=0)
     a = d["input"]
     assert r2.to_dict()["input"]["events"] == a["events"]

@@ -925,7 +925,10 @@ def plot_km(
     n_ticks: int = 6,
     cumulative: bool = False,
 ) -> Path:
-    """Kaplan-Meier curves (with CI bands), the log-rank p and the numbers at risk, as PNG."""
+    """Kaplan-Meier curves (with CI bands), the log-rank p and the numbers at risk, as PNG.
+
+    With competing risks, the Aalen-Johansen cumulative incidence of the event (solid) and of
+    the competing event (dashed) per group instead (1 - KM would overstate the risk)."""
     import io
 
     from matplotlib.figure import Figure  # no pyplot: no backend switch in a napari session
@@ -937,19 +940,36 @@ def plot_km(
     tmax = max(float(g["timeline"].max()) for g in study.kaplan_meier)
     if study.input.get("horizon"):
         tmax = min(tmax, study.input["horizon"]) if tmax > 0 else study.input["horizon"]
-    for g in study.kaplan_meier:
-        s, lo, hi = g["survival"], g["ci_low"], g["ci_high"]
-        if cumulative:
-            s, lo, hi = 1 - s, 1 - hi, 1 - lo
-        (line,) = ax.step(g["timeline"], s, where="post", lw=1.6,
-                          label=f"{g['label']} (n={g['n']}, {g['events']} events)")  # fmt: skip
-        ax.fill_between(g["timeline"], lo, hi, step="post", alpha=0.15, color=line.get_color())
+    comp = study.competing
+    if comp:  # competing risks: Aalen-Johansen cumulative incidence, not 1 - KM
+        cumulative = True
+        for g in comp["groups"]:
+            ev, cp = g["event"], g["competing"]
+            (line,) = ax.step(ev["timeline"], ev["cif"], where="post", lw=1.6,
+                              label=f"{ev['label']}: {study.input['event']} "
+                                    f"({ev['events']} events)")  # fmt: skip
+            ax.step(cp["timeline"], cp["cif"], where="post", lw=1.2, ls="--",
+                    color=line.get_color(), label=f"{cp['label']}: competing "
+                                                  f"({cp['events']})")  # fmt: skip
+    else:
+        for g in study.kaplan_meier:
+            s, lo, hi = g["survival"], g["ci_low"], g["ci_high"]
+            if cumulative:
+                s, lo, hi = 1 - s, 1 - hi, 1 - lo
+            (line,) = ax.step(g["timeline"], s, where="post", lw=1.6,
+                              label=f"{g['label']} (n={g['n']}, {g['events']} events)")  # fmt: skip
+            ax.fill_between(g["timeline"], lo, hi, step="post", alpha=0.15,
+                            color=line.get_color())  # fmt: skip
     ax.set_xlim(0, tmax * 1.01 if tmax > 0 else 1)
     ax.set_ylim(0, 1.02)
-    ax.set_ylabel("cumulative incidence" if cumulative else "event-free survival")
+    ax.set_ylabel(
+        "cumulative incidence (Aalen-Johansen)" if comp
+        else "cumulative incidence" if cumulative else "event-free survival"
+    )  # fmt: skip
     lr = study.logrank
-    text = f"log-rank p = {lr['p']:.3g}" if lr else ""
-    ax.set_title(title or f"Kaplan-Meier: {study.input['event']} {text}".strip(), fontsize=10)
+    text = f"{'cause-specific ' if comp else ''}log-rank p = {lr['p']:.3g}" if lr else ""
+    kind = "Cumulative incidence" if comp else "Kaplan-Meier"
+    ax.set_title(title or f"{kind}: {study.input['event']} {text}".strip(), fontsize=10)
     ax.legend(loc="lower left" if not cumulative else "upper left", fontsize=8)
     from matplotlib.ticker import MaxNLocator
 
