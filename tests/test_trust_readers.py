@@ -224,6 +224,9 @@ def test_single_frame_ultrasound_is_named_not_ct(tmp_path):
     assert "CT series" not in str(exc.value).replace("not a slice of a CT series", "")
     rc, _, err = _cli("cac", p)
     assert rc == 2 and "ultrasound" in err
+    rc, _, err = _cli("ivus-vessel", p)
+    assert rc == 2 and "single-frame ultrasound image (Modality US)" in err
+    assert "ct-series" not in err
 
 
 # -- item 9: RLE and TIFF that understate the frames ----------------------------------------

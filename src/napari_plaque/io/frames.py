@@ -517,6 +517,25 @@ def read_ivus(
         return read_frame_sequence(path, pixel_mm, frame_rate, pullback_mm_s, mask)
     raise ReaderError(
         path,
-        f"not an IVUS pullback ({fmt.value if fmt else 'unknown format'}); expected a "
-        "multi-frame DICOM, a folder of frames, a multi-page TIFF or a NIfTI",
+        f"not an IVUS pullback ({_what_it_is(path, fmt)}); expected a multi-frame DICOM, a "
+        "folder of frames, a multi-page TIFF or a NIfTI",
     )
+
+
+def _what_it_is(path: Path, fmt) -> str:
+    """Words for what a path holds: a DICOM file is named from its header ("single-frame
+    ultrasound image (Modality US)"), never "ct-series" for something that is not CT."""
+    from .detect import Format
+
+    if fmt is Format.CT_SERIES and path.is_file():
+        try:
+            import pydicom
+
+            from ._dicom_common import describe_object
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True,
+                                 specific_tags=["Modality", "NumberOfFrames"])
+            return describe_object(ds)
+        except Exception:  # noqa: BLE001  only words for a message
+            pass
+    return fmt.value if fmt else "unknown format"
