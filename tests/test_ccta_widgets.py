@@ -235,3 +235,49 @@ def test_widgets_survive_dock_deletion(make_napari_viewer, qtbot):
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     viewer.add_labels(np.zeros((2, 4, 4), np.uint8), name="b")  # must not raise
     viewer.layers.remove("a")
+
+
+def test_composition_edits_update_the_overlay_in_place_as_a_full_recompute(
+    make_napari_viewer, qtbot, sample
+):
+    """After a range edit only the touched voxels are reclassified on a worker and written
+    into the same overlay array; overlay and table equal a full recomputation (issue 25)."""
+    from napari_plaque.ccta import composition, composition_overlay
+
+    viewer = make_napari_viewer()
+    _add(viewer, sample)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Plaque composition")
+    w.image_combo.select("ccta")
+    w.roi_combo.select("plaques")
+    w.vessel_combo.select("vessels")
+    w.compute()
+    qtbot.waitUntil(lambda: len(w.results) == 5, timeout=10000)
+    ov = viewer.layers[OVERLAY_LAYER]
+    data = ov.data
+    hu, roi = sample.volume.hu, sample.plaque_labels
+    edits = [
+        {"calcium": (150, float("inf"))},
+        {"lipid": (-100, 95), "fibrous": (95, 150)},
+        {"fibrous": (95, 450), "calcium": (450, 1300)},
+        {"lipid": (-30, 95)},
+    ]
+    for edit in edits:
+        gen = w._generation
+        w.set_ranges(edit)
+        qtbot.waitUntil(lambda g=gen: w._generation > g and w.worker is not None, timeout=5000)
+        qtbot.waitUntil(lambda: w._state is not None and w._state["ranges"] == w.ranges(),
+                        timeout=10000)  # fmt: skip
+        assert ov.data is data  # updated in place, not a new layer or array
+        assert "changed" in w._state  # by the edit path (only the touched voxels)
+        want = composition_overlay(hu, roi, w.ranges())
+        assert np.array_equal(ov.data, want), edit
+        full = composition(hu, sample.volume.spacing_mm, roi, sample.vessel_labels, w.ranges())
+        assert [p.to_dict() for p in w.results] == [p.to_dict() for p in full]
+    # painting the ROI starts over (the gathered voxels are stale)
+    rl = viewer.layers["plaques"]
+    rl.events.paint(value=[])
+    assert w._state is None
+    w.set_ranges({"lipid": (-100, 95)})
+    qtbot.waitUntil(lambda: w._state is not None, timeout=10000)
+    assert np.array_equal(viewer.layers[OVERLAY_LAYER].data,
+                          composition_overlay(hu, roi, w.ranges()))  # fmt: skip

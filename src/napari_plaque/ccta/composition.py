@@ -240,31 +240,79 @@ def iter_composition(
                 f"shape {hu.shape}"
             )
     yield 0
-    voxel_mm3 = float(np.prod(sp))
-    flat = np.flatnonzero(roi)
-    if flat.size == 0:
+    vox = roi_voxels(hu, roi, vessel_labels)
+    yield 1
+    if vox is None:
         yield 3
         return []
+    out = compose(vox, sp, r, one_k_hu)
+    yield 3
+    return out
+
+
+@dataclass
+class RoiVoxels:
+    """The voxels of a plaque ROI, gathered once (what :func:`compose` needs, whatever the HU
+    ranges): flat indices (raster order), the ROI labels ``uniq`` with each voxel's plaque
+    index ``pidx``, the HU values (float64), and each plaque's vessel and vessel volume (mm^3,
+    NaN without a vessel) when vessel labels were given. A range edit recomposes from these
+    without reading the volume again (the composition dock)."""
+
+    flat: np.ndarray
+    uniq: np.ndarray
+    pidx: np.ndarray
+    vals: np.ndarray
+    shape: tuple[int, ...]
+    vessel: np.ndarray | None = None
+    vessel_counts: np.ndarray | None = None  # vessel voxels per plaque (NaN: no vessel)
+
+
+def roi_voxels(
+    hu: np.ndarray, roi: np.ndarray, vessel_labels: np.ndarray | None = None
+) -> RoiVoxels | None:
+    """Gather the ROI voxels (one pass over the ROI); None for an empty ROI."""
+    hu = np.asarray(hu)
+    roi = np.asarray(roi)
+    flat = np.flatnonzero(roi)
+    if flat.size == 0:
+        return None
     labs = roi.ravel()[flat]
     uniq, pidx = np.unique(labs, return_inverse=True)
-    n = uniq.size
+    pidx = pidx.ravel()
     vals = hu.ravel()[flat].astype(np.float64)
-    cls = classify(vals, r).astype(np.int64)
-    yield 1
+    out = RoiVoxels(flat, uniq, pidx, vals, tuple(hu.shape))
+    if vessel_labels is not None:
+        out.vessel, out.vessel_counts = _plaque_vessels(
+            flat, pidx, uniq.size, roi.shape, np.asarray(vessel_labels), 1.0
+        )
+    return out
 
-    key = pidx * 4 + cls
+
+def compose(
+    vox: RoiVoxels,
+    spacing_mm: tuple[float, float, float],
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    one_k_hu: float = ONE_K_HU,
+    cls: np.ndarray | None = None,
+) -> list[PlaqueComposition]:
+    """Per-plaque composition of gathered ROI voxels (``bincount`` over them, every plaque at
+    once). ``cls``: the voxels' classes when already known (``classify(vox.vals, ranges)``)."""
+    r = check_ranges(ranges)
+    voxel_mm3 = float(np.prod(_check_spacing(spacing_mm)))
+    n = vox.uniq.size
+    pidx, vals = vox.pidx, vox.vals
+    cls = classify(vals, r) if cls is None else cls
+    key = pidx * 4 + cls.astype(np.int64)
     counts = np.bincount(key, minlength=n * 4).reshape(n, 4)
     sums = np.bincount(key, weights=vals, minlength=n * 4).reshape(n, 4)
     one_k = np.bincount(pidx, weights=one_k_flags(vals, r, one_k_hu), minlength=n) > 0
     above = np.bincount(pidx, weights=vals >= r["calcium"][1], minlength=n).astype(np.int64)
     max_hu = np.full(n, -np.inf)
     np.maximum.at(max_hu, pidx, vals)
-    yield 2
 
-    vessel = np.zeros(n, np.int64)
-    vessel_vol: np.ndarray | None = None
-    if vessel_labels is not None:
-        vessel, vessel_vol = _plaque_vessels(flat, pidx, n, roi.shape, vessel_labels, voxel_mm3)
+    vessel = np.zeros(n, np.int64) if vox.vessel is None else vox.vessel
+    vessel_vol = None if vox.vessel_counts is None else vox.vessel_counts * voxel_mm3
+    uniq = vox.uniq
 
     classified = counts[:, 1:].sum(axis=1)
     out: list[PlaqueComposition] = []
@@ -307,7 +355,6 @@ def iter_composition(
                 plaque_burden_pct=(100.0 * vol / vv) if vv else None,
             )
         )
-    yield 3
     return out
 
 

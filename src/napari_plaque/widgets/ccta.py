@@ -4,8 +4,11 @@ Thin front ends over :mod:`napari_plaque.ccta`: they read the chosen layers, run
 thread worker (progress bar, never blocking the viewer) and write layers and tables back.
 
 - :class:`CompositionWidget`: HU ranges (lipid / fibrous / calcium) in one editor that cannot
-  produce overlapping ranges, whose colour overlay (red / blue / yellow) follows edits with a
-  short debounce, computed on the ROI bounding box only; per-plaque table; CSV export.
+  produce gaps or overlaps, whose colour overlay (red / blue / yellow) follows edits: the first
+  computation gathers the ROI voxels once (sorted by HU); after a range edit a worker
+  reclassifies only the voxels whose HU lies between an old and a new bound, recomposes the
+  table from the gathered voxels, and the overlay layer is updated in place at the voxels whose
+  class changed; per-plaque table; CSV export.
 - :class:`CalciumScoringWidget` (:mod:`._calcium`, over the Qt-free
   :class:`~napari_plaque.ccta.session.CalciumSession`): Agatston / volume / mass; click a
   calcification to assign it to LM/LAD/LCX/RCA or exclude it (undo/redo, kept when scoring
@@ -37,10 +40,8 @@ from ..ccta import (
     DEFAULT_RANGES,
     check_ranges,
     classify,
-    iter_composition,
-    roi_bbox,
 )
-from ..ccta.composition import composition_warnings
+from ..ccta.composition import compose, composition_warnings, roi_voxels
 from ..layers import UNITS
 from ..report import round_floats, write_csv
 from ._calcium import LESION_LAYER, CalciumScoringWidget
@@ -79,23 +80,56 @@ COMPOSITION_COLUMNS = (
 
 
 # ------------------------------------------------------------------------------ composition
-def _iter_composition_update(hu, spacing_mm, roi, vessels, ranges) -> Generator[int, None, Any]:
-    """Overlay (on the ROI bounding box) and per-plaque composition, as one step generator."""
-    box = roi_bbox(roi)
+def _edges(ranges) -> np.ndarray:
+    """The four bounds of contiguous ranges: lipid low, fibrous low, calcium low, calcium high."""
+    return np.array([ranges[c][0] for c in COMPONENTS] + [ranges[COMPONENTS[-1]][1]], float)
+
+
+def _iter_composition_full(hu, spacing_mm, roi, vessels, ranges) -> Generator[int, None, Any]:
+    """Gather the ROI voxels once (sorted by HU for later edits), classify, compose."""
     yield 0
-    if box is None:
-        return None, None, []
-    cls = classify(hu[box], ranges)
-    cls[roi[box] == 0] = 0
+    vox = roi_voxels(hu, roi, vessels)
     yield 1
-    comps = yield from iter_composition(hu, spacing_mm, roi, vessels, ranges)
-    return box, cls, comps
+    if vox is None:
+        return None
+    cls = classify(vox.vals, ranges)
+    order = np.argsort(vox.vals, kind="stable")
+    comps = compose(vox, spacing_mm, ranges, cls=cls)
+    yield 2
+    return {"vox": vox, "order": order, "sorted": vox.vals[order], "cls": cls,
+            "ranges": ranges, "comps": comps}  # fmt: skip
+
+
+def _iter_composition_edit(state, spacing_mm, ranges) -> Generator[int, None, Any]:
+    """After a range edit: reclassify only the voxels whose HU lies between an old bound and
+    its new value (found by binary search in the HU-sorted voxels), recompose the table."""
+    yield 0
+    old, new = _edges(state["ranges"]), _edges(ranges)
+    srt = state["sorted"]
+    parts = []
+    for a, b in zip(old, new, strict=True):
+        if a != b:
+            lo, hi = min(a, b), max(a, b)
+            i0 = np.searchsorted(srt, lo, side="left")
+            i1 = np.searchsorted(srt, hi, side="right")
+            parts.append(state["order"][i0:i1])
+    touched = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    vox = state["vox"]
+    cls = state["cls"].copy()
+    new_cls = classify(vox.vals[touched], ranges)
+    changed = touched[new_cls != cls[touched]]
+    cls[touched] = new_cls
+    yield 1
+    comps = compose(vox, spacing_mm, ranges, cls=cls)
+    yield 2
+    return {**state, "cls": cls, "ranges": ranges, "comps": comps, "changed": changed}
 
 
 class CompositionWidget(QWidget):
     """Plaque composition by HU ranges with a live colour overlay and a results table."""
 
-    DEBOUNCE_MS = 150
+    #: coalesces the spin box's key repeats; an edit's update itself is incremental
+    DEBOUNCE_MS = 10
 
     def __init__(self, napari_viewer, parent: QWidget | None = None):
         super().__init__(parent)
@@ -103,7 +137,9 @@ class CompositionWidget(QWidget):
         self.results: list = []
         self.worker = None
         self._generation = 0
-        self._overlay_box: tuple[slice, ...] | None = None
+        self._state: dict[str, Any] | None = None  # gathered ROI voxels, shown classes
+        self._state_key: tuple | None = None
+        self._watched: list = []
 
         lay = QVBoxLayout(self)
         form = QFormLayout()
@@ -158,59 +194,105 @@ class CompositionWidget(QWidget):
             self._timer.start()
 
     # -- compute --------------------------------------------------------------------------------
-    def compute(self) -> None:
-        """Start (or restart) the computation in a worker; the newest request wins."""
+    def _key(self) -> tuple:
+        layers = (self.image_combo.layer(), self.roi_combo.layer(), self.vessel_combo.layer())
+        return tuple(None if lay is None else (lay.name, id(lay.data)) for lay in layers)
+
+    def _invalidate(self, *_: Any) -> None:
+        """Image, ROI or vessel data changed (painted, replaced): gather the voxels again."""
+        self._state = None
+        self._state_key = None
+
+    def _watch(self) -> None:
+        for ev in self._watched:
+            ev.disconnect(self._invalidate)
+        self._watched = []
+        for lay in (self.image_combo.layer(), self.roi_combo.layer(), self.vessel_combo.layer()):
+            if lay is None:
+                continue
+            for name in ("data", "paint"):  # replaced, or painted by the user
+                ev = getattr(lay.events, name, None)
+                if ev is not None:
+                    ev.connect(self._invalidate)
+                    self._watched.append(ev)
+
+    def _overlay_layer(self):
+        return self.viewer.layers[OVERLAY_LAYER] if OVERLAY_LAYER in self.viewer.layers else None
+
+    def compute(self, incremental: bool = True) -> None:
+        """Start (or restart) the computation in a worker; the newest request wins.
+
+        After a range edit (same image, ROI and vessel layers, overlay still shown) only the
+        voxels the edit touches are reclassified (``incremental``); *Compute* starts over.
+        """
         image, roi_layer = self.image_combo.layer(), self.roi_combo.layer()
         if image is None or roi_layer is None:
             self.status.setText("pick an image and a plaque ROI labels layer")
             return
         try:
             ranges = check_ranges(self.ranges())
+        except ValueError as exc:
+            self.status.setText(f"error: {exc}")
+            return
+        spacing, translate = _geometry(image)
+        state, key = self._state, self._key()
+        overlay = self._overlay_layer()
+        can_edit = (
+            incremental
+            and state is not None
+            and self._state_key == key
+            and overlay is not None
+            and overlay.data is state.get("overlay_data")
+            and state.get("spacing") == tuple(spacing)
+        )
+        if self.worker is not None:
+            self.worker.quit()
+        self._generation += 1
+        gen = self._generation
+        self.status.setText("computing…")
+        if can_edit:
+            self.worker = start_worker(
+                _iter_composition_edit,
+                state,
+                spacing,
+                ranges,
+                total=2,
+                desc="plaque composition",
+                on_done=lambda res: self._on_edit_done(gen, res),
+                on_error=lambda exc: self.status.setText(f"error: {exc}"),
+            )
+            return
+        try:
             hu = np.asarray(image.data)
             roi = _labels_array(roi_layer, hu.shape, "ROI")
             vessels = _labels_array(self.vessel_combo.layer(), hu.shape, "vessel")
         except ValueError as exc:
             self.status.setText(f"error: {exc}")
             return
-        spacing, translate = _geometry(image)
-        if self.worker is not None:
-            self.worker.quit()
-        self._generation += 1
-        gen = self._generation
-        self.status.setText("computing…")
+        self._invalidate()
+        self._watch()
         self.worker = start_worker(
-            _iter_composition_update,
+            _iter_composition_full,
             hu,
             spacing,
             roi,
             vessels,
             ranges,
-            total=3,
+            total=2,
             desc="plaque composition",
-            on_done=lambda res: self._on_done(gen, res, hu.shape, spacing, translate, ranges),
+            on_done=lambda res: self._on_done(gen, res, hu.shape, spacing, translate, key),
             on_error=lambda exc: self.status.setText(f"error: {exc}"),
         )
 
-    def _on_done(self, gen: int, res, shape, spacing, translate, ranges=None) -> None:
+    def _on_done(self, gen: int, res, shape, spacing, translate, key=None) -> None:
         if gen != self._generation:
             return  # a newer request is running
-        box, cls, comps = res
-        self._update_overlay(box, cls, shape, spacing, translate)
-        self.results = comps
-        self._fill_table()
-        text = f"{len(comps)} plaque(s)" if comps else "empty ROI: no plaque"
-        warn = composition_warnings(comps, ranges)
-        self.status.setText("\n".join([text, *warn]))
-        self.status.setWordWrap(True)
-
-    def _update_overlay(self, box, cls, shape, spacing, translate) -> None:
-        layer = self.viewer.layers[OVERLAY_LAYER] if OVERLAY_LAYER in self.viewer.layers else None
+        layer = self._overlay_layer()
         if layer is None or layer.data.shape != tuple(shape):
             if layer is not None:
                 self.viewer.layers.remove(layer)
-            data = np.zeros(shape, np.uint8)
             layer = self.viewer.add_labels(
-                data,
+                np.zeros(shape, np.uint8),
                 name=OVERLAY_LAYER,
                 scale=spacing,
                 translate=translate,
@@ -220,15 +302,60 @@ class CompositionWidget(QWidget):
             layer.colormap = label_colormap(
                 {i: COMPONENT_COLORS[c] for i, c in enumerate(COMPONENTS, start=1)}
             )
-            self._overlay_box = None
         data = layer.data
-        if self._overlay_box is not None:
-            data[self._overlay_box] = 0
-        if box is not None:
-            data[box] = cls
-        self._overlay_box = box
+        if not (isinstance(data, np.ndarray) and data.flags.c_contiguous):
+            data = np.zeros(shape, np.uint8)
+            layer.data = data
+        data[...] = 0
+        if res is not None:
+            data.reshape(-1)[res["vox"].flat] = res["cls"]
+            self._state = {**res, "overlay_data": data, "spacing": tuple(spacing)}
+            self._state_key = key
         layer.scale, layer.translate = spacing, translate
         layer.refresh()
+        self._show(res)
+
+    def _on_edit_done(self, gen: int, res) -> None:
+        if gen != self._generation:
+            return  # a newer request is running
+        layer = self._overlay_layer()
+        if layer is None or layer.data is not res["overlay_data"]:
+            self._invalidate()
+            self.compute(incremental=False)
+            return
+        changed = res["changed"]
+        if changed.size:
+            flat = res["vox"].flat[changed]
+            res["overlay_data"].reshape(-1)[flat] = res["cls"][changed]
+            self._refresh_overlay(layer, flat)
+        self._state = res
+        self._show(res)
+
+    def _refresh_overlay(self, layer, flat: np.ndarray) -> None:
+        """Redraw the overlay only if the changed voxels are on the displayed slice(s)."""
+        dims = self.viewer.dims
+        not_displayed = list(dims.not_displayed)
+        if not not_displayed:
+            layer.refresh()
+            return
+        idx = np.unravel_index(flat, layer.data.shape)
+        offset = dims.ndim - layer.ndim  # viewer axes before the layer's own
+        pos = np.round(np.asarray(layer.world_to_data(dims.point[offset:]), float)).astype(int)
+        on = np.ones(flat.size, bool)
+        for ax in not_displayed:
+            if ax >= offset:
+                on &= idx[ax - offset] == pos[ax - offset]
+        if np.any(on):
+            layer.refresh()
+
+    def _show(self, res) -> None:
+        comps = [] if res is None else res["comps"]
+        self.results = comps
+        self._fill_table()
+        text = f"{len(comps)} plaque(s)" if comps else "empty ROI: no plaque"
+        warn = composition_warnings(comps, None if res is None else res["ranges"])
+        self.status.setText("\n".join([text, *warn]))
+        self.status.setWordWrap(True)
 
     def _fill_table(self) -> None:
         """One row per metric, one column per plaque (narrow docks show every value)."""
