@@ -722,9 +722,10 @@ def _run_binary(args) -> int:
 
 
 def format_or_table(res) -> str:
-    """Odds ratios per predictor (univariable and adjusted), with the reason when one is null."""
-    lines = [f"{'predictor':<24} {'OR (95% CI)':>26} {'p':>8} {'adjusted OR (95% CI)':>26} "
-             f"{'p':>8}  note"]  # fmt: skip
+    """Odds ratios per predictor (per unit and per SD, univariable; adjusted per unit), with the
+    reason when one is null."""
+    lines = [f"{'predictor':<24} {'OR per unit (95% CI)':>28} {'p':>8} {'OR per SD (95% CI)':>22} "
+             f"{'adjusted OR (95% CI)':>28} {'p':>8}  note"]  # fmt: skip
     for name, r in res.predictors.items():
         if "auc" not in r:
             continue
@@ -738,8 +739,9 @@ def format_or_table(res) -> str:
             n for n in (r.get("or_note"), r.get("or_adjusted_note"), r.get("or_adjusted_warning")) if n
         )
         lines.append(
-            f"{name:<24} {fmt(r.get('or'), r.get('or_ci95')):>26} {p:>8} "
-            f"{fmt(r.get('or_adjusted'), r.get('or_adjusted_ci95')):>26} {pa:>8}  {note}"
+            f"{name:<24} {fmt(r.get('or'), r.get('or_ci95')):>28} {p:>8} "
+            f"{fmt(r.get('or_per_sd'), r.get('or_per_sd_ci95')):>22} "
+            f"{fmt(r.get('or_adjusted'), r.get('or_adjusted_ci95')):>28} {pa:>8}  {note}".rstrip()
         )
     return "\n".join(lines)
 
