@@ -1,193 +1,228 @@
-"""Benchmark: the cohort runner on dask.distributed (napari_plaque.cohort).
+"""Benchmark: the cohort runner in-process and on dask.distributed (napari_plaque.cohort).
 
-Claims (issue 13), each measured in this one process against its baseline:
+Claims (issue 25, rows 1-2), each measured here against its baseline on the same studies:
 
-1. ``cac`` over N copies of the real QRM phantom (47 x 512 x 512 DICOM series): 2 workers of a
-   LocalCluster are >= 1.6x faster than 1 worker (in-process, the ``--workers 1`` path) on a
-   2-core machine: warm workers, 1 and 2 workers timed alternately, best (and median) of
-   ``--rounds``. The runner's LocalCluster unsets dask's MALLOC_TRIM_THRESHOLD_ for its workers
-   (``cohort.runner.WORKER_ENVIRON``): with it each study ran ~30 % slower on a worker.
-   The end-to-end time of ``--workers 2`` (cluster start-up, ~3-8 s, included) is printed too.
-2. Per-task scheduling overhead on 1,000 tiny synthetic studies (8 x 16 x 16 NIfTI, the real
-   ``cac`` task): wall time per study on a running 2-worker cluster minus the in-process time
-   per study halved (the work the two workers share) is < 50 ms; the same cohort with a task
-   that does nothing gives the pure scheduling cost.
-3. The total grows linearly with the cohort size: time per study at 250, 500, 1000 (2000 with
-   --large) studies stays within a factor 1.5.
+1. ``napari-plaque cac`` on ``--copies`` (30) copies of the real QRM phantom (47 x 512 x 512
+   DICOM), as a user runs it (a fresh command each time, start-up included): in-process
+   (``--workers 1``) vs an already-running 2-worker cluster (``dask scheduler`` + ``dask worker
+   --nworkers 2 --nthreads 1``, started once and warmed by one run, ``--scheduler``): target
+   >= 1.7x; and a 1-worker cluster vs in-process: within 1.1x. Timed alternately, best (and
+   median) of ``--rounds``, with the CPU time of the command beside the wall time.
+2. The scaling curve, 1 vs 2 workers, and the per-study overhead of the cluster (cluster wall
+   minus in-process wall, per study, 1 worker) against the study size: the phantom, and a
+   synthetic ``--big-slices`` (300) x 512 x 512 CT (``--big`` copies, NIfTI int16).
+3. The in-process runner around the task: ``run_cohort`` on the phantoms vs a bare loop of
+   the same task (what the runner adds per study: hashing, provenance, rows).
 
-Results are also checked to be identical to the in-process run (apart from time columns).
-Run: ``.venv/bin/python benchmarks/bench_cohort.py [--copies 16] [--rounds 3] [--tiny 1000] [--large]``.
-The figures depend on the machine's load: the script prints the load average before each part.
+Rows are checked identical (apart from time columns) between every way of running.
+The machine is shared: the load average is printed beside every figure.
+Run: ``.venv/bin/python benchmarks/bench_cohort.py [--copies 30] [--rounds 3] [--big 4]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import resource
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from napari_plaque.cli import build_parser
-from napari_plaque.cli.ccta import _cac_task
-from napari_plaque.cohort import VOLATILE_COLUMNS, run_cohort, studies_from_paths
-from napari_plaque.cohort.cli import params_from_args
-from napari_plaque.io.nifti import write_nifti
-
 PHANTOM = Path(__file__).resolve().parents[2] / "shared" / "data" / "qrm-phantom-canon"
-
-
-def _params(*extra: str) -> dict:
-    return params_from_args(build_parser().parse_args(["cac", "x", *extra]))
-
-
-def _stable(result) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in VOLATILE_COLUMNS} for r in result.rows()]
+EXE = [sys.executable, "-m", "napari_plaque.cli"]
+VOLATILE = {"time_utc", "elapsed_s"}
 
 
 def _load() -> str:
     a, b, c = os.getloadavg()
-    return f"load average {a:.2f} {b:.2f} {c:.2f}"
+    return f"load {a:.1f} {b:.1f} {c:.1f}"
 
 
-def _autogroup_note() -> str:
-    """Why a busy shared machine hides the speedup: with CFS autogroup every session (this
-    benchmark with all its worker processes is one) gets an equal CPU share, so while other
-    sessions keep the CPUs busy, 2 workers get no more CPU than 1."""
-    try:
-        on = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
-    except OSError:
-        return ""
-    busy = os.getloadavg()[0] > 1.5
-    return (
-        "   note: CFS autogroup is on and the machine is busy: this session's processes share "
-        "one CPU share, so the 1 vs 2 worker ratio here understates an idle machine's"
-        if on and busy
-        else ""
-    )
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
+def _cli(args: list[str]) -> tuple[float, float]:
+    """(wall s, CPU s of the command's own process) of one ``napari-plaque`` command."""
+    c0, t0 = _children_cpu(), time.perf_counter()
+    p = subprocess.run([*EXE, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode not in (0, 1):
+        raise RuntimeError(f"napari-plaque {' '.join(args)}: exit {p.returncode}\n{p.stderr}")
+    return wall, _children_cpu() - c0
 
 
-def bench_workers(root: Path, copies: int, rounds: int = 2) -> None:
-    import distributed
-
-    from napari_plaque.cohort.runner import _local_cluster
-
-    print(f"\n1) cac over {copies} phantom copies ({_load()}, {os.cpu_count()} CPUs)")
-    for i in range(copies):
-        shutil.copytree(PHANTOM, root / "phantoms" / f"p{i:02d}")
-    studies = studies_from_paths([root / "phantoms"])
-    params = _params()
-
-    def cohort(**kw):
-        return run_cohort(_cac_task, studies, params, task_name="cac", keep_reports=False, **kw)
-
-    t2, r2 = _timed(lambda: cohort(workers=2))  # what `--workers 2` costs, start-up included
-    cohort(workers=1)  # warm-up: imports, page cache
-    t1s, t2s = [], []
-    with _local_cluster(2) as cluster, distributed.Client(cluster) as client:
-        run_cohort(_cac_task, studies[:4], params, client=client)  # warm-up of the workers
-        for _ in range(rounds):  # interleaved, best of each: the machine is shared
-            t, r1 = _timed(lambda: cohort(workers=1))
-            t1s.append(t)
-            t, r2w = _timed(lambda: cohort(client=client))
-            t2s.append(t)
-    assert _stable(r1) == _stable(r2) == _stable(r2w), "parallel results differ"
-    assert r1.n_failed == 0
-    t1, t2w = min(t1s), min(t2s)
-    print(f"   1 worker (in-process), best of {rounds}  {t1:7.2f} s  ({t1 / copies:.2f} s/study)")
-    print(
-        f"   2 workers, running cluster, best of {rounds}  {t2w:7.2f} s  ratio {t1 / t2w:.2f}x"
-        "  (target >= 1.6x)"
-    )
-    print(f"   2 workers incl. cluster start-up (once)  {t2:7.2f} s  ratio {t1 / t2:.2f}x")
-    med = statistics.median(t1s) / statistics.median(t2s)
-    print(f"   median ratio {med:.2f}x")
-    print(f"   all timings: 1 worker {[round(t, 2) for t in t1s]}, 2 {[round(t, 2) for t in t2s]}")
-    if note := _autogroup_note():
-        print(note)
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return [{k: v for k, v in r.items() if k not in VOLATILE} for r in csv.DictReader(fh)]
 
 
-def _tiny_cohort(root: Path, n: int) -> list:
-    d = root / f"tiny{n}"
-    vol = np.full((8, 16, 16), -50, np.float32)
-    vol[3:5, 6:10, 6:10] = 350
+class Cluster:
+    """``dask scheduler`` + ``dask worker --nworkers N`` as a user starts them (processes in
+    their own session, stopped by PID)."""
+
+    def __init__(self, root: Path, n: int) -> None:
+        self.file = root / f"scheduler-{n}.json"
+        dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        kw = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.procs = [
+            subprocess.Popen([*dask, "--scheduler-file", str(self.file), "--port", "0",
+                              "--dashboard-address", ":0"], env=env, **kw)  # fmt: skip
+        ]
+        t0 = time.monotonic()
+        while not self.file.exists() and time.monotonic() - t0 < 120:
+            time.sleep(0.1)
+        work = [sys.executable, "-m", "distributed.cli.dask_worker"]
+        self.procs.append(
+            subprocess.Popen([*work, "--scheduler-file", str(self.file), "--nworkers", str(n),
+                              "--nthreads", "1", "--no-dashboard"], env=env, **kw)  # fmt: skip
+        )
+        import distributed
+
+        with distributed.Client(scheduler_file=str(self.file), timeout=120) as c:
+            c.wait_for_workers(n, timeout=180)
+
+    def close(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+
+
+def _copies(root: Path, n: int) -> Path:
+    d = root / "phantoms"
     for i in range(n):
-        write_nifti(d / f"t{i:05d}.nii.gz", vol, (3.0, 0.5, 0.5))
-    return studies_from_paths([d])
+        shutil.copytree(PHANTOM, d / f"p{i:02d}")
+    return d
 
 
-def _noop(study, params) -> dict:
-    """A task that does nothing: its time on the cluster is pure scheduling overhead."""
-    return {"ok": 1}
+def _big(root: Path, n: int, slices: int) -> Path:
+    from napari_plaque.io.nifti import write_nifti
+
+    d = root / "big"
+    rng = np.random.default_rng(0)
+    hu = rng.normal(40, 20, (slices, 512, 512)).astype(np.int16)
+    for k in range(0, slices, 25):  # a calcified blob every 25 slices
+        hu[k : k + 2, 250:256, 250:256] = 400
+    for i in range(n):
+        write_nifti(d / f"b{i:02d}.nii.gz", hu, (0.5, 0.4, 0.4))
+    return d
 
 
-def bench_overhead(root: Path, sizes: list[int]) -> None:
-    import distributed
+def bench_cli(cohort: Path, label: str, n: int, rounds: int, root: Path, two: bool = True):
+    """In-process vs a running 1-worker and 2-worker cluster, the CLI as a user runs it."""
+    out = {k: root / f"{label}-{k}.csv" for k in ("in", "c1", "c2")}
+    base = ["cac", str(cohort), "--no-progress"]
+    print(f"\n{label}: `napari-plaque cac` on {n} studies ({_load()}, {os.cpu_count()} CPUs)")
+    clusters = {1: Cluster(root, 1)}
+    if two:
+        clusters[2] = Cluster(root, 2)
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in out}
+    try:
+        for k, c in clusters.items():  # warm the workers (imports, page cache): one run each
+            _cli([*base, "--scheduler", str(c.file), "--out", str(out[f"c{k}"])])
+        _cli([*base, "--out", str(out["in"])])
+        for _ in range(rounds):  # interleaved: the machine is shared
+            for key in out:
+                sched = [] if key == "in" else ["--scheduler", str(clusters[int(key[1])].file)]
+                if key == "c2" and not two:
+                    continue
+                out[key].unlink(missing_ok=True)
+                times[key].append(_cli([*base, *sched, "--out", str(out[key])]))
+    finally:
+        for c in clusters.values():
+            c.close()
+    ref = _rows(out["in"])
+    assert all(r["status"] == "ok" for r in ref), "some study failed"
+    for key in ("c1", "c2") if two else ("c1",):
+        assert _rows(out[key]) == ref, f"{key}: rows differ from the in-process run"
+    best = {k: min(v) for k, v in times.items() if v}
+    med = {k: statistics.median(w for w, _ in v) for k, v in times.items() if v}
+    t_in = best["in"][0]
+    print(f"   in-process (--workers 1)    best {t_in:6.2f} s  median {med['in']:6.2f} s  "
+          f"({1000 * t_in / n:.0f} ms/study; CPU of the command {best['in'][1]:.2f} s)")  # fmt: skip
+    t1 = best["c1"][0]
+    print(f"   1-worker cluster            best {t1:6.2f} s  median {med['c1']:6.2f} s  "
+          f"in-process / cluster {t_in / t1:.2f}x (target: within 1.1x, i.e. >= 0.91x); "
+          f"overhead {1000 * (t1 - t_in) / n:+.0f} ms/study")  # fmt: skip
+    if two:
+        t2 = best["c2"][0]
+        print(f"   2-worker cluster            best {t2:6.2f} s  median {med['c2']:6.2f} s  "
+              f"speed-up {t_in / t2:.2f}x (median {med['in'] / med['c2']:.2f}x; "
+              f"target >= 1.7x); 1 -> 2 workers {t1 / t2:.2f}x")  # fmt: skip
+    print(f"   all (wall, CPU of the command): { {k: [(round(w, 2), round(c, 2)) for w, c in v] for k, v in times.items()} }")  # noqa: E501
+    print(f"   ({_load()} after)")
+    return best
 
-    from napari_plaque.cohort.runner import _local_cluster
 
-    print(f"\n2-3) tiny studies, per-task overhead and growth ({_load()})")
-    params = _params()
-    per_study = {}
-    with _local_cluster(2) as cluster, distributed.Client(cluster) as client:
-        client.submit(sum, [1]).result()
-        for n in sizes:
-            studies = _tiny_cohort(root, n)
-            t_in, r_in = _timed(
-                lambda s=studies: run_cohort(
-                    _cac_task, s, params, task_name="c", keep_reports=False
-                )
-            )
-            t_cl, r_cl = _timed(
-                lambda s=studies: run_cohort(
-                    _cac_task, s, params, task_name="c", client=client, keep_reports=False
-                )
-            )
-            assert _stable(r_in) == _stable(r_cl) and r_cl.n_failed == 0
-            t_noop, _ = _timed(lambda s=studies: run_cohort(_noop, s, {}, client=client))
-            overhead = (t_cl - t_in / 2) / n
-            per_study[n] = t_cl / n
-            print(
-                f"   {n:5d} studies: in-process {t_in:6.2f} s ({1000 * t_in / n:5.1f} ms/study), "
-                f"2 workers {t_cl:6.2f} s ({1000 * t_cl / n:5.1f} ms/study); "
-                f"overhead {1000 * overhead:5.1f} ms/study (target < 50); "
-                f"no-op task {1000 * t_noop / n:4.1f} ms/study"
-            )
-    lo, hi = min(per_study), max(per_study)
-    growth = per_study[hi] / per_study[lo]
-    print(
-        f"   time per study at {hi} / at {lo} studies: {growth:.2f} "
-        "(1.0 = linear total; target within 1.5)"
-    )
+def bench_runner(cohort: Path, rounds: int) -> None:
+    """What the in-process runner adds around the task, per study."""
+    from napari_plaque.cli import build_parser
+    from napari_plaque.cli.ccta import _cac_task
+    from napari_plaque.cohort import run_cohort, studies_from_paths
+    from napari_plaque.cohort.cli import params_from_args
+
+    params = params_from_args(build_parser(("ccta",)).parse_args(["cac", "x"]))
+    studies = studies_from_paths([cohort])
+    import warnings
+
+    warnings.simplefilter("ignore")
+    bare, runner = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for s in studies:
+            _cac_task(s, params)
+        bare.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_cohort(_cac_task, studies, params, task_name="cac", keep_reports=False,
+                   progress=False)  # fmt: skip
+        runner.append(time.perf_counter() - t0)
+    n = len(studies)
+    print(f"\nin-process runner around the task, {n} phantoms ({_load()}): bare loop "
+          f"{1000 * min(bare) / n:.1f} ms/study, run_cohort {1000 * min(runner) / n:.1f} "
+          f"ms/study: {1000 * (min(runner) - min(bare)) / n:+.1f} ms/study")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--copies", type=int, default=16, help="phantom copies (default 16)")
+    ap.add_argument("--copies", type=int, default=30, help="phantom copies (default 30)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (3)")
-    ap.add_argument("--tiny", type=int, default=1000, help="largest tiny cohort (default 1000)")
-    ap.add_argument("--large", action="store_true", help="also 2x --tiny studies")
-    ap.add_argument("--skip-phantom", action="store_true")
+    ap.add_argument("--big", type=int, default=4, help="synthetic big CTs (default 4; 0: none)")
+    ap.add_argument("--big-slices", type=int, default=300, help="slices of a big CT (300)")
     args = ap.parse_args()
-    sizes = [args.tiny // 4, args.tiny // 2, args.tiny] + ([2 * args.tiny] if args.large else [])
+    if not PHANTOM.is_dir():
+        sys.exit(f"phantom not found at {PHANTOM}")
     with tempfile.TemporaryDirectory(prefix="bench_cohort_") as tmp:
         root = Path(tmp)
-        if not args.skip_phantom:
-            if not PHANTOM.is_dir():
-                print(f"phantom not found at {PHANTOM}: part 1 skipped")
-            else:
-                bench_workers(root, args.copies, args.rounds)
-        bench_overhead(root, sizes)
+        ph = _copies(root, args.copies)
+        small = bench_cli(ph, "phantom", args.copies, args.rounds, root)
+        bench_runner(ph, args.rounds)
+        if args.big:
+            big = bench_cli(_big(root, args.big, args.big_slices), f"{args.big_slices}-slice CT",
+                            args.big, max(1, args.rounds - 1), root)  # fmt: skip
+            print("\nper-study overhead of a 1-worker cluster against the study size:")
+            for label, b, n in (("phantom 47 sl", small, args.copies),
+                                (f"CT {args.big_slices} sl", big, args.big)):  # fmt: skip
+                per = b["in"][0] / n
+                over = (b["c1"][0] - b["in"][0]) / n
+                print(f"   {label:14s} {1000 * per:7.0f} ms/study in-process, overhead "
+                      f"{1000 * over:+6.0f} ms/study ({100 * over / per:+.0f} %); "
+                      f"2 workers {b['in'][0] / b['c2'][0]:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

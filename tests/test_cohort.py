@@ -531,3 +531,78 @@ def test_export_ct_dataset_seeds_each_case_by_its_id(studies_dir, tmp_path, caps
         tmp_path / "cd" / both[1]["file"]
     ) as z1:
         assert not np.array_equal(z0["hu"], z1["hu"])  # another case: other patches
+
+
+# ----------------------------------------------------------------- one writer per table
+_LOCK_SCRIPT = """
+import sys, time
+from pathlib import Path
+from napari_plaque.cohort import Study, run_cohort
+
+def task(study, params):
+    if study.study_id == params["_slow"]:
+        time.sleep(float(params["_sleep"]))
+    return {"n": int(study.study_id[1:])}
+
+out, lo, hi, slow, sleep = sys.argv[1:6]
+studies = [Study(f"s{i:03d}", Path(f"/nonexistent/s{i}")) for i in range(int(lo), int(hi))]
+try:
+    res = run_cohort(task, studies, {"_slow": slow, "_sleep": sleep}, task_name="t", out=out,
+                     resume=True)
+except OSError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(2)
+sys.exit(res.exit_code)
+"""
+
+
+def test_two_runs_on_one_table_never_lose_rows(tmp_path):
+    """Issue 22.3: two runs on one --out both exited 0 and kept 125 of 250 rows. The table is
+    locked for a run: the second is refused (exit 2, naming the table and the holder) while
+    the first runs, and with --resume afterwards the table holds all 250 rows."""
+    import subprocess
+    import sys
+    import time
+
+    from napari_plaque.io.atomic import lock_path
+
+    script = tmp_path / "half.py"
+    script.write_text(_LOCK_SCRIPT)
+    out = tmp_path / "t.csv"
+    first = subprocess.Popen([sys.executable, str(script), str(out), "0", "125", "s000", "4"],
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 60:  # until the first run holds the lock
+            lp = lock_path(out)
+            if lp.exists() and lp.read_text().strip() == str(first.pid):
+                break
+            time.sleep(0.05)
+        second = subprocess.run([sys.executable, str(script), str(out), "125", "250", "-", "0"],
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert first.poll() is None, "the first run ended before the second started"
+        assert second.returncode == 2
+        assert str(out) in second.stderr and f"process {first.pid}" in second.stderr
+        assert first.wait(timeout=120) == 0, first.stderr.read()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert len(read_table(out)) == 125
+    again = subprocess.run([sys.executable, str(script), str(out), "125", "250", "-", "0"],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    rows = read_table(out)
+    assert len(rows) == 250 and {r["study"] for r in rows} == {f"s{i:03d}" for i in range(250)}
+
+
+def test_a_cli_run_on_a_locked_table_exits_2_and_leaves_it(studies_dir, tmp_path, capsys):
+    from napari_plaque.io.atomic import file_lock
+
+    out = tmp_path / "cac.csv"
+    assert main(["cac", str(studies_dir), "--out", str(out)]) == 0
+    before = out.read_text()
+    with file_lock(out, "cohort table"):
+        assert main(["cac", str(studies_dir), "--out", str(out), "--resume"]) == 2
+    assert "another napari-plaque run is writing this cohort table" in capsys.readouterr().err
+    assert out.read_text() == before
+    assert main(["cac", str(studies_dir), "--out", str(out), "--resume"]) == 0  # released

@@ -29,6 +29,40 @@ SUBCOMMAND_MODULES = (
 )
 
 
+#: the module that registers each command: ``napari-plaque CMD ...`` builds only that module's
+#: parser (``--help`` and unknown commands build them all). A hint for start-up time only: a
+#: command missing here, or listed under another module, still works (the whole parser is
+#: built); tests/test_cli_startup.py checks that it matches the registrations.
+COMMAND_MODULES = {
+    "demo": "core",
+    "info": "core",
+    "cac": "ccta",
+    "composition": "ccta",
+    "vessel": "vessel",
+    "fuse": "fusion",
+    "study-stats": "fusion",
+    "study-cohort": "fusion",
+    "propose-frames": "ivus",
+    "arcs": "ivus",
+    "ics": "ivus",
+    "export-alines": "ivus",
+    "train-svm": "ivus",
+    "predict-arcs": "ivus",
+    "ivus-vessel": "ivus_vessel",
+    "readers": "readers",
+    "qc": "qc",
+    "agreement": "qc",
+    "train": "models",
+    "predict": "models",
+    "export-model": "models",
+    "export-ct-dataset": "models",
+    "cxr": "cxr",
+    "export-seg": "interop",
+    "pull": "interop",
+    "push": "interop",
+}
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """The one help layout of every command: each option with a real default says it.
 
@@ -80,7 +114,9 @@ class CLIError(Exception):
     """A user-facing error: printed as ``napari-plaque: error: ...`` with exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: tuple[str, ...] | None = None) -> argparse.ArgumentParser:
+    """The ``napari-plaque`` parser: every command, or those of ``modules`` only (a subset of
+    :data:`SUBCOMMAND_MODULES`: what :func:`main` builds for one command)."""
     parser = argparse.ArgumentParser(
         prog="napari-plaque",
         description="Coronary plaque and calcium analysis on CCTA and IVUS, without the GUI.",
@@ -95,14 +131,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMAND_MODULES:
+        if modules is not None and name not in modules:
+            continue
         mod = importlib.import_module(f"{__name__}.{name}")
         mod.register(sub)
     _use_formatter(parser)  # every command and sub-command: one help layout
     return parser
 
 
+def _command_of(argv: list[str]) -> str | None:
+    """The COMMAND of an argument list (None for ``--help``/``--version`` before it, or none):
+    the top-level options take no value, so it is the first argument not starting with -."""
+    for a in argv:
+        if a in ("-h", "--help", "--version"):
+            return None
+        if not a.startswith("-"):
+            return a
+    return None
+
+
+def parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser :func:`main` uses for ``argv``: only the command's module where
+    :data:`COMMAND_MODULES` knows it (start-up: ``cac --resume`` imports no IVUS, fusion or
+    DICOMweb code), else every command."""
+    cmd = _command_of(argv)
+    home = COMMAND_MODULES.get(cmd) if cmd is not None else None
+    if home is not None and home in SUBCOMMAND_MODULES:
+        parser = build_parser((home,))
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        if cmd in sub.choices:
+            return parser
+    return build_parser()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = parser_for(argv)
     args = parser.parse_args(argv)
     from ..io.anon import PATHS_ENV
 

@@ -17,7 +17,8 @@ from the ``time_utc`` / ``elapsed_s`` columns. A study that raises becomes an ``
 with its message; the others complete. With ``out`` the table is written (atomically) every
 ``checkpoint_s`` seconds and at the end, also when interrupted; with ``resume`` the studies
 already in ``out`` with status ``ok``, the same parameters hash and the same napari-plaque
-version are not run again.
+version are not run again. The table is locked for the run (``io.atomic.file_lock``): a second
+run on the same ``out`` is refused (OSError naming the table) instead of losing rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -235,10 +237,22 @@ def _resume_groups(
     return good, order
 
 
+class _NoBar:
+    """The progress bar when none is shown (tqdm is not even imported: start-up time)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _progress_bar(total: int, initial: int, desc: str, show: bool | None):
+    disable = (not sys.stderr.isatty()) if show is None else (not show)
+    if disable:
+        return _NoBar()
     from tqdm import tqdm
 
-    disable = (not sys.stderr.isatty()) if show is None else (not show)
     return tqdm(
         total=total, initial=initial, desc=desc, unit="study", file=sys.stderr, disable=disable
     )
@@ -365,8 +379,31 @@ def run_cohort(
     out_path = Path(out) if out is not None else None
     if resume and out_path is None:
         raise ValueError("resume needs an output table to resume from")
+    opt = dict(
+        workers=workers,
+        scheduler=scheduler,
+        client=client,
+        progress=progress,
+        checkpoint_s=checkpoint_s,
+        keep_reports=keep_reports,
+        batch_size=batch_size,
+    )
+    args = (task, studies, params, name, ph, out_path, resume, record_paths, raise_errors)
+    if out_path is None:
+        return _run(*args, opt)
+    from ..io.atomic import file_lock
+
+    with file_lock(out_path, "cohort table"):  # one run writes a table at a time (issue 22.3)
+        return _run(*args, opt)
+
+
+def _run(
+    task, studies, params, name, ph, out_path, resume, record_paths, raise_errors, opt
+) -> CohortResult:
+    """:func:`run_cohort` once its table (if any) is locked; ``opt``: its other options."""
     outcomes: list[StudyOutcome | None] = [None] * len(studies)
     kept: list[dict[str, Any]] = []
+    prev: list[dict[str, Any]] = []
     if resume and out_path is not None:
         prev = read_table(out_path)
         if prev and "params_hash" not in prev[0]:
@@ -384,11 +421,12 @@ def run_cohort(
                     i, s.study_id, key[1], "ok", rows=good[key], path=str(s.path), resumed=True
                 )
         kept = [r for key, r in order if key not in current]
-    if not raise_errors:  # the same paths (and messages) in this process and on any worker
-        studies = [s.absolute() for s in studies]
     todo = [(i, s) for i, s in enumerate(studies) if outcomes[i] is None]
+    if not raise_errors:  # the same paths (and messages) in this process and on any worker
+        todo = [(i, s.absolute()) for i, s in todo]
     result = CohortResult(name, ph, [], kept, record_paths, __version__, out_path)
-    bar = _progress_bar(len(studies), len(studies) - len(todo), name.rsplit(".", 1)[-1], progress)
+    desc = name.rsplit(".", 1)[-1]
+    bar = _progress_bar(len(studies), len(studies) - len(todo), desc, opt["progress"])
     last_write = [time.monotonic()]
 
     def snapshot() -> None:
@@ -399,25 +437,28 @@ def run_cohort(
     def done(o: StudyOutcome) -> None:
         outcomes[o.index] = o
         bar.update(1)
-        if out_path is not None and time.monotonic() - last_write[0] >= checkpoint_s:
+        if out_path is not None and time.monotonic() - last_write[0] >= opt["checkpoint_s"]:
             snapshot()
             last_write[0] = time.monotonic()
 
-    run = functools.partial(execute_study, task, params=params, keep_report=keep_reports)
+    run = functools.partial(execute_study, task, params=params, keep_report=opt["keep_reports"])
+    workers, scheduler, client = opt["workers"], opt["scheduler"], opt["client"]
     try:
         n_proc = min(workers, len(todo))
         if client is None and scheduler is None and n_proc <= 1:
             for i, s in todo:
                 done(run(s, i, raise_errors=raise_errors))
         elif todo:
-            _run_distributed(run, todo, done, n_proc, scheduler, client, batch_size)
+            _run_distributed(run, todo, done, n_proc, scheduler, client, opt["batch_size"])
     except BaseException:
         if any(o is not None and not o.resumed for o in outcomes):
             snapshot()  # whatever finished is kept (resumable); nothing finished: no file
         bar.close()
         raise
     bar.close()
-    snapshot()
+    result.outcomes = [o for o in outcomes if o is not None]
+    if out_path is not None and (todo or result.rows() != prev):  # (nothing new: no rewrite)
+        write_table(out_path, result.rows())
     return result
 
 
@@ -443,15 +484,54 @@ def _check_worker_versions(client) -> None:
         )
 
 
+#: glibc ``mallopt`` settings a worker process gives itself when dask's nanny started it with
+#: ``MALLOC_TRIM_THRESHOLD_=65536`` (an external ``dask worker``, which WORKER_ENVIRON cannot
+#: reach): that variable freezes the mmap threshold at 128 KiB, every slice-sized array is a
+#: fresh mmap, and a phantom study cost ~17,000 page faults and ~50 % more CPU than in-process.
+#: These are the values glibc's dynamic threshold reaches after the first study (its maximum:
+#: 32 MiB, trim at twice that), so a worker runs a study like the in-process run does.
+WORKER_MALLOPT = {"M_MMAP_THRESHOLD": 32 << 20, "M_TRIM_THRESHOLD": 64 << 20}
+_MALLOPT_CODES = {"M_TRIM_THRESHOLD": -1, "M_MMAP_THRESHOLD": -3}
+_malloc_tuned = False
+
+
+def tune_worker_malloc() -> bool:
+    """Apply :data:`WORKER_MALLOPT` once in this process when dask's default
+    ``MALLOC_TRIM_THRESHOLD_=65536`` is set (glibc only); True when applied now."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return False
+    _malloc_tuned = True
+    if os.environ.get("MALLOC_TRIM_THRESHOLD_") != "65536" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return all(mallopt(_MALLOPT_CODES[k], v) == 1 for k, v in WORKER_MALLOPT.items())
+
+
 def run_batch(run, items: list[tuple[int, Study]]) -> list[StudyOutcome]:
     """Run several studies in one dask task (each still isolated by ``execute_study``)."""
+    tune_worker_malloc()
     return [run(s, i) for i, s in items]
 
 
+#: studies per dask task at most (:func:`auto_batch_size`)
+MAX_BATCH = 16
+#: dask tasks per worker at least, when batching (the last tasks balance the load)
+MIN_TASKS_PER_WORKER = 4
+
+
 def auto_batch_size(n_studies: int, n_workers: int) -> int:
-    """Studies per dask task: 1, up to 16 for large cohorts of many studies per worker (the
-    scheduler's per-task cost, ~1-10 ms, is then shared), keeping >= 16 tasks per worker."""
-    return max(1, min(16, n_studies // (16 * max(1, n_workers))))
+    """Studies per dask task: up to :data:`MAX_BATCH`, keeping at least
+    :data:`MIN_TASKS_PER_WORKER` tasks per worker. A task costs ~2-10 ms of scheduling and a
+    round trip during which its worker idles (dask queues ~1 task per thread); a 0.1 s CT
+    study pays that each time unless several share it (30 studies on 2 workers: 3 per task)."""
+    per_worker = n_studies // (MIN_TASKS_PER_WORKER * max(1, n_workers))
+    return max(1, min(MAX_BATCH, per_worker))
 
 
 def _run_distributed(run, todo, done, workers, scheduler, client, batch_size=None) -> None:

@@ -13,6 +13,8 @@ A crash or an error mid-write never leaves a half-written file at the destinatio
 * An :class:`OSError` (read-only folder, full disk) names the destination file.
 * :func:`atomic_dir` replaces a whole folder in one atomic step (``renameat2`` with
   ``RENAME_EXCHANGE`` on Linux), so there is never a moment without the folder.
+* :func:`file_lock` holds an exclusive lock on a file for a block (a ``.<name>.lock`` file
+  beside it, ``fcntl.flock``): two cohort runs never write one table at the same time.
 * :func:`safe_child` is the one check of a per-study output name (``<folder>/<study>.x``):
   it stays inside its folder, and an existing file is not replaced unless asked.
 """
@@ -197,6 +199,61 @@ def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Pat
     return atomic_write_text(path, text + "\n")
 
 
+# -- locks ------------------------------------------------------------------------------------
+
+
+class FileLockedError(OSError):
+    """Another process holds the lock of the file (:func:`file_lock`)."""
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of ``path``: ``.<name>.lock`` beside it (left in place: removing a lock
+    file while another process waits on it would give two holders)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.lock"
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path, what: str = "file") -> Iterator[Path]:
+    """Hold an exclusive lock on ``path`` (a lock file beside it) for the block.
+
+    ``flock`` on the lock file, not waiting: when another process (or another open of it in
+    this one) holds it, :class:`FileLockedError` names ``path`` and the holder's process id.
+    The kernel releases the lock when its holder exits, even when killed. Where ``fcntl`` is
+    missing (Windows) the block runs unlocked. Network file systems may not honour ``flock``.
+    """
+    path = Path(path)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield path
+        return
+    lock = lock_path(path)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise _named(exc, lock) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").split()
+            except OSError:
+                holder = []
+            by = f" (process {holder[0]})" if holder else ""
+            raise FileLockedError(
+                f"{path}: another napari-plaque run is writing this {what}{by}; wait for it to "
+                "finish, or write another one (several machines: one run with --scheduler)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield lock
+    finally:
+        os.close(fd)  # (releases the lock)
+
+
 # -- per-study output names ------------------------------------------------------------------
 
 
@@ -204,8 +261,6 @@ def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be one file name inside a folder (None when it can): empty, ``.``
     or ``..`` (or holding ``..``), a path separator, an absolute path or drive, or a control
     character. The one rule of study ids (``cohort.study``) and of :func:`safe_child`."""
-    from pathlib import PureWindowsPath
-
     if not name or not name.strip():
         return "is empty"
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
@@ -214,7 +269,8 @@ def name_problem(name: str) -> str | None:
         return "holds a path separator ('/' or '\\')"
     if ".." in name or name == ".":
         return "holds '..' (or is '.')"
-    if Path(name).is_absolute() or PureWindowsPath(name).drive:
+    drive = len(name) > 1 and name[1] == ":" and name[0].isascii() and name[0].isalpha()
+    if name[0] == "/" or drive:  # /x, or C:x (a drive on Windows)
         return "is an absolute path"
     return None
 
