@@ -149,3 +149,28 @@ def test_analyse_vessel_in_a_worker(fusion, qtbot):
     hi = lo + np.asarray(sec.data.shape) * np.asarray(sec.scale)[-2:]
     wall = layer.data[-1]
     assert np.all((wall >= lo) & (wall <= hi))  # inside the section image
+
+
+def test_irregular_frame_times_mapped_from_the_layer(fusion):
+    """The layer keeps the pullback's per-frame times, so the dock maps them as `fuse` does
+    (issue 22 item 12: the dock mapped them as uniform)."""
+    from napari_plaque.fusion.mapping import FrameMapping
+    from napari_plaque.layers import pullback_from_layer
+
+    viewer, w, case, tmp_path = fusion
+    src = pullback_from_layer(viewer.layers["pullback"])
+    n = src.n_frames
+    rng = np.random.default_rng(3)
+    times = np.cumsum(rng.uniform(0.2, 0.6, n))  # irregular (nominal 0.4 s)
+    pb = Pullback(src.frames, 0.4, src.pullback_rate_mm_s, (0.1, 0.1), name="irregular",
+                  frame_times_s=times)  # fmt: skip
+    data, attrs, _ = pullback_layer_data(pb)
+    viewer.add_image(data, **attrs)
+    w.ivus_combo.setCurrentText("irregular")
+    s = w.session
+    s.add_landmark(float(case.true_s(0)), 0)
+    assert s.mapping is not None, w.status.text()
+    want = FrameMapping.from_pullback(pb, [(float(case.true_s(0)), 0)], case.centreline_length_mm)
+    np.testing.assert_allclose(s.mapping.positions_mm, want.positions_mm)
+    np.testing.assert_allclose(s.mapping.positions_mm, (times - times[0]) * pb.pullback_rate_mm_s)
+    assert not np.allclose(s.mapping.positions_mm, np.arange(n) * pb.mm_per_frame, atol=0.05)

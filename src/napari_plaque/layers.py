@@ -36,14 +36,30 @@ WINDOW_PRESETS: dict[str, tuple[float, float]] = {
 LayerDataTuple = tuple[Any, dict[str, Any], str]
 
 
+#: metadata keys the converters below own (the core type's own fields; ``meta`` is stored
+#: beside them, and under ``META_KEY`` so a meta entry that shares a name survives too)
+META_KEY = "meta"
+_CT_KEYS = ("napari_plaque", "spacing_mm", "origin_mm", "direction", META_KEY)
+_PULLBACK_KEYS = (
+    "napari_plaque", "frame_time_s", "pullback_rate_mm_s", "pixel_spacing_mm", "assumed",
+    "source", "uid_hash", "frame_times_s", META_KEY,
+)
+
+
 def ct_layer_data(vol: CTVolume, **kwargs: Any) -> LayerDataTuple:
-    """An image layer tuple for a CT volume (grey, cardiac window, mm scale)."""
+    """An image layer tuple for a CT volume (grey, cardiac window, mm scale).
+
+    Every field of :class:`CTVolume` goes into the layer (``hu`` as data, spacing and origin as
+    scale / translate and in the metadata, direction, meta, name), so :func:`volume_from_layer`
+    gives back the same volume.
+    """
     meta = {
+        **vol.meta,
         "napari_plaque": "ct",
         "spacing_mm": list(vol.spacing_mm),
         "origin_mm": list(vol.origin_mm),
         "direction": np.asarray(vol.direction).tolist(),
-        **vol.meta,
+        META_KEY: dict(vol.meta),
     }
     attrs = {
         "name": vol.name,
@@ -75,8 +91,14 @@ def labels_layer_data(
 
 
 def pullback_layer_data(pb: Pullback, **kwargs: Any) -> LayerDataTuple:
-    """An image layer tuple for an IVUS pullback (lazy frames, mm scale)."""
+    """An image layer tuple for an IVUS pullback (lazy frames, mm scale).
+
+    Every field of :class:`Pullback` goes into the layer, per-frame times included (the fusion
+    dock maps irregular frame times from them), so :func:`pullback_from_layer` gives it back.
+    """
+    times = pb.frame_times_s
     meta = {
+        **pb.meta,
         "napari_plaque": "ivus",
         "frame_time_s": pb.frame_time_s,
         "pullback_rate_mm_s": pb.pullback_rate_mm_s,
@@ -84,7 +106,8 @@ def pullback_layer_data(pb: Pullback, **kwargs: Any) -> LayerDataTuple:
         "assumed": sorted(pb.assumed),
         "source": pb.source,
         "uid_hash": pb.uid_hash,
-        **pb.meta,
+        "frame_times_s": None if times is None else np.asarray(times, float).tolist(),
+        META_KEY: dict(pb.meta),
     }
     attrs = {
         "name": pb.name,
@@ -97,6 +120,17 @@ def pullback_layer_data(pb: Pullback, **kwargs: Any) -> LayerDataTuple:
     }
     attrs.update(kwargs)
     return (pb.frames, attrs, "image")
+
+
+def _layer_meta(meta: dict[str, Any], own: tuple[str, ...]) -> dict[str, Any]:
+    """The core type's ``meta`` from a layer's metadata: everything the type does not own (an
+    entry edited or added on the layer wins), plus the stored copy's entries that share a name
+    with a field (those the flat metadata cannot hold)."""
+    stored = meta.get(META_KEY)
+    out = {k: v for k, v in meta.items() if k not in own}
+    if isinstance(stored, dict):
+        return {**stored, **out}
+    return out
 
 
 def layer_geometry(layer: Any, ndim: int = 3) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -116,43 +150,41 @@ def volume_from_layer(layer: Any) -> CTVolume:
     data = np.asarray(layer.data)
     if data.ndim != 3:
         raise ValueError(f"layer {layer.name!r} is {data.ndim}D; a CT volume must be 3D")
-    meta = dict(getattr(layer, "metadata", {}) or {})
-    direction = np.asarray(meta.pop("direction", np.eye(3).tolist()), dtype=float)
-    for k in ("spacing_mm", "origin_mm", "napari_plaque"):
-        meta.pop(k, None)
+    md = dict(getattr(layer, "metadata", {}) or {})
+    direction = np.asarray(md.get("direction", np.eye(3).tolist()), dtype=float)
     return CTVolume(
         hu=data,
         spacing_mm=_layer_scale(layer),
         origin_mm=layer_geometry(layer)[1],
         direction=direction,
-        meta=meta,
+        meta=_layer_meta(md, _CT_KEYS),
         name=str(layer.name),
     )
 
 
 def pullback_from_layer(layer: Any) -> Pullback:
     """A :class:`Pullback` from a napari image layer made by the IVUS reader (or any 3D image)."""
-    meta = dict(getattr(layer, "metadata", {}) or {})
+    md = dict(getattr(layer, "metadata", {}) or {})
     scale = _layer_scale(layer)
-    frame_time = float(meta.pop("frame_time_s", 1 / 30))
-    rate = float(meta.pop("pullback_rate_mm_s", 0.5))
-    assumed = set(meta.pop("assumed", []))
-    if "frame_time_s" not in layer.metadata:
+    frame_time = float(md.get("frame_time_s", 1 / 30))
+    rate = float(md.get("pullback_rate_mm_s", 0.5))
+    assumed = set(md.get("assumed", []))
+    if "frame_time_s" not in md:
         assumed.add("frame_time_s")
         rate = scale[0] / frame_time
-    px = tuple(meta.pop("pixel_spacing_mm", scale[1:]))
-    for k in ("napari_plaque",):
-        meta.pop(k, None)
+    px = tuple(md.get("pixel_spacing_mm", scale[1:]))
+    times = md.get("frame_times_s")
     return Pullback(
         frames=layer.data,
         frame_time_s=frame_time,
         pullback_rate_mm_s=rate,
         pixel_spacing_mm=(float(px[0]), float(px[1])),
         assumed=assumed,
-        meta=meta,
-        source=str(meta.pop("source", "")),
-        uid_hash=str(meta.pop("uid_hash", "")),
+        meta=_layer_meta(md, _PULLBACK_KEYS),
+        source=str(md.get("source", "")),
+        uid_hash=str(md.get("uid_hash", "")),
         name=str(layer.name),
+        frame_times_s=None if times is None else np.asarray(times, dtype=float),
     )
 
 
