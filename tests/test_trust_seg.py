@@ -104,3 +104,17 @@ def test_unreadable_referenced_series_falls_back_to_own_grid(made, tmp_path):
     assert int((res.labels[0][1] > 0).sum()) == int((lab > 0).sum())
     with pytest.raises(ReaderError):  # a series the user names must be readable
         read_seg(seg, series=broken)
+
+
+def test_seg_alone_with_absurd_voxel_size_is_refused(made, tmp_path):
+    _, _, out, _ = made
+    ds = pydicom.dcmread(out)
+    ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing = ["1e-30",
+                                                                                  "1e-30"]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(alone / "tiny.dcm")
+    with pytest.raises(ReaderError, match=r"tiny\.dcm: the SEG's voxel size"):
+        read_seg(alone / "tiny.dcm")

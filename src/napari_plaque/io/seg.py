@@ -543,6 +543,11 @@ def read_seg(path: str | Path, series: str | Path | None = None) -> SegResult:
             )
         lo = _grid_bounds(affine, arr.shape[:3])
         steps = np.abs(affine[:3, :3]).max(axis=1)
+        from ._dicom_common import check_range
+
+        # the SEG's own geometry is all there is: it must be plausible (never a 1e-30 mm scale)
+        check_range("PixelSpacing", steps, path, "the SEG's voxel size (Pixel Measures Sequence)")
+        check_range("ImagePositionPatient", lo, path, "the SEG's frame positions")
         target_aff = canonical_affine((steps[2], steps[1], steps[0]), (lo[2], lo[1], lo[0]))
         target_shape = None
     m = _index_map(affine, target_aff, arr.shape[:3], target_shape, path)
