@@ -224,6 +224,7 @@ def test_fleiss_kappa_fleiss_1971_table1():
     assert (r["n"], r["raters"]) == (30, 6)
     assert r["ci_low"] < r["kappa"] < r["ci_high"]
     assert 0.25 < r["ci_low"] and r["ci_high"] < 0.6
+    assert 0.01 < r["se_boot"] < 0.1
     # against statsmodels
     from statsmodels.stats.inter_rater import aggregate_raters
     from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss

@@ -498,7 +498,8 @@ def fleiss_kappa(
     per-category kappas ``category_kappa``, the SE under H0 (kappa = 0) of Fleiss, Nee & Landis
     (1979) with its ``z`` and two-sided ``p`` (as R ``irr::kappam.fleiss``), and a percentile
     bootstrap CI over items (``ci_low``, ``ci_high``; ``n_boot`` resamples, seeded; NaN with
-    ``n_boot=0``), since the null SE does not give a confidence interval.
+    ``n_boot=0``) with the bootstrap SE ``se_boot``, since the null SE does not give a
+    confidence interval.
     """
     if (labels is None) == (counts is None):
         raise ValueError("give either labels (items x raters) or counts (items x categories)")
@@ -534,7 +535,7 @@ def fleiss_kappa(
         se0 = z = p = nan
     with np.errstate(invalid="ignore", divide="ignore"):
         cat_k = 1.0 - np.sum(c * (m - c), axis=0) / (n * m * (m - 1) * pj * qj)
-    lo = hi = nan
+    lo = hi = se_boot = nan
     if n_boot and np.isfinite(kap):
         rng = np.random.default_rng(seed)
         boots = []
@@ -545,6 +546,7 @@ def fleiss_kappa(
         if boots:
             alpha = 1.0 - confidence
             lo, hi = (float(v) for v in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
+            se_boot = float(np.std(boots, ddof=1)) if len(boots) > 1 else nan
     return {
         "kappa": kap,
         "p_observed": po,
@@ -554,6 +556,7 @@ def fleiss_kappa(
         "categories": [str(v) for v in cats],
         "category_kappa": [float(v) for v in cat_k],
         "se0": se0,
+        "se_boot": se_boot,
         "z": float(z),
         "p": p,
         "ci_low": lo,
