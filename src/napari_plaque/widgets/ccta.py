@@ -362,7 +362,22 @@ class CompositionWidget(QWidget):
         dicts = [p.to_dict() for p in self.results]
         header = ["metric", *(str(d["label"]) for d in dicts)]
         rows = [[name, *(_fmt(d[key]) for d in dicts)] for name, key in COMPOSITION_COLUMNS[1:]]
-        set_table(self.table, header, rows, 8)
+        t = self.table
+        heads = [t.horizontalHeaderItem(j) for j in range(t.columnCount())]
+        if t.rowCount() == len(rows) and [h.text() if h else None for h in heads] == header:
+            # same plaques (a range edit): change only the cells whose text changed, no resize
+            for i, row in enumerate(rows):
+                for j, text in enumerate(row):
+                    item = t.item(i, j)
+                    if item is None or item.text() != text:
+                        if item is None:
+                            from qtpy.QtWidgets import QTableWidgetItem
+
+                            t.setItem(i, j, QTableWidgetItem(text))
+                        else:
+                            item.setText(text)
+            return
+        set_table(t, header, rows, 8)
 
     # -- export ---------------------------------------------------------------------------------
     def export_csv(self, path: str | Path) -> Path:
