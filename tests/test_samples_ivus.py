@@ -101,3 +101,25 @@ def test_short_synthetic_pullbacks_are_real_images():
         assert 5 < float(frames.mean()) < 60, n  # dark lumen, brighter wall, like long pullbacks
         assert int(frames.max()) > 150
         assert all(s["frame_stop"] > s["frame_start"] for s in truth["segments"])
+
+
+# sha256 (first 16 hex digits) of the default generator's frames and arcs, computed from the
+# code before the realism presets were added: the default output must never change (the demo,
+# the docs' figures and many tests use it)
+_DEFAULT_HASHES = {
+    (40, 128, 0, 1.0): ("38599dce0c425a6a", "34acda93342698da"),
+    (160, 192, 3, 1.0): ("58cabd6661552be0", "a890523891fe914a"),
+    (12, 96, 1, 0.0): ("bc49a2d351e9feee", "c08c967002bfea4a"),
+}
+
+
+@pytest.mark.parametrize("key", list(_DEFAULT_HASHES))
+def test_default_output_unchanged(key):
+    import hashlib
+    import json
+
+    n, size, seed, noise = key
+    frames, truth = make_pullback_frames(n_frames=n, size=size, seed=seed, noise=noise)
+    h_frames = hashlib.sha256(frames.tobytes()).hexdigest()[:16]
+    h_arcs = hashlib.sha256(json.dumps(truth["arcs"], sort_keys=True).encode()).hexdigest()[:16]
+    assert (h_frames, h_arcs) == _DEFAULT_HASHES[key]
