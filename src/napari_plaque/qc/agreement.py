@@ -468,16 +468,25 @@ def cohen_kappa(
 
 def fleiss_counts(labels: np.ndarray | Sequence[Sequence[Any]]) -> tuple[np.ndarray, list[Any]]:
     """Items x categories count table from an items x raters label array (sorted categories)."""
-    y = np.asarray(labels, dtype=object)
+    y = np.asarray(labels)
     if y.ndim != 2:
         raise ValueError(f"labels must be (n_items, n_raters), got shape {y.shape}")
-    cats = sorted(set(y.ravel().tolist()))
-    index = {c: i for i, c in enumerate(cats)}
-    counts = np.zeros((y.shape[0], len(cats)), dtype=np.int64)
-    for i, row in enumerate(y):
-        for v in row:
-            counts[i, index[v]] += 1
-    return counts, cats
+    if y.dtype.kind not in "biuU":  # mixed objects: compare as text
+        y = y.astype(str)
+    lo = int(y.min()) if y.dtype.kind in "biu" and y.size else 0
+    if y.dtype.kind in "biu" and y.size and int(y.max()) - lo < 1_000_000:
+        present = np.bincount((y.astype(np.int64) - lo).ravel())  # no sort: small int codes
+        cats = np.flatnonzero(present) + lo
+        lookup = np.full(present.size, -1, dtype=np.int64)
+        lookup[cats - lo] = np.arange(cats.size)
+        inv = lookup[y.astype(np.int64) - lo]
+    else:
+        cats, inv = np.unique(y, return_inverse=True)
+        inv = inv.reshape(y.shape)
+    k = len(cats)
+    rows = np.repeat(np.arange(y.shape[0]), y.shape[1])
+    counts = np.bincount(rows * k + inv.ravel(), minlength=y.shape[0] * k).reshape(-1, k)
+    return counts.astype(np.int64), [c.item() if hasattr(c, "item") else c for c in cats]
 
 
 def fleiss_kappa(
@@ -537,16 +546,31 @@ def fleiss_kappa(
         cat_k = 1.0 - np.sum(c * (m - c), axis=0) / (n * m * (m - 1) * pj * qj)
     lo = hi = se_boot = nan
     if n_boot and np.isfinite(kap):
+        # resampling items = resampling their count patterns (items with the same pattern are
+        # exchangeable for kappa): a multinomial draw over the distinct patterns, vectorised,
+        # so A-line-level tables of millions of items stay fast
+        base = m + 1
+        if base ** c.shape[1] < 5_000_000:  # patterns as integer keys: a bincount, no sort
+            key = c @ (base ** np.arange(c.shape[1], dtype=np.int64))
+            freq_all = np.bincount(key)
+            keys = np.flatnonzero(freq_all)
+            freq = freq_all[keys]
+            patterns = (keys[:, None] // base ** np.arange(c.shape[1])) % base
+        else:
+            patterns, freq = np.unique(c, axis=0, return_counts=True)
         rng = np.random.default_rng(seed)
-        boots = []
-        for _ in range(int(n_boot)):
-            kb = _fleiss(c[rng.integers(0, n, n)], m)[0]
-            if np.isfinite(kb):
-                boots.append(kb)
-        if boots:
+        w = rng.multinomial(n, freq / n, size=int(n_boot)).astype(float)  # (B, patterns)
+        pj_b = (w @ patterns) / (n * m)
+        pi_pat = (np.sum(patterns.astype(float) ** 2, axis=1) - m) / (m * (m - 1))
+        po_b = (w @ pi_pat) / n
+        pe_b = np.sum(pj_b**2, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            kb = (po_b - pe_b) / (1.0 - pe_b)
+        boots = kb[np.isfinite(kb) & (pe_b < 1.0)]
+        if boots.size:
             alpha = 1.0 - confidence
             lo, hi = (float(v) for v in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
-            se_boot = float(np.std(boots, ddof=1)) if len(boots) > 1 else nan
+            se_boot = float(np.std(boots, ddof=1)) if boots.size > 1 else nan
     return {
         "kappa": kap,
         "p_observed": po,
