@@ -450,20 +450,45 @@ def cohen_kappa(
         raise ValueError(f"a and b must have the same length, got {x.size} and {y.size}")
     if x.size < 2:
         raise ValueError(f"kappa needs at least 2 rated items, got {x.size}")
-    cats = list(categories) if categories is not None else sorted(set(x) | set(y))
-    index = {c: i for i, c in enumerate(cats)}
-    unknown = sorted({str(v) for v in np.concatenate([x, y]) if v not in index})
-    if unknown:
-        raise ValueError(f"labels not among the categories: {', '.join(unknown)}")
+    codes = _label_codes(x, y, categories)
+    cats, ca, cb = codes
     k = max(len(cats), 2)
-    table = confusion(
-        np.array([index[v] for v in x]), np.array([index[v] for v in y]), k
-    )
+    table = confusion(ca, cb, k)
     out: dict[str, Any] = dict(kappa_ci(table, weights=weights, confidence=confidence))
     out.update(
         {"n": int(x.size), "weights": weights, "categories": [str(c) for c in cats]}
     )
     return out
+
+
+def _label_codes(x: np.ndarray, y: np.ndarray, categories: Sequence[Any] | None):
+    """(categories, codes of x, codes of y); vectorised when the labels sort together."""
+    both = np.concatenate([x, y])
+    try:
+        xs, ys, b = (np.asarray(v.tolist()) for v in (x, y, both))
+        if b.dtype.kind == "O":
+            raise TypeError
+        cats = np.unique(b) if categories is None else np.asarray(list(categories))
+        order = np.argsort(cats, kind="stable")
+        srt = cats[order]
+
+        def code(v):
+            pos = np.clip(np.searchsorted(srt, v), 0, len(srt) - 1)
+            ok = srt[pos] == v
+            return order[pos], ok
+
+        (ca, oka), (cb, okb) = code(xs), code(ys)
+        if not (oka.all() and okb.all()):
+            bad = np.unique(np.concatenate([xs[~oka], ys[~okb]]))
+            raise ValueError(f"labels not among the categories: {', '.join(map(str, bad))}")
+        return [c.item() if hasattr(c, "item") else c for c in cats], ca, cb
+    except TypeError:  # mixed label types: one dict lookup per label
+        cats = list(categories) if categories is not None else sorted(set(both), key=str)
+        index = {c: i for i, c in enumerate(cats)}
+        unknown = sorted({str(v) for v in both if v not in index})
+        if unknown:
+            raise ValueError(f"labels not among the categories: {', '.join(unknown)}") from None
+        return cats, np.array([index[v] for v in x]), np.array([index[v] for v in y])
 
 
 def fleiss_counts(labels: np.ndarray | Sequence[Sequence[Any]]) -> tuple[np.ndarray, list[Any]]:
