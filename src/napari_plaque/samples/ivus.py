@@ -17,6 +17,27 @@ calcium segments are several mm long, the first calcium segment exceeds 180 deg 
 one segment is centred near 0 deg so that its arcs wrap through 0. The seed changes all the
 geometry (lumen, arcs, frame ranges, edge depths, gain), so held-out seeds test generalisation.
 
+``preset="realistic"`` (:data:`PRESETS`) keeps the default's anatomy and timing but makes the
+A-line detection task harder, the way real pullbacks are, so that a detector trained on one or
+two frames does not generalise while one trained on many frames does:
+
+* calcium comes in more, shorter runs (1-4 mm; about a fifth of the frames hold calcium, the
+  rest none), and each run draws its own appearance: edge brightness 115-245 (a weak edge is
+  no brighter than the adventitia), edge thickness 0.08-0.2 mm, edge depth 0.05-0.8 mm (deep
+  calcium behind a thick plaque, beyond the adventitia), shadow strength from a full
+  (x0.05) to a partial (x0.45) shadow; within an arc the edge fades and the shadow lifts
+  towards both ends;
+* confounders that are *not* calcium, in frames with and without calcium: bright fibrous
+  plaque without a shadow (edge 150-215), side branches (a sector where the wall is missing,
+  dark to depth), and more attenuated plaque (a shadow without a bright edge) than the
+  default; the guide wire is wider (8-14 deg);
+* stronger speckle and a gain that drifts more along the pullback.
+
+The extra appearance parameters draw from a second random stream (``seed``, 1), so the
+default output is unchanged; the truth (``arcs``, ``labels``) has the same format, with
+per-segment ``edge_brightness``, ``edge_thickness_mm``, ``shadow`` and ``taper`` in
+``segments`` and the confounders listed in ``confounders``.
+
 Frames are spaced 0.2 mm by default (frame time 0.4 s at the clinical 0.5 mm/s, as after ECG
 gating), so that a few hundred frames cover clinically meaningful lengths.
 """
@@ -30,9 +51,11 @@ import numpy as np
 
 from ..ivus.arcs import DEFAULT_CLASSES, arcs_to_labels
 
-__all__ = ["ivus_layers", "make_ivus_sample", "make_pullback_frames"]
+__all__ = ["PRESETS", "ivus_layers", "make_ivus_sample", "make_pullback_frames"]
 
 N_ALINES_TRUTH = 360
+#: the generator's presets (``make_pullback_frames(preset=...)``; see the module docstring)
+PRESETS = ("default", "realistic")
 
 
 def _smooth_walk(rng: np.random.Generator, n: int, scale: float, corr: float = 25.0) -> np.ndarray:
@@ -100,6 +123,99 @@ def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca
     return segs
 
 
+def _realistic_segments(rng, rng2, n_frames, mm_per_frame, n_ca, n_att):
+    """Segments of the realistic preset: shorter calcium runs with varied appearance."""
+    kinds = ["calcium"] * n_ca + ["attenuation"] * n_att
+    order = rng.permutation(len(kinds))
+    weights = np.array([2.0 if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
+    bounds = np.concatenate([[0.0], np.cumsum(weights) / weights.sum() * n_frames])
+    segs = []
+    for slot_i, k in enumerate(order):
+        kind = kinds[k]
+        big = kind == "calcium" and k == 0
+        lo, hi = int(round(bounds[slot_i])), int(round(bounds[slot_i + 1]))
+        room = max(4, int((hi - lo) * 0.8))
+        if big:
+            want = rng2.uniform(5.2, 7.0)
+        elif kind == "calcium":
+            want = rng2.uniform(1.0, 4.0)
+        else:
+            want = rng2.uniform(1.5, 4.0)
+        length = int(min(room, max(4, int(round(want / mm_per_frame)))))
+        f0 = lo + int(rng.integers(0, max(1, (hi - lo) - length + 1)))
+        seg = {
+            "class": kind,
+            "frame_start": int(f0),
+            "frame_stop": int(min(n_frames, f0 + length)),
+            "center_deg": float(rng.uniform(0, 360)),
+            "drift_deg": float(rng.uniform(-40, 40)),
+            "max_extent_deg": float(
+                rng2.uniform(200.0, 270.0) if big else rng2.uniform(40.0, 160.0)
+            ),
+            "edge_depth_mm": float(rng.uniform(0.05, 0.3)),
+            "profile_power": 0.4 if big else 0.6,
+        }
+        if kind == "calcium":
+            seg.update(
+                edge_brightness=float(rng2.uniform(115.0, 245.0)),
+                edge_thickness_mm=float(rng2.uniform(0.08, 0.2)),
+                edge_depth_mm=float(rng2.choice([rng2.uniform(0.05, 0.3),
+                                                 rng2.uniform(0.3, 0.8)])),  # fmt: skip
+                shadow=float(rng2.uniform(0.05, 0.45)),
+                taper=float(rng2.uniform(0.2, 0.5)),
+            )
+        segs.append(seg)
+    segs = [s for s in segs if s["frame_stop"] > s["frame_start"]]
+    wrap = [s for s in segs if s["class"] == "calcium"]
+    if wrap:
+        w = wrap[-1]
+        w["center_deg"] = float(rng.uniform(-15, 15) % 360)
+        w["drift_deg"] = float(rng.uniform(-10, 10))
+    segs.sort(key=lambda s: s["frame_start"])
+    return segs
+
+
+def _confounders(rng2, n_frames, mm_per_frame, n_fibrous, n_branch):
+    """Non-calcium look-alikes of the realistic preset: per frame (class, start, extent,
+    brightness, thickness) with class 0 none, 1 fibrous plaque, 2 side branch."""
+    c_class = np.zeros(n_frames, np.int8)
+    c_start = np.zeros(n_frames)
+    c_ext = np.zeros(n_frames)
+    c_bright = np.zeros(n_frames)
+    c_thick = np.zeros(n_frames)
+    listed = []
+    kinds = [1] * n_fibrous + [2] * n_branch
+    rng2.shuffle(kinds)
+    bounds = np.linspace(0, n_frames, len(kinds) + 1)
+    for i, kind in enumerate(kinds):
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        want = rng2.uniform(1.5, 5.0) if kind == 1 else rng2.uniform(0.6, 1.6)
+        length = int(min(max(1, int((hi - lo) * 0.8)), max(3, int(round(want / mm_per_frame)))))
+        f0 = lo + int(rng2.integers(0, max(1, (hi - lo) - length + 1)))
+        f1 = min(n_frames, f0 + length)
+        if f1 <= f0:
+            continue
+        n = f1 - f0
+        t = (np.arange(n) + 0.5) / n
+        ext_max = rng2.uniform(50.0, 150.0) if kind == 1 else rng2.uniform(30.0, 80.0)
+        ext = 15.0 + (ext_max - 15.0) * np.sin(np.pi * t) ** 0.6
+        cen = rng2.uniform(0, 360) + rng2.uniform(-30, 30) * (t - 0.5)
+        c_class[f0:f1] = kind
+        c_start[f0:f1] = np.mod(cen - ext / 2, 360.0)
+        c_ext[f0:f1] = ext
+        c_bright[f0:f1] = rng2.uniform(150.0, 215.0)
+        c_thick[f0:f1] = rng2.uniform(0.15, 0.35)
+        listed.append(
+            {
+                "class": "fibrous" if kind == 1 else "side branch",
+                "frame_start": int(f0),
+                "frame_stop": int(f1),
+                "max_extent_deg": float(ext.max()),
+            }
+        )
+    return (c_class, c_start, c_ext, c_bright, c_thick), listed
+
+
 def make_pullback_frames(
     n_frames: int = 160,
     size: int = 256,
@@ -107,9 +223,10 @@ def make_pullback_frames(
     field_of_view_mm: float = 10.0,
     frame_time_s: float = 0.4,
     pullback_rate_mm_s: float = 0.5,
-    n_calcium: int = 3,
-    n_attenuation: int = 2,
+    n_calcium: int | None = None,
+    n_attenuation: int | None = None,
     noise: float = 1.0,
+    preset: str = "default",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Synthetic IVUS frames and their ground truth.
 
@@ -123,10 +240,14 @@ def make_pullback_frames(
         Width of a frame in mm (pixel size = field_of_view_mm / size).
     frame_time_s, pullback_rate_mm_s : float
         Timing; the distance between frames is their product (default 0.2 mm).
-    n_calcium, n_attenuation : int
-        Number of calcium and attenuated-plaque segments.
+    n_calcium, n_attenuation : int or None
+        Number of calcium and attenuated-plaque segments (None: 3 and 2; the realistic
+        preset: 6 and 3).
     noise : float
         Speckle strength (1 = fully developed Rayleigh speckle, 0 = none).
+    preset : str
+        ``"default"`` or ``"realistic"`` (:data:`PRESETS`; see the module docstring). The
+        realistic preset multiplies ``noise`` by 1.3.
 
     Returns
     -------
@@ -137,9 +258,19 @@ def make_pullback_frames(
         ((cy, cx) catheter centre, pixels), ``pixel_spacing_mm``, ``frame_time_s``,
         ``pullback_rate_mm_s``, ``mm_per_frame``, ``segments`` (per segment: class, frame range,
         max extent, length in mm), ``ics`` (true ICS over the whole pullback), ``lumen_centers``
-        ((F, 2) true lumen centres, pixels), ``seed``.
+        ((F, 2) true lumen centres, pixels), ``seed``, ``preset``, ``confounders`` (realistic
+        preset: the fibrous-plaque and side-branch runs, not part of the truth).
     """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    real = preset == "realistic"
+    if n_calcium is None:
+        n_calcium = 6 if real else 3
+    if n_attenuation is None:
+        n_attenuation = 3 if real else 2
     rng = np.random.default_rng(seed)
+    # the realistic preset's extra parameters: a second stream, so the default stays the same
+    rng2 = np.random.default_rng([int(seed), 1]) if real else None
     px = field_of_view_mm / size
     mm_per_frame = frame_time_s * pullback_rate_mm_s
     cy = cx = (size - 1) / 2.0
@@ -160,16 +291,28 @@ def make_pullback_frames(
     )
     wall_mm = np.clip(0.25 + _smooth_walk(rng, n_frames, 0.06, corr), 0.12, 0.5)
     adv_mm = 0.3
-    gain = 1.0 + _smooth_walk(rng, n_frames, 0.08, corr)
+    gain = 1.0 + _smooth_walk(rng, n_frames, 0.14 if real else 0.08, corr)
     cath_r = 0.45
     gw_angle = np.mod(rng.uniform(0, 360) + _smooth_walk(rng, n_frames, 25.0, corr), 360.0)
     gw_r = cath_r + 0.25
 
-    segs = _segments(rng, n_frames, mm_per_frame, n_calcium, n_attenuation)
+    if real:
+        segs = _realistic_segments(rng, rng2, n_frames, mm_per_frame, n_calcium, n_attenuation)
+        conf, conf_list = _confounders(rng2, n_frames, mm_per_frame, 3, 3)
+        gw_half = float(rng2.uniform(4.0, 7.0))
+        noise = noise * 1.3
+    else:
+        segs = _segments(rng, n_frames, mm_per_frame, n_calcium, n_attenuation)
+        conf, conf_list, gw_half = None, [], 4.0
     f_class = np.zeros(n_frames, np.int8)  # 0 none, 1 calcium, 2 attenuation
     f_start = np.zeros(n_frames)
     f_ext = np.zeros(n_frames)
     f_edge = np.zeros(n_frames)
+    # calcium appearance per frame (the default's constants unless the preset varies them)
+    f_bright = np.full(n_frames, 240.0)
+    f_thick = np.full(n_frames, 0.14)
+    f_shadow = np.full(n_frames, 0.07)
+    f_taper = np.zeros(n_frames)
     arcs: list[dict[str, Any]] = []
     for s in segs:
         f0, f1 = s["frame_start"], s["frame_stop"]
@@ -183,6 +326,11 @@ def make_pullback_frames(
         f_start[f0:f1] = start
         f_ext[f0:f1] = ext
         f_edge[f0:f1] = s["edge_depth_mm"]
+        if "edge_brightness" in s:
+            f_bright[f0:f1] = s["edge_brightness"]
+            f_thick[f0:f1] = s["edge_thickness_mm"]
+            f_shadow[f0:f1] = s["shadow"]
+            f_taper[f0:f1] = s["taper"]
         s["length_mm"] = float(n * mm_per_frame)
         s["max_extent_deg"] = float(ext.max())
         for i in range(n):
@@ -217,15 +365,39 @@ def make_pullback_frames(
         far = depth >= w + adv_mm
         e = np.where(far, 25.0 + 60.0 * np.exp(-(depth - w - adv_mm) / 0.8), e)
 
+        if real:
+            # confounders first (calcium and attenuation are drawn over them)
+            ccls = conf[0][sl, None, None]
+            cin = np.mod(theta[None] - conf[1][sl, None, None], 360.0) < conf[2][sl, None, None]
+            fib = cin & (ccls == 1) & (depth >= 0)
+            band = fib & (depth < conf[4][sl, None, None])
+            e = np.where(band, conf[3][sl, None, None], e)
+            e = np.where(fib & ~band, e * 0.75, e)
+            branch = cin & (ccls == 2) & (depth >= 0)
+            e = np.where(branch, np.where(depth < 1.6, 14.0, 22.0), e)
         cls = f_class[sl, None, None]
-        inarc = np.mod(theta[None] - f_start[sl, None, None], 360.0) < f_ext[sl, None, None]
+        pos = np.mod(theta[None] - f_start[sl, None, None], 360.0)
+        inarc = pos < f_ext[sl, None, None]
         edge0 = f_edge[sl, None, None]
         # calcium: bright leading edge, then acoustic shadow
         ca = inarc & (cls == 1)
-        edge = ca & (depth >= edge0) & (depth < edge0 + 0.14)
-        shadow = ca & (depth >= edge0 + 0.14)
-        e = np.where(edge, 240.0, e)
-        e = np.where(shadow, e * 0.07, e)
+        if real:
+            thick = f_thick[sl, None, None]
+            # the edge fades and the shadow lifts towards both ends of the arc
+            fade = f_taper[sl, None, None] * (
+                1.0 - np.sin(np.pi * np.clip(pos / np.maximum(f_ext[sl, None, None], 1e-6), 0, 1))
+            )
+            bright = f_bright[sl, None, None] * (1.0 - fade)
+            shade = f_shadow[sl, None, None] + (1.0 - f_shadow[sl, None, None]) * fade
+            edge = ca & (depth >= edge0) & (depth < edge0 + thick)
+            shadow = ca & (depth >= edge0 + thick)
+            e = np.where(edge, np.maximum(bright, e), e)
+            e = np.where(shadow, e * shade, e)
+        else:
+            edge = ca & (depth >= edge0) & (depth < edge0 + 0.14)
+            shadow = ca & (depth >= edge0 + 0.14)
+            e = np.where(edge, 240.0, e)
+            e = np.where(shadow, e * 0.07, e)
         # attenuated plaque: hypoechoic plaque, steep attenuation, no bright edge
         att = inarc & (cls == 2)
         plaque = att & (depth >= 0)
@@ -234,7 +406,7 @@ def make_pullback_frames(
 
         # guide wire: a narrow bright reflector in the lumen with a shadow behind it (not calcium)
         gw = np.mod(theta[None] - gw_angle[sl, None, None] + 180.0, 360.0) - 180.0
-        wire = np.abs(gw) < 4.0
+        wire = np.abs(gw) < gw_half
         e = np.where(wire & (r_mm[None] >= gw_r) & (r_mm[None] < gw_r + 0.1), 230.0, e)
         e = np.where(wire & (r_mm[None] >= gw_r + 0.1), e * 0.1, e)
         # catheter core and ring (drawn last: they are in front of everything)
@@ -276,6 +448,8 @@ def make_pullback_frames(
         "ics": float(1000.0 * labels[:, :, 0].mean()),
         "lumen_centers": np.stack([cy + lum_oy / px, cx + lum_ox / px], axis=1),
         "seed": int(seed),
+        "preset": preset,
+        "confounders": conf_list,
     }
     return frames, truth
 
