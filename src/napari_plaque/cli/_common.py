@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..cohort.cli import (  # noqa: F401 - the cohort glue every batch command shares
     add_cohort_arguments,
@@ -16,6 +14,9 @@ from ..cohort.cli import (  # noqa: F401 - the cohort glue every batch command s
     studies_from_args,
     study_args,
 )
+
+if TYPE_CHECKING:  # (numpy is not imported at start-up: ``--help``, ``--resume``)
+    import numpy as np
 
 
 def print_json(obj: Any) -> None:
