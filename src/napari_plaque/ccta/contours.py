@@ -190,6 +190,26 @@ def feret_diameters(r: np.ndarray, theta_deg: np.ndarray, n_dir: int = 90) -> tu
     return width.min(axis=-1), width.max(axis=-1)
 
 
+def lumen_diameters(r: np.ndarray, theta_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimal and maximal lumen diameters (mm) of polar contours r (S, A): the shortest and
+    longest chord through the contour's centroid (the IVUS consensus definition, Mintz 2001,
+    and the one :func:`napari_plaque.ivus.vessel_measure.chord_diameters_mm` measures for IVUS).
+
+    Unlike a caliper (Feret) width, which is a property of the convex hull, a chord through the
+    centre follows an edit that dents the lumen on one side, so MLD and % diameter stenosis move
+    with MLA and % area stenosis.
+    """
+    from ..ivus.vessel_measure import chord_diameters_mm
+
+    r = np.atleast_2d(np.asarray(r, float))
+    th = np.radians(theta_deg)
+    yx = np.stack([r * np.sin(th), r * np.cos(th)], axis=-1)  # (S, A, 2) as (row, col) mm
+    dmin, dmax = chord_diameters_mm(yx, (1.0, 1.0))
+    empty = ~(polygon_area(r, theta_deg) > 1e-9)  # no lumen (occlusion): 0, not NaN
+    dmin[empty], dmax[empty] = 0.0, 0.0
+    return dmin, dmax
+
+
 def radii_from_polygon(uv_mm: np.ndarray, theta_deg: np.ndarray) -> np.ndarray:
     """Radii per ray of a closed polygon drawn in a cross-section (vertices (u, v) mm around the
     centre): the ray-polygon intersection farthest from the centre for every ray."""

@@ -8,8 +8,9 @@ numbers, composition by the HU ranges of :mod:`.composition`.
 Definitions (documented in ``docs/vessel.md``):
 
 - per cross-section: lumen / vessel area (polygon areas of the contours), plaque area = vessel -
-  lumen, plaque burden = plaque / vessel area, minimal / maximal lumen diameter = minimal /
-  maximal caliper (Feret) diameter of the lumen contour;
+  lumen, plaque burden = plaque / vessel area, minimal / maximal lumen diameter = shortest /
+  longest chord through the lumen contour's centroid (as for IVUS; a caliper width would not
+  follow a dent, so an edit changed MLA but not MLD);
 - reference lumen diameter profile: a straight line (taper) fitted to the minimal lumen
   diameters of the sections that are not narrowed (robust, iteratively dropping sections more
   than 10 % under the line);
@@ -46,8 +47,8 @@ from .composition import COMPONENTS, ONE_K_HU, check_ranges, classify
 from .contours import (
     CONTOUR_DEFAULTS,
     ContourSet,
-    feret_diameters,
     iter_find_contours,
+    lumen_diameters,
     lumen_levels,
     polygon_area,
 )
@@ -244,7 +245,7 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 def measure_profile(cs: ContourSet, cl: Centreline, params: Mapping[str, Any]) -> dict:
     la = polygon_area(cs.r_lumen, cs.theta_deg)
     va = polygon_area(cs.r_vessel, cs.theta_deg)
-    dmin, dmax = feret_diameters(cs.r_lumen, cs.theta_deg)
+    dmin, dmax = lumen_diameters(cs.r_lumen, cs.theta_deg)
     pa = va - la
     with np.errstate(invalid="ignore", divide="ignore"):
         burden = np.where(va > 0, 100.0 * pa / va, np.nan)
