@@ -33,7 +33,10 @@ def test_train_alines_cli_writes_model_and_resumes(tmp_path, capsys):
     args = ["train", "--task", "alines", str(data), "--out", str(out), "--width", "4"]
     rc = main([*args, "--epochs", "2", "--seed", "3", "--synthetic", "--json"])
     assert rc == 0
-    summ = _json_out(capsys)
+    err = capsys.readouterr()
+    assert "epoch 1/2: batch 3/3, loss" in err.err  # progress within the epoch (batches)
+    summ = json.loads(err.out)
+    assert summ["metrics"]["batches"] == 3 and summ["metrics"]["threads"] >= 1
     assert summ["epochs_run"] == 2 and summ["model"] == str(out)
     meta = load_model(out).metadata
     assert meta["training"]["seed"] == 3 and meta["training"]["synthetic"] is True

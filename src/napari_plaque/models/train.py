@@ -10,7 +10,9 @@ and a resumable training state beside it (``<out>.state.pt``, tensors + JSON onl
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -130,7 +132,7 @@ def _fit(
     model,
     out: Path,
     metadata_fn: Callable[[dict[str, Any], int], dict[str, Any]],
-    train_batches: Callable[[np.random.Generator], list[tuple[Any, Any]]],
+    train_batches: Callable[[np.random.Generator], Any],
     loss_fn: Callable[[Any, Any], Any],
     evaluate: Callable[[Any], dict[str, Any]],
     epochs: int,
@@ -141,9 +143,18 @@ def _fit(
     resume: bool,
     history: list[dict[str, Any]] | None,
     hparams_key: dict[str, Any],
+    live: dict[str, Any] | None = None,
+    n_batches: int = 0,
+    precision: str = "fp32",
+    threads: int = 0,
 ) -> Generator[int, None, TrainResult]:
     dev = select_device(device)
+    n_threads = training_threads(threads)
     model.to(dev)
+    amp = _autocast(dev, precision)
+    if amp is not None and dev.type == "cpu":
+        model.to(memory_format=torch.channels_last)  # oneDNN's fast layout for bf16 convs
+    live = {} if live is None else live
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     history = [] if history is None else history
     start_epoch, best_loss, best_epoch, bad = 0, float("inf"), -1, 0
@@ -178,24 +189,33 @@ def _fit(
             t0 = time.perf_counter()
             model.train()
             losses = []
+            live.update(epoch=epoch + 1, epochs=epochs, batch=0, batches=n_batches,
+                        loss=float("nan"), phase="train", seconds=0.0)  # fmt: skip
             for xb, yb in train_batches(rng):
                 # grad mode is thread-local: set it per step, never rely on the thread's state
-                with torch.enable_grad():
-                    x, y = xb.to(dev), yb.to(dev)
+                with torch.enable_grad(), _threads(dev, n_threads):
+                    x, y = _to(xb, dev, amp), yb.to(dev)
                     opt.zero_grad(set_to_none=True)
-                    loss = loss_fn(model(x), y)
+                    with _amp_context(amp):
+                        out_b = model(x)
+                    loss = loss_fn(out_b.float(), y)
                     loss.backward()
                     opt.step()
                 losses.append(float(loss.detach()))
                 step += 1
+                live.update(batch=len(losses), loss=float(np.mean(losses)),
+                            seconds=round(time.perf_counter() - t0, 3))  # fmt: skip
                 yield step
             model.eval()
-            with torch.inference_mode():
+            live["phase"] = "validate"
+            with torch.inference_mode(), _amp_context(amp), _threads(dev, n_threads):
                 val = evaluate(model)
             rec = {
                 "epoch": epoch + 1,
                 "train_loss": float(np.mean(losses)) if losses else float("nan"),
                 **val,
+                "batches": len(losses),
+                "threads": n_threads if dev.type == "cpu" else None,
                 "seconds": round(time.perf_counter() - t0, 3),
             }
             history.append(rec)
@@ -220,6 +240,7 @@ def _fit(
                 },
             )
     finally:
+        model.to(memory_format=torch.contiguous_format)
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     if best_epoch < 0:
@@ -230,6 +251,81 @@ def _fit(
             )
         raise ValueError("training ran no epoch (nothing to save)")
     return TrainResult(str(out), history, best_epoch, best_metrics, stopped)
+
+
+#: arithmetic of the training step: "auto" (bfloat16 mixed precision where the device does it
+#: natively, else fp32), "bf16" or "fp32"; master weights, loss and optimiser stay fp32 always
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def bf16_native(dev: Any) -> bool:
+    """Whether ``dev`` runs bfloat16 convolutions natively (AVX512-BF16/AMX CPUs via oneDNN,
+    CUDA GPUs that support bf16)."""
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if dev.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # pragma: no cover - older torch builds
+            return False
+    return False
+
+
+def resolve_precision(dev: Any, precision: str = "auto") -> str:
+    """``"bf16"`` or ``"fp32"`` for ``precision`` on ``dev`` (ValueError for an unknown one)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "auto":
+        return "bf16" if bf16_native(dev) else "fp32"
+    return precision
+
+
+def training_threads(threads: int = 0) -> int:
+    """Intra-op threads for a CPU training run: ``threads`` when given (> 0), else torch's
+    setting, cut to 1 while the machine is oversubscribed (1-minute load average above the
+    CPU count). Measured on a shared 2-core machine at load 6-8
+    (``benchmarks/bench_aline_train.py``): a 2-thread step waits on whichever thread was
+    descheduled, so 1 thread is 1.5-2x faster there; on an idle machine torch's setting stays."""
+    if threads and threads > 0:
+        return int(threads)
+    n = int(torch.get_num_threads())
+    try:
+        busy = os.getloadavg()[0] > (os.cpu_count() or 1)
+    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
+        busy = False
+    return 1 if busy else n
+
+
+@contextlib.contextmanager
+def _threads(dev: Any, threads: int):
+    """Run with ``threads`` intra-op threads on a CPU (restored afterwards)."""
+    if dev.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _autocast(dev: Any, precision: str) -> Any:
+    """The autocast device type for bf16 training, or None for fp32."""
+    return dev.type if resolve_precision(dev, precision) == "bf16" else None
+
+
+def _amp_context(amp: Any):
+    if amp is None:
+        return contextlib.nullcontext()
+    return torch.autocast(amp, dtype=torch.bfloat16)
+
+
+def _to(x: Any, dev: Any, amp: Any) -> Any:
+    x = x.to(dev)
+    if amp == "cpu" and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 def _software_data_summary(ids: list[str], val_ids: list[str], **kw: Any) -> dict[str, Any]:
@@ -257,13 +353,23 @@ def iter_train_alines(
     history: list[dict[str, Any]] | None = None,
     synthetic: bool | None = None,
     notes: str = "",
+    precision: str = "auto",
+    live: dict[str, Any] | None = None,
+    threads: int = 0,
 ) -> Generator[int, None, TrainResult]:
     """Train the A-line detector on an A-line dataset; yields optimiser steps done.
 
     The validation split is grouped by pullback (seeded); with a single pullback the last
     ``val_fraction`` of its frames (one contiguous block) is held out instead.
+
+    ``precision``: see :data:`PRECISIONS` ("auto": bfloat16 mixed precision on CPUs with
+    AVX512-BF16/AMX and on bf16 GPUs, about twice as fast per epoch; fp32 elsewhere).
+    ``live``: a dict the trainer keeps up to date within an epoch (``epoch``, ``epochs``,
+    ``batch``, ``batches``, ``loss`` (running mean), ``phase``, ``seconds``) for progress lines.
+    ``threads``: CPU intra-op threads (0: :func:`training_threads` decides).
     """
     ds = data if isinstance(data, ALineDataset) else read_aline_dataset(data, features=False)
+    resolve_precision(select_device(device), precision)  # an unknown one is refused first
     if any(p.polar is None for p in ds.pullbacks):
         raise ValueError(f"{ds.path}: the training set was read without its polar frames")
     out = Path(out)
@@ -302,26 +408,38 @@ def iter_train_alines(
         n_classes=n_cls, context=context, width=width, n_blocks=n_blocks, k_smooth=k_smooth
     )
 
-    def stack(index: list[tuple[int, int]]) -> tuple[Any, Any]:
-        xs, ys = [], []
-        for pi, f in index:
+    def stack_u8(index: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Frames with their context (uint8 (N, 2c+1, A, D)) and labels (bool (N, A, C))."""
+        xs = np.empty((len(index), 2 * context + 1, ds.n_alines, ds.depth_samples), np.uint8)
+        ys = np.empty((len(index), ds.n_alines, n_cls), bool)
+        for k, (pi, f) in enumerate(index):
             p = ds.pullbacks[pi]
-            xs.append(context_stack(p.polar, np.array([f]), context)[0])
-            ys.append(p.labels[f])
-        x = torch.from_numpy(np.stack(xs)).float().div_(255.0)
-        y = torch.from_numpy(np.stack(ys).astype(np.float32)).permute(0, 2, 1)  # (B, C, A)
-        return x, y
+            xs[k] = context_stack(p.polar, np.array([f]), context)[0]
+            ys[k] = p.labels[f]
+        return xs, ys
 
-    def batches(rng: np.random.Generator) -> list[tuple[Any, Any]]:
+    def to_x(xs: np.ndarray) -> Any:
+        return torch.from_numpy(xs).float().div_(255.0)
+
+    def to_y(ys: np.ndarray) -> Any:
+        return torch.from_numpy(ys.astype(np.float32)).permute(0, 2, 1)  # (B, C, A)
+
+    # the training frames with their context, stacked once (uint8): each batch is a gather
+    tr_x, tr_y = stack_u8(tr_idx)
+    n_batches = -(-len(tr_idx) // batch_size)
+
+    def batches(rng: np.random.Generator):
+        """One epoch's batches, made one at a time (the first step starts at once)."""
         order = rng.permutation(len(tr_idx))
-        out_b = []
-        for b0 in range(0, len(order), batch_size):
-            x, y = stack([tr_idx[i] for i in order[b0 : b0 + batch_size]])
-            shift = int(rng.integers(0, x.shape[2]))  # rotate about the catheter: same physics
-            out_b.append((torch.roll(x, shift, dims=2), torch.roll(y, shift, dims=2)))
-        return out_b
+        shifts = [int(rng.integers(0, ds.n_alines)) for _ in range(n_batches)]
+        for b, b0 in enumerate(range(0, len(order), batch_size)):
+            sel = order[b0 : b0 + batch_size]
+            x, y = to_x(tr_x[sel]), to_y(tr_y[sel])
+            shift = shifts[b]  # rotate about the catheter: same physics
+            yield torch.roll(x, shift, dims=2), torch.roll(y, shift, dims=2)
 
-    val_x, val_y = stack(va_idx)
+    val_xu8, val_yb = stack_u8(va_idx)
+    val_y = to_y(val_yb)
 
     def loss_fn(logits, y):
         pw = pos_weight.to(logits.device)[None, :, None]
@@ -329,7 +447,12 @@ def iter_train_alines(
 
     def evaluate(m) -> dict[str, Any]:
         dev = next(m.parameters()).device
-        logits = torch.cat([m(val_x[i : i + 64].to(dev)) for i in range(0, len(val_x), 64)]).cpu()
+        amp = "cpu" if dev.type == "cpu" and resolve_precision(dev, precision) == "bf16" else None
+        chunks = []
+        for i in range(0, len(val_xu8), 64):
+            x = to_x(val_xu8[i : i + 64])
+            chunks.append(m(_to(x, dev, amp)).float().cpu())
+        logits = torch.cat(chunks)
         loss = float(loss_fn(logits, val_y))
         pred = (torch.sigmoid(logits) >= 0.5).numpy()
         truth = val_y.numpy() >= 0.5
@@ -371,6 +494,7 @@ def iter_train_alines(
                 seed=seed,
                 lr=lr,
                 batch_size=batch_size,
+                precision=resolve_precision(select_device(device), precision),
                 synthetic=synthetic,
                 notes=notes,
             ),
@@ -401,6 +525,10 @@ def iter_train_alines(
             resume,
             history,
             key,
+            live=live,
+            n_batches=n_batches,
+            precision=precision,
+            threads=threads,
         )
     )
 
@@ -452,8 +580,10 @@ def iter_train_ctseg(
     history: list[dict[str, Any]] | None = None,
     synthetic: bool = False,
     notes: str = "",
+    live: dict[str, Any] | None = None,
 ) -> Generator[int, None, TrainResult]:
-    """Train a 2D/3D U-Net on a CT training set; yields optimiser steps done.
+    """Train a 2D/3D U-Net on a CT training set; yields optimiser steps done (``live``: as
+    for :func:`iter_train_alines`).
 
     Patches (``patch_size`` = (z, y, x); z = 1 for 2D) are sampled at random each epoch, half of
     them centred on labelled voxels; validation patches come from held-out cases (split grouped
@@ -607,6 +737,8 @@ def iter_train_ctseg(
             resume,
             history,
             key,
+            live=live,
+            n_batches=-(-patches_per_epoch // batch_size),
         )
     )
 
