@@ -38,3 +38,32 @@ def test_demo_screenshot(tmp_path):
     assert img[..., :3].std() > 10  # not a blank frame
     # the synthetic IVUS DICOM was written to the sample cache and read back
     assert list((tmp_path / "cache").glob("*.dcm"))
+
+
+def _no_display_env(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}  # fmt: skip
+    env["NAPARI_PLAQUE_CACHE"] = str(tmp_path / "cache")
+    return env
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="displays are a Linux matter")
+def test_demo_without_a_display_points_to_screenshot(tmp_path):
+    """Issue 21 item 16: no Qt abort (rc 134), a message naming --screenshot, exit 2."""
+    r = subprocess.run([sys.executable, "-m", "napari_plaque.cli", "demo"], capture_output=True,
+                       text=True, env=_no_display_env(tmp_path), timeout=120)  # fmt: skip
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "no display" in r.stderr and "--screenshot" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="displays are a Linux matter")
+def test_demo_sh_without_a_display_stops_before_installing(tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "demo.sh"
+    env = _no_display_env(tmp_path)
+    env["VENV"] = str(tmp_path / "venv-that-must-not-be-made")
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 2 and "--screenshot" in r.stderr, r.stderr
+    assert not (tmp_path / "venv-that-must-not-be-made").exists()

@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,6 +41,41 @@ def _virtual_display():
         proc.terminate()
         proc.wait(5)
         os.environ.pop("DISPLAY", None)
+
+
+def _has_display() -> bool:
+    """Whether Qt can open windows here (always on macOS / Windows; on Linux a display server
+    or a Qt platform that needs none)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return True
+    return os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in ("offscreen", "minimal", "vnc")
+
+
+def display_problem(screenshot: str | None) -> str | None:
+    """Why the demo cannot run here (a message pointing to what works), or None.
+
+    Without a display Qt aborts the process (rc 134) before Python can say anything, so the
+    demo checks first.
+    """
+    if _has_display():
+        return None
+    if screenshot is None:
+        return (
+            "napari-plaque demo: no display (DISPLAY is not set), so the demo's napari windows "
+            "cannot open. On a machine without a screen write a picture of them instead:\n"
+            "  napari-plaque demo --screenshot demo.png\n"
+            "(it starts a virtual display, Xvfb, by itself), or run under one: "
+            "xvfb-run -a napari-plaque demo --screenshot demo.png"
+        )
+    if not shutil.which("Xvfb"):
+        return (
+            "napari-plaque demo: no display and no Xvfb to start a virtual one for "
+            f"--screenshot {screenshot}: install Xvfb (e.g. apt-get install xvfb) or run on a "
+            "machine with a display"
+        )
+    return None
 
 
 def _add_layers(viewer, layer_data) -> None:
@@ -95,6 +131,10 @@ def build_ivus_viewer(viewer) -> dict:
 
 
 def run_demo(sample: str = "all", screenshot: str | None = None, size: str = "1400x900") -> int:
+    problem = display_problem(screenshot)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     with _virtual_display() if screenshot else contextlib.nullcontext():
         import napari
 

@@ -35,4 +35,20 @@ def ivus_sample():
     from .ivus import ivus_layers, make_ivus_sample
 
     pb, truth = make_ivus_sample(sample_cache_dir() / "synthetic_ivus_seed0.dcm", seed=0)
-    return ivus_layers(pb, truth)
+    layers = ivus_layers(pb, truth)
+    for _data, attrs, _kind in layers:
+        if attrs.get("name") == TRUTH_ARCS_LAYER:
+            attrs.update(TRUTH_ARCS_STYLE)
+    return layers
+
+
+#: the ground-truth arcs layer of the IVUS sample
+TRUTH_ARCS_LAYER = "truth arcs"
+#: its style: hidden until asked for, and drawn as outlines in colours no annotation uses
+#: (the annotator fills the user's arcs yellow / magenta), so truth never passes for one's own
+TRUTH_ARCS_STYLE = {
+    "visible": False,
+    "contour": 2,
+    "opacity": 0.9,
+    "colormap": {None: "transparent", 0: "transparent", 1: "cyan", 2: "white"},
+}
