@@ -53,6 +53,7 @@ MODES: dict[str, tuple[str, list[str]]] = {
     "notjson": ("not JSON", []),
     "manyinstances": ("more than --max-instances 2", ["--max-instances", "2"]),
     "close": ("the connection broke", []),
+    "biglength": ("(Content-Length), larger than 1 MiB", ["--max-bytes", "1M"]),
 }
 
 
@@ -214,6 +215,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif mode == "sameredirect":
             loc = self.path.replace("/sameredirect/", "/ok/")
             self._send(307, headers=[("Location", loc)])
+        elif mode == "biglength":  # announces 100 GiB, sends a few bytes
+            self.send_response(200)
+            self.send_header("Content-Type", mp)
+            self.send_header("Content-Length", str(100 << 30))
+            self.end_headers()
+            self.wfile.write(b"--" + BOUNDARY.encode())
+            self.close_connection = True
         elif mode == "close":  # headers promise more than is sent, then the socket closes
             body = _multipart(three)
             self.send_response(200)

@@ -362,6 +362,15 @@ class _Fetcher:
 
         n = 0
         raw = resp.raw
+        try:
+            announced = int(resp.headers.get("Content-Length", ""))
+        except ValueError:
+            announced = -1
+        if announced > cap:  # refused before a byte of the body is read
+            raise DICOMwebError(
+                f"{self.where}: answer of {_size(announced)} (Content-Length), larger than "
+                f"{_size(cap)} while {what} ({cap_name}); nothing kept"
+            )
         while True:
             self._left(what)
             try:
