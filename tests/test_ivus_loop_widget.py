@@ -251,3 +251,46 @@ def test_deep_detector_from_the_dock(opened):
     widget.predict_unannotated(block=True)
     assert widget.predicted is not None
     assert "failed" not in widget.loop_panel.loop_label.text()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("NAPARI_PLAQUE_BENCH"), reason="NAPARI_PLAQUE_BENCH=1")
+def test_bench_main_thread_cost_of_review_actions(make_napari_viewer, tmp_path, qapp):
+    """Median main-thread time of review actions on a 300-frame 256 x 256 pullback, event
+    processing (the views' repaint) included. Prints the figures; asserts nothing about them."""
+    import time
+
+    viewer = make_napari_viewer()
+    pb, truth = make_ivus_sample(tmp_path / "pb.dcm", n_frames=300, seed=3, size=256)
+    viewer._add_layer_from_data(*pullback_layer_data(pb))
+    _, w = viewer.window.add_plugin_dock_widget(*DOCK)
+    w.set_reader("A")
+    w.predicted = truth_arcset(truth).copy()
+    frames = sorted({a.frame for a in w.predicted.arcs})
+
+    def med(fn, n=10):
+        ts = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            fn(i)
+            qapp.processEvents()
+            ts.append(time.perf_counter() - t0)
+        return 1000 * float(np.median(ts))
+
+    def stroke(i):
+        w._on_paint("begin", 100 + i, 100 + i, 10, 30, False)
+        for k in range(5):
+            w._on_paint("paint", 100 + i, 101 + i + k, 10 + 5 * k, 30 + 5 * k, False)
+        w._on_paint("end", 0, 0, 0, 0, False)
+
+    figures = {
+        "accept frame": med(lambda i: w.accept_prediction_frame(frames[i])),
+        "reject frame": med(lambda i: w.reject_prediction_frame(frames[20 + i])),
+        "undo": med(lambda i: w.undo()),
+        "accept arc": med(lambda i: w.accept_arc(frames[40 + i], 0)),
+        "paint stroke (6 moves)": med(stroke),
+        "go to frame": med(lambda i: w.set_frame(150 + i)),
+    }
+    print()
+    for k, v in figures.items():
+        print(f"{k}: {v:.0f} ms")

@@ -307,12 +307,15 @@ class ArcSet:
         # per arcs file (resolved path): keys of the arcs this session has seen in it (loaded
         # or written). Shared by copies (undo snapshots): it describes the file, not the arcs.
         self._seen: dict[str, set[tuple]] = {}
+        # per arcs file: (inode, mtime, size) when its whole content was last seen here (read
+        # or written), so the next save need not read it back to look for unseen arcs
+        self._seen_stat: dict[str, tuple] = {}
 
     def __deepcopy__(self, memo: dict) -> ArcSet:
         new = ArcSet.__new__(ArcSet)
         memo[id(self)] = new
         for k, v in self.__dict__.items():
-            new.__dict__[k] = v if k == "_seen" else copy.deepcopy(v, memo)
+            new.__dict__[k] = v if k in ("_seen", "_seen_stat") else copy.deepcopy(v, memo)
         return new
 
     def mark_seen(self, path: str | Path, arcs: list[Arc] | None = None) -> None:
@@ -564,6 +567,20 @@ def _path_key(path: str | Path) -> str:
         return str(Path(path).absolute())
 
 
+def _file_stat(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _saw_whole_file(arcset: ArcSet, path: Path) -> None:
+    stat = _file_stat(path)
+    if stat is not None:
+        arcset._seen_stat[_path_key(path)] = stat
+
+
 def _arc_key(a: Arc) -> tuple:
     return (int(a.frame), str(a.cls), round(float(a.start_deg), 4), round(float(a.end_deg), 4))
 
@@ -591,6 +608,8 @@ def unseen_arcs(arcset: ArcSet, path: str | Path) -> list[Arc]:
     if not p.exists():
         return []
     disk = load_arcs(p, arcset.n_frames, arcset.frame_shape, arcset.pullback_uid or None)
+    if arcset._seen_stat.get(_path_key(p)) == _file_stat(p):
+        return []  # the file is as this session last read or wrote it: all of it seen
     seen = arcset._seen.get(_path_key(p), set())
     mine: dict[tuple[int, str], list[Arc]] = {}
     for a in arcset.arcs:
@@ -650,7 +669,8 @@ def save_arcs(arcset: ArcSet, path: str | Path, on_conflict: str = "refuse") -> 
                 arcset.add_many([Arc(**vars(a)) for a in unseen])
         doc = arcset.to_json()
         atomic_write_json(p, doc)
-    arcset.mark_seen(p)
+        arcset.mark_seen(p)
+        _saw_whole_file(arcset, p)
     return p
 
 
@@ -668,6 +688,9 @@ def reload_and_merge(arcset: ArcSet, path: str | Path) -> int:
     if new:
         arcset.add_many([Arc(**vars(a)) for a in new])
     arcset.mark_seen(p, disk.arcs)
+    key = _path_key(p)
+    if key in disk._seen_stat:  # the file as it was read (stat taken before reading)
+        arcset._seen_stat[key] = disk._seen_stat[key]
     return len(new)
 
 
@@ -686,6 +709,7 @@ def load_arcs(
     from ..io.versioned import read_versioned_json
 
     p = Path(path)
+    stat = _file_stat(p)  # before reading: a write during the read is then noticed later
     doc = read_versioned_json(p, ARCS_FORMAT, ARCS_VERSION, "arcs", min_version=1)
     try:
         f = int(doc["n_frames"])
@@ -767,4 +791,6 @@ def load_arcs(
     out.pullback_uid, out.n_alines, out.reader = file_uid, file_n, reader
     out.adjudication = adjudication
     out.mark_seen(p, raw + out.arcs)
+    if stat is not None:
+        out._seen_stat[_path_key(p)] = stat
     return out

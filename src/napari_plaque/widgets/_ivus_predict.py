@@ -549,5 +549,4 @@ class PredictionMixin:
             f"length {s['length_mm']:.1f} mm · {n} proposal(s) left"
         )
         self._refresh_overlay("predicted", visible=bool(pred is not None and pred.arcs))
-        self._update_map()
-        self._redraw_frame()
+        self._schedule_views()

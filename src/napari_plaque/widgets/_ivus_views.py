@@ -122,6 +122,7 @@ class ArcViews(QWidget):
         self._long_line = None
         self._polar_title = None
         self._map_im = None
+        self._legend = None
         self._long_im = None
         self.long_cut: np.ndarray | None = None
         self.full_draws = 0
@@ -168,6 +169,7 @@ class ArcViews(QWidget):
             aspect="auto",
             interpolation="nearest",
             extent=(0, self._n_frames, 360, 0),
+            animated=True,  # an edit repaints the map by blitting, not the whole figure
         )
         self._map_line = ax.axvline(0.5, color="cyan", lw=1, animated=True)
         ax.set_title("arc map: frames x angle (click: go to frame, or paint)", fontsize=8)
@@ -176,7 +178,8 @@ class ArcViews(QWidget):
             Patch(color=CLASS_COLORS.get(i + 1, "white"), label=c)
             for i, c in enumerate(self._classes)
         ] + [Patch(color=PROPOSAL_COLOR, label="proposed")]
-        ax.legend(handles=handles, fontsize=6, loc="upper right", framealpha=0.6)
+        self._legend = ax.legend(handles=handles, fontsize=6, loc="upper right", framealpha=0.6)
+        self._legend.set_animated(True)  # drawn over the (animated) map
         ax = self.ax_long
         self._long_im = None
         self._long_line = ax.axvline(0.5, color="cyan", lw=1, animated=True)
@@ -203,6 +206,8 @@ class ArcViews(QWidget):
                 self._polar_im,
                 self._spans,
                 self._polar_title,
+                self._map_im,
+                self._legend,
                 self._map_line,
                 self._long_line,
             )
@@ -216,12 +221,14 @@ class ArcViews(QWidget):
                 ax.draw_artist(a)
 
     # -- updates -------------------------------------------------------------------------------
-    def set_arc_map(self, amap: np.ndarray) -> None:
-        """The arc map (frames x angle class indices) changed: a full redraw."""
+    def set_arc_map(self, amap: np.ndarray, draw: bool = True) -> None:
+        """The arc map (frames x angle class indices) changed: repainted by blitting (the map
+        and its legend are animated artists over the saved background)."""
         if self._map_im is None:
             return
         self._map_im.set_data(np.asarray(amap).T)
-        self._full_draw()
+        if draw:  # (False: the caller's show_frame blits next)
+            self._blit()
 
     def set_long_cut(self, cut: np.ndarray | None) -> None:
         self.long_cut = cut

@@ -272,6 +272,12 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self._frame_timer.setSingleShot(True)
         self._frame_timer.setInterval(VIEWS_DELAY_MS)
         self._frame_timer.timeout.connect(self._redraw_frame)
+        # edits: the views (arc map, polar frame) repaint once per turn of the event loop, however
+        # many changes an action or a paint stroke made
+        self._views_timer = QTimer(self)
+        self._views_timer.setSingleShot(True)
+        self._views_timer.setInterval(0)
+        self._views_timer.timeout.connect(self._update_views)
         self.viewer.layers.events.inserted.connect(self._on_layers_inserted)
         self.viewer.layers.events.removed.connect(self._refresh_layer_choices)
         self.viewer.dims.events.current_step.connect(self._on_frame_changed)
@@ -870,16 +876,26 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
     # -- display -------------------------------------------------------------------------------
     def _on_arcs_changed(self) -> None:
         self._refresh_overlay(ARCS_LAYER)
-        self._update_map()
-        self._redraw_frame()
+        self._show_stats()
+        self._schedule_views()
 
-    def _update_map(self) -> None:
+    def _schedule_views(self) -> None:
+        try:
+            self._views_timer.start()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            self._detach()
+
+    def _update_views(self) -> None:
+        self._update_map(draw=False)
+        self._redraw_frame()  # one blit paints both
+
+    def _update_map(self, draw: bool = True) -> None:
         """The arc map: the reader's arcs, and proposals (cyan) where the reader has none."""
         if self.model is None:
             return
         pred = self.predicted
         proposed = arc_map(pred, 360) if pred is not None and pred.arcs else None
-        self.views.set_arc_map(combined_map(arc_map(self.arcset, 360), proposed))
+        self.views.set_arc_map(combined_map(arc_map(self.arcset, 360), proposed), draw)
 
     def _on_n_alines(self, n: int) -> None:
         if self.model is not None:
