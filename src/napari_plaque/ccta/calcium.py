@@ -17,6 +17,7 @@ is no Python loop over lesions or slices.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -524,9 +525,15 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
     nz, ny, nx = hu.shape
     step = max(1, _CHUNK_VOXELS // max(ny * nx, 1))
 
+    local = threading.local()
+
     def chunk(z0: int):
         c = hu[z0 : z0 + step]
-        m = c >= threshold
+        buf = getattr(local, "buf", None)
+        if buf is None:  # one mask buffer per thread, reused (no page faults per chunk)
+            buf = local.buf = np.empty((step, ny, nx), bool)
+        m = buf[: c.shape[0]]
+        np.greater_equal(c, threshold, out=m)
         if roi is not None:
             r = roi[z0 : z0 + step]
             m &= r if r.dtype == bool else r != 0
