@@ -27,13 +27,11 @@ GUI_MODULES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "magicg
 #: package-level circles present today (each a sorted tuple of the packages in one cycle)
 KNOWN_CYCLES: set[tuple[str, ...]] = {
     ('ccta', 'cxr', 'ivus', 'models', 'qc'),
-    ('fusion', 'outcomes'),
     ('io', 'report'),
 }
 #: (importing package, imported package.module:name) private imports present today
 KNOWN_PRIVATE: set[tuple[str, str]] = {
     ('ccta', 'io._dicom_common:range_problem'),
-    ('cli', 'fusion.stats:_as_table'),
     ('cli', 'models.data:_refuse_foreign_folder'),
     ('cxr', 'io._dicom_common:native_pixels'),
     ('cxr', 'io._dicom_common:plain'),
@@ -48,10 +46,6 @@ KNOWN_PRIVATE: set[tuple[str, str]] = {
     ('ivus', 'io.atomic:_json_default'),
     ('ivus', 'io.atomic:_tmp_name'),
     ('models', 'io.atomic:_json_default'),
-    ('outcomes', 'fusion.stats:_FALSE'),
-    ('outcomes', 'fusion.stats:_MISSING'),
-    ('outcomes', 'fusion.stats:_TRUE'),
-    ('outcomes', 'fusion.stats:_as_table'),
 }
 #: core modules importing Qt / napari today (module path relative to the package)
 KNOWN_GUI_IN_CORE: set[str] = {

@@ -472,9 +472,9 @@ _SURVIVAL_ONLY = ("horizon_days", "competing_event", "per", "cut", "at_days", "k
 
 def _table1_group(args) -> tuple[str | None, Any]:
     """The Table 1 grouping column, and the table (a derived column for a --cut group)."""
-    from ..fusion.stats import _as_table
+    from ..outcomes.table import as_table
 
-    t = _as_table(args.table)
+    t = as_table(args.table)
     if args.group:
         return args.group, t
     if getattr(args, "outcome", None):

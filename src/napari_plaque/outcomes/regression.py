@@ -161,16 +161,16 @@ def aggregate(table, by: str, how: str, outcomes: Sequence[str] = ()):
 
     Returns ``(Table, info)`` with ``info`` = {by, how, rows_in, patients, dropped}.
     """
-    from ..fusion.stats import _MISSING, Table, _as_table
+    from .table import MISSING, Table, as_table
 
-    t = _as_table(table)
+    t = as_table(table)
     if by not in t.columns:
         raise ValueError(f"{t._where()}no column {by!r} to aggregate by; the table has "
                          f"{', '.join(t.names)}")  # fmt: skip
     if how not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {how!r}; use one of {', '.join(AGGREGATIONS)}")
     keys = [str(v).strip() for v in t.columns[by]]
-    order = list(dict.fromkeys(k for k in keys if k.lower() not in _MISSING))
+    order = list(dict.fromkeys(k for k in keys if k.lower() not in MISSING))
     idx = {k: [i for i, v in enumerate(keys) if v == k] for k in order}
     cols: dict[str, list[str]] = {by: order}
     dropped = []

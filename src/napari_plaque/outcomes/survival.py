@@ -82,18 +82,18 @@ def _raw(t, name: str) -> list[str]:
 
 def _codes(t, name: str, allowed: set[int], what: str) -> np.ndarray:
     """An integer-coded column (NaN where missing); ValueError naming the column otherwise."""
-    from ..fusion.stats import _FALSE, _MISSING, _TRUE
+    from .table import FALSE, MISSING, TRUE
 
     out = np.full(t.n_rows, np.nan)
     bad: list[str] = []
     for i, v in enumerate(_raw(t, name)):
         low = v.lower()
-        if low in _MISSING:
+        if low in MISSING:
             continue
-        if low in _TRUE and low not in ("1", "1.0"):
+        if low in TRUE and low not in ("1", "1.0"):
             out[i] = 1.0
             continue
-        if low in _FALSE and low not in ("0", "0.0"):
+        if low in FALSE and low not in ("0", "0.0"):
             out[i] = 0.0
             continue
         try:
@@ -128,9 +128,9 @@ def survival_input(
     a competing-event code or column never used, and a table without events. Rows with a
     missing time or event are dropped and said in ``warnings``.
     """
-    from ..fusion.stats import _as_table
+    from .table import as_table
 
-    t = _as_table(table)
+    t = as_table(table)
     _raw(t, time)
     tt = t.numeric(time)  # names the column and row of a text cell
     neg = np.flatnonzero(tt < 0)
@@ -746,9 +746,9 @@ def survival_study(
     Every check runs before anything is computed (see :func:`survival_input`); a group without
     events, a single group, a non-numeric covariate or fewer events than covariates is refused.
     """
-    from ..fusion.stats import _as_table
+    from .table import as_table
 
-    t = _as_table(table)
+    t = as_table(table)
     per = dict(per or {})
     cut = dict(cut or {})
     si = survival_input(t, time, event, competing, horizon)

@@ -39,9 +39,9 @@ TABLE1_DEFAULTS: dict[str, Any] = {
 
 
 def _is_missing(v: str) -> bool:
-    from ..fusion.stats import _MISSING
+    from .table import MISSING
 
-    return v.strip().lower() in _MISSING
+    return v.strip().lower() in MISSING
 
 
 def _fmt_p(p: float | None) -> str:
@@ -140,9 +140,9 @@ def table1(
     digits: int = 1,
 ) -> Table1:
     """Baseline table of ``variables`` (default: every other column) per ``group``."""
-    from ..fusion.stats import _as_table
+    from .table import as_table
 
-    t = _as_table(table)
+    t = as_table(table)
     if group not in t.columns:
         raise ValueError(f"{t._where()}no group column {group!r}; the table has "
                          f"{', '.join(t.names)}")  # fmt: skip
