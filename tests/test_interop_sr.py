@@ -261,3 +261,38 @@ def test_negative_composition_volume_refused_but_negative_hu_written(series, vol
     with pytest.raises(ValueError, match="plaque 1 lipid volume is negative"):
         write_composition_sr(tmp_path / "bad.dcm", [dict(d, lipid_mm3=-2.0)], series)
     assert not (tmp_path / "bad.dcm").exists()
+
+
+def test_sr_fuzz_bad_values_refused_by_name_or_written_exactly(series, vol, tmp_path):
+    """Random bad values in random measurements of a composition report: each build either
+    refuses with a ValueError naming the measurement (so nothing is written) or holds only
+    finite values, non-negative except mean HU; no other exception."""
+    from napari_plaque.io.seg import load_source_series
+    from napari_plaque.io.sr import build_composition_sr
+
+    src = load_source_series(series)  # once: the writes differ only in their values
+    rng = np.random.default_rng(22)
+    roi = np.zeros(vol.shape, np.uint8)
+    roi[1:4, 4:10, 5:11] = 1
+    (p,) = composition(vol.hu, vol.spacing_mm, roi)
+    base = p.to_dict()
+    fields = ["volume_mm3", "mean_hu", "lipid_mm3", "fibrous_mm3", "calcium_mm3",
+              "lipid_mean_hu", "calcium_mean_hu", "calcium_pct", "plaque_burden_pct"]
+    bad = [float("nan"), float("inf"), float("-inf"), -5.0, -1e-9, 1e300, "x", None, 0.0, 42.5]
+    written = refused = 0
+    for _ in range(20):
+        d = dict(base)
+        field = fields[int(rng.integers(len(fields)))]
+        d[field] = bad[int(rng.integers(len(bad)))]
+        try:
+            build_composition_sr([d], src)
+        except ValueError as exc:
+            refused += 1
+            assert "plaque 1" in str(exc), (field, d[field], exc)
+            continue
+        written += 1
+        v = d[field]
+        assert v is None or (isinstance(v, float) and np.isfinite(v)), (field, v)
+        assert v is None or v >= 0 or field.endswith("_hu"), (field, v)
+    print(f"\nSR fuzz: 20 tried, {refused} refused by name, {written} written (valid values)")
+    assert written and refused
