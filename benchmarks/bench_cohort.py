@@ -16,6 +16,9 @@ Claims (issue 25, rows 1-2), each measured here against its baseline on the same
 
 Rows are checked identical (apart from time columns) between every way of running.
 The machine is shared: the load average is printed beside every figure.
+``--baseline-src DIR`` runs part 1 a second time with another napari-plaque source tree first
+on ``PYTHONPATH`` (the command and the dask processes; e.g. ``git archive <commit> src | tar
+-x -C /tmp/old``): the "before" figures under the same load.
 Run: ``.venv/bin/python benchmarks/bench_cohort.py [--copies 30] [--rounds 3] [--big 4]``.
 """
 
@@ -39,6 +42,8 @@ import numpy as np
 PHANTOM = Path(__file__).resolve().parents[2] / "shared" / "data" / "qrm-phantom-canon"
 EXE = [sys.executable, "-m", "napari_plaque.cli"]
 VOLATILE = {"time_utc", "elapsed_s"}
+#: environment of every command and dask process (``--baseline-src`` sets PYTHONPATH)
+ENV: dict[str, str] = dict(os.environ)
 
 
 def _load() -> str:
@@ -54,7 +59,7 @@ def _children_cpu() -> float:
 def _cli(args: list[str]) -> tuple[float, float]:
     """(wall s, CPU s of the command's own process) of one ``napari-plaque`` command."""
     c0, t0 = _children_cpu(), time.perf_counter()
-    p = subprocess.run([*EXE, *args], capture_output=True, text=True)
+    p = subprocess.run([*EXE, *args], capture_output=True, text=True, env=ENV)
     wall = time.perf_counter() - t0
     if p.returncode not in (0, 1):
         raise RuntimeError(f"napari-plaque {' '.join(args)}: exit {p.returncode}\n{p.stderr}")
@@ -72,8 +77,9 @@ class Cluster:
 
     def __init__(self, root: Path, n: int) -> None:
         self.file = root / f"scheduler-{n}.json"
+        self.file.unlink(missing_ok=True)  # (a file left by an earlier cluster)
         dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        env = {**ENV, "PYTHONWARNINGS": "ignore"}
         kw = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.procs = [
             subprocess.Popen([*dask, "--scheduler-file", str(self.file), "--port", "0",
@@ -91,6 +97,21 @@ class Cluster:
 
         with distributed.Client(scheduler_file=str(self.file), timeout=120) as c:
             c.wait_for_workers(n, timeout=180)
+
+    def cpu(self) -> float:
+        """CPU seconds used so far by the cluster's processes (scheduler, nanny, workers)."""
+        import psutil
+
+        total = 0.0
+        for p in self.procs:
+            try:
+                ps = psutil.Process(p.pid)
+                for q in [ps, *ps.children(recursive=True)]:
+                    t = q.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                continue
+        return total
 
     def close(self) -> None:
         for p in reversed(self.procs):
@@ -143,7 +164,10 @@ def bench_cli(cohort: Path, label: str, n: int, rounds: int, root: Path, two: bo
                 if key == "c2" and not two:
                     continue
                 out[key].unlink(missing_ok=True)
-                times[key].append(_cli([*base, *sched, "--out", str(out[key])]))
+                c = clusters[int(key[1])] if key != "in" else None
+                before = c.cpu() if c else 0.0
+                wall, cpu = _cli([*base, *sched, "--out", str(out[key])])
+                times[key].append((wall, cpu + (c.cpu() - before if c else 0.0)))
     finally:
         for c in clusters.values():
             c.close()
@@ -153,19 +177,22 @@ def bench_cli(cohort: Path, label: str, n: int, rounds: int, root: Path, two: bo
         assert _rows(out[key]) == ref, f"{key}: rows differ from the in-process run"
     best = {k: min(v) for k, v in times.items() if v}
     med = {k: statistics.median(w for w, _ in v) for k, v in times.items() if v}
+    cpu = {k: min(c for _, c in v) for k, v in times.items() if v}
     t_in = best["in"][0]
     print(f"   in-process (--workers 1)    best {t_in:6.2f} s  median {med['in']:6.2f} s  "
-          f"({1000 * t_in / n:.0f} ms/study; CPU of the command {best['in'][1]:.2f} s)")  # fmt: skip
+          f"({1000 * t_in / n:.0f} ms/study); CPU {1000 * cpu['in'] / n:.0f} ms/study")  # fmt: skip
     t1 = best["c1"][0]
     print(f"   1-worker cluster            best {t1:6.2f} s  median {med['c1']:6.2f} s  "
           f"in-process / cluster {t_in / t1:.2f}x (target: within 1.1x, i.e. >= 0.91x); "
-          f"overhead {1000 * (t1 - t_in) / n:+.0f} ms/study")  # fmt: skip
+          f"overhead {1000 * (t1 - t_in) / n:+.0f} ms/study wall, CPU (command + cluster) "
+          f"{1000 * cpu['c1'] / n:.0f} ms/study: {1000 * (cpu['c1'] - cpu['in']) / n:+.0f}")  # fmt: skip
     if two:
         t2 = best["c2"][0]
         print(f"   2-worker cluster            best {t2:6.2f} s  median {med['c2']:6.2f} s  "
               f"speed-up {t_in / t2:.2f}x (median {med['in'] / med['c2']:.2f}x; "
-              f"target >= 1.7x); 1 -> 2 workers {t1 / t2:.2f}x")  # fmt: skip
-    print(f"   all (wall, CPU of the command): { {k: [(round(w, 2), round(c, 2)) for w, c in v] for k, v in times.items()} }")  # noqa: E501
+              f"target >= 1.7x); 1 -> 2 workers {t1 / t2:.2f}x; CPU "
+              f"{1000 * cpu['c2'] / n:.0f} ms/study")  # fmt: skip
+    print(f"   all (wall, CPU of command + cluster): { {k: [(round(w, 2), round(c, 2)) for w, c in v] for k, v in times.items()} }")  # noqa: E501
     print(f"   ({_load()} after)")
     return best
 
@@ -204,13 +231,21 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (3)")
     ap.add_argument("--big", type=int, default=4, help="synthetic big CTs (default 4; 0: none)")
     ap.add_argument("--big-slices", type=int, default=300, help="slices of a big CT (300)")
+    ap.add_argument("--baseline-src", help="another source tree, part 1 again (before)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # (so the clusters are stopped)
     if not PHANTOM.is_dir():
         sys.exit(f"phantom not found at {PHANTOM}")
     with tempfile.TemporaryDirectory(prefix="bench_cohort_") as tmp:
         root = Path(tmp)
         ph = _copies(root, args.copies)
         small = bench_cli(ph, "phantom", args.copies, args.rounds, root)
+        if args.baseline_src:
+            ENV["PYTHONPATH"] = args.baseline_src
+            before = bench_cli(ph, "phantom, BASELINE src", args.copies, args.rounds, root)
+            del ENV["PYTHONPATH"]
+            print("   now vs baseline, best wall: " + ", ".join(
+                f"{k} {before[k][0] / small[k][0]:.2f}x" for k in small))  # fmt: skip
         bench_runner(ph, args.rounds)
         if args.big:
             big = bench_cli(_big(root, args.big, args.big_slices), f"{args.big_slices}-slice CT",

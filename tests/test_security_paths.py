@@ -276,3 +276,40 @@ def test_vessel_roi_out_never_replaces_a_file_unless_overwrite(tmp_path):
             "--roi-out", str(roi), "--table", str(tmp_path / "t.csv")]  # fmt: skip
     assert main(args) == 1
     assert (roi / "v1.roi.nii.gz").read_text() == "hand-made"
+
+
+def test_new_output_refuses_an_existing_file_unless_overwrite(tmp_path):
+    from napari_plaque.cohort.cli import OVERWRITE_KEY, new_output
+
+    f = tmp_path / "theirs.json"
+    assert new_output({}, f) == f
+    f.write_text("x")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        new_output({}, f)
+    assert new_output({OVERWRITE_KEY: True}, f) == f
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="needs cli/ccta.py: SR named by study_output")
+def test_cac_sr_folder_names_each_study_by_its_id_and_never_replaces(tmp_path):
+    """``--sr FOLDER`` names a study's SR by the path's folder name today: two manifest rows
+    (ids a, b) of series in folders of one name write one file; and an existing file is
+    replaced. Wanted: <folder>/<study_id>.dcm, refused when it exists (no --overwrite)."""
+    from pathlib import Path
+
+    phantom = Path(__file__).resolve().parents[2] / "shared" / "data" / "qrm-phantom-canon"
+    if not phantom.is_dir():
+        pytest.skip("the QRM phantom is not here")
+    import shutil
+
+    for d in ("x", "y"):
+        shutil.copytree(phantom, tmp_path / d / "ct")
+    man = tmp_path / "m.csv"
+    man.write_text(f"study_id,path\na,{tmp_path / 'x' / 'ct'}\nb,{tmp_path / 'y' / 'ct'}\n")
+    sr = tmp_path / "sr"
+    args = ["cac", "--manifest", str(man), "--sr", str(sr), "--out", str(tmp_path / "t.csv")]
+    assert main(args) == 0
+    assert sorted(p.name for p in sr.iterdir()) == ["a.dcm", "b.dcm"]
+    (sr / "a.dcm").write_bytes(b"theirs")
+    assert main(args) == 1
+    assert (sr / "a.dcm").read_bytes() == b"theirs"

@@ -220,6 +220,12 @@ def study_args(params: dict[str, Any], study: Study) -> argparse.Namespace:
     return ns
 
 
+def _overwrite(params: Any) -> bool:
+    if isinstance(params, dict):
+        return bool(params.get(OVERWRITE_KEY, False))
+    return bool(getattr(params, OVERWRITE_KEY, False))
+
+
 def study_output(params: Any, folder: str | Path, study: Study, suffix: str) -> Path:
     """``<folder>/<study_id><suffix>``, a per-study output of a cohort, checked by
     :func:`napari_plaque.io.atomic.safe_child`: inside ``folder``, and an existing file is
@@ -227,11 +233,18 @@ def study_output(params: Any, folder: str | Path, study: Study, suffix: str) -> 
     ``params``: the task's params dict or its :func:`study_args` namespace."""
     from ..io.atomic import safe_child
 
-    if isinstance(params, dict):
-        overwrite = bool(params.get(OVERWRITE_KEY, False))
-    else:
-        overwrite = bool(getattr(params, OVERWRITE_KEY, False))
-    return safe_child(folder, f"{study.study_id}{suffix}", overwrite=overwrite)
+    return safe_child(folder, f"{study.study_id}{suffix}", overwrite=_overwrite(params))
+
+
+def new_output(params: Any, path: str | Path) -> Path:
+    """``path`` (a per-study output the manifest names itself, e.g. an ``out`` column), refused
+    (FileExistsError) when it exists and ``--overwrite`` was not given."""
+    p = Path(path)
+    if not _overwrite(params) and (p.exists() or p.is_symlink()):
+        raise FileExistsError(
+            f"{p}: exists and was not written by this run; give --overwrite to replace it"
+        )
+    return p
 
 
 def run_from_args(
