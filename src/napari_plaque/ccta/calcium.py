@@ -7,11 +7,15 @@ HU >= ``threshold_hu`` in one axial slice (inside the ROI), kept when their area
 (slice increment / 3 mm); volume = area x slice increment; mass = c x volume x mean HU with
 c from a calibration rod (:func:`calibrate_mass`), never guessed.
 
-Everything is vectorised and proportional to the number of thresholded voxels, not the volume:
-the candidates are cut into horizontal runs per image row, runs of adjacent rows of the same
-slice that touch (8-connectivity) become graph edges, ``scipy.sparse.csgraph`` finds the
-components, and per-lesion statistics come from ``bincount``/``reduceat`` over the runs. There
-is no Python loop over lesions or slices.
+Everything is vectorised. The volume is read once, in chunks of slices small enough to stay
+in cache, on every core (numpy releases the GIL): each chunk is thresholded, its candidate
+voxels' HU (and vessel labels) gathered and cut into horizontal runs per image row while it is
+in cache, so no per-voxel index array of the whole volume is made. Runs of adjacent rows of
+the same slice that touch (8-connectivity) become graph edges, ``scipy.sparse.csgraph`` finds
+the components, and per-lesion statistics come from ``bincount``/``reduceat`` over the runs.
+There is no Python loop over lesions or slices; the result does not depend on the chunking or
+the number of threads (``tests/test_ccta_calcium.py`` compares every lesion field bit for bit
+with a per-slice ``scipy.ndimage.label`` reference).
 """
 
 from __future__ import annotations

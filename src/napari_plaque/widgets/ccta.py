@@ -158,7 +158,7 @@ class CompositionWidget(QWidget):
 
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Compute")
-        self.run_button.clicked.connect(self.compute)
+        self.run_button.clicked.connect(lambda *_: self.compute(incremental=False))
         self.reset_button = QPushButton("Defaults")
         self.reset_button.clicked.connect(self.reset_ranges)
         self.export_button = QPushButton("Export CSV…")
