@@ -315,3 +315,56 @@ def test_qc_and_inference_docked_together_fit_a_1080_pixel_screen(make_napari_vi
     d2, _ = viewer.window.add_plugin_dock_widget("napari-plaque", "Model inference")
     need = d1.minimumSizeHint().height() + d2.minimumSizeHint().height()
     assert 200 < need < 1080 - 120, need  # window frame, menu and status bars take the rest
+
+
+def test_training_dock_trains_alines_from_the_annotators_arcs_off_the_main_thread(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Issue 20: "image + label layers" for A-lines reads the arc annotator's labels; issue 21
+    item 3: Run returns at once, the training set is made and read on the worker."""
+    import time
+
+    from napari_plaque.ivus.annotator import autosave_path
+    from napari_plaque.samples.ivus import make_ivus_sample, truth_arcset
+    from napari_plaque.widgets._training import annotated_arcs
+
+    viewer = make_napari_viewer()
+    pb, truth = make_ivus_sample(tmp_path / "pb.dcm", n_frames=8, seed=1, size=96)
+    data, attrs, _ = pullback_layer_data(pb)
+    layer = viewer.add_image(data, **attrs)
+    _, annot = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS arc annotator")
+    if annot.layer is not layer:
+        annot.set_pullback_layer(layer)
+    for a in truth_arcset(truth).arcs:
+        annot.add_arc(a.frame, a.cls, a.start_deg, a.end_deg)
+    n_arcs = len(annot.arcset.arcs)
+    assert n_arcs > 0
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Model training")
+    w.task_combo.setCurrentText("alines")
+    w.source_combo.setCurrentIndex(1)
+    w.image_combo.setCurrentText(layer.name)
+    assert w.labels_combo.currentText() == "arcs"  # the annotator's layer is the default
+    w.epochs_spin.setValue(1)
+    w.batch_spin.setValue(8)
+    w.out_edit.setText(str(tmp_path / "m.pt"))
+    t0 = time.perf_counter()
+    worker = w.run()
+    run_s = time.perf_counter() - t0
+    assert worker is not None and w.running
+    statuses = []
+    worker.yielded.connect(lambda _: statuses.append(w.status.text()))
+    _wait(qtbot, w, timeout=120_000)
+    assert (tmp_path / "m.pt").is_file(), w.status.text()
+    assert run_s < 1.0, run_s  # nothing heavy on the main thread
+    text = w.metrics.toPlainText()
+    assert f"labels: {n_arcs} arcs from the arc annotator's layer 'arcs' on " in text
+    assert any(s.startswith("making the training set") for s in statuses), statuses
+    assert any(s.startswith("epoch 1/1: batch 1/") for s in statuses), statuses
+    # the same arcs from the autosave file when the annotator's layer is not chosen
+    assert autosave_path(tmp_path / "pb.dcm").is_file()
+    arcs, where = annotated_arcs(layer, None)
+    assert len(arcs.arcs) == n_arcs and where.endswith("pb.dcm.arcs.json")
+    vol, _ = synthetic_ct_case((4, 16, 16), seed=0)
+    ct = viewer.add_image(*ct_layer_data(vol)[:1], **ct_layer_data(vol)[1])
+    with pytest.raises(ValueError, match="not an IVUS pullback"):
+        annotated_arcs(ct, None)

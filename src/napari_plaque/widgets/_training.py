@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..io.errors import FormatError
 from ..layers import (
     default_layer,
     volume_from_layer,
@@ -41,8 +42,89 @@ TRAIN_FORM_OPTIONS = {
 }
 
 
+def annotated_arcs(pullback_layer, labels_layer=None):
+    """The user's arcs for ``pullback_layer``: ``(ArcSet, where they came from)``.
+
+    Looked up, first found: the ``arcs`` layer an IVUS arc annotator draws for this pullback
+    (its live annotation, unsaved edits included), else the annotator's autosave file beside
+    the pullback file (``<pullback>.arcs.json``). ValueError says why there are none.
+    """
+    from ..ivus.annotator import ArcSectorStack, autosave_path
+    from ..ivus.arcs import load_arcs
+    from ..layers import pullback_from_layer
+
+    if (pullback_layer.metadata or {}).get("napari_plaque") != "ivus":
+        raise ValueError(f"{pullback_layer.name!r} is not an IVUS pullback layer")
+    pb = pullback_from_layer(pullback_layer)
+    data = getattr(labels_layer, "data", None)
+    data = getattr(data, "__wrapped__", data)  # a plugin dock sees napari's public-only proxy
+    if isinstance(data, ArcSectorStack):
+        arcs = data._get_arcs()  # the annotator's live ArcSet (no public accessor yet)
+        if arcs is not None and (arcs.n_frames, tuple(arcs.frame_shape)) == (
+            pb.n_frames,
+            tuple(pb.frame_shape),
+        ):
+            return arcs, f"the arc annotator's layer {labels_layer.name!r}"
+    src = getattr(pb, "source", "") or ""
+    if src and autosave_path(src).is_file():
+        path = autosave_path(src)
+        return load_arcs(path, pb.n_frames, pb.frame_shape), str(path)
+    raise ValueError(
+        f"no arcs for {pullback_layer.name!r}: annotate it in the IVUS arc annotator (choose "
+        "its 'arcs' layer as the labels layer) or keep its arcs file beside the pullback file"
+    )
+
+
+def iter_train_alines_job(
+    source: Any,
+    out: str | Path,
+    live: dict[str, Any],
+    **kwargs: Any,
+):
+    """The dock's A-line training job, all of it off the main thread: read (a training set
+    folder) or build (``source`` = ``(pullback, arcs)``: the export's writer into a temporary
+    folder, then its reader) the training set, then train. Yields ``(step, live)``: ``live``
+    is a snapshot of the trainer's progress taken in the worker at that step (phase
+    ``"data"`` with frames done while the set is made, then epoch, batch, loss), so the dock
+    shows each step as it was, not the worker's state when the main thread gets to it."""
+    import tempfile
+
+    from ..ivus.dataset import iter_export_training_set, read_aline_dataset
+    from ..models.train import iter_train_alines
+
+    live.update(phase="data", batch=0, batches=0)
+    yield 0, dict(live)
+    if isinstance(source, tuple):
+        pb, arcs = source
+        with tempfile.TemporaryDirectory(prefix="napari-plaque-alines-") as tmp:
+            gen = iter_export_training_set([(pb, arcs)], Path(tmp) / "alines")
+            while True:  # a step per batch of frames: Cancel stops the export too
+                try:
+                    k = next(gen)
+                except StopIteration as stop:
+                    folder = stop.value
+                    break
+                live.update(frames=int(k), n_frames=pb.n_frames)
+                yield 0, dict(live)
+            data = read_aline_dataset(folder, features=False)
+    else:
+        data = read_aline_dataset(source, features=False)
+    gen = iter_train_alines(data, out, live=live, **kwargs)
+    while True:
+        try:
+            step = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield step, dict(live)
+
+
 class TrainingWidget(_RunMixin, QWidget):
-    """Train the A-line detector or a CT U-Net from a data folder or image + label layers."""
+    """Train the A-line detector or a CT U-Net from a data folder or image + label layers.
+
+    For the A-line task, "image + label layers" means an IVUS pullback layer and the arcs an
+    IVUS arc annotator keeps for it (:func:`annotated_arcs`); the training set is made and read
+    on the worker, so pressing Run never blocks the viewer.
+    """
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,14 +186,20 @@ class TrainingWidget(_RunMixin, QWidget):
         """The chosen task's default settings (one home: models.TRAIN_TASKS)."""
         for key, value in asdict(TRAIN_TASKS[task].settings).items():
             getattr(self.params, key).value = value
+        self._refresh_layers()
 
     def _refresh_layers(self, event=None) -> None:
         images, labels = _image_layers(self.viewer), _labels_layers(self.viewer)
-        refill_combo(self.image_combo, [ly.name for ly in images], default=default_layer(images))
+        alines = self.task_combo.currentText() == "alines"
+        kind = TRAIN_TASKS[self.task_combo.currentText()].input
+        refill_combo(
+            self.image_combo, [ly.name for ly in images], default=default_layer(images, kind)
+        )
+        words = ("arcs",) if alines else ("ref", "manual", "truth", "label")
         refill_combo(
             self.labels_combo,
             [ly.name for ly in labels],
-            default=default_layer(labels, prefer_words=("ref", "manual", "truth", "label")),
+            default=default_layer(labels, prefer_words=words),
         )
 
     def _browse_data(self) -> None:
@@ -175,14 +263,33 @@ class TrainingWidget(_RunMixin, QWidget):
             "resume": self.resume_check.isChecked(),
             "history": self.history,
         }
+        self._live = live = {}
         try:
             if task == "alines":
-                from ..models.data import read_aline_dataset
+                if self.source_combo.currentIndex() == 1:
+                    img = self.viewer.layers[self.image_combo.currentText()]
+                    lab_name = self.labels_combo.currentText()
+                    lab = self.viewer.layers[lab_name] if lab_name else None
+                    arcs, where = annotated_arcs(img, lab)
+                    if not arcs.arcs:
+                        raise ValueError(f"no arcs drawn yet ({where})")
+                    from ..layers import pullback_from_layer
 
-                data = read_aline_dataset(self.data_edit.text())
-                per_epoch = tr.alines_steps_per_epoch(data, common["batch_size"])
-                gen, args = tr.iter_train_alines, (data, out)
+                    pb = pullback_from_layer(img)
+                    source: Any = (pb, arcs.copy())  # the user may edit on while it trains
+                    n_fr = len({a.frame for a in arcs.arcs})
+                    self.metrics.appendPlainText(
+                        f"labels: {len(arcs.arcs)} arcs from {where} on {n_fr} of "
+                        f"{pb.n_frames} frames (as export-alines: frames without arcs are "
+                        "negatives)"
+                    )
+                else:
+                    source = self.data_edit.text().strip()
+                    if not source:
+                        raise ValueError("choose a training set folder")
+                gen, args = iter_train_alines_job, (source, out, live)
                 kwargs = common
+                per_epoch = 1  # known once the data is read (on the worker): see _on_yield
             else:
                 if self.source_combo.currentIndex() == 1:
                     vol, labels = self._layers_pair()
@@ -191,10 +298,10 @@ class TrainingWidget(_RunMixin, QWidget):
                     from ..models.data import read_ct_training_set
 
                     data = read_ct_training_set(self.data_edit.text())
-                kwargs = dict(common, patches_per_epoch=64)
+                kwargs = dict(common, patches_per_epoch=64, live=live)
                 per_epoch = -(-64 // common["batch_size"])
                 gen, args = tr.iter_train_ctseg, (data, out)
-        except (ValueError, KeyError, OSError) as exc:
+        except (ValueError, KeyError, OSError, FormatError) as exc:
             self.status.setText(f"cannot train: {exc}")
             return None
         self.status.setText(f"training {task}...")
@@ -208,7 +315,27 @@ class TrainingWidget(_RunMixin, QWidget):
         )
 
     def _on_yield(self, step: Any) -> None:
+        live = getattr(self, "_live", {})
+        if isinstance(step, tuple):  # (step, snapshot of the progress) from the A-line job
+            step, live = step
+        total = int(live.get("batches", 0)) * int(live.get("epochs", 0))
+        if total and self.progress.maximum() != total:
+            self.progress.setRange(0, total)
         super()._on_yield(step)
+        if live.get("phase") == "data":
+            done = live.get("frames")
+            self.status.setText(
+                "reading the training set..."
+                if done is None
+                else f"making the training set: frame {done}/{live.get('n_frames')}"
+            )
+        elif live.get("phase") in ("train", "validate") and step is not None:
+            what = (
+                f"batch {live['batch']}/{live['batches']}, loss {live['loss']:.4f}"
+                if live["phase"] == "train"
+                else "validating"
+            )
+            self.status.setText(f"epoch {live['epoch']}/{live['epochs']}: {what}")
         while self._shown < len(self.history):
             rec = self.history[self._shown]
             self._shown += 1
