@@ -75,11 +75,15 @@ def base_features(
     shadow_window_mm : float
         Length of the window behind the peak used for the shadow (mm).
     """
-    pol = np.asarray(polar, dtype=np.float32)
+    pol = np.asarray(polar)
+    if pol.dtype not in (np.uint8, np.float32):
+        pol = pol.astype(np.float32)
     b, n, d = pol.shape
     dz = depth_mm / d
     j0 = min(d - 4, int(np.ceil(skip_mm / dz)))
-    p = uniform_filter1d(pol[:, :, j0:], size=3, axis=2, mode="nearest")
+    # scipy filters in double whatever the input type: uint8 in, float32 out is the same
+    # result as converting to float32 first, without the converted copy
+    p = uniform_filter1d(pol[:, :, j0:], size=3, axis=2, mode="nearest", output=np.float32)
     m = p.shape[2]
     win = max(2, int(round(shadow_window_mm / dz)))
     gap = max(1, int(round(0.1 / dz)))
