@@ -22,7 +22,9 @@ from typing import Any
 from ._result import Result, options_from, options_of, study_options
 
 #: api function name -> module of this package that defines it
-FUNCTIONS: dict[str, str] = {}
+FUNCTIONS: dict[str, str] = {
+    "vessel": "vessel",
+}
 
 __all__ = ["FUNCTIONS", "Result", "options_from", "options_of", "study_options"]
 

@@ -54,6 +54,19 @@ class Result:
         """The CSV rows the CLI prints / writes (one dict per row, the CSV's column order)."""
         return self.rows
 
+    def to_json_text(self) -> str:
+        """The exact text ``--json`` prints (NaN as null with a ``null_values`` note; paths
+        hashed under ``--no-paths``)."""
+        from ..report import dumps_json
+
+        return dumps_json(self.to_dict(), null_reasons=True)
+
+    def to_csv_text(self) -> str:
+        """The CSV text of :meth:`to_rows` (the one CSV layout, :mod:`napari_plaque.report`)."""
+        from ..report import rows_to_csv_text
+
+        return rows_to_csv_text(self.to_rows())
+
 
 def options_of(func: Callable[..., Any]) -> tuple[str, ...]:
     """The keyword option names of an api function (its keyword-only parameters)."""

@@ -88,124 +88,19 @@ def register(sub) -> None:
     p.set_defaults(func=_cmd_vessel)
 
 
-def _write_mask(path: str, arr, vol) -> None:
-    import numpy as np
-
-    from ..io.atomic import atomic_path
-    from ..io.nifti import write_nifti
-
-    out = Path(path)
-    if out.suffix == ".npy":
-        with atomic_path(out) as tmp:
-            np.save(tmp, arr)
-    elif out.name.lower().endswith((".nii", ".nii.gz")):
-        write_nifti(out, arr, vol.spacing_mm, vol.origin_mm)
-    else:
-        raise ValueError(f"{out}: masks are written as .npy, .nii or .nii.gz")
-
-
-def _check_out(path: str | None, suffixes: tuple[str, ...]) -> None:
-    if path and not path.lower().endswith(suffixes):
-        raise ValueError(f"{path}: expected a file ending in {' or '.join(suffixes)}")
-
-
-def _check_mask_grid(path: str, vol) -> None:
-    """A NIfTI label map must be on the scan's grid (voxel size and origin, not only the
-    shape); a .npy has no geometry: said on stderr."""
+def _vessel_single(args: argparse.Namespace):
+    """One study: :func:`napari_plaque.api.vessel`, then print / write its rows."""
     import sys
 
-    from ..io.detect import is_nifti
-
-    if is_nifti(path):
-        from ..io.nifti import check_label_grid, read_nifti
-
-        lab = read_nifti(path)
-        check_label_grid(lab.spacing_mm, lab.origin_mm, vol, path)
-    else:
-        sys.stderr.write(
-            f"note: {path}: a .npy label map carries no voxel size or origin; taken to be on "
-            "the scan's grid (only its shape is checked)\n"
-        )
-
-
-def _vessel_single(args: argparse.Namespace) -> int:
-    from ..ccta.centreline import (
-        Centreline,
-        check_source,
-        load_centreline_any,
-        refine_centreline,
-    )
-    from ..ccta.contours import save_contours
-    from ..ccta.vessel import analyze_vessel
-    from ..ccta.vessel_roi import rasterize
-    from ..io import read_image
+    from ..api import options_from
+    from ..api.vessel import vessel
     from ..report import print_json, rows_to_csv_text, write_csv
     from .ccta import parse_ranges
 
-    # validate every argument before reading anything big or writing anything
-    _check_out(args.roi_out, (".npy", ".nii", ".nii.gz"))
-    _check_out(args.vessel_out, (".npy", ".nii", ".nii.gz"))
-    _check_out(args.contours_out, (".json",))
-    _check_out(args.centreline_out, (".json",))
-    _check_out(getattr(args, "sr", None), (".dcm",))
-    if not args.step_mm > 0:
-        raise ValueError(f"--step-mm must be > 0, got {args.step_mm}")
     ranges = parse_ranges(args.ranges)
-    is_mask = args.centreline.lower().endswith((".npy", ".nii", ".nii.gz"))
-    cl, pts = (None, None) if is_mask else load_centreline_any(args.centreline)
-    vol = read_image(args.path)
-    name = args.name or (cl.name if cl is not None else "vessel")
-    if is_mask:
-        from ..ccta.centreline import centreline_from_labels
-        from ._common import load_mask
-
-        labels = load_mask(args.centreline, vol.shape)
-        _check_mask_grid(args.centreline, vol)
-        try:
-            cl = centreline_from_labels(vol, labels, label=args.label, start_mm=args.ostium,
-                                        name=name, step_mm=args.step_mm)
-        except ValueError as exc:
-            raise ValueError(f"{args.centreline}: {exc}") from None
-    elif cl is None:
-        try:
-            cl = refine_centreline(vol, pts, name=name, step_mm=args.step_mm)
-        except ValueError as exc:
-            raise ValueError(f"{args.centreline}: {exc}") from None
-    else:
-        check_source(cl, vol, f"{args.centreline}: centreline")
-        cl.name = name
-        if abs(cl.step_mm - args.step_mm) > 1e-9:
-            cl = Centreline(cl.resampled(args.step_mm).points_mm, step_mm=args.step_mm,
-                            name=name, source=cl.source)
-    refs = {}
-    if args.proximal_ref:
-        refs["proximal"] = tuple(args.proximal_ref)
-    if args.distal_ref:
-        refs["distal"] = tuple(args.distal_ref)
-    res = analyze_vessel(
-        vol, cl, ranges=ranges, reference_mm=refs or None,
-        narrowing_min_pct=args.narrowing_min_pct, burden_min_pct=args.burden_min_pct,
-        merge_gap_mm=args.merge_gap_mm, min_length_mm=args.min_length_mm,
-        wall_hu=args.wall_hu, fat_hu=args.fat_hu,
-    )
-    masks = rasterize(res, vol) if (args.roi_out or args.vessel_out) else None
-    save_sr = None
-    if getattr(args, "sr", None):  # built now, written with the other files
-        from ..io.sr import prepare_study_sr
-
-        save_sr = prepare_study_sr("vessel", args.sr, name, args.path, res, vol)
-    # all computed: now write
-    if save_sr is not None:
-        save_sr()
-    if args.roi_out:
-        _write_mask(args.roi_out, masks[0], vol)
-    if args.vessel_out:
-        _write_mask(args.vessel_out, masks[1], vol)
-    if args.contours_out:
-        save_contours(args.contours_out, res.contours, res.centreline)
-    if args.centreline_out:
-        res.centreline.save(args.centreline_out)
-    if getattr(args, "_return_result", False):  # a study of a cohort (_vessel_task)
+    res = vessel(args.path, args.centreline,
+                 **options_from(vessel, args, ranges=ranges, log=sys.stderr))
+    if getattr(args, "_return_result", False):
         return res
     rows = res.to_rows()
     if args.json:
@@ -215,8 +110,6 @@ def _vessel_single(args: argparse.Namespace) -> int:
     elif args.csv:
         write_csv(args.csv, rows)
     else:
-        import sys
-
         text = rows_to_csv_text(rows) if rows else "vessel,index\n"
         sys.stdout.write(text)
     return 0
@@ -254,15 +147,21 @@ def _cmd_vessel(args: argparse.Namespace) -> int:
 
 
 def _vessel_task(study, params: dict):
-    """One study of a ``vessel`` cohort (runs on a cohort worker)."""
-    from ..cohort.cli import study_args
+    """One study of a ``vessel`` cohort (runs on a cohort worker): :func:`api.vessel` with the
+    study's options (its outputs as ``<folder>/<study><suffix>``)."""
+    from ..api import study_options
+    from ..api.vessel import vessel
+    from ..cohort.cli import study_output
+    from .ccta import parse_ranges
 
-    a = study_args(params, study)
-    if not getattr(a, "centreline", None):
+    opts = study_options(vessel, params, study)
+    given = study.input_path("centreline")
+    centreline = str(given) if given is not None else None
+    if not centreline:
         raise ValueError(f"{study.path}: no centreline (--centreline folder or manifest column)")
-    a.path, a.json, a.csv, a._return_result = str(study.path), False, None, True
-    for key, suffix in _COHORT_OUTPUTS.items():
-        if getattr(a, key, None):
-            setattr(a, key, str(Path(getattr(a, key)) / f"{study.study_id}{suffix}"))
-    res = _vessel_single(a)
+    opts["ranges"] = parse_ranges(params.get("ranges"))
+    for key, suffix in _COHORT_OUTPUTS.items():  # never replaces a file unless --overwrite
+        if opts.get(key):
+            opts[key] = str(study_output(params, opts[key], study, suffix))
+    res = vessel(str(study.path), centreline, **opts)
     return res.to_dict(), res.to_rows()
