@@ -188,6 +188,7 @@ def _predict_task(study, params: dict) -> list[dict[str, Any]]:
     d = pred.to_dict()
     row = {k: d[k] for k in ("p_cac_gt0", "p_cac_ge100", "p_cac_ge400", "category")}
     row["synthetic_training"] = lm.synthetic
+    row["ood_score"] = (d.get("ood") or {}).get("score")
     row["warnings"] = "; ".join(d.get("warnings", []))
     return [row]
 
@@ -258,6 +259,9 @@ def _predict(args) -> int:
                 np.save(tmp, pred.saliency)
             d["saliency"] = str(out)
         results.append(d)
+    for d in results:  # never silent: each warning (not a chest radiograph, OOD...) on stderr
+        for w in d.get("warnings", []):
+            print(f"napari-plaque: warning: {d['image']}: {w}", file=sys.stderr)
     if args.json:
         print_json(results[0] if not several else {"results": results})
     else:

@@ -238,6 +238,7 @@ def _read_dicom(path: Path) -> Radiograph:
     spacing, src, note = dicom_spacing(ds)
     meta = safe_meta(ds)
     for kw, key in (
+        ("BodyPartExamined", "body_part"),
         ("ViewPosition", "view_position"),
         ("ImageType", "image_type"),
         ("EstimatedRadiographicMagnificationFactor", "magnification_factor"),

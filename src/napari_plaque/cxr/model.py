@@ -453,6 +453,7 @@ def iter_predict_radiographs(
     images done, returns one :class:`CXRPrediction` each (Grad-CAM when ``saliency``)."""
     from ..models.inference import _pred_meta, _release, select_device
     from .io import Radiograph, read_radiograph
+    from .ood import check_input, header_warnings
 
     lm = load_cxr_model(model)
     size = int(lm.metadata["input"]["image_size"][0])
@@ -479,10 +480,16 @@ def iter_predict_radiographs(
                 xt = torch.from_numpy(xs).to(dev)
                 probs = torch.sigmoid(module(xt, ct).float()).cpu().numpy()
             for j, (rg, p) in enumerate(zip(rgs, probs, strict=True)):
-                warn = []
+                warn = header_warnings(rg.meta) if isinstance(rg, Radiograph) else []
+                facts, ood_warn = check_input(xs[j, 0], lm.metadata)
+                # flagged: the input is not what the model measures (header, uniform, OOD)
+                facts["flagged"] = bool(warn) or facts["uniform"] or facts["in_distribution"] is False
+                warn += ood_warn
                 if isinstance(rg, Radiograph) and not rg.spacing_known:
                     warn.append(f"pixel spacing unknown ({rg.spacing_note})")
-                pred = CXRPrediction(p.astype(np.float64), thr, meta=dict(meta), warnings=warn)
+                pred = CXRPrediction(
+                    p.astype(np.float64), thr, meta={**meta, "ood": facts}, warnings=warn
+                )
                 if saliency:
                     k = _target_index(saliency_target, p, thr)
                     c1 = None if ct is None else ct[j : j + 1]

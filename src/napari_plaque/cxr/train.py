@@ -408,6 +408,7 @@ def _fit_one(
     from ..models.checkpoint import make_metadata
     from ..models.train import _fit
     from .model import CXRBatch, CXRNet, input_spec, normalisation_spec
+    from .ood import ood_reference
 
     torch = require_torch()
     F = torch.nn.functional
@@ -466,7 +467,13 @@ def _fit_one(
                 res[f"{name}_val_auc"] = None
         return res
 
+    # the training images' signature: predictions flag inputs outside it (cxr.ood)
+    ood_ref = ood_reference(x[tr])
+
     def metadata_fn(metrics, epoch):
+        return {**_cxr_metadata(metrics, epoch), "ood": ood_ref}
+
+    def _cxr_metadata(metrics, epoch):
         return make_metadata(
             model,
             "cxr",

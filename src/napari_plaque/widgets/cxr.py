@@ -257,4 +257,7 @@ class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
         self.session.set_prediction(layer.name, pred)
         self.set_input(layer.name)
         self._redraw()
-        self.status.setText(f"done: category CAC {pred.category}")
+        flag = ""
+        if (pred.meta.get("ood") or {}).get("flagged"):
+            flag = " - FLAGGED: not a frontal chest radiograph like the training images (see notes)"
+        self.status.setText(f"done: category CAC {pred.category}{flag}")
