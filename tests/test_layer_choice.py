@@ -56,3 +56,33 @@ def test_calcium_dock_defaults_to_the_ct_not_a_newer_pullback(make_napari_viewer
     viewer.add_image(np.zeros((4, 16, 16), np.int16), name="CT 2",
                      metadata={"napari_plaque": "ct"})  # fmt: skip
     assert w.image_combo.currentText() == "CT 2"  # not chosen by the user: follows the newest CT
+
+
+def test_rule_prefers_visible_then_selected():
+    a, b = _ly("CCTA", "ct"), _ly("CAC (non-contrast)", "ct")
+    b.visible = False  # the hidden twin added last
+    assert default_layer([a, b], "ct") == "CCTA"
+    assert default_layer([a, b], "ct", selected=["CAC (non-contrast)"]) == "CAC (non-contrast)"
+    assert default_layer([_ly("plaques"), _ly("vessels")], avoid_words=("vessel",)) == "plaques"
+
+
+def test_qc_dock_uses_the_image_on_screen_and_not_a_mask_as_reference(make_napari_viewer, qtbot):
+    """Issue 21 item 6: QC picked the last added, hidden image and `vessels` as the reference."""
+    viewer = make_napari_viewer()
+    img = np.zeros((4, 16, 16), np.int16)
+    lab = np.zeros((4, 16, 16), np.uint8)
+    lab[1:3, 4:8, 4:8] = 1
+    viewer.add_image(img, name="synthetic CCTA", metadata={"napari_plaque": "ct"})
+    viewer.add_labels(lab, name="plaques")
+    viewer.add_labels(lab, name="vessels")
+    viewer.add_image(img, name="CAC (non-contrast)", visible=False,
+                     metadata={"napari_plaque": "ct"})  # fmt: skip
+    viewer.add_labels(lab, name="synthetic CCTA unet", metadata={"napari_plaque": "model-labels"})
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Segmentation QC")
+    assert w.image_combo.currentText() == "synthetic CCTA"
+    assert w.pred_combo.currentText() == "synthetic CCTA unet"
+    assert w.ref_combo.currentText() == "plaques"
+    w.compute()
+    qtbot.waitUntil(lambda: w.result is not None and w._worker is None, timeout=15000)
+    # the result says what it came from
+    assert "synthetic CCTA unet vs plaques on synthetic CCTA" in w.status.text()

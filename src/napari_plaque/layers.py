@@ -206,15 +206,21 @@ def default_layer(
     prefer_words: tuple[str, ...] = (),
     prefer_tags: tuple[str, ...] = (),
     avoid: tuple[str, ...] = (),
+    selected: Any = (),
+    avoid_words: tuple[str, ...] = (),
 ) -> str | None:
     """The name of the most plausible layer for a picker (one rule for every dock).
 
     ``layers`` are candidates in viewer order (newest last). A layer tagged ``kind`` beats an
     untagged one, which beats one tagged for something else (a pullback is never the default
     for a CT dock while a CT is open); ``prefer_tags`` / ``prefer_words`` (in the name) raise a
-    layer; names in ``avoid`` (e.g. the layer the other picker holds) come last. Among equals
-    the newest wins. None when there is no candidate.
+    layer; a layer the user selected (``selected``: names, e.g. of ``viewer.layers.selection``)
+    is raised, a hidden one lowered (the image on screen, not the hidden non-contrast twin
+    added last), a name holding one of ``avoid_words`` lowered (a vessel mask is no QC
+    reference); names in ``avoid`` (e.g. the layer the other picker holds) come last. Among
+    equals the newest wins. None when there is no candidate.
     """
+    chosen = {str(getattr(n, "name", n)) for n in selected}
     best: tuple[float, int] | None = None
     name: str | None = None
     for i, ly in enumerate(layers):
@@ -227,6 +233,12 @@ def default_layer(
         lname = str(ly.name).lower()
         if any(w in lname for w in prefer_words):
             score += 1.0
+        if any(w in lname for w in avoid_words):
+            score -= 1.0
+        if str(ly.name) in chosen:  # below a tag or a word: napari selects every new layer
+            score += 0.75
+        if not getattr(ly, "visible", True):
+            score -= 0.5
         if ly.name in avoid:
             score -= 10.0
         if best is None or (score, i) >= best:

@@ -123,9 +123,11 @@ def build_ccta_viewer(viewer) -> dict:
 
 
 def build_ivus_viewer(viewer) -> dict:
-    from ..samples import ivus_sample
+    from ..samples import TRUTH_ARCS_CONTOUR, TRUTH_ARCS_LAYER, ivus_sample
 
     _add_layers(viewer, ivus_sample())
+    if TRUTH_ARCS_LAYER in viewer.layers:
+        viewer.layers[TRUTH_ARCS_LAYER].contour = TRUTH_ARCS_CONTOUR
     viewer.reset_view()
     return dock_widgets(viewer, IVUS_WIDGETS)
 

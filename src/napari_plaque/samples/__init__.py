@@ -44,11 +44,13 @@ def ivus_sample():
 
 #: the ground-truth arcs layer of the IVUS sample
 TRUTH_ARCS_LAYER = "truth arcs"
-#: its style: hidden until asked for, and drawn as outlines in colours no annotation uses
-#: (the annotator fills the user's arcs yellow / magenta), so truth never passes for one's own
+#: its style: hidden until asked for, in colours no annotation uses (the annotator fills the
+#: user's arcs yellow / magenta), so truth never passes for one's own; where the layer exists
+#: (the demo) it is drawn as outlines, ``TRUTH_ARCS_CONTOUR`` px wide (napari sets a labels
+#: layer's contour only after it is made)
+TRUTH_ARCS_CONTOUR = 2
 TRUTH_ARCS_STYLE = {
     "visible": False,
-    "contour": 2,
     "opacity": 0.9,
     "colormap": {None: "transparent", 0: "transparent", 1: "cyan", 2: "white"},
 }

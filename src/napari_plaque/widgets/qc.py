@@ -51,6 +51,10 @@ def _fmt3(v: Any, nd: int = 3) -> str:
 
 
 NONE = "(none)"
+#: words in a labels layer's name that mark a reference (manual) segmentation
+REFERENCE_WORDS = ("ref", "manual", "truth", "gt", "expert", "reader", "annot")
+#: words that mark an anatomy / ROI mask, not a reference for a segmentation's QC
+NOT_REFERENCE_WORDS = ("vessel", "heart", "mask", "roi", "lumen")
 DISAGREEMENT_LAYER = "QC disagreement"
 #: RGBA colours of the disagreement codes
 DISAGREEMENT_COLORS = {
@@ -122,6 +126,8 @@ class QCWidget(QWidget):
         self._geometry: tuple[tuple[float, ...], tuple[float, ...]] = ((1.0,) * 3, (0.0,) * 3)
         #: number of trailing viewer dims the compared data spans (3: volumes; 2: A-line maps)
         self._jump_ndim = 3
+        #: what the last result was computed from ("auto vs ref on image"), shown with it
+        self._source = ""
 
         lay = QVBoxLayout(self)
         lay.addWidget(self._build_layers_box())
@@ -186,18 +192,22 @@ class QCWidget(QWidget):
             for lay in self.viewer.layers
             if isinstance(lay, Labels) and lay.name != DISAGREEMENT_LAYER
         ]
+        selected = [ly.name for ly in self.viewer.layers.selection]
         refill_combo(
             self.image_combo,
             [NONE, *(ly.name for ly in images)],
-            default=default_layer(images, "ct") or NONE,
+            default=default_layer(images, "ct", selected=selected) or NONE,
         )
         names = [ly.name for ly in labels]
-        # automated: a model's output (tag or name); reference: another labels layer
-        auto = default_layer(labels, prefer_tags=PREDICTION_TAGS, prefer_words=PREDICTION_WORDS)
+        # automated: a model's output (tag or name); reference: another labels layer of the same
+        # kind (not an anatomy mask such as "vessels", unless the automated layer is one too)
+        auto = default_layer(labels, prefer_tags=PREDICTION_TAGS, prefer_words=PREDICTION_WORDS,
+                             selected=selected, avoid_words=REFERENCE_WORDS)  # fmt: skip
         refill_combo(self.pred_combo, names, default=auto)
         auto = self.pred_combo.currentText()
-        ref = default_layer(labels, prefer_words=("ref", "manual", "truth", "gt", "expert"),
-                            avoid=(auto,))
+        not_ref = tuple(w for w in NOT_REFERENCE_WORDS if w not in auto.lower())
+        ref = default_layer(labels, prefer_words=REFERENCE_WORDS, avoid=(auto,),
+                            avoid_words=not_ref)  # fmt: skip
         refill_combo(self.ref_combo, names, default=ref)
 
     def _layer(self, name: str) -> Any:
@@ -238,7 +248,9 @@ class QCWidget(QWidget):
         self._geometry = (scale, translate)
         self._jump_ndim = nd
         self._pred_layer = pred_l
-        self.status.setText(f"Computing QC of {pred_l.name} vs {ref_l.name}…")
+        on = f" on {image_l.name}" if image_l is not None else ""
+        self._source = f"{pred_l.name} vs {ref_l.name}{on}"
+        self.status.setText(f"Computing QC of {self._source}…")
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         from ._worker import start_worker
@@ -286,6 +298,9 @@ class QCWidget(QWidget):
         if layer is not None:
             layer.metadata = {**layer.metadata, "qc_metrics": json_safe(metrics)}
 
+    def _prefix(self) -> str:
+        return f"{self._source}: " if self._source else ""
+
     def show_aline_result(self, result: dict[str, Any]) -> None:
         """IVUS A-line mode: agreement table and the frames sorted by disagreement."""
         self.result = result
@@ -308,7 +323,8 @@ class QCWidget(QWidget):
             self.worst_list.addItem(item)
         n_bad = int(np.count_nonzero(result["per_frame_disagree"]))
         self.status.setText(
-            f"A-lines: accuracy {result['accuracy']:.3f}, precision {_fmt3(result['precision'])}, "
+            f"{self._prefix()}A-lines: accuracy {result['accuracy']:.3f}, "
+            f"precision {_fmt3(result['precision'])}, "
             f"recall {_fmt3(result['recall'])}; {n_bad} of {result['frames']} frame(s) disagree."
         )
 
@@ -334,7 +350,8 @@ class QCWidget(QWidget):
         n_bad = int(np.count_nonzero(result["per_slice"]["disagree"]))
         dice = [m["dice"] for m in result["labels"].values()]
         self.status.setText(
-            f"{len(dice)} label(s), mean Dice {np.mean(dice) if dice else float('nan'):.3f}; "
+            f"{self._prefix()}{len(dice)} label(s), "
+            f"mean Dice {np.mean(dice) if dice else float('nan'):.3f}; "
             f"{n_bad} slice(s) disagree. Red = automated only, blue = missed, "
             "yellow = wrong label."
         )
