@@ -275,3 +275,25 @@ def test_cli_readers_manifest_icc(tmp_path, capsys):
     assert main(["readers", "--manifest", str(man)]) == 2
     err = capsys.readouterr().err
     assert "m.csv" in err and "reader(s) B" in err
+
+
+def test_save_reads_back_only_a_file_someone_changed(tmp_path, monkeypatch):
+    import napari_plaque.ivus.arcs as arcs_mod
+
+    p = tmp_path / "x.arcs.json"
+    mine = ArcSet(F, SHAPE)
+    mine.add(0, "calcium", 0, 30, annotator="A")
+    save_arcs(mine, p)
+    calls = []
+    real = arcs_mod.load_arcs
+    monkeypatch.setattr(arcs_mod, "load_arcs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    mine.add(1, "calcium", 0, 30, annotator="A")
+    save_arcs(mine, p)  # the file is as this session wrote it: not parsed again
+    assert calls == []
+    other = real(p)  # someone else saves an arc
+    other.add(5, "calcium", 100, 120, annotator="B")
+    save_arcs(other, p)
+    mine.add(2, "calcium", 0, 30, annotator="A")
+    with pytest.raises(FormatError, match="not seen"):
+        save_arcs(mine, p)
+    assert calls  # read back, their arc found

@@ -307,8 +307,8 @@ class ArcSet:
         # per arcs file (resolved path): keys of the arcs this session has seen in it (loaded
         # or written). Shared by copies (undo snapshots): it describes the file, not the arcs.
         self._seen: dict[str, set[tuple]] = {}
-        # per arcs file: (inode, mtime, size) when its whole content was last seen here (read
-        # or written), so the next save need not read it back to look for unseen arcs
+        # per arcs file: (size, sha1) of its bytes when its whole content was last seen here
+        # (read or written), so the next save need not parse it to look for unseen arcs
         self._seen_stat: dict[str, tuple] = {}
 
     def __deepcopy__(self, memo: dict) -> ArcSet:
@@ -568,11 +568,14 @@ def _path_key(path: str | Path) -> str:
 
 
 def _file_stat(path: Path) -> tuple | None:
+    """(size, sha1) of a file's bytes: what a session last saw of it (None: unreadable)."""
+    import hashlib
+
     try:
-        st = path.stat()
+        data = path.read_bytes()
     except OSError:
         return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+    return (len(data), hashlib.sha1(data).hexdigest())
 
 
 def _saw_whole_file(arcset: ArcSet, path: Path) -> None:
@@ -607,9 +610,10 @@ def unseen_arcs(arcset: ArcSet, path: str | Path) -> list[Arc]:
     p = Path(path)
     if not p.exists():
         return []
+    last = arcset._seen_stat.get(_path_key(p))
+    if last is not None and last == _file_stat(p):
+        return []  # the file is byte for byte as this session last read or wrote it
     disk = load_arcs(p, arcset.n_frames, arcset.frame_shape, arcset.pullback_uid or None)
-    if arcset._seen_stat.get(_path_key(p)) == _file_stat(p):
-        return []  # the file is as this session last read or wrote it: all of it seen
     seen = arcset._seen.get(_path_key(p), set())
     mine: dict[tuple[int, str], list[Arc]] = {}
     for a in arcset.arcs:
@@ -709,7 +713,7 @@ def load_arcs(
     from ..io.versioned import read_versioned_json
 
     p = Path(path)
-    stat = _file_stat(p)  # before reading: a write during the read is then noticed later
+    stat = _file_stat(p)  # before parsing: a write in between is then noticed at the next save
     doc = read_versioned_json(p, ARCS_FORMAT, ARCS_VERSION, "arcs", min_version=1)
     try:
         f = int(doc["n_frames"])
