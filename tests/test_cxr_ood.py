@@ -113,3 +113,15 @@ def test_reference_needs_images_and_ignores_a_malformed_one():
     assert facts["score"] is None and NO_REFERENCE in warns
     facts, warns = check_input(x[0], {"ood": ref})
     assert facts["in_distribution"] is True and warns == []
+
+
+@pytest.mark.gui
+def test_the_cxr_dock_shows_the_flag(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open(str(pydicom_file("RG3_UNCR.dcm")), plugin="napari-plaque")
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Radiograph CAC category")
+    w.run()
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=60000)
+    assert "FLAGGED" in w.status.text()
+    notes = " ".join(lbl.text() for lbl in w.findChildren(type(w.status)))
+    assert "BodyPartExamined is 'EXTREMITY'" in notes and "no OOD reference" in notes
