@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -41,21 +40,12 @@ def paired(tmp_path_factory):
 
 def _stub_vessel(monkeypatch, case):
     """The vessel analysis replaced by the case's known lesions (the CLI plumbing is tested)."""
-    import napari_plaque.cli.fusion as cf
+    import napari_plaque.api.fusion as af
 
-    class FakeCentreline:
-        length_mm = case.centreline_length_mm
+    def lesions(ct, centreline):
+        return case.centreline_length_mm, case.lesions
 
-        @classmethod
-        def load(cls, path):
-            return cls()
-
-    def analyze(ct, centreline, **kw):
-        return SimpleNamespace(
-            to_dict=lambda: {"length_mm": case.centreline_length_mm, "lesions": case.lesions}
-        )
-
-    monkeypatch.setattr(cf, "_vessel_api", lambda: (FakeCentreline, analyze))
+    monkeypatch.setattr(af, "_vessel_lesions", lesions)
 
 
 def _fuse_args(d, case, *extra):
@@ -267,3 +257,26 @@ def test_fuse_cohort_from_a_manifest_equals_single_pairs(paired, capsys, tmp_pat
     assert "drop --pullback" in capsys.readouterr().err
     assert main([*args, "--table", str(tmp_path / "t.csv")]) == 2
     assert "need --manifest" in capsys.readouterr().err
+
+
+def test_fuse_reads_a_napari_points_csv_centreline_as_vessel_does(paired, capsys, tmp_path):
+    """`fuse --centreline` reads every centreline form `vessel --centreline` reads (one loader,
+    issue 22 item 12): a napari Points CSV (refined to the lumen centre) finds the lesions of
+    the centreline JSON."""
+    from napari_plaque.ccta.centreline import Centreline
+
+    case, d = paired
+    cl = Centreline.load(d / "centreline.json")
+    pts = tmp_path / "pts.csv"
+    pts.write_text("index,axis-0,axis-1,axis-2\n" + "".join(
+        f"{i},{p[0]},{p[1]},{p[2]}\n" for i, p in enumerate(cl.points_mm[::4])))
+    args = _fuse_args(d, case, "--json")
+    assert main(args) == 0, capsys.readouterr().err
+    from_json = json.loads(capsys.readouterr().out)
+    args[args.index("--centreline") + 1] = str(pts)
+    assert main(args) == 0, capsys.readouterr().err
+    from_csv = json.loads(capsys.readouterr().out)
+    assert from_csv["inputs"]["centreline"] == str(pts)
+    assert len(from_csv["lesions"]) == len(from_json["lesions"]) == len(case.lesions)
+    for a, b in zip(from_csv["lesions"], from_json["lesions"], strict=True):
+        assert abs(a["start_mm"] - b["start_mm"]) < 1.5 and abs(a["end_mm"] - b["end_mm"]) < 1.5

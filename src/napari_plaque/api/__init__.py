@@ -24,6 +24,7 @@ from ._result import Result, options_from, options_of, study_options
 #: api function name -> module of this package that defines it
 FUNCTIONS: dict[str, str] = {
     "vessel": "vessel",
+    "fuse": "fusion",
 }
 
 __all__ = ["FUNCTIONS", "Result", "options_from", "options_of", "study_options"]

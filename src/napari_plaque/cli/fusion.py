@@ -236,23 +236,6 @@ def register(sub) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _vessel_api():
-    """The vessel analysis (centreline loader and analyze_vessel), or a clear CLIError."""
-    try:
-        from ..ccta.centreline import Centreline
-        from ..ccta.vessel import analyze_vessel
-    except ImportError as exc:  # pragma: no cover - until the vessel analysis lands
-        raise CLIError(f"the vessel analysis is not available in this build ({exc})") from exc
-    return Centreline, analyze_vessel
-
-
-def _vessel_dict(result) -> dict[str, Any]:
-    d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-    if "lesions" not in d:
-        raise CLIError("the vessel analysis returned no lesion list")
-    return d
-
-
 #: per-pair values of a ``fuse`` manifest that are not paths
 FUSE_VALUE_COLUMNS = ("landmarks", "rotation_deg", "vessel")
 #: one-pair options that a manifest row replaces (refused beside --manifest: ambiguous)
@@ -262,29 +245,31 @@ _PER_PAIR_OPTIONS = (
 
 
 def _fuse_task(study, params: dict) -> tuple[dict, list[dict]]:
-    """One CT-IVUS pair of a ``fuse`` cohort (runs on a worker): the lesions of the pair."""
+    """One CT-IVUS pair of a ``fuse`` cohort (runs on a worker): :func:`api.fuse` with the
+    pair's files and values."""
     import re
 
-    from ..cohort.cli import study_args
+    from ..api import study_options
+    from ..api.fusion import fuse
 
-    a = study_args(params, study)
+    opts = study_options(fuse, params, study)
     path = str(study.path)
-    a.vessel_json, a.ct = (path, None) if path.lower().endswith(".json") else (None, path)
+    opts["vessel_json"], opts["ct"] = (path, None) if path.lower().endswith(".json") else (
+        None, path)
     text = study.values.get("landmarks", "")
-    a.landmark = [t for t in re.split(r"[;\s]+", text) if t]
-    if not a.landmark:
+    opts["landmark"] = [t for t in re.split(r"[;\s]+", text) if t]
+    if not opts["landmark"]:
         raise CLIError(f"{study.study_id}: no landmarks (manifest column 'landmarks')")
     if "rotation_deg" in study.values:
         try:
-            a.rotation_deg = float(study.values["rotation_deg"])
+            opts["rotation_deg"] = float(study.values["rotation_deg"])
         except ValueError:
             raise CLIError(
                 f"{study.study_id}: rotation_deg {study.values['rotation_deg']!r} is not a number"
             ) from None
-    a.patient = study.study_id
-    out = fuse(a)
-    rows = out.pop("_rows")
-    return out, rows
+    opts["patient"] = study.study_id
+    res = fuse(**opts)
+    return res.to_dict(), res.to_rows()
 
 
 def _run_fuse_cohort(args) -> int:
@@ -300,70 +285,6 @@ def _run_fuse_cohort(args) -> int:
     return run_command(args, _fuse_task, studies, params, json_reports=True)
 
 
-def fuse(args) -> dict[str, Any]:
-    """The ``fuse`` pipeline on parsed arguments; returns the JSON object."""
-    from ..fusion.join import join_lesions, load_vessel_json
-    from ..fusion.mapping import FrameMapping, parse_landmark
-    from ..io import read_image, read_pullback
-    from ..ivus.arcs import load_arcs
-
-    if not args.pullback:
-        raise CLIError("give --pullback (or --manifest with a 'pullback' column)")
-    if not args.landmark:
-        raise CLIError("give --landmark S_MM:FRAME (one or two)")
-    landmarks = [parse_landmark(t) for t in args.landmark]
-    if args.vessel_json:
-        if args.ct or args.centreline:
-            raise CLIError("give either --vessel-json or --ct with --centreline, not both")
-        length, lesions = load_vessel_json(args.vessel_json, args.vessel)
-    elif not (args.ct and args.centreline):
-        raise CLIError("give --ct and --centreline (or --vessel-json)")
-    pb = read_pullback(args.pullback)
-    arcs = None
-    if args.arcs:
-        arcs = load_arcs(args.arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
-    if not args.vessel_json:
-        Centreline, analyze_vessel = _vessel_api()
-        ct = read_image(args.ct)
-        centreline = Centreline.load(args.centreline)
-        vessel = _vessel_dict(analyze_vessel(ct, centreline))
-        length = float(vessel.get("length_mm") or getattr(centreline, "length_mm", 0.0))
-        lesions = vessel["lesions"]
-    mapping = FrameMapping.from_pullback(
-        pb,
-        landmarks,
-        length,
-        direction=args.direction,
-        rotation_deg=args.rotation_deg,
-        mirror=args.mirror,
-        speed_tolerance=args.speed_tolerance,
-    )
-    res = join_lesions(
-        lesions,
-        mapping,
-        arcs,
-        attenuation_min_arc_deg=args.attenuation_min_arc_deg,
-        attenuation_min_length_mm=args.attenuation_min_length_mm,
-        exclude_calcium_alines=not args.keep_calcium_alines,
-        n_alines=args.n_alines,
-        allow_partial=args.allow_partial,
-    )
-    if args.patient:
-        for les in res.lesions:
-            les["patient"] = args.patient
-    out = res.to_dict()
-    out["inputs"] = {
-        "ct": str(args.ct) if args.ct else None,
-        "centreline": str(args.centreline) if args.centreline else None,
-        "vessel_json": str(args.vessel_json) if args.vessel_json else None,
-        "pullback": str(args.pullback),
-        "arcs": str(args.arcs) if args.arcs else None,
-        "pullback_assumed": sorted(pb.assumed),
-    }
-    out["_rows"] = res.to_rows()
-    return out
-
-
 def run_fuse(args) -> int:
     from ..report import print_json, write_csv, write_json
 
@@ -371,8 +292,11 @@ def run_fuse(args) -> int:
         return _run_fuse_cohort(args)
     if args.table or args.resume or args.workers > 1 or args.scheduler:
         raise CLIError("--table, --resume, --workers and --scheduler need --manifest")
-    out = fuse(args)
-    rows = out.pop("_rows")
+    from ..api import options_from
+    from ..api.fusion import fuse
+
+    res = fuse(**options_from(fuse, args))
+    out, rows = res.to_dict(), res.to_rows()
     if args.out:
         write_json(args.out, out)
     if args.csv:
