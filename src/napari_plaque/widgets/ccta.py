@@ -251,16 +251,18 @@ class CompositionWidget(QWidget):
         gen = self._generation
         self.status.setText("computing…")
         if can_edit:
-            self.worker = start_worker(
-                _iter_composition_edit,
-                state,
-                spacing,
-                ranges,
-                total=2,
-                desc="plaque composition",
-                on_done=lambda res: self._on_edit_done(gen, res),
-                on_error=lambda exc: self.status.setText(f"error: {exc}"),
-            )
+            # milliseconds of work on the gathered voxels: a worker without a progress bar
+            # (a bar per edit would cost the main thread more than the edit itself)
+            from napari.qt.threading import create_worker
+
+            worker = create_worker(
+                _iter_composition_edit, state, spacing, ranges, _start_thread=False,
+                _ignore_errors=True,
+            )  # fmt: skip
+            worker.returned.connect(lambda res: self._on_edit_done(gen, res))
+            worker.errored.connect(lambda exc: self.status.setText(f"error: {exc}"))
+            self.worker = worker
+            worker.start()
             return
         try:
             hu = np.asarray(image.data)
