@@ -368,3 +368,24 @@ def test_training_dock_trains_alines_from_the_annotators_arcs_off_the_main_threa
     ct = viewer.add_image(*ct_layer_data(vol)[:1], **ct_layer_data(vol)[1])
     with pytest.raises(ValueError, match="not an IVUS pullback"):
         annotated_arcs(ct, None)
+
+
+def test_training_dock_reads_a_ct_folder_on_the_worker(make_napari_viewer, qtbot, tmp_path):
+    """A CT training set folder is read off the main thread too; a bad one is reported."""
+    from napari_plaque.models.data import export_ct_patches
+
+    cases = [synthetic_ct_case((4, 32, 32), seed=s) for s in range(2)]
+    data = export_ct_patches([c[0] for c in cases], [c[1] for c in cases], tmp_path / "p",
+                             patch_size=(1, 32, 32), n_patches=8)  # fmt: skip
+    w = TrainingWidget(make_napari_viewer())
+    w.task_combo.setCurrentText("ct-seg")
+    w.epochs_spin.setValue(1)
+    w.out_edit.setText(str(tmp_path / "ct.pt"))
+    w.data_edit.setText(str(tmp_path / "nothere"))
+    assert w.run() is not None  # the folder is not touched on the main thread
+    _wait(qtbot, w)
+    assert "nothere" in w.status.text() and not (tmp_path / "ct.pt").exists()
+    w.data_edit.setText(str(data))
+    assert w.run() is not None
+    _wait(qtbot, w)
+    assert (tmp_path / "ct.pt").is_file(), w.status.text()

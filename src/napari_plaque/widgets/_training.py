@@ -118,6 +118,20 @@ def iter_train_alines_job(
         yield step, dict(live)
 
 
+def iter_train_ctseg_job(source: Any, out: str | Path, **kwargs: Any):
+    """The dock's CT job: a training set folder (``source`` a path) is read on the worker
+    (phase ``"data"``), then :func:`~napari_plaque.models.train.iter_train_ctseg` runs."""
+    from ..models.data import read_ct_training_set
+    from ..models.train import iter_train_ctseg
+
+    live = kwargs.get("live")
+    if live is not None:
+        live.update(phase="data", batch=0, batches=0)
+    yield 0
+    data = read_ct_training_set(source) if isinstance(source, str | Path) else source
+    return (yield from iter_train_ctseg(data, out, **kwargs))
+
+
 class TrainingWidget(_RunMixin, QWidget):
     """Train the A-line detector or a CT U-Net from a data folder or image + label layers.
 
@@ -247,7 +261,6 @@ class TrainingWidget(_RunMixin, QWidget):
         """Start training in a worker; returns it (None when nothing could start)."""
         if self.running:
             return None
-        from ..models import train as tr
         from ..models.data import ct_training_set_from_arrays, split_into_slabs
 
         task = self.task_combo.currentText()
@@ -294,13 +307,13 @@ class TrainingWidget(_RunMixin, QWidget):
                 if self.source_combo.currentIndex() == 1:
                     vol, labels = self._layers_pair()
                     data = split_into_slabs(ct_training_set_from_arrays([vol], [labels]), 4)
-                else:
-                    from ..models.data import read_ct_training_set
-
-                    data = read_ct_training_set(self.data_edit.text())
+                else:  # read on the worker, as the A-line set
+                    data = self.data_edit.text().strip()
+                    if not data:
+                        raise ValueError("choose a training set folder")
                 kwargs = dict(common, patches_per_epoch=64, live=live)
                 per_epoch = -(-64 // common["batch_size"])
-                gen, args = tr.iter_train_ctseg, (data, out)
+                gen, args = iter_train_ctseg_job, (data, out)
         except (ValueError, KeyError, OSError, FormatError) as exc:
             self.status.setText(f"cannot train: {exc}")
             return None
