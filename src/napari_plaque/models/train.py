@@ -540,7 +540,7 @@ def alines_steps_per_epoch(
     ids = [p.id for p in data.pullbacks]
     tr, va = split_groups(ids, val_fraction, seed)
     if va:
-        n = sum(len(p.polar) for p in data.pullbacks if p.id in tr)
+        n = sum(p.n_frames for p in data.pullbacks if p.id in tr)
     else:
         n = max(1, int(round(data.n_frames * (1 - val_fraction))))
     return -(-n // batch_size)
