@@ -11,7 +11,9 @@ options named and defaulted as the CLI options, and returns a :class:`Result` (s
 command"). The CLI, the cohort workers and the docks call these functions.
 
 The functions are imported lazily (``api.vessel`` imports the CCTA code on first use), so
-``import napari_plaque.api`` stays cheap.
+``import napari_plaque.api`` stays cheap. Modules are named by capability (``ccta``,
+``fusion``, ``ivus``, ``quality``), never like a function: importing ``napari_plaque.api.qc``
+would make ``api.qc`` the module, not the function.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from ._result import Result, options_from, options_of, study_options
 
 #: api function name -> module of this package that defines it
 FUNCTIONS: dict[str, str] = {
-    "vessel": "vessel",
+    "vessel": "ccta",
     "fuse": "fusion",
+    "qc": "quality",
+    "agreement": "quality",
 }
 
 __all__ = ["FUNCTIONS", "Result", "options_from", "options_of", "study_options"]

@@ -33,7 +33,7 @@ def _vessel_lesions(ct: Any, centreline: Any) -> tuple[float, list[dict[str, Any
     so every centreline form it reads works here (JSON, napari Points CSV, label map); a
     centreline JSON keeps its own step."""
     from ..ccta.centreline import CENTRELINE_DEFAULTS, Centreline, load_centreline_any
-    from .vessel import vessel as vessel_analysis
+    from .ccta import vessel as vessel_analysis
 
     step = CENTRELINE_DEFAULTS["step_mm"]
     if isinstance(centreline, Centreline):

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ._common import print_json, stderr_progress
 
 
 def register(sub) -> None:
     """Add the ``qc`` and ``agreement`` subcommands to the napari-plaque parser."""
+    from ..api.quality import BA_SCALES, CATEGORY_SCHEMES, QC_DEFAULTS
+
     p = sub.add_parser(
         "qc",
         help="compare an automated label map with a reference (Dice, HD95, lesions, worst slices)",
@@ -41,7 +41,8 @@ def register(sub) -> None:
         help="voxel spacing in mm (slice, row, column); overrides --image and the NIfTI header",
     )
     p.add_argument("--labels", type=int, nargs="+", help="label values to evaluate (default: all)")
-    p.add_argument("--worst", type=int, default=10, help="number of worst slices listed (10)")
+    p.add_argument("--worst", type=int, default=QC_DEFAULTS["worst"],
+                   help="number of worst slices listed")
     p.add_argument(
         "--alines",
         action="store_true",
@@ -84,8 +85,8 @@ def register(sub) -> None:
     )
     a.add_argument(
         "--ba-scale",
-        choices=("absolute", "log", "percent"),
-        default="absolute",
+        choices=BA_SCALES,
+        default=QC_DEFAULTS["ba_scale"],
         help="Bland-Altman differences: a - b, ln a - ln b (ratios), or 100 (a - b) / mean",
     )
     a.add_argument(
@@ -100,7 +101,7 @@ def register(sub) -> None:
     )
     a.add_argument(
         "--categories",
-        choices=("cacdrs", "cac3"),
+        choices=CATEGORY_SCHEMES,
         help="also compare risk categories: cacdrs (A0-A3) or cac3 (0/1-99/100-399/>=400)",
     )
     a.add_argument("--out", help="also write the JSON result to this file")
@@ -108,25 +109,11 @@ def register(sub) -> None:
     a.set_defaults(func=run_agreement)
 
 
-def _finite_or_none(obj: Any) -> Any:
-    """Replace inf/NaN floats by None (JSON null), recursively; numpy arrays to lists."""
-    if isinstance(obj, dict):
-        return {str(k): _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _finite_or_none(obj.tolist())
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-def _emit(result: dict[str, Any], args) -> None:
-    clean = _finite_or_none(result)
+def _emit(res, args) -> None:
+    """Write / print an api result (its warnings on stderr first)."""
+    for w in res.warnings:
+        print(f"napari-plaque: warning: {w}", file=sys.stderr)
+    clean = res.to_dict()
     if args.out:
         from ..io.atomic import atomic_write_json
 
@@ -135,67 +122,11 @@ def _emit(result: dict[str, Any], args) -> None:
         print_json(clean)
 
 
-def _spacing_for(args, shape: tuple[int, ...]) -> tuple[tuple[float, ...], str]:
-    from ..io import read_image, read_nifti
-    from ..io.detect import Format, detect
+def _qc(pred, ref, args, progress: bool = True):
+    from ..api import options_from
+    from ..api.quality import qc
 
-    if args.spacing:
-        if len(shape) != 3:
-            raise ValueError(f"--spacing gives 3 values but the label maps are {len(shape)}D")
-        return tuple(args.spacing), "--spacing"
-    if args.image:
-        vol = read_image(args.image)
-        if tuple(vol.shape) != tuple(shape):
-            raise ValueError(
-                f"{args.image}: image shape {tuple(vol.shape)} does not match the label maps "
-                f"{tuple(shape)}"
-            )
-        return tuple(vol.spacing_mm), "image"
-    for path in (args.ref, args.pred):
-        if detect(path) is Format.NIFTI:
-            return tuple(read_nifti(path).spacing_mm), f"NIfTI header of {Path(path).name}"
-    print(
-        "napari-plaque: warning: no spacing known (no --spacing, --image or NIfTI input); "
-        "using 1 mm, so volumes and distances are in voxel units",
-        file=sys.stderr,
-    )
-    return (1.0,) * len(shape), "assumed 1 mm"
-
-
-def _qc_compute(args, progress: bool = True) -> dict[str, Any]:
-    """QC of one PRED/REF pair (``args.pred``, ``args.ref``): the result dict."""
-    from .._progress import run_steps
-    from ..io import read_labels
-    from ..qc import aline_agreement, iter_qc_metrics, qc_steps
-
-    pred = read_labels(args.pred)
-    ref = read_labels(args.ref)
-    if pred.shape != ref.shape:
-        raise ValueError(
-            f"{args.pred}: shape {tuple(pred.shape)} does not match {args.ref} {tuple(ref.shape)}"
-        )
-    if args.alines:
-        if pred.ndim != 2:
-            raise ValueError(
-                f"{args.pred}: --alines needs (frames, A-lines) arrays, got {pred.shape}"
-            )
-        res = aline_agreement(ref != 0, pred != 0, n_worst=args.worst)
-        res.pop("per_frame_disagree_deg")
-        return res
-    if pred.ndim != 3:
-        raise ValueError(f"{args.pred}: QC needs 3D label maps, got shape {tuple(pred.shape)}")
-    spacing, source = _spacing_for(args, pred.shape)
-    total = qc_steps(pred, ref, args.labels)
-    res = run_steps(
-        iter_qc_metrics(pred, ref, spacing, labels=args.labels, n_worst=args.worst),
-        stderr_progress("qc", total) if progress else None,
-    )
-    per_slice = res.pop("per_slice")
-    res["spacing_source"] = source
-    res["slices_with_disagreement"] = int(np.count_nonzero(per_slice["disagree"]))
-    res["pred"] = str(args.pred)
-    res["ref"] = str(args.ref)
-    return res
+    return qc(pred, ref, **options_from(qc, args, progress=stderr_progress if progress else None))
 
 
 def run_qc(args) -> int:
@@ -203,9 +134,9 @@ def run_qc(args) -> int:
     cohort_opts = args.table or args.resume or args.workers > 1 or args.scheduler
     if args.manifest or len(pairs) != 1 or cohort_opts:
         return _run_qc_cohort(args, pairs)
-    args.pred, args.ref = str(pairs[0].path), pairs[0].inputs["ref"]
-    res = _qc_compute(args)
-    _emit(res, args)
+    result = _qc(str(pairs[0].path), pairs[0].inputs["ref"], args)
+    _emit(result, args)
+    res = result.to_dict()
     if args.alines:
         if not args.json:
             print(
@@ -267,33 +198,22 @@ def _label_stem(path) -> str:
 
 def _qc_task(study, params: dict) -> tuple[dict, list[dict]]:
     """One PRED/REF pair of ``qc`` (runs on a cohort worker): one row per label."""
-    from ..cohort.cli import study_args
+    from ..api import study_options
+    from ..api.quality import qc
     from . import CLIError
 
-    a = study_args(params, study)
-    if not getattr(a, "ref", None):
+    opts = study_options(qc, params, study, progress=None)
+    ref = study.input_path("ref")
+    if ref is None:
         raise CLIError(f"{study.path}: no reference label map (a 'ref' manifest column)")
-    a.pred = str(study.path)
-    res = _finite_or_none(_qc_compute(a, progress=False))
-    if a.alines:
-        row = {k: v for k, v in res.items() if not isinstance(v, (list, dict))}
-        return res, [row]
-    common = {
-        "spacing_mm": res.get("spacing_mm"),
-        "spacing_source": res.get("spacing_source"),
-        "slices_with_disagreement": res.get("slices_with_disagreement"),
-    }
-    rows = [
-        {
-            "label": int(lab),
-            **{k: v for k, v in m.items() if not isinstance(v, (list, dict))},
-            **common,
-        }
-        for lab, m in res["labels"].items()
-    ]
-    res.pop("pred", None)
-    res.pop("ref", None)
-    return res, rows
+    res = qc(str(study.path), str(ref), **opts)
+    for w in res.warnings:
+        print(f"napari-plaque: warning: {w}", file=sys.stderr)
+    report = dict(res.to_dict())
+    if not opts.get("alines"):
+        report.pop("pred", None)
+        report.pop("ref", None)
+    return report, res.to_rows()
 
 
 def _run_qc_cohort(args, studies) -> int:
@@ -308,7 +228,7 @@ def _run_qc_cohort(args, studies) -> int:
     if args.out:
         from ..report import write_json
 
-        write_json(args.out, [_finite_or_none(r) for r in result.reports])
+        write_json(args.out, list(result.reports))
     return emit(args, result, json_reports=True)
 
 
@@ -351,60 +271,6 @@ def _print_table(res: dict[str, Any]) -> None:
             print(f"  {w['index']:5d}: {w['disagree_voxels']} ({w['fp_voxels']}/{w['fn_voxels']})")
 
 
-def _read_readers(path: str, cols: list[str], id_col: str | None) -> dict[str, Any]:
-    """k numeric columns of a CSV; rows with an empty value in any of them skipped, counted."""
-    from ..fusion.stats import Table
-    from . import CLIError
-
-    t = Table.read_csv(path)
-    for c in cols + ([id_col] if id_col else []):
-        if c not in t.columns:
-            raise CLIError(f"{path}: no column {c!r}; columns are {', '.join(t.names)}")
-    y = np.column_stack([t.numeric(c) for c in cols])  # names the column and row of text
-    ok = np.all(np.isfinite(y), axis=1)
-    ids = t.columns[id_col or t.names[0]]
-    return {"y": y[ok], "ids": [ids[i] for i in np.flatnonzero(ok)], "skipped": int((~ok).sum())}
-
-
-def _run_readers(args) -> int:
-    from ..qc.agreement import reader_agreement
-    from . import CLIError
-
-    cols = [c.strip() for c in args.readers.split(",") if c.strip()]
-    if len(cols) < 2:
-        raise CLIError(f"--readers needs two or more columns, got {args.readers!r}")
-    if args.col_a or args.col_b or args.b_table:
-        raise CLIError("give either --readers or --a/--b (with --b-table), not both")
-    data = _read_readers(args.table, cols, args.col_id)
-    if data["y"].shape[0] < 2:
-        raise CLIError(f"{args.table}: fewer than 2 rows with all of {', '.join(cols)}")
-    res = reader_agreement(
-        data["y"], cols, categories=args.categories, reference=args.reference,
-        ba_scale=args.ba_scale,
-    )  # fmt: skip
-    res.update(table=str(args.table), skipped_rows=data["skipped"], cases=data["ids"])
-    if data["skipped"]:
-        print(
-            f"napari-plaque: warning: {data['skipped']} row(s) of {args.table} skipped "
-            "(empty value in a reader column)",
-            file=sys.stderr,
-        )
-    _emit(res, args)
-    if args.json:
-        return 0
-    print(f"n = {res['n']}, {len(cols)} readers ({', '.join(cols)})")
-    for form, r in res["icc"].items():
-        print(f"ICC({form}) = {r['icc']:.3f}  95% CI [{r['ci_low']:.3f}, {r['ci_high']:.3f}]  "
-              f"F = {r['f']:.2f} ({r['df1']}, {r['df2']}), p = {r['p']:.3g}")  # fmt: skip
-    for name, ba in res["bland_altman"].items():
-        print(_ba_line(ba, name, res["reference"]))
-    if "categories" in res:
-        fk = res["categories"]["fleiss_kappa"]
-        print(f"{res['categories']['scheme']}: Fleiss kappa = {fk['kappa']:.3f} "
-              f"[{_fmt(fk['ci_low'])}, {_fmt(fk['ci_high'])}] (bootstrap), z = {_fmt(fk['z'], 2)}")  # fmt: skip
-    return 0
-
-
 def _ba_line(ba: dict[str, Any], a: str, b: str) -> str:
     if ba["scale"] == "log":
         return (f"Bland-Altman {a} / {b} (log): ratio {ba['ratio_bias']:.3f}, "
@@ -416,54 +282,40 @@ def _ba_line(ba: dict[str, Any], a: str, b: str) -> str:
 
 
 def run_agreement(args) -> int:
-    from ..qc import agreement
-    from ..qc.cohort import read_joined_pairs, read_pairs
-    from . import CLIError
+    from ..api import options_from
+    from ..api.quality import agreement
 
+    result = agreement(args.table, **options_from(agreement, args))
+    _emit(result, args)
+    if args.json:
+        return 0
+    res = result.to_dict()
     if args.readers:
-        return _run_readers(args)
-    if not (args.col_a and args.col_b):
-        raise CLIError("give --a COL and --b COL (two columns) or --readers COL,COL,...")
-    if args.reference:
-        raise CLIError("--reference applies to --readers")
-    if args.b_table:
-        pairs = read_joined_pairs(
-            args.table, args.col_a, args.b_table, args.col_b, id_col=args.col_id or "study"
-        )
-        if pairs["unmatched"]:
-            print(
-                f"napari-plaque: warning: {pairs['unmatched']} case(s) found in only one table",
-                file=sys.stderr,
-            )
-    else:
-        pairs = read_pairs(args.table, args.col_a, args.col_b, id_col=args.col_id)
-    res = agreement(pairs["a"], pairs["b"], categories=args.categories, ba_scale=args.ba_scale)
-    res.update(
-        table=str(args.table),
-        a=args.col_a,
-        b=args.col_b,
-        skipped_rows=pairs["skipped"],
-        cases=list(pairs["ids"]),
-    )
-    if args.b_table:
-        res.update(table_b=str(args.b_table), unmatched_cases=pairs["unmatched"])
-    if pairs["skipped"]:
+        _print_readers(res)
+        return 0
+    icc, ba = res["icc"], res["bland_altman"]
+    print(f"n = {res['n']}  ({args.col_a} vs {args.col_b})")
+    print(f"ICC(2,1) = {icc['icc']:.3f}  95% CI [{icc['ci_low']:.3f}, {icc['ci_high']:.3f}]")
+    print(_ba_line(ba, args.col_a, args.col_b))
+    print(f"Pearson r = {_fmt(res['pearson_r'])}  Spearman rho = {_fmt(res['spearman_rho'])}")
+    if "categories" in res:
+        c = res["categories"]
         print(
-            f"napari-plaque: warning: {pairs['skipped']} row(s) of {args.table} skipped "
-            "(empty value)",
-            file=sys.stderr,
+            f"{c['scheme']}: weighted kappa (linear) = {_fmt(c['kappa_linear'])}, "
+            f"same category {100 * c['agreement']:.1f} %"
         )
-    _emit(res, args)
-    if not args.json:
-        icc, ba = res["icc"], res["bland_altman"]
-        print(f"n = {res['n']}  ({args.col_a} vs {args.col_b})")
-        print(f"ICC(2,1) = {icc['icc']:.3f}  95% CI [{icc['ci_low']:.3f}, {icc['ci_high']:.3f}]")
-        print(_ba_line(ba, args.col_a, args.col_b))
-        print(f"Pearson r = {_fmt(res['pearson_r'])}  Spearman rho = {_fmt(res['spearman_rho'])}")
-        if "categories" in res:
-            c = res["categories"]
-            print(
-                f"{c['scheme']}: weighted kappa (linear) = {_fmt(c['kappa_linear'])}, "
-                f"same category {100 * c['agreement']:.1f} %"
-            )
     return 0
+
+
+def _print_readers(res: dict[str, Any]) -> None:
+    cols = list(res["readers"]) if "readers" in res else []
+    print(f"n = {res['n']}, {len(cols)} readers ({', '.join(cols)})")
+    for form, r in res["icc"].items():
+        print(f"ICC({form}) = {r['icc']:.3f}  95% CI [{r['ci_low']:.3f}, {r['ci_high']:.3f}]  "
+              f"F = {r['f']:.2f} ({r['df1']}, {r['df2']}), p = {r['p']:.3g}")  # fmt: skip
+    for name, ba in res["bland_altman"].items():
+        print(_ba_line(ba, name, res["reference"]))
+    if "categories" in res:
+        fk = res["categories"]["fleiss_kappa"]
+        print(f"{res['categories']['scheme']}: Fleiss kappa = {fk['kappa']:.3f} "
+              f"[{_fmt(fk['ci_low'])}, {_fmt(fk['ci_high'])}] (bootstrap), z = {_fmt(fk['z'], 2)}")  # fmt: skip

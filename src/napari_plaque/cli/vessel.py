@@ -93,7 +93,7 @@ def _vessel_single(args: argparse.Namespace):
     import sys
 
     from ..api import options_from
-    from ..api.vessel import vessel
+    from ..api.ccta import vessel
     from ..report import print_json, rows_to_csv_text, write_csv
     from .ccta import parse_ranges
 
@@ -150,7 +150,7 @@ def _vessel_task(study, params: dict):
     """One study of a ``vessel`` cohort (runs on a cohort worker): :func:`api.vessel` with the
     study's options (its outputs as ``<folder>/<study><suffix>``)."""
     from ..api import study_options
-    from ..api.vessel import vessel
+    from ..api.ccta import vessel
     from ..cohort.cli import study_output
     from .ccta import parse_ranges
 
