@@ -125,3 +125,19 @@ def test_the_cxr_dock_shows_the_flag(make_napari_viewer, qtbot):
     assert "FLAGGED" in w.status.text()
     notes = " ".join(lbl.text() for lbl in w.findChildren(type(w.status)))
     assert "BodyPartExamined is 'EXTREMITY'" in notes and "no OOD reference" in notes
+
+
+def test_evaluation_counts_flagged_images(trained, tmp_path, capsys):
+    """An external evaluation that holds non-chest images says how many, on stderr too."""
+    from napari_plaque.cxr.synthetic import write_manifest
+
+    _, model = trained
+    man = write_manifest(tmp_path / "ev", 6, size=64, seed=3)
+    lines = man.read_text().splitlines()
+    _png(man.parent / "black.png", np.zeros((64, 64), np.uint8))
+    man.write_text("\n".join([*lines, "black.png,0.0,60,M,26,pblack"]) + "\n")
+    assert main(["cxr", "evaluate", str(model), str(man), "--json"]) == 0
+    cap = capsys.readouterr()
+    rep = json.loads(cap.out)
+    assert rep["n_flagged"] == 1 and [r["flagged"] for r in rep["rows"]][-1] is True
+    assert "1 of 7 images are flagged" in cap.err

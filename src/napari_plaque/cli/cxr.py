@@ -357,6 +357,8 @@ def _evaluate(args) -> int:
         ),
         stderr_progress("images", n),
     )
+    for w in rep.get("warnings", []):
+        print(f"napari-plaque: warning: {args.manifest}: {w}", file=sys.stderr)
     if args.json:
         print_json(rep)
     else:

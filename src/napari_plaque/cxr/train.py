@@ -769,9 +769,22 @@ def iter_evaluate_cxr(
     report["model"] = Path(lm.path).name
     report["synthetic_training"] = lm.synthetic
     report["rows"] = [
-        {"path": c.path, "category": CATEGORIES[c.category], **dict(zip(PROB_KEYS, p, strict=True))}
-        for c, p in zip(man.cases, probs.tolist(), strict=True)
+        {
+            "path": c.path,
+            "category": CATEGORIES[c.category],
+            **dict(zip(PROB_KEYS, p, strict=True)),
+            "flagged": bool((pr.meta.get("ood") or {}).get("flagged")),
+        }
+        for c, p, pr in zip(man.cases, probs.tolist(), preds, strict=True)
     ]
+    # images the OOD / header checks flag are counted, never silently averaged in unsaid
+    n_flag = sum(r["flagged"] for r in report["rows"])
+    report["n_flagged"] = int(n_flag)
+    if n_flag:
+        report.setdefault("warnings", []).append(
+            f"{n_flag} of {len(preds)} images are flagged as not frontal chest radiographs like "
+            "the training images (rows[].flagged); the figures include them"
+        )
     if out is not None:
         report["files"] = write_report(report, cats, probs, out)
     return report
