@@ -442,6 +442,7 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
             who = f"reader {self.reader}" if self.reader else "no reader name (unnamed file)"
             extra = f" ({self.model.message})" if self.model.message else ""
             self.controls.show_save_state(f"{who} · autosave: {where}{extra}", ok)
+        self._ask_reader()
         self.views.reset(self.pullback.n_frames, list(self.model.arcset.classes))
         self._restore_session()
         for ly in list(self.viewer.layers):
@@ -450,6 +451,11 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self._on_arcs_changed()
         self._start_longitudinal()
         return True
+
+    def _ask_reader(self) -> None:
+        """No reader name yet: the field asks for it (highlighted) until one is given."""
+        edit = self.controls.reader_edit
+        edit.setStyleSheet("" if self.reader else "border: 1px solid #ffb000")
 
     def _stamp(self) -> None:
         """Record in the arcs the pullback they belong to, the A-line count and the reader."""
