@@ -25,7 +25,7 @@ class RangeEditor(QGroupBox):
     changed = Signal()
 
     def __init__(self, parent=None) -> None:
-        super().__init__("HU ranges (low ≤ HU < high; they meet without gaps)", parent)
+        super().__init__("HU ranges (low ≤ HU < high, no gaps)", parent)
         form = QFormLayout(self)
         self.spins: list[QSpinBox] = []
         self.range_spins: dict[str, tuple[QSpinBox, QSpinBox]] = {}
