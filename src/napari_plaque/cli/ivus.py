@@ -16,48 +16,16 @@ def _read_pullback(path: str):
     return read_pullback(path)
 
 
-def _measure(pb, arcset, cls: str, n_alines: int, frames: tuple[int, int]) -> dict:
-    from ..ivus import arc_measurements
-
-    if cls not in arcset.classes:
-        labels = arcset.labels(n_alines, [cls])[:, :, 0]
-    else:
-        labels = arcset.class_labels(cls, n_alines)
-    m = arc_measurements(labels, pb.mm_per_frame, frames)
-    return m
-
-
-def _ics_one(args, pullback, arcs_path) -> dict:
-    """ICS and arc measurements of one pullback with its arcs file."""
-    from ..ivus import load_arcs, parse_frame_range
-
-    pb = _read_pullback(pullback)
-    arcset = load_arcs(arcs_path, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
-    frames = parse_frame_range(args.frames, pb.n_frames)
-    ca = _measure(pb, arcset, "calcium", args.n_alines, frames)
-    att = _measure(pb, arcset, "attenuation", args.n_alines, frames)
-    from ..ivus.measure import pullback_summary
-
-    return {
-        "pullback": str(pullback),
-        "arcs": str(arcs_path),
-        **pullback_summary(ca, att, assumed=sorted(pb.assumed)),
-    }
-
-
-#: keys of a one-pullback result that are paths (left out of cohort rows: input_id names them)
-_PATH_KEYS = ("pullback", "arcs", "out")
-
-
 def _ics_task(study, params: dict) -> tuple[dict, list[dict]]:
-    """One pullback of ``ics`` (runs on a cohort worker)."""
-    from ..cohort.cli import study_args
+    """One pullback of ``ics`` (runs on a cohort worker): :func:`api.ics`."""
+    from ..api import study_options
+    from ..api.ivus import ics
 
-    a = study_args(params, study)
-    if not getattr(a, "arcs", None):
+    arcs = study.input_path("arcs")
+    if arcs is None:
         raise CLIError(f"{study.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
-    out = _ics_one(a, study.path, a.arcs)
-    return out, [{k: v for k, v in out.items() if k not in _PATH_KEYS}]
+    res = ics(str(study.path), str(arcs), **study_options(ics, params, study))
+    return res.to_dict(), res.to_rows()
 
 
 def _pullback_studies(args, paths: list[str], per_study: dict[str, list[str] | None]):
@@ -199,14 +167,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..ivus import load_training_set, save_model, train_svm
+    from ..api import options_from
+    from ..api.ivus import train_svm
 
-    data = load_training_set(args.dataset)
-    model, report = train_svm(
-        data, cls=args.cls, C=args.C, n_folds=args.folds, max_samples=args.max_samples
-    )
-    save_model(model, args.out)
-    report["model"] = str(args.out)
+    report = train_svm(args.dataset, **options_from(train_svm, args)).to_dict()
     if args.json:
         print_json(report)
         return 0
@@ -245,37 +209,14 @@ def _svm_model(path: str):
     return load_once(path, load_model)
 
 
-def _predict_one(args, pullback, out_path, progress: bool) -> dict:
-    """Predict the arcs of one pullback, write them to ``out_path``, measure them."""
-    from ..ivus import arc_measurements, predict_pullback, save_arcs
+def _predict_one(args, pullback, out_path, progress: bool):
+    """:func:`api.predict_arcs` of one pullback (the model loaded once per process)."""
+    from ..api import options_from
+    from ..api.ivus import predict_arcs
 
-    model = _svm_model(args.model)
-    pb = _read_pullback(pullback)
-    center = None
-    if args.center == "lumen":
-        from ..ivus import estimate_lumen_centers
-
-        center = estimate_lumen_centers(pb.frames)
-    labels, arcs = predict_pullback(
-        model,
-        pb,
-        center=center,
-        progress=stderr_progress("predict", pb.n_frames) if progress else None,
-    )
-    save_arcs(arcs, out_path, on_conflict="overwrite")  # the user named the file to replace
-    m = arc_measurements(labels, pb.mm_per_frame)
-    return {
-        "pullback": str(pullback),
-        "arcs": str(out_path),
-        "arcs_file": Path(out_path).name,
-        "class": model.meta.get("class", "calcium"),
-        "ics": m["ics"],
-        "positive_alines": m["positive_alines"],
-        "total_alines": m["total_alines"],
-        "max_arc_deg": m["max_arc_deg"],
-        "calcium_length_mm": m["length_mm"],
-        "n_arcs": len(arcs.arcs),
-    }
+    opts = options_from(predict_arcs, args, model=_svm_model(args.model), out=out_path,
+                        progress=stderr_progress if progress else None)
+    return predict_arcs(pullback, **opts)
 
 
 def _per_study_out(args, study, suffix: str) -> Path:
@@ -285,7 +226,9 @@ def _per_study_out(args, study, suffix: str) -> Path:
         return study.input_path("out")
     if params_single(args):
         return Path(args.out)
-    return Path(args.out) / f"{study.study_id}{suffix}"
+    from ..cohort.cli import study_output
+
+    return study_output(args, args.out, study, suffix)  # refuses a file unless --overwrite
 
 
 def params_single(params) -> bool:
@@ -298,8 +241,9 @@ def _predict_task(study, params: dict) -> tuple[dict, list[dict]]:
 
     a = study_args({k: v for k, v in params.items() if k != "out"}, study)
     a.out = params["out"]
-    out = _predict_one(a, study.path, _per_study_out(a, study, ".arcs.json"), params_single(a))
-    return out, [{k: v for k, v in out.items() if k not in _PATH_KEYS}]
+    res = _predict_one(a, str(study.path), _per_study_out(a, study, ".arcs.json"),
+                       params_single(a))
+    return res.to_dict(), res.to_rows()
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -351,53 +295,17 @@ def _cluster_arguments(p) -> None:
     )
 
 
-def _same_file(a: str | Path, b: str | Path) -> bool:
-    pa, pb_ = Path(a), Path(b)
-    if pa.exists() and pb_.exists():
-        return pa.samefile(pb_)
-    return pa.resolve() == pb_.resolve()
-
-
 def _arcs_interpolate(args: argparse.Namespace) -> int:
-    from ..ivus.arcs import load_arcs, save_arcs
-    from ..ivus.keyframes import interpolate_arcs, keyframe_gaps
+    from ..api import options_from
+    from ..api.ivus import interpolate_arcs
 
-    if _same_file(args.arcs, args.out) and not args.overwrite:
-        raise CLIError(
-            f"{args.out}: is the input arcs file; give another --out, or --overwrite to replace it"
-        )
-    arcs = load_arcs(args.arcs)
-    keys = sorted({a.frame for a in arcs.arcs})
-    new = interpolate_arcs(arcs, keys, max_gap=args.max_gap)
-    out = arcs.copy()
-    out.add_many(list(new.arcs))
-    # the user named the file; atomic write (a crash leaves the old file or the new one)
-    save_arcs(out, args.out, on_conflict="overwrite")
-    gaps = keyframe_gaps(keys, args.max_gap)
-    filled = sorted({a.frame for a in new.arcs})
-    skipped = [
-        (a, b) for a, b in zip(keys[:-1], keys[1:], strict=False) if b - a > args.max_gap
-    ]
-    res = {
-        "arcs": str(args.arcs),
-        "out": str(args.out),
-        "keyframes": keys,
-        "gaps_interpolated": [list(g) for g in gaps],
-        "frames_filled": filled,
-        "n_arcs_added": len(new.arcs),
-        "max_gap": args.max_gap,
-        "warnings": [
-            f"keyframes {a} and {b} are {b - a} frames apart (> --max-gap {args.max_gap}): "
-            "not interpolated"
-            for a, b in skipped
-        ],
-    }
+    res = interpolate_arcs(args.arcs, **options_from(interpolate_arcs, args)).to_dict()
     if args.json:
         print_json(res)
         return 0
     print(
-        f"{len(new.arcs)} arcs interpolated on {len(filled)} frames between "
-        f"{len(gaps)} keyframe pair(s); written to {args.out}"
+        f"{res['n_arcs_added']} arcs interpolated on {len(res['frames_filled'])} frames between "
+        f"{len(res['gaps_interpolated'])} keyframe pair(s); written to {args.out}"
     )
     for w in res["warnings"]:
         print(f"warning: {w}")
@@ -405,58 +313,26 @@ def _arcs_interpolate(args: argparse.Namespace) -> int:
 
 
 def _propose_frames(args: argparse.Namespace) -> int:
-    from .._progress import run_steps
-    from ..ivus.active import iter_frame_uncertainty, propose_frames
-    from ..ivus.arcs import load_arcs
-    from ..ivus.detector import load_aline_detector
-
-    if args.n < 1:
-        raise CLIError(f"--n must be at least 1 (got {args.n})")
-    if args.spread is not None and args.spread < 1:
-        raise CLIError(f"--spread must be at least 1 frame (got {args.spread})")
-    pb = _read_pullback(args.pullback)
-    arcs = load_arcs(args.arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
-    det = load_aline_detector(args.model)
-    annotated = sorted({a.frame for a in arcs.arcs})
-    u, kind = run_steps(
-        iter_frame_uncertainty(det, pb, arcs.centers_array(), "calcium"),
-        stderr_progress("propose-frames", pb.n_frames),
-    )
-    frames = propose_frames(u, args.n, annotated, args.spread)
-    warnings = []
-    if not annotated:
-        warnings.append(f"{args.arcs}: holds no arc; every frame counts as not annotated")
-    if len(frames) < args.n:
-        warnings.append(
-            f"only {len(frames)} frames could be proposed (annotated frames and spacing leave "
-            "no more)"
-        )
-    res = {
-        "pullback": str(args.pullback),
-        "arcs": str(args.arcs),
-        "model": str(args.model),
-        "frames": frames,
-        "uncertainty": [round(float(u[f]), 4) for f in frames],
-        "uncertainty_kind": kind,
-        "n_annotated_frames": len(annotated),
-        "n_frames": int(pb.n_frames),
-        "warnings": warnings,
-    }
-    if args.json:
-        print_json(res)
-        return 0
-    print(" ".join(str(f) for f in frames))
     import sys
 
-    for w in warnings:
+    from ..api import options_from
+    from ..api.ivus import propose_frames
+
+    res = propose_frames(args.pullback,
+                         **options_from(propose_frames, args, progress=stderr_progress))
+    if args.json:
+        print_json(res.to_dict())
+        return 0
+    print(" ".join(str(f) for f in res.to_dict()["frames"]))
+    for w in res.warnings:
         print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
 def register(sub) -> None:
     """Add the IVUS subcommands to the napari-plaque parser."""
-    from ..ivus.active import ACTIVE_DEFAULTS
-    from ..ivus.keyframes import DEFAULT_MAX_GAP
+    from ..api.ivus import IVUS_DEFAULTS as D
+    from ..api.ivus import PREDICT_CENTERS
 
     p = sub.add_parser(
         "propose-frames",
@@ -469,11 +345,11 @@ def register(sub) -> None:
     p.add_argument("pullback", metavar="PULLBACK", help="IVUS multi-frame DICOM")
     p.add_argument("--arcs", required=True, help="arcs JSON of the frames annotated so far")
     p.add_argument("--model", required=True, help="A-line model: SVM .npz or deep .pt")
-    p.add_argument("--n", type=int, default=ACTIVE_DEFAULTS["n"], help="frames to propose")
+    p.add_argument("--n", type=int, default=D["n"], help="frames to propose")
     p.add_argument(
         "--spread",
         type=int,
-        default=None,
+        default=D["spread"],
         metavar="FRAMES",
         help="proposed frames are more than this apart (default: from the pullback, at least 1)",
     )
@@ -500,7 +376,7 @@ def register(sub) -> None:
     q.add_argument(
         "--max-gap",
         type=int,
-        default=DEFAULT_MAX_GAP,
+        default=D["max_gap"],
         metavar="FRAMES",
         help="keyframes further apart are left alone",
     )
@@ -523,7 +399,7 @@ def register(sub) -> None:
         help="arcs JSON (napari-plaque/arcs): one per pullback, in the same order, or a folder "
         "with <study>.arcs.json or <study>.json",
     )
-    p.add_argument("--n-alines", type=int, default=360, help="A-lines per frame (default 360)")
+    p.add_argument("--n-alines", type=int, default=D["n_alines"], help="A-lines per frame")
     p.add_argument("--frames", default=None, help="analysed frame range START:STOP (default all)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _cohort_arguments(p, ("arcs",), ("--out", "--table"))
@@ -539,8 +415,9 @@ def register(sub) -> None:
     p.add_argument("--arcs", nargs="+", metavar="ARCS", help="arcs JSON files, or a folder")
     p.add_argument("--manifest", metavar="CSV", help="pullbacks: columns study_id, path, arcs")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--n-alines", type=int, default=360, help="A-lines per frame (default 360)")
-    p.add_argument("--depth-samples", type=int, default=256, help="samples per A-line")
+    p.add_argument("--n-alines", type=int, default=D["n_alines"], help="A-lines per frame")
+    p.add_argument("--depth-samples", type=int, default=D["depth_samples"],
+                   help="samples per A-line")
     p.add_argument(
         "--depth-mm",
         type=float,
@@ -557,10 +434,10 @@ def register(sub) -> None:
     )
     p.add_argument("dataset", help="folder made by export-alines")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
-    p.add_argument("--class", dest="cls", default="calcium", help="class to detect")
-    p.add_argument("--C", type=float, default=0.1, help="SVM regularisation (default 0.1)")
-    p.add_argument("--folds", type=int, default=5, help="CV folds (grouped by pullback)")
-    p.add_argument("--max-samples", type=int, default=300_000, help="A-lines per fit")
+    p.add_argument("--class", dest="cls", default=D["cls"], help="class to detect")
+    p.add_argument("--C", type=float, default=D["C"], help="SVM regularisation")
+    p.add_argument("--folds", type=int, default=D["folds"], help="CV folds (grouped by pullback)")
+    p.add_argument("--max-samples", type=int, default=D["max_samples"], help="A-lines per fit")
     p.add_argument("--json", action="store_true", help="print the CV report as JSON")
     p.set_defaults(func=_train)
 
@@ -573,8 +450,8 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="model file from train-svm")
     p.add_argument(
         "--center",
-        choices=("catheter", "lumen"),
-        default="catheter",
+        choices=PREDICT_CENTERS,
+        default=D["center"],
         help="centre of the A-lines and arcs: the catheter (image centre, default) or the "
         "estimated lumen centre of each frame",
     )

@@ -1,0 +1,317 @@
+"""IVUS commands: ``api.ics``, ``api.train_svm``, ``api.predict_arcs``, ``api.propose_frames``,
+``api.interpolate_arcs`` (``napari-plaque ics``, ``train-svm``, ``predict-arcs``,
+``propose-frames``, ``arcs interpolate``)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..ivus.active import ACTIVE_DEFAULTS
+from ..ivus.annotator import DEFAULT_N_ALINES
+from ..ivus.arcs import CENTER_MODES
+from ..ivus.dataset import export_training_set
+from ..ivus.keyframes import DEFAULT_MAX_GAP
+from ..ivus.svm import train_svm as _core_train_svm
+from ._inputs import pullback as _pullback
+from ._result import Result
+
+
+def _default(func, name: str) -> Any:
+    return inspect.signature(func).parameters[name].default
+
+
+#: defaults of the IVUS command options, read from the core's definitions (one home each)
+IVUS_DEFAULTS: dict[str, Any] = {
+    "n_alines": DEFAULT_N_ALINES,
+    "depth_samples": _default(export_training_set, "depth_samples"),
+    "cls": _default(_core_train_svm, "cls"),
+    "C": _default(_core_train_svm, "C"),
+    "folds": _default(_core_train_svm, "n_folds"),
+    "max_samples": _default(_core_train_svm, "max_samples"),
+    "center": CENTER_MODES[0],  # the catheter (image centre)
+    "max_gap": DEFAULT_MAX_GAP,
+    "n": ACTIVE_DEFAULTS["n"],
+    "spread": ACTIVE_DEFAULTS["spread"],
+}
+#: A-line centres of ``predict-arcs`` (``--center``)
+PREDICT_CENTERS = CENTER_MODES[:2]
+
+#: keys of a one-pullback result that are paths (left out of cohort rows: input_id names them)
+PATH_KEYS = ("pullback", "arcs", "out")
+
+
+@dataclass
+class IcsResult(Result):
+    """``to_dict()``: the ``ics --json`` object; ``to_rows()``: its one row without paths."""
+
+    command = "ics"
+
+
+@dataclass
+class TrainSvmResult(Result):
+    """``to_dict()``: the ``train-svm --json`` CV report; ``to_rows()``: one row per fold
+    (smoothed metrics) and an ``all`` row. ``model``: the trained SVM."""
+
+    command = "train-svm"
+    model: Any = None
+
+
+@dataclass
+class PredictArcsResult(Result):
+    """``to_dict()``: the ``predict-arcs --json`` object; ``to_rows()``: its row without
+    paths. ``arcs``: the predicted ArcSet; ``labels``: the per-A-line labels."""
+
+    command = "predict-arcs"
+    arcs: Any = None
+    labels: Any = None
+
+
+@dataclass
+class ProposeFramesResult(Result):
+    """``to_dict()``: the ``propose-frames --json`` object; ``to_rows()``: one row per
+    proposed frame (``frame``, ``uncertainty``)."""
+
+    command = "propose-frames"
+
+
+@dataclass
+class InterpolateArcsResult(Result):
+    """``to_dict()``: the ``arcs interpolate --json`` object; ``to_rows()``: one row of counts.
+    ``arcs``: the ArcSet written (input arcs plus the interpolated ones)."""
+
+    command = "arcs interpolate"
+    arcs: Any = None
+
+
+def _no_paths(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in PATH_KEYS}
+
+
+def _arcs_for(arcs: Any, pb):
+    from ..ivus.arcs import ArcSet, load_arcs
+
+    if isinstance(arcs, ArcSet):
+        return arcs
+    return load_arcs(arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
+
+
+def _measure(pb, arcset, cls: str, n_alines: int, frames: tuple[int, int]) -> dict:
+    from ..ivus import arc_measurements
+
+    if cls not in arcset.classes:
+        labels = arcset.labels(n_alines, [cls])[:, :, 0]
+    else:
+        labels = arcset.class_labels(cls, n_alines)
+    return arc_measurements(labels, pb.mm_per_frame, frames)
+
+
+def _name(x: Any) -> str | None:
+    return str(x) if isinstance(x, (str, Path)) else None
+
+
+def ics(
+    pullback: Any,
+    arcs: Any,
+    *,
+    n_alines: int = IVUS_DEFAULTS["n_alines"],
+    frames: str | None = None,
+) -> IcsResult:
+    """ICS and arc measurements of one pullback (path or ``Pullback``) with its arcs (path or
+    ``ArcSet``); ``frames``: the analysed range ``"START:STOP"`` (None: all)."""
+    from ..ivus import parse_frame_range
+    from ..ivus.measure import pullback_summary
+
+    if arcs is None:
+        raise ValueError(f"{pullback}: no arcs file (--arcs, or an 'arcs' manifest column)")
+    pb = _pullback(pullback)
+    arcset = _arcs_for(arcs, pb)
+    span = parse_frame_range(frames, pb.n_frames)
+    ca = _measure(pb, arcset, "calcium", n_alines, span)
+    att = _measure(pb, arcset, "attenuation", n_alines, span)
+    out = {"pullback": _name(pullback), "arcs": _name(arcs),
+           **pullback_summary(ca, att, assumed=sorted(pb.assumed))}
+    return IcsResult(data=out, rows=[_no_paths(out)])
+
+
+def train_svm(
+    dataset: str | Path,
+    *,
+    out: str | Path | None = None,
+    cls: str = IVUS_DEFAULTS["cls"],
+    C: float = IVUS_DEFAULTS["C"],  # noqa: N803 (the CLI's --C)
+    folds: int = IVUS_DEFAULTS["folds"],
+    max_samples: int = IVUS_DEFAULTS["max_samples"],
+) -> TrainSvmResult:
+    """Train the A-line SVM on an ``export-alines`` folder with CV grouped by pullback; the
+    model is written to ``out`` (.npz) when given."""
+    from ..ivus import load_training_set, save_model
+
+    data = load_training_set(dataset)
+    model, report = _core_train_svm(data, cls=cls, C=C, n_folds=folds, max_samples=max_samples)
+    if out is not None:
+        save_model(model, out)
+    report["model"] = str(out) if out is not None else None
+    rows = [{"fold": f["fold"], **(f.get("smoothed") or {"skipped": f.get("skipped")})}
+            for f in report.get("folds") or []]
+    if report.get("overall") is not None:
+        rows.append({"fold": "all", **report["overall"]["smoothed"]})
+    return TrainSvmResult(data=report, rows=rows, model=model)
+
+
+def predict_arcs(
+    pullback: Any,
+    *,
+    model: Any,
+    out: str | Path | None = None,
+    center: str = IVUS_DEFAULTS["center"],
+    progress: Any = None,
+) -> PredictArcsResult:
+    """Detect calcium arcs with a trained SVM (``model``: a train-svm .npz path or the loaded
+    model); the arcs are written to ``out`` (replaced: the caller named it) when given.
+    ``progress(desc, total)``: returns a step callback or None."""
+    from ..ivus import arc_measurements, load_model, predict_pullback, save_arcs
+
+    if center not in PREDICT_CENTERS:
+        raise ValueError(f"--center must be one of {', '.join(PREDICT_CENTERS)}, got {center!r}")
+    svm = load_model(model) if isinstance(model, (str, Path)) else model
+    pb = _pullback(pullback)
+    centres = None
+    if center == "lumen":
+        from ..ivus import estimate_lumen_centers
+
+        centres = estimate_lumen_centers(pb.frames)
+    labels, arcs = predict_pullback(
+        svm, pb, center=centres,
+        progress=progress("predict", pb.n_frames) if progress is not None else None,
+    )
+    if out is not None:
+        save_arcs(arcs, out, on_conflict="overwrite")  # the user named the file to replace
+    m = arc_measurements(labels, pb.mm_per_frame)
+    res = {
+        "pullback": _name(pullback),
+        "arcs": str(out) if out is not None else None,
+        "arcs_file": Path(out).name if out is not None else None,
+        "class": svm.meta.get("class", "calcium"),
+        "ics": m["ics"],
+        "positive_alines": m["positive_alines"],
+        "total_alines": m["total_alines"],
+        "max_arc_deg": m["max_arc_deg"],
+        "calcium_length_mm": m["length_mm"],
+        "n_arcs": len(arcs.arcs),
+    }
+    return PredictArcsResult(data=res, rows=[_no_paths(res)], arcs=arcs, labels=labels)
+
+
+def propose_frames(
+    pullback: Any,
+    *,
+    arcs: Any,
+    model: Any,
+    n: int = IVUS_DEFAULTS["n"],
+    spread: int | None = IVUS_DEFAULTS["spread"],
+    progress: Any = None,
+) -> ProposeFramesResult:
+    """Active learning: the ``n`` most uncertain frames not yet annotated in ``arcs``, more
+    than ``spread`` frames apart (None: from the pullback). ``model``: an A-line model path
+    (SVM .npz or deep .pt) or a loaded detector."""
+    from .._progress import run_steps
+    from ..ivus.active import iter_frame_uncertainty
+    from ..ivus.active import propose_frames as _propose
+    from ..ivus.detector import load_aline_detector
+
+    if n < 1:
+        raise ValueError(f"--n must be at least 1 (got {n})")
+    if spread is not None and spread < 1:
+        raise ValueError(f"--spread must be at least 1 frame (got {spread})")
+    pb = _pullback(pullback)
+    arcset = _arcs_for(arcs, pb)
+    det = load_aline_detector(model) if isinstance(model, (str, Path)) else model
+    annotated = sorted({a.frame for a in arcset.arcs})
+    u, kind = run_steps(
+        iter_frame_uncertainty(det, pb, arcset.centers_array(), "calcium"),
+        progress("propose-frames", pb.n_frames) if progress is not None else None,
+    )
+    frames = _propose(u, n, annotated, spread)
+    warnings = []
+    if not annotated:
+        warnings.append(f"{arcs}: holds no arc; every frame counts as not annotated")
+    if len(frames) < n:
+        warnings.append(f"only {len(frames)} frames could be proposed (annotated frames and "
+                        "spacing leave no more)")
+    res = {
+        "pullback": _name(pullback),
+        "arcs": _name(arcs),
+        "model": _name(model),
+        "frames": frames,
+        "uncertainty": [round(float(u[f]), 4) for f in frames],
+        "uncertainty_kind": kind,
+        "n_annotated_frames": len(annotated),
+        "n_frames": int(pb.n_frames),
+        "warnings": warnings,
+    }
+    rows = [{"frame": f, "uncertainty": v}
+            for f, v in zip(res["frames"], res["uncertainty"], strict=True)]
+    return ProposeFramesResult(data=res, rows=rows, warnings=list(warnings))
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    pa, pb_ = Path(a), Path(b)
+    if pa.exists() and pb_.exists():
+        return pa.samefile(pb_)
+    return pa.resolve() == pb_.resolve()
+
+
+def interpolate_arcs(
+    arcs: str | Path,
+    *,
+    out: str | Path,
+    max_gap: int = IVUS_DEFAULTS["max_gap"],
+    overwrite: bool = False,
+) -> InterpolateArcsResult:
+    """Fill the frames between keyframes (frames holding arcs, at most ``max_gap`` apart) with
+    interpolated arcs; writes the input arcs plus the new ones to ``out`` (atomically)."""
+    from ..ivus.arcs import load_arcs, save_arcs
+    from ..ivus.keyframes import interpolate_arcs as _interpolate
+    from ..ivus.keyframes import keyframe_gaps
+
+    if _same_file(arcs, out) and not overwrite:
+        raise ValueError(
+            f"{out}: is the input arcs file; give another --out, or --overwrite to replace it"
+        )
+    given = load_arcs(arcs)
+    keys = sorted({a.frame for a in given.arcs})
+    new = _interpolate(given, keys, max_gap=max_gap)
+    result = given.copy()
+    result.add_many(list(new.arcs))
+    save_arcs(result, out, on_conflict="overwrite")  # the user named the file; atomic
+    gaps = keyframe_gaps(keys, max_gap)
+    filled = sorted({a.frame for a in new.arcs})
+    skipped = [(a, b) for a, b in zip(keys[:-1], keys[1:], strict=False) if b - a > max_gap]
+    res = {
+        "arcs": str(arcs),
+        "out": str(out),
+        "keyframes": keys,
+        "gaps_interpolated": [list(g) for g in gaps],
+        "frames_filled": filled,
+        "n_arcs_added": len(new.arcs),
+        "max_gap": max_gap,
+        "warnings": [
+            f"keyframes {a} and {b} are {b - a} frames apart (> --max-gap {max_gap}): "
+            "not interpolated"
+            for a, b in skipped
+        ],
+    }
+    row = {"n_keyframes": len(keys), "n_gaps_interpolated": len(gaps),
+           "n_frames_filled": len(filled), "n_arcs_added": len(new.arcs), "max_gap": max_gap}
+    return InterpolateArcsResult(data=res, rows=[row], warnings=list(res["warnings"]),
+                                 arcs=result)
+
+
+__all__ = [
+    "IVUS_DEFAULTS", "IcsResult", "InterpolateArcsResult", "PredictArcsResult",
+    "ProposeFramesResult", "TrainSvmResult", "ics", "interpolate_arcs", "predict_arcs",
+    "propose_frames", "train_svm",
+]  # fmt: skip
