@@ -29,6 +29,11 @@ FUNCTIONS: dict[str, str] = {
     "fuse": "fusion",
     "qc": "quality",
     "agreement": "quality",
+    "ics": "ivus",
+    "train_svm": "ivus",
+    "predict_arcs": "ivus",
+    "propose_frames": "ivus",
+    "interpolate_arcs": "ivus",
 }
 
 __all__ = ["FUNCTIONS", "Result", "options_from", "options_of", "study_options"]
