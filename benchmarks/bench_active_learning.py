@@ -43,13 +43,18 @@ import time
 import numpy as np
 
 from napari_plaque._progress import run_steps
-from napari_plaque.ivus.active import random_frames, regular_frames
+from napari_plaque.ivus.active import (
+    frame_descriptors,
+    propose_frames,
+    random_frames,
+    regular_frames,
+)
 from napari_plaque.ivus.annotator import ArcAnnotator
 from napari_plaque.ivus.loop import AnnotationLoop, _f1
-from napari_plaque.samples.ivus import make_pullback_frames, truth_arcset
+from napari_plaque.samples.ivus import PRESETS, make_pullback_frames, truth_arcset
 from napari_plaque.types import Pullback
 
-STRATEGIES = ("uncertainty", "random", "every-nth")
+STRATEGIES = ("uncertainty", "diverse", "random", "every-nth")
 
 
 def _pullback(n: int, size: int, seed: int, **kw):
@@ -85,14 +90,16 @@ def _score(loop, y_test, test) -> float | None:
     return _f1(y_test, loop.scores[test] > thr)["f1"]
 
 
-def run_strategy(name, pb, truth, test, start, args, base_loop, seed, target) -> tuple[int, list]:
-    """Frames annotated when the held-out F1 first reaches the target (-1: never)."""
+def run_strategy(name, pb, truth, test, start, args, base_loop, seed, target) -> tuple[int, list, list]:
+    """Frames annotated when the held-out F1 first reaches the target (-1: never), the
+    learning curve ``[(frames, F1)]`` and the frames annotated (in order)."""
     n = pb.n_frames
     y_test = truth.class_labels("calcium", 360)[test]
     order = random_frames(n, n, exclude=test, seed=seed + 1000)
     np.random.default_rng(seed + 2000).shuffle(order)  # the random strategy's order
     loop = _new_loop(pb, base_loop, args.spread)
     loop.excluded = set(test.tolist())
+    desc = frame_descriptors(next(iter(base_loop._features.values()))) if name == "diverse" else None
     have = list(start)
     _label(loop, truth, have)
     curve = []
@@ -103,16 +110,19 @@ def run_strategy(name, pb, truth, test, start, args, base_loop, seed, target) ->
         f1 = _score(loop, y_test, test)
         curve.append((len(have), None if f1 is None else round(f1, 3)))
         if f1 is not None and f1 >= target:
-            return len(have), curve
+            return len(have), curve, have
         if len(have) >= args.max_frames:
-            return -1, curve
+            return -1, curve, have
         k = args.batch
         if name == "uncertainty" and f1 is not None:
             new = loop.propose(k)
+        elif name == "diverse":  # uncertainty x feature-space distance (cold start: distance)
+            u = loop.frame_uncertainty() if f1 is not None else None
+            new = propose_frames(u, k, have, loop.spread, loop.excluded, descriptors=desc)
         else:  # random (also for uncertainty while the frames hold one class only)
             new = [f for f in order if f not in have][:k]
         if not new:
-            return -1, curve
+            return -1, curve, have
         have += [int(f) for f in new]
         if name != "every-nth":
             _label(loop, truth, new)
@@ -147,7 +157,7 @@ def refit_time(n_alines: int = 50_000, size: int = 256, seed: int = 0) -> tuple[
 
 def _table(res: dict[str, list[int]], target: float, args) -> None:
     print(f"\nframes annotated to reach held-out A-line F1 >= {target} "
-          f"({args.frames}-frame {args.size}px synthetic pullbacks, start {args.start}, "
+          f"({args.frames}-frame {args.size}px synthetic pullbacks, preset {args.preset}, start {args.start}, "
           f"+{args.batch}/round, {args.seeds} seeds)")  # fmt: skip
     print(f"{'strategy':<12} " + " ".join(f"{'s' + str(i):>5}" for i in range(args.seeds))
           + f" {'median':>7}")  # fmt: skip
@@ -170,8 +180,14 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--target", type=float, nargs="+", default=[0.85, 0.97],
                     help="held-out F1 to reach (one table each)")  # fmt: skip
-    ap.add_argument("--n-calcium", type=int, default=3, help="calcium segments per pullback")
-    ap.add_argument("--n-attenuation", type=int, default=2, help="attenuated-plaque segments")
+    ap.add_argument("--preset", default="default", choices=PRESETS,
+                    help="synthetic pullback preset (samples/ivus.py)")  # fmt: skip
+    ap.add_argument("--quick", action="store_true",
+                    help="a smaller run: 3 seeds, target 0.85 only, no refit timing")  # fmt: skip
+    ap.add_argument("--n-calcium", type=int, default=None,
+                    help="calcium segments per pullback (default: the preset's)")  # fmt: skip
+    ap.add_argument("--n-attenuation", type=int, default=None,
+                    help="attenuated-plaque segments (default: the preset's)")  # fmt: skip
     ap.add_argument("--noise", type=float, default=1.0, help="speckle strength")
     ap.add_argument("--start", type=int, default=1, help="random frames annotated first")
     ap.add_argument("--batch", type=int, default=1, help="frames added per round")
@@ -181,10 +197,13 @@ def main(argv=None) -> int:
     ap.add_argument("--no-refit", action="store_true", help="skip the 50,000 A-line refit")
     ap.add_argument("--verbose", action="store_true", help="print each curve")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.seeds, args.target, args.no_refit = min(args.seeds, 3), [0.85], True
     res = {t: {s: [] for s in args.strategies} for t in args.target}
     for seed in range(args.seeds):
         pb, truth = _pullback(args.frames, args.size, seed, n_calcium=args.n_calcium,
-                              n_attenuation=args.n_attenuation, noise=args.noise)
+                              n_attenuation=args.n_attenuation, noise=args.noise,
+                              preset=args.preset)  # fmt: skip
         frac = truth.class_labels("calcium", 360).any(axis=1).mean()
         if args.verbose:
             print(f"seed {seed}: calcium on {frac:.0%} of the frames", flush=True)
@@ -195,10 +214,10 @@ def main(argv=None) -> int:
         run_steps(base.features_steps())
         for t in args.target:
             for s in args.strategies:
-                n, curve = run_strategy(s, pb, truth, test, start, args, base, seed, t)
+                n, curve, have = run_strategy(s, pb, truth, test, start, args, base, seed, t)
                 res[t][s].append(n)
                 if args.verbose:
-                    print(f"seed {seed} F1 {t} {s}: {curve}", flush=True)
+                    print(f"seed {seed} F1 {t} {s}: {curve} frames {have}", flush=True)
     for t in args.target:
         _table(res[t], t, args)
     if not args.no_refit:

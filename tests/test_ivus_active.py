@@ -9,6 +9,7 @@ import pytest
 
 from napari_plaque.ivus.active import (
     aline_uncertainty,
+    frame_descriptors,
     frame_uncertainty,
     propose_frames,
     random_frames,
@@ -143,3 +144,37 @@ def test_cli_propose_frames_deep_model(sample, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["uncertainty_kind"] == "entropy" and len(out["frames"]) == 4
     assert not set(out["frames"]) & {a.frame for a in ann.arcset.arcs}
+
+
+def test_frame_descriptors_are_cluster_fractions():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(12, 40, 5)).astype(np.float32)
+    feats[8:, :20] += 25.0  # frames 8-11: half their A-lines of a kind no other frame has
+    h = frame_descriptors(feats, n_clusters=6)
+    assert h.shape == (12, 6)
+    assert np.allclose(h.sum(axis=1), 1.0)
+    # the odd A-lines fall in clusters (almost) only frames 8-11 use
+    odd = h[8:].mean(axis=0) > 5 * (h[:8].mean(axis=0) + 1e-3)
+    assert odd.any()
+    with pytest.raises(ValueError, match="features"):
+        frame_descriptors(feats[0])
+
+
+def test_propose_with_descriptors_covers_unseen_content():
+    # 20 frames, two kinds of content: frames 0-14 kind A, 15-19 kind B; frame 3 annotated
+    h = np.zeros((20, 2))
+    h[:15, 0] = 1.0
+    h[15:, 1] = 1.0
+    u = np.full(20, 0.5)
+    u[5] = 0.6  # a little more uncertain, but of a kind already covered
+    got = propose_frames(u, n=2, annotated=[3], spread=1, descriptors=h)
+    assert got[0] >= 15  # the uncovered kind first
+    assert 3 not in got and len(got) == 2
+    # cold start (no detector yet): uncertainty None, coverage alone
+    cold = propose_frames(None, n=2, spread=1, descriptors=h, exclude=[15, 16, 17])
+    assert len(cold) == 2 and not {15, 16, 17} & set(cold)
+    assert {c >= 18 for c in cold} == {True, False}  # one of each kind
+    with pytest.raises(ValueError, match="descriptors"):
+        propose_frames(u, n=2, descriptors=h[:5])
+    with pytest.raises(ValueError, match="uncertainty is None"):
+        propose_frames(None, n=2)

@@ -123,3 +123,24 @@ def test_default_output_unchanged(key):
     h_frames = hashlib.sha256(frames.tobytes()).hexdigest()[:16]
     h_arcs = hashlib.sha256(json.dumps(truth["arcs"], sort_keys=True).encode()).hexdigest()[:16]
     assert (h_frames, h_arcs) == _DEFAULT_HASHES[key]
+
+
+def test_realistic_preset():
+    from napari_plaque.samples.ivus import PRESETS
+
+    assert PRESETS == ("default", "realistic")
+    frames, truth = make_pullback_frames(n_frames=120, size=128, seed=0, preset="realistic")
+    assert frames.shape == (120, 128, 128) and truth["preset"] == "realistic"
+    assert np.array_equal(truth_arcset(truth).labels(360), truth["labels"])
+    ca = [s for s in truth["segments"] if s["class"] == "calcium"]
+    assert len(ca) == 5
+    # calcium on a minority of the frames, each run with its own appearance
+    assert 0.1 < truth["labels"][:, :, 0].any(axis=1).mean() < 0.45
+    assert len({round(s["edge_brightness"]) for s in ca}) == len(ca)
+    assert all(125 <= s["edge_brightness"] <= 245 and 0.05 <= s["shadow"] <= 0.3 for s in ca)
+    kinds = {c["class"] for c in truth["confounders"]}
+    assert kinds == {"fibrous", "side branch"}
+    # the default is unchanged by the preset machinery; a bad preset is refused
+    assert make_pullback_frames(n_frames=40, size=96, seed=0)[1]["confounders"] == []
+    with pytest.raises(ValueError, match="preset"):
+        make_pullback_frames(n_frames=4, size=64, preset="hard")

@@ -15,6 +15,19 @@ the proposals along the pullback. With ``spread=None`` the spacing is chosen fro
 pullback: at least 1 frame (never neighbours), and about half the mean distance between
 ``n`` evenly spaced frames, so a batch of proposals covers the pullback instead of piling
 up in one uncertain segment.
+
+Uncertainty alone looks only where the current detector hesitates: a kind of calcium it has
+never seen (a weak edge, a deep edge, a partial shadow) it calls background *confidently*, and
+it keeps proposing frames near its own boundary. With ``descriptors`` (per frame, the
+fraction of its A-lines in each of a few k-means clusters of the A-line features,
+:func:`frame_descriptors`) :func:`propose_frames` weighs each frame's uncertainty by how much
+of it is made of A-line kinds that the frames annotated or proposed so far do not cover
+(greedy: ``score = 0.5 * u / max u + 0.5 * g / max g`` with the coverage gain
+``g = sum_c h_c * exp(-covered_c / 0.5)``, ``covered_c`` the annotated and proposed frames'
+fractions in cluster ``c`` added up; both maxima over the frames still free), so a batch covers both
+the detector's boundary and the parts of the pullback unlike anything annotated. Before the
+first train (no uncertainty yet) the same rule with ``uncertainty=None`` is a coverage cold
+start.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ __all__ = [
     "ACTIVE_DEFAULTS",
     "STRATEGIES",
     "aline_uncertainty",
+    "frame_descriptors",
     "frame_uncertainty",
     "iter_frame_uncertainty",
     "propose_frames",
@@ -59,6 +73,37 @@ def frame_uncertainty(values: np.ndarray, kind: str = "margin", threshold: float
     return u.reshape(u.shape[0], -1).mean(axis=1)
 
 
+def frame_descriptors(
+    features: np.ndarray, n_clusters: int = 24, seed: int = 0, max_samples: int = 20_000
+) -> np.ndarray:
+    """Per-frame feature-space content (F, n_clusters): the A-line features (F, N, K),
+    standardised, are clustered (k-means on up to ``max_samples`` A-lines); a frame's
+    descriptor is the fraction of its A-lines in each cluster (rows sum to 1). Used by
+    :func:`propose_frames` to prefer frames whose kinds of A-line no annotated frame covers."""
+    from scipy.cluster.vq import kmeans2
+
+    x = np.asarray(features, np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"features must be (frames, A-lines, features), got shape {x.shape}")
+    f, n, k = x.shape
+    flat = np.nan_to_num(x.reshape(-1, k).astype(np.float64))
+    mu, sd = flat.mean(axis=0), flat.std(axis=0)
+    flat = (flat - mu) / np.where(sd > 1e-9, sd, np.inf)
+    rng = np.random.default_rng(seed)
+    sample = flat[rng.choice(flat.shape[0], min(max_samples, flat.shape[0]), replace=False)]
+    m = int(min(n_clusters, max(1, sample.shape[0])))
+    cent, _ = kmeans2(sample, m, iter=20, minit="++", seed=seed)
+    # nearest centre of every A-line (in chunks: F * N can be large)
+    lab = np.empty(flat.shape[0], np.int64)
+    c2 = (cent**2).sum(axis=1)
+    for i in range(0, flat.shape[0], 65536):
+        blk = flat[i : i + 65536]
+        lab[i : i + 65536] = np.argmin(c2[None] - 2.0 * blk @ cent.T, axis=1)
+    hist = np.zeros((f, m))
+    np.add.at(hist, (np.repeat(np.arange(f), n), lab), 1.0)
+    return hist / max(n, 1)
+
+
 def _auto_spread(n_free: int, n: int) -> int:
     if n <= 0:
         return 1
@@ -71,6 +116,7 @@ def propose_frames(
     annotated: Iterable[int] = (),
     spread: int | None = ACTIVE_DEFAULTS["spread"],
     exclude: Iterable[int] = (),
+    descriptors: np.ndarray | None = None,
 ) -> list[int]:
     """Up to ``n`` frames to annotate next, most uncertain first (see the module docstring).
 
@@ -81,7 +127,14 @@ def propose_frames(
     annotated : frames already annotated (never proposed)
     spread : proposals are more than ``spread`` frames apart (>= 1; None: from the pullback)
     exclude : other frames never proposed (e.g. held-out frames)
+    descriptors : (F, D) per-frame feature summaries (:func:`frame_descriptors`): weigh the
+        uncertainty by the distance to the annotated and proposed frames (module docstring);
+        with them ``uncertainty`` may be None (cold start: farthest-first)
     """
+    if uncertainty is None:
+        if descriptors is None:
+            raise ValueError("uncertainty is None: give descriptors (cold start)")
+        uncertainty = np.ones(len(descriptors))
     u = np.asarray(uncertainty, float)
     if u.ndim != 1:
         raise ValueError(f"uncertainty must be one value per frame, got shape {u.shape}")
@@ -93,6 +146,8 @@ def propose_frames(
     blocked |= ~np.isfinite(u)
     free = int((~blocked).sum())
     gap = _auto_spread(free, n) if spread is None else max(1, int(spread))
+    if descriptors is not None:
+        return _propose_diverse(u, n, annotated, blocked, gap, descriptors)
     order = np.argsort(-np.where(blocked, -np.inf, u), kind="stable")
     taken = np.zeros(n_frames, bool)  # frames within ``gap`` of a proposal
     out: list[int] = []
@@ -104,6 +159,31 @@ def propose_frames(
             continue
         out.append(f)
         taken[max(0, f - gap) : f + gap + 1] = True
+    return out
+
+
+def _propose_diverse(u, n, annotated, blocked, gap, descriptors, tau=0.5) -> list[int]:
+    h = np.asarray(descriptors, np.float64)
+    if h.ndim != 2 or h.shape[0] != u.size:
+        raise ValueError(f"descriptors must be ({u.size}, D), got shape {h.shape}")
+    n_frames = u.size
+    umax = float(np.nanmax(np.where(blocked, np.nan, u))) if (~blocked).any() else 0.0
+    un = np.nan_to_num(u) / umax if umax > 0 else np.ones(n_frames)
+    alpha = 0.5  # weight of the coverage term
+    ann = [int(f) for f in annotated if 0 <= int(f) < n_frames]
+    covered = h[ann].sum(axis=0) if ann else np.zeros(h.shape[1])
+    taken = blocked.copy()
+    out: list[int] = []
+    while len(out) < n and not taken.all():
+        gain = h @ np.exp(-covered / tau)  # the frame's A-lines of kinds not yet covered
+        gmax = float(np.max(np.where(taken, 0.0, gain)))
+        score = np.where(taken, -np.inf, (1 - alpha) * un + alpha * gain / max(gmax, 1e-12))
+        f = int(np.argmax(score))
+        if not np.isfinite(score[f]):
+            break
+        out.append(f)
+        taken[max(0, f - gap) : f + gap + 1] = True
+        covered = covered + h[f]
     return out
 
 

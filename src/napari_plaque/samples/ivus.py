@@ -127,7 +127,7 @@ def _realistic_segments(rng, rng2, n_frames, mm_per_frame, n_ca, n_att):
     """Segments of the realistic preset: shorter calcium runs with varied appearance."""
     kinds = ["calcium"] * n_ca + ["attenuation"] * n_att
     order = rng.permutation(len(kinds))
-    weights = np.array([2.0 if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
+    weights = np.array([1.5 if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
     bounds = np.concatenate([[0.0], np.cumsum(weights) / weights.sum() * n_frames])
     segs = []
     for slot_i, k in enumerate(order):
@@ -136,11 +136,11 @@ def _realistic_segments(rng, rng2, n_frames, mm_per_frame, n_ca, n_att):
         lo, hi = int(round(bounds[slot_i])), int(round(bounds[slot_i + 1]))
         room = max(4, int((hi - lo) * 0.8))
         if big:
-            want = rng2.uniform(5.2, 7.0)
+            want = rng2.uniform(3.0, 4.0)
         elif kind == "calcium":
-            want = rng2.uniform(1.0, 4.0)
+            want = rng2.uniform(0.8, 2.4)
         else:
-            want = rng2.uniform(1.5, 4.0)
+            want = rng2.uniform(1.0, 2.5)
         length = int(min(room, max(4, int(round(want / mm_per_frame)))))
         f0 = lo + int(rng.integers(0, max(1, (hi - lo) - length + 1)))
         seg = {
@@ -157,11 +157,11 @@ def _realistic_segments(rng, rng2, n_frames, mm_per_frame, n_ca, n_att):
         }
         if kind == "calcium":
             seg.update(
-                edge_brightness=float(rng2.uniform(115.0, 245.0)),
+                edge_brightness=float(rng2.uniform(125.0, 245.0)),
                 edge_thickness_mm=float(rng2.uniform(0.08, 0.2)),
                 edge_depth_mm=float(rng2.choice([rng2.uniform(0.05, 0.3),
                                                  rng2.uniform(0.3, 0.8)])),  # fmt: skip
-                shadow=float(rng2.uniform(0.05, 0.45)),
+                shadow=float(rng2.uniform(0.05, 0.3)),
                 taper=float(rng2.uniform(0.2, 0.5)),
             )
         segs.append(seg)
@@ -265,7 +265,7 @@ def make_pullback_frames(
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
     real = preset == "realistic"
     if n_calcium is None:
-        n_calcium = 6 if real else 3
+        n_calcium = 5 if real else 3
     if n_attenuation is None:
         n_attenuation = 3 if real else 2
     rng = np.random.default_rng(seed)
@@ -342,6 +342,16 @@ def make_pullback_frames(
                     "end_deg": float(np.mod(start[i] + ext[i], 360.0)),
                 }
             )
+
+    if real:
+        # a confounder never lies on a calcium or attenuated-plaque arc of its frame (a bright
+        # fibrous cap drawn over attenuated plaque would be an edge + shadow: calcium): it is
+        # centred opposite the frame's plaque arc
+        both = (conf[0] > 0) & (f_class > 0)
+        opp = np.mod(f_start + f_ext / 2 + 180.0 - conf[2] / 2, 360.0)
+        conf[1][both] = opp[both]
+        room = np.maximum(360.0 - f_ext - 20.0, 0.0)
+        conf[2][both] = np.minimum(conf[2][both], room[both])
 
     frames = np.empty((n_frames, size, size), np.uint8)
     from scipy.ndimage import uniform_filter
