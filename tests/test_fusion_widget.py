@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_plaque.fusion.synthetic import make_case, make_ct_volume, render_frames
 from napari_plaque.layers import ct_layer_data, pullback_layer_data
@@ -62,10 +63,13 @@ def test_landmark_links_the_views_and_fills_the_table(fusion):
     f = int(round(viewer.dims.point[0] / float(ly.scale[0])))
     assert f == s.frame and abs(case.true_s(f) - 30.0) <= 0.2 * case.speed_factor / 2 + 1e-6
     # the table holds the joined lesions with their true frames and outcome
-    assert w.table.item(0, 2).text() == "{}-{}".format(*case.truth_frames[0])
-    assert w.table.item(0, 7).text() == "yes" and w.table.item(1, 7).text() == "no"
+    m = w.table_model
+    assert m.row(0)["frames"] == "{}-{}".format(*case.truth_frames[0])
+    assert m.row(0)["attenuated"] == "yes" and m.row(1)["attenuated"] == "no"
+    headers = [m.headerData(c, Qt.Orientation.Horizontal) for c in range(m.columnCount())]
+    assert "s (mm)" in headers and "calcium max arc (°)" in headers  # units in the header
     # a row click jumps to the lesion
-    w.table.cellClicked.emit(1, 0)
+    w.table.clicked.emit(m.index(1, 0))
     mid = 0.5 * (case.lesions[1]["start_mm"] + case.lesions[1]["end_mm"])
     assert s.s_mm == pytest.approx(mid)
     # a second landmark: unlink, move the frame alone, set s, add; linked again with the speed

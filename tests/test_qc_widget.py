@@ -192,3 +192,21 @@ def test_deleted_dock_does_not_break_layer_events(make_napari_viewer, qtbot):
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     viewer.add_labels(np.zeros((2, 3, 3), np.uint8), name="after")  # must not raise
     assert "after" in viewer.layers
+
+
+def test_qc_and_review_docks_fit_a_1080_pixel_screen(make_napari_viewer):
+    """Issue 21 item 12: QC and the review it feeds, docked together, fit 1920 x 1080."""
+    from qtpy.QtWidgets import QApplication
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((4, 16, 16), np.int16), name="CT")
+    docks = [viewer.window.add_plugin_dock_widget("napari-plaque", n)[0]
+             for n in ("Segmentation QC", "Segmentation review")]  # fmt: skip
+    need = sum(d.minimumSizeHint().height() for d in docks)
+    assert 200 < need < 1080 - 120, need
+    win = viewer.window._qt_window
+    win.resize(1920, 1080)
+    win.show()
+    QApplication.processEvents()
+    dims = viewer.window._qt_viewer.dims
+    assert win.height() <= 1080 and dims.isVisible()

@@ -100,7 +100,7 @@ def test_vessel_dock_compute_jump_edit_undo_export(make_napari_viewer, qtbot, la
     w.resize(620, 1000)
     qtbot.wait(50)
     w.grab().save(str(img))
-    assert img.stat().st_size > 10000
+    assert img.stat().st_size > 10000, (img.stat().st_size, w.size(), w.scroll.widget().size())
 
 
 def test_vessel_dock_bad_input_message(make_napari_viewer, qtbot, layers):
@@ -111,3 +111,29 @@ def test_vessel_dock_bad_input_message(make_napari_viewer, qtbot, layers):
     qtbot.waitUntil(lambda: w.worker is None, timeout=30000)
     assert "at least 2 points" in w.status.text()
     assert not w.session.results
+
+
+def _fits_1080(viewer, names):
+    """Dock ``names`` together (stacked, as napari docks them) in a 1920 x 1080 window: the
+    docks' minimum heights leave room for the window frame, menu and status bars, and the
+    window does not grow past the screen, so the dims slider stays on it."""
+    from qtpy.QtWidgets import QApplication
+
+    docks = [viewer.window.add_plugin_dock_widget("napari-plaque", n)[0] for n in names]
+    need = sum(d.minimumSizeHint().height() for d in docks)
+    win = viewer.window._qt_window
+    win.resize(1920, 1080)
+    win.show()
+    QApplication.processEvents()
+    dims = viewer.window._qt_viewer.dims
+    return need, win.height(), dims
+
+
+def test_vessel_and_fusion_docks_fit_a_1080_pixel_screen(make_napari_viewer):
+    """Issue 21 item 12: the vessel dock alone needed 863 px."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((4, 16, 16), np.int16), name="CT")  # a slider to see
+    need, height, dims = _fits_1080(viewer, ["Vessel analysis", "CT-IVUS fusion"])
+    assert 200 < need < 1080 - 120, need
+    assert height <= 1080 and dims.isVisible()
+    assert dims.mapTo(viewer.window._qt_window, dims.rect().bottomLeft()).y() <= 1080

@@ -9,6 +9,7 @@ the CT section rotated by the registration (``FrameMapping.arc_to_ct``).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,10 @@ class FusionViews:
                 colormap="gray",
                 contrast_limits=CT_CONTRAST_LIMITS,
             )
+            # frame the IVUS frame and the CT section beside it (the hidden CT's extent would
+            # otherwise set the view)
+            with contextlib.suppress(Exception):  # napari without fit_to_view(layers=)
+                self.viewer.fit_to_view(layers=[ivus_layer, lyr])
         lyr.metadata["s_mm"] = float(s_mm)
         self.raise_arcs()
         return lyr

@@ -26,8 +26,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -36,8 +34,21 @@ from ..fusion.mapping import DEFAULTS, DIRECTIONS
 from ..fusion.model import FusionSession
 from ._common import refill_combo
 from ._fusion_views import FusionViews, cross_section_fn
+from ._table import RowTableModel, RowTableView
+from ._vessel_views import fit_scroll_width, scrolling_dock
 
-TABLE_COLUMNS = ("#", "s (mm)", "frames", "Ca max", "ICS", "Att max", "Att mm", "attenuated")
+#: the joined lesion table: (row key, header with unit)
+TABLE_FIELDS = (
+    ("index", "#"),
+    ("s", "s (mm)"),
+    ("frames", "IVUS frames"),
+    ("ca_max", "calcium max arc (°)"),
+    ("ics", "ICS"),
+    ("att_max", "attenuation max arc (°)"),
+    ("att_len", "attenuation length (mm)"),
+    ("attenuated", "attenuated"),
+)
+TABLE_COLUMNS = tuple(h for _, h in TABLE_FIELDS)
 
 
 def _num(v: Any, fmt: str = ".0f") -> str:
@@ -65,7 +76,9 @@ class FusionWidget(QWidget):
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
+        # the controls scroll inside the dock, which then fits a 1080 px screen beside another
+        self.scroll, inner = scrolling_dock(self, 300)
+        lay = QVBoxLayout(inner)
         src = QGroupBox("Inputs")
         form = QFormLayout(src)
         self.ct_combo, self.ivus_combo = QComboBox(), QComboBox()
@@ -126,19 +139,15 @@ class FusionWidget(QWidget):
         rf.addRow(self.mapping_label)
         lay.addWidget(reg)
 
-        self.table = QTableWidget(0, len(TABLE_COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMinimumHeight(140)
+        self.table_model = RowTableModel(TABLE_FIELDS, fmt=str)
+        self.table = RowTableView(self.table_model, min_rows=4)
         lay.addWidget(self.table)
         self.export_btn = QPushButton("Save lesions CSV...")
         lay.addWidget(self.export_btn)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
+        fit_scroll_width(self.scroll)
 
     def _connect(self) -> None:
         s = self.session
@@ -160,7 +169,7 @@ class FusionWidget(QWidget):
         self.direction_combo.currentTextChanged.connect(self._on_options)
         self.rotation_spin.valueChanged.connect(self._on_options)
         self.mirror_check.toggled.connect(self._on_options)
-        self.table.cellClicked.connect(lambda r, _c: self.session.go_to_lesion(r))
+        self.table.clicked.connect(lambda index: self.session.go_to_lesion(index.row()))
         self.centreline_btn.clicked.connect(lambda: self._ask(self.load_centreline, "*.json"))
         self.lesions_btn.clicked.connect(lambda: self._ask(self.load_vessel_json, "*.json"))
         self.arcs_btn.clicked.connect(lambda: self._ask(self.load_arcs, "*.json"))
@@ -375,23 +384,21 @@ class FusionWidget(QWidget):
 
     def _fill_table(self, result) -> None:
         lesions = result.lesions if result is not None else self.session.ct_lesions
-        self.table.setRowCount(len(lesions))
+        rows = []
         for i, les in enumerate(lesions):
             fr = les.get("ivus_frames")
             att = les.get("attenuated")
-            cells = (
-                str(i + 1),
-                f"{les['start_mm']:.1f}-{les['end_mm']:.1f}",
-                f"{fr[0]}-{fr[1]}" if fr else "-",
-                _num(les.get("ivus_calcium_max_arc_deg")),
-                _num(les.get("ivus_ics"), ".1f"),
-                _num(les.get("ivus_attenuation_max_arc_deg")),
-                _num(les.get("ivus_attenuation_length_mm"), ".1f"),
-                "-" if att is None else ("yes" if att else "no"),
-            )
-            for j, text in enumerate(cells):
-                self.table.setItem(i, j, QTableWidgetItem(text))
-        self.table.resizeColumnsToContents()
+            rows.append({
+                "index": str(i + 1),
+                "s": f"{les['start_mm']:.1f}-{les['end_mm']:.1f}",
+                "frames": f"{fr[0]}-{fr[1]}" if fr else "-",
+                "ca_max": _num(les.get("ivus_calcium_max_arc_deg")),
+                "ics": _num(les.get("ivus_ics"), ".1f"),
+                "att_max": _num(les.get("ivus_attenuation_max_arc_deg")),
+                "att_len": _num(les.get("ivus_attenuation_length_mm"), ".1f"),
+                "attenuated": "-" if att is None else ("yes" if att else "no"),
+            })  # fmt: skip
+        self.table_model.set_rows(rows)
 
     def _export(self) -> None:
         from ..report import write_csv

@@ -11,6 +11,7 @@ cursor there), and the lesion table (a row click jumps to the lesion). CSV / JSO
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,6 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -35,16 +34,28 @@ from ..ccta.vessel import ANALYZE_STEPS
 from ..ccta.vessel_session import VESSEL_CHOICES, VesselSession, iter_vessel_job
 from ..layers import default_layer, volume_from_layer
 from ._common import refill_combo
-from ._vessel_views import VesselViews
+from ._table import RowTableModel, RowTableView
+from ._vessel_views import VesselViews, fit_scroll_width, scrolling_dock
 from ._worker import start_worker
 
+
+def _f(nd: int):
+    """A cell formatter with ``nd`` decimals ('' for unknown)."""
+    return lambda v: "" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+#: the lesion table: (row key, header with unit, formatter at the measurement's precision)
 TABLE_FIELDS = (
-    ("vessel", "vessel"), ("index", "#"), ("start_mm", "start"), ("end_mm", "end"),
-    ("length_mm", "length"), ("mla_mm2", "MLA"), ("mld_mm", "MLD"),
-    ("diameter_stenosis_pct", "DS %"), ("area_stenosis_pct", "AS %"),
-    ("remodeling_index", "RI"), ("plaque_volume_mm3", "PV"), ("lipid_pct", "lipid %"),
-    ("fibrous_pct", "fibr %"), ("calcium_pct", "Ca %"), ("plaque_burden_pct", "PB %"),
-)
+    ("vessel", "vessel", str), ("index", "#", str),
+    ("start_mm", "start (mm)", _f(1)), ("end_mm", "end (mm)", _f(1)),
+    ("length_mm", "length (mm)", _f(1)), ("mla_mm2", "MLA (mm²)", _f(2)),
+    ("mld_mm", "MLD (mm)", _f(2)), ("diameter_stenosis_pct", "diameter stenosis (%)", _f(0)),
+    ("area_stenosis_pct", "area stenosis (%)", _f(0)), ("remodeling_index", "remodeling index",
+                                                        _f(2)),
+    ("plaque_volume_mm3", "plaque (mm³)", _f(1)), ("lipid_pct", "lipid (%)", _f(0)),
+    ("fibrous_pct", "fibrous (%)", _f(0)), ("calcium_pct", "calcium (%)", _f(0)),
+    ("plaque_burden_pct", "burden (%)", _f(0)),
+)  # fmt: skip
 
 
 class VesselAnalysisWidget(QWidget):
@@ -57,7 +68,10 @@ class VesselAnalysisWidget(QWidget):
         self.worker = None
         self._loaded: Centreline | None = None
         self._ct_layer_name: str | None = None
-        lay = QVBoxLayout(self)
+        # everything scrolls inside the dock: its minimum height stays small, so it fits a
+        # 1080 px screen beside another dock with the dims slider still visible
+        self.scroll, inner = scrolling_dock(self, 360)
+        lay = QVBoxLayout(inner)
         form = QFormLayout()
         self.ct_combo = QComboBox()
         self.points_combo = QComboBox()
@@ -108,11 +122,8 @@ class VesselAnalysisWidget(QWidget):
         lay.addLayout(row)
         self.views = VesselViews(self._on_section_click, self.session.go_to_s)
         lay.addWidget(self.views, 1)
-        self.table = QTableWidget(0, len(TABLE_FIELDS))
-        self.table.setHorizontalHeaderLabels([h for _, h in TABLE_FIELDS])
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.setMinimumHeight(110)
+        self.table_model = RowTableModel(TABLE_FIELDS)
+        self.table = RowTableView(self.table_model, min_rows=3)
         lay.addWidget(self.table)
         row = QHBoxLayout()
         self.csv_btn = QPushButton("Export CSV…")
@@ -136,7 +147,7 @@ class VesselAnalysisWidget(QWidget):
         self.roi_btn.clicked.connect(self.update_roi_layer)
         self.ref_btn.clicked.connect(self.apply_references)
         self.vessel_combo.currentTextChanged.connect(self.session.set_current)
-        self.table.cellClicked.connect(self._on_row)
+        self.table.clicked.connect(lambda index: self._on_row(index.row(), index.column()))
         self.session.vessels_changed.connect(self._on_vessels)
         self.session.result_changed.connect(self._on_result)
         self.session.section_changed.connect(self._on_section)
@@ -144,6 +155,7 @@ class VesselAnalysisWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self._refresh_layers()
         self._update_buttons()
+        fit_scroll_width(self.scroll)
 
     # ---- layers
     def _refresh_layers(self, event=None) -> None:
@@ -238,19 +250,25 @@ class VesselAnalysisWidget(QWidget):
         # the two orthogonal longitudinal planes (t-u, t-v), beside the CT in the (y, x) plane,
         # rows along s; one pair per vessel
         k = list(self.session.results).index(res.name)
+        new = f"{res.name} CPR" not in self.viewer.layers
+        cprs = []
         for j, cpr in enumerate(straightened_cpr(ct, res.centreline)):
             width = cpr.image.shape[1] * cpr.pixel_mm
             x0 = ct.origin_mm[2] + ct.shape[2] * ct.spacing_mm[2] + 5.0 + (2 * k + j) * (
                 width + 2.0)
             name = f"{res.name} CPR" + ("" if j == 0 else " (v plane)")
-            self._set_layer(name, cpr.image, "image", scale=cpr.scale,
-                            translate=(ct.origin_mm[1], x0), colormap="gray",
-                            contrast_limits=(-300, 700),
-                            metadata={"napari_plaque": "cpr", "plane": cpr.plane})
+            cprs.append(self._set_layer(name, cpr.image, "image", scale=cpr.scale,
+                                        translate=(ct.origin_mm[1], x0), colormap="gray",
+                                        contrast_limits=(-300, 700),
+                                        metadata={"napari_plaque": "cpr", "plane": cpr.plane}))
         self._set_layer(f"{res.name} centreline", res.centreline.points_mm, "points", size=0.4,
                         face_color="cyan")
         self._set_layer(f"{res.name} section", res.centreline.points_mm[[self.session.section]],
                         "points", size=1.5, face_color="magenta")
+        if new:  # frame the new CPRs with the CT they lie beside (they open off-screen otherwise)
+            frame = cprs + [ly for ly in self.viewer.layers if ly.name == self._ct_layer_name]
+            with contextlib.suppress(Exception):  # napari without fit_to_view(layers=)
+                self.viewer.fit_to_view(layers=frame)
 
     def _set_layer(self, name: str, data, kind: str, **kw):
         if name in self.viewer.layers:
@@ -341,14 +359,8 @@ class VesselAnalysisWidget(QWidget):
             self.session.go_to_s(rows[row]["s_mla_mm"])
 
     def _fill_table(self) -> None:
-        rows = self.session.lesion_rows()
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, (key, _) in enumerate(TABLE_FIELDS):
-                v = row.get(key)
-                txt = "" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
-                self.table.setItem(r, c, QTableWidgetItem(txt))
-        self.table.resizeColumnsToContents()
+        """Only the rows that changed are redrawn (an edit changes one lesion's row)."""
+        self.table_model.set_rows(self.session.lesion_rows())
 
     def _update_buttons(self) -> None:
         has = self.session.result is not None
