@@ -193,6 +193,11 @@ def test_the_whole_loop_in_the_dock(opened, qtbot):
     widget.cancel()
     qtbot.waitUntil(lambda: widget.loop_panel.cancel_btn.isEnabled() is False, timeout=60000)
     assert len(widget.curve.points) in (2, 3)
+    # ... and one run to the end in the worker, as the Retrain button does
+    n_pts = len(widget.curve.points)
+    assert widget.retrain() is not None and widget.loop_panel.cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: len(widget.curve.points) == n_pts + 1, timeout=120000)
+    assert not widget.loop_panel.cancel_btn.isEnabled()
 
     # two readers: B's file beside the pullback, hidden until asked
     b = truth.copy()
