@@ -34,10 +34,7 @@ def scrolling_dock(dock: QWidget, min_height: int) -> tuple[QScrollArea, QWidget
 
 
 def fit_scroll_width(scroll: QScrollArea) -> None:
-    """Make the scroll area as wide as its controls need (it scrolls vertically only)."""
-    from qtpy.QtCore import Qt
-
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    """Ask for the width the controls need (a narrower dock scrolls sideways, never clips)."""
     w = scroll.widget().minimumSizeHint().width()
     scroll.setMinimumWidth(w + scroll.verticalScrollBar().sizeHint().width() + 2)
 

@@ -141,6 +141,8 @@ class FusionWidget(QWidget):
 
         self.table_model = RowTableModel(TABLE_FIELDS, fmt=str)
         self.table = RowTableView(self.table_model, min_rows=4)
+        # napari's dark theme paints the alternate rows white under white text (rows vanish)
+        self.table.setAlternatingRowColors(False)
         lay.addWidget(self.table)
         self.export_btn = QPushButton("Save lesions CSV...")
         lay.addWidget(self.export_btn)
@@ -376,7 +378,7 @@ class FusionWidget(QWidget):
         if mapping is None:
             self.mapping_label.setText("")
             return
-        lo, hi = mapping.covered_s_mm
+        lo, hi = (round(v, 1) + 0.0 for v in mapping.covered_s_mm)  # + 0.0: never "-0.0"
         self.mapping_label.setText(
             f"{mapping.mm_per_frame_used:.4f} mm/frame (x{mapping.scale:.3f} nominal); pullback "
             f"covers s = {lo:.1f} .. {hi:.1f} mm"

@@ -124,6 +124,8 @@ class VesselAnalysisWidget(QWidget):
         lay.addWidget(self.views, 1)
         self.table_model = RowTableModel(TABLE_FIELDS)
         self.table = RowTableView(self.table_model, min_rows=3)
+        # napari's dark theme paints the alternate rows white under white text (rows vanish)
+        self.table.setAlternatingRowColors(False)
         lay.addWidget(self.table)
         row = QHBoxLayout()
         self.csv_btn = QPushButton("Export CSV…")
