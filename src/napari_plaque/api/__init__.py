@@ -27,6 +27,8 @@ from ._result import Result, options_from, options_of, study_options
 FUNCTIONS: dict[str, str] = {
     "vessel": "ccta",
     "fuse": "fusion",
+    "study_stats": "fusion",
+    "study_cohort": "fusion",
     "qc": "quality",
     "agreement": "quality",
     "ics": "ivus",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from . import CLIError
 
@@ -105,6 +104,7 @@ def register(sub) -> None:
     )
     f.set_defaults(func=run_fuse)
 
+    from ..api.fusion import STUDY_COHORT_SEED
     from ..outcomes.survival import SURVIVAL_DEFAULTS
 
     s = sub.add_parser(
@@ -226,7 +226,7 @@ def register(sub) -> None:
     c.add_argument("study", nargs="?", help="which study (see --list)")
     c.add_argument("out", nargs="?", help="CSV to write")
     c.add_argument("--n", type=int, help="rows (default: the study's size, see --list)")
-    c.add_argument("--seed", type=int, default=0, help="random seed")
+    c.add_argument("--seed", type=int, default=STUDY_COHORT_SEED, help="random seed")
     c.add_argument("--list", action="store_true", help="list the studies and their figures")
     c.set_defaults(func=run_study_cohort)
 
@@ -335,177 +335,16 @@ def run_fuse(args) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _names(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names:
-        raise CLIError(f"empty column list {text!r}")
-    return names
-
-
 def run_study_stats(args) -> int:
-    if not 0 < args.alpha < 1:
-        raise CLIError(f"--alpha must be between 0 and 1, got {args.alpha}")
-    survival = args.time is not None or args.event is not None
-    if args.linear and (survival or args.outcome):
-        raise CLIError("give one analysis: --outcome, --linear or --time/--event")
-    if args.transform != "none" and not args.linear:
-        raise CLIError("--transform applies to the --linear outcome")
-    if args.aggregate:
-        if survival:
-            raise CLIError("--aggregate applies to lesion tables (--outcome / --linear); a "
-                           "survival table has one row per patient already")
-        if args.cluster:
-            raise CLIError("--aggregate leaves one row per patient: drop --cluster")
-        args.table = _aggregated(args)
-    if args.linear:
-        given = [f"--{k.replace('_', '-')}" for k in _SURVIVAL_ONLY if getattr(args, k, None)]
-        if given:
-            raise CLIError(f"{', '.join(given)} need --time and --event")
-        return _run_linear(args)
-    if survival and (args.time is None or args.event is None):
-        raise CLIError("survival needs both --time and --event")
-    if survival and args.outcome:
-        raise CLIError("give either --outcome (binary) or --time/--event (survival), not both")
-    if not survival and not args.outcome:
-        if args.table1:
-            return _run_table1(args, None)
-        raise CLIError(
-            "give --outcome COL (binary outcome), --time COL --event COL (survival) or "
-            "--table1 CSV --group COL"
-        )
-    if args.table1:
-        _check_table1_group(args)
-    elif args.group and not survival:
-        raise CLIError("--group sets the Kaplan-Meier or Table 1 groups: give --time/--event "
-                       "or --table1")
-    if not survival:
-        given = [f"--{k.replace('_', '-')}" for k in _SURVIVAL_ONLY if getattr(args, k, None)]
-        if given:
-            raise CLIError(f"{', '.join(given)} need --time and --event")
-        return _run_binary(args)
-    if args.cluster:
-        raise CLIError("--cluster applies to the binary outcome (--outcome), not to survival")
-    return _run_survival(args)
-
-
-#: options that only the survival analysis reads (refused with --outcome)
-_SURVIVAL_ONLY = ("horizon_days", "competing_event", "per", "cut", "at_days", "km_csv")
-
-
-def _table1_group(args) -> tuple[str | None, Any]:
-    """The Table 1 grouping column, and the table (a derived column for a --cut group)."""
-    from ..outcomes.table import as_table
-
-    t = as_table(args.table)
-    if args.group:
-        return args.group, t
-    if getattr(args, "outcome", None):
-        return args.outcome, t
-    if getattr(args, "cut", None):
-        from ..outcomes.survival import parse_assignments
-
-        col, spec = next(iter(parse_assignments(args.cut, "--cut").items()))
-        if col not in t.columns:
-            raise CLIError(f"--cut names {col!r}, which is not a column")
-        import numpy as np
-
-        x = t.numeric(col)
-        c = float(np.nanmedian(x)) if spec.lower() == "median" else float(spec)
-        name = f"{col}>={c:g}"
-        t.columns[name] = ["" if not np.isfinite(v) else str(int(v >= c)) for v in x]
-        return name, t
-    return None, t
-
-
-def _check_table1_group(args) -> None:
-    if not (args.group or args.outcome or args.cut):
-        raise CLIError("--table1 needs --group COL (or --outcome, or a --cut)")
-
-
-def _run_table1(args, _unused) -> int:
-    from ..report import print_json, write_json
-
-    _check_table1_group(args)
-    t1 = _table1(args)
-    if args.out:
-        write_json(args.out, {"table1": t1.to_dict()})
-    if args.json:
-        print_json({"table1": t1.to_dict()})
-    else:
-        print(t1.text())
-    return 0
-
-
-def _table1(args):
-    """Write the Table 1 CSV and return the :class:`~napari_plaque.outcomes.table1.Table1`."""
-    from ..outcomes.table1 import table1
-    from ..report import write_csv
-
-    group, t = _table1_group(args)
-    variables = _names(args.variables)
-    skip = {group, args.time, args.event, args.competing_event}
-    if variables is None:
-        variables = [c for c in t.names if c not in skip]
-    res = table1(t, group, variables, categorical=_names(args.categorical) or [])
-    write_csv(args.table1, res.rows())
-    return res
-
-
-def _floats(text: str | None, what: str) -> list[float]:
-    if not text:
-        return []
-    out = []
-    for t in text.split(","):
-        try:
-            out.append(float(t))
-        except ValueError:
-            raise CLIError(f"{what}: {t!r} is not a number") from None
-    return out
-
-
-def _run_survival(args) -> int:
-    from ..outcomes.survival import (
-        SURVIVAL_DEFAULTS,
-        parse_assignments,
-        plot_km,
-        survival_study,
-    )
+    """``study-stats``: :func:`napari_plaque.api.study_stats`, then print / write."""
+    from ..api import options_from
+    from ..api.fusion import study_stats
     from ..report import print_json, write_csv, write_json
 
-    per = parse_assignments(args.per, "--per")
-    cut = parse_assignments(args.cut, "--cut")
-    predictors = _names(args.predictors)
-    if predictors is None:
-        predictors = list(dict.fromkeys([*per, *cut]))
-    res = survival_study(
-        args.table,
-        args.time,
-        args.event,
-        predictors=predictors,
-        group=args.group,
-        adjust=_names(args.adjust) or [],
-        per=per,
-        cut=cut,
-        horizon=args.horizon_days,
-        competing=args.competing_event,
-        at=_floats(args.at_days, "--at-days"),
-        c_index_boot=SURVIVAL_DEFAULTS["n_boot"] if args.n_boot is None else args.n_boot,
-        alpha=args.alpha,
-        seed=args.seed,
-        time_transform=args.schoenfeld_transform,
-    )
-    t1 = _table1(args) if args.table1 else None
-    if args.plot:
-        plot_km(res, args.plot)
-    if args.csv:
-        write_csv(args.csv, res.cox_rows())
-    if args.km_csv:
-        write_csv(args.km_csv, res.km_rows())
+    res = study_stats(args.table, **options_from(study_stats, args, log=sys.stderr))
     out = res.to_dict()
-    if t1:
-        out["table1"] = t1.to_dict()
+    if args.csv and res.mode != "table1":
+        write_csv(args.csv, res.to_rows())
     if args.out:
         write_json(args.out, out)
     for w in res.warnings:
@@ -513,9 +352,14 @@ def _run_survival(args) -> int:
     if args.json:
         print_json(out)
         return 0
-    print(format_survival(res))
-    if t1:
-        print(t1.text())
+    if res.mode == "survival":
+        print(format_survival(res.stats))
+    elif res.mode == "binary":
+        _print_binary(res.stats)
+    elif res.mode == "linear":
+        _print_linear(args, res.stats)
+    if res.table_1 is not None:
+        print(res.table_1.text())
     return 0
 
 
@@ -592,33 +436,7 @@ def _hr(v: float, ci) -> str:
     return f"{v:.2f} ({ci[0]:.2f}-{ci[1]:.2f})"
 
 
-def _run_binary(args) -> int:
-    from ..fusion.stats import STATS_DEFAULTS, plot_roc, study_statistics
-    from ..report import print_json, write_csv, write_json
-
-    res = study_statistics(
-        args.table,
-        args.outcome,
-        predictors=_names(args.predictors),
-        adjust=_names(args.adjust) or [],
-        cluster=args.cluster,
-        alpha=args.alpha,
-        n_boot=STATS_DEFAULTS["n_boot"] if args.n_boot is None else args.n_boot,
-        seed=args.seed,
-    )
-    t1 = _table1(args) if args.table1 else None
-    if args.plot:
-        plot_roc(res, args.plot)
-    if args.csv:
-        write_csv(args.csv, res.to_rows())
-    out = res.to_dict()
-    if t1:
-        out["table1"] = t1.to_dict()
-    if args.out:
-        write_json(args.out, out)
-    if args.json:
-        print_json(out)
-        return 0
+def _print_binary(res) -> None:
     print(
         f"outcome {res.outcome}: {res.n_pos} positive, {res.n_neg} negative"
         + (f"; clustered by {res.cluster}" if res.cluster else "")
@@ -640,9 +458,6 @@ def _run_binary(args) -> int:
             f"{r['specificity']:>5.3f}"
         )
     print(format_or_table(res))
-    if t1:
-        print(t1.text())
-    return 0
 
 
 def format_or_table(res) -> str:
@@ -670,45 +485,7 @@ def format_or_table(res) -> str:
     return "\n".join(lines)
 
 
-def _aggregated(args):
-    """The table(s) with one row per patient (``--aggregate COL:how``), said on stderr."""
-    from ..outcomes.regression import aggregate, parse_aggregate
-
-    by, how = parse_aggregate(args.aggregate)
-    table, info = aggregate(args.table, by, how, outcomes=[args.outcome] if args.outcome else [])
-    print(
-        f"napari-plaque: aggregated {info['rows_in']} rows to {info['patients']} {by} rows "
-        f"({how})" + (f"; dropped text columns {', '.join(info['dropped'])}" if info["dropped"]
-                      else ""),
-        file=sys.stderr,
-    )  # fmt: skip
-    return table
-
-
-def _run_linear(args) -> int:
-    from ..fusion.stats import linear_statistics
-    from ..report import print_json, write_csv, write_json
-
-    res = linear_statistics(
-        args.table,
-        args.linear,
-        predictors=_names(args.predictors),
-        adjust=_names(args.adjust) or [],
-        cluster=args.cluster,
-        transform=args.transform,
-        alpha=args.alpha,
-    )
-    t1 = _table1(args) if args.table1 else None
-    if t1:
-        res["table1"] = t1.to_dict()
-    rows = [{"predictor": k, **{kk: vv for kk, vv in v.items()}} for k, v in res["predictors"].items()]
-    if args.csv:
-        write_csv(args.csv, rows)
-    if args.out:
-        write_json(args.out, res)
-    if args.json:
-        print_json(res)
-        return 0
+def _print_linear(args, res) -> None:
     y = args.linear if args.transform == "none" else f"{args.transform}({args.linear})"
     print(f"linear model of {y}; CIs {res['ci_method']}")
     print(f"{'predictor':<24} {'n':>5} {'coef (95% CI)':>30} {'p':>8} {'adj. coef (95% CI)':>30} "
@@ -724,13 +501,10 @@ def _run_linear(args) -> int:
                          if r.get(k))  # fmt: skip
         print(f"{name:<24} {r['n']:>5} {fmt(r['coef'], r['coef_ci95']):>30} {p:>8} "
               f"{fmt(r.get('adjusted_coef'), r.get('adjusted_coef_ci95')):>30} {pa:>8}  {note}")  # fmt: skip
-    if t1:
-        print(t1.text())
-    return 0
 
 
 def run_study_cohort(args) -> int:
-    from ..outcomes.synthetic import STUDIES, make_study
+    from ..outcomes.synthetic import STUDIES
     from ..report import write_csv
 
     if args.list:
@@ -743,7 +517,9 @@ def run_study_cohort(args) -> int:
         return 0
     if not args.study or not args.out:
         raise CLIError("give STUDY OUT.csv (or --list)")
-    rows = make_study(args.study, args.n, args.seed)
+    from ..api.fusion import study_cohort
+
+    rows = study_cohort(args.study, n=args.n, seed=args.seed).to_rows()
     write_csv(args.out, rows)
     print(f"{args.out}: {len(rows)} rows of the synthetic {args.study} cohort (seed {args.seed})")
     return 0
