@@ -10,13 +10,18 @@ angle): :func:`to_polar`, :func:`from_polar`, :func:`pixel_angles_deg` and arc r
 and with ``depth_mm`` the depth is physical (equal mm along every A-line).
 
 The sampling maps (flat indices and bilinear weights) are computed once per centre and reused
-for every frame, so whole pullbacks transform in batches with a few gathers per sample.
+for every frame. They are held as a sparse matrix (one row per polar sample, its in-frame
+non-zero bilinear weights in the fixed corner order), so a frame is one sparse matrix-vector
+product: the same float32 products summed in the same order as the four-gather formula
+``f[i0]*w0 + f[i1]*w1 + f[i2]*w2 + f[i3]*w3`` (a corner outside the frame or with weight 0
+adds an exact +0 there), hence bit-identical results, with a quarter of the memory traffic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +69,7 @@ class PolarGrid:
     depth_px: tuple[float, float]  # (rows, cols) radius in pixels (differs if pixels anisotropic)
     idx: np.ndarray  # (4, N*D) int64 flat indices into the frame
     w: np.ndarray  # (4, N*D) float32 bilinear weights (0 outside the frame)
+    matrix: Any = None  # (N*D, rows*cols) float32 CSR of the non-zero weights, corner order
 
     @property
     def polar_shape(self) -> tuple[int, int]:
@@ -73,10 +79,55 @@ class PolarGrid:
         """Polar images (B, N, D) float32 of a batch of frames (B, rows, cols)."""
         frames = np.asarray(frames)
         flat = frames.reshape(frames.shape[0], -1)
+        # the four-gather formula computes in the promoted type of the frames and the float32
+        # weights; the matrix product does the same products and sums in that type
+        ct = np.result_type(flat.dtype, np.float32)
+        if ct not in (np.float32, np.float64) or self.matrix is None or not _matrix_exact(flat):
+            return self.sample_gather(frames)
+        m = self.matrix if ct == np.float32 else self.matrix.astype(np.float64)
+        out = np.empty((flat.shape[0], self.n_alines * self.depth_samples), ct)
+        for b in range(flat.shape[0]):
+            # csr_matvec starts each row from 0 and adds its products in corner order
+            out[b] = m @ flat[b].astype(ct, copy=False)
+        return out.reshape(frames.shape[0], self.n_alines, self.depth_samples)
+
+    def sample_gather(self, frames: np.ndarray) -> np.ndarray:
+        """:meth:`sample` by four gathers per sample (the reference formula; slower)."""
+        frames = np.asarray(frames)
+        flat = frames.reshape(frames.shape[0], -1)
         out = flat[:, self.idx[0]] * self.w[0]
         for k in range(1, 4):
             out += flat[:, self.idx[k]] * self.w[k]
         return out.reshape(frames.shape[0], self.n_alines, self.depth_samples)
+
+
+def _matrix_exact(flat: np.ndarray) -> bool:
+    """Whether dropping the zero-weight terms leaves every bit as the four-gather formula.
+
+    ``x * 0`` is +0 (adds nothing) for finite ``x >= 0``; a negative pixel makes it -0 (a
+    sample wholly outside the frame is then -0, not +0) and a NaN/inf makes it NaN.
+    """
+    if flat.dtype.kind in "ub":
+        return True
+    if flat.dtype.kind == "i":
+        return not (flat < 0).any()
+    return bool(np.isfinite(flat).all()) and not np.signbit(flat).any()
+
+
+def _weight_matrix(grid: PolarGrid):
+    """CSR matrix of a grid's non-zero bilinear weights, each row's corners in order 0..3."""
+    from scipy.sparse import csr_array
+
+    keep = grid.w != 0  # (4, S): a zero weight (outside the frame, or on a pixel edge) adds +0
+    n_samples = grid.w.shape[1]
+    n_pixels = grid.frame_shape[0] * grid.frame_shape[1]
+    itype = np.int32 if n_pixels < 2**31 and keep.sum() < 2**31 else np.int64
+    indptr = np.zeros(n_samples + 1, itype)
+    np.cumsum(keep.sum(axis=0), out=indptr[1:])
+    keep_t = keep.T  # sample-major, corner order within a sample
+    indices = grid.idx.T[keep_t].astype(itype)
+    data = grid.w.T[keep_t].astype(np.float32)
+    return csr_array((data, indices, indptr), shape=(n_samples, n_pixels), copy=False)
 
 
 @lru_cache(maxsize=32)
@@ -120,6 +171,7 @@ def _grid(
     )
     grid.idx.setflags(write=False)
     grid.w.setflags(write=False)
+    object.__setattr__(grid, "matrix", _weight_matrix(grid))
     return grid
 
 
@@ -182,8 +234,12 @@ def iter_to_polar(
             pol = grid.sample(block[sel])
             if np.issubdtype(np.dtype(dtype), np.integer):
                 info = np.iinfo(dtype)
-                pol = np.clip(np.rint(pol), info.min, info.max)
-            out[start + sel] = pol
+                np.rint(pol, out=pol)
+                np.clip(pol, info.min, info.max, out=pol)
+            if sel.size == stop - start:
+                out[start:stop] = pol
+            else:
+                out[start + sel] = pol
         start = stop
         yield start
     return out
