@@ -38,6 +38,7 @@ def test_vessel_dock_compute_jump_edit_undo_export(make_napari_viewer, qtbot, la
     _compute(qtbot, w, "LAD points", "LAD")
     res = w.session.results["LAD"]
     assert len(res.lesions) == 3 and w.table.rowCount() == 3
+    assert "LAD on Synthetic CCTA vessels" in w.status.text()  # the image it came from
     cpr = viewer.layers["LAD CPR"]
     assert tuple(cpr.scale) == pytest.approx((0.5, 0.1))
     assert viewer.layers["LAD CPR (v plane)"].data.shape == cpr.data.shape

@@ -44,6 +44,7 @@ from ..qc import (
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
 from ..report import json_safe
 from ._common import fmt_value, refill_combo, set_table
+from ._vessel_views import fit_scroll_width, scrolling_dock
 
 
 def _fmt3(v: Any, nd: int = 3) -> str:
@@ -66,14 +67,14 @@ TABLE_COLUMNS = (
     ("label", None),
     ("Dice", "dice"),
     ("Jaccard", "jaccard"),
-    ("vol auto mm³", "volume_pred_mm3"),
-    ("vol ref mm³", "volume_ref_mm3"),
-    ("Δvol %", "volume_diff_pct"),
-    ("HD95 mm", "hd95_mm"),
-    ("ASSD mm", "assd_mm"),
-    ("sens", "sensitivity"),
-    ("prec", "precision"),
-    ("lesions TP/FP/FN", None),
+    ("volume, automated (mm³)", "volume_pred_mm3"),
+    ("volume, reference (mm³)", "volume_ref_mm3"),
+    ("volume difference (%)", "volume_diff_pct"),
+    ("HD95 (mm)", "hd95_mm"),
+    ("ASSD (mm)", "assd_mm"),
+    ("sensitivity", "sensitivity"),
+    ("precision", "precision"),
+    ("lesions TP / FP / FN", None),
 )
 
 
@@ -94,8 +95,8 @@ ALINE_COLUMNS = (
     ("specificity", "specificity"),
     ("Dice", "dice"),
     ("kappa", "kappa"),
-    ("ICS auto", "ics_other"),
-    ("ICS ref", "ics_reference"),
+    ("ICS, automated", "ics_other"),
+    ("ICS, reference", "ics_reference"),
 )
 
 
@@ -129,9 +130,13 @@ class QCWidget(QWidget):
         #: what the last result was computed from ("auto vs ref on image"), shown with it
         self._source = ""
 
-        lay = QVBoxLayout(self)
+        # the controls scroll inside the dock: a squeezed dock (QC beside another on a 1080 px
+        # screen) scrolls instead of cutting the status text and the table
+        self.scroll, inner = scrolling_dock(self, 300)
+        lay = QVBoxLayout(inner)
         lay.addWidget(self._build_layers_box())
         lay.addWidget(self._build_results_box())
+        fit_scroll_width(self.scroll)
 
         ev = self.viewer.layers.events
         ev.inserted.connect(self._refresh_layers)
@@ -392,7 +397,7 @@ class QCWidget(QWidget):
             row = [name]
             for _, m in items:
                 if key is None:
-                    row.append(f"{m['lesion_tp']}/{m['lesion_fp']}/{m['lesion_fn']}")
+                    row.append(f"{m['lesion_tp']} / {m['lesion_fp']} / {m['lesion_fn']}")
                 else:
                     nd = 1 if "volume" in key else (2 if key.endswith("_mm") else 3)
                     row.append(_fmt3(m[key], nd))

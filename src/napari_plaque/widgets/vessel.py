@@ -242,7 +242,8 @@ class VesselAnalysisWidget(QWidget):
         self.update_roi_layer()
         n = len(res.lesions)
         warn = ("  ⚠ " + "; ".join(res.warnings)) if res.warnings else ""
-        self.status.setText(f"{res.name}: {res.length_mm:.1f} mm, {len(res.centreline)} "
+        on = f" on {self._ct_layer_name}" if self._ct_layer_name else ""  # the image it came from
+        self.status.setText(f"{res.name}{on}: {res.length_mm:.1f} mm, {len(res.centreline)} "
                             f"cross-sections, {n} lesion{'s' if n != 1 else ''}{warn}")
 
     def _add_cpr_layers(self, res) -> None:
