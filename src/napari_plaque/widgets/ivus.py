@@ -911,18 +911,33 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
             self._show_stats()
 
     def _on_frame_changed(self, event=None) -> None:
-        """Scrolling: redraw what depends on the frame once the event loop is free."""
+        """Scrolling: redraw what depends on the frame once the event loop is free; nothing
+        while the dock is hidden (redrawn when shown) or when the pullback's frame did not
+        change (another layer's slice was stepped)."""
         if self.model is None:
             return
         try:
-            self._frame_timer.start()
+            if not self.isVisible():
+                self._stale = True
+                return
         except RuntimeError:  # the dock was deleted while the viewer lives on
             self._detach()
+            return
+        if self.current_frame() == getattr(self, "_drawn_frame", None):
+            return
+        self._frame_timer.start()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if getattr(self, "_stale", False) and self.model is not None:
+            self._stale = False
+            self._frame_timer.start()
 
     def _redraw_frame(self) -> None:
         if self.model is None:
             return
         f = self.current_frame()
+        self._drawn_frame = f
         self._show_stats()
         frame = np.asarray(self.pullback.frames[f])
         pol = to_polar(frame, self.arcset.center_of(f), n_alines=360, depth_samples=POLAR_DEPTH)

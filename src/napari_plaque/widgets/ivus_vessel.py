@@ -366,8 +366,18 @@ class IVUSVesselWidget(QWidget):
         return int(self.viewer.dims.current_step[0])
 
     def _on_step(self, _event=None) -> None:
-        if self.editor is not None:
-            self.views.show_frame(self._frame())
+        """Move the plots' frame cursor; nothing while the dock is hidden or when the
+        pullback's frame did not change."""
+        if self.editor is None:
+            return
+        try:
+            visible = self.isVisible()
+        except RuntimeError:  # the dock was deleted while the viewer lives on
+            return
+        frame = self._frame()
+        if visible and frame != getattr(self, "_cursor_frame", None):
+            self._cursor_frame = frame
+            self.views.show_frame(frame)
 
     def go_to_frame(self, frame: int) -> None:
         if self.editor is None:
