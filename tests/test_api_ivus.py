@@ -75,6 +75,22 @@ def test_api_train_predict_propose_equal_the_cli(synth, capsys, tmp_path):
     assert [r["frame"] for r in res.to_rows()] == res.to_dict()["frames"]
 
 
+def test_api_export_alines_equals_the_cli(synth, capsys, tmp_path):
+    root, pbs, _ = synth
+    pairs = [(str(dcm), str(apath)) for _, _, dcm, apath in pbs]
+    assert main(["export-alines", *[p for p, _ in pairs], "--arcs", *[a for _, a in pairs],
+                 "--out", str(tmp_path / "cli"), "--depth-samples", "64"]) == 0
+    res = api.export_alines(pairs, out=tmp_path / "api", depth_samples=64)
+    assert f"{res.to_dict()['n_frames']} frames" in capsys.readouterr().out
+    cli = json.loads((tmp_path / "cli" / "manifest.json").read_text())
+    mine = json.loads((tmp_path / "api" / "manifest.json").read_text())
+    for key in ("n_alines", "depth_samples", "depth_mm"):
+        assert cli[key] == mine[key]
+    assert [r["n_frames"] for r in res.to_rows()] == [pb.n_frames for pb, _, _, _ in pbs]
+    with pytest.raises(ValueError, match="no arcs file"):
+        api.export_alines([(pairs[0][0], "")], out=tmp_path / "x")
+
+
 def test_api_interpolate_arcs_equals_the_cli(synth, capsys, tmp_path):
     root, pbs, _ = synth
     pb, arcs, dcm, apath = pbs[0]

@@ -32,6 +32,7 @@ FUNCTIONS: dict[str, str] = {
     "qc": "quality",
     "agreement": "quality",
     "ics": "ivus",
+    "export_alines": "ivus",
     "train_svm": "ivus",
     "predict_arcs": "ivus",
     "propose_frames": "ivus",

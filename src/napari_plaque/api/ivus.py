@@ -310,8 +310,122 @@ def interpolate_arcs(
                                  arcs=result)
 
 
+@dataclass
+class ExportAlinesResult(Result):
+    """``to_dict()``: ``{"out", "n_pullbacks", "n_frames", "depth_mm", "pullbacks"}`` (the
+    shard entries of the training set's manifest); ``to_rows()``: one row per pullback."""
+
+    command = "export-alines"
+
+
+def _pullback_geometry_task(study, params: dict) -> dict:
+    """Frame shape and pixel spacing of one pullback (headers only; runs on a worker)."""
+    pb = _pullback(str(study.path))
+    return {"frame_shape": list(pb.frame_shape), "pixel_spacing_mm": list(pb.pixel_spacing_mm)}
+
+
+def _export_shard_task(study, params: dict):
+    """One pullback's shard of an A-line training set (runs on a worker that sees the
+    staging folder); returns its manifest entry."""
+    from .._progress import run_steps
+    from ..cohort import input_id
+    from ..ivus import load_arcs
+    from ..ivus.dataset import iter_write_shard
+
+    arcs = study.input_path("arcs")
+    pb = _pullback(str(study.path))
+    arcset = load_arcs(arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
+    gen = iter_write_shard(
+        pb,
+        arcset,
+        params["staging"],
+        f"{study.study_id}-{input_id(study)}",  # the same inputs: the same shard
+        params["n_alines"],
+        params["depth_samples"],
+        params["depth_mm"],
+    )
+    entry = run_steps(gen, None)
+    return entry, [{"frames": entry["n_frames"]}]
+
+
+def _run_all(task, studies, params, client, what: str, run: dict[str, Any]) -> list[Any]:
+    """Every study's report (a training set needs all): a failure raises, nothing written."""
+    from ..cohort import run_cohort
+
+    result = run_cohort(
+        task, studies, params, client=client,
+        workers=1 if client is not None else run["workers"],
+        scheduler=None if client is not None else run["scheduler"],
+        progress=run["progress"],
+    )
+    failed = [o for o in result.outcomes if not o.ok]
+    if failed:
+        shown = "; ".join(f"{o.study_id}: {o.error}" for o in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        raise ValueError(
+            f"{len(failed)} of {len(studies)} {what} failed, nothing written: {shown}{more}"
+        )
+    return [o.report for o in result.outcomes]
+
+
+def export_alines(
+    pullbacks: Any,
+    *,
+    out: str | Path,
+    n_alines: int = IVUS_DEFAULTS["n_alines"],
+    depth_samples: int = IVUS_DEFAULTS["depth_samples"],
+    depth_mm: float | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+) -> ExportAlinesResult:
+    """An A-line training set (features + polar frames) in the folder ``out`` from annotated
+    pullbacks: ``pullbacks`` is a list of ``(pullback path, arcs path)`` pairs or of cohort
+    :class:`~napari_plaque.cohort.Study` with an ``arcs`` input. One shard per pullback on the
+    cohort runner (``workers`` local processes or a dask ``scheduler``), then one set; every
+    pullback must succeed (else ValueError, nothing written). ``depth_mm`` None: the deepest
+    radius inside every pullback's frames. ``progress``: the cohort runner's progress bar
+    (None: on a terminal)."""
+    from types import SimpleNamespace
+
+    from ..cohort import Study, cohort_client, study_name
+    from ..ivus.dataset import assemble_training_set, default_depth_mm, staging_folder
+
+    studies = []
+    for item in pullbacks:
+        if isinstance(item, Study):
+            studies.append(item)
+        else:
+            pb_path, arcs_path = item
+            studies.append(Study(study_name(pb_path), Path(pb_path), {"arcs": str(arcs_path)}))
+    if not studies:
+        raise ValueError("no pullback: give PULLBACK paths or --manifest CSV")
+    for st in studies:
+        if st.input_path("arcs") is None:
+            raise ValueError(f"{st.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
+    studies = [s.absolute() for s in studies]
+    params: dict[str, Any] = {"n_alines": n_alines, "depth_samples": depth_samples}
+    run = {"workers": workers, "scheduler": scheduler, "progress": progress}
+    with (
+        cohort_client(workers, scheduler, len(studies)) as client,
+        staging_folder(out) as staging,
+    ):
+        if depth_mm is None:
+            geo = _run_all(_pullback_geometry_task, studies, {}, client, "pullbacks", run)
+            depth_mm = default_depth_mm([SimpleNamespace(**g) for g in geo])
+        params.update(depth_mm=depth_mm, staging=str(staging))
+        entries = _run_all(_export_shard_task, studies, params, client, "pullbacks", run)
+        folder = assemble_training_set(staging, entries, out, n_alines, depth_samples,
+                                       depth_mm)
+    total = sum(e["n_frames"] for e in entries)
+    data = {"out": str(folder), "n_pullbacks": len(entries), "n_frames": total,
+            "depth_mm": depth_mm, "pullbacks": entries}
+    rows = [{k: v for k, v in e.items() if not isinstance(v, (list, dict))} for e in entries]
+    return ExportAlinesResult(data=data, rows=rows)
+
+
 __all__ = [
-    "IVUS_DEFAULTS", "IcsResult", "InterpolateArcsResult", "PredictArcsResult",
+    "ExportAlinesResult", "IVUS_DEFAULTS", "export_alines", "IcsResult", "InterpolateArcsResult", "PredictArcsResult",
     "ProposeFramesResult", "TrainSvmResult", "ics", "interpolate_arcs", "predict_arcs",
     "propose_frames", "train_svm",
 ]  # fmt: skip

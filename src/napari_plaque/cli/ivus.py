@@ -97,72 +97,15 @@ def _print_ics(args, out: dict) -> int:
     return 0
 
 
-def _pullback_geometry_task(study, params: dict) -> dict:
-    """Frame shape and pixel spacing of one pullback (headers only; runs on a worker)."""
-    pb = _read_pullback(str(study.path))
-    return {"frame_shape": list(pb.frame_shape), "pixel_spacing_mm": list(pb.pixel_spacing_mm)}
-
-
-def _export_shard_task(study, params: dict):
-    """One pullback's shard of an A-line training set (runs on a worker that sees the
-    staging folder); returns its manifest entry."""
-    from .._progress import run_steps
-    from ..cohort import input_id
-    from ..ivus import load_arcs
-    from ..ivus.dataset import iter_write_shard
-
-    arcs = study.input_path("arcs")
-    pb = _read_pullback(str(study.path))
-    arcset = load_arcs(arcs, n_frames=pb.n_frames, frame_shape=pb.frame_shape)
-    gen = iter_write_shard(
-        pb,
-        arcset,
-        params["_staging"],
-        f"{study.study_id}-{input_id(study)}",  # the same inputs: the same shard
-        params["n_alines"],
-        params["depth_samples"],
-        params["depth_mm"],
-    )
-    entry = run_steps(gen, None)
-    return entry, [{"frames": entry["n_frames"]}]
-
-
 def _export(args: argparse.Namespace) -> int:
-    from types import SimpleNamespace
+    """The pullbacks: PULLBACK + --arcs (one each, or a folder) and/or --manifest (path,
+    arcs): :func:`napari_plaque.api.export_alines`."""
+    from ..api import options_from
+    from ..api.ivus import export_alines
 
-    from ..cohort import cohort_client
-    from ..cohort.cli import run_all
-    from ..ivus.dataset import assemble_training_set, default_depth_mm, staging_folder
-
-    # the pullbacks: PULLBACK + --arcs (one each, or a folder) and/or --manifest (path, arcs);
-    # one shard per pullback on the cohort runner (in this process or on dask workers), then
-    # one training set from all of them: every pullback must succeed (else exit 2, nothing
-    # written)
     studies = _pullback_studies(args, args.pullbacks, {"arcs": args.arcs})
-    for st in studies:
-        if st.input_path("arcs") is None:
-            raise CLIError(f"{st.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
-    studies = [s.absolute() for s in studies]
-    params = {"n_alines": args.n_alines, "depth_samples": args.depth_samples}
-    with (
-        cohort_client(args.workers, args.scheduler, len(studies)) as client,
-        staging_folder(args.out) as staging,
-    ):
-        depth_mm = args.depth_mm
-        if depth_mm is None:  # the deepest radius inside every pullback's frames
-            geo = run_all(
-                args, _pullback_geometry_task, studies, {}, client=client, what="pullbacks"
-            )
-            depth_mm = default_depth_mm([SimpleNamespace(**g) for g in geo])
-        params.update(depth_mm=depth_mm, _staging=str(staging))
-        entries = run_all(
-            args, _export_shard_task, studies, params, client=client, what="pullbacks"
-        )
-        out = assemble_training_set(
-            staging, entries, args.out, args.n_alines, args.depth_samples, depth_mm
-        )
-    total = sum(e["n_frames"] for e in entries)
-    print(f"exported {len(entries)} pullback(s), {total} frames, to {out}")
+    res = export_alines(studies, **options_from(export_alines, args)).to_dict()
+    print(f"exported {res['n_pullbacks']} pullback(s), {res['n_frames']} frames, to {res['out']}")
     return 0
 
 
