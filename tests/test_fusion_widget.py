@@ -178,3 +178,18 @@ def test_irregular_frame_times_mapped_from_the_layer(fusion):
     np.testing.assert_allclose(s.mapping.positions_mm, want.positions_mm)
     np.testing.assert_allclose(s.mapping.positions_mm, (times - times[0]) * pb.pullback_rate_mm_s)
     assert not np.allclose(s.mapping.positions_mm, np.arange(n) * pb.mm_per_frame, atol=0.05)
+
+
+def test_fusion_dock_defaults_to_the_layers_on_screen(make_napari_viewer):
+    """Issue 21 item 6 for the fusion dock: not the first (or last) added, hidden image."""
+    viewer = make_napari_viewer()
+    vol = np.zeros((4, 16, 16), np.int16)
+    viewer.add_image(vol, name="old CT", visible=False, metadata={"napari_plaque": "ct"})
+    viewer.add_image(vol, name="CTA", metadata={"napari_plaque": "ct"})
+    viewer.add_image(vol, name="CAC", visible=False, metadata={"napari_plaque": "ct"})
+    pb = Pullback(np.zeros((6, 16, 16), np.uint8), 0.4, 0.5, (0.1, 0.1), name="pullback")
+    data, attrs, _ = pullback_layer_data(pb)
+    viewer.add_image(data, **attrs)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "CT-IVUS fusion")
+    assert w.ct_combo.currentText() == "CTA"
+    assert w.ivus_combo.currentText() == "pullback"

@@ -187,23 +187,29 @@ class FusionWidget(QWidget):
                 self.status.setText(str(exc))
 
     # -- layers ----------------------------------------------------------------------------------
-    def _image_layers(self, kind: str) -> list[str]:
+    def _image_layers(self, kind: str) -> list:
         out = []
         for ly in self.viewer.layers:
             if ly.__class__.__name__ != "Image" or ly.ndim != 3:
                 continue
             tag = (ly.metadata or {}).get("napari_plaque")
             if tag == kind or tag not in ("ct", "ivus"):
-                out.append(ly.name)
+                out.append(ly)
         return out
 
     def _refresh_layers(self, *_: Any) -> None:
+        from ..layers import default_layer
+
+        selected = [ly.name for ly in self.viewer.layers.selection]
         for combo, kind, handler in (
             (self.ct_combo, "ct", self._on_ct_layer),
             (self.ivus_combo, "ivus", self._on_ivus_layer),
         ):
             old = combo.currentText()
-            refill_combo(combo, self._image_layers(kind), default_index=0)
+            layers = self._image_layers(kind)
+            # the one rule: the layer of this kind on screen (or selected), not the first added
+            refill_combo(combo, [ly.name for ly in layers],
+                         default=default_layer(layers, kind, selected=selected))  # fmt: skip
             if combo.currentText() != old:  # refill_combo emits nothing
                 handler(combo.currentText())
 

@@ -171,7 +171,9 @@ class VesselAnalysisWidget(QWidget):
         # a lumen / vessel label map (e.g. a model's output) gives the centreline by skeleton
         pts += [ly.name for ly in self.viewer.layers if isinstance(ly, napari.layers.Labels)
                 and ly.ndim == 3 and not ly.name.endswith(" plaque ROI")]
-        refill_combo(self.ct_combo, imgs, 0, default=default_layer(img_layers, "ct"))
+        selected = [ly.name for ly in self.viewer.layers.selection]
+        refill_combo(self.ct_combo, imgs, 0,
+                     default=default_layer(img_layers, "ct", selected=selected))  # fmt: skip
         refill_combo(self.points_combo, pts, 0)
 
     def _ct(self):
