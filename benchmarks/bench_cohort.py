@@ -14,6 +14,10 @@ Claims (issue 25, rows 1-2), each measured here against its baseline on the same
 3. The in-process runner around the task: ``run_cohort`` on the phantoms vs a bare loop of
    the same task (what the runner adds per study: hashing, provenance, rows).
 
+4. One worker's CPU per phantom study under dask's ``MALLOC_TRIM_THRESHOLD_=65536`` (what a
+   ``dask worker`` nanny sets), with and without ``cohort.runner.tune_worker_malloc``, against
+   a plain process: CPU time and page faults per study (``--malloc``).
+
 Rows are checked identical (apart from time columns) between every way of running.
 The machine is shared: the load average is printed beside every figure.
 ``--baseline-src DIR`` runs part 1 a second time with another napari-plaque source tree first
@@ -225,6 +229,45 @@ def bench_runner(cohort: Path, rounds: int) -> None:
           f"ms/study: {1000 * (min(runner) - min(bare)) / n:+.1f} ms/study")  # fmt: skip
 
 
+_MALLOC_SCRIPT = """
+import resource, sys, warnings
+warnings.simplefilter("ignore")
+from napari_plaque.cohort.runner import tune_worker_malloc
+if sys.argv[2] == "tune":
+    assert tune_worker_malloc()
+from napari_plaque.cli import build_parser
+from napari_plaque.cli.ccta import _cac_task
+from napari_plaque.cohort import studies_from_paths
+from napari_plaque.cohort.cli import params_from_args
+params = params_from_args(build_parser(("ccta",)).parse_args(["cac", "x"]))
+st = studies_from_paths([sys.argv[1]])[:10]
+_cac_task(st[0], params)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+for s in st:
+    _cac_task(s, params)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+print(cpu / len(st), (r1.ru_minflt - r0.ru_minflt) / len(st))
+"""
+
+
+def bench_malloc(cohort: Path, rounds: int) -> None:
+    print(f"\nCPU per phantom study in one process ({_load()}), best of {rounds}:")
+    cases = (("plain process", None, "-"), ("MALLOC_TRIM_THRESHOLD_=65536", "65536", "-"),
+             ("  + tune_worker_malloc()", "65536", "tune"))  # fmt: skip
+    for label, env_v, mode in cases:
+        env = {k: v for k, v in ENV.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+        if env_v:
+            env["MALLOC_TRIM_THRESHOLD_"] = env_v
+        runs = []
+        for _ in range(rounds):
+            p = subprocess.run([sys.executable, "-c", _MALLOC_SCRIPT, str(cohort), mode],
+                               capture_output=True, text=True, env=env, check=True)  # fmt: skip
+            runs.append(tuple(float(x) for x in p.stdout.split()))
+        cpu, faults = min(runs)
+        print(f"   {label:30s} {1000 * cpu:5.0f} ms CPU, {faults:7.0f} page faults per study")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=30, help="phantom copies (default 30)")
@@ -232,6 +275,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=4, help="synthetic big CTs (default 4; 0: none)")
     ap.add_argument("--big-slices", type=int, default=300, help="slices of a big CT (300)")
     ap.add_argument("--baseline-src", help="another source tree, part 1 again (before)")
+    ap.add_argument("--malloc", action="store_true", help="only part 4 (malloc on a worker)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # (so the clusters are stopped)
     if not PHANTOM.is_dir():
@@ -239,6 +283,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_cohort_") as tmp:
         root = Path(tmp)
         ph = _copies(root, args.copies)
+        if args.malloc:
+            bench_malloc(ph, args.rounds)
+            return
         small = bench_cli(ph, "phantom", args.copies, args.rounds, root)
         if args.baseline_src:
             ENV["PYTHONPATH"] = args.baseline_src
