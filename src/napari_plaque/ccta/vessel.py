@@ -175,7 +175,10 @@ class VesselResult:
         return [{k: _py(self.profile[k][i]) for k in PROFILE_FIELDS} for i in range(n)]
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """The lesion table: one flat row per lesion (vessel name first)."""
+        """The lesion table: one flat row per lesion (vessel name first), numbers rounded as in
+        the JSON (``report.round_floats``), so the dock's and the CLI's CSV read alike."""
+        from ..report import round_floats
+
         rows = []
         for les in self.lesions:
             d = les.to_dict()
@@ -184,7 +187,7 @@ class VesselResult:
                 v = d.pop(k)
                 d[k.replace("_mm", "_start_mm")] = None if v is None else v[0]
                 d[k.replace("_mm", "_end_mm")] = None if v is None else v[1]
-            rows.append({"vessel": self.name, **d})
+            rows.append(round_floats({"vessel": self.name, **d}))
         return rows
 
     def to_dict(self) -> dict[str, Any]:
