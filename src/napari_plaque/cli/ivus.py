@@ -152,40 +152,29 @@ def _svm_model(path: str):
     return load_once(path, load_model)
 
 
-def _predict_one(args, pullback, out_path, progress: bool):
-    """:func:`api.predict_arcs` of one pullback (the model loaded once per process)."""
-    from ..api import options_from
-    from ..api.ivus import predict_arcs
-
-    opts = options_from(predict_arcs, args, model=_svm_model(args.model), out=out_path,
-                        progress=stderr_progress if progress else None)
-    return predict_arcs(pullback, **opts)
-
-
-def _per_study_out(args, study, suffix: str) -> Path:
+def _per_study_out(params: dict, study, suffix: str) -> Path:
     """Where one study's output goes: ``--out`` itself for one study named on the command
     line, else ``<--out folder>/<study><suffix>`` (a manifest 'out' column wins)."""
     if study.inputs.get("out"):
         return study.input_path("out")
-    if params_single(args):
-        return Path(args.out)
+    if params.get("_single"):
+        return Path(params["out"])
     from ..cohort.cli import study_output
 
-    return study_output(args, args.out, study, suffix)  # refuses a file unless --overwrite
-
-
-def params_single(params) -> bool:
-    return bool(getattr(params, "_single", False))
+    return study_output(params, params["out"], study, suffix)  # refuses a file unless --overwrite
 
 
 def _predict_task(study, params: dict) -> tuple[dict, list[dict]]:
-    """One pullback of ``predict-arcs`` (runs on a cohort worker)."""
-    from ..cohort.cli import study_args
+    """One pullback of ``predict-arcs`` (runs on a cohort worker): :func:`api.predict_arcs`
+    with the study's options (the SVM loaded once per process)."""
+    from ..api import study_options
+    from ..api.ivus import predict_arcs
 
-    a = study_args({k: v for k, v in params.items() if k != "out"}, study)
-    a.out = params["out"]
-    res = _predict_one(a, str(study.path), _per_study_out(a, study, ".arcs.json"),
-                       params_single(a))
+    single = bool(params.get("_single"))
+    opts = study_options(predict_arcs, params, study, model=_svm_model(params["model"]),
+                         out=_per_study_out(params, study, ".arcs.json"),
+                         progress=stderr_progress if single else None)
+    res = predict_arcs(str(study.path), **opts)
     return res.to_dict(), res.to_rows()
 
 
