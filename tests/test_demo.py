@@ -67,3 +67,23 @@ def test_demo_sh_without_a_display_stops_before_installing(tmp_path):
     r = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2 and "--screenshot" in r.stderr, r.stderr
     assert not (tmp_path / "venv-that-must-not-be-made").exists()
+
+
+@pytest.mark.slow  # ~20 s: the demo's IVUS viewer with its docks
+def test_truth_arcs_hidden_and_unlike_the_users_arcs(make_napari_viewer, tmp_path, monkeypatch):
+    """Issue 21 item 13: `truth arcs` was visible by default in nearly the user's colours."""
+    import numpy as np
+    from matplotlib.colors import to_rgba
+
+    from napari_plaque.cli.demo import build_ivus_viewer
+    from napari_plaque.widgets._ivus_views import CLASS_COLORS
+
+    monkeypatch.setenv("NAPARI_PLAQUE_CACHE", str(tmp_path))
+    viewer = make_napari_viewer()
+    build_ivus_viewer(viewer)
+    truth = viewer.layers["truth arcs"]
+    assert not truth.visible and truth.contour == 2
+    users = [np.array(to_rgba(c)) for c in CLASS_COLORS.values()]
+    for label in (1, 2):
+        c = np.asarray(truth.colormap.map(label)).ravel()[:3]
+        assert min(np.abs(c - u[:3]).sum() for u in users) > 0.5, (label, c)
