@@ -305,8 +305,13 @@ def _reference_lesions(hu, spacing, roi=None, vessels=None, threshold=130.0, min
     return les
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_vectorised_scoring_equals_the_slow_reference_bit_for_bit(seed):
+@pytest.mark.parametrize("seed,chunk_slices", [(0, None), (1, None), (2, None), (1, 2), (2, 3)])
+def test_vectorised_scoring_equals_the_slow_reference_bit_for_bit(seed, chunk_slices, monkeypatch):
+    if chunk_slices is not None:  # several chunks of slices, scanned on two threads
+        from napari_plaque.ccta import calcium as cal
+
+        monkeypatch.setattr(cal, "_CHUNK_VOXELS", chunk_slices * 61 * 67)
+        monkeypatch.setattr(cal, "_SCAN_THREADS", 2)
     rng = np.random.default_rng(seed)
     shape = (7, 61, 67)
     hu = rng.normal(40, 60, shape)

@@ -445,7 +445,7 @@ def iter_calcium_score(
     # one pass over the volume, in chunks of slices that stay in cache: threshold, the
     # candidates' HU (and vessel labels) in raster order, and their horizontal runs per row;
     # everything below is proportional to the runs / candidates, not the volume.
-    runs, vals, vvals = _scan(hu, _threshold_for(hu.dtype, threshold_hu), roi, vl)
+    runs, run_sum, run_max, vvals = _scan(hu, _threshold_for(hu.dtype, threshold_hu), roi, vl)
     yield 1
     if runs.size == 0:
         lesions = np.zeros(0, dtype=LESION_DTYPE)
@@ -456,16 +456,12 @@ def iter_calcium_score(
     yield 2
 
     # per-lesion statistics from per-run sums (no loop over lesions or slices)
-    starts, length = runs["start"], runs["length"]
+    length = runs["length"]
     n_comp = int(comp.max()) + 1
     counts = np.bincount(comp, weights=length, minlength=n_comp)
-    if vals.dtype.kind in "iub":  # exact integer sums, then float64 (as summing floats)
-        run_sum = np.add.reduceat(vals, starts, dtype=np.int64).astype(np.float64)
-    else:
-        run_sum = np.add.reduceat(vals.astype(np.float64), starts)
     sums = np.bincount(comp, weights=run_sum, minlength=n_comp)
     peak = np.full(n_comp, -np.inf)
-    np.maximum.at(peak, comp, np.maximum.reduceat(vals, starts).astype(np.float64))
+    np.maximum.at(peak, comp, run_max)
     cy = np.bincount(comp, weights=runs["y"] * length, minlength=n_comp) / counts
     xmid = (runs["x0"] + runs["x1"]) / 2.0
     cx = np.bincount(comp, weights=xmid * length, minlength=n_comp) / counts
@@ -512,13 +508,17 @@ def iter_calcium_score(
 
 
 #: voxels per thresholding chunk
-_CHUNK_VOXELS = 1 << 22
+_CHUNK_VOXELS = 1 << 20
 #: threads scanning chunks (numpy releases the GIL there); results do not depend on it
 _SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | None):
-    """One pass over the volume: (runs, candidate HU, candidate vessel labels or None).
+    """One pass over the volume: (runs, run HU sums, run HU maxima, candidate vessel labels).
+
+    The sums and maxima (float64) are those of each run's candidate HU: integer HU summed
+    exactly in int64, float HU summed as float64 (per run, so the chunking changes nothing);
+    the vessel labels (None without ``vl``) are the candidates' in raster order.
 
     Candidates are voxels >= ``threshold`` (inside ``roi`` when given), in raster order. Runs
     are the horizontal runs of consecutive candidates in each image row, sorted by
@@ -554,7 +554,13 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
         if row0.size:
             new[np.searchsorted(idx, row0)] = True
         st = np.flatnonzero(new)
-        return idx[st] + z0 * ny * nx, np.diff(np.r_[st, idx.size]), v, vv
+        # per-run sums and maxima while the candidates are in cache (on every core)
+        if v.dtype.kind in "iub":  # exact integer sums, then float64 (as summing floats)
+            rsum = np.add.reduceat(v, st, dtype=np.int64).astype(np.float64)
+        else:
+            rsum = np.add.reduceat(v.astype(np.float64), st)
+        rmax = np.maximum.reduceat(v, st).astype(np.float64)
+        return idx[st] + z0 * ny * nx, np.diff(np.r_[st, idx.size]), rsum, rmax, vv
 
     # numpy releases the GIL in the comparisons, nonzero and gathers: chunks on every core
     starts = range(0, nz, step)
@@ -568,10 +574,9 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
         parts = [p for p in map(chunk, starts) if p is not None]
     heads = [p[0] for p in parts]
     lens = [p[1] for p in parts]
-    vals = [p[2] for p in parts]
-    vparts = [p[3] for p in parts]
+    vparts = [p[4] for p in parts]
     if not heads:
-        return np.zeros(0, _RUN_DTYPE), np.zeros(0, hu.dtype), None
+        return np.zeros(0, _RUN_DTYPE), np.zeros(0), np.zeros(0), None
     head = np.concatenate(heads)
     runs = np.empty(head.size, dtype=_RUN_DTYPE)
     runs["length"] = np.concatenate(lens)
@@ -582,9 +587,10 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
     runs["start"] = np.cumsum(runs["length"]) - runs["length"]
     runs["z"] = row // ny
     runs["y"] = row - runs["z"] * ny
-    val = np.concatenate(vals)
+    run_sum = np.concatenate([p[2] for p in parts])
+    run_max = np.concatenate([p[3] for p in parts])
     vv = np.concatenate(vparts) if vl is not None else None
-    return runs, val, vv
+    return runs, run_sum, run_max, vv
 
 
 def _run_voxels(runs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
