@@ -10,12 +10,6 @@ from . import CLIError
 from ._common import print_json, stderr_progress
 
 
-def _read_pullback(path: str):
-    from ..io import read_pullback
-
-    return read_pullback(path)
-
-
 def _ics_task(study, params: dict) -> tuple[dict, list[dict]]:
     """One pullback of ``ics`` (runs on a cohort worker): :func:`api.ics`."""
     from ..api import study_options
