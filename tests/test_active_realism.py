@@ -53,3 +53,20 @@ def test_realistic_preset_is_harder_after_one_frame():
 def test_realistic_preset_is_learnable_from_many_frames():
     f1 = [_heldout_f1("realistic", s, 160, 256, "all") for s in range(3)]
     assert min(f1) > 0.9, f1
+
+
+@pytest.mark.slow
+def test_benchmark_runs_on_the_realistic_preset(capsys):
+    """The benchmark's table on a tiny run (a smoke test: no claim about which strategy wins;
+    the figures are in the benchmark's docstring)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_active_learning.py"
+    spec = importlib.util.spec_from_file_location("bench_active_learning", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--seeds", "1", "--frames", "45", "--size", "128",
+                       "--max-frames", "3", "--strategies", "spread", "random"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "preset realistic" in out and "spread" in out and "uncertainty / random" not in out

@@ -178,3 +178,20 @@ def test_propose_with_descriptors_covers_unseen_content():
         propose_frames(u, n=2, descriptors=h[:5])
     with pytest.raises(ValueError, match="uncertainty is None"):
         propose_frames(None, n=2)
+
+
+def test_propose_weighted_by_distance_along_the_pullback():
+    u = np.full(30, 0.5)
+    u[4] = 1.0  # the most uncertain frame, but right beside an annotated one
+    assert propose_frames(u, n=1, annotated=[3], spread=1)[0] == 4
+    got = propose_frames(u, n=1, annotated=[3], spread=1, pullback_power=2.0)
+    assert got == [29]  # the end of the pullback, farthest from frame 3
+    # equal distance: the more uncertain wins
+    u2 = np.full(31, 0.2)
+    u2[0], u2[30] = 0.3, 0.9
+    assert propose_frames(u2, n=1, annotated=[15], spread=1, pullback_power=2.0) == [30]
+    # cold start without a detector: farthest from the annotated frames, spread apart
+    cold = propose_frames(None, n=2, annotated=[0], spread=2, pullback_power=1.0, n_frames=20)
+    assert cold[0] == 19 and len(cold) == 2 and 0 not in cold and abs(cold[1] - 19) > 2
+    with pytest.raises(ValueError, match="uncertainty is None"):
+        propose_frames(None, n=2, pullback_power=1.0)

@@ -234,3 +234,16 @@ def test_lumen_centres_per_frame(synth, tmp_path):
     assert np.asarray(ds["manifest"]["pullbacks"][0]["center"]).shape == (3, 2)
     pred = run_steps(loop.predict_steps())
     assert pred.arcs.center_mode == "lumen" and len(pred.arcs.centers) == N
+
+
+def test_proposals_weighted_by_distance_along_the_pullback(synth):
+    """pullback_power > 0: proposals move to stretches of the pullback nobody annotated."""
+    pb, truth = synth
+    loop = AnnotationLoop(ArcAnnotator(pb.n_frames, pb.frame_shape, pb.mm_per_frame), pb,
+                          heldout_folds=0, pullback_power=2.0)  # fmt: skip
+    annotated = list(range(0, 12, 2))  # only the first third of the pullback
+    _annotate(loop.annotator, truth, annotated)
+    run_steps(loop.train_steps())
+    props = loop.propose(3)
+    assert len(props) == 3 and not set(props) & set(annotated)
+    assert min(props) > 14  # none beside the annotated stretch

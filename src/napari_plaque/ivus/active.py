@@ -28,6 +28,12 @@ fractions in cluster ``c`` added up; both maxima over the frames still free), so
 the detector's boundary and the parts of the pullback unlike anything annotated. Before the
 first train (no uncertainty yet) the same rule with ``uncertainty=None`` is a coverage cold
 start.
+
+With ``pullback_power > 0`` the uncertainty is instead weighed by the distance along the
+pullback to the nearest annotated frame: ``(0.1 + u / max u) * (d / max d) ** power``, so a
+proposal is both uncertain and in a stretch of the pullback nobody has annotated yet
+(neighbouring frames look alike; a detector can be *confidently* wrong over a whole stretch
+it has never seen, where uncertainty alone never looks).
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ __all__ = [
 ]
 
 #: the one home of the active-learning defaults (loop, CLI, benchmark read them)
-ACTIVE_DEFAULTS = {"n": 10, "spread": None}
+ACTIVE_DEFAULTS = {"n": 10, "spread": None, "pullback_power": 0.0}
 #: the frame-choice strategies the benchmark compares (uncertainty = :func:`propose_frames`)
 STRATEGIES = ("uncertainty", "random", "every-nth")
 
@@ -117,6 +123,8 @@ def propose_frames(
     spread: int | None = ACTIVE_DEFAULTS["spread"],
     exclude: Iterable[int] = (),
     descriptors: np.ndarray | None = None,
+    pullback_power: float = ACTIVE_DEFAULTS["pullback_power"],
+    n_frames: int | None = None,
 ) -> list[int]:
     """Up to ``n`` frames to annotate next, most uncertain first (see the module docstring).
 
@@ -127,15 +135,26 @@ def propose_frames(
     annotated : frames already annotated (never proposed)
     spread : proposals are more than ``spread`` frames apart (>= 1; None: from the pullback)
     exclude : other frames never proposed (e.g. held-out frames)
-    descriptors : (F, D) per-frame feature summaries (:func:`frame_descriptors`): weigh the
-        uncertainty by the distance to the annotated and proposed frames (module docstring);
-        with them ``uncertainty`` may be None (cold start: farthest-first)
+    descriptors : (F, D) per-frame feature-space content (:func:`frame_descriptors`): weigh
+        the uncertainty with the content no annotated or proposed frame covers (module
+        docstring); with them ``uncertainty`` may be None (cold start: coverage alone)
+    pullback_power : > 0: weigh ``0.1 + u / max u`` by ``(d / max d) ** pullback_power``, ``d``
+        the distance along the pullback (frames) to the nearest annotated frame (module
+        docstring); ``uncertainty`` may then be None with ``n_frames`` given (cold start:
+        farthest along the pullback from the annotated frames)
+    n_frames : the pullback's frames, only where ``uncertainty`` is None
     """
+    n_frames_hint = n_frames
+    annotated = [int(f) for f in annotated]
     if uncertainty is None:
-        if descriptors is None:
-            raise ValueError("uncertainty is None: give descriptors (cold start)")
-        uncertainty = np.ones(len(descriptors))
+        if descriptors is None and not (pullback_power > 0 and n_frames_hint is not None):
+            raise ValueError(
+                "uncertainty is None: give descriptors or pullback_power and n_frames"
+            )
+        uncertainty = np.ones(len(descriptors) if descriptors is not None else n_frames_hint)
     u = np.asarray(uncertainty, float)
+    if pullback_power > 0 and u.ndim == 1:
+        u = _pullback_weighted(u, annotated, float(pullback_power))
     if u.ndim != 1:
         raise ValueError(f"uncertainty must be one value per frame, got shape {u.shape}")
     n_frames = u.size
@@ -160,6 +179,20 @@ def propose_frames(
         out.append(f)
         taken[max(0, f - gap) : f + gap + 1] = True
     return out
+
+
+def _pullback_weighted(u: np.ndarray, annotated: Iterable[int], power: float) -> np.ndarray:
+    """``(0.1 + u / max u) * (d / max d) ** power``, d: frames to the nearest annotated frame."""
+    n_frames = u.size
+    ann = np.array(sorted({int(f) for f in annotated if 0 <= int(f) < n_frames}), int)
+    fin = np.isfinite(u)
+    umax = float(np.max(u[fin])) if fin.any() else 0.0
+    un = np.where(fin, 0.1 + (u / umax if umax > 0 else 1.0), np.nan)
+    if ann.size == 0:
+        return un
+    d = np.abs(np.arange(n_frames)[:, None] - ann[None, :]).min(axis=1).astype(float)
+    dmax = float(d.max())
+    return un * ((d / dmax) ** power if dmax > 0 else 1.0)
 
 
 def _propose_diverse(u, n, annotated, blocked, gap, descriptors, tau=0.5) -> list[int]:

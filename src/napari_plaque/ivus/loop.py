@@ -267,6 +267,9 @@ class AnnotationLoop:
     n_proposals : how many frames active learning proposes after each train
     spread : proposed frames are more than this many frames apart (>= 1: never neighbours;
         None: chosen from the pullback, see :mod:`napari_plaque.ivus.active`)
+    pullback_power : > 0: weigh each frame's uncertainty by its distance along the pullback
+        to the nearest annotated frame to this power (:func:`~.active.propose_frames`; 0: by
+        uncertainty alone)
     seed : random seed (SVM subsampling, deep training)
     heldout_folds : blocks of annotated frames held out in turn for the learning curve
     work_dir : folder for the pool's cached training sets (default: a temporary folder)
@@ -299,6 +302,7 @@ class AnnotationLoop:
         seed: int = 0,
         heldout_folds: int = HELDOUT_FOLDS,
         work_dir: str | Path | None = None,
+        pullback_power: float = ACTIVE_DEFAULTS["pullback_power"],
     ) -> None:
         if annotator.n_frames != pullback.n_frames or tuple(annotator.frame_shape) != tuple(
             pullback.frame_shape
@@ -313,6 +317,7 @@ class AnnotationLoop:
         self.cls = cls
         self.n_proposals = int(n_proposals)
         self.spread = spread
+        self.pullback_power = float(pullback_power)
         self.seed = int(seed)
         self.heldout_folds = int(heldout_folds)
         self.pool: list[PoolEntry] = []
@@ -818,7 +823,7 @@ class AnnotationLoop:
         else:
             new = propose_frames(
                 u, self.n_proposals if n is None else int(n), self.annotated_frames().tolist(),
-                self.spread, self.excluded,
+                self.spread, self.excluded, pullback_power=self.pullback_power,
             )
         self.proposals = new
         self.proposals_changed.emit()
