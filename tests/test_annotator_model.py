@@ -305,3 +305,29 @@ def test_compute_gating_on_a_beating_sequence():
     assert ann.gating_confidence == pytest.approx(g.confidence)
     f = ann.next_ed_frame(0)
     assert f is not None and f in set(g.frames.tolist())
+
+
+def test_annotator_for_a_pullback_refuses_another_pullbacks_arcs(tmp_path):
+    """The annotator knows its pullback: loading (or restoring) arcs saved for another pullback
+    of the same size is refused with the file named, not silently taken."""
+    from napari_plaque.io.errors import FormatError
+    from napari_plaque.ivus.annotator import ArcAnnotator
+    from napari_plaque.samples.ivus import make_pullback_frames
+    from napari_plaque.types import Pullback
+
+    def pullback(seed):
+        frames, truth = make_pullback_frames(n_frames=6, size=64, seed=seed)
+        return Pullback(frames, truth["frame_time_s"], truth["pullback_rate_mm_s"],
+                        truth["pixel_spacing_mm"])
+
+    a, b = pullback(1), pullback(2)
+    ann_a = ArcAnnotator.for_pullback(a)
+    ann_a.add_arc(2, "calcium", 10.0, 80.0)
+    path = tmp_path / "a.arcs.json"
+    ann_a.save_to(path)  # the annotator records its pullback in the file
+    ann_b = ArcAnnotator.for_pullback(b)
+    with pytest.raises(FormatError, match="a.arcs.json"):
+        ann_b.load_from(path)
+    again = ArcAnnotator.for_pullback(a)
+    again.load_from(path)
+    assert len(again.arcset.arcs) == 1

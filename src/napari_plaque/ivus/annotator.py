@@ -181,6 +181,11 @@ class ArcSectorStack(LazyFrameStack):
         self._get_arcs = get_arcs
         self.band = band
 
+    @property
+    def arcset(self):
+        """The ArcSet drawn now (the annotator's live arcs; None: nothing)."""
+        return self._get_arcs()
+
     def frame(self, f: int) -> np.ndarray:
         arcs = self._get_arcs()
         if arcs is None or not arcs.arcs_for(f):
@@ -224,8 +229,12 @@ class ArcAnnotator(Undoable):
         restore: bool = True,
         classes: tuple[str, ...] | list[str] = DEFAULT_CLASSES,
         n_alines: int = DEFAULT_N_ALINES,
+        pullback_id: str | None = None,
     ) -> None:
         self.n_frames = int(n_frames)
+        #: the pullback's id (:func:`.arcs.pullback_uid`): arcs files of another pullback are
+        #: refused on restore and load (None: only the frame count and size are checked)
+        self.pullback_id = pullback_id
         self.frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
         self.mm_per_frame = float(mm_per_frame)
         self.n_alines = int(n_alines)
@@ -246,7 +255,8 @@ class ArcAnnotator(Undoable):
         self._pred_gen = 0
         if restore and self.save_path is not None and self.save_path.exists():
             try:
-                self.arcset = load_arcs(self.save_path, self.n_frames, self.frame_shape)
+                self.arcset = load_arcs(self.save_path, self.n_frames, self.frame_shape,
+                                        pullback=self.pullback_id)
                 self.message = f"restored {len(self.arcset.arcs)} arcs"
             except FormatError as exc:
                 # never overwrite a file we could not read: keep working, save elsewhere
@@ -257,8 +267,11 @@ class ArcAnnotator(Undoable):
     @classmethod
     def for_pullback(cls, pullback: Any, **kwargs: Any) -> ArcAnnotator:
         """An annotator for a :class:`~napari_plaque.types.Pullback`; autosaves beside its file."""
+        from .arcs import pullback_uid
+
         source = getattr(pullback, "source", "") or ""
         kwargs.setdefault("save_path", autosave_path(source) if source else None)
+        kwargs.setdefault("pullback_id", pullback_uid(pullback))
         return cls(pullback.n_frames, pullback.frame_shape, pullback.mm_per_frame, **kwargs)
 
     # -- history ------------------------------------------------------------------------------
@@ -576,6 +589,8 @@ class ArcAnnotator(Undoable):
             self.save_error = "not saved: choose a file with 'Save as...'"
             self.save_state.emit(self.save_error, False)
             return False
+        if self.pullback_id and not self.arcset.pullback_uid:
+            self.arcset.stamp(self.pullback_id, self.n_alines)  # the file records its pullback
         try:
             save_arcs(self.arcset, self.save_path)
         except ArcsConflictError as exc:
@@ -603,7 +618,8 @@ class ArcAnnotator(Undoable):
 
     def load_from(self, path: str | Path) -> None:
         """Replace the arcs by those of an arcs file (undoable); FormatError if it does not fit."""
-        arcs = load_arcs(path, n_frames=self.n_frames, frame_shape=self.frame_shape)
+        arcs = load_arcs(path, n_frames=self.n_frames, frame_shape=self.frame_shape,
+                         pullback=self.pullback_id)
         self._push()
         self.arcset = arcs
         self._changed()

@@ -59,7 +59,7 @@ def annotated_arcs(pullback_layer, labels_layer=None):
     data = getattr(labels_layer, "data", None)
     data = getattr(data, "__wrapped__", data)  # a plugin dock sees napari's public-only proxy
     if isinstance(data, ArcSectorStack):
-        arcs = data._get_arcs()  # the annotator's live ArcSet (no public accessor yet)
+        arcs = data.arcset  # the annotator's live ArcSet, unsaved edits included
         if arcs is not None and (arcs.n_frames, tuple(arcs.frame_shape)) == (
             pb.n_frames,
             tuple(pb.frame_shape),
