@@ -14,7 +14,9 @@ Baseline, in the same process: the polar transform done the usual way, frame by 
 Claim (issue 25): the whole pipeline (features + prediction + arcs) runs at >= 300,000
 A-lines/s on the idle 2-core development machine. The script prints the wall-clock rate and
 the CPU time per frame (all threads; less sensitive to other processes on a shared machine)
-with the load average.
+with the load average, and the same pipeline with the reference polar formula (four gathers
+per sample, as before the sparse-matrix form) alternated in the same process, with identical
+labels asserted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--baseline-frames", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3, help="pipeline runs (best is reported)")
+    ap.add_argument(
+        "--no-reference", action="store_true", help="skip the four-gather reference runs"
+    )
     args = ap.parse_args()
 
     from scipy.ndimage import map_coordinates
@@ -84,15 +89,30 @@ def main() -> None:
     print(f"  map_coordinates per frame: {t_base:.3f} s   batched maps: {t_ours:.3f} s")
     print(f"  speed-up {t_base / t_ours:.1f}x   max abs difference {err:.3g}")
 
-    # -- the whole pipeline
+    # -- the whole pipeline; "reference": the same with the polar samples by four gathers (the
+    # formula before the sparse-matrix form, issue 25), alternated in this process
+    from napari_plaque.ivus.polar import PolarGrid
+
+    fast_sample = PolarGrid.sample
     predict_pullback(model, Pullback(frames[:8], truth["frame_time_s"],
                                      truth["pullback_rate_mm_s"], px))  # warm-up (maps)
-    walls, cpus = [], []
+    walls, cpus, ref_walls, ref_cpus = [], [], [], []
     for _ in range(args.repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         labels, arcs = predict_pullback(model, pb)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
+        if args.no_reference:
+            continue
+        PolarGrid.sample = PolarGrid.sample_gather
+        try:
+            t0, c0 = time.perf_counter(), time.process_time()
+            ref_labels, _ = predict_pullback(model, pb)
+            ref_walls.append(time.perf_counter() - t0)
+            ref_cpus.append(time.process_time() - c0)
+        finally:
+            PolarGrid.sample = fast_sample
+        assert np.array_equal(ref_labels, labels), "labels differ from the reference"
     t_all = min(walls)
     n_lines = args.frames * n_alines
     rate = n_lines / t_all
@@ -108,6 +128,16 @@ def main() -> None:
         f"{1000 * min(cpus) / args.frames:.2f} ms per frame (all threads); load average "
         "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     )
+    if ref_cpus:
+        print(
+            f"  reference (polar by four gathers), same process: best wall {min(ref_walls):.2f} s "
+            f"= {n_lines / min(ref_walls):,.0f} A-lines/s; CPU "
+            f"{1000 * min(ref_cpus) / args.frames:.2f} ms per frame; labels identical"
+        )
+    # on an idle 2-core machine the per-frame work runs on both cores: an estimate of the
+    # idle rate from the CPU time (an upper bound: it assumes perfect scaling)
+    est = n_lines / (min(cpus) / min(2, os.cpu_count() or 1))
+    print(f"  idle estimate from CPU time (perfect 2-core scaling): {est:,.0f} A-lines/s")
     how = "measured" if args.frames == 3000 else "extrapolated"
     print(f"3000-frame pullback ({how}): {t3000:.1f} s  (target < 30 s: ratio {t3000 / 30:.2f})")
 

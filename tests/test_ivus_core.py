@@ -126,6 +126,47 @@ def test_polar_matrix_form_equals_the_gathers_bit_for_bit(monkeypatch, dtype):
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), (img.dtype, kw)
 
 
+def _reference_grid_maps(frame_shape, center, n_alines, depth_samples, depth_px):
+    """The sampling maps as computed before issue 25's rewrite, kept as the reference."""
+    rows, cols = frame_shape
+    theta = np.radians(aline_angles_deg(n_alines))[:, None]
+    frac = ((np.arange(depth_samples) + 0.5) / depth_samples)[None, :]
+    sin_t, cos_t = np.sin(theta), np.cos(theta)
+    reach = 1.0 / np.hypot(sin_t / depth_px[0], cos_t / depth_px[1])
+    r = center[0] + sin_t * frac * reach
+    c = center[1] + cos_t * frac * reach
+    r0, c0 = np.floor(r), np.floor(c)
+    fr, fc = (r - r0).astype(np.float32), (c - c0).astype(np.float32)
+    idx, w = [], []
+    for dr, dc, wt in (
+        (0, 0, (1 - fr) * (1 - fc)),
+        (0, 1, (1 - fr) * fc),
+        (1, 0, fr * (1 - fc)),
+        (1, 1, fr * fc),
+    ):
+        rr, cc = r0 + dr, c0 + dc
+        inside = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)
+        flat = np.where(inside, np.clip(rr, 0, rows - 1) * cols + np.clip(cc, 0, cols - 1), 0)
+        idx.append(flat.astype(np.int64).ravel())
+        w.append(np.where(inside, wt, 0).astype(np.float32).ravel())
+    return np.stack(idx), np.stack(w)
+
+
+def test_polar_grid_maps_equal_the_reference_bit_for_bit():
+    from napari_plaque.ivus import polar
+
+    rng = np.random.default_rng(0)
+    for shape in ((512, 512), (161, 200), (40, 41)):
+        centres = [(255.5, 255.5), (10.3, 150.7), (-5.2, 3.0), (0.0, 0.0)]
+        centres += [(shape[0] - 1.0, shape[1] + 3.5)]
+        centres += [tuple(rng.uniform(-10, 520, 2)) for _ in range(3)]
+        for cen in centres:
+            for dpx in ((200.0, 200.0), (230.4, 153.6), (20.0, 20.0)):
+                g = polar._grid(shape, cen, 360, 64, dpx)
+                idx, w = _reference_grid_maps(shape, cen, 360, 64, dpx)
+                assert np.array_equal(g.idx, idx) and g.w.tobytes() == w.tobytes(), (cen, dpx)
+
+
 # ---------------------------------------------------------------- arcs
 
 

@@ -19,7 +19,7 @@ adds an exact +0 there), hence bit-identical results, with a quarter of the memo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -69,7 +69,11 @@ class PolarGrid:
     depth_px: tuple[float, float]  # (rows, cols) radius in pixels (differs if pixels anisotropic)
     idx: np.ndarray  # (4, N*D) int64 flat indices into the frame
     w: np.ndarray  # (4, N*D) float32 bilinear weights (0 outside the frame)
-    matrix: Any = None  # (N*D, rows*cols) float32 CSR of the non-zero weights, corner order
+    # (N*D, rows*cols) float32 CSR of the non-zero weights in corner order: built when the grid
+    # samples a second frame (a lumen-centred grid serves one frame: the gathers are cheaper)
+    matrix: Any = field(default=None, compare=False, repr=False)
+
+    _sampled: list = field(default_factory=lambda: [False], compare=False, repr=False)
 
     @property
     def polar_shape(self) -> tuple[int, int]:
@@ -82,8 +86,13 @@ class PolarGrid:
         # the four-gather formula computes in the promoted type of the frames and the float32
         # weights; the matrix product does the same products and sums in that type
         ct = np.result_type(flat.dtype, np.float32)
-        if ct not in (np.float32, np.float64) or self.matrix is None or not _matrix_exact(flat):
+        if ct not in (np.float32, np.float64) or not _matrix_exact(flat):
             return self.sample_gather(frames)
+        if self.matrix is None:
+            if flat.shape[0] < 2 and not self._sampled[0]:
+                self._sampled[0] = True
+                return self.sample_gather(frames)
+            object.__setattr__(self, "matrix", _weight_matrix(self))
         m = self.matrix if ct == np.float32 else self.matrix.astype(np.float64)
         out = np.empty((flat.shape[0], self.n_alines * self.depth_samples), ct)
         for b in range(flat.shape[0]):
@@ -130,6 +139,25 @@ def _weight_matrix(grid: PolarGrid):
     return csr_array((data, indices, indptr), shape=(n_samples, n_pixels), copy=False)
 
 
+@lru_cache(maxsize=8)
+def _offsets(
+    n_alines: int, depth_samples: int, depth_px: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column offsets (N, D) float64 of the polar samples from the centre."""
+    theta = np.radians(aline_angles_deg(n_alines))[:, None]
+    frac = ((np.arange(depth_samples) + 0.5) / depth_samples)[None, :]
+    # sample along the A-line's *pixel* angle (the convention of from_polar, pixel_angles_deg
+    # and arc rendering); with non-square pixels the covered depth is an ellipse in pixels (a
+    # circle in mm), reached at radius R(theta) along that direction
+    sin_t, cos_t = np.sin(theta), np.cos(theta)
+    reach = 1.0 / np.hypot(sin_t / depth_px[0], cos_t / depth_px[1])
+    dr = sin_t * frac * reach
+    dc = cos_t * frac * reach
+    dr.setflags(write=False)
+    dc.setflags(write=False)
+    return dr, dc
+
+
 @lru_cache(maxsize=32)
 def _grid(
     frame_shape: tuple[int, int],
@@ -139,39 +167,29 @@ def _grid(
     depth_px: tuple[float, float],
 ) -> PolarGrid:
     rows, cols = frame_shape
-    theta = np.radians(aline_angles_deg(n_alines))[:, None]
-    frac = ((np.arange(depth_samples) + 0.5) / depth_samples)[None, :]
-    # sample along the A-line's *pixel* angle (the convention of from_polar, pixel_angles_deg
-    # and arc rendering); with non-square pixels the covered depth is an ellipse in pixels (a
-    # circle in mm), reached at radius R(theta) along that direction
-    sin_t, cos_t = np.sin(theta), np.cos(theta)
-    reach = 1.0 / np.hypot(sin_t / depth_px[0], cos_t / depth_px[1])
-    r = center[0] + sin_t * frac * reach
-    c = center[1] + cos_t * frac * reach
+    off_r, off_c = _offsets(n_alines, depth_samples, depth_px)
+    r = (center[0] + off_r).ravel()  # the same float64 sums as centre + sin * frac * reach
+    c = (center[1] + off_c).ravel()
     r0 = np.floor(r)
     c0 = np.floor(c)
     fr = (r - r0).astype(np.float32)
     fc = (c - c0).astype(np.float32)
-    idx = []
-    w = []
-    for dr, dc, wt in (
-        (0, 0, (1 - fr) * (1 - fc)),
-        (0, 1, (1 - fr) * fc),
-        (1, 0, fr * (1 - fc)),
-        (1, 1, fr * fc),
-    ):
-        rr = r0 + dr
-        cc = c0 + dc
-        inside = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)
-        flat = np.where(inside, np.clip(rr, 0, rows - 1) * cols + np.clip(cc, 0, cols - 1), 0)
-        idx.append(flat.astype(np.int64).ravel())
-        w.append(np.where(inside, wt, 0).astype(np.float32).ravel())
-    grid = PolarGrid(
-        frame_shape, center, n_alines, depth_samples, depth_px, np.stack(idx), np.stack(w)
-    )
+    gr, gc = 1 - fr, 1 - fc
+    # corner (dr, dc) is inside when row r0 + dr and column c0 + dc are; its flat index is
+    # (r0 + dr) * cols + c0 + dc (exact integers), 0 and weight 0 outside
+    r_in = ((r0 >= 0) & (r0 < rows), (r0 >= -1) & (r0 < rows - 1))
+    c_in = ((c0 >= 0) & (c0 < cols), (c0 >= -1) & (c0 < cols - 1))
+    base = r0 * cols + c0
+    idx = np.zeros((4, r.size), np.int64)
+    w = np.zeros((4, r.size), np.float32)
+    for k, (dr, dc, wr, wc) in enumerate(((0, 0, gr, gc), (0, 1, gr, fc), (1, 0, fr, gc),
+                                          (1, 1, fr, fc))):  # fmt: skip
+        inside = r_in[dr] & c_in[dc]
+        np.copyto(idx[k], base + (dr * cols + dc), where=inside, casting="unsafe")
+        np.multiply(wr, wc, out=w[k], where=inside)
+    grid = PolarGrid(frame_shape, center, n_alines, depth_samples, depth_px, idx, w)
     grid.idx.setflags(write=False)
     grid.w.setflags(write=False)
-    object.__setattr__(grid, "matrix", _weight_matrix(grid))
     return grid
 
 
