@@ -29,3 +29,18 @@ def test_options_from_takes_the_keyword_options_only():
     assert api.options_of(f) == ("step_mm", "json_out")
     assert api.options_from(f, ns) == {"step_mm": 1.0}
     assert api.options_from(f, {"step_mm": 2.0}, json_out="o") == {"step_mm": 2.0, "json_out": "o"}
+
+
+def test_study_options_put_the_manifest_inputs_and_values_in_place():
+    from pathlib import Path
+
+    from napari_plaque.cohort import Study
+
+    def f(path, *, arcs=None, ref=None, rotation_deg=0.0, worst=10):
+        return path
+
+    st = Study("P1", Path("/data/p1.dcm"), inputs={"arcs": "/data/p1.arcs.json", "ref": ""},
+               values={"rotation_deg": 12.5})
+    opts = api.study_options(f, {"worst": 3, "arcs": "/cli/given.json", "workers": 2}, st)
+    assert opts == {"arcs": str(Path("/data/p1.arcs.json")), "ref": None, "rotation_deg": 12.5,
+                    "worst": 3}

@@ -91,7 +91,8 @@ def study_options(func: Callable[..., Any], params: Mapping[str, Any], study: An
     :func:`napari_plaque.cohort.cli.study_args`, without building a ``Namespace``)."""
     merged = dict(params)
     for k in getattr(study, "inputs", {}) or {}:
-        merged[k.replace("-", "_")] = str(study.input_path(k))
+        p = study.input_path(k)  # an empty manifest cell: None, not the text "None"
+        merged[k.replace("-", "_")] = None if p is None else str(p)
     for k, v in (getattr(study, "values", {}) or {}).items():
         merged[k.replace("-", "_")] = v
     return options_from(func, merged, **override)
