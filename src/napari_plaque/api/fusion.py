@@ -11,7 +11,7 @@ from typing import Any
 
 from ..fusion.join import JOIN_DEFAULTS
 from ..fusion.mapping import DEFAULTS as MAPPING_DEFAULTS
-from ..fusion.stats import STATS_DEFAULTS
+from ..fusion.stats import STATS_DEFAULTS, TRANSFORMS
 from ..outcomes.survival import SURVIVAL_DEFAULTS
 from ..outcomes.synthetic import make_study
 from ._inputs import pullback as _pullback
@@ -223,7 +223,7 @@ def study_stats(
     *,
     outcome: str | None = None,
     linear: str | None = None,
-    transform: str = "none",
+    transform: str = TRANSFORMS[0],  # none
     aggregate: str | None = None,
     predictors: str | Sequence[str] | None = None,
     adjust: str | Sequence[str] | None = None,
@@ -263,7 +263,7 @@ def study_stats(
     survival = time is not None or event is not None
     if linear and (survival or outcome):
         raise ValueError("give one analysis: --outcome, --linear or --time/--event")
-    if transform != "none" and not linear:
+    if transform != TRANSFORMS[0] and not linear:
         raise ValueError("--transform applies to the --linear outcome")
     if aggregate:
         if survival:

@@ -133,7 +133,7 @@ def register(sub) -> None:
     s.add_argument(
         "--transform",
         choices=TRANSFORMS,
-        default="none",
+        default=TRANSFORMS[0],
         help="transform of the --linear outcome before the fit",
     )
     s.add_argument(
