@@ -9,7 +9,10 @@ selected with ``labels == i``, or cropped with ``find_objects`` first), asserts 
 lesions and scores, and prints the timings (best of up to 3 runs for the loops and up to 15 for
 the vectorised scoring, at most ~5 s per method: the best of several runs estimates the time
 without other processes, and the short run needs more draws on a shared machine) with the
-load average, and the ratios. Run: ``.venv/bin/python benchmarks/bench_cac.py [--noise-hu 20]``.
+load average, and the ratios, and the best CPU time of each (all threads; the CPU-time ratio
+is a lower bound of the idle wall ratio). ``--reference OLD_calcium.py`` also times an older
+``ccta/calcium.py`` alternated with today's in the same process (identical lesion tables
+asserted). Run: ``.venv/bin/python benchmarks/bench_cac.py [--noise-hu 20] [--reference F]``.
 
 Claim (issue 25): the published-style loop / vectorised ratio is >= 15x on the 2-core
 development machine (one pass over the volume: threshold, gather and run-length cut per chunk
@@ -85,29 +88,64 @@ def naive_score(hu, spacing, threshold=130.0, min_area=1.0, crop=True):
     return rows
 
 
-def _timed(fn, repeat: int = 3, max_total_s: float = 5.0):
+CPU: dict[str, float] = {}  # best CPU time (s, all threads) per timed method
+
+
+def _timed(fn, repeat: int = 3, max_total_s: float = 5.0, name: str = ""):
     """Run ``fn`` up to ``repeat`` times (fewer once ``max_total_s`` is spent); result, times."""
     times: list[float] = []
     while len(times) < repeat and sum(times) < max_total_s:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t)
+        CPU[name] = min(CPU.get(name, np.inf), time.process_time() - c)
     return out, times
+
+
+def _load_reference(path: str):
+    """An older ``calcium.py`` (e.g. ``git show REV:src/napari_plaque/ccta/calcium.py``) loaded
+    as a module of the package, to time it against today's code in the same process."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("napari_plaque.ccta._reference_calcium", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--noise-hu", type=float, default=20.0, help="image noise sd (default 20)")
-    noise = ap.parse_args().noise_hu
+    ap.add_argument(
+        "--reference",
+        metavar="CALCIUM_PY",
+        help="an older ccta/calcium.py to time against today's, alternated in this process "
+        "(lesion tables asserted identical)",
+    )
+    args = ap.parse_args()
+    noise = args.noise_hu
     t0 = time.perf_counter()
     vol = make_volume(noise_hu=noise)
     print(f"noise sd {noise:g} HU")
     print(f"volume {vol.shape} {vol.dtype}, built in {time.perf_counter() - t0:.1f} s")
     calcium_score(vol[:10], SPACING)  # warm-up (imports)
 
-    res, times = _timed(lambda: calcium_score(vol, SPACING), repeat=15)
-    rows, slow_times = _timed(lambda: naive_score(vol, SPACING, crop=True))
-    rows_full, slowest_times = _timed(lambda: naive_score(vol, SPACING, crop=False))
+    res, times = _timed(lambda: calcium_score(vol, SPACING), repeat=15, name="fast")
+    if args.reference:
+        ref_mod = _load_reference(args.reference)
+        ref_mod.calcium_score(vol[:10], SPACING)
+        ref_times, times = [], []
+        for _ in range(10):  # alternated: both see the same load
+            ref_res, t_ref = _timed(lambda: ref_mod.calcium_score(vol, SPACING), 1, name="ref")
+            res, t_new = _timed(lambda: calcium_score(vol, SPACING), 1, name="fast")
+            ref_times += t_ref
+            times += t_new
+        for name in res.lesions.dtype.names:
+            assert np.array_equal(res.lesions[name], ref_res.lesions[name], equal_nan=True), name
+    rows, slow_times = _timed(lambda: naive_score(vol, SPACING, crop=True), name="crop")
+    rows_full, slowest_times = _timed(lambda: naive_score(vol, SPACING, crop=False), name="full")
     fast, slow, slowest = min(times), min(slow_times), min(slowest_times)
     assert rows_full == rows
 
@@ -135,9 +173,20 @@ def main() -> None:
     print(f"per-slice, per-lesion loop, find_objects crops:       {fmt(slow_times)}")
     import os
 
+    if args.reference:
+        print(f"reference calcium.py ({args.reference}), alternated: {fmt(ref_times)}; "
+              "lesion tables identical")
     print("load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"ratio (published-style loop / vectorised): {slowest / fast:.1f}x")
     print(f"ratio (cropped loop / vectorised):         {slow / fast:.1f}x")
+    cpu = ", ".join(f"{k} {1000 * v:.1f}" for k, v in CPU.items())
+    print(f"best CPU time, ms (all threads): {cpu}")
+    # an idle estimate from CPU time: the loops are single-threaded (idle wall ~ their CPU
+    # time); the vectorised scoring's wall time is at least its CPU time / the cores it uses
+    print(
+        "CPU-time ratio (published-style loop / vectorised; a lower bound of the idle wall "
+        f"ratio when the vectorised scoring scales on the cores): {CPU['full'] / CPU['fast']:.1f}x"
+    )
 
 
 if __name__ == "__main__":
