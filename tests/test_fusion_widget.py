@@ -140,6 +140,7 @@ def test_analyse_vessel_in_a_worker(fusion, qtbot):
     w.analyse_vessel()
     qtbot.waitUntil(lambda: len(s.ct_lesions) == 2, timeout=60000)
     qtbot.waitUntil(lambda: s.result is not None and len(s.result.lesions) == 2, timeout=5000)
+    assert "vessel analysis of synthetic" in w.status.text()  # the image it came from
     for les, true in zip(s.result.lesions, case.lesions, strict=True):
         assert abs(les["start_mm"] - true["start_mm"]) < 2.5
         assert les["ivus_frames"] is not None

@@ -272,10 +272,13 @@ class FusionWidget(QWidget):
             self.status.setText("choose a CT layer and load its centreline first")
             return
 
+        ct_name = self.ct_combo.currentText()
+
         def done(res) -> None:
             self.vessel_result = res
             d = res.to_dict()
             self.set_vessel_result(float(d["length_mm"]), d["lesions"])
+            self.status.setText(f"{self.status.text()} (vessel analysis of {ct_name})")
 
         self.status.setText("analysing the vessel...")
         self._worker = start_worker(
