@@ -8,7 +8,7 @@ replaces a file it did not write unless ``--overwrite`` is given (that study's e
 
 The tests marked ``xfail(strict=False)`` wait for their command to route its per-study name
 through ``napari_plaque.cohort.cli.study_output`` (the coordinator applies those lines);
-``vessel --roi-out`` does already.
+``vessel --roi-out`` and ``predict-arcs --out`` do already.
 """
 
 from __future__ import annotations
@@ -213,7 +213,6 @@ def svm_model(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs cli/ivus.py _per_study_out -> study_output")
 def test_predict_arcs_out_never_replaces_a_file_unless_overwrite(svm_model, tmp_path):
     model, dcm = svm_model
     out = tmp_path / "arcs"
