@@ -131,7 +131,8 @@ def main() -> None:
     if ref_cpus:
         print(
             f"  reference (polar by four gathers), same process: best wall {min(ref_walls):.2f} s "
-            f"= {n_lines / min(ref_walls):,.0f} A-lines/s; CPU "
+            f"= {n_lines / min(ref_walls):,.0f} A-lines/s (wall s: "
+            f"{', '.join(f'{w:.2f}' for w in ref_walls)}); CPU "
             f"{1000 * min(ref_cpus) / args.frames:.2f} ms per frame; labels identical"
         )
     # on an idle 2-core machine the per-frame work runs on both cores: an estimate of the
