@@ -61,6 +61,8 @@ seeds 5-9: 18, 8, 14, 17, 5 (spread / random = 0.47 there, 0.78 on seeds 0-4).
   random's, not <= 0.5 x. ``coverage`` (k-means coverage of the feature space) did not help
   (the confidently wrong A-lines share clusters with calcium). The pullback-spread
   ``every-nth`` baseline is the best at every target (median 5).
+- ``--spread-power`` sweep (seeds 0-9, F1 0.85 medians): 1 -> 7.5, 2 -> 7, 4 -> 7, 8 -> 7
+  frames (random over seeds 0-9: 7.5, every-nth 5).
 - With ``--start 2 --batch 3 --max-frames 41`` (F1 0.85, seeds 0-4): uncertainty 14,
   spread 8, coverage 5, random 8, every-nth 8 (medians; coverage 5, 5, 5, 17, 11).
 - Default preset (``--preset default``; one or two frames with calcium give F1 0.85-0.97):
@@ -137,7 +139,7 @@ def run_strategy(name, pb, truth, test, start, args, base_loop, seed, target) ->
     y_test = truth.class_labels("calcium", 360)[test]
     order = random_frames(n, n, exclude=test, seed=seed + 1000)
     np.random.default_rng(seed + 2000).shuffle(order)  # the random strategy's order
-    loop = _new_loop(pb, base_loop, args.spread, SPREAD_POWER if name == "spread" else 0.0)
+    loop = _new_loop(pb, base_loop, args.spread, args.spread_power if name == "spread" else 0.0)
     loop.excluded = set(test.tolist())
     desc = frame_descriptors(next(iter(base_loop._features.values()))) if name == "coverage" else None
     have = list(start)
@@ -161,7 +163,7 @@ def run_strategy(name, pb, truth, test, start, args, base_loop, seed, target) ->
             new = propose_frames(u, k, have, loop.spread, loop.excluded, descriptors=desc)
         elif name == "spread":  # cold start (no detector yet): farthest along the pullback
             new = propose_frames(None, k, have, loop.spread, loop.excluded,
-                                 pullback_power=SPREAD_POWER, n_frames=n)  # fmt: skip
+                                 pullback_power=args.spread_power, n_frames=n)  # fmt: skip
         else:  # random (also for uncertainty while the frames hold one class only)
             new = [f for f in order if f not in have][:k]
         if not new:
@@ -240,6 +242,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=1, help="frames added per round")
     ap.add_argument("--max-frames", type=int, default=40)
     ap.add_argument("--spread", type=int, default=None, help="proposal spacing (None: auto)")
+    ap.add_argument("--spread-power", type=float, default=SPREAD_POWER,
+                    help="the spread strategy's pullback_power")  # fmt: skip
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     ap.add_argument("--no-refit", action="store_true", help="skip the 50,000 A-line refit")
     ap.add_argument("--verbose", action="store_true", help="print each curve")
