@@ -69,3 +69,11 @@ def test_all_samples_written_and_their_commands_run(tmp_path, monkeypatch):
                 continue
             argv = shlex.split(cmd)[1:]
             assert main(argv) == 0, cmd
+
+
+def test_samples_is_a_napari_plaque_command(tmp_path):
+    """Registered with the CLI (not only a module with a parser): ``napari-plaque samples``."""
+    from napari_plaque.cli import main
+
+    assert main(["samples", str(tmp_path / "s"), "--only", "cxr"]) == 0
+    assert any((tmp_path / "s").rglob("*"))

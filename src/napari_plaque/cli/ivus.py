@@ -150,7 +150,9 @@ def _per_study_out(params: dict, study, suffix: str) -> Path:
     """Where one study's output goes: ``--out`` itself for one study named on the command
     line, else ``<--out folder>/<study><suffix>`` (a manifest 'out' column wins)."""
     if study.inputs.get("out"):
-        return study.input_path("out")
+        from ..cohort.cli import new_output
+
+        return new_output(params, study.input_path("out"))  # never replaces unless --overwrite
     if params.get("_single"):
         return Path(params["out"])
     from ..cohort.cli import study_output

@@ -126,7 +126,8 @@ class RowTableView(QTableView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setAlternatingRowColors(True)
+        # no alternating row colours: Qt's default alternate base is near-white, which shows
+        # as blank rows under napari's dark theme
         self.setWordWrap(False)
         vh = self.verticalHeader()
         vh.setVisible(False)
