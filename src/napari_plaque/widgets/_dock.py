@@ -1,0 +1,397 @@
+"""One base for the docks: a layer picker by kind, a worker with progress + Cancel, the "dock
+was deleted" guard and forms from a core ``*_DEFAULTS`` dict (napari-threedee's way: one
+component base, the docks say only what differs).
+
+- :class:`LayerKind` and :class:`LayerPicker`: a combo box of the viewer's layers of one kind,
+  kept in sync with the layer list; the default follows :func:`napari_plaque.layers.default_layer`
+  (one rule for every dock) and a user's own choice is kept (:func:`._common.refill_combo`).
+- :func:`dock_alive` and :class:`Links`: napari keeps calling a dock's callbacks after Qt has
+  deleted the dock (the viewer lives on); every callback connected through :class:`Links` first
+  asks :func:`dock_alive` and, when the dock is gone, disconnects everything it connected.
+- :class:`DockBase`: a ``QWidget`` with ``viewer``, ``links``, :meth:`DockBase.layer_picker`,
+  :meth:`DockBase.form` (:func:`._form.parameter_form`), :meth:`DockBase.build_run_row` (Run,
+  Cancel, progress bar, status line) and :meth:`DockBase.start` (:func:`._worker.start_worker`:
+  each yield advances the bar, Cancel stops the worker at its next yield and nothing it would
+  have returned reaches the viewer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Mapping
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from ..layers import default_layer, layer_tag
+from ._common import refill_combo
+from ._form import form_values, parameter_form
+from ._worker import start_worker
+
+__all__ = [
+    "NONE",
+    "DockBase",
+    "LayerKind",
+    "LayerPicker",
+    "Links",
+    "dock_alive",
+    "layers_of_kind",
+]
+
+#: the entry of an optional picker that means "no layer"
+NONE = "(none)"
+
+
+class LayerKind(str, Enum):
+    """What a picker lists: the layer class, and the ``napari_plaque`` tag its default prefers."""
+
+    IMAGE = "image"  #: any image layer; a CT (tag ``ct``) is the default
+    LABELS = "labels"  #: any labels layer
+    PULLBACK = "pullback"  #: 3D image layers; an IVUS pullback (tag ``ivus``) is the default
+    RADIOGRAPH = "radiograph"  #: image layers but saliency maps; tag ``radiograph`` preferred
+
+    @property
+    def tag(self) -> str | None:
+        return _KIND_TAGS[self]
+
+
+_KIND_TAGS = {
+    LayerKind.IMAGE: "ct",
+    LayerKind.LABELS: None,
+    LayerKind.PULLBACK: "ivus",
+    LayerKind.RADIOGRAPH: "radiograph",
+}
+
+
+def layers_of_kind(viewer, kind: LayerKind | str, min_ndim: int = 0) -> list:
+    """The viewer's layers a picker of ``kind`` lists, in viewer order."""
+    import napari.layers
+
+    kind = LayerKind(kind)
+    cls = napari.layers.Labels if kind is LayerKind.LABELS else napari.layers.Image
+    if kind is LayerKind.PULLBACK:
+        min_ndim = max(min_ndim, 3)
+    out = []
+    for ly in viewer.layers:
+        if not isinstance(ly, cls) or ly.ndim < min_ndim:
+            continue
+        if kind is LayerKind.RADIOGRAPH and layer_tag(ly) == "cxr-saliency":
+            continue
+        out.append(ly)
+    return out
+
+
+# -- the "dock was deleted" guard ---------------------------------------------------------------
+def dock_alive(widget: Any) -> bool:
+    """False once Qt has deleted ``widget`` (its Python wrapper may live on in a callback)."""
+    if widget is None:
+        return False
+    try:
+        widget.objectName()
+    except RuntimeError:  # "wrapped C/C++ object ... has been deleted"
+        return False
+    return True
+
+
+class Links:
+    """The callbacks a dock connected to things that outlive it (viewer events, psygnal
+    signals, the viewer's mouse callbacks), each guarded: called after the dock was deleted,
+    it disconnects them all and does nothing. :meth:`detach` disconnects them on close."""
+
+    def __init__(self, owner: QWidget, on_detach: Callable[[], None] | None = None) -> None:
+        self.owner = owner
+        self._on_detach = on_detach
+        self._links: list[tuple[Any, Callable]] = []
+        self._mouse: list[tuple[list, Callable]] = []
+        self.detached = False
+
+    def guard(self, fn: Callable) -> Callable:
+        """``fn`` wrapped: runs while the owner lives; once it is deleted, detaches instead."""
+
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not dock_alive(self.owner):
+                self.detach()
+                return None
+            return fn(*args, **kwargs)
+
+        return guarded
+
+    def connect(self, emitter: Any, fn: Callable) -> Callable:
+        """Connect a guarded ``fn`` to ``emitter`` (napari EventEmitter or psygnal signal)."""
+        cb = self.guard(fn)
+        emitter.connect(cb)
+        self._links.append((emitter, cb))
+        return cb
+
+    def mouse(self, callbacks: list, fn: Callable) -> Callable:
+        """Append ``fn`` (a generator function, as napari's drag callbacks) to a viewer's or
+        layer's ``mouse_*_callbacks`` list, guarded."""
+        owner = self
+
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any):
+            if not dock_alive(owner.owner):
+                owner.detach()
+                return
+            out = fn(*args, **kwargs)
+            if out is not None and hasattr(out, "__next__"):
+                yield from out
+
+        callbacks.append(guarded)
+        self._mouse.append((callbacks, guarded))
+        return guarded
+
+    def detach(self) -> None:
+        """Disconnect every callback connected here (safe to call twice)."""
+        for emitter, cb in self._links:
+            with contextlib.suppress(RuntimeError, TypeError, ValueError, KeyError):
+                emitter.disconnect(cb)
+        for callbacks, cb in self._mouse:
+            with contextlib.suppress(ValueError):
+                callbacks.remove(cb)
+        self._links, self._mouse = [], []
+        if not self.detached and self._on_detach is not None:
+            self.detached = True
+            with contextlib.suppress(RuntimeError):
+                self._on_detach()
+        self.detached = True
+
+
+# -- the layer picker -----------------------------------------------------------------------------
+class LayerPicker(QComboBox):
+    """A combo box of the viewer's layers of one kind, kept in sync with the layer list.
+
+    The default is :func:`~napari_plaque.layers.default_layer` over the listed layers (the
+    kind's tag preferred, plus ``default_options``: ``prefer_words``, ``prefer_tags``,
+    ``avoid_words``...); a choice the user made stays while its layer exists. ``optional`` adds
+    :data:`NONE` first (and it is the default).
+    """
+
+    def __init__(
+        self,
+        viewer,
+        kind: LayerKind | str,
+        optional: bool = False,
+        min_ndim: int = 0,
+        links: Links | None = None,
+        parent: QWidget | None = None,
+        **default_options: Any,
+    ) -> None:
+        super().__init__(parent)
+        self.viewer, self.kind, self.optional = viewer, LayerKind(kind), optional
+        self.min_ndim = min_ndim
+        self.default_options = default_options
+        self.links = links if links is not None else Links(self)
+        for emitter in (viewer.layers.events.inserted, viewer.layers.events.removed):
+            self.links.connect(emitter, self.refresh)
+        self.refresh()
+
+    def layers(self) -> list:
+        return layers_of_kind(self.viewer, self.kind, self.min_ndim)
+
+    def refresh(self, *_: Any) -> None:
+        if not dock_alive(self):
+            self.links.detach()
+            return
+        layers = self.layers()
+        names = ([NONE] if self.optional else []) + [ly.name for ly in layers]
+        default = None
+        if not self.optional and (self.kind.tag is not None or self.default_options):
+            default = default_layer(layers, self.kind.tag, **self.default_options)
+        refill_combo(self, names, default=default)
+
+    def layer(self):
+        """The chosen layer, or None (nothing listed, or :data:`NONE`)."""
+        name = self.currentText()
+        if not name or name == NONE or name not in self.viewer.layers:
+            return None
+        return self.viewer.layers[name]
+
+    def select(self, name: str) -> None:
+        """Choose a layer by name (as a user would: the choice is kept)."""
+        self.refresh()
+        self.setCurrentText(name)
+
+
+# -- the base -------------------------------------------------------------------------------------
+class DockBase(QWidget):
+    """What every napari-plaque dock shares; subclasses build their layout in ``__init__``.
+
+    ``self.viewer``; ``self.links`` (guarded connections, detached on close or on the first
+    callback after the dock was deleted, then :meth:`on_detach` runs); pickers from
+    :meth:`layer_picker`; a form from :meth:`form`; one worker at a time via :meth:`start`
+    (``self.worker``, :attr:`running`, :meth:`cancel`) with the row of :meth:`build_run_row`.
+    """
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.links = Links(self, on_detach=lambda: self.on_detach())
+        self.worker = None
+        self.run_btn: QPushButton | None = None
+        self.cancel_btn: QPushButton | None = None
+        self.progress: QProgressBar | None = None
+        self.status: QLabel | None = None
+
+    # -- layers and forms ---------------------------------------------------------------------
+    def layer_picker(
+        self, kind: LayerKind | str, optional: bool = False, **options: Any
+    ) -> LayerPicker:
+        """A :class:`LayerPicker` whose viewer connections this dock owns."""
+        return LayerPicker(
+            self.viewer, kind, optional=optional, links=self.links, parent=self, **options
+        )
+
+    def form(
+        self,
+        defaults: Mapping[str, Any],
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
+        """A magicgui form of a core ``*_DEFAULTS`` dict (:func:`._form.parameter_form`)."""
+        return parameter_form(defaults, options)
+
+    @staticmethod
+    def form_values(form) -> dict[str, Any]:
+        return form_values(form)
+
+    def alive(self) -> bool:
+        """False once Qt deleted this dock."""
+        return dock_alive(self)
+
+    # -- the worker ---------------------------------------------------------------------------
+    def build_run_row(self, layout, run_text: str = "Run", on_run: Callable | None = None):
+        """Add Run and Cancel buttons, a progress bar and a status line to ``layout``."""
+        row = QHBoxLayout()
+        self.run_btn = QPushButton(run_text)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        row.addWidget(self.run_btn)
+        row.addWidget(self.cancel_btn)
+        layout.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        run = on_run if on_run is not None else getattr(self, "run", None)
+        if run is not None:
+            self.run_btn.clicked.connect(lambda *_: run())
+        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
+        return self.run_btn
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(
+        self,
+        gen_func: Callable,
+        *args: Any,
+        total: int,
+        desc: str,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[Exception], None] | None = None,
+        on_aborted: Callable[[], None] | None = None,
+        replace: bool = False,
+        **kwargs: Any,
+    ):
+        """Run ``gen_func(*args, **kwargs)`` (a core step generator) in a worker; returns it.
+
+        While one runs, a second start is refused (None) unless ``replace`` (the old one is
+        cancelled first; only the newest worker's result is kept). The callbacks run only while
+        the dock lives; errors go to ``on_error`` (default: the status line)."""
+        if self.worker is not None:
+            if not replace:
+                return None
+            self.worker.quit()
+        if self.progress is not None:
+            self.progress.setRange(0, max(int(total), 1))
+            self.progress.setValue(0)
+        if self.run_btn is not None and not replace:
+            self.run_btn.setEnabled(False)
+        if self.cancel_btn is not None:
+            self.cancel_btn.setEnabled(True)
+        holder: dict[str, Any] = {}
+
+        def mine(fn: Callable | None) -> Callable:
+            def cb(*a: Any) -> None:  # a replaced worker's late signals are dropped
+                if fn is not None and holder.get("w") is self.worker and dock_alive(self):
+                    fn(*a)
+
+            return cb
+
+        def finished() -> None:
+            if holder.get("w") is self.worker and dock_alive(self):
+                self.worker = None
+                self._on_finished()
+
+        worker = start_worker(
+            gen_func,
+            *args,
+            total=total,
+            desc=desc,
+            on_done=mine(on_done),
+            on_error=mine(on_error or self._on_error),
+            on_aborted=mine(on_aborted or self._on_aborted),
+            on_finished=finished,
+            start=False,
+            **kwargs,
+        )
+        worker.yielded.connect(mine(self._on_yield))
+        holder["w"] = worker
+        self.worker = worker
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the running job at its next step; nothing it would have made is kept."""
+        if self.worker is not None:
+            self._set_status("cancelling…")
+            self.worker.quit()
+
+    def _set_status(self, text: str) -> None:
+        if self.status is not None:
+            self.status.setText(text)
+
+    def _on_yield(self, step: Any) -> None:
+        if self.progress is not None and isinstance(step, (int, np.integer)):
+            self.progress.setValue(int(step))
+
+    def _on_error(self, exc: Exception) -> None:
+        self._set_status(f"failed: {exc}")
+
+    def _on_aborted(self) -> None:
+        self._set_status("cancelled: nothing was added")
+
+    def _on_finished(self) -> None:
+        if self.run_btn is not None:
+            self.run_btn.setEnabled(True)
+        if self.cancel_btn is not None:
+            self.cancel_btn.setEnabled(False)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def on_detach(self) -> None:
+        """Undo what :attr:`links` cannot (key bindings...); runs once, on close or deletion."""
+
+    def detach(self) -> None:
+        if self.worker is not None:
+            with contextlib.suppress(RuntimeError):
+                self.worker.quit()
+        self.links.detach()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.detach()
+        super().closeEvent(event)

@@ -1,0 +1,122 @@
+"""The dock base (widgets/_dock.py): picker by kind, worker with Cancel, the deleted-dock guard."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+from napari_plaque.widgets._dock import NONE, DockBase, LayerKind, dock_alive  # noqa: E402
+
+
+def _ct(viewer, name):
+    return viewer.add_image(np.zeros((3, 4, 4)), name=name, metadata={"napari_plaque": "ct"})
+
+
+def test_picker_follows_layers_and_keeps_the_users_choice(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+    p = dock.layer_picker(LayerKind.IMAGE)
+    labels = dock.layer_picker("labels", optional=True)
+    assert p.count() == 0 and p.layer() is None and labels.currentText() == NONE
+    viewer.add_image(np.zeros((3, 4, 4)), name="photo")
+    assert p.currentText() == "photo"
+    _ct(viewer, "ct")
+    assert p.currentText() == "ct"  # the one default rule: a tagged CT beats an untagged image
+    viewer.add_image(np.zeros((3, 4, 4)), name="other")
+    assert p.currentText() == "ct"
+    viewer.add_labels(np.zeros((3, 4, 4), int), name="mask")
+    assert [labels.itemText(i) for i in range(labels.count())] == [NONE, "mask"]
+    assert labels.currentText() == NONE and p.count() == 3  # labels are not images
+    p.setCurrentText("photo")  # the user's choice stays while its layer exists
+    _ct(viewer, "ct2")
+    assert p.currentText() == "photo" and p.layer() is viewer.layers["photo"]
+    viewer.layers.remove("photo")
+    assert p.currentText() == "ct2"  # then the default rule again
+
+
+def test_picker_kinds(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+    pb = dock.layer_picker(LayerKind.PULLBACK)
+    cxr = dock.layer_picker(LayerKind.RADIOGRAPH)
+    viewer.add_image(np.zeros((8, 8)), name="xray", metadata={"napari_plaque": "radiograph"})
+    viewer.add_image(np.zeros((8, 8)), name="sal", metadata={"napari_plaque": "cxr-saliency"})
+    viewer.add_image(np.zeros((4, 8, 8)), name="ivus", metadata={"napari_plaque": "ivus"})
+    _ct(viewer, "ct")
+    assert [pb.itemText(i) for i in range(pb.count())] == ["ivus", "ct"]
+    assert pb.currentText() == "ivus"  # a pullback dock never defaults to the CT
+    assert "sal" not in [cxr.itemText(i) for i in range(cxr.count())]
+    assert cxr.currentText() == "xray"
+
+
+def _slow(n):
+    for i in range(n):
+        time.sleep(0.02)
+        yield i
+    return "done"
+
+
+def test_cancel_stops_the_worker(make_napari_viewer, qtbot):
+    from qtpy.QtWidgets import QVBoxLayout
+
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+    dock.build_run_row(QVBoxLayout(dock), on_run=lambda: None)
+    got = []
+    w = dock.start(_slow, 10_000, total=10_000, desc="test", on_done=got.append)
+    assert dock.running and not dock.run_btn.isEnabled() and dock.cancel_btn.isEnabled()
+    assert dock.start(_slow, 3, total=3, desc="test", on_done=got.append) is None  # one at a time
+    qtbot.waitUntil(lambda: dock.progress.value() > 0, timeout=5000)
+    dock.cancel_btn.click()
+    qtbot.waitUntil(lambda: not dock.running, timeout=5000)
+    assert got == [] and "cancelled" in dock.status.text()
+    assert dock.run_btn.isEnabled() and not dock.cancel_btn.isEnabled()
+    assert not w.is_running
+    # a finished run hands its result over; replace=True cancels the old one first
+    dock.start(_slow, 10_000, total=10_000, desc="test", on_done=got.append)
+    dock.start(_slow, 3, total=3, desc="test", on_done=got.append, replace=True)
+    qtbot.waitUntil(lambda: not dock.running, timeout=5000)
+    qtbot.wait(100)
+    assert got == ["done"]
+
+
+def test_the_guard_detaches_after_the_dock_is_deleted(make_napari_viewer, qtbot):
+    from qtpy import sip  # PyQt: sip.delete deletes the C++ object, the wrapper lives on
+
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+    picker = dock.layer_picker("image")
+    calls, detached = [], []
+    dock.on_detach = lambda: detached.append(True)
+    cb = dock.links.connect(viewer.layers.events.inserted, lambda e: calls.append(e.value.name))
+    clicks = []
+
+    def on_click(viewer, event):
+        clicks.append(1)
+        yield
+
+    mouse = dock.links.mouse(viewer.mouse_drag_callbacks, on_click)
+    _ct(viewer, "a")
+    assert calls == ["a"] and picker.currentText() == "a"
+    list(mouse(viewer, None))
+    assert clicks == [1]
+    sip.delete(dock)
+    assert not dock_alive(dock) and not dock_alive(picker)
+    _ct(viewer, "b")  # no RuntimeError: the first event after deletion detaches everything
+    assert calls == ["a"] and detached == [True]
+    assert cb not in viewer.layers.events.inserted.callbacks
+    assert mouse not in viewer.mouse_drag_callbacks
+    viewer.layers.remove("a")  # nothing left to call
+    assert detached == [True]
+
+
+def test_close_detaches(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+    cb = dock.links.connect(viewer.layers.events.inserted, lambda e: None)
+    dock.close()
+    assert cb not in viewer.layers.events.inserted.callbacks
