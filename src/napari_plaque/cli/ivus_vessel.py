@@ -50,7 +50,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON report")
     from ..cohort.cli import add_cohort_arguments
 
-    add_cohort_arguments(p, study_columns=("contours_in",))
+    add_cohort_arguments(p, table_flags=("--out", "--table"), study_columns=("contours_in",))
     p.set_defaults(func=_run)
 
 

@@ -84,7 +84,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     from ..cohort.cli import add_cohort_arguments
 
-    add_cohort_arguments(p, study_columns=("centreline",))
+    add_cohort_arguments(p, table_flags=("--out", "--table"), study_columns=("centreline",))
     p.set_defaults(func=_cmd_vessel)
 
 

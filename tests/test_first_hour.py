@@ -1,0 +1,62 @@
+"""Issue 21, "first hour": option names a new user can guess (--out for every cohort table),
+errors that name the file and the problem (not an internal function) and show the usage of the
+subcommand that was mistyped."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from napari_plaque.cli import build_parser
+
+
+def _commands(parser: argparse.ArgumentParser, name: str = ""):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child_name, child in action.choices.items():
+                yield from _commands(child, f"{name} {child_name}".strip())
+    if name:
+        yield name, parser
+
+
+def _cohort_commands():
+    """Every command with the cohort options (a ``--manifest`` of studies and a table)."""
+    return [
+        (name, p)
+        for name, p in _commands(build_parser())
+        if any("--manifest" in a.option_strings for a in p._actions)
+        and any(a.dest == "table" and a.option_strings for a in p._actions)
+    ]
+
+
+#: cohort commands whose --out is taken by another output (their table option is --table);
+#: `cxr predict` has no --out yet (cli/cxr.py: needs a "--out" table alias)
+_OUT_IS_ANOTHER_FILE = {"fuse", "qc", "predict", "predict-arcs"}
+_NO_OUT_YET = {"cxr predict"}
+
+
+def test_walk_finds_the_cohort_commands():
+    names = {n for n, _ in _cohort_commands()}
+    assert {"cac", "composition", "vessel", "ivus-vessel", "ics", "qc"} <= names
+
+
+@pytest.mark.parametrize("name", sorted(n for n, _ in _cohort_commands()))
+def test_every_cohort_command_accepts_out(name):
+    if name in _NO_OUT_YET:
+        pytest.xfail(f"{name}: cli/cxr.py not updated yet (no --out table option)")
+    p = dict(_cohort_commands())[name]
+    outs = [a for a in p._actions if "--out" in a.option_strings]
+    assert outs, f"{name} rejects --out"
+    if name not in _OUT_IS_ANOTHER_FILE:
+        assert outs[0].dest == "table", f"{name}: --out is not the table option"
+        table = next(a for a in p._actions if a.dest == "table")
+        assert table.option_strings[0] == "--out"  # the usage line shows the README's name
+
+
+@pytest.mark.parametrize("cmd", ["vessel", "ivus-vessel"])
+def test_out_and_table_are_one_option(cmd):
+    p = dict(_cohort_commands())[cmd]
+    a = p.parse_args(["x", "--out", "t.csv"])
+    b = p.parse_args(["x", "--table", "t.csv"])
+    assert a.table == b.table == "t.csv"
