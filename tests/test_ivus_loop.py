@@ -247,3 +247,18 @@ def test_proposals_weighted_by_distance_along_the_pullback(synth):
     props = loop.propose(3)
     assert len(props) == 3 and not set(props) & set(annotated)
     assert min(props) > 14  # none beside the annotated stretch
+
+
+def test_heldout_f1_is_undefined_not_perfect_without_positives():
+    """No calcium in the held-out A-lines and none predicted: F1 is undefined (NaN, shown as
+    no point on the curve), never a vacuous 1.0."""
+    import math
+
+    from napari_plaque.ivus.loop import _defined, _f1
+
+    none = np.zeros(20, bool)
+    m = _f1(none, none)
+    assert math.isnan(m["f1"]) and math.isnan(m["precision"]) and math.isnan(m["recall"])
+    assert _defined(m["f1"]) is None
+    y = np.r_[np.ones(5, bool), np.zeros(15, bool)]
+    assert _f1(y, y)["f1"] == 1.0 and _f1(y, none)["f1"] == 0.0

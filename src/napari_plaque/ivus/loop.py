@@ -211,13 +211,25 @@ def _runs(frames: np.ndarray) -> list[np.ndarray]:
 
 
 def _f1(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """A-line F1, precision and recall; NaN where undefined (never a vacuous 1.0): F1 when the
+    held-out A-lines hold no positive and none is predicted, precision when nothing is
+    predicted, recall when nothing is positive."""
     tp = int(np.count_nonzero(y & p))
     fp = int(np.count_nonzero(~y & p))
     fn = int(np.count_nonzero(y & ~p))
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else (1.0 if tp + fp + fn == 0 else 0.0)
+    nan = float("nan")
+    prec = tp / (tp + fp) if tp + fp else nan
+    rec = tp / (tp + fn) if tp + fn else nan
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else nan
     return {"f1": f1, "precision": prec, "recall": rec}
+
+
+def _defined(v: Any) -> float | None:
+    """A figure for the learning curve: rounded, None where undefined (NaN, missing)."""
+    if v is None:
+        return None
+    v = float(v)
+    return None if not np.isfinite(v) else round(v, 4)
 
 
 def svm_scores(model: Any, feats: np.ndarray, per_frame: bool = False) -> np.ndarray:
@@ -654,9 +666,9 @@ class AnnotationLoop:
         m = _f1(np.concatenate(y_all), np.concatenate(p_all)) if y_all else None
         point = CurvePoint(
             n_frames=int(frames.size),
-            f1=None if m is None else round(m["f1"], 4),
-            precision=None if m is None else round(m["precision"], 4),
-            recall=None if m is None else round(m["recall"], 4),
+            f1=None if m is None else _defined(m["f1"]),
+            precision=None if m is None else _defined(m["precision"]),
+            recall=None if m is None else _defined(m["recall"]),
             kind="svm",
             n_train_alines=int(model.meta.get("n_train_alines", data["X"].shape[0])),
             n_heldout_frames=int(held),
@@ -702,12 +714,15 @@ class AnnotationLoop:
         lm = load_model(res.path)
         scores = yield from self._deep_scores(lm)
         met = res.metrics or {}
-        f1 = met.get(f"{self.cls}_f1")
+        n_val = int(lm.metadata.get("data", {}).get("n_val_frames", 0))
+        positives = met.get(f"{self.cls}_val_positives")
+        # the trainer's F1 is undefined (not 1.0) without validation frames or positives
+        defined = n_val > 0 and positives != 0
         point = CurvePoint(
             n_frames=int(frames.size),
-            f1=None if f1 is None else round(float(f1), 4),
-            precision=met.get(f"{self.cls}_precision"),
-            recall=met.get(f"{self.cls}_recall"),
+            f1=_defined(met.get(f"{self.cls}_f1")) if defined else None,
+            precision=_defined(met.get(f"{self.cls}_precision")) if defined else None,
+            recall=_defined(met.get(f"{self.cls}_recall")) if defined else None,
             kind="deep",
             n_train_alines=int(
                 lm.metadata.get("data", {}).get("n_train_frames", 0) * self.annotator.n_alines
