@@ -317,7 +317,8 @@ class PredictionMixin:
             return
         self.loop.apply_train(result)
         pt = result.point
-        f1 = "n/a (too few frames to hold out)" if pt.f1 is None else f"{pt.f1:.2f}"
+        f1 = ("n/a (too few frames, or no calcium, held out)" if pt.f1 is None
+              else f"{pt.f1:.2f}")
         warn = f" · {result.warnings[0]}" if result.warnings else ""
         self.loop_panel.show_note(
             f"trained {result.kind} on {pt.n_frames} annotated frames "
