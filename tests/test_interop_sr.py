@@ -296,3 +296,24 @@ def test_sr_fuzz_bad_values_refused_by_name_or_written_exactly(series, vol, tmp_
         assert v is None or v >= 0 or field.endswith("_hu"), (field, v)
     print(f"\nSR fuzz: 20 tried, {refused} refused by name, {written} written (valid values)")
     assert written and refused
+
+
+def test_cli_sr_named_by_study_id_not_folder(tmp_path, capsys):
+    """Defect (issue 23): two manifest studies ``A/CT`` and ``B/CT`` both wrote ``CT.dcm``."""
+    from napari_plaque.cli import main
+
+    make_series(tmp_path / "A" / "CT", seed=1)
+    make_series(tmp_path / "B" / "CT", seed=2)
+    man = tmp_path / "manifest.csv"
+    man.write_text("study_id,path\nA,A/CT\nB,B/CT\n")
+    for cmd in ("cac", "composition"):
+        out = tmp_path / f"sr_{cmd}"
+        extra = []
+        if cmd == "composition":
+            roi = np.zeros((6, 20, 24), np.uint8)
+            roi[1:4, 4:10, 5:11] = 1
+            np.save(tmp_path / "roi.npy", roi)
+            extra = ["--roi", str(tmp_path / "roi.npy")]
+        assert main([cmd, "--manifest", str(man), "--sr", str(out), *extra]) == 0, cmd
+        capsys.readouterr()
+        assert sorted(p.name for p in out.iterdir()) == ["A.dcm", "B.dcm"], cmd

@@ -26,6 +26,8 @@ from ._result import Result, options_from, options_of, study_options
 #: api function name -> module of this package that defines it
 FUNCTIONS: dict[str, str] = {
     "vessel": "ccta",
+    "cac": "ccta",
+    "composition": "ccta",
     "fuse": "fusion",
     "study_stats": "fusion",
     "study_cohort": "fusion",

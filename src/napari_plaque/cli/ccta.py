@@ -17,7 +17,6 @@ from typing import Any
 from ..ccta.calcium import CALCIUM_DEFAULTS
 from ..ccta.protocol import ACCEPTABLE, KV_MODES, KV_THRESHOLDS_HU
 from . import CLIError
-from ._common import load_mask
 
 
 def study_name(path: Path) -> str:
@@ -37,28 +36,13 @@ def expand_studies(paths: list[str]) -> list[Path]:
         raise CLIError(str(exc)) from None
 
 
-def _mask_for(mask_arg: str | None, study: Path, shape: tuple[int, ...], what: str):
-    if mask_arg is None:
-        return None
-    m = Path(mask_arg)
-    if m.is_dir():
-        name = study_name(study)
-        for ext in (".npy", ".nii.gz", ".nii"):
-            if (m / f"{name}{ext}").exists():
-                m = m / f"{name}{ext}"
-                break
-        else:
-            raise CLIError(f"{mask_arg}: no {what} for study {name!r} (.npy, .nii.gz or .nii)")
-    return load_mask(m, shape)
-
-
 def _run_batch(
     args, task: Callable[[Any, dict], tuple[dict[str, Any], list[dict[str, Any]]]]
 ) -> int:
     """Run ``task(study, params) -> (json_report, csv_rows)`` over the cohort of PATHs and/or
     --manifest with the one cohort runner (napari_plaque.cohort): in-process, on a local
     cluster (--workers) or a scheduler; table on stdout or --out/--csv FILE."""
-    from ..cohort.cli import params_from_args, run_command, studies_from_args
+    from ..cohort.cli import params_from_args, studies_from_args
 
     try:
         studies = studies_from_args(args, args.paths)
@@ -67,104 +51,41 @@ def _run_batch(
     from ..io.sr import check_sr_option
 
     check_sr_option(getattr(args, "sr", None), len(studies))
-    if not hasattr(args, "kv_threshold"):  # composition: no protocol warnings to print
-        return run_command(args, task, studies, params_from_args(args), json_reports=True)
     from ..cohort.cli import emit, run_from_args
 
-    keep = bool(getattr(args, "json", False))
+    cac = hasattr(args, "kv_threshold")
+    keep = bool(getattr(args, "json", False)) or not cac  # composition: warnings in the report
     result = run_from_args(args, task, studies, params_from_args(args), keep_reports=keep)
-    _print_warnings(result)
+    _print_warnings(result, from_report=not cac)
     return emit(args, result, json_reports=True)
 
 
-def _print_warnings(result) -> None:
-    """One stderr line per protocol flag of every scored study (also in the table and JSON)."""
+def _print_warnings(result, from_report: bool = False) -> None:
+    """One stderr line per warning of every study run: ``cac``'s protocol flags (also in the
+    table and JSON), ``composition``'s (also in the JSON ``warnings``)."""
     import sys
 
     for o in result.outcomes:
         if not o.ok or o.resumed:
             continue
-        for row in o.rows or []:
-            for w in str(row.get("warnings") or "").split(" | "):
-                if w:
-                    print(f"napari-plaque: {o.study_id}: warning: {w}", file=sys.stderr)
-
-
-def _study_args(params: dict[str, Any], study) -> argparse.Namespace:
-    from ..cohort.cli import study_args
-
-    return study_args(params, study)
+        if from_report:
+            found = list((o.report or {}).get("warnings") or []) if isinstance(
+                o.report, dict) else []
+        else:
+            found = [w for row in o.rows or [] for w in str(row.get("warnings") or "").split(" | ")]
+        for w in found:
+            if w:
+                print(f"napari-plaque: {o.study_id}: warning: {w}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------------------- cac
-def _cac_one(args, study: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from ..ccta import calcium_score, calibrate_mass
-    from ..io import read_image
-
-    vol = read_image(study)
-    shape = vol.hu.shape
-    roi = _mask_for(args.roi, study, shape, "ROI")
-    vessels = _mask_for(args.vessels, study, shape, "vessel labels")
-    protocol = _protocol(args, vol, roi is not None)
-    protocol.raise_refusals(str(study))
-    cal = None
-    if args.rod_roi:
-        rod = _mask_for(args.rod_roi, study, shape, "rod ROI")
-        water = _mask_for(args.water_roi, study, shape, "water ROI")
-        cal = calibrate_mass(vol.hu, rod, args.rod_density, water)
-    res = calcium_score(
-        vol.hu,
-        vol.spacing_mm,
-        roi=roi,
-        vessel_labels=vessels,
-        threshold_hu=protocol.threshold_hu,
-        min_area_mm2=args.min_area_mm2,
-        calibration=cal,
-    )
-    rep = {"study": study_name(study), **res.to_dict()}
-    rep["warnings"] = protocol.warnings
-    rep["protocol"] = protocol.to_dict()
-    rep["parameters"].update(
-        {
-            "rod_density_mg_cm3": args.rod_density if args.rod_roi else None,
-            "water_roi": bool(args.water_roi),
-            "kvp": vol.meta.get("kvp", vol.meta.get("KVP")),
-        }
-    )
-    row = res.to_rows(study=rep["study"])[0]  # the one calcium CSV layout
-    row["warnings"] = " | ".join(protocol.warnings)
-    if getattr(args, "sr", None):  # DICOM SR (TID 1500) on the study's series
-        from ..io.sr import write_study_sr
-
-        write_study_sr("cac", args.sr, study_name(study), study, res, vol)
-    return rep, [row]
-
-
-def _protocol(args, vol, roi_given: bool):
-    """The calcium-scoring protocol checks of one study (:mod:`napari_plaque.ccta.protocol`)."""
-    from ..ccta.protocol import check_protocol, parse_kv_table
-
-    return check_protocol(
-        vol.meta,
-        vol.hu,
-        vol.spacing_mm,
-        threshold_hu=args.threshold_hu,
-        roi_given=roi_given,
-        kv_mode=getattr(args, "kv_threshold", "fixed"),
-        kv_table=parse_kv_table(getattr(args, "kv_table", None)),
-        accept=_accepted(getattr(args, "accept", None)),
-    )
-
-
-def _accepted(items: list[str] | None) -> list[str]:
-    return [c.strip() for item in items or [] for c in item.split(",") if c.strip()]
-
-
 def _cac_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One study of ``cac`` (runs on a cohort worker)."""
-    rep, rows = _cac_one(_study_args(params, study), study.path)
-    rep["study"] = study.study_id
-    return rep, rows
+    """One study of ``cac`` (runs on a cohort worker): :func:`napari_plaque.api.cac`."""
+    from ..api import study_options
+    from ..api.ccta import cac
+
+    res = cac(str(study.path), **study_options(cac, params, study, study_id=study.study_id))
+    return res.to_dict(), res.to_rows()
 
 
 def _cmd_cac(args: argparse.Namespace) -> int:
@@ -176,7 +97,8 @@ def _cmd_cac(args: argparse.Namespace) -> int:
         parse_kv_table(args.kv_table)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    bad = set(_accepted(args.accept)) - set(ACCEPTABLE)
+    bad = {c.strip() for item in args.accept or [] for c in item.split(",") if c.strip()}
+    bad -= set(ACCEPTABLE)
     if bad:
         raise CLIError(
             f"--accept {', '.join(sorted(bad))}: only {', '.join(ACCEPTABLE)} can be accepted"
@@ -192,7 +114,8 @@ def _cmd_cac(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------- composition
 def parse_ranges(items: list[str] | None) -> dict[str, tuple[float, float]] | None:
-    """Parse ``lipid=-100:49 fibrous=50:149 calcium=150:1300`` into a ranges dict."""
+    """Parse ``lipid=-100:50 fibrous=50:150 calcium=150:1300`` (half-open) into a ranges
+    dict."""
     if not items:
         return None
     from ..ccta import check_ranges
@@ -205,69 +128,22 @@ def parse_ranges(items: list[str] | None) -> dict[str, tuple[float, float]] | No
             out[name.strip()] = (float(lo), float(hi))
         except ValueError:
             raise CLIError(
-                f"--ranges: cannot read {item!r}; write e.g. lipid=-100:49 calcium=150:1300"
+                f"--ranges: cannot read {item!r}; write e.g. lipid=-100:50 calcium=150:1300"
             ) from None
     return check_ranges(out)
 
 
-def _composition_one(args, study: Path, ranges) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from ..ccta import check_ranges, composition
-    from ..io import read_image
-
-    vol = read_image(study)
-    roi = _mask_for(args.roi, study, vol.hu.shape, "ROI")
-    vessels = _mask_for(args.vessels, study, vol.hu.shape, "vessel labels")
-    plaques = composition(vol.hu, vol.spacing_mm, roi, vessel_labels=vessels, ranges=ranges)
-    if getattr(args, "sr", None):  # DICOM SR (TID 1500) on the study's series
-        from ..io.sr import write_study_sr
-
-        write_study_sr("composition", args.sr, study_name(study), study, plaques, vol)
-    name = study_name(study)
-    used = check_ranges(ranges)
-    rep = {
-        "study": name,
-        "plaques": [p.to_dict() for p in plaques],
-        "parameters": {
-            "ranges_hu": {k: list(v) for k, v in used.items()},
-            "spacing_mm": list(vol.spacing_mm),
-            "vessel_labels": vessels is not None,
-        },
-    }
-    if args.per_plaque:
-        rows = [{"study": name, **p.to_dict()} for p in plaques]
-        return rep, rows
-    vox = sum(p.volume_mm3 for p in plaques)
-    comp = {
-        c: sum(getattr(p, f"{c}_mm3") for p in plaques) for c in ("lipid", "fibrous", "calcium")
-    }
-    cal_mm3 = comp["calcium"]
-    cal_mean = (
-        sum(p.calcium_mm3 * p.calcium_mean_hu for p in plaques if p.calcium_mean_hu is not None)
-        / cal_mm3
-        if cal_mm3
-        else None
-    )
-    row = {
-        "study": name,
-        "n_plaques": len(plaques),
-        "volume_mm3": round(vox, 4),
-        **{f"{c}_mm3": round(v, 4) for c, v in comp.items()},
-        **{f"{c}_pct": (round(100 * v / vox, 3) if vox else None) for c, v in comp.items()},
-        "calcium_mean_hu": None if cal_mean is None else round(cal_mean, 2),
-        "n_one_k_plaques": sum(p.one_k_plaque for p in plaques),
-        "n_outside": sum(p.n_outside for p in plaques),
-    }
-    return rep, [row]
-
-
 def _composition_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One study of ``composition`` (runs on a cohort worker)."""
-    a = _study_args(params, study)
-    if not a.roi:
+    """One study of ``composition`` (runs on a cohort worker): :func:`napari_plaque.api.composition`."""
+    from ..api import study_options
+    from ..api.ccta import composition
+
+    opts = study_options(composition, params, study, study_id=study.study_id)
+    opts["ranges"] = parse_ranges(params.get("ranges"))
+    if not opts.get("roi"):
         raise CLIError(f"{study.path}: no plaque labels (--roi, or a 'roi' manifest column)")
-    rep, rows = _composition_one(a, study.path, parse_ranges(a.ranges))
-    rep["study"] = study.study_id
-    return rep, rows
+    res = composition(str(study.path), **opts)
+    return res.to_dict(), res.to_rows()
 
 
 def _cmd_composition(args: argparse.Namespace) -> int:
@@ -388,7 +264,8 @@ def register(sub) -> None:
         "--ranges",
         nargs="+",
         metavar="NAME=LO:HI",
-        help="inclusive HU ranges, e.g. lipid=-100:49 fibrous=50:149 calcium=150:1300",
+        help="half-open HU ranges [LO, HI), each ending where the next begins, e.g. "
+        "lipid=-100:50 fibrous=50:150 calcium=150:1300",
     )
     q.add_argument("--per-plaque", action="store_true", help="CSV: one row per plaque")
     q.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
