@@ -48,11 +48,7 @@ KNOWN_PRIVATE: set[tuple[str, str]] = {
     ('models', 'io.atomic:_json_default'),
 }
 #: core modules importing Qt / napari today (module path relative to the package)
-KNOWN_GUI_IN_CORE: set[str] = {
-    'io/napari_reader.py',
-    'io/napari_writer.py',
-    'ivus/border_editor.py',
-}
+KNOWN_GUI_IN_CORE: set[str] = set()
 
 
 def _node(module: str) -> str:

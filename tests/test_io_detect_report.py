@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from napari_plaque._napari.reader import get_reader
 from napari_plaque.io import Format, detect
-from napari_plaque.io.napari_reader import get_reader
 from napari_plaque.report import dumps_json, json_safe, rows_to_csv_text, write_csv, write_json
 
 
@@ -77,3 +77,69 @@ def test_csv_layout_union_of_keys_and_atomic_files(tmp_path):
     j = write_json(tmp_path / "r.json", {"x": float("-inf")})
     assert json.loads(j.read_text()) == {"x": None}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_get_reader_passes_the_detected_format_on(tmp_path, monkeypatch):
+    """A path is detected once: get_reader's reader reads with the format found."""
+    from napari_plaque._napari import reader
+
+    npy = tmp_path / "m.npy"
+    np.save(npy, np.arange(6, dtype=np.uint8).reshape(2, 3))
+    calls = []
+    real = reader.detect
+    monkeypatch.setattr(reader, "detect", lambda p: calls.append(p) or real(p))
+    layers = reader.get_reader(str(npy))(str(npy))
+    assert len(calls) == 1
+    assert layers[0][2] == "labels" and layers[0][0].shape == (2, 3)
+
+
+def test_folder_scan_stops_at_its_limit(tmp_path, monkeypatch):
+    """A folder of many files is not listed in full: at most the limit of entries is drawn."""
+    import importlib
+    import os
+
+    detect_mod = importlib.import_module("napari_plaque.io.detect")
+
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(600):
+        (big / f"n{i:04d}.txt").touch()
+    (big / "sub").mkdir()
+    for i in range(50):
+        (big / "sub" / f"s{i}.txt").touch()
+    drawn = []
+    real_scandir = os.scandir
+
+    class Counting:
+        def __init__(self, path):
+            self._it = real_scandir(path)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._it.close()
+
+        def __iter__(self):
+            for e in self._it:
+                drawn.append(e.name)
+                yield e
+
+    monkeypatch.setattr(detect_mod.os, "scandir", Counting)
+    assert detect(big) is None
+    assert 0 < len(drawn) <= detect_mod.FOLDER_SCAN_LIMIT < 650
+
+
+def test_io_imports_without_napari():
+    """io holds pure readers and writers: importing it (and detecting) pulls in no napari."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, napari_plaque.io, napari_plaque.io.detect, napari_plaque.io.seg, "
+        "napari_plaque.ivus.border_editor; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('napari', 'qtpy', 'vispy') "
+        "or m.startswith('napari_plaque._napari')); print(bad); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

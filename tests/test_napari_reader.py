@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_plaque._napari.reader import get_reader
 from napari_plaque.io.ivus_dicom import write_pullback_dicom
-from napari_plaque.io.napari_reader import get_reader
 from napari_plaque.io.nifti import write_nifti
 
 
@@ -67,10 +67,10 @@ def test_open_pullback_lazily(make_napari_viewer, tmp_path):
 
 
 def test_bad_file_notifies_without_crash(make_napari_viewer, tmp_path, monkeypatch):
-    from napari_plaque.io import napari_reader
+    from napari_plaque._napari import viewer as napari_viewer
 
     messages = []
-    monkeypatch.setattr(napari_reader, "_notify_error", messages.append)
+    monkeypatch.setattr(napari_viewer, "notify_error", messages.append)
     bad = tmp_path / "broken.nii.gz"
     bad.write_bytes(b"garbage")
     viewer = make_napari_viewer()

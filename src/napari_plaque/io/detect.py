@@ -5,13 +5,18 @@ never recognised one way in the viewer and another on the command line. It never
 pixel data: it looks at the name, the first bytes and (for DICOM) a few header tags.
 
 Each format is a member of :class:`Format` (a fixed vocabulary, in the spirit of highdicom's
-enums). :data:`LAYER_READERS` maps a format to the function (``"module:function"``, imported
-lazily) that turns the path into napari layer data tuples.
+enums). Which function turns a format into napari layer data tuples is the napari adapters'
+business (:data:`napari_plaque._napari.reader.LAYER_READERS`); nothing here imports napari.
+
+A folder is recognised from its first :data:`FOLDER_SCAN_LIMIT` entries at most (listed
+lazily, a folder at a time): a folder of a hundred thousand files is not listed in full.
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
+import os
 from pathlib import Path
 
 #: SOP classes that decide the format on their own
@@ -42,20 +47,6 @@ class Format(str, enum.Enum):
     TIFF_STACK = "tiff-stack"  # a multi-page TIFF (IVUS pullback)
     NIFTI = "nifti"  # a NIfTI image or label map
     NUMPY_LABELS = "npy"  # a label map saved as .npy
-
-
-#: format -> "module:function(path) -> list of layer data tuples"
-LAYER_READERS: dict[Format, str] = {
-    Format.CT_SERIES: "napari_plaque.io.napari_reader:ct_layers",
-    Format.IVUS_DICOM: "napari_plaque.io.napari_reader:pullback_layers",
-    Format.NIFTI: "napari_plaque.io.napari_reader:nifti_layers",
-    Format.NUMPY_LABELS: "napari_plaque.io.napari_reader:npy_layers",
-    Format.DICOM_SEG: "napari_plaque.io.seg:seg_layers",
-    Format.RADIOGRAPH_DICOM: "napari_plaque.cxr.io:radiograph_layers",
-    Format.RADIOGRAPH_IMAGE: "napari_plaque.cxr.io:radiograph_layers",
-    Format.FRAME_SEQUENCE: "napari_plaque.io.frames:frame_sequence_layers",
-    Format.TIFF_STACK: "napari_plaque.io.frames:frame_sequence_layers",
-}
 
 
 def is_nifti(path: str | Path) -> bool:
@@ -104,11 +95,37 @@ def peek_dicom(p: str | Path) -> Format | None:
     return Format.CT_SERIES
 
 
-def _folder_format(folder: Path, limit: int = 200) -> Format | None:
+#: at most this many folder entries (files and sub-folders, hidden ones too) are looked at
+FOLDER_SCAN_LIMIT = 200
+
+
+def _scan(folder: Path, budget: list[int]):
+    """The files under ``folder`` in sorted-path order (like ``sorted(folder.rglob("*"))``),
+    drawing at most ``budget[0]`` entries from the file system in all: each folder's listing
+    is read lazily, cut at what is left of the budget, then sorted."""
+    if budget[0] <= 0:
+        return
+    try:
+        with os.scandir(folder) as it:
+            entries = list(itertools.islice(it, budget[0]))
+    except OSError:
+        return
+    budget[0] -= len(entries)
+    for entry in sorted(entries, key=lambda e: e.name):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _scan(Path(entry.path), budget)
+            elif entry.is_file():
+                yield Path(entry.path)
+        except OSError:
+            continue
+
+
+def _folder_format(folder: Path, limit: int | None = None) -> Format | None:
+    limit = FOLDER_SCAN_LIMIT if limit is None else limit
     n_images = 0
-    n = 0
-    for p in sorted(folder.rglob("*")):
-        if not p.is_file() or p.name.startswith("."):
+    for p in _scan(folder, [limit]):
+        if p.name.startswith("."):
             continue
         kind = peek_dicom(p)
         if kind is not None:
@@ -116,9 +133,6 @@ def _folder_format(folder: Path, limit: int = 200) -> Format | None:
             return Format.CT_SERIES if kind is Format.CT_SERIES else kind
         if p.suffix.lower() in IMAGE_SUFFIXES and p.parent == folder:
             n_images += 1
-        n += 1
-        if n >= limit:
-            break
     if n_images >= 1:  # one frame is a pullback of one cross-section (challenge-style data)
         return Format.FRAME_SEQUENCE
     return None
@@ -173,15 +187,8 @@ def detect(path: str | Path) -> Format | None:
 
 
 def layer_reader(fmt: Format):
-    """The function that turns a path of format ``fmt`` into layer data tuples (or None)."""
+    """Moved to :func:`napari_plaque._napari.reader.layer_reader` (kept until its importers
+    change; looked up by name so ``io`` keeps no import of the napari adapters)."""
     import importlib
 
-    target = LAYER_READERS.get(fmt)
-    if target is None:
-        return None
-    mod_name, func = target.split(":")
-    try:
-        mod = importlib.import_module(mod_name)
-    except ImportError:
-        return None
-    return getattr(mod, func, None)
+    return importlib.import_module("napari_plaque._napari.reader").layer_reader(fmt)

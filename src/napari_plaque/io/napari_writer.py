@@ -1,90 +1,12 @@
-"""npe2 writer: a labels layer to NIfTI (with its scale/translate), .npy (reader axis order) or,
-when the layer lies on a DICOM CT series, a DICOM SEG (``.dcm``) of that series."""
+"""Moved: the npe2 writer hook lives in :mod:`napari_plaque._napari.writer` (issue 23: ``io``
+holds pure readers and writers, importable without napari).
 
-from __future__ import annotations
+This name is an alias of that module until its last importers (tests) change; it is looked up
+by name (``importlib``), so ``io`` keeps no import of the napari adapters. Import
+``napari_plaque._napari.writer`` in new code.
+"""
 
-from pathlib import Path
-from typing import Any
+import importlib
+import sys
 
-import numpy as np
-
-from .atomic import atomic_path
-from .nifti import write_nifti
-
-
-def write_labels(path: str, data, meta: dict) -> list[str]:
-    p = Path(path)
-    arr = np.asarray(data)
-    if p.suffix.lower() == ".dcm":
-        try:
-            return [str(write_labels_seg(p, arr, meta))]
-        except ValueError as exc:  # napari only says "not a valid writer": say why
-            from .napari_reader import _notify_error
-
-            _notify_error(str(exc))
-            raise
-    if p.suffix == ".npy":
-        with atomic_path(p) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, arr)
-        return [str(p)]
-    scale = tuple(meta.get("scale", (1.0, 1.0, 1.0)))[-3:]
-    translate = tuple(meta.get("translate", (0.0, 0.0, 0.0)))[-3:]
-    write_nifti(p, arr, scale, translate)
-    return [str(p)]
-
-
-def _same_grid(layer: Any, shape, scale, translate) -> bool:
-    return (
-        tuple(np.shape(layer.data)) == tuple(shape)
-        and np.allclose(np.asarray(layer.scale)[-3:], scale, rtol=1e-4, atol=1e-4)
-        and np.allclose(np.asarray(layer.translate)[-3:], translate, atol=1e-3)
-    )
-
-
-def series_of_labels(arr: np.ndarray, meta: dict) -> tuple[str, str | None] | None:
-    """(series folder, series_uid_hash) the labels lie on: from the layer's own metadata (set
-    by the SEG reader and the CT reader's layers), else from a CT layer of the current viewer
-    with the same shape, scale and translate (labels drawn on it)."""
-    md = meta.get("metadata") or {}
-    if md.get("source"):
-        return str(md["source"]), md.get("series_uid_hash")
-    scale = tuple(meta.get("scale", (1.0, 1.0, 1.0)))[-3:]
-    translate = tuple(meta.get("translate", (0.0, 0.0, 0.0)))[-3:]
-    try:
-        import napari
-
-        viewer = napari.current_viewer()
-    except Exception:  # noqa: BLE001
-        viewer = None
-    for layer in [] if viewer is None else list(viewer.layers):
-        lmd = getattr(layer, "metadata", {}) or {}
-        if lmd.get("napari_plaque") == "ct" and lmd.get("source"):
-            if _same_grid(layer, arr.shape, scale, translate):
-                return str(lmd["source"]), lmd.get("series_uid_hash")
-    return None
-
-
-def write_labels_seg(path: Path, arr: np.ndarray, meta: dict) -> Path:
-    """A labels layer as a DICOM SEG of the CT series it lies on (see :mod:`.seg`)."""
-    from .seg import write_seg
-
-    found = series_of_labels(arr, meta)
-    name = str(meta.get("name", "labels"))
-    if found is None:
-        raise ValueError(
-            f"{name}: a DICOM SEG needs the CT series the labels were drawn on; open the DICOM "
-            "series with napari-plaque and draw on a labels layer of the same grid "
-            "(or save as .nii.gz / .npy)"
-        )
-    source, uid_hash = found
-    md = meta.get("metadata") or {}
-    seg_names = md.get("segment_names") or {}
-    names = None
-    if seg_names:
-        top = max(int(k) for k in seg_names)
-        top = min(top, int(arr.max()) if arr.size else 0)
-        names = [seg_names.get(str(v), f"segment {v}") for v in range(1, top + 1)]
-    manual = not md.get("algorithm")
-    return write_seg(path, arr, source, names=names, manual=manual, series_uid_hash=uid_hash,
-                     where=name)
+sys.modules[__name__] = importlib.import_module("napari_plaque._napari.writer")

@@ -386,15 +386,11 @@ def radius_at(r: np.ndarray, angle_deg: float) -> np.ndarray:
     return r[:, k0] * (1 - t) + r[:, (k0 + 1) % n] * t
 
 
-def border_line_colormap(lumen: str = "cyan", eem: str = "orange"):
-    """A napari image colormap for :class:`BorderLineStack` values: 0 transparent, 1 lumen,
-    2 EEM (an image layer with contrast limits (0, 2) renders cheaper than a labels layer)."""
-    from napari.utils.colormaps import Colormap
-    from vispy.color import Color
+def __getattr__(name: str):
+    # border_line_colormap moved to napari_plaque._napari.colormaps (issue 23: no napari in
+    # the core); this alias stays until benchmarks/bench_ivus_borders.py imports it from there
+    if name == "border_line_colormap":
+        from .._napari.colormaps import border_line_colormap
 
-    return Colormap(
-        colors=[(0, 0, 0, 0), Color(lumen).rgba, Color(eem).rgba],
-        controls=[0.0, 0.25, 0.75, 1.0],
-        interpolation="zero",
-        name="napari-plaque vessel borders",
-    )
+        return border_line_colormap
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

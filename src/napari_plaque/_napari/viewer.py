@@ -1,0 +1,40 @@
+"""napari's viewer and notifications, looked up lazily (the reader also runs without a viewer:
+tests and the CLI call it directly; then messages go to the log only)."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("napari_plaque._napari")
+
+
+def current_viewer():
+    """The active napari viewer, or None (napari not importable, or no viewer open)."""
+    try:
+        import napari
+
+        return napari.current_viewer()
+    except Exception:  # noqa: BLE001 - no viewer is a normal case for the writer hook
+        return None
+
+
+def notify_error(msg: str) -> None:
+    """Log ``msg`` and show it as a napari error notification (when napari is there)."""
+    log.error(msg)
+    try:
+        from napari.utils.notifications import show_error
+
+        show_error(f"napari-plaque: {msg}")
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def notify_info(msg: str) -> None:
+    """Log ``msg`` and show it as a napari info notification (when napari is there)."""
+    log.info(msg)
+    try:
+        from napari.utils.notifications import show_info
+
+        show_info(f"napari-plaque: {msg}")
+    except Exception:  # noqa: BLE001
+        pass
