@@ -43,7 +43,7 @@ import numpy as np
 from .._progress import run_steps
 from ..types import CTVolume
 from .centreline import Centreline, check_source
-from .composition import COMPONENTS, ONE_K_HU, check_ranges, classify
+from .composition import COMPONENTS, ONE_K_HU, check_ranges, classify, one_k_flags
 from .contours import (
     CONTOUR_DEFAULTS,
     ContourSet,
@@ -459,7 +459,8 @@ def _composition(res: VesselResult, a: int, b: int, ds_w: np.ndarray, params) ->
     for name in COMPONENTS:
         out[f"{name}_pct"] = 100.0 * vol[name] / tot_c if tot_c > 0 else None
     out["calcium_density_hu"] = out["calcium_mean_hu"]
-    out["one_k_plaque"] = bool(np.any((cls == 3) & (vals > params["one_k_hu"])))
+    # the 1K flag ignores the calcium cap: dense calcium above 1300 HU is still 1K plaque
+    out["one_k_plaque"] = bool(np.any(one_k_flags(vals, params["ranges"], params["one_k_hu"])))
     return out
 
 

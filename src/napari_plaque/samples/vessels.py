@@ -162,9 +162,12 @@ class VesselTruth:
         plaque = (R <= pr["rv"]) & (np.hypot(a - la, b - lb) > pr["rl"])
         hu = self.spec.plaque_hu(s[S], a, b, pr)
         w = R * np.radians(2.0) * 0.02 * ds
+        from ..ccta.composition import COMPONENTS, classify
+
+        cls = classify(hu, None)  # the default half-open ranges: the one rule
         out = {}
-        for name, v in (("lipid", (-100, 49)), ("fibrous", (50, 149)), ("calcium", (150, 1300))):
-            out[name] = float(np.sum(w * (plaque & (hu >= v[0]) & (hu <= v[1]))))
+        for i, name in enumerate(COMPONENTS, start=1):
+            out[name] = float(np.sum(w * (plaque & (cls == i))))
         out["plaque"] = float(np.sum(w * plaque))
         return out
 
