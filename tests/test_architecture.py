@@ -26,22 +26,17 @@ GUI_MODULES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "magicg
 
 #: package-level circles present today (each a sorted tuple of the packages in one cycle)
 KNOWN_CYCLES: set[tuple[str, ...]] = {
-    ('ccta', 'cxr', 'ivus', 'models', 'qc'),
-    ('io', 'report'),
+    ('ccta', 'ivus', 'models', 'qc'),
 }
 #: (importing package, imported package.module:name) private imports present today
 KNOWN_PRIVATE: set[tuple[str, str]] = {
     ('ccta', 'io._dicom_common:range_problem'),
-    ('cli', 'models.data:_refuse_foreign_folder'),
     ('cxr', 'io._dicom_common:native_pixels'),
     ('cxr', 'io._dicom_common:plain'),
     ('cxr', 'io._dicom_common:safe_meta'),
     ('cxr', 'io._dicom_common:tag_floats'),
     ('cxr', 'io._dicom_common:tag_int'),
     ('cxr', 'io.detect:_is_dicom_file'),
-    ('cxr', 'models.inference:_pred_meta'),
-    ('cxr', 'models.inference:_release'),
-    ('cxr', 'models.train:_fit'),
     ('ivus', 'io._dicom_common:CORONARY_MAX_EEM_MM2'),
     ('ivus', 'io.atomic:_json_default'),
     ('ivus', 'io.atomic:_tmp_name'),

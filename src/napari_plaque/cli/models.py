@@ -535,10 +535,10 @@ def _export_ct_dataset(args) -> int:
     from ..io.atomic import atomic_dir
     from ..models.data import (
         CT_MARKERS,
-        _refuse_foreign_folder,
         assemble_ct_dataset,
         ct_dataset_folder,
         nnunet_classes,
+        refuse_foreign_folder,
     )
     from . import CLIError
 
@@ -569,7 +569,7 @@ def _export_ct_dataset(args) -> int:
         "dataset_id": args.dataset_id,
     }
     final = ct_dataset_folder(args.out, args.format, args.dataset_id, args.name)
-    _refuse_foreign_folder(final, CT_MARKERS[args.format])
+    refuse_foreign_folder(final, CT_MARKERS[args.format])
     with (
         cohort_client(args.workers, args.scheduler, len(studies)) as client,
         atomic_dir(final) as staging,

@@ -12,6 +12,48 @@ The io and synthetic modules need numpy only; model and train need PyTorch.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .io import Radiograph, radiograph_layers, read_radiograph
 
 __all__ = ["Radiograph", "radiograph_layers", "read_radiograph"]
+
+
+def _network() -> type:
+    from .model import CXRNet
+
+    return CXRNet
+
+
+def _check_metadata(path: Any, meta: dict[str, Any]) -> Any:
+    from .model import check_cxr_metadata
+
+    return check_cxr_metadata(path, meta)
+
+
+def _example_input(loaded: Any, batch: int) -> Any:
+    from .model import example_input
+
+    return example_input(loaded, batch)
+
+
+def _register() -> None:
+    """The CXR model as a task of the model registry (checkpoints, loading, export)."""
+    from ..models.registry import ModelTask, register_task
+    from .spec import TASK
+
+    register_task(
+        ModelTask(
+            TASK,
+            input="radiograph",
+            architecture="CXRNet",
+            required_hparams=("n_classes",),
+            network=_network,
+            check_metadata=_check_metadata,
+            example_input=_example_input,
+            hparam_limits={"n_clinical": (0, 16)},  # clinical inputs fused late
+        )
+    )
+
+
+_register()

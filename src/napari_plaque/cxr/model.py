@@ -315,11 +315,23 @@ def check_cxr_metadata(path: Any, meta: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def example_input(loaded: Any, batch: int = 1) -> Any:
+    """A zero input of the shape a CXR model takes (tracing / export; registered with
+    :mod:`napari_plaque.models.registry`)."""
+    meta = loaded.metadata
+    hp = meta["hparams"]
+    size = meta["input"]["image_size"]
+    size = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(map(int, size))
+    x = torch.zeros((batch, int(hp.get("in_channels", 1))) + size)
+    n_clin = int(hp.get("n_clinical", 0) or 0)
+    return (x, torch.zeros(batch, n_clin)) if n_clin else x
+
+
 def load_cxr_model(model: Any):
     """A :class:`~napari_plaque.models.checkpoint.LoadedModel` of task ``cxr`` (checked)."""
-    from ..models.checkpoint import LoadedModel, load_model
+    from ..models.checkpoint import LoadedModel, load_checkpoint
 
-    lm = model if isinstance(model, LoadedModel) else load_model(resolve_model(model))
+    lm = model if isinstance(model, LoadedModel) else load_checkpoint(resolve_model(model))
     check_cxr_metadata(lm.path or "model", lm.metadata)
     return lm
 
@@ -451,7 +463,7 @@ def iter_predict_radiographs(
 ) -> Generator[int, None, list[CXRPrediction]]:
     """Run a CXR model on radiographs (:class:`Radiograph`, 2D arrays or paths); yields
     images done, returns one :class:`CXRPrediction` each (Grad-CAM when ``saliency``)."""
-    from ..models.inference import _pred_meta, _release, select_device
+    from ..models.inference import prediction_meta, release_device, select_device
     from .io import Radiograph, read_radiograph
     from .ood import check_input, header_warnings
 
@@ -467,7 +479,7 @@ def iter_predict_radiographs(
     clin = [clinical_vector(lm, **(c or {})) for c in clinical]
     dev = select_device(device)
     module = lm.module.to(dev).eval()
-    meta = _pred_meta(lm, dev)
+    meta = prediction_meta(lm, dev)
     out: list[CXRPrediction] = []
     try:
         for i0 in range(0, n, max(1, int(batch_size))):
@@ -500,7 +512,7 @@ def iter_predict_radiographs(
                 out.append(pred)
             yield min(i0 + len(chunk), n)
     finally:
-        _release(dev)
+        release_device(dev)
     return out
 
 

@@ -406,7 +406,7 @@ def _fit_one(
     """Train one model on rows ``train_idx`` (inner grouped split for early stopping)."""
     from ..models import require_torch
     from ..models.checkpoint import make_metadata
-    from ..models.train import _fit
+    from ..models.train import fit_model
     from .model import CXRBatch, CXRNet, input_spec, normalisation_spec
     from .ood import ood_reference
 
@@ -509,7 +509,7 @@ def _fit_one(
         **key_extra,
     }
     return (
-        yield from _fit(
+        yield from fit_model(
             model,
             out,
             metadata_fn,
@@ -703,7 +703,7 @@ def _cv_summary(report: dict[str, Any]) -> dict[str, Any]:
 
 def _predict_rows(model_path, x, clin, rows, device) -> list[list[float]]:
     from ..models import require_torch
-    from ..models.inference import _release, select_device
+    from ..models.inference import release_device, select_device
     from .model import load_cxr_model
 
     torch = require_torch()
@@ -725,7 +725,7 @@ def _predict_rows(model_path, x, clin, rows, device) -> list[list[float]]:
                 cb = None if zc is None else torch.from_numpy(zc[r]).to(dev)
                 out.append(torch.sigmoid(m(xb, cb).float()).cpu().numpy())
     finally:
-        _release(dev)
+        release_device(dev)
     return np.concatenate(out).astype(float).tolist() if out else []
 
 

@@ -33,6 +33,7 @@ _LAZY = {
     "CHECKPOINT_FORMAT": "checkpoint",
     "LoadedModel": "checkpoint",
     "load_model": "checkpoint",
+    "load_checkpoint": "checkpoint",
     "save_model": "checkpoint",
     "read_metadata": "checkpoint",
     "export_torchscript": "checkpoint",
@@ -102,8 +103,9 @@ TRAIN_TASKS: dict[str, TrainTask] = {
 }
 
 #: what each task's model takes: the ``napari_plaque`` kind of the input layer / data
+#: (tasks other packages register, e.g. the chest-radiograph model, are added by
+#: :func:`napari_plaque.models.registry.register_task`)
 TASK_INPUT = {name: t.input for name, t in TRAIN_TASKS.items()}
-TASK_INPUT["cxr"] = "radiograph"  # trained by napari_plaque.cxr.train (own settings, CLI, dock)
 _KIND_WORDS = {"ivus": "an IVUS pullback", "ct": "a CT volume", "radiograph": "a radiograph"}
 
 __all__ = [

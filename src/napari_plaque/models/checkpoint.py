@@ -29,13 +29,25 @@ from ..io.atomic import atomic_path
 from ..io.errors import FormatError
 from . import require_torch
 from .nets import build_model
+from .registry import find_task, registered_tasks
 
 torch = require_torch()
 
 CHECKPOINT_FORMAT = "napari-plaque/model"
 CHECKPOINT_VERSION = 1
-TASKS = ("alines", "ct-seg", "cxr")  # cxr: napari_plaque.cxr.model
+#: the tasks built into models; others register in :mod:`napari_plaque.models.registry`
+TASKS = ("alines", "ct-seg")
 _REQUIRED = ("format", "version", "task", "architecture", "hparams", "classes", "normalisation")
+
+
+def known_task(task: Any) -> bool:
+    """Whether ``task`` is built in or provided by a registered package."""
+    return task in TASKS or find_task(task) is not None
+
+
+def all_tasks() -> tuple[str, ...]:
+    """The built-in tasks and those registered so far."""
+    return TASKS + tuple(t for t in registered_tasks() if t not in TASKS)
 
 
 def software_versions() -> dict[str, str]:
@@ -59,8 +71,8 @@ def make_metadata(
     metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Metadata for a built-in model (architecture and hparams read from the model)."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if not known_task(task):
+        raise ValueError(f"task must be one of {all_tasks()}, got {task!r}")
     return {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -158,13 +170,11 @@ HPARAM_LIMITS: dict[str, tuple[int, int]] = {
     "in_channels": (1, 16),
     "base_channels": (1, 256),
     "levels": (1, 6),
-    "n_clinical": (0, 16),  # cxr: clinical inputs fused late
 }
 #: built-in architectures: their task and the hyper-parameters inference reads
 _ARCH_TASK: dict[str, tuple[str, tuple[str, ...]]] = {
     "ALineNet": ("alines", ("n_classes", "context")),
     "UNet": ("ct-seg", ("n_classes", "dims")),
-    "CXRNet": ("cxr", ("n_classes",)),  # napari_plaque.cxr.model
 }
 #: largest metadata JSON accepted (characters)
 MAX_METADATA_CHARS = 1_000_000
@@ -205,16 +215,21 @@ def validate_metadata(path: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Check types and bounds of a checkpoint's metadata before anything is built from it;
     FormatError naming the file and the field otherwise."""
     hp = _dict(path, meta, "hparams")
+    plugin = find_task(meta.get("task")) if meta.get("task") not in TASKS else None
+    limits = {**HPARAM_LIMITS, **(plugin.hparam_limits if plugin is not None else {})}
     for k, v in hp.items():
-        if k not in HPARAM_LIMITS:
+        if k not in limits:
             raise FormatError(path, f"model metadata: unknown hyper-parameter {k!r}")
-        _int_in(path, f"hparams.{k}", v, *HPARAM_LIMITS[k])
+        _int_in(path, f"hparams.{k}", v, *limits[k])
     if not isinstance(meta["architecture"], str):
         raise FormatError(path, "model metadata: architecture must be a name")
-    needs = _ARCH_TASK.get(meta["architecture"])
+    arch_task = dict(_ARCH_TASK)
+    for t in registered_tasks().values():
+        arch_task[t.architecture] = (t.name, t.required_hparams)
+    needs = arch_task.get(meta["architecture"])
     if needs is None:
         raise FormatError(
-            path, f"unknown architecture {meta['architecture']!r}; known: {sorted(_ARCH_TASK)}"
+            path, f"unknown architecture {meta['architecture']!r}; known: {sorted(arch_task)}"
         )
     task, required = needs
     if meta["task"] != task:
@@ -272,11 +287,8 @@ def validate_metadata(path: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
                     _int_in(path, f"input.patch_size[{i}]", x, 1, 1024)
     for key in ("training", "metrics", "software"):
         _dict(path, meta, key)
-    if meta.get("task") == "cxr":
-        from ..cxr.model import check_cxr_metadata  # the CXR rules live with the CXR model
-
-        _dict(path, meta, "input")
-        check_cxr_metadata(path, meta)
+    if plugin is not None and plugin.check_metadata is not None:
+        plugin.check_metadata(path, meta)  # the task's own rules live with its package
     return meta
 
 
@@ -306,7 +318,7 @@ def _parse_metadata(path: str | Path, text: Any) -> dict[str, Any]:
             f"model format version {meta['version']} is newer than this napari-plaque "
             f"understands ({CHECKPOINT_VERSION}); upgrade napari-plaque",
         )
-    if meta["task"] not in TASKS:
+    if not known_task(meta["task"]):
         raise FormatError(path, f"unknown task {meta['task']!r}")
     return validate_metadata(path, meta)
 
@@ -339,7 +351,7 @@ class LoadedModel:
         return bool(self.metadata.get("training", {}).get("synthetic", False))
 
 
-def load_model(path: str | Path) -> LoadedModel:
+def load_checkpoint(path: str | Path) -> LoadedModel:
     """Load a checkpoint safely (``weights_only=True``) and build its model in eval mode.
 
     Raises
@@ -367,6 +379,11 @@ def load_model(path: str | Path) -> LoadedModel:
     return LoadedModel(module=module, metadata=meta, path=str(path))
 
 
+#: the former name of :func:`load_checkpoint` (kept for callers; ``ivus.svm.load_model`` is
+#: the SVM's loader, a different format)
+load_model = load_checkpoint
+
+
 def example_input(loaded: LoadedModel, batch: int = 1) -> Any:
     """A zero input tensor of the shape the model expects (for tracing/export)."""
     meta = loaded.metadata
@@ -374,13 +391,9 @@ def example_input(loaded: LoadedModel, batch: int = 1) -> Any:
         polar = meta["input"]["polar"]
         c = 2 * int(meta["hparams"]["context"]) + 1
         return torch.zeros(batch, c, int(polar["n_alines"]), int(polar["depth_samples"]))
-    if meta["task"] == "cxr":
-        hp = meta["hparams"]
-        size = meta["input"]["image_size"]
-        size = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(map(int, size))
-        x = torch.zeros((batch, int(hp.get("in_channels", 1))) + size)
-        n_clin = int(hp.get("n_clinical", 0) or 0)
-        return (x, torch.zeros(batch, n_clin)) if n_clin else x
+    plugin = find_task(meta["task"]) if meta["task"] not in TASKS else None
+    if plugin is not None and plugin.example_input is not None:
+        return plugin.example_input(loaded, batch)
     dims = int(meta["hparams"]["dims"])
     n = loaded.module.divisor * 4
     shape = (batch, 1) + (n,) * dims

@@ -37,7 +37,7 @@ from ..ivus.dataset import (  # noqa: E402, F401
 )
 
 
-def _refuse_foreign_folder(folder: Path, marker: str) -> None:
+def refuse_foreign_folder(folder: Path, marker: str) -> None:
     """An existing, non-empty folder is only replaced when it holds our ``marker`` file."""
     if folder.exists():
         if not folder.is_dir():
@@ -199,7 +199,7 @@ def _export_ct(images, labels, out_dir, fmt, classes, **opts) -> Path:
         raise ValueError("need one label array per image (and at least one image)")
     labels = [_check_pair(v, lab, i) for i, (v, lab) in enumerate(zip(images, labels, strict=True))]
     final = ct_dataset_folder(out_dir, fmt, opts.get("dataset_id", 0), opts.get("name", ""))
-    _refuse_foreign_folder(final, CT_MARKERS[fmt])
+    refuse_foreign_folder(final, CT_MARKERS[fmt])
     classes_for_count(max(_n_labels(lab) for lab in labels), classes)  # refuse before writing
     with atomic_dir(final) as staging:  # replaced in one step: never half-written
         entries = [

@@ -28,7 +28,7 @@ import numpy as np
 from .._progress import run_steps
 from ..types import CTVolume, Pullback
 from . import require_torch
-from .checkpoint import LoadedModel, load_model
+from .checkpoint import LoadedModel, load_checkpoint
 from .data import hu_normalise
 
 torch = require_torch()
@@ -79,13 +79,14 @@ def _autocast(device: Any, amp: bool) -> Any:
     return contextlib.nullcontext()
 
 
-def _release(device: Any) -> None:
+def release_device(device: Any) -> None:
+    """Give cached accelerator memory back after a run (CUDA; a no-op elsewhere)."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
 
 def _as_model(model: LoadedModel | str | Path) -> LoadedModel:
-    return model if isinstance(model, LoadedModel) else load_model(model)
+    return model if isinstance(model, LoadedModel) else load_checkpoint(model)
 
 
 # --------------------------------------------------------------------------- A-lines
@@ -158,8 +159,8 @@ def iter_predict_polar(
             out[i0:i1] = _forward_alines(module, polar[idx], dev, amp)
             yield i1
     finally:
-        _release(dev)
-    return ALinePrediction(out, lm.classes, _threshold(lm), meta=_pred_meta(lm, dev))
+        release_device(dev)
+    return ALinePrediction(out, lm.classes, _threshold(lm), meta=prediction_meta(lm, dev))
 
 
 def predict_polar(model, polar, **kw) -> ALinePrediction:
@@ -171,7 +172,9 @@ def _threshold(lm: LoadedModel) -> float:
     return float(lm.metadata.get("input", {}).get("threshold", 0.5))
 
 
-def _pred_meta(lm: LoadedModel, dev: Any) -> dict[str, Any]:
+def prediction_meta(lm: LoadedModel, dev: Any) -> dict[str, Any]:
+    """The provenance every prediction summary carries: model file name, task, device,
+    whether the model was trained on synthetic data."""
     return {
         "model": Path(lm.path).name if lm.path else "",
         "task": lm.task,
@@ -238,9 +241,9 @@ def iter_predict_pullback(
             out[i0:i1] = _forward_alines(module, pol[idx], dev, amp)
             yield i1
     finally:
-        _release(dev)
+        release_device(dev)
     return ALinePrediction(
-        out, lm.classes, _threshold(lm), frame_shape, center, meta=_pred_meta(lm, dev)
+        out, lm.classes, _threshold(lm), frame_shape, center, meta=prediction_meta(lm, dev)
     )
 
 
@@ -447,11 +450,11 @@ def iter_predict_volume(
                 wsum[sl] += wts
             yield min(b0 + bs, len(starts))
     finally:
-        _release(dev)
+        release_device(dev)
     crop = tuple(slice(0, n) for n in hu.shape)
     probs = acc[(slice(None), *crop)] / wsum[crop]
     labels = np.argmax(probs, axis=0).astype(np.uint8)
-    meta = _pred_meta(lm, dev)
+    meta = prediction_meta(lm, dev)
     meta.update({"tiles": len(starts), "tile_size": list(tile), "margin": m, "blend": blend})
     return VolumePrediction(labels, lm.classes, probs if return_probs else None, meta, warn)
 

@@ -220,17 +220,14 @@ ARCHITECTURES = {"ALineNet": ALineNet, "UNet": UNet}
 
 def build_model(architecture: str, hparams: dict[str, Any]) -> Any:
     """Instantiate a built-in architecture by name with its hyperparameters."""
-    try:
-        cls = ARCHITECTURES[architecture] if architecture != "CXRNet" else _cxrnet()
-    except KeyError:
-        raise ValueError(
-            f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}"
-        ) from None
+    from .registry import task_of_architecture
+
+    cls = ARCHITECTURES.get(architecture)
+    if cls is None:  # a network of a task another package registered (e.g. the CXR model)
+        task = task_of_architecture(architecture)
+        if task is None:
+            raise ValueError(
+                f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}"
+            )
+        cls = task.network()
     return cls(**hparams)
-
-
-def _cxrnet():
-    """The chest-radiograph model lives with its capability (napari_plaque.cxr.model)."""
-    from ..cxr.model import CXRNet
-
-    return CXRNet

@@ -128,7 +128,7 @@ def _nan_mean(values: list[float]) -> float:
     return round(float(v.mean()), 4) if v.size else float("nan")
 
 
-def _fit(
+def fit_model(
     model,
     out: Path,
     metadata_fn: Callable[[dict[str, Any], int], dict[str, Any]],
@@ -148,6 +148,10 @@ def _fit(
     precision: str = "fp32",
     threads: int = 0,
 ) -> Generator[int, None, TrainResult]:
+    """The training engine shared by every task (A-lines, CT U-Net, the CXR model): AdamW,
+    per-epoch validation by ``evaluate``, best checkpoint (lowest ``val_loss``) written to
+    ``out`` with ``metadata_fn(metrics, epoch)``, resumable state beside it, early stopping
+    after ``patience`` epochs. A step generator (one step per batch); returns TrainResult."""
     dev = select_device(device)
     n_threads = training_threads(threads)
     model.to(dev)
@@ -510,7 +514,7 @@ def iter_train_alines(
         "batch_size": batch_size,
     }
     return (
-        yield from _fit(
+        yield from fit_model(
             model,
             out,
             metadata_fn,
@@ -722,7 +726,7 @@ def iter_train_ctseg(
         "window_hu": list(window_hu),
     }
     return (
-        yield from _fit(
+        yield from fit_model(
             model,
             out,
             metadata_fn,
