@@ -85,7 +85,7 @@ def test_calcium_widget_assign_undo_calibrate_export(make_napari_viewer, qtbot, 
     layer = viewer.layers[LESION_LAYER]
     assert layer.data.max() == t["n_lesions"] and str(layer.units[0]) == "millimeter"
     assert "A2" in w.summary.text() and "not calibrated" in w.summary.text()
-    assert "heart mask" in w.warning.text()  # scored without a ROI
+    assert "roi: scored without a heart/coronary ROI" in w.warning.text()  # the protocol check
     assert w.lesion_table.rowCount() == t["n_lesions"]
 
     # the 10-slice spot: its lesion in slice 35 (world coordinates)
@@ -281,3 +281,74 @@ def test_composition_edits_update_the_overlay_in_place_as_a_full_recompute(
     qtbot.waitUntil(lambda: w._state is not None, timeout=10000)
     assert np.array_equal(viewer.layers[OVERLAY_LAYER].data,
                           composition_overlay(hu, roi, w.ranges()))  # fmt: skip
+
+
+def test_calcium_warnings_are_the_protocol_checks(make_napari_viewer, qtbot, sample):
+    """The dock's warnings come from ccta.protocol (one home): every check when the CT reader
+    made the layer (its header in the metadata), threshold and ROI only for a bare array."""
+    from dataclasses import replace
+
+    from napari_plaque.ccta.session import protocol_warnings
+    from napari_plaque.layers import ct_layer_data
+
+    viewer = make_napari_viewer()
+    _add(viewer, sample)
+    w = CalciumScoringWidget(viewer)
+    w.image_combo.select("cac")
+    w.threshold.setValue(150.0)
+    w.compute()
+    qtbot.waitUntil(lambda: w.base_result is not None and not w.running, timeout=10000)
+    codes = [line.split(":")[0] for line in w.session.warnings]
+    assert codes == ["threshold", "roi"]  # no header: no field-by-field "unknown" flags
+    assert w.report()["warnings"] == w.session.warnings
+    # a layer the reader made: its header is checked (100 kVp is flagged)
+    vol = replace(sample.cac_volume, meta={"kvp": 100.0, "modality": "CT"}, name="read")
+    data, attrs, _ = ct_layer_data(vol)
+    viewer.add_image(data, **attrs)
+    w.image_combo.select("read")
+    w.compute()
+    qtbot.waitUntil(lambda: w.session.warnings and "kvp" in w.warning.text(), timeout=10000)
+    expected = protocol_warnings(
+        vol.meta, vol.hu, vol.spacing_mm, threshold_hu=150.0, roi_given=False
+    )
+    assert w.session.warnings == expected and any(x.startswith("kvp:") for x in expected)
+    assert any(x.startswith("slice_thickness:") for x in expected)
+
+
+def test_calcium_scoring_can_be_cancelled(make_napari_viewer, qtbot, sample, monkeypatch):
+    import time
+
+    from napari_plaque.widgets import _calcium
+
+    def slow(*args, **kwargs):
+        for i in range(10_000):
+            time.sleep(0.01)
+            yield i
+
+    viewer = make_napari_viewer()
+    _add(viewer, sample)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Calcium scoring")
+    monkeypatch.setattr(_calcium, "iter_calcium_score", slow)
+    w.image_combo.select("cac")
+    w.compute()
+    assert w.running and w.cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: w.progress.value() > 0, timeout=5000)
+    w.cancel_btn.click()
+    qtbot.waitUntil(lambda: not w.running, timeout=5000)
+    assert w.base_result is None and "cancelled" in w.status.text()
+    assert LESION_LAYER not in viewer.layers and not w.cancel_btn.isEnabled()
+
+
+def test_calcium_actions_dispatch_on_the_enum_not_the_text(make_napari_viewer, sample):
+    from napari_plaque.ccta.session import Action
+
+    viewer = make_napari_viewer()
+    w = CalciumScoringWidget(viewer)
+    assert [Action(w.action_combo.itemData(i)) for i in range(w.action_combo.count())] == list(
+        Action
+    )
+    w.action_combo.setItemText(1, "ausschließen")  # a translated label: the dispatch holds
+    w.action_combo.setCurrentIndex(1)
+    assert w.action is Action.EXCLUDE and w.action_label.text() == "click: exclude"
+    w.set_action(Action.OFF)
+    assert w.action_combo.currentText() == "off" and w.action_label.text() == "clicks do nothing"

@@ -14,8 +14,9 @@ assignment and exclusion act by default on every lesion of the same 3D-connected
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -23,14 +24,85 @@ from psygnal import Signal
 
 from ..history import History, Undoable
 from .calcium import VESSEL_NAMES, CalciumResult, MassCalibration, vessel_name
+from .protocol import check_protocol
 
-__all__ = ["NO_MASK_WARNING", "SCOPES", "CalciumSession", "connected_groups"]
+__all__ = [
+    "HEADERLESS_CHECKS",
+    "NO_MASK_WARNING",
+    "SCOPES",
+    "Action",
+    "CalciumSession",
+    "connected_groups",
+    "protocol_warnings",
+]
 
 SCOPES = ("3d", "slice")
-NO_MASK_WARNING = (
-    "scored without a heart mask: bone, table, stents and noise above the threshold are "
-    "counted; choose a heart/coronary ROI or exclude them"
-)
+
+
+class Action(str, Enum):
+    """What a click on a lesion does (the dock's action combo holds these, not its texts)."""
+
+    ASSIGN = "assign"
+    EXCLUDE = "exclude"
+    INCLUDE = "include"
+    OFF = "off"
+
+    @property
+    def label(self) -> str:
+        """The text the dock shows for the action."""
+        return _ACTION_LABELS[self]
+
+
+_ACTION_LABELS = {
+    Action.ASSIGN: "assign to",
+    Action.EXCLUDE: "exclude",
+    Action.INCLUDE: "include again",
+    Action.OFF: "off",
+}
+
+#: the protocol checks that need no CT header (a layer the CT reader did not make)
+HEADERLESS_CHECKS = ("threshold", "roi")
+
+
+def protocol_warnings(
+    meta: Mapping[str, Any] | None = None,
+    hu: np.ndarray | None = None,
+    spacing_mm: tuple[float, float, float] | None = None,
+    *,
+    threshold_hu: float | None = None,
+    roi_given: bool = False,
+    checks: Iterable[str] | None = None,
+) -> list[str]:
+    """The :func:`~napari_plaque.ccta.protocol.check_protocol` findings of an interactive score
+    as warning lines (``code: message``), the rule's one home.
+
+    With the CT's header (``meta``, a CTVolume's) every check runs; without it only
+    :data:`HEADERLESS_CHECKS` (an unknown header is not flagged field by field). ``checks``
+    narrows further. A refusal (the ``cac`` command would not score the study) is listed too,
+    saying so: the dock scores what it is shown, but never silently.
+    """
+    header = bool(meta)
+    rep = check_protocol(
+        dict(meta or {}),
+        hu if header else None,
+        spacing_mm if header else None,
+        threshold_hu=threshold_hu,
+        roi_given=roi_given,
+    )
+    keep = set(checks) if checks is not None else (None if header else set(HEADERLESS_CHECKS))
+    out = []
+    for f in rep.findings:
+        if keep is not None and f.code not in keep:
+            continue
+        if f.level == "flag":
+            out.append(f"{f.code}: {f.message}")
+        elif f.level == "refuse":
+            out.append(f"{f.code}: {f.message} (the cac command refuses this study)")
+    return out
+
+
+#: the warning of a score made without a heart / coronary ROI (from the protocol's ``roi`` check)
+NO_MASK_WARNING = protocol_warnings(checks=("roi",))[0]
 #: how many undo steps are kept
 UNDO_DEPTH = 500
 
@@ -88,9 +160,16 @@ class CalciumSession(Undoable):
         self.history: History[tuple[dict[int, int], frozenset[int]]] = History(UNDO_DEPTH)
 
     # -- scoring --------------------------------------------------------------------------------
-    def set_result(self, result: CalciumResult, roi_given: bool | None = None) -> dict[str, int]:
+    def set_result(
+        self,
+        result: CalciumResult,
+        roi_given: bool | None = None,
+        warnings: list[str] | None = None,
+    ) -> dict[str, int]:
         """A new automatic score. Earlier assignments, exclusions and history are carried to the
         new lesions (each new lesion takes the decisions of the old lesion it overlaps most).
+        ``warnings`` (e.g. :func:`protocol_warnings`) go into the report; without them only the
+        protocol's ROI check is made.
 
         Returns how many assignments and exclusions were carried over.
         """
@@ -115,7 +194,9 @@ class CalciumSession(Undoable):
         self.base_result = result
         self._groups = connected_groups(result.lesion_labels, result.n_lesions)
         roi = result.parameters.get("roi") if roi_given is None else roi_given
-        self.warnings = [] if roi else [NO_MASK_WARNING]
+        if warnings is None:
+            warnings = protocol_warnings(roi_given=bool(roi), checks=("roi",))
+        self.warnings = list(warnings)
         self.changed.emit()
         return carried
 
@@ -218,6 +299,20 @@ class CalciumSession(Undoable):
         self.message = f"{len(ids)} lesion(s) {'excluded' if excluded else 'included'}"
         self.changed.emit()
         return ids
+
+    def act(
+        self, action: Action | str, lesion_id: int, vessel: int = 0, scope: str = "3d"
+    ) -> list[int]:
+        """Apply a click's :class:`Action` to the calcification of ``lesion_id``; undoable
+        (``OFF`` changes nothing). Returns the lesion ids changed."""
+        action = Action(action)
+        if action is Action.OFF:
+            return []
+        if action is Action.EXCLUDE:
+            return self.exclude(lesion_id, scope)
+        if action is Action.INCLUDE:
+            return self.exclude(lesion_id, scope, excluded=False)
+        return self.assign(lesion_id, vessel, scope)
 
     def undo(self) -> bool:
         state = self.history.undo(self._state())

@@ -15,6 +15,10 @@ session's ``changed`` signal.
 - Lesions are coloured by vessel (LM/LAD/LCX/RCA), unassigned ones white, excluded ones dim.
 - The lesion list jumps to a lesion's slice when a row is clicked.
 - Scoring again (other threshold or ROI) keeps every assignment, exclusion and the history.
+- Scoring runs in a worker with a progress bar and Cancel (the score shown stays); its warnings
+  are the protocol checks' (:func:`napari_plaque.ccta.session.protocol_warnings`): all of them
+  when the CT reader made the layer (its header is in the layer's metadata), else threshold and
+  ROI only.
 """
 
 from __future__ import annotations
@@ -40,14 +44,14 @@ from qtpy.QtWidgets import (
 )
 
 from ..ccta import CALCIUM_DEFAULTS, VESSEL_NAMES, calibrate_mass, iter_calcium_score
-from ..ccta.session import CalciumSession
+from ..ccta.session import Action, CalciumSession, protocol_warnings
 from ..layers import UNITS, WINDOW_PRESETS
 from ..report import write_csv, write_json
 from ._calcium_cal import CalibrationBox
-from ._ccta_common import _fmt, _geometry, _labels_array, _LayerCombo
+from ._ccta_common import _ct_from_layer, _fmt, _labels_array
 from ._common import fit_table, label_colormap
+from ._dock import DockBase, LayerKind
 from ._table import RowTableModel, RowTableView
-from ._worker import start_worker
 
 LESION_LAYER = "calcium lesions"
 #: lesion colours by vessel label (0 = unassigned)
@@ -77,23 +81,39 @@ def _vessel_color(v: int) -> tuple[float, ...]:
     return VESSEL_COLORS.get(int(v), (0.8, 0.5, 1.0, 1.0))
 
 
-class CalciumScoringWidget(QWidget):
+def _iter_score(vol, roi, vessels, threshold_hu: float, min_area_mm2: float):
+    """The score and its protocol warnings, in the worker (yields 0..4, then 5)."""
+    res = yield from iter_calcium_score(
+        vol.hu,
+        vol.spacing_mm,
+        roi=roi,
+        vessel_labels=vessels,
+        threshold_hu=threshold_hu,
+        min_area_mm2=min_area_mm2,
+        return_labels=True,
+    )
+    warnings = protocol_warnings(
+        vol.meta, vol.hu, vol.spacing_mm, threshold_hu=threshold_hu, roi_given=roi is not None
+    )
+    yield 5
+    return res, warnings
+
+
+class CalciumScoringWidget(DockBase):
     """Agatston / volume / mass scores; click to assign or exclude calcifications; report."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.session = CalciumSession()
         self.session.changed.connect(self._refresh)
-        self.worker = None
         self.lesion_layer = None
         self._image_name = ""
         self._shown_colors: dict | None = None
         lay = QVBoxLayout(self)
         form = QFormLayout()
-        self.image_combo = _LayerCombo(napari_viewer, "image")
-        self.roi_combo = _LayerCombo(napari_viewer, "labels", optional=True)
-        self.vessel_combo = _LayerCombo(napari_viewer, "labels", optional=True)
+        self.image_combo = self.layer_picker(LayerKind.IMAGE)
+        self.roi_combo = self.layer_picker(LayerKind.LABELS, optional=True)
+        self.vessel_combo = self.layer_picker(LayerKind.LABELS, optional=True)
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(-1024, 3000)
         self.threshold.setValue(CALCIUM_DEFAULTS["threshold_hu"])
@@ -114,9 +134,7 @@ class CalciumScoringWidget(QWidget):
         ):
             form.addRow(label, w)
         lay.addLayout(form)
-        self.run_button = QPushButton("Score")
-        self.run_button.clicked.connect(self.compute)
-        lay.addWidget(self.run_button)
+        self.run_button = self.build_run_row(lay, "Score", on_run=self.compute)
         self.warning = QLabel("")
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet(WARN_STYLE)
@@ -125,7 +143,8 @@ class CalciumScoringWidget(QWidget):
         box = QGroupBox("Click a lesion (keys 1-4 vessel, 0 unassigned, X exclude)")
         g = QGridLayout(box)
         self.action_combo = QComboBox()
-        self.action_combo.addItems(["assign to", "exclude", "include again", "off"])
+        for action in Action:
+            self.action_combo.addItem(action.label, action.value)
         self.vessel_choice = QComboBox()
         for lab, name in VESSEL_NAMES.items():
             self.vessel_choice.addItem(name, lab)
@@ -167,16 +186,21 @@ class CalciumScoringWidget(QWidget):
         self.export_button = QPushButton("Export report (JSON + CSV)…")
         self.export_button.clicked.connect(self._export_dialog)
         lay.addWidget(self.export_button)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        lay.addWidget(self.status)
-        self.viewer.mouse_drag_callbacks.append(self._on_click)
+        self.links.mouse(self.viewer.mouse_drag_callbacks, self._on_click)
         self._keyed_layers: list = []
         self._bind_keys(self.viewer)
         for layer in self.viewer.layers:
             self._bind_layer_keys(layer)
-        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
+        self.links.connect(self.viewer.layers.events.inserted, self._on_layer_inserted)
         self._show_action()
+
+    @property
+    def action(self) -> Action:
+        """What a click does now (the action combo's item data, not its text)."""
+        return Action(self.action_combo.currentData())
+
+    def set_action(self, action: Action | str) -> None:
+        self.action_combo.setCurrentIndex(self.action_combo.findData(Action(action).value))
 
     # -- compatibility: the session's state under the dock's names ----------------------------------
     @property
@@ -210,38 +234,37 @@ class CalciumScoringWidget(QWidget):
             self.status.setText("pick a CT image layer")
             return
         try:
-            hu = np.asarray(image.data)
-            if hu.ndim != 3:
-                raise ValueError(f"image {image.name!r} is {hu.ndim}D; calcium scoring needs 3D")
-            roi = _labels_array(self.roi_combo.layer(), hu.shape, "ROI")
-            vessels = _labels_array(self.vessel_combo.layer(), hu.shape, "vessel")
+            vol = _ct_from_layer(image, "calcium scoring needs a 3D CT")
+            roi = _labels_array(self.roi_combo.layer(), vol.shape, "ROI")
+            vessels = _labels_array(self.vessel_combo.layer(), vol.shape, "vessel")
         except ValueError as exc:
             self.status.setText(f"error: {exc}")
             return
-        spacing, translate = _geometry(image)
+        spacing, translate = tuple(vol.spacing_mm), tuple(vol.origin_mm)
         self._image_name = image.name
         image.visible = True  # the lesions are drawn over the scan that was scored
         self.status.setText("scoring…")
-        if self.worker is not None:
-            self.worker.quit()
-        self.worker = start_worker(
-            iter_calcium_score,
-            hu,
-            spacing,
-            roi=roi,
-            vessel_labels=vessels,
-            threshold_hu=float(self.threshold.value()),
-            min_area_mm2=float(self.min_area.value()),
-            return_labels=True,
-            total=4,
+        self.start(
+            _iter_score,
+            vol,
+            roi,
+            vessels,
+            float(self.threshold.value()),
+            float(self.min_area.value()),
+            total=5,
             desc="calcium scoring",
-            on_done=lambda res: self._on_done(res, spacing, translate),
+            on_done=lambda out: self._on_done(out, spacing, translate),
             on_error=lambda exc: self.status.setText(f"error: {exc}"),
+            on_aborted=lambda: self.status.setText(
+                "scoring cancelled: the score shown (if any) is unchanged"
+            ),
+            replace=True,  # scoring again (another threshold) replaces a running score
         )
 
-    def _on_done(self, res, spacing, translate) -> None:
+    def _on_done(self, out, spacing, translate) -> None:
+        res, warnings = out
         self._show_lesions(res, spacing, translate)
-        kept = self.session.set_result(res)
+        kept = self.session.set_result(res, warnings=warnings)
         note = ""
         if kept["assignments"] or kept["excluded"]:
             note = f"; kept {kept['assignments']} assignment(s), {kept['excluded']} exclusion(s)"
@@ -278,13 +301,13 @@ class CalciumScoringWidget(QWidget):
     def _key_actions(self) -> dict[str, Any]:
         def pick(i: int):
             def run(*_: Any) -> None:
-                self.action_combo.setCurrentIndex(0)
+                self.set_action(Action.ASSIGN)
                 self.vessel_choice.setCurrentIndex(self.vessel_choice.findData(i))
 
             return run
 
         keys: dict[str, Any] = {str(k): pick(k) for k in (*VESSEL_NAMES, 0)}
-        keys["x"] = lambda *_: self.action_combo.setCurrentIndex(1)
+        keys["x"] = lambda *_: self.set_action(Action.EXCLUDE)
         keys["Control-Z"] = lambda *_: self.undo()
         keys["Control-Shift-Z"] = lambda *_: self.session.redo()
         return keys
@@ -301,33 +324,23 @@ class CalciumScoringWidget(QWidget):
         self._keyed_layers.append(layer)
 
     def _on_layer_inserted(self, event) -> None:
-        try:
-            self.action_combo.currentText()
-        except RuntimeError:  # the dock was deleted while the viewer lives on
-            self._detach()
-            return
         self._bind_layer_keys(event.value)
 
     def _show_action(self) -> None:
-        action = self.action_combo.currentText()
-        if action == "assign to":
+        action = self.action
+        if action is Action.ASSIGN:
             text = f"click assigns to {self.vessel_choice.currentText()}"
-        elif action == "off":
+        elif action is Action.OFF:
             text = "clicks do nothing"
         else:
-            text = f"click: {action}"
+            text = f"click: {action.label}"
         self.action_label.setText(text)
 
     def _on_click(self, viewer, event):
         """Viewer mouse callback: a click (no drag) acts on the lesion under the cursor,
         whatever layer is selected; nothing happens while the lesion layer is painted on."""
-        try:
-            action = self.action_combo.currentText()
-        except RuntimeError:  # the dock was deleted while the viewer lives on
-            self._detach()
-            return
         layer = self.lesion_layer
-        if action == "off" or layer is None or getattr(event, "button", 1) != 1:
+        if self.action is Action.OFF or layer is None or getattr(event, "button", 1) != 1:
             return
         if LESION_LAYER not in self.viewer.layers:
             return
@@ -355,13 +368,9 @@ class CalciumScoringWidget(QWidget):
         if lesion_id == 0:
             return 0
         scope = "slice" if self.slice_only.isChecked() else "3d"
-        action = self.action_combo.currentText()
-        if action == "exclude":
-            self.session.exclude(lesion_id, scope)
-        elif action == "include again":
-            self.session.exclude(lesion_id, scope, excluded=False)
-        else:
-            self.session.assign(lesion_id, int(self.vessel_choice.currentData()), scope)
+        vessel = int(self.vessel_choice.currentData())
+        if not self.session.act(self.action, lesion_id, vessel, scope):
+            return 0
         self.status.setText(self.session.message)
         return lesion_id
 
@@ -373,21 +382,17 @@ class CalciumScoringWidget(QWidget):
         self.status.setText(self.session.message)
 
     def _detach(self) -> None:
+        self.detach()
+
+    def on_detach(self) -> None:
+        """Give the keys back (the viewer's and every layer's)."""
         import contextlib
 
-        with contextlib.suppress(ValueError, RuntimeError):
-            self.viewer.mouse_drag_callbacks.remove(self._on_click)
-        with contextlib.suppress(ValueError, RuntimeError, TypeError):
-            self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
         for target in [self.viewer, *self._keyed_layers]:
             for key in self._key_actions():
                 with contextlib.suppress(KeyError, ValueError, RuntimeError):
                     target.bind_key(key, None)
         self._keyed_layers = []
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        self._detach()
-        super().closeEvent(event)
 
     @property
     def _row_ids(self) -> list[int]:
@@ -414,7 +419,7 @@ class CalciumScoringWidget(QWidget):
         image = self.image_combo.layer()
         if image is None or rod_layer is None:
             raise ValueError("pick the image and paint a rod ROI labels layer")
-        hu = np.asarray(image.data)
+        hu = _ct_from_layer(image, "calibration needs a 3D CT").hu
         rod = _labels_array(rod_layer, hu.shape, "rod ROI")
         water = _labels_array(water_layer, hu.shape, "water ROI")
         self.session.set_calibration(calibrate_mass(hu, rod, density, water))

@@ -45,8 +45,9 @@ from ..ccta.composition import compose, composition_warnings, roi_voxels
 from ..layers import UNITS
 from ..report import round_floats, write_csv
 from ._calcium import LESION_LAYER, CalciumScoringWidget
-from ._ccta_common import NONE, _fmt, _geometry, _labels_array, _LayerCombo
+from ._ccta_common import NONE, _ct_from_layer, _fmt, _labels_array, _LayerCombo
 from ._common import label_colormap, set_table
+from ._dock import DockBase, LayerKind
 from ._range_editor import RangeEditor
 from ._worker import start_worker
 
@@ -125,17 +126,15 @@ def _iter_composition_edit(state, spacing_mm, ranges) -> Generator[int, None, An
     return {**state, "cls": cls, "ranges": ranges, "comps": comps, "changed": changed}
 
 
-class CompositionWidget(QWidget):
+class CompositionWidget(DockBase):
     """Plaque composition by HU ranges with a live colour overlay and a results table."""
 
     #: coalesces the spin box's key repeats; an edit's update itself is incremental
     DEBOUNCE_MS = 10
 
     def __init__(self, napari_viewer, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.results: list = []
-        self.worker = None
         self._generation = 0
         self._state: dict[str, Any] | None = None  # gathered ROI voxels, shown classes
         self._state_key: tuple | None = None
@@ -143,9 +142,9 @@ class CompositionWidget(QWidget):
 
         lay = QVBoxLayout(self)
         form = QFormLayout()
-        self.image_combo = _LayerCombo(napari_viewer, "image")
-        self.roi_combo = _LayerCombo(napari_viewer, "labels")
-        self.vessel_combo = _LayerCombo(napari_viewer, "labels", optional=True)
+        self.image_combo = self.layer_picker(LayerKind.IMAGE)
+        self.roi_combo = self.layer_picker(LayerKind.LABELS)
+        self.vessel_combo = self.layer_picker(LayerKind.LABELS, optional=True)
         form.addRow("image", self.image_combo)
         form.addRow("plaque ROI", self.roi_combo)
         form.addRow("vessels", self.vessel_combo)
@@ -234,7 +233,12 @@ class CompositionWidget(QWidget):
         except ValueError as exc:
             self.status.setText(f"error: {exc}")
             return
-        spacing, translate = _geometry(image)
+        try:
+            vol = _ct_from_layer(image, "plaque composition needs a 3D CT")
+        except ValueError as exc:
+            self.status.setText(f"error: {exc}")
+            return
+        spacing, translate = tuple(vol.spacing_mm), tuple(vol.origin_mm)
         state, key = self._state, self._key()
         overlay = self._overlay_layer()
         can_edit = (
@@ -264,8 +268,8 @@ class CompositionWidget(QWidget):
             self.worker = worker
             worker.start()
             return
+        hu = vol.hu
         try:
-            hu = np.asarray(image.data)
             roi = _labels_array(roi_layer, hu.shape, "ROI")
             vessels = _labels_array(self.vessel_combo.layer(), hu.shape, "vessel")
         except ValueError as exc:
