@@ -7,7 +7,9 @@ Result objects in the core expose ``to_dict()`` (one JSON object) and, where the
 - :func:`json_safe` converts numpy scalars and arrays, paths and sets, and replaces a NaN or
   infinite float with ``None`` (JSON ``null``), so no output ever contains ``NaN`` or
   ``Infinity``; :func:`dumps_json` additionally records *why* a value is null when the caller
-  says so.
+  says so. (``json_safe`` is defined in :mod:`napari_plaque.io.atomic`, whose
+  ``atomic_write_json`` needs it, and re-exported here: ``report`` imports ``io``, never the
+  other way round.)
 - :func:`write_json` / :func:`write_csv` write atomically (nothing half-written).
 - :func:`rows_to_csv_text` is the one CSV layout: the union of the rows' keys, in first-seen
   order, ``\\n`` line endings, empty cell for a missing or null value.
@@ -24,50 +26,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .io.atomic import atomic_write_text
+from .io.atomic import atomic_write_text, json_safe
 
 #: decimals kept when numbers are rounded for reports (``round_floats``)
 REPORT_DECIMALS = 4
-
-
-def json_safe(obj: Any) -> Any:
-    """A copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts.
-
-    NaN and +/-inf become ``None``; numpy scalars/arrays become Python numbers/lists; Paths
-    become strings; sets become sorted lists; objects with ``to_dict()`` are expanded.
-    """
-    import numpy as np
-
-    if isinstance(obj, str):  # with --no-paths, file paths become salted hashes
-        from .io.anon import redact_if_path
-
-        return redact_if_path(obj)
-    if obj is None or isinstance(obj, (bool, str, int)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (set, frozenset)):
-        return [json_safe(v) for v in sorted(obj)]
-    if isinstance(obj, Path):
-        return json_safe(str(obj))
-    if hasattr(obj, "to_dict"):
-        return json_safe(obj.to_dict())
-    if hasattr(obj, "value") and isinstance(getattr(obj, "value", None), (str, int)):
-        return obj.value  # enums
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serialisable")
 
 
 def non_finite_keys(obj: Any, prefix: str = "") -> list[str]:

@@ -36,8 +36,13 @@ from typing import Any
 STALE_AFTER_S = 24 * 3600.0
 
 
-def _tmp_name(dest: Path, suffix: str = "") -> str:
+def tmp_name(dest: Path, suffix: str = "") -> str:
+    """The hidden temporary name of a write to ``dest``: ``.<name>.<pid>-<random>.tmp<suffix>``
+    (the form :func:`clean_stale_temps` recognises)."""
     return f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}"
+
+
+_tmp_name = tmp_name  # old private name: until ivus/dataset.py imports tmp_name
 
 
 def _pid_alive(pid: int) -> bool:
@@ -122,7 +127,7 @@ def _named(exc: OSError, path: Path) -> OSError:
 
 def _create_tmp(dest: Path, suffix: str) -> Path:
     for _ in range(100):
-        tmp = dest.parent / _tmp_name(dest, suffix)
+        tmp = dest.parent / tmp_name(dest, suffix)
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
             fd = os.open(tmp, flags, 0o666)
@@ -190,12 +195,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Path:
     """Serialise ``obj`` to JSON first (so a serialisation error writes nothing), then write.
 
-    NaN and infinity are written as ``null`` (:func:`napari_plaque.report.json_safe`): the JSON
-    we write is always standard JSON.
+    NaN and infinity are written as ``null`` (:func:`json_safe`): the JSON we write is always
+    standard JSON.
     """
-    from ..report import json_safe
-
-    text = json.dumps(json_safe(obj), indent=indent, default=_json_default, allow_nan=False)
+    text = json.dumps(json_safe(obj), indent=indent, default=json_default, allow_nan=False)
     return atomic_write_text(path, text + "\n")
 
 
@@ -341,7 +344,7 @@ def replace_dir(new: str | Path, dest: str | Path) -> Path:
         _fsync_dir(dest.parent)
         shutil.rmtree(new, ignore_errors=True)  # now holds the old contents
         return dest
-    aside = dest.with_name(_tmp_name(dest, "-old"))  # pragma: no cover - non-Linux fallback
+    aside = dest.with_name(tmp_name(dest, "-old"))  # pragma: no cover - non-Linux fallback
     os.rename(dest, aside)
     try:
         os.rename(new, dest)
@@ -362,7 +365,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(path)
-        tmp = path.parent / _tmp_name(path)
+        tmp = path.parent / tmp_name(path)
         tmp.mkdir(mode=0o777)
         yield tmp
         replace_dir(tmp, path)
@@ -378,7 +381,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays, sets and paths."""
     import numpy as np
 
     if isinstance(o, np.integer):
@@ -394,3 +398,55 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
+
+
+_json_default = json_default  # old private name: until ivus/svm.py, models/checkpoint.py change
+
+
+# -- JSON-safe values (the one home; napari_plaque.report re-exports it) -----------------------
+
+
+def json_safe(obj: Any) -> Any:
+    """A copy of ``obj`` that ``json.dumps(..., allow_nan=False)`` accepts.
+
+    NaN and +/-inf become ``None``; numpy scalars/arrays become Python numbers/lists; Paths
+    become strings; sets become sorted lists; objects with ``to_dict()`` are expanded.
+
+    It lives here, beside the atomic writers, so that ``io`` never imports
+    :mod:`napari_plaque.report` (which writes through this module: one direction only).
+    """
+    import math
+    from collections.abc import Mapping
+
+    import numpy as np
+
+    if isinstance(obj, str):  # with --no-paths, file paths become salted hashes
+        from .anon import redact_if_path
+
+        return redact_if_path(obj)
+    if obj is None or isinstance(obj, (bool, str, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return [json_safe(v) for v in sorted(obj)]
+    if isinstance(obj, Path):
+        return json_safe(str(obj))
+    if hasattr(obj, "to_dict"):
+        return json_safe(obj.to_dict())
+    if hasattr(obj, "value") and isinstance(getattr(obj, "value", None), (str, int)):
+        return obj.value  # enums
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serialisable")
