@@ -41,18 +41,37 @@ def test_header_checks():
 
 
 def test_extremity_radiograph_is_flagged_in_json_and_on_stderr(capsys):
-    """The demo model (no stored reference) on pydicom-data's extremity CR: flagged by its
-    header, and "no OOD reference" said; the chest CR gets no body-part warning."""
+    """The demo model (its checkpoint stores the OOD reference of its synthetic training
+    images) on pydicom-data's extremity CR: flagged by its header and by the distribution
+    check; the real chest CR gets no body-part warning but is outside the synthetic training
+    distribution (flagged, with its score: the demo is not for real radiographs)."""
     assert main(["cxr", "predict", "demo_cxr", str(pydicom_file("RG3_UNCR.dcm")), "--json"]) == 0
     cap = capsys.readouterr()
     res = json.loads(cap.out)
     assert any("BodyPartExamined is 'EXTREMITY'" in w for w in res["warnings"])
-    assert NO_REFERENCE in res["warnings"] and res["ood"]["flagged"] is True
+    assert NO_REFERENCE not in res["warnings"] and res["ood"]["flagged"] is True
+    assert res["ood"]["in_distribution"] is False and res["ood"]["score"] > res["ood"]["threshold"]
     assert "napari-plaque: warning:" in cap.err and "EXTREMITY" in cap.err
     assert main(["cxr", "predict", "demo_cxr", str(pydicom_file("RG1_UNCR.dcm")), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert not any("BodyPartExamined" in w for w in res["warnings"])
-    assert res["ood"]["score"] is None and res["ood"]["in_distribution"] is None
+    assert NO_REFERENCE not in res["warnings"] and res["ood"]["score"] is not None
+    assert res["ood"]["in_distribution"] is False
+
+
+def test_the_demo_model_passes_its_own_kind_of_radiograph(tmp_path):
+    """Unseen synthetic radiographs (the demo's training kind) are in its distribution."""
+    from napari_plaque.cxr.model import predict_radiograph
+    from napari_plaque.cxr.synthetic import write_manifest
+
+    man = write_manifest(tmp_path / "s", 3, size=256, seed=7)
+    import csv
+
+    with open(man, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        pred = predict_radiograph("demo_cxr", man.parent / r["path"], device="cpu")
+        assert pred.to_dict()["ood"]["in_distribution"] is True, r["path"]
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +143,8 @@ def test_the_cxr_dock_shows_the_flag(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=60000)
     assert "FLAGGED" in w.status.text()
     notes = " ".join(lbl.text() for lbl in w.findChildren(type(w.status)))
-    assert "BodyPartExamined is 'EXTREMITY'" in notes and "no OOD reference" in notes
+    assert "BodyPartExamined is 'EXTREMITY'" in notes
+    assert "outside the model's training distribution" in notes
 
 
 def test_evaluation_counts_flagged_images(trained, tmp_path, capsys):
