@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic import atomic_path
+from ..io.errors import WriterError
 from ..io.nifti import write_nifti
 from . import viewer as _viewer
 
@@ -74,10 +75,11 @@ def write_labels_seg(path: Path, arr: np.ndarray, meta: dict, viewer=None) -> Pa
     found = series_of_labels(arr, meta, viewer)
     name = str(meta.get("name", "labels"))
     if found is None:
-        raise ValueError(
-            f"{name}: a DICOM SEG needs the CT series the labels were drawn on; open the DICOM "
+        raise WriterError(
+            name,
+            "a DICOM SEG needs the CT series the labels were drawn on; open the DICOM "
             "series with napari-plaque and draw on a labels layer of the same grid "
-            "(or save as .nii.gz / .npy)"
+            "(or save as .nii.gz / .npy)",
         )
     source, uid_hash = found
     md = meta.get("metadata") or {}

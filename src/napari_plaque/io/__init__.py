@@ -1,7 +1,9 @@
 """Readers and writers: DICOM CT series, IVUS multi-frame pullbacks, NIfTI, label maps.
 
 Everything here is plain Python over numpy (no napari import), returning the core types of
-:mod:`napari_plaque.types`. Bad input raises :class:`ReaderError` naming the file and problem.
+:mod:`napari_plaque.types`. Bad input raises :class:`ReaderError` naming the file and problem
+(every user-facing error derives from :class:`NapariPlaqueError`, in :mod:`.errors`).
+The napari reader and writer hooks are in :mod:`napari_plaque._napari`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import numpy as np
 
 from ..types import CTVolume, Pullback
 from .detect import Format, detect, is_nifti
-from .errors import FormatError, ReaderError
+from .errors import FormatError, NapariPlaqueError, ReaderError, WriterError
 
 __all__ = [
     "CTVolume",
     "FormatError",
     "Pullback",
     "Format",
+    "NapariPlaqueError",
     "ReaderError",
+    "WriterError",
     "detect",
     "is_nifti",
     "read_ct",

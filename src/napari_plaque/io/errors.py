@@ -1,23 +1,45 @@
-"""Errors raised by readers and file loaders."""
+"""The one errors module: every error a user should see derives from :class:`NapariPlaqueError`.
+
+The command line maps :class:`NapariPlaqueError` (and :class:`OSError`) to exit code 2 with the
+message, which names the file and the problem. They stay :class:`ValueError` subclasses, so
+code written as ``except ValueError`` keeps working while the refusals move onto the base class.
+
+* :class:`ReaderError` - a file or folder could not be read;
+* :class:`FormatError` - a napari-plaque file (arcs, model, review...) is not one we can trust;
+  ``ivus.arcs.ArcsConflictError`` derives from it;
+* :class:`WriterError` - an output cannot be written as asked (nothing was written).
+
+Other user-facing errors live beside their code and derive from the base too (see the
+``test_user_errors_derive_from_the_base`` test for the list).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["FormatError", "NapariPlaqueError", "ReaderError", "WriterError"]
 
-class ReaderError(ValueError):
+
+class NapariPlaqueError(ValueError):
+    """A problem with the user's input or request (not a programming error): the message says
+    what and, where there is one, names the file."""
+
+
+class _PathError(NapariPlaqueError):
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class ReaderError(_PathError):
     """A file or folder could not be read; the message names the path and the problem."""
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
 
-
-class FormatError(ValueError):
+class FormatError(_PathError):
     """A napari-plaque file (arcs, model, review...) is not one we can trust or use."""
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
+
+class WriterError(_PathError):
+    """An output cannot be written as asked (nothing was written); the message names the
+    destination (or the layer) and the problem."""
