@@ -58,7 +58,7 @@ class LayerKind(str, Enum):
     IMAGE = "image"  #: any image layer; a CT (tag ``ct``) is the default
     LABELS = "labels"  #: any labels layer
     PULLBACK = "pullback"  #: 3D image layers; an IVUS pullback (tag ``ivus``) is the default
-    RADIOGRAPH = "radiograph"  #: image layers but saliency maps; tag ``radiograph`` preferred
+    RADIOGRAPH = "radiograph"  #: 2D image layers but saliency maps; tag ``radiograph`` preferred
 
     @property
     def tag(self) -> str | None:
@@ -85,7 +85,7 @@ def layers_of_kind(viewer, kind: LayerKind | str, min_ndim: int = 0) -> list:
     for ly in viewer.layers:
         if not isinstance(ly, cls) or ly.ndim < min_ndim:
             continue
-        if kind is LayerKind.RADIOGRAPH and layer_tag(ly) == "cxr-saliency":
+        if kind is LayerKind.RADIOGRAPH and (ly.ndim != 2 or layer_tag(ly) == "cxr-saliency"):
             continue
         out.append(ly)
     return out
@@ -169,13 +169,18 @@ class Links:
 
 
 # -- the layer picker -----------------------------------------------------------------------------
+_KIND_TAG = object()  # "the kind's own tag"
+
+
 class LayerPicker(QComboBox):
     """A combo box of the viewer's layers of one kind, kept in sync with the layer list.
 
-    The default is :func:`~napari_plaque.layers.default_layer` over the listed layers (the
-    kind's tag preferred, plus ``default_options``: ``prefer_words``, ``prefer_tags``,
-    ``avoid_words``...); a choice the user made stays while its layer exists. ``optional`` adds
-    :data:`NONE` first (and it is the default).
+    The default is :func:`~napari_plaque.layers.default_layer` over the listed layers (``tag``
+    preferred: the kind's own unless given, e.g. the loaded model's input; plus
+    ``default_options``: ``prefer_words``, ``prefer_tags``, ``avoid_words``...); a choice the
+    user made stays while its layer exists. A labels picker without options has no default
+    rule (it keeps its current layer: a new overlay never takes a mask's place). ``optional``
+    adds :data:`NONE` first (and it is the default). :meth:`set_default` changes the rule.
     """
 
     def __init__(
@@ -186,11 +191,14 @@ class LayerPicker(QComboBox):
         min_ndim: int = 0,
         links: Links | None = None,
         parent: QWidget | None = None,
+        tag: Any = _KIND_TAG,
         **default_options: Any,
     ) -> None:
         super().__init__(parent)
         self.viewer, self.kind, self.optional = viewer, LayerKind(kind), optional
         self.min_ndim = min_ndim
+        self.tag = self.kind.tag if tag is _KIND_TAG else tag
+        self._rule = tag is not _KIND_TAG or bool(default_options) or self.tag is not None
         self.default_options = default_options
         self.links = links if links is not None else Links(self)
         for emitter in (viewer.layers.events.inserted, viewer.layers.events.removed):
@@ -207,9 +215,17 @@ class LayerPicker(QComboBox):
         layers = self.layers()
         names = ([NONE] if self.optional else []) + [ly.name for ly in layers]
         default = None
-        if not self.optional and (self.kind.tag is not None or self.default_options):
-            default = default_layer(layers, self.kind.tag, **self.default_options)
+        if not self.optional and self._rule:
+            default = default_layer(layers, self.tag, **self.default_options)
         refill_combo(self, names, default=default)
+
+    def set_default(self, tag: Any = _KIND_TAG, **default_options: Any) -> None:
+        """Change the default rule (e.g. a loaded model's input tag) and refresh."""
+        if tag is not _KIND_TAG:
+            self.tag = tag
+        self.default_options.update(default_options)
+        self._rule = True
+        self.refresh()
 
     def layer(self):
         """The chosen layer, or None (nothing listed, or :data:`NONE`)."""

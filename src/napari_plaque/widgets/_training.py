@@ -22,13 +22,12 @@ from qtpy.QtWidgets import (
 
 from ..io.errors import FormatError
 from ..layers import (
-    default_layer,
     volume_from_layer,
 )
 from ..models import TRAIN_TASKS
-from ._common import refill_combo
+from ._dock import DockBase, LayerKind
 from ._form import form_values, parameter_form
-from ._run import DEVICES, _image_layers, _labels_layers, _RunMixin
+from ._run import DEVICES
 
 #: how the TrainSettings fields are shown (their values come from models.TRAIN_TASKS)
 TRAIN_FORM_OPTIONS = {
@@ -132,7 +131,7 @@ def iter_train_ctseg_job(source: Any, out: str | Path, **kwargs: Any):
     return (yield from iter_train_ctseg(data, out, **kwargs))
 
 
-class TrainingWidget(_RunMixin, QWidget):
+class TrainingWidget(DockBase):
     """Train the A-line detector or a CT U-Net from a data folder or image + label layers.
 
     For the A-line task, "image + label layers" means an IVUS pullback layer and the arcs an
@@ -141,8 +140,7 @@ class TrainingWidget(_RunMixin, QWidget):
     """
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.history: list[dict[str, Any]] = []
         self._shown = 0
         self.result = None
@@ -161,8 +159,8 @@ class TrainingWidget(_RunMixin, QWidget):
         drow.addWidget(self.data_edit, 1)
         drow.addWidget(self.data_btn)
         form.addRow("Data folder", drow)
-        self.image_combo = QComboBox()
-        self.labels_combo = QComboBox()
+        self.image_combo = self.layer_picker(LayerKind.IMAGE, min_ndim=3, tag=None)
+        self.labels_combo = self.layer_picker(LayerKind.LABELS, min_ndim=3)
         form.addRow("Image layer", self.image_combo)
         form.addRow("Labels layer", self.labels_combo)
         # the settings: a magicgui form fed by the task's TrainSettings (the CLI's too)
@@ -185,15 +183,13 @@ class TrainingWidget(_RunMixin, QWidget):
         lay.addLayout(form)
         self.export_btn = QPushButton("Export layers as nnU-Net dataset...")
         lay.addWidget(self.export_btn)
-        self._build_run_row(lay)
+        self.build_run_row(lay)
         self.metrics = QPlainTextEdit()
         self.metrics.setReadOnly(True)
         lay.addWidget(self.metrics, 1)
         self.data_btn.clicked.connect(self._browse_data)
         self.out_btn.clicked.connect(self._browse_out)
         self.export_btn.clicked.connect(self._export_dialog)
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
         self._refresh_layers()
 
     def _task_defaults(self, task: str) -> None:
@@ -203,18 +199,11 @@ class TrainingWidget(_RunMixin, QWidget):
         self._refresh_layers()
 
     def _refresh_layers(self, event=None) -> None:
-        images, labels = _image_layers(self.viewer), _labels_layers(self.viewer)
+        """The pickers' default rule follows the task (its input kind, its label words)."""
         alines = self.task_combo.currentText() == "alines"
-        kind = TRAIN_TASKS[self.task_combo.currentText()].input
-        refill_combo(
-            self.image_combo, [ly.name for ly in images], default=default_layer(images, kind)
-        )
+        self.image_combo.set_default(tag=TRAIN_TASKS[self.task_combo.currentText()].input)
         words = ("arcs",) if alines else ("ref", "manual", "truth", "label")
-        refill_combo(
-            self.labels_combo,
-            [ly.name for ly in labels],
-            default=default_layer(labels, prefer_words=words),
-        )
+        self.labels_combo.set_default(prefer_words=words)
 
     def _browse_data(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Training set folder")
@@ -318,7 +307,7 @@ class TrainingWidget(_RunMixin, QWidget):
             self.status.setText(f"cannot train: {exc}")
             return None
         self.status.setText(f"training {task}...")
-        return self._start(
+        return self.start(
             gen,
             *args,
             total=per_epoch * common["epochs"],

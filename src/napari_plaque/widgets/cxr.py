@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import napari.layers
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -30,25 +29,16 @@ from qtpy.QtWidgets import (
 )
 
 from ..cxr.session import CXRSession
-from ..layers import default_layer
 from ..models import pretrained_models
-from ._common import refill_combo
-from ._run import DEVICES, _ModelPickerMixin, _RunMixin
+from ._dock import DockBase, LayerKind, layers_of_kind
+from ._run import DEVICES, _ModelPickerMixin
 
 _TITLES = ("p(CAC > 0)", "p(CAC ≥ 100)", "p(CAC ≥ 400)")
 _SYNTH = "trained on SYNTHETIC radiographs: a demo, not a clinical result"
 
 
 def _radiograph_layers(viewer) -> list:
-    out = []
-    for ly in viewer.layers:
-        if not isinstance(ly, napari.layers.Image):
-            continue
-        if (ly.metadata or {}).get("napari_plaque") == "cxr-saliency":
-            continue
-        if ly.ndim == 2 or (ly.rgb and ly.ndim == 2):
-            out.append(ly)
-    return out
+    return layers_of_kind(viewer, LayerKind.RADIOGRAPH)
 
 
 class _ProbabilityPanel(QWidget):
@@ -97,12 +87,11 @@ class _ProbabilityPanel(QWidget):
         self.note.setText(" ".join(notes))
 
 
-class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
+class CXRWidget(_ModelPickerMixin, DockBase):
     """Predict the CAC category of a chest radiograph layer (with Grad-CAM saliency)."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.session = CXRSession()
         self.model = None  # LoadedModel
         self.last_result = None
@@ -121,7 +110,7 @@ class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
         self.model_info = QLabel("")
         self.model_info.setWordWrap(True)
         form.addRow("", self.model_info)
-        self.input_combo = QComboBox()
+        self.input_combo = self.layer_picker(LayerKind.RADIOGRAPH)
         form.addRow("Radiograph", self.input_combo)
         self.age_spin = QDoubleSpinBox()
         self.age_spin.setRange(0, 120)
@@ -151,7 +140,7 @@ class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
         srow.addWidget(self.target_combo)
         form.addRow("", srow)
         lay.addLayout(form)
-        self._build_run_row(lay)
+        self.build_run_row(lay)
         self.panel = _ProbabilityPanel()
         lay.addWidget(self.panel)
         lay.addStretch(1)
@@ -159,16 +148,9 @@ class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
         self.model_combo.currentIndexChanged.connect(lambda *_: self._model_changed())
         self.input_combo.currentTextChanged.connect(lambda *_: self._redraw())
         self.session.changed.connect(lambda name: self._redraw())
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._refresh_layers()
         self._model_changed()
 
     # -- choices ---------------------------------------------------------------------------
-    def _refresh_layers(self, event=None) -> None:
-        layers = _radiograph_layers(self.viewer)
-        refill_combo(self.input_combo, [ly.name for ly in layers], default=default_layer(layers))
-
     _model_dialog_title = "CXR model"
 
     def _load_model_file(self, path):
@@ -215,7 +197,7 @@ class CXRWidget(_ModelPickerMixin, _RunMixin, QWidget):
                 "bmi": self.bmi_spin.value(),
             }
         self.status.setText("predicting...")
-        return self._start(
+        return self.start(
             iter_predict_radiographs,
             self.model,
             [rg],

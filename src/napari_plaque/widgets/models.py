@@ -31,7 +31,6 @@ from qtpy.QtWidgets import (
 
 from ..layers import (
     UNITS,
-    default_layer,
     labels_layer_data,
     layer_geometry,
     pullback_from_layer,
@@ -45,9 +44,9 @@ from ..models import (
     input_mismatch,
     pretrained_models,
 )
-from ._common import refill_combo
+from ._dock import DockBase, LayerKind
 from ._form import form_values, parameter_form
-from ._run import _image_layers, _labels_layers, _ModelPickerMixin, _RunMixin
+from ._run import _image_layers, _labels_layers, _ModelPickerMixin
 from ._training import TrainingWidget
 
 __all__ = ["DEVICES", "InferenceWidget", "TrainingWidget", "_image_layers", "_labels_layers"]
@@ -69,12 +68,11 @@ INFERENCE_FORM_OPTIONS = {
 }
 
 
-class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
+class InferenceWidget(_ModelPickerMixin, DockBase):
     """Run a napari-plaque model on an image layer (CT volume or IVUS pullback)."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.model = None  # LoadedModel
         self.last_result = None
         lay = QVBoxLayout(self)
@@ -92,7 +90,8 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
         self.model_info.setWordWrap(True)
         self.model_info.setMinimumHeight(self.model_info.fontMetrics().lineSpacing() * 2 + 4)
         form.addRow("", self.model_info)
-        self.input_combo = QComboBox()
+        # 3D images; the default follows the loaded model's input (set_default below)
+        self.input_combo = self.layer_picker(LayerKind.IMAGE, min_ndim=3, tag=None)
         form.addRow("Input layer", self.input_combo)
         lay.addLayout(form)
         # the parameters: one magicgui form fed by the core's PREDICT_DEFAULTS (the function's
@@ -102,22 +101,18 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
         self.device_combo = self.params.device.native
         self.batch_spin = self.params.batch_size.native
         self.probs_check = self.params.probs.native
-        self._build_run_row(lay)
+        self.build_run_row(lay)
         self.ics_label = QLabel("")
         lay.addWidget(self.ics_label)
         lay.addStretch(1)
         self.browse_btn.clicked.connect(self._browse)
         self.model_combo.currentIndexChanged.connect(lambda *_: self._model_changed())
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._refresh_layers()
         self._model_changed()
 
     # -- choices ---------------------------------------------------------------------------
     def _refresh_layers(self, event=None) -> None:
-        layers = _image_layers(self.viewer)
         kind = TASK_INPUT.get(self.model.task) if self.model is not None else None
-        refill_combo(self.input_combo, [ly.name for ly in layers], default=default_layer(layers, kind))
+        self.input_combo.set_default(tag=kind)
 
     def _load_model_file(self, path):
         from ..models.checkpoint import load_model
@@ -151,7 +146,7 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
         if self.model.task == "alines":
             pb = pullback_from_layer(layer)
             self.status.setText(f"predicting {pb.n_frames} frames...")
-            return self._start(
+            return self.start(
                 iter_predict_pullback,
                 self.model,
                 pb,
@@ -164,7 +159,7 @@ class InferenceWidget(_ModelPickerMixin, _RunMixin, QWidget):
         vol = volume_from_layer(layer)
         n = count_tiles(self.model, vol.shape)
         self.status.setText(f"segmenting ({n} tiles)...")
-        return self._start(
+        return self.start(
             iter_predict_volume,
             self.model,
             vol,
