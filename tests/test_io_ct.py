@@ -250,3 +250,35 @@ def test_pydicom_compressed_and_big_endian_ct(tmp_path):
 
 def test_read_image_dispatches(phantom_dir, phantom):
     assert read_image(phantom_dir).shape == phantom.shape
+
+
+def test_read_ct_largest_decodes_only_the_kept_series(tmp_path, monkeypatch):
+    """Issue 23: a folder of two series decodes only the largest one; same volume as
+    ``read_ct_series(...)[0]``; an SR source from the same read equals a second read's."""
+    from _interop_util import make_series
+    from napari_plaque.io import dicom_series
+    from napari_plaque.io.seg import load_source_series, source_from_datasets
+
+    make_series(tmp_path / "f" / "big", shape=(6, 20, 24), seed=1)
+    make_series(tmp_path / "f" / "small", shape=(3, 20, 24), seed=2)
+    calls: list[str] = []
+    real = dicom_series.native_pixels
+
+    def counting(ds, p):
+        calls.append(str(p))
+        return real(ds, p)
+
+    monkeypatch.setattr(dicom_series, "native_pixels", counting)
+    every = dicom_series.read_ct_series(tmp_path / "f")
+    assert len(calls) == 9
+    calls.clear()
+    vol, dsets = dicom_series.read_ct_largest(tmp_path / "f", keep_headers=True)
+    assert len(calls) == 6 and all("big" in c for c in calls)
+    np.testing.assert_array_equal(vol.hu, every[0].hu)
+    assert vol.spacing_mm == every[0].spacing_mm and vol.origin_mm == every[0].origin_mm
+    assert vol.meta == every[0].meta
+    a = source_from_datasets(tmp_path / "f", dsets)
+    b = load_source_series(tmp_path / "f", uid_hash=vol.meta["series_uid_hash"])
+    assert [d.SOPInstanceUID for d in a.datasets] == [d.SOPInstanceUID for d in b.datasets]
+    np.testing.assert_allclose(a.canonical_affine, b.canonical_affine)
+    assert "PixelData" not in dsets[0]

@@ -125,7 +125,7 @@ def vessel(
         cl, pts = given, None
     else:
         cl, pts = (None, None) if is_mask else load_centreline_any(where)
-    vol = ct_volume(path)
+    vol, source = read_study(path, headers=bool(sr))
     name = name or (cl.name if cl is not None else "vessel")
     if is_mask:
         from ..ccta.centreline import centreline_from_labels
@@ -170,7 +170,7 @@ def vessel(
     if sr:  # built now, written with the other files
         from ..io.sr import prepare_study_sr
 
-        save_sr = prepare_study_sr("vessel", str(sr), name, str(path), res, vol)
+        save_sr = prepare_study_sr("vessel", str(sr), name, str(path), res, vol, source=source)
     # all computed: now write
     if save_sr is not None:
         save_sr()
@@ -234,7 +234,27 @@ def _accepted(items: Any) -> list[str]:
     return [c.strip() for item in items or [] for c in str(item).split(",") if c.strip()]
 
 
-def _sr_writer(kind: str, sr: Any, name: str, path: Any, result, vol):
+def read_study(path: Any, headers: bool = False):
+    """``(volume, source)``: a study read once. A DICOM folder / file: only its largest series'
+    pixels are decoded, and with ``headers`` ``source`` is that series'
+    :class:`~napari_plaque.io.seg.SourceSeries` (for the SR, from the same read); NIfTI or a
+    :class:`~napari_plaque.types.CTVolume`: ``source`` is None."""
+    from ..io.detect import is_nifti
+    from ..types import CTVolume
+
+    if isinstance(path, CTVolume) or is_nifti(str(path)):
+        return ct_volume(path), None
+    from ..io.dicom_series import read_ct_largest
+
+    if not headers:
+        return read_ct_largest(path), None
+    from ..io.seg import source_from_datasets
+
+    vol, dsets = read_ct_largest(path, keep_headers=True)
+    return vol, source_from_datasets(path, dsets)
+
+
+def _sr_writer(kind: str, sr: Any, name: str, path: Any, result, vol, source=None):
     """The ``sr`` report, built now, written by the returned function (None without ``sr``).
     ``sr`` a ``.dcm`` file or a folder (``<name>.dcm``: ``name`` is the study id)."""
     if not sr:
@@ -243,7 +263,7 @@ def _sr_writer(kind: str, sr: Any, name: str, path: Any, result, vol):
         raise ValueError("sr needs the DICOM series path, not an in-memory volume")
     from ..io.sr import prepare_study_sr
 
-    return prepare_study_sr(kind, str(sr), name, str(path), result, vol)
+    return prepare_study_sr(kind, str(sr), name, str(path), result, vol, source=source)
 
 
 @dataclass
@@ -302,7 +322,7 @@ def cac(
             and abs(threshold_hu - PROTOCOL_DEFAULTS["threshold_hu"])
             > PROTOCOL_DEFAULTS["threshold_tolerance_hu"]):
         raise ValueError("--threshold-hu and --kv-threshold adjusted: give one of them")
-    vol = ct_volume(path)
+    vol, source = read_study(path, headers=bool(sr))
     where = path if isinstance(path, (str, Path)) else None
     shape = vol.hu.shape
     roi_m = study_mask(roi, where, shape, "ROI")
@@ -331,7 +351,7 @@ def cac(
     })
     row = res.to_rows(study=name)[0]  # the one calcium CSV layout
     row["warnings"] = " | ".join(protocol.warnings)
-    save_sr = _sr_writer("cac", sr, name, path, res, vol)
+    save_sr = _sr_writer("cac", sr, name, path, res, vol, source)
     if save_sr is not None:
         save_sr()
     return CacResult(data=rep, rows=[row], warnings=list(protocol.warnings), score=res,
@@ -400,7 +420,7 @@ def composition(
         raise ValueError(f"{where or 'composition'}: no plaque labels (--roi, or a 'roi' "
                          "manifest column)")
     used = check_ranges(dict(ranges) if ranges else None)
-    vol = ct_volume(path)
+    vol, source = read_study(path, headers=bool(sr))
     roi_m = study_mask(roi, where, vol.hu.shape, "ROI")
     vessels_m = study_mask(vessels, where, vol.hu.shape, "vessel labels")
     plaques = _composition(vol.hu, vol.spacing_mm, roi_m, vessel_labels=vessels_m,
@@ -421,7 +441,7 @@ def composition(
         rows = [{"study": name, **p.to_dict()} for p in plaques]
     else:
         rows = [composition_totals(plaques, name)]
-    save_sr = _sr_writer("composition", sr, name, path, plaques, vol)
+    save_sr = _sr_writer("composition", sr, name, path, plaques, vol, source)
     if save_sr is not None:
         save_sr()
     return CompositionResult(data=rep, rows=rows, warnings=warnings, plaques=plaques)

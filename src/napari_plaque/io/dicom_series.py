@@ -89,6 +89,42 @@ def read_ct_series(path: str | Path) -> list[CTVolume]:
 
 
 def _read_ct_series(path: Path) -> list[CTVolume]:
+    plans = _plans(path)
+    vols = [pl.decode() for pl in plans]
+    vols.sort(key=lambda v: -int(np.prod(v.shape)))
+    return vols
+
+
+def read_ct_largest(path: str | Path, keep_headers: bool = False):
+    """The largest series of a DICOM folder or file (what :func:`read_ct_series` lists first),
+    decoding only that series' pixels: every series' headers are read and checked as
+    :func:`read_ct_series` checks them, the others' pixels are never decoded.
+
+    Returns the :class:`CTVolume`; with ``keep_headers`` ``(volume, datasets)``: the kept
+    series' pydicom datasets (pixel data dropped), for a DICOM SR / SEG on the same series
+    without reading the headers again (:func:`napari_plaque.io.seg.source_from_datasets`).
+    """
+    path = Path(path)
+    try:
+        plans = _plans(path)
+        # the largest by voxel count; ties: the first (as the stable sort of read_ct_series)
+        best = max(plans, key=lambda pl: pl.n_voxels)  # max keeps the first of equal keys
+        vol = best.decode()
+    except ReaderError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (as read_ct_series)
+        raise ReaderError(path, f"malformed DICOM header ({type(exc).__name__}: {exc})") from exc
+    if not keep_headers:
+        return vol
+    dsets = []
+    for _p, ds in best.items:
+        if "PixelData" in ds:
+            del ds.PixelData  # decoded: the bytes are not needed twice
+        dsets.append(ds)
+    return vol, dsets
+
+
+def _plans(path: Path) -> list:
     if not path.exists():
         raise ReaderError(path, "no such file or folder")
     files, notes = list_files(path)
@@ -153,11 +189,9 @@ def _read_ct_series(path: Path) -> list[CTVolume]:
             )
         raise ReaderError(path, "no DICOM image series found (" + "; ".join(notes[:5]) + ")")
 
-    vols = []
-    for key, items in groups.items():
-        vols.append(_build_volume(path, key, items, notes))
-    vols.sort(key=lambda v: -int(np.prod(v.shape)))
-    return vols
+    # every series' headers are checked (a bad one refuses the folder, as before) before any
+    # pixels are decoded
+    return [_Plan(path, key, items, notes) for key, items in groups.items()]
 
 
 def _check_orientation(iop: np.ndarray, p: Path) -> None:
@@ -195,7 +229,23 @@ def _orientation_name(normal: np.ndarray) -> str:
     return {0: "sagittal", 1: "coronal", 2: "axial"}[int(np.argmax(np.abs(normal)))]
 
 
-def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTVolume:
+class _Plan:
+    """One series, its headers checked and its geometry worked out; :meth:`decode` reads the
+    pixels (the only expensive step, done for the series kept)."""
+
+    def __init__(self, where: Path, key: tuple, items: list, notes: list[str]) -> None:
+        (self.where, self.key, self.items, self.notes, self.geometry) = (
+            where, key, items, notes, _check_headers(where, key, items, notes))
+
+    @property
+    def n_voxels(self) -> int:
+        return len(self.items) * int(self.key[2]) * int(self.key[3])
+
+    def decode(self) -> CTVolume:
+        return _decode(self.where, self.key, self.notes, *self.geometry)
+
+
+def _check_headers(where: Path, key: tuple, items: list, notes: list[str]) -> tuple:
     series_uid, iop, rows, cols = key
     iop = np.asarray(iop, float)
     row_dir, col_dir = iop[:3], iop[3:]
@@ -275,14 +325,21 @@ def _build_volume(where: Path, key: tuple, items: list, notes: list[str]) -> CTV
             raise ReaderError(p, f"PixelSpacing differs within series {desc!r}")
     for p, ds in items:  # checked for every slice even when unused, never trusted blindly
         tag_float(ds, "SliceThickness", p, positive=True, plausible=True)
-
-    # pixels and rescale
     slopes = np.array(
         [tag_float(ds, "RescaleSlope", p, 1.0, positive=True, plausible=True) for p, ds in items]
     )
     inters = np.array(
         [tag_float(ds, "RescaleIntercept", p, 0.0, plausible=True) for p, ds in items]
     )
+    return items, ipps, normal, row_dir, col_dir, inc, row_sp, col_sp, desc, slopes, inters
+
+
+def _decode(where: Path, key: tuple, notes: list[str], items, ipps, normal, row_dir, col_dir,
+            inc, row_sp, col_sp, desc, slopes, inters) -> CTVolume:
+    series_uid, iop, rows, cols = key
+    iop = np.asarray(iop, float)
+    first_ds = items[0][1]
+    # pixels and rescale
     first = native_pixels(first_ds, items[0][0])  # checks Rows x Columns before allocating
     raw = np.empty((len(items), rows, cols), dtype=_raw_dtype(items))
     raw[0] = first

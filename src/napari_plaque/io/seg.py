@@ -187,6 +187,16 @@ def load_source_series(
     return _geometry(path, uid, groups[uid])
 
 
+def source_from_datasets(path: str | Path, datasets: Sequence) -> SourceSeries:
+    """The :class:`SourceSeries` of datasets already read (the CT reader's
+    :func:`~napari_plaque.io.dicom_series.read_ct_largest` with ``keep_headers``): the same
+    checks as :func:`load_source_series`, without reading the headers again."""
+    dsets = list(datasets)
+    if not dsets:
+        raise ReaderError(Path(path), "no DICOM image series (the SEG/SR needs its source series)")
+    return _geometry(Path(path), str(dsets[0].get("SeriesInstanceUID", "")), dsets)
+
+
 def _geometry(path: Path, uid: str, dsets: list) -> SourceSeries:
     ds0 = dsets[0]
     if not str(ds0.get("FrameOfReferenceUID", "") or ""):

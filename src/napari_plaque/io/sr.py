@@ -388,9 +388,11 @@ def check_sr_option(sr: str | Path | None, n_studies: int) -> None:
 
 
 def prepare_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Path, result,
-                     vol=None):
+                     vol=None, source: SourceSeries | None = None):
     """Build the ``--sr`` report of one study now (so a command can compute everything before
-    writing anything); returns a function that writes it (atomically) and returns its path."""
+    writing anything); returns a function that writes it (atomically) and returns its path.
+    ``study_name`` names the file in an ``sr`` folder (``<study_name>.dcm``: the study id).
+    ``source``: the series' headers already read (else read again from ``study``)."""
     from .detect import is_nifti
 
     if is_nifti(study):
@@ -402,9 +404,10 @@ def prepare_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Pa
                 "vessel": build_vessel_sr}
     if kind not in builders:
         raise ValueError(f"unknown report kind {kind!r}")
-    uid_hash = None if vol is None else vol.meta.get("series_uid_hash")
-    src = load_source_series(study, uid_hash=uid_hash)
-    ds = builders[kind](result, src)
+    if source is None:
+        uid_hash = None if vol is None else vol.meta.get("series_uid_hash")
+        source = load_source_series(study, uid_hash=uid_hash)
+    ds = builders[kind](result, source)
     out = sr_path(sr, study_name)
     return lambda: _save(ds, out)
 
