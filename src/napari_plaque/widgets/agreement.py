@@ -24,17 +24,17 @@ from ..io.atomic import atomic_path
 from ..qc import agreement
 from ..qc.cohort import read_columns, read_pairs
 from ._common import fmt_value
+from ._dock import DockBase
 
 
-class AgreementWidget(QWidget):
+class AgreementWidget(DockBase):
     """Agreement of two measurements over a cohort (CSV), plotted and saved as PNG."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.cohort: dict[str, Any] | None = None
         self.cohort_path: Path | None = None
         lay = QVBoxLayout(self)

@@ -24,11 +24,10 @@ from qtpy.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from ..io.dicomweb import Auth, DICOMwebError, iter_fetch_study, search_studies
-from ._worker import start_worker
+from ._dock import DockBase
 
 COLUMNS = ("date", "description", "modalities", "n_series", "study_uid")
 HEADERS = ("Date", "Description", "Modalities", "Series", "Study UID")
@@ -44,13 +43,11 @@ def _search(url, auth):
     return search_studies(url, auth=auth)
 
 
-class DICOMwebWidget(QWidget):
+class DICOMwebWidget(DockBase):
     """Browse a DICOMweb server's studies and open one in the viewer."""
 
     def __init__(self, napari_viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self._worker = None
+        super().__init__(napari_viewer)
         self.studies: list[dict] = []
 
         form = QFormLayout()
@@ -132,18 +129,19 @@ class DICOMwebWidget(QWidget):
         )
         self.status.setText(f"Error: {msg}")
 
-    def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
+    def _on_finished(self) -> None:
+        self._busy(False)
 
     # -------------------------------------------------------------------------- actions
     def search(self) -> None:
         self.status.setText("Searching...")
         self._busy(True)
-        self._worker = start_worker(
+        self.start(
             _search,
             self.url.text().strip(),
             self.auth(),
+            total=0,
+            replace=True,
             desc="DICOMweb search",
             on_done=self.show_studies,
             on_error=self._error,
@@ -168,12 +166,14 @@ class DICOMwebWidget(QWidget):
         root = Path(self.folder.text().strip() or tempfile.gettempdir())
         self.status.setText(f"Retrieving study {uid}...")
         self._busy(True)
-        self._worker = start_worker(
+        self.start(
             iter_fetch_study,
             self.url.text().strip(),
             uid,
             root / uid,
             auth=self.auth(),
+            total=0,
+            replace=True,
             desc="DICOMweb retrieve",
             on_done=self.open_folders,
             on_error=self._error,
