@@ -1,14 +1,38 @@
-"""Shared fixtures: paths to the real data in ../shared and pydicom's bundled test files."""
+"""Shared fixtures: paths to the real data in ../shared, pydicom's bundled test files, and small
+synthetic inputs (a CT volume, a CT DICOM series, an IVUS pullback) with physical spacing.
+
+Every test that opens a napari viewer or uses ``qtbot`` is marked ``gui`` here
+(:func:`pytest_collection_modifyitems`), so ``pytest -m "not gui"`` runs the Qt-free suite.
+
+Use the fixtures (``pydicom_testfile``, ``make_ct_series``, ...), never ``from conftest
+import``: a conftest is not a module to import (pytest may load it under another name).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PHANTOM = SHARED / "data" / "qrm-phantom-canon"
+
+#: fixtures whose use makes a test a viewer (GUI) test
+GUI_FIXTURES = ("make_napari_viewer", "qtbot")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses a viewer or ``qtbot`` (directly or through another fixture)
+    as ``gui``."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if any(f in names for f in GUI_FIXTURES) and item.get_closest_marker("gui") is None:
+            item.add_marker(pytest.mark.gui)
+
+
+# -- real data -----------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +51,10 @@ def phantom(phantom_dir):
 
 
 def pydicom_file(name: str) -> Path:
-    """A file from pydicom's test data (pydicom itself or the pydicom-data package), or skip."""
+    """A file from pydicom's test data (pydicom itself or the pydicom-data package), or skip.
+
+    Tests take the :func:`pydicom_testfile` fixture; this function stays for the test files
+    that still import it from conftest."""
     import warnings
 
     from pydicom.data import get_testdata_file
@@ -50,3 +77,59 @@ def _supports_download_kw() -> bool:
     from pydicom.data import get_testdata_file
 
     return "download" in inspect.signature(get_testdata_file).parameters
+
+
+@pytest.fixture(scope="session")
+def pydicom_testfile():
+    """``pydicom_testfile("CT_small.dcm")``: the path of a pydicom test file (skips when it is
+    not installed)."""
+    return pydicom_file
+
+
+# -- synthetic inputs (small, known truth, physical spacing) ----------------------------------
+
+#: the synthetic CT's voxel size (z, y, x) in mm and its calcium blob (slices, rows, cols, HU)
+SYNTHETIC_SPACING_MM = (3.0, 0.5, 0.5)
+SYNTHETIC_BLOB = (slice(3, 5), slice(10, 14), slice(10, 14), 400)
+
+
+@pytest.fixture
+def synthetic_ct():
+    """A small CTVolume (8 x 32 x 32, int16 HU, -50 HU tissue) with one 400 HU calcium blob
+    over 2 slices x 4 x 4 px at 3.0 x 0.5 x 0.5 mm (2 x 4 mm^2 of area at weight 4)."""
+    from napari_plaque.types import CTVolume
+
+    hu = np.full((8, 32, 32), -50, np.int16)
+    zs, ys, xs, value = SYNTHETIC_BLOB
+    hu[zs, ys, xs] = value
+    return CTVolume(hu=hu, spacing_mm=SYNTHETIC_SPACING_MM, origin_mm=(0.0, -8.0, -8.0),
+                    name="synthetic CT")
+
+
+@pytest.fixture
+def make_ct_series(tmp_path):
+    """``make_ct_series(name="ct", **kw)``: a small single-frame CT DICOM series written under
+    ``tmp_path`` (keywords of ``tests/_interop_util.make_series``: shape, spacing, origin,
+    orientation, seed, hu)."""
+    from _interop_util import make_series
+
+    def make(name: str = "ct", **kw) -> Path:
+        return make_series(tmp_path / name, **kw)
+
+    return make
+
+
+@pytest.fixture
+def make_pullback_file(tmp_path):
+    """``make_pullback_file(name="pb.dcm", n_frames=6, size=48, seed=1, **kw)`` -> (path,
+    frames): a multi-frame IVUS DICOM of random uint8 frames written under ``tmp_path``
+    (keywords of ``io.ivus_dicom.write_pullback_dicom``: frame_time_s, pullback_rate_mm_s,
+    pixel_spacing_mm, ...)."""
+    from napari_plaque.io.ivus_dicom import write_pullback_dicom
+
+    def make(name: str = "pb.dcm", n_frames: int = 6, size: int = 48, seed: int = 1, **kw):
+        frames = np.random.default_rng(seed).integers(0, 255, (n_frames, size, size),
+                                                      dtype=np.uint8)
+        return write_pullback_dicom(frames, tmp_path / name, **kw), frames
+
+    return make

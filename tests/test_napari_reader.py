@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from napari_plaque._napari.reader import get_reader
-from napari_plaque.io.ivus_dicom import write_pullback_dicom
 from napari_plaque.io.nifti import write_nifti
 
 
@@ -49,15 +48,9 @@ def test_mask_nifti_overlays_ct_layer(make_napari_viewer, phantom_dir, phantom, 
     np.testing.assert_allclose(m.world_to_data(world), (20, 100, 200), atol=1e-3)
 
 
-def test_open_pullback_lazily(make_napari_viewer, tmp_path):
-    frames = (np.random.default_rng(0).random((30, 64, 64)) * 255).astype(np.uint8)
-    p = write_pullback_dicom(
-        frames,
-        tmp_path / "pb.dcm",
-        frame_time_s=0.05,
-        pullback_rate_mm_s=0.5,
-        pixel_spacing_mm=(0.02, 0.02),
-    )
+def test_open_pullback_lazily(make_napari_viewer, make_pullback_file):
+    p, frames = make_pullback_file(n_frames=30, size=64, seed=0, frame_time_s=0.05,
+                                   pullback_rate_mm_s=0.5, pixel_spacing_mm=(0.02, 0.02))
     viewer = make_napari_viewer()
     layer = viewer.open(str(p), plugin="napari-plaque")[0]
     assert layer.data.shape == (30, 64, 64)
@@ -89,3 +82,34 @@ def test_sample_data_opens(make_napari_viewer, name):
     for layer in layers:
         assert all(s > 0 for s in layer.scale)
         assert not np.allclose(layer.scale, 1.0)  # physical mm scale, not pixels
+
+
+def test_viewer_tests_are_marked_gui(request):
+    """conftest marks tests that use a viewer or qtbot as gui (this one uses neither)."""
+    from _pytest.python import Function
+
+    assert request.node.get_closest_marker("gui") is None
+    conftest = next(p for p in request.config.pluginmanager.get_plugins()
+                    if hasattr(p, "GUI_FIXTURES") and hasattr(p, "pytest_collection_modifyitems"))
+    parent = request.node.parent
+    viewer_test = Function.from_parent(parent, name="test_open_phantom_in_viewer")
+    plain_test = Function.from_parent(parent, name="test_get_reader_claims_only_what_it_reads")
+    conftest.pytest_collection_modifyitems(request.config, [viewer_test, plain_test])
+    assert viewer_test.get_closest_marker("gui") is not None
+    assert plain_test.get_closest_marker("gui") is None
+
+
+def test_nifti_labels_and_image_layers(synthetic_ct, tmp_path):
+    """An integer NIfTI of few values opens as labels, a CT as an image, both at mm scale."""
+    from napari_plaque._napari.reader import read_layers
+
+    lab = write_nifti(tmp_path / "lab.nii.gz", (synthetic_ct.hu > 300).astype(np.uint8),
+                      synthetic_ct.spacing_mm, synthetic_ct.origin_mm)
+    ct = write_nifti(tmp_path / "ct.nii.gz", synthetic_ct.hu, synthetic_ct.spacing_mm,
+                     synthetic_ct.origin_mm)
+    (data, attrs, kind), = read_layers(lab)
+    assert kind == "labels" and int(data.sum()) == 2 * 4 * 4
+    np.testing.assert_allclose(attrs["scale"], synthetic_ct.spacing_mm)
+    (_, attrs, kind), = read_layers(ct)
+    assert kind == "image"
+    np.testing.assert_allclose(attrs["scale"], synthetic_ct.spacing_mm)
