@@ -52,7 +52,7 @@ def test_standard_cardiac_study_has_only_the_roi_flag():
     lv = _levels(rep)
     assert not rep.refusals and [f.code for f in rep.flags] == ["roi"]
     assert lv["anatomy"] == lv["kvp"] == lv["slice_thickness"] == lv["threshold"] == "ok"
-    assert lv["ecg_gating"] == "unknown"  # the reader keeps no gating attribute
+    assert lv["ecg_gating"] == "unknown" and rep.gating == "unknown"  # no gating in GOOD
     assert not check_protocol(GOOD, hu, sp, roi_given=True).flags
     assert rep.threshold_hu == PROTOCOL_DEFAULTS["threshold_hu"]
 
@@ -299,3 +299,34 @@ def test_survey_every_departure_is_refused_or_flagged(tmp_path, capsys):
         print(f"{check:16s} {n:5d} {r:7d} {f:7d} {s:6d}")
     tot = [sum(t[i] for t in tally.values()) for i in range(4)]
     print(f"{'total':16s} {tot[0]:5d} {tot[1]:7d} {tot[2]:7d} {tot[3]:6d}")
+
+
+@pytest.mark.parametrize(
+    "sync, gating, level",
+    [("PROSPECTIVE", "gated", "ok"), ("NONE", "not gated", "flag"), (None, "unknown", "unknown")],
+)
+def test_reader_keeps_gating_and_anatomy_words_and_protocol_reports_gating(
+    tmp_path, sync, gating, level
+):
+    """CardiacSynchronizationTechnique, StudyDescription and ProtocolName reach the CT meta
+    (descriptions reduced to their anatomy words) and the protocol check reads them."""
+    from napari_plaque.io import read_ct
+
+    def edit(ds):
+        if sync is not None:
+            ds.CardiacSynchronizationTechnique = sync
+        ds.StudyDescription = "Cardiac CaScore Dr Smith 2024"
+        ds.ProtocolName = "Heart calcium"
+        ds.SeriesDescription = "axial 3mm"  # no anatomy word: the descriptions must carry it
+        if "BodyPartExamined" in ds:
+            del ds.BodyPartExamined
+
+    vol = read_ct(_series(tmp_path, "s", edit))[0]
+    assert vol.meta.get("cardiac_synchronization") == sync
+    assert vol.meta["study_description"] == "CARD CASCOR"  # Smith, 2024: not kept
+    assert vol.meta["protocol_name"] == "HEART CALC"
+    rep = check_protocol(vol.meta, vol.hu, vol.spacing_mm)
+    assert _levels(rep)["ecg_gating"] == level and rep.gating == gating
+    assert rep.to_dict()["gating"] == gating
+    where, evidence = header_anatomy(vol.meta)
+    assert where == "cardiac" and "StudyDescription 'CARD CASCOR'" in evidence

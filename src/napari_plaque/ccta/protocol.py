@@ -21,12 +21,15 @@ a single slice and a non-CT modality cannot.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+# the header vocabulary has one home, next to the reader that keeps those words of a description
+from ..io.dicom_series import CARDIAC_WORDS as _CARDIAC_WORDS
+from ..io.dicom_series import OTHER_WORDS as _OTHER_WORDS
 
 #: the reference protocol and the tolerances of the checks (read by the checks, the CLI and docs)
 PROTOCOL_DEFAULTS: dict[str, float] = {
@@ -57,19 +60,6 @@ KV_MODES: tuple[str, ...] = ("fixed", "adjusted")
 
 #: refusals the user may turn into flags (``--accept CODE``)
 ACCEPTABLE: tuple[str, ...] = ("anatomy", "slice_gap")
-
-_CARDIAC_WORDS = re.compile(
-    r"CARD|HEART|CORON|CALC|CA\s*SCOR|CACS?\b|AGATSTON|CHEST|THORA|LUNG|TORSO|WHOLE\s*BODY|"
-    r"\bTAP\b|\bCAP\b",
-    re.IGNORECASE,
-)
-_OTHER_WORDS = re.compile(
-    r"HEAD|BRAIN|SKULL|CEREB|SINUS|ORBIT|FACE|NECK|C-?SPINE|L-?SPINE|LUMBAR|SACRUM|ABDOM|"
-    r"PELVI|PANCREA|LIVER|KIDNEY|RENAL|COLON|BLADDER|PROSTATE|HIP|KNEE|ANKLE|FOOT|FEET|TIBIA|"
-    r"FEMUR|LEG|HAND|WRIST|ELBOW|ARM|EXTREMIT|SHOULDER",
-    re.IGNORECASE,
-)
-
 
 class ProtocolError(ValueError):
     """A study refused by a protocol check; the message names the file and the check."""
@@ -108,9 +98,17 @@ class ProtocolReport:
         """Flag messages, ``code: message`` (the report's ``warnings`` list)."""
         return [f"{f.code}: {f.message}" for f in self.flags]
 
+    @property
+    def gating(self) -> str:
+        """ECG gating: ``"gated"``, ``"not gated"`` or ``"unknown"`` (from
+        CardiacSynchronizationTechnique, the CT reader's ``cardiac_synchronization``)."""
+        level = next((f.level for f in self.findings if f.code == "ecg_gating"), "unknown")
+        return {"ok": "gated", "flag": "not gated"}.get(level, "unknown")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "checks": {f.code: f.level for f in self.findings},
+            "gating": self.gating,
             "findings": [f.to_dict() for f in self.findings if f.level in ("flag", "refuse")],
             "threshold_hu": self.threshold_hu,
             "kv_mode": self.kv_mode,
@@ -388,7 +386,7 @@ def check_protocol(
             "scored without a heart/coronary ROI: bone, table, stents and noise above the "
             "threshold are counted",
         )
-    # ECG gating: the reader keeps no gating attribute yet
+    # ECG gating: CardiacSynchronizationTechnique (0018,9037), kept by the CT reader
     gating = meta.get("cardiac_synchronization")
     if gating is None:
         add("ecg_gating", "unknown")

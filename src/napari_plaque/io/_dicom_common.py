@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,54 @@ def safe_meta(ds) -> dict:
         if val is None or val == "":
             continue
         out[key] = plain(val)
+    return out
+
+
+#: anatomy vocabulary of the header words (one home: the calcium protocol's anatomy check,
+#: :func:`napari_plaque.ccta.protocol.header_anatomy`, reads these): chest / heart words ...
+CARDIAC_WORDS = re.compile(
+    r"CARD|HEART|CORON|CALC|CA\s*SCOR|CACS?\b|AGATSTON|CHEST|THORA|LUNG|TORSO|WHOLE\s*BODY|"
+    r"\bTAP\b|\bCAP\b",
+    re.IGNORECASE,
+)
+#: ... and words naming another body part
+OTHER_WORDS = re.compile(
+    r"HEAD|BRAIN|SKULL|CEREB|SINUS|ORBIT|FACE|NECK|C-?SPINE|L-?SPINE|LUMBAR|SACRUM|ABDOM|"
+    r"PELVI|PANCREA|LIVER|KIDNEY|RENAL|COLON|BLADDER|PROSTATE|HIP|KNEE|ANKLE|FOOT|FEET|TIBIA|"
+    r"FEMUR|LEG|HAND|WRIST|ELBOW|ARM|EXTREMIT|SHOULDER",
+    re.IGNORECASE,
+)
+#: free-text descriptions of which only the anatomy words are kept (PS3.15's basic profile
+#: removes the text itself: it may hold names, dates, accession numbers)
+DESCRIPTION_KEYWORDS = {"StudyDescription": "study_description", "ProtocolName": "protocol_name"}
+
+
+def anatomy_words(text: str) -> str:
+    """The anatomy words of a free-text description (:data:`CARDIAC_WORDS`,
+    :data:`OTHER_WORDS`), upper case, in their order, each once; "" when none. Only the
+    vocabulary's own fragments are kept ("CARDIAC SCORE Smith" -> "CARD"), never other text."""
+    found: list[tuple[int, str]] = []
+    for pat in (CARDIAC_WORDS, OTHER_WORDS):
+        found += [(m.start(), " ".join(m.group(0).upper().split())) for m in pat.finditer(text)]
+    out: list[str] = []
+    for _, w in sorted(found):
+        if w not in out:
+            out.append(w)
+    return " ".join(out)
+
+
+def ct_protocol_meta(ds) -> dict:
+    """The CT facts the calcium protocol checks read beyond :func:`safe_meta`: ECG gating
+    (CardiacSynchronizationTechnique -> ``cardiac_synchronization``) and the anatomy words of
+    StudyDescription / ProtocolName (``study_description``, ``protocol_name``)."""
+    out: dict = {}
+    sync = ds.get("CardiacSynchronizationTechnique", None)
+    if sync is not None and str(sync).strip() != "":
+        out["cardiac_synchronization"] = str(sync).strip().upper()
+    for kw, key in DESCRIPTION_KEYWORDS.items():
+        words = anatomy_words(str(ds.get(kw, "") or ""))
+        if words:
+            out[key] = words
     return out
 
 

@@ -18,9 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from ..types import CTVolume
+from ._dicom_common import CARDIAC_WORDS as CARDIAC_WORDS  # the header vocabulary (public)
+from ._dicom_common import OTHER_WORDS as OTHER_WORDS
 from ._dicom_common import (
     PLAUSIBLE_RANGES,
     check_range,
+    ct_protocol_meta,
     describe_object,
     list_files,
     native_pixels,
@@ -403,6 +406,7 @@ def _decode(where: Path, key: tuple, notes: list[str], items, ipps, normal, row_
     origin_c = (float(origin_lps[2]), float(origin_lps[1]), float(origin_lps[0]))
 
     meta = safe_meta(first_ds)
+    meta.update(ct_protocol_meta(first_ds))
     meta.update(
         {
             "slice_increment_mm": float(spacing_c[0]),
