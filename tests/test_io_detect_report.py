@@ -168,6 +168,10 @@ def test_user_errors_derive_from_the_base():
         assert issubclass(cls, NapariPlaqueError) and issubclass(cls, ValueError)
     e = ReaderError("a/b.dcm", "no pixel data")
     assert str(e) == "a/b.dcm: no pixel data" and e.path == "a/b.dcm"
+    import pickle
+
+    back = pickle.loads(pickle.dumps(e))  # a cohort worker's error reaches the scheduler
+    assert type(back) is ReaderError and str(back) == str(e) and back.problem == "no pixel data"
 
     src = Path(napari_plaque.__file__).parent
     outside = set()

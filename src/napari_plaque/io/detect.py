@@ -54,7 +54,8 @@ def is_nifti(path: str | Path) -> bool:
     return name.endswith(".nii") or name.endswith(".nii.gz")
 
 
-def _is_dicom_file(p: Path) -> bool:
+def is_dicom_file(p: str | Path) -> bool:
+    """Whether ``p`` is a DICOM Part 10 file (the ``DICM`` preamble; reads 132 bytes)."""
     try:
         with open(p, "rb") as fh:
             head = fh.read(132)
@@ -63,10 +64,13 @@ def _is_dicom_file(p: Path) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+_is_dicom_file = is_dicom_file  # old private name: until cxr/io.py imports is_dicom_file
+
+
 def peek_dicom(p: str | Path) -> Format | None:
     """The format of one DICOM file from its header (None when it is not DICOM)."""
     p = Path(p)
-    if not p.is_file() or not _is_dicom_file(p):
+    if not p.is_file() or not is_dicom_file(p):
         return None
     try:
         import pydicom

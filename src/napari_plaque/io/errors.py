@@ -31,6 +31,13 @@ class _PathError(NapariPlaqueError):
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
+    def __reduce__(self):
+        # picklable (a cohort worker's error travels to the scheduler): rebuilt from
+        # (path, problem), not from the one message argument
+        if type(self).__init__ is _PathError.__init__:
+            return (type(self), (self.path, self.problem))
+        return super().__reduce__()
+
 
 class ReaderError(_PathError):
     """A file or folder could not be read; the message names the path and the problem."""
