@@ -352,3 +352,13 @@ def test_calcium_actions_dispatch_on_the_enum_not_the_text(make_napari_viewer, s
     assert w.action is Action.EXCLUDE and w.action_label.text() == "click: exclude"
     w.set_action(Action.OFF)
     assert w.action_combo.currentText() == "off" and w.action_label.text() == "clicks do nothing"
+
+
+def test_calcium_parameters_are_a_form_of_calcium_defaults(make_napari_viewer):
+    from napari_plaque.ccta import CALCIUM_DEFAULTS
+
+    w = CalciumScoringWidget(make_napari_viewer())
+    keys = ("threshold_hu", "min_area_mm2")
+    assert w.form_values(w.params) == {k: CALCIUM_DEFAULTS[k] for k in keys}
+    w.threshold.setValue(150.0)  # the spin box in the dock's grid is the form's own
+    assert w.form_values(w.params)["threshold_hu"] == 150.0

@@ -30,7 +30,6 @@ import numpy as np
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -75,6 +74,11 @@ LESION_HEADERS = {
     "excluded": "excluded",
 }
 ACTION_STYLE = "font-weight: bold"
+#: the scoring parameters the dock shows (keys of CALCIUM_DEFAULTS) and their widgets' ranges
+SCORE_FORM_OPTIONS = {
+    "threshold_hu": {"label": "threshold HU", "min": -1024.0, "max": 3000.0},
+    "min_area_mm2": {"label": "min area mm²", "min": 0.0, "max": 100.0, "step": 0.1},
+}
 
 
 def _vessel_color(v: int) -> tuple[float, ...]:
@@ -114,13 +118,12 @@ class CalciumScoringWidget(DockBase):
         self.image_combo = self.layer_picker(LayerKind.IMAGE)
         self.roi_combo = self.layer_picker(LayerKind.LABELS, optional=True)
         self.vessel_combo = self.layer_picker(LayerKind.LABELS, optional=True)
-        self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(-1024, 3000)
-        self.threshold.setValue(CALCIUM_DEFAULTS["threshold_hu"])
-        self.min_area = QDoubleSpinBox()
-        self.min_area.setRange(0.0, 100.0)
-        self.min_area.setSingleStep(0.1)
-        self.min_area.setValue(CALCIUM_DEFAULTS["min_area_mm2"])
+        # the scoring parameters: a form of the core's CALCIUM_DEFAULTS (the CLI's defaults too)
+        self.params = self.form(
+            {k: CALCIUM_DEFAULTS[k] for k in SCORE_FORM_OPTIONS}, SCORE_FORM_OPTIONS
+        )
+        self.threshold = self.params.threshold_hu.native
+        self.min_area = self.params.min_area_mm2.native
         self.window_combo = QComboBox()
         self.window_combo.addItems(list(WINDOW_PRESETS))
         self.window_combo.activated.connect(lambda *_: self.apply_window())
@@ -128,8 +131,9 @@ class CalciumScoringWidget(DockBase):
             ("image", self.image_combo),
             ("ROI / heart mask", self.roi_combo),
             ("vessel labels", self.vessel_combo),
-            ("threshold HU", self.threshold),
-            ("min area mm²", self.min_area),
+            # the form's widgets in the dock's one form grid (labels aligned); the magicgui
+            # form keeps them and reads them back (form_values)
+            *((w.label, w.native) for w in self.params),
             ("CT window", self.window_combo),
         ):
             form.addRow(label, w)
@@ -166,7 +170,9 @@ class CalciumScoringWidget(DockBase):
         self.vessel_choice.currentIndexChanged.connect(lambda *_: self._show_action())
         lay.addWidget(box)
 
-        self.calibration_box = CalibrationBox(napari_viewer, self._calibrate_from, self._status)
+        self.calibration_box = CalibrationBox(
+            napari_viewer, self._calibrate_from, self._status, picker=self.layer_picker
+        )
         lay.addWidget(self.calibration_box)
         self.summary = QLabel("")
         lay.addWidget(self.summary)
