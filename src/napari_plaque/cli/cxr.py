@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from ._common import print_json, stderr_progress
@@ -176,21 +175,17 @@ def _cohort_mode(args) -> bool:
 
 
 def _predict_task(study, params: dict) -> list[dict[str, Any]]:
-    """One radiograph of a ``cxr predict`` cohort (runs on a cohort worker): one row."""
-    from ..cxr.model import load_cxr_model, predict_radiograph
+    """One radiograph of a ``cxr predict`` cohort (runs on a cohort worker):
+    :func:`api.cxr_predict` with the study's options (the model loaded once); one row."""
+    from ..api import study_options
+    from ..api.radiograph import cohort_row, cxr_predict
+    from ..cxr.model import load_cxr_model
     from ._common import load_once
 
     lm = load_once(params["model"], load_cxr_model)
-    clinical = None
-    if int(lm.metadata["hparams"].get("n_clinical", 0)):
-        clinical = {"age": params.get("age"), "sex": params.get("sex"), "bmi": params.get("bmi")}
-    pred = predict_radiograph(lm, Path(study.path), clinical=clinical, device=params["device"])
-    d = pred.to_dict()
-    row = {k: d[k] for k in ("p_cac_gt0", "p_cac_ge100", "p_cac_ge400", "category")}
-    row["synthetic_training"] = lm.synthetic
-    row["ood_score"] = (d.get("ood") or {}).get("score")
-    row["warnings"] = "; ".join(d.get("warnings", []))
-    return [row]
+    opts = study_options(cxr_predict, params, study, saliency=None)
+    res = cxr_predict(lm, [str(study.path)], **opts)
+    return [cohort_row(res.to_rows()[0])]
 
 
 def _predict_cohort(args) -> int:
@@ -208,64 +203,25 @@ def _predict_cohort(args) -> int:
 
 
 def _predict(args) -> int:
-    import numpy as np
-
     if _cohort_mode(args):
         return _predict_cohort(args)
     if not args.images:
         from . import CLIError
 
         raise CLIError("no radiograph given (IMAGE... or --manifest)")
+    from ..api import options_from
+    from ..api.radiograph import cxr_predict
 
-    from .._progress import run_steps
-    from ..cxr.model import iter_predict_radiographs, load_cxr_model, resolve_model
-    from ..io.atomic import atomic_path
-    from . import CLIError
-
-    model = resolve_model(args.model)
-    lm = load_cxr_model(model)
-    clinical = {"age": args.age, "sex": args.sex, "bmi": args.bmi}
-    if not int(lm.metadata["hparams"].get("n_clinical", 0)):
-        given = [k for k, v in clinical.items() if v is not None]
-        if given:
-            print(
-                f"napari-plaque: note: this model is image-only; {', '.join(given)} ignored",
-                file=sys.stderr,
-            )
-        clinical = None
-    several = len(args.images) > 1
-    if several and args.saliency and Path(args.saliency).suffix == ".npy":
-        raise CLIError(f"{args.saliency}: with several images --saliency is a folder")
-    preds = run_steps(
-        iter_predict_radiographs(
-            lm,
-            [Path(p) for p in args.images],
-            clinical=clinical,
-            saliency=bool(args.saliency),
-            saliency_target=args.saliency_target,
-            device=args.device,
-        ),
-        stderr_progress("images", len(args.images)),
-    )
-    results = []
-    for path, pred in zip(args.images, preds, strict=True):
-        d: dict[str, Any] = {"image": str(path), "model": str(model), **pred.to_dict()}
-        d["synthetic_training"] = lm.synthetic
-        if args.saliency:
-            out = Path(args.saliency)
-            if several:
-                out = out / f"{Path(path).name}.saliency.npy"
-            with atomic_path(out) as tmp:
-                np.save(tmp, pred.saliency)
-            d["saliency"] = str(out)
-        results.append(d)
-    for d in results:  # never silent: each warning (not a chest radiograph, OOD...) on stderr
-        for w in d.get("warnings", []):
-            print(f"napari-plaque: warning: {d['image']}: {w}", file=sys.stderr)
+    res = cxr_predict(args.model, args.images,
+                      **options_from(cxr_predict, args, progress=stderr_progress))
+    for n in res.notes:
+        print(f"napari-plaque: note: {n}", file=sys.stderr)
+    for w in res.warnings:  # never silent: each warning (not a chest radiograph, OOD...)
+        print(f"napari-plaque: warning: {w}", file=sys.stderr)
     if args.json:
-        print_json(results[0] if not several else {"results": results})
+        print_json(res.to_dict())
     else:
-        for d in results:
+        for d in res.to_rows():
             synth = (
                 "  [model trained on SYNTHETIC data: demo only]" if d["synthetic_training"] else ""
             )
@@ -276,56 +232,18 @@ def _predict(args) -> int:
     return 0
 
 
-class _History(list):
-    def append(self, rec):  # type: ignore[override]
-        super().append(rec)
-        keys = [k for k in rec if k not in ("seconds",)]
-        print(
-            " ".join(
-                f"{k}={rec[k]:.4f}" if isinstance(rec[k], float) else f"{k}={rec[k]}" for k in keys
-            ),
-            file=sys.stderr,
-        )
-
-    def extend(self, recs):  # type: ignore[override]
-        list.extend(self, recs)
-
-
 def _train(args) -> int:
-    from .._progress import run_steps
-    from ..cxr.train import iter_train_cxr, read_manifest, steps_total
+    from ..api import options_from
+    from ..api.radiograph import cxr_train
 
-    n = len(read_manifest(args.manifest).cases)
-    hist: list = []
-    res = run_steps(
-        iter_train_cxr(
-            args.manifest,
-            args.out,
-            folds=args.folds,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            val_fraction=args.val_fraction,
-            patience=args.patience,
-            image_size=args.image_size,
-            width=args.width,
-            thresholds=args.thresholds,
-            clinical=args.clinical,
-            device=args.device,
-            resume=args.resume,
-            history=hist,
-            synthetic=args.synthetic,
-        ),
-        stderr_progress("steps", steps_total(n, args.folds, args.epochs, args.batch_size)),
-    )
-    summary = {"model": res.path, **res.files, "report": res.report, "epochs_run": len(hist)}
+    res = cxr_train(args.manifest, **options_from(cxr_train, args, progress=stderr_progress))
+    summary = res.to_dict()
     if args.json:
         print_json(summary)
     else:
-        print(f"saved {res.path}")
-        _print_cuts(res.report)
-        for k, v in res.files.items():
+        print(f"saved {summary['model']}")
+        _print_cuts(summary["report"])
+        for k, v in res.result.files.items():
             print(f"{k}: {v}")
     return 0
 
@@ -342,23 +260,14 @@ def _print_cuts(report: dict[str, Any]) -> None:
 
 
 def _evaluate(args) -> int:
-    from .._progress import run_steps
-    from ..cxr.model import resolve_model
-    from ..cxr.train import iter_evaluate_cxr, read_manifest
+    from ..api import options_from
+    from ..api.radiograph import cxr_evaluate
 
-    n = len(read_manifest(args.manifest).cases)
-    rep = run_steps(
-        iter_evaluate_cxr(
-            resolve_model(args.model),
-            args.manifest,
-            out=args.out,
-            thresholds=args.thresholds,
-            device=args.device,
-        ),
-        stderr_progress("images", n),
-    )
-    for w in rep.get("warnings", []):
+    res = cxr_evaluate(args.model, args.manifest,
+                       **options_from(cxr_evaluate, args, progress=stderr_progress))
+    for w in res.warnings:
         print(f"napari-plaque: warning: {args.manifest}: {w}", file=sys.stderr)
+    rep = res.to_dict()
     if args.json:
         print_json(rep)
     else:

@@ -215,14 +215,6 @@ def _print_epoch(rec: dict[str, Any]) -> None:
     print(f"epoch {rec['epoch']}: {text}", file=sys.stderr)
 
 
-class _History(list):
-    """A history list that prints each epoch as it is appended."""
-
-    def append(self, rec):  # type: ignore[override]
-        super().append(rec)
-        _print_epoch(rec)
-
-
 def _batch_printer(live: dict[str, Any], every_s: float = 5.0):
     """A run_steps callback: a progress line on stderr within an epoch, at most every
     ``every_s`` seconds (and at each epoch's last batch)."""
@@ -247,82 +239,36 @@ def _batch_printer(live: dict[str, Any], every_s: float = 5.0):
 
 
 def _train(args) -> int:
-    from .._progress import run_steps
-    from ..models.train import iter_train_alines, iter_train_ctseg
+    from ..api import options_from
+    from ..api.deep import train
 
-    hist = _History()
     live: dict[str, Any] = {}
-    common = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size or TRAIN_TASKS[args.task].settings.batch_size,
-        "lr": args.lr,
-        "seed": args.seed,
-        "val_fraction": args.val_fraction,
-        "patience": args.patience,
-        "device": args.device,
-        "resume": args.resume,
-        "history": hist,
-        "live": live,
-    }
-    if args.task == "alines":
-        gen = iter_train_alines(
-            args.data,
-            args.out,
-            context=args.context,
-            width=args.width,
-            precision=args.precision,
-            threads=args.threads,
-            synthetic=True if args.synthetic else None,
-            **common,
-        )
-    else:
-        gen = iter_train_ctseg(
-            args.data,
-            args.out,
-            dims=args.dims,
-            patch_size=args.patch_size,
-            window_hu=args.window_hu,
-            base_channels=args.base_channels,
-            levels=args.levels,
-            synthetic=args.synthetic,
-            **common,
-        )
-    res = run_steps(gen, _batch_printer(live))
-    summary = {
-        "model": res.path,
-        "task": args.task,
-        "best_epoch": res.best_epoch,
-        "epochs_run": len(res.history),
-        "stopped_early": res.stopped_early,
-        "metrics": res.metrics,
-    }
+    res = train(args.data, **options_from(train, args, on_epoch=_print_epoch,
+                                          on_step=_batch_printer(live), live=live))
+    summary = res.to_dict()
     if args.json:
         print_json(summary)
     else:
         print(
-            f"saved {res.path} (best epoch {res.best_epoch}, val_loss "
-            f"{res.metrics.get('val_loss', float('nan')):.4f})"
+            f"saved {summary['model']} (best epoch {summary['best_epoch']}, val_loss "
+            f"{summary['metrics'].get('val_loss', float('nan')):.4f})"
         )
     return 0
 
 
 def _resolve_model(name: str) -> str:
     """A model file, or the name of a shipped demo model (e.g. ``demo_alines``)."""
-    if not Path(name).exists():
-        from ..models import pretrained_models
+    from ..api.deep import resolve_model
 
-        shipped = pretrained_models()
-        if name in shipped:
-            return str(shipped[name])
-    return name
+    return resolve_model(name)
 
 
 def _loaded_model(path: str):
     """The model of ``path``, loaded once per process (cohort workers reuse it)."""
-    from ..models.checkpoint import load_model
+    from ..models.checkpoint import load_checkpoint
     from ._common import load_once
 
-    return load_once(path, load_model)
+    return load_once(path, load_checkpoint)
 
 
 def _predict(args) -> int:
@@ -355,32 +301,14 @@ def _predict(args) -> int:
     )
 
 
-#: keys of a prediction summary that are paths (cohort rows name the input by input_id)
-_PATH_KEYS = ("model", "input", "out")
-
-
-def _flat_row(summary: dict[str, Any]) -> dict[str, Any]:
-    """A one-level row of a prediction summary (nested mappings as ``outer_inner``)."""
-    row: dict[str, Any] = {"out_file": Path(summary["out"]).name}
-    for k, v in summary.items():
-        if k in _PATH_KEYS:
-            continue
-        if isinstance(v, dict):
-            for kk, vv in v.items():
-                if not isinstance(vv, (dict, list)):
-                    row[f"{k}_{kk}"] = vv
-        else:
-            row[k] = v
-    return row
-
-
 def _predict_task(study, params: dict) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One study of ``predict`` (runs on a cohort worker): writes its output file."""
-    from ..cohort.cli import study_args
+    """One study of ``predict`` (runs on a cohort worker): :func:`api.predict` with the
+    study's options (the model loaded once per process); writes its output file."""
+    from ..api import study_options
+    from ..api.deep import predict
 
     single = bool(params.get("_single"))
-    a = study_args({k: v for k, v in params.items() if k != "out"}, study)
-    lm = _loaded_model(a.model)
+    lm = _loaded_model(params["model"])
     alines = lm.task == "alines"
     if "out" in study.inputs:
         out = study.input_path("out")
@@ -390,12 +318,15 @@ def _predict_task(study, params: dict) -> tuple[dict[str, Any], list[dict[str, A
         out = (
             Path(params["out"]) / f"{study.study_id}{'.arcs.json' if alines else '.labels.nii.gz'}"
         )
-    if a.probs and not single:
-        a.probs = str(Path(a.probs) / f"{study.study_id}.probs.npy")
-    a.path = str(study.path)
-    amp = not a.no_amp
-    summary = (_predict_alines if alines else _predict_ct)(a, lm, out, amp, single)
-    return summary, [_flat_row(summary)]
+    probs = params.get("probs")
+    if probs and not single:
+        probs = str(Path(probs) / f"{study.study_id}.probs.npy")
+    opts = study_options(
+        predict, {k: v for k, v in params.items() if k != "out"}, study,
+        out=out, probs=probs, progress=stderr_progress if single else None,
+    )
+    res = predict(lm, str(study.path), **opts)
+    return res.to_dict(), res.to_rows()
 
 
 def _print_predict(args, summary: dict[str, Any]) -> int:
@@ -410,107 +341,12 @@ def _print_predict(args, summary: dict[str, Any]) -> int:
     return 0
 
 
-def _predict_ct(args, lm, out: Path, amp: bool, progress: bool) -> dict[str, Any]:
-    from .._progress import run_steps
-    from ..io import read_image
-    from ..models.data import write_nifti
-    from ..models.inference import count_tiles, iter_predict_volume
-
-    if not (out.suffix == ".npy" or out.name.endswith((".nii", ".nii.gz"))):
-        raise ValueError(f"{out}: labels are written as .npy, .nii or .nii.gz")
-    vol = read_image(args.path)
-    n = count_tiles(lm, vol.shape, args.tile_size, args.overlap)
-    pred = run_steps(
-        iter_predict_volume(
-            lm,
-            vol,
-            tile_size=args.tile_size,
-            overlap=args.overlap,
-            blend=args.blend,
-            batch_size=args.batch_size,
-            device=args.device,
-            amp=amp,
-            return_probs=args.probs is not None,
-        ),
-        stderr_progress("tiles", n) if progress else None,
-    )
-    _save_array_or_nifti(out, pred.labels, vol, write_nifti)
-    if args.probs:
-        _save_array_or_nifti(Path(args.probs), pred.probs, None, None)
-    counts = {c: int((pred.labels == k).sum()) for k, c in enumerate(pred.classes)}
-    return {
-        "model": args.model,
-        "task": lm.task,
-        "input": args.path,
-        "out": str(out),
-        "shape": list(pred.labels.shape),
-        "spacing_mm": list(vol.spacing_mm),
-        "voxels": counts,
-        "volume_mm3": {c: n * vol.voxel_volume_mm3 for c, n in counts.items()},
-        "warnings": pred.warnings,
-        "synthetic_training": lm.synthetic,
-        **pred.meta,
-    }
-
-
-def _save_array_or_nifti(out: Path, arr, like, write_nifti) -> None:
-    import numpy as np
-
-    from ..io.atomic import atomic_path
-
-    if out.suffix == ".npy":
-        with atomic_path(out) as tmp:
-            np.save(tmp, arr)
-    elif write_nifti is not None:
-        write_nifti(out, arr, like)
-    else:
-        raise ValueError(f"{out}: probabilities are written as .npy")
-
-
-def _predict_alines(args, lm, out: Path, amp: bool, progress: bool) -> dict[str, Any]:
-    from .._progress import run_steps
-    from ..io import read_pullback
-    from ..models.inference import alines_to_arcset, iter_predict_pullback
-
-    if out.suffix != ".json":
-        raise ValueError(f"{out}: an A-line model writes an arcs .json file")
-    pb = read_pullback(args.path)
-    pred = run_steps(
-        iter_predict_pullback(lm, pb, batch_size=args.batch_size, device=args.device, amp=amp),
-        stderr_progress("frames", pb.n_frames) if progress else None,
-    )
-    summary: dict[str, Any] = {
-        "model": args.model,
-        "task": lm.task,
-        "input": args.path,
-        "out": str(out),
-        "n_frames": pb.n_frames,
-        "n_alines": int(pred.probs.shape[1]),
-        "synthetic_training": lm.synthetic,
-        **pred.meta,
-    }
-    from ..ivus.arcs import save_arcs
-    from ..ivus.measure import arc_measurements
-
-    save_arcs(alines_to_arcset(pred), out, on_conflict="overwrite")
-    for c in pred.classes:
-        m = arc_measurements(pred.class_labels(c), pb.mm_per_frame)
-        m.pop("arc_deg", None)
-        summary[c] = m
-    if "calcium" in pred.classes:
-        summary["ics"] = summary["calcium"]["ics"]
-    return summary
-
-
 def _export_model(args) -> int:
-    from ..models.checkpoint import export_onnx, export_torchscript, load_model
+    from ..api import options_from
+    from ..api.deep import export_model
 
-    lm = load_model(_resolve_model(args.model))
-    if args.torchscript:
-        path = export_torchscript(lm, args.torchscript)
-    else:
-        path = export_onnx(lm, args.onnx)
-    print(f"wrote {path}")
+    res = export_model(args.model, **options_from(export_model, args))
+    print(f"wrote {res.to_dict()['out']}")
     return 0
 
 

@@ -84,6 +84,19 @@ BLENDS = ("gaussian", "linear", "constant")
 #: dock (torch-free, so the CLI can show them without importing torch)
 PREDICT_DEFAULTS: dict[str, Any] = {"device": "auto", "overlap": 0.25, "blend": "gaussian"}
 
+#: per-task training options beyond :class:`TrainSettings` (read by ``models.train``, the
+#: ``train`` command and ``api.train``; torch-free)
+TRAIN_OPTION_DEFAULTS: dict[str, Any] = {
+    "context": 1,  # alines: neighbour frames each side
+    "width": 16,  # alines: channels of the first block
+    "precision": "auto",  # alines: step arithmetic
+    "threads": 0,  # alines: CPU threads (0: torch's)
+    "dims": 2,  # ct-seg: 2D or 3D U-Net
+    "window_hu": (-300.0, 1300.0),  # ct-seg: HU window
+    "base_channels": 8,  # ct-seg: U-Net width
+    "levels": 3,  # ct-seg: U-Net resolution levels
+}
+
 #: the registry of training tasks (CLI choices, widget choices, defaults)
 TRAIN_TASKS: dict[str, TrainTask] = {
     "alines": TrainTask(
@@ -111,6 +124,7 @@ _KIND_WORDS = {"ivus": "an IVUS pullback", "ct": "a CT volume", "radiograph": "a
 __all__ = [
     "TASK_INPUT",
     "TORCH_HINT",
+    "TRAIN_OPTION_DEFAULTS",
     "TRAIN_TASKS",
     "TrainSettings",
     "TrainTask",

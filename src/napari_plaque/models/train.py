@@ -25,7 +25,7 @@ from .._progress import run_steps
 from ..io.atomic import atomic_path
 from ..io.errors import FormatError
 from ..ivus.dataset import ALineDataset, read_aline_dataset
-from . import TRAIN_TASKS, require_torch
+from . import TRAIN_OPTION_DEFAULTS, TRAIN_TASKS, require_torch
 from .checkpoint import make_metadata, save_model
 from .data import (
     AIR_HU,
@@ -45,6 +45,7 @@ torch = require_torch()
 #: default settings of each task (one home: models.TRAIN_TASKS, read by the CLI and widget)
 _alines = TRAIN_TASKS["alines"].settings
 _ctseg = TRAIN_TASKS["ct-seg"].settings
+_opt = TRAIN_OPTION_DEFAULTS
 F = torch.nn.functional
 
 STATE_FORMAT = "napari-plaque/train-state"
@@ -348,8 +349,8 @@ def iter_train_alines(
     seed: int = _alines.seed,
     val_fraction: float = _alines.val_fraction,
     patience: int = _alines.patience,
-    context: int = 1,
-    width: int = 16,
+    context: int = _opt["context"],
+    width: int = _opt["width"],
     n_blocks: int = 3,
     k_smooth: int = 9,
     device: str = _alines.device,
@@ -357,9 +358,9 @@ def iter_train_alines(
     history: list[dict[str, Any]] | None = None,
     synthetic: bool | None = None,
     notes: str = "",
-    precision: str = "auto",
+    precision: str = _opt["precision"],
     live: dict[str, Any] | None = None,
-    threads: int = 0,
+    threads: int = _opt["threads"],
 ) -> Generator[int, None, TrainResult]:
     """Train the A-line detector on an A-line dataset; yields optimiser steps done.
 
@@ -567,7 +568,7 @@ def iter_train_ctseg(
     data: str | Path | CTTrainingSet,
     out: str | Path,
     epochs: int = _ctseg.epochs,
-    dims: int = 2,
+    dims: int = _opt["dims"],
     patch_size: tuple[int, int, int] | None = None,
     batch_size: int = _ctseg.batch_size,
     patches_per_epoch: int = 64,
@@ -576,9 +577,9 @@ def iter_train_ctseg(
     seed: int = _ctseg.seed,
     val_fraction: float = _ctseg.val_fraction,
     patience: int = _ctseg.patience,
-    window_hu: tuple[float, float] = (-300.0, 1300.0),
-    base_channels: int = 8,
-    levels: int = 3,
+    window_hu: tuple[float, float] = _opt["window_hu"],
+    base_channels: int = _opt["base_channels"],
+    levels: int = _opt["levels"],
     device: str = _ctseg.device,
     resume: bool = False,
     history: list[dict[str, Any]] | None = None,
