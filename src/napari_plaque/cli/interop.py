@@ -68,83 +68,43 @@ def _auth(args):
     )
 
 
-def _progress(desc: str):
-    from ._common import stderr_progress
-
-    state: dict = {}
-
-    def cb(step) -> None:
-        done, total = step
-        if "cb" not in state or state.get("total") != total:
-            state["cb"], state["total"] = stderr_progress(desc, total), total
-        if state["cb"]:
-            state["cb"](done)
-
-    return cb
-
-
 def _cmd_export_seg(args) -> int:
-    from ..io import read_labels
-    from ..io.seg import write_seg
+    from ..api import options_from
+    from ..api.interop import export_seg
+    from ._common import print_json
 
-    labels = read_labels(args.labels)
-    names = [n.strip() for n in args.names.split(",")] if args.names else None
-    out = write_seg(
-        args.out,
-        labels,
-        args.series,
-        names=names,
-        manual=args.manual,
-        series_number=args.series_number,
-        series_description=args.description,
-        where=args.labels,
-    )
-    print(f"wrote {out}")
+    res = export_seg(args.labels, **options_from(export_seg, args))
+    if args.json:
+        print_json(res.to_dict())
+    else:
+        print(f"wrote {res.out}")
     return 0
 
 
 def _cmd_pull(args) -> int:
-    from .._progress import run_steps
-    from ..io.dicomweb import iter_pull
-    from ._common import print_json
+    from ..api import options_from
+    from ..api.interop import pull
+    from ._common import print_json, stderr_progress
 
-    folders = run_steps(
-        iter_pull(
-            args.url,
-            args.study,
-            args.out,
-            series_uid=args.series,
-            auth=_auth(args),
-            timeout_s=args.timeout,
-            deadline_s=args.deadline,
-            max_bytes=args.max_bytes,
-            max_instance_bytes=args.max_instance_bytes,
-            max_series=args.max_series,
-            max_instances=args.max_instances,
-        ),
-        _progress("pull"),
-    )
-    n = sum(len(list(f.iterdir())) for f in folders)
+    res = pull(args.url, **options_from(pull, args, auth=_auth(args), progress=stderr_progress))
     if args.json:
-        print_json({"out": str(args.out), "series": [str(f) for f in folders], "instances": n})
+        print_json(res.to_dict())
     else:
-        print(f"pulled {n} instances of {len(folders)} series into {args.out}")
+        print(res.summary())
     return 0
 
 
 def _cmd_push(args) -> int:
-    from .._progress import run_steps
-    from ..io.dicomweb import iter_push
-    from ._common import print_json
+    from ..api import options_from
+    from ..api.interop import push
+    from ._common import print_json, stderr_progress
 
-    res = run_steps(
-        iter_push(args.url, args.files, auth=_auth(args), timeout_s=args.timeout),
-        _progress("push"),
-    )
+    res = push(args.url, args.files,
+               **options_from(push, args, auth=_auth(args), progress=stderr_progress))
     if args.json:
-        print_json(res)
+        print_json(res.to_dict())
     else:
-        print(f"stored {res['sent']} instances ({len(res['studies'])} studies)")
+        print(res.summary())
     return 0
 
 
@@ -182,6 +142,8 @@ def register(sub) -> None:
         default=SEG_DEFAULTS["series_description"],
         help="SeriesDescription",
     )
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON summary (out, series, labels, segments)")
     p.set_defaults(func=_cmd_export_seg)
 
     q = sub.add_parser(
