@@ -25,6 +25,12 @@ from ._result import Result, options_from, options_of, study_options
 
 #: api function name -> module of this package that defines it
 FUNCTIONS: dict[str, str] = {
+    "train": "deep",
+    "predict": "deep",
+    "export_model": "deep",
+    "cxr_predict": "radiograph",
+    "cxr_train": "radiograph",
+    "cxr_evaluate": "radiograph",
     "vessel": "ccta",
     "cac": "ccta",
     "composition": "ccta",
