@@ -49,7 +49,6 @@ from ._ccta_common import NONE, _ct_from_layer, _fmt, _labels_array, _LayerCombo
 from ._common import label_colormap, set_table
 from ._dock import DockBase, LayerKind
 from ._range_editor import RangeEditor
-from ._worker import start_worker
 
 __all__ = [
     "LESION_LAYER",
@@ -277,7 +276,7 @@ class CompositionWidget(DockBase):
             return
         self._invalidate()
         self._watch()
-        self.worker = start_worker(
+        self.start(
             _iter_composition_full,
             hu,
             spacing,
@@ -288,6 +287,7 @@ class CompositionWidget(DockBase):
             desc="plaque composition",
             on_done=lambda res: self._on_done(gen, res, hu.shape, spacing, translate, key),
             on_error=lambda exc: self.status.setText(f"error: {exc}"),
+            replace=True,  # the newest request wins
         )
 
     def _on_done(self, gen: int, res, shape, spacing, translate, key=None) -> None:
