@@ -101,7 +101,7 @@ def bench_scroll(n_steps: int = 60, kind: str = "image", reps: int = 5) -> None:
             app.processEvents()
         return (time.perf_counter() - t0) / n_steps
 
-    from napari_plaque.ivus.border_editor import border_line_colormap
+    from napari_plaque._napari.colormaps import border_line_colormap
 
     stack = BorderLineStack(lambda: vb_all, 400, (512, 512))
     if kind == "labels":

@@ -38,8 +38,6 @@ KNOWN_PRIVATE: set[tuple[str, str]] = {
     ('cxr', 'io._dicom_common:tag_int'),
     ('cxr', 'io.detect:_is_dicom_file'),
     ('ivus', 'io._dicom_common:CORONARY_MAX_EEM_MM2'),
-    ('ivus', 'io.atomic:_json_default'),
-    ('ivus', 'io.atomic:_tmp_name'),
     ('models', 'io.atomic:_json_default'),
 }
 #: core modules importing Qt / napari today (module path relative to the package)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from napari_plaque.io.detect import Format, detect, layer_reader
+from napari_plaque._napari.reader import layer_reader
+from napari_plaque.io.detect import Format, detect
 from napari_plaque.io.errors import ReaderError
 from napari_plaque.io.frames import natural_key, read_frame_sequence
 from napari_plaque.ivus.vessel_synthetic import make_vessel_frames

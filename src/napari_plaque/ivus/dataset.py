@@ -46,11 +46,11 @@ import numpy as np
 from .. import __version__
 from ..io.anon import hash_id
 from ..io.atomic import (
-    _tmp_name,
     atomic_path,
     atomic_write_json,
     clean_stale_temps,
     replace_dir,
+    tmp_name,
 )
 from ..io.errors import FormatError
 from ..io.versioned import read_versioned_json
@@ -338,7 +338,7 @@ def staging_folder(out_dir: str | Path, overwrite: bool = True):
     out_dir = check_out_dir(out_dir, overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(out_dir)  # folders left by a killed export
-    tmp = out_dir.parent / _tmp_name(out_dir)
+    tmp = out_dir.parent / tmp_name(out_dir)
     tmp.mkdir()
     try:
         yield tmp

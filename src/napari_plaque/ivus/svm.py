@@ -246,9 +246,9 @@ def save_model(model: SVMModel, path: str | Path) -> Path:
 
 
 def _json_default(o):
-    from ..io.atomic import _json_default as d
+    from ..io.atomic import json_default
 
-    return d(o)
+    return json_default(o)
 
 
 def load_model(path: str | Path) -> SVMModel:
