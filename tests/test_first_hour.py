@@ -8,7 +8,7 @@ import argparse
 
 import pytest
 
-from napari_plaque.cli import build_parser
+from napari_plaque.cli import build_parser, main
 
 
 def _commands(parser: argparse.ArgumentParser, name: str = ""):
@@ -60,3 +60,57 @@ def test_out_and_table_are_one_option(cmd):
     a = p.parse_args(["x", "--out", "t.csv"])
     b = p.parse_args(["x", "--table", "t.csv"])
     assert a.table == b.table == "t.csv"
+
+
+# ------------------------------------------------------------------ errors (issue 21 item 20)
+@pytest.fixture(scope="module")
+def pullback80(tmp_path_factory):
+    """An 80-frame DICOM pullback and an (empty) arcs file made for it."""
+    import numpy as np
+
+    from napari_plaque.io.ivus_dicom import write_pullback_dicom
+    from napari_plaque.ivus.arcs import ArcSet, save_arcs
+
+    root = tmp_path_factory.mktemp("pb80")
+    dcm = write_pullback_dicom(np.zeros((80, 32, 32), np.uint8), root / "pb.dcm")
+    arcs = save_arcs(ArcSet(80, (32, 32)), root / "pb.arcs.json")
+    return dcm, arcs
+
+
+def test_ics_frames_typo_shows_the_ics_usage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ics", "pb.dcm", "--frames", "x"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: napari-plaque ics ")
+    assert "START:STOP" in err and "'x'" in err
+
+
+@pytest.mark.parametrize(
+    "argv, usage",
+    [
+        (["ics", "pb.dcm", "--bogus"], "usage: napari-plaque ics "),
+        (["vessel", "ct", "--bogus"], "usage: napari-plaque vessel "),
+        (["arcs", "interpolate", "a.json", "--out", "b.json", "--bogus"],
+         "usage: napari-plaque arcs interpolate "),
+    ],
+)
+def test_unknown_option_shows_the_subcommand_usage(argv, usage, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage) and "unrecognized arguments: --bogus" in err
+    assert "COMMAND ..." not in err  # not the top-level usage
+
+
+def test_ics_frames_beyond_the_pullback_refused(pullback80, capsys):
+    dcm, arcs = pullback80
+    assert main(["ics", str(dcm), "--arcs", str(arcs), "--frames", "0:500"]) == 2
+    err = capsys.readouterr().err
+    assert "0:500" in err and "80 frames" in err and str(dcm) in err
+    assert main(["ics", str(dcm), "--arcs", str(arcs), "--frames", "0:80", "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["total_alines"] == 80 * 360 and out["pullback"] == str(dcm)

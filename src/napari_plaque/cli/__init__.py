@@ -166,10 +166,27 @@ def parser_for(argv: list[str]) -> argparse.ArgumentParser:
     return build_parser()
 
 
+def command_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub-)sub-command parser ``argv`` names (``arcs interpolate`` -> its parser), so an
+    error is printed with that command's usage, not the top-level one."""
+    current = parser
+    for a in argv:
+        sub = next(
+            (x for x in current._actions if isinstance(x, argparse._SubParsersAction)), None
+        )
+        if sub is None:
+            break
+        if a in sub.choices:
+            current = sub.choices[a]
+    return current
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = parser_for(argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse leaves these to the top-level parser: report them on the command's
+        command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(extra)}")
     from ..io.anon import PATHS_ENV
 
     saved_env = os.environ.get(PATHS_ENV)

@@ -68,3 +68,39 @@ def load_once(path: str, loader):
     if hit is None or hit[0] != key:
         _ONCE[name] = (key, loader(path))
     return _ONCE[name][1]
+
+
+def frame_range_arg(text: str) -> str:
+    """argparse ``type`` of ``--frames START:STOP``: the text itself once it parses (Python
+    slice style, either side optional, negative counts from the end), so a typo is refused at
+    once with the command's usage; the range is checked against each pullback later
+    (:func:`check_frame_range`)."""
+    import argparse
+
+    parts = text.split(":")
+    ok = len(parts) == 2
+    for x in parts if ok else ():
+        try:
+            if x.strip():
+                int(x)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"frame range must be START:STOP (whole frame numbers, e.g. 0:80 or 10:), got {text!r}"
+        )
+    return text
+
+
+def check_frame_range(text: str | None, n_frames: int, source: object) -> None:
+    """Refuse a ``--frames`` range that reaches outside a pullback of ``n_frames`` frames (it
+    would otherwise be clipped silently: ``0:500`` on 80 frames scored as ``0:80``)."""
+    if not text:
+        return
+    a, b = text.split(":", 1)
+    for v in (a, b):
+        if v.strip() and not -n_frames <= int(v) <= n_frames:
+            raise ValueError(
+                f"{source}: --frames {text} is outside the pullback, which has {n_frames} "
+                f"frames (0:{n_frames} is all of them)"
+            )

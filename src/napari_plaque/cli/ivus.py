@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from . import CLIError
-from ._common import print_json, stderr_progress
+from ._common import frame_range_arg, print_json, stderr_progress
 
 
 def _ics_task(study, params: dict) -> tuple[dict, list[dict]]:
@@ -18,7 +18,14 @@ def _ics_task(study, params: dict) -> tuple[dict, list[dict]]:
     arcs = study.input_path("arcs")
     if arcs is None:
         raise CLIError(f"{study.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
-    res = ics(str(study.path), str(arcs), **study_options(ics, params, study))
+    from ..io import read_pullback
+    from ._common import check_frame_range
+
+    opts = study_options(ics, params, study)
+    pb = read_pullback(str(study.path))
+    check_frame_range(opts.get("frames"), pb.n_frames, study.path)
+    res = ics(pb, str(arcs), **opts)
+    res.data["pullback"] = str(study.path)  # (read here once, so the range could be checked)
     return res.to_dict(), res.to_rows()
 
 
@@ -328,7 +335,9 @@ def register(sub) -> None:
         "with <study>.arcs.json or <study>.json",
     )
     p.add_argument("--n-alines", type=int, default=D["n_alines"], help="A-lines per frame")
-    p.add_argument("--frames", default=None, help="analysed frame range START:STOP (default all)")
+    p.add_argument("--frames", default=None, type=frame_range_arg, metavar="START:STOP",
+                   help="analysed frame range, e.g. 0:80 (default all; a range outside the "
+                   "pullback is refused)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _cohort_arguments(p, ("arcs",), ("--out", "--table"))
     p.set_defaults(func=_ics)
