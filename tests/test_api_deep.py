@@ -107,3 +107,27 @@ def test_export_model_torchscript(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'c.ts'}"
     with pytest.raises(ValueError, match="one of"):
         api.export_model("demo_alines")
+
+
+def test_export_ct_dataset_matches_the_cli(tmp_path, capsys):
+    from napari_plaque.models.data import read_ct_training_set
+
+    pairs = []
+    for s in range(2):
+        vol, lab = synthetic_ct_case((3, 32, 32), seed=s)
+        img = write_nifti(tmp_path / f"i{s}.nii.gz", vol.hu, vol.spacing_mm)
+        np.save(tmp_path / f"l{s}.npy", lab)
+        pairs += [str(img), str(tmp_path / f"l{s}.npy")]
+    opts = ["--patch-size", "1,32,32", "--n-patches", "3", "--classes", "background,calcium"]
+    assert main(["export-ct-dataset", *pairs, "--out", str(tmp_path / "cli"), *opts]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'cli'}"
+    res = api.export_ct_dataset(list(zip(pairs[::2], pairs[1::2], strict=True)),
+                                out=tmp_path / "api", patch_size=(1, 32, 32), n_patches=3,
+                                classes="background,calcium")
+    assert res.to_dict() == {"out": str(tmp_path / "api"), "format": "patches", "n_cases": 2}
+    a, c = read_ct_training_set(tmp_path / "api"), read_ct_training_set(tmp_path / "cli")
+    assert a.classes == c.classes and len(a.cases) == len(c.cases)
+    for x, y in zip(a.cases, c.cases, strict=True):
+        assert x.id == y.id and np.array_equal(x.hu, y.hu) and np.array_equal(x.labels, y.labels)
+    with pytest.raises(ValueError, match="pairs"):
+        api.export_ct_dataset(pairs[:3], out=tmp_path / "x")

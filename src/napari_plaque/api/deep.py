@@ -20,6 +20,7 @@ from ..models import (
     TRAIN_TASKS,
     TrainSettings,
 )
+from ..models.data import CT_DATASET_DEFAULTS
 from ._result import Result
 
 _TS = TrainSettings()
@@ -304,6 +305,102 @@ def predict(
     return run(lm, model_name, path, Path(out), opts, progress)
 
 
+@dataclass
+class ExportCtDatasetResult(Result):
+    """``to_dict()``: ``{"out": folder, "format", "n_cases"}``; ``to_rows()``: one entry per
+    case (what each case contributed)."""
+
+    command = "export-ct-dataset"
+
+
+def ct_case_task(study, params: dict) -> dict:
+    """One case of ``export-ct-dataset`` into the staging folder (runs on a cohort worker)."""
+    from ..cohort import input_id
+    from ..io import read_image
+    from ..models.data import write_ct_case
+    from ._inputs import label_mask
+
+    vol = read_image(str(study.path))
+    lab = label_mask(str(study.input_path("label")), vol.shape)
+    opts = {k: v for k, v in params.items() if not k.startswith("_")}
+    return write_ct_case(
+        vol, lab, params["_staging"], f"{study.study_id}:{input_id(study)}", **opts
+    )
+
+
+def export_ct_dataset(
+    pairs: Sequence[Any] = (),
+    *,
+    out: str | Path,
+    manifest: str | Path | None = None,
+    format: str = CT_DATASET_DEFAULTS["format"],  # noqa: A002 - the CLI option's name
+    classes: str | Sequence[str] | None = None,
+    patch_size: Sequence[int] = CT_DATASET_DEFAULTS["patch_size"],
+    n_patches: int = CT_DATASET_DEFAULTS["n_patches"],
+    dataset_id: int = CT_DATASET_DEFAULTS["dataset_id"],
+    name: str = CT_DATASET_DEFAULTS["name"],
+    seed: int = CT_DATASET_DEFAULTS["seed"],
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+) -> ExportCtDatasetResult:
+    """A CT segmentation training set from image + label pairs (``pairs``: a flat
+    ``[IMAGE, LABEL, ...]`` list or ``(image, label)`` tuples; ``manifest``: a CSV with
+    study_id, path, label) as a napari-plaque patch folder or an nnU-Net v2 raw dataset.
+    Every case must succeed (else ValueError, nothing written); the set is put in place
+    atomically at the end. ``workers`` / ``scheduler``: the cohort runner's."""
+    import argparse
+
+    from ..cohort import Study, cohort_client
+    from ..cohort.cli import run_all
+    from ..io.atomic import atomic_dir
+    from ..models.data import (
+        CT_MARKERS,
+        assemble_ct_dataset,
+        ct_dataset_folder,
+        nnunet_classes,
+        refuse_foreign_folder,
+    )
+
+    flat = [p for item in pairs for p in (item if isinstance(item, (tuple, list)) else [item])]
+    if len(flat) % 2:
+        raise ValueError("export-ct-dataset needs IMAGE LABEL pairs (an even number of paths)")
+    studies = [
+        Study(f"case{k}", Path(img), {"label": lab})
+        for k, (img, lab) in enumerate(zip(flat[::2], flat[1::2], strict=True))
+    ]
+    if manifest:  # one dataset from all the cases: every case must succeed
+        from ..cohort import read_manifest
+
+        for st in read_manifest(manifest, columns=("label",)):
+            if st.input_path("label") is None:
+                raise ValueError(f"{manifest}: study {st.study_id!r} has no 'label'")
+            studies.append(st)
+    if not studies:
+        raise ValueError("export-ct-dataset needs IMAGE LABEL pairs or --manifest (path, label)")
+    studies = [s.absolute() for s in studies]
+    if isinstance(classes, str):
+        classes = classes.split(",")
+    classes = list(classes) if classes else None
+    if classes is not None and format == "nnunet":
+        nnunet_classes(classes)  # unique names: refused before any case is read
+    opts = {"patch_size": tuple(patch_size), "n_patches": n_patches, "seed": seed,
+            "name": name, "dataset_id": dataset_id}
+    final = ct_dataset_folder(out, format, dataset_id, name)
+    refuse_foreign_folder(final, CT_MARKERS[format])
+    with (
+        cohort_client(workers, scheduler, len(studies)) as client,
+        atomic_dir(final) as staging,
+    ):
+        entries = run_all(
+            argparse.Namespace(progress=progress), ct_case_task, studies,
+            {**opts, "fmt": format, "_staging": str(staging)}, client=client, what="cases",
+        )
+        assemble_ct_dataset(staging, entries, format, classes, **opts)
+    data = {"out": str(final), "format": format, "n_cases": len(studies)}
+    return ExportCtDatasetResult(data=data, rows=[dict(e) for e in entries])
+
+
 def export_model(
     model: Any,
     *,
@@ -325,9 +422,12 @@ def export_model(
 
 
 __all__ = [
+    "ExportCtDatasetResult",
     "ExportModelResult",
     "PredictResult",
     "TrainResult",
+    "ct_case_task",
+    "export_ct_dataset",
     "export_model",
     "flat_row",
     "predict",

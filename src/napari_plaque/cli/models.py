@@ -11,11 +11,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..models import BLENDS, DEVICES, PREDICT_DEFAULTS, TRAIN_TASKS, TrainSettings
+from ..models import (
+    BLENDS,
+    DEVICES,
+    PREDICT_DEFAULTS,
+    TRAIN_OPTION_DEFAULTS,
+    TRAIN_TASKS,
+    TrainSettings,
+)
+from ..models.data import CT_DATASET_DEFAULTS, CT_MARKERS
 from ._common import print_json, stderr_progress
 
 #: the training defaults shared with the core and the training dock (one home)
 _TS = TrainSettings()
+_OPT = TRAIN_OPTION_DEFAULTS
+_CT = CT_DATASET_DEFAULTS
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -72,26 +82,32 @@ def register(sub) -> None:
         choices=DEVICES,
         help="auto (cuda > mps > cpu), cpu, cuda, mps",
     )
-    p.add_argument("--width", type=int, default=16, help="alines: channels of the first block")
-    p.add_argument("--context", type=int, default=1, help="alines: neighbour frames each side")
+    p.add_argument("--width", type=int, default=_OPT["width"],
+                   help="alines: channels of the first block")
+    p.add_argument("--context", type=int, default=_OPT["context"],
+                   help="alines: neighbour frames each side")
     p.add_argument(
         "--precision",
         choices=["auto", "bf16", "fp32"],
-        default="auto",
+        default=_OPT["precision"],
         help="alines: step arithmetic; auto: bfloat16 mixed precision where the CPU/GPU does "
         "it natively (about 2x faster), else fp32",
     )
     p.add_argument(
         "--threads",
         type=int,
-        default=0,
+        default=_OPT["threads"],
         help="CPU threads for training (0: torch's, or 1 while the machine is oversubscribed)",
     )
-    p.add_argument("--dims", type=int, choices=[2, 3], default=2, help="ct-seg: 2D or 3D U-Net")
+    p.add_argument("--dims", type=int, choices=[2, 3], default=_OPT["dims"],
+                   help="ct-seg: 2D or 3D U-Net")
     p.add_argument("--patch-size", type=_ints, default=None, help="ct-seg: Z,Y,X (Z=1 for 2D)")
-    p.add_argument("--window-hu", type=_window, default=(-300.0, 1300.0), help="ct-seg: LOW,HIGH")
-    p.add_argument("--base-channels", type=int, default=8, help="ct-seg: U-Net width")
-    p.add_argument("--levels", type=int, default=3, help="ct-seg: U-Net resolution levels")
+    p.add_argument("--window-hu", type=_window, default=_OPT["window_hu"],
+                   help="ct-seg: LOW,HIGH")
+    p.add_argument("--base-channels", type=int, default=_OPT["base_channels"],
+                   help="ct-seg: U-Net width")
+    p.add_argument("--levels", type=int, default=_OPT["levels"],
+                   help="ct-seg: U-Net resolution levels")
     p.add_argument("--synthetic", action="store_true", help="mark the data as synthetic")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_train)
@@ -185,16 +201,17 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--format",
-        choices=["patches", "nnunet"],
-        default="patches",
+        choices=list(CT_MARKERS),
+        default=_CT["format"],
         help="napari-plaque patch folder or nnU-Net v2 raw dataset",
     )
     p.add_argument("--classes", default=None, help="comma-separated names, background first")
-    p.add_argument("--patch-size", type=_ints, default=(1, 64, 64), help="patches: Z,Y,X")
-    p.add_argument("--n-patches", type=int, default=32, help="patches per case")
-    p.add_argument("--dataset-id", type=int, default=501, help="nnunet: dataset number")
-    p.add_argument("--name", default="NapariPlaque", help="nnunet: dataset name")
-    p.add_argument("--seed", type=int, default=0, help="patches: sampling seed")
+    p.add_argument("--patch-size", type=_ints, default=_CT["patch_size"], help="patches: Z,Y,X")
+    p.add_argument("--n-patches", type=int, default=_CT["n_patches"], help="patches per case")
+    p.add_argument("--dataset-id", type=int, default=_CT["dataset_id"],
+                   help="nnunet: dataset number")
+    p.add_argument("--name", default=_CT["name"], help="nnunet: dataset name")
+    p.add_argument("--seed", type=int, default=_CT["seed"], help="patches: sampling seed")
     from ..cohort.cli import add_cluster_arguments
 
     add_cluster_arguments(
@@ -350,74 +367,10 @@ def _export_model(args) -> int:
     return 0
 
 
-def _ct_case_task(study, params: dict) -> dict:
-    """One case of ``export-ct-dataset`` into the staging folder (runs on a cohort worker)."""
-    from ..cohort import input_id
-    from ..io import read_image
-    from ..models.data import write_ct_case
-    from ._common import load_mask
-
-    vol = read_image(str(study.path))
-    lab = load_mask(str(study.input_path("label")), vol.shape)
-    opts = {k: v for k, v in params.items() if not k.startswith("_")}
-    return write_ct_case(
-        vol, lab, params["_staging"], f"{study.study_id}:{input_id(study)}", **opts
-    )
-
-
 def _export_ct_dataset(args) -> int:
-    from ..cohort import Study, cohort_client
-    from ..cohort.cli import run_all
-    from ..io.atomic import atomic_dir
-    from ..models.data import (
-        CT_MARKERS,
-        assemble_ct_dataset,
-        ct_dataset_folder,
-        nnunet_classes,
-        refuse_foreign_folder,
-    )
-    from . import CLIError
+    from ..api import options_from
+    from ..api.deep import export_ct_dataset
 
-    if len(args.pairs) % 2:
-        raise CLIError("export-ct-dataset needs IMAGE LABEL pairs (an even number of paths)")
-    studies = [
-        Study(f"case{k}", Path(img), {"label": lab})
-        for k, (img, lab) in enumerate(zip(args.pairs[::2], args.pairs[1::2], strict=True))
-    ]
-    if args.manifest:  # one dataset from all the cases: every case must succeed (else exit 2)
-        from ..cohort import read_manifest
-
-        for st in read_manifest(args.manifest, columns=("label",)):
-            if st.input_path("label") is None:
-                raise CLIError(f"{args.manifest}: study {st.study_id!r} has no 'label'")
-            studies.append(st)
-    if not studies:
-        raise CLIError("export-ct-dataset needs IMAGE LABEL pairs or --manifest (path, label)")
-    studies = [s.absolute() for s in studies]
-    classes = args.classes.split(",") if args.classes else None
-    if classes is not None and args.format == "nnunet":
-        nnunet_classes(classes)  # unique names: refused before any case is read
-    opts = {
-        "patch_size": tuple(args.patch_size),
-        "n_patches": args.n_patches,
-        "seed": args.seed,
-        "name": args.name,
-        "dataset_id": args.dataset_id,
-    }
-    final = ct_dataset_folder(args.out, args.format, args.dataset_id, args.name)
-    refuse_foreign_folder(final, CT_MARKERS[args.format])
-    with (
-        cohort_client(args.workers, args.scheduler, len(studies)) as client,
-        atomic_dir(final) as staging,
-    ):
-        entries = run_all(
-            args,
-            _ct_case_task,
-            studies,
-            {**opts, "fmt": args.format, "_staging": str(staging)},
-            client=client,
-            what="cases",
-        )
-        assemble_ct_dataset(staging, entries, args.format, classes, **opts)
-    print(f"wrote {final}")
+    res = export_ct_dataset(args.pairs, **options_from(export_ct_dataset, args))
+    print(f"wrote {res.to_dict()['out']}")
     return 0

@@ -212,6 +212,15 @@ def _export_ct(images, labels, out_dir, fmt, classes, **opts) -> Path:
 
 #: the file that marks a folder as a CT training set of each format (only those are replaced)
 CT_MARKERS = {"patches": "manifest.json", "nnunet": "dataset.json"}
+#: defaults of ``export-ct-dataset`` / ``api.export_ct_dataset`` (one home)
+CT_DATASET_DEFAULTS: dict[str, Any] = {
+    "format": "patches",
+    "patch_size": (1, 64, 64),
+    "n_patches": 32,
+    "dataset_id": 501,
+    "name": "NapariPlaque",
+    "seed": 0,
+}
 
 
 def ct_dataset_folder(out_dir: str | Path, fmt: str, dataset_id: int = 0, name: str = "") -> Path:
