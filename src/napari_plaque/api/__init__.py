@@ -41,6 +41,7 @@ FUNCTIONS: dict[str, str] = {
     "qc": "quality",
     "agreement": "quality",
     "ics": "ivus",
+    "readers": "ivus",
     "export_alines": "ivus",
     "train_svm": "ivus",
     "predict_arcs": "ivus",

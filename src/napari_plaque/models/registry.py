@@ -56,6 +56,14 @@ def register_task(task: ModelTask) -> ModelTask:
     return task
 
 
+def unregister_task(name: str) -> None:
+    """Remove a registered task (tests, plugins being unloaded); no error if absent."""
+    from . import TASK_INPUT
+
+    if _TASKS.pop(name, None) is not None:
+        TASK_INPUT.pop(name, None)
+
+
 def registered_tasks() -> dict[str, ModelTask]:
     """The tasks registered so far, by name (a copy)."""
     return dict(_TASKS)
@@ -84,4 +92,11 @@ def task_of_architecture(architecture: str) -> ModelTask | None:
     return None
 
 
-__all__ = ["ModelTask", "find_task", "register_task", "registered_tasks", "task_of_architecture"]
+__all__ = [
+    "ModelTask",
+    "find_task",
+    "register_task",
+    "registered_tasks",
+    "task_of_architecture",
+    "unregister_task",
+]
