@@ -429,3 +429,141 @@ __all__ = [
     "ProposeFramesResult", "TrainSvmResult", "ics", "interpolate_arcs", "predict_arcs",
     "propose_frames", "train_svm",
 ]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------- readers
+@dataclass
+class ReadersResult(Result):
+    """``to_dict()``: the ``readers --json`` object (one pullback: ``pullback``, ``readers``,
+    ``pairwise``, ``fleiss``, ``mean_ics``...; a manifest: ``readers``, ``pullbacks``,
+    ``ics_table``, ``icc_ics``); ``to_rows()``: one row per pullback and reader (ICS, max
+    arc)."""
+
+    command = "readers"
+
+    @property
+    def pullbacks(self) -> list[dict[str, Any]]:
+        """The per-pullback reports (one for a single pullback)."""
+        return self.data["pullbacks"] if "pullbacks" in self.data else [self.data]
+
+
+def _readers_one(pullback_path: Any, arcs: list, names: list[str] | None, cls: str,
+                 n_alines: int | None, frames: str | None) -> dict:
+    from ..ivus.measure import parse_frame_range
+    from ..ivus.readers import inter_reader, load_reader
+
+    pb = _pullback(pullback_path)
+    if names is not None and len(names) != len(arcs):
+        raise ValueError(f"{len(arcs)} --arcs file(s) but {len(names)} --names")
+    sets = [
+        load_reader(a, pullback=pb, name=None if names is None else names[i])
+        for i, a in enumerate(arcs)
+    ]
+    seen: dict[str, str] = {}
+    for r in sets:
+        if r.name in seen:
+            raise ValueError(f"{r.path}: reader {r.name!r} again (also {seen[r.name]}); give --names")
+        seen[r.name] = str(r.path)
+    out = inter_reader(sets, pb.mm_per_frame, n_alines=n_alines, cls=cls,
+                       frames=parse_frame_range(frames, pb.n_frames))
+    if pb.assumed:
+        out["warnings"].append(
+            f"{pullback_path}: {', '.join(sorted(pb.assumed))} assumed (lengths may be off)"
+        )
+    return {"pullback": str(pullback_path), **out}
+
+
+def readers_manifest(path: str | Path) -> dict[str, dict[str, str]]:
+    """pullback -> {reader: arcs} from a readers manifest CSV (columns ``pullback``,
+    ``reader``, ``arcs``; relative paths relative to the manifest); ValueError naming the
+    file and row."""
+    import csv
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{p}: cannot read the manifest ({exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    need = {"pullback", "reader", "arcs"}
+    if reader.fieldnames is None or not need <= set(reader.fieldnames):
+        raise ValueError(f"{p}: a readers manifest needs the columns pullback, reader, arcs")
+    out: dict[str, dict[str, str]] = {}
+    for i, row in enumerate(reader, start=2):
+        pb_, rd, arcs = (str(row.get(k) or "").strip() for k in ("pullback", "reader", "arcs"))
+        if not (pb_ and rd and arcs):
+            raise ValueError(f"{p}: row {i} has an empty pullback, reader or arcs cell")
+        pbp = str((p.parent / pb_) if not Path(pb_).is_absolute() else Path(pb_))
+        ap = str((p.parent / arcs) if not Path(arcs).is_absolute() else Path(arcs))
+        per = out.setdefault(pbp, {})
+        if rd in per:
+            raise ValueError(f"{p}: row {i}: reader {rd!r} twice for pullback {pb_}")
+        per[rd] = ap
+    if not out:
+        raise ValueError(f"{p}: the manifest lists no pullback")
+    return out
+
+
+def _readers_rows(reports: list[dict]) -> list[dict[str, Any]]:
+    return [
+        {"pullback": rep["pullback"], "reader": r["name"], "ics": r["ics"],
+         "max_arc_deg": r["max_arc_deg"], "max_arc_frame": r["max_arc_frame"],
+         "arcs": r["arcs"]}
+        for rep in reports for r in rep["readers"]
+    ]
+
+
+def readers(
+    pullback: Any = None,
+    *,
+    arcs: list | None = None,
+    names: list[str] | None = None,
+    manifest: str | Path | None = None,
+    cls: str = "calcium",
+    n_alines: int | None = None,
+    frames: str | None = None,
+) -> ReadersResult:
+    """Inter-reader figures of IVUS arcs (:mod:`napari_plaque.ivus.readers`): ICS and max arc
+    per reader, pairwise Cohen's kappa, Fleiss' kappa for 3+ readers on one ``pullback`` (a
+    path or a :class:`~napari_plaque.types.Pullback`) with one ``arcs`` file per reader; or, with ``manifest``, every pullback it lists and the ICC of ICS over them.
+    ``n_alines`` None: the count the files record (else 360)."""
+    if manifest:
+        if pullback is not None or arcs:
+            raise ValueError("give PULLBACK --arcs ... or --manifest, not both")
+        return _readers_several(manifest, cls, n_alines, frames)
+    if pullback is None or not arcs:
+        raise ValueError("give PULLBACK and --arcs A.json B.json ... (or --manifest CSV)")
+    if len(arcs) < 2:
+        raise ValueError(f"{arcs[0]}: one reader; inter-reader figures need 2 or more")
+    out = _readers_one(pullback, list(arcs), names, cls, n_alines, frames)
+    return ReadersResult(data=out, rows=_readers_rows([out]), warnings=list(out["warnings"]))
+
+
+def _readers_several(manifest, cls, n_alines, frames) -> ReadersResult:
+    from ..ivus.readers import icc_of_ics
+
+    rows = readers_manifest(manifest)
+    names = sorted({r for per in rows.values() for r in per})
+    for pb_, per in rows.items():
+        missing = [r for r in names if r not in per]
+        if missing:
+            raise ValueError(
+                f"{manifest}: pullback {pb_} has no arcs of reader(s) {', '.join(missing)}"
+                " (the ICC needs every reader on every pullback)"
+            )
+    results = [_readers_one(pb_, [per[r] for r in names], names, cls, n_alines, frames)
+               for pb_, per in rows.items()]
+    table = [[row["ics"] for row in res["readers"]] for res in results]
+    out = {
+        "readers": names,
+        "pullbacks": results,
+        "ics_table": table,
+        "icc_ics": icc_of_ics(table) if len(results) >= 2 else None,
+        "warnings": [w for res in results for w in res["warnings"]],
+    }
+    if len(results) < 2:
+        out["warnings"].append("one pullback: the ICC of ICS needs two or more")
+    return ReadersResult(data=out, rows=_readers_rows(results), warnings=list(out["warnings"]))
+
+
+__all__ += ["ReadersResult", "readers", "readers_manifest"]
