@@ -133,3 +133,23 @@ def make_pullback_file(tmp_path):
         return write_pullback_dicom(frames, tmp_path / name, **kw), frames
 
     return make
+
+
+@pytest.fixture
+def docks_fit_1080():
+    """``docks_fit_1080(viewer, [dock names])``: dock them together (stacked, as napari does) in
+    a 1920 x 1080 window; returns (the docks' summed minimum height, the window's height, the
+    dims slider widget) for the "every pair of docks a workflow uses fits 1080 px" checks."""
+
+    def run(viewer, names):
+        from qtpy.QtWidgets import QApplication
+
+        docks = [viewer.window.add_plugin_dock_widget("napari-plaque", n)[0] for n in names]
+        need = sum(d.minimumSizeHint().height() for d in docks)
+        win = viewer.window._qt_window
+        win.resize(1920, 1080)
+        win.show()
+        QApplication.processEvents()
+        return need, win.height(), viewer.window._qt_viewer.dims
+
+    return run

@@ -48,7 +48,7 @@ from ..layers import UNITS, WINDOW_PRESETS
 from ..report import write_csv, write_json
 from ._calcium_cal import CalibrationBox
 from ._ccta_common import _ct_from_layer, _fmt, _labels_array
-from ._common import fit_table, label_colormap
+from ._common import fit_scroll_width, fit_table, label_colormap, scrolling_dock
 from ._dock import DockBase, LayerKind
 from ._table import RowTableModel, RowTableView
 
@@ -113,7 +113,9 @@ class CalciumScoringWidget(DockBase):
         self.lesion_layer = None
         self._image_name = ""
         self._shown_colors: dict | None = None
-        lay = QVBoxLayout(self)
+        # controls in a scroll area: with the composition dock beside it, the pair fits 1080 px
+        self.scroll, inner = scrolling_dock(self, 300)
+        lay = QVBoxLayout(inner)
         form = QFormLayout()
         self.image_combo = self.layer_picker(LayerKind.IMAGE)
         self.roi_combo = self.layer_picker(LayerKind.LABELS, optional=True)
@@ -199,6 +201,7 @@ class CalciumScoringWidget(DockBase):
             self._bind_layer_keys(layer)
         self.links.connect(self.viewer.layers.events.inserted, self._on_layer_inserted)
         self._show_action()
+        fit_scroll_width(self.scroll)
 
     @property
     def action(self) -> Action:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qtpy.QtWidgets import QComboBox
+from qtpy.QtWidgets import QComboBox, QScrollArea, QVBoxLayout, QWidget
 
 
 def refill_combo(
@@ -96,3 +96,28 @@ def fmt_value(v: Any, nd: int = 2) -> str:
             return "∞"
         return f"{v:.{nd}f}"
     return str(v)
+
+
+def scrolling_dock(dock: QWidget, min_height: int) -> tuple[QScrollArea, QWidget]:
+    """Put a dock's controls in a vertical scroll area: (scroll area, inner widget to lay out).
+
+    The dock's minimum height is then ``min_height`` instead of the sum of its controls (a
+    vessel dock needed 863 px), so two docks a workflow uses together fit a 1080 px screen with
+    napari's dims slider visible. Call :func:`fit_scroll_width` once the controls are in.
+    """
+    outer = QVBoxLayout(dock)
+    outer.setContentsMargins(0, 0, 0, 0)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setMinimumHeight(min_height)
+    inner = QWidget()
+    scroll.setWidget(inner)
+    outer.addWidget(scroll)
+    return scroll, inner
+
+
+def fit_scroll_width(scroll: QScrollArea) -> None:
+    """Ask for the width the controls need (a narrower dock scrolls sideways, never clips)."""
+    w = scroll.widget().minimumSizeHint().width()
+    scroll.setMinimumWidth(w + scroll.verticalScrollBar().sizeHint().width() + 2)

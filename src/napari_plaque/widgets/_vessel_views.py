@@ -9,35 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from qtpy.QtWidgets import QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..ccta.reformat import REFORMAT_DEFAULTS, cross_sections, frame_at
-
-
-def scrolling_dock(dock: QWidget, min_height: int) -> tuple[QScrollArea, QWidget]:
-    """Put a dock's controls in a vertical scroll area: (scroll area, inner widget to lay out).
-
-    The dock's minimum height is then ``min_height`` instead of the sum of its controls (a
-    vessel dock needed 863 px), so two docks a workflow uses together fit a 1080 px screen with
-    napari's dims slider visible. Call :func:`fit_scroll_width` once the controls are in.
-    """
-    outer = QVBoxLayout(dock)
-    outer.setContentsMargins(0, 0, 0, 0)
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-    scroll.setMinimumHeight(min_height)
-    inner = QWidget()
-    scroll.setWidget(inner)
-    outer.addWidget(scroll)
-    return scroll, inner
-
-
-def fit_scroll_width(scroll: QScrollArea) -> None:
-    """Ask for the width the controls need (a narrower dock scrolls sideways, never clips)."""
-    w = scroll.widget().minimumSizeHint().width()
-    scroll.setMinimumWidth(w + scroll.verticalScrollBar().sizeHint().width() + 2)
-
 
 LUMEN_COLOR = "red"
 VESSEL_COLOR = "yellow"

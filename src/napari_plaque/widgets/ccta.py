@@ -46,7 +46,7 @@ from ..layers import UNITS
 from ..report import round_floats, write_csv
 from ._calcium import LESION_LAYER, CalciumScoringWidget
 from ._ccta_common import NONE, _ct_from_layer, _fmt, _labels_array, _LayerCombo
-from ._common import label_colormap, set_table
+from ._common import fit_scroll_width, label_colormap, scrolling_dock, set_table
 from ._dock import DockBase, LayerKind
 from ._range_editor import RangeEditor
 
@@ -139,7 +139,9 @@ class CompositionWidget(DockBase):
         self._state_key: tuple | None = None
         self._watched: list = []
 
-        lay = QVBoxLayout(self)
+        # controls in a scroll area: with the composition dock beside it, the pair fits 1080 px
+        self.scroll, inner = scrolling_dock(self, 260)
+        lay = QVBoxLayout(inner)
         form = QFormLayout()
         self.image_combo = self.layer_picker(LayerKind.IMAGE)
         self.roi_combo = self.layer_picker(LayerKind.LABELS)
@@ -169,6 +171,7 @@ class CompositionWidget(DockBase):
         self.table = QTableWidget(0, len(COMPOSITION_COLUMNS))
         self.table.setHorizontalHeaderLabels([c for c, _ in COMPOSITION_COLUMNS])
         lay.addWidget(self.table)
+        fit_scroll_width(self.scroll)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)

@@ -32,10 +32,9 @@ from qtpy.QtWidgets import (
 
 from ..fusion.mapping import DEFAULTS, DIRECTIONS
 from ..fusion.model import FusionSession
-from ._common import refill_combo
+from ._common import fit_scroll_width, refill_combo, scrolling_dock
 from ._fusion_views import FusionViews, cross_section_fn
 from ._table import RowTableModel, RowTableView
-from ._vessel_views import fit_scroll_width, scrolling_dock
 
 #: the joined lesion table: (row key, header with unit)
 TABLE_FIELDS = (

@@ -43,8 +43,7 @@ from ..qc import (
 )
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
 from ..report import json_safe
-from ._common import fmt_value, refill_combo, set_table
-from ._vessel_views import fit_scroll_width, scrolling_dock
+from ._common import fit_scroll_width, fmt_value, refill_combo, scrolling_dock, set_table
 
 
 def _fmt3(v: Any, nd: int = 3) -> str:

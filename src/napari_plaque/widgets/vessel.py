@@ -33,9 +33,9 @@ from ..ccta.centreline import CENTRELINE_DEFAULTS, Centreline
 from ..ccta.vessel import ANALYZE_STEPS
 from ..ccta.vessel_session import VESSEL_CHOICES, VesselSession, iter_vessel_job
 from ..layers import default_layer, volume_from_layer
-from ._common import refill_combo
+from ._common import fit_scroll_width, refill_combo, scrolling_dock
 from ._table import RowTableModel, RowTableView
-from ._vessel_views import VesselViews, fit_scroll_width, scrolling_dock
+from ._vessel_views import VesselViews
 from ._worker import start_worker
 
 
