@@ -368,6 +368,13 @@ class ArcAnnotator(Undoable):
         self._changed()
         return True
 
+    def set_n_alines(self, n: int) -> None:
+        """The A-line count the figures (ICS, arc measurements) are computed on; the cached
+        figures are dropped (not an edit: no undo, no save)."""
+        self.n_alines = int(n)
+        self.arcset.n_alines = int(n)
+        self._stats = None
+
     def set_center_mode(self, mode: str, centers: Any) -> bool:
         """Change the centre arcs are drawn about; refused (False) while arcs exist."""
         if mode == self.arcset.center_mode:

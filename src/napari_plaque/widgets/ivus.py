@@ -905,9 +905,7 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
 
     def _on_n_alines(self, n: int) -> None:
         if self.model is not None:
-            self.model.n_alines = int(n)
-            self.model.arcset.n_alines = int(n)
-            self.model._stats = None
+            self.model.set_n_alines(n)  # the model drops its own cached figures
             self._show_stats()
 
     def _on_frame_changed(self, event=None) -> None:
