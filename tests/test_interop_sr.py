@@ -317,3 +317,15 @@ def test_cli_sr_named_by_study_id_not_folder(tmp_path, capsys):
         assert main([cmd, "--manifest", str(man), "--sr", str(out), *extra]) == 0, cmd
         capsys.readouterr()
         assert sorted(p.name for p in out.iterdir()) == ["A.dcm", "B.dcm"], cmd
+
+
+def test_sr_folder_name_that_leaves_the_folder_is_refused(series, tmp_path):
+    from napari_plaque import api
+
+    out = tmp_path / "reports"
+    with pytest.raises(ValueError, match="refused"):
+        api.cac(str(series), sr=str(out), study_id="../escape")
+    assert not (tmp_path / "escape.dcm").exists()
+    api.cac(str(series), sr=str(out), study_id="S1")
+    api.cac(str(series), sr=str(out), study_id="S1")  # a rerun replaces its own report
+    assert [p.name for p in out.iterdir()] == ["S1.dcm"]

@@ -374,9 +374,14 @@ def _read_group(grp) -> dict[str, Any]:
 # ---------------------------------------------------------------------- the --sr CLI option
 def sr_path(sr: str | Path, study: str) -> Path:
     """Where ``--sr`` writes a study's report: the file itself (``*.dcm``), else
-    ``<folder>/<study>.dcm``."""
+    ``<folder>/<study>.dcm`` (``study``: the study id, one plain file name: a name that would
+    leave the folder is refused, :func:`napari_plaque.io.atomic.safe_child`)."""
+    from .atomic import safe_child
+
     sr = Path(sr)
-    return sr if sr.suffix.lower() == ".dcm" else sr / f"{study}.dcm"
+    if sr.suffix.lower() == ".dcm":
+        return sr
+    return safe_child(sr, f"{study}.dcm", overwrite=True)  # a rerun replaces its report
 
 
 def check_sr_option(sr: str | Path | None, n_studies: int) -> None:
