@@ -30,6 +30,7 @@ def register(sub) -> None:
     """Add ``cxr`` and its subcommands to the napari-plaque parser."""
     from ..cxr.spec import DEFAULTS
     from ..cxr.train import CV_DEFAULTS, TRAIN_DEFAULTS
+    from ..models import PREDICT_DEFAULTS
 
     p = sub.add_parser(
         "cxr",
@@ -65,7 +66,7 @@ def register(sub) -> None:
         default=DEFAULTS["saliency_target"],
         help="output explained: auto (highest cut-point passed), cac_gt0, cac_ge100, cac_ge400",
     )
-    q.add_argument("--device", default="auto", help=DEVICE_HELP)
+    q.add_argument("--device", default=PREDICT_DEFAULTS["device"], help=DEVICE_HELP)
     q.add_argument(
         "--json", action="store_true", help="print JSON (one object; 'results' for several)"
     )
@@ -158,7 +159,7 @@ def register(sub) -> None:
     e.add_argument(
         "--thresholds", type=_thresholds, default=None, help="T0,T100,T400 (default: the model's)"
     )
-    e.add_argument("--device", default="auto", help=DEVICE_HELP)
+    e.add_argument("--device", default=PREDICT_DEFAULTS["device"], help=DEVICE_HELP)
     e.add_argument("--json", action="store_true", help="print the report as JSON")
     e.set_defaults(func=_evaluate)
 
