@@ -1,20 +1,10 @@
-"""Run/Cancel row and layer lists shared by the model docks."""
+"""Layer lists and the model picker shared by the model docks (Run / Cancel: widgets._dock)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import napari.layers
-import numpy as np
-from qtpy.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-)
 
 from ..models import DEVICES  # noqa: F401 - one home, re-exported for the docks
-from ._worker import start_worker
 
 
 def _image_layers(viewer) -> list:
@@ -23,77 +13,6 @@ def _image_layers(viewer) -> list:
 
 def _labels_layers(viewer) -> list:
     return [ly for ly in viewer.layers if isinstance(ly, napari.layers.Labels) and ly.ndim >= 3]
-
-
-class _RunMixin:
-    """Run/Cancel buttons, a progress bar and a status line around one worker."""
-
-    def _build_run_row(self, layout) -> None:
-        row = QHBoxLayout()
-        self.run_btn = QPushButton("Run")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        row.addWidget(self.run_btn)
-        row.addWidget(self.cancel_btn)
-        layout.addLayout(row)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        layout.addWidget(self.progress)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
-        self.run_btn.clicked.connect(lambda: self.run())
-        self.cancel_btn.clicked.connect(self.cancel)
-        self._worker = None
-
-    def _start(self, gen_func, *args, total: int, desc: str, on_done, **kwargs):
-        self.progress.setRange(0, max(int(total), 1))
-        self.progress.setValue(0)
-        self.run_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        worker = start_worker(
-            gen_func,
-            *args,
-            total=total,
-            desc=desc,
-            on_done=on_done,
-            on_error=self._on_error,
-            on_aborted=self._on_aborted,
-            on_finished=self._on_finished,
-            start=False,
-            _ignore_errors=True,  # errors are shown in the status line (on_error), not re-raised
-            **kwargs,
-        )
-        worker.yielded.connect(self._on_yield)
-        self._worker = worker
-        worker.start()
-        return worker
-
-    @property
-    def running(self) -> bool:
-        return self._worker is not None
-
-    def cancel(self) -> None:
-        """Stop the running job at its next step; nothing is added to the viewer."""
-        if self._worker is not None:
-            self.status.setText("cancelling...")
-            self._worker.quit()
-
-    def _on_yield(self, step: Any) -> None:
-        if isinstance(step, (int, np.integer)):
-            self.progress.setValue(int(step))
-
-    def _on_error(self, exc: Exception) -> None:
-        self.status.setText(f"failed: {exc}")
-
-    def _on_aborted(self) -> None:
-        self.status.setText("cancelled: nothing was added")
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self.run_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
 
 
 class _ModelPickerMixin:
