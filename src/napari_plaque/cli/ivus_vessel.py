@@ -98,9 +98,11 @@ def _run_single(args: argparse.Namespace) -> int:
     print(f"{report['n_frames']} frames, {report['mm_per_frame']:.3f} mm/frame{flag}")
     if report["gating"]:
         g = report["gating"]
-        print(f"gated: {len(g['frames'])} end-diastolic frames, {g['heart_rate_bpm']:.0f} bpm")
+        print(f"gated: {len(g['frames'])} end-diastolic frames, {g['heart_rate_bpm']:.0f} bpm, "
+              f"confidence {g['confidence']:.2f}")
     if s.get("mla_mm2") is None:
-        print("no frame could be measured")
+        for n in report["notes"]:  # the reason is a note ("no frame could be measured: ...")
+            print(f"note: {n}")
         return 0
     print(f"MLA {s['mla_mm2']:.2f} mm2 at frame {s['mla_frame']} ({s['mla_position_mm']:.1f} mm)")
     print(f"max plaque burden {s['max_plaque_burden_pct']:.1f} % at frame "

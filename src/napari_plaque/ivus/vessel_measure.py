@@ -131,6 +131,10 @@ class VesselMeasurements:
         return {"frames": self.to_rows(), "summary": self.summary, "notes": list(self.notes)}
 
 
+#: below this autocorrelation at the period, image-based gating is flagged as untrustworthy
+GATING_MIN_CONFIDENCE = 0.2
+
+
 def measure_vessel(
     borders: VesselBorders,
     mm_per_frame: float,
@@ -152,7 +156,11 @@ def measure_vessel(
     )
     idx = np.arange(borders.n_frames) if frames is None else np.asarray(frames, dtype=np.int64)
     if idx.size == 0:
-        raise ValueError("no frames to measure")
+        raise ValueError(
+            "no frames to measure: the pullback has no frames"
+            if borders.n_frames == 0
+            else "no frames to measure: the list of frames to measure is empty"
+        )
     if idx.min() < 0 or idx.max() >= borders.n_frames:
         raise ValueError(f"frames must lie in 0..{borders.n_frames - 1}")
     sp = borders.pixel_spacing_mm
@@ -230,7 +238,14 @@ def measure_vessel(
             }
         )
     else:
-        notes.append("no frame could be measured")
+        n_ref = int(refused.sum())
+        why = (
+            f"all {idx.size} frame(s) refused (shadow too wide to bridge)"
+            if n_ref == idx.size
+            else f"{idx.size - n_ref} of {idx.size} frame(s) without a closed lumen and EEM "
+            "border" + (f", {n_ref} refused (shadow too wide to bridge)" if n_ref else "")
+        )
+        notes.append(f"no frame could be measured: {why}")
         summary.update({"mla_mm2": None, "burden_segments": []})
     summary["warnings"] = warnings_
     return VesselMeasurements(per, summary, idx, notes)
@@ -291,15 +306,30 @@ def iter_analyse_pullback(
     gating = None
     frames = None
     if gated:
-        g = end_diastolic_frames(pullback.frames, pullback.frame_time_s)
+        where = pullback.source or pullback.name
+        try:
+            g = end_diastolic_frames(pullback.frames, pullback.frame_time_s)
+        except ValueError as exc:  # too short to gate: say so, with the file
+            raise ValueError(f"{where}: cannot gate ({exc}); run without --gated") from None
         gating = g.to_dict()
         frames = g.frames
-        if g.confidence < 0.2:
-            gating["warning"] = "weak cardiac periodicity: gated frames may be wrong"
+        if g.confidence < GATING_MIN_CONFIDENCE:
+            gating["warning"] = (
+                f"weak cardiac periodicity (confidence {g.confidence:.2f} < "
+                f"{GATING_MIN_CONFIDENCE:g}): gated frames may be wrong"
+            )
+        if len(frames) == 0:
+            raise ValueError(
+                f"{where}: no frames to measure: gating found no end-diastolic frame in "
+                f"{pullback.n_frames} frames (a cardiac cycle cut by the ends of the pullback "
+                "is skipped); run without --gated"
+            )
     m = measure_vessel(borders, pullback.mm_per_frame, frames, burden_threshold_pct)
     notes = list(pullback.meta.get("notes", [])) + m.notes
     notes += [f"frame {f}: {s}" for f, ss in sorted(borders.flags.items()) for s in ss]
     warnings_ = list(meta.get("warnings", [])) + list(m.summary.get("warnings", []))
+    if gating and gating.get("warning"):  # in JSON, the cohort column and the text alike
+        warnings_.append(f"gating: {gating['warning']}")
     # also as plain columns, so cohort tables (which keep only scalars) carry the flag
     m.summary["n_warnings"] = len(warnings_)
     m.summary["warning"] = "; ".join(warnings_)
