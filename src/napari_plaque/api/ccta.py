@@ -266,6 +266,35 @@ def _sr_writer(kind: str, sr: Any, name: str, path: Any, result, vol, source=Non
     return prepare_study_sr(kind, str(sr), name, str(path), result, vol, source=source)
 
 
+def check_cac_options(
+    *,
+    threshold_hu: float = CALCIUM_DEFAULTS["threshold_hu"],
+    kv_threshold: str = KV_MODES[0],
+    kv_table: str | Mapping[float, float] | None = None,
+    accept: Sequence[str] | str | None = None,
+    rod_roi: Any = None,
+    water_roi: Any = None,
+) -> tuple[dict[float, float] | None, list[str]]:
+    """The :func:`cac` options checked before any study is read (the CLI calls it once for
+    a cohort): ``(kv table, accepted codes)``; ValueError names the option."""
+    from ..ccta.protocol import ACCEPTABLE, PROTOCOL_DEFAULTS, parse_kv_table
+
+    if water_roi is not None and rod_roi is None:
+        raise ValueError("--water-roi needs --rod-roi (the calibration rod)")
+    table = dict(kv_table) if isinstance(kv_table, Mapping) else parse_kv_table(kv_table)
+    codes = _accepted(accept)
+    bad = set(codes) - set(ACCEPTABLE)
+    if bad:
+        raise ValueError(
+            f"--accept {', '.join(sorted(bad))}: only {', '.join(ACCEPTABLE)} can be accepted"
+        )
+    if (kv_threshold == "adjusted"
+            and abs(threshold_hu - PROTOCOL_DEFAULTS["threshold_hu"])
+            > PROTOCOL_DEFAULTS["threshold_tolerance_hu"]):
+        raise ValueError("--threshold-hu and --kv-threshold adjusted: give one of them")
+    return table, codes
+
+
 @dataclass
 class CacResult(Result):
     """``to_dict()``: the ``cac --json`` report of one study (scores, per vessel, lesions,
@@ -307,21 +336,11 @@ def cac(
     folder name; the cohort passes the study id, which also names the SR in a folder).
     """
     from ..ccta import calcium_score, calibrate_mass
-    from ..ccta.protocol import ACCEPTABLE, PROTOCOL_DEFAULTS, check_protocol, parse_kv_table
+    from ..ccta.protocol import check_protocol
 
-    if water_roi is not None and rod_roi is None:
-        raise ValueError("--water-roi needs --rod-roi (the calibration rod)")
-    table = dict(kv_table) if isinstance(kv_table, Mapping) else parse_kv_table(kv_table)
-    codes = _accepted(accept)
-    bad = set(codes) - set(ACCEPTABLE)
-    if bad:
-        raise ValueError(
-            f"--accept {', '.join(sorted(bad))}: only {', '.join(ACCEPTABLE)} can be accepted"
-        )
-    if (kv_threshold == "adjusted"
-            and abs(threshold_hu - PROTOCOL_DEFAULTS["threshold_hu"])
-            > PROTOCOL_DEFAULTS["threshold_tolerance_hu"]):
-        raise ValueError("--threshold-hu and --kv-threshold adjusted: give one of them")
+    table, codes = check_cac_options(
+        threshold_hu=threshold_hu, kv_threshold=kv_threshold, kv_table=kv_table, accept=accept,
+        rod_roi=rod_roi, water_roi=water_roi)
     vol, source = read_study(path, headers=bool(sr))
     where = path if isinstance(path, (str, Path)) else None
     shape = vol.hu.shape
@@ -447,5 +466,5 @@ def composition(
     return CompositionResult(data=rep, rows=rows, warnings=warnings, plaques=plaques)
 
 
-__all__ = ["CacResult", "CompositionResult", "VesselResult", "cac", "composition",
-           "composition_totals", "study_mask", "vessel"]
+__all__ = ["CacResult", "CompositionResult", "VesselResult", "cac", "check_cac_options",
+           "composition", "composition_totals", "read_study", "study_mask", "vessel"]

@@ -89,26 +89,11 @@ def _cac_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[
 
 
 def _cmd_cac(args: argparse.Namespace) -> int:
-    if args.water_roi and not args.rod_roi:
-        raise CLIError("--water-roi needs --rod-roi (the calibration rod)")
-    from ..ccta.protocol import PROTOCOL_DEFAULTS, parse_kv_table
+    from ..api import options_from
+    from ..api.ccta import check_cac_options
 
-    try:
-        parse_kv_table(args.kv_table)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
-    bad = {c.strip() for item in args.accept or [] for c in item.split(",") if c.strip()}
-    bad -= set(ACCEPTABLE)
-    if bad:
-        raise CLIError(
-            f"--accept {', '.join(sorted(bad))}: only {', '.join(ACCEPTABLE)} can be accepted"
-        )
-    if (
-        args.kv_threshold == "adjusted"
-        and abs(args.threshold_hu - PROTOCOL_DEFAULTS["threshold_hu"])
-        > PROTOCOL_DEFAULTS["threshold_tolerance_hu"]
-    ):
-        raise CLIError("--threshold-hu and --kv-threshold adjusted: give one of them")
+    # the options' rules (one home: the api): exit 2 before any study runs
+    check_cac_options(**options_from(check_cac_options, args))
     return _run_batch(args, _cac_task)
 
 
