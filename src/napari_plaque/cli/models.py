@@ -323,21 +323,22 @@ def _predict_task(study, params: dict) -> tuple[dict[str, Any], list[dict[str, A
     study's options (the model loaded once per process); writes its output file."""
     from ..api import study_options
     from ..api.deep import predict
+    from ..cohort.cli import new_output, study_output
 
     single = bool(params.get("_single"))
     lm = _loaded_model(params["model"])
     alines = lm.task == "alines"
+    # a per-study output never replaces a file unless --overwrite (that study's error row)
     if "out" in study.inputs:
-        out = study.input_path("out")
+        out = new_output(params, study.input_path("out"))
     elif single:
         out = Path(params["out"])
     else:
-        out = (
-            Path(params["out"]) / f"{study.study_id}{'.arcs.json' if alines else '.labels.nii.gz'}"
-        )
+        suffix = ".arcs.json" if alines else ".labels.nii.gz"
+        out = study_output(params, params["out"], study, suffix)
     probs = params.get("probs")
     if probs and not single:
-        probs = str(Path(probs) / f"{study.study_id}.probs.npy")
+        probs = str(study_output(params, probs, study, ".probs.npy"))
     opts = study_options(
         predict, {k: v for k, v in params.items() if k != "out"}, study,
         out=out, probs=probs, progress=stderr_progress if single else None,
