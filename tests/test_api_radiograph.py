@@ -107,3 +107,12 @@ def test_cxr_train_matches_the_cli(images, tmp_path, capsys):
     assert pred.to_dict()["synthetic_training"] is False and pred.notes == []
     with pytest.raises(ValueError, match="trained with age, sex and BMI"):
         api.cxr_predict(got["model"], images[1][0], device="cpu")
+
+
+def test_cxr_predict_out_is_the_cohort_table(images, tmp_path):
+    """``cxr predict --out T.csv`` is the table option, as the other cohort commands."""
+    _, paths = images
+    out = tmp_path / "t.csv"
+    assert main(["cxr", "predict", "demo_cxr", paths[0], "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["category"]

@@ -72,7 +72,7 @@ def register(sub) -> None:
     )
     from ..cohort.cli import add_cohort_arguments
 
-    add_cohort_arguments(q)
+    add_cohort_arguments(q, table_flags=("--out", "--table"))
     q.set_defaults(func=_predict)
 
     t = cs.add_parser(
