@@ -36,7 +36,6 @@ KNOWN_PRIVATE: set[tuple[str, str]] = {
     ('cxr', 'io._dicom_common:safe_meta'),
     ('cxr', 'io._dicom_common:tag_floats'),
     ('cxr', 'io._dicom_common:tag_int'),
-    ('cxr', 'io.detect:_is_dicom_file'),
     ('ivus', 'io._dicom_common:CORONARY_MAX_EEM_MM2'),
     ('models', 'io.atomic:_json_default'),
 }

@@ -324,9 +324,9 @@ def read_radiograph(path: str | Path) -> Radiograph:
     p = Path(path)
     if not p.is_file():
         raise ReaderError(p, "file not found")
-    from ..io.detect import IMAGE_SUFFIXES, _is_dicom_file
+    from ..io.detect import IMAGE_SUFFIXES, is_dicom_file
 
-    if _is_dicom_file(p):
+    if is_dicom_file(p):
         return _read_dicom(p)
     if p.suffix.lower() in IMAGE_SUFFIXES:
         return _read_image(p)
