@@ -142,3 +142,30 @@ def test_cac_sr_reads_the_series_once(tmp_path, monkeypatch):
     res = api.cac(str(folder), sr=str(tmp_path / "out.dcm"))
     total = read_sr(tmp_path / "out.dcm")["groups"][0]["measurements"]["Calcium score"]["value"]
     assert total == pytest.approx(res.to_dict()["agatston"])
+
+
+def test_mask_folder_is_looked_up_by_study_id(sample, tmp_path, capsys):
+    """Manifest studies ``A/study`` and ``B/study``: a --vessels folder holds ``A.npy`` and
+    ``B.npy`` (by id); a shared ``study.npy`` is not used for both."""
+    import shutil
+
+    root, s = sample
+    for sid in ("A", "B"):
+        (tmp_path / sid).mkdir()
+        shutil.copy(root / "cac.nii.gz", tmp_path / sid / "study.nii.gz")
+    masks = tmp_path / "vessels"
+    masks.mkdir()
+    np.save(masks / "A.npy", s.vessel_labels)
+    np.save(masks / "B.npy", np.zeros_like(s.vessel_labels))  # B: no vessel labelled
+    man = tmp_path / "m.csv"
+    man.write_text("study_id,path\nA,A/study.nii.gz\nB,B/study.nii.gz\n")
+    out = _cli(capsys, ["cac", "--manifest", str(man), "--vessels", str(masks), "--json"])
+    by = {d["study"]: d for d in json.loads(out.out)}
+    assert by["A"]["per_vessel"]["RCA"]["agatston"] > 0
+    assert by["B"]["per_vessel"]["RCA"]["agatston"] == 0
+    np.save(masks / "study.npy", s.vessel_labels)  # a folder-named file is not enough
+    (masks / "B.npy").unlink()
+    capsys.readouterr()
+    assert main(["cac", "--manifest", str(man), "--vessels", str(masks), "--json"]) == 1
+    err = capsys.readouterr()
+    assert "no vessel labels for study 'B'" in err.out + err.err

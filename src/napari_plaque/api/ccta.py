@@ -190,10 +190,12 @@ def vessel(
 _MASK_EXTS = (".npy", ".nii.gz", ".nii")
 
 
-def study_mask(mask: Any, study: str | Path | None, shape: tuple[int, ...], what: str):
+def study_mask(mask: Any, study: str | Path | None, shape: tuple[int, ...], what: str,
+               study_id: str | None = None):
     """A study's mask: an array (shape checked), a ``.npy`` / NIfTI file, or a *folder* of one
-    file per study named like the study folder / file (``<name>.npy``, ``.nii.gz``, ``.nii``);
-    None for None."""
+    file per study named by the study id (``study_id``; else like the study folder / file:
+    ``<name>.npy``, ``.nii.gz``, ``.nii``); None for None. (By id, so manifest studies ``A/CT``
+    and ``B/CT`` never share ``CT.npy``.)"""
     import numpy as np
 
     if mask is None:
@@ -207,7 +209,10 @@ def study_mask(mask: Any, study: str | Path | None, shape: tuple[int, ...], what
     if m.is_dir():
         from ..cohort import study_name
 
-        name = study_name(Path(study)) if study is not None else "?"
+        if study_id is not None:
+            name = str(study_id)
+        else:
+            name = study_name(Path(study)) if study is not None else "?"
         for ext in _MASK_EXTS:
             if (m / f"{name}{ext}").exists():
                 m = m / f"{name}{ext}"
@@ -344,8 +349,8 @@ def cac(
     vol, source = read_study(path, headers=bool(sr))
     where = path if isinstance(path, (str, Path)) else None
     shape = vol.hu.shape
-    roi_m = study_mask(roi, where, shape, "ROI")
-    vessels_m = study_mask(vessels, where, shape, "vessel labels")
+    roi_m = study_mask(roi, where, shape, "ROI", study_id)
+    vessels_m = study_mask(vessels, where, shape, "vessel labels", study_id)
     protocol = check_protocol(
         vol.meta, vol.hu, vol.spacing_mm, threshold_hu=threshold_hu,
         roi_given=roi_m is not None, kv_mode=kv_threshold, kv_table=table, accept=codes,
@@ -353,8 +358,8 @@ def cac(
     protocol.raise_refusals(str(where if where is not None else vol.name))
     cal = None
     if rod_roi is not None:
-        rod = study_mask(rod_roi, where, shape, "rod ROI")
-        water = study_mask(water_roi, where, shape, "water ROI")
+        rod = study_mask(rod_roi, where, shape, "rod ROI", study_id)
+        water = study_mask(water_roi, where, shape, "water ROI", study_id)
         cal = calibrate_mass(vol.hu, rod, rod_density, water)
     res = calcium_score(vol.hu, vol.spacing_mm, roi=roi_m, vessel_labels=vessels_m,
                         threshold_hu=protocol.threshold_hu, min_area_mm2=min_area_mm2,
@@ -440,8 +445,8 @@ def composition(
                          "manifest column)")
     used = check_ranges(dict(ranges) if ranges else None)
     vol, source = read_study(path, headers=bool(sr))
-    roi_m = study_mask(roi, where, vol.hu.shape, "ROI")
-    vessels_m = study_mask(vessels, where, vol.hu.shape, "vessel labels")
+    roi_m = study_mask(roi, where, vol.hu.shape, "ROI", study_id)
+    vessels_m = study_mask(vessels, where, vol.hu.shape, "vessel labels", study_id)
     plaques = _composition(vol.hu, vol.spacing_mm, roi_m, vessel_labels=vessels_m,
                            ranges=ranges or None)
     warnings = composition_warnings(plaques, ranges or None)

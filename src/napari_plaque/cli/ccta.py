@@ -3,8 +3,9 @@
 Both take one or more PATHs (a DICOM series folder or file, a NIfTI file, or a folder of such
 studies) and print one CSV row per study (``--csv FILE`` writes it atomically instead), or with
 ``--json`` the full report (one object for one study, a list for several). Masks are ``.npy``
-(reader axis order) or NIfTI; a mask given as a *folder* holds one file per study, named like
-the study (``<study>.npy``, ``<study>.nii.gz`` or ``<study>.nii``).
+(reader axis order) or NIfTI; a mask given as a *folder* holds one file per study, named by
+the study id (``<study_id>.npy``, ``.nii.gz`` or ``.nii``; without a manifest: the file or
+folder name).
 """
 
 from __future__ import annotations
