@@ -329,3 +329,42 @@ def test_failed_autosave_shows_red_and_save_as_recovers(make_napari_viewer, tmp_
     ct = save_model(tmp_path / "ct.pt", net, meta)
     assert widget.predict(ct, block=True) is None
     assert "ct.pt" in widget.pred_label.text() and "A-line model" in widget.pred_label.text()
+
+
+def test_views_in_mm_and_nothing_annotated_yet(make_napari_viewer, tmp_path):
+    """Issue 21 items 13/14: opened as users do; every view axis in physical units; an empty
+    pullback says 'nothing annotated yet', not ICS 0.0."""
+    viewer = make_napari_viewer()
+    pb, _ = make_ivus_sample(tmp_path / "pb.dcm", n_frames=6, seed=5, size=64)
+    layer = viewer._add_layer_from_data(*pullback_layer_data(pb))[0]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS arc annotator")
+    widget._show_stats()
+    stats = widget.controls.stats_label.text()
+    assert "nothing annotated yet" in stats and "ICS" not in stats.split("(")[0]
+    v = widget.views
+    assert v._empty_text.get_visible()
+    assert v.ax_polar.get_ylabel() == "depth (mm)"
+    assert v.ax_polar.get_xlabel() == "angle (deg)"
+    assert v.ax_long.get_xlabel() == "position (mm)" and v.ax_long.get_ylabel() == "across (mm)"
+    assert v.ax_map.get_ylabel() == "angle (deg)" and v.ax_map.get_xlabel() == "frame"
+    depth = min(pb.frame_shape) / 2 * pb.pixel_spacing_mm[0]
+    assert v.ax_polar.get_ylim() == pytest.approx((depth, 0))
+    assert v.ax_long.get_xlim() == pytest.approx((0, pb.n_frames * pb.mm_per_frame))
+    widget._start_longitudinal(block=True)
+    ext = v._long_im.get_extent()
+    assert ext[1] == pytest.approx(pb.n_frames * pb.mm_per_frame)
+    # the x label of each plot clears the title of the one below; the bottom label is inside
+    v.canvas.draw()
+    r = v.canvas.get_renderer()
+    for upper, lower in ((v.ax_polar, v.ax_map), (v.ax_map, v.ax_long)):
+        xl = upper.xaxis.label.get_window_extent(r)
+        assert xl.y0 > lower.title.get_window_extent(r).y1
+    assert v.ax_long.xaxis.label.get_window_extent(r).y0 >= 0
+    # a click on the cut (its x in mm) goes to that frame
+    ev = type("E", (), {"xdata": 3.5 * pb.mm_per_frame, "ydata": 0.0, "inaxes": v.ax_long})()
+    v._on_canvas_click(ev)
+    assert widget.current_frame() == 3
+    drag(widget, layer, 2, [10, 60, 100])
+    widget._update_views()  # (the dock does it on a short timer)
+    assert not v._empty_text.get_visible()
+    assert "ICS" in widget.controls.stats_label.text()

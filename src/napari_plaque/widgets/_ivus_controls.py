@@ -124,12 +124,23 @@ class AnnotatorControls(QWidget):
         self.save_label.setStyleSheet("" if ok else ERROR_STYLE)
         self.merge_btn.setVisible((not ok) and "Reload and merge" in message)
 
-    def show_stats(self, frame: int, stats: dict[str, dict[str, Any]], pullback: Any) -> None:
-        """The current frame's arcs and the pullback summary (ivus.measure.pullback_summary)."""
+    def show_stats(
+        self, frame: int, stats: dict[str, dict[str, Any]], pullback: Any,
+        n_arcs: int | None = None,
+    ) -> None:
+        """The current frame's arcs and the pullback summary (ivus.measure.pullback_summary);
+        ``n_arcs == 0``: "nothing annotated yet" instead of an ICS of 0 (no calcium found and
+        nothing looked at are not the same)."""
         ca, att = stats["calcium"], stats["attenuation"]
-        s = pullback_summary(ca, att)
         assumed = " (rate assumed)" if "pullback_rate_mm_s" in pullback.assumed else ""
         pos = frame * pullback.mm_per_frame
+        if n_arcs == 0:
+            self.stats_label.setText(
+                f"frame {frame} · {pos:.2f} mm{assumed}\n"
+                "nothing annotated yet (ICS and arcs appear once frames hold arcs)"
+            )
+            return
+        s = pullback_summary(ca, att)
         self.stats_label.setText(
             f"frame {frame} · {pos:.2f} mm{assumed}: calcium {ca['arc_deg'][frame]:.0f}°, "
             f"attenuation {att['arc_deg'][frame]:.0f}°\n"

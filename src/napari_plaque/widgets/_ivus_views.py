@@ -100,7 +100,9 @@ class ArcViews(QWidget):
         lay.addLayout(row)
         # fixed margins: a constrained layout costs ~0.25 s per full draw
         self.figure = Figure(figsize=(4, 6))
-        self.figure.subplots_adjust(left=0.13, right=0.97, top=0.95, bottom=0.07, hspace=0.6)
+        # room for each x label under its plot and the next plot's title (no overlap), and for
+        # the bottom plot's label
+        self.figure.subplots_adjust(left=0.14, right=0.97, top=0.95, bottom=0.1, hspace=0.75)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(480)
         lay.addWidget(self.canvas)
@@ -123,18 +125,38 @@ class ArcViews(QWidget):
         self._polar_title = None
         self._map_im = None
         self._legend = None
+        self._empty_text = None
+        self._depth = float(POLAR_DEPTH)  # the polar view's depth axis (mm when known)
+        self._mm_per_frame = 1.0  # the longitudinal cut's position axis (mm when known)
+        self._pixel_mm: float | None = None
         self._long_im = None
         self.long_cut: np.ndarray | None = None
         self.full_draws = 0
         self.draw_events = 0
 
     # -- setup ----------------------------------------------------------------------------------
-    def reset(self, n_frames: int, classes: list[str]) -> None:
-        """A new pullback: lay the three axes out once (static parts drawn in full)."""
+    def reset(
+        self,
+        n_frames: int,
+        classes: list[str],
+        mm_per_frame: float | None = None,
+        pixel_mm: float | None = None,
+        depth_mm: float | None = None,
+    ) -> None:
+        """A new pullback: lay the three axes out once (static parts drawn in full).
+
+        ``mm_per_frame``: the longitudinal cut's position axis in mm (else in frames);
+        ``pixel_mm``: its across-vessel axis in mm (else pixels); ``depth_mm``: the depth the
+        polar view covers (else samples)."""
         from matplotlib.collections import PolyCollection
         from matplotlib.patches import Patch
 
         self._n_frames = max(int(n_frames), 1)
+        self._mm_per_frame = float(mm_per_frame) if mm_per_frame else 1.0
+        self._pos_unit = "position (mm)" if mm_per_frame else "frame"
+        self._pixel_mm = float(pixel_mm) if pixel_mm else None
+        self._depth = float(depth_mm) if depth_mm else float(POLAR_DEPTH)
+        depth_label = "depth (mm)" if depth_mm else "depth (samples)"
         self._classes = list(classes)
         for ax in (self.ax_polar, self.ax_map, self.ax_long):
             ax.clear()
@@ -145,16 +167,16 @@ class ArcViews(QWidget):
             cmap="gray",
             aspect="auto",
             origin="upper",
-            extent=(0, 360, POLAR_DEPTH, 0),
+            extent=(0, 360, self._depth, 0),
             interpolation="nearest",
             animated=True,
         )
         self._spans = PolyCollection([], alpha=0.3, animated=True)
         ax.add_collection(self._spans)
         ax.set_xlim(0, 360)
-        ax.set_ylim(POLAR_DEPTH, 0)
-        ax.set_xlabel("angle (deg)", fontsize=7)
-        ax.set_ylabel("depth", fontsize=7)
+        ax.set_ylim(self._depth, 0)
+        ax.set_xlabel("angle (deg)", fontsize=7, labelpad=1)
+        ax.set_ylabel(depth_label, fontsize=7)
         self._polar_title = ax.set_title("polar view", fontsize=8, animated=True)
         ax = self.ax_map
         from matplotlib.colors import ListedColormap
@@ -173,7 +195,12 @@ class ArcViews(QWidget):
         )
         self._map_line = ax.axvline(0.5, color="cyan", lw=1, animated=True)
         ax.set_title("arc map: frames x angle (click: go to frame, or paint)", fontsize=8)
-        ax.set_ylabel("angle", fontsize=7)
+        ax.set_ylabel("angle (deg)", fontsize=7)
+        ax.set_xlabel("frame", fontsize=7, labelpad=1)
+        self._empty_text = ax.text(
+            0.5, 0.5, "nothing annotated yet", ha="center", va="center", fontsize=8,
+            color="lightgray", transform=ax.transAxes, animated=True,
+        )
         handles = [
             Patch(color=CLASS_COLORS.get(i + 1, "white"), label=c)
             for i, c in enumerate(self._classes)
@@ -183,8 +210,9 @@ class ArcViews(QWidget):
         ax = self.ax_long
         self._long_im = None
         self._long_line = ax.axvline(0.5, color="cyan", lw=1, animated=True)
-        ax.set_xlim(0, self._n_frames)
-        ax.set_xlabel("frame", fontsize=7)
+        ax.set_xlim(0, self._n_frames * self._mm_per_frame)
+        ax.set_xlabel(self._pos_unit, fontsize=7, labelpad=1)
+        ax.set_ylabel("across (mm)" if self._pixel_mm else "across (px)", fontsize=7)
         ax.set_title(f"longitudinal cut at {self.long_angle.value()} deg", fontsize=8)
         self._full_draw()
 
@@ -207,6 +235,7 @@ class ArcViews(QWidget):
                 self._spans,
                 self._polar_title,
                 self._map_im,
+                self._empty_text,
                 self._legend,
                 self._map_line,
                 self._long_line,
@@ -226,7 +255,10 @@ class ArcViews(QWidget):
         and its legend are animated artists over the saved background)."""
         if self._map_im is None:
             return
-        self._map_im.set_data(np.asarray(amap).T)
+        amap = np.asarray(amap)
+        self._map_im.set_data(amap.T)
+        if self._empty_text is not None:  # an all-black map says why, not "ICS 0"
+            self._empty_text.set_visible(not amap.any())
         if draw:  # (False: the caller's show_frame blits next)
             self._blit()
 
@@ -236,8 +268,10 @@ class ArcViews(QWidget):
             return
         if self._long_im is not None:
             self._long_im.remove()
+        half = cut.shape[0] / 2 * (self._pixel_mm or 1.0)
         self._long_im = self.ax_long.imshow(
-            cut, cmap="gray", aspect="auto", extent=(0, self._n_frames, cut.shape[0], 0)
+            cut, cmap="gray", aspect="auto",
+            extent=(0, self._n_frames * self._mm_per_frame, half, -half),
         )
         self.ax_long.set_title(f"longitudinal cut at {self.long_angle.value()} deg", fontsize=8)
         self._full_draw()
@@ -260,21 +294,22 @@ class ArcViews(QWidget):
         self._polar_im.set_clim(lo, hi if hi > lo else lo + 1)
         verts, cols = [], []
         cidx = {c: i for i, c in enumerate(self._classes)}
+        depth = self._depth
         for cls, s, e in arcs:
             for a, b in unwrapped(s, e):
-                verts.append([(a, 0), (b, 0), (b, POLAR_DEPTH), (a, POLAR_DEPTH)])
+                verts.append([(a, 0), (b, 0), (b, depth), (a, depth)])
                 cols.append(CLASS_COLORS.get(cidx.get(cls, 0) + 1, "white"))
-        strip = POLAR_DEPTH * 0.82
+        strip = depth * 0.82
         for _cls, s, e in proposed:
             for a, b in unwrapped(s, e):
-                verts.append([(a, strip), (b, strip), (b, POLAR_DEPTH), (a, POLAR_DEPTH)])
+                verts.append([(a, strip), (b, strip), (b, depth), (a, depth)])
                 cols.append(PROPOSAL_COLOR)
         self._spans.set_verts(verts)
         self._spans.set_facecolors(cols or ["white"])
         self._polar_title.set_text(f"frame {frame} ({mm:.2f} mm): polar (angle x depth)")
         x = frame + 0.5
         self._map_line.set_xdata([x, x])
-        self._long_line.set_xdata([x, x])
+        self._long_line.set_xdata([x * self._mm_per_frame, x * self._mm_per_frame])
         self._blit()
 
     def _blit(self) -> None:
@@ -308,8 +343,11 @@ class ArcViews(QWidget):
             f, a = self._map_cell(event)
             self._paint("begin", f, f, a)
             self._paint_prev = (f, a)
-        elif event.inaxes in (self.ax_map, self.ax_long):
+        elif event.inaxes is self.ax_map:
             self._on_frame(int(np.clip(event.xdata, 0, self._n_frames - 1)))
+        elif event.inaxes is self.ax_long:  # the cut's x axis is in mm
+            f = event.xdata / self._mm_per_frame
+            self._on_frame(int(np.clip(f, 0, self._n_frames - 1)))
         elif event.inaxes is self.ax_polar:
             self._polar_press = float(np.clip(event.xdata, 0.0, 360.0))
 

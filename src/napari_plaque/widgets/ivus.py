@@ -443,7 +443,12 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
             extra = f" ({self.model.message})" if self.model.message else ""
             self.controls.show_save_state(f"{who} · autosave: {where}{extra}", ok)
         self._ask_reader()
-        self.views.reset(self.pullback.n_frames, list(self.model.arcset.classes))
+        pb = self.pullback
+        self.views.reset(
+            pb.n_frames, list(self.model.arcset.classes), mm_per_frame=pb.mm_per_frame,
+            pixel_mm=float(pb.pixel_spacing_mm[0]),
+            depth_mm=min(pb.frame_shape) / 2 * float(pb.pixel_spacing_mm[0]),  # to_polar's
+        )
         self._restore_session()
         for ly in list(self.viewer.layers):
             self._take_predictions_from(ly)
@@ -948,7 +953,8 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
 
     def _show_stats(self) -> None:
         if self.model is not None:
-            self.controls.show_stats(self.current_frame(), self.stats, self.pullback)
+            self.controls.show_stats(self.current_frame(), self.stats, self.pullback,
+                                     n_arcs=len(self.arcset.arcs))
 
     def _start_longitudinal(self, *_: Any, block: bool = False) -> None:
         if self.layer is None:
