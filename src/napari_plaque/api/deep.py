@@ -19,6 +19,7 @@ from ..models import (
     TRAIN_OPTION_DEFAULTS,
     TRAIN_TASKS,
     TrainSettings,
+    resolve_model,
 )
 from ..models.data import CT_DATASET_DEFAULTS
 from ._result import Result
@@ -53,17 +54,6 @@ class ExportModelResult(Result):
     """``to_dict()``: ``{"out": path, "format": "torchscript" | "onnx"}``."""
 
     command = "export-model"
-
-
-def resolve_model(name: str | Path) -> str:
-    """A model file, or the name of a shipped demo model (e.g. ``demo_alines``)."""
-    if not Path(name).exists():
-        from ..models import pretrained_models
-
-        shipped = pretrained_models()
-        if str(name) in shipped:
-            return str(shipped[str(name)])
-    return str(name)
 
 
 def _loaded(model: Any):
@@ -431,6 +421,5 @@ __all__ = [
     "export_model",
     "flat_row",
     "predict",
-    "resolve_model",
     "train",
 ]

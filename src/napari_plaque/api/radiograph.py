@@ -84,8 +84,9 @@ def cxr_predict(
     import numpy as np
 
     from .._progress import run_steps
-    from ..cxr.model import iter_predict_radiographs, load_cxr_model, resolve_model
+    from ..cxr.model import iter_predict_radiographs, load_cxr_model
     from ..io.atomic import atomic_path
+    from ..models import resolve_model
     from ..models.checkpoint import LoadedModel
 
     paths = [images] if isinstance(images, (str, Path)) else list(images)
@@ -184,8 +185,8 @@ def cxr_evaluate(
     cut-point AUC with DeLong CI, calibration, confusion; ``out``: STEM for
     ``STEM.report.json`` and plots. ``thresholds`` None: the model's."""
     from .._progress import run_steps
-    from ..cxr.model import resolve_model
     from ..cxr.train import iter_evaluate_cxr, read_manifest
+    from ..models import resolve_model
     from ..models.checkpoint import LoadedModel
 
     n = len(read_manifest(manifest).cases)

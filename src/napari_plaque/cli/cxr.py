@@ -191,7 +191,7 @@ def _predict_task(study, params: dict) -> list[dict[str, Any]]:
 
 def _predict_cohort(args) -> int:
     from ..cohort.cli import file_sha256, params_from_args, run_command, studies_from_args
-    from ..cxr.model import resolve_model
+    from ..models import resolve_model
     from . import CLIError
 
     if args.saliency:

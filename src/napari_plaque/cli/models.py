@@ -275,7 +275,7 @@ def _train(args) -> int:
 
 def _resolve_model(name: str) -> str:
     """A model file, or the name of a shipped demo model (e.g. ``demo_alines``)."""
-    from ..api.deep import resolve_model
+    from ..models import resolve_model
 
     return resolve_model(name)
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..io.errors import FormatError
-from ..models import require_torch
+from ..models import require_torch, resolve_model  # noqa: F401 - resolve_model re-exported
 
 torch = require_torch()
 nn = torch.nn
@@ -336,15 +336,6 @@ def load_cxr_model(model: Any):
     return lm
 
 
-def resolve_model(name: str | Path) -> str:
-    """A model file, or the name of a shipped demo model (``demo_cxr``)."""
-    if not Path(name).exists():
-        from ..models import pretrained_models
-
-        shipped = pretrained_models()
-        if str(name) in shipped:
-            return str(shipped[str(name)])
-    return str(name)
 
 
 # --------------------------------------------------------------------------- prediction

@@ -132,6 +132,7 @@ __all__ = [
     "pretrained_dir",
     "pretrained_models",
     "require_torch",
+    "resolve_model",
     "torch_available",
 ]
 __all__ += sorted(_LAZY)
@@ -177,6 +178,16 @@ def pretrained_dir() -> Path:
 def pretrained_models() -> dict[str, Path]:
     """Shipped demo checkpoints by name (file stem), e.g. ``{"demo_alines": Path(...)}``."""
     return {p.stem: p for p in sorted(pretrained_dir().glob("*.pt"))}
+
+
+def resolve_model(name: str | Path) -> str:
+    """A model file, or the name of a shipped demo model (``demo_alines``, ``demo_cxr``...):
+    its path. Anything else is returned as given (the loader names the missing file)."""
+    if not Path(name).exists():
+        shipped = pretrained_models()
+        if str(name) in shipped:
+            return str(shipped[str(name)])
+    return str(name)
 
 
 def __getattr__(name: str) -> Any:
