@@ -37,7 +37,6 @@ KNOWN_PRIVATE: set[tuple[str, str]] = {
     ('cxr', 'io._dicom_common:tag_floats'),
     ('cxr', 'io._dicom_common:tag_int'),
     ('ivus', 'io._dicom_common:CORONARY_MAX_EEM_MM2'),
-    ('models', 'io.atomic:_json_default'),
 }
 #: core modules importing Qt / napari today (module path relative to the package)
 KNOWN_GUI_IN_CORE: set[str] = set()

@@ -129,9 +129,9 @@ def _write_failed(path: Path, exc: Exception) -> OSError:
 
 
 def _json_default(o: Any) -> Any:
-    from ..io.atomic import _json_default as base
+    from ..io.atomic import json_default
 
-    return base(o)
+    return json_default(o)
 
 
 def _load_raw(path: str | Path) -> dict[str, Any]:
