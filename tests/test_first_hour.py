@@ -114,3 +114,15 @@ def test_ics_frames_beyond_the_pullback_refused(pullback80, capsys):
 
     out = json.loads(capsys.readouterr().out)
     assert out["total_alines"] == 80 * 360 and out["pullback"] == str(dcm)
+
+
+def test_ics_refuses_a_ct_slice_and_a_folder(phantom_dir, pullback80, capsys):
+    from napari_plaque.ivus.arcs import ArcSet, save_arcs
+
+    ct_file = next(p for p in sorted(phantom_dir.iterdir()) if p.is_file())
+    arcs = save_arcs(ArcSet(1, (512, 512)), pullback80[0].parent / "ct.arcs.json")
+    assert main(["ics", str(ct_file), "--arcs", str(arcs)]) == 2
+    err = capsys.readouterr().err
+    assert f"{ct_file}: not an IVUS pullback (ct-series)" in err
+    assert main(["ics", str(phantom_dir), "--arcs", str(arcs)]) == 2
+    assert "not an IVUS pullback" in capsys.readouterr().err

@@ -18,15 +18,33 @@ def _ics_task(study, params: dict) -> tuple[dict, list[dict]]:
     arcs = study.input_path("arcs")
     if arcs is None:
         raise CLIError(f"{study.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
-    from ..io import read_pullback
     from ._common import check_frame_range
 
     opts = study_options(ics, params, study)
-    pb = read_pullback(str(study.path))
+    pb = _read_pullback(study.path)
     check_frame_range(opts.get("frames"), pb.n_frames, study.path)
     res = ics(pb, str(arcs), **opts)
     res.data["pullback"] = str(study.path)  # (read here once, so the range could be checked)
     return res.to_dict(), res.to_rows()
+
+
+def _read_pullback(path):
+    """The IVUS pullback of ``path``; a CT slice or series, SEG, SR or radiograph is refused by
+    name (read as a pullback it would be scored as a one-frame 'pullback')."""
+    from ..io import read_pullback
+    from ..io.detect import Format, detect
+
+    p = Path(path)
+    fmt = detect(p)
+    if fmt in (Format.CT_SERIES, Format.DICOM_SEG, Format.DICOM_SR, Format.RADIOGRAPH_DICOM,
+               Format.RADIOGRAPH_IMAGE):
+        raise CLIError(
+            f"{p}: not an IVUS pullback ({fmt.value}); give the pullback's multi-frame "
+            "IVUS DICOM file"
+        )
+    if p.is_dir():
+        raise CLIError(f"{p}: a folder; give the pullback's multi-frame IVUS DICOM file")
+    return read_pullback(str(p))
 
 
 def _pullback_studies(args, paths: list[str], per_study: dict[str, list[str] | None]):
