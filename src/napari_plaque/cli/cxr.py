@@ -31,6 +31,7 @@ def register(sub) -> None:
     from ..cxr.spec import DEFAULTS
     from ..cxr.train import CV_DEFAULTS, TRAIN_DEFAULTS
     from ..models import PREDICT_DEFAULTS
+    from .models import add_train_settings
 
     p = sub.add_parser(
         "cxr",
@@ -93,26 +94,6 @@ def register(sub) -> None:
         default=CV_DEFAULTS["folds"],
         help="CV folds; 0: no CV",
     )
-    t.add_argument("--epochs", type=int, default=TRAIN_DEFAULTS.epochs, help="training epochs")
-    t.add_argument(
-        "--batch-size", type=int, default=TRAIN_DEFAULTS.batch_size, help="radiographs per batch"
-    )
-    t.add_argument("--lr", type=float, default=TRAIN_DEFAULTS.lr, help="learning rate")
-    t.add_argument(
-        "--patience",
-        type=int,
-        default=TRAIN_DEFAULTS.patience,
-        help="early stopping epochs",
-    )
-    t.add_argument(
-        "--val-fraction",
-        type=float,
-        default=TRAIN_DEFAULTS.val_fraction,
-        help="inner early-stopping split, by patient",
-    )
-    t.add_argument(
-        "--seed", type=int, default=TRAIN_DEFAULTS.seed, help="split and initialisation seed"
-    )
     t.add_argument(
         "--image-size",
         type=int,
@@ -140,7 +121,12 @@ def register(sub) -> None:
         help="fuse age, sex, BMI (default: when every row has them)",
     )
     g.add_argument("--no-clinical", dest="clinical", action="store_false", help="image only")
-    t.add_argument("--device", default=TRAIN_DEFAULTS.device, help=DEVICE_HELP)
+    add_train_settings(
+        t,
+        TRAIN_DEFAULTS,
+        helps={"batch_size": "radiographs per batch", "patience": "early stopping epochs",
+               "val_fraction": "inner early-stopping split, by patient"},
+    )
     t.add_argument(
         "--resume", action="store_true", help="keep finished folds; resume at the last epoch"
     )

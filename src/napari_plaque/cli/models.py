@@ -43,6 +43,42 @@ def _window(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+#: help of each TrainSettings field's option (``train``, ``cxr train``)
+TRAIN_HELP = {
+    "epochs": "training epochs",
+    "batch_size": "samples per batch",
+    "lr": "learning rate",
+    "seed": "split and initialisation seed",
+    "val_fraction": "share of the pullbacks / cases held out for validation",
+    "patience": "early stopping (epochs)",
+    "device": "auto (cuda > mps > cpu), cpu, cuda, mps",
+}
+
+
+def add_train_settings(
+    p: argparse.ArgumentParser,
+    settings: TrainSettings,
+    *,
+    helps: dict[str, str] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """One option per :class:`~napari_plaque.models.TrainSettings` field (``--val-fraction``
+    for ``val_fraction``), typed and defaulted from ``settings`` (``defaults`` override a
+    default, ``helps`` a help text); ``--device`` takes :data:`DEVICES`."""
+    import dataclasses
+
+    helps = {**TRAIN_HELP, **(helps or {})}
+    defaults = defaults or {}
+    for f in dataclasses.fields(settings):
+        value = defaults.get(f.name, getattr(settings, f.name))
+        kind = type(getattr(settings, f.name))
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "device":
+            p.add_argument(flag, default=value, choices=DEVICES, help=helps[f.name])
+        else:
+            p.add_argument(flag, type=kind, default=value, help=helps[f.name])
+
+
 def register(sub) -> None:
     """Add the model subcommands to the napari-plaque parser."""
     p = sub.add_parser(
@@ -58,30 +94,16 @@ def register(sub) -> None:
     p.add_argument("data", metavar="DATA", help="training set folder")
     p.add_argument("--task", required=True, choices=["alines", "ct-seg"])
     p.add_argument("--out", required=True, metavar="MODEL", help="checkpoint to write (.pt)")
-    p.add_argument("--epochs", type=int, default=_TS.epochs, help="training epochs")
-    p.add_argument("--seed", type=int, default=_TS.seed, help="split and initialisation seed")
+    add_train_settings(
+        p,
+        _TS,
+        helps={
+            "batch_size": "default per task: "
+            + ", ".join(f"{k} {t.settings.batch_size}" for k, t in TRAIN_TASKS.items()),
+        },
+        defaults={"batch_size": None},
+    )
     p.add_argument("--resume", action="store_true", help="continue from MODEL.state.pt")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="default per task: "
-        + ", ".join(f"{k} {t.settings.batch_size}" for k, t in TRAIN_TASKS.items()),
-    )
-    p.add_argument("--lr", type=float, default=_TS.lr, help="learning rate")
-    p.add_argument("--patience", type=int, default=_TS.patience, help="early stopping (epochs)")
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=_TS.val_fraction,
-        help="share of the pullbacks / cases held out for validation",
-    )
-    p.add_argument(
-        "--device",
-        default=_TS.device,
-        choices=DEVICES,
-        help="auto (cuda > mps > cpu), cpu, cuda, mps",
-    )
     p.add_argument("--width", type=int, default=_OPT["width"],
                    help="alines: channels of the first block")
     p.add_argument("--context", type=int, default=_OPT["context"],
