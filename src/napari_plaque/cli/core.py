@@ -27,14 +27,19 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "info",
-        help="describe any file napari-plaque reads: CT series, IVUS pullback, NIfTI, DICOM "
-        "SEG / SR, radiograph (no patient data)",
+        help="describe any file napari-plaque reads or writes: CT series, IVUS pullback, "
+        "NIfTI, DICOM SEG / SR, radiograph, arcs / borders / centreline / review JSON, "
+        "models, training sets (no patient data)",
         description="Print what napari-plaque reads from PATH: shape, spacing, origin, "
-        "acquisition facts and reader notes. Patient identifiers are never printed.",
+        "acquisition facts and reader notes; for napari-plaque's own files (arcs, borders, "
+        "centreline, contours, review and annotator session JSON, vessel analysis JSON, "
+        "model .pt, SVM .npz, A-line / CT training-set folders) their kind, format version "
+        "and what they hold. Patient identifiers and reader names are never printed.",
     )
     p.add_argument(
         "path",
-        help="DICOM folder or file (CT, IVUS, SEG, SR, CR/DX), NIfTI, frame folder, TIFF, PNG",
+        help="DICOM folder or file (CT, IVUS, SEG, SR, CR/DX), NIfTI, frame folder, TIFF, PNG, "
+        "or a napari-plaque file or training-set folder",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_info)
