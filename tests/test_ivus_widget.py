@@ -368,3 +368,7 @@ def test_views_in_mm_and_nothing_annotated_yet(make_napari_viewer, tmp_path):
     widget._update_views()  # (the dock does it on a short timer)
     assert not v._empty_text.get_visible()
     assert "ICS" in widget.controls.stats_label.text()
+    # values the file did not hold are marked on their axes
+    v.reset(6, ["calcium"], 0.2, 0.05, 1.6, assumed={"pullback_rate_mm_s"})
+    assert v.ax_long.get_xlabel() == "position (mm, assumed)"
+    assert v.ax_polar.get_ylabel() == "depth (mm)"

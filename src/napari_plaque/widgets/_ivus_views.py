@@ -142,21 +142,26 @@ class ArcViews(QWidget):
         mm_per_frame: float | None = None,
         pixel_mm: float | None = None,
         depth_mm: float | None = None,
+        assumed: set[str] | frozenset = frozenset(),
     ) -> None:
         """A new pullback: lay the three axes out once (static parts drawn in full).
 
         ``mm_per_frame``: the longitudinal cut's position axis in mm (else in frames);
         ``pixel_mm``: its across-vessel axis in mm (else pixels); ``depth_mm``: the depth the
-        polar view covers (else samples)."""
+        polar view covers (else samples); ``assumed``: the pullback's assumed values
+        (``pixel_spacing_mm``, ``pullback_rate_mm_s``): their axes say "assumed"."""
         from matplotlib.collections import PolyCollection
         from matplotlib.patches import Patch
 
         self._n_frames = max(int(n_frames), 1)
         self._mm_per_frame = float(mm_per_frame) if mm_per_frame else 1.0
-        self._pos_unit = "position (mm)" if mm_per_frame else "frame"
+        px_note = ", assumed" if "pixel_spacing_mm" in assumed else ""
+        rate_note = ", assumed" if "pullback_rate_mm_s" in assumed else ""
+        self._pos_unit = f"position (mm{rate_note})" if mm_per_frame else "frame"
+        self._across_unit = f"across (mm{px_note})" if pixel_mm else "across (px)"
         self._pixel_mm = float(pixel_mm) if pixel_mm else None
         self._depth = float(depth_mm) if depth_mm else float(POLAR_DEPTH)
-        depth_label = "depth (mm)" if depth_mm else "depth (samples)"
+        depth_label = f"depth (mm{px_note})" if depth_mm else "depth (samples)"
         self._classes = list(classes)
         for ax in (self.ax_polar, self.ax_map, self.ax_long):
             ax.clear()
@@ -212,7 +217,7 @@ class ArcViews(QWidget):
         self._long_line = ax.axvline(0.5, color="cyan", lw=1, animated=True)
         ax.set_xlim(0, self._n_frames * self._mm_per_frame)
         ax.set_xlabel(self._pos_unit, fontsize=7, labelpad=1)
-        ax.set_ylabel("across (mm)" if self._pixel_mm else "across (px)", fontsize=7)
+        ax.set_ylabel(self._across_unit, fontsize=7)
         ax.set_title(f"longitudinal cut at {self.long_angle.value()} deg", fontsize=8)
         self._full_draw()
 

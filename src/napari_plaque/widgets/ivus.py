@@ -448,6 +448,7 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
             pb.n_frames, list(self.model.arcset.classes), mm_per_frame=pb.mm_per_frame,
             pixel_mm=float(pb.pixel_spacing_mm[0]),
             depth_mm=min(pb.frame_shape) / 2 * float(pb.pixel_spacing_mm[0]),  # to_polar's
+            assumed=set(pb.assumed),
         )
         self._restore_session()
         for ly in list(self.viewer.layers):
