@@ -157,3 +157,14 @@ def test_broken_model_files_name_no_internals(tmp_path, capsys, kind):
     assert main(["info", str(p)]) == 2
     err = capsys.readouterr().err
     assert kind in err and not any(x in err for x in _INTERNALS), err
+
+
+def test_positional_names_are_consistent():
+    """A CT input is PATH, an IVUS input PULLBACK, in every command's usage line."""
+    cmds = dict(_commands(build_parser()))
+    want = {"cac": "PATH", "composition": "PATH", "vessel": "PATH", "ics": "PULLBACK",
+            "ivus-vessel": "PULLBACK", "predict-arcs": "PULLBACK", "export-alines": "PULLBACK",
+            "propose-frames": "PULLBACK"}
+    for name, metavar in want.items():
+        pos = [a for a in cmds[name]._actions if not a.option_strings]
+        assert pos and pos[0].metavar == metavar, (name, [a.metavar for a in pos])
