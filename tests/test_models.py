@@ -487,3 +487,18 @@ def test_demo_alines_model_detects_calcium_on_an_unseen_synthetic_pullback():
     assert (t & p).sum() / p.sum() > 0.9  # precision
     assert (t & p).sum() / t.sum() > 0.85  # recall
     assert pred.ics() == pytest.approx(truth["ics"], rel=0.1)
+
+
+def test_binary_metrics_are_undefined_not_perfect_without_positives():
+    """A validation set without calcium, with none predicted: F1, precision and recall are NaN
+    (null in JSON), never a vacuous 1.0."""
+    import math
+
+    from napari_plaque.models.train import _binary_metrics
+
+    none = np.zeros(50, bool)
+    m = _binary_metrics(none, none)
+    assert math.isnan(m["f1"]) and math.isnan(m["precision"]) and math.isnan(m["recall"])
+    assert m["accuracy"] == 1.0
+    y = np.r_[np.ones(5, bool), np.zeros(45, bool)]
+    assert _binary_metrics(y, y)["f1"] == 1.0 and _binary_metrics(none, y)["f1"] == 0.0

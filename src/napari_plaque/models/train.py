@@ -99,9 +99,12 @@ def _binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     fp = float(np.count_nonzero(pred & ~truth))
     fn = float(np.count_nonzero(~pred & truth))
     n = float(pred.size)
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    # undefined where nothing is predicted / positive (NaN, null in JSON), never a vacuous
+    # 1.0: a validation set without calcium would otherwise report a perfect F1
+    nan = float("nan")
+    prec = tp / (tp + fp) if tp + fp else nan
+    rec = tp / (tp + fn) if tp + fn else nan
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else nan
     return {
         "accuracy": (n - fp - fn) / n if n else 0.0,
         "precision": prec,
@@ -113,9 +116,9 @@ def _binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 def _dice_or_nan(pred: np.ndarray, truth: np.ndarray) -> float:
     """Dice of one class, rounded; NaN when the class is absent from both prediction and truth.
 
-    An absent class has no overlap to measure: counting it as Dice 1 (what ``_binary_metrics``'
-    F1 convention gives) inflates a mean over classes. NaN, excluded from :func:`_nan_mean`, is
-    MONAI's convention (``DiceMetric(ignore_empty=True)``)."""
+    An absent class has no overlap to measure: counting it as Dice 1 inflates a mean over
+    classes. NaN, excluded from :func:`_nan_mean`, is MONAI's convention
+    (``DiceMetric(ignore_empty=True)``)."""
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     if not pred.any() and not truth.any():
         return float("nan")
@@ -468,6 +471,7 @@ def iter_train_alines(
             res.update({f"{name}_{k}": round(v, 4) for k, v in mm.items()})
             res[f"{name}_baseline_accuracy"] = round(base["accuracy"], 4)
             res[f"{name}_baseline_f1"] = round(base["f1"], 4)
+            res[f"{name}_val_positives"] = int(np.count_nonzero(truth[:, c]))
         return res
 
     synthetic = bool(ds.manifest.get("synthetic", False)) if synthetic is None else synthetic
