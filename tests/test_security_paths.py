@@ -6,9 +6,9 @@ when the manifest is read (exit 2, the message names the manifest, the line and 
 :func:`napari_plaque.io.atomic.safe_child` checks each resolved output path; a cohort never
 replaces a file it did not write unless ``--overwrite`` is given (that study's error row).
 
-The tests marked ``xfail(strict=False)`` wait for their command to route its per-study name
-through ``napari_plaque.cohort.cli.study_output`` (the coordinator applies those lines);
-``vessel --roi-out`` and ``predict-arcs --out`` do already.
+Every per-study writer (``vessel --roi-out``, ``predict-arcs --out``, ``predict --out``,
+``ivus-vessel --contours-out``, ``cac`` / ``composition --sr FOLDER``) names its files through
+``napari_plaque.cohort.cli.study_output``.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def test_overwrite_is_not_hashed_and_is_in_the_help(ct, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().out
 
 
-# ------------------------------------------- the other writers (their lines wait: xfail)
+# ------------------------------------------- the other per-study writers
 @pytest.fixture(scope="module")
 def svm_model(tmp_path_factory):
     from napari_plaque.ivus import export_training_set, load_training_set, save_model, train_svm
@@ -241,7 +241,6 @@ def test_predict_arcs_refuses_the_traversing_id_of_issue_22(svm_model, tmp_path,
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs cli/models.py predict --out -> study_output")
 def test_predict_out_never_replaces_a_file_unless_overwrite(tmp_path):
     from napari_plaque.samples.ivus import make_ivus_sample
 
@@ -293,7 +292,6 @@ def test_new_output_refuses_an_existing_file_unless_overwrite(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs cli/ccta.py: SR named by study_output")
 def test_cac_sr_folder_names_each_study_by_its_id_and_never_replaces(tmp_path):
     """``--sr FOLDER`` names a study's SR by the path's folder name today: two manifest rows
     (ids a, b) of series in folders of one name write one file; and an existing file is

@@ -85,8 +85,22 @@ def _cac_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[
     from ..api import study_options
     from ..api.ccta import cac
 
-    res = cac(str(study.path), **study_options(cac, params, study, study_id=study.study_id))
+    opts = study_options(cac, params, study, study_id=study.study_id)
+    _sr_file(opts, params, study)
+    res = cac(str(study.path), **opts)
     return res.to_dict(), res.to_rows()
+
+
+def _sr_file(opts: dict[str, Any], params: dict[str, Any], study) -> None:
+    """``--sr FOLDER``: this study's ``<FOLDER>/<study_id>.dcm``, never replacing a file this
+    run did not write unless ``--overwrite`` (``--sr FILE.dcm`` for one study: as given)."""
+    from pathlib import Path
+
+    from ..cohort.cli import study_output
+
+    sr = opts.get("sr")
+    if sr and Path(sr).suffix.lower() != ".dcm":
+        opts["sr"] = str(study_output(params, sr, study, ".dcm"))
 
 
 def _cmd_cac(args: argparse.Namespace) -> int:
@@ -125,6 +139,7 @@ def _composition_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], li
     from ..api.ccta import composition
 
     opts = study_options(composition, params, study, study_id=study.study_id)
+    _sr_file(opts, params, study)
     opts["ranges"] = parse_ranges(params.get("ranges"))
     if not opts.get("roi"):
         raise CLIError(f"{study.path}: no plaque labels (--roi, or a 'roi' manifest column)")
