@@ -280,3 +280,22 @@ def test_fuse_reads_a_napari_points_csv_centreline_as_vessel_does(paired, capsys
     assert len(from_csv["lesions"]) == len(from_json["lesions"]) == len(case.lesions)
     for a, b in zip(from_csv["lesions"], from_json["lesions"], strict=True):
         assert abs(a["start_mm"] - b["start_mm"]) < 1.5 and abs(a["end_mm"] - b["end_mm"]) < 1.5
+
+
+def test_vessel_json_with_a_lesion_ending_before_it_starts_is_refused(tmp_path):
+    """Issue 22 item 14: a lesion with start_mm > end_mm (or outside the vessel) is refused
+    naming the file and the lesion, not joined."""
+    import json
+
+    import pytest
+
+    from napari_plaque.fusion.join import load_vessel_json
+
+    p = tmp_path / "v.json"
+    p.write_text(json.dumps({"length_mm": 50.0, "lesions": [
+        {"start_mm": 10.0, "end_mm": 20.0}, {"start_mm": 30.0, "end_mm": 25.0}]}))
+    with pytest.raises(ValueError, match=r"v\.json: lesion 2 runs from 30 to 25 mm"):
+        load_vessel_json(p)
+    p.write_text(json.dumps({"length_mm": 50.0, "lesions": [{"start_mm": 40.0, "end_mm": 60.0}]}))
+    with pytest.raises(ValueError, match="within 0..50 mm"):
+        load_vessel_json(p)

@@ -102,6 +102,16 @@ def load_vessel_json(path, vessel: str | None = None) -> tuple[float, list[dict[
         raise ValueError(f"{p}: a vessel analysis JSON needs length_mm and lesions") from None
     if not length > 0:
         raise ValueError(f"{p}: length_mm must be > 0, got {length}")
+    for i, les in enumerate(lesions):
+        try:
+            s0, s1 = float(les["start_mm"]), float(les["end_mm"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{p}: lesion {i + 1} has no numeric start_mm / end_mm") from None
+        if not (np.isfinite(s0) and np.isfinite(s1)) or s0 > s1 or s0 < 0 or s1 > length:
+            raise ValueError(
+                f"{p}: lesion {i + 1} runs from {s0:g} to {s1:g} mm: it must lie within "
+                f"0..{length:g} mm (length_mm) with start_mm not after end_mm"
+            )
     return length, lesions
 
 
@@ -214,6 +224,10 @@ def join_lesions(
             s0, s1 = float(les["start_mm"]), float(les["end_mm"])
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"lesion {i + 1} has no numeric start_mm / end_mm") from None
+        if not (np.isfinite(s0) and np.isfinite(s1)) or s0 > s1:
+            raise ValueError(
+                f"lesion {i + 1}: start_mm {s0:g} must be finite and not after end_mm {s1:g}"
+            )
         cov = mapping.coverage(s0, s1)
         frames = mapping.frames_for_s_range(s0, s1)
         if frames is None and min(s0, s1) >= c0 and max(s0, s1) <= c1:
