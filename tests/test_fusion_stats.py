@@ -280,3 +280,21 @@ def test_cli_linear_aggregate_and_collinear(tmp_path, capsys):
                  "--predictors", "lipid_pct"]) == 2  # fmt: skip
     assert "write COLUMN:max|mean|any" in capsys.readouterr().err
     assert main(["study-stats", str(p), "--outcome", "attenuated", "--transform", "log"]) == 2
+
+
+def test_one_cluster_and_a_constant_predictor_are_not_reported_as_results():
+    """Issue 22 item 14: a cluster column with one cluster (a zero-width bootstrap interval) is
+    refused naming the column; a constant predictor gets a note, not AUC 0.5 with SE 0."""
+    import numpy as np
+    import pytest
+
+    from napari_plaque.fusion.stats import study_statistics
+
+    rng = np.random.default_rng(0)
+    rows = [{"y": int(k % 3 == 0), "x": float(rng.normal()), "c": 5.0, "pat": "P1"}
+            for k in range(60)]
+    with pytest.raises(ValueError, match="cluster column 'pat' holds 1 cluster"):
+        study_statistics(rows, outcome="y", predictors=["x"], cluster="pat")
+    res = study_statistics(rows, outcome="y", predictors=["c"]).to_dict()
+    c = res["predictors"]["c"]
+    assert "constant predictor" in c["note"] and "auc" not in c and "auc_se" not in c

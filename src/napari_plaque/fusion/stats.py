@@ -47,6 +47,8 @@ from ..outcomes.table import FALSE, MISSING, TRUE, Table, as_table
 from ..qc import roc
 
 #: defaults of the study statistics (CLI and widget read them)
+#: fewest clusters (patients) a ``cluster`` column may hold: fewer gives no cluster-robust error
+MIN_CLUSTERS = 2
 STATS_DEFAULTS: dict[str, Any] = {
     "alpha": 0.05,
     "n_boot": 2000,
@@ -201,6 +203,12 @@ def predictor_statistics(
     res: dict[str, Any] = {"n": int(ok.sum()), "n_pos": n_pos, "n_neg": n_neg}
     if n_pos < 2 or n_neg < 2:
         res["note"] = f"too few rows in a group (positive {n_pos}, negative {n_neg})"
+        return res
+    if np.ptp(xs) == 0:
+        # one value for every row: no ranking, so no ROC, no cut-off and no odds ratio (an
+        # AUC of 0.5 with a standard error of 0 would read as a measured result)
+        res["note"] = f"constant predictor (every analysed row is {xs[0]:g}): nothing to compare"
+        res["or_problem"] = "constant"
         return res
     pos, neg = xs[ys == 1], xs[ys == 0]
     mp, q1p, q3p = _quartiles(pos)
@@ -422,6 +430,14 @@ def study_statistics(
     cols = {name: t.numeric(name) for name in predictors}
     cov = np.column_stack([t.numeric(c) for c in adjust]) if adjust else None
     clusters = np.asarray(t.columns[cluster], dtype=object) if cluster else None
+    if clusters is not None:
+        n_cl = len({str(c) for c in clusters})
+        if n_cl < MIN_CLUSTERS:
+            raise ValueError(
+                f"{t._where()}cluster column {cluster!r} holds {n_cl} cluster(s): a cluster "
+                f"bootstrap and cluster-robust errors need at least {MIN_CLUSTERS} (with one, "
+                "every resample is the data and the interval has zero width)"
+            )
     per: dict[str, dict[str, Any]] = {}
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for name in predictors:
