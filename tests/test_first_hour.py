@@ -33,7 +33,7 @@ def _cohort_commands():
 #: cohort commands whose --out is taken by another output (their table option is --table);
 #: `cxr predict` has no --out yet (cli/cxr.py: needs a "--out" table alias)
 _OUT_IS_ANOTHER_FILE = {"fuse", "qc", "predict", "predict-arcs"}
-_NO_OUT_YET = {"cxr predict"}
+_NO_OUT_YET: set[str] = set()
 
 
 def test_walk_finds_the_cohort_commands():
@@ -141,8 +141,6 @@ def test_info_on_a_text_file_names_no_internals(tmp_path, capsys):
         assert name in err and not any(x in err for x in _INTERNALS), err
 
 
-@pytest.mark.xfail(reason="needs: models/checkpoint.py _load_raw and ivus/svm.py load_model "
-                   "quote torch / numpy messages; not this helper's files", strict=False)
 @pytest.mark.parametrize("kind", ["pickle.pt", "zip.pt", "garbage.npz"])
 def test_broken_model_files_name_no_internals(tmp_path, capsys, kind):
     import zipfile
@@ -168,3 +166,14 @@ def test_positional_names_are_consistent():
     for name, metavar in want.items():
         pos = [a for a in cmds[name]._actions if not a.option_strings]
         assert pos and pos[0].metavar == metavar, (name, [a.metavar for a in pos])
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "20"])
+def test_cac_threshold_below_calcium_is_refused(value, capsys):
+    """Issue 21 item 20: ``--threshold-hu -5`` scores blood and tissue as calcium: refused at
+    parse time with the cac usage and the reason, exit 2."""
+    with pytest.raises(SystemExit) as e:
+        main(["cac", "x", "--threshold-hu", value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: napari-plaque cac" in err and "at least 50" in err

@@ -80,6 +80,25 @@ def _print_warnings(result, from_report: bool = False) -> None:
 
 
 # --------------------------------------------------------------------------------------- cac
+#: the lowest calcium threshold accepted (blood and soft tissue lie below; Agatston: 130 HU)
+MIN_THRESHOLD_HU = 50.0
+
+
+def _threshold_hu(text: str) -> float:
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not math.isfinite(v) or v < MIN_THRESHOLD_HU:
+        raise argparse.ArgumentTypeError(
+            f"--threshold-hu {text}: must be a finite HU value of at least {MIN_THRESHOLD_HU:g} "
+            "(blood and soft tissue lie below; Agatston is defined at 130 HU)"
+        )
+    return v
+
+
 def _cac_task(study, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One study of ``cac`` (runs on a cohort worker): :func:`napari_plaque.api.cac`."""
     from ..api import study_options
@@ -186,7 +205,7 @@ def register(sub) -> None:
     p.add_argument("--vessels", metavar="LABELS", help="vessel labels 1=LM 2=LAD 3=LCX 4=RCA")
     p.add_argument(
         "--threshold-hu",
-        type=float,
+        type=_threshold_hu,
         default=CALCIUM_DEFAULTS["threshold_hu"],
         help=f"lesion threshold (default {CALCIUM_DEFAULTS['threshold_hu']:g})",
     )

@@ -271,11 +271,12 @@ def load_model(path: str | Path) -> SVMModel:
                     raise ValueError(f"{k} must be a short 1-D numeric array")
                 arrays[k] = np.asarray(a, np.float64)
     except (KeyError, ValueError, OSError, EOFError, RecursionError, json.JSONDecodeError) as exc:
-        raise FormatError(p, f"not a napari-plaque SVM model ({exc})") from None
-    except Exception as exc:  # noqa: BLE001  zipfile.BadZipFile and friends
-        raise FormatError(
-            p, f"not a napari-plaque SVM model ({type(exc).__name__}: {exc})"
-        ) from None
+        why = str(exc) if isinstance(exc, ValueError) and not isinstance(
+            exc, json.JSONDecodeError) else "not an .npz written by train-svm"
+        raise FormatError(p, f"not a napari-plaque SVM model ({why})") from None
+    except Exception:  # noqa: BLE001  zipfile.BadZipFile and friends
+        raise FormatError(p, "not a napari-plaque SVM model (not an .npz written by train-svm)") \
+            from None
     if not isinstance(meta, dict):
         raise FormatError(p, "model metadata is not a JSON object")
     if meta.get("format") != MODEL_FORMAT:

@@ -140,14 +140,16 @@ def _load_raw(path: str | Path) -> dict[str, Any]:
         raise FormatError(p, "model file not found")
     try:
         raw = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except pickle.UnpicklingError:
         raise FormatError(
             p,
             "refused: the file holds Python objects that would run code when loaded; a "
-            f"napari-plaque model holds only tensors and JSON metadata ({_first_line(exc)})",
+            "napari-plaque model holds only tensors and JSON metadata",
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise FormatError(p, f"not a readable PyTorch checkpoint ({_first_line(exc)})") from None
+    except (RuntimeError, EOFError, OSError, ValueError):
+        raise FormatError(
+            p, "not a readable PyTorch checkpoint (truncated, or not written by torch.save)"
+        ) from None
     if not isinstance(raw, dict) or "metadata" not in raw or "state_dict" not in raw:
         raise FormatError(p, "not a napari-plaque model (no metadata/state_dict)")
     return raw
