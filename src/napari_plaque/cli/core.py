@@ -56,6 +56,12 @@ def describe(path: str | Path) -> dict:
     if own is not None:
         return own
     fmt = detect(p)
+    if fmt is None and p.is_file():
+        from ..io.detect import image_size_problem
+
+        why = image_size_problem(p)  # an image that must not be decoded says so
+        if why:
+            raise ValueError(f"{p}: {why}")
     if fmt is None and p.exists():
         raise ValueError(
             f"{p}: not a file napari-plaque reads (not DICOM, NIfTI, an image, a frame folder "
