@@ -393,3 +393,12 @@ def test_decompression_bomb_png_is_refused_not_a_traceback(tmp_path):
     _bomb_png(folder / "frame9.png")
     rc, _, err = _cli("ivus-vessel", folder)
     assert rc == 2 and "frame9.png" in err
+
+
+def test_decompression_bomb_png_is_refused_by_cxr_predict(tmp_path):
+    """The radiograph reader refuses a decompression bomb before decoding it (was a PIL
+    traceback under ``cxr predict``)."""
+    bomb = _bomb_png(tmp_path / "bomb.png")
+    rc, out, err = _cli("cxr", "predict", "demo_cxr", bomb)
+    assert rc == 2 and "bomb.png" in err and "decompression bomb" in err
+    assert "Traceback" not in err

@@ -279,6 +279,11 @@ def _percentile_window(x: np.ndarray) -> tuple[float, float]:
 
 
 def _read_image(path: Path) -> Radiograph:
+    from ..io.detect import image_size_problem
+
+    why = image_size_problem(path)  # a decompression bomb is refused before it is decoded
+    if why:
+        raise ReaderError(path, why)
     try:
         from PIL import Image
 
