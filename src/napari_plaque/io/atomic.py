@@ -182,6 +182,23 @@ def _remove(p: Path | None) -> None:
             p.unlink()
 
 
+def atomic_write_dicom(path: str | Path, ds: Any) -> Path:
+    """Write a pydicom Dataset as a DICOM file atomically. A write that fails (a full disk)
+    raises ``OSError`` naming the file and the cause; nothing is left behind. (pydicom wraps
+    such errors in a message holding a traceback: the root cause is taken from it.)"""
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            ds.save_as(tmp, enforce_file_format=True)
+    except OSError as exc:
+        root = exc
+        while root.__cause__ is not None and isinstance(root.__cause__, OSError):
+            root = root.__cause__
+        why = os.strerror(root.errno) if root.errno else str(root).splitlines()[0]
+        raise OSError(f"{path}: could not write the DICOM file: {why}") from None
+    return path
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

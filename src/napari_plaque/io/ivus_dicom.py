@@ -33,7 +33,7 @@ from ._dicom_common import (
     tag_value,
 )
 from .anon import hash_id
-from .atomic import atomic_path
+from .atomic import atomic_write_dicom
 from .errors import ReaderError
 
 #: assumed motorised pullback speed when the file does not say (mm/s)
@@ -757,7 +757,4 @@ def write_pullback_dicom(
         ds.compress(RLELossless, encoding_plugin="pydicom")
     elif compress is not None:
         raise ValueError(f"compress must be None or 'rle', not {compress!r}")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
-    return path
+    return atomic_write_dicom(path, ds)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..types import CTVolume
-from .atomic import atomic_path
+from .atomic import atomic_write_dicom
 from .errors import ReaderError
 
 #: fraction of a voxel within which two grids are called identical
@@ -414,10 +414,7 @@ def write_seg(
     """
     src = load_source_series(series, uid_hash=series_uid_hash)
     seg = build_seg(labels, src, names=names, manual=manual, where=where or out, **kwargs)
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        seg.save_as(tmp, enforce_file_format=True)
-    return out
+    return atomic_write_dicom(out, seg)
 
 
 # ------------------------------------------------------------------------------------ read

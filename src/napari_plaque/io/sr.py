@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path
+from .atomic import atomic_write_dicom
 from .errors import ReaderError
 from .seg import SourceSeries, load_source_series
 
@@ -155,10 +155,7 @@ def _report(src: SourceSeries, procedure, groups, title: str, series_number: int
 
 
 def _save(sr, out: str | Path) -> Path:
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        sr.save_as(tmp, enforce_file_format=True)
-    return out
+    return atomic_write_dicom(out, sr)
 
 
 # ------------------------------------------------------------------------------------- cac
