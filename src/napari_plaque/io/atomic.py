@@ -277,7 +277,7 @@ def file_lock(path: str | Path, what: str = "file") -> Iterator[Path]:
 # -- per-study output names ------------------------------------------------------------------
 
 
-def name_problem(name: str) -> str | None:
+def name_problem(name: str, *, any_dots: bool = True) -> str | None:
     """Why ``name`` cannot be one file name inside a folder (None when it can): empty, ``.``
     or ``..`` (or holding ``..``), a path separator, an absolute path or drive, or a control
     character. The one rule of study ids (``cohort.study``) and of :func:`safe_child`."""
@@ -287,12 +287,20 @@ def name_problem(name: str) -> str | None:
         return "holds a control character"
     if "/" in name or "\\" in name:
         return "holds a path separator ('/' or '\\')"
-    if ".." in name or name == ".":
+    if (any_dots and ".." in name) or name in (".", ".."):
+        # ids refuse any '..' (the manifest rule); an output name built from an id and a
+        # suffix ("a." + ".csv") only needs to be more than '.' or '..'
         return "holds '..' (or is '.')"
     drive = len(name) > 1 and name[1] == ":" and name[0].isascii() and name[0].isalpha()
     if name[0] == "/" or drive:  # /x, or C:x (a drive on Windows)
         return "is an absolute path"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"is longer than {MAX_NAME_BYTES} bytes (file systems allow 255 per name)"
     return None
+
+
+#: the longest study id / file name stem accepted (255 bytes per name, room for a suffix)
+MAX_NAME_BYTES = 200
 
 
 def safe_child(folder: str | Path, name: str, *, overwrite: bool = False) -> Path:
@@ -304,7 +312,7 @@ def safe_child(folder: str | Path, name: str, *, overwrite: bool = False) -> Pat
     file it did not create unless asked (``--overwrite``).
     """
     folder = Path(folder)
-    problem = name_problem(name)
+    problem = name_problem(name, any_dots=False)
     if problem is not None:
         raise ValueError(f"{folder}: output name {name!r} {problem}; refused")
     path = folder / name
