@@ -186,10 +186,14 @@ class VesselViews(QWidget):
         for a in self._animated():
             self.figure.draw_artist(a)
 
-    def show_frame(self, frame: int) -> None:
+    def move_cursor(self, frame: int) -> None:
+        """Place the frame cursors without drawing (the next draw or blit shows them)."""
         x = (frame + 0.5) * self._mm_per_frame
         for c in self._cur:
             c.set_xdata([x, x])
+
+    def show_frame(self, frame: int) -> None:
+        self.move_cursor(frame)
         if self._bg is None:
             self.canvas.draw_idle()
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -262,8 +263,6 @@ class IVUSVesselWidget(QWidget):
             pass
 
     def _measure_in_worker(self) -> None:
-        from napari.qt.threading import create_worker
-
         ed = self.editor
         if ed is None:
             return
@@ -332,8 +331,12 @@ class IVUSVesselWidget(QWidget):
             for r in (ed.borders.lumen_r_px, ed.borders.eem_r_px):
                 bo += [radius_at(r, self._cut_angle) * step,
                        -radius_at(r, self._cut_angle + 180.0) * step]
+        fresh = self.views._shown is None  # a first draw places the cursors after set_data
+        if not fresh:
+            self.views.move_cursor(self._frame())  # drawn by set_data's one blit
         self.views.set_data(m, ed.mm_per_frame, cut, None if offs is None else offs * step, bo)
-        self.views.show_frame(self._frame())
+        if fresh:
+            self.views.show_frame(self._frame())
 
     def _gate(self, on: bool) -> None:
         from ..ivus.gating import end_diastolic_frames
