@@ -287,3 +287,40 @@ def test_pull_caps_on_a_real_server(orthanc, auth, pushed, tmp_path):
     with pytest.raises(DICOMwebError, match="more than 1 KiB received"):
         pull(orthanc.url, study, tmp_path / "b", auth=auth, max_bytes=1024)
     assert list(tmp_path.iterdir()) == []  # nothing kept
+
+
+def test_a_pulled_study_is_scored_as_one_study(orthanc, auth, phantom_dir, tmp_path, capsys):
+    """Issue 21 item 19: ``pull`` leaves its study folder marked, so ``cac`` on it scores one
+    study (the largest series), not a cohort of its series folders."""
+    import json
+
+    import pydicom
+
+    from napari_plaque.cli import main
+    from napari_plaque.io.detect import PULLED_STUDY_MARKER
+
+    # a second, shorter series of the same study (another SeriesInstanceUID)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    files = sorted(p for p in phantom_dir.iterdir() if p.is_file() and p.suffix != ".md")[:13]
+    new_uid = pydicom.uid.generate_uid()
+    for i, f in enumerate(files):
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID = new_uid
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.SeriesNumber = 99
+        ds.save_as(extra / f"{i}.dcm")
+    res = push(orthanc.url, [phantom_dir, extra], auth=auth)
+    out = tmp_path / "study"
+    folders = pull(orthanc.url, res["studies"][0], out, auth=auth)
+    assert len(folders) == 2 and (out / PULLED_STUDY_MARKER).is_file()
+    assert json.loads((out / PULLED_STUDY_MARKER).read_text())["n_series"] == 2
+    capsys.readouterr()
+    assert main(["cac", str(out), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    reports = rep if isinstance(rep, list) else [rep]
+    assert len(reports) == 1  # one study, not one row per series
+    assert main(["cac", str(phantom_dir), "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    alone = alone[0] if isinstance(alone, list) else alone
+    assert reports[0]["agatston"] == pytest.approx(alone["agatston"])  # the 47-slice series

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..io.detect import PULLED_STUDY_MARKER
+
 #: file suffixes that are never an image study when a folder is expanded
 _SKIP_SUFFIXES = {".txt", ".md", ".json", ".csv", ".npy", ".png", ".jpg", ".parquet"}
 
@@ -96,8 +98,10 @@ def study_name(path: str | Path) -> str:
 def expand_paths(paths: Iterable[str | Path], expand_folders: bool = True) -> list[Path]:
     """Expand PATH arguments into studies (raises ValueError naming a missing/empty path).
 
-    A file is one study. A folder that holds image files (DICOM) directly is one study; a
-    folder holding only sub-folders and/or NIfTI files is a cohort: each of them is a study.
+    A file is one study. A folder that holds image files (DICOM) directly is one study, and so
+    is a study ``pull`` retrieved (its :data:`PULLED_STUDY_MARKER`, one sub-folder per series);
+    another folder holding only sub-folders and/or NIfTI files is a cohort: each of them is a
+    study.
     With ``expand_folders=False`` every path is one study as given.
     """
     out: list[Path] = []
@@ -106,6 +110,9 @@ def expand_paths(paths: Iterable[str | Path], expand_folders: bool = True) -> li
         if not p.exists():
             raise ValueError(f"{p}: no such file or folder")
         if p.is_file() or not expand_folders:
+            out.append(p)
+            continue
+        if (p / PULLED_STUDY_MARKER).is_file():  # a DICOMweb pull: one study, its series inside
             out.append(p)
             continue
         children = sorted(c for c in p.iterdir() if not c.name.startswith("."))

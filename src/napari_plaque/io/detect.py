@@ -34,6 +34,11 @@ SOP_SR = (
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
+
+#: the file ``pull`` leaves in a study it retrieved (one sub-folder per series): such a folder is
+#: one study for the commands, not a cohort of series (``cohort.study.expand_paths``)
+PULLED_STUDY_MARKER = ".napari-plaque-study.json"
+
 class Format(str, enum.Enum):
     """What a path holds, as far as napari-plaque is concerned."""
 

@@ -25,6 +25,7 @@ received must be the instances the series search announced. Any failure is a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._progress import run_steps
+from .detect import PULLED_STUDY_MARKER
 
 DICOMWEB_DEFAULTS: dict[str, Any] = {
     "timeout_s": 30.0,
@@ -662,6 +664,8 @@ def _check_instance(data: bytes, headers: dict[str, str], where: str, n: int, st
     return ds
 
 
+
+
 def iter_pull(
     url: str,
     study_uid: str,
@@ -754,6 +758,11 @@ def iter_pull(
             if got == 0:
                 raise DICOMwebError(f"{at}: the server sent no instance; nothing kept")
             folders.append(out / uid)
+        # the marker makes the folder one study for the commands (not a cohort of series)
+        (tmp / PULLED_STUDY_MARKER).write_text(json.dumps({
+            "format": "napari-plaque-pulled-study", "version": 1,
+            "n_series": len(folders), "n_instances": int(done),
+        }) + "\n")
         if out.exists():
             out.rmdir()  # empty, checked above
         os.replace(tmp, out)
