@@ -194,8 +194,10 @@ def test_composition_range_editor_cannot_overlap(make_napari_viewer):
     lipid_hi, fib_lo = w.range_spins["lipid"][1], w.range_spins["fibrous"][0]
     lipid_hi.setValue(80)  # one shared bound: fibrous starts where lipid ends (no gap)
     assert fib_lo.value() == 80 and w.ranges()["fibrous"] == (80, 150)
-    lipid_hi.setValue(500)  # would run over fibrous: clamped below the fibrous high
+    lipid_hi.setValue(500)  # would run over fibrous: stops below the fibrous high, and says so
     assert lipid_hi.value() == fib_lo.value() == 149
+    note = w.range_editor.note.text()
+    assert "lipid high stops at 149 HU" in note and "cannot overlap" in note
     w.range_spins["calcium"][0].setValue(-500)  # clamped above the fibrous low
     assert w.range_spins["calcium"][0].value() == w.range_spins["fibrous"][1].value() == 150
     with pytest.raises(ValueError, match="overlap"):

@@ -52,6 +52,10 @@ class RangeEditor(QGroupBox):
             label = QLabel(comp)
             label.setStyleSheet(f"color: rgb({int(r * 255)},{int(g * 255)},{int(b * 255)})")
             form.addRow(label, row)
+        self.note = QLabel("")  # why a bound stops where it does (never a silent clamp)
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #ffb020")
+        form.addRow(self.note)
         self.set_ranges(DEFAULT_RANGES)
 
     def ranges(self) -> dict[str, tuple[float, float]]:
@@ -100,7 +104,33 @@ class RangeEditor(QGroupBox):
                 blocked = sb.blockSignals(True)
                 sb.setRange(lo, hi)
                 sb.setValue(chain[i])
+                sb.setToolTip(
+                    f"{lo}..{hi} HU: a bound stays between its neighbours (ranges keep the "
+                    "lipid < fibrous < calcium order and cannot overlap or leave a gap)"
+                )
                 sb.blockSignals(blocked)
+
+    def _say_limit(self, sb) -> None:
+        """After an edit: if the edited bound stopped at a neighbour, say so."""
+        names = {0: ("lipid", "low"), 1: ("lipid", "high"), 2: ("fibrous", "low"),
+                 3: ("fibrous", "high"), 4: ("calcium", "low"), 5: ("calcium", "high")}
+        k = next((i for i, x in enumerate(self.spins) if x is sb), None)
+        if k is None:
+            return
+        comp, end = names[k]
+        v = sb.value()
+        if v == sb.maximum() and sb.maximum() < HU_MAX:
+            nxt = {0: "the lipid high", 1: "the fibrous high", 2: "the fibrous high",
+                   3: "the calcium high", 4: "the calcium high"}.get(k, "")
+            self.note.setText(f"{comp} {end} stops at {v} HU: it must stay below {nxt} "
+                              f"({v + 1} HU); ranges cannot overlap")
+        elif v == sb.minimum() and sb.minimum() > HU_MIN:
+            prv = {1: "the lipid low", 2: "the lipid low", 3: "the fibrous low",
+                   4: "the fibrous low", 5: "the calcium low"}.get(k, "")
+            self.note.setText(f"{comp} {end} stops at {v} HU: it must stay above {prv} "
+                              f"({v - 1} HU); ranges cannot overlap")
+        else:
+            self.note.setText("")
 
     def _edited(self, *_: object) -> None:
         s = self.spins
@@ -114,6 +144,8 @@ class RangeEditor(QGroupBox):
                 dst.setValue(src.value())
                 dst.blockSignals(blocked)
         self._limit()
+        if sender is not None:
+            self._say_limit(sender)
         self.changed.emit()
 
     def _cap_toggled(self, on: bool) -> None:
