@@ -120,10 +120,15 @@ class CXRWidget(_ModelPickerMixin, DockBase):
         self.bmi_spin = QDoubleSpinBox()
         self.bmi_spin.setRange(10, 80)
         self.bmi_spin.setValue(26)
+        self.age_spin.setDecimals(0)  # years
+        self.bmi_spin.setDecimals(1)  # kg/m²
+        self.age_spin.setSuffix(" y")
         crow = QHBoxLayout()
         for lbl, w in (("age", self.age_spin), ("sex", self.sex_combo), ("BMI", self.bmi_spin)):
             crow.addWidget(QLabel(lbl))
             crow.addWidget(w)
+        for sb in (self.age_spin, self.bmi_spin):  # the whole value shows (was cut: "60.0(")
+            sb.setMinimumWidth(sb.sizeHint().width() + 8)
         self.clinical_box = QWidget()
         self.clinical_box.setLayout(crow)
         crow.setContentsMargins(0, 0, 0, 0)
