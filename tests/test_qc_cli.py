@@ -130,7 +130,7 @@ def test_qc_table_output_and_errors(tmp_path, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "dice" in out and "worst slices" in out
+    assert "Dice" in out and "HD95 mm" in out and "worst slices" in out  # units in headers
     np.save(tmp_path / "other.npy", np.zeros((2, 2, 2), np.uint8))
     assert main(["qc", str(tmp_path / "pred.npy"), str(tmp_path / "other.npy")]) == 2
     assert "pred.npy" in capsys.readouterr().err

@@ -312,8 +312,8 @@ def run_fuse(args) -> int:
         f"{reg['covered_s_mm'][1]:.2f} mm ({out['mm_per_frame_used']:.4f} mm/frame, "
         f"{reg['direction']}, rotation {reg['rotation_deg']:g} deg)"
     )
-    print(f"{'#':>2} {'s (mm)':>15} {'frames':>13} {'Ca max':>7} {'ICS':>6} "
-          f"{'Att max':>7} {'Att mm':>6} attenuated")  # fmt: skip
+    print(f"{'#':>2} {'s (mm)':>15} {'frames':>13} {'Ca° max':>7} {'ICS':>6} "
+          f"{'Att° max':>8} {'Att mm':>6} attenuated")  # fmt: skip
     for i, les in enumerate(out["lesions"]):
         fr = les["ivus_frames"]
         frames = f"{fr[0]}-{fr[1]}" if fr else "-"
@@ -324,7 +324,7 @@ def run_fuse(args) -> int:
         print(
             f"{i + 1:>2} {les['start_mm']:>7.2f}-{les['end_mm']:<7.2f} {frames:>13} "
             f"{num(les['ivus_calcium_max_arc_deg']):>7} {num(les['ivus_ics'], '.1f'):>6} "
-            f"{num(les['ivus_attenuation_max_arc_deg']):>7} "
+            f"{num(les['ivus_attenuation_max_arc_deg']):>8} "
             f"{num(les['ivus_attenuation_length_mm'], '.1f'):>6} {les['attenuated']}"
         )
     return 0

@@ -242,13 +242,13 @@ def _print_table(res: dict[str, Any]) -> None:
     print(f"spacing (mm): {res['spacing_mm']} ({res['spacing_source']})")
     head = (
         "label",
-        "dice",
-        "jaccard",
-        "vol_pred",
-        "vol_ref",
-        "vol_diff%",
-        "hd95",
-        "assd",
+        "Dice",
+        "Jaccard",
+        "pred mm³",
+        "ref mm³",
+        "vol diff %",
+        "HD95 mm",
+        "ASSD mm",
         "TP/FP/FN lesions",
     )
     print("  ".join(f"{h:>10}" for h in head))
