@@ -339,8 +339,9 @@ class CalciumSession(Undoable):
             return []
         les = self.base_result.lesions
         ids = les["id"].astype(np.int64).tolist()
-        names = {int(v): vessel_name(int(v)) for v in np.unique(self.vessels())}
-        vessel = [names[v] for v in self.vessels().tolist()]
+        labels = self.vessels().tolist()  # once: a row per lesion at 2,000 lesions
+        names = {v: vessel_name(v) for v in set(labels)}
+        vessel = [names[v] for v in labels]
         groups = self._groups[les["id"].astype(np.int64)].tolist()
         excluded = self.excluded
         return [
