@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import pydicom_file
+from napari_plaque._napari.reader import radiograph_layers
 from napari_plaque.cli import main
-from napari_plaque.cxr.io import radiograph_layers, read_radiograph
+from napari_plaque.cxr.io import read_radiograph
 
 torch = pytest.importorskip("torch")
 
@@ -34,7 +35,7 @@ def test_real_cr_monochrome1_inverted_and_unknown_spacing():
 def test_png_radiograph_is_read_through_the_napari_reader(tmp_path):
     from PIL import Image
 
-    from napari_plaque.io.napari_reader import get_reader
+    from napari_plaque._napari.reader import get_reader
 
     img = (np.add.outer(np.arange(64), np.arange(64)) % 255).astype(np.uint8)
     p = tmp_path / "cxr.png"

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from _interop_util import PATIENT_ID, PATIENT_NAME, dciodvfy_errors, make_series
+from napari_plaque._napari.reader import seg_layers
 from napari_plaque.io import ReaderError, read_ct
-from napari_plaque.io.seg import read_seg, seg_layers, write_seg
+from napari_plaque.io.seg import read_seg, write_seg
 
 ORIENTATIONS = {
     "axial": ((1, 0, 0), (0, 1, 0)),
@@ -114,7 +115,7 @@ def test_empty_labels_refused(series, tmp_path):
 
 
 def test_napari_reader_opens_seg_next_to_its_series(series, tmp_path):
-    from napari_plaque.io.napari_reader import get_reader, read_layers
+    from napari_plaque._napari.reader import get_reader, read_layers
 
     vol = read_ct(series)[0]
     lab = _labels(vol.shape)
@@ -167,8 +168,8 @@ def test_cli_export_seg(series, tmp_path, capsys):
 
 
 def test_napari_writer_writes_seg_for_a_layer_from_a_dicom_series(series, tmp_path):
-    from napari_plaque.io.napari_reader import ct_layers
-    from napari_plaque.io.napari_writer import write_labels
+    from napari_plaque._napari.reader import ct_layers
+    from napari_plaque._napari.writer import write_labels
 
     (ct_data, ct_attrs, _), = ct_layers(series)
     lab = _labels(ct_data.shape)

@@ -88,7 +88,7 @@ def test_save_hand_drawn_labels_as_seg_from_the_viewer(make_napari_viewer, tmp_p
     viewer.layers.selection = {other}
     from unittest import mock
 
-    with mock.patch("napari_plaque.io.napari_reader._notify_error") as notify, \
+    with mock.patch("napari_plaque._napari.reader._notify_error") as notify, \
             pytest.warns(UserWarning):
         viewer.layers.save(str(tmp_path / "free.dcm"), selected=True, plugin="napari-plaque")
     assert "needs the CT series" in notify.call_args[0][0]

@@ -24,11 +24,11 @@ LAYER_READERS: dict[Format, str] = {
     Format.IVUS_DICOM: "napari_plaque._napari.reader:pullback_layers",
     Format.NIFTI: "napari_plaque._napari.reader:nifti_layers",
     Format.NUMPY_LABELS: "napari_plaque._napari.reader:npy_layers",
-    Format.DICOM_SEG: "napari_plaque.io.seg:seg_layers",
-    Format.RADIOGRAPH_DICOM: "napari_plaque.cxr.io:radiograph_layers",
-    Format.RADIOGRAPH_IMAGE: "napari_plaque.cxr.io:radiograph_layers",
-    Format.FRAME_SEQUENCE: "napari_plaque.io.frames:frame_sequence_layers",
-    Format.TIFF_STACK: "napari_plaque.io.frames:frame_sequence_layers",
+    Format.DICOM_SEG: "napari_plaque._napari.reader:seg_layers",
+    Format.RADIOGRAPH_DICOM: "napari_plaque._napari.reader:radiograph_layers",
+    Format.RADIOGRAPH_IMAGE: "napari_plaque._napari.reader:radiograph_layers",
+    Format.FRAME_SEQUENCE: "napari_plaque._napari.reader:frame_sequence_layers",
+    Format.TIFF_STACK: "napari_plaque._napari.reader:frame_sequence_layers",
 }
 
 
@@ -128,6 +128,54 @@ def ct_layers(p: Path) -> list[tuple]:
     if notes:
         _notify_info(f"{p}: {len(notes)} file(s) skipped or noted: " + "; ".join(notes[:3]))
     return [ct_layer_data(v) for v in vols]
+
+
+def seg_layers(path: str | Path, series: str | Path | None = None) -> list[tuple]:
+    """Labels layer tuples for a DICOM SEG file, or the SEG files of a folder (aligned with
+    :func:`ct_layers`: one labels layer per segment, on the referenced series' grid)."""
+    from ..io.seg import read_seg, seg_files
+
+    out: list[tuple] = []
+    for seg_file in seg_files(path):
+        out += seg_result_layers(read_seg(seg_file, series=series))
+    return out
+
+
+def seg_result_layers(res) -> list[tuple]:
+    """The labels layer tuples of one :class:`~napari_plaque.io.seg.SegResult`."""
+    import numpy as np
+
+    from ..layers import labels_layer_data
+    from ..types import CTVolume
+
+    like = CTVolume(
+        hu=np.zeros((1, 1, 1), np.int16), spacing_mm=res.spacing_mm, origin_mm=res.origin_mm
+    )
+    out = []
+    for name, arr in res.labels:
+        meta = {
+            "napari_plaque": "seg",
+            "segment_names": {str(k): v for k, v in res.segment_names.items()},
+            "notes": res.notes,
+        }
+        if res.source:
+            meta["source"] = res.source
+        out.append(labels_layer_data(arr, like=like, name=name, metadata=meta))
+    return out
+
+
+def frame_sequence_layers(path: str | Path) -> list[tuple]:
+    """A folder of frames or a multi-page TIFF as one image layer (mm scale, lazy frames)."""
+    from ..io.frames import read_frame_sequence
+
+    return [pullback_layer_data(read_frame_sequence(path))]
+
+
+def radiograph_layers(path: str | Path) -> list[tuple]:
+    """A CR / DX DICOM or a PNG / JPEG radiograph as one image layer."""
+    from ..cxr.io import radiograph_layer_data, read_radiograph
+
+    return [radiograph_layer_data(read_radiograph(path))]
 
 
 def looks_like_labels(arr) -> bool:

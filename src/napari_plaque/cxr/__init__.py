@@ -1,6 +1,7 @@
 """Chest radiographs: reading (CR / DX DICOM, PNG / JPEG) and the CAC-category model.
 
-- :mod:`napari_plaque.cxr.io`: :func:`read_radiograph` and the napari reader entry;
+- :mod:`napari_plaque.cxr.io`: :func:`read_radiograph` and its layer conversion (the napari
+  reader entry is :func:`napari_plaque._napari.reader.radiograph_layers`);
 - :mod:`napari_plaque.cxr.model`: the ordinal CNN (p(CAC > 0) >= p(>= 100) >= p(>= 400) by
   construction), preprocessing, prediction and Grad-CAM (torch, imported lazily);
 - :mod:`napari_plaque.cxr.train`: training with patient-grouped k-fold cross-validation, the
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .io import Radiograph, radiograph_layers, read_radiograph
+from .io import Radiograph, read_radiograph
 
-__all__ = ["Radiograph", "radiograph_layers", "read_radiograph"]
+__all__ = ["Radiograph", "read_radiograph"]
 
 
 def _network() -> type:

@@ -358,11 +358,6 @@ def radiograph_layer_data(rg: Radiograph, **kwargs: Any) -> tuple[Any, dict[str,
     return (rg.stored, attrs, "image")
 
 
-def radiograph_layers(path: str | Path) -> list[tuple[Any, dict[str, Any], str]]:
-    """napari reader entry (``io.detect.LAYER_READERS``): one image layer."""
-    return [radiograph_layer_data(read_radiograph(path))]
-
-
 def radiograph_from_layer(layer: Any) -> Radiograph:
     """A :class:`Radiograph` back from a napari image layer (ours or any 2D grey image)."""
     data = np.asarray(layer.data)

@@ -69,9 +69,6 @@ def is_dicom_file(p: str | Path) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
-_is_dicom_file = is_dicom_file  # old private name: until cxr/io.py imports is_dicom_file
-
-
 def peek_dicom(p: str | Path) -> Format | None:
     """The format of one DICOM file from its header (None when it is not DICOM)."""
     p = Path(p)
@@ -193,11 +190,3 @@ def detect(path: str | Path) -> Format | None:
             return None
         return Format.RADIOGRAPH_IMAGE
     return None
-
-
-def layer_reader(fmt: Format):
-    """Moved to :func:`napari_plaque._napari.reader.layer_reader` (kept until its importers
-    change; looked up by name so ``io`` keeps no import of the napari adapters)."""
-    import importlib
-
-    return importlib.import_module("napari_plaque._napari.reader").layer_reader(fmt)

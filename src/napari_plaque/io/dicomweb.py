@@ -40,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .._progress import run_steps
 from .detect import PULLED_STUDY_MARKER
+from .errors import NapariPlaqueError
 
 DICOMWEB_DEFAULTS: dict[str, Any] = {
     "timeout_s": 30.0,
@@ -75,7 +76,7 @@ PULL_LIMITS: tuple[str, ...] = (
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
-class DICOMwebError(ValueError):
+class DICOMwebError(NapariPlaqueError):
     """A DICOMweb request failed; the message says why, without any secret."""
 
 
@@ -807,7 +808,7 @@ def dicom_files(paths: Sequence[str | Path]) -> list[Path]:
     """Files to push: files as given, DICOM files of folders (searched recursively; hidden and
     non-DICOM files such as notes are skipped)."""
     from ._dicom_common import list_files
-    from .detect import _is_dicom_file
+    from .detect import is_dicom_file
 
     out: list[Path] = []
     for raw in paths:
@@ -818,7 +819,7 @@ def dicom_files(paths: Sequence[str | Path]) -> list[Path]:
             out.append(p)
             continue
         files, _ = list_files(p)
-        out.extend(f for f in files if _is_dicom_file(f))
+        out.extend(f for f in files if is_dicom_file(f))
     if not out:
         raise DICOMwebError("nothing to push: no files found")
     return out

@@ -44,7 +44,6 @@ from .ivus_dicom import (
 __all__ = [
     "DEFAULT_FIELD_OF_VIEW_MM",
     "FRAME_SUFFIXES",
-    "frame_sequence_layers",
     "imaging_field_mask",
     "natural_key",
     "read_frame_sequence",
@@ -460,14 +459,6 @@ def _reassess_intravascular(pb: Pullback) -> None:
     if verdict is not True:
         pb.meta["warnings"].append(f"not recognised as an intravascular pullback: {why}")
         notes.append(f"warning: {pb.meta['warnings'][-1]}")
-
-
-def frame_sequence_layers(path: str | Path) -> list:
-    """napari reader: the pullback as an image layer (mm scale, lazy frames)."""
-    from ..layers import pullback_layer_data
-
-    pb = read_frame_sequence(path)
-    return [pullback_layer_data(pb)]
 
 
 def read_ivus(

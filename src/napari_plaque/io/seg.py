@@ -6,7 +6,8 @@ row = +y, column = +x; see :mod:`napari_plaque.io.dicom_series`) into a highdico
 reference, one segment per label value with a coded (SNOMED CT) category and type, and the
 source's patient and study modules (the SEG is filed back with the study).
 
-``read_seg`` / :func:`seg_layers` go the other way: a SEG made by any tool (highdicom, dcmqi /
+``read_seg`` goes the other way (the napari reader's layers:
+:func:`napari_plaque._napari.reader.seg_layers`): a SEG made by any tool (highdicom, dcmqi /
 3D Slicer, MONAI Label, TotalSegmentator) becomes a label map on the referenced series' grid
 (same shape, scale and translate as the CT reader gives), so it overlays the CT.
 
@@ -24,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from ..types import CTVolume
 from .atomic import atomic_write_dicom
 from .errors import ReaderError
 
@@ -676,16 +676,6 @@ def _grid_bounds(affine: np.ndarray, shape) -> np.ndarray:
     return corners.min(axis=0)
 
 
-def seg_layers(path: str | Path, series: str | Path | None = None) -> list[tuple]:
-    """napari layer data tuples for a DICOM SEG (labels aligned with the CT reader's layers)."""
-    from ..layers import labels_layer_data
-
-    out = []
-    for seg_file in seg_files(path):
-        out += _layers_of(read_seg(seg_file, series=series), labels_layer_data)
-    return out
-
-
 def seg_files(path: str | Path) -> list[Path]:
     """The SEG file itself, or the SEG files of a folder (as detect() calls such a folder)."""
     from .detect import Format, peek_dicom
@@ -698,20 +688,3 @@ def seg_files(path: str | Path) -> list[Path]:
     if not files:
         raise ReaderError(path, "no DICOM SEG file in this folder")
     return files
-
-
-def _layers_of(res: SegResult, labels_layer_data) -> list[tuple]:
-    like = CTVolume(
-        hu=np.zeros((1, 1, 1), np.int16), spacing_mm=res.spacing_mm, origin_mm=res.origin_mm
-    )
-    out = []
-    for name, arr in res.labels:
-        meta = {
-            "napari_plaque": "seg",
-            "segment_names": {str(k): v for k, v in res.segment_names.items()},
-            "notes": res.notes,
-        }
-        if res.source:
-            meta["source"] = res.source
-        out.append(labels_layer_data(arr, like=like, name=name, metadata=meta))
-    return out
