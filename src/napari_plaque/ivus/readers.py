@@ -148,7 +148,7 @@ def _labels(reader: ReaderSet, cls: str, n_alines: int, frames: tuple[int, int])
 
 
 def _kappa_2x2(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    from ..qc.agreement import kappa_ci
+    from ..stats.agreement import kappa_ci
 
     a = np.asarray(a, bool).ravel()
     b = np.asarray(b, bool).ravel()
@@ -237,7 +237,7 @@ def inter_reader(
     ics = np.array([row["ics"] for row in rows], float)
     fleiss = None
     if len(readers) >= 3:
-        from ..qc.agreement import fleiss_kappa
+        from ..stats.agreement import fleiss_kappa
 
         stack = np.stack([labels[n].ravel() for n in names], axis=1)
         pos = stack.sum(axis=1)
@@ -260,8 +260,8 @@ def inter_reader(
 
 def icc_of_ics(ics_table: np.ndarray | list[list[float]]) -> dict[str, float]:
     """ICC(2,1) (two-way random, absolute agreement) of ICS: rows pullbacks, columns readers
-    (:func:`napari_plaque.qc.agreement.icc_a1`)."""
-    from ..qc.agreement import icc_a1
+    (:func:`napari_plaque.stats.agreement.icc_a1`)."""
+    from ..stats.agreement import icc_a1
 
     return icc_a1(np.asarray(ics_table, float))
 
