@@ -35,7 +35,7 @@ import pydicom
 import pytest
 
 from napari_plaque.io import FormatError, ReaderError, read_ct, read_pullback
-from napari_plaque.io._dicom_common import in_range
+from napari_plaque.io.dicom_common import in_range
 from napari_plaque.io.ivus_dicom import write_pullback_dicom
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import pydicom_file
 from napari_plaque.io import ReaderError, read_ct, read_pullback
-from napari_plaque.io._dicom_common import PLAUSIBLE_RANGES, check_range, in_range
+from napari_plaque.io.dicom_common import PLAUSIBLE_RANGES, check_range, in_range
 from napari_plaque.io.frames import read_frame_sequence, read_ivus
 from napari_plaque.io.ivus_dicom import write_pullback_dicom
 

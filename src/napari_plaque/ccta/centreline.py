@@ -262,7 +262,7 @@ class Centreline:
 def _check_plausible(path: Path, pts: np.ndarray, step: float | None = None) -> None:
     """Points within the scanner's world (PLAUSIBLE_RANGES 'world_mm') and a plausible step:
     a coordinate of 1e18 mm is not a vessel (and its arc length is lost to rounding)."""
-    from ..io._dicom_common import range_problem
+    from ..io.dicom_common import range_problem
 
     if pts.size and not np.all(np.isfinite(pts)):
         raise FormatError(path, "non-finite coordinate")

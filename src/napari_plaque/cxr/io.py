@@ -169,7 +169,7 @@ def dicom_spacing(ds) -> tuple[tuple[float, float] | None, str | None, str]:
 
 
 def _value_range(ds, path: Path, arr: np.ndarray) -> tuple[float, float]:
-    from ..io._dicom_common import tag_int
+    from ..io.dicom_common import tag_int
 
     bits = tag_int(ds, "BitsStored", path, int(arr.dtype.itemsize * 8), lo=1, hi=32)
     signed = tag_int(ds, "PixelRepresentation", path, 0, lo=0, hi=1) == 1
@@ -181,8 +181,8 @@ def _value_range(ds, path: Path, arr: np.ndarray) -> tuple[float, float]:
 def _read_dicom(path: Path) -> Radiograph:
     import pydicom
 
-    from ..io._dicom_common import native_pixels, safe_meta, tag_floats, tag_int
     from ..io.detect import Format, peek_dicom
+    from ..io.dicom_common import native_pixels, safe_meta, tag_floats, tag_int
 
     kind = peek_dicom(path)
     if kind is not Format.RADIOGRAPH_DICOM:
@@ -246,7 +246,7 @@ def _read_dicom(path: Path) -> Radiograph:
     ):
         v = ds.get(kw, None)
         if v not in (None, ""):
-            from ..io._dicom_common import plain
+            from ..io.dicom_common import plain
 
             meta[key] = plain(v)
     meta["transfer_syntax"] = str(getattr(ds.file_meta, "TransferSyntaxUID", ""))

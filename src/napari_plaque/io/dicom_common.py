@@ -1,4 +1,7 @@
-"""Small helpers shared by the DICOM readers."""
+"""Small helpers shared by the DICOM readers, in ``io`` and in the packages that read DICOM
+themselves (``cxr.io``) or check against the same ranges (``ccta``, ``ivus``): tag parsing that
+names the file and tag on a bad value, the plausible-range table, native pixel decoding and the
+identifier-free header summary. Public: import these names from here."""
 
 from __future__ import annotations
 

@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..types import CTVolume
-from ._dicom_common import CARDIAC_WORDS as CARDIAC_WORDS  # the header vocabulary (public)
-from ._dicom_common import OTHER_WORDS as OTHER_WORDS
-from ._dicom_common import (
+from .anon import hash_id
+from .detect import IMAGE_SUFFIXES
+from .dicom_common import CARDIAC_WORDS as CARDIAC_WORDS  # the header vocabulary (public)
+from .dicom_common import OTHER_WORDS as OTHER_WORDS
+from .dicom_common import (
     PLAUSIBLE_RANGES,
     check_range,
     ct_protocol_meta,
@@ -33,8 +35,6 @@ from ._dicom_common import (
     tag_int,
     tag_value,
 )
-from .anon import hash_id
-from .detect import IMAGE_SUFFIXES
 from .errors import ReaderError
 
 #: relative tolerance on slice spacing before a stack is called irregular

@@ -807,8 +807,8 @@ def pull(url: str, study_uid: str, out: str | Path, **kwargs: Any) -> list[Path]
 def dicom_files(paths: Sequence[str | Path]) -> list[Path]:
     """Files to push: files as given, DICOM files of folders (searched recursively; hidden and
     non-DICOM files such as notes are skipped)."""
-    from ._dicom_common import list_files
     from .detect import is_dicom_file
+    from .dicom_common import list_files
 
     out: list[Path] = []
     for raw in paths:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..types import Pullback
-from ._dicom_common import IVUS_MAX_FIELD_MM, check_range
+from .dicom_common import IVUS_MAX_FIELD_MM, check_range
 from .errors import ReaderError
 from .ivus_dicom import (
     DEFAULT_FRAME_TIME_S,
@@ -127,7 +127,7 @@ def _sidecar(path: Path, covered: bool = False) -> tuple[dict[str, Any], Path | 
 
 def _positive(v: Any, what: str, where: Path | str, key: str | None = None) -> float:
     """A positive finite number (never a bool: ``true`` is not 1 mm), inside the plausible
-    range of ``key`` (:data:`~napari_plaque.io._dicom_common.PLAUSIBLE_RANGES`) when given."""
+    range of ``key`` (:data:`~napari_plaque.io.dicom_common.PLAUSIBLE_RANGES`) when given."""
     if isinstance(v, bool) or not isinstance(v, int | float | str | np.number):
         raise ReaderError(where, f"{what} must be a number, got {v!r}")
     try:
@@ -522,7 +522,7 @@ def _what_it_is(path: Path, fmt) -> str:
         try:
             import pydicom
 
-            from ._dicom_common import describe_object
+            from .dicom_common import describe_object
 
             ds = pydicom.dcmread(path, stop_before_pixels=True,
                                  specific_tags=["Modality", "NumberOfFrames"])

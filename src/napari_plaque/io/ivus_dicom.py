@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..types import Pullback
-from ._dicom_common import (
+from .anon import hash_id
+from .atomic import atomic_write_dicom
+from .dicom_common import (
     IVUS_MAX_FIELD_MM,
     check_pixel_length,
     decode_problem,
@@ -32,8 +34,6 @@ from ._dicom_common import (
     tag_int,
     tag_value,
 )
-from .anon import hash_id
-from .atomic import atomic_write_dicom
 from .errors import ReaderError
 
 #: assumed motorised pullback speed when the file does not say (mm/s)
@@ -223,7 +223,7 @@ def intravascular_verdict(
     frame_shape: tuple[int, int],
 ) -> tuple[bool | None, str]:
     """Is this an intravascular pullback? The header's evidence
-    (:func:`~napari_plaque.io._dicom_common.intravascular_evidence`), then the geometry: a
+    (:func:`~napari_plaque.io.dicom_common.intravascular_evidence`), then the geometry: a
     field of view wider than :data:`IVUS_MAX_FIELD_MM` is not intravascular."""
     ok, why = header
     if ok is False:

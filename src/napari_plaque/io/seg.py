@@ -157,8 +157,8 @@ def load_source_series(
     first volume). Raises :class:`ReaderError` for a series the CT reader would not accept as a
     regular axis-aligned stack, or without a FrameOfReferenceUID.
     """
-    from ._dicom_common import list_files
     from .anon import hash_id
+    from .dicom_common import list_files
 
     path = Path(path)
     if not path.exists():
@@ -550,7 +550,7 @@ def read_seg(path: str | Path, series: str | Path | None = None) -> SegResult:
             )
         lo = _grid_bounds(affine, arr.shape[:3])
         steps = np.abs(affine[:3, :3]).max(axis=1)
-        from ._dicom_common import check_range
+        from .dicom_common import check_range
 
         # the SEG's own geometry is all there is: it must be plausible (never a 1e-30 mm scale)
         check_range("PixelSpacing", steps, path, "the SEG's voxel size (Pixel Measures Sequence)")
@@ -596,7 +596,7 @@ def _check_seg_header(seg, path: Path, notes: list[str]) -> None:
     """The SEG's header must describe its data (never a segment re-tiled or dropped in
     silence): the exact pixel-data length, one functional group per frame, unique segment
     numbers, every frame naming a declared segment; segments without frames are noted."""
-    from ._dicom_common import check_pixel_length, tag_int
+    from .dicom_common import check_pixel_length, tag_int
 
     n_frames = tag_int(seg, "NumberOfFrames", path, 1, lo=1)
     rows = tag_int(seg, "Rows", path, lo=1, hi=65535)

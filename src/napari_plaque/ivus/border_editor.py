@@ -384,13 +384,3 @@ def radius_at(r: np.ndarray, angle_deg: float) -> np.ndarray:
     k0 = int(np.floor(pos)) % n
     t = pos - np.floor(pos)
     return r[:, k0] * (1 - t) + r[:, (k0 + 1) % n] * t
-
-
-def __getattr__(name: str):
-    # border_line_colormap moved to napari_plaque._napari.colormaps (issue 23: no napari in
-    # the core); this alias stays until benchmarks/bench_ivus_borders.py imports it from there
-    if name == "border_line_colormap":
-        from .._napari.colormaps import border_line_colormap
-
-        return border_line_colormap
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

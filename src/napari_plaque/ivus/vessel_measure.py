@@ -17,7 +17,7 @@ is >= ``burden_threshold_pct`` (default 40 %) with their lengths.
 
 Frames without borders (NaN radii) or refused by a flag are null in the output, never scored.
 Measurements outside physiological ranges (an EEM area over
-:data:`~napari_plaque.io._dicom_common.CORONARY_MAX_EEM_MM2`, a wrong pixel size or not a
+:data:`~napari_plaque.io.dicom_common.CORONARY_MAX_EEM_MM2`, a wrong pixel size or not a
 coronary artery) are flagged in ``warnings``; a pullback the reader recognised as not
 intravascular (an obstetric sweep, an MR cine) is refused.
 """
@@ -268,8 +268,8 @@ def measure_vessel(
 
 def _range_warnings(eem_mm2: np.ndarray, idx: np.ndarray, ok: np.ndarray) -> list[str]:
     """Flags for measurements no coronary artery gives (one home of the limit:
-    :data:`~napari_plaque.io._dicom_common.CORONARY_MAX_EEM_MM2`)."""
-    from ..io._dicom_common import CORONARY_MAX_EEM_MM2
+    :data:`~napari_plaque.io.dicom_common.CORONARY_MAX_EEM_MM2`)."""
+    from ..io.dicom_common import CORONARY_MAX_EEM_MM2
 
     big = ok & (eem_mm2 > CORONARY_MAX_EEM_MM2)
     if not big.any():
