@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -36,7 +38,7 @@ from qtpy.QtWidgets import (
 from ..layers import default_layer, layer_tag
 from ._common import refill_combo
 from ._form import form_values, parameter_form
-from ._worker import start_worker
+from ._worker import iter_call, start_worker
 
 __all__ = [
     "NONE",
@@ -59,6 +61,9 @@ class LayerKind(str, Enum):
     LABELS = "labels"  #: any labels layer
     PULLBACK = "pullback"  #: 3D image layers; an IVUS pullback (tag ``ivus``) is the default
     RADIOGRAPH = "radiograph"  #: 2D image layers but saliency maps; tag ``radiograph`` preferred
+    #: what a centreline is made from: points layers (ordered, ostium first), then 3D labels
+    #: layers (a lumen / vessel mask, skeletonised)
+    CENTRELINE = "centreline"
 
     @property
     def tag(self) -> str | None:
@@ -70,6 +75,7 @@ _KIND_TAGS = {
     LayerKind.LABELS: None,
     LayerKind.PULLBACK: "ivus",
     LayerKind.RADIOGRAPH: "radiograph",
+    LayerKind.CENTRELINE: None,
 }
 
 
@@ -78,6 +84,9 @@ def layers_of_kind(viewer, kind: LayerKind | str, min_ndim: int = 0) -> list:
     import napari.layers
 
     kind = LayerKind(kind)
+    if kind is LayerKind.CENTRELINE:
+        pts = [ly for ly in viewer.layers if isinstance(ly, napari.layers.Points)]
+        return pts + layers_of_kind(viewer, LayerKind.LABELS, max(min_ndim, 3))
     cls = napari.layers.Labels if kind is LayerKind.LABELS else napari.layers.Image
     if kind is LayerKind.PULLBACK:
         min_ndim = max(min_ndim, 3)
@@ -180,8 +189,19 @@ class LayerPicker(QComboBox):
     ``default_options``: ``prefer_words``, ``prefer_tags``, ``avoid_words``...); a choice the
     user made stays while its layer exists. A labels picker without options has no default
     rule (it keeps its current layer: a new overlay never takes a mask's place). ``optional``
-    adds :data:`NONE` first (and it is the default). :meth:`set_default` changes the rule.
+    adds :data:`NONE` first (and it is the default, unless ``default_none=False``: then the
+    rule's layer is, :data:`NONE` when there is none). :meth:`set_default` changes the rule.
+
+    ``where(layer)``: a dock's own filter over the kind's layers (e.g. not its own output
+    layers); ``selection``: the viewer's selected layers raise a layer in the rule;
+    ``default_fn(layers)``: a rule that depends on the dock's state (e.g. the reference
+    picker avoids the automated picker's layer), called on each refresh. :attr:`picked`
+    is emitted when a refresh changed the chosen layer (the list changed under it: Qt's own
+    signals are blocked while it refills).
     """
+
+    #: the chosen name after a refresh changed it
+    picked = Signal(str)
 
     def __init__(
         self,
@@ -192,32 +212,54 @@ class LayerPicker(QComboBox):
         links: Links | None = None,
         parent: QWidget | None = None,
         tag: Any = _KIND_TAG,
+        where: Callable[[Any], bool] | None = None,
+        selection: bool = False,
+        default_fn: Callable[[list], str | None] | None = None,
+        default_none: bool = True,
         **default_options: Any,
     ) -> None:
         super().__init__(parent)
         self.viewer, self.kind, self.optional = viewer, LayerKind(kind), optional
         self.min_ndim = min_ndim
         self.tag = self.kind.tag if tag is _KIND_TAG else tag
-        self._rule = tag is not _KIND_TAG or bool(default_options) or self.tag is not None
+        self._rule = (tag is not _KIND_TAG or bool(default_options) or self.tag is not None
+                      or default_fn is not None)  # fmt: skip
         self.default_options = default_options
+        self.where, self.selection, self.default_fn = where, selection, default_fn
+        self.default_none = default_none
         self.links = links if links is not None else Links(self)
         for emitter in (viewer.layers.events.inserted, viewer.layers.events.removed):
             self.links.connect(emitter, self.refresh)
         self.refresh()
 
     def layers(self) -> list:
-        return layers_of_kind(self.viewer, self.kind, self.min_ndim)
+        layers = layers_of_kind(self.viewer, self.kind, self.min_ndim)
+        return layers if self.where is None else [ly for ly in layers if self.where(ly)]
+
+    def default(self, layers: list) -> str | None:
+        """The rule's layer among ``layers`` (None: no rule, or no candidate)."""
+        if (self.optional and self.default_none) or not self._rule:
+            return None
+        if self.default_fn is not None:
+            return self.default_fn(layers)
+        options = dict(self.default_options)
+        if self.selection:
+            options["selected"] = [ly.name for ly in self.viewer.layers.selection]
+        return default_layer(layers, self.tag, **options)
 
     def refresh(self, *_: Any) -> None:
         if not dock_alive(self):
             self.links.detach()
             return
+        old = self.currentText()
         layers = self.layers()
         names = ([NONE] if self.optional else []) + [ly.name for ly in layers]
-        default = None
-        if not self.optional and self._rule:
-            default = default_layer(layers, self.tag, **self.default_options)
+        default = self.default(layers)
+        if default is None and self.optional and not self.default_none:
+            default = NONE
         refill_combo(self, names, default=default)
+        if self.currentText() != old:
+            self.picked.emit(self.currentText())
 
     def set_default(self, tag: Any = _KIND_TAG, **default_options: Any) -> None:
         """Change the default rule (e.g. a loaded model's input tag) and refresh."""
@@ -255,6 +297,7 @@ class DockBase(QWidget):
         self.viewer = napari_viewer
         self.links = Links(self, on_detach=lambda: self.on_detach())
         self.worker = None
+        self._stop: threading.Event | None = None  # set by Cancel: stops a start_call job
         self.run_btn: QPushButton | None = None
         self.cancel_btn: QPushButton | None = None
         self.progress: QProgressBar | None = None
@@ -333,6 +376,8 @@ class DockBase(QWidget):
             if not replace:
                 return None
             self.worker.quit()
+        if gen_func is not iter_call:
+            self._stop_job()  # a replaced api job stops too
         if self.progress is not None:
             self.progress.setRange(0, max(int(total), 1))
             self.progress.setValue(0)
@@ -372,10 +417,26 @@ class DockBase(QWidget):
         worker.start()
         return worker
 
+    def start_call(self, fn: Callable, *args: Any, **kwargs: Any):
+        """:meth:`start` for a :mod:`napari_plaque.api` function (one that takes the CLI's
+        ``progress`` callback): it runs as the command runs (the dock's rows are the CLI's);
+        each step it reports advances the bar; Cancel stops it at its next step."""
+        if self.worker is not None and not kwargs.get("replace"):
+            return None
+        self._stop_job()
+        self._stop = stop = threading.Event()
+        return self.start(iter_call, fn, *args, stop=stop, **kwargs)
+
+    def _stop_job(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+
     def cancel(self) -> None:
         """Stop the running job at its next step; nothing it would have made is kept."""
         if self.worker is not None:
             self._set_status("cancelling…")
+            self._stop_job()
             self.worker.quit()
 
     def _set_status(self, text: str) -> None:
@@ -403,6 +464,7 @@ class DockBase(QWidget):
         """Undo what :attr:`links` cannot (key bindings...); runs once, on close or deletion."""
 
     def detach(self) -> None:
+        self._stop_job()
         if self.worker is not None:
             with contextlib.suppress(RuntimeError):
                 self.worker.quit()

@@ -47,3 +47,61 @@ def start_worker(
     if start:
         worker.start()
     return worker
+
+
+class Cancelled(Exception):
+    """Raised inside an api function's progress callback once its job was cancelled."""
+
+
+_DONE = object()
+
+
+def iter_call(
+    fn: Callable[..., Any], *args: Any, stop: Any = None, tick_s: float = 0.05, **kwargs: Any
+) -> Generator[int, None, Any]:
+    """An api function as a step generator (for :func:`start_worker`): ``fn(*args,
+    progress=..., **kwargs)`` runs in a thread of its own, each step its ``progress`` callback
+    reports is yielded (a count; also every ``tick_s`` so the worker sees a Cancel), its
+    result returned, its error raised. ``stop`` (a ``threading.Event``): once set, ``fn``'s
+    next step raises :class:`Cancelled` (the callers of ``napari_plaque.api`` pass the CLI's
+    ``progress(desc, total) -> callback`` the same way)."""
+    import queue
+    import threading
+
+    steps: queue.Queue = queue.Queue()
+    out: dict[str, Any] = {}
+
+    def progress(desc: str, total: int | None = None) -> Callable[[Any], None]:
+        def step(_: Any = None) -> None:
+            if stop is not None and stop.is_set():
+                raise Cancelled(desc)
+            steps.put(1)
+
+        return step
+
+    def run() -> None:
+        try:
+            out["value"] = fn(*args, progress=progress, **kwargs)
+        except BaseException as exc:  # handed to the worker thread, raised there
+            out["error"] = exc
+        finally:
+            steps.put(_DONE)
+
+    thread = threading.Thread(target=run, name=f"napari-plaque {getattr(fn, '__name__', '')}",
+                              daemon=True)  # fmt: skip
+    thread.start()
+    done = 0
+    while True:
+        try:
+            item = steps.get(timeout=tick_s)
+        except queue.Empty:
+            yield done
+            continue
+        if item is _DONE:
+            break
+        done += 1
+        yield done
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]

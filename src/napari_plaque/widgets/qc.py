@@ -10,13 +10,11 @@ are docks of their own; the metrics reach the Review dock through the automated 
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
-    QComboBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -36,21 +34,17 @@ from ..layers import (
     default_layer,
     layer_geometry,
 )
-from ..qc import (
-    aline_agreement,
-    disagreement_map,
-    iter_qc_metrics,
-)
+from ..qc import disagreement_map
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
 from ..report import json_safe
-from ._common import fit_scroll_width, fmt_value, refill_combo, scrolling_dock, set_table
+from ._common import fit_scroll_width, fmt_value, scrolling_dock, set_table
+from ._dock import NONE, DockBase, LayerKind
 
 
 def _fmt3(v: Any, nd: int = 3) -> str:
     return fmt_value(v, nd)
 
 
-NONE = "(none)"
 #: words in a labels layer's name that mark a reference (manual) segmentation
 REFERENCE_WORDS = ("ref", "manual", "truth", "gt", "expert", "reader", "annot")
 #: words that mark an anatomy / ROI mask, not a reference for a segmentation's QC
@@ -77,15 +71,6 @@ TABLE_COLUMNS = (
 )
 
 
-def _iter_widget_qc(
-    pred: np.ndarray, ref: np.ndarray, spacing_mm: tuple[float, ...]
-) -> Generator[int, None, tuple[dict[str, Any], np.ndarray]]:
-    """Metrics and the disagreement map, in the worker thread."""
-    result = yield from iter_qc_metrics(pred, ref, spacing_mm)
-    dmap = disagreement_map(pred, ref)
-    return result, dmap
-
-
 ALINE_COLUMNS = (
     ("", None),
     ("accuracy", "accuracy"),
@@ -99,17 +84,27 @@ ALINE_COLUMNS = (
 )
 
 
-def _iter_widget_alines(
-    ref: np.ndarray, pred: np.ndarray
-) -> Generator[int, None, tuple[str, dict[str, Any]]]:
-    """IVUS per-A-line agreement (reference = truth), in the worker thread."""
-    yield 0
-    result = aline_agreement(ref != 0, pred != 0, n_worst=50)
-    yield 1
-    return "alines", result
+#: A-line frames listed by the dock (the CLI lists ``--worst``)
+ALINE_WORST = 50
 
 
-class QCWidget(QWidget):
+def _qc_job(pred: np.ndarray, ref: np.ndarray, spacing_mm, progress=None):
+    """What ``napari-plaque qc`` computes (:func:`napari_plaque.api.qc`, so the dock's table
+    is the CLI's rows) and the disagreement map, in the worker thread."""
+    from .. import api
+
+    res = api.qc(pred, ref, spacing=spacing_mm, progress=progress)
+    return res, disagreement_map(pred, ref)
+
+
+def _aline_job(pred: np.ndarray, ref: np.ndarray, progress=None):
+    """IVUS per-A-line agreement (reference = truth): ``napari-plaque qc --alines``."""
+    from .. import api
+
+    return api.qc(pred, ref, alines=True, worst=ALINE_WORST, progress=progress), None
+
+
+class QCWidget(DockBase):
     """Compare an automated segmentation with a reference over an image; review a cohort.
 
     Parameters
@@ -119,10 +114,8 @@ class QCWidget(QWidget):
     """
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.result: dict[str, Any] | None = None
-        self._worker = None
         self._geometry: tuple[tuple[float, ...], tuple[float, ...]] = ((1.0,) * 3, (0.0,) * 3)
         #: number of trailing viewer dims the compared data spans (3: volumes; 2: A-line maps)
         self._jump_ndim = 3
@@ -137,26 +130,35 @@ class QCWidget(QWidget):
         lay.addWidget(self._build_results_box())
         fit_scroll_width(self.scroll)
 
-        ev = self.viewer.layers.events
-        ev.inserted.connect(self._refresh_layers)
-        ev.removed.connect(self._refresh_layers)
-        self._refresh_layers()
+    @property
+    def _worker(self):  # the running job (DockBase.worker), by its former name
+        return self.worker
 
     # ------------------------------------------------------------------ layout
     def _build_layers_box(self) -> QGroupBox:
         box = QGroupBox("Segmentation QC")
         form = QFormLayout(box)
-        self.image_combo = QComboBox()
-        self.pred_combo = QComboBox()
-        self.ref_combo = QComboBox()
+        # image: the CT on screen (or none); automated: a model's output (tag or name);
+        # reference: another labels layer of the same kind (not an anatomy mask such as
+        # "vessels", unless the automated layer is one too)
+        self.image_combo = self.layer_picker(
+            LayerKind.IMAGE, optional=True, default_none=False, selection=True
+        )
+        labels = {"where": lambda ly: ly.name != DISAGREEMENT_LAYER}
+        self.pred_combo = self.layer_picker(
+            LayerKind.LABELS, **labels, selection=True, prefer_tags=PREDICTION_TAGS,
+            prefer_words=PREDICTION_WORDS, avoid_words=REFERENCE_WORDS,
+        )  # fmt: skip
+        self.ref_combo = self.layer_picker(LayerKind.LABELS, **labels,
+                                           default_fn=self._default_reference)
         form.addRow("image", self.image_combo)
         form.addRow("automated", self.pred_combo)
         form.addRow("reference", self.ref_combo)
         self.run_btn = QPushButton("Compute QC")
-        self.run_btn.clicked.connect(self.compute)
+        self.run_btn.clicked.connect(lambda *_: self.compute())
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
-        self.cancel_btn.clicked.connect(self.cancel)
+        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
         row = QHBoxLayout()
         row.addWidget(self.run_btn)
         row.addWidget(self.cancel_btn)
@@ -179,40 +181,11 @@ class QCWidget(QWidget):
         return box
 
     # ------------------------------------------------------------------ layers
-    def _refresh_layers(self, *_: Any) -> None:
-        try:
-            self._update_layer_combos()
-        except RuntimeError:  # the dock's Qt widgets were deleted while the viewer lives on
-            ev = self.viewer.layers.events
-            ev.inserted.disconnect(self._refresh_layers)
-            ev.removed.disconnect(self._refresh_layers)
-
-    def _update_layer_combos(self) -> None:
-        from napari.layers import Image, Labels
-
-        images = [lay for lay in self.viewer.layers if isinstance(lay, Image)]
-        labels = [
-            lay
-            for lay in self.viewer.layers
-            if isinstance(lay, Labels) and lay.name != DISAGREEMENT_LAYER
-        ]
-        selected = [ly.name for ly in self.viewer.layers.selection]
-        refill_combo(
-            self.image_combo,
-            [NONE, *(ly.name for ly in images)],
-            default=default_layer(images, "ct", selected=selected) or NONE,
-        )
-        names = [ly.name for ly in labels]
-        # automated: a model's output (tag or name); reference: another labels layer of the same
-        # kind (not an anatomy mask such as "vessels", unless the automated layer is one too)
-        auto = default_layer(labels, prefer_tags=PREDICTION_TAGS, prefer_words=PREDICTION_WORDS,
-                             selected=selected, avoid_words=REFERENCE_WORDS)  # fmt: skip
-        refill_combo(self.pred_combo, names, default=auto)
-        auto = self.pred_combo.currentText()
+    def _default_reference(self, labels: list) -> str | None:
+        auto = self.pred_combo.currentText() if hasattr(self, "pred_combo") else ""
         not_ref = tuple(w for w in NOT_REFERENCE_WORDS if w not in auto.lower())
-        ref = default_layer(labels, prefer_words=REFERENCE_WORDS, avoid=(auto,),
-                            avoid_words=not_ref)  # fmt: skip
-        refill_combo(self.ref_combo, names, default=ref)
+        return default_layer(labels, prefer_words=REFERENCE_WORDS, avoid=(auto,),
+                             avoid_words=not_ref)  # fmt: skip
 
     def _layer(self, name: str) -> Any:
         if not name or name == NONE or name not in self.viewer.layers:
@@ -255,33 +228,11 @@ class QCWidget(QWidget):
         on = f" on {image_l.name}" if image_l is not None else ""
         self._source = f"{pred_l.name} vs {ref_l.name}{on}"
         self.status.setText(f"Computing QC of {self._source}…")
-        self.run_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        from ._worker import start_worker
-
         if pred.ndim == 2:
-            func, fargs = _iter_widget_alines, (ref, pred)
+            job, fargs = _aline_job, (pred, ref)
         else:
-            func, fargs = _iter_widget_qc, (pred, ref, scale)
-        self._worker = start_worker(
-            func,
-            *fargs,
-            total=0,
-            desc="QC metrics",
-            on_done=self._on_done,
-            on_error=self._on_error,
-            on_aborted=self._on_aborted,
-            on_finished=self._on_finished,
-        )
-
-    def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
-
-    def _on_finished(self) -> None:
-        self.run_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
-        self._worker = None
+            job, fargs = _qc_job, (pred, ref, scale)
+        self.start_call(job, *fargs, total=0, desc="QC metrics", on_done=self._on_done)
 
     def _on_aborted(self) -> None:
         self.status.setText("QC cancelled.")
@@ -290,10 +241,11 @@ class QCWidget(QWidget):
         self.status.setText(f"QC failed: {exc}")
 
     def _on_done(self, payload: tuple[Any, Any]) -> None:
-        if isinstance(payload[0], str) and payload[0] == "alines":
-            self.show_aline_result(payload[1])
+        res, dmap = payload
+        if dmap is None:
+            self.show_aline_result(res.to_dict())
         else:
-            self.show_result(*payload)
+            self.show_result(res.to_dict(), dmap)
 
     def _publish_metrics(self, metrics: dict[str, Any]) -> None:
         """Put a summary on the automated layer's metadata (the Review dock stores it with a
@@ -333,7 +285,8 @@ class QCWidget(QWidget):
         )
 
     def show_result(self, result: dict[str, Any], dmap: np.ndarray) -> None:
-        """Write the disagreement layer, the table and the worst-slice list."""
+        """Write the disagreement layer, the table and the worst-slice list (``result``: the
+        ``qc --json`` object)."""
         self.result = result
         self._publish_metrics(
             {
@@ -351,8 +304,8 @@ class QCWidget(QWidget):
             )
             item.setData(Qt.ItemDataRole.UserRole, int(w["index"]))
             self.worst_list.addItem(item)
-        n_bad = int(np.count_nonzero(result["per_slice"]["disagree"]))
-        dice = [m["dice"] for m in result["labels"].values()]
+        n_bad = int(result["slices_with_disagreement"])
+        dice = [np.nan if m["dice"] is None else m["dice"] for m in result["labels"].values()]
         self.status.setText(
             f"{self._prefix()}{len(dice)} label(s), "
             f"mean Dice {np.mean(dice) if dice else float('nan'):.3f}; "
@@ -388,9 +341,9 @@ class QCWidget(QWidget):
                 },
             )
 
-    def _fill_table(self, labels: dict[int, dict[str, Any]]) -> None:
+    def _fill_table(self, labels: dict[str, dict[str, Any]]) -> None:
         """One row per metric, one column per label (narrow docks show every value)."""
-        items = sorted(labels.items())
+        items = sorted(labels.items(), key=lambda kv: int(kv[0]))
         rows = []
         for name, key in TABLE_COLUMNS[1:]:
             row = [name]
