@@ -30,6 +30,7 @@ import numpy as np
 # the header vocabulary has one home, next to the reader that keeps those words of a description
 from ..io.dicom_series import CARDIAC_WORDS as _CARDIAC_WORDS
 from ..io.dicom_series import OTHER_WORDS as _OTHER_WORDS
+from ..io.errors import NapariPlaqueError
 
 #: the reference protocol and the tolerances of the checks (read by the checks, the CLI and docs)
 PROTOCOL_DEFAULTS: dict[str, float] = {
@@ -61,7 +62,7 @@ KV_MODES: tuple[str, ...] = ("fixed", "adjusted")
 #: refusals the user may turn into flags (``--accept CODE``)
 ACCEPTABLE: tuple[str, ...] = ("anatomy", "slice_gap")
 
-class ProtocolError(ValueError):
+class ProtocolError(NapariPlaqueError):
     """A study refused by a protocol check; the message names the file and the check."""
 
 

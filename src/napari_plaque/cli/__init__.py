@@ -12,6 +12,7 @@ import os
 import sys
 
 from .. import __version__
+from ..io.errors import NapariPlaqueError
 
 #: modules under napari_plaque.cli that contribute subcommands, in --help order
 SUBCOMMAND_MODULES = (
@@ -112,8 +113,10 @@ def _use_formatter(parser: argparse.ArgumentParser) -> None:
                 _use_formatter(child)
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as ``napari-plaque: error: ...`` with exit code 2."""
+class CLIError(NapariPlaqueError):
+    """A user-facing error of a command's arguments or inputs: printed as
+    ``napari-plaque: error: ...`` with exit code 2 (like every :class:`NapariPlaqueError`)."""
+
 
 
 def build_parser(modules: tuple[str, ...] | None = None) -> argparse.ArgumentParser:
@@ -129,6 +132,12 @@ def build_parser(modules: tuple[str, ...] | None = None) -> argparse.ArgumentPar
         action="store_true",
         help="leave file paths out of JSON/CSV reports (each becomes a salted hash "
         "<path:...>; paths often hold patient names). Put it before the COMMAND",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, show the full Python traceback instead of the one-line message "
+        "(for a bug report). Put it before the COMMAND",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -185,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = parser_for(argv)
     args, extra = parser.parse_known_args(argv)
+    if "--debug" in extra:  # also accepted after the COMMAND (where the hint sends users)
+        extra.remove("--debug")
+        args.debug = True
     if extra:  # argparse leaves these to the top-level parser: report them on the command's
         command_parser(parser, argv).error(f"unrecognized arguments: {' '.join(extra)}")
     from ..io.anon import PATHS_ENV
@@ -201,22 +213,41 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[PATHS_ENV] = saved_env
 
 
+#: printed after the message of an error that is not a known user-facing one
+DEBUG_HINT = "napari-plaque: run with --debug for the traceback (napari-plaque --debug COMMAND ...)"
+
+
+def _error(exc: BaseException, hint: bool = False) -> int:
+    print(f"napari-plaque: error: {exc}", file=sys.stderr)
+    if hint:
+        print(DEBUG_HINT, file=sys.stderr)
+    return 2
+
+
 def _run(args: argparse.Namespace) -> int:
+    """Run the command; errors become a message on stderr and exit code 2.
+
+    :class:`NapariPlaqueError` (bad input or request: the message names the file and the
+    problem) and :class:`OSError` give the one-line message. Any other ``ValueError`` may be a
+    programming error: its message is printed with a hint to rerun with ``--debug``, which
+    re-raises every error with its traceback."""
     try:
         rc = args.func(args)
-    except (CLIError, ValueError, OSError) as exc:
-        # ReaderError/FormatError are ValueErrors whose message names the file and the problem
-        print(f"napari-plaque: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:  # an optional dependency (onnx, torch, ...) is not installed
-        print(f"napari-plaque: error: {exc}", file=sys.stderr)
-        return 2
-    except MemoryError:
-        print("napari-plaque: error: not enough memory for this input", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("napari-plaque: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        if isinstance(exc, (NapariPlaqueError, OSError)):
+            return _error(exc)
+        if isinstance(exc, ValueError):  # not a known user-facing error: maybe a bug
+            return _error(exc, hint=True)
+        if isinstance(exc, ImportError):  # an optional dependency (onnx, torch...) is missing
+            return _error(exc)
+        if isinstance(exc, MemoryError):
+            return _error("not enough memory for this input")
+        raise
     return int(rc or 0)
 
 

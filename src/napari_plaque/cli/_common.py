@@ -29,12 +29,12 @@ def print_json(obj: Any) -> None:
 
 def load_mask(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Load a label mask from ``.npy`` or NIfTI, in the reader's axis order; check its shape."""
-    from ..io import read_labels
+    from ..io import ReaderError, read_labels
 
     arr = read_labels(path)
     if shape is not None and tuple(arr.shape) != tuple(shape):
-        raise ValueError(
-            f"{path}: mask shape {tuple(arr.shape)} does not match the image shape {tuple(shape)}"
+        raise ReaderError(
+            path, f"mask shape {tuple(arr.shape)} does not match the image shape {tuple(shape)}"
         )
     return arr
 
@@ -97,10 +97,12 @@ def check_frame_range(text: str | None, n_frames: int, source: object) -> None:
     would otherwise be clipped silently: ``0:500`` on 80 frames scored as ``0:80``)."""
     if not text:
         return
+    from . import CLIError
+
     a, b = text.split(":", 1)
     for v in (a, b):
         if v.strip() and not -n_frames <= int(v) <= n_frames:
-            raise ValueError(
+            raise CLIError(
                 f"{source}: --frames {text} is outside the pullback, which has {n_frames} "
                 f"frames (0:{n_frames} is all of them)"
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..io.errors import FormatError, ReaderError
 from ._common import print_json
 
 
@@ -61,11 +62,12 @@ def describe(path: str | Path) -> dict:
 
         why = image_size_problem(p)  # an image that must not be decoded says so
         if why:
-            raise ValueError(f"{p}: {why}")
+            raise ReaderError(p, why)
     if fmt is None and p.exists():
-        raise ValueError(
-            f"{p}: not a file napari-plaque reads (not DICOM, NIfTI, an image, a frame folder "
-            "or one of napari-plaque's own files)"
+        raise ReaderError(
+            p,
+            "not a file napari-plaque reads (not DICOM, NIfTI, an image, a frame folder "
+            "or one of napari-plaque's own files)",
         )
     if fmt is Format.NIFTI:
         v = read_nifti(p)
@@ -186,11 +188,11 @@ def _read_json(p: Path):
     import json
 
     if p.stat().st_size > MAX_INFO_JSON_BYTES:
-        raise ValueError(f"{p}: a JSON file too large for any napari-plaque file")
+        raise FormatError(p, "a JSON file too large for any napari-plaque file")
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f"{p}: not a readable JSON file ({type(exc).__name__})") from None
+        raise FormatError(p, f"not a readable JSON file ({type(exc).__name__})") from None
 
 
 def _own_json(p: Path, doc) -> dict:
@@ -198,8 +200,8 @@ def _own_json(p: Path, doc) -> dict:
     if isinstance(doc, dict) and isinstance(doc.get("format"), str):
         kind = own_formats().get(doc["format"])
         if kind is None:
-            raise ValueError(
-                f"{p}: a JSON file of format {doc['format']!r}, which napari-plaque does not know"
+            raise FormatError(
+                p, f"a JSON file of format {doc['format']!r}, which napari-plaque does not know"
             )
         return {**out, "kind": kind, "format": doc["format"], "version": doc.get("version"),
                 **_summary(doc)}
@@ -221,7 +223,7 @@ def _own_json(p: Path, doc) -> dict:
                 for v in items
             ],
         }
-    raise ValueError(f"{p}: a JSON file that is not one of napari-plaque's (no 'format' field)")
+    raise FormatError(p, "a JSON file that is not one of napari-plaque's (no 'format' field)")
 
 
 def _own_model(p: Path) -> dict:

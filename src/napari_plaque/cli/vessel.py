@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from . import CLIError
+
 
 def _fmt(v: Any) -> str:
     return ", ".join(str(x) for x in v) if isinstance(v, (tuple, list)) else str(v)
@@ -134,7 +136,7 @@ def _cmd_vessel(args: argparse.Namespace) -> int:
     studies = studies_from_args(args, args.path, expand_folders=False)
     if not is_cohort(args, len(studies)) and not args.table:
         if not args.centreline:
-            raise ValueError("vessel needs --centreline (or a --manifest centreline column)")
+            raise CLIError("vessel needs --centreline (or a --manifest centreline column)")
         args.path = str(studies[0].path)
         return _vessel_single(args)
     for st in studies:  # --centreline for a cohort: a folder with <study>.json / .csv
@@ -158,7 +160,7 @@ def _vessel_task(study, params: dict):
     given = study.input_path("centreline")
     centreline = str(given) if given is not None else None
     if not centreline:
-        raise ValueError(f"{study.path}: no centreline (--centreline folder or manifest column)")
+        raise CLIError(f"{study.path}: no centreline (--centreline folder or manifest column)")
     opts["ranges"] = parse_ranges(params.get("ranges"))
     for key, suffix in _COHORT_OUTPUTS.items():  # never replaces a file unless --overwrite
         if opts.get(key):
