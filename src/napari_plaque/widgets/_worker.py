@@ -64,9 +64,14 @@ def iter_call(
     reports is yielded (a count; also every ``tick_s`` so the worker sees a Cancel), its
     result returned, its error raised. ``stop`` (a ``threading.Event``): once set, ``fn``'s
     next step raises :class:`Cancelled` (the callers of ``napari_plaque.api`` pass the CLI's
-    ``progress(desc, total) -> callback`` the same way)."""
+    ``progress(desc, total) -> callback`` the same way). A function without a ``progress``
+    parameter runs whole: a Cancel then drops its result (nothing reaches the viewer)."""
+    import inspect
     import queue
     import threading
+
+    if "progress" in inspect.signature(fn).parameters:
+        kwargs = {**kwargs, "progress": None}  # set below
 
     steps: queue.Queue = queue.Queue()
     out: dict[str, Any] = {}
@@ -79,9 +84,12 @@ def iter_call(
 
         return step
 
+    if "progress" in kwargs:
+        kwargs["progress"] = progress
+
     def run() -> None:
         try:
-            out["value"] = fn(*args, progress=progress, **kwargs)
+            out["value"] = fn(*args, **kwargs)
         except BaseException as exc:  # handed to the worker thread, raised there
             out["error"] = exc
         finally:

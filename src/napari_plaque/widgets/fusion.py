@@ -32,7 +32,8 @@ from qtpy.QtWidgets import (
 
 from ..fusion.mapping import DEFAULTS, DIRECTIONS
 from ..fusion.model import FusionSession
-from ._common import fit_scroll_width, refill_combo, scrolling_dock
+from ._common import fit_scroll_width, scrolling_dock
+from ._dock import DockBase, LayerKind
 from ._fusion_views import FusionViews, cross_section_fn
 from ._table import RowTableModel, RowTableView
 
@@ -54,12 +55,28 @@ def _num(v: Any, fmt: str = ".0f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-class FusionWidget(QWidget):
+def _vessel_job(ct, centreline):
+    """The vessel analysis ``napari-plaque vessel`` runs, on the dock's CT and centreline (at
+    the centreline's own step: the contours are drawn at its samples)."""
+    from .. import api
+
+    return api.vessel(ct, centreline, step_mm=centreline.step_mm)
+
+
+def _not_tagged(other: str):
+    """A 3D image layer that is not tagged as the ``other`` kind (``ct`` / ``ivus``)."""
+
+    def where(layer) -> bool:
+        return layer.ndim == 3 and (layer.metadata or {}).get("napari_plaque") != other
+
+    return where
+
+
+class FusionWidget(DockBase):
     """Linked IVUS frame <-> CT cross-section, landmarks and the joined lesion table."""
 
-    def __init__(self, napari_viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(napari_viewer, parent)
         self.session = FusionSession()
         self.views = FusionViews(napari_viewer)
         self.centreline = None
@@ -68,10 +85,14 @@ class FusionWidget(QWidget):
         self._busy = False
         self._ct_hidden = False
         self.vessel_result = None  # the vessel analysis run here (its contours are drawn)
-        self._worker = None
+        self._analysed = None  # the centreline it was run on
         self._build()
         self._connect()
-        self._refresh_layers()
+        # the layers the pickers chose on opening
+        for combo, handler in ((self.ct_combo, self._on_ct_layer),
+                               (self.ivus_combo, self._on_ivus_layer)):  # fmt: skip
+            if combo.currentText():
+                handler(combo.currentText())
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -80,15 +101,23 @@ class FusionWidget(QWidget):
         lay = QVBoxLayout(inner)
         src = QGroupBox("Inputs")
         form = QFormLayout(src)
-        self.ct_combo, self.ivus_combo = QComboBox(), QComboBox()
+        # the layer of each kind on screen (or selected), not the first added; an image tagged
+        # as the other kind is never offered
+        self.ct_combo = self.layer_picker(LayerKind.IMAGE, where=_not_tagged("ivus"),
+                                          selection=True)  # fmt: skip
+        self.ivus_combo = self.layer_picker(LayerKind.PULLBACK, where=_not_tagged("ct"),
+                                            selection=True)  # fmt: skip
         form.addRow("CT", self.ct_combo)
         form.addRow("IVUS", self.ivus_combo)
         self.centreline_btn = QPushButton("Centreline...")
-        self.analyse_btn = QPushButton("Analyse vessel")
+        self.analyse_btn = self.run_btn = QPushButton("Analyse vessel")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
         self.lesions_btn = QPushButton("Lesions JSON...")
         self.arcs_btn = QPushButton("Arcs...")
         row = QHBoxLayout()
-        for b in (self.centreline_btn, self.analyse_btn, self.lesions_btn, self.arcs_btn):
+        for b in (self.centreline_btn, self.analyse_btn, self.cancel_btn, self.lesions_btn,
+                  self.arcs_btn):  # fmt: skip
             row.addWidget(b)
         form.addRow(row)
         lay.addWidget(src)
@@ -157,11 +186,12 @@ class FusionWidget(QWidget):
         s.landmarks_changed.connect(self._show_landmarks)
         s.mapping_changed.connect(self._show_mapping)
         s.message.connect(lambda text: self.status.setText(text))
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self.viewer.dims.events.current_step.connect(self._on_dims)
-        self.ivus_combo.currentTextChanged.connect(self._on_ivus_layer)
-        self.ct_combo.currentTextChanged.connect(self._on_ct_layer)
+        self.links.connect(self.viewer.dims.events.current_step, self._on_dims)
+        # a user's choice, or the list changing under the picker (a layer added or removed)
+        for combo, handler in ((self.ivus_combo, self._on_ivus_layer),
+                               (self.ct_combo, self._on_ct_layer)):  # fmt: skip
+            combo.currentTextChanged.connect(handler)
+            combo.picked.connect(handler)
         self.frame_spin.valueChanged.connect(self._on_frame_spin)
         self.s_spin.valueChanged.connect(self._on_s_spin)
         self.add_lm_btn.clicked.connect(lambda: self.session.add_landmark())
@@ -174,7 +204,8 @@ class FusionWidget(QWidget):
         self.centreline_btn.clicked.connect(lambda: self._ask(self.load_centreline, "*.json"))
         self.lesions_btn.clicked.connect(lambda: self._ask(self.load_vessel_json, "*.json"))
         self.arcs_btn.clicked.connect(lambda: self._ask(self.load_arcs, "*.json"))
-        self.analyse_btn.clicked.connect(self.analyse_vessel)
+        self.analyse_btn.clicked.connect(lambda *_: self.analyse_vessel())
+        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
         self.export_btn.clicked.connect(self._export)
 
     def _ask(self, fn, pattern: str) -> None:
@@ -186,32 +217,6 @@ class FusionWidget(QWidget):
                 self.status.setText(str(exc))
 
     # -- layers ----------------------------------------------------------------------------------
-    def _image_layers(self, kind: str) -> list:
-        out = []
-        for ly in self.viewer.layers:
-            if ly.__class__.__name__ != "Image" or ly.ndim != 3:
-                continue
-            tag = (ly.metadata or {}).get("napari_plaque")
-            if tag == kind or tag not in ("ct", "ivus"):
-                out.append(ly)
-        return out
-
-    def _refresh_layers(self, *_: Any) -> None:
-        from ..layers import default_layer
-
-        selected = [ly.name for ly in self.viewer.layers.selection]
-        for combo, kind, handler in (
-            (self.ct_combo, "ct", self._on_ct_layer),
-            (self.ivus_combo, "ivus", self._on_ivus_layer),
-        ):
-            old = combo.currentText()
-            layers = self._image_layers(kind)
-            # the one rule: the layer of this kind on screen (or selected), not the first added
-            refill_combo(combo, [ly.name for ly in layers],
-                         default=default_layer(layers, kind, selected=selected))  # fmt: skip
-            if combo.currentText() != old:  # refill_combo emits nothing
-                handler(combo.currentText())
-
     def _on_ct_layer(self, name: str) -> None:
         from ..layers import volume_from_layer
 
@@ -263,32 +268,26 @@ class FusionWidget(QWidget):
         self.status.setText(f"{len(lesions)} CT lesion(s) over {length_mm:.1f} mm")
 
     def analyse_vessel(self) -> None:
-        """Run the vessel analysis on the CT and centreline (worker with progress)."""
-        from ..ccta.vessel import iter_analyze_vessel
-        from ._worker import start_worker
-
+        """Run the vessel analysis on the CT and centreline (``napari-plaque vessel``, in a
+        worker; Cancel drops its result)."""
         if self.ct is None or self.centreline is None:
             self.status.setText("choose a CT layer and load its centreline first")
             return
 
-        ct_name = self.ct_combo.currentText()
+        ct_name, centreline = self.ct_combo.currentText(), self.centreline
 
         def done(res) -> None:
-            self.vessel_result = res
+            self.vessel_result, self._analysed = res.analysis, centreline
             d = res.to_dict()
             self.set_vessel_result(float(d["length_mm"]), d["lesions"])
             self.status.setText(f"{self.status.text()} (vessel analysis of {ct_name})")
 
         self.status.setText("analysing the vessel...")
-        self._worker = start_worker(
-            iter_analyze_vessel,
-            self.ct,
-            self.centreline,
-            total=6,
-            desc="vessel analysis",
-            on_done=done,
-            on_error=lambda exc: self.status.setText(f"vessel analysis failed: {exc}"),
-        )
+        self.start_call(_vessel_job, self.ct, centreline, total=0, desc="vessel analysis",
+                        on_done=done)  # fmt: skip
+
+    def _on_error(self, exc: Exception) -> None:
+        self.status.setText(f"vessel analysis failed: {exc}")
 
     def _on_options(self, *_: Any) -> None:
         self.session.set_option(
@@ -366,7 +365,7 @@ class FusionWidget(QWidget):
         from ._fusion_views import contour_offsets
 
         res = self.vessel_result
-        if res is None or getattr(res, "centreline", None) is not self.centreline:
+        if res is None or self._analysed is not self.centreline:
             return []
         cs = res.contours
         i = self.centreline.index_at(self.session.s_mm)

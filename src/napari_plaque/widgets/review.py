@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..qc.review import FLAGS, ReviewSession
+from ._dock import DockBase, LayerKind, layers_of_kind
 
 
 def latest_qc_metrics(viewer) -> dict[str, Any] | None:
@@ -34,12 +35,11 @@ def latest_qc_metrics(viewer) -> dict[str, Any] | None:
     return None
 
 
-class ReviewWidget(QWidget):
+class ReviewWidget(DockBase):
     """Flag cases as accept / reject / fix in a review file (restored when reopened)."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.session = ReviewSession()
         lay = QVBoxLayout(self)
         form = QFormLayout()
@@ -73,7 +73,7 @@ class ReviewWidget(QWidget):
         lay.addWidget(self.flag_label)
         lay.addStretch(1)
         self.session.changed.connect(self._show)
-        self.viewer.layers.events.inserted.connect(self._default_case)
+        self.links.connect(self.viewer.layers.events.inserted, self._default_case)
         self._default_case()
 
     @property
@@ -81,15 +81,10 @@ class ReviewWidget(QWidget):
         return self.session.file
 
     def _default_case(self, *_: Any) -> None:
-        try:
-            if self.case_edit.text():
-                return
-        except RuntimeError:  # the dock was deleted while the viewer lives on
-            self.viewer.layers.events.inserted.disconnect(self._default_case)
+        """The first image layer's name, until a case id is typed."""
+        if self.case_edit.text():
             return
-        from napari.layers import Image
-
-        images = [ly for ly in self.viewer.layers if isinstance(ly, Image)]
+        images = layers_of_kind(self.viewer, LayerKind.IMAGE)
         if images:
             self.case_edit.setText(images[0].name)
 

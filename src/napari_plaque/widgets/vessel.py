@@ -32,11 +32,27 @@ from qtpy.QtWidgets import (
 from ..ccta.centreline import CENTRELINE_DEFAULTS, Centreline
 from ..ccta.vessel import ANALYZE_STEPS
 from ..ccta.vessel_session import VESSEL_CHOICES, VesselSession, iter_vessel_job
-from ..layers import default_layer, volume_from_layer
+from ..layers import volume_from_layer
 from ._common import fit_scroll_width, refill_combo, scrolling_dock
+from ._dock import DockBase, LayerKind
 from ._table import RowTableModel, RowTableView
 from ._vessel_views import VesselViews
-from ._worker import start_worker
+
+#: the dock's own layers, never offered as its inputs
+_OWN_POINTS = (" centreline", " section")
+_OWN_LABELS = " plaque ROI"
+
+
+def _ct_candidate(layer) -> bool:
+    return layer.ndim == 3 and not layer.rgb
+
+
+def _centreline_source(layer) -> bool:
+    """Points a user placed, or a lumen / vessel label map (not this dock's own layers)."""
+    import napari.layers
+
+    own = _OWN_POINTS if isinstance(layer, napari.layers.Points) else (_OWN_LABELS,)
+    return not layer.name.endswith(own)
 
 
 def _f(nd: int):
@@ -58,14 +74,12 @@ TABLE_FIELDS = (
 )  # fmt: skip
 
 
-class VesselAnalysisWidget(QWidget):
+class VesselAnalysisWidget(DockBase):
     """The "Vessel analysis" dock (see the module docstring)."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.session = VesselSession()
-        self.worker = None
         self._loaded: Centreline | None = None
         self._ct_layer_name: str | None = None
         # everything scrolls inside the dock: its minimum height stays small, so it fits a
@@ -73,8 +87,9 @@ class VesselAnalysisWidget(QWidget):
         self.scroll, inner = scrolling_dock(self, 360)
         lay = QVBoxLayout(inner)
         form = QFormLayout()
-        self.ct_combo = QComboBox()
-        self.points_combo = QComboBox()
+        self.ct_combo = self.layer_picker(LayerKind.IMAGE, where=_ct_candidate, selection=True)
+        # a lumen / vessel label map (e.g. a model's output) gives the centreline by skeleton
+        self.points_combo = self.layer_picker(LayerKind.CENTRELINE, where=_centreline_source)
         self.name_combo = QComboBox()
         self.name_combo.setEditable(True)
         self.name_combo.addItems(list(VESSEL_CHOICES))
@@ -90,7 +105,7 @@ class VesselAnalysisWidget(QWidget):
         form.addRow("step", self.step)
         lay.addLayout(form)
         row = QHBoxLayout()
-        self.compute_btn = QPushButton("Compute")
+        self.compute_btn = self.run_btn = QPushButton("Compute")
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
         self.load_btn = QPushButton("Load centreline…")
@@ -138,8 +153,8 @@ class VesselAnalysisWidget(QWidget):
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
 
-        self.compute_btn.clicked.connect(self.compute)
-        self.cancel_btn.clicked.connect(self.cancel)
+        self.compute_btn.clicked.connect(lambda *_: self.compute())
+        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
         self.load_btn.clicked.connect(lambda: self.load_centreline())
         self.save_btn.clicked.connect(lambda: self.save_centreline())
         self.undo_btn.clicked.connect(self.session.undo)
@@ -153,29 +168,10 @@ class VesselAnalysisWidget(QWidget):
         self.session.vessels_changed.connect(self._on_vessels)
         self.session.result_changed.connect(self._on_result)
         self.session.section_changed.connect(self._on_section)
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._refresh_layers()
         self._update_buttons()
         fit_scroll_width(self.scroll)
 
     # ---- layers
-    def _refresh_layers(self, event=None) -> None:
-        import napari.layers
-
-        img_layers = [ly for ly in self.viewer.layers
-                      if isinstance(ly, napari.layers.Image) and ly.ndim == 3 and not ly.rgb]
-        imgs = [ly.name for ly in img_layers]
-        pts = [ly.name for ly in self.viewer.layers if isinstance(ly, napari.layers.Points)
-               and not ly.name.endswith((" centreline", " section"))]
-        # a lumen / vessel label map (e.g. a model's output) gives the centreline by skeleton
-        pts += [ly.name for ly in self.viewer.layers if isinstance(ly, napari.layers.Labels)
-                and ly.ndim == 3 and not ly.name.endswith(" plaque ROI")]
-        selected = [ly.name for ly in self.viewer.layers.selection]
-        refill_combo(self.ct_combo, imgs, 0,
-                     default=default_layer(img_layers, "ct", selected=selected))  # fmt: skip
-        refill_combo(self.points_combo, pts, 0)
-
     def _ct(self):
         name = self.ct_combo.currentText()
         if name not in self.viewer.layers:
@@ -213,26 +209,16 @@ class VesselAnalysisWidget(QWidget):
         except ValueError as exc:
             self.status.setText(f"⚠ {exc}")
             return
-        self.compute_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
         self.status.setText(f"computing {name}…")
-        self.worker = start_worker(
+        self.start(
             iter_vessel_job, ct, name, points_mm=pts, centreline=cl, labels=labels,
             step_mm=float(self.step.value()),
             total=ANALYZE_STEPS + (0 if pts is None else max(len(pts) - 1, 1) + 1),
-            desc=f"vessel {name}", on_done=self._on_done, on_error=self._on_error,
-            on_aborted=lambda: self.status.setText("cancelled: nothing changed"),
-            on_finished=self._on_finished,
+            desc=f"vessel {name}", on_done=self._on_done,
         )
 
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.quit()
-
-    def _on_finished(self) -> None:
-        self.compute_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
-        self.worker = None
+    def _on_aborted(self) -> None:
+        self.status.setText("cancelled: nothing changed")
 
     def _on_error(self, exc: Exception) -> None:
         self.status.setText(f"⚠ {exc}")
