@@ -67,6 +67,7 @@ from ..ivus.readers import (
     reader_slug,
 )
 from ..ivus.render import arc_map, wedge_mask
+from ..ivus.session import SESSION_FORMAT, load_session, save_session, session_path
 from ..layers import default_layer, layer_tag, pullback_from_layer
 from ._common import refill_combo
 from ._ivus_controls import ERROR_STYLE, AnnotatorControls, ReadersPanel
@@ -78,6 +79,7 @@ __all__ = [
     "ARCS_LAYER",
     "PRED_LAYER",
     "PREVIEW_LAYER",
+    "SESSION_FORMAT",
     "ArcAnnotatorWidget",
     "autosave_path",
     "is_pullback_layer",
@@ -88,8 +90,6 @@ __all__ = [
 VIEWS_DELAY_MS = 120
 #: where the reader's name is remembered (QSettings organisation, application, key)
 SETTINGS = ("napari-plaque", "ivus-annotator", "reader")
-SESSION_FORMAT = "napari-plaque/arc-session"
-SESSION_VERSION = 1
 
 
 def remembered_reader() -> str:
@@ -113,13 +113,6 @@ def is_pullback_layer(layer: Any) -> bool:
         and not layer.rgb
         and layer_tag(layer) in ("ivus", None)
     )
-
-
-def session_path(source: str | Path, reader: str = "") -> Path:
-    """The annotation loop's session file of a pullback file (per reader)."""
-    p = Path(source)
-    tail = f".{reader_slug(reader)}" if reader else ""
-    return p.with_name(f"{p.name}.arcs-session{tail}.json")
 
 
 class Section(QWidget):
@@ -681,16 +674,9 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         path = self._session_file()
         if path is None or self.loop is None:
             return
-        from ..io.atomic import atomic_write_json
-
-        doc = {
-            "format": SESSION_FORMAT,
-            "version": SESSION_VERSION,
-            "reader": self.reader,
-            "loop": self.loop.to_json(),
-        }
         try:
-            atomic_write_json(path, doc)
+            save_session(path, self.loop.to_json(), self.reader, self._uid,
+                         self.pullback.n_frames)  # fmt: skip
         except OSError as exc:
             self.loop_panel.show_error(f"session not saved ({exc}): the pool is kept in memory")
 
@@ -699,11 +685,9 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         if path is None or not path.exists() or self.loop is None:
             self._on_pool_changed()
             return
-        from ..io.versioned import read_versioned_json
-
         try:
-            doc = read_versioned_json(path, SESSION_FORMAT, SESSION_VERSION, "session")
-            warnings = self.loop.from_json(doc["loop"])
+            sess = load_session(path, self._uid, self.pullback.n_frames)
+            warnings = self.loop.from_json(sess.loop)
         except (FormatError, ValueError, KeyError, TypeError) as exc:
             self.loop_panel.show_error(f"session not restored: {exc}")
             return
