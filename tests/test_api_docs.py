@@ -30,3 +30,19 @@ def test_every_api_function_has_an_example():
     code = "\n".join(_blocks())
     missing = [n for n in api.FUNCTIONS if f"api.{n}(" not in code]
     assert not missing, f"docs/api.md has no example of {missing}"
+
+
+def test_every_api_function_is_in_the_table_with_its_command():
+    """The table of docs/api.md lists every function (``| `name(...)` | `command` |``)."""
+    from napari_plaque import api
+
+    text = DOC.read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)\(.*?\)` \| `([\w -]+)` \|", text, re.M))
+    missing = sorted(set(api.FUNCTIONS) - set(rows))
+    assert not missing, f"docs/api.md's table has no row for {missing}"
+    unknown = sorted(set(rows) - set(api.FUNCTIONS))
+    assert not unknown, f"docs/api.md's table lists {unknown}, which api.FUNCTIONS lacks"
+    for name, cmd in rows.items():  # the command column names the function's command
+        res_cls = getattr(api, name).__annotations__["return"]
+        assert isinstance(res_cls, str) and res_cls.endswith("Result"), name
+        assert cmd.replace(" ", "_").replace("-", "_") in (name, "arcs_interpolate"), (name, cmd)

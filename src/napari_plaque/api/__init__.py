@@ -44,12 +44,15 @@ FUNCTIONS: dict[str, str] = {
     "qc": "quality",
     "agreement": "quality",
     "ics": "ivus",
+    "ivus_vessel": "ivus",
     "readers": "ivus",
     "export_alines": "ivus",
     "train_svm": "ivus",
     "predict_arcs": "ivus",
     "propose_frames": "ivus",
     "interpolate_arcs": "ivus",
+    "info": "files",
+    "samples": "synthetic",
 }
 
 __all__ = ["FUNCTIONS", "Result", "options_from", "options_of", "study_options"]

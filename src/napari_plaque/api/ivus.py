@@ -12,9 +12,11 @@ from typing import Any
 from ..ivus.active import ACTIVE_DEFAULTS
 from ..ivus.annotator import DEFAULT_N_ALINES
 from ..ivus.arcs import CENTER_MODES
+from ..ivus.borders import BORDER_DEFAULTS
 from ..ivus.dataset import export_training_set
 from ..ivus.keyframes import DEFAULT_MAX_GAP
 from ..ivus.svm import train_svm as _core_train_svm
+from ..ivus.vessel_measure import MEASURE_DEFAULTS
 from ._inputs import pullback as _pullback
 from ._result import Result
 
@@ -567,3 +569,116 @@ def _readers_several(manifest, cls, n_alines, frames) -> ReadersResult:
 
 
 __all__ += ["ReadersResult", "readers", "readers_manifest"]
+
+
+# ------------------------------------------------------------------------------- ivus-vessel
+#: the border-detection options of ``ivus-vessel`` (``--n-alines`` ...), as the CLI names them
+BORDER_OPTIONS = ("n_alines", "depth_samples", "catheter_mm", "min_wall_mm", "frame_window")
+
+
+@dataclass
+class IvusVesselResult(Result):
+    """``to_dict()``: the ``ivus-vessel --json`` report (``frames``, ``summary``, ``gating``,
+    ``n_frames``, ``mm_per_frame``, ``assumed``, ``notes``); ``to_rows()``: its cohort row (the
+    summary's numbers; ``--csv`` writes :attr:`frames`). ``borders``: the lumen / EEM borders."""
+
+    command = "ivus-vessel"
+    borders: Any = None
+
+    @property
+    def frames(self) -> list[dict[str, Any]]:
+        """The per-frame table (``--csv``)."""
+        return self.data["frames"]
+
+
+def _ivus_vessel_row(report: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        "n_frames": report["n_frames"],
+        "mm_per_frame": report["mm_per_frame"],
+        "gated": bool(report.get("gating")),
+        "assumed": report["assumed"],
+    }
+    row.update((k, v) for k, v in report["summary"].items() if not isinstance(v, (list, dict)))
+    row["n_burden_segments"] = len(report["summary"].get("burden_segments") or [])
+    return row
+
+
+def ivus_vessel(
+    pullback: Any,
+    *,
+    pixel_mm: float | None = None,
+    frame_rate: float | None = None,
+    pullback_mm_s: float | None = None,
+    gated: bool = False,
+    burden_threshold: float = MEASURE_DEFAULTS["burden_threshold_pct"],
+    no_mask: bool = False,
+    contours_in: str | Path | None = None,
+    contours_out: str | Path | None = None,
+    csv: str | Path | None = None,
+    save_borders: bool = False,
+    n_alines: int = BORDER_DEFAULTS["n_alines"],
+    depth_samples: int = BORDER_DEFAULTS["depth_samples"],
+    catheter_mm: float = BORDER_DEFAULTS["catheter_mm"],
+    min_wall_mm: float = BORDER_DEFAULTS["min_wall_mm"],
+    frame_window: int = BORDER_DEFAULTS["frame_window"],
+    progress: Any = None,
+) -> IvusVesselResult:
+    """Lumen / EEM borders of every frame of a pullback (a path, read with the ``pixel_mm`` /
+    ``frame_rate`` / ``pullback_mm_s`` overrides, or a :class:`~napari_plaque.types.Pullback`
+    used as it is), then lumen / EEM area, plaque burden, MLA, atheroma volume and segments of
+    burden >= ``burden_threshold`` %; ``gated``: end-diastolic frames only. ``contours_in``: a
+    contour CSV used instead of detecting (frames it lacks are detected). Outputs, written
+    after everything is computed: ``contours_out`` (CSV), ``csv`` (the per-frame table),
+    ``save_borders`` (``<pullback>.borders.json`` beside the pullback).
+    ``progress(desc, total)``: returns a step callback or None."""
+    from .._progress import run_steps
+    from ..ivus.vessel_files import (
+        borders_path,
+        export_contours_csv,
+        import_contours_csv,
+    )
+    from ..ivus.vessel_files import save_borders as _save_borders
+    from ..ivus.vessel_measure import iter_analyse_pullback
+    from ..report import write_csv
+    from ..types import Pullback
+
+    if save_borders and isinstance(pullback, Pullback) and not pullback.source:
+        raise ValueError("save_borders: the pullback has no source file to write beside")
+    if isinstance(pullback, Pullback):
+        given = {"pixel_mm": pixel_mm, "frame_rate": frame_rate, "pullback_mm_s": pullback_mm_s}
+        if any(v is not None for v in given.values()) or no_mask:
+            raise ValueError(
+                "pixel_mm / frame_rate / pullback_mm_s / no_mask apply when reading a file; "
+                "set them on the Pullback instead"
+            )
+        pb = pullback
+    else:
+        from ..io.frames import read_ivus
+
+        pb = read_ivus(pullback, pixel_mm, frame_rate, pullback_mm_s,
+                       mask=None if no_mask else "auto")
+    params = {"n_alines": n_alines, "depth_samples": depth_samples, "catheter_mm": catheter_mm,
+              "min_wall_mm": min_wall_mm, "frame_window": frame_window}
+    borders = None
+    if contours_in:
+        from ..ivus.borders import detect_borders
+
+        det = detect_borders(pb.frames, pb.pixel_spacing_mm, **params)
+        borders, got = import_contours_csv(contours_in, det)
+        if not got:
+            raise ValueError(f"{contours_in}: no contours in the file")
+    cb = progress("borders", pb.n_frames) if progress is not None else None
+    report, borders = run_steps(
+        iter_analyse_pullback(pb, gated, borders, burden_threshold, **params), cb
+    )
+    if contours_out:
+        export_contours_csv(contours_out, borders)
+    if csv:
+        write_csv(csv, report["frames"])
+    if save_borders:
+        _save_borders(borders_path(pb.source), borders, pb.frame_shape, source=pb.source)
+    return IvusVesselResult(data=report, rows=[_ivus_vessel_row(report)],
+                            warnings=list(report.get("notes") or []), borders=borders)
+
+
+__all__ += ["BORDER_OPTIONS", "IvusVesselResult", "ivus_vessel"]
