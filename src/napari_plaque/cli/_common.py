@@ -6,17 +6,32 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cohort.cli import (  # noqa: F401 - the cohort glue every batch command shares
-    add_cohort_arguments,
-    is_cohort,
-    params_from_args,
-    run_command,
-    studies_from_args,
-    study_args,
-)
-
 if TYPE_CHECKING:  # (numpy is not imported at start-up: ``--help``, ``--resume``)
     import numpy as np
+
+#: the cohort glue every batch command shares, from :mod:`napari_plaque.cohort.cli` (imported
+#: when first used: this module stays light for ``--help``)
+_COHORT_NAMES = (
+    "add_cohort_arguments",
+    "is_cohort",
+    "params_from_args",
+    "run_command",
+    "studies_from_args",
+    "study_args",
+)
+
+
+def __getattr__(name: str):
+    if name in _COHORT_NAMES:
+        from ..cohort import cli
+
+        return getattr(cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def add_json_option(parser, help: str = "print JSON") -> None:  # noqa: A002 - argparse's word
+    """The ``--json`` flag of a command (a flag: ``args.json``), with its help text."""
+    parser.add_argument("--json", action="store_true", help=help)
 
 
 def print_json(obj: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from ..ccta.calcium import CALCIUM_DEFAULTS
 from ..ccta.protocol import ACCEPTABLE, KV_MODES, KV_THRESHOLDS_HU
 from . import CLIError
+from ._common import add_json_option
 
 
 def study_name(path: Path) -> str:
@@ -250,7 +251,7 @@ def register(sub) -> None:
         metavar="MASK",
         help="ROI on water-equivalent material (default HU_water = 0)",
     )
-    p.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
+    add_json_option(p, "print the full JSON report instead of CSV")
     p.add_argument(
         "--sr", metavar="OUT.dcm", help="also write a DICOM SR (TID 1500) per study on its "
         "series (a folder for several studies: <study>.dcm each)"
@@ -288,7 +289,7 @@ def register(sub) -> None:
         "lipid=-100:50 fibrous=50:150 calcium=150:1300",
     )
     q.add_argument("--per-plaque", action="store_true", help="CSV: one row per plaque")
-    q.add_argument("--json", action="store_true", help="print the full JSON report instead of CSV")
+    add_json_option(q, "print the full JSON report instead of CSV")
     q.add_argument(
         "--sr", metavar="OUT.dcm", help="also write a DICOM SR (TID 1500) per study on its "
         "series (a folder for several studies: <study>.dcm each)"

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..io.errors import FormatError, ReaderError
-from ._common import print_json
+from ._common import add_json_option, print_json
 
 
 def register(sub) -> None:
@@ -42,7 +42,7 @@ def register(sub) -> None:
         help="DICOM folder or file (CT, IVUS, SEG, SR, CR/DX), NIfTI, frame folder, TIFF, PNG, "
         "or a napari-plaque file or training-set folder",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_option(p, "print one JSON object")
     p.set_defaults(func=_info)
 
 

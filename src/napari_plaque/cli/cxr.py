@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import print_json, stderr_progress
+from ._common import add_json_option, print_json, stderr_progress
 
 DEVICE_HELP = "auto (cuda > mps > cpu), cpu, cuda, mps"
 
@@ -68,9 +68,7 @@ def register(sub) -> None:
         help="output explained: auto (highest cut-point passed), cac_gt0, cac_ge100, cac_ge400",
     )
     q.add_argument("--device", default=PREDICT_DEFAULTS["device"], help=DEVICE_HELP)
-    q.add_argument(
-        "--json", action="store_true", help="print JSON (one object; 'results' for several)"
-    )
+    add_json_option(q, "print JSON (one object; 'results' for several)")
     from ..cohort.cli import add_cohort_arguments
 
     add_cohort_arguments(q, table_flags=("--out", "--table"))
@@ -131,7 +129,7 @@ def register(sub) -> None:
         "--resume", action="store_true", help="keep finished folds; resume at the last epoch"
     )
     t.add_argument("--synthetic", action="store_true", help="mark the data as synthetic")
-    t.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_json_option(t, "print the summary as JSON")
     t.set_defaults(func=_train)
 
     e = cs.add_parser(
@@ -146,7 +144,7 @@ def register(sub) -> None:
         "--thresholds", type=_thresholds, default=None, help="T0,T100,T400 (default: the model's)"
     )
     e.add_argument("--device", default=PREDICT_DEFAULTS["device"], help=DEVICE_HELP)
-    e.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_option(e, "print the report as JSON")
     e.set_defaults(func=_evaluate)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from . import CLIError
+from ._common import add_json_option
 
 
 def register(sub) -> None:
@@ -87,7 +88,7 @@ def register(sub) -> None:
     f.add_argument("--patient", help="patient id written into every lesion (for a cohort table)")
     f.add_argument("--out", help="also write the JSON result to this file")
     f.add_argument("--csv", help="also write one row per lesion to this CSV")
-    f.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_option(f, "print JSON instead of a table")
     from ..cohort.cli import add_cohort_arguments
 
     g = add_cohort_arguments(
@@ -211,7 +212,7 @@ def register(sub) -> None:
     s.add_argument("--plot", help="write the ROC curves (binary) or Kaplan-Meier curves to this PNG")
     s.add_argument("--csv", help="write the Table-2-style table (OR or Cox rows) to this CSV")
     s.add_argument("--out", help="also write the JSON result to this file")
-    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_option(s, "print JSON instead of a table")
     s.set_defaults(func=run_study_stats)
 
     c = sub.add_parser(

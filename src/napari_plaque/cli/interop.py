@@ -12,6 +12,7 @@ import sys
 
 from ..io.dicomweb import DICOMWEB_DEFAULTS
 from ..io.seg import SEG_DEFAULTS, known_segment_names
+from ._common import add_json_option
 
 
 def _add_auth(p: argparse.ArgumentParser) -> None:
@@ -142,8 +143,7 @@ def register(sub) -> None:
         default=SEG_DEFAULTS["series_description"],
         help="SeriesDescription",
     )
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON summary (out, series, labels, segments)")
+    add_json_option(p, "print a JSON summary (out, series, labels, segments)")
     p.set_defaults(func=_cmd_export_seg)
 
     q = sub.add_parser(
@@ -164,7 +164,7 @@ def register(sub) -> None:
     q.add_argument("--study", required=True, metavar="UID", help="StudyInstanceUID")
     q.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID")
     q.add_argument("--out", required=True, metavar="DIR", help="destination folder")
-    q.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_json_option(q, "print a JSON summary")
     g = q.add_argument_group(
         "limits (a server that exceeds one is cut off: exit 2, nothing kept)"
     )
@@ -216,6 +216,6 @@ def register(sub) -> None:
     )
     r.add_argument("url", metavar="URL", help="DICOMweb root, e.g. http://host:8042/dicom-web")
     r.add_argument("files", nargs="+", metavar="FILES", help="DICOM files or folders")
-    r.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_json_option(r, "print a JSON summary")
     _add_auth(r)
     r.set_defaults(func=_cmd_push)

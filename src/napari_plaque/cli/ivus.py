@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from . import CLIError
-from ._common import frame_range_arg, print_json, stderr_progress
+from ._common import add_json_option, frame_range_arg, print_json, stderr_progress
 
 
 def _ics_task(study, params: dict) -> tuple[dict, list[dict]]:
@@ -306,7 +306,7 @@ def register(sub) -> None:
         metavar="FRAMES",
         help="proposed frames are more than this apart (default: from the pullback, at least 1)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(p)
     p.set_defaults(func=_propose_frames)
 
     p = sub.add_parser(
@@ -336,7 +336,7 @@ def register(sub) -> None:
     q.add_argument(
         "--overwrite", action="store_true", help="allow --out to be the input file (replaced)"
     )
-    q.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(q)
     q.set_defaults(func=_arcs_interpolate)
     p = sub.add_parser(
         "ics",
@@ -356,7 +356,7 @@ def register(sub) -> None:
     p.add_argument("--frames", default=None, type=frame_range_arg, metavar="START:STOP",
                    help="analysed frame range, e.g. 0:80 (default all; a range outside the "
                    "pullback is refused)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(p)
     _cohort_arguments(p, ("arcs",), ("--out", "--table"))
     p.set_defaults(func=_ics)
 
@@ -393,7 +393,7 @@ def register(sub) -> None:
     p.add_argument("--C", type=float, default=D["C"], help="SVM regularisation")
     p.add_argument("--folds", type=int, default=D["folds"], help="CV folds (grouped by pullback)")
     p.add_argument("--max-samples", type=int, default=D["max_samples"], help="A-lines per fit")
-    p.add_argument("--json", action="store_true", help="print the CV report as JSON")
+    add_json_option(p, "print the CV report as JSON")
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -415,6 +415,6 @@ def register(sub) -> None:
         required=True,
         help="arcs JSON to write; with several pullbacks a folder (<study>.arcs.json each)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json_option(p)
     _cohort_arguments(p, ("out",), ("--table",))
     p.set_defaults(func=_predict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from . import CLIError
-from ._common import print_json, stderr_progress
+from ._common import add_json_option, print_json, stderr_progress
 
 
 def register(sub) -> None:
@@ -47,7 +47,7 @@ def register(sub) -> None:
     for key in ("n_alines", "depth_samples", "catheter_mm", "min_wall_mm", "frame_window"):
         p.add_argument(f"--{key.replace('_', '-')}", type=type(BORDER_DEFAULTS[key]),
                        default=BORDER_DEFAULTS[key], help=f"border detection: {key}")
-    p.add_argument("--json", action="store_true", help="print the JSON report")
+    add_json_option(p, "print the JSON report")
     from ..cohort.cli import add_cohort_arguments
 
     add_cohort_arguments(p, table_flags=("--out", "--table"), study_columns=("contours_in",))

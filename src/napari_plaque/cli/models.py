@@ -20,7 +20,7 @@ from ..models import (
     TrainSettings,
 )
 from ..models.data import CT_DATASET_DEFAULTS, CT_MARKERS
-from ._common import print_json, stderr_progress
+from ._common import add_json_option, print_json, stderr_progress
 
 #: the training defaults shared with the core and the training dock (one home)
 _TS = TrainSettings()
@@ -131,7 +131,7 @@ def register(sub) -> None:
     p.add_argument("--levels", type=int, default=_OPT["levels"],
                    help="ct-seg: U-Net resolution levels")
     p.add_argument("--synthetic", action="store_true", help="mark the data as synthetic")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_json_option(p, "print the summary as JSON")
     p.set_defaults(func=_train)
 
     p = sub.add_parser(
@@ -193,7 +193,7 @@ def register(sub) -> None:
         default=None,
         help="CT: also save probabilities (.npy, C,Z,Y,X; a cohort: a folder)",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_json_option(p, "print the summary as JSON")
     from ..cohort.cli import add_cohort_arguments
 
     add_cohort_arguments(p, study_columns=("out",))

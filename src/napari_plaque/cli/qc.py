@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import print_json, stderr_progress
+from ._common import add_json_option, print_json, stderr_progress
 
 
 def register(sub) -> None:
@@ -53,7 +53,7 @@ def register(sub) -> None:
         help="also write the JSON result to this file (a cohort: .json for the results, "
         ".csv/.parquet for the table)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json_option(p, "print JSON instead of a table")
     from ..cohort.cli import add_cohort_arguments
 
     add_cohort_arguments(p, study_columns=("ref", "image"))
@@ -105,7 +105,7 @@ def register(sub) -> None:
         help="also compare risk categories: cacdrs (A0-A3) or cac3 (0/1-99/100-399/>=400)",
     )
     a.add_argument("--out", help="also write the JSON result to this file")
-    a.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    add_json_option(a, "print JSON instead of a summary")
     a.set_defaults(func=run_agreement)
 
 

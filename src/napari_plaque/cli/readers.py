@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import print_json
+from ._common import add_json_option, print_json
 
 
 def _readers(args: argparse.Namespace) -> int:
@@ -90,5 +90,5 @@ def register(sub) -> None:
         help="A-lines per frame to compare on (default: the count the files record, else 360)",
     )
     p.add_argument("--frames", default=None, help="frame range START:STOP (default: all)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_option(p, "print one JSON object")
     p.set_defaults(func=_readers)

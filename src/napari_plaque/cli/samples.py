@@ -21,6 +21,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ._common import add_json_option
+
 #: the samples, in the order written
 SAMPLES = ("ccta", "ivus", "vessels", "cxr")
 #: radiographs in the CXR sample's manifest
@@ -43,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of every sample (0)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace sample files already in DIR (refused otherwise)")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    add_json_option(p, "print what was written as JSON")
     p.set_defaults(func=_samples)
 
 

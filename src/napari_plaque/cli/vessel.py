@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import CLIError
+from ._common import add_json_option
 
 
 def _fmt(v: Any) -> str:
@@ -83,7 +84,7 @@ def register(sub) -> None:
     p.add_argument("--csv", metavar="FILE", help="write the lesion CSV to FILE")
     p.add_argument("--sr", metavar="OUT.dcm",
                    help="also write a DICOM SR (TID 1500) on the DICOM series")
-    p.add_argument("--json", action="store_true", help="print the full JSON report")
+    add_json_option(p, "print the full JSON report")
     from ..cohort.cli import add_cohort_arguments
 
     add_cohort_arguments(p, table_flags=("--out", "--table"), study_columns=("centreline",))
