@@ -60,16 +60,27 @@ def test_lumen_drag_stops_at_the_eem_and_says_so():
     assert "outside the lumen" in notes[-1]
 
 
-def test_background_autosave_coalesces_and_ends_with_the_last_state(tmp_path):
+def test_background_autosave_journals_each_edit_and_ends_with_the_last_state(tmp_path):
+    """With background saving, each edit appends its frame to the journal (no rewrite of the
+    pullback per edit); the borders file is written once the edits pause (or on flush) and
+    then holds the last state. (Was: a coalesced rewrite of the whole file per edit.)"""
+    from napari_plaque.ivus.vessel_files import journal_path, load_borders
+
     path = tmp_path / "pb.dcm.borders.json"
     ed = BorderEditor(_borders(200), (160, 160), 0.5, path, str(tmp_path / "pb.dcm"))
     ed.background_save = True
+    ed.autosave()
+    assert ed.flush()
+    written = ed._store.n_compactions
     for k in range(20):
         ed.drag(5, "lumen", 80, 80 + 31 + k * 0.5)
+    assert ed._store.n_records == 20 and ed._store.n_compactions == written  # not yet
     assert ed.flush()
-    saved = json.loads(path.read_text())
-    assert saved["lumen_r_px"][5][0] == pytest.approx(ed.borders.lumen_r_px[5, 0], abs=1e-3)
-    assert ed._saver.n_run + ed._saver.n_dropped == 20 and ed._saver.n_run < 20
+    assert ed._store.n_compactions == written + 1
+    back, edited = load_borders(path, 200, replay_journal=False)  # the file alone
+    assert back.lumen_r_px[5, 0] == pytest.approx(ed.borders.lumen_r_px[5, 0], abs=1e-3)
+    assert edited == {5}
+    assert journal_path(path).stat().st_size < 100  # emptied: just its header
 
 
 @pytest.mark.gui
@@ -103,8 +114,8 @@ def test_dock_edit_at_1000_frames_updates_one_row(make_napari_viewer, qtbot, tmp
 
 
 def test_borders_file_holds_the_same_values_as_the_per_value_writer(tmp_path):
-    """The fast writer (one C-encoded JSON array per frame) keeps the file's layout and values:
-    compared with the earlier per-value writer, kept here."""
+    """The version-2 file (float32 blocks) holds the values the version-1 per-value writer
+    (kept here) wrote, to its 3 decimals, NaN where it wrote null; both load."""
     from napari_plaque.ivus.vessel_files import load_borders, save_borders
 
     def old_radii_list(r):
@@ -114,20 +125,24 @@ def test_borders_file_holds_the_same_values_as_the_per_value_writer(tmp_path):
     vb.lumen_r_px[4, 10:20] = np.nan
     vb.eem_r_px[7, :] = np.nan
     vb.flags[4] = ["shadow over 50 % of the A-lines"]
+    vb.shadowed[4, 10:20] = True
     path = save_borders(tmp_path / "b.json", vb, (160, 160), {4, 7}, "pb.dcm")
     obj = json.loads(path.read_text())
-    for key, r in (("lumen_r_px", vb.lumen_r_px), ("eem_r_px", vb.eem_r_px)):
-        old = old_radii_list(r)
-        assert [[v is None for v in row] for row in obj[key]] == [
-            [v is None for v in row] for row in old
-        ]
-        a = np.array([[np.nan if v is None else v for v in row] for row in obj[key]])
-        b = np.array([[np.nan if v is None else v for v in row] for row in old])
-        np.testing.assert_allclose(a, b, atol=1e-9)
-    assert obj["edited_frames"] == [4, 7] and obj["flags"] == {"4": vb.flags[4]}
+    assert obj["version"] == 2 and obj["edited_frames"] == [4, 7]
+    assert obj["flags"] == {"4": vb.flags[4]}
+    old = dict(obj, version=1, lumen_r_px=old_radii_list(vb.lumen_r_px),
+               eem_r_px=old_radii_list(vb.eem_r_px),
+               shadowed=[np.flatnonzero(s).tolist() for s in vb.shadowed])
+    (tmp_path / "v1.json").write_text(json.dumps(old))
     back, edited = load_borders(path, 30, (160, 160))
-    assert edited == {4, 7}
-    np.testing.assert_allclose(back.lumen_r_px, vb.lumen_r_px, atol=5e-4)
+    back1, edited1 = load_borders(tmp_path / "v1.json", 30, (160, 160))
+    assert edited == edited1 == {4, 7}
+    for a, b in ((back.lumen_r_px, back1.lumen_r_px), (back.eem_r_px, back1.eem_r_px)):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a[~np.isnan(a)], b[~np.isnan(b)], atol=5e-4 + 1e-5)
+    np.testing.assert_allclose(back.lumen_r_px, vb.lumen_r_px, atol=1e-5)
+    np.testing.assert_array_equal(back.shadowed, vb.shadowed)
+    np.testing.assert_array_equal(back1.shadowed, vb.shadowed)
 
 
 def test_chord_diameters_vectorised_equal_the_per_frame_loop():

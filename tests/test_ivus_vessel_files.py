@@ -79,11 +79,45 @@ def test_borders_json_round_trip_and_validation(tmp_path):
     (tmp_path / "v.json").write_text(json.dumps(obj))
     with pytest.raises(FormatError, match="version 9"):
         load_borders(tmp_path / "v.json")
-    obj["version"] = 1
-    obj["lumen_r_px"][0][0] = -3
-    (tmp_path / "r.json").write_text(json.dumps(obj))
+    # version 2: radii as a float32 block; a negative radius in it is refused, by frame
+    assert obj["lumen_r_px"]["dtype"] == "<f4"
+    bad = vb.copy()
+    bad.lumen_r_px[3, 7] = -3
+    obj2 = json.loads(save_borders(tmp_path / "r2.json", bad, (100, 104)).read_text())
+    assert obj2["lumen_r_px"]["shape"] == [4, 90]
+    with pytest.raises(FormatError, match="frame 3 A-line 7: bad radius"):
+        load_borders(tmp_path / "r2.json")
+    obj["version"] = 2
+    obj["eem_r_px"]["base64"] = obj["eem_r_px"]["base64"][:-8]
+    (tmp_path / "r3.json").write_text(json.dumps(obj))
+    with pytest.raises(FormatError, match="eem_r_px"):
+        load_borders(tmp_path / "r3.json")
+    # version 1 (radii as nested lists) still loads, and is validated as before
+    v1 = _v1_doc(vb, (100, 104), {1})
+    (tmp_path / "v1.json").write_text(json.dumps(v1))
+    back1, edited1 = load_borders(tmp_path / "v1.json", 4, (100, 104))
+    assert edited1 == {1} and back1.flags == {1: ["x"]} and np.isnan(back1.lumen_r_px[2, 5])
+    np.testing.assert_allclose(back1.eem_r_px, vb.eem_r_px, atol=1e-3)
+    v1["lumen_r_px"][0][0] = -3
+    (tmp_path / "r.json").write_text(json.dumps(v1))
     with pytest.raises(FormatError, match="bad radius"):
         load_borders(tmp_path / "r.json")
+
+
+def _v1_doc(vb, frame_shape, edited):
+    """A borders file of version 1, as napari-plaque wrote them before version 2."""
+    def radii(r):
+        return [[None if not np.isfinite(v) else round(float(v), 3) for v in row] for row in r]
+
+    return {
+        "format": "napari-plaque-ivus-borders", "version": 1, "source": "pb.dcm",
+        "n_frames": vb.n_frames, "n_alines": vb.n_alines, "frame_shape": list(frame_shape),
+        "center": list(vb.center), "pixel_spacing_mm": list(vb.pixel_spacing_mm),
+        "edited_frames": sorted(edited),
+        "flags": {str(k): v for k, v in vb.flags.items()},
+        "shadowed": [np.flatnonzero(s).tolist() for s in vb.shadowed],
+        "lumen_r_px": radii(vb.lumen_r_px), "eem_r_px": radii(vb.eem_r_px),
+    }
     assert borders_path("/a/pb.dcm").name == "pb.dcm.borders.json"
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .borders import VesselBorders
+from .polar import aline_angles_deg
 
 __all__ = [
     "MEASURE_DEFAULTS",
@@ -178,13 +179,36 @@ def measure_vessel(
         )
     if idx.min() < 0 or idx.max() >= borders.n_frames:
         raise ValueError(f"frames must lie in 0..{borders.n_frames - 1}")
+    per = frame_measures(borders, idx)
+    return summarise(per, idx, mm_per_frame, thr, min_seg)
+
+
+def refused_frames(borders: VesselBorders, idx: np.ndarray) -> np.ndarray:
+    """Which of the frames ``idx`` a flag refuses (shadow too wide to bridge), without a
+    Python pass over the frames: only the flagged frames (a few) are looked at."""
+    bad = [int(f) for f, ss in borders.flags.items() if any("not bridged" in s for s in ss)]
+    return np.isin(idx, np.asarray(bad, np.int64)) if bad else np.zeros(idx.size, bool)
+
+
+def frame_measures(borders: VesselBorders, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-frame measurements of the frames ``idx`` (each frame on its own: the rows of
+    an edited frame can be recomputed alone and put in place of the old ones, see
+    :class:`~napari_plaque.ivus.border_editor.BorderEditor`), without positions; ``refused``
+    marks frames refused by a flag."""
+    idx = np.asarray(idx, dtype=np.int64)
     sp = borders.pixel_spacing_mm
-    lum_c = borders.contours_px("lumen")[idx]
-    eem_c = borders.contours_px("eem")[idx]
+    th = np.radians(aline_angles_deg(borders.n_alines))[None, :]
+    sin, cos = np.sin(th), np.cos(th)
+    cy, cx = borders.center
+
+    def contours(which: str) -> np.ndarray:  # of these frames only (one edited frame: one)
+        r = borders.radii(which)[idx]
+        return np.stack([cy + r * sin, cx + r * cos], 2)
+
+    lum_c, eem_c = contours("lumen"), contours("eem")
     la = polygon_area_mm2(lum_c, sp)
     ea = polygon_area_mm2(eem_c, sp)
-    refused = np.array([bool(borders.flags.get(int(f))) and any(
-        "not bridged" in s for s in borders.flags[int(f)]) for f in idx])
+    refused = refused_frames(borders, idx)
     la[refused] = np.nan
     ea[refused] = np.nan
     pm = ea - la
@@ -193,18 +217,39 @@ def measure_vessel(
     dmin, dmax = chord_diameters_mm(lum_c, sp)
     dmin[refused] = np.nan
     dmax[refused] = np.nan
-    pos = idx * float(mm_per_frame)
-    shadowed_deg = borders.shadowed[idx].mean(axis=1) * 360.0
-    per = {
-        "position_mm": pos,
+    return {
         "lumen_area_mm2": la,
         "eem_area_mm2": ea,
         "plaque_media_area_mm2": pm,
         "plaque_burden_pct": burden,
         "lumen_min_diameter_mm": dmin,
         "lumen_max_diameter_mm": dmax,
-        "shadowed_deg": shadowed_deg,
+        "shadowed_deg": borders.shadowed[idx].mean(axis=1) * 360.0,
+        "refused": refused,
     }
+
+
+def summarise(
+    per_frame: dict[str, np.ndarray],
+    idx: np.ndarray,
+    mm_per_frame: float,
+    burden_threshold_pct: float | None = None,
+    min_segment_frames: int | None = None,
+) -> VesselMeasurements:
+    """The pullback summary of per-frame measurements (:func:`frame_measures` of ``idx``):
+    numpy over the frames, no per-frame Python (a 3,000-frame pullback in about a millisecond)."""
+    thr = MEASURE_DEFAULTS["burden_threshold_pct"] if burden_threshold_pct is None else float(
+        burden_threshold_pct
+    )
+    min_seg = (
+        MEASURE_DEFAULTS["min_segment_frames"] if min_segment_frames is None else min_segment_frames
+    )
+    idx = np.asarray(idx, dtype=np.int64)
+    refused = per_frame["refused"]
+    la, ea = per_frame["lumen_area_mm2"], per_frame["eem_area_mm2"]
+    pm, burden = per_frame["plaque_media_area_mm2"], per_frame["plaque_burden_pct"]
+    pos = idx * float(mm_per_frame)
+    per = {"position_mm": pos, **{k: v for k, v in per_frame.items() if k != "refused"}}
     spacing = float(np.mean(np.diff(idx))) * mm_per_frame if idx.size > 1 else mm_per_frame
     ok = np.isfinite(la) & np.isfinite(ea)
     notes = []
