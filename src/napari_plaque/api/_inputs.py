@@ -7,15 +7,18 @@ from typing import Any
 
 
 def ct_volume(path_or_volume: Any):
-    """A :class:`~napari_plaque.types.CTVolume` from a path (DICOM folder / file, NIfTI) or the
-    volume itself."""
+    """A :class:`~napari_plaque.types.CTVolume` from a path (DICOM folder / file: its largest
+    series, every series' headers checked and only that one decoded; NIfTI) or the volume
+    itself."""
     from ..types import CTVolume
 
     if isinstance(path_or_volume, CTVolume):
         return path_or_volume
-    from ..io import read_image
+    from ..io import is_nifti, read_nifti
+    from ..io.dicom_series import read_ct_largest
 
-    return read_image(str(path_or_volume))
+    path = str(path_or_volume)
+    return read_nifti(path) if is_nifti(path) else read_ct_largest(path)
 
 
 def pullback(path_or_pullback: Any):

@@ -247,12 +247,9 @@ def read_study(path: Any, headers: bool = False):
     from ..io.detect import is_nifti
     from ..types import CTVolume
 
-    if isinstance(path, CTVolume) or is_nifti(str(path)):
+    if not headers or isinstance(path, CTVolume) or is_nifti(str(path)):
         return ct_volume(path), None
     from ..io.dicom_series import read_ct_largest
-
-    if not headers:
-        return read_ct_largest(path), None
     from ..io.seg import source_from_datasets
 
     vol, dsets = read_ct_largest(path, keep_headers=True)

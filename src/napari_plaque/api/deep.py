@@ -306,11 +306,10 @@ class ExportCtDatasetResult(Result):
 def ct_case_task(study, params: dict) -> dict:
     """One case of ``export-ct-dataset`` into the staging folder (runs on a cohort worker)."""
     from ..cohort import input_id
-    from ..io import read_image
     from ..models.data import write_ct_case
-    from ._inputs import label_mask
+    from ._inputs import ct_volume, label_mask
 
-    vol = read_image(str(study.path))
+    vol = ct_volume(str(study.path))
     lab = label_mask(str(study.input_path("label")), vol.shape)
     opts = {k: v for k, v in params.items() if not k.startswith("_")}
     return write_ct_case(
