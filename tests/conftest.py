@@ -1,7 +1,7 @@
 """Shared fixtures: paths to the real data in ../shared, pydicom's bundled test files, and small
 synthetic inputs (a CT volume, a CT DICOM series, an IVUS pullback) with physical spacing.
 
-Every test that opens a napari viewer or uses ``qtbot`` is marked ``gui`` here
+Every test that opens a napari viewer, uses ``qtbot`` or imports Qt is marked ``gui`` here
 (:func:`pytest_collection_modifyitems`), so ``pytest -m "not gui"`` runs the Qt-free suite.
 
 Use the fixtures (``pydicom_testfile``, ``make_ct_series``, ...), never ``from conftest
@@ -21,14 +21,67 @@ PHANTOM = SHARED / "data" / "qrm-phantom-canon"
 
 #: fixtures whose use makes a test a viewer (GUI) test
 GUI_FIXTURES = ("make_napari_viewer", "qtbot")
+#: modules whose import makes a test (or every test of a module importing them at top level) GUI
+GUI_IMPORTS = ("qtpy",)
+
+
+def _imports_gui(node) -> bool:
+    """Whether ``node`` (a function or module body) imports Qt: ``import qtpy...``,
+    ``from qtpy... import``, or ``pytest.importorskip("qtpy")``."""
+    import ast
+
+    for n in ast.walk(node):
+        if isinstance(n, ast.Import) and any(a.name.split(".")[0] in GUI_IMPORTS
+                                             for a in n.names):
+            return True
+        if isinstance(n, ast.ImportFrom) and not n.level and n.module and \
+                n.module.split(".")[0] in GUI_IMPORTS:
+            return True
+        if isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "importorskip" and \
+                n.args and isinstance(n.args[0], ast.Constant) and \
+                str(n.args[0].value).split(".")[0] in GUI_IMPORTS:
+            return True
+    return False
+
+
+def _gui_names(path: Path, cache: dict) -> tuple[bool, set[str]]:
+    """(the module imports Qt at top level, names of its functions / fixtures that import Qt)."""
+    if path not in cache:
+        import ast
+
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            cache[path] = (False, set())
+            return cache[path]
+        top = any(_imports_gui(n) for n in tree.body
+                  if isinstance(n, (ast.Import, ast.ImportFrom)))
+        funcs = {n.name for n in ast.walk(tree)
+                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and _imports_gui(n)}
+        cache[path] = (top, funcs)
+    return cache[path]
+
+
+def is_gui_test(item, cache: dict | None = None) -> bool:
+    """A viewer test: it uses a viewer or ``qtbot`` fixture (directly or through another
+    fixture), or imports Qt (its module at top level, the test itself, or a fixture of its
+    module that it uses)."""
+    names = set(getattr(item, "fixturenames", ()))
+    if names & set(GUI_FIXTURES):
+        return True
+    path = getattr(item, "path", None)
+    if path is None or Path(path).suffix != ".py":
+        return False
+    top, funcs = _gui_names(Path(path), {} if cache is None else cache)
+    own = getattr(item, "originalname", None) or getattr(item, "name", "")
+    return top or own in funcs or bool(names & funcs)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test that uses a viewer or ``qtbot`` (directly or through another fixture)
-    as ``gui``."""
+    """Mark every viewer test (:func:`is_gui_test`) as ``gui``."""
+    cache: dict = {}
     for item in items:
-        names = getattr(item, "fixturenames", ())
-        if any(f in names for f in GUI_FIXTURES) and item.get_closest_marker("gui") is None:
+        if item.get_closest_marker("gui") is None and is_gui_test(item, cache):
             item.add_marker(pytest.mark.gui)
 
 
@@ -50,11 +103,9 @@ def phantom(phantom_dir):
     return read_ct(phantom_dir)[0]
 
 
-def pydicom_file(name: str) -> Path:
-    """A file from pydicom's test data (pydicom itself or the pydicom-data package), or skip.
-
-    Tests take the :func:`pydicom_testfile` fixture; this function stays for the test files
-    that still import it from conftest."""
+def _pydicom_file(name: str) -> Path:
+    """A file from pydicom's test data (pydicom itself or the pydicom-data package), or skip
+    (tests take the :func:`pydicom_testfile` fixture)."""
     import warnings
 
     from pydicom.data import get_testdata_file
@@ -83,7 +134,7 @@ def _supports_download_kw() -> bool:
 def pydicom_testfile():
     """``pydicom_testfile("CT_small.dcm")``: the path of a pydicom test file (skips when it is
     not installed)."""
-    return pydicom_file
+    return _pydicom_file
 
 
 # -- synthetic inputs (small, known truth, physical spacing) ----------------------------------

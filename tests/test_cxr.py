@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import pydicom_file
 from napari_plaque._napari.reader import radiograph_layers
 from napari_plaque.cli import main
 from napari_plaque.cxr.io import read_radiograph
@@ -15,9 +14,9 @@ from napari_plaque.cxr.io import read_radiograph
 torch = pytest.importorskip("torch")
 
 
-def test_real_cr_monochrome1_inverted_and_unknown_spacing():
-    unc = read_radiograph(pydicom_file("RG1_UNCR.dcm"))
-    j2k = read_radiograph(pydicom_file("RG1_J2KR.dcm"))
+def test_real_cr_monochrome1_inverted_and_unknown_spacing(pydicom_testfile):
+    unc = read_radiograph(pydicom_testfile("RG1_UNCR.dcm"))
+    j2k = read_radiograph(pydicom_testfile("RG1_J2KR.dcm"))
     # the JPEG 2000 twin decodes to identical stored values
     assert np.array_equal(unc.stored, j2k.stored)
     assert unc.photometric == "MONOCHROME1" and unc.inverted
@@ -26,7 +25,7 @@ def test_real_cr_monochrome1_inverted_and_unknown_spacing():
     assert np.allclose(unc.bone_bright().astype(float), lo + hi - unc.stored.astype(float))
     # PixelSpacing "0.000": unknown, never used as 0 mm
     assert unc.spacing_mm is None and not unc.spacing_known
-    data, meta, kind = radiograph_layers(pydicom_file("RG1_UNCR.dcm"))[0]
+    data, meta, kind = radiograph_layers(pydicom_testfile("RG1_UNCR.dcm"))[0]
     assert kind == "image"
     assert tuple(meta.get("scale", (1.0, 1.0))) == (1.0, 1.0)
     assert "PatientName" not in json.dumps(meta, default=str)
@@ -61,9 +60,9 @@ def test_outputs_are_ordered_on_any_input():
         assert np.all(p[:, 0] >= p[:, 1]) and np.all(p[:, 1] >= p[:, 2])
 
 
-def test_demo_model_predicts_ordered_probabilities_and_says_synthetic(tmp_path):
+def test_demo_model_predicts_ordered_probabilities_and_says_synthetic(tmp_path, pydicom_testfile):
     out = tmp_path / "sal.npy"
-    f = pydicom_file("RG1_UNCR.dcm")
+    f = pydicom_testfile("RG1_UNCR.dcm")
     import contextlib
     import io
 
@@ -80,14 +79,14 @@ def test_demo_model_predicts_ordered_probabilities_and_says_synthetic(tmp_path):
     assert sal.shape == read_radiograph(f).stored.shape and np.isfinite(sal).all()
 
 
-def test_malicious_checkpoint_is_refused(tmp_path):
+def test_malicious_checkpoint_is_refused(tmp_path, pydicom_testfile):
     class Evil:
         def __reduce__(self):
             return (exec, ("open('" + str(tmp_path / "pwned") + "', 'w').write('x')",))
 
     bad = tmp_path / "evil.pt"
     torch.save({"state_dict": Evil(), "metadata": "{}"}, bad, pickle_protocol=2)
-    rc = main(["cxr", "predict", str(bad), str(pydicom_file("RG1_UNCR.dcm")), "--json"])
+    rc = main(["cxr", "predict", str(bad), str(pydicom_testfile("RG1_UNCR.dcm")), "--json"])
     assert rc == 2
     assert not (tmp_path / "pwned").exists()
 
@@ -126,9 +125,9 @@ def _find_auc(obj, key):
 
 
 @pytest.mark.gui
-def test_widget_through_the_plugin_menu(make_napari_viewer, qtbot):
+def test_widget_through_the_plugin_menu(make_napari_viewer, qtbot, pydicom_testfile):
     viewer = make_napari_viewer()
-    viewer.open(str(pydicom_file("RG1_UNCR.dcm")), plugin="napari-plaque")
+    viewer.open(str(pydicom_testfile("RG1_UNCR.dcm")), plugin="napari-plaque")
     _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Radiograph CAC category")
     n0 = len(viewer.layers)
     w.run()
@@ -169,9 +168,9 @@ def test_predict_cohort_through_the_runner(tmp_path, capsys):
     assert abs(single["p_cac_gt0"] - float(table[0]["p_cac_gt0"])) < 1e-5
 
 
-def test_predict_refuses_a_broken_radiograph_naming_it(tmp_path, capsys):
+def test_predict_refuses_a_broken_radiograph_naming_it(tmp_path, capsys, pydicom_testfile):
     bad = tmp_path / "truncated.dcm"
-    bad.write_bytes(pydicom_file("RG1_UNCR.dcm").read_bytes()[:2000])  # header, no pixels
+    bad.write_bytes(pydicom_testfile("RG1_UNCR.dcm").read_bytes()[:2000])  # header, no pixels
     out = tmp_path / "sal.npy"
     rc = main(["cxr", "predict", "demo_cxr", str(bad), "--json", "--saliency", str(out)])
     assert rc == 2

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import pydicom_file
 from napari_plaque.cli import main
 from napari_plaque.cxr.io import read_radiograph
 from napari_plaque.cxr.ood import NO_REFERENCE, header_warnings, ood_reference, signature
@@ -29,30 +28,30 @@ def _u8(x):
     return np.clip(255 * (x - x.min()) / max(np.ptp(x), 1e-9), 0, 255).astype(np.uint8)
 
 
-def test_header_checks():
+def test_header_checks(pydicom_testfile):
     assert header_warnings({"body_part": "CHEST", "view_position": "PA"}) == []
     assert header_warnings({}) == []  # nothing said: nothing to check in the header
     (w,) = header_warnings({"body_part": "EXTREMITY", "view_position": "AP"})
     assert "BodyPartExamined is 'EXTREMITY'" in w
     (w,) = header_warnings({"body_part": "chest", "view_position": "LL"})
     assert "ViewPosition is 'LL'" in w
-    assert read_radiograph(pydicom_file("RG3_UNCR.dcm")).meta["body_part"] == "EXTREMITY"
-    assert read_radiograph(pydicom_file("RG1_UNCR.dcm")).meta["body_part"] == "CHEST"
+    assert read_radiograph(pydicom_testfile("RG3_UNCR.dcm")).meta["body_part"] == "EXTREMITY"
+    assert read_radiograph(pydicom_testfile("RG1_UNCR.dcm")).meta["body_part"] == "CHEST"
 
 
-def test_extremity_radiograph_is_flagged_in_json_and_on_stderr(capsys):
+def test_extremity_radiograph_is_flagged_in_json_and_on_stderr(capsys, pydicom_testfile):
     """The demo model (its checkpoint stores the OOD reference of its synthetic training
     images) on pydicom-data's extremity CR: flagged by its header and by the distribution
     check; the real chest CR gets no body-part warning but is outside the synthetic training
     distribution (flagged, with its score: the demo is not for real radiographs)."""
-    assert main(["cxr", "predict", "demo_cxr", str(pydicom_file("RG3_UNCR.dcm")), "--json"]) == 0
+    assert main(["cxr", "predict", "demo_cxr", str(pydicom_testfile("RG3_UNCR.dcm")), "--json"]) == 0
     cap = capsys.readouterr()
     res = json.loads(cap.out)
     assert any("BodyPartExamined is 'EXTREMITY'" in w for w in res["warnings"])
     assert NO_REFERENCE not in res["warnings"] and res["ood"]["flagged"] is True
     assert res["ood"]["in_distribution"] is False and res["ood"]["score"] > res["ood"]["threshold"]
     assert "napari-plaque: warning:" in cap.err and "EXTREMITY" in cap.err
-    assert main(["cxr", "predict", "demo_cxr", str(pydicom_file("RG1_UNCR.dcm")), "--json"]) == 0
+    assert main(["cxr", "predict", "demo_cxr", str(pydicom_testfile("RG1_UNCR.dcm")), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert not any("BodyPartExamined" in w for w in res["warnings"])
     assert NO_REFERENCE not in res["warnings"] and res["ood"]["score"] is not None
@@ -88,7 +87,9 @@ def trained(tmp_path_factory):
     return root, res.path
 
 
-def test_checkpoint_stores_the_training_reference_and_flags_what_is_not_like_it(trained):
+def test_checkpoint_stores_the_training_reference_and_flags_what_is_not_like_it(
+    trained, pydicom_testfile
+):
     from napari_plaque.cxr.model import predict_radiograph
     from napari_plaque.cxr.synthetic import write_manifest
     from napari_plaque.models.checkpoint import load_model
@@ -105,7 +106,7 @@ def test_checkpoint_stores_the_training_reference_and_flags_what_is_not_like_it(
         pred = predict_radiograph(model, p, clinical=clin, device="cpu")
         assert pred.meta["ood"]["in_distribution"] is True, pred.warnings
         assert not pred.meta["ood"]["flagged"]
-    tibia = read_radiograph(pydicom_file("RG3_UNCR.dcm")).bone_bright()
+    tibia = read_radiograph(pydicom_testfile("RG3_UNCR.dcm")).bone_bright()
     frames, _ = make_pullback_frames(n_frames=2, seed=0)
     odd = {
         "tibia.png": _u8(tibia[::8, ::8]),  # the extremity CR without its header
@@ -135,9 +136,9 @@ def test_reference_needs_images_and_ignores_a_malformed_one():
 
 
 @pytest.mark.gui
-def test_the_cxr_dock_shows_the_flag(make_napari_viewer, qtbot):
+def test_the_cxr_dock_shows_the_flag(make_napari_viewer, qtbot, pydicom_testfile):
     viewer = make_napari_viewer()
-    viewer.open(str(pydicom_file("RG3_UNCR.dcm")), plugin="napari-plaque")
+    viewer.open(str(pydicom_testfile("RG3_UNCR.dcm")), plugin="napari-plaque")
     _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Radiograph CAC category")
     w.run()
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=60000)

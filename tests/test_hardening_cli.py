@@ -10,15 +10,14 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import pydicom_file
 from napari_plaque.cli import main
 from napari_plaque.io.anon import PATHS_ENV
 
 
-def _mutated(tmp_path, name, edit):
+def _mutated(ct_small, tmp_path, name, edit):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+        ds = pydicom.dcmread(ct_small)
         edit(ds)
         p = tmp_path / name
         ds.save_as(p)
@@ -35,8 +34,9 @@ def _mutated(tmp_path, name, edit):
     ],
 )
 @pytest.mark.parametrize("command", ["info", "cac"])
-def test_malformed_ct_exit_2_naming_file_and_tag(tmp_path, capsys, edit, words, command):
-    p = _mutated(tmp_path, "bad.dcm", edit)
+def test_malformed_ct_exit_2_naming_file_and_tag(tmp_path, capsys, edit, words, command,
+                                                 pydicom_testfile):
+    p = _mutated(pydicom_testfile("CT_small.dcm"), tmp_path, "bad.dcm", edit)
     assert main([command, str(p)]) == 2
     err = capsys.readouterr().err
     assert "bad.dcm" in err and words in err and "Traceback" not in err
@@ -62,8 +62,8 @@ def test_malformed_nifti_exit_2(tmp_path, capsys):
     assert "infinite voxels" in capsys.readouterr().err
 
 
-def test_no_paths_leaves_paths_out_of_reports(tmp_path, capsys):
-    p = pydicom_file("CT_small.dcm")
+def test_no_paths_leaves_paths_out_of_reports(tmp_path, capsys, pydicom_testfile):
+    p = pydicom_testfile("CT_small.dcm")
     assert main(["info", str(p), "--json"]) == 0
     assert str(p) in capsys.readouterr().out
     assert main(["--no-paths", "info", str(p), "--json"]) == 0

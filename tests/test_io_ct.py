@@ -10,7 +10,6 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import pydicom_file
 from napari_plaque.io import ReaderError, read_ct, read_image
 
 
@@ -209,7 +208,7 @@ def test_two_series_largest_first(tmp_path):
     assert [v.shape[0] for v in vols] == [7, 3]
 
 
-def test_bad_inputs_name_file_and_problem(tmp_path):
+def test_bad_inputs_name_file_and_problem(tmp_path, pydicom_testfile):
     with pytest.raises(ReaderError, match="empty folder"):
         (tmp_path / "empty").mkdir()
         read_ct(tmp_path / "empty")
@@ -227,22 +226,22 @@ def test_bad_inputs_name_file_and_problem(tmp_path):
     with pytest.raises(ReaderError, match=r"trunc\.dcm"):
         read_ct(trunc)
     # no pixel data (structured report)
-    sr = pydicom_file("test-SR.dcm")
+    sr = pydicom_testfile("test-SR.dcm")
     with pytest.raises(ReaderError, match="no pixel data"):
         read_ct(sr)
 
 
-def test_pydicom_compressed_and_big_endian_ct(tmp_path):
-    ref = pydicom.dcmread(pydicom_file("CT_small.dcm"))
-    v = read_ct(pydicom_file("CT_small.dcm"))[0]
+def test_pydicom_compressed_and_big_endian_ct(tmp_path, pydicom_testfile):
+    ref = pydicom.dcmread(pydicom_testfile("CT_small.dcm"))
+    v = read_ct(pydicom_testfile("CT_small.dcm"))[0]
     np.testing.assert_array_equal(
         v.hu, (ref.pixel_array * float(ref.RescaleSlope) + float(ref.RescaleIntercept))[None]
     )
     # big-endian and JPEG 2000 lossless MR slices decode to the same pixels as the little-endian one
-    le = read_ct(pydicom_file("MR_small.dcm"))[0].hu
-    be = read_ct(pydicom_file("MR_small_bigendian.dcm"))[0].hu
-    j2k = read_ct(pydicom_file("MR_small_jp2klossless.dcm"))[0].hu
-    rle = read_ct(pydicom_file("MR_small_RLE.dcm"))[0].hu
+    le = read_ct(pydicom_testfile("MR_small.dcm"))[0].hu
+    be = read_ct(pydicom_testfile("MR_small_bigendian.dcm"))[0].hu
+    j2k = read_ct(pydicom_testfile("MR_small_jp2klossless.dcm"))[0].hu
+    rle = read_ct(pydicom_testfile("MR_small_RLE.dcm"))[0].hu
     np.testing.assert_array_equal(le, be)
     np.testing.assert_array_equal(le, j2k)
     np.testing.assert_array_equal(le, rle)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import pydicom_file
 from napari_plaque.io import ReaderError, read_pullback
 from napari_plaque.io.ivus_dicom import LazyFrames, write_pullback_dicom
 
@@ -67,11 +66,11 @@ def test_no_patient_identifiers(tmp_path, frames):
     assert len(pb.uid_hash) == 16
 
 
-def test_real_ultrasound_multiframe_jpeg():
+def test_real_ultrasound_multiframe_jpeg(pydicom_testfile):
     """pydicom-data's 120-frame US (YBR_FULL_422 JPEG baseline, colour Doppler)."""
     import pydicom
 
-    path = pydicom_file("color3d_jpeg_baseline.dcm")
+    path = pydicom_testfile("color3d_jpeg_baseline.dcm")
     pb = read_pullback(path)
     assert pb.frames.shape == (120, 480, 640)
     assert pb.frame_time_s == pytest.approx(0.033333, rel=1e-3)
@@ -87,18 +86,18 @@ def test_real_ultrasound_multiframe_jpeg():
     assert np.abs(pb.frames[7].astype(float) - lum).max() <= 1.0
 
 
-def test_palette_and_big_endian_multiframe():
-    pb = read_pullback(pydicom_file("OBXXXX1A_2frame.dcm"))
+def test_palette_and_big_endian_multiframe(pydicom_testfile):
+    pb = read_pullback(pydicom_testfile("OBXXXX1A_2frame.dcm"))
     assert pb.frames.shape == (2, 600, 800) and pb.frames[1].ndim == 2
-    le = read_pullback(pydicom_file("emri_small.dcm"))
-    be = read_pullback(pydicom_file("emri_small_big_endian.dcm"))
-    j2k = read_pullback(pydicom_file("emri_small_jpeg_2k_lossless.dcm"))
+    le = read_pullback(pydicom_testfile("emri_small.dcm"))
+    be = read_pullback(pydicom_testfile("emri_small_big_endian.dcm"))
+    j2k = read_pullback(pydicom_testfile("emri_small_jpeg_2k_lossless.dcm"))
     np.testing.assert_array_equal(np.asarray(le.frames), np.asarray(be.frames))
     np.testing.assert_array_equal(np.asarray(le.frames), np.asarray(j2k.frames))
     assert "pixel_spacing_mm" in le.assumed and "frame_time_s" in le.assumed
 
 
-def test_bad_input(tmp_path, frames):
+def test_bad_input(tmp_path, frames, pydicom_testfile):
     with pytest.raises(ReaderError, match="no such file"):
         read_pullback(tmp_path / "missing.dcm")
     junk = tmp_path / "junk.dcm"
@@ -116,7 +115,7 @@ def test_bad_input(tmp_path, frames):
     with pytest.raises(ReaderError, match=r"trunc_rle\.dcm"):
         read_pullback(t2)
     with pytest.raises(ReaderError, match="no pixel data"):
-        read_pullback(pydicom_file("rtplan.dcm"))
+        read_pullback(pydicom_testfile("rtplan.dcm"))
 
 
 def test_decoder_missing_is_reported(tmp_path, frames, monkeypatch):

@@ -19,7 +19,6 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import pydicom_file
 from napari_plaque.io import ReaderError, read_ct, read_pullback
 from napari_plaque.io.dicom_common import PLAUSIBLE_RANGES, check_range, in_range
 from napari_plaque.io.frames import read_frame_sequence, read_ivus
@@ -44,9 +43,9 @@ def _cli(*args) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-def _edited_ct(tmp_path: Path, name: str, **tags) -> Path:
-    """pydicom's real CT_small.dcm with tags set (a non-cardiac CT slice)."""
-    ds = pydicom.dcmread(pydicom_file("CT_small.dcm"))
+def _edited_ct(ct_small: Path, tmp_path: Path, name: str, **tags) -> Path:
+    """pydicom's real CT_small.dcm (``ct_small``) with tags set (a non-cardiac CT slice)."""
+    ds = pydicom.dcmread(ct_small)
     for k, v in tags.items():
         setattr(ds, k, v)
     folder = tmp_path / name
@@ -78,8 +77,9 @@ def test_plausible_ranges_one_home():
         ("SliceThickness", "1e300", r"SliceThickness \(0018,0050\)"),
     ],
 )
-def test_absurd_ct_header_is_refused_naming_the_tag(tmp_path, tag, value, match):
-    p = _edited_ct(tmp_path, "s", **{tag: value})
+def test_absurd_ct_header_is_refused_naming_the_tag(tmp_path, tag, value, match,
+                                                    pydicom_testfile):
+    p = _edited_ct(pydicom_testfile("CT_small.dcm"), tmp_path, "s", **{tag: value})
     with pytest.raises(ReaderError, match=match) as exc:
         read_ct(p.parent)
     assert "ct.dcm" in str(exc.value) or str(p.parent) in str(exc.value)
@@ -104,8 +104,9 @@ def test_signed_data_declared_unsigned_is_refused(tmp_path, phantom_dir):
     assert rc == 2 and "HU" in err
 
 
-def test_plausible_ct_still_reads(tmp_path):
-    p = _edited_ct(tmp_path, "ok", RescaleSlope="2", RescaleIntercept="-1024")
+def test_plausible_ct_still_reads(tmp_path, pydicom_testfile):
+    p = _edited_ct(pydicom_testfile("CT_small.dcm"), tmp_path, "ok", RescaleSlope="2",
+                   RescaleIntercept="-1024")
     vol = read_ct(p.parent)[0]
     assert np.isfinite(vol.hu).all() and vol.hu.min() >= -32768
 
@@ -169,9 +170,9 @@ def test_sidecar_pixel_mm_true_is_not_one_mm(tmp_path):
 # -- item 6: ultrasound that is not IVUS ----------------------------------------------------
 
 
-def test_obstetric_ultrasound_is_not_measured_as_a_pullback():
+def test_obstetric_ultrasound_is_not_measured_as_a_pullback(pydicom_testfile):
     """pydicom-data's 2-frame obstetric sweep (curved-array C5-1): EEM 16,979 mm^2 before."""
-    p = pydicom_file("OBXXXX1A_2frame.dcm")
+    p = pydicom_testfile("OBXXXX1A_2frame.dcm")
     pb = read_pullback(p)  # still viewable, but flagged
     assert pb.meta["intravascular"] is False
     assert any("not recognised as an intravascular pullback" in w for w in pb.meta["warnings"])
@@ -183,8 +184,8 @@ def test_obstetric_ultrasound_is_not_measured_as_a_pullback():
 
 
 @pytest.mark.parametrize("name", ["examples_ybr_color.dcm", "emri_small.dcm"])
-def test_other_multiframe_is_refused_by_ivus_vessel(name):
-    p = pydicom_file(name)
+def test_other_multiframe_is_refused_by_ivus_vessel(name, pydicom_testfile):
+    p = pydicom_testfile(name)
     rc, _, err = _cli("ivus-vessel", p)
     assert rc == 2 and "not an intravascular pullback" in err
 
@@ -217,8 +218,8 @@ def test_eem_area_out_of_coronary_range_is_flagged():
     assert m.summary["warnings"] and "EEM area above 40" in m.summary["warnings"][0]
 
 
-def test_single_frame_ultrasound_is_named_not_ct(tmp_path):
-    p = pydicom_file("US1_UNCR.dcm")
+def test_single_frame_ultrasound_is_named_not_ct(tmp_path, pydicom_testfile):
+    p = pydicom_testfile("US1_UNCR.dcm")
     with pytest.raises(ReaderError, match="single-frame ultrasound image") as exc:
         read_ct(p)
     assert "CT series" not in str(exc.value).replace("not a slice of a CT series", "")
@@ -338,9 +339,9 @@ def test_ivus_vessel_on_static_and_single_frames_measures(tmp_path):
         assert any(note in n for n in rep["notes"])
 
 
-def test_jpeg_number_of_frames_1_over_many_images_is_refused(tmp_path):
+def test_jpeg_number_of_frames_1_over_many_images_is_refused(tmp_path, pydicom_testfile):
     """pydicom-data's 120-frame JPEG baseline US with NumberOfFrames 1: not 1 frame."""
-    ds = pydicom.dcmread(pydicom_file("color3d_jpeg_baseline.dcm"))
+    ds = pydicom.dcmread(pydicom_testfile("color3d_jpeg_baseline.dcm"))
     ds.NumberOfFrames = 1
     with pytest.raises(ReaderError, match=r"NumberOfFrames \(0028,0008\) is 1 but 120"):
         read_pullback(_save(ds, tmp_path / "j1.dcm"))
