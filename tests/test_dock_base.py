@@ -120,3 +120,80 @@ def test_close_detaches(make_napari_viewer):
     cb = dock.links.connect(viewer.layers.events.inserted, lambda e: None)
     dock.close()
     assert cb not in viewer.layers.events.inserted.callbacks
+
+
+def test_picker_filter_selection_rule_and_picked_signal(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+    own = dock.layer_picker(LayerKind.CENTRELINE, where=lambda ly: not ly.name.endswith(" ROI"))
+    img = dock.layer_picker(LayerKind.IMAGE, optional=True, default_none=False, selection=True)
+    assert img.currentText() == NONE
+    picked = []
+    img.picked.connect(picked.append)
+    viewer.add_points(np.zeros((2, 3)), name="pts")
+    viewer.add_labels(np.zeros((3, 4, 4), int), name="lumen")
+    viewer.add_labels(np.zeros((3, 4, 4), int), name="LAD ROI")  # the dock's own output
+    viewer.add_labels(np.zeros((4, 4), int), name="flat")  # 2D: no centreline in it
+    assert [own.itemText(i) for i in range(own.count())] == ["pts", "lumen"]
+    a = _ct(viewer, "a")
+    assert img.currentText() == "a" and picked == ["a"]  # the rule's layer, said
+    viewer.layers.selection.clear()
+    _ct(viewer, "b")
+    assert img.currentText() == "b" and picked == ["a", "b"]  # the newest CT
+    viewer.layers.selection = {a}
+    viewer.add_image(np.zeros((2, 2)), name="untagged")
+    assert img.currentText() == "a" and picked == ["a", "b", "a"]  # the selected CT
+    ref = dock.layer_picker(LayerKind.IMAGE, default_fn=lambda layers: layers[0].name)
+    assert ref.currentText() == "a"
+
+
+_SEEN: list[int] = []
+
+
+def _stepped(n, progress=None):
+    """An api-like function: ``progress(desc, total)`` gives a step callback."""
+    step = progress("test", n) if progress is not None else None
+    _SEEN.clear()
+    for i in range(n):
+        time.sleep(0.005)
+        _SEEN.append(i)
+        if step is not None:
+            step(i)
+    return len(_SEEN)
+
+
+def test_start_call_runs_an_api_function_and_cancel_stops_it(make_napari_viewer, qtbot):
+    from qtpy.QtWidgets import QVBoxLayout
+
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+    dock.build_run_row(QVBoxLayout(dock), on_run=lambda: None)
+    got = []
+    dock.start_call(_stepped, 5, total=5, desc="test", on_done=got.append)
+    qtbot.waitUntil(lambda: not dock.running, timeout=5000)
+    assert got == [5] and dock.progress.value() == 5
+    errors = []
+    n = 100_000
+    dock.start_call(_stepped, n, total=n, desc="test", on_done=got.append,
+                    on_error=errors.append)  # fmt: skip
+    qtbot.waitUntil(lambda: dock.progress.value() > 3, timeout=5000)
+    dock.cancel_btn.click()
+    qtbot.waitUntil(lambda: not dock.running, timeout=5000)
+    qtbot.wait(100)
+    stopped = len(_SEEN)
+    qtbot.wait(200)
+    assert got == [5] and errors == [] and "cancelled" in dock.status.text()
+    assert len(_SEEN) == stopped < n  # the function itself stopped at its next step
+
+
+def test_start_call_reports_the_functions_error(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+
+    def bad(progress=None):
+        raise ValueError("no lumen")
+
+    errors = []
+    dock.start_call(bad, total=0, desc="test", on_done=lambda r: None, on_error=errors.append)
+    qtbot.waitUntil(lambda: not dock.running, timeout=5000)
+    assert [str(e) for e in errors] == ["no lumen"]

@@ -436,8 +436,8 @@ class DockBase(QWidget):
         """Stop the running job at its next step; nothing it would have made is kept."""
         if self.worker is not None:
             self._set_status("cancelling…")
+            self.worker.quit()  # first: the worker sees it at the step the stop ends on
             self._stop_job()
-            self.worker.quit()
 
     def _set_status(self, text: str) -> None:
         if self.status is not None:
@@ -464,10 +464,10 @@ class DockBase(QWidget):
         """Undo what :attr:`links` cannot (key bindings...); runs once, on close or deletion."""
 
     def detach(self) -> None:
-        self._stop_job()
         if self.worker is not None:
             with contextlib.suppress(RuntimeError):
                 self.worker.quit()
+        self._stop_job()
         self.links.detach()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API

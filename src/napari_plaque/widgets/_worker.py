@@ -110,6 +110,9 @@ def iter_call(
         done += 1
         yield done
     thread.join()
+    if isinstance(out.get("error"), Cancelled):
+        yield done  # the worker sees its abort here (set before ``stop``): nothing is returned
+        return None
     if "error" in out:
         raise out["error"]
     return out["value"]
