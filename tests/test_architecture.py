@@ -25,19 +25,9 @@ GUI_MODULES = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "magicg
                "vispy")
 
 #: package-level circles present today (each a sorted tuple of the packages in one cycle)
-KNOWN_CYCLES: set[tuple[str, ...]] = {
-    ('ccta', 'ivus', 'models', 'qc'),
-}
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
 #: (importing package, imported package.module:name) private imports present today
-KNOWN_PRIVATE: set[tuple[str, str]] = {
-    ('ccta', 'io._dicom_common:range_problem'),
-    ('cxr', 'io._dicom_common:native_pixels'),
-    ('cxr', 'io._dicom_common:plain'),
-    ('cxr', 'io._dicom_common:safe_meta'),
-    ('cxr', 'io._dicom_common:tag_floats'),
-    ('cxr', 'io._dicom_common:tag_int'),
-    ('ivus', 'io._dicom_common:CORONARY_MAX_EEM_MM2'),
-}
+KNOWN_PRIVATE: set[tuple[str, str]] = set()
 #: core modules importing Qt / napari today (module path relative to the package)
 KNOWN_GUI_IN_CORE: set[str] = set()
 

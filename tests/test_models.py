@@ -13,9 +13,10 @@ torch = pytest.importorskip("torch")
 
 from napari_plaque.io.errors import FormatError  # noqa: E402
 from napari_plaque.ivus.dataset import read_aline_dataset, write_aline_dataset  # noqa: E402
+from napari_plaque.ivus.deep import predict_polar, predict_pullback, train_alines  # noqa: E402
 from napari_plaque.models.checkpoint import (  # noqa: E402
     export_torchscript,
-    load_model,
+    load_checkpoint,
     make_metadata,
     read_metadata,
     save_model,
@@ -26,18 +27,13 @@ from napari_plaque.models.data import (  # noqa: E402
     export_nnunet,
     read_ct_training_set,
 )
-from napari_plaque.models.inference import (  # noqa: E402
-    predict_polar,
-    predict_pullback,
-    predict_volume,
-    select_device,
-)
+from napari_plaque.models.inference import predict_volume, select_device  # noqa: E402
 from napari_plaque.models.nets import ALineNet, UNet  # noqa: E402
 from napari_plaque.models.synthetic import (  # noqa: E402
     synthetic_ct_case,
     synthetic_polar_pullback,
 )
-from napari_plaque.models.train import state_path, train_alines, train_ctseg  # noqa: E402
+from napari_plaque.models.train import state_path, train_ctseg  # noqa: E402
 from napari_plaque.types import Pullback  # noqa: E402
 
 CLASSES = ["calcium", "attenuation"]
@@ -100,7 +96,7 @@ def test_models_import_without_torch_gives_install_hint():
         "import napari_plaque.models as m\n"
         "assert not m.torch_available()\n"
         "try:\n"
-        "    m.load_model('x.pt')\n"
+        "    m.load_checkpoint('x.pt')\n"
         "except ImportError as e:\n"
         "    print('HINT', e)\n"
     )
@@ -122,7 +118,7 @@ def test_models_package_import_does_not_import_torch():
 
 def test_checkpoint_round_trip_and_metadata(tmp_path):
     path = _aline_model(tmp_path)
-    lm = load_model(path)
+    lm = load_checkpoint(path)
     meta = lm.metadata
     assert meta["format"] == "napari-plaque/model" and meta["version"] == 1
     assert meta["architecture"] == "ALineNet" and meta["hparams"]["width"] == 4
@@ -133,7 +129,7 @@ def test_checkpoint_round_trip_and_metadata(tmp_path):
     # the reloaded net computes the same as a second load
     x = torch.rand(2, 3, 90, 48)
     with torch.no_grad():
-        assert torch.allclose(lm.module(x), load_model(path).module(x))
+        assert torch.allclose(lm.module(x), load_checkpoint(path).module(x))
     # the file holds only tensors and a JSON string
     raw = torch.load(path, weights_only=True)
     assert isinstance(raw["metadata"], str) and json.loads(raw["metadata"])["task"] == "alines"
@@ -155,7 +151,7 @@ def test_malicious_pickle_is_refused_without_running_code(tmp_path):
     bad = tmp_path / "evil.pt"
     torch.save({"metadata": "{}", "state_dict": {}, "payload": _Evil(marker)}, bad)
     with pytest.raises(FormatError) as err:
-        load_model(bad)
+        load_checkpoint(bad)
     assert str(bad) in str(err.value) and "refused" in str(err.value)
     assert not marker.exists()
     with pytest.raises(FormatError):
@@ -170,24 +166,24 @@ def test_bad_model_files_are_refused_with_the_file_name(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
     with pytest.raises(FormatError, match="junk.pt"):
-        load_model(junk)
+        load_checkpoint(junk)
     with pytest.raises(FormatError, match="missing.pt"):
-        load_model(tmp_path / "missing.pt")
+        load_checkpoint(tmp_path / "missing.pt")
     other = tmp_path / "other.pt"
     torch.save({"metadata": json.dumps({"format": "something-else"}), "state_dict": {}}, other)
     with pytest.raises(FormatError, match="other.pt"):
-        load_model(other)
+        load_checkpoint(other)
     # weights that do not fit the architecture
-    good = load_model(_aline_model(tmp_path))
+    good = load_checkpoint(_aline_model(tmp_path))
     meta = dict(good.metadata, hparams={**good.metadata["hparams"], "width": 8})
     wrong = tmp_path / "wrong.pt"
     torch.save({"metadata": json.dumps(meta), "state_dict": good.module.state_dict()}, wrong)
     with pytest.raises(FormatError, match="do not fit"):
-        load_model(wrong)
+        load_checkpoint(wrong)
 
 
 def test_torchscript_export_matches(tmp_path):
-    lm = load_model(_unet_model(tmp_path))
+    lm = load_checkpoint(_unet_model(tmp_path))
     out = export_torchscript(lm, tmp_path / "m.ts")
     extra = {"metadata.json": ""}
     ts = torch.jit.load(str(out), _extra_files=extra)
@@ -201,7 +197,7 @@ def test_onnx_export(tmp_path):
     pytest.importorskip("onnx")
     from napari_plaque.models.checkpoint import export_onnx
 
-    out = export_onnx(load_model(_unet_model(tmp_path)), tmp_path / "m.onnx")
+    out = export_onnx(load_checkpoint(_unet_model(tmp_path)), tmp_path / "m.onnx")
     assert out.stat().st_size > 0
 
 
@@ -317,7 +313,7 @@ def test_aline_training_lowers_loss_and_beats_baseline_on_held_out(tmp_path, ali
     hist = res.history
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert min(h["val_loss"] for h in hist) < hist[0]["val_loss"]
-    lm = load_model(out)
+    lm = load_checkpoint(out)
     tr = lm.metadata["training"]
     assert tr["split"] == "pullback" and len(tr["val_ids"]) == 1
     assert set(tr["train_ids"]).isdisjoint(tr["val_ids"])
@@ -394,7 +390,7 @@ def test_ct_training_lowers_loss_and_beats_baseline(tmp_path):
         synthetic=True,
     )
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
-    lm = load_model(out)
+    lm = load_checkpoint(out)
     assert lm.metadata["normalisation"]["window_hu"] == [-300.0, 1300.0]
     assert lm.metadata["input"]["spacing_mm"] == [1.0, 0.5, 0.5]
     # held-out volume: the model finds the blobs, the all-background baseline finds nothing
@@ -430,7 +426,7 @@ def test_ct_training_dice_excludes_classes_absent_from_prediction_and_truth(tmp_
     else:  # it predicted some: they are all false positives
         assert rec["other_dice"] == 0.0
     assert rec["mean_dice"] <= 1.0 and not (rec["mean_dice"] == 1.0 and rec["accuracy"] < 0.5)
-    meta = load_model(out).metadata["metrics"]
+    meta = load_checkpoint(out).metadata["metrics"]
     assert meta["other_baseline_dice"] is None  # NaN is stored as null in the checkpoint
 
 
@@ -470,7 +466,7 @@ def test_shipped_demo_models_load_and_say_synthetic():
     assert set(shipped) >= {"demo_alines", "demo_ccta_plaque"}
     for path in shipped.values():
         assert path.stat().st_size < 2 * 1024 * 1024
-        lm = load_model(path)
+        lm = load_checkpoint(path)
         assert lm.synthetic and "synthetic" in lm.metadata["training"]["notes"]
         assert "held_out" in lm.metadata["metrics"]
 
@@ -494,11 +490,11 @@ def test_binary_metrics_are_undefined_not_perfect_without_positives():
     (null in JSON), never a vacuous 1.0."""
     import math
 
-    from napari_plaque.models.train import _binary_metrics
+    from napari_plaque.models.train import binary_metrics
 
     none = np.zeros(50, bool)
-    m = _binary_metrics(none, none)
+    m = binary_metrics(none, none)
     assert math.isnan(m["f1"]) and math.isnan(m["precision"]) and math.isnan(m["recall"])
     assert m["accuracy"] == 1.0
     y = np.r_[np.ones(5, bool), np.zeros(45, bool)]
-    assert _binary_metrics(y, y)["f1"] == 1.0 and _binary_metrics(none, y)["f1"] == 0.0
+    assert binary_metrics(y, y)["f1"] == 1.0 and binary_metrics(none, y)["f1"] == 0.0

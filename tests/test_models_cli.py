@@ -13,8 +13,9 @@ from napari_plaque.cli import main  # noqa: E402
 from napari_plaque.io import read_labels  # noqa: E402
 from napari_plaque.io.nifti import write_nifti  # noqa: E402
 from napari_plaque.ivus.dataset import write_aline_dataset  # noqa: E402
-from napari_plaque.models.checkpoint import load_model, make_metadata, save_model  # noqa: E402
-from napari_plaque.models.inference import predict_pullback, predict_volume  # noqa: E402
+from napari_plaque.ivus.deep import predict_pullback  # noqa: E402
+from napari_plaque.models.checkpoint import load_checkpoint, make_metadata, save_model  # noqa: E402
+from napari_plaque.models.inference import predict_volume  # noqa: E402
 from napari_plaque.models.nets import ALineNet, UNet  # noqa: E402
 from napari_plaque.models.synthetic import (  # noqa: E402
     synthetic_ct_case,
@@ -38,7 +39,7 @@ def test_train_alines_cli_writes_model_and_resumes(tmp_path, capsys):
     summ = json.loads(err.out)
     assert summ["metrics"]["batches"] == 3 and summ["metrics"]["threads"] >= 1
     assert summ["epochs_run"] == 2 and summ["model"] == str(out)
-    meta = load_model(out).metadata
+    meta = load_checkpoint(out).metadata
     assert meta["training"]["seed"] == 3 and meta["training"]["synthetic"] is True
     assert main([*args, "--epochs", "3", "--seed", "3", "--resume", "--json"]) == 0
     assert _json_out(capsys)["epochs_run"] == 3
@@ -140,7 +141,7 @@ def test_export_model_torchscript(tmp_path, capsys):
     ts = torch.jit.load(str(out))
     x = torch.rand(1, 1, 16, 16)
     with torch.no_grad():
-        assert torch.allclose(ts(x), load_model(model).module(x), atol=1e-5)
+        assert torch.allclose(ts(x), load_checkpoint(model).module(x), atol=1e-5)
 
 
 def test_export_ct_dataset_and_train_ctseg(tmp_path, capsys):
@@ -192,7 +193,7 @@ def test_export_ct_dataset_and_train_ctseg(tmp_path, capsys):
         ]
     )
     assert rc == 0
-    assert load_model(out).classes == ["background", "calcium"]
+    assert load_checkpoint(out).classes == ["background", "calcium"]
     assert main(["export-ct-dataset", pairs[0], "--out", str(tmp_path / "odd")]) == 2
 
 

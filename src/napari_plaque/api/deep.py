@@ -96,7 +96,8 @@ def train(
     ``batch_size`` None: the task's default. ``on_epoch(record)`` is called after each epoch,
     ``on_step(step)`` after each batch (``live``: a dict kept up to date within an epoch)."""
     from .._progress import run_steps
-    from ..models.train import iter_train_alines, iter_train_ctseg
+    from ..ivus.deep import iter_train_alines
+    from ..models.train import iter_train_ctseg
 
     if task not in TRAIN_TASKS:
         raise ValueError(f"--task must be one of {', '.join(TRAIN_TASKS)}, got {task!r}")
@@ -220,8 +221,8 @@ def _predict_ct(lm, model_name, path, out: Path, opts, progress) -> PredictResul
 def _predict_alines(lm, model_name, path, out: Path, opts, progress) -> PredictResult:
     from .._progress import run_steps
     from ..ivus.arcs import save_arcs
+    from ..ivus.deep import alines_to_arcset, iter_predict_pullback
     from ..ivus.measure import arc_measurements
-    from ..models.inference import alines_to_arcset, iter_predict_pullback
     from ._inputs import pullback
 
     if out.suffix != ".json":

@@ -406,7 +406,7 @@ def _fit_one(
     """Train one model on rows ``train_idx`` (inner grouped split for early stopping)."""
     from ..models import require_torch
     from ..models.checkpoint import make_metadata
-    from ..models.train import fit_model
+    from ..models.train import FitSettings, FitTask, fit_model
     from .model import CXRBatch, CXRNet, input_spec, normalisation_spec
     from .ood import ood_reference
 
@@ -508,24 +508,9 @@ def _fit_one(
         "image_size": s["image_size"],
         **key_extra,
     }
-    return (
-        yield from fit_model(
-            model,
-            out,
-            metadata_fn,
-            batches,
-            loss_fn,
-            evaluate,
-            s["epochs"],
-            s["lr"],
-            s["seed"],
-            s["patience"],
-            s["device"],
-            s["resume"],
-            history,
-            key,
-        )
-    )
+    fit = FitTask(metadata_fn, batches, loss_fn, evaluate, key, -(-len(tr) // s["batch_size"]))
+    run = FitSettings(s["epochs"], s["lr"], s["seed"], s["patience"], s["device"], s["resume"])
+    return (yield from fit_model(model, out, fit, run, history))
 
 
 def _file_sha(path: str | Path) -> str:

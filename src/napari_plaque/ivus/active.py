@@ -277,7 +277,7 @@ def iter_frame_uncertainty(
         )
         scores = svm_scores(m, feats)
         return frame_uncertainty(scores, "margin", float(m.meta.get("threshold", 0.0))), "margin"
-    from ..models.inference import iter_predict_pullback
+    from .deep import iter_predict_pullback
 
     c = np.asarray(c, float)
     if c.ndim == 2:

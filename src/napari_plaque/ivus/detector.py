@@ -44,7 +44,7 @@ class ALineDetector:
 
             _, arcs = yield from iter_predict_pullback(self.impl, pullback, center)
             return arcs
-        from ..models.inference import alines_to_arcset, iter_predict_pullback
+        from .deep import alines_to_arcset, iter_predict_pullback
 
         c = None if center is None else np.asarray(center, float)
         if c is not None and c.ndim == 2:
@@ -71,9 +71,9 @@ def load_aline_detector(path: str | Path) -> ALineDetector:
         cls = str(m.meta.get("class", "calcium"))
         return ALineDetector(p.stem, "svm", p, [cls], m)
     if p.suffix.lower() in (".pt", ".pth"):
-        from ..models.checkpoint import load_model
+        from ..models.checkpoint import load_checkpoint
 
-        lm = load_model(p)
+        lm = load_checkpoint(p)
         if lm.task != "alines":
             raise ValueError(
                 f"{p}: a {lm.task!r} model (for CT volumes) cannot detect calcium on an IVUS "

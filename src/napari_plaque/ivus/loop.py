@@ -702,8 +702,8 @@ class AnnotationLoop:
         from ..models import require_torch
 
         require_torch()
-        from ..models.checkpoint import load_model
-        from ..models.train import iter_train_alines
+        from ..models.checkpoint import load_checkpoint
+        from .deep import iter_train_alines
 
         folder = Path(out_dir) if out_dir is not None else self.work_dir / "training-set"
         ds_path = yield from self.export_steps(folder)
@@ -711,7 +711,7 @@ class AnnotationLoop:
         params.setdefault("seed", self.seed)
         self.status = "training the deep A-line model"
         res = yield from iter_train_alines(ds_path, model_out, **params)
-        lm = load_model(res.path)
+        lm = load_checkpoint(res.path)
         scores = yield from self._deep_scores(lm)
         met = res.metrics or {}
         n_val = int(lm.metadata.get("data", {}).get("n_val_frames", 0))
@@ -735,7 +735,7 @@ class AnnotationLoop:
                            Path(ds_path) if out_dir is not None else None)
 
     def _deep_scores(self, lm: Any):
-        from ..models.inference import iter_predict_pullback
+        from .deep import iter_predict_pullback
 
         c = np.asarray(self.annotator.arcset.centers_array(), float)
         if c.ndim == 2:

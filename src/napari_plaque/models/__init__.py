@@ -1,16 +1,19 @@
 """Deep models: architectures, one checkpoint format, an inference engine and training.
 
-Two built-in tasks:
+The generic engine: networks (:mod:`.nets`), the checkpoint format (:mod:`.checkpoint`), the
+training loop (:func:`napari_plaque.models.train.fit_model`), the inference helpers
+(:mod:`.inference`) and a task registry (:mod:`.registry`). Tasks live with their data:
 
-- ``alines``: an IVUS A-line detector (calcium, attenuation, ...) on polar frames with
-  neighbouring-frame context, one output per A-line (:class:`~napari_plaque.models.nets.ALineNet`);
+- ``alines``: the IVUS A-line detector (:mod:`napari_plaque.ivus.deep`: training on an A-line
+  dataset, pullback -> predictions -> arcs; network :class:`~napari_plaque.models.nets.ALineNet`);
+- ``cxr``: the chest-radiograph model (:mod:`napari_plaque.cxr`, registered in the registry);
 - ``ct-seg``: a 2D/3D U-Net for CT segmentation on HU arrays with an HU-window normalisation
-  (:class:`~napari_plaque.models.nets.UNet`).
+  (:class:`~napari_plaque.models.nets.UNet`), built in.
 
 PyTorch is an optional dependency (``pip install 'napari-plaque[torch]'``). ``import
 napari_plaque.models`` works without it; the functions that need it raise an ImportError saying
-how to install it. The numpy-only parts (dataset readers and exporters, polar sampling) live in
-:mod:`napari_plaque.models.data` and :mod:`napari_plaque.models.polar`.
+how to install it. The numpy-only parts (CT dataset readers and exporters) live in
+:mod:`napari_plaque.models.data`.
 """
 
 from __future__ import annotations
@@ -32,21 +35,14 @@ _LAZY = {
     "build_model": "nets",
     "CHECKPOINT_FORMAT": "checkpoint",
     "LoadedModel": "checkpoint",
-    "load_model": "checkpoint",
     "load_checkpoint": "checkpoint",
     "save_model": "checkpoint",
     "read_metadata": "checkpoint",
     "export_torchscript": "checkpoint",
     "export_onnx": "checkpoint",
     "select_device": "inference",
-    "iter_predict_pullback": "inference",
-    "predict_pullback": "inference",
-    "iter_predict_polar": "inference",
-    "predict_polar": "inference",
     "iter_predict_volume": "inference",
     "predict_volume": "inference",
-    "iter_train_alines": "train",
-    "train_alines": "train",
     "iter_train_ctseg": "train",
     "train_ctseg": "train",
 }
@@ -72,7 +68,7 @@ class TrainTask:
     name: str
     input: str  # the ``napari_plaque`` kind of the data: "ivus" or "ct"
     description: str
-    trainer: str  # step generator in napari_plaque.models.train
+    trainer: str  # name of its step generator (``iter_train_<task>``)
     settings: TrainSettings
 
 

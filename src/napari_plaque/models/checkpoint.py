@@ -9,7 +9,7 @@ It is loaded with ``torch.load(weights_only=True)``: a file holding arbitrary Py
 (a pickle whose loading would execute code) is refused with :class:`FormatError`.
 
 The metadata (JSON object) holds at least: ``format`` (:data:`CHECKPOINT_FORMAT`), ``version``,
-``task`` (``alines`` or ``ct-seg``), ``architecture`` and ``hparams``, ``classes``,
+``task`` (``alines``, ``ct-seg`` or a registered one), ``architecture`` and ``hparams``, ``classes``,
 ``normalisation`` (e.g. the HU window), ``input`` (polar sampling or spacing/patch size),
 ``training`` (data summary with hashed ids, seed, epochs, ``synthetic`` flag), ``metrics`` and
 ``software`` (napari-plaque, torch and Python versions).
@@ -381,8 +381,9 @@ def load_checkpoint(path: str | Path) -> LoadedModel:
     return LoadedModel(module=module, metadata=meta, path=str(path))
 
 
-#: the former name of :func:`load_checkpoint` (kept for callers; ``ivus.svm.load_model`` is
-#: the SVM's loader, a different format)
+#: the former name of :func:`load_checkpoint` (``ivus.svm.load_model`` is the SVM's loader, a
+#: different format). Deprecated: nothing in the package uses it; kept only for tests that
+#: still import it (test_fuzz, test_hardening_models, test_cxr_ood)
 load_model = load_checkpoint
 
 

@@ -1,9 +1,9 @@
 """Training data for the deep models (numpy only, no torch).
 
-- The IVUS A-line training set (``napari-plaque/aline-dataset``): its one writer and reader live
-  in :mod:`napari_plaque.ivus.dataset` (``read_aline_dataset``, ``write_aline_dataset``,
-  ``ALineDataset`` are re-exported here for older importers); :func:`context_stack` and
-  :func:`split_groups` serve the trainer.
+- Generic helpers of the trainers: :func:`split_groups` (a grouped, seeded validation split)
+  and :func:`context_stack` (frames with their neighbours). The IVUS A-line training set
+  (``napari-plaque/aline-dataset``) has its one writer and reader in
+  :mod:`napari_plaque.ivus.dataset`.
 - CT segmentation sets made from image + label arrays: a patch folder
   (``napari-plaque/ct-patches``, :func:`export_ct_patches`) or an nnU-Net v2 raw dataset folder
   (:func:`export_nnunet`); :func:`read_ct_training_set` reads both.
@@ -26,15 +26,18 @@ from ..types import CTVolume
 CT_PATCH_FORMAT = "napari-plaque/ct-patches"
 AIR_HU = -1024.0
 
-# --------------------------------------------------------------------------- A-line dataset
-# one home for the format: napari_plaque.ivus.dataset (these names are kept for importers)
-from ..ivus.dataset import (  # noqa: E402, F401
-    ALINE_FORMAT,
-    ALineDataset,
-    ALinePullback,
-    read_aline_dataset,
-    write_aline_dataset,
-)
+#: A-line dataset names that lived here, now only in napari_plaque.ivus.dataset: looked up on
+#: first use for importers not updated yet (models never imports ivus at load; deprecated)
+_MOVED_TO_IVUS = ("ALINE_FORMAT", "ALineDataset", "ALinePullback", "read_aline_dataset",
+                  "write_aline_dataset")  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_IVUS:
+        import importlib
+
+        return getattr(importlib.import_module("napari_plaque.ivus.dataset"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def refuse_foreign_folder(folder: Path, marker: str) -> None:

@@ -5,8 +5,10 @@ see :mod:`napari_plaque._progress`) and a plain wrapper ``xxx``. Work runs under
 ``torch.inference_mode``, with autocast (bf16 where supported, else fp16) on CUDA, and the CUDA
 cache is emptied afterwards, also when the caller stops the generator early (Cancel).
 
-Pullbacks are read from the (lazy) frames in batches, converted to polar images with the IVUS
-transform and fed with their neighbouring frames. Volumes are cut into overlapping tiles; each
+The engine is task-neutral: devices, batch sizes, autocast, the loaded model's task check and
+the provenance of a prediction are public here for the tasks that live with their data (the IVUS
+A-line detector in :mod:`napari_plaque.ivus.deep`, the chest-radiograph model in
+:mod:`napari_plaque.cxr.model`). The CT U-Net is built in: volumes are cut into overlapping tiles; each
 tile is fed with a context margin (at least the U-Net's receptive-field radius) that is discarded,
 and the kept centres are blended (Gaussian, linear or constant weights). Because the kept centres
 do not see the tile border and tile origins stay on the pooling grid, the result does not depend
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import run_steps
-from ..types import CTVolume, Pullback
+from ..types import CTVolume
 from . import require_torch
 from .checkpoint import LoadedModel, load_checkpoint
 from .data import hu_normalise
@@ -68,11 +70,14 @@ def default_batch_size(device: Any, task: str = "alines") -> int:
     return 64 if task == "alines" else 16
 
 
-def _batch(batch_size: int | None, device: Any, task: str) -> int:
+def resolve_batch_size(batch_size: int | None, device: Any, task: str) -> int:
+    """``batch_size`` when given (at least 1), else :func:`default_batch_size`."""
     return max(1, int(batch_size)) if batch_size else default_batch_size(device, task)
 
 
-def _autocast(device: Any, amp: bool) -> Any:
+def autocast(device: Any, amp: bool) -> Any:
+    """Mixed precision for inference on CUDA (bf16 where supported, else fp16); a no-op
+    context elsewhere or when ``amp`` is False."""
     if amp and device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
@@ -85,91 +90,15 @@ def release_device(device: Any) -> None:
         torch.cuda.empty_cache()
 
 
-def _as_model(model: LoadedModel | str | Path) -> LoadedModel:
+def as_loaded(model: LoadedModel | str | Path) -> LoadedModel:
+    """``model`` if already loaded, else the checkpoint at that path."""
     return model if isinstance(model, LoadedModel) else load_checkpoint(model)
 
 
-# --------------------------------------------------------------------------- A-lines
-
-
-@dataclass
-class ALinePrediction:
-    """Per-A-line output of an A-line model for a pullback."""
-
-    probs: np.ndarray  # float32 (F, A, C)
-    classes: list[str]
-    threshold: float = 0.5
-    frame_shape: tuple[int, int] | None = None
-    center: tuple[float, float] | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """bool (F, A, C)."""
-        return self.probs >= self.threshold
-
-    def class_labels(self, cls: str = "calcium") -> np.ndarray:
-        """bool (F, A) of one class."""
-        return self.labels[:, :, self.classes.index(cls)]
-
-    def ics(self, cls: str = "calcium") -> float:
-        """IVUS calcium score of ``cls`` (:func:`napari_plaque.ivus.measure.ics`)."""
-        from ..ivus.measure import ics
-
-        return ics(self.class_labels(cls))
-
-
-def _forward_alines(module: Any, stack: np.ndarray, device: Any, amp: bool) -> np.ndarray:
-    # inference mode is entered per batch, never held across a yield: grad mode is
-    # thread-local, and a generator stopped at a yield (Cancel) would leak it to the thread
-    with torch.inference_mode(), _autocast(device, amp):
-        x = torch.from_numpy(np.ascontiguousarray(stack)).to(device).float().div_(255.0)
-        logits = module(x)
-        return torch.sigmoid(logits.float()).permute(0, 2, 1).cpu().numpy()  # (B, A, C)
-
-
-def iter_predict_polar(
-    model: LoadedModel | str | Path,
-    polar: np.ndarray,
-    batch_size: int | None = None,
-    device: str = "auto",
-    amp: bool = True,
-) -> Generator[int, None, ALinePrediction]:
-    """Run an A-line model on polar frames uint8 (F, A, D); yields frames done."""
-    lm = _as_model(model)
-    _check_task(lm, "alines")
-    polar = np.asarray(polar)
-    spec = lm.metadata["input"]["polar"]
-    if polar.ndim != 3 or polar.shape[1:] != (spec["n_alines"], spec["depth_samples"]):
-        raise ValueError(
-            f"polar frames {polar.shape} do not match the model's "
-            f"(F, {spec['n_alines']}, {spec['depth_samples']})"
-        )
-    ctx = int(lm.metadata["hparams"]["context"])
-    dev = select_device(device)
-    module = lm.module.to(dev).eval()
-    n = len(polar)
-    out = np.empty((n, polar.shape[1], len(lm.classes)), np.float32)
-    bs = _batch(batch_size, dev, "alines")
-    try:
-        for i0 in range(0, n, bs):
-            i1 = min(i0 + bs, n)
-            offs = np.arange(-ctx, ctx + 1)
-            idx = np.clip(np.arange(i0, i1)[:, None] + offs, 0, n - 1)
-            out[i0:i1] = _forward_alines(module, polar[idx], dev, amp)
-            yield i1
-    finally:
-        release_device(dev)
-    return ALinePrediction(out, lm.classes, _threshold(lm), meta=prediction_meta(lm, dev))
-
-
-def predict_polar(model, polar, **kw) -> ALinePrediction:
-    """Plain form of :func:`iter_predict_polar`."""
-    return run_steps(iter_predict_polar(model, polar, **kw))
-
-
-def _threshold(lm: LoadedModel) -> float:
-    return float(lm.metadata.get("input", {}).get("threshold", 0.5))
+def check_task(lm: LoadedModel, task: str) -> None:
+    """ValueError unless ``lm`` is a model of ``task``."""
+    if lm.task != task:
+        raise ValueError(f"{lm.path or 'model'} is a {lm.task!r} model, not {task!r}")
 
 
 def prediction_meta(lm: LoadedModel, dev: Any) -> dict[str, Any]:
@@ -181,91 +110,6 @@ def prediction_meta(lm: LoadedModel, dev: Any) -> dict[str, Any]:
         "device": str(dev),
         "synthetic_training": lm.synthetic,
     }
-
-
-def _check_task(lm: LoadedModel, task: str) -> None:
-    if lm.task != task:
-        raise ValueError(f"{lm.path or 'model'} is a {lm.task!r} model, not {task!r}")
-
-
-def iter_predict_pullback(
-    model: LoadedModel | str | Path,
-    pullback: Pullback | np.ndarray,
-    batch_size: int | None = None,
-    device: str = "auto",
-    amp: bool = True,
-    center: tuple[float, float] | None = None,
-    pixel_spacing_mm: tuple[float, float] | None = None,
-) -> Generator[int, None, ALinePrediction]:
-    """Run an A-line model over a pullback, streaming frames from the lazy reader in batches.
-
-    Each batch reads ``batch_size`` frames plus the context frames around them, converts them
-    to polar images about ``center`` (default: the catheter = image centre) with the model's
-    polar sampling (A-lines, depth samples, depth in mm), and runs the model. Yields frames done.
-    """
-    from ..ivus.polar import default_center, to_polar
-
-    lm = _as_model(model)
-    _check_task(lm, "alines")
-    frames = pullback.frames if isinstance(pullback, Pullback) else pullback
-    if pixel_spacing_mm is None:
-        if not isinstance(pullback, Pullback):
-            raise ValueError("pixel_spacing_mm is needed for a bare frame array")
-        pixel_spacing_mm = pullback.pixel_spacing_mm
-    n = int(frames.shape[0])
-    frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
-    center = tuple(center) if center is not None else default_center(frame_shape)
-    spec = lm.metadata["input"]["polar"]
-    ctx = int(lm.metadata["hparams"]["context"])
-    dev = select_device(device)
-    module = lm.module.to(dev).eval()
-    out = np.empty((n, int(spec["n_alines"]), len(lm.classes)), np.float32)
-    bs = _batch(batch_size, dev, "alines")
-    try:
-        for i0 in range(0, n, bs):
-            i1 = min(i0 + bs, n)
-            r0, r1 = max(0, i0 - ctx), min(n, i1 + ctx)
-            block = np.asarray(frames[r0:r1])
-            pol = to_polar(
-                block,
-                center,
-                n_alines=int(spec["n_alines"]),
-                depth_samples=int(spec["depth_samples"]),
-                depth_mm=float(spec["depth_mm"]),
-                pixel_spacing_mm=tuple(pixel_spacing_mm),
-                batch=max(len(block), 1),
-                dtype=np.uint8,
-            )
-            offs = np.arange(-ctx, ctx + 1)
-            idx = np.clip(np.arange(i0, i1)[:, None] + offs, 0, n - 1) - r0
-            out[i0:i1] = _forward_alines(module, pol[idx], dev, amp)
-            yield i1
-    finally:
-        release_device(dev)
-    return ALinePrediction(
-        out, lm.classes, _threshold(lm), frame_shape, center, meta=prediction_meta(lm, dev)
-    )
-
-
-def predict_pullback(model, pullback, **kw) -> ALinePrediction:
-    """Plain form of :func:`iter_predict_pullback`."""
-    return run_steps(iter_predict_pullback(model, pullback, **kw))
-
-
-def alines_to_arcset(pred: ALinePrediction, annotator: str = "model") -> Any:
-    """The prediction as an IVUS :class:`~napari_plaque.ivus.arcs.ArcSet` (arcs per class)."""
-    from ..ivus.arcs import ArcSet
-
-    if pred.frame_shape is None:
-        raise ValueError("the prediction has no frame shape (made from polar frames)")
-    return ArcSet.from_labels(
-        pred.labels,
-        pred.classes,
-        pred.frame_shape,
-        center_mode="catheter",
-        centers=list(pred.center) if pred.center is not None else None,
-        annotator=annotator,
-    )
 
 
 # --------------------------------------------------------------------------- volumes
@@ -304,7 +148,7 @@ def _blend_weights(core: tuple[int, ...], blend: str) -> np.ndarray:
 
 def _forward_tiles(module: Any, xs: np.ndarray, dims: int, device: Any, amp: bool) -> np.ndarray:
     """Class probabilities (B, C, z, y, x) of a batch of tiles (B, z, y, x)."""
-    with torch.inference_mode(), _autocast(device, amp):
+    with torch.inference_mode(), autocast(device, amp):
         xt = torch.from_numpy(xs).to(device)
         xt = xt if dims == 2 else xt[:, None]  # 2D: the single z is the channel
         prob = torch.softmax(module(xt).float(), dim=1)
@@ -404,8 +248,8 @@ def iter_predict_volume(
         Context (voxels) discarded at each tile border; default the model's
         ``context_margin`` (exact results). A smaller margin is faster but tile-dependent.
     """
-    lm = _as_model(model)
-    _check_task(lm, "ct-seg")
+    lm = as_loaded(model)
+    check_task(lm, "ct-seg")
     hu = volume.hu if isinstance(volume, CTVolume) else np.asarray(volume)
     if hu.ndim != 3:
         raise ValueError(f"a CT volume must be 3D (z, y, x), got shape {hu.shape}")
@@ -437,7 +281,7 @@ def iter_predict_volume(
     wts = _blend_weights(core, blend)
     dev = select_device(device)
     module = module.to(dev).eval()
-    bs = _batch(batch_size, dev, "ct-seg")
+    bs = resolve_batch_size(batch_size, dev, "ct-seg")
     try:
         for b0 in range(0, len(starts), bs):
             batch = starts[b0 : b0 + bs]

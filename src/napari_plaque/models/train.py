@@ -1,11 +1,14 @@
-"""Training for the built-in models: seeded, grouped validation split, early stopping, resume.
+"""The training engine: seeded, grouped validation split, early stopping, resume.
 
-``iter_train_alines`` trains the A-line detector from an A-line dataset folder (the IVUS
-training-set export); ``iter_train_ctseg`` trains the U-Net from a CT training set (patch folder,
-nnU-Net v2 raw folder, or image + label arrays). Both are step generators (yield optimiser steps
-done, return a :class:`TrainResult`), append one dict of metrics per epoch to ``history`` (a list
-the caller may pass in and watch), save the best checkpoint (lowest validation loss) to ``out``
-and a resumable training state beside it (``<out>.state.pt``, tensors + JSON only).
+:func:`fit_model` is the one training loop of every task: a task hands it a :class:`FitTask`
+(batches, loss, validation, checkpoint metadata) and :class:`FitSettings`. The tasks live with
+their data: the IVUS A-line detector in :mod:`napari_plaque.ivus.deep`, the chest-radiograph
+model in :mod:`napari_plaque.cxr.train`; the CT U-Net is built in here
+(:func:`iter_train_ctseg`, from a patch folder, an nnU-Net v2 raw folder, or image + label
+arrays). Trainers are step generators (yield optimiser steps done, return a
+:class:`TrainResult`), append one dict of metrics per epoch to ``history`` (a list the caller
+may pass in and watch), save the best checkpoint (lowest validation loss) to ``out`` and a
+resumable training state beside it (``<out>.state.pt``, tensors + JSON only).
 """
 
 from __future__ import annotations
@@ -24,26 +27,23 @@ import numpy as np
 from .._progress import run_steps
 from ..io.atomic import atomic_path
 from ..io.errors import FormatError
-from ..ivus.dataset import ALineDataset, read_aline_dataset
 from . import TRAIN_OPTION_DEFAULTS, TRAIN_TASKS, require_torch
 from .checkpoint import make_metadata, save_model
 from .data import (
     AIR_HU,
     CTTrainingSet,
     _pad_to,
-    context_stack,
     hu_normalise,
     read_ct_training_set,
     sample_patch_corners,
     split_groups,
 )
 from .inference import select_device
-from .nets import ALineNet, UNet
+from .nets import UNet
 
 torch = require_torch()
 
 #: default settings of each task (one home: models.TRAIN_TASKS, read by the CLI and widget)
-_alines = TRAIN_TASKS["alines"].settings
 _ctseg = TRAIN_TASKS["ct-seg"].settings
 _opt = TRAIN_OPTION_DEFAULTS
 F = torch.nn.functional
@@ -93,7 +93,8 @@ def _load_state(out: Path) -> dict[str, Any] | None:
     return {"info": info, "model": raw["model"], "optim": raw["optim"]}
 
 
-def _binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+def binary_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 of boolean predictions (NaN where undefined)."""
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     tp = float(np.count_nonzero(pred & truth))
     fp = float(np.count_nonzero(pred & ~truth))
@@ -122,7 +123,7 @@ def _dice_or_nan(pred: np.ndarray, truth: np.ndarray) -> float:
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     if not pred.any() and not truth.any():
         return float("nan")
-    return round(_binary_metrics(pred, truth)["f1"], 4)
+    return round(binary_metrics(pred, truth)["f1"], 4)
 
 
 def _nan_mean(values: list[float]) -> float:
@@ -132,30 +133,64 @@ def _nan_mean(values: list[float]) -> float:
     return round(float(v.mean()), 4) if v.size else float("nan")
 
 
+@dataclass(frozen=True)
+class FitTask:
+    """What a task gives the training engine (:func:`fit_model`).
+
+    ``batches(rng)`` one epoch's (input, target) pairs (anything with ``.to(device)``);
+    ``loss(output, target)`` the training loss; ``evaluate(module)`` the validation metrics,
+    ``val_loss`` among them (run in inference mode); ``metadata(metrics, epoch)`` the
+    checkpoint metadata of the best epoch; ``key`` what must match to resume (settings, data);
+    ``n_batches`` batches per epoch (progress lines).
+    """
+
+    metadata: Callable[[dict[str, Any], int], dict[str, Any]]
+    batches: Callable[[np.random.Generator], Any]
+    loss: Callable[[Any, Any], Any]
+    evaluate: Callable[[Any], dict[str, Any]]
+    key: dict[str, Any]
+    n_batches: int = 0
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How :func:`fit_model` runs: AdamW at ``lr``, at most ``epochs``, early stopping after
+    ``patience`` epochs without a better validation loss; ``precision`` see
+    :data:`PRECISIONS`; ``threads`` CPU intra-op threads (0: :func:`training_threads`)."""
+
+    epochs: int
+    lr: float
+    seed: int
+    patience: int
+    device: str = "auto"
+    resume: bool = False
+    precision: str = "fp32"
+    threads: int = 0
+
+
 def fit_model(
     model,
     out: Path,
-    metadata_fn: Callable[[dict[str, Any], int], dict[str, Any]],
-    train_batches: Callable[[np.random.Generator], Any],
-    loss_fn: Callable[[Any, Any], Any],
-    evaluate: Callable[[Any], dict[str, Any]],
-    epochs: int,
-    lr: float,
-    seed: int,
-    patience: int,
-    device: str,
-    resume: bool,
-    history: list[dict[str, Any]] | None,
-    hparams_key: dict[str, Any],
+    task: FitTask,
+    settings: FitSettings,
+    history: list[dict[str, Any]] | None = None,
     live: dict[str, Any] | None = None,
-    n_batches: int = 0,
-    precision: str = "fp32",
-    threads: int = 0,
 ) -> Generator[int, None, TrainResult]:
     """The training engine shared by every task (A-lines, CT U-Net, the CXR model): AdamW,
-    per-epoch validation by ``evaluate``, best checkpoint (lowest ``val_loss``) written to
-    ``out`` with ``metadata_fn(metrics, epoch)``, resumable state beside it, early stopping
-    after ``patience`` epochs. A step generator (one step per batch); returns TrainResult."""
+    per-epoch validation by ``task.evaluate``, best checkpoint (lowest ``val_loss``) written to
+    ``out`` with ``task.metadata(metrics, epoch)``, resumable state beside it, early stopping
+    after ``settings.patience`` epochs. A step generator (one step per batch); returns
+    TrainResult. ``history`` (a list the caller may watch) gets one dict per epoch; ``live`` is
+    kept up to date within an epoch (``epoch``, ``epochs``, ``batch``, ``batches``, ``loss``,
+    ``phase``, ``seconds``)."""
+    epochs, lr, seed, patience = settings.epochs, settings.lr, settings.seed, settings.patience
+    device, resume, precision, threads = (
+        settings.device, settings.resume, settings.precision, settings.threads
+    )
+    metadata_fn, train_batches, loss_fn, evaluate = (
+        task.metadata, task.batches, task.loss, task.evaluate
+    )
+    hparams_key, n_batches = task.key, task.n_batches
     dev = select_device(device)
     n_threads = training_threads(threads)
     model.to(dev)
@@ -202,7 +237,7 @@ def fit_model(
             for xb, yb in train_batches(rng):
                 # grad mode is thread-local: set it per step, never rely on the thread's state
                 with torch.enable_grad(), _threads(dev, n_threads):
-                    x, y = _to(xb, dev, amp), yb.to(dev)
+                    x, y = to_device(xb, dev, amp), yb.to(dev)
                     opt.zero_grad(set_to_none=True)
                     with _amp_context(amp):
                         out_b = model(x)
@@ -329,235 +364,17 @@ def _amp_context(amp: Any):
     return torch.autocast(amp, dtype=torch.bfloat16)
 
 
-def _to(x: Any, dev: Any, amp: Any) -> Any:
+def to_device(x: Any, dev: Any, amp: Any) -> Any:
+    """A batch on ``dev`` (channels-last for 4D inputs under CPU autocast, ``amp`` ``"cpu"``)."""
     x = x.to(dev)
     if amp == "cpu" and x.ndim == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
 
 
-def _software_data_summary(ids: list[str], val_ids: list[str], **kw: Any) -> dict[str, Any]:
+def data_summary(ids: list[str], val_ids: list[str], **kw: Any) -> dict[str, Any]:
+    """The ``training`` block of a checkpoint's metadata: sorted train / validation ids and ``kw``."""
     return {"train_ids": sorted(ids), "val_ids": sorted(val_ids), **kw}
-
-
-# --------------------------------------------------------------------------- A-lines
-
-
-def iter_train_alines(
-    data: str | Path | ALineDataset,
-    out: str | Path,
-    epochs: int = _alines.epochs,
-    batch_size: int = _alines.batch_size,
-    lr: float = _alines.lr,
-    seed: int = _alines.seed,
-    val_fraction: float = _alines.val_fraction,
-    patience: int = _alines.patience,
-    context: int = _opt["context"],
-    width: int = _opt["width"],
-    n_blocks: int = 3,
-    k_smooth: int = 9,
-    device: str = _alines.device,
-    resume: bool = False,
-    history: list[dict[str, Any]] | None = None,
-    synthetic: bool | None = None,
-    notes: str = "",
-    precision: str = _opt["precision"],
-    live: dict[str, Any] | None = None,
-    threads: int = _opt["threads"],
-) -> Generator[int, None, TrainResult]:
-    """Train the A-line detector on an A-line dataset; yields optimiser steps done.
-
-    The validation split is grouped by pullback (seeded); with a single pullback the last
-    ``val_fraction`` of its frames (one contiguous block) is held out instead.
-
-    ``precision``: see :data:`PRECISIONS` ("auto": bfloat16 mixed precision on CPUs with
-    AVX512-BF16/AMX and on bf16 GPUs, about twice as fast per epoch; fp32 elsewhere).
-    ``live``: a dict the trainer keeps up to date within an epoch (``epoch``, ``epochs``,
-    ``batch``, ``batches``, ``loss`` (running mean), ``phase``, ``seconds``) for progress lines.
-    ``threads``: CPU intra-op threads (0: :func:`training_threads` decides).
-    """
-    ds = data if isinstance(data, ALineDataset) else read_aline_dataset(data, features=False)
-    resolve_precision(select_device(device), precision)  # an unknown one is refused first
-    if any(p.polar is None for p in ds.pullbacks):
-        raise ValueError(f"{ds.path}: the training set was read without its polar frames")
-    out = Path(out)
-    torch.manual_seed(seed)
-    ids = [p.id for p in ds.pullbacks]
-    train_ids, val_ids = split_groups(ids, val_fraction, seed)
-    tr_idx: list[tuple[int, int]] = []
-    va_idx: list[tuple[int, int]] = []
-    split = "pullback"
-    for pi, p in enumerate(ds.pullbacks):
-        fr = [(pi, f) for f in range(len(p.polar))]
-        if val_ids:
-            (va_idx if p.id in val_ids else tr_idx).extend(fr)
-        else:
-            split = "frames (single pullback)"
-            cut = max(1, int(round(len(fr) * (1 - val_fraction))))
-            tr_idx.extend(fr[:cut])
-            va_idx.extend(fr[cut:])
-    if not tr_idx or not va_idx:
-        raise ValueError(f"{ds.path}: too few frames for a training/validation split")
-    n_cls = len(ds.classes)
-    pos = np.zeros(n_cls)
-    tot = 0
-    for p in ds.pullbacks:
-        if not val_ids or p.id in train_ids:
-            pos += p.labels.reshape(-1, n_cls).sum(axis=0)
-            tot += p.labels.shape[0] * p.labels.shape[1]
-    if not np.any(pos):
-        raise ValueError(f"{ds.path}: the training pullbacks hold no positive A-line")
-    pos_weight = torch.tensor(
-        np.clip(np.sqrt((tot - pos) / np.maximum(pos, 1)), 1, 5), dtype=torch.float32
-    )
-    majority = pos / max(tot, 1) >= 0.5  # trivial baseline: the majority label per class
-
-    model = ALineNet(
-        n_classes=n_cls, context=context, width=width, n_blocks=n_blocks, k_smooth=k_smooth
-    )
-
-    def stack_u8(index: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Frames with their context (uint8 (N, 2c+1, A, D)) and labels (bool (N, A, C))."""
-        xs = np.empty((len(index), 2 * context + 1, ds.n_alines, ds.depth_samples), np.uint8)
-        ys = np.empty((len(index), ds.n_alines, n_cls), bool)
-        for k, (pi, f) in enumerate(index):
-            p = ds.pullbacks[pi]
-            xs[k] = context_stack(p.polar, np.array([f]), context)[0]
-            ys[k] = p.labels[f]
-        return xs, ys
-
-    def to_x(xs: np.ndarray) -> Any:
-        return torch.from_numpy(xs).float().div_(255.0)
-
-    def to_y(ys: np.ndarray) -> Any:
-        return torch.from_numpy(ys.astype(np.float32)).permute(0, 2, 1)  # (B, C, A)
-
-    # the training frames with their context, stacked once (uint8): each batch is a gather
-    tr_x, tr_y = stack_u8(tr_idx)
-    n_batches = -(-len(tr_idx) // batch_size)
-
-    def batches(rng: np.random.Generator):
-        """One epoch's batches, made one at a time (the first step starts at once)."""
-        order = rng.permutation(len(tr_idx))
-        shifts = [int(rng.integers(0, ds.n_alines)) for _ in range(n_batches)]
-        for b, b0 in enumerate(range(0, len(order), batch_size)):
-            sel = order[b0 : b0 + batch_size]
-            x, y = to_x(tr_x[sel]), to_y(tr_y[sel])
-            shift = shifts[b]  # rotate about the catheter: same physics
-            yield torch.roll(x, shift, dims=2), torch.roll(y, shift, dims=2)
-
-    val_xu8, val_yb = stack_u8(va_idx)
-    val_y = to_y(val_yb)
-
-    def loss_fn(logits, y):
-        pw = pos_weight.to(logits.device)[None, :, None]
-        return F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw)
-
-    def evaluate(m) -> dict[str, Any]:
-        dev = next(m.parameters()).device
-        amp = "cpu" if dev.type == "cpu" and resolve_precision(dev, precision) == "bf16" else None
-        chunks = []
-        for i in range(0, len(val_xu8), 64):
-            x = to_x(val_xu8[i : i + 64])
-            chunks.append(m(_to(x, dev, amp)).float().cpu())
-        logits = torch.cat(chunks)
-        loss = float(loss_fn(logits, val_y))
-        pred = (torch.sigmoid(logits) >= 0.5).numpy()
-        truth = val_y.numpy() >= 0.5
-        res: dict[str, Any] = {"val_loss": loss}
-        for c, name in enumerate(ds.classes):
-            mm = _binary_metrics(pred[:, c], truth[:, c])
-            base = _binary_metrics(np.full(truth[:, c].shape, majority[c]), truth[:, c])
-            res.update({f"{name}_{k}": round(v, 4) for k, v in mm.items()})
-            res[f"{name}_baseline_accuracy"] = round(base["accuracy"], 4)
-            res[f"{name}_baseline_f1"] = round(base["f1"], 4)
-            res[f"{name}_val_positives"] = int(np.count_nonzero(truth[:, c]))
-        return res
-
-    synthetic = bool(ds.manifest.get("synthetic", False)) if synthetic is None else synthetic
-
-    def metadata_fn(metrics: dict[str, Any], epoch: int) -> dict[str, Any]:
-        return make_metadata(
-            model,
-            "alines",
-            ds.classes,
-            {"kind": "uint8_scale", "scale": 1 / 255.0},
-            {
-                "polar": {
-                    "n_alines": ds.n_alines,
-                    "depth_samples": ds.depth_samples,
-                    "depth_mm": ds.depth_mm,
-                    "center": "catheter",
-                },
-                "threshold": 0.5,
-            },
-            _software_data_summary(
-                train_ids if val_ids else ids,
-                val_ids,
-                data_format=ds.manifest.get("format"),
-                n_pullbacks=len(ids),
-                n_train_frames=len(tr_idx),
-                n_val_frames=len(va_idx),
-                split=split,
-                epochs=epoch,
-                seed=seed,
-                lr=lr,
-                batch_size=batch_size,
-                precision=resolve_precision(select_device(device), precision),
-                synthetic=synthetic,
-                notes=notes,
-            ),
-            metrics,
-        )
-
-    key = {
-        "task": "alines",
-        "hparams": model.hparams,
-        "ids": sorted(ids),
-        "seed": seed,
-        "lr": lr,
-        "batch_size": batch_size,
-    }
-    return (
-        yield from fit_model(
-            model,
-            out,
-            metadata_fn,
-            batches,
-            loss_fn,
-            evaluate,
-            epochs,
-            lr,
-            seed,
-            patience,
-            device,
-            resume,
-            history,
-            key,
-            live=live,
-            n_batches=n_batches,
-            precision=precision,
-            threads=threads,
-        )
-    )
-
-
-def alines_steps_per_epoch(
-    data: ALineDataset, batch_size: int, val_fraction: float = 0.25, seed: int = 0
-) -> int:
-    """Optimiser steps per epoch of :func:`iter_train_alines` (for a progress bar)."""
-    ids = [p.id for p in data.pullbacks]
-    tr, va = split_groups(ids, val_fraction, seed)
-    if va:
-        n = sum(p.n_frames for p in data.pullbacks if p.id in tr)
-    else:
-        n = max(1, int(round(data.n_frames * (1 - val_fraction))))
-    return -(-n // batch_size)
-
-
-def train_alines(data, out, **kw) -> TrainResult:
-    """Plain form of :func:`iter_train_alines`."""
-    return run_steps(iter_train_alines(data, out, **kw))
 
 
 # --------------------------------------------------------------------------- CT segmentation
@@ -591,8 +408,8 @@ def iter_train_ctseg(
     notes: str = "",
     live: dict[str, Any] | None = None,
 ) -> Generator[int, None, TrainResult]:
-    """Train a 2D/3D U-Net on a CT training set; yields optimiser steps done (``live``: as
-    for :func:`iter_train_alines`).
+    """Train a 2D/3D U-Net on a CT training set; yields optimiser steps done (``live``: see
+    :func:`fit_model`).
 
     Patches (``patch_size`` = (z, y, x); z = 1 for 2D) are sampled at random each epoch, half of
     them centred on labelled voxels; validation patches come from held-out cases (split grouped
@@ -706,7 +523,7 @@ def iter_train_ctseg(
                 "spacing_mm": np.median(spacings, axis=0).round(4).tolist(),
                 "patch_size": list(patch_size),
             },
-            _software_data_summary(
+            data_summary(
                 train_ids,
                 val_ids,
                 data_format=ts.source_format,
@@ -730,26 +547,9 @@ def iter_train_ctseg(
         "patch_size": list(patch_size),
         "window_hu": list(window_hu),
     }
-    return (
-        yield from fit_model(
-            model,
-            out,
-            metadata_fn,
-            batches,
-            loss_fn,
-            evaluate,
-            epochs,
-            lr,
-            seed,
-            patience,
-            device,
-            resume,
-            history,
-            key,
-            live=live,
-            n_batches=-(-patches_per_epoch // batch_size),
-        )
-    )
+    fit = FitTask(metadata_fn, batches, loss_fn, evaluate, key, -(-patches_per_epoch // batch_size))
+    run = FitSettings(epochs, lr, seed, patience, device, resume)
+    return (yield from fit_model(model, out, fit, run, history, live))
 
 
 def train_ctseg(data, out, **kw) -> TrainResult:

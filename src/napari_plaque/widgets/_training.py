@@ -89,7 +89,7 @@ def iter_train_alines_job(
     import tempfile
 
     from ..ivus.dataset import iter_export_training_set, read_aline_dataset
-    from ..models.train import iter_train_alines
+    from ..ivus.deep import iter_train_alines
 
     live.update(phase="data", batch=0, batches=0)
     yield 0, dict(live)

@@ -115,9 +115,9 @@ class InferenceWidget(_ModelPickerMixin, DockBase):
         self.input_combo.set_default(tag=kind)
 
     def _load_model_file(self, path):
-        from ..models.checkpoint import load_model
+        from ..models.checkpoint import load_checkpoint
 
-        return load_model(path)
+        return load_checkpoint(path)
 
     def _show_model(self, path) -> None:
         """Show the loaded model's task, classes and training data."""
@@ -140,7 +140,8 @@ class InferenceWidget(_ModelPickerMixin, DockBase):
             return None
         p = form_values(self.params)
         device, bs = p["device"], p["batch_size"] or None
-        from ..models.inference import count_tiles, iter_predict_pullback, iter_predict_volume
+        from ..ivus.deep import iter_predict_pullback
+        from ..models.inference import count_tiles, iter_predict_volume
 
         self.ics_label.setText("")
         if self.model.task == "alines":
@@ -214,8 +215,8 @@ class InferenceWidget(_ModelPickerMixin, DockBase):
             **pred.meta,
         }
         try:
+            from ..ivus.deep import alines_to_arcset
             from ..ivus.render import arc_sector_labels
-            from ..models.inference import alines_to_arcset
 
             arcset = alines_to_arcset(pred)
             sectors = arc_sector_labels(arcset, band=(0.62, 0.76))
