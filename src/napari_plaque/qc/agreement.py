@@ -1,25 +1,14 @@
-"""Cohort agreement statistics: ICC(2,1), Bland-Altman, weighted kappa, correlations.
+"""Cohort agreement: two methods or k readers scoring the same cases, CAC categories, IVUS.
 
-Also the IVUS per-A-line comparison of two annotations (annotator vs annotator or annotator vs
-model) and the agreement of their IVUS calcium scores (ICS) over a cohort of pullbacks.
+:func:`agreement` (two methods) and :func:`reader_agreement` (k readers) combine the statistics
+of the leaf module :mod:`napari_plaque.stats.agreement` (ICC, Bland-Altman, kappa,
+correlations, re-exported here; its docstring gives their conventions) with the CAC category
+schemes. Also the IVUS per-A-line comparison of two annotations (annotator vs annotator or
+annotator vs model) and the agreement of their IVUS calcium scores (ICS) over a cohort of
+pullbacks.
 
-The statistics themselves (ICC, Bland-Altman, kappa, correlations) live in the leaf module
-:mod:`napari_plaque.stats.agreement` (re-exported here); this module adds the CAC category
-schemes and the IVUS comparisons.
-
-Conventions
------------
-- ICC: two-way random effects, absolute agreement, single measure -- ICC(2,1) of Shrout &
-  Fleiss (1979), ICC(A,1) of McGraw & Wong (1996) -- from the two-way ANOVA mean squares, with
-  the McGraw & Wong (1996, case 2A) 95 % confidence interval (Satterthwaite degrees of freedom).
-- Bland-Altman: differences ``a - b``; bias = mean difference; limits of agreement
-  bias +- 1.96 SD (SD with ddof=1); approximate 95 % CIs of the bias (t-based, SE = SD/sqrt(n))
-  and of each limit (SE = SD sqrt(3/n)), as in Bland & Altman (1986, 1999).
-- Kappa: Cohen's kappa with linear weights ``w_ij = 1 - |i - j| / (k - 1)`` over the ordered
-  categories (also reported unweighted), with the Fleiss, Cohen & Everitt (1969) asymptotic SE
-  and 95 % CI ``kappa +- 1.96 SE`` (checked against statsmodels ``cohens_kappa``).
-- Categories: ``cacdrs``: A0 = 0, A1 = (0, 100), A2 = [100, 300), A3 >= 300;
-  ``cac3``: "0", "1-99" = (0, 100), "100-399" = [100, 400), ">=400". A score <= 0 is category 0.
+Categories: ``cacdrs``: A0 = 0, A1 = (0, 100), A2 = [100, 300), A3 >= 300; ``cac3``: "0",
+"1-99" = (0, 100), "100-399" = [100, 400), ">=400". A score <= 0 is category 0.
 """
 
 from __future__ import annotations
