@@ -122,7 +122,7 @@ def pullback_layer_data(pb: Pullback, **kwargs: Any) -> LayerDataTuple:
     return (pb.frames, attrs, "image")
 
 
-def _layer_meta(meta: dict[str, Any], own: tuple[str, ...]) -> dict[str, Any]:
+def core_meta(meta: dict[str, Any], own: tuple[str, ...]) -> dict[str, Any]:
     """The core type's ``meta`` from a layer's metadata: everything the type does not own (an
     entry edited or added on the layer wins), plus the stored copy's entries that share a name
     with a field (those the flat metadata cannot hold)."""
@@ -157,7 +157,7 @@ def volume_from_layer(layer: Any) -> CTVolume:
         spacing_mm=_layer_scale(layer),
         origin_mm=layer_geometry(layer)[1],
         direction=direction,
-        meta=_layer_meta(md, _CT_KEYS),
+        meta=core_meta(md, _CT_KEYS),
         name=str(layer.name),
     )
 
@@ -180,7 +180,7 @@ def pullback_from_layer(layer: Any) -> Pullback:
         pullback_rate_mm_s=rate,
         pixel_spacing_mm=(float(px[0]), float(px[1])),
         assumed=assumed,
-        meta=_layer_meta(md, _PULLBACK_KEYS),
+        meta=core_meta(md, _PULLBACK_KEYS),
         source=str(md.get("source", "")),
         uid_hash=str(md.get("uid_hash", "")),
         name=str(layer.name),

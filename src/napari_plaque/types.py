@@ -28,8 +28,10 @@ class CTVolume:
         axes, i.e. the napari ``translate`` in the same axis order as ``hu``. For a standard axial
         scan this is (z, y, x) of ImagePositionPatient of the first slice, in LPS mm.
     direction : ndarray, shape (3, 3)
-        Rows are the unit vectors (in patient LPS coordinates) of the array axes
-        (slice normal, column direction = down the rows, row direction = along a row).
+        Rows are the unit vectors (in patient LPS coordinates, (z, y, x) components like
+        ``origin_mm``) of the array axes (slice normal, column direction = down the rows, row
+        direction = along a row); the identity (what the readers give) is the canonical
+        axis-aligned order. :attr:`affine` combines it with the spacing and origin.
     meta : dict
         Acquisition facts (kVp, slice thickness, kernel, manufacturer, ...). Never patient
         identifiers.
@@ -61,6 +63,17 @@ class CTVolume:
     @property
     def voxel_volume_mm3(self) -> float:
         return float(np.prod(self.spacing_mm))
+
+    @property
+    def affine(self) -> np.ndarray:
+        """4x4 index -> patient LPS (x, y, z) mm: ``affine @ (slice, row, col, 1)``. The one
+        home of the volume's geometry as a matrix (a DICOM SEG's grid, a NIfTI file's affine
+        after RAS -> LPS and the (x, y, z) index order)."""
+        d = np.asarray(self.direction, float)
+        out = np.eye(4)
+        out[:3, :3] = (d * np.asarray(self.spacing_mm)[:, None]).T[::-1]  # columns: axes, xyz
+        out[:3, 3] = (d.T @ np.asarray(self.origin_mm))[::-1]  # voxel 0, (z, y, x) -> (x, y, z)
+        return out
 
 
 @dataclass

@@ -110,8 +110,13 @@ class Radiograph:
         return y.astype(np.float32)
 
     def layer_meta(self) -> dict[str, Any]:
-        """JSON-friendly facts for the napari layer's metadata (no patient identifiers)."""
+        """JSON-friendly facts for the napari layer's metadata (no patient identifiers): every
+        field (:func:`radiograph_from_layer` gives the radiograph back), ``meta`` beside them
+        and whole under ``"meta"`` (an entry sharing a field's name survives too)."""
+        from ..layers import META_KEY
+
         return {
+            **self.meta,
             "napari_plaque": "radiograph",
             "photometric": self.photometric,
             "value_range": [float(v) for v in self.value_range],
@@ -122,7 +127,9 @@ class Radiograph:
             "spacing_source": self.spacing_source,
             "spacing_note": self.spacing_note,
             "source": self.source,
-            **self.meta,
+            "voi_lut": None if self.voi_lut is None else np.asarray(self.voi_lut).tolist(),
+            "voi_first": float(self.voi_first),
+            META_KEY: dict(self.meta),
         }
 
 
@@ -358,8 +365,17 @@ def radiograph_layer_data(rg: Radiograph, **kwargs: Any) -> tuple[Any, dict[str,
     return (rg.stored, attrs, "image")
 
 
+#: the layer metadata keys :meth:`Radiograph.layer_meta` owns (the fields, and ``meta``)
+_LAYER_KEYS = (
+    "napari_plaque", "photometric", "value_range", "window", "window_source", "spacing_mm",
+    "spacing_known", "spacing_source", "spacing_note", "source", "voi_lut", "voi_first", "meta",
+)
+
+
 def radiograph_from_layer(layer: Any) -> Radiograph:
     """A :class:`Radiograph` back from a napari image layer (ours or any 2D grey image)."""
+    from ..layers import core_meta
+
     data = np.asarray(layer.data)
     if data.ndim == 3 and data.shape[-1] in (3, 4):
         data = data[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -373,33 +389,19 @@ def radiograph_from_layer(layer: Any) -> Radiograph:
     known = bool(meta.get("spacing_known", False))
     sp = meta.get("spacing_mm") if known else None
     win = meta.get("window") or list(getattr(layer, "contrast_limits", _percentile_window(data)))
-    extra = {
-        k: v
-        for k, v in meta.items()
-        if k
-        not in (
-            "napari_plaque",
-            "photometric",
-            "value_range",
-            "window",
-            "window_source",
-            "spacing_mm",
-            "spacing_known",
-            "spacing_source",
-            "spacing_note",
-            "source",
-        )
-    }
+    lut = meta.get("voi_lut")
     return Radiograph(
         stored=data,
         photometric=photometric if photometric in PHOTOMETRIC else "MONOCHROME2",
         value_range=(float(vr[0]), float(vr[1])),
         window=(float(win[0]), float(win[1])),
         window_source=str(meta.get("window_source", "layer")),
+        voi_lut=None if lut is None else np.asarray(lut, np.float32),
+        voi_first=float(meta.get("voi_first", 0.0)),
         spacing_mm=(float(sp[0]), float(sp[1])) if sp else None,
         spacing_source=meta.get("spacing_source") if sp else None,
         spacing_note=str(meta.get("spacing_note", "")),
-        meta=extra,
+        meta=core_meta(meta, _LAYER_KEYS),
         source=str(meta.get("source", "")),
         name=str(layer.name),
     )
