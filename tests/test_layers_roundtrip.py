@@ -171,10 +171,12 @@ def test_ct_volume_carries_its_affine():
 
     from napari_plaque.io.nifti import write_nifti
     from napari_plaque.io.seg import canonical_affine
+    from napari_plaque.types import lps_affine
 
     vol = CTVolume(hu=np.zeros((3, 4, 5), np.int16), spacing_mm=(2.5, 0.4, 0.45),
                    origin_mm=(-120.5, 3.25, 17.0))
     np.testing.assert_allclose(vol.affine, canonical_affine(vol.spacing_mm, vol.origin_mm))
+    np.testing.assert_allclose(lps_affine(vol.spacing_mm, vol.origin_mm), vol.affine)
     idx = np.array([2, 3, 4, 1.0])  # (slice, row, col): z, y, x of that voxel in LPS
     np.testing.assert_allclose(vol.affine @ idx, [17.0 + 4 * 0.45, 3.25 + 3 * 0.4,
                                                   -120.5 + 2 * 2.5, 1.0])

@@ -66,14 +66,21 @@ class CTVolume:
 
     @property
     def affine(self) -> np.ndarray:
-        """4x4 index -> patient LPS (x, y, z) mm: ``affine @ (slice, row, col, 1)``. The one
-        home of the volume's geometry as a matrix (a DICOM SEG's grid, a NIfTI file's affine
-        after RAS -> LPS and the (x, y, z) index order)."""
-        d = np.asarray(self.direction, float)
-        out = np.eye(4)
-        out[:3, :3] = (d * np.asarray(self.spacing_mm)[:, None]).T[::-1]  # columns: axes, xyz
-        out[:3, 3] = (d.T @ np.asarray(self.origin_mm))[::-1]  # voxel 0, (z, y, x) -> (x, y, z)
-        return out
+        """4x4 index -> patient LPS (x, y, z) mm: ``affine @ (slice, row, col, 1)``
+        (:func:`lps_affine` of the spacing, origin and direction)."""
+        return lps_affine(self.spacing_mm, self.origin_mm, self.direction)
+
+
+def lps_affine(spacing_mm, origin_mm, direction=None) -> np.ndarray:
+    """4x4 index (slice, row, col) -> patient LPS (x, y, z) mm of a :class:`CTVolume` grid: the
+    one home of that matrix (a DICOM SEG's grid; a NIfTI file's affine is it after RAS -> LPS,
+    with the index order (x, y, z): ``lps_affine(...)[:, [2, 1, 0, 3]]``). ``direction`` None:
+    the readers' canonical axes (axis 0 = +z, 1 = +y, 2 = +x)."""
+    d = np.eye(3) if direction is None else np.asarray(direction, float)
+    out = np.eye(4)
+    out[:3, :3] = (d * np.asarray(spacing_mm, float)[:, None]).T[::-1]  # columns: axes, xyz
+    out[:3, 3] = (d.T @ np.asarray(origin_mm, float))[::-1]  # voxel 0: (z, y, x) -> (x, y, z)
+    return out
 
 
 @dataclass
