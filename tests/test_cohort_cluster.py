@@ -302,3 +302,104 @@ def test_dataset_exports_on_two_workers_equal_the_in_process_ones(tmp_path, caps
 
                 a, b = read_nifti(tmp_path / f"{fmt}1" / rel), read_nifti(tmp_path / f"{fmt}2" / rel)
                 assert np.array_equal(np.asarray(a.hu), np.asarray(b.hu))
+
+
+# ------------------------------------------------------------------------------- batching
+def test_batch_sizes_follow_the_measured_durations_and_shrink_at_the_end():
+    from napari_plaque.cohort.runner import MAX_BATCH, TARGET_TASK_S, _Feeder, next_batch_size
+
+    assert next_batch_size(None, 1000, 2) == 1  # nothing measured yet: one study per task
+    assert next_batch_size(0.08, 10_000, 2) == int(TARGET_TASK_S / 0.08)  # ~0.75 s of work
+    assert next_batch_size(1e-3, 10_000, 2) == MAX_BATCH
+    assert next_batch_size(5.0, 10_000, 2) == 1  # long studies: one per task
+    assert next_batch_size(0.01, 12, 2) == 3  # the tail: remaining / (2 x threads)
+    # a run of 30 studies on 2 threads: 4 probes, then batches that shrink to single studies,
+    # every study handed out once, in input order; a failed batch's studies come back alone
+    feed = _Feeder(list(enumerate("abcdefghijklmnopqrstuvwxyz0123")), 2, None)
+    sizes, seen = [], []
+    for _ in range(4):
+        b = feed.next()
+        sizes.append(len(b))
+        seen += b
+    feed.measured([type("O", (), {"elapsed_s": 0.08})()] * 4)
+    first = feed.next()
+    feed.split(first)
+    redo = [feed.next() for _ in first]
+    assert all(len(b) == 1 for b in redo) and [b[0] for b in redo] == first
+    seen += first
+    while feed:
+        b = feed.next()
+        sizes.append(len(b))
+        seen += b
+    assert sizes[:4] == [1, 1, 1, 1] and len(first) == 7
+    assert sizes[4:] == sorted(sizes[4:], reverse=True) and sizes[-1] == 1
+    assert [i for i, _ in seen] == list(range(30))
+    assert _Feeder(list(range(9)), 2, 4).next() == [0, 1, 2, 3]  # batch_size given: fixed
+
+
+@pytest.fixture
+def many_studies(tmp_path):
+    """40 tiny CT studies (Agatston 8 x weight by blob HU), one of them broken (the 25th)."""
+    d = tmp_path / "many"
+    for i in range(40):
+        if i == 24:
+            d.mkdir(exist_ok=True)
+            (d / f"s{i:02d}.nii.gz").write_bytes(b"not a nifti")
+            continue
+        vol = np.full((6, 24, 24), -50, np.float32)
+        vol[2:4, 8:12, 8:12] = 150 + 10 * i
+        write_nifti(d / f"s{i:02d}.nii.gz", vol, (3.0, 0.5, 0.5))
+    return d
+
+
+def _record_batch_sizes(monkeypatch) -> list[int]:
+    """The number of studies of every dask task the runner hands out from now on."""
+    import napari_plaque.cohort.runner as runner
+
+    sizes: list[int] = []
+    real_next = runner._Feeder.next
+
+    def next_(self):
+        b = real_next(self)
+        sizes.append(len(b))
+        return b
+
+    monkeypatch.setattr(runner._Feeder, "next", next_)
+    return sizes
+
+
+@pytest.mark.slow
+def test_batched_cluster_run_gives_the_in_process_rows(many_studies, tmp_path, capsys, monkeypatch):
+    """The table is in input order (docs/cohort.md), so the rows must be equal as lists: several
+    studies per dask task change neither their order, values, hashes nor the error row of the
+    broken study inside a batch."""
+    sizes = _record_batch_sizes(monkeypatch)
+    seq, par = tmp_path / "seq.csv", tmp_path / "par.csv"
+    assert main(["cac", str(many_studies), "--out", str(seq)]) == 1
+    assert sizes == []  # in-process: no dask task
+    assert main(["cac", str(many_studies), "--workers", "2", "--out", str(par)]) == 1
+    assert "1 of 40 studies failed" in capsys.readouterr().err
+    a, b = _rows(seq.read_text()), _rows(par.read_text())
+    assert [r["study"] for r in a] == [f"s{i:02d}" for i in range(40)]
+    assert _stable(b) == _stable(a)
+    assert b[24]["status"] == "error" and "s24.nii.gz" in b[24]["error"]
+    assert sum(r["status"] == "ok" for r in b) == 39
+    assert sum(sizes) == 40 and max(sizes) > 1  # studies were batched
+
+
+def _crash_on_s30(study, params):
+    """Kills its worker on s30 (deep inside a batch when the batches are sized by duration)."""
+    if study.study_id == "s30":
+        os._exit(1)
+    return {"n": int(study.study_id[1:])}
+
+
+@pytest.mark.slow
+def test_a_killed_worker_inside_an_adaptive_batch_fails_only_its_study(many_studies, monkeypatch):
+    sizes = _record_batch_sizes(monkeypatch)
+    res = run_cohort(_crash_on_s30, studies_from_paths([many_studies]), workers=2)
+    status = {o.study_id: (o.status, o.error) for o in res.outcomes}
+    assert status["s30"][0] == "error" and "worker failed" in status["s30"][1]
+    assert [s for s, (st, _) in status.items() if st != "ok"] == ["s30"]
+    assert [o.rows for o in res.outcomes if o.ok] == [[{"n": i}] for i in range(40) if i != 30]
+    assert max(sizes) > 1 and sum(sizes) > 40  # batched; the dead batch's studies ran again

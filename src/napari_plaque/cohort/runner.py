@@ -368,9 +368,10 @@ def run_cohort(
     checkpoint_s : how often ``out`` is rewritten while studies finish
     keep_reports : bring each study's full report back (``CohortResult.reports``); False
         keeps only the rows (less to send from the workers)
-    batch_size : studies per dask task (None: :func:`auto_batch_size`); a batch whose worker
-        dies is re-run one study per task, and a study whose worker still dies is run once
-        more alone, so only a study that kills its worker fails
+    batch_size : studies per dask task (None: sized from the studies' measured durations to
+        ~:data:`TARGET_TASK_S` of work, shrinking towards the end, :func:`next_batch_size`); a
+        batch whose worker dies is re-run one study per task, and a study whose worker still
+        dies is run once more alone, so only a study that kills its worker fails
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -519,85 +520,155 @@ def run_batch(run, items: list[tuple[int, Study]]) -> list[StudyOutcome]:
     return [run(s, i) for i, s in items]
 
 
-#: studies per dask task at most (:func:`auto_batch_size`)
-MAX_BATCH = 16
-#: dask tasks per worker at least, when batching (the last tasks balance the load)
-MIN_TASKS_PER_WORKER = 4
+#: seconds of work a dask task aims at when the studies are batched (:func:`next_batch_size`)
+TARGET_TASK_S = 0.75
+#: studies per dask task at most
+MAX_BATCH = 64
+#: dask tasks kept submitted per worker thread: as one finishes, the next is already on the
+#: worker (dask queues ~1 task per thread beyond the running one), so a worker never idles for
+#: the round trip of its next task
+TASKS_PER_THREAD = 2
+#: a batch holds at most 1 / (TAIL_SPLIT x threads) of the studies not yet sent: the batches
+#: shrink towards the end of the run, so the workers finish within about a study of each other
+TAIL_SPLIT = 2
+#: median of the last this many studies' durations sizes the next batch
+DURATION_WINDOW = 64
+#: seconds between two reads of the cluster's size (an adaptive cluster grows and shrinks)
+SLOTS_REFRESH_S = 2.0
 
 
-def auto_batch_size(n_studies: int, n_workers: int) -> int:
-    """Studies per dask task: up to :data:`MAX_BATCH`, keeping at least
-    :data:`MIN_TASKS_PER_WORKER` tasks per worker. A task costs ~2-10 ms of scheduling and a
-    round trip during which its worker idles (dask queues ~1 task per thread); a 0.1 s CT
-    study pays that each time unless several share it (30 studies on 2 workers: 3 per task)."""
-    per_worker = n_studies // (MIN_TASKS_PER_WORKER * max(1, n_workers))
-    return max(1, min(MAX_BATCH, per_worker))
+def next_batch_size(per_study_s: float | None, remaining: int, slots: int) -> int:
+    """Studies in the next dask task. Unknown duration (``None``, the first tasks): 1, so the
+    first results measure it. Then enough studies for :data:`TARGET_TASK_S` of work (a task
+    costs ~2-10 ms of scheduling, worker and client time, nothing beside a 0.1 s CT study if
+    ten share it), at most :data:`MAX_BATCH`, and at most ``remaining / (TAIL_SPLIT x slots)``
+    (rounded up) so the last tasks are short and no worker is left with a long one at the end."""
+    if per_study_s is None or remaining <= 0:
+        return 1
+    by_time = int(TARGET_TASK_S / max(per_study_s, 1e-4))
+    by_tail = -(-remaining // (TAIL_SPLIT * max(1, slots)))
+    return max(1, min(MAX_BATCH, by_time, by_tail))
+
+
+def _cluster_slots(client, fallback: int) -> int:
+    """Worker threads of the cluster (tasks that run at once); ``fallback`` when unknown."""
+    try:
+        return max(1, sum(client.nthreads().values())) if client is not None else fallback
+    except Exception:  # noqa: BLE001 - a scheduler busy or going away: keep the last count
+        return fallback
+
+
+class _Feeder:
+    """Hands out the dask tasks of a run: batches sized from the studies' measured durations
+    (or ``batch_size``), studies of a batch whose worker died one per task first."""
+
+    def __init__(self, todo, slots: int, batch_size: int | None) -> None:
+        from collections import deque
+
+        self.queue = deque(todo)
+        self.alone: deque = deque()  # studies of a failed batch: one per task, before the rest
+        self.slots = slots
+        self.batch_size = batch_size
+        self.durations: deque = deque(maxlen=DURATION_WINDOW)
+
+    def measured(self, outcomes: list[StudyOutcome]) -> None:
+        self.durations.extend(o.elapsed_s for o in outcomes)
+
+    def per_study_s(self) -> float | None:
+        if not self.durations:
+            return None
+        import statistics
+
+        return statistics.median(self.durations)
+
+    def split(self, batch) -> None:
+        self.alone.extend(batch)
+
+    def __bool__(self) -> bool:
+        return bool(self.queue or self.alone)
+
+    def next(self) -> list[tuple[int, Study]]:
+        if self.alone:
+            return [self.alone.popleft()]
+        n = self.batch_size or next_batch_size(self.per_study_s(), len(self.queue), self.slots)
+        return [self.queue.popleft() for _ in range(min(n, len(self.queue)))]
+
+
+def _worker_failed(i: int, st: Study, exc: BaseException) -> StudyOutcome:
+    return StudyOutcome(
+        i,
+        st.study_id,
+        input_id(st),
+        "error",
+        error=f"worker failed: {error_message(exc)}",
+        time_utc=_now(),
+        path=str(st.path),
+    )
 
 
 def _run_distributed(run, todo, done, workers, scheduler, client, batch_size=None) -> None:
+    """Run ``todo`` on the cluster, ``done(outcome)`` as each study's result arrives.
+
+    Tasks are submitted as the earlier ones finish, :data:`TASKS_PER_THREAD` per worker thread
+    (10,000 studies are never 10,000 futures at once); their size follows the studies' measured
+    durations (:func:`next_batch_size`) unless ``batch_size`` is given."""
     import distributed
 
     own_client = own_cluster = None
-    futures: list = []
+    pending: dict[str, tuple[Any, list]] = {}
     try:
         if client is None:
             own_client, own_cluster = _open_client(workers, scheduler)
             client = own_client
         if own_cluster is None:
             _check_worker_versions(client)
-        if batch_size is None:
-            n_workers = len(client.scheduler_info().get("workers", {})) or workers
-            batch_size = auto_batch_size(len(todo), n_workers)
-        batches = [todo[k : k + batch_size] for k in range(0, len(todo), batch_size)]
-        futures = client.map(functools.partial(run_batch, run), batches, pure=False)
-        pending = {f.key: b for f, b in zip(futures, batches, strict=True)}
-        ac = distributed.as_completed(futures, with_results=True, raise_errors=False)
+        slots = _cluster_slots(client, workers)
+        feed = _Feeder(todo, slots, batch_size)
+        ac = distributed.as_completed(with_results=True, raise_errors=False)
         suspects: list[tuple[int, Study]] = []
+        last_count = [time.monotonic()]
+
+        def fill() -> None:
+            if time.monotonic() - last_count[0] >= SLOTS_REFRESH_S:
+                feed.slots = _cluster_slots(client, feed.slots)
+                last_count[0] = time.monotonic()
+            while feed and len(pending) < TASKS_PER_THREAD * feed.slots:
+                batch = feed.next()
+                f = client.submit(run_batch, run, batch, pure=False)
+                pending[f.key] = (f, batch)
+                ac.add(f)
+
+        fill()
         for fut, res in ac:
-            batch = pending.pop(fut.key)
+            _, batch = pending.pop(fut.key)
             failed = fut.status == "error"
-            if failed:  # with raise_errors=False ``res`` is the exc_info tuple
-                res = res[1] if isinstance(res, tuple) else res
             fut.release()
             if not failed:
+                feed.measured(res)
                 for o in res:
                     done(o)
-                continue
-            if len(batch) > 1:  # a worker died: run the batch's studies one by one to find
-                for item in batch:  # the one that kills it; the others complete
-                    f = client.submit(run_batch, run, [item], pure=False)
-                    pending[f.key] = [item]
-                    futures.append(f)
-                    ac.add(f)
-                continue
-            suspects.append(batch[0])  # its worker died: this study, or one beside it
+            elif len(batch) > 1:  # a worker died: run the batch's studies one per task to find
+                feed.split(batch)  # the one that kills it; the others complete
+            else:
+                suspects.append(batch[0])  # its worker died: this study, or one beside it
+            fill()
         # a worker's death also fails the tasks queued beside the one that killed it: run each
         # suspect alone, one after the other; only a study that kills its worker then fails
         for i, st in suspects:
             f = client.submit(run_batch, run, [(i, st)], pure=False)
-            futures.append(f)
+            pending[f.key] = (f, [(i, st)])
             try:
                 res = f.result()
             except Exception as exc:  # the worker died on this study (e.g. out of memory)
-                res = [
-                    StudyOutcome(
-                        i,
-                        st.study_id,
-                        input_id(st),
-                        "error",
-                        error=f"worker failed: {error_message(exc)}",
-                        time_utc=_now(),
-                        path=str(st.path),
-                    )
-                ]
+                res = [_worker_failed(i, st, exc)]
+            del pending[f.key]
             f.release()
             for o in res:
                 done(o)
-        futures = []
     finally:
-        if futures and client is not None:
+        if pending and client is not None:
             try:
-                client.cancel(futures)
+                client.cancel([f for f, _ in pending.values()])
             except Exception:  # noqa: BLE001 - best effort while shutting down
                 pass
         if own_client is not None:
