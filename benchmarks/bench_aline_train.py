@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from napari_plaque._progress import run_steps
+from napari_plaque.ivus import deep as new_train
 from napari_plaque.ivus.dataset import read_aline_dataset, write_aline_dataset
-from napari_plaque.models import train as new_train
 from napari_plaque.models.synthetic import synthetic_polar_pullback
 
 OLD_COMMIT = "7f71574"

@@ -27,9 +27,10 @@ import time
 import numpy as np
 import torch
 
+from napari_plaque.ivus.deep import predict_pullback
 from napari_plaque.models import pretrained_models
-from napari_plaque.models.checkpoint import load_model
-from napari_plaque.models.inference import default_batch_size, predict_pullback, predict_volume
+from napari_plaque.models.checkpoint import load_checkpoint
+from napari_plaque.models.inference import default_batch_size, predict_volume
 from napari_plaque.types import CTVolume, Pullback
 
 
@@ -53,7 +54,7 @@ def _timed(fn, repeats: int = 1) -> float:
 
 
 def bench_ivus(device: str, n_frames: int, size: int = 256) -> None:
-    lm = load_model(pretrained_models()["demo_alines"])
+    lm = load_checkpoint(pretrained_models()["demo_alines"])
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (n_frames, size, size), dtype=np.uint8)
     pb = Pullback(frames, 0.4, 0.5, (10.0 / size, 10.0 / size))
@@ -73,7 +74,7 @@ def bench_ivus(device: str, n_frames: int, size: int = 256) -> None:
 
 
 def bench_ct(device: str, n_slices: int, size: int = 512) -> None:
-    lm = load_model(pretrained_models()["demo_ccta_plaque"])
+    lm = load_checkpoint(pretrained_models()["demo_ccta_plaque"])
     rng = np.random.default_rng(0)
     hu = rng.normal(40, 200, (n_slices, size, size)).astype(np.float32)
     vol = CTVolume(hu, tuple(lm.metadata["input"].get("spacing_mm", (0.5, 0.4, 0.4))))
