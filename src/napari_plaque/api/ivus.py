@@ -350,26 +350,6 @@ def _export_shard_task(study, params: dict):
     return entry, [{"frames": entry["n_frames"]}]
 
 
-def _run_all(task, studies, params, client, what: str, run: dict[str, Any]) -> list[Any]:
-    """Every study's report (a training set needs all): a failure raises, nothing written."""
-    from ..cohort import run_cohort
-
-    result = run_cohort(
-        task, studies, params, client=client,
-        workers=1 if client is not None else run["workers"],
-        scheduler=None if client is not None else run["scheduler"],
-        progress=run["progress"],
-    )
-    failed = [o for o in result.outcomes if not o.ok]
-    if failed:
-        shown = "; ".join(f"{o.study_id}: {o.error}" for o in failed[:5])
-        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
-        raise ValueError(
-            f"{len(failed)} of {len(studies)} {what} failed, nothing written: {shown}{more}"
-        )
-    return [o.report for o in result.outcomes]
-
-
 def export_alines(
     pullbacks: Any,
     *,
@@ -391,6 +371,7 @@ def export_alines(
     from types import SimpleNamespace
 
     from ..cohort import Study, cohort_client, study_name
+    from ..cohort.cli import run_all
     from ..ivus.dataset import assemble_training_set, default_depth_mm, staging_folder
 
     studies = []
@@ -407,16 +388,18 @@ def export_alines(
             raise ValueError(f"{st.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
     studies = [s.absolute() for s in studies]
     params: dict[str, Any] = {"n_alines": n_alines, "depth_samples": depth_samples}
-    run = {"workers": workers, "scheduler": scheduler, "progress": progress}
+    run = SimpleNamespace(workers=workers, scheduler=scheduler, progress=progress)
     with (
         cohort_client(workers, scheduler, len(studies)) as client,
         staging_folder(out) as staging,
     ):
         if depth_mm is None:
-            geo = _run_all(_pullback_geometry_task, studies, {}, client, "pullbacks", run)
+            geo = run_all(run, _pullback_geometry_task, studies, {}, client=client,
+                          what="pullbacks")
             depth_mm = default_depth_mm([SimpleNamespace(**g) for g in geo])
         params.update(depth_mm=depth_mm, staging=str(staging))
-        entries = _run_all(_export_shard_task, studies, params, client, "pullbacks", run)
+        entries = run_all(run, _export_shard_task, studies, params, client=client,
+                          what="pullbacks")
         folder = assemble_training_set(staging, entries, out, n_alines, depth_samples,
                                        depth_mm)
     total = sum(e["n_frames"] for e in entries)
