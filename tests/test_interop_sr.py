@@ -245,8 +245,9 @@ def test_bad_calcium_values_refused_nothing_written(series, vol, tmp_path, field
             return pv
 
     bad = Bad(**{f.name: getattr(res, f.name) for f in dataclasses.fields(res)})
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as exc:
         write_cac_sr(tmp_path / "bad.dcm", bad, series)
+    assert str(tmp_path / "bad.dcm") in str(exc.value)  # names the SR it refused to write
     assert list(tmp_path.iterdir()) == []
 
 
@@ -258,7 +259,7 @@ def test_negative_composition_volume_refused_but_negative_hu_written(series, vol
     out = write_composition_sr(tmp_path / "ok.dcm", [d], series)
     comps = {g["tracking_id"]: g for g in read_sr(out)["groups"]}
     assert comps["plaque 1 lipid"]["measurements"]["Mean"]["value"] == -60.0
-    with pytest.raises(ValueError, match="plaque 1 lipid volume is negative"):
+    with pytest.raises(ValueError, match=r"bad\.dcm: plaque 1 lipid volume is negative"):
         write_composition_sr(tmp_path / "bad.dcm", [dict(d, lipid_mm3=-2.0)], series)
     assert not (tmp_path / "bad.dcm").exists()
 

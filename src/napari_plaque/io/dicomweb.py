@@ -821,7 +821,8 @@ def dicom_files(paths: Sequence[str | Path]) -> list[Path]:
         files, _ = list_files(p)
         out.extend(f for f in files if is_dicom_file(f))
     if not out:
-        raise DICOMwebError("nothing to push: no files found")
+        given = ", ".join(str(p) for p in paths) or "no path given"
+        raise DICOMwebError(f"{given}: no DICOM file found; nothing to push")
     return out
 
 

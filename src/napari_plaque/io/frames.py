@@ -375,6 +375,9 @@ def read_frame_sequence(
     # sample a few frames for the grey conversion and the auto mask
     pick = np.unique(np.linspace(0, n - 1, min(n, 8)).round().astype(int))
     raws = [np.asarray(get_raw(int(i))) for i in pick]
+    for r in raws:
+        if not (r.ndim == 2 or (r.ndim == 3 and r.shape[-1] in (3, 4))):
+            raise ReaderError(path, f"frames of shape {r.shape} are neither grey nor RGB")
     greys = [_to_grey(r) for r in raws]
     colour = None
     if greys[0][1] is not None:

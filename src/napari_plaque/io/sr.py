@@ -33,12 +33,25 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_dicom
-from .errors import ReaderError
+from .errors import NapariPlaqueError, ReaderError, WriterError
 from .seg import SourceSeries, load_source_series
 
 PRIVATE_SCHEME = "99NAPARIPLAQUE"
 
 SR_DEFAULTS: dict[str, Any] = {"series_number": 901}
+
+
+class SRValueError(NapariPlaqueError):
+    """A measured value that cannot go into an SR as it is (nothing is written); the writers
+    re-raise it as a :class:`~napari_plaque.io.errors.WriterError` naming the SR file."""
+
+
+def _built(out: str | Path, build, *args, **kwargs):
+    """``build(*args, **kwargs)``; a refused value becomes a WriterError naming ``out``."""
+    try:
+        return build(*args, **kwargs)
+    except SRValueError as exc:
+        raise WriterError(out, str(exc)) from None
 
 
 def _private(value: str, meaning: str):
@@ -72,7 +85,7 @@ _SIGNED = ("HU", "stenosis")
 def _num(name, value: float | None, unit, what: str, method=None, derivation=None,
          required: bool = False):
     """A NUM measurement, or None for a value that was not measured (``None``: no calibration,
-    no vessel labels, an empty component). Refused (ValueError naming it, nothing written):
+    no vessel labels, an empty component). Refused (SRValueError naming it, nothing written):
     a value that is not a number, not finite (NaN, inf), negative where it cannot be (scores,
     volumes, masses, counts, lengths, areas, burdens, ratios), or missing when ``required``.
     DICOM has no empty measured value without a qualifier, and highdicom writes none, so a
@@ -81,16 +94,16 @@ def _num(name, value: float | None, unit, what: str, method=None, derivation=Non
 
     if value is None:
         if required:
-            raise ValueError(f"{what} has no value: not written to the SR")
+            raise SRValueError(f"{what} has no value: not written to the SR")
         return None
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{what} is not a number ({value!r}): not written to the SR") from None
+        raise SRValueError(f"{what} is not a number ({value!r}): not written to the SR") from None
     if not math.isfinite(v):
-        raise ValueError(f"{what} is not a finite number ({value!r}): not written to the SR")
+        raise SRValueError(f"{what} is not a finite number ({value!r}): not written to the SR")
     if v < 0 and not what.endswith(_SIGNED):
-        raise ValueError(f"{what} is negative ({v:g}), which it cannot be: not written to the SR")
+        raise SRValueError(f"{what} is negative ({v:g}), which it cannot be: not written to the SR")
     return hd.sr.Measurement(name=name, value=v, unit=unit, method=method, derivation=derivation)
 
 
@@ -210,7 +223,7 @@ def _qual_item(name, value):
 def write_cac_sr(out, result, series, series_uid_hash: str | None = None, **kwargs) -> Path:
     """Write the calcium-score SR of ``result`` on ``series`` (atomically)."""
     src = load_source_series(series, uid_hash=series_uid_hash)
-    return _save(build_cac_sr(result, src, **kwargs), out)
+    return _save(_built(out, build_cac_sr, result, src, **kwargs), out)
 
 
 # ----------------------------------------------------------------------------- composition
@@ -237,7 +250,7 @@ def build_composition_sr(
         groups.append(_group(f"plaque {lab}", ms, finding_type=codes.SCT.Atheroma, site=site))
         groups += _component_groups(d, f"plaque {lab}", site)
     if not groups:
-        raise ValueError("no plaques to report (the ROI is empty)")
+        raise SRValueError("no plaques to report (the ROI is empty)")
     return _report(src, codes.SCT.CTAngiographyOfCoronaryArteries, groups,
                    "napari-plaque plaque composition", series_number)
 
@@ -267,7 +280,7 @@ def write_composition_sr(out, plaques, series, series_uid_hash: str | None = Non
                          **kwargs) -> Path:
     """Write the composition SR of ``plaques`` on ``series`` (atomically)."""
     src = load_source_series(series, uid_hash=series_uid_hash)
-    return _save(build_composition_sr(plaques, src, **kwargs), out)
+    return _save(_built(out, build_composition_sr, plaques, src, **kwargs), out)
 
 
 # ---------------------------------------------------------------------------------- vessel
@@ -409,8 +422,8 @@ def prepare_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Pa
     if source is None:
         uid_hash = None if vol is None else vol.meta.get("series_uid_hash")
         source = load_source_series(study, uid_hash=uid_hash)
-    ds = builders[kind](result, source)
     out = sr_path(sr, study_name)
+    ds = _built(out, builders[kind], result, source)
     return lambda: _save(ds, out)
 
 
