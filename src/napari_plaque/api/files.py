@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.errors import FormatError, ReaderError
+from ..ivus.session import SESSION_FORMAT as ARC_SESSION_FORMAT  # the arc annotator's session
 from ._result import Result
 
 
@@ -124,9 +125,6 @@ def describe(path: str | Path) -> dict:
 
 
 # ------------------------------------------------------------ napari-plaque's own files
-#: the session file of the arc annotator dock (widgets/ivus.py SESSION_FORMAT; not imported
-#: here: that module imports Qt; tests/test_cli_core.py checks the two agree)
-ARC_SESSION_FORMAT = "napari-plaque/arc-session"
 #: the largest JSON file ``info`` parses (a project file is far smaller; a CT is not JSON)
 MAX_INFO_JSON_BYTES = 256 * 1024 * 1024
 
