@@ -94,7 +94,7 @@ from napari_plaque.ivus.loop import AnnotationLoop, _f1
 from napari_plaque.samples.ivus import PRESETS, make_pullback_frames, truth_arcset
 from napari_plaque.types import Pullback
 
-STRATEGIES = ("uncertainty", "spread", "coverage", "random", "every-nth")
+STRATEGIES = ("uncertainty", "margin", "spread", "coverage", "random", "every-nth")
 #: the ``spread`` strategy's AnnotationLoop(pullback_power=...)
 SPREAD_POWER = 2.0
 
@@ -106,9 +106,10 @@ def _pullback(n: int, size: int, seed: int, **kw):
     return pb, truth_arcset(truth)
 
 
-def _new_loop(pb, feats_from=None, spread=None, pullback_power=0.0):
+def _new_loop(pb, feats_from=None, spread=None, pullback_power=0.0, strategy="diverse"):
     loop = AnnotationLoop(ArcAnnotator(pb.n_frames, pb.frame_shape), pb, heldout_folds=0,
-                          spread=spread, pullback_power=pullback_power)  # fmt: skip
+                          spread=spread, pullback_power=pullback_power,
+                          strategy=strategy)  # fmt: skip
     if feats_from is not None:
         loop._features = feats_from._features  # same pullback, same centre: reuse features
     return loop
@@ -139,7 +140,8 @@ def run_strategy(name, pb, truth, test, start, args, base_loop, seed, target) ->
     y_test = truth.class_labels("calcium", 360)[test]
     order = random_frames(n, n, exclude=test, seed=seed + 1000)
     np.random.default_rng(seed + 2000).shuffle(order)  # the random strategy's order
-    loop = _new_loop(pb, base_loop, args.spread, args.spread_power if name == "spread" else 0.0)
+    loop = _new_loop(pb, base_loop, args.spread, args.spread_power if name == "spread" else 0.0,
+                     "diverse" if name == "uncertainty" else "margin")  # fmt: skip
     loop.excluded = set(test.tolist())
     desc = frame_descriptors(next(iter(base_loop._features.values()))) if name == "coverage" else None
     have = list(start)
@@ -156,7 +158,9 @@ def run_strategy(name, pb, truth, test, start, args, base_loop, seed, target) ->
         if len(have) >= args.max_frames:
             return -1, curve, have
         k = args.batch
-        if name in ("uncertainty", "spread") and f1 is not None:
+        if name == "uncertainty":  # the loop's proposals (cold start included)
+            new = loop.propose(k)
+        elif name in ("margin", "spread") and f1 is not None:
             new = loop.propose(k)
         elif name == "coverage":  # uncertainty + feature-space coverage (cold start: coverage)
             u = loop.frame_uncertainty() if f1 is not None else None

@@ -107,8 +107,17 @@ def test_cli_propose_frames(sample, capsys):
     fr = out["frames"]
     assert len(fr) == 5 and not set(fr) & annotated
     assert all(abs(a - b) > 1 for i, a in enumerate(fr) for b in fr[i + 1 :])
-    assert out["uncertainty"] == sorted(out["uncertainty"], reverse=True)
     assert out["uncertainty_kind"] == "margin" and out["warnings"] == []
+    # one home: the dock's loop proposes the same frames with the same model
+    from napari_plaque._progress import run_steps
+    from napari_plaque.ivus.loop import AnnotationLoop, svm_scores
+    from napari_plaque.ivus.svm import load_model
+
+    loop = AnnotationLoop(ann, pb, heldout_folds=0)
+    feats = run_steps(loop.features_steps())
+    loop.model, loop.kind = load_model(d / "svm.npz"), "svm"
+    loop.scores = svm_scores(loop.model, feats)
+    assert loop.propose(5) == fr
     assert main([*args, "--n", "5", "--spread", "2", "--json"]) == 0
     fr2 = json.loads(capsys.readouterr().out)["frames"]
     assert main([*args, "--n", "3", "--spread", "2"]) == 0  # plain: the frames on one line
@@ -195,3 +204,78 @@ def test_propose_weighted_by_distance_along_the_pullback():
     assert cold[0] == 19 and len(cold) == 2 and 0 not in cold and abs(cold[1] - 19) > 2
     with pytest.raises(ValueError, match="uncertainty is None"):
         propose_frames(None, n=2, pullback_power=1.0)
+
+
+def test_doubt_weights_and_frame_embedding():
+    from napari_plaque.ivus.active import doubt_weights, frame_embedding
+
+    m = np.array([[-3.0, -0.5, 0.2, 4.0]])
+    assert doubt_weights(m).tolist() == [[0.0, 1.0, 1.0, 1.0]]  # inside the margin or beyond
+    assert doubt_weights(m, threshold=1.0).tolist() == [[0.0, 0.0, 1.0, 1.0]]
+    assert doubt_weights(np.array([0.1, 0.3, 0.9]), "entropy").tolist() == [0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="kind"):
+        doubt_weights(m, "variance")
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(6, 50, 3)).astype(np.float32)
+    feats[4, :10] += 8.0  # frame 4: ten odd A-lines
+    cold = frame_embedding(feats)  # no detector: the frame's mean A-line, standardised
+    assert cold.shape == (6, 3) and np.argmax(np.linalg.norm(cold, axis=1)) == 4
+    # with a detector: only the doubtful A-lines count (none: a zero embedding)
+    values = np.full((6, 50), -5.0)
+    values[4, :10] = 0.5
+    emb = frame_embedding(feats, values)
+    assert np.allclose(emb[[0, 1, 2, 3, 5]], 0.0) and np.linalg.norm(emb[4]) > 1.0
+    with pytest.raises(ValueError, match="values"):
+        frame_embedding(feats, values[:, :10])
+
+
+def test_propose_with_embedding_farthest_from_the_annotated_first():
+    # 30 frames on a line in embedding space except frames 20-24, of an unseen kind
+    e = np.zeros((30, 2))
+    e[:, 0] = np.arange(30) * 0.01
+    e[20:25, 1] = 5.0
+    got = propose_frames(None, n=3, annotated=[3], spread=1, embedding=e)
+    assert got[0] in range(20, 25)  # the unseen kind first
+    assert all(abs(a - b) > 1 for i, a in enumerate(got) for b in got[i + 1 :])
+    assert 3 not in got and len(got) == 3
+    # a proposal counts as covered for the next ones (a batch does not pile on one kind)
+    assert sum(f in range(20, 25) for f in got) == 1
+    # nothing annotated: the frame farthest from the pullback's mean first
+    assert propose_frames(None, n=1, spread=1, embedding=e)[0] in range(20, 25)
+    # NaN uncertainty blocks a frame; exclusions hold
+    u = np.ones(30)
+    u[20:23] = np.nan
+    got = propose_frames(u, n=1, annotated=[3], spread=1, exclude=[23], embedding=e)
+    assert got == [24]
+    with pytest.raises(ValueError, match="embedding"):
+        propose_frames(u, n=2, embedding=e[:5])
+
+
+def test_propose_next_one_home_finds_confident_false_positives():
+    """The default strategy looks at frames the detector calls calcium *with confidence*
+    (where a margin score never looks) when nothing annotated is like them."""
+    from napari_plaque.ivus.active import propose_next
+
+    rng = np.random.default_rng(1)
+    f, n = 40, 60
+    feats = rng.normal(size=(f, n, 4)).astype(np.float32)
+    feats[5:8, :20, 0] += 6.0  # calcium, annotated (frames 5-7)
+    feats[30:33, :20, 1] += 6.0  # another kind of A-line, nobody annotated it
+    scores = np.full((f, n), -3.0)  # confidently background
+    scores[5:8, :20] = 3.0
+    scores[30:33, :20] = 3.0  # confidently called calcium: far from the margin
+    scores[15, :30] = 0.0  # frame 15: on the boundary, but its A-lines look like frame 5's
+    feats[15, :30] = feats[5, :30]
+    ann = [5, 6, 7, 0, 38]
+    got = propose_next(scores, feats, 2, ann, spread=1)
+    assert got[0] in (30, 31, 32)
+    margin = propose_next(scores, feats, 2, ann, spread=1, strategy="margin")
+    assert margin[0] == 15 and not {30, 31, 32} & set(margin)
+    # cold start (no detector): the frames least like those annotated
+    cold = propose_next(None, feats, 1, ann, spread=1)
+    assert cold[0] in (30, 31, 32)
+    assert propose_next(None, feats, 2, ann, strategy="margin") == []
+    with pytest.raises(ValueError, match="features"):
+        propose_next(scores, None, 2, ann)
+    with pytest.raises(ValueError, match="strategy"):
+        propose_next(scores, feats, 2, ann, strategy="entropy")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from napari_plaque._progress import run_steps
+from napari_plaque.ivus.active import propose_next
 from napari_plaque.ivus.annotator import ArcAnnotator
 from napari_plaque.ivus.loop import AnnotationLoop, _f1
 from napari_plaque.samples.ivus import make_pullback_frames, truth_arcset
@@ -61,12 +62,21 @@ def test_train_predict_reaches_f1_and_never_predicts_annotated(loop, synth):
     y = truth.class_labels("calcium", 360)[rest]
     p = loop.annotator.predicted.class_labels("calcium", 360)[rest]
     assert _f1(y, p)["f1"] >= 0.9  # measured 0.98 on this pullback
-    # proposals: annotated frames never, neighbours never, most uncertain first
+    # proposals: annotated frames never, neighbours never; the default "diverse" strategy
+    # comes from the one home the CLI uses too (active.propose_next)
     props = loop.proposals
     assert len(props) == loop.n_proposals
     assert not set(props) & set(annotated)
     assert all(abs(a - b) > 1 for i, a in enumerate(props) for b in props[i + 1 :])
+    feats = next(iter(loop._features.values()))
+    thr = float(loop.model.meta["threshold"])
+    assert props == propose_next(loop.scores, feats, loop.n_proposals, annotated, loop.spread,
+                                 (), "margin", thr, "diverse")  # fmt: skip
+    # the "margin" strategy (the earlier default): most uncertain first
+    loop.strategy = "margin"
+    props = loop.propose()
     u = loop.frame_uncertainty()
+    assert len(props) == loop.n_proposals and not set(props) & set(annotated)
     assert list(u[props]) == sorted(u[props], reverse=True)
     assert loop.next_proposal(-1) == min(props) and loop.next_proposal(N, -1) == max(props)
     assert loop.next_proposal(max(props)) == min(props)  # wraps round

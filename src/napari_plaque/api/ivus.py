@@ -216,12 +216,13 @@ def propose_frames(
     spread: int | None = IVUS_DEFAULTS["spread"],
     progress: Any = None,
 ) -> ProposeFramesResult:
-    """Active learning: the ``n`` most uncertain frames not yet annotated in ``arcs``, more
-    than ``spread`` frames apart (None: from the pullback). ``model``: an A-line model path
-    (SVM .npz or deep .pt) or a loaded detector."""
+    """Active learning: the ``n`` frames to annotate next, as the annotator dock proposes
+    them (:func:`napari_plaque.ivus.active.propose_next`), not yet annotated in ``arcs``, more
+    than ``spread`` frames apart (None: from the pullback); ``uncertainty`` in the result is
+    each frame's mean A-line uncertainty. ``model``: an A-line model path (SVM .npz or deep
+    .pt) or a loaded detector."""
     from .._progress import run_steps
-    from ..ivus.active import iter_frame_uncertainty
-    from ..ivus.active import propose_frames as _propose
+    from ..ivus.active import iter_propose
     from ..ivus.detector import load_aline_detector
 
     if n < 1:
@@ -232,11 +233,10 @@ def propose_frames(
     arcset = _arcs_for(arcs, pb)
     det = load_aline_detector(model) if isinstance(model, (str, Path)) else model
     annotated = sorted({a.frame for a in arcset.arcs})
-    u, kind = run_steps(
-        iter_frame_uncertainty(det, pb, arcset.centers_array(), "calcium"),
+    frames, u, kind = run_steps(
+        iter_propose(det, pb, annotated, n, spread, arcset.centers_array(), "calcium"),
         progress("propose-frames", pb.n_frames) if progress is not None else None,
     )
-    frames = _propose(u, n, annotated, spread)
     warnings = []
     if not annotated:
         warnings.append(f"{arcs}: holds no arc; every frame counts as not annotated")

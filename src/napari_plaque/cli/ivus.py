@@ -289,11 +289,12 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "propose-frames",
-        help="active learning: the frames to annotate next (most uncertain, spread out)",
-        description="Scores every frame with the model (SVM: A-lines near the decision "
-        "boundary; deep model: entropy of the A-line probabilities) and prints the most "
-        "uncertain frames, never a frame that holds arcs in ARCS and never two frames within "
-        "--spread of each other.",
+        help="active learning: the frames to annotate next (in doubt, unlike those annotated)",
+        description="Scores every A-line with the model and prints the frames to annotate "
+        "next, as the annotator dock proposes them: the frames whose A-lines the model calls "
+        "calcium or doubts (SVM: inside the margin or beyond; deep model: probability above "
+        "0.27) are least like those of any annotated frame; never a frame that holds arcs in "
+        "ARCS and never two frames within --spread of each other.",
     )
     p.add_argument("pullback", metavar="PULLBACK", help="IVUS multi-frame DICOM")
     p.add_argument("--arcs", required=True, help="arcs JSON of the frames annotated so far")

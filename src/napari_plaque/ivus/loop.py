@@ -50,7 +50,7 @@ import numpy as np
 from psygnal import Signal
 from scipy.ndimage import uniform_filter, uniform_filter1d
 
-from .active import ACTIVE_DEFAULTS, frame_uncertainty, propose_frames
+from .active import ACTIVE_DEFAULTS, frame_uncertainty, propose_next
 from .annotator import ArcAnnotator
 from .arcs import ArcSet
 
@@ -279,9 +279,13 @@ class AnnotationLoop:
     n_proposals : how many frames active learning proposes after each train
     spread : proposed frames are more than this many frames apart (>= 1: never neighbours;
         None: chosen from the pullback, see :mod:`napari_plaque.ivus.active`)
-    pullback_power : > 0: weigh each frame's uncertainty by its distance along the pullback
-        to the nearest annotated frame to this power (:func:`~.active.propose_frames`; 0: by
-        uncertainty alone)
+    pullback_power : > 0: weigh each frame's proposal score by its distance along the
+        pullback to the nearest annotated frame to this power (:func:`~.active.propose_frames`;
+        0: not)
+    strategy : how frames are proposed (:func:`~.active.propose_next`): ``"diverse"`` (the
+        default: frames whose doubtful A-lines are least like any annotated frame's; before
+        the first detector, the frames least like those annotated) or ``"margin"`` (most
+        uncertain first)
     seed : random seed (SVM subsampling, deep training)
     heldout_folds : blocks of annotated frames held out in turn for the learning curve
     work_dir : folder for the pool's cached training sets (default: a temporary folder)
@@ -315,6 +319,7 @@ class AnnotationLoop:
         heldout_folds: int = HELDOUT_FOLDS,
         work_dir: str | Path | None = None,
         pullback_power: float = ACTIVE_DEFAULTS["pullback_power"],
+        strategy: str = ACTIVE_DEFAULTS["strategy"],
     ) -> None:
         if annotator.n_frames != pullback.n_frames or tuple(annotator.frame_shape) != tuple(
             pullback.frame_shape
@@ -330,6 +335,7 @@ class AnnotationLoop:
         self.n_proposals = int(n_proposals)
         self.spread = spread
         self.pullback_power = float(pullback_power)
+        self.strategy = str(strategy)
         self.seed = int(seed)
         self.heldout_folds = int(heldout_folds)
         self.pool: list[PoolEntry] = []
@@ -713,6 +719,7 @@ class AnnotationLoop:
         res = yield from iter_train_alines(ds_path, model_out, **params)
         lm = load_checkpoint(res.path)
         scores = yield from self._deep_scores(lm)
+        yield from self.features_steps()  # the proposals' embedding (cached)
         met = res.metrics or {}
         n_val = int(lm.metadata.get("data", {}).get("n_val_frames", 0))
         positives = met.get(f"{self.cls}_val_positives")
@@ -824,22 +831,26 @@ class AnnotationLoop:
         """Per-frame uncertainty (F,) of the last scores (None before a train)."""
         if self.scores is None:
             return None
-        thr = 0.0
+        return frame_uncertainty(self.scores, self.uncertainty_kind, self._threshold())
+
+    def _threshold(self) -> float:
+        """The SVM's decision threshold of the scores (0 for the deep model's)."""
         if self.kind == "svm" and self.model is not None:
-            thr = float(self.model.meta.get("threshold", 0.0))
-        return frame_uncertainty(self.scores, self.uncertainty_kind, thr)
+            return float(self.model.meta.get("threshold", 0.0))
+        return 0.0
 
     def propose(self, n: int | None = None) -> list[int]:
-        """Recompute :attr:`proposals` from the last scores (never a frame of
-        :attr:`excluded`); emits ``proposals_changed``."""
-        u = self.frame_uncertainty()
-        if u is None:
-            new: list[int] = []
-        else:
-            new = propose_frames(
-                u, self.n_proposals if n is None else int(n), self.annotated_frames().tolist(),
-                self.spread, self.excluded, pullback_power=self.pullback_power,
-            )
+        """Recompute :attr:`proposals` (:func:`~.active.propose_next`, :attr:`strategy`) from
+        the last scores and the cached A-line features (never a frame of :attr:`excluded`);
+        before a train, the ``"diverse"`` cold start where the features are cached (else
+        nothing). Emits ``proposals_changed``."""
+        feats = self._features.get(self._feature_key(self.geometry()))
+        strategy = self.strategy if feats is not None else "margin"  # no features: margin
+        new = propose_next(
+            self.scores, feats, self.n_proposals if n is None else int(n),
+            self.annotated_frames().tolist(), self.spread, self.excluded,
+            self.uncertainty_kind, self._threshold(), strategy, self.pullback_power,
+        )  # fmt: skip
         self.proposals = new
         self.proposals_changed.emit()
         return new

@@ -44,11 +44,11 @@ from qtpy.QtWidgets import (
 
 from ..ccta import CALCIUM_DEFAULTS, VESSEL_NAMES, calibrate_mass, iter_calcium_score
 from ..ccta.session import Action, CalciumSession, protocol_warnings
-from ..layers import UNITS, WINDOW_PRESETS
+from ..layers import WINDOW_PRESETS
 from ..report import write_csv, write_json
 from ._calcium_cal import CalibrationBox
 from ._ccta_common import _ct_from_layer, _fmt, _labels_array
-from ._common import fit_scroll_width, fit_table, label_colormap, scrolling_dock
+from ._common import fit_scroll_width, fit_table, label_colormap, scrolling_dock, show_labels
 from ._dock import DockBase, LayerKind
 from ._table import RowTableModel, RowTableView
 
@@ -282,20 +282,8 @@ class CalciumScoringWidget(DockBase):
     def _show_lesions(self, res, spacing, translate) -> None:
         # the layer shows a copy: painting into it never changes which lesion a click assigns
         data = res.lesion_labels.copy()
-        if LESION_LAYER in self.viewer.layers:
-            layer = self.viewer.layers[LESION_LAYER]
-            layer.data = data
-            layer.scale, layer.translate = spacing, translate
-        else:
-            layer = self.viewer.add_labels(
-                data,
-                name=LESION_LAYER,
-                scale=spacing,
-                translate=translate,
-                units=UNITS,
-                opacity=0.8,
-            )
-        self.lesion_layer = layer
+        self.lesion_layer = show_labels(self.viewer, LESION_LAYER, data, spacing, translate,
+                                        opacity=0.8)  # fmt: skip
         self._shown_colors = None
 
     def apply_window(self, name: str | None = None) -> None:

@@ -51,6 +51,20 @@ def label_colormap(colors: dict[int, Any], default: Any = (0, 0, 0, 0)):
     return DirectLabelColormap(color_dict={None: default, 0: (0, 0, 0, 0), **colors})
 
 
+def show_labels(viewer, name: str, data: Any, scale: Any, translate: Any, **add_kw: Any):
+    """Put ``data`` in the labels layer ``name`` (its data, scale and translate replaced), or
+    add that layer (in mm; ``add_kw``: opacity, colormap, metadata... of a new layer)."""
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        layer.data = data
+        layer.scale, layer.translate = scale, translate
+        return layer
+    from ..layers import UNITS
+
+    return viewer.add_labels(data, name=name, scale=scale, translate=translate, units=UNITS,
+                             **add_kw)  # fmt: skip
+
+
 def fit_table(table, max_rows: int = 12) -> None:
     """Size a QTableWidget to its contents: every column visible (the last one stretches),
     and tall enough for up to ``max_rows`` rows without an inner scroll bar."""

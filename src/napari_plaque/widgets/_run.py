@@ -25,6 +25,24 @@ class _ModelPickerMixin:
 
     _model_dialog_title = "Model"
 
+    def _add_model_rows(self, form, models) -> None:
+        """The rows of ``form`` that pick a model: an editable combo of ``models`` (name ->
+        path; a path may be typed), a browse button and the line saying what is loaded."""
+        from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton
+
+        row = QHBoxLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)
+        for name, path in models.items():
+            self.model_combo.addItem(name, str(path))
+        self.browse_btn = QPushButton("...")
+        row.addWidget(self.model_combo, 1)
+        row.addWidget(self.browse_btn)
+        form.addRow("Model", row)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
+        form.addRow("", self.model_info)
+
     def _load_model_file(self, path):  # pragma: no cover - each dock defines it
         raise NotImplementedError
 
@@ -71,7 +89,10 @@ class _ModelPickerMixin:
         self.input_combo.setCurrentText(name)
 
     def _model_and_layer(self, no_model: str, no_layer: str):
-        """The loaded model and the chosen input layer, or None (the reason in the status)."""
+        """The loaded model and the chosen input layer, or None (a job is running, or the
+        reason in the status)."""
+        if self.running:
+            return None
         if self.model is None and not self.set_model(self.model_path(), add_item=False):
             self.status.setText(no_model)
             return None

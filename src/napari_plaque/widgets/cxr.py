@@ -23,7 +23,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -97,19 +96,7 @@ class CXRWidget(_ModelPickerMixin, DockBase):
         self.last_result = None
         lay = QVBoxLayout(self)
         form = QFormLayout()
-        mrow = QHBoxLayout()
-        self.model_combo = QComboBox()
-        self.model_combo.setEditable(True)
-        for name, path in pretrained_models().items():
-            if "cxr" in name:
-                self.model_combo.addItem(name, str(path))
-        self.browse_btn = QPushButton("...")
-        mrow.addWidget(self.model_combo, 1)
-        mrow.addWidget(self.browse_btn)
-        form.addRow("Model", mrow)
-        self.model_info = QLabel("")
-        self.model_info.setWordWrap(True)
-        form.addRow("", self.model_info)
+        self._add_model_rows(form, {n: p for n, p in pretrained_models().items() if "cxr" in n})
         self.input_combo = self.layer_picker(LayerKind.RADIOGRAPH)
         form.addRow("Radiograph", self.input_combo)
         self.age_spin = QDoubleSpinBox()
@@ -181,8 +168,6 @@ class CXRWidget(_ModelPickerMixin, DockBase):
     # -- run -------------------------------------------------------------------------------
     def run(self):
         """Start the prediction in a worker; returns it (None when nothing could start)."""
-        if self.running:
-            return None
         layer = self._model_and_layer("choose a CXR model first", "choose a radiograph layer")
         if layer is None:
             return None

@@ -20,11 +20,8 @@ from typing import Any
 
 import numpy as np
 from qtpy.QtWidgets import (
-    QComboBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -77,19 +74,8 @@ class InferenceWidget(_ModelPickerMixin, DockBase):
         self.last_result = None
         lay = QVBoxLayout(self)
         form = QFormLayout()
-        mrow = QHBoxLayout()
-        self.model_combo = QComboBox()
-        self.model_combo.setEditable(True)
-        for name, path in pretrained_models().items():
-            self.model_combo.addItem(name, str(path))
-        self.browse_btn = QPushButton("...")
-        mrow.addWidget(self.model_combo, 1)
-        mrow.addWidget(self.browse_btn)
-        form.addRow("Model", mrow)
-        self.model_info = QLabel("")
-        self.model_info.setWordWrap(True)
+        self._add_model_rows(form, pretrained_models())
         self.model_info.setMinimumHeight(self.model_info.fontMetrics().lineSpacing() * 2 + 4)
-        form.addRow("", self.model_info)
         # 3D images; the default follows the loaded model's input (set_default below)
         self.input_combo = self.layer_picker(LayerKind.IMAGE, min_ndim=3, tag=None)
         form.addRow("Input layer", self.input_combo)
@@ -129,8 +115,6 @@ class InferenceWidget(_ModelPickerMixin, DockBase):
     # -- run -------------------------------------------------------------------------------
     def run(self):
         """Start inference in a worker; returns it (None when nothing could start)."""
-        if self.running:
-            return None
         layer = self._model_and_layer("choose a model file first", "choose an input layer")
         if layer is None:
             return None

@@ -30,14 +30,13 @@ from qtpy.QtWidgets import (
 from ..layers import (
     PREDICTION_TAGS,
     PREDICTION_WORDS,
-    UNITS,
     default_layer,
     layer_geometry,
 )
 from ..qc import disagreement_map
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
 from ..report import json_safe
-from ._common import fit_scroll_width, fmt_value, scrolling_dock, set_table
+from ._common import fit_scroll_width, fmt_value, scrolling_dock, set_table, show_labels
 from ._dock import NONE, DockBase, LayerKind
 
 
@@ -254,6 +253,14 @@ class QCWidget(DockBase):
         if layer is not None:
             layer.metadata = {**layer.metadata, "qc_metrics": json_safe(metrics)}
 
+    def _fill_worst(self, items) -> None:
+        """The worst slices / frames: ``(index, text)`` each; a click jumps to ``index``."""
+        self.worst_list.clear()
+        for index, text in items:
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, int(index))
+            self.worst_list.addItem(item)
+
     def _prefix(self) -> str:
         return f"{self._source}: " if self._source else ""
 
@@ -269,14 +276,11 @@ class QCWidget(DockBase):
             if key is not None
         ]
         set_table(self.table, ["metric", "A-lines"], rows)
-        self.worst_list.clear()
-        for w in result["worst_frames"]:
-            item = QListWidgetItem(
-                f"frame {w['index']}: {w['disagree_alines']} A-lines ({w['disagree_deg']:.0f}°; "
-                f"FP {w['fp_alines']} / FN {w['fn_alines']})"
-            )
-            item.setData(Qt.ItemDataRole.UserRole, int(w["index"]))
-            self.worst_list.addItem(item)
+        self._fill_worst(
+            (w["index"], f"frame {w['index']}: {w['disagree_alines']} A-lines "
+             f"({w['disagree_deg']:.0f}°; FP {w['fp_alines']} / FN {w['fn_alines']})")
+            for w in result["worst_frames"]
+        )  # fmt: skip
         n_bad = int(np.count_nonzero(result["per_frame_disagree"]))
         self.status.setText(
             f"{self._prefix()}A-lines: accuracy {result['accuracy']:.3f}, "
@@ -296,14 +300,11 @@ class QCWidget(DockBase):
         )
         self._write_disagreement_layer(dmap)
         self._fill_table(result["labels"])
-        self.worst_list.clear()
-        for w in result["worst_slices"]:
-            item = QListWidgetItem(
-                f"slice {w['index']}: {w['disagree_voxels']} voxels "
-                f"({w['disagree_mm2']:.1f} mm²; FP {w['fp_voxels']} / FN {w['fn_voxels']})"
-            )
-            item.setData(Qt.ItemDataRole.UserRole, int(w["index"]))
-            self.worst_list.addItem(item)
+        self._fill_worst(
+            (w["index"], f"slice {w['index']}: {w['disagree_voxels']} voxels "
+             f"({w['disagree_mm2']:.1f} mm²; FP {w['fp_voxels']} / FN {w['fn_voxels']})")
+            for w in result["worst_slices"]
+        )  # fmt: skip
         n_bad = int(result["slices_with_disagreement"])
         dice = [np.nan if m["dice"] is None else m["dice"] for m in result["labels"].values()]
         self.status.setText(
@@ -320,26 +321,13 @@ class QCWidget(DockBase):
         colors: dict[int | None, Any] = {None: (0, 0, 0, 0), 0: (0, 0, 0, 0)}
         colors.update(DISAGREEMENT_COLORS)
         cmap = DirectLabelColormap(color_dict=colors)
-        if DISAGREEMENT_LAYER in self.viewer.layers:
-            layer = self.viewer.layers[DISAGREEMENT_LAYER]
-            layer.data = dmap
-            layer.scale = scale
-            layer.translate = translate
-            layer.colormap = cmap
-        else:
-            self.viewer.add_labels(
-                dmap,
-                name=DISAGREEMENT_LAYER,
-                scale=scale,
-                translate=translate,
-                units=UNITS,
-                colormap=cmap,
-                opacity=0.8,
-                metadata={
-                    "napari_plaque": "qc_disagreement",
-                    "codes": {"1": "false positive", "2": "false negative", "3": "wrong label"},
-                },
-            )
+        meta = {
+            "napari_plaque": "qc_disagreement",
+            "codes": {"1": "false positive", "2": "false negative", "3": "wrong label"},
+        }
+        layer = show_labels(self.viewer, DISAGREEMENT_LAYER, dmap, scale, translate,
+                            colormap=cmap, opacity=0.8, metadata=meta)  # fmt: skip
+        layer.colormap = cmap  # a layer shown before keeps its place, gets these colours
 
     def _fill_table(self, labels: dict[str, dict[str, Any]]) -> None:
         """One row per metric, one column per label (narrow docks show every value)."""
