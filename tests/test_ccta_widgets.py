@@ -266,7 +266,9 @@ def test_composition_edits_update_the_overlay_in_place_as_a_full_recompute(
     for edit in edits:
         gen = w._generation
         w.set_ranges(edit)
-        qtbot.waitUntil(lambda g=gen: w._generation > g and w.worker is not None, timeout=5000)
+        # the edit's job takes milliseconds: its worker may be done (DockBase.worker None) by
+        # the first poll, so wait for the request, then for its state
+        qtbot.waitUntil(lambda g=gen: w._generation > g, timeout=5000)
         qtbot.waitUntil(lambda: w._state is not None and w._state["ranges"] == w.ranges(),
                         timeout=10000)  # fmt: skip
         assert ov.data is data  # updated in place, not a new layer or array

@@ -359,7 +359,7 @@ class DockBase(QWidget):
         self,
         gen_func: Callable,
         *args: Any,
-        total: int,
+        total: int | None,
         desc: str,
         on_done: Callable[[Any], None],
         on_error: Callable[[Exception], None] | None = None,
@@ -371,7 +371,9 @@ class DockBase(QWidget):
 
         While one runs, a second start is refused (None) unless ``replace`` (the old one is
         cancelled first; only the newest worker's result is kept). The callbacks run only while
-        the dock lives; errors go to ``on_error`` (default: the status line)."""
+        the dock lives; errors go to ``on_error`` (default: the status line). ``total``: the
+        steps of the progress bars; None: no napari progress bar (a job of milliseconds, e.g.
+        an incremental update after an edit, where a bar would cost more than the job)."""
         if self.worker is not None:
             if not replace:
                 return None
@@ -379,7 +381,7 @@ class DockBase(QWidget):
         if gen_func is not iter_call:
             self._stop_job()  # a replaced api job stops too
         if self.progress is not None:
-            self.progress.setRange(0, max(int(total), 1))
+            self.progress.setRange(0, max(int(total or 0), 1))
             self.progress.setValue(0)
         if self.run_btn is not None and not replace:
             self.run_btn.setEnabled(False)

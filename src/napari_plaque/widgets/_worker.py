@@ -17,7 +17,7 @@ from napari.qt.threading import GeneratorWorker, create_worker
 def start_worker(
     gen_func: Callable[..., Generator[Any, None, Any]],
     *args: Any,
-    total: int = 0,
+    total: int | None = 0,
     desc: str = "napari-plaque",
     on_done: Callable[[Any], None] | None = None,
     on_error: Callable[[Exception], None] | None = None,
@@ -26,16 +26,13 @@ def start_worker(
     start: bool = True,
     **kwargs: Any,
 ) -> GeneratorWorker:
-    """Start ``gen_func(*args, **kwargs)`` in a worker thread; return the worker."""
+    """Start ``gen_func(*args, **kwargs)`` in a worker thread; return the worker (``total``:
+    the steps of its napari progress bar; None: no bar)."""
     # when the caller handles errors, superqt must not also re-raise them in the main thread
     kwargs.setdefault("_ignore_errors", on_error is not None)
-    worker = create_worker(
-        gen_func,
-        *args,
-        _progress={"total": int(total), "desc": desc},
-        _start_thread=False,
-        **kwargs,
-    )
+    if total is not None:  # None: no napari progress bar (a job of milliseconds)
+        kwargs["_progress"] = {"total": int(total), "desc": desc}
+    worker = create_worker(gen_func, *args, _start_thread=False, **kwargs)
     if on_done is not None:
         worker.returned.connect(on_done)
     if on_error is not None:

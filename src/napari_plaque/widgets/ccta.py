@@ -178,6 +178,9 @@ class CompositionWidget(DockBase):
         self._timer.setInterval(self.DEBOUNCE_MS)
         self._timer.timeout.connect(self.compute)
 
+    def _on_error(self, exc: Exception) -> None:
+        self.status.setText(f"error: {exc}")
+
     # -- ranges ---------------------------------------------------------------------------------
     def ranges(self) -> dict[str, tuple[float, float]]:
         return self.range_editor.ranges()
@@ -251,24 +254,15 @@ class CompositionWidget(DockBase):
             and overlay.data is state.get("overlay_data")
             and state.get("spacing") == tuple(spacing)
         )
-        if self.worker is not None:
-            self.worker.quit()
         self._generation += 1
         gen = self._generation
         self.status.setText("computing…")
         if can_edit:
-            # milliseconds of work on the gathered voxels: a worker without a progress bar
-            # (a bar per edit would cost the main thread more than the edit itself)
-            from napari.qt.threading import create_worker
-
-            worker = create_worker(
-                _iter_composition_edit, state, spacing, ranges, _start_thread=False,
-                _ignore_errors=True,
-            )  # fmt: skip
-            worker.returned.connect(lambda res: self._on_edit_done(gen, res))
-            worker.errored.connect(lambda exc: self.status.setText(f"error: {exc}"))
-            self.worker = worker
-            worker.start()
+            # milliseconds of work on the gathered voxels: no progress bar (a bar per edit
+            # would cost the main thread more than the edit itself); the newest request wins
+            self.start(_iter_composition_edit, state, spacing, ranges, total=None,
+                       desc="plaque composition", replace=True,
+                       on_done=lambda res: self._on_edit_done(gen, res))  # fmt: skip
             return
         hu = vol.hu
         try:
@@ -289,7 +283,6 @@ class CompositionWidget(DockBase):
             total=2,
             desc="plaque composition",
             on_done=lambda res: self._on_done(gen, res, hu.shape, spacing, translate, key),
-            on_error=lambda exc: self.status.setText(f"error: {exc}"),
             replace=True,  # the newest request wins
         )
 

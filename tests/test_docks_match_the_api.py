@@ -1,0 +1,61 @@
+"""A dock that runs what a command runs reports the command's rows (issue 23): the QC dock's
+worker calls ``api.qc``; the composition dock (incremental after a range edit, so it keeps its
+own gathered voxels) shows per plaque what ``api.composition(per_plaque=True)`` returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_plaque import api
+from napari_plaque.samples.ccta import make_ccta
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_ccta()
+
+
+def test_composition_dock_rows_are_the_api_rows(make_napari_viewer, qtbot, sample):
+    viewer = make_napari_viewer()
+    v = sample.volume
+    kw = {"scale": v.spacing_mm, "translate": v.origin_mm}
+    viewer.add_image(v.hu, name="ccta", **kw)
+    viewer.add_labels(sample.plaque_labels, name="plaques", **kw)
+    viewer.add_labels(sample.vessel_labels, name="vessels", **kw)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Plaque composition")
+    w.image_combo.select("ccta")
+    w.roi_combo.select("plaques")
+    w.vessel_combo.select("vessels")
+    w.compute()
+    qtbot.waitUntil(lambda: len(w.results) == 5 and w.worker is None, timeout=20000)
+    for edit in (None, {"lipid": (-100, 95), "fibrous": (95, 150)}):
+        if edit is not None:  # after an edit: the incremental path, same rows
+            w.set_ranges(edit)
+            qtbot.waitUntil(lambda: w._state is not None and w._state["ranges"] == w.ranges()
+                            and w.worker is None, timeout=20000)  # fmt: skip
+        res = api.composition(v, roi=sample.plaque_labels, vessels=sample.vessel_labels,
+                              ranges=w.ranges(), per_plaque=True)  # fmt: skip
+        want = [{k: val for k, val in row.items() if k != "study"} for row in res.to_rows()]
+        assert [p.to_dict() for p in w.results] == want
+
+
+def test_qc_dock_table_is_the_api_result(make_napari_viewer, qtbot):
+    from napari_plaque.widgets.qc import QCWidget
+
+    viewer = make_napari_viewer()
+    ref = np.zeros((6, 12, 12), np.uint8)
+    ref[1:4, 3:8, 3:8] = 1
+    ref[2:5, 8:11, 1:4] = 2
+    pred = np.roll(ref, 1, axis=2)
+    scale = (2.0, 0.5, 0.5)
+    viewer.add_image(np.zeros(ref.shape, np.int16), name="ct", scale=scale)
+    viewer.add_labels(pred, name="auto", scale=scale)
+    viewer.add_labels(ref, name="manual", scale=scale)
+    w = QCWidget(viewer)
+    w.compute()
+    qtbot.waitUntil(lambda: w.result is not None and w.worker is None, timeout=15000)
+    want = api.qc(pred, ref, spacing=scale).to_dict()
+    assert w.result == want  # the dock shows the `qc --json` object
+    assert w.table.columnCount() == 3  # metric, label 1, label 2
+    assert w.table.item(0, 2).text() == f"{want['labels']['2']['dice']:.3f}"
