@@ -34,6 +34,26 @@ def add_json_option(parser, help: str = "print JSON") -> None:  # noqa: A002 - a
     parser.add_argument("--json", action="store_true", help=help)
 
 
+def run_reports(args, task, studies, params: dict, printer=None) -> int:
+    """Run ``task`` over ``studies`` (:func:`napari_plaque.cohort.cli.run_command`) keeping
+    each study's JSON report; a one-study run is printed by ``printer(args, report)``."""
+    from ..cohort.cli import run_command
+
+    single = None if printer is None else (lambda report: printer(args, report))
+    return run_command(args, task, studies, params, json_reports=True, single=single)
+
+
+def model_params(args, single: bool, exclude: tuple[str, ...]) -> dict:
+    """The cohort params of a command that runs ``args.model``: the options, the model file's
+    SHA-256 (a changed model re-runs ``--resume``) and whether it is a one-study run."""
+    from ..cohort.cli import file_sha256, params_from_args
+
+    params = params_from_args(args, exclude=exclude)
+    params["model_sha256"] = file_sha256(args.model)
+    params["_single"] = single
+    return params
+
+
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout (numpy types converted; NaN/inf as null with the reason;
     paths hashed under ``--no-paths``): :func:`napari_plaque.report.print_json`."""

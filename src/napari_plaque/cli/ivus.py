@@ -7,7 +7,14 @@ import argparse
 from pathlib import Path
 
 from . import CLIError
-from ._common import add_json_option, frame_range_arg, print_json, stderr_progress
+from ._common import (
+    add_json_option,
+    frame_range_arg,
+    model_params,
+    print_json,
+    run_reports,
+    stderr_progress,
+)
 
 
 def _ics_task(study, params: dict) -> tuple[dict, list[dict]]:
@@ -82,18 +89,11 @@ def _pullback_studies(args, paths: list[str], per_study: dict[str, list[str] | N
 
 
 def _ics(args: argparse.Namespace) -> int:
-    from ..cohort.cli import params_from_args, run_command
+    from ..cohort.cli import params_from_args
 
     studies = _pullback_studies(args, args.pullbacks, {"arcs": args.arcs})
     params = params_from_args(args, exclude=("pullbacks", "arcs"))
-    return run_command(
-        args,
-        _ics_task,
-        studies,
-        params,
-        json_reports=True,
-        single=lambda out: _print_ics(args, out),
-    )
+    return run_reports(args, _ics_task, studies, params, _print_ics)
 
 
 def _print_ics(args, out: dict) -> int:
@@ -200,23 +200,14 @@ def _predict_task(study, params: dict) -> tuple[dict, list[dict]]:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from ..cohort.cli import file_sha256, is_cohort, params_from_args, run_command
+    from ..cohort.cli import is_cohort
 
     studies = _pullback_studies(args, args.pullbacks, {})
     single = not is_cohort(args, len(studies))
     if not single and Path(args.out).suffix.lower() == ".json":
         raise CLIError(f"{args.out}: with several pullbacks --out is a folder (one arcs file each)")
-    params = params_from_args(args, exclude=("pullbacks",))
-    params["model_sha256"] = file_sha256(args.model)
-    params["_single"] = single
-    return run_command(
-        args,
-        _predict_task,
-        studies,
-        params,
-        json_reports=True,
-        single=lambda out: _print_predict(args, out),
-    )
+    params = model_params(args, single, exclude=("pullbacks",))
+    return run_reports(args, _predict_task, studies, params, _print_predict)
 
 
 def _print_predict(args, out: dict) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from . import CLIError
 from ._common import add_json_option, print_json, stderr_progress
 
 
@@ -55,41 +54,11 @@ def register(sub) -> None:
 
 
 def _run_single(args: argparse.Namespace) -> int:
-    from .._progress import run_steps
-    from ..io.frames import read_ivus
-    from ..ivus.vessel_files import (
-        borders_path,
-        export_contours_csv,
-        import_contours_csv,
-        save_borders,
-    )
-    from ..ivus.vessel_measure import iter_analyse_pullback
-    from ..report import write_csv
+    from ..api import options_from
+    from ..api.ivus import ivus_vessel
 
-    pb = read_ivus(args.pullback, args.pixel_mm, args.frame_rate, args.pullback_mm_s,
-                   mask=None if args.no_mask else "auto")
-    params = {k: getattr(args, k) for k in
-              ("n_alines", "depth_samples", "catheter_mm", "min_wall_mm", "frame_window")}
-    borders = None
-    if args.contours_in:
-        from ..ivus.borders import detect_borders
-
-        det = detect_borders(pb.frames, pb.pixel_spacing_mm, **params)
-        borders, got = import_contours_csv(args.contours_in, det)
-        if not got:
-            raise CLIError(f"{args.contours_in}: no contours in the file")
-    cb = None if getattr(args, "_return_result", False) else stderr_progress("borders", pb.n_frames)
-    report, borders = run_steps(
-        iter_analyse_pullback(pb, args.gated, borders, args.burden_threshold, **params), cb
-    )
-    if args.contours_out:
-        export_contours_csv(args.contours_out, borders)
-    if args.csv:
-        write_csv(args.csv, report["frames"])
-    if args.save_borders:
-        save_borders(borders_path(pb.source), borders, pb.frame_shape, source=pb.source)
-    if getattr(args, "_return_result", False):  # a pullback of a cohort (_cohort_task)
-        return report
+    res = ivus_vessel(args.pullback, **options_from(ivus_vessel, args, progress=stderr_progress))
+    report = res.to_dict()
     if args.json:
         print_json(report)
         return 0
@@ -135,21 +104,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _cohort_task(study, params: dict):
-    """One pullback of an ``ivus-vessel`` cohort (runs on a cohort worker)."""
-    from ..cohort.cli import study_args, study_output
+    """One pullback of an ``ivus-vessel`` cohort (runs on a cohort worker): :func:`api.ivus_vessel`
+    with the study's options (its outputs as ``<folder>/<study><suffix>``)."""
+    from ..api import study_options
+    from ..api.ivus import ivus_vessel
+    from ..cohort.cli import study_output
 
-    a = study_args(params, study)
-    a.pullback, a.json, a._return_result = str(study.path), False, True
+    opts = study_options(ivus_vessel, params, study)
     for key, suffix in _COHORT_OUTPUTS.items():  # inside the folder, never over another file
-        if getattr(a, key, None):
-            setattr(a, key, str(study_output(a, getattr(a, key), study, suffix)))
-    report = _run_single(a)
-    row = {
-        "n_frames": report["n_frames"],
-        "mm_per_frame": report["mm_per_frame"],
-        "gated": bool(report.get("gating")),
-        "assumed": report["assumed"],
-    }
-    row.update((k, v) for k, v in report["summary"].items() if not isinstance(v, (list, dict)))
-    row["n_burden_segments"] = len(report["summary"].get("burden_segments") or [])
-    return report, [row]
+        if opts.get(key):
+            opts[key] = str(study_output(params, opts[key], study, suffix))
+    res = ivus_vessel(str(study.path), **opts)
+    return res.to_dict(), res.to_rows()

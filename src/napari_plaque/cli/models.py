@@ -20,7 +20,7 @@ from ..models import (
     TrainSettings,
 )
 from ..models.data import CT_DATASET_DEFAULTS, CT_MARKERS
-from ._common import add_json_option, print_json, stderr_progress
+from ._common import add_json_option, model_params, print_json, run_reports, stderr_progress
 
 #: the training defaults shared with the core and the training dock (one home)
 _TS = TrainSettings()
@@ -311,13 +311,7 @@ def _loaded_model(path: str):
 
 
 def _predict(args) -> int:
-    from ..cohort.cli import (
-        file_sha256,
-        is_cohort,
-        params_from_args,
-        run_command,
-        studies_from_args,
-    )
+    from ..cohort.cli import is_cohort, studies_from_args
     from . import CLIError
 
     args.model = _resolve_model(args.model)
@@ -327,17 +321,8 @@ def _predict(args) -> int:
         raise CLIError(f"{args.out}: with several inputs --out is a folder (one file per study)")
     if not single and args.probs and Path(args.probs).suffix == ".npy":
         raise CLIError(f"{args.probs}: with several inputs --probs is a folder")
-    params = params_from_args(args, exclude=("paths",))
-    params["model_sha256"] = file_sha256(args.model)
-    params["_single"] = single
-    return run_command(
-        args,
-        _predict_task,
-        studies,
-        params,
-        json_reports=True,
-        single=lambda summary: _print_predict(args, summary),
-    )
+    params = model_params(args, single, exclude=("paths",))
+    return run_reports(args, _predict_task, studies, params, _print_predict)
 
 
 def _predict_task(study, params: dict) -> tuple[dict[str, Any], list[dict[str, Any]]]:
