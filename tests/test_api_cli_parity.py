@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _interop_util import make_series
 from napari_plaque import api
 from napari_plaque.cli import build_parser, main
 
@@ -107,6 +108,8 @@ def files(tmp_path_factory):
     dcm = root / "pb.dcm"
     _, truth = make_ivus_sample(dcm, n_frames=8, seed=3, size=96)
     save_arcs(truth_arcset(truth), root / "pb.arcs.json")
+    make_series(root / "dicom" / "a", shape=(4, 12, 14), seed=1)  # a folder of two series
+    make_series(root / "dicom" / "b", shape=(2, 12, 14), seed=2)
     return root
 
 
@@ -124,7 +127,7 @@ def _same_json(res) -> dict:
 # ------------------------------------------------------------------------------------ info
 @pytest.mark.parametrize("name, kind", [
     ("ct.nii.gz", "nifti"), ("labels.npy", "npy"), ("pb.dcm", "ivus"),
-    ("pb.arcs.json", "arcs"),
+    ("pb.arcs.json", "arcs"), ("dicom", "dicom-series"),
 ])
 def test_api_info_equals_the_cli_json(files, capsys, name, kind):
     path = str(files / name)
@@ -135,6 +138,8 @@ def test_api_info_equals_the_cli_json(files, capsys, name, kind):
     assert rows and all(r["path"] == path for r in rows)
     if kind == "nifti":
         assert rows[0]["shape"] == [4, 16, 16] and rows[0]["spacing_mm"] == [2.5, 0.5, 0.5]
+    if kind == "dicom-series":  # every series, largest first, one row each
+        assert [r["shape"] for r in rows] == [[4, 12, 14], [2, 12, 14]]
 
 
 def test_api_info_refuses_what_the_cli_refuses(files, capsys):
