@@ -20,21 +20,19 @@ def current_viewer():
 
 def notify_error(msg: str) -> None:
     """Log ``msg`` and show it as a napari error notification (when napari is there)."""
-    log.error(msg)
-    try:
-        from napari.utils.notifications import show_error
-
-        show_error(f"napari-plaque: {msg}")
-    except Exception:  # noqa: BLE001
-        pass
+    _notify("error", msg)
 
 
 def notify_info(msg: str) -> None:
     """Log ``msg`` and show it as a napari info notification (when napari is there)."""
-    log.info(msg)
-    try:
-        from napari.utils.notifications import show_info
+    _notify("info", msg)
 
-        show_info(f"napari-plaque: {msg}")
+
+def _notify(level: str, msg: str) -> None:
+    getattr(log, level)(msg)
+    try:
+        from napari.utils import notifications
+
+        getattr(notifications, f"show_{level}")(f"napari-plaque: {msg}")
     except Exception:  # noqa: BLE001
         pass

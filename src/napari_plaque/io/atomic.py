@@ -149,26 +149,36 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     if suffix is None:
         suffix = "".join(path.suffixes)
-    tmp_path: Path | None = None
-    try:
+    with _removed_on_failure(path) as tmp:
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(path)
-        tmp_path = _create_tmp(path, suffix)
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
+        tmp[0] = _create_tmp(path, suffix)
+        yield tmp[0]
+        with open(tmp[0], "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
-        tmp_path = None
+        os.replace(tmp[0], path)
+        tmp[0] = None
         _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(path: Path) -> Iterator[list[Path | None]]:
+    """A one-item holder for the temporary file or folder made beside ``path``: on any
+    exception the temporary (when one is held) is removed, and an :class:`OSError` is
+    re-raised naming ``path``. Set the holder to None once the temporary has replaced ``path``.
+    """
+    tmp: list[Path | None] = [None]
+    try:
+        yield tmp
     except OSError as exc:
-        _remove(tmp_path)
+        _remove(tmp[0])
         named = _named(exc, path)
         if named is exc:
             raise
         raise named from exc
     except BaseException:
-        _remove(tmp_path)
+        _remove(tmp[0])
         raise
 
 
@@ -386,24 +396,15 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` (a folder,
     which may exist) in one step; on any exception it is removed and ``path`` is untouched."""
     path = Path(path)
-    tmp: Path | None = None
-    try:
+    with _removed_on_failure(path) as tmp:
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(path)
-        tmp = path.parent / tmp_name(path)
-        tmp.mkdir(mode=0o777)
-        yield tmp
-        replace_dir(tmp, path)
-        tmp = None
-    except OSError as exc:
-        _remove(tmp)
-        named = _named(exc, path)
-        if named is exc:
-            raise
-        raise named from exc
-    except BaseException:
-        _remove(tmp)
-        raise
+        folder = path.parent / tmp_name(path)
+        folder.mkdir(mode=0o777)
+        tmp[0] = folder
+        yield folder
+        replace_dir(folder, path)
+        tmp[0] = None
 
 
 def json_default(o: Any) -> Any:

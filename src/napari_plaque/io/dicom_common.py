@@ -110,6 +110,20 @@ def plain(val):
     return str(val)
 
 
+def read_or_refuse(path: Path, read, what: str):
+    """``read(path)`` (a library reader: ``highdicom.seg.segread``, ``highdicom.sr.srread``)
+    with its warnings silenced; any failure becomes a ReaderError naming ``path``: "not a
+    readable {what} (the library's exception)"."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return read(path)
+    except Exception as exc:  # noqa: BLE001  whatever the library raises on a bad file
+        raise ReaderError(path, f"not a readable {what} ({type(exc).__name__}: {exc})") from exc
+
+
 def is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 

@@ -141,6 +141,17 @@ def _positive(v: Any, what: str, where: Path | str, key: str | None = None) -> f
     return f
 
 
+def _option_or_sidecar(option: Any, what: str, flag: str, side: dict, key: str,
+                       where: Path | str) -> float | None:
+    """The option's value (checked, named by its ``flag``), else the sidecar's ``key``
+    (checked, named by the sidecar ``where``), else None."""
+    if option is not None:
+        return _positive(option, what, flag, key)
+    if key in side:
+        return _positive(side[key], key, where, key)
+    return None
+
+
 def _to_grey(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Grey uint8 frame and the colour-pixel mask (None for grey input)."""
     a = np.asarray(a)
@@ -353,21 +364,18 @@ def read_frame_sequence(
             raise ReaderError(where, f"pixel size must be one number or [dy, dx], got {pixel_mm}")
         spacing = (_positive(vals[0], "pixel size", where, "pixel_mm"),
                    _positive(vals[1], "pixel size", where, "pixel_mm"))
-    if frame_rate is not None:
-        frame_time = 1.0 / _positive(frame_rate, "frame rate", "--frame-rate", "frame_rate")
-    elif "frame_rate" in side:
-        frame_time = 1.0 / _positive(side["frame_rate"], "frame_rate", where, "frame_rate")
+    fps = _option_or_sidecar(frame_rate, "frame rate", "--frame-rate", side, "frame_rate", where)
+    if fps is not None:
+        frame_time = 1.0 / fps
     elif "frame_time_s" in side:
         frame_time = _positive(side["frame_time_s"], "frame_time_s", where, "frame_time_s")
     else:
         frame_time = DEFAULT_FRAME_TIME_S
         assumed.add("frame_time_s")
         notes.append(f"no frame rate: assumed {1 / DEFAULT_FRAME_TIME_S:g} frames/s")
-    if pullback_mm_s is not None:
-        rate = _positive(pullback_mm_s, "pullback speed", "--pullback-mm-s", "pullback_mm_s")
-    elif "pullback_mm_s" in side:
-        rate = _positive(side["pullback_mm_s"], "pullback_mm_s", where, "pullback_mm_s")
-    else:
+    rate = _option_or_sidecar(pullback_mm_s, "pullback speed", "--pullback-mm-s", side,
+                              "pullback_mm_s", where)
+    if rate is None:
         rate = DEFAULT_PULLBACK_RATE_MM_S
         assumed.add("pullback_rate_mm_s")
         notes.append(f"no pullback speed: assumed {DEFAULT_PULLBACK_RATE_MM_S:g} mm/s")

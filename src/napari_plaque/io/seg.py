@@ -491,13 +491,10 @@ def read_seg(path: str | Path, series: str | Path | None = None) -> SegResult:
     """
     import highdicom as hd
 
+    from .dicom_common import read_or_refuse
+
     path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            seg = hd.seg.segread(path)
-    except Exception as exc:  # noqa: BLE001
-        raise ReaderError(path, f"not a readable DICOM SEG ({type(exc).__name__}: {exc})") from exc
+    seg = read_or_refuse(path, hd.seg.segread, "DICOM SEG")
     notes: list[str] = []
     try:
         _check_seg_header(seg, path, notes)

@@ -337,13 +337,10 @@ def read_sr(path: str | Path) -> dict[str, Any]:
     """
     import highdicom as hd
 
+    from .dicom_common import read_or_refuse
+
     path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sr = hd.sr.srread(path)
-    except Exception as exc:  # noqa: BLE001
-        raise ReaderError(path, f"not a readable DICOM SR ({type(exc).__name__}: {exc})") from exc
+    sr = read_or_refuse(path, hd.sr.srread, "DICOM SR")
     out: dict[str, Any] = {"title": _meaning(sr.ConceptNameCodeSequence[0]), "groups": []}
     for item in sr.ContentSequence:
         name = _meaning(item.ConceptNameCodeSequence[0])
