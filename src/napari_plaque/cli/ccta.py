@@ -181,6 +181,21 @@ def _cohort_arguments(p, columns: tuple[str, ...]) -> None:
     add_cohort_arguments(p, table_flags=("--out", "--csv"), study_columns=columns)
 
 
+def _calcium_option(p, flag: str, key: str, kind, text: str) -> None:
+    """An option defaulted from :data:`CALCIUM_DEFAULTS` ``[key]``; its help says the default."""
+    value = CALCIUM_DEFAULTS[key]
+    p.add_argument(flag, type=kind, default=value, help=f"{text} (default {value:g})")
+
+
+def _report_options(p) -> None:
+    """``--json`` and ``--sr`` of ``cac`` and ``composition``."""
+    add_json_option(p, "print the full JSON report instead of CSV")
+    p.add_argument(
+        "--sr", metavar="OUT.dcm", help="also write a DICOM SR (TID 1500) per study on its "
+        "series (a folder for several studies: <study>.dcm each)"
+    )
+
+
 def register(sub) -> None:
     """Add ``cac`` and ``composition`` to the napari-plaque parser."""
     p = sub.add_parser(
@@ -204,12 +219,7 @@ def register(sub) -> None:
         "--roi", metavar="MASK", help="ROI / heart mask (.npy or NIfTI, or a folder of them)"
     )
     p.add_argument("--vessels", metavar="LABELS", help="vessel labels 1=LM 2=LAD 3=LCX 4=RCA")
-    p.add_argument(
-        "--threshold-hu",
-        type=_threshold_hu,
-        default=CALCIUM_DEFAULTS["threshold_hu"],
-        help=f"lesion threshold (default {CALCIUM_DEFAULTS['threshold_hu']:g})",
-    )
+    _calcium_option(p, "--threshold-hu", "threshold_hu", _threshold_hu, "lesion threshold")
     p.add_argument(
         "--kv-threshold",
         choices=KV_MODES,
@@ -233,29 +243,15 @@ def register(sub) -> None:
         + ", ".join(ACCEPTABLE)
         + " (repeat or comma-separate)",
     )
-    p.add_argument(
-        "--min-area-mm2",
-        type=float,
-        default=CALCIUM_DEFAULTS["min_area_mm2"],
-        help=f"minimum lesion area (default {CALCIUM_DEFAULTS['min_area_mm2']:g})",
-    )
+    _calcium_option(p, "--min-area-mm2", "min_area_mm2", float, "minimum lesion area")
     p.add_argument("--rod-roi", metavar="MASK", help="ROI on the calibration rod (enables mass)")
-    p.add_argument(
-        "--rod-density",
-        type=float,
-        default=CALCIUM_DEFAULTS["rod_density_mg_cm3"],
-        help=f"rod density, mg HA/cm^3 (default {CALCIUM_DEFAULTS['rod_density_mg_cm3']:g})",
-    )
+    _calcium_option(p, "--rod-density", "rod_density_mg_cm3", float, "rod density, mg HA/cm^3")
     p.add_argument(
         "--water-roi",
         metavar="MASK",
         help="ROI on water-equivalent material (default HU_water = 0)",
     )
-    add_json_option(p, "print the full JSON report instead of CSV")
-    p.add_argument(
-        "--sr", metavar="OUT.dcm", help="also write a DICOM SR (TID 1500) per study on its "
-        "series (a folder for several studies: <study>.dcm each)"
-    )
+    _report_options(p)
     _cohort_arguments(p, ("roi", "vessels", "rod_roi", "water_roi"))
     p.set_defaults(func=_cmd_cac)
 
@@ -289,10 +285,6 @@ def register(sub) -> None:
         "lipid=-100:50 fibrous=50:150 calcium=150:1300",
     )
     q.add_argument("--per-plaque", action="store_true", help="CSV: one row per plaque")
-    add_json_option(q, "print the full JSON report instead of CSV")
-    q.add_argument(
-        "--sr", metavar="OUT.dcm", help="also write a DICOM SR (TID 1500) per study on its "
-        "series (a folder for several studies: <study>.dcm each)"
-    )
+    _report_options(q)
     _cohort_arguments(q, ("roi", "vessels"))
     q.set_defaults(func=_cmd_composition)

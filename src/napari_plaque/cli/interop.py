@@ -109,6 +109,17 @@ def _cmd_push(args) -> int:
     return 0
 
 
+#: the ``pull`` limits: option, DICOMWEB_DEFAULTS key, type, metavar, help
+_PULL_LIMIT_OPTIONS = (
+    ("--deadline", "deadline_s", float, "S", "seconds the whole pull may take"),
+    ("--max-bytes", "max_bytes", _byte_count, "N",
+     "bytes the pull may receive (suffix K, M or G: binary units)"),
+    ("--max-instance-bytes", "max_instance_bytes", _byte_count, "N", "bytes one instance may have"),
+    ("--max-series", "max_series", int, "N", "series the pull may retrieve"),
+    ("--max-instances", "max_instances", int, "N", "instances the pull may retrieve"),
+)  # fmt: skip
+
+
 def register(sub) -> None:
     """Add ``export-seg``, ``pull`` and ``push``."""
     p = sub.add_parser(
@@ -168,41 +179,9 @@ def register(sub) -> None:
     g = q.add_argument_group(
         "limits (a server that exceeds one is cut off: exit 2, nothing kept)"
     )
-    g.add_argument(
-        "--deadline",
-        type=float,
-        metavar="S",
-        default=DICOMWEB_DEFAULTS["deadline_s"],
-        help="seconds the whole pull may take",
-    )
-    g.add_argument(
-        "--max-bytes",
-        type=_byte_count,
-        metavar="N",
-        default=DICOMWEB_DEFAULTS["max_bytes"],
-        help="bytes the pull may receive (suffix K, M or G: binary units)",
-    )
-    g.add_argument(
-        "--max-instance-bytes",
-        type=_byte_count,
-        metavar="N",
-        default=DICOMWEB_DEFAULTS["max_instance_bytes"],
-        help="bytes one instance may have",
-    )
-    g.add_argument(
-        "--max-series",
-        type=int,
-        metavar="N",
-        default=DICOMWEB_DEFAULTS["max_series"],
-        help="series the pull may retrieve",
-    )
-    g.add_argument(
-        "--max-instances",
-        type=int,
-        metavar="N",
-        default=DICOMWEB_DEFAULTS["max_instances"],
-        help="instances the pull may retrieve",
-    )
+    for flag, key, kind, metavar, text in _PULL_LIMIT_OPTIONS:
+        g.add_argument(flag, type=kind, metavar=metavar, default=DICOMWEB_DEFAULTS[key],
+                       help=text)  # fmt: skip
     _add_auth(q)
     q.set_defaults(func=_cmd_pull)
 

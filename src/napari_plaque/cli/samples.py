@@ -1,19 +1,6 @@
 """``napari-plaque samples DIR``: every synthetic sample on disk, with its truth, the masks and
-the manifests the documentation's examples use (see ``docs/samples.md``).
-
-Layout (each file as the readers take it)::
-
-    DIR/ccta/ccta.nii.gz            contrast CCTA (HU)            plaques.nii.gz  plaque labels
-    DIR/ccta/cac.nii.gz             non-contrast twin (Agatston)  vessels.nii.gz  1 LM 2 LAD 3 LCX 4 RCA
-    DIR/ccta/truth.json             plaque volumes, Agatston, lesions
-    DIR/ivus/pullback.dcm           US multi-frame DICOM          pullback.arcs.json  true arcs
-    DIR/ivus/truth.json
-    DIR/vessels/vessels.nii.gz      curved vessels with stenoses  labels.nii.gz  1 lumen 2 wall
-    DIR/vessels/LAD.centreline.json (and RCA)                     truth.json  per-lesion truth
-    DIR/cxr/cxr_*.png + manifest.csv  radiographs with their CAC score (a training manifest)
-    DIR/cohort/cac.csv, ics.csv, vessel.csv   cohort manifests over the files above
-    DIR/samples.json                what was written and the commands that use it
-"""
+the manifests the documentation's examples use (``docs/samples.md``). The writers and the
+layout of DIR are :func:`napari_plaque.api.samples`'s (:mod:`napari_plaque.api.synthetic`)."""
 
 from __future__ import annotations
 
