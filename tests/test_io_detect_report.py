@@ -145,6 +145,28 @@ def test_io_imports_without_napari():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_io_holds_no_layer_builders():
+    """io/ holds pure readers and writers: no module there imports the layer conversions
+    (``napari_plaque.layers``) or the napari adapters, even lazily, and every napari reader
+    entry lives in ``_napari`` (issue 23)."""
+    import ast
+    from pathlib import Path
+
+    import napari_plaque.io
+    from napari_plaque._napari.reader import LAYER_READERS
+
+    bad = []
+    for path in sorted(Path(napari_plaque.io.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2 and (node.module or "") \
+                    .split(".")[0] in ("layers", "_napari"):
+                bad.append(f"{path.name}:{node.lineno}")
+    assert not bad, bad
+    assert {t.split(":")[0] for t in LAYER_READERS.values()} == {"napari_plaque._napari.reader"}
+    for name in ("napari_reader", "napari_writer"):
+        assert not (Path(napari_plaque.io.__file__).parent / f"{name}.py").exists()
+
+
 #: user-facing error classes not (yet) derived from NapariPlaqueError, in files of other areas
 #: (issue 23): the list only shrinks
 KNOWN_OUTSIDE_BASE: set[str] = set()
