@@ -18,6 +18,9 @@ from napari_plaque.layers import pullback_layer_data
 from napari_plaque.types import Pullback
 
 
+REDRAW_WAIT_MS = 400
+
+
 def _borders(n_frames: int, seed: int = 0) -> VesselBorders:
     rng = np.random.default_rng(seed)
     lum = 30 + rng.random((n_frames, 360))
@@ -96,14 +99,23 @@ def test_dock_edit_at_1000_frames_updates_one_row(make_napari_viewer, qtbot, tmp
     w._attach(BorderEditor(_borders(n), pb.frame_shape, pb.mm_per_frame,
                            tmp_path / "pb.dcm.borders.json", pb.source))
     model = w.table_model
-    assert model.rowCount() == n
+    # a new pullback of this size is measured on a worker (was: on the main thread)
+    qtbot.waitUntil(lambda: model.rowCount() == n, timeout=30000)
     resets, updates = model.n_resets, model.n_row_updates
     before = model.row(7)["lumen_area_mm2"]
+    mld_before = model.row(7)["lumen_min_diameter_mm"]
     w.editor.drag(7, "lumen", 80, 80 + 40)
     assert model.n_resets == resets and model.n_row_updates == updates + 1
     assert model.row(7)["lumen_area_mm2"] > before
-    # the summary and the rest of the table follow from a worker, once the edits pause
-    qtbot.waitUntil(lambda: w.editor._measure is not None, timeout=30000)
+    assert model.row(7)["lumen_min_diameter_mm"] != pytest.approx(mld_before, abs=1e-6)  # MLD too
+    # the summary is of the edited borders at once (from the per-frame cache), and equals a
+    # measurement of the whole pullback from scratch
+    from napari_plaque.ivus.vessel_measure import measure_vessel
+
+    fresh = measure_vessel(w.editor.borders, pb.mm_per_frame)
+    assert w.editor.measurements().summary == fresh.summary
+    assert model.row(7) == fresh.row(7)
+    qtbot.wait(REDRAW_WAIT_MS)  # the plots follow once the edits pause
     assert model.n_resets == resets
     assert w.flush()
     saved = json.loads((tmp_path / "pb.dcm.borders.json").read_text())

@@ -321,7 +321,8 @@ class BorderEditor(Undoable):
         return summarise(per, np.array([f]), self.mm_per_frame).to_rows()[0]
 
     def _snapshot(self):
-        return self.borders.copy(), set(self.edited), self.frame_shape, self.source
+        # the live borders (no 17 MB copy): see BorderStore on rows torn by an edit meanwhile
+        return self.borders, set(self.edited), self.frame_shape, self.source
 
     def _journal(self):
         if self._store is None or self._store.path != self.save_path:

@@ -8,9 +8,13 @@ napari's main thread through the GIL. So:
 * :meth:`BorderStore.record` (on the editing thread) appends one record per edit to the journal
   (:func:`~napari_plaque.ivus.vessel_files.encode_record`: the edited frames' state, a few KB,
   one ``write`` into the page cache: on disk after a kill of the process, at once);
-* once the edits pause (:data:`COMPACT_AFTER_S`), a background thread writes the whole borders
-  file (atomically, version 2, naming the journal and the last record it holds) and empties
-  the journal: the compaction. :meth:`BorderStore.flush` compacts now and waits (tests, close);
+* once the edits pause (:data:`COMPACT_AFTER_S`), a background thread has the whole borders
+  file written (atomically, version 2, naming the journal and the last record it holds) and
+  empties the journal: the compaction. The file is encoded and written by a child process
+  (:mod:`napari_plaque._borders_file`): the thread only spools the arrays with
+  ``ndarray.tofile`` and waits, both without the GIL, so an edit made during a compaction
+  costs the main thread what it costs at any other time. :meth:`BorderStore.flush` compacts
+  now and waits (tests, close);
 * a change of every frame (a new detection, its undo) starts a new journal: the records of the
   old one no longer apply. Until that borders file is written (tens of milliseconds, at once)
   the new records wait in memory and go into the new journal.
@@ -21,7 +25,12 @@ the journal's records newer than the file.
 
 from __future__ import annotations
 
+import json
 import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +42,7 @@ import numpy as np
 from ..io.atomic import atomic_write_bytes
 from .vessel_files import (
     append_record,
+    borders_head,
     encode_record,
     journal_header,
     journal_path,
@@ -48,10 +58,12 @@ COMPACT_AFTER_S = 2.0
 class BorderStore:
     """The borders file ``path`` and its journal, written for one editor.
 
-    ``snapshot()`` returns ``(borders, edited, frame_shape, source)`` as they are now, copied
-    (it is called on the compaction thread with the store's lock held; the editor's own
-    thread only ever waits for that lock for the copy). ``report(path, exc)`` hears the outcome
-    of each write (``exc`` None: written), on the thread that wrote.
+    ``snapshot()`` returns ``(borders, edited, frame_shape, source)`` as they are now (called
+    on the compaction thread with the store's lock held; ``edited`` copied). The borders may be
+    the live ones, changed by an edit while they are written: a row torn that way belongs to
+    an edit whose record comes after the file's ``seq``, and a replay puts it right.
+    ``report(path, exc)`` hears the outcome of each write (``exc`` None: written), on the
+    thread that wrote. ``in_child`` False writes on the thread itself (holding the GIL).
     """
 
     def __init__(
@@ -60,8 +72,10 @@ class BorderStore:
         snapshot: Callable[[], tuple[Any, set[int], tuple[int, int], str]],
         report: Callable[[Path, BaseException | None], None],
         idle_s: float = COMPACT_AFTER_S,
+        in_child: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.in_child = in_child
         self.journal = journal_path(self.path)
         self.idle_s = float(idle_s)
         self._snapshot = snapshot
@@ -154,7 +168,11 @@ class BorderStore:
         with self._lock:
             seq, jid = self._seq, self._id
             borders, edited, shape, source = self._snapshot()
-        save_borders(self.path, borders, shape, edited, source, journal={"id": jid, "seq": seq})
+        journal = {"id": jid, "seq": seq}
+        if self.in_child:
+            write_in_child(self.path, borders, shape, edited, source, journal)
+        else:
+            save_borders(self.path, borders, shape, edited, source, journal=journal)
         with self._lock:
             if jid != self._id:
                 return  # every frame changed meanwhile: that change's compaction follows
@@ -182,3 +200,28 @@ class BorderStore:
     def idle(self) -> bool:
         with self._cond:
             return self._due is None and not self._busy
+
+
+def write_in_child(path: Path, borders, frame_shape, edited, source, journal) -> None:
+    """Have a child process write the borders file (:mod:`napari_plaque._borders_file`): the
+    arrays are spooled raw (``tofile``: no GIL held while writing), the child encodes them."""
+    spool = Path(tempfile.mkdtemp(prefix="napari-plaque-borders-"))
+    try:
+        head = borders_head(borders, frame_shape, edited, source, journal)
+        (spool / "head.json").write_text(json.dumps(head), encoding="utf-8")
+        np.ascontiguousarray(borders.lumen_r_px, "<f8").tofile(spool / "lumen_r_px")
+        np.ascontiguousarray(borders.eem_r_px, "<f8").tofile(spool / "eem_r_px")
+        np.ascontiguousarray(borders.shadowed, np.bool_).tofile(spool / "shadowed")
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "napari_plaque._borders_file", str(spool), str(path)],
+                capture_output=True, text=True, timeout=300, check=False,
+            )
+        except OSError:  # no interpreter to start (a frozen build): written here instead
+            save_borders(path, borders, frame_shape, edited, source, journal=journal)
+            return
+        if done.returncode != 0:
+            why = (done.stderr or "").strip().splitlines()
+            raise OSError(why[-1] if why else f"the writer exited with {done.returncode}")
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import csv
 import io
-import json
 import os
 import struct
 import zlib
@@ -48,6 +47,7 @@ __all__ = [
     "BORDERS_VERSION",
     "CSV_FIELDS",
     "JournalRecord",
+    "borders_head",
     "borders_path",
     "encode_record",
     "export_contours_csv",
@@ -78,29 +78,14 @@ def borders_path(source: str | Path) -> Path:
     return p.with_name(p.name + ".borders.json")
 
 
-def _block(a: np.ndarray, bits: bool = False) -> dict[str, Any]:
-    """A binary block of the borders file: little-endian float32 (or booleans packed 8 per
-    byte along the last axis), base64. The encoding is one C call per array."""
-    if bits:
-        raw = np.packbits(np.asarray(a, bool), axis=-1).tobytes()
-        dtype = "bits"
-    else:
-        raw = np.ascontiguousarray(a, "<f4").tobytes()
-        dtype = "<f4"
-    return {"dtype": dtype, "shape": [int(x) for x in a.shape], "base64": raw}
-
-
-def save_borders(
-    path: str | Path,
+def borders_head(
     borders: VesselBorders,
     frame_shape: tuple[int, int],
     edited: set[int] | None = None,
     source: str = "",
     journal: dict[str, Any] | None = None,
-) -> Path:
-    """Write the borders file (version 2) atomically (assembled whole first: an error writes
-    nothing). ``journal`` (``{"id": str, "seq": int}``) names the journal whose records up to
-    ``seq`` this file holds (:mod:`.border_store`); without it any journal beside is ignored."""
+) -> dict[str, Any]:
+    """Everything of a borders file but its blocks (a small dict)."""
     head: dict[str, Any] = {
         "format": BORDERS_FORMAT,
         "version": BORDERS_VERSION,
@@ -115,19 +100,30 @@ def save_borders(
     }
     if journal is not None:
         head["journal"] = {"id": str(journal["id"]), "seq": int(journal["seq"])}
-    parts = [json.dumps(head, indent=1, allow_nan=False).encode("utf-8")]
-    assert parts[0].endswith(b"\n}")
-    parts[0] = parts[0][:-2]
-    for key, a, bits in (("lumen_r_px", borders.lumen_r_px, False),
-                         ("eem_r_px", borders.eem_r_px, False),
-                         ("shadowed", borders.shadowed, True)):
-        b = _block(a, bits)
-        raw = b.pop("base64")
-        # base64 needs no JSON escaping: the block is spliced in as bytes (no 10 MB str scan)
-        parts += [f',\n "{key}": '.encode(), json.dumps(b)[:-1].encode(), b', "base64": "',
-                  base64.b64encode(raw), b'"}']
-    parts.append(b"\n}\n")
-    return atomic_write_bytes(path, b"".join(parts))
+    return head
+
+
+def save_borders(
+    path: str | Path,
+    borders: VesselBorders,
+    frame_shape: tuple[int, int],
+    edited: set[int] | None = None,
+    source: str = "",
+    journal: dict[str, Any] | None = None,
+) -> Path:
+    """Write the borders file (version 2) atomically (assembled whole first: an error writes
+    nothing). ``journal`` (``{"id": str, "seq": int}``) names the journal whose records up to
+    ``seq`` this file holds (:mod:`.border_store`); without it any journal beside is ignored."""
+    from .._borders_file import borders_file_bytes
+
+    shape = [borders.n_frames, borders.n_alines]
+    blocks = {
+        "lumen_r_px": (shape, np.ascontiguousarray(borders.lumen_r_px, "<f4").tobytes()),
+        "eem_r_px": (shape, np.ascontiguousarray(borders.eem_r_px, "<f4").tobytes()),
+        "shadowed": (shape, np.packbits(np.asarray(borders.shadowed, bool), axis=-1).tobytes()),
+    }
+    head = borders_head(borders, frame_shape, edited, source, journal)
+    return atomic_write_bytes(path, borders_file_bytes(head, blocks))
 
 
 def _read_block(path, obj, key, n_frames, n_alines, bits: bool = False) -> np.ndarray:

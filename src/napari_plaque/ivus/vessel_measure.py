@@ -134,14 +134,15 @@ class VesselMeasurements:
     frame_indices: np.ndarray
     notes: list[str] = field(default_factory=list)
 
+    def row(self, k: int) -> dict[str, Any]:
+        """The report row of the k-th measured frame (None for values that are not finite)."""
+        row: dict[str, Any] = {"frame": int(self.frame_indices[k])}
+        for name in FRAME_FIELDS[1:]:
+            row[name] = _num(self.frames[name][k])
+        return row
+
     def to_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for k in range(len(self.frame_indices)):
-            row: dict[str, Any] = {"frame": int(self.frame_indices[k])}
-            for name in FRAME_FIELDS[1:]:
-                row[name] = _num(self.frames[name][k])
-            rows.append(row)
-        return rows
+        return [self.row(k) for k in range(len(self.frame_indices))]
 
     def to_dict(self) -> dict[str, Any]:
         return {"frames": self.to_rows(), "summary": self.summary, "notes": list(self.notes)}

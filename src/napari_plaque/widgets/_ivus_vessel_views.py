@@ -1,4 +1,8 @@
-"""The vessel-border dock's linked views: area versus position and the longitudinal cut.
+"""The vessel-border dock's views: the per-frame table, area versus position and the cut.
+
+:class:`FrameTableModel` shows a :class:`~napari_plaque.ivus.vessel_measure.VesselMeasurements`
+(arrays) as table rows made on demand, for the rows the view draws: filling a 3,000-frame
+table costs no per-frame Python, and an edit replaces one row.
 
 One matplotlib figure: lumen and EEM area (mm^2) against position (mm) with the plaque
 burden on a second axis and the high-burden segments shaded; below it the longitudinal cut
@@ -14,8 +18,62 @@ from collections.abc import Callable
 import numpy as np
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from ._table import RowTableModel
+
 LUMEN_COLOR = "cyan"
 EEM_COLOR = "orange"
+
+
+class _FrameRows:
+    """The rows of measurements, each made when asked for (a view asks for what it draws);
+    rows replaced after an edit are kept as given."""
+
+    def __init__(self, measures=None) -> None:
+        self.measures = measures
+        self._replaced: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return 0 if self.measures is None else len(self.measures.frame_indices)
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        row = self._replaced.get(i)
+        return row if row is not None else self.measures.row(i)
+
+    def __setitem__(self, i: int, row: dict) -> None:
+        self._replaced[i] = row
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+class FrameTableModel(RowTableModel):
+    """A :class:`._table.RowTableModel` over per-frame measurement arrays."""
+
+    def __init__(self, columns, parent=None) -> None:
+        super().__init__(columns, key="frame", parent=parent)
+        self._rows = _FrameRows()  # type: ignore[assignment]
+
+    def row_key(self, i: int):
+        return int(self._rows.measures.frame_indices[i])
+
+    def set_measurements(self, measures) -> None:
+        """Show these measurements: the same frames signal one change of every row, other
+        frames (gating, another pullback) reset the model. No per-frame Python either way."""
+        old = self._rows.measures
+        same = old is not None and np.array_equal(old.frame_indices, measures.frame_indices)
+        if not same:
+            self.beginResetModel()
+            self._rows = _FrameRows(measures)  # type: ignore[assignment]
+            self.endResetModel()
+            self.n_resets += 1
+            return
+        self._rows = _FrameRows(measures)  # type: ignore[assignment]
+        if len(self._rows):
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._rows) - 1, len(self.columns) - 1))
+            self.n_row_updates += 1
 
 
 class VesselViews(QWidget):
