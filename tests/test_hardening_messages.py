@@ -387,6 +387,25 @@ def test_push_of_a_folder_without_dicom_names_it(tmp_path):
         dicom_files([tmp_path])
     assert str(tmp_path) in str(exc.value)
 
+
+def test_refusals_of_label_grids_and_sr_options_are_user_errors(tmp_path):
+    """User errors (exit 2 with the message, no "--debug for the traceback" hint), naming the
+    file: a label map on another grid, --sr FILE.dcm for several studies, --sr on NIfTI."""
+    from napari_plaque.io.nifti import check_label_grid
+    from napari_plaque.io.sr import check_sr_option, prepare_study_sr
+    from napari_plaque.types import CTVolume
+
+    ct = CTVolume(hu=np.zeros((2, 4, 4), np.int16), spacing_mm=(1.0, 0.5, 0.5),
+                  origin_mm=(0.0, 0.0, 0.0))
+    with pytest.raises(NapariPlaqueError, match=r"lumen\.nii\.gz: label map voxel size"):
+        check_label_grid((2.0, 0.5, 0.5), (0.0, 0.0, 0.0), ct, "lumen.nii.gz")
+    with pytest.raises(NapariPlaqueError, match=r"lumen\.nii\.gz: label map origin"):
+        check_label_grid((1.0, 0.5, 0.5), (5.0, 0.0, 0.0), ct, "lumen.nii.gz")
+    with pytest.raises(NapariPlaqueError, match=r"--sr r\.dcm: one file for 2 studies"):
+        check_sr_option("r.dcm", 2)
+    with pytest.raises(NapariPlaqueError, match=r"ct\.nii\.gz: NIfTI"):
+        prepare_study_sr("cac", tmp_path, "s", tmp_path / "ct.nii.gz", None)
+
 def main() -> None:  # pragma: no cover - the audit's figures
     import collections
     import tempfile

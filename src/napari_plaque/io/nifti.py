@@ -111,17 +111,17 @@ GEOMETRY_TOL_MM = 1e-3
 def check_label_grid(spacing_mm, origin_mm, ct: CTVolume, where: str | Path) -> None:
     """Refuse a label map whose voxel size or origin is not the scan's (same shape is not the
     same grid: a mask of another reconstruction would be laid on the wrong voxels). Raises
-    ValueError naming ``where``; used by every command that lays a label map on a scan."""
+    ReaderError naming ``where``; used by every command that lays a label map on a scan."""
     sp, org = np.asarray(spacing_mm, float), np.asarray(origin_mm, float)
     tol = GEOMETRY_TOL_MM + 1e-4 * np.abs(np.asarray(ct.spacing_mm))
     if np.any(np.abs(sp - np.asarray(ct.spacing_mm)) > tol):
-        raise ValueError(
-            f"{where}: label map voxel size {np.round(sp, 4).tolist()} mm differs from the "
+        raise ReaderError(
+            where, f"label map voxel size {np.round(sp, 4).tolist()} mm differs from the "
             f"scan's {np.round(ct.spacing_mm, 4).tolist()} mm: not the same grid"
         )
     if np.any(np.abs(org - np.asarray(ct.origin_mm)) > 0.05 * np.asarray(ct.spacing_mm)):
-        raise ValueError(
-            f"{where}: label map origin {np.round(org, 3).tolist()} mm differs from the scan's "
+        raise ReaderError(
+            where, f"label map origin {np.round(org, 3).tolist()} mm differs from the scan's "
             f"{np.round(ct.origin_mm, 3).tolist()} mm: not the same grid"
         )
 

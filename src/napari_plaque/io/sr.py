@@ -394,8 +394,8 @@ def sr_path(sr: str | Path, study: str) -> Path:
 def check_sr_option(sr: str | Path | None, n_studies: int) -> None:
     """Refuse ``--sr FILE.dcm`` for several studies (they would overwrite one file)."""
     if sr is not None and Path(sr).suffix.lower() == ".dcm" and n_studies != 1:
-        raise ValueError(
-            f"--sr {sr}: one file for {n_studies} studies; give a folder (one <study>.dcm each)"
+        raise WriterError(
+            f"--sr {sr}", f"one file for {n_studies} studies; give a folder (one <study>.dcm each)"
         )
 
 
@@ -408,8 +408,8 @@ def prepare_study_sr(kind: str, sr: str | Path, study_name: str, study: str | Pa
     from .detect import is_nifti
 
     if is_nifti(study):
-        raise ValueError(
-            f"--sr: {study} is NIfTI; an SR needs the DICOM series (patient, study, frame of "
+        raise WriterError(
+            study, "NIfTI: an SR (--sr) needs the DICOM series (patient, study, frame of "
             "reference)"
         )
     builders = {"cac": build_cac_sr, "composition": build_composition_sr,
