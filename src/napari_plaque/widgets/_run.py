@@ -41,6 +41,8 @@ class _ModelPickerMixin:
         form.addRow("Model", row)
         self.model_info = QLabel("")
         self.model_info.setWordWrap(True)
+        # two lines (what the model is, and that it was trained on synthetic data) show whole
+        self.model_info.setMinimumHeight(self.model_info.fontMetrics().lineSpacing() * 2 + 4)
         form.addRow("", self.model_info)
 
     def _load_model_file(self, path):  # pragma: no cover - each dock defines it

@@ -75,7 +75,6 @@ class InferenceWidget(_ModelPickerMixin, DockBase):
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self._add_model_rows(form, pretrained_models())
-        self.model_info.setMinimumHeight(self.model_info.fontMetrics().lineSpacing() * 2 + 4)
         # 3D images; the default follows the loaded model's input (set_default below)
         self.input_combo = self.layer_picker(LayerKind.IMAGE, min_ndim=3, tag=None)
         form.addRow("Input layer", self.input_combo)
