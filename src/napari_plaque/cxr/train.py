@@ -406,7 +406,7 @@ def _fit_one(
     """Train one model on rows ``train_idx`` (inner grouped split for early stopping)."""
     from ..models import require_torch
     from ..models.checkpoint import make_metadata
-    from ..models.train import FitSettings, FitTask, fit_model
+    from ..models.train import FitSettings, FitTask, fit_model, run_summary
     from .model import CXRBatch, CXRNet, input_spec, normalisation_spec
     from .ood import ood_reference
 
@@ -467,6 +467,7 @@ def _fit_one(
                 res[f"{name}_val_auc"] = None
         return res
 
+    run = FitSettings(s["epochs"], s["lr"], s["seed"], s["patience"], s["device"], s["resume"])
     # the training images' signature: predictions flag inputs outside it (cxr.ood)
     ood_ref = ood_reference(x[tr])
 
@@ -488,10 +489,7 @@ def _fit_one(
                 "n_train_images": int(len(tr)),
                 "n_val_images": int(len(va)),
                 "patients_hashed": _hash_ids([pids[i] for i in np.r_[tr, va]]),
-                "epochs": epoch,
-                "seed": s["seed"],
-                "lr": s["lr"],
-                "batch_size": s["batch_size"],
+                **run_summary(run, epoch, s["batch_size"]),
                 "backbone": model.backbone_source,
                 **meta_extra,
             },
@@ -509,7 +507,6 @@ def _fit_one(
         **key_extra,
     }
     fit = FitTask(metadata_fn, batches, loss_fn, evaluate, key, -(-len(tr) // s["batch_size"]))
-    run = FitSettings(s["epochs"], s["lr"], s["seed"], s["patience"], s["device"], s["resume"])
     return (yield from fit_model(model, out, fit, run, history))
 
 

@@ -47,6 +47,7 @@ from ..models.train import (
     data_summary,
     fit_model,
     resolve_precision,
+    run_summary,
     to_device,
 )
 from ..types import Pullback
@@ -371,6 +372,7 @@ def iter_train_alines(
         return res
 
     synthetic = bool(ds.manifest.get("synthetic", False)) if synthetic is None else synthetic
+    run = FitSettings(epochs, lr, seed, patience, device, resume, precision, threads)
 
     def metadata_fn(metrics: dict[str, Any], epoch: int) -> dict[str, Any]:
         return make_metadata(
@@ -395,10 +397,7 @@ def iter_train_alines(
                 n_train_frames=len(tr_idx),
                 n_val_frames=len(va_idx),
                 split=split,
-                epochs=epoch,
-                seed=seed,
-                lr=lr,
-                batch_size=batch_size,
+                **run_summary(run, epoch, batch_size),
                 precision=resolve_precision(select_device(device), precision),
                 synthetic=synthetic,
                 notes=notes,
@@ -415,7 +414,6 @@ def iter_train_alines(
         "batch_size": batch_size,
     }
     fit = FitTask(metadata_fn, batches, loss_fn, evaluate, key, n_batches)
-    run = FitSettings(epochs, lr, seed, patience, device, resume, precision, threads)
     return (yield from fit_model(model, out, fit, run, history, live))
 
 

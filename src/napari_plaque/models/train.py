@@ -372,6 +372,12 @@ def to_device(x: Any, dev: Any, amp: Any) -> Any:
     return x
 
 
+def run_summary(settings: FitSettings, epoch: int, batch_size: int) -> dict[str, Any]:
+    """The run's figures every checkpoint's ``training`` block records: the best ``epoch``,
+    seed, learning rate and batch size."""
+    return {"epochs": epoch, "seed": settings.seed, "lr": settings.lr, "batch_size": batch_size}
+
+
 def data_summary(ids: list[str], val_ids: list[str], **kw: Any) -> dict[str, Any]:
     """The ``training`` block of a checkpoint's metadata: sorted train / validation ids and ``kw``."""
     return {"train_ids": sorted(ids), "val_ids": sorted(val_ids), **kw}
@@ -512,6 +518,7 @@ def iter_train_ctseg(
         return res
 
     spacings = np.array([c.spacing_mm for c in ts.cases], float)
+    run = FitSettings(epochs, lr, seed, patience, device, resume)
 
     def metadata_fn(metrics, epoch):
         return make_metadata(
@@ -528,10 +535,7 @@ def iter_train_ctseg(
                 val_ids,
                 data_format=ts.source_format,
                 n_cases=len(ids),
-                epochs=epoch,
-                seed=seed,
-                lr=lr,
-                batch_size=batch_size,
+                **run_summary(run, epoch, batch_size),
                 patches_per_epoch=patches_per_epoch,
                 synthetic=bool(synthetic),
                 notes=notes,
@@ -548,7 +552,6 @@ def iter_train_ctseg(
         "window_hu": list(window_hu),
     }
     fit = FitTask(metadata_fn, batches, loss_fn, evaluate, key, -(-patches_per_epoch // batch_size))
-    run = FitSettings(epochs, lr, seed, patience, device, resume)
     return (yield from fit_model(model, out, fit, run, history, live))
 
 
