@@ -1,27 +1,18 @@
-"""Helpers shared by the CCTA docks: layer pickers, the CT from a layer, table formatting."""
+"""Helpers shared by the CCTA docks: the CT and label arrays from layers, table formatting
+(layer pickers: :class:`._dock.LayerPicker`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
 from ..layers import volume_from_layer
 from ..types import CTVolume
 from ._common import fmt_value
-from ._dock import NONE, LayerPicker
+from ._dock import NONE
 
-__all__ = ["NONE", "_LayerCombo", "_ct_from_layer", "_fmt", "_labels_array"]
+__all__ = ["NONE", "_ct_from_layer", "_fmt", "_labels_array"]
 
 _fmt = fmt_value
-
-
-class _LayerCombo(LayerPicker):
-    """A picker of viewer layers of one kind (``image``: a CT is the default; ``labels``),
-    kept in sync with the layer list (:class:`._dock.LayerPicker`)."""
-
-    def __init__(self, viewer, kind: str, optional: bool = False, **options: Any):
-        super().__init__(viewer, kind, optional=optional, **options)
 
 
 def _ct_from_layer(layer, what: str = "image") -> CTVolume:

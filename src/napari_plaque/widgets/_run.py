@@ -1,18 +1,8 @@
-"""Layer lists and the model picker shared by the model docks (Run / Cancel: widgets._dock)."""
+"""The model picker shared by the model docks (layer pickers, Run / Cancel: widgets._dock)."""
 
 from __future__ import annotations
 
-import napari.layers
-
 from ..models import DEVICES  # noqa: F401 - one home, re-exported for the docks
-
-
-def _image_layers(viewer) -> list:
-    return [ly for ly in viewer.layers if isinstance(ly, napari.layers.Image) and ly.ndim >= 3]
-
-
-def _labels_layers(viewer) -> list:
-    return [ly for ly in viewer.layers if isinstance(ly, napari.layers.Labels) and ly.ndim >= 3]
 
 
 class _ModelPickerMixin:

@@ -45,7 +45,7 @@ from ..ccta.composition import compose, composition_warnings, roi_voxels
 from ..layers import UNITS
 from ..report import round_floats, write_csv
 from ._calcium import LESION_LAYER, CalciumScoringWidget
-from ._ccta_common import NONE, _ct_from_layer, _fmt, _labels_array, _LayerCombo
+from ._ccta_common import NONE, _ct_from_layer, _fmt, _labels_array
 from ._common import fit_scroll_width, label_colormap, scrolling_dock, set_table
 from ._dock import DockBase, LayerKind
 from ._range_editor import RangeEditor
@@ -56,7 +56,6 @@ __all__ = [
     "OVERLAY_LAYER",
     "CalciumScoringWidget",
     "CompositionWidget",
-    "_LayerCombo",
 ]
 
 OVERLAY_LAYER = "composition overlay"

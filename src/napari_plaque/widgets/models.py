@@ -43,10 +43,10 @@ from ..models import (
 )
 from ._dock import DockBase, LayerKind
 from ._form import form_values, parameter_form
-from ._run import _image_layers, _labels_layers, _ModelPickerMixin
+from ._run import _ModelPickerMixin
 from ._training import TrainingWidget
 
-__all__ = ["DEVICES", "InferenceWidget", "TrainingWidget", "_image_layers", "_labels_layers"]
+__all__ = ["DEVICES", "InferenceWidget", "TrainingWidget"]
 
 
 #: the inference form: the core's defaults, plus the dock's own batch (0 = auto) and output
