@@ -50,7 +50,7 @@ import numpy as np
 from psygnal import Signal
 from scipy.ndimage import uniform_filter, uniform_filter1d
 
-from .active import ACTIVE_DEFAULTS, frame_uncertainty, propose_next
+from .active import ACTIVE_DEFAULTS, doubt_weights, frame_uncertainty, propose_next
 from .annotator import ArcAnnotator
 from .arcs import ArcSet
 
@@ -832,6 +832,14 @@ class AnnotationLoop:
         if self.scores is None:
             return None
         return frame_uncertainty(self.scores, self.uncertainty_kind, self._threshold())
+
+    def frame_doubt(self) -> np.ndarray | None:
+        """Per frame, how many A-lines the last scores call calcium or doubt
+        (:func:`~.active.doubt_weights`: what the ``"diverse"`` proposals weigh); None before
+        a train."""
+        if self.scores is None:
+            return None
+        return doubt_weights(self.scores, self.uncertainty_kind, self._threshold()).sum(axis=1)
 
     def _threshold(self) -> float:
         """The SVM's decision threshold of the scores (0 for the deep model's)."""

@@ -129,7 +129,7 @@ class LoopPanel(QWidget):
         kf.addWidget(self.max_gap)
         lay.addLayout(kf)
 
-        lay.addWidget(QLabel("frames to annotate next (most uncertain first):"))
+        lay.addWidget(QLabel("frames to annotate next (most informative first):"))
         self.proposal_list = QListWidget()
         self.proposal_list.setMaximumHeight(60)
         lay.addWidget(self.proposal_list)
@@ -440,9 +440,10 @@ class PredictionMixin:
         lst.clear()
         if self.loop is None:
             return
-        u = self.loop.frame_uncertainty()
+        u, doubt = self.loop.frame_uncertainty(), self.loop.frame_doubt()
         for f in self.loop.proposals:
-            extra = f" (uncertainty {float(u[f]):.2f})" if u is not None else ""
+            extra = (f" ({int(doubt[f])} A-lines in doubt or called calcium, uncertainty "
+                     f"{float(u[f]):.2f})" if u is not None else " (unlike the annotated)")
             lst.addItem(f"frame {f}{extra}")
 
     def _on_proposal_clicked(self, item) -> None:
