@@ -7,8 +7,9 @@ The annotation loop's proposals and ``napari-plaque propose-frames`` come from o
 annotated.* Each A-line the detector calls calcium or is in doubt about (SVM: decision value
 above ``threshold - 1``, i.e. inside the margin or beyond; deep model: probability above
 sigmoid(-1) = 0.27, the same one logit unit) counts; a frame's *embedding*
-(:func:`frame_embedding`) is the sum of those A-lines' standardised features over the frame's
-A-lines count. Frames are then taken greedily farthest (Euclidean) from the nearest annotated
+(:func:`frame_embedding`) is the sum of those A-lines' standardised features divided by the
+frame's number of A-lines (a frame with nothing in doubt sits at 0, beside the annotated
+frames without calcium). Frames are then taken greedily farthest (Euclidean) from the nearest annotated
 or already proposed frame's embedding (k-center greedy, the core-set rule of Sener & Savarese
 2018). This is uncertainty x diversity in one distance, as BADGE (Ash et al. 2020) does with
 gradient embeddings: for the linear SVM with hinge loss the A-lines counted are exactly those
@@ -20,7 +21,14 @@ false positives far from the margin), and new calcium unlike the annotated kinds
 beside an annotated one has almost its embedding, so neighbours of annotated frames come
 last. Before any detector (cold start: the annotated frames hold one class only) the same
 rule runs on the frames' mean A-line features (every A-line counts): the frames least like
-those annotated, which finds a first calcium frame in fewer frames than random (benchmark).
+those annotated, which finds a first calcium frame in fewer frames than random. With
+``pullback_power > 0`` the distance is weighed by ``(d / max d) ** power`` along the
+pullback, as below.
+
+Measured (``benchmarks/bench_active_learning.py``, realistic synthetic pullbacks, simulated
+reader, one proposal at a time): held-out A-line F1 0.85 after a median of 4 frames on seeds
+0-4 (random frames 9, evenly spaced 5, ``"margin"`` 12); over 30 seeds 5 (random 9, evenly
+spaced 6, ``"margin"`` 10.5).
 
 ``"margin"`` (the earlier default, most uncertain first): per A-line uncertainty and its frame
 mean, as below.
