@@ -10,12 +10,14 @@ import sys
 
 import pytest
 
-import napari_plaque.cli.core as core
+import napari_plaque.api.files as files
 from napari_plaque.cli import DEBUG_HINT, CLIError, main
-from napari_plaque.io.errors import NapariPlaqueError
+from napari_plaque.io.errors import NapariPlaqueError, ReaderError
 
 
 def _raising(exc: BaseException):
+    """A stand-in for ``api.files.describe`` (what ``info`` runs) that raises ``exc``."""
+
     def describe(path):
         raise exc
 
@@ -42,14 +44,14 @@ def test_a_user_facing_error_is_one_line_and_exit_2(tmp_path, capsys):
     "exc", [PermissionError(13, "Permission denied", "/data/x"), OSError("disk full")]
 )
 def test_an_os_error_is_one_line_and_exit_2(monkeypatch, capsys, exc):
-    monkeypatch.setattr(core, "describe", _raising(exc))
+    monkeypatch.setattr(files, "describe", _raising(exc))
     assert main(["info", "x"]) == 2
     err = capsys.readouterr().err
     assert err.splitlines() == [f"napari-plaque: error: {exc}"]
 
 
 def test_a_plain_value_error_keeps_its_message_and_points_to_debug(monkeypatch, capsys):
-    monkeypatch.setattr(core, "describe", _raising(ValueError("operands could not be broadcast")))
+    monkeypatch.setattr(files, "describe", _raising(ValueError("operands could not be broadcast")))
     assert main(["info", "x"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "napari-plaque: error: operands could not be broadcast",
@@ -58,17 +60,17 @@ def test_a_plain_value_error_keeps_its_message_and_points_to_debug(monkeypatch, 
 
 
 def test_a_programming_error_is_not_swallowed(monkeypatch):
-    monkeypatch.setattr(core, "describe", _raising(TypeError("unsupported operand")))
+    monkeypatch.setattr(files, "describe", _raising(TypeError("unsupported operand")))
     with pytest.raises(TypeError, match="unsupported operand"):
         main(["info", "x"])
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_debug_reraises_with_the_traceback(monkeypatch, where):
-    exc = core.ReaderError("a.dcm", "no pixel data")
-    monkeypatch.setattr(core, "describe", _raising(exc))
+    exc = ReaderError("a.dcm", "no pixel data")
+    monkeypatch.setattr(files, "describe", _raising(exc))
     argv = ["--debug", "info", "x"] if where == "before" else ["info", "x", "--debug"]
-    with pytest.raises(core.ReaderError) as info:
+    with pytest.raises(ReaderError) as info:
         main(argv)
     assert info.value is exc
 

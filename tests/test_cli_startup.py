@@ -88,3 +88,33 @@ def test_resume_with_nothing_to_do_imports_little_and_rewrites_nothing(tmp_path)
 def test_help_of_every_command_never_imports_torch():
     mods = _imported_by("from napari_plaque.cli import build_parser\nbuild_parser()")
     assert "torch" not in mods
+
+
+def test_building_every_parser_imports_no_heavy_module():
+    """``napari-plaque --help`` (every command's parser, their defaults and help) imports no
+    statistics, DICOM code tables, deep learning or GUI code (issue 25): the defaults it shows
+    live in light modules (``fusion.defaults``...), the rest is imported by the commands."""
+    mods = _imported_by(
+        "import contextlib, io\n"
+        "from napari_plaque.cli import build_parser, main\n"
+        "p = build_parser()\n"
+        "for argv in (['--help'], ['fuse', '--help'], ['study-stats', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        main(argv) if argv[0] == '--help' else p.parse_args(argv)\n"
+    )
+    heavy = {"scipy.stats", "pydicom.sr", "torch", "napari", "qtpy", "statsmodels",
+             "napari_plaque.fusion.stats", "napari_plaque.fusion.join"}  # fmt: skip
+    assert not heavy & mods, sorted(heavy & mods)
+
+
+def test_export_seg_help_still_lists_the_segment_names(capsys):
+    """Its description is made when shown (the names need pydicom's code tables)."""
+    import pytest
+
+    from napari_plaque.cli import main
+    from napari_plaque.io.seg import known_segment_names
+
+    with pytest.raises(SystemExit):
+        main(["export-seg", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "known names: " + ", ".join(known_segment_names()) + "." in out

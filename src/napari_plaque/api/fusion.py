@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fusion.join import JOIN_DEFAULTS
-from ..fusion.mapping import DEFAULTS as MAPPING_DEFAULTS
-from ..fusion.stats import STATS_DEFAULTS, TRANSFORMS
+from ..fusion.defaults import DEFAULTS as MAPPING_DEFAULTS
+from ..fusion.defaults import JOIN_DEFAULTS, STATS_DEFAULTS, TRANSFORMS
 from ..outcomes.survival import SURVIVAL_DEFAULTS
 from ..outcomes.synthetic import make_study
 from ._inputs import pullback as _pullback

@@ -54,6 +54,20 @@ def model_params(args, single: bool, exclude: tuple[str, ...]) -> dict:
     return params
 
 
+def lazy_description(parser, make) -> None:
+    """Give ``parser`` the description ``make()`` returns, made when its help is first
+    formatted: ``make`` may import what building the parser (``napari-plaque --help``, every
+    other command) should not."""
+    cls = type(parser)
+
+    def format_help() -> str:
+        if parser.description is None:
+            parser.description = make()
+        return cls.format_help(parser)
+
+    parser.format_help = format_help
+
+
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout (numpy types converted; NaN/inf as null with the reason;
     paths hashed under ``--no-paths``): :func:`napari_plaque.report.print_json`."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..api.files import ARC_SESSION_FORMAT  # noqa: F401 - the arc annotator's session format
 from ._common import add_json_option, print_json
 
 
@@ -101,3 +100,11 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(sample=args.sample, screenshot=args.screenshot, size=args.size)
+
+
+def __getattr__(name: str):
+    if name == "ARC_SESSION_FORMAT":  # the arc annotator's session format (imported on use:
+        from ..ivus.session import SESSION_FORMAT  # ivus imports scipy)
+
+        return SESSION_FORMAT
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,9 +9,7 @@ from ._common import add_json_option
 
 
 def register(sub) -> None:
-    from ..fusion.join import JOIN_DEFAULTS
-    from ..fusion.mapping import DEFAULTS, DIRECTIONS
-    from ..fusion.stats import STATS_DEFAULTS, TRANSFORMS
+    from ..fusion.defaults import DEFAULTS, DIRECTIONS, JOIN_DEFAULTS, STATS_DEFAULTS, TRANSFORMS
 
     f = sub.add_parser(
         "fuse",

@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from ..io.dicomweb import DICOMWEB_DEFAULTS
-from ..io.seg import SEG_DEFAULTS, known_segment_names
-from ._common import add_json_option
+from ..io.seg import SEG_DEFAULTS
+from ._common import add_json_option, lazy_description
 
 
 def _add_auth(p: argparse.ArgumentParser) -> None:
@@ -120,19 +120,24 @@ _PULL_LIMIT_OPTIONS = (
 )  # fmt: skip
 
 
+def _export_seg_description() -> str:
+    from ..io.seg import known_segment_names
+
+    return (
+        "Writes LABELS (.npy in the reader's axis order, or NIfTI) as a DICOM SEG that "
+        "references every instance and the frame of reference of the CT series, with the "
+        "series' patient and study modules. Label value v becomes segment v (empty values "
+        "included, so reading it back is voxel-exact); --names codes each segment "
+        "(SNOMED CT) by name; known names: " + ", ".join(known_segment_names()) + "."
+    )
+
+
 def register(sub) -> None:
     """Add ``export-seg``, ``pull`` and ``push``."""
     p = sub.add_parser(
-        "export-seg",
-        help="a label map as a DICOM Segmentation (SEG) of its CT series",
-        description=(
-            "Writes LABELS (.npy in the reader's axis order, or NIfTI) as a DICOM SEG that "
-            "references every instance and the frame of reference of the CT series, with the "
-            "series' patient and study modules. Label value v becomes segment v (empty values "
-            "included, so reading it back is voxel-exact); --names codes each segment "
-            "(SNOMED CT) by name; known names: " + ", ".join(known_segment_names()) + "."
-        ),
+        "export-seg", help="a label map as a DICOM Segmentation (SEG) of its CT series"
     )
+    lazy_description(p, _export_seg_description)  # the names need pydicom's code tables
     p.add_argument("labels", metavar="LABELS", help="label map (.npy or NIfTI)")
     p.add_argument("--series", required=True, metavar="CT_DIR", help="the source CT series")
     p.add_argument("--out", required=True, metavar="SEG.dcm", help="output file (atomic)")

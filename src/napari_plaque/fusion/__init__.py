@@ -6,18 +6,32 @@
   attenuated-plaque rule.
 - :mod:`.stats`: paired-study statistics over a per-lesion table (imported on use: statsmodels).
 - :mod:`.synthetic`: a synthetic paired CT + pullback cohort with known truth.
+- :mod:`.defaults`: the defaults of the three (light: what the command line reads at start-up).
+
+The names below are imported on first use (PEP 562), so ``import napari_plaque.fusion.defaults``
+(or any one submodule) does not import the others.
 """
 
-from .join import (
-    IVUS_FIELDS,
-    JOIN_DEFAULTS,
-    JoinResult,
-    attenuated_rule,
-    attenuation_run_mm,
-    join_lesions,
-    load_vessel_json,
-)
-from .mapping import DEFAULTS, FrameMapping, Landmark, build_mapping, parse_landmark
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> submodule that defines it
+_NAMES: dict[str, str] = {
+    "DEFAULTS": "defaults",
+    "JOIN_DEFAULTS": "defaults",
+    "IVUS_FIELDS": "join",
+    "JoinResult": "join",
+    "attenuated_rule": "join",
+    "attenuation_run_mm": "join",
+    "join_lesions": "join",
+    "load_vessel_json": "join",
+    "FrameMapping": "mapping",
+    "Landmark": "mapping",
+    "build_mapping": "mapping",
+    "parse_landmark": "mapping",
+}
 
 __all__ = [
     "DEFAULTS",
@@ -33,3 +47,16 @@ __all__ = [
     "load_vessel_json",
     "parse_landmark",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    mod = _NAMES.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))

@@ -44,18 +44,8 @@ from typing import Any
 import numpy as np
 
 from ..ivus.measure import arc_measurements, longest_run
+from .defaults import JOIN_DEFAULTS  # defaults of the lesion join (one home, light)
 from .mapping import FrameMapping
-
-#: defaults of the lesion join (CLI and widget read them)
-JOIN_DEFAULTS: dict[str, Any] = {
-    "attenuation_min_arc_deg": 30.0,
-    "attenuation_min_length_mm": 0.0,
-    "exclude_calcium_alines": True,
-    "calcium_class": "calcium",
-    "attenuation_class": "attenuation",
-    "n_alines": 360,
-    "allow_partial": False,
-}
 
 #: the fields the join adds to each lesion, in order
 IVUS_FIELDS = (

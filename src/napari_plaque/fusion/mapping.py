@@ -31,15 +31,7 @@ from typing import Any
 
 import numpy as np
 
-DIRECTIONS = ("ostium", "distal")
-
-#: defaults of the mapping (CLI and widget read them)
-DEFAULTS: dict[str, Any] = {
-    "direction": "ostium",
-    "rotation_deg": 0.0,
-    "mirror": False,
-    "speed_tolerance": 0.20,
-}
+from .defaults import DEFAULTS, DIRECTIONS  # defaults of the mapping (one home, light)
 
 #: how far outside [0, length] a landmark s may lie (rounding of a typed value)
 _S_SLACK_MM = 1e-6

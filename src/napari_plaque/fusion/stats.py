@@ -45,15 +45,11 @@ from scipy import stats as sps
 
 from ..outcomes.table import FALSE, MISSING, TRUE, Table, as_table
 from ..qc import roc
+from .defaults import STATS_DEFAULTS, TRANSFORMS  # (one home, light: the CLI reads them)
 
-#: defaults of the study statistics (CLI and widget read them)
 #: fewest clusters (patients) a ``cluster`` column may hold: fewer gives no cluster-robust error
 MIN_CLUSTERS = 2
-STATS_DEFAULTS: dict[str, Any] = {
-    "alpha": 0.05,
-    "n_boot": 2000,
-    "seed": 0,
-}
+
 
 def _outcome(t: Table, name: str) -> np.ndarray:
     """Outcome column as 1.0 / 0.0 / NaN; ValueError when not binary."""
@@ -506,9 +502,6 @@ def plot_roc(result: StudyStatistics, path: str | Path, title: str | None = None
 # ---------------------------------------------------------------------------------------------
 # linear models (a continuous outcome)
 # ---------------------------------------------------------------------------------------------
-
-#: outcome transforms of the linear model
-TRANSFORMS = ("none", "sqrt", "log")
 
 
 def _transform(t: Table, name: str, y: np.ndarray, how: str) -> np.ndarray:
