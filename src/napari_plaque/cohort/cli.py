@@ -343,9 +343,11 @@ def run_command(
     single: Callable[[Any], int] | None = None,
 ) -> int:
     """Run and emit; ``single(report)`` prints a one-study run its own way (if given)."""
-    keep = single is not None or (json_reports and bool(getattr(args, "json", False)))
+    one = single is not None and not is_cohort(args, len(studies)) and not args.table
+    # (a cohort's reports stay on the workers unless printed: only the rows travel back)
+    keep = one or (json_reports and bool(getattr(args, "json", False)))
     result = run_from_args(args, task, studies, params, task_name=task_name, keep_reports=keep)
-    if single is not None and not is_cohort(args, len(studies)) and not args.table:
+    if one:
         return single(result.outcomes[0].report)
     return emit(args, result, json_reports=json_reports)
 
