@@ -59,3 +59,20 @@ def test_qc_dock_table_is_the_api_result(make_napari_viewer, qtbot):
     assert w.result == want  # the dock shows the `qc --json` object
     assert w.table.columnCount() == 3  # metric, label 1, label 2
     assert w.table.item(0, 2).text() == f"{want['labels']['2']['dice']:.3f}"
+
+
+def test_calcium_dock_row_is_the_cli_row(make_napari_viewer, qtbot, sample):
+    """The calcium dock scores interactively (assignments kept across rescoring, lesion ids
+    for clicks, protocol departures shown, not refused), so it keeps its session; its CSV row
+    is still ``napari-plaque cac``'s, warnings included."""
+    from napari_plaque.layers import ct_layer_data
+
+    viewer = make_napari_viewer()
+    v = sample.cac_volume
+    data, attrs, _ = ct_layer_data(v)  # as the reader adds it: its header in the metadata
+    viewer.add_image(data, **{**attrs, "name": "cac"})
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Calcium scoring")
+    w.image_combo.select("cac")
+    w.compute()
+    qtbot.waitUntil(lambda: w.result is not None and w.worker is None, timeout=30000)
+    assert w.rows() == api.cac(v, study_id="cac").to_rows()

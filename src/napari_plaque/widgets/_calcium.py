@@ -465,10 +465,16 @@ class CalciumScoringWidget(DockBase):
     def report(self) -> dict[str, Any]:
         return self.session.to_dict(self._image_name)
 
+    def rows(self) -> list[dict[str, Any]]:
+        """The CSV row of the score shown: ``napari-plaque cac``'s (:func:`napari_plaque.api.cac`
+        rows: the calcium CSV layout, then the protocol warnings)."""
+        rows = self.session.result.to_rows(study=self._image_name)
+        return [{**row, "warnings": " | ".join(self.session.warnings)} for row in rows]
+
     def export_report(self, json_path: str | Path, csv_path: str | Path | None = None) -> None:
         """Write the JSON report and the one-row CSV (the CLI's layout), atomically."""
         rep = self.report()
-        rows = self.session.result.to_rows(study=self._image_name)
+        rows = self.rows()
         write_json(json_path, rep)
         write_csv(Path(json_path).with_suffix(".csv") if csv_path is None else csv_path, rows)
 
