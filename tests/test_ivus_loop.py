@@ -272,3 +272,22 @@ def test_heldout_f1_is_undefined_not_perfect_without_positives():
     assert _defined(m["f1"]) is None
     y = np.r_[np.ones(5, bool), np.zeros(15, bool)]
     assert _f1(y, y)["f1"] == 1.0 and _f1(y, none)["f1"] == 0.0
+
+
+def test_cold_start_proposals_before_any_detector(synth):
+    """No calcium annotated yet (no detector can be trained): the loop proposes the frames
+    least like those annotated, with the features the failed train computed."""
+    pb, truth = synth
+    loop = AnnotationLoop(ArcAnnotator(pb.n_frames, pb.frame_shape, pb.mm_per_frame), pb,
+                          heldout_folds=0, n_proposals=3)  # fmt: skip
+    assert loop.propose() == []  # nothing known yet: no features, no detector
+    _annotate(loop.annotator, truth, [5, 6, 25])  # frames without calcium
+    with pytest.raises(ValueError):
+        run_steps(loop.train_steps())
+    props = loop.propose()
+    assert len(props) == 3 and not {5, 6, 25} & set(props)
+    assert all(abs(a - b) > 1 for i, a in enumerate(props) for b in props[i + 1 :])
+    y = truth.class_labels("calcium", 360).any(axis=1)
+    assert y[props[0]]  # the frame least like the annotated ones holds calcium
+    loop.strategy = "margin"
+    assert loop.propose() == []  # the margin strategy needs a detector

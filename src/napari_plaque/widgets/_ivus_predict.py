@@ -249,16 +249,23 @@ class PredictionMixin:
     def _kind(self) -> str:
         return str(self.loop_panel.kind_combo.currentData() or "svm")
 
-    def _run_loop_job(self, what: str, gen_func, total: int, on_done, block: bool, **kw):
-        """Run a loop step generator: blocking (scripts, tests) or in a worker with Cancel."""
+    def _run_loop_job(self, what: str, gen_func, total: int, on_done, block: bool,
+                      on_fail=None, **kw):  # fmt: skip
+        """Run a loop step generator: blocking (scripts, tests) or in a worker with Cancel;
+        ``on_fail()`` may add a sentence to the error shown."""
         panel = self.loop_panel
+
+        def failed_text(exc) -> str:
+            extra = on_fail() if on_fail is not None else ""
+            return f"{what} failed: {exc}{extra}"
+
         if block:
             from .._progress import run_steps
 
             try:
                 result = run_steps(gen_func(**kw))
             except (ValueError, RuntimeError, FormatError, OSError, ImportError) as exc:
-                panel.show_error(f"{what} failed: {exc}")
+                panel.show_error(failed_text(exc))
                 return None
             on_done(result)
             return result
@@ -272,7 +279,7 @@ class PredictionMixin:
 
         def failed(exc):
             panel.set_running(False)
-            panel.show_error(f"{what} failed: {exc}")
+            panel.show_error(failed_text(exc))
 
         def aborted():
             panel.set_running(False)
@@ -301,10 +308,22 @@ class PredictionMixin:
             total,
             self._on_trained,
             block,
+            on_fail=self._cold_start_proposals,
             kind=kind,
             apply=False,
             **params,
         )
+
+    def _cold_start_proposals(self) -> str:
+        """After a train that could not run (e.g. no calcium annotated yet) and before any
+        detector: propose the frames least like those annotated (the loop's cold start)."""
+        if self.loop is None or self.loop.model is not None:
+            return ""
+        frames = self.loop.propose()
+        if not frames:
+            return ""
+        return (f"; {len(frames)} frames proposed, least like those annotated (Next proposal, "
+                "Alt-J)")  # fmt: skip
 
     def retrain(self, block: bool = False, **params: Any):
         """One click: train again with the same kind (accepted frames now count)."""
