@@ -83,8 +83,6 @@ def test_a_ct_path_decodes_only_the_series_kept(two_series, monkeypatch):
     assert len(calls) == 6 and all("big" in c for c in calls)
 
 
-@pytest.mark.xfail(strict=True, reason="io.read_image decodes every series (read_ct(path)[0]); "
-                   "the fix is in io/__init__.py (read_ct_largest), owned by the io helper")
 def test_read_image_decodes_only_the_series_kept(two_series, monkeypatch):
     from napari_plaque.io import read_image
 

@@ -58,10 +58,13 @@ def read_nifti(path: str | Path) -> CTVolume:
 
 
 def read_image(path: str | Path) -> CTVolume:
-    """Read a CT volume from a DICOM folder/file (largest series) or a NIfTI file."""
+    """Read a CT volume from a DICOM folder/file (largest series) or a NIfTI file. Every series'
+    headers are checked; only the series kept is decoded."""
     if is_nifti(path):
         return read_nifti(path)
-    return read_ct(path)[0]
+    from .dicom_series import read_ct_largest
+
+    return read_ct_largest(path)
 
 
 def read_labels(path: str | Path) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..types import CTVolume
+from ..types import CTVolume, lps_affine
 from .atomic import atomic_path
 from .errors import ReaderError
 
@@ -136,9 +136,7 @@ def write_nifti(path: str | Path, data: np.ndarray, spacing_mm, origin_mm=(0.0, 
     if data.dtype == np.int64:
         data = data.astype(np.int32)
     arr = np.transpose(data, (2, 1, 0))  # (x, y, z) = (i, j, k)
-    aff_lps = np.eye(4)
-    aff_lps[0, 0], aff_lps[1, 1], aff_lps[2, 2] = spacing_mm[2], spacing_mm[1], spacing_mm[0]
-    aff_lps[:3, 3] = [origin_mm[2], origin_mm[1], origin_mm[0]]
+    aff_lps = lps_affine(spacing_mm, origin_mm)[:, [2, 1, 0, 3]]  # index order (x, y, z)
     affine = _RAS_TO_LPS @ aff_lps
     img = nib.Nifti1Image(arr, affine)
     img.set_qform(affine, code=1)

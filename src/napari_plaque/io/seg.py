@@ -122,13 +122,9 @@ class SourceSeries:
 
 def canonical_affine(spacing_mm: Sequence[float], origin_mm: Sequence[float]) -> np.ndarray:
     """Index -> LPS affine of the CT reader's arrays (axis 0 = +z, 1 = +y, 2 = +x)."""
-    dz, dy, dx = (float(s) for s in spacing_mm)
-    oz, oy, ox = (float(s) for s in origin_mm)
-    a = np.zeros((4, 4))
-    a[0, 2], a[1, 1], a[2, 0] = dx, dy, dz
-    a[:3, 3] = (ox, oy, oz)
-    a[3, 3] = 1
-    return a
+    from ..types import lps_affine
+
+    return lps_affine(spacing_mm, origin_mm)
 
 
 def _read_headers(files: Sequence[Path]) -> list:
