@@ -89,3 +89,27 @@ def test_read_image_decodes_only_the_series_kept(two_series, monkeypatch):
     calls = _count_decodes(monkeypatch)
     read_image(two_series)
     assert len(calls) == 6 and all("big" in c for c in calls)
+
+
+@pytest.mark.parametrize("content", [b"garbage, not numpy", b""])
+def test_info_on_a_broken_npy_names_the_file(tmp_path, content, capsys):
+    from napari_plaque.cli import main
+
+    bad = tmp_path / "broken.npy"
+    bad.write_bytes(content)
+    rc = main(["info", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert str(bad) in err and "--debug" not in err
+
+
+def test_info_refuses_a_pickled_npy_without_loading_it(tmp_path, capsys):
+    import numpy as np
+
+    from napari_plaque.cli import main
+
+    bad = tmp_path / "objects.npy"
+    np.save(bad, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    rc = main(["info", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(bad) in err and "pickle" in err.lower()

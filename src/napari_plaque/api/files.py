@@ -118,7 +118,10 @@ def describe(path: str | Path) -> dict:
     if fmt is Format.NUMPY_LABELS:
         import numpy as np
 
-        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        try:
+            arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - garbage, pickled or truncated .npy
+            raise ReaderError(p, f"not a readable .npy array ({exc})") from exc
         return {"path": str(p), "kind": "npy", "shape": list(arr.shape), "dtype": str(arr.dtype)}
     vols = read_ct(p)
     return {"path": str(p), "kind": "dicom-series", "series": [_vol_info(v) for v in vols]}
