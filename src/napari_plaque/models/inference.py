@@ -1,4 +1,4 @@
-"""Inference engine: devices, mixed precision, streamed pullbacks and tiled volumes.
+"""Inference engine: devices, mixed precision, tiled volumes.
 
 Every entry point comes as a step generator ``iter_xxx`` (yields work done, returns the result;
 see :mod:`napari_plaque._progress`) and a plain wrapper ``xxx``. Work runs under
@@ -6,13 +6,13 @@ see :mod:`napari_plaque._progress`) and a plain wrapper ``xxx``. Work runs under
 cache is emptied afterwards, also when the caller stops the generator early (Cancel).
 
 The engine is task-neutral: devices, batch sizes, autocast, the loaded model's task check and
-the provenance of a prediction are public here for the tasks that live with their data (the IVUS
-A-line detector in :mod:`napari_plaque.ivus.deep`, the chest-radiograph model in
-:mod:`napari_plaque.cxr.model`). The CT U-Net is built in: volumes are cut into overlapping tiles; each
-tile is fed with a context margin (at least the U-Net's receptive-field radius) that is discarded,
-and the kept centres are blended (Gaussian, linear or constant weights). Because the kept centres
-do not see the tile border and tile origins stay on the pooling grid, the result does not depend
-on the tile or batch size (within float tolerance).
+the provenance of a prediction are public here for the tasks that live with their data (the
+IVUS A-line detector in :mod:`napari_plaque.ivus.deep`, the chest-radiograph model in
+:mod:`napari_plaque.cxr.model`). The CT U-Net is built in: volumes are cut into overlapping
+tiles; each tile is fed with a context margin (at least the U-Net's receptive-field radius) that
+is discarded, and the kept centres are blended (Gaussian, linear or constant weights). Because
+the kept centres do not see the tile border and tile origins stay on the pooling grid, the
+result does not depend on the tile or batch size (within float tolerance).
 """
 
 from __future__ import annotations
