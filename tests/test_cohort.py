@@ -168,6 +168,35 @@ def test_interrupted_run_keeps_finished_studies_for_resume(studies_dir, tmp_path
     assert [r["agatston"] for r in table] == [8.0, 16.0, 24.0, 32.0]  # typed in Parquet
 
 
+def _quick_task(study: Study, params: dict):
+    return {"n": len(study.study_id)}
+
+
+def test_checkpoints_of_a_growing_table_keep_to_a_share_of_the_run(tmp_path, monkeypatch):
+    """A checkpoint waits at least CHECKPOINT_COST_RATIO times as long as the last one took:
+    with checkpoint_s=0 and a table that takes 50 ms to write, 30 quick studies are not 30
+    rewrites (the table of 10,000 studies takes ~0.5 s; rewritten after every study, it would
+    cost more than the studies)."""
+    import time
+
+    import napari_plaque.cohort.runner as runner
+
+    writes = []
+    real = runner.write_table
+
+    def slow_write(path, rows):
+        writes.append(len(rows))
+        time.sleep(0.05)
+        return real(path, rows)
+
+    monkeypatch.setattr(runner, "write_table", slow_write)
+    studies = [Study(f"s{i:02d}", tmp_path / f"s{i:02d}.nii") for i in range(30)]
+    out = tmp_path / "t.csv"
+    run_cohort(_quick_task, studies, task_name="q", out=out, checkpoint_s=0.0)
+    assert writes[-1] == 30 and 2 <= len(writes) <= 4  # the first checkpoint(s), the last write
+    assert [r["study"] for r in _rows(out.read_text())] == [s.study_id for s in studies]
+
+
 def test_resume_keeps_rows_of_studies_not_in_this_run(studies_dir, tmp_path):
     studies = studies_from_paths([studies_dir])
     out = tmp_path / "out.csv"
