@@ -10,7 +10,8 @@ runs on (the :class:`~napari_plaque.models.nets.ALineNet` architecture, the chec
 - :func:`iter_predict_pullback`: stream a pullback's frames in batches, convert them to polar
   images with the model's polar sampling (:func:`~napari_plaque.ivus.polar.to_polar`) and run
   the model with the neighbouring frames as context; :func:`iter_predict_polar` on polar frames;
-- :func:`alines_to_arcset`: the per-A-line prediction as an :class:`~napari_plaque.ivus.arcs.ArcSet`.
+- :func:`alines_to_arcset`: the per-A-line prediction as an
+  :class:`~napari_plaque.ivus.arcs.ArcSet`.
 
 Every entry point is a step generator ``iter_xxx`` (see :mod:`napari_plaque._progress`) with a
 plain wrapper ``xxx``. Needs PyTorch (imported with this module).
@@ -266,8 +267,9 @@ def iter_train_alines(
     The validation split is grouped by pullback (seeded); with a single pullback the last
     ``val_fraction`` of its frames (one contiguous block) is held out instead.
 
-    ``precision``: see :data:`napari_plaque.models.train.PRECISIONS` ("auto": bfloat16 mixed precision on CPUs with
-    AVX512-BF16/AMX and on bf16 GPUs, about twice as fast per epoch; fp32 elsewhere).
+    ``precision``: see :data:`napari_plaque.models.train.PRECISIONS` ("auto": bfloat16 mixed
+    precision on CPUs with AVX512-BF16/AMX and on bf16 GPUs, about twice as fast per epoch; fp32
+    elsewhere).
     ``live``: a dict the trainer keeps up to date within an epoch (``epoch``, ``epochs``,
     ``batch``, ``batches``, ``loss`` (running mean), ``phase``, ``seconds``) for progress lines.
     ``threads``: CPU intra-op threads (0: :func:`napari_plaque.models.train.training_threads`

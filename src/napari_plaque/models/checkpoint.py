@@ -9,10 +9,10 @@ It is loaded with ``torch.load(weights_only=True)``: a file holding arbitrary Py
 (a pickle whose loading would execute code) is refused with :class:`FormatError`.
 
 The metadata (JSON object) holds at least: ``format`` (:data:`CHECKPOINT_FORMAT`), ``version``,
-``task`` (``alines``, ``ct-seg`` or a registered one), ``architecture`` and ``hparams``, ``classes``,
-``normalisation`` (e.g. the HU window), ``input`` (polar sampling or spacing/patch size),
-``training`` (data summary with hashed ids, seed, epochs, ``synthetic`` flag), ``metrics`` and
-``software`` (napari-plaque, torch and Python versions).
+``task`` (``alines``, ``ct-seg`` or a registered one), ``architecture`` and ``hparams``,
+``classes``, ``normalisation`` (e.g. the HU window), ``input`` (polar sampling or spacing /
+patch size), ``training`` (data summary with hashed ids, seed, epochs, ``synthetic`` flag),
+``metrics`` and ``software`` (napari-plaque, torch and Python versions).
 """
 
 from __future__ import annotations

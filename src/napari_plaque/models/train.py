@@ -379,7 +379,7 @@ def run_summary(settings: FitSettings, epoch: int, batch_size: int) -> dict[str,
 
 
 def data_summary(ids: list[str], val_ids: list[str], **kw: Any) -> dict[str, Any]:
-    """The ``training`` block of a checkpoint's metadata: sorted train / validation ids and ``kw``."""
+    """The ``training`` block of a checkpoint's metadata: sorted train / validation ids, ``kw``."""
     return {"train_ids": sorted(ids), "val_ids": sorted(val_ids), **kw}
 
 
