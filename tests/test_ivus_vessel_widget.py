@@ -99,3 +99,45 @@ def test_dock_detects_draws_edits_and_autosaves(dock, qtbot):
         qtbot.wait(300)
         viewer.screenshot(os.path.join(out, "ivus-vessel.png"), canvas_only=False)
         w.grab().save(os.path.join(out, "ivus-vessel-dock.png"))
+
+
+def test_dock_base_cancel_and_deleted_guard(make_napari_viewer, qtbot, tmp_path):
+    """The dock is a DockBase: pullback picker by kind, Detect with Cancel (nothing is
+    added), and after Qt deletes the dock the viewer's callbacks do nothing (and the journal
+    is written into the borders file)."""
+    from qtpy import sip
+
+    from napari_plaque.ivus.vessel_files import journal_path, load_borders
+    from napari_plaque.widgets._dock import DockBase, dock_alive
+
+    frames, truth = make_vessel_frames(n_frames=12, size=160, seed=2, shadow_deg=40)
+    pb = Pullback(frames, 1 / 30, 0.5, truth["pixel_spacing_mm"], source=str(tmp_path / "pb.dcm"),
+                  name="pullback")
+    viewer = make_napari_viewer()
+    data, attrs, _ = pullback_layer_data(pb)
+    viewer.add_image(data, **attrs)
+    viewer.add_image(np.zeros((40, 40)), name="a 2-D image")  # not a pullback: not listed
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS vessel borders")
+    assert isinstance(w, DockBase)
+    assert [w.layer_combo.itemText(i) for i in range(w.layer_combo.count())] == ["pullback"]
+    w.detect()
+    assert w.running and w.cancel_btn.isEnabled() and not w.detect_btn.isEnabled()
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.running, timeout=30000)
+    assert w.editor is None and "vessel borders" not in viewer.layers
+    assert w.detect_btn.isEnabled() and not w.cancel_btn.isEnabled()
+    w.detect()
+    qtbot.waitUntil(lambda: w.editor is not None, timeout=30000)
+    ed = w.editor
+    assert ed.flush()  # the first borders file and its journal (written at once)
+    ed.drag(3, "lumen", *ed.borders.center[:1], ed.borders.center[1] + 20)
+    assert journal_path(ed.save_path).stat().st_size > 100  # the edit is journaled
+    sip.delete(w)
+    assert not dock_alive(w)
+    step = int(viewer.dims.current_step[0])
+    viewer.dims.set_current_step(0, 0 if step else 11)  # no RuntimeError: the first
+    # callback after the deletion detaches them all
+    assert w.links.detached
+    disk, edited = load_borders(ed.save_path, 12, replay_journal=False)
+    assert edited == {3}  # flushed on detach: the file alone holds the edit
+    np.testing.assert_allclose(disk.lumen_r_px[3], ed.borders.lumen_r_px[3], atol=1e-4)
