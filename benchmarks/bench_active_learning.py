@@ -113,7 +113,10 @@ Realistic preset (one frame gives held-out F1 about 0.5-0.6, all frames 0.92-0.9
   worst case (max 9 over seeds 0-19; the (m > -1 count) x d^2 product: 20). After the
   held-out run, seeds 0-29: the default plus beta x the embedding of the other A-lines (the
   confidently negative ones, to look for missed calcium, seed 28's failure): beta 0.25, 0.5,
-  1: medians 5, 5, 6 (the default 5; means 5.4, 5.6, 6.5 vs 5.2): not taken.
+  1: medians 5, 5, 6 (the default 5; means 5.4, 5.6, 6.5 vs 5.2): not taken. Seeds 0-19,
+  exploration mixed in (the cold-start mean-feature distance ``d0`` beside the doubt
+  distance ``d1``, each over its maximum): alternating d0 / d1 rounds 5 (max 19); max(d1,
+  0.5 d0) 5 (the same frames as the default); d1 + 0.3 d0 5; d1 + d0 5 (max 11): not taken.
 - F1 0.9 (seeds 0-4): uncertainty 4, 5, 10, 18, 4 (median 5), margin 35, spread 7, coverage
   13, random 9, every-nth 7.
 - Earlier figures of ``spread`` and ``coverage`` (seeds 0-4 / 5-9): ``coverage`` (k-means
