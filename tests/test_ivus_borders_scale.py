@@ -17,7 +17,6 @@ from napari_plaque.ivus.borders import VesselBorders
 from napari_plaque.layers import pullback_layer_data
 from napari_plaque.types import Pullback
 
-
 REDRAW_WAIT_MS = 400
 
 
@@ -196,3 +195,29 @@ def test_chord_diameters_vectorised_equal_the_per_frame_loop():
         old = loop(c, sp)
         np.testing.assert_array_equal(np.isnan(new), np.isnan(old))
         np.testing.assert_allclose(new[~np.isnan(new)], old[~np.isnan(old)], rtol=0, atol=1e-9)
+
+
+@pytest.mark.gui
+def test_an_edit_before_the_pullback_is_measured_is_in_the_table(make_napari_viewer, qtbot,
+                                                                  tmp_path):
+    """A large pullback is measured on a worker; an edit made meanwhile starts no second one
+    and is in the table once the worker's result is adopted."""
+    from napari_plaque.ivus.vessel_measure import measure_vessel
+
+    n = 600
+    pb = Pullback(np.zeros((n, 160, 160), np.uint8), 1 / 30, 0.5, (0.05, 0.05),
+                  source=str(tmp_path / "pb.dcm"), name="pullback")
+    viewer = make_napari_viewer()
+    data, attrs, _ = pullback_layer_data(pb)
+    viewer.add_image(data, **attrs)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS vessel borders")
+    w._pullback()
+    w._attach(BorderEditor(_borders(n), pb.frame_shape, pb.mm_per_frame,
+                           tmp_path / "pb.dcm.borders.json", pb.source))
+    first = w._measure_worker
+    assert first is not None and not w.editor.has_frame_cache
+    w.editor.drag(7, "lumen", 80, 80 + 40)
+    assert w._measure_worker is first  # no second whole-pullback measurement
+    qtbot.waitUntil(lambda: w.table_model.rowCount() == n, timeout=30000)
+    assert w.table_model.row(7) == measure_vessel(w.editor.borders, pb.mm_per_frame).row(7)
+    assert w.flush()

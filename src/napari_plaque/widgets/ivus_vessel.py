@@ -228,8 +228,9 @@ class IVUSVesselWidget(DockBase):
             self._redraw_timer.stop()
             if ed.has_frame_cache or ed.borders.n_frames <= MEASURE_HERE_FRAMES:
                 self._redraw_views()
-            else:
+            elif frame < 0 or self._measure_worker is None:
                 self._measure_in_worker()
+            # else: one frame edited while the pullback is measured: measured on adoption
             return
         m = ed.measurements()  # the summary from the cache (about a millisecond)
         row = int(np.searchsorted(m.frame_indices, frame))
@@ -258,8 +259,13 @@ class IVUSVesselWidget(DockBase):
         self.summary.setText("measuring the pullback…")
         worker = create_worker(job, _start_thread=False)
         worker.returned.connect(lambda per: self._measured(ed, per, token))
+        worker.finished.connect(lambda: self._measure_done(worker))
         self._measure_worker = worker
         worker.start()
+
+    def _measure_done(self, worker) -> None:
+        if self.alive() and self._measure_worker is worker:
+            self._measure_worker = None
 
     def _measured(self, ed, per_frame, token) -> None:
         if not self.alive() or ed is not self.editor:
