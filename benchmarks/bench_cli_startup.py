@@ -12,9 +12,14 @@ the load average. Baselines in the same run:
   CMD's module's parser (``cli.COMMAND_MODULES``);
 * ``cac --resume`` on ``--studies`` done studies against ``import napari_plaque.cli``.
 
+``--before-src DIR`` also times ``--help`` and ``cac --resume`` with the package of an older
+tree (``git archive REV src | tar -x -C /tmp/before``; DIR = ``/tmp/before/src``), the real
+before in the same run.
+
 ``python -X importtime`` then lists what ``--help`` still imports that costs most (cumulative,
 top ``--top``) and which heavy packages it loads.
-Run: ``.venv/bin/python benchmarks/bench_cli_startup.py [--rounds 7] [--top 8] [--studies 30]``.
+Run: ``.venv/bin/python benchmarks/bench_cli_startup.py [--rounds 7] [--top 8] [--studies 30]
+[--before-src DIR]``.
 """
 
 from __future__ import annotations
@@ -44,10 +49,10 @@ def _load() -> str:
     return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
-def _timed(cmd: list[str]) -> tuple[float, float]:
+def _timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode not in (0,):
@@ -55,8 +60,8 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
     return wall, r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
 
 
-def _series(cmd: list[str], rounds: int) -> tuple[float, float, float]:
-    runs = [_timed(cmd) for _ in range(rounds)]
+def _series(cmd: list[str], rounds: int, env: dict | None = None) -> tuple[float, float, float]:
+    runs = [_timed(cmd, env) for _ in range(rounds)]
     return min(w for w, _ in runs), statistics.median(w for w, _ in runs), min(c for _, c in runs)
 
 
@@ -88,11 +93,11 @@ def _heavy_loaded(code: str) -> list[str]:
     return [m for m in HEAVY if m in mods]
 
 
-def _done_cohort(root: Path, n: int) -> list[str]:
-    """``n`` small NIfTI studies scored once: the ``cac --resume`` command with nothing to do."""
+def _done_cohort(root: Path, n: int, env: dict | None = None) -> list[str]:
+    """``n`` small NIfTI studies scored once (by the package of ``env``): the ``cac --resume``
+    command with nothing to do."""
     import numpy as np
 
-    from napari_plaque.cli import main
     from napari_plaque.io.nifti import write_nifti
 
     hu = np.full((4, 16, 16), -50, np.float32)
@@ -100,12 +105,8 @@ def _done_cohort(root: Path, n: int) -> list[str]:
     for i in range(n):
         write_nifti(root / "ct" / f"s{i:03d}.nii.gz", hu, (3.0, 0.5, 0.5))
     run = ["cac", str(root / "ct"), "--out", str(root / "t.csv")]
-    with open(os.devnull, "w") as null:
-        saved, sys.stderr = sys.stderr, null
-        try:
-            assert main(run) == 0
-        finally:
-            sys.stderr = saved
+    subprocess.run([PY, "-m", "napari_plaque.cli", *run], check=True, capture_output=True,
+                   env=env)  # fmt: skip
     return [*run, "--resume"]
 
 
@@ -114,7 +115,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--top", type=int, default=8)
     ap.add_argument("--studies", type=int, default=30, help="studies of the cac --resume case")
+    ap.add_argument("--before-src", metavar="DIR", help="an older tree's src/ to time too")
     args = ap.parse_args()
+    old = None
+    if args.before_src:
+        old = {**os.environ, "PYTHONPATH": str(Path(args.before_src).resolve())}
     cli = [PY, "-m", "napari_plaque.cli"]
     tmp = tempfile.TemporaryDirectory()
     resume = _done_cohort(Path(tmp.name), args.studies)
@@ -129,17 +134,23 @@ def main() -> None:
         ("  full parser", [PY, "-c", FULL, "ivus-vessel", "--help"], "full"),
         (f"cac --resume ({args.studies} done)", [*cli, *resume], None),
     ]
+    if old is not None:  # the same commands with the older package (its own scored cohort)
+        old_resume = _done_cohort(Path(tmp.name) / "older", args.studies, old)
+        cases[4:4] = [("  before: older tree", [PY, "-c", HELP], "older tree")]
+        cases.append(("  before: older tree", [*cli, *old_resume], "older tree"))
     print(f"CLI start-up, fresh processes, best / median of {args.rounds} ({_load()}):")
     best: dict[str, float] = {}
+    cpu_of: dict[str, float] = {}
     prev = ""
     ratios = []
     for label, cmd, kind in cases:
-        b, med, cpu = _series(cmd, args.rounds)
+        b, med, cpu = _series(cmd, args.rounds, old if kind == "older tree" else None)
         print(f"   {label:34s} best {b:5.2f} s  median {med:5.2f} s  CPU {cpu:5.2f} s")
         if kind is None:
-            best[label], prev = b, label
+            best[label], cpu_of[label], prev = b, cpu, label
         else:
-            ratios.append(f"   {prev}: {kind} / now {b / best[prev]:.2f}x")
+            ratios.append(f"   {prev}: {kind} / now {b / best[prev]:.2f}x (best wall; CPU "
+                          f"{cpu:.2f} s vs {cpu_of[prev]:.2f} s: {cpu / cpu_of[prev]:.2f}x)")
     floor = best["import napari_plaque.cli"]
     print("\n".join(ratios))
     for name in ("napari-plaque --help", f"cac --resume ({args.studies} done)"):
