@@ -30,7 +30,6 @@ import numpy as np
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -479,10 +478,8 @@ class CalciumScoringWidget(DockBase):
         write_csv(Path(json_path).with_suffix(".csv") if csv_path is None else csv_path, rows)
 
     def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export CAC report", "", "JSON (*.json)")
-        if path:
-            try:
-                self.export_report(path)
-                self.status.setText(f"saved {path} and {Path(path).with_suffix('.csv')}")
-            except (ValueError, OSError) as exc:
-                self.status.setText(f"error: {exc}")
+        def write(path: str) -> str:
+            self.export_report(path)
+            return f"saved {path} and {Path(path).with_suffix('.csv')}"
+
+        self.save_with_dialog("Export CAC report", "JSON (*.json)", write)

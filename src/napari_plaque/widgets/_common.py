@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qtpy.QtWidgets import QComboBox, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 
 def refill_combo(
@@ -41,6 +41,15 @@ def refill_combo(
         combo.blockSignals(False)
     if not chosen:
         combo.setProperty("np_user_chosen", False)
+
+
+def hrow(*items: Any) -> QHBoxLayout:
+    """A row of widgets: each item a widget, a text (a label) or ``(widget, stretch)``."""
+    row = QHBoxLayout()
+    for item in items:
+        w, stretch = item if isinstance(item, tuple) else (item, 0)
+        row.addWidget(QLabel(w) if isinstance(w, str) else w, stretch)
+    return row
 
 
 def label_colormap(colors: dict[int, Any], default: Any = (0, 0, 0, 0)):

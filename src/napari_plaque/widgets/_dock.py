@@ -329,14 +329,25 @@ class DockBase(QWidget):
         return dock_alive(self)
 
     # -- the worker ---------------------------------------------------------------------------
-    def build_run_row(self, layout, run_text: str = "Run", on_run: Callable | None = None):
-        """Add Run and Cancel buttons, a progress bar and a status line to ``layout``."""
-        row = QHBoxLayout()
+    def run_buttons(
+        self, run_text: str = "Run", on_run: Callable | None = None
+    ) -> tuple[QPushButton, QPushButton]:
+        """Run and Cancel (enabled while a job runs) for a dock that lays them out itself;
+        ``on_run`` (default: the dock's ``run``) runs on a click."""
         self.run_btn = QPushButton(run_text)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
-        row.addWidget(self.run_btn)
-        row.addWidget(self.cancel_btn)
+        run = on_run if on_run is not None else getattr(self, "run", None)
+        if run is not None:
+            self.run_btn.clicked.connect(lambda *_: run())
+        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
+        return self.run_btn, self.cancel_btn
+
+    def build_run_row(self, layout, run_text: str = "Run", on_run: Callable | None = None):
+        """Add Run and Cancel buttons, a progress bar and a status line to ``layout``."""
+        row = QHBoxLayout()
+        for b in self.run_buttons(run_text, on_run):
+            row.addWidget(b)
         layout.addLayout(row)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -345,10 +356,6 @@ class DockBase(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
-        run = on_run if on_run is not None else getattr(self, "run", None)
-        if run is not None:
-            self.run_btn.clicked.connect(lambda *_: run())
-        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
         return self.run_btn
 
     @property
@@ -460,6 +467,21 @@ class DockBase(QWidget):
             self.run_btn.setEnabled(True)
         if self.cancel_btn is not None:
             self.cancel_btn.setEnabled(False)
+
+    # -- files --------------------------------------------------------------------------------
+    def save_with_dialog(self, title: str, filt: str, write: Callable[[str], str],
+                         start: str = "") -> None:  # fmt: skip
+        """Ask where to save; ``write(path)`` writes and returns what the status line says;
+        a ValueError or OSError it raises is said there too."""
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, title, start, filt)
+        if not path:
+            return
+        try:
+            self._set_status(write(path))
+        except (ValueError, OSError) as exc:
+            self._set_status(f"error: {exc}")
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_detach(self) -> None:

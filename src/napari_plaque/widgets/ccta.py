@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -393,10 +392,8 @@ class CompositionWidget(DockBase):
         return write_csv(path, round_floats(rows, 3))
 
     def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export composition", "", "CSV (*.csv)")
-        if path:
-            try:
-                self.export_csv(path)
-                self.status.setText(f"saved {path}")
-            except (ValueError, OSError) as exc:
-                self.status.setText(f"error: {exc}")
+        def write(path: str) -> str:
+            self.export_csv(path)
+            return f"saved {path}"
+
+        self.save_with_dialog("Export composition", "CSV (*.csv)", write)

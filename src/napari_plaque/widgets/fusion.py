@@ -22,7 +22,6 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -32,7 +31,7 @@ from qtpy.QtWidgets import (
 
 from ..fusion.mapping import DEFAULTS, DIRECTIONS
 from ..fusion.model import FusionSession
-from ._common import fit_scroll_width, scrolling_dock
+from ._common import fit_scroll_width, hrow, scrolling_dock
 from ._dock import DockBase, LayerKind
 from ._fusion_views import FusionViews, cross_section_fn
 from ._table import RowTableModel, RowTableView
@@ -110,16 +109,11 @@ class FusionWidget(DockBase):
         form.addRow("CT", self.ct_combo)
         form.addRow("IVUS", self.ivus_combo)
         self.centreline_btn = QPushButton("Centreline...")
-        self.analyse_btn = self.run_btn = QPushButton("Analyse vessel")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
+        self.analyse_btn, _ = self.run_buttons("Analyse vessel", self.analyse_vessel)
         self.lesions_btn = QPushButton("Lesions JSON...")
         self.arcs_btn = QPushButton("Arcs...")
-        row = QHBoxLayout()
-        for b in (self.centreline_btn, self.analyse_btn, self.cancel_btn, self.lesions_btn,
-                  self.arcs_btn):  # fmt: skip
-            row.addWidget(b)
-        form.addRow(row)
+        form.addRow(hrow(self.centreline_btn, self.analyse_btn, self.cancel_btn, self.lesions_btn,
+                         self.arcs_btn))  # fmt: skip
         lay.addWidget(src)
 
         reg = QGroupBox("Registration")
@@ -129,22 +123,13 @@ class FusionWidget(DockBase):
         self.s_spin.setDecimals(2)
         self.s_spin.setSingleStep(0.5)
         self.s_spin.setSuffix(" mm")
-        pos = QHBoxLayout()
-        pos.addWidget(QLabel("frame"))
-        pos.addWidget(self.frame_spin)
-        pos.addWidget(QLabel("s"))
-        pos.addWidget(self.s_spin)
-        rf.addRow(pos)
+        rf.addRow(hrow("frame", self.frame_spin, "s", self.s_spin))
         self.add_lm_btn = QPushButton("Add landmark (s, frame)")
         self.clear_lm_btn = QPushButton("Clear")
         self.link_check = QCheckBox("linked")
         self.link_check.setChecked(True)
         self.link_check.setToolTip("untick to move one view alone (to pick another landmark)")
-        lm = QHBoxLayout()
-        lm.addWidget(self.add_lm_btn)
-        lm.addWidget(self.clear_lm_btn)
-        lm.addWidget(self.link_check)
-        rf.addRow(lm)
+        rf.addRow(hrow(self.add_lm_btn, self.clear_lm_btn, self.link_check))
         self.landmarks_label = QLabel("no landmark: views not linked")
         self.landmarks_label.setWordWrap(True)
         rf.addRow(self.landmarks_label)
@@ -157,11 +142,8 @@ class FusionWidget(DockBase):
         self.rotation_spin.setSuffix(" deg")
         self.rotation_spin.setValue(DEFAULTS["rotation_deg"])
         self.mirror_check = QCheckBox("mirror")
-        geo = QHBoxLayout()
-        geo.addWidget(self.direction_combo)
-        geo.addWidget(self.rotation_spin)
-        geo.addWidget(self.mirror_check)
-        rf.addRow("frames grow to / rotation", geo)
+        rf.addRow("frames grow to / rotation",
+                  hrow(self.direction_combo, self.rotation_spin, self.mirror_check))  # fmt: skip
         self.mapping_label = QLabel("")
         self.mapping_label.setWordWrap(True)
         rf.addRow(self.mapping_label)
@@ -204,8 +186,6 @@ class FusionWidget(DockBase):
         self.centreline_btn.clicked.connect(lambda: self._ask(self.load_centreline, "*.json"))
         self.lesions_btn.clicked.connect(lambda: self._ask(self.load_vessel_json, "*.json"))
         self.arcs_btn.clicked.connect(lambda: self._ask(self.load_arcs, "*.json"))
-        self.analyse_btn.clicked.connect(lambda *_: self.analyse_vessel())
-        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
         self.export_btn.clicked.connect(self._export)
 
     def _ask(self, fn, pattern: str) -> None:

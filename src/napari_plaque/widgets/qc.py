@@ -17,11 +17,9 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -36,7 +34,7 @@ from ..layers import (
 from ..qc import disagreement_map
 from ..qc.metrics import FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_LABEL
 from ..report import json_safe
-from ._common import fit_scroll_width, fmt_value, scrolling_dock, set_table, show_labels
+from ._common import fit_scroll_width, fmt_value, hrow, scrolling_dock, set_table, show_labels
 from ._dock import NONE, DockBase, LayerKind
 
 
@@ -153,15 +151,7 @@ class QCWidget(DockBase):
         form.addRow("image", self.image_combo)
         form.addRow("automated", self.pred_combo)
         form.addRow("reference", self.ref_combo)
-        self.run_btn = QPushButton("Compute QC")
-        self.run_btn.clicked.connect(lambda *_: self.compute())
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
-        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
-        row = QHBoxLayout()
-        row.addWidget(self.run_btn)
-        row.addWidget(self.cancel_btn)
-        form.addRow(row)
+        form.addRow(hrow(*self.run_buttons("Compute QC", self.compute)))
         self.status = QLabel("")
         self.status.setWordWrap(True)
         form.addRow(self.status)

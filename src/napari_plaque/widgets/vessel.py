@@ -20,7 +20,6 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -33,7 +32,7 @@ from ..ccta.centreline import CENTRELINE_DEFAULTS, Centreline
 from ..ccta.vessel import ANALYZE_STEPS
 from ..ccta.vessel_session import VESSEL_CHOICES, VesselSession, iter_vessel_job
 from ..layers import volume_from_layer
-from ._common import fit_scroll_width, refill_combo, scrolling_dock
+from ._common import fit_scroll_width, hrow, refill_combo, scrolling_dock
 from ._dock import DockBase, LayerKind
 from ._table import RowTableModel, RowTableView
 from ._vessel_views import VesselViews
@@ -104,37 +103,24 @@ class VesselAnalysisWidget(DockBase):
         form.addRow("vessel name", self.name_combo)
         form.addRow("step", self.step)
         lay.addLayout(form)
-        row = QHBoxLayout()
-        self.compute_btn = self.run_btn = QPushButton("Compute")
-        self.cancel_btn = QPushButton("Cancel")
-        self.cancel_btn.setEnabled(False)
+        self.compute_btn, _ = self.run_buttons("Compute", self.compute)
         self.load_btn = QPushButton("Load centreline…")
         self.save_btn = QPushButton("Save centreline…")
-        for b in (self.compute_btn, self.cancel_btn, self.load_btn, self.save_btn):
-            row.addWidget(b)
-        lay.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("vessel"))
+        lay.addLayout(hrow(self.compute_btn, self.cancel_btn, self.load_btn, self.save_btn))
         self.vessel_combo = QComboBox()
-        row.addWidget(self.vessel_combo, 1)
         self.edit_lumen = QRadioButton("edit lumen")
         self.edit_lumen.setChecked(True)
         self.edit_wall = QRadioButton("edit wall")
         self.undo_btn = QPushButton("Undo")
         self.redo_btn = QPushButton("Redo")
-        for b in (self.edit_lumen, self.edit_wall, self.undo_btn, self.redo_btn):
-            row.addWidget(b)
-        lay.addLayout(row)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("references (mm)"))
+        lay.addLayout(hrow("vessel", (self.vessel_combo, 1), self.edit_lumen, self.edit_wall,
+                           self.undo_btn, self.redo_btn))  # fmt: skip
         self.prox_ref = QLineEdit()
         self.prox_ref.setPlaceholderText("proximal auto, e.g. 2-7")
         self.dist_ref = QLineEdit()
         self.dist_ref.setPlaceholderText("distal auto")
         self.ref_btn = QPushButton("Apply")
-        for b in (self.prox_ref, self.dist_ref, self.ref_btn):
-            row.addWidget(b)
-        lay.addLayout(row)
+        lay.addLayout(hrow("references (mm)", self.prox_ref, self.dist_ref, self.ref_btn))
         self.views = VesselViews(self._on_section_click, self.session.go_to_s)
         lay.addWidget(self.views, 1)
         self.table_model = RowTableModel(TABLE_FIELDS)
@@ -142,19 +128,14 @@ class VesselAnalysisWidget(DockBase):
         # napari's dark theme paints the alternate rows white under white text (rows vanish)
         self.table.setAlternatingRowColors(False)
         lay.addWidget(self.table)
-        row = QHBoxLayout()
         self.csv_btn = QPushButton("Export CSV…")
         self.json_btn = QPushButton("Export JSON…")
         self.roi_btn = QPushButton("Update ROI layer")
-        for b in (self.csv_btn, self.json_btn, self.roi_btn):
-            row.addWidget(b)
-        lay.addLayout(row)
+        lay.addLayout(hrow(self.csv_btn, self.json_btn, self.roi_btn))
         self.status = QLabel("Place points (ostium first) in a Points layer, then Compute.")
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
 
-        self.compute_btn.clicked.connect(lambda *_: self.compute())
-        self.cancel_btn.clicked.connect(lambda *_: self.cancel())
         self.load_btn.clicked.connect(lambda: self.load_centreline())
         self.save_btn.clicked.connect(lambda: self.save_centreline())
         self.undo_btn.clicked.connect(self.session.undo)
