@@ -92,11 +92,11 @@ def test_checkpoint_stores_the_training_reference_and_flags_what_is_not_like_it(
 ):
     from napari_plaque.cxr.model import predict_radiograph
     from napari_plaque.cxr.synthetic import write_manifest
-    from napari_plaque.models.checkpoint import load_model
+    from napari_plaque.models.checkpoint import load_checkpoint
     from napari_plaque.samples.ivus import make_pullback_frames
 
     root, model = trained
-    ref = load_model(model).metadata["ood"]
+    ref = load_checkpoint(model).metadata["ood"]
     assert ref["n_images"] >= 20 and ref["threshold"] >= 4.0
     assert len(ref["mean"]) == len(ref["std"]) == len(signature(np.zeros((64, 64))))
     held = write_manifest(root / "held", 4, size=64, seed=7)

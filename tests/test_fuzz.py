@@ -522,7 +522,7 @@ def test_fuzz_checkpoint_metadata(tmp_path):
 
     torch = pytest.importorskip("torch")
     from napari_plaque.models import pretrained_models
-    from napari_plaque.models.checkpoint import example_input, load_model
+    from napari_plaque.models.checkpoint import example_input, load_checkpoint
 
     rng = np.random.default_rng(SEED)
     raws = {
@@ -539,7 +539,7 @@ def test_fuzz_checkpoint_metadata(tmp_path):
         counts["tried"] += 1
         try:
             with time_bound(30.0):
-                lm = load_model(p)
+                lm = load_checkpoint(p)
                 with torch.no_grad():
                     lm.module(example_input(lm))
             counts["ok"] += 1

@@ -286,7 +286,7 @@ def test_atomic_dir_replaces_in_one_step_and_failure_keeps_old(tmp_path, monkeyp
 
 
 def test_training_set_export_replaces_folder_atomically(tmp_path, monkeypatch):
-    from napari_plaque.models.data import read_aline_dataset, write_aline_dataset
+    from napari_plaque.ivus.dataset import read_aline_dataset, write_aline_dataset
 
     rng = np.random.default_rng(0)
     polar = rng.integers(0, 255, (3, 8, 16), dtype=np.uint8)

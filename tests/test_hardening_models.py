@@ -163,24 +163,24 @@ _DEL = object()
     ],
 )
 def test_checkpoint_metadata_refused(tmp_path, demo_raw, edit, words):
-    from napari_plaque.models.checkpoint import load_model
+    from napari_plaque.models.checkpoint import load_checkpoint
 
     p = _tampered(tmp_path, demo_raw, edit)
     with pytest.raises(FormatError) as ei:
-        load_model(p)
+        load_checkpoint(p)
     assert "tampered.pt" in str(ei.value) and words in str(ei.value), str(ei.value)
 
 
 def test_ct_checkpoint_window_checked(tmp_path):
     torch = pytest.importorskip("torch")
     from napari_plaque.models import pretrained_models
-    from napari_plaque.models.checkpoint import load_model
+    from napari_plaque.models.checkpoint import load_checkpoint
 
     raw = torch.load(pretrained_models()["demo_ccta_plaque"], map_location="cpu", weights_only=True)
     for window, words in (([100.0, 100.0], "empty HU window"), ([0, "x"], r"window_hu\[1\]")):
         p = _tampered(tmp_path, raw, _set(["normalisation", "window_hu"], window))
         with pytest.raises(FormatError, match=words):
-            load_model(p)
+            load_checkpoint(p)
 
 
 def test_checkpoint_save_on_full_disk_names_the_file(tmp_path, monkeypatch):

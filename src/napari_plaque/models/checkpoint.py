@@ -381,12 +381,6 @@ def load_checkpoint(path: str | Path) -> LoadedModel:
     return LoadedModel(module=module, metadata=meta, path=str(path))
 
 
-#: the former name of :func:`load_checkpoint` (``ivus.svm.load_model`` is the SVM's loader, a
-#: different format). Deprecated: nothing in the package uses it; kept only for tests that
-#: still import it (test_fuzz, test_hardening_models, test_cxr_ood)
-load_model = load_checkpoint
-
-
 def example_input(loaded: LoadedModel, batch: int = 1) -> Any:
     """A zero input tensor of the shape the model expects (for tracing/export)."""
     meta = loaded.metadata

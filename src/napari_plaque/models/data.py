@@ -26,20 +26,6 @@ from ..types import CTVolume
 CT_PATCH_FORMAT = "napari-plaque/ct-patches"
 AIR_HU = -1024.0
 
-#: A-line dataset names that lived here, now only in napari_plaque.ivus.dataset: looked up on
-#: first use for importers not updated yet (models never imports ivus at load; deprecated)
-_MOVED_TO_IVUS = ("ALINE_FORMAT", "ALineDataset", "ALinePullback", "read_aline_dataset",
-                  "write_aline_dataset")  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_IVUS:
-        import importlib
-
-        return getattr(importlib.import_module("napari_plaque.ivus.dataset"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def refuse_foreign_folder(folder: Path, marker: str) -> None:
     """An existing, non-empty folder is only replaced when it holds our ``marker`` file."""
     if folder.exists():
