@@ -141,3 +141,24 @@ def test_dock_base_cancel_and_deleted_guard(make_napari_viewer, qtbot, tmp_path)
     disk, edited = load_borders(ed.save_path, 12, replay_journal=False)
     assert edited == {3}  # flushed on detach: the file alone holds the edit
     np.testing.assert_allclose(disk.lumen_r_px[3], ed.borders.lumen_r_px[3], atol=1e-4)
+
+
+def test_load_saved_reopens_the_edits_of_the_journal(dock, qtbot):
+    """Load saved (a worker) opens the borders file with the edits its journal holds, as the
+    dock left them (here: not yet written into the file)."""
+    viewer, w, truth, tmp = dock
+    ed = w.editor
+    assert ed.flush()
+    cy, cx = ed.borders.center
+    ed.drag(4, "lumen", cy, cx + ed.borders.lumen_r_px[4, 0] + 6)
+    want = ed.borders.lumen_r_px[4].copy()
+    w.editor = None  # as a fresh dock would: nothing open (the file is not rewritten)
+    w.load_saved()
+    qtbot.waitUntil(lambda: w.editor is not None and w.editor is not ed, timeout=30000)
+    np.testing.assert_allclose(w.editor.borders.lumen_r_px[4], want, atol=1e-9)
+    assert w.editor.edited == {4}
+    assert w.table.rowCount() == 12
+    (tmp / "pb.dcm.borders.json").write_text("{}")
+    w.load_saved()
+    qtbot.waitUntil(lambda: "failed" in w.status.text(), timeout=30000)
+    assert "borders" in w.status.text()

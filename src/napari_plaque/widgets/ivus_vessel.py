@@ -65,6 +65,12 @@ class _ToMainThread(QObject):
     message = Signal(str, bool)
 
 
+def _read_saved(pullback):
+    """The editor of the borders file beside ``pullback`` (a worker's step generator)."""
+    yield 0
+    return BorderEditor.for_pullback(pullback)
+
+
 class IVUSVesselWidget(DockBase):
     """Detect, edit and measure lumen / EEM borders of the chosen pullback layer."""
 
@@ -183,11 +189,20 @@ class IVUSVesselWidget(DockBase):
         self._attach(BorderEditor(borders, pb.frame_shape, pb.mm_per_frame, path, pb.source))
 
     def load_saved(self) -> None:
+        """Open the borders file beside the pullback, with the edits of its journal, in a
+        worker (a 3,000-frame file takes 0.1 s, a version-1 one a second)."""
         try:
             pb = self._pullback()
-            self._attach(BorderEditor.for_pullback(pb))
         except ValueError as exc:
             self.status.setText(str(exc))
+            return
+        self.status.setText("reading the borders file…")
+        self.start(_read_saved, pb, total=1, desc="IVUS borders file", on_done=self._opened,
+                   on_error=self._failed)
+
+    def _opened(self, editor: BorderEditor) -> None:
+        self._attach(editor)
+        self.status.setText(f"{len(editor.edited)} edited frame(s) read")
 
     def _attach(self, editor: BorderEditor) -> None:
         if self.editor is not None:
