@@ -49,14 +49,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    mod = _NAMES.get(name)
-    if mod is None:
+def __getattr__(name: str) -> Any:  # PEP 562: the submodule is imported on first use
+    if name not in _NAMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
+    return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_NAMES))
+    return sorted({*globals(), *_NAMES})
