@@ -461,9 +461,14 @@ class PredictionMixin:
             return
         u, doubt = self.loop.frame_uncertainty(), self.loop.frame_doubt()
         for f in self.loop.proposals:
-            extra = (f" ({int(doubt[f])} A-lines in doubt or called calcium, uncertainty "
-                     f"{float(u[f]):.2f})" if u is not None else " (unlike the annotated)")
-            lst.addItem(f"frame {f}{extra}")
+            if u is None:
+                lst.addItem(f"frame {f} · unlike the annotated")
+                continue
+            lst.addItem(f"frame {f} · {int(doubt[f])} A-lines in doubt")
+            lst.item(lst.count() - 1).setToolTip(
+                f"frame {f}: {int(doubt[f])} A-lines the detector calls calcium or doubts, "
+                f"mean A-line uncertainty {float(u[f]):.2f}"
+            )
 
     def _on_proposal_clicked(self, item) -> None:
         if self.loop is None:
