@@ -76,3 +76,28 @@ def test_calcium_dock_row_is_the_cli_row(make_napari_viewer, qtbot, sample):
     w.compute()
     qtbot.waitUntil(lambda: w.result is not None and w.worker is None, timeout=30000)
     assert w.rows() == api.cac(v, study_id="cac").to_rows()
+
+
+@pytest.mark.slow
+def test_vessel_dock_rows_are_the_cli_rows(make_napari_viewer, qtbot, tmp_path):
+    """The vessel dock refines the points and analyses on its worker (a step generator, for
+    its progress bar and Cancel: ``api.vessel`` takes neither a progress callback nor points
+    in memory); its lesion rows are ``napari-plaque vessel``'s on the same points."""
+    from napari_plaque.samples.vessels import ccta_vessel_sample
+
+    viewer = make_napari_viewer()
+    for data, kw, kind in ccta_vessel_sample():
+        getattr(viewer, f"add_{kind}")(data, **kw)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "Vessel analysis")
+    w.points_combo.setCurrentText("LAD points")
+    w.name_combo.setCurrentText("LAD")
+    w.compute()
+    qtbot.waitUntil(lambda: w.worker is None and "LAD" in w.session.results, timeout=60000)
+    layer = viewer.layers["LAD points"]
+    pts = np.asarray([layer.data_to_world(p) for p in layer.data], float)
+    csv = tmp_path / "lad.csv"
+    lines = "".join(f"{z!r},{y!r},{x!r}\n" for z, y, x in pts.tolist())
+    csv.write_text("axis-0,axis-1,axis-2\n" + lines)  # the Points CSV napari saves
+    res = api.vessel(w.session.ct, str(csv), name="LAD", step_mm=float(w.step.value()))
+    assert w.session.results["LAD"].to_rows() == res.to_rows()
+    assert len(res.to_rows()) == 3
