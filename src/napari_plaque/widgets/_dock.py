@@ -10,9 +10,15 @@ component base, the docks say only what differs).
   asks :func:`dock_alive` and, when the dock is gone, disconnects everything it connected.
 - :class:`DockBase`: a ``QWidget`` with ``viewer``, ``links``, :meth:`DockBase.layer_picker`,
   :meth:`DockBase.form` (:func:`._form.parameter_form`), :meth:`DockBase.build_run_row` (Run,
-  Cancel, progress bar, status line) and :meth:`DockBase.start` (:func:`._worker.start_worker`:
-  each yield advances the bar, Cancel stops the worker at its next yield and nothing it would
-  have returned reaches the viewer).
+  Cancel, progress bar, status line; :meth:`DockBase.run_buttons` for a dock that lays out
+  its own row) and :meth:`DockBase.start` (:func:`._worker.start_worker`: each yield advances
+  the bar, Cancel stops the worker at its next yield and nothing it would have returned
+  reaches the viewer). :meth:`DockBase.start_call` runs a :mod:`napari_plaque.api` function
+  the same way (the dock then reports the command's rows; its ``progress`` callback drives
+  the bar and a Cancel stops it at its next step: :func:`._worker.iter_call`).
+
+Every dock registered in ``napari.yaml`` derives from :class:`DockBase`
+(``tests/test_dock_layout.py``, which lists the ones not moved yet).
 """
 
 from __future__ import annotations
