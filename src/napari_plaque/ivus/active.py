@@ -164,7 +164,9 @@ def frame_embedding(
         w = doubt_weights(values, kind, threshold).reshape(f, -1)
         if w.shape != (f, n):
             raise ValueError(f"values must be ({f}, {n}), got shape {np.shape(values)}")
-    xs = np.einsum("fn,fnk->fk", w, np.nan_to_num(x), dtype=np.float64)
+    xs = np.empty((f, k))
+    for i in range(0, f, 256):  # in blocks of frames: no copy of the whole (F, N, K) array
+        xs[i : i + 256] = np.einsum("fn,fnk->fk", w[i : i + 256], np.nan_to_num(x[i : i + 256]))
     return (xs - w.sum(axis=1, dtype=np.float64)[:, None] * mu) / sd / max(n, 1)
 
 
