@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..io.errors import OptionError
+
 
 def ct_volume(path_or_volume: Any):
     """A :class:`~napari_plaque.types.CTVolume` from a path (DICOM folder / file: its largest
@@ -39,7 +41,7 @@ def label_mask(path: str | Path, shape: tuple[int, ...] | None = None):
 
     arr = read_labels(path)
     if shape is not None and tuple(arr.shape) != tuple(shape):
-        raise ValueError(
+        raise OptionError(
             f"{path}: mask shape {tuple(arr.shape)} does not match the image shape {tuple(shape)}"
         )
     return arr
@@ -48,4 +50,4 @@ def label_mask(path: str | Path, shape: tuple[int, ...] | None = None):
 def check_out(path: str | Path | None, suffixes: tuple[str, ...]) -> None:
     """Refuse an output path with the wrong suffix before anything is computed."""
     if path and not str(path).lower().endswith(suffixes):
-        raise ValueError(f"{path}: expected a file ending in {' or '.join(suffixes)}")
+        raise OptionError(f"{path}: expected a file ending in {' or '.join(suffixes)}")

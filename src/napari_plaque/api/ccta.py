@@ -12,6 +12,7 @@ from ..ccta.calcium import CALCIUM_DEFAULTS
 from ..ccta.centreline import CENTRELINE_DEFAULTS
 from ..ccta.protocol import KV_MODES
 from ..ccta.vessel import VESSEL_DEFAULTS
+from ..io.errors import OptionError
 from ._inputs import check_out, ct_volume, label_mask
 from ._result import Result
 
@@ -41,7 +42,7 @@ def _write_mask(path: str | Path, arr, vol) -> None:
     elif out.name.lower().endswith((".nii", ".nii.gz")):
         write_nifti(out, arr, vol.spacing_mm, vol.origin_mm)
     else:
-        raise ValueError(f"{out}: masks are written as .npy, .nii or .nii.gz")
+        raise OptionError(f"{out}: masks are written as .npy, .nii or .nii.gz")
 
 
 def _mask_grid_note(path: str, vol) -> str | None:
@@ -110,13 +111,13 @@ def vessel(
     check_out(centreline_out, (".json",))
     check_out(sr, (".dcm",))
     if not step_mm > 0:
-        raise ValueError(f"--step-mm must be > 0, got {step_mm}")
+        raise OptionError(f"--step-mm must be > 0, got {step_mm}")
     if ranges is not None:
         from ..ccta import check_ranges
 
         ranges = check_ranges(dict(ranges))
     if sr and not isinstance(path, (str, Path)):
-        raise ValueError("sr needs the DICOM series path, not an in-memory volume")
+        raise OptionError("sr needs the DICOM series path, not an in-memory volume")
     warnings: list[str] = []
     given = centreline if isinstance(centreline, Centreline) else None
     where = "centreline" if given is not None else str(centreline)
@@ -140,12 +141,12 @@ def vessel(
             cl = centreline_from_labels(vol, labels, label=label, start_mm=ostium,
                                         name=name, step_mm=step_mm)
         except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+            raise OptionError(f"{where}: {exc}") from None
     elif cl is None:
         try:
             cl = refine_centreline(vol, pts, name=name, step_mm=step_mm)
         except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+            raise OptionError(f"{where}: {exc}") from None
     else:
         check_source(cl, vol, f"{where}: centreline")
         if given is not None:  # the caller's object is not changed
@@ -202,7 +203,7 @@ def study_mask(mask: Any, study: str | Path | None, shape: tuple[int, ...], what
         return None
     if isinstance(mask, np.ndarray):
         if tuple(mask.shape) != tuple(shape):
-            raise ValueError(f"{what}: mask shape {tuple(mask.shape)} does not match the "
+            raise OptionError(f"{what}: mask shape {tuple(mask.shape)} does not match the "
                              f"image shape {tuple(shape)}")
         return mask
     m = Path(mask)
@@ -218,7 +219,7 @@ def study_mask(mask: Any, study: str | Path | None, shape: tuple[int, ...], what
                 m = m / f"{name}{ext}"
                 break
         else:
-            raise ValueError(f"{mask}: no {what} for study {name!r} (.npy, .nii.gz or .nii)")
+            raise OptionError(f"{mask}: no {what} for study {name!r} (.npy, .nii.gz or .nii)")
     return label_mask(m, shape)
 
 
@@ -262,7 +263,7 @@ def _sr_writer(kind: str, sr: Any, name: str, path: Any, result, vol, source=Non
     if not sr:
         return None
     if not isinstance(path, (str, Path)):
-        raise ValueError("sr needs the DICOM series path, not an in-memory volume")
+        raise OptionError("sr needs the DICOM series path, not an in-memory volume")
     from ..io.sr import prepare_study_sr
 
     return prepare_study_sr(kind, str(sr), name, str(path), result, vol, source=source)
@@ -282,18 +283,18 @@ def check_cac_options(
     from ..ccta.protocol import ACCEPTABLE, PROTOCOL_DEFAULTS, parse_kv_table
 
     if water_roi is not None and rod_roi is None:
-        raise ValueError("--water-roi needs --rod-roi (the calibration rod)")
+        raise OptionError("--water-roi needs --rod-roi (the calibration rod)")
     table = dict(kv_table) if isinstance(kv_table, Mapping) else parse_kv_table(kv_table)
     codes = _accepted(accept)
     bad = set(codes) - set(ACCEPTABLE)
     if bad:
-        raise ValueError(
+        raise OptionError(
             f"--accept {', '.join(sorted(bad))}: only {', '.join(ACCEPTABLE)} can be accepted"
         )
     if (kv_threshold == "adjusted"
             and abs(threshold_hu - PROTOCOL_DEFAULTS["threshold_hu"])
             > PROTOCOL_DEFAULTS["threshold_tolerance_hu"]):
-        raise ValueError("--threshold-hu and --kv-threshold adjusted: give one of them")
+        raise OptionError("--threshold-hu and --kv-threshold adjusted: give one of them")
     return table, codes
 
 
@@ -438,7 +439,7 @@ def composition(
 
     where = path if isinstance(path, (str, Path)) else None
     if roi is None:
-        raise ValueError(f"{where or 'composition'}: no plaque labels (--roi, or a 'roi' "
+        raise OptionError(f"{where or 'composition'}: no plaque labels (--roi, or a 'roi' "
                          "manifest column)")
     used = check_ranges(dict(ranges) if ranges else None)
     vol, source = read_study(path, headers=bool(sr))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io.errors import OptionError
 from ..models import (
     PREDICT_DEFAULTS,
     TRAIN_OPTION_DEFAULTS,
@@ -100,7 +101,7 @@ def train(
     from ..models.train import iter_train_ctseg
 
     if task not in TRAIN_TASKS:
-        raise ValueError(f"--task must be one of {', '.join(TRAIN_TASKS)}, got {task!r}")
+        raise OptionError(f"--task must be one of {', '.join(TRAIN_TASKS)}, got {task!r}")
 
     class _History(list):
         def append(self, rec):  # type: ignore[override]
@@ -177,7 +178,7 @@ def _save_array_or_nifti(out: Path, arr, like) -> None:
 
         write_nifti(out, arr, like)
     else:
-        raise ValueError(f"{out}: probabilities are written as .npy")
+        raise OptionError(f"{out}: probabilities are written as .npy")
 
 
 def _predict_ct(lm, model_name, path, out: Path, opts, progress) -> PredictResult:
@@ -186,7 +187,7 @@ def _predict_ct(lm, model_name, path, out: Path, opts, progress) -> PredictResul
     from ._inputs import ct_volume
 
     if not (out.suffix == ".npy" or out.name.endswith((".nii", ".nii.gz"))):
-        raise ValueError(f"{out}: labels are written as .npy, .nii or .nii.gz")
+        raise OptionError(f"{out}: labels are written as .npy, .nii or .nii.gz")
     vol = ct_volume(path)
     n = count_tiles(lm, vol.shape, opts["tile_size"], opts["overlap"])
     pred = run_steps(
@@ -226,7 +227,7 @@ def _predict_alines(lm, model_name, path, out: Path, opts, progress) -> PredictR
     from ._inputs import pullback
 
     if out.suffix != ".json":
-        raise ValueError(f"{out}: an A-line model writes an arcs .json file")
+        raise OptionError(f"{out}: an A-line model writes an arcs .json file")
     pb = pullback(path)
     pred = run_steps(
         iter_predict_pullback(lm, pb, batch_size=opts["batch_size"], device=opts["device"],
@@ -279,9 +280,9 @@ def predict(
     from ..models import BLENDS, DEVICES
 
     if device not in DEVICES:
-        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+        raise OptionError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     if blend not in BLENDS:
-        raise ValueError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
+        raise OptionError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
     lm = _loaded(model)
     model_name = lm.path if not isinstance(model, (str, Path)) else resolve_model(model)
     opts = {"device": device, "batch_size": batch_size, "no_amp": no_amp,
@@ -289,7 +290,7 @@ def predict(
             "blend": blend, "probs": None if probs is None else str(probs)}
     run = _predict_alines if lm.task == "alines" else _predict_ct
     if lm.task not in ("alines", "ct-seg"):
-        raise ValueError(
+        raise OptionError(
             f"{model_name}: a {lm.task!r} model; predict runs A-line and CT models "
             "(a chest-radiograph model: cxr predict)"
         )
@@ -354,7 +355,7 @@ def export_ct_dataset(
 
     flat = [p for item in pairs for p in (item if isinstance(item, (tuple, list)) else [item])]
     if len(flat) % 2:
-        raise ValueError("export-ct-dataset needs IMAGE LABEL pairs (an even number of paths)")
+        raise OptionError("export-ct-dataset needs IMAGE LABEL pairs (an even number of paths)")
     studies = [
         Study(f"case{k}", Path(img), {"label": lab})
         for k, (img, lab) in enumerate(zip(flat[::2], flat[1::2], strict=True))
@@ -364,10 +365,10 @@ def export_ct_dataset(
 
         for st in read_manifest(manifest, columns=("label",)):
             if st.input_path("label") is None:
-                raise ValueError(f"{manifest}: study {st.study_id!r} has no 'label'")
+                raise OptionError(f"{manifest}: study {st.study_id!r} has no 'label'")
             studies.append(st)
     if not studies:
-        raise ValueError("export-ct-dataset needs IMAGE LABEL pairs or --manifest (path, label)")
+        raise OptionError("export-ct-dataset needs IMAGE LABEL pairs or --manifest (path, label)")
     studies = [s.absolute() for s in studies]
     if isinstance(classes, str):
         classes = classes.split(",")
@@ -402,7 +403,7 @@ def export_model(
     from ..models.checkpoint import export_onnx, export_torchscript
 
     if (torchscript is None) == (onnx is None):
-        raise ValueError("give one of --torchscript OUT or --onnx OUT")
+        raise OptionError("give one of --torchscript OUT or --onnx OUT")
     lm = _loaded(model)
     if torchscript is not None:
         path, fmt = export_torchscript(lm, torchscript), "torchscript"

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..fusion.defaults import DEFAULTS as MAPPING_DEFAULTS
 from ..fusion.defaults import JOIN_DEFAULTS, STATS_DEFAULTS, TRANSFORMS
+from ..io.errors import OptionError
 from ..outcomes.survival import SURVIVAL_DEFAULTS
 from ..outcomes.synthetic import make_study
 from ._inputs import pullback as _pullback
@@ -81,16 +82,16 @@ def fuse(
     from ..ivus.arcs import load_arcs
 
     if pullback is None:
-        raise ValueError("give --pullback (or --manifest with a 'pullback' column)")
+        raise OptionError("give --pullback (or --manifest with a 'pullback' column)")
     if not landmark:
-        raise ValueError("give --landmark S_MM:FRAME (one or two)")
+        raise OptionError("give --landmark S_MM:FRAME (one or two)")
     landmarks = [m if isinstance(m, Landmark) else parse_landmark(m) for m in landmark]
     if vessel_json:
         if ct is not None or centreline is not None:
-            raise ValueError("give either --vessel-json or --ct with --centreline, not both")
+            raise OptionError("give either --vessel-json or --ct with --centreline, not both")
         length, lesions = load_vessel_json(vessel_json, vessel)
     elif ct is None or centreline is None:
-        raise ValueError("give --ct and --centreline (or --vessel-json)")
+        raise OptionError("give --ct and --centreline (or --vessel-json)")
     pb = _pullback(pullback)
     arc_set = None
     if arcs is not None:
@@ -174,7 +175,7 @@ def _names(text: str | Sequence[str] | None) -> list[str] | None:
         return [str(t) for t in text]
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
-        raise ValueError(f"empty column list {text!r}")
+        raise OptionError(f"empty column list {text!r}")
     return names
 
 
@@ -188,7 +189,7 @@ def _floats(text: str | Sequence[float] | None, what: str) -> list[float]:
         try:
             out.append(float(t))
         except ValueError:
-            raise ValueError(f"{what}: {t!r} is not a number") from None
+            raise OptionError(f"{what}: {t!r} is not a number") from None
     return out
 
 
@@ -208,7 +209,7 @@ def _table1_group(table, group, outcome, cut):
 
         col, spec = next(iter(parse_assignments(cut, "--cut").items()))
         if col not in t.columns:
-            raise ValueError(f"--cut names {col!r}, which is not a column")
+            raise OptionError(f"--cut names {col!r}, which is not a column")
         x = t.numeric(col)
         c = float(np.nanmedian(x)) if spec.lower() == "median" else float(spec)
         name = f"{col}>={c:g}"
@@ -256,20 +257,20 @@ def study_stats(
     ``aggregate`` note goes (e.g. ``sys.stderr``).
     """
     if not 0 < alpha < 1:
-        raise ValueError(f"--alpha must be between 0 and 1, got {alpha}")
+        raise OptionError(f"--alpha must be between 0 and 1, got {alpha}")
     opts = {"horizon_days": horizon_days, "competing_event": competing_event, "per": per,
             "cut": cut, "at_days": at_days, "km_csv": km_csv}
     survival = time is not None or event is not None
     if linear and (survival or outcome):
-        raise ValueError("give one analysis: --outcome, --linear or --time/--event")
+        raise OptionError("give one analysis: --outcome, --linear or --time/--event")
     if transform != TRANSFORMS[0] and not linear:
-        raise ValueError("--transform applies to the --linear outcome")
+        raise OptionError("--transform applies to the --linear outcome")
     if aggregate:
         if survival:
-            raise ValueError("--aggregate applies to lesion tables (--outcome / --linear); a "
+            raise OptionError("--aggregate applies to lesion tables (--outcome / --linear); a "
                              "survival table has one row per patient already")
         if cluster:
-            raise ValueError("--aggregate leaves one row per patient: drop --cluster")
+            raise OptionError("--aggregate leaves one row per patient: drop --cluster")
         from ..outcomes.regression import aggregate as _aggregate
         from ..outcomes.regression import parse_aggregate
 
@@ -285,11 +286,11 @@ def study_stats(
     def survival_only_refused() -> None:
         given = [f"--{k.replace('_', '-')}" for k in SURVIVAL_ONLY if opts[k]]
         if given:
-            raise ValueError(f"{', '.join(given)} need --time and --event")
+            raise OptionError(f"{', '.join(given)} need --time and --event")
 
     def check_table1_group() -> None:
         if not (group or outcome or cut):
-            raise ValueError("--table1 needs --group COL (or --outcome, or a --cut)")
+            raise OptionError("--table1 needs --group COL (or --outcome, or a --cut)")
 
     def make_table1():
         from ..outcomes.table1 import table1 as _table1
@@ -317,23 +318,23 @@ def study_stats(
         rows = [{"predictor": k, **dict(v)} for k, v in res["predictors"].items()]
         return StudyStatsResult(data=res, rows=rows, mode="linear", stats=res, table_1=t1)
     if survival and (time is None or event is None):
-        raise ValueError("survival needs both --time and --event")
+        raise OptionError("survival needs both --time and --event")
     if survival and outcome:
-        raise ValueError("give either --outcome (binary) or --time/--event (survival), not both")
+        raise OptionError("give either --outcome (binary) or --time/--event (survival), not both")
     if not survival and not outcome:
         if table1:
             check_table1_group()
             t1 = make_table1()
             return StudyStatsResult(data={"table1": t1.to_dict()}, rows=t1.rows(),
                                     mode="table1", table_1=t1)
-        raise ValueError(
+        raise OptionError(
             "give --outcome COL (binary outcome), --time COL --event COL (survival) or "
             "--table1 CSV --group COL"
         )
     if table1:
         check_table1_group()
     elif group and not survival:
-        raise ValueError("--group sets the Kaplan-Meier or Table 1 groups: give --time/--event "
+        raise OptionError("--group sets the Kaplan-Meier or Table 1 groups: give --time/--event "
                          "or --table1")
     if not survival:
         survival_only_refused()
@@ -353,7 +354,7 @@ def study_stats(
         return StudyStatsResult(data=out, rows=res.to_rows(), mode="binary", stats=res,
                                 table_1=t1)
     if cluster:
-        raise ValueError("--cluster applies to the binary outcome (--outcome), not to survival")
+        raise OptionError("--cluster applies to the binary outcome (--outcome), not to survival")
     from ..outcomes.survival import parse_assignments, plot_km, survival_study
     from ..report import write_csv
 

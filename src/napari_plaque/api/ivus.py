@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io.errors import OptionError
 from ..ivus.active import ACTIVE_DEFAULTS
 from ..ivus.annotator import DEFAULT_N_ALINES
 from ..ivus.arcs import CENTER_MODES
@@ -127,7 +128,7 @@ def ics(
     from ..ivus.measure import pullback_summary
 
     if arcs is None:
-        raise ValueError(f"{pullback}: no arcs file (--arcs, or an 'arcs' manifest column)")
+        raise OptionError(f"{pullback}: no arcs file (--arcs, or an 'arcs' manifest column)")
     pb = _pullback(pullback)
     arcset = _arcs_for(arcs, pb)
     span = parse_frame_range(frames, pb.n_frames)
@@ -177,7 +178,7 @@ def predict_arcs(
     from ..ivus import arc_measurements, load_model, predict_pullback, save_arcs
 
     if center not in PREDICT_CENTERS:
-        raise ValueError(f"--center must be one of {', '.join(PREDICT_CENTERS)}, got {center!r}")
+        raise OptionError(f"--center must be one of {', '.join(PREDICT_CENTERS)}, got {center!r}")
     svm = load_model(model) if isinstance(model, (str, Path)) else model
     pb = _pullback(pullback)
     centres = None
@@ -226,9 +227,9 @@ def propose_frames(
     from ..ivus.detector import load_aline_detector
 
     if n < 1:
-        raise ValueError(f"--n must be at least 1 (got {n})")
+        raise OptionError(f"--n must be at least 1 (got {n})")
     if spread is not None and spread < 1:
-        raise ValueError(f"--spread must be at least 1 frame (got {spread})")
+        raise OptionError(f"--spread must be at least 1 frame (got {spread})")
     pb = _pullback(pullback)
     arcset = _arcs_for(arcs, pb)
     det = load_aline_detector(model) if isinstance(model, (str, Path)) else model
@@ -280,7 +281,7 @@ def interpolate_arcs(
     from ..ivus.keyframes import keyframe_gaps
 
     if _same_file(arcs, out) and not overwrite:
-        raise ValueError(
+        raise OptionError(
             f"{out}: is the input arcs file; give another --out, or --overwrite to replace it"
         )
     given = load_arcs(arcs)
@@ -382,10 +383,10 @@ def export_alines(
             pb_path, arcs_path = item
             studies.append(Study(study_name(pb_path), Path(pb_path), {"arcs": str(arcs_path)}))
     if not studies:
-        raise ValueError("no pullback: give PULLBACK paths or --manifest CSV")
+        raise OptionError("no pullback: give PULLBACK paths or --manifest CSV")
     for st in studies:
         if st.input_path("arcs") is None:
-            raise ValueError(f"{st.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
+            raise OptionError(f"{st.path}: no arcs file (--arcs, or an 'arcs' manifest column)")
     studies = [s.absolute() for s in studies]
     params: dict[str, Any] = {"n_alines": n_alines, "depth_samples": depth_samples}
     run = SimpleNamespace(workers=workers, scheduler=scheduler, progress=progress)
@@ -439,7 +440,7 @@ def _readers_one(pullback_path: Any, arcs: list, names: list[str] | None, cls: s
 
     pb = _pullback(pullback_path)
     if names is not None and len(names) != len(arcs):
-        raise ValueError(f"{len(arcs)} --arcs file(s) but {len(names)} --names")
+        raise OptionError(f"{len(arcs)} --arcs file(s) but {len(names)} --names")
     sets = [
         load_reader(a, pullback=pb, name=None if names is None else names[i])
         for i, a in enumerate(arcs)
@@ -447,7 +448,7 @@ def _readers_one(pullback_path: Any, arcs: list, names: list[str] | None, cls: s
     seen: dict[str, str] = {}
     for r in sets:
         if r.name in seen:
-            raise ValueError(f"{r.path}: reader {r.name!r} again (also {seen[r.name]}); give --names")
+            raise OptionError(f"{r.path}: reader {r.name!r} again (also {seen[r.name]}); give --names")
         seen[r.name] = str(r.path)
     out = inter_reader(sets, pb.mm_per_frame, n_alines=n_alines, cls=cls,
                        frames=parse_frame_range(frames, pb.n_frames))
@@ -468,24 +469,24 @@ def readers_manifest(path: str | Path) -> dict[str, dict[str, str]]:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p}: cannot read the manifest ({exc})") from None
+        raise OptionError(f"{p}: cannot read the manifest ({exc})") from None
     reader = csv.DictReader(text.splitlines())
     need = {"pullback", "reader", "arcs"}
     if reader.fieldnames is None or not need <= set(reader.fieldnames):
-        raise ValueError(f"{p}: a readers manifest needs the columns pullback, reader, arcs")
+        raise OptionError(f"{p}: a readers manifest needs the columns pullback, reader, arcs")
     out: dict[str, dict[str, str]] = {}
     for i, row in enumerate(reader, start=2):
         pb_, rd, arcs = (str(row.get(k) or "").strip() for k in ("pullback", "reader", "arcs"))
         if not (pb_ and rd and arcs):
-            raise ValueError(f"{p}: row {i} has an empty pullback, reader or arcs cell")
+            raise OptionError(f"{p}: row {i} has an empty pullback, reader or arcs cell")
         pbp = str((p.parent / pb_) if not Path(pb_).is_absolute() else Path(pb_))
         ap = str((p.parent / arcs) if not Path(arcs).is_absolute() else Path(arcs))
         per = out.setdefault(pbp, {})
         if rd in per:
-            raise ValueError(f"{p}: row {i}: reader {rd!r} twice for pullback {pb_}")
+            raise OptionError(f"{p}: row {i}: reader {rd!r} twice for pullback {pb_}")
         per[rd] = ap
     if not out:
-        raise ValueError(f"{p}: the manifest lists no pullback")
+        raise OptionError(f"{p}: the manifest lists no pullback")
     return out
 
 
@@ -514,12 +515,12 @@ def readers(
     ``n_alines`` None: the count the files record (else 360)."""
     if manifest:
         if pullback is not None or arcs:
-            raise ValueError("give PULLBACK --arcs ... or --manifest, not both")
+            raise OptionError("give PULLBACK --arcs ... or --manifest, not both")
         return _readers_several(manifest, cls, n_alines, frames)
     if pullback is None or not arcs:
-        raise ValueError("give PULLBACK and --arcs A.json B.json ... (or --manifest CSV)")
+        raise OptionError("give PULLBACK and --arcs A.json B.json ... (or --manifest CSV)")
     if len(arcs) < 2:
-        raise ValueError(f"{arcs[0]}: one reader; inter-reader figures need 2 or more")
+        raise OptionError(f"{arcs[0]}: one reader; inter-reader figures need 2 or more")
     out = _readers_one(pullback, list(arcs), names, cls, n_alines, frames)
     return ReadersResult(data=out, rows=_readers_rows([out]), warnings=list(out["warnings"]))
 
@@ -532,7 +533,7 @@ def _readers_several(manifest, cls, n_alines, frames) -> ReadersResult:
     for pb_, per in rows.items():
         missing = [r for r in names if r not in per]
         if missing:
-            raise ValueError(
+            raise OptionError(
                 f"{manifest}: pullback {pb_} has no arcs of reader(s) {', '.join(missing)}"
                 " (the ICC needs every reader on every pullback)"
             )
@@ -626,11 +627,11 @@ def ivus_vessel(
     from ..types import Pullback
 
     if save_borders and isinstance(pullback, Pullback) and not pullback.source:
-        raise ValueError("save_borders: the pullback has no source file to write beside")
+        raise OptionError("save_borders: the pullback has no source file to write beside")
     if isinstance(pullback, Pullback):
         given = {"pixel_mm": pixel_mm, "frame_rate": frame_rate, "pullback_mm_s": pullback_mm_s}
         if any(v is not None for v in given.values()) or no_mask:
-            raise ValueError(
+            raise OptionError(
                 "pixel_mm / frame_rate / pullback_mm_s / no_mask apply when reading a file; "
                 "set them on the Pullback instead"
             )
@@ -649,7 +650,7 @@ def ivus_vessel(
         det = detect_borders(pb.frames, pb.pixel_spacing_mm, **params)
         borders, got = import_contours_csv(contours_in, det)
         if not got:
-            raise ValueError(f"{contours_in}: no contours in the file")
+            raise OptionError(f"{contours_in}: no contours in the file")
     cb = progress("borders", pb.n_frames) if progress is not None else None
     report, borders = run_steps(
         iter_analyse_pullback(pb, gated, borders, burden_threshold, **params), cb

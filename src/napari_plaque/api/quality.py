@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io.errors import OptionError
 from ._result import Result
 
 #: defaults of the qc / agreement options (the CLI reads them)
@@ -77,14 +78,14 @@ def _spacing(spacing, image, pred, ref, shape, warnings: list[str]):
 
     if spacing:
         if len(shape) != 3:
-            raise ValueError(f"--spacing gives 3 values but the label maps are {len(shape)}D")
+            raise OptionError(f"--spacing gives 3 values but the label maps are {len(shape)}D")
         return tuple(float(s) for s in spacing), "--spacing"
     if image is not None:
         from ._inputs import ct_volume
 
         vol = ct_volume(image)
         if tuple(vol.shape) != tuple(shape):
-            raise ValueError(
+            raise OptionError(
                 f"{image}: image shape {tuple(vol.shape)} does not match the label maps "
                 f"{tuple(shape)}"
             )
@@ -125,16 +126,16 @@ def qc(
     warnings: list[str] = []
     p, r = _labels(pred), _labels(ref)
     if p.shape != r.shape:
-        raise ValueError(f"{pred}: shape {tuple(p.shape)} does not match {ref} {tuple(r.shape)}")
+        raise OptionError(f"{pred}: shape {tuple(p.shape)} does not match {ref} {tuple(r.shape)}")
     if alines:
         if p.ndim != 2:
-            raise ValueError(f"{pred}: --alines needs (frames, A-lines) arrays, got {p.shape}")
+            raise OptionError(f"{pred}: --alines needs (frames, A-lines) arrays, got {p.shape}")
         res = aline_agreement(r != 0, p != 0, n_worst=worst)
         res.pop("per_frame_disagree_deg")
         clean = finite_or_none(res)
         return QCResult(data=clean, rows=[_scalars(clean)], warnings=warnings)
     if p.ndim != 3:
-        raise ValueError(f"{pred}: QC needs 3D label maps, got shape {tuple(p.shape)}")
+        raise OptionError(f"{pred}: QC needs 3D label maps, got shape {tuple(p.shape)}")
     sp, source = _spacing(spacing, image, pred, ref, p.shape, warnings)
     callback = progress("qc", qc_steps(p, r, labels)) if progress is not None else None
     res = run_steps(iter_qc_metrics(p, r, sp, labels=labels, n_worst=worst), callback)
@@ -159,7 +160,7 @@ def _read_readers(path, cols: list[str], id_col: str | None) -> dict[str, Any]:
     t = Table.read_csv(path)
     for c in cols + ([id_col] if id_col else []):
         if c not in t.columns:
-            raise ValueError(f"{path}: no column {c!r}; columns are {', '.join(t.names)}")
+            raise OptionError(f"{path}: no column {c!r}; columns are {', '.join(t.names)}")
     y = np.column_stack([t.numeric(c) for c in cols])  # names the column and row of text
     ok = np.all(np.isfinite(y), axis=1)
     ids = t.columns[id_col or t.names[0]]
@@ -185,9 +186,9 @@ def agreement(
     Rows with an empty value are skipped and counted (``warnings`` says how many).
     """
     if ba_scale not in BA_SCALES:
-        raise ValueError(f"--ba-scale must be one of {', '.join(BA_SCALES)}, got {ba_scale!r}")
+        raise OptionError(f"--ba-scale must be one of {', '.join(BA_SCALES)}, got {ba_scale!r}")
     if categories is not None and categories not in CATEGORY_SCHEMES:
-        raise ValueError(f"--categories must be one of {', '.join(CATEGORY_SCHEMES)}, got "
+        raise OptionError(f"--categories must be one of {', '.join(CATEGORY_SCHEMES)}, got "
                          f"{categories!r}")
     warnings: list[str] = []
     if readers:
@@ -196,12 +197,12 @@ def agreement(
         cols = ([c.strip() for c in readers.split(",") if c.strip()] if isinstance(readers, str)
                 else [str(c) for c in readers])
         if len(cols) < 2:
-            raise ValueError(f"--readers needs two or more columns, got {readers!r}")
+            raise OptionError(f"--readers needs two or more columns, got {readers!r}")
         if col_a or col_b or b_table:
-            raise ValueError("give either --readers or --a/--b (with --b-table), not both")
+            raise OptionError("give either --readers or --a/--b (with --b-table), not both")
         data = _read_readers(table, cols, col_id)
         if data["y"].shape[0] < 2:
-            raise ValueError(f"{table}: fewer than 2 rows with all of {', '.join(cols)}")
+            raise OptionError(f"{table}: fewer than 2 rows with all of {', '.join(cols)}")
         res = reader_agreement(data["y"], cols, categories=categories, reference=reference,
                                ba_scale=ba_scale)
         res.update(table=str(table), skipped_rows=data["skipped"], cases=data["ids"])
@@ -213,9 +214,9 @@ def agreement(
         from ..qc.cohort import read_joined_pairs, read_pairs
 
         if not (col_a and col_b):
-            raise ValueError("give --a COL and --b COL (two columns) or --readers COL,COL,...")
+            raise OptionError("give --a COL and --b COL (two columns) or --readers COL,COL,...")
         if reference:
-            raise ValueError("--reference applies to --readers")
+            raise OptionError("--reference applies to --readers")
         if b_table:
             pairs = read_joined_pairs(table, col_a, b_table, col_b, id_col=col_id or "study")
             if pairs["unmatched"]:

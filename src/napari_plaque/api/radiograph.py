@@ -15,6 +15,7 @@ from typing import Any
 
 from ..cxr.spec import DEFAULTS
 from ..cxr.train import CV_DEFAULTS, TRAIN_DEFAULTS
+from ..io.errors import OptionError
 from ..models import PREDICT_DEFAULTS
 from ._result import Result
 
@@ -91,7 +92,7 @@ def cxr_predict(
 
     paths = [images] if isinstance(images, (str, Path)) else list(images)
     if not paths:
-        raise ValueError("no radiograph given (IMAGE... or --manifest)")
+        raise OptionError("no radiograph given (IMAGE... or --manifest)")
     name = model.path if isinstance(model, LoadedModel) else resolve_model(model)
     lm = load_cxr_model(model if isinstance(model, LoadedModel) else name)
     clinical: dict[str, Any] | None = {"age": age, "sex": sex, "bmi": bmi}
@@ -103,7 +104,7 @@ def cxr_predict(
         clinical = None
     several = len(paths) > 1
     if several and saliency and Path(saliency).suffix == ".npy":
-        raise ValueError(f"{saliency}: with several images --saliency is a folder")
+        raise OptionError(f"{saliency}: with several images --saliency is a folder")
     preds = run_steps(
         iter_predict_radiographs(
             lm, [Path(p) for p in paths], clinical=clinical, saliency=bool(saliency),

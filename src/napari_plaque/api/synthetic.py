@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io.errors import OptionError
 from ._result import Result
 
 #: the samples, in the order written
@@ -52,7 +53,7 @@ def samples(
     which = SAMPLES if only is None else ([only] if isinstance(only, str) else list(only))
     unknown = [w for w in which if w not in SAMPLES]
     if unknown:
-        raise ValueError(f"unknown sample(s) {', '.join(unknown)}: choose from {', '.join(SAMPLES)}")
+        raise OptionError(f"unknown sample(s) {', '.join(unknown)}: choose from {', '.join(SAMPLES)}")
     out = write_samples(dir, which, seed=seed, overwrite=overwrite)
     rows = [{"sample": k, "n_files": len(v["files"]), "folder": str(Path(out["dir"]) / k)}
             for k, v in out["samples"].items()]

@@ -17,12 +17,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["FormatError", "NapariPlaqueError", "ReaderError", "WriterError"]
+__all__ = ["FormatError", "NapariPlaqueError", "OptionError", "ReaderError", "WriterError"]
 
 
 class NapariPlaqueError(ValueError):
     """A problem with the user's input or request (not a programming error): the message says
     what and, where there is one, names the file."""
+
+
+class OptionError(NapariPlaqueError):
+    """An option value or combination the command does not accept (``step_mm=0``, two options
+    that answer one question, a product path of the wrong kind): the message names the option
+    and, where there is one, the file."""
 
 
 class _PathError(NapariPlaqueError):
