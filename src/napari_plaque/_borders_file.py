@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m napari_plaque._borders_file SPOOL DEST", file=sys.stderr)
         return 2
-    if hasattr(os, "nice"):  # background work: napari's process comes first for the CPU
-        os.nice(10)
+    if hasattr(os, "nice") and os.nice(0) < 19:  # background work: napari comes first
+        os.nice(19 - os.nice(0))
     try:
         write_from_spool(args[0], args[1])
     except (OSError, ValueError, KeyError) as exc:

@@ -217,9 +217,14 @@ def write_in_child(path: Path, borders, frame_shape, edited, source, journal) ->
         np.ascontiguousarray(borders.lumen_r_px, "<f8").tofile(spool / "lumen_r_px")
         np.ascontiguousarray(borders.eem_r_px, "<f8").tofile(spool / "eem_r_px")
         np.ascontiguousarray(borders.shadowed, np.bool_).tofile(spool / "shadowed")
+        # at the lowest CPU priority from its first instruction: napari's process (and, under
+        # a software renderer, the X server) comes first on a machine with few cores
+        nice = shutil.which("nice")
+        cmd = [*([nice, "-n", "19"] if nice else []), sys.executable, "-m",
+               "napari_plaque._borders_file", str(spool), str(path)]
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "napari_plaque._borders_file", str(spool), str(path)],
+                cmd,
                 capture_output=True, text=True, timeout=300, check=False,
             )
         except OSError:  # no interpreter to start (a frozen build): written here instead
