@@ -18,6 +18,9 @@ Claims (issue 25, rows 1-2), each measured here against its baseline on the same
    ``dask worker`` nanny sets), with and without ``cohort.runner.tune_worker_malloc``, against
    a plain process: CPU time and page faults per study (``--malloc``).
 
+5. CPU per phantom study with Python's cyclic GC as is and under ``cohort.runner.gc_frozen``
+   (what every study runs in), in this process and on a dask worker (``--gc``).
+
 Rows are checked identical (apart from time columns) between every way of running.
 The machine is shared: the load average is printed beside every figure.
 ``--baseline-src DIR`` runs part 1 a second time with another napari-plaque source tree first
@@ -268,6 +271,49 @@ def bench_malloc(cohort: Path, rounds: int) -> None:
         print(f"   {label:30s} {1000 * cpu:5.0f} ms CPU, {faults:7.0f} page faults per study")
 
 
+def _gc_measure(paths: list[str], frozen: bool) -> float:
+    """CPU seconds (this thread) per phantom study, the runner's gc_frozen on or off."""
+    import contextlib
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from napari_plaque.cli import build_parser
+    from napari_plaque.cli.ccta import _cac_task
+    from napari_plaque.cohort import Study
+    from napari_plaque.cohort.cli import params_from_args
+    from napari_plaque.cohort.runner import gc_frozen, tune_worker_malloc
+
+    tune_worker_malloc()
+    params = params_from_args(build_parser(("ccta",)).parse_args(["cac", "x"]))
+    studies = [Study(Path(p).name, Path(p)) for p in paths]
+    _cac_task(studies[0], params)
+    t0 = time.thread_time()
+    for s in studies:
+        with gc_frozen() if frozen else contextlib.nullcontext():
+            _cac_task(s, params)
+    return (time.thread_time() - t0) / len(studies)
+
+
+def bench_gc(cohort: Path, rounds: int) -> None:
+    """CPU per phantom study with and without ``cohort.runner.gc_frozen``, in this process and
+    on a dask worker (a LocalCluster of one), alternated, median of ``rounds``."""
+    import distributed
+
+    paths = sorted(str(p) for p in cohort.iterdir())[:15]
+    res: dict[str, list[float]] = {}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0",
+                                  silence_logs=50) as cl, distributed.Client(cl) as c:  # fmt: skip
+        for _ in range(rounds):
+            for frozen in (False, True):
+                tag = "frozen" if frozen else "plain "
+                res.setdefault(f"in-process {tag}", []).append(_gc_measure(paths, frozen))
+                f = c.submit(_gc_measure, paths, frozen, pure=False)
+                res.setdefault(f"dask worker {tag}", []).append(f.result())
+    print(f"\nCPU per phantom study, cyclic GC as is vs gc_frozen (median of {rounds}, {_load()}):")
+    for k, v in res.items():
+        print(f"   {k}  {1000 * statistics.median(v):5.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=30, help="phantom copies (default 30)")
@@ -276,6 +322,7 @@ def main() -> None:
     ap.add_argument("--big-slices", type=int, default=300, help="slices of a big CT (300)")
     ap.add_argument("--baseline-src", help="another source tree, part 1 again (before)")
     ap.add_argument("--malloc", action="store_true", help="only part 4 (malloc on a worker)")
+    ap.add_argument("--gc", action="store_true", help="only part 5 (cyclic GC, gc_frozen)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # (so the clusters are stopped)
     if not PHANTOM.is_dir():
@@ -285,6 +332,9 @@ def main() -> None:
         ph = _copies(root, args.copies)
         if args.malloc:
             bench_malloc(ph, args.rounds)
+            return
+        if args.gc:
+            bench_gc(ph, args.rounds)
             return
         small = bench_cli(ph, "phantom", args.copies, args.rounds, root)
         if args.baseline_src:
