@@ -197,6 +197,32 @@ def test_checkpoints_of_a_growing_table_keep_to_a_share_of_the_run(tmp_path, mon
     assert [r["study"] for r in _rows(out.read_text())] == [s.study_id for s in studies]
 
 
+def _freeze_count_task(study: Study, params: dict):
+    import gc
+
+    return {"frozen": gc.get_freeze_count()}
+
+
+def test_a_study_runs_with_the_older_objects_frozen_out_of_the_gc(tmp_path):
+    """gc_frozen: a study's cyclic collections skip the objects that existed before it (they
+    are undone after it), and objects frozen by someone else stay frozen as they were."""
+    import gc
+
+    studies = [Study(f"s{i}", tmp_path / f"s{i}.nii") for i in range(3)]
+    res = run_cohort(_freeze_count_task, studies, task_name="f")
+    assert all(o.rows[0]["frozen"] > 1000 for o in res.outcomes)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        n = gc.get_freeze_count()
+        res = run_cohort(_freeze_count_task, studies, task_name="f")
+        # (frozen objects freed by their reference count leave the count: <= n)
+        assert all(n // 2 < o.rows[0]["frozen"] <= n for o in res.outcomes)
+        assert n // 2 < gc.get_freeze_count() <= n  # not unfrozen by the run
+    finally:
+        gc.unfreeze()
+
+
 def test_resume_keeps_rows_of_studies_not_in_this_run(studies_dir, tmp_path):
     studies = studies_from_paths([studies_dir])
     out = tmp_path / "out.csv"
