@@ -131,6 +131,9 @@ def test_info_borders_file(tmp_path, capsys):
     d = _info_json(capsys, p)
     assert d["kind"] == "ivus-borders" and d["n_frames"] == 3 and d["n_alines"] == 32
     assert "source" not in d
+    # version 2 keeps the radii as binary blocks: info gives their shape, not the JSON entry's
+    # key count (was n_lumen_r_px: 3)
+    assert d["lumen_r_px_shape"] == [3, 32] and "n_lumen_r_px" not in d
 
 
 def test_info_vessel_json(tmp_path, capsys):

@@ -178,6 +178,8 @@ def _summary(doc: dict) -> dict:
             out[k] = v
         elif k == "classes" and isinstance(v, list) and all(isinstance(x, str) for x in v):
             out[k] = v
+        elif isinstance(v, dict) and "base64" in v and isinstance(v.get("shape"), list):
+            out[f"{k}_shape"] = v["shape"]  # a binary block (borders file v2): its shape
         elif isinstance(v, (list, dict)):
             out[f"n_{k}"] = len(v)
     return out
