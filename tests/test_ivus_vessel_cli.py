@@ -102,3 +102,15 @@ def test_bad_input_exit_2(tmp_path, capsys, folder):
     txt.write_text("x")
     assert main(["ivus-vessel", str(txt)]) == 2
     assert "not an IVUS pullback" in capsys.readouterr().err
+
+
+def test_a_field_of_view_smaller_than_the_catheter_is_refused(tmp_path, capsys):
+    """32-px frames at 0.02 mm/px image 0.32 mm: no room for a lumen (was an IndexError)."""
+    d = tmp_path / "tiny"
+    d.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((32, 32), 40, np.uint8)).save(d / f"{i}.png")
+    assert main(["ivus-vessel", str(d), "--pixel-mm", "0.02"]) == 2
+    err = capsys.readouterr().err
+    assert "catheter zone" in err and "--pixel-mm" in err and "Traceback" not in err
+    assert "--debug" not in err  # a refusal, not a bug

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.detect import PULLED_STUDY_MARKER
+from ..io.errors import NapariPlaqueError
 
 #: file suffixes that are never an image study when a folder is expanded
 _SKIP_SUFFIXES = {".txt", ".md", ".json", ".csv", ".npy", ".png", ".jpg", ".parquet"}
@@ -71,7 +72,7 @@ def check_study_id(sid: str, where: str) -> str:
 
     problem = name_problem(sid)
     if problem is not None:
-        raise ValueError(
+        raise NapariPlaqueError(
             f"{where}: study id {sid!r} {problem}; a study id names the study's output files, "
             "so it must be a plain file name"
         )
@@ -108,7 +109,7 @@ def expand_paths(paths: Iterable[str | Path], expand_folders: bool = True) -> li
     for raw in paths:
         p = Path(raw)
         if not p.exists():
-            raise ValueError(f"{p}: no such file or folder")
+            raise NapariPlaqueError(f"{p}: no such file or folder")
         if p.is_file() or not expand_folders:
             out.append(p)
             continue
@@ -125,7 +126,7 @@ def expand_paths(paths: Iterable[str | Path], expand_folders: bool = True) -> li
             continue
         studies = [c for c in children if c.is_dir() or _is_nifti(c)]
         if not studies:
-            raise ValueError(f"{p}: empty folder (no DICOM files, NIfTI files or study folders)")
+            raise NapariPlaqueError(f"{p}: empty folder (no DICOM files, NIfTI files or study folders)")
         out.extend(studies)
     return out
 
@@ -136,7 +137,7 @@ def studies_from_paths(
     """One :class:`Study` per (expanded) path, named by :func:`study_name`."""
     found = expand_paths(paths, expand_folders)
     if inputs is not None and len(inputs) != len(found):
-        raise ValueError(f"{len(found)} studies but {len(inputs)} sets of per-study inputs")
+        raise NapariPlaqueError(f"{len(found)} studies but {len(inputs)} sets of per-study inputs")
     return [
         Study(check_study_id(study_name(p), str(p)), p, dict(inputs[i]) if inputs else {})
         for i, p in enumerate(found)
@@ -161,14 +162,14 @@ def read_manifest(
     try:
         text = mpath.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ValueError(f"{mpath}: no such manifest file") from None
+        raise NapariPlaqueError(f"{mpath}: no such manifest file") from None
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{mpath}: not a UTF-8 CSV manifest ({exc})") from None
+        raise NapariPlaqueError(f"{mpath}: not a UTF-8 CSV manifest ({exc})") from None
     # (a StringIO, not splitlines(): a quoted cell keeps its newline and is refused below)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if MANIFEST_PATH not in header:
-        raise ValueError(
+        raise NapariPlaqueError(
             f"{mpath}: a manifest needs a '{MANIFEST_PATH}' column (and optionally "
             f"'{MANIFEST_ID}'); found columns {header}"
         )
@@ -183,17 +184,17 @@ def read_manifest(
             continue  # blank line
         p = row.get(MANIFEST_PATH, "")
         if not p:
-            raise ValueError(f"{mpath}, line {line}: empty '{MANIFEST_PATH}'")
+            raise NapariPlaqueError(f"{mpath}, line {line}: empty '{MANIFEST_PATH}'")
         for k, v in row.items():
             if k not in (MANIFEST_ID, *values) and _control_char(v):
-                raise ValueError(
+                raise NapariPlaqueError(
                     f"{mpath}, line {line}: column {k!r} holds a control character (a newline "
                     f"inside a quoted cell?): {v!r}"
                 )
         sid = row.get(MANIFEST_ID) or study_name(p)
         check_study_id(sid, f"{mpath}, line {line}")
         if sid in seen:
-            raise ValueError(
+            raise NapariPlaqueError(
                 f"{mpath}, line {line}: study id {sid!r} already used on line {seen[sid]}"
             )
         seen[sid] = line
@@ -210,7 +211,7 @@ def read_manifest(
             sp = base / sp
         studies.append(Study(sid, sp, extra, base, vals))
     if not studies:
-        raise ValueError(f"{mpath}: the manifest lists no study")
+        raise NapariPlaqueError(f"{mpath}: the manifest lists no study")
     return studies
 
 

@@ -258,6 +258,15 @@ def iter_detect_borders(
     j_cath = int(np.ceil(p["catheter_mm"] / mm_per_sample))
     gap = max(1, int(round(p["min_wall_mm"] / mm_per_sample)))
     h = max(2, int(round(0.15 / mm_per_sample)))
+    if j_cath + 2 * h >= d:  # no depth left beyond the catheter zone for a lumen edge
+        from ..io.errors import OptionError
+
+        raise OptionError(
+            f"frames of {shape[0]} x {shape[1]} px at {float(min(pixel_spacing_mm)):g} mm/px "
+            f"image {depth_px * float(min(pixel_spacing_mm)):.2f} mm from the centre: less than "
+            f"the catheter zone ({p['catheter_mm']:g} mm) and a lumen edge; check the pixel "
+            "spacing (--pixel-mm) or the frames"
+        )
     half = int(p["frame_window"]) // 2
     lumen = np.full((n_frames, n), np.nan)
     eem = np.full((n_frames, n), np.nan)
