@@ -11,11 +11,11 @@ from typing import Any
 
 from ..io.errors import OptionError
 from ..ivus.active import ACTIVE_DEFAULTS
-from ..ivus.annotator import DEFAULT_N_ALINES
 from ..ivus.arcs import CENTER_MODES
 from ..ivus.borders import BORDER_DEFAULTS
 from ..ivus.dataset import export_training_set
 from ..ivus.keyframes import DEFAULT_MAX_GAP
+from ..ivus.polar import N_ALINES
 from ..ivus.svm import train_svm as _core_train_svm
 from ..ivus.vessel_measure import MEASURE_DEFAULTS
 from ._inputs import pullback as _pullback
@@ -28,7 +28,7 @@ def _default(func, name: str) -> Any:
 
 #: defaults of the IVUS command options, read from the core's definitions (one home each)
 IVUS_DEFAULTS: dict[str, Any] = {
-    "n_alines": DEFAULT_N_ALINES,
+    "n_alines": N_ALINES,
     "depth_samples": _default(export_training_set, "depth_samples"),
     "cls": _default(_core_train_svm, "cls"),
     "C": _default(_core_train_svm, "C"),

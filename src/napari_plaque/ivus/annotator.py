@@ -37,6 +37,7 @@ from ..io.errors import FormatError
 from ..lazy_stack import LazyFrameStack
 from .arcs import DEFAULT_CLASSES, Arc, ArcSet, arc_extent, load_arcs, merge_arcs, save_arcs
 from .measure import arc_measurements, pullback_summary
+from .polar import N_ALINES
 from .render import frame_sector_labels
 
 try:  # conflict detection on save (ivus.arcs refuses to drop arcs it has not seen)
@@ -66,8 +67,6 @@ __all__ = [
 
 #: how many undo steps are kept
 UNDO_DEPTH = 200
-#: A-lines per frame used for the live measurements (one degree each)
-DEFAULT_N_ALINES = 360
 
 
 def autosave_path(source: str | Path) -> Path:
@@ -228,7 +227,7 @@ class ArcAnnotator(Undoable):
         save_path: str | Path | None = None,
         restore: bool = True,
         classes: tuple[str, ...] | list[str] = DEFAULT_CLASSES,
-        n_alines: int = DEFAULT_N_ALINES,
+        n_alines: int = N_ALINES,
         pullback_id: str | None = None,
     ) -> None:
         self.n_frames = int(n_frames)

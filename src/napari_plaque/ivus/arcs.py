@@ -38,6 +38,7 @@ import numpy as np
 
 from ..io.atomic import atomic_write_json
 from ..io.errors import FormatError
+from .polar import N_ALINES
 
 __all__ = [
     "ARCS_FORMAT",
@@ -144,7 +145,7 @@ def arcs_to_labels(
     ends: np.ndarray,
     n_frames: int,
     n_classes: int,
-    n_alines: int = 360,
+    n_alines: int = N_ALINES,
 ) -> np.ndarray:
     """Per-A-line boolean labels (F, n_alines, n_classes) from arrays of arcs (vectorised)."""
     labels = np.zeros((n_frames, n_classes, n_alines), dtype=np.int32)
@@ -426,7 +427,7 @@ class ArcSet:
         return len(arcs)
 
     # -- labels -----------------------------------------------------------------------------
-    def labels(self, n_alines: int = 360, classes: list[str] | None = None) -> np.ndarray:
+    def labels(self, n_alines: int = N_ALINES, classes: list[str] | None = None) -> np.ndarray:
         """Per-A-line labels, bool (F, n_alines, n_classes) in ``classes`` order."""
         classes = list(self.classes if classes is None else classes)
         cidx = {c: i for i, c in enumerate(classes)}
@@ -441,7 +442,7 @@ class ArcSet:
             n_alines,
         )
 
-    def class_labels(self, cls: str = "calcium", n_alines: int = 360) -> np.ndarray:
+    def class_labels(self, cls: str = "calcium", n_alines: int = N_ALINES) -> np.ndarray:
         """Per-A-line labels (F, n_alines) of one class."""
         return self.labels(n_alines, [cls])[:, :, 0]
 

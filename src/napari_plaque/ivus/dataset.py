@@ -56,6 +56,7 @@ from ..io.errors import FormatError
 from ..io.versioned import read_versioned_json
 from .arcs import DEFAULT_CLASSES, ArcSet
 from .features import FEATURE_NAMES, FEATURE_VERSION, aline_features, iter_pullback_features
+from .polar import N_ALINES
 
 __all__ = [
     "ALINE_FORMAT",
@@ -349,7 +350,7 @@ def staging_folder(out_dir: str | Path, overwrite: bool = True):
 def iter_export_training_set(
     items: list[tuple[Any, ArcSet]],
     out_dir: str | Path,
-    n_alines: int = 360,
+    n_alines: int = N_ALINES,
     depth_samples: int = 256,
     depth_mm: float | None = None,
     classes: tuple[str, ...] = DEFAULT_CLASSES,
@@ -387,7 +388,7 @@ def iter_export_training_set(
 def export_training_set(
     pullbacks_with_arcs: list[tuple[Any, ArcSet]],
     out_dir: str | Path,
-    n_alines: int = 360,
+    n_alines: int = N_ALINES,
     depth_samples: int = 256,
     depth_mm: float | None = None,
     classes: tuple[str, ...] = DEFAULT_CLASSES,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import uniform_filter, uniform_filter1d
 
-from .polar import iter_to_polar
+from .polar import N_ALINES, iter_to_polar
 
 __all__ = [
     "BASE_FEATURES",
@@ -161,7 +161,7 @@ _FEATURE_SUB_BATCH = 4
 def iter_pullback_features(
     frames,
     center=None,
-    n_alines: int = 360,
+    n_alines: int = N_ALINES,
     depth_samples: int = 256,
     depth_mm: float = 4.5,
     pixel_spacing_mm: tuple[float, float] = (0.04, 0.04),

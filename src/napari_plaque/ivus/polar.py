@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "N_ALINES",
     "PolarGrid",
     "aline_angles_deg",
     "default_center",
@@ -36,8 +37,12 @@ __all__ = [
     "to_polar",
 ]
 
+#: A-lines per frame by default everywhere (one per degree): the polar grid, the arc labels,
+#: the features, the live measurements and the synthetic truth
+N_ALINES = 360
 
-def aline_angles_deg(n_alines: int = 360) -> np.ndarray:
+
+def aline_angles_deg(n_alines: int = N_ALINES) -> np.ndarray:
     """Centre angle (degrees) of each A-line: ``(k + 0.5) * 360 / n_alines``."""
     return (np.arange(n_alines) + 0.5) * (360.0 / n_alines)
 
@@ -224,7 +229,7 @@ def _centers_per_frame(center, n_frames: int, frame_shape) -> np.ndarray:
 def iter_to_polar(
     frames,
     center=None,
-    n_alines: int = 360,
+    n_alines: int = N_ALINES,
     depth_samples: int = 256,
     depth_px: float | None = None,
     depth_mm: float | None = None,
@@ -266,7 +271,7 @@ def iter_to_polar(
 def to_polar(
     frames,
     center=None,
-    n_alines: int = 360,
+    n_alines: int = N_ALINES,
     depth_samples: int = 256,
     depth_px: float | None = None,
     depth_mm: float | None = None,

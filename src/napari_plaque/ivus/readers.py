@@ -30,6 +30,7 @@ import numpy as np
 
 from .arcs import Arc, ArcSet, load_arcs, save_arcs
 from .measure import arc_measurements
+from .polar import N_ALINES
 
 __all__ = [
     "ADJUDICATED",
@@ -203,7 +204,7 @@ def inter_reader(
                 f"the readers' files record different A-line counts {sorted(recorded)}: "
                 "give the A-line count to compare them on"
             )
-        n_alines = recorded.pop() if recorded else 360
+        n_alines = recorded.pop() if recorded else N_ALINES
     elif recorded - {int(n_alines)}:
         warnings.append(
             f"labels compared on {int(n_alines)} A-lines; the files record {sorted(recorded)}"
@@ -270,7 +271,7 @@ def icc_of_ics(ics_table: np.ndarray | list[list[float]]) -> dict[str, float]:
 
 
 def disagreement_frames(
-    readers: list[ReaderSet], n_alines: int = 360, classes: list[str] | None = None
+    readers: list[ReaderSet], n_alines: int = N_ALINES, classes: list[str] | None = None
 ) -> dict[int, int]:
     """Frames where the readers disagree on any A-line of any class -> how many A-lines."""
     classes = classes or _classes(readers)
@@ -299,7 +300,7 @@ class Adjudication:
     undoable (:meth:`undo`). :meth:`arcset` is the adjudicated set, :meth:`save` writes it.
     """
 
-    def __init__(self, readers: list[ReaderSet], n_alines: int = 360, adjudicator: str = ""):
+    def __init__(self, readers: list[ReaderSet], n_alines: int = N_ALINES, adjudicator: str = ""):
         if len(readers) < 2:
             raise ValueError("adjudication needs at least 2 readers")
         names = [r.name for r in readers]

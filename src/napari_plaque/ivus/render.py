@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from .arcs import ArcSet, arc_extent
-from .polar import default_center, pixel_angles_deg
+from .polar import N_ALINES, default_center, pixel_angles_deg
 
 __all__ = [
     "arc_map",
@@ -154,7 +154,7 @@ def wedge_mask(
     return inside & (rad < rmax)
 
 
-def arc_map(arcset: ArcSet, n_alines: int = 360) -> np.ndarray:
+def arc_map(arcset: ArcSet, n_alines: int = N_ALINES) -> np.ndarray:
     """(F, n_alines) uint8 image of the labels: frames x angle, value = class index + 1."""
     return _class_map(arcset.labels(n_alines))
 

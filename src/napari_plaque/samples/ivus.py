@@ -55,10 +55,10 @@ from typing import Any
 import numpy as np
 
 from ..ivus.arcs import DEFAULT_CLASSES, arcs_to_labels
+from ..ivus.polar import N_ALINES
 
 __all__ = ["PRESETS", "ivus_layers", "make_ivus_sample", "make_pullback_frames"]
 
-N_ALINES_TRUTH = 360
 #: the generator's presets (``make_pullback_frames(preset=...)``; see the module docstring)
 PRESETS = ("default", "realistic")
 
@@ -259,7 +259,7 @@ def make_pullback_frames(
     frames : uint8 ndarray (n_frames, size, size)
     truth : dict
         ``arcs`` (list of ``{"frame", "class", "start_deg", "end_deg"}``), ``classes``,
-        ``labels`` (bool (F, 360, n_classes) per-A-line truth), ``n_alines`` (360), ``center``
+        ``labels`` (bool (F, N_ALINES, n_classes) per-A-line truth), ``n_alines`` (360), ``center``
         ((cy, cx) catheter centre, pixels), ``pixel_spacing_mm``, ``frame_time_s``,
         ``pullback_rate_mm_s``, ``mm_per_frame``, ``segments`` (per segment: class, frame range,
         max extent, length in mm), ``ics`` (true ICS over the whole pullback), ``lumen_centers``
@@ -446,13 +446,13 @@ def make_pullback_frames(
         np.array([a["end_deg"] for a in arcs]),
         n_frames,
         len(classes),
-        N_ALINES_TRUTH,
+        N_ALINES,
     )
     truth = {
         "arcs": arcs,
         "classes": classes,
         "labels": labels,
-        "n_alines": N_ALINES_TRUTH,
+        "n_alines": N_ALINES,
         "center": (float(cy), float(cx)),
         "frame_shape": (size, size),
         "pixel_spacing_mm": (float(px), float(px)),

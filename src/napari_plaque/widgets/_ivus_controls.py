@@ -24,9 +24,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..ivus.annotator import DEFAULT_N_ALINES
 from ..ivus.arcs import DEFAULT_CLASSES
 from ..ivus.measure import pullback_summary
+from ..ivus.polar import N_ALINES
 
 ERROR_STYLE = "color: #ff5050; font-weight: bold"
 NOTE_STYLE = "color: #ffb000"
@@ -83,7 +83,7 @@ class AnnotatorControls(QWidget):
         form.addRow("class", self.class_combo)
         self.n_alines = QSpinBox()
         self.n_alines.setRange(8, 4096)
-        self.n_alines.setValue(DEFAULT_N_ALINES)
+        self.n_alines.setValue(N_ALINES)
         form.addRow("A-lines / frame", self.n_alines)
         self.center_combo = QComboBox()
         self.center_combo.addItems(["catheter", "lumen (estimated)"])

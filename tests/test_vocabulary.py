@@ -1,0 +1,70 @@
+"""One home for each vocabulary and constant (issue 23, "Joins").
+
+The A-line count per frame is ``ivus.polar.N_ALINES``; every ``n_alines`` default reads it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import napari_plaque
+from napari_plaque.ivus.polar import N_ALINES
+
+SRC = Path(napari_plaque.__file__).parent
+
+#: files that keep a literal A-line count, each for a reason (asserted equal below):
+#: fusion/defaults.py stays import-light for ``--help`` (issue 25) and imports nothing of ivus;
+#: ivus/vessel_synthetic.py (truth_radii_mm) is left to the vessel code's owner; widgets/ivus.py
+#: draws on the views' display grid of one column per degree (widgets/_ivus_views.py), not on
+#: the data's A-lines. (The borders' own 180-ray grid and the models' 90 are other counts.)
+LITERAL_ALINES_OK = {"fusion/defaults.py", "ivus/vessel_synthetic.py", "widgets/ivus.py"}
+
+
+def _literal_aline_defaults() -> list[tuple[str, int, object]]:
+    """Every ``n_alines`` default / keyword / dict entry written as a number in src/."""
+    out = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            pairs: list[tuple[str, ast.AST]] = []
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                pos = a.posonlyargs + a.args
+                tail = pos[len(pos) - len(a.defaults) :]
+                pairs += [(x.arg, d) for x, d in zip(tail, a.defaults, strict=True)]
+                kw = zip(a.kwonlyargs, a.kw_defaults, strict=True)
+                pairs += [(x.arg, d) for x, d in kw if d is not None]
+            elif isinstance(node, ast.Call):
+                pairs += [(k.arg, k.value) for k in node.keywords if k.arg]
+            elif isinstance(node, ast.Dict):
+                pairs += [
+                    (k.value, v)
+                    for k, v in zip(node.keys, node.values, strict=True)
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)
+                ]
+            for name, value in pairs:
+                if name == "n_alines" and isinstance(value, ast.Constant):
+                    if isinstance(value.value, int) and not isinstance(value.value, bool):
+                        out.append((rel, value.lineno, value.value))
+    return out
+
+
+def test_n_alines_defaults_have_one_home():
+    found = [(f, line) for f, line, v in _literal_aline_defaults() if v == 360]
+    assert any(f == "fusion/defaults.py" for f, _ in found)  # the scan sees dict entries
+    stray = [(f, line) for f, line in found if f not in LITERAL_ALINES_OK]
+    assert not stray, f"write N_ALINES (ivus.polar), not a literal A-line count: {stray}"
+
+
+def test_n_alines_defaults_agree():
+    from napari_plaque.api.ivus import IVUS_DEFAULTS
+    from napari_plaque.fusion.defaults import JOIN_DEFAULTS
+    from napari_plaque.samples.ivus import make_pullback_frames
+
+    assert IVUS_DEFAULTS["n_alines"] == N_ALINES
+    assert JOIN_DEFAULTS["n_alines"] == N_ALINES
+    _, truth = make_pullback_frames(n_frames=4, size=64, seed=0)
+    assert truth["n_alines"] == N_ALINES
+    assert truth["labels"].shape[1] == N_ALINES
