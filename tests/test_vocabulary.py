@@ -68,3 +68,16 @@ def test_n_alines_defaults_agree():
     _, truth = make_pullback_frames(n_frames=4, size=64, seed=0)
     assert truth["n_alines"] == N_ALINES
     assert truth["labels"].shape[1] == N_ALINES
+
+
+def test_cxr_categories_are_the_ccta_cac_categories():
+    """The radiograph model's categories and cut-points are ccta's guideline categories (one
+    home: ccta.calcium); a score falls in the same category by both rules."""
+    from napari_plaque.ccta.calcium import CAC_CATEGORIES, cac_category
+    from napari_plaque.cxr import spec
+    from napari_plaque.cxr.train import category_of_score
+
+    assert spec.CATEGORIES is CAC_CATEGORIES
+    assert spec.CUTS == (0.0, 100.0, 400.0)
+    for score in (0.0, 1e-9, 0.4, 1.0, 99.0, 99.999, 100.0, 100.5, 399.9, 400.0, 1e4):
+        assert spec.CATEGORIES[category_of_score(score)] == cac_category(score), score

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..ccta.calcium import CAC_CATEGORIES, CAC_CATEGORY_CUTS
+
 TASK = "cxr"
 #: the three outputs, in order
 CLASSES = ["cac_gt0", "cac_ge100", "cac_ge400"]
-#: CAC-score cut-points of the outputs: score > 0, >= 100, >= 400
-CUTS = (0.0, 100.0, 400.0)
-#: the four categories (index = how many cut-points are passed)
-CATEGORIES = ("0", "1-99", "100-399", ">=400")
+#: CAC-score cut-points of the outputs: score > 0, >= 100, >= 400 (the guideline categories of
+#: :func:`napari_plaque.ccta.calcium.cac_category`, one home there)
+CUTS: tuple[float, ...] = (0.0, *CAC_CATEGORY_CUTS)
+#: the four categories (index = how many cut-points are passed): ccta's CAC categories
+CATEGORIES: tuple[str, ...] = CAC_CATEGORIES
 #: clinical inputs fused late, in order
 CLINICAL = ("age", "sex", "bmi")
 #: JSON keys of the three probabilities (CLI, widget, reports)
