@@ -17,7 +17,7 @@ import numpy as np
 from napari_plaque.ccta.centreline import refine_centreline
 from napari_plaque.ccta.contours import feret_diameters, find_contours, polygon_area
 from napari_plaque.ccta.reformat import polar_sections
-from napari_plaque.ccta.vessel import analyze_vessel
+from napari_plaque.ccta.vessel import analyse_vessel
 from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
 
 
@@ -47,7 +47,7 @@ def main() -> None:
 
     def pipeline():
         cl = refine_centreline(ct, v.user_points_mm, name="LAD", step_mm=0.5)
-        return analyze_vessel(ct, cl)
+        return analyse_vessel(ct, cl)
 
     def loop():
         cl = refine_centreline(ct, v.user_points_mm, name="LAD", step_mm=0.5)

@@ -176,7 +176,7 @@ def test_vessel_roi_composition_equals_the_vessel_table():
     contrast in the ROI is not counted as calcium (it was: 37.9/39.5/22.7 % against the
     table's 49.7/50.3/0 % on LAD lesion 1)."""
     from napari_plaque.ccta.centreline import refine_centreline
-    from napari_plaque.ccta.vessel import analyze_vessel
+    from napari_plaque.ccta.vessel import analyse_vessel
     from napari_plaque.ccta.vessel_roi import rasterize
     from napari_plaque.samples.vessels import make_vessel_phantom
 
@@ -184,7 +184,7 @@ def test_vessel_roi_composition_equals_the_vessel_table():
     n = 0
     for v in ph.vessels:
         cl = refine_centreline(ph.volume, v.user_points_mm, name=v.spec.name)
-        res = analyze_vessel(ph.volume, cl)
+        res = analyse_vessel(ph.volume, cl)
         plaque, _ = rasterize(res, ph.volume)
         comp = composition(ph.volume.hu, ph.volume.spacing_mm, plaque, ranges=res.params["ranges"])
         assert [c.label for c in comp] == [les.index for les in res.lesions]

@@ -116,10 +116,7 @@ def test_fuse_text_and_bad_input(paired, monkeypatch, capsys):
 
 
 def test_fuse_with_the_real_vessel_analysis(paired, capsys):
-    """End to end once the vessel analysis exists: CT -> lesions -> join (skipped before)."""
-    vessel = pytest.importorskip("napari_plaque.ccta.vessel")
-    if not hasattr(vessel, "analyze_vessel"):
-        pytest.skip("vessel analysis not built yet")
+    """End to end with the vessel analysis: CT -> lesions -> join."""
     case, d = paired
     assert main(_fuse_args(d, case, "--json")) == 0, capsys.readouterr().err
     out = json.loads(capsys.readouterr().out)

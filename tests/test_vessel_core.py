@@ -22,7 +22,7 @@ from napari_plaque.ccta.centreline import (
 )
 from napari_plaque.ccta.contours import ContourSet, polygon_area, radii_from_polygon
 from napari_plaque.ccta.reformat import cross_section, cross_sections, straightened_cpr
-from napari_plaque.ccta.vessel import analyze_vessel
+from napari_plaque.ccta.vessel import analyse_vessel
 from napari_plaque.ccta.vessel_roi import rasterize
 from napari_plaque.io.errors import FormatError
 from napari_plaque.samples.vessels import default_vessels, make_vessel_phantom
@@ -34,7 +34,7 @@ def sharp():
     ph = make_vessel_phantom(default_vessels()[:1], blur_mm=0.0, noise_hu=0.0)
     v = ph.vessels[0]
     cl = refine_centreline(ph.volume, v.user_points_mm, name="LAD")
-    return ph, v, cl, analyze_vessel(ph.volume, cl)
+    return ph, v, cl, analyse_vessel(ph.volume, cl)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def noisy():
     out = []
     for v in ph.vessels:
         cl = refine_centreline(ph.volume, v.user_points_mm, name=v.spec.name)
-        out.append((v, cl, analyze_vessel(ph.volume, cl)))
+        out.append((v, cl, analyse_vessel(ph.volume, cl)))
     return ph, out
 
 
@@ -143,14 +143,14 @@ def test_non_contrast_scan_is_refused(sharp):
     with pytest.raises(ValueError, match="no contrast lumen"):
         refine_centreline(nc, v.user_points_mm)
     with pytest.raises(ValueError, match="no contrast lumen"):
-        analyze_vessel(nc, Centreline(cl.points_mm, step_mm=0.5))
+        analyse_vessel(nc, Centreline(cl.points_mm, step_mm=0.5))
 
 
 def test_centreline_of_another_scan_is_refused(sharp):
     ph, v, cl, _ = sharp
     other = CTVolume(ph.volume.hu[:-4], ph.volume.spacing_mm, ph.volume.origin_mm)
     with pytest.raises(ValueError, match="another scan"):
-        analyze_vessel(other, cl)
+        analyse_vessel(other, cl)
 
 
 # -------------------------------------------------------------------------------- reformats
@@ -247,7 +247,7 @@ def test_anisotropic_voxels():
     ph = make_vessel_phantom(default_vessels()[:1], spacing_mm=(0.8, 0.35, 0.35),
                              blur_mm=0.35, noise_hu=15.0)
     v = ph.vessels[0]
-    res = analyze_vessel(ph.volume, refine_centreline(ph.volume, v.user_points_mm))
+    res = analyse_vessel(ph.volume, refine_centreline(ph.volume, v.user_points_mm))
     for les, t in _match(res, v):
         # 0.8 mm slices across a < 1 mm lumen: partial volume, 20 points
         assert les.diameter_stenosis_pct == pytest.approx(t["diameter_stenosis_pct"], abs=20)
@@ -256,7 +256,7 @@ def test_anisotropic_voxels():
 # ------------------------------------------------------------------------- edits, references, ROI
 def test_contour_edit_updates_measurements_and_is_kept(sharp):
     ph, v, cl, res0 = sharp
-    res = analyze_vessel(ph.volume, cl)
+    res = analyse_vessel(ph.volume, cl)
     i = cl.index_at(18.0)
     th = res.contours.theta_deg
     r = np.full(th.size, 1.0)
@@ -266,7 +266,7 @@ def test_contour_edit_updates_measurements_and_is_kept(sharp):
     assert res.profile["lumen_area_mm2"][i] == pytest.approx(np.pi, rel=0.01)
     assert res.profile["edited"][i]
     assert any(les.start_mm <= 18.0 <= les.end_mm for les in res.lesions)  # a new narrowing
-    again = analyze_vessel(ph.volume, cl, contours=res.contours)
+    again = analyse_vessel(ph.volume, cl, contours=res.contours)
     assert again.contours.r_lumen[i] == pytest.approx(r)
     # polygon drawn in the cross-section (u, v mm) -> radii
     sq = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], float)
@@ -280,7 +280,7 @@ def test_lumen_edit_moves_mld_and_diameter_stenosis(sharp):
     from napari_plaque.ccta.vessel_session import VesselSession
 
     ph, v, cl, _ = sharp
-    res = analyze_vessel(ph.volume, cl)
+    res = analyse_vessel(ph.volume, cl)
     ses = VesselSession(ph.volume)
     ses.add(res)
     ses.go_to_lesion(0)
@@ -300,7 +300,7 @@ def test_lumen_edit_moves_mld_and_diameter_stenosis(sharp):
 
 def test_reference_override(sharp):
     ph, v, cl, _ = sharp
-    res = analyze_vessel(ph.volume, cl, reference_mm={"proximal": (1.0, 5.0),
+    res = analyse_vessel(ph.volume, cl, reference_mm={"proximal": (1.0, 5.0),
                                                       "distal": (45.0, 49.0)})
     for les in res.lesions:
         assert les.proximal_reference_mm[0] >= 0.99 and les.distal_reference_mm[1] <= 49.01
@@ -354,7 +354,7 @@ def test_session_edits_undo_redo_and_exports(sharp, tmp_path):
     ses = VesselSession(ph.volume)
     seen = []
     ses.result_changed.connect(seen.append)
-    res = analyze_vessel(ph.volume, cl)
+    res = analyse_vessel(ph.volume, cl)
     ses.add(res)
     ses.go_to_s(18.0)
     i = ses.section
@@ -396,7 +396,7 @@ def test_vessel_in_myocardium_outer_wall_not_seen(sharp):
     hu = ph.volume.hu.copy()
     hu[hu < -40] = 40  # fat -> myocardium
     ct = CTVolume(hu, ph.volume.spacing_mm, ph.volume.origin_mm)
-    res = analyze_vessel(ct, Centreline(cl.points_mm, step_mm=0.5))
+    res = analyse_vessel(ct, Centreline(cl.points_mm, step_mm=0.5))
     assert np.median(res.profile["wall_seen_pct"]) < 20
     assert np.all(res.contours.r_vessel <= res.contours.r_lumen + 3.0 + 1e-9)
     assert len(res.lesions) == 3  # the three narrowings, nothing else

@@ -81,3 +81,14 @@ def test_cxr_categories_are_the_ccta_cac_categories():
     assert spec.CUTS == (0.0, 100.0, 400.0)
     for score in (0.0, 1e-9, 0.4, 1.0, 99.0, 99.999, 100.0, 100.5, 399.9, 400.0, 1e4):
         assert spec.CATEGORIES[category_of_score(score)] == cac_category(score), score
+
+
+def test_one_spelling_of_analyse():
+    """The project writes British English (centreline, colour): analyse, never analyze."""
+    hits = [
+        (p.relative_to(SRC).as_posix(), i)
+        for p in sorted(SRC.rglob("*.py"))
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if "analyz" in line.lower()
+    ]
+    assert not hits, hits

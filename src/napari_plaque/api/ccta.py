@@ -101,7 +101,7 @@ def vessel(
         refine_centreline,
     )
     from ..ccta.contours import save_contours
-    from ..ccta.vessel import analyze_vessel
+    from ..ccta.vessel import analyse_vessel
     from ..ccta.vessel_roi import rasterize
 
     # validate every argument before reading anything big or writing anything
@@ -160,7 +160,7 @@ def vessel(
         refs["proximal"] = tuple(proximal_ref)
     if distal_ref:
         refs["distal"] = tuple(distal_ref)
-    res = analyze_vessel(
+    res = analyse_vessel(
         vol, cl, ranges=ranges, reference_mm=refs or None,
         narrowing_min_pct=narrowing_min_pct, burden_min_pct=burden_min_pct,
         merge_gap_mm=merge_gap_mm, min_length_mm=min_length_mm,

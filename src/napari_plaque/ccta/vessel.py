@@ -1,6 +1,6 @@
 """CCTA vessel analysis along a centreline: profile, references, lesions, composition.
 
-:func:`analyze_vessel` (and the step generator :func:`iter_analyze_vessel`) runs
+:func:`analyse_vessel` (and the step generator :func:`iter_analyse_vessel`) runs
 polar unwrapping (:mod:`.reformat`) -> lumen and outer-wall contours (:mod:`.contours`) ->
 measurements per cross-section -> automatic reference segments -> lesions -> per-lesion
 numbers, composition by the HU ranges of :mod:`.composition`.
@@ -134,7 +134,7 @@ class Lesion:
 
 @dataclass
 class VesselResult:
-    """Everything :func:`analyze_vessel` found for one vessel."""
+    """Everything :func:`analyse_vessel` found for one vessel."""
 
     centreline: Centreline
     contours: ContourSet
@@ -465,14 +465,14 @@ def _composition(res: VesselResult, a: int, b: int, ds_w: np.ndarray, params) ->
 
 
 # ------------------------------------------------------------------------------- pipeline
-def iter_analyze_vessel(
+def iter_analyse_vessel(
     ct: CTVolume,
     centreline: Centreline,
     contours: ContourSet | None = None,
     reference_mm: Mapping[str, tuple[float, float]] | None = None,
     **params: Any,
 ) -> Generator[int, None, VesselResult]:
-    """Step generator of :func:`analyze_vessel` (yields 0..6)."""
+    """Step generator of :func:`analyse_vessel` (yields 0..6)."""
     prm = check_params(params)
     check_source(centreline, ct)
     yield 0
@@ -502,7 +502,7 @@ def iter_analyze_vessel(
     return res
 
 
-def analyze_vessel(ct: CTVolume, centreline: Centreline, **params: Any) -> VesselResult:
+def analyse_vessel(ct: CTVolume, centreline: Centreline, **params: Any) -> VesselResult:
     """Analyse one vessel of a CCTA along its centreline. See the module docstring.
 
     Keyword arguments: any of :data:`VESSEL_DEFAULTS`, ``ranges`` (composition HU ranges),
@@ -510,7 +510,7 @@ def analyze_vessel(ct: CTVolume, centreline: Centreline, **params: Any) -> Vesse
     ({"proximal": (a, b), "distal": (c, d)} in mm). Raises ValueError for a centreline of
     another scan, outside the scan, or no contrast lumen.
     """
-    return run_steps(iter_analyze_vessel(ct, centreline, **params))
+    return run_steps(iter_analyse_vessel(ct, centreline, **params))
 
 
-ANALYZE_STEPS = 6
+ANALYSE_STEPS = 6

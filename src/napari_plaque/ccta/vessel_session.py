@@ -16,7 +16,7 @@ from ..history import History
 from ..types import CTVolume
 from .centreline import Centreline, iter_refine_centreline
 from .contours import ContourEdit, radii_from_polygon
-from .vessel import VesselResult, iter_analyze_vessel
+from .vessel import VesselResult, iter_analyse_vessel
 
 #: vessel names offered by default (any other name is accepted)
 VESSEL_CHOICES = ("LM", "LAD", "LCX", "RCA")
@@ -44,7 +44,7 @@ def iter_vessel_job(
         centreline = yield from iter_refine_centreline(ct, points_mm, name=name, step_mm=step_mm)
     else:
         centreline.name = name
-    res = yield from iter_analyze_vessel(ct, centreline, **params)
+    res = yield from iter_analyse_vessel(ct, centreline, **params)
     return res
 
 

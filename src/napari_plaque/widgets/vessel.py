@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..ccta.centreline import CENTRELINE_DEFAULTS, Centreline
-from ..ccta.vessel import ANALYZE_STEPS
+from ..ccta.vessel import ANALYSE_STEPS
 from ..ccta.vessel_session import VESSEL_CHOICES, VesselSession, iter_vessel_job
 from ..layers import volume_from_layer
 from ._common import fit_scroll_width, hrow, refill_combo, scrolling_dock
@@ -194,7 +194,7 @@ class VesselAnalysisWidget(DockBase):
         self.start(
             iter_vessel_job, ct, name, points_mm=pts, centreline=cl, labels=labels,
             step_mm=float(self.step.value()),
-            total=ANALYZE_STEPS + (0 if pts is None else max(len(pts) - 1, 1) + 1),
+            total=ANALYSE_STEPS + (0 if pts is None else max(len(pts) - 1, 1) + 1),
             desc=f"vessel {name}", on_done=self._on_done,
         )
 
