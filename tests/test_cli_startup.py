@@ -92,18 +92,25 @@ def test_help_of_every_command_never_imports_torch():
 
 def test_building_every_parser_imports_no_heavy_module():
     """``napari-plaque --help`` (every command's parser, their defaults and help) imports no
-    statistics, DICOM code tables, deep learning or GUI code (issue 25): the defaults it shows
-    live in light modules (``fusion.defaults``...), the rest is imported by the commands."""
+    scipy, statistics, DICOM code tables, deep learning, signals or GUI code (issue 25): the
+    defaults it shows live in light modules (``fusion.defaults``, ``ivus.defaults``...), the
+    rest is imported by the commands."""
     mods = _imported_by(
         "import contextlib, io\n"
         "from napari_plaque.cli import build_parser, main\n"
         "p = build_parser()\n"
-        "for argv in (['--help'], ['fuse', '--help'], ['study-stats', '--help']):\n"
+        "for argv in (['--help'], ['fuse', '--help'], ['study-stats', '--help'],\n"
+        "             ['ivus-vessel', '--help'], ['predict-arcs', '--help'],\n"
+        "             ['train-svm', '--help'], ['propose-frames', '--help']):\n"
         "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "        main(argv) if argv[0] == '--help' else p.parse_args(argv)\n"
     )
-    heavy = {"scipy.stats", "pydicom.sr", "torch", "napari", "qtpy", "statsmodels",
+    heavy = {"scipy", "pydicom.sr", "torch", "napari", "qtpy", "statsmodels", "psygnal",
              "napari_plaque.fusion.stats", "napari_plaque.fusion.join"}  # fmt: skip
+    # the IVUS code the defaults came from (scipy or psygnal at module level)
+    heavy |= {f"napari_plaque.ivus.{m}" for m in (
+        "features", "svm", "dataset", "lumen", "borders", "vessel_measure", "active",
+        "annotator", "loop", "detector")}  # fmt: skip
     assert not heavy & mods, sorted(heavy & mods)
 
 

@@ -4,36 +4,33 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..io.errors import OptionError
-from ..ivus.active import ACTIVE_DEFAULTS
 from ..ivus.arcs import CENTER_MODES
-from ..ivus.borders import BORDER_DEFAULTS
-from ..ivus.dataset import export_training_set
+from ..ivus.defaults import (
+    ACTIVE_DEFAULTS,
+    BORDER_DEFAULTS,
+    EXPORT_DEFAULTS,
+    MEASURE_DEFAULTS,
+    TRAIN_DEFAULTS,
+)
 from ..ivus.keyframes import DEFAULT_MAX_GAP
 from ..ivus.polar import N_ALINES
-from ..ivus.svm import train_svm as _core_train_svm
-from ..ivus.vessel_measure import MEASURE_DEFAULTS
 from ._inputs import pullback as _pullback
 from ._result import Result
 
-
-def _default(func, name: str) -> Any:
-    return inspect.signature(func).parameters[name].default
-
-
-#: defaults of the IVUS command options, read from the core's definitions (one home each)
+#: defaults of the IVUS command options, read from the core's definitions (one home each;
+#: the light :mod:`napari_plaque.ivus.defaults`, so the CLI's parser imports no scipy)
 IVUS_DEFAULTS: dict[str, Any] = {
     "n_alines": N_ALINES,
-    "depth_samples": _default(export_training_set, "depth_samples"),
-    "cls": _default(_core_train_svm, "cls"),
-    "C": _default(_core_train_svm, "C"),
-    "folds": _default(_core_train_svm, "n_folds"),
-    "max_samples": _default(_core_train_svm, "max_samples"),
+    "depth_samples": EXPORT_DEFAULTS["depth_samples"],
+    "cls": TRAIN_DEFAULTS["cls"],
+    "C": TRAIN_DEFAULTS["C"],
+    "folds": TRAIN_DEFAULTS["n_folds"],
+    "max_samples": TRAIN_DEFAULTS["max_samples"],
     "center": CENTER_MODES[0],  # the catheter (image centre)
     "max_gap": DEFAULT_MAX_GAP,
     "n": ACTIVE_DEFAULTS["n"],
@@ -151,6 +148,7 @@ def train_svm(
     """Train the A-line SVM on an ``export-alines`` folder with CV grouped by pullback; the
     model is written to ``out`` (.npz) when given."""
     from ..ivus import load_training_set, save_model
+    from ..ivus.svm import train_svm as _core_train_svm
 
     data = load_training_set(dataset)
     model, report = _core_train_svm(data, cls=cls, C=C, n_folds=folds, max_samples=max_samples)

@@ -8,8 +8,7 @@ from ._common import add_json_option, print_json, stderr_progress
 
 
 def register(sub) -> None:
-    from ..ivus.borders import BORDER_DEFAULTS
-    from ..ivus.vessel_measure import MEASURE_DEFAULTS
+    from ..ivus.defaults import BORDER_DEFAULTS, MEASURE_DEFAULTS
 
     p = sub.add_parser(
         "ivus-vessel",

@@ -14,8 +14,7 @@ The names below are imported on first use (PEP 562), so ``import napari_plaque.f
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_names
 
 #: public name -> submodule that defines it
 _NAMES: dict[str, str] = {
@@ -49,11 +48,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: the submodule is imported on first use
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_NAMES})
+__getattr__, __dir__ = lazy_names(__name__, _NAMES)

@@ -79,6 +79,8 @@ from typing import Any
 
 import numpy as np
 
+from .defaults import ACTIVE_DEFAULTS
+
 __all__ = [
     "ACTIVE_DEFAULTS",
     "PROPOSAL_STRATEGIES",
@@ -97,8 +99,6 @@ __all__ = [
     "regular_frames",
 ]
 
-#: the one home of the active-learning defaults (loop, CLI, benchmark read them)
-ACTIVE_DEFAULTS = {"n": 10, "spread": None, "pullback_power": 0.0, "strategy": "diverse"}
 #: :func:`propose_next`'s strategies (module docstring)
 PROPOSAL_STRATEGIES = ("diverse", "margin")
 #: an A-line is in doubt (counts in :func:`frame_embedding`) above ``threshold - DOUBT_MARGIN``

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import median_filter, uniform_filter, uniform_filter1d
 
+from .defaults import BORDER_DEFAULTS
 from .polar import aline_angles_deg, default_center, default_depth_px, to_polar
 
 __all__ = [
@@ -42,21 +43,6 @@ __all__ = [
     "iter_detect_borders",
     "shadowed_alines",
 ]
-
-#: one home of the border-detection defaults (function, CLI help and widget read it)
-BORDER_DEFAULTS: dict[str, Any] = {
-    "n_alines": 180,  # A-lines per frame (2 deg)
-    "depth_samples": 128,  # samples per A-line over half the short side of the frame
-    "catheter_mm": 0.6,  # catheter zone ignored (radius, mm)
-    "min_wall_mm": 0.2,  # smallest lumen-to-EEM distance
-    "max_step": 2,  # depth samples of change between neighbouring A-lines
-    "step_penalty": 0.05,  # cost per sample of change (edge strengths are ~0..1)
-    "frame_window": 3,  # cost volumes averaged over this many neighbouring frames
-    "shadow_level": 0.3,  # shadowed: outer-half mean < this x the frame's median A-line
-    "max_shadow_fraction": 0.5,  # frames with more shadow are flagged
-    "bridge_order": 3,  # Fourier harmonics of the fit that bridges shadowed A-lines
-    "batch": 32,
-}
 
 
 @dataclass

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .borders import VesselBorders
+from .defaults import MEASURE_DEFAULTS
 from .polar import aline_angles_deg
 
 __all__ = [
@@ -40,12 +41,6 @@ __all__ = [
     "polygon_area_mm2",
     "runs",
 ]
-
-#: one home of the measurement defaults (function, CLI help and widget read it)
-MEASURE_DEFAULTS: dict[str, Any] = {
-    "burden_threshold_pct": 40.0,  # segments with plaque burden >= this are reported
-    "min_segment_frames": 1,  # shortest run of frames counted as a segment
-}
 
 FRAME_FIELDS = [
     "frame",
