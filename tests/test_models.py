@@ -253,7 +253,6 @@ def test_pullback_streamed_in_batches_and_batch_size_independent(tmp_path):
 
 def test_pullback_inference_matches_the_ivus_export_sampling(tmp_path):
     """predict_pullback (cartesian frames) == predict_polar (the exporter's polar frames)."""
-    pytest.importorskip("napari_plaque.ivus.dataset")
     from napari_plaque.ivus.arcs import ArcSet
     from napari_plaque.ivus.dataset import export_training_set
     from napari_plaque.samples.ivus import make_pullback_frames

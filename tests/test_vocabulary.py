@@ -92,3 +92,33 @@ def test_one_spelling_of_analyse():
         if "analyz" in line.lower()
     ]
     assert not hits, hits
+
+
+def test_no_import_fallback_for_modules_that_ship():
+    """``try: from .x import y / except ImportError`` is for optional third-party packages
+    (torch, pyarrow, fcntl...), never for the package's own modules: they ship with it."""
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Try):
+                continue
+            names = set()
+            for h in node.handlers:
+                t = h.type
+                for e in t.elts if isinstance(t, ast.Tuple) else [t]:
+                    names.add(getattr(e, "id", None))
+            if not names & {"ImportError", "ModuleNotFoundError"}:
+                continue
+            for stmt in node.body:
+                for sub in ast.walk(stmt):
+                    own = (
+                        isinstance(sub, ast.ImportFrom)
+                        and (sub.level > 0 or (sub.module or "").startswith("napari_plaque"))
+                    ) or (
+                        isinstance(sub, ast.Import)
+                        and any(a.name.startswith("napari_plaque") for a in sub.names)
+                    )
+                    if own:
+                        bad.append((path.relative_to(SRC).as_posix(), sub.lineno))
+    assert not bad, bad

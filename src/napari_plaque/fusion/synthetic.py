@@ -299,13 +299,10 @@ def make_ct_volume(
 def _section_axes(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The cross-section column (u) and row (v) axes of a straight centreline, as the vessel
     analysis' rotation-minimising frames give them (world z, y, x)."""
-    try:
-        from ..ccta.centreline import Centreline
+    from ..ccta.centreline import Centreline
 
-        _, u, v = Centreline(points_mm=pts).frames()
-        return np.asarray(u[0], float), np.asarray(v[0], float)
-    except (ImportError, TypeError, AttributeError):  # no vessel analysis: x columns, y rows
-        return np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])
+    _, u, v = Centreline(points_mm=pts).frames()
+    return np.asarray(u[0], float), np.asarray(v[0], float)
 
 
 def write_case_files(case: SyntheticCase, folder, frame_size: int = 96) -> dict[str, Any]:

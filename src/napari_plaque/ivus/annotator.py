@@ -35,25 +35,20 @@ from psygnal import Signal
 from ..history import History, Undoable
 from ..io.errors import FormatError
 from ..lazy_stack import LazyFrameStack
-from .arcs import DEFAULT_CLASSES, Arc, ArcSet, arc_extent, load_arcs, merge_arcs, save_arcs
+from .arcs import (
+    DEFAULT_CLASSES,
+    Arc,
+    ArcsConflictError,
+    ArcSet,
+    arc_extent,
+    load_arcs,
+    merge_arcs,
+    reload_and_merge,
+    save_arcs,
+)
 from .measure import arc_measurements, pullback_summary
 from .polar import N_ALINES
 from .render import frame_sector_labels
-
-try:  # conflict detection on save (ivus.arcs refuses to drop arcs it has not seen)
-    from .arcs import ArcsConflictError
-    from .arcs import reload_and_merge as _merge_from_file
-except ImportError:  # pragma: no cover - an ivus.arcs without conflict detection
-
-    class ArcsConflictError(FormatError):  # type: ignore[no-redef]
-        """The arcs file on disk holds arcs this session has not seen."""
-
-    def _merge_from_file(arcset: ArcSet, path: Path) -> int:
-        disk = load_arcs(path, arcset.n_frames, arcset.frame_shape)
-        before = len(arcset.arcs)
-        arcset.add_many([Arc(**vars(a)) for a in disk.arcs])
-        return max(len(disk.arcs), len(arcset.arcs) - before)
-
 
 __all__ = [
     "UNDO_DEPTH",
@@ -639,7 +634,7 @@ class ArcAnnotator(Undoable):
             return 0
         self._push()
         try:
-            n = _merge_from_file(self.arcset, self.save_path)
+            n = reload_and_merge(self.arcset, self.save_path)
         except FormatError:
             self.arcset = self.history.drop_last().arcset
             raise

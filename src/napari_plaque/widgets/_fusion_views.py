@@ -25,10 +25,8 @@ CT_ARC_RADIUS_MM = 3.2
 
 def cross_section_fn():
     """The vessel analysis' cross-section sampler (``(image, SectionFrame)``)."""
-    try:
-        from ..ccta.vessel import cross_section  # type: ignore[attr-defined]
-    except ImportError:
-        from ..ccta.reformat import cross_section
+    from ..ccta.reformat import cross_section
+
     return cross_section
 
 

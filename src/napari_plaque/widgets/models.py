@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from qtpy.QtWidgets import (
     QFormLayout,
     QLabel,
@@ -197,27 +196,15 @@ class InferenceWidget(_ModelPickerMixin, DockBase):
             "pullback_layer": layer.name,
             **pred.meta,
         }
-        try:
-            from ..ivus.deep import alines_to_arcset
-            from ..ivus.render import arc_sector_labels
+        from ..ivus.deep import alines_to_arcset
+        from ..ivus.render import arc_sector_labels
 
-            arcset = alines_to_arcset(pred)
-            sectors = arc_sector_labels(arcset, band=(0.62, 0.76))
-            meta["arcs"] = arcset.to_json()
-            self.viewer.add_labels(
-                sectors, name=name, scale=scale, translate=translate, units=UNITS, metadata=meta
-            )
-        except ImportError:  # no IVUS arc model: a per-A-line (frames x A-lines) class map
-            cls_map = np.zeros(pred.probs.shape[:2], np.uint8)
-            for k in range(pred.labels.shape[2] - 1, -1, -1):
-                cls_map[pred.labels[:, :, k]] = k + 1
-            n_al = cls_map.shape[1]
-            self.viewer.add_labels(
-                cls_map,
-                name=f"{layer.name} A-line labels",
-                scale=(scale[0], 360.0 / n_al),
-                metadata=meta,
-            )
+        arcset = alines_to_arcset(pred)
+        sectors = arc_sector_labels(arcset, band=(0.62, 0.76))
+        meta["arcs"] = arcset.to_json()
+        self.viewer.add_labels(
+            sectors, name=name, scale=scale, translate=translate, units=UNITS, metadata=meta
+        )
         if "calcium" in pred.classes:
             from ..ivus.measure import arc_measurements
 
