@@ -122,3 +122,27 @@ def test_no_import_fallback_for_modules_that_ship():
                     if own:
                         bad.append((path.relative_to(SRC).as_posix(), sub.lineno))
     assert not bad, bad
+
+
+def test_center_mode_enum_keeps_the_strings(tmp_path):
+    """CenterMode is str-valued: files, JSON, CLI choices and messages are unchanged."""
+    import json
+
+    from napari_plaque.ivus.arcs import CENTER_MODES, ArcSet, CenterMode, load_arcs, save_arcs
+
+    assert CENTER_MODES == ("catheter", "lumen", "manual")
+    assert tuple(CenterMode) == CENTER_MODES  # members compare equal to their strings
+    assert f"{CenterMode.LUMEN}" == str(CenterMode.LUMEN) == "lumen"
+    assert json.dumps({"m": CenterMode.MANUAL}) == '{"m": "manual"}'
+    s = ArcSet(3, (64, 64), ["calcium"], CenterMode.MANUAL, (31.5, 31.5))
+    assert type(s.center_mode) is str and s.center_mode == "manual"  # stored plain (hash, JSON)
+    assert {s.center_mode: 1}["manual"] == 1
+    save_arcs(s, tmp_path / "a.json")
+    assert json.loads((tmp_path / "a.json").read_text())["center_mode"] == "manual"
+    assert load_arcs(tmp_path / "a.json").center_mode == CenterMode.MANUAL
+    try:
+        ArcSet(3, (64, 64), ["calcium"], "middle")
+    except ValueError as exc:
+        assert "('catheter', 'lumen', 'manual')" in str(exc)
+    else:
+        raise AssertionError("an unknown centre mode was accepted")

@@ -31,6 +31,7 @@ import datetime as _dt
 import getpass
 import os
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ __all__ = [
     "Arc",
     "ArcSet",
     "ArcsConflictError",
+    "CENTER_MODES",
+    "CenterMode",
     "arc_extent",
     "arcs_to_labels",
     "labels_to_arcs",
@@ -63,7 +66,21 @@ __all__ = [
 ARCS_FORMAT = "napari-plaque/arcs"
 ARCS_VERSION = 2
 DEFAULT_CLASSES = ("calcium", "attenuation")
-CENTER_MODES = ("catheter", "lumen", "manual")
+
+
+class CenterMode(str, Enum):
+    """About which centre a frame's arcs are measured (the arcs file's ``center_mode``)."""
+
+    CATHETER = "catheter"  #: the image centre (the catheter of a scan-converted frame)
+    LUMEN = "lumen"  #: an estimated lumen centre per frame (``ivus.lumen``)
+    MANUAL = "manual"  #: centres given by hand (or by a detector's run)
+
+    def __str__(self) -> str:  # the value, as the file, the CLI and messages write it
+        return self.value
+
+
+#: the centre modes' names, in order (CLI choices, messages)
+CENTER_MODES: tuple[str, ...] = tuple(m.value for m in CenterMode)
 _EPS = 1e-9
 
 
@@ -283,7 +300,7 @@ class ArcSet:
     n_frames: int
     frame_shape: tuple[int, int]
     classes: list[str] = field(default_factory=lambda: list(DEFAULT_CLASSES))
-    center_mode: str = "catheter"
+    center_mode: str = CenterMode.CATHETER.value
     centers: Any = None  # (cy, cx) or (F, 2) list; None -> image centre
     arcs: list[Arc] = field(default_factory=list)
     #: the pullback these arcs belong to (:func:`pullback_uid`; "" unknown: a version 1 file)
@@ -301,6 +318,7 @@ class ArcSet:
         self.classes = list(self.classes)
         if self.center_mode not in CENTER_MODES:
             raise ValueError(f"center_mode must be one of {CENTER_MODES}, got {self.center_mode!r}")
+        self.center_mode = CenterMode(self.center_mode).value  # a plain str (hash, JSON)
         if self.centers is None:
             from .polar import default_center  # the one definition of the catheter centre
 
@@ -452,7 +470,7 @@ class ArcSet:
         labels: np.ndarray,
         classes: list[str],
         frame_shape: tuple[int, int],
-        center_mode: str = "catheter",
+        center_mode: str = CenterMode.CATHETER,
         centers: Any = None,
         annotator: str = "",
         time: str | None = None,
@@ -476,7 +494,7 @@ class ArcSet:
         n_frames: int,
         frame_shape: tuple[int, int],
         classes: list[str] | None = None,
-        center_mode: str = "catheter",
+        center_mode: str = CenterMode.CATHETER,
         centers: Any = None,
     ) -> ArcSet:
         """An ArcSet from arc dicts (``frame``, ``class``, ``start_deg``, ``end_deg``, ...)."""
@@ -720,7 +738,7 @@ def load_arcs(
         f = int(doc["n_frames"])
         shape = (int(doc["frame_shape"][0]), int(doc["frame_shape"][1]))
         classes = [str(c) for c in doc.get("classes", DEFAULT_CLASSES)]
-        mode = str(doc.get("center_mode", "catheter"))
+        mode = str(doc.get("center_mode", CenterMode.CATHETER.value))
         centers = doc.get("centers")
         arcs = list(doc.get("arcs", []))
         pb_doc = doc.get("pullback") or {}

@@ -19,7 +19,7 @@ from scipy.ndimage import uniform_filter
 from .. import __version__
 from ..io.atomic import atomic_path
 from ..io.errors import FormatError
-from .arcs import ArcSet
+from .arcs import ArcSet, CenterMode
 from .features import FEATURE_NAMES, FEATURE_VERSION, iter_pullback_features
 from .polar import default_center
 
@@ -378,11 +378,11 @@ def iter_predict_pullback(model: SVMModel, pullback: Any, center=None, batch: in
     return labels, arcs
 
 
-def _center_mode(cen: np.ndarray, frame_shape) -> str:
+def _center_mode(cen: np.ndarray, frame_shape) -> CenterMode:
     if cen.ndim == 2:
-        return "lumen"
+        return CenterMode.LUMEN
     default = default_center(frame_shape)
-    return "catheter" if np.allclose(cen, default) else "manual"
+    return CenterMode.CATHETER if np.allclose(cen, default) else CenterMode.MANUAL
 
 
 def predict_pullback(model: SVMModel, pullback: Any, center=None, progress=None):

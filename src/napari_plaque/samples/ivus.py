@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ivus.arcs import DEFAULT_CLASSES, arcs_to_labels
+from ..ivus.arcs import DEFAULT_CLASSES, CenterMode, arcs_to_labels
 from ..ivus.polar import N_ALINES
 
 __all__ = ["PRESETS", "ivus_layers", "make_ivus_sample", "make_pullback_frames"]
@@ -474,9 +474,8 @@ def truth_arcset(truth: dict[str, Any]):
     from ..ivus.arcs import ArcSet
 
     n_frames = truth["labels"].shape[0]
-    return ArcSet.from_dicts(
-        truth["arcs"], n_frames, truth["frame_shape"], truth["classes"], "catheter", truth["center"]
-    )
+    shape, classes, center = truth["frame_shape"], truth["classes"], truth["center"]
+    return ArcSet.from_dicts(truth["arcs"], n_frames, shape, classes, CenterMode.CATHETER, center)
 
 
 def make_ivus_sample(path: str | Path, n_frames: int = 160, seed: int = 0, **kwargs: Any):
