@@ -25,14 +25,21 @@ import numpy as np
 from scipy import stats
 
 
-def paired_values(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Two paired samples as float arrays (ValueError: lengths differ, fewer than 2, not finite)."""
-    x = np.asarray(a, dtype=float).ravel()
-    y = np.asarray(b, dtype=float).ravel()
+def _pair(a: Any, b: Any, dtype: Any, at_least_2: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` flattened as ``dtype``; ValueError when their lengths differ, or (with
+    ``at_least_2`` naming what needs them, e.g. "kappa needs at least 2 rated items") under 2."""
+    x = np.asarray(a, dtype=dtype).ravel()
+    y = np.asarray(b, dtype=dtype).ravel()
     if x.shape != y.shape:
         raise ValueError(f"a and b must have the same length, got {x.size} and {y.size}")
-    if x.size < 2:
-        raise ValueError(f"agreement needs at least 2 paired values, got {x.size}")
+    if at_least_2 and x.size < 2:
+        raise ValueError(f"{at_least_2}, got {x.size}")
+    return x, y
+
+
+def paired_values(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Two paired samples as float arrays (ValueError: lengths differ, fewer than 2, not finite)."""
+    x, y = _pair(a, b, float, "agreement needs at least 2 paired values")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("agreement values must be finite numbers")
     return x, y
@@ -256,10 +263,7 @@ def icc(ratings: np.ndarray, form: str = "2,1", confidence: float = 0.95) -> dic
 
 def confusion(a_codes: np.ndarray, b_codes: np.ndarray, n_categories: int) -> np.ndarray:
     """Confusion matrix (rows: a, columns: b) of integer codes 0..n_categories-1."""
-    a = np.asarray(a_codes, dtype=np.int64).ravel()
-    b = np.asarray(b_codes, dtype=np.int64).ravel()
-    if a.shape != b.shape:
-        raise ValueError("a and b must have the same length")
+    a, b = _pair(a_codes, b_codes, np.int64)
     if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n_categories):
         raise ValueError(f"category codes must lie in 0..{n_categories - 1}")
     return np.bincount(a * n_categories + b, minlength=n_categories**2).reshape(
@@ -355,12 +359,7 @@ def cohen_kappa(
     order (needed for weighted kappa on non-integer labels); by default the sorted union of the
     labels seen. ``weights``: None (unweighted), "linear" or "quadratic".
     """
-    x = np.asarray(a, dtype=object).ravel()
-    y = np.asarray(b, dtype=object).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"a and b must have the same length, got {x.size} and {y.size}")
-    if x.size < 2:
-        raise ValueError(f"kappa needs at least 2 rated items, got {x.size}")
+    x, y = _pair(a, b, object, "kappa needs at least 2 rated items")
     codes = _label_codes(x, y, categories)
     cats, ca, cb = codes
     k = max(len(cats), 2)
