@@ -113,4 +113,5 @@ def test_a_field_of_view_smaller_than_the_catheter_is_refused(tmp_path, capsys):
     assert main(["ivus-vessel", str(d), "--pixel-mm", "0.02"]) == 2
     err = capsys.readouterr().err
     assert "catheter zone" in err and "--pixel-mm" in err and "Traceback" not in err
+    assert str(d) in err  # names the pullback
     assert "--debug" not in err  # a refusal, not a bug

@@ -642,17 +642,23 @@ def ivus_vessel(
     params = {"n_alines": n_alines, "depth_samples": depth_samples, "catheter_mm": catheter_mm,
               "min_wall_mm": min_wall_mm, "frame_window": frame_window}
     borders = None
-    if contours_in:
-        from ..ivus.borders import detect_borders
+    where = pb.source or "the pullback"
+    try:  # a geometry the detector cannot work on is refused naming the pullback
+        if contours_in:
+            from ..ivus.borders import detect_borders
 
-        det = detect_borders(pb.frames, pb.pixel_spacing_mm, **params)
-        borders, got = import_contours_csv(contours_in, det)
-        if not got:
-            raise OptionError(f"{contours_in}: no contours in the file")
-    cb = progress("borders", pb.n_frames) if progress is not None else None
-    report, borders = run_steps(
-        iter_analyse_pullback(pb, gated, borders, burden_threshold, **params), cb
-    )
+            det = detect_borders(pb.frames, pb.pixel_spacing_mm, **params)
+            borders, got = import_contours_csv(contours_in, det)
+            if not got:
+                raise OptionError(f"{contours_in}: no contours in the file")
+        cb = progress("borders", pb.n_frames) if progress is not None else None
+        report, borders = run_steps(
+            iter_analyse_pullback(pb, gated, borders, burden_threshold, **params), cb
+        )
+    except OptionError as exc:
+        if str(exc).startswith(str(where)) or (contours_in and str(contours_in) in str(exc)):
+            raise
+        raise OptionError(f"{where}: {exc}") from None
     if contours_out:
         export_contours_csv(contours_out, borders)
     if csv:
