@@ -24,3 +24,19 @@ def test_paired_inputs_are_checked_alike():
     x, y = ag.paired_values([1, 2], [[3], [4]])
     assert x.dtype == float and y.tolist() == [3.0, 4.0]
     assert ag.confusion([0, 1, 1], [0, 1, 0], 2).tolist() == [[1, 0], [1, 1]]
+
+
+def test_icc_results_keep_their_fields_in_order():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=20)
+    y = np.column_stack([truth + rng.normal(0, 0.3, 20), truth + rng.normal(0, 0.3, 20)])
+    keys = ["icc", "ci_low", "ci_high", "f", "df1", "df2", "p", "n", "k"]
+    a1 = ag.icc_a1(y)
+    assert list(a1) == [*keys, "msr", "msc", "mse"]
+    for form in ag.ICC_FORMS:
+        r = ag.icc(y, form)
+        assert list(r) == ["form", *keys] and r["form"] == f"ICC({form})"
+        assert all(type(r[k]) is float for k in ("icc", "ci_low", "ci_high", "f", "p"))
+    r21 = ag.icc(y, "2,1")
+    assert {k: r21[k] for k in keys} == {k: a1[k] for k in keys}
+    assert 0 < a1["p"] < 1e-3 and a1["ci_low"] < a1["icc"] < a1["ci_high"]

@@ -79,21 +79,28 @@ def icc_a1(ratings: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
     icc = (msr - mse) / den if den > 0 else float("nan")
     df1, df2 = n - 1, (n - 1) * (k - 1)
     f = msr / mse if mse > 0 else float("inf")
-    p = float(stats.f.sf(f, df1, df2)) if np.isfinite(f) else 0.0
     lo, hi = _icc_a1_ci(icc, msr, msc, mse, n, k, confidence)
     return {
+        **_icc_result(icc, lo, hi, f, df1, df2, n, k),
+        "msr": float(msr),
+        "msc": float(msc),
+        "mse": float(mse),
+    }
+
+
+def _icc_result(icc, lo, hi, f, df1: int, df2: int, n: int, k: int) -> dict[str, Any]:
+    """An ICC's fields, in order, with the F test's p (H0: ICC = 0)."""
+    p = float(stats.f.sf(f, df1, df2)) if np.isfinite(f) else 0.0
+    return {
         "icc": float(icc),
-        "ci_low": lo,
-        "ci_high": hi,
+        "ci_low": float(lo),
+        "ci_high": float(hi),
         "f": float(f),
         "df1": int(df1),
         "df2": int(df2),
         "p": p,
         "n": int(n),
         "k": int(k),
-        "msr": float(msr),
-        "msc": float(msc),
-        "mse": float(mse),
     }
 
 
@@ -246,19 +253,7 @@ def icc(ratings: np.ndarray, form: str = "2,1", confidence: float = 0.95) -> dic
             l1, h1 = base["ci_low"], base["ci_high"]
             lo = k * l1 / (1 + (k - 1) * l1) if np.isfinite(l1) else nan
             hi = k * h1 / (1 + (k - 1) * h1) if np.isfinite(h1) else nan
-    p = float(stats.f.sf(f, df1, df2)) if np.isfinite(f) else 0.0
-    return {
-        "form": f"ICC({form})",
-        "icc": float(value),
-        "ci_low": float(lo),
-        "ci_high": float(hi),
-        "f": float(f),
-        "df1": int(df1),
-        "df2": int(df2),
-        "p": p,
-        "n": int(n),
-        "k": int(k),
-    }
+    return {"form": f"ICC({form})", **_icc_result(value, lo, hi, f, df1, df2, n, k)}
 
 
 def confusion(a_codes: np.ndarray, b_codes: np.ndarray, n_categories: int) -> np.ndarray:
