@@ -40,3 +40,23 @@ def test_icc_results_keep_their_fields_in_order():
     r21 = ag.icc(y, "2,1")
     assert {k: r21[k] for k in keys} == {k: a1[k] for k in keys}
     assert 0 < a1["p"] < 1e-3 and a1["ci_low"] < a1["icc"] < a1["ci_high"]
+
+
+@pytest.mark.parametrize(
+    "preset, runs",
+    [
+        ("default", [("c", 5, 28), ("a", 28, 34), ("a", 37, 43), ("c", 44, 50), ("c", 52, 58)]),
+        ("realistic", [("c", 3, 11), ("c", 11, 16), ("a", 18, 23), ("c", 25, 30),
+                       ("c", 33, 38), ("a", 41, 46), ("c", 47, 52), ("a", 54, 59)]),
+    ],
+)  # fmt: skip
+def test_sample_segments_unchanged_by_the_shared_slots(preset, runs):
+    """Both presets lay their segments out by one slot / finish rule (samples.ivus): the same
+    random draws as before the merge, so seed 0's segments are where they were."""
+    from napari_plaque.samples.ivus import make_pullback_frames
+
+    _, truth = make_pullback_frames(n_frames=60, size=64, seed=0, preset=preset)
+    segs = truth["segments"]
+    assert [(s["class"][0], s["frame_start"], s["frame_stop"]) for s in segs] == runs
+    centres = [s["center_deg"] % 360 for s in segs if s["class"] == "calcium"]
+    assert any(min(c, 360 - c) <= 15 for c in centres)  # one calcium segment wraps through 0

@@ -76,13 +76,32 @@ def _smooth_walk(rng: np.random.Generator, n: int, scale: float, corr: float = 2
     return y * scale
 
 
-def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca: int, n_att: int):
-    """Non-overlapping frame ranges, one per segment, with arc parameters."""
+def _slots(rng: np.random.Generator, n_frames: int, n_ca: int, n_att: int, big_weight: float):
+    """The segments' kinds, their random order and the slot bounds along the pullback (the
+    first calcium segment, the big one, gets a slot ``big_weight`` times as wide)."""
     kinds = ["calcium"] * n_ca + ["attenuation"] * n_att
     order = rng.permutation(len(kinds))
-    # slots along the pullback; the first calcium segment (the big one) gets a wider slot
-    weights = np.array([3.5 if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
+    weights = np.array([big_weight if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
     bounds = np.concatenate([[0.0], np.cumsum(weights) / weights.sum() * n_frames])
+    return kinds, order, bounds
+
+
+def _finish_segments(rng: np.random.Generator, segs: list[dict]) -> list[dict]:
+    """Drop the empty segments (a short pullback has no room for every one), let the last
+    calcium segment wrap through 0 deg, and sort them along the pullback."""
+    segs = [s for s in segs if s["frame_stop"] > s["frame_start"]]
+    wrap = [s for s in segs if s["class"] == "calcium"]
+    if wrap:
+        w = wrap[-1]
+        w["center_deg"] = float(rng.uniform(-15, 15) % 360)
+        w["drift_deg"] = float(rng.uniform(-10, 10))
+    segs.sort(key=lambda s: s["frame_start"])
+    return segs
+
+
+def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca: int, n_att: int):
+    """Non-overlapping frame ranges, one per segment, with arc parameters."""
+    kinds, order, bounds = _slots(rng, n_frames, n_ca, n_att, 3.5)
     segs = []
     for slot_i, k in enumerate(order):
         kind = kinds[k]
@@ -116,24 +135,12 @@ def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca
                 "profile_power": 0.4 if big else 0.6,
             }
         )
-    # a short pullback has no room for every segment: drop the empty ones
-    segs = [s for s in segs if s["frame_stop"] > s["frame_start"]]
-    # one segment wraps through 0 deg
-    wrap = [s for s in segs if s["class"] == "calcium"]
-    if wrap:
-        w = wrap[-1]
-        w["center_deg"] = float(rng.uniform(-15, 15) % 360)
-        w["drift_deg"] = float(rng.uniform(-10, 10))
-    segs.sort(key=lambda s: s["frame_start"])
-    return segs
+    return _finish_segments(rng, segs)
 
 
 def _realistic_segments(rng, rng2, n_frames, mm_per_frame, n_ca, n_att):
     """Segments of the realistic preset: shorter calcium runs with varied appearance."""
-    kinds = ["calcium"] * n_ca + ["attenuation"] * n_att
-    order = rng.permutation(len(kinds))
-    weights = np.array([1.5 if (kinds[k] == "calcium" and k == 0) else 1.0 for k in order])
-    bounds = np.concatenate([[0.0], np.cumsum(weights) / weights.sum() * n_frames])
+    kinds, order, bounds = _slots(rng, n_frames, n_ca, n_att, 1.5)
     segs = []
     for slot_i, k in enumerate(order):
         kind = kinds[k]
@@ -170,14 +177,7 @@ def _realistic_segments(rng, rng2, n_frames, mm_per_frame, n_ca, n_att):
                 taper=float(rng2.uniform(0.2, 0.5)),
             )
         segs.append(seg)
-    segs = [s for s in segs if s["frame_stop"] > s["frame_start"]]
-    wrap = [s for s in segs if s["class"] == "calcium"]
-    if wrap:
-        w = wrap[-1]
-        w["center_deg"] = float(rng.uniform(-15, 15) % 360)
-        w["drift_deg"] = float(rng.uniform(-10, 10))
-    segs.sort(key=lambda s: s["frame_start"])
-    return segs
+    return _finish_segments(rng, segs)
 
 
 def _confounders(rng2, n_frames, mm_per_frame, n_fibrous, n_branch):
