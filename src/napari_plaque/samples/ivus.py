@@ -99,6 +99,20 @@ def _finish_segments(rng: np.random.Generator, segs: list[dict]) -> list[dict]:
     return segs
 
 
+def _segment(rng: np.random.Generator, kind: str, f0: int, f1: int, ext_max: float, big: bool):
+    """One segment's arc parameters (its centre, drift and edge depth drawn from ``rng``)."""
+    return {
+        "class": kind,
+        "frame_start": int(f0),
+        "frame_stop": int(f1),
+        "center_deg": float(rng.uniform(0, 360)),
+        "drift_deg": float(rng.uniform(-40, 40)),
+        "max_extent_deg": float(ext_max),
+        "edge_depth_mm": float(rng.uniform(0.05, 0.3)),
+        "profile_power": 0.4 if big else 0.6,
+    }
+
+
 def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca: int, n_att: int):
     """Non-overlapping frame ranges, one per segment, with arc parameters."""
     kinds, order, bounds = _slots(rng, n_frames, n_ca, n_att, 3.5)
@@ -123,18 +137,7 @@ def _segments(rng: np.random.Generator, n_frames: int, mm_per_frame: float, n_ca
             ext_max = rng.uniform(50.0, 170.0)
         else:
             ext_max = rng.uniform(60.0, 150.0)
-        segs.append(
-            {
-                "class": kind,
-                "frame_start": int(f0),
-                "frame_stop": int(min(n_frames, f0 + length)),
-                "center_deg": float(rng.uniform(0, 360)),
-                "drift_deg": float(rng.uniform(-40, 40)),
-                "max_extent_deg": float(ext_max),
-                "edge_depth_mm": float(rng.uniform(0.05, 0.3)),
-                "profile_power": 0.4 if big else 0.6,
-            }
-        )
+        segs.append(_segment(rng, kind, f0, min(n_frames, f0 + length), ext_max, big))
     return _finish_segments(rng, segs)
 
 
@@ -155,18 +158,8 @@ def _realistic_segments(rng, rng2, n_frames, mm_per_frame, n_ca, n_att):
             want = rng2.uniform(1.0, 2.5)
         length = int(min(room, max(4, int(round(want / mm_per_frame)))))
         f0 = lo + int(rng.integers(0, max(1, (hi - lo) - length + 1)))
-        seg = {
-            "class": kind,
-            "frame_start": int(f0),
-            "frame_stop": int(min(n_frames, f0 + length)),
-            "center_deg": float(rng.uniform(0, 360)),
-            "drift_deg": float(rng.uniform(-40, 40)),
-            "max_extent_deg": float(
-                rng2.uniform(200.0, 270.0) if big else rng2.uniform(40.0, 160.0)
-            ),
-            "edge_depth_mm": float(rng.uniform(0.05, 0.3)),
-            "profile_power": 0.4 if big else 0.6,
-        }
+        ext_max = rng2.uniform(200.0, 270.0) if big else rng2.uniform(40.0, 160.0)
+        seg = _segment(rng, kind, f0, min(n_frames, f0 + length), ext_max, big)
         if kind == "calcium":
             seg.update(
                 edge_brightness=float(rng2.uniform(125.0, 245.0)),
