@@ -60,3 +60,40 @@ def test_sample_segments_unchanged_by_the_shared_slots(preset, runs):
     assert [(s["class"][0], s["frame_start"], s["frame_stop"]) for s in segs] == runs
     centres = [s["center_deg"] % 360 for s in segs if s["class"] == "calcium"]
     assert any(min(c, 360 - c) <= 15 for c in centres)  # one calcium segment wraps through 0
+
+
+def test_run_to_completion_forms_share_their_generator_signature():
+    """calcium_score / composition are their step generators run to completion (``completes``):
+    one parameter list, shown by inspect for both, and the same results."""
+    import importlib
+    import inspect
+
+    cal = importlib.import_module("napari_plaque.ccta.calcium")
+    comp = importlib.import_module("napari_plaque.ccta.composition")
+
+    for run, gen, ret in (
+        (cal.calcium_score, cal.iter_calcium_score, "CalciumResult"),
+        (comp.composition, comp.iter_composition, "list[PlaqueComposition]"),
+    ):
+        s_run, s_gen = inspect.signature(run), inspect.signature(gen)
+        assert s_run.parameters == s_gen.parameters
+        assert s_run.return_annotation == ret
+        assert run.__doc__ and run.__name__ != gen.__name__
+    hu = np.full((4, 16, 16), -50, np.int16)
+    hu[1:3, 5:9, 5:9] = 500
+    a = cal.calcium_score(hu, (1.0, 0.5, 0.5), threshold_hu=130.0)
+    steps = cal.iter_calcium_score(hu, (1.0, 0.5, 0.5), None, None, 130.0)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            b = stop.value
+            break
+    assert a.agatston == b.agatston > 0 and a.volume_mm3 == b.volume_mm3
+    roi = np.zeros(hu.shape, np.int32)
+    roi[1:3, 4:10, 4:10] = 1
+    (p,) = comp.composition(hu, (1.0, 0.5, 0.5), roi)
+    (q,) = comp.composition(hu, spacing_mm=(1.0, 0.5, 0.5), roi_labels=roi)
+    assert p.to_dict() == q.to_dict()
+    with pytest.raises(TypeError):
+        cal.calcium_score(hu, (1.0, 0.5, 0.5), thresholdhu=1)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .._progress import run_steps
+from .._progress import completes
 
 #: vessel label convention shared by every napari-plaque tool
 VESSEL_NAMES: dict[int, str] = {1: "LM", 2: "LAD", 3: "LCX", 4: "RCA"}
@@ -654,16 +654,8 @@ def _majority_vessel(vessel_vals: np.ndarray, lesion_of_voxel: np.ndarray, n: in
     return np.where(table.max(axis=1) > 0, best, 0).astype(np.int32)
 
 
-def calcium_score(
-    hu: np.ndarray,
-    spacing_mm: tuple[float, float, float],
-    roi: np.ndarray | None = None,
-    vessel_labels: np.ndarray | None = None,
-    threshold_hu: float = CALCIUM_DEFAULTS["threshold_hu"],
-    min_area_mm2: float = CALCIUM_DEFAULTS["min_area_mm2"],
-    calibration: MassCalibration | None = None,
-    return_labels: bool = False,
-) -> CalciumResult:
+@completes(iter_calcium_score)
+def calcium_score(*args: Any, **kwargs: Any) -> CalciumResult:
     """Agatston, volume and (calibrated) mass scores of a non-contrast CT volume.
 
     Parameters
@@ -690,15 +682,3 @@ def calcium_score(
     -------
     CalciumResult
     """
-    return run_steps(
-        iter_calcium_score(
-            hu,
-            spacing_mm,
-            roi=roi,
-            vessel_labels=vessel_labels,
-            threshold_hu=threshold_hu,
-            min_area_mm2=min_area_mm2,
-            calibration=calibration,
-            return_labels=return_labels,
-        )
-    )

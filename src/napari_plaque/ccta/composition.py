@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._progress import run_steps
+from .._progress import completes
 from .calcium import _check_spacing, vessel_name
 
 COMPONENTS: tuple[str, ...] = ("lipid", "fibrous", "calcium")
@@ -397,14 +397,8 @@ def _plaque_vessels(
     return vessel, np.where(vessel != 0, vol, np.nan)
 
 
-def composition(
-    hu: np.ndarray,
-    spacing_mm: tuple[float, float, float],
-    roi_labels: np.ndarray,
-    vessel_labels: np.ndarray | None = None,
-    ranges: Mapping[str, tuple[float, float]] | None = None,
-    one_k_hu: float = ONE_K_HU,
-) -> list[PlaqueComposition]:
+@completes(iter_composition)
+def composition(*args: Any, **kwargs: Any) -> list[PlaqueComposition]:
     """Per-plaque composition (lipid / fibrous / calcium) by HU ranges.
 
     Parameters
@@ -434,4 +428,3 @@ def composition(
     list of PlaqueComposition, one per ROI label, in increasing label order
     (empty list for an empty ROI).
     """
-    return run_steps(iter_composition(hu, spacing_mm, roi_labels, vessel_labels, ranges, one_k_hu))
