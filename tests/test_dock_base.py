@@ -197,3 +197,48 @@ def test_start_call_reports_the_functions_error(make_napari_viewer, qtbot):
     dock.start_call(bad, total=0, desc="test", on_done=lambda r: None, on_error=errors.append)
     qtbot.waitUntil(lambda: not dock.running, timeout=5000)
     assert [str(e) for e in errors] == ["no lumen"]
+
+
+def test_side_jobs_on_running_hook_keep_and_drop(make_napari_viewer, qtbot):
+    """What the arc annotator needs: a side job beside the main one (the newest of its key
+    kept), a hook for a dock's own run buttons, a picker choice kept against a newer layer, one
+    link dropped (a replaced model's)."""
+    from qtpy import sip
+
+    viewer = make_napari_viewer()
+    dock = DockBase(viewer)
+    states = []
+    dock.on_running = states.append
+    got, side = [], []
+    dock.start(_slow, 10_000, total=10_000, desc="main", on_done=got.append)
+    assert states == [True]
+    first = dock.start_side("cut", _slow, 10_000, desc="side", on_done=side.append)
+    dock.start_side("cut", _slow, 2, desc="side", on_done=side.append)  # replaces the first
+    qtbot.waitUntil(lambda: side == ["done"] and not dock._side, timeout=5000)
+    assert not first.is_running and dock.running  # the main job runs on
+    dock.cancel()
+    qtbot.waitUntil(lambda: not dock.running, timeout=5000)
+    assert states == [True, False] and got == []
+    # keep: a newer CT does not take the place of the layer the dock opened
+    p = dock.layer_picker(LayerKind.IMAGE)
+    _ct(viewer, "a")
+    _ct(viewer, "b")
+    assert p.currentText() == "b"
+    p.keep("a")
+    _ct(viewer, "c")
+    assert p.currentText() == "a"
+    # drop: one link disconnected, the others stay
+    calls = []
+    cb = dock.links.connect(viewer.layers.events.inserted, lambda e: calls.append(1))
+    mouse = dock.links.mouse(viewer.mouse_drag_callbacks, lambda v, e: None)
+    dock.links.drop(cb)
+    dock.links.drop(cb)  # twice: nothing left to drop
+    _ct(viewer, "d")
+    assert calls == [] and mouse in viewer.mouse_drag_callbacks
+    dock.links.drop(mouse)
+    assert mouse not in viewer.mouse_drag_callbacks and p.currentText() == "a"
+    # a side job's result is dropped once the dock is deleted
+    dock.start_side("cut", _slow, 5, desc="side", on_done=side.append)
+    sip.delete(dock)
+    qtbot.wait(400)
+    assert side == ["done"]

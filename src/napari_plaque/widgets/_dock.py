@@ -15,7 +15,9 @@ component base, the docks say only what differs).
   the bar, Cancel stops the worker at its next yield and nothing it would have returned
   reaches the viewer). :meth:`DockBase.start_call` runs a :mod:`napari_plaque.api` function
   the same way (the dock then reports the command's rows; its ``progress`` callback drives
-  the bar and a Cancel stops it at its next step: :func:`._worker.iter_call`).
+  the bar and a Cancel stops it at its next step: :func:`._worker.iter_call`);
+  :meth:`DockBase.on_running` for a dock with several run buttons; :meth:`DockBase.start_side`
+  for a short job beside it (a view's redraw: never refused, the newest of its key kept).
 
 Every dock registered in ``napari.yaml`` derives from :class:`DockBase`
 (``tests/test_dock_layout.py``, which lists the ones not moved yet).
@@ -167,6 +169,18 @@ class Links:
         self._mouse.append((callbacks, guarded))
         return guarded
 
+    def drop(self, cb: Callable) -> None:
+        """Disconnect one callback connected here (the value :meth:`connect` or :meth:`mouse`
+        returned), e.g. those of a model the dock replaces; safe when it is gone already."""
+        for emitter, c in [x for x in self._links if x[1] is cb]:
+            with contextlib.suppress(RuntimeError, TypeError, ValueError, KeyError):
+                emitter.disconnect(c)
+        for callbacks, c in [x for x in self._mouse if x[1] is cb]:
+            with contextlib.suppress(ValueError):
+                callbacks.remove(c)
+        self._links = [x for x in self._links if x[1] is not cb]
+        self._mouse = [x for x in self._mouse if x[1] is not cb]
+
     def detach(self) -> None:
         """Disconnect every callback connected here (safe to call twice)."""
         for emitter, cb in self._links:
@@ -287,6 +301,14 @@ class LayerPicker(QComboBox):
         self.refresh()
         self.setCurrentText(name)
 
+    def keep(self, name: str | None = None) -> None:
+        """Keep ``name`` (default: the current layer) as if the user had chosen it, without a
+        refresh: a dock that opened a layer stays on it while it exists (a newer layer of the
+        kind does not take its place)."""
+        if name is not None and name != self.currentText():
+            self.setCurrentText(name)
+        self.setProperty("np_user_chosen", True)  # the mark refill_combo keeps a choice by
+
 
 # -- the base -------------------------------------------------------------------------------------
 class DockBase(QWidget):
@@ -308,6 +330,7 @@ class DockBase(QWidget):
         self.cancel_btn: QPushButton | None = None
         self.progress: QProgressBar | None = None
         self.status: QLabel | None = None
+        self._side: dict[str, Any] = {}  # key -> the newest side job (start_side)
 
     # -- layers and forms ---------------------------------------------------------------------
     def layer_picker(
@@ -400,35 +423,80 @@ class DockBase(QWidget):
             self.run_btn.setEnabled(False)
         if self.cancel_btn is not None:
             self.cancel_btn.setEnabled(True)
+        self.on_running(True)
         holder: dict[str, Any] = {}
-
-        def mine(fn: Callable | None) -> Callable:
-            def cb(*a: Any) -> None:  # a replaced worker's late signals are dropped
-                if fn is not None and holder.get("w") is self.worker and dock_alive(self):
-                    fn(*a)
-
-            return cb
 
         def finished() -> None:
             if holder.get("w") is self.worker and dock_alive(self):
                 self.worker = None
                 self._on_finished()
+                self.on_running(False)
 
-        worker = start_worker(
-            gen_func,
-            *args,
-            total=total,
-            desc=desc,
-            on_done=mine(on_done),
-            on_error=mine(on_error or self._on_error),
-            on_aborted=mine(on_aborted or self._on_aborted),
-            on_finished=finished,
-            start=False,
-            **kwargs,
-        )
+        worker, mine = self._new_worker(
+            lambda: holder.get("w") is self.worker, gen_func, args, kwargs, total=total,
+            desc=desc, on_done=on_done, on_error=on_error,
+            on_aborted=on_aborted or self._on_aborted, on_finished=finished,
+        )  # fmt: skip
         worker.yielded.connect(mine(self._on_yield))
         holder["w"] = worker
         self.worker = worker
+        worker.start()
+        return worker
+
+    def _new_worker(self, current: Callable[[], bool], gen_func: Callable, args: tuple,
+                    kwargs: dict, *, total: int | None, desc: str, on_done: Callable,
+                    on_error: Callable | None, on_finished: Callable,
+                    on_aborted: Callable | None = None):  # fmt: skip
+        """A worker (not started) and the wrapper its callbacks go through: each runs only
+        while ``current()`` (the worker is still the dock's newest: a replaced worker's late
+        signals are dropped) and the dock lives."""
+
+        def mine(fn: Callable | None) -> Callable:
+            def cb(*a: Any) -> None:
+                if fn is not None and current() and dock_alive(self):
+                    fn(*a)
+
+            return cb
+
+        worker = start_worker(
+            gen_func, *args, total=total, desc=desc, on_done=mine(on_done),
+            on_error=mine(on_error or self._on_error),
+            on_aborted=mine(on_aborted) if on_aborted is not None else None,
+            on_finished=on_finished, start=False, **kwargs,
+        )  # fmt: skip
+        return worker, mine
+
+    def start_side(
+        self,
+        key: str,
+        gen_func: Callable,
+        *args: Any,
+        desc: str,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[Exception], None] | None = None,
+        total: int | None = 0,
+        **kwargs: Any,
+    ):
+        """Run a short job beside the one of :meth:`start` (a view's redraw, a look-up): no
+        Run / Cancel / progress row, never refused. A second side job of the same ``key``
+        quits the first, whose result is dropped; callbacks run only while the dock lives
+        (errors go to ``on_error``, default: the status line); close stops them. Returns the
+        worker."""
+        old = self._side.get(key)
+        if old is not None:
+            with contextlib.suppress(RuntimeError):
+                old.quit()
+        holder: dict[str, Any] = {}
+
+        def finished() -> None:
+            if self._side.get(key) is holder["w"]:
+                del self._side[key]
+
+        worker, _ = self._new_worker(
+            lambda: self._side.get(key) is holder["w"], gen_func, args, kwargs, total=total,
+            desc=desc, on_done=on_done, on_error=on_error, on_finished=finished,
+        )  # fmt: skip
+        holder["w"] = self._side[key] = worker
         worker.start()
         return worker
 
@@ -474,6 +542,10 @@ class DockBase(QWidget):
         if self.cancel_btn is not None:
             self.cancel_btn.setEnabled(False)
 
+    def on_running(self, running: bool) -> None:
+        """A job of :meth:`start` began (True) or ended (False, after its callbacks): a dock
+        with more buttons than :attr:`run_btn` to disable while it runs does so here."""
+
     # -- files --------------------------------------------------------------------------------
     def save_with_dialog(self, title: str, filt: str, write: Callable[[str], str],
                          start: str = "") -> None:  # fmt: skip
@@ -494,9 +566,11 @@ class DockBase(QWidget):
         """Undo what :attr:`links` cannot (key bindings...); runs once, on close or deletion."""
 
     def detach(self) -> None:
-        if self.worker is not None:
-            with contextlib.suppress(RuntimeError):
-                self.worker.quit()
+        for w in [self.worker, *self._side.values()]:
+            if w is not None:
+                with contextlib.suppress(RuntimeError):
+                    w.quit()
+        self._side = {}
         self._stop_job()
         self.links.detach()
 
