@@ -290,6 +290,8 @@ def test_deleted_dock_detaches_from_the_viewer(setup):
     from qtpy.QtCore import QCoreApplication, QEvent
 
     viewer, widget, layer, pb, tmp_path = setup
+    bound = list(widget._drag_links.values())  # the guarded drag callbacks (dock base links)
+    assert bound and bound[0] in layer.mouse_drag_callbacks
     widget.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     # viewer events, shortcuts and mouse callbacks must not raise on the deleted widget
@@ -298,6 +300,7 @@ def test_deleted_dock_detaches_from_the_viewer(setup):
     viewer.dims.set_point(0, 0.8)
     assert KeyBinding.from_str("Alt-N") not in viewer.keymap
     assert widget.on_mouse_drag not in layer.mouse_drag_callbacks
+    assert not any(cb in lyr.mouse_drag_callbacks for cb in bound for lyr in viewer.layers)
     assert "after" in viewer.layers
 
 
@@ -372,3 +375,66 @@ def test_views_in_mm_and_nothing_annotated_yet(make_napari_viewer, tmp_path):
     v.reset(6, ["calcium"], 0.2, 0.05, 1.6, assumed={"pullback_rate_mm_s"})
     assert v.ax_long.get_xlabel() == "position (mm, assumed)"
     assert v.ax_polar.get_ylabel() == "depth (mm)"
+
+
+def test_the_dock_is_on_the_base_and_keeps_its_pullback(setup, tmp_path):
+    """Issue 23: the annotator is a DockBase; its picker lists pullbacks only (the CT is
+    refused, named in the note) and a pullback added later does not take the opened one's
+    place."""
+    from napari_plaque.widgets._dock import DockBase, LayerPicker
+
+    viewer, widget, layer, pb, _ = setup
+    assert isinstance(widget, DockBase) and isinstance(widget.controls.layer_combo, LayerPicker)
+    viewer.add_image(np.zeros((5, 16, 16), np.int16), name="ct", metadata={"napari_plaque": "ct"})
+    pb2, _ = make_ivus_sample(tmp_path / "pb2.dcm", n_frames=8, seed=6, size=64)
+    layer2 = viewer._add_layer_from_data(*pullback_layer_data(pb2))[0]
+    combo = widget.controls.layer_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [layer.name, layer2.name]
+    assert widget.layer is layer and combo.currentText() == layer.name
+    assert "'ct' (ct)" in widget.controls.layer_note.text()
+    combo.setCurrentText(layer2.name)  # the user's choice opens it
+    assert widget.layer is layer2 and widget.pullback.n_frames == 8
+    viewer.layers.remove(layer2)  # its layer gone: back to the other pullback
+    assert widget.layer is layer and combo.currentText() == layer.name
+
+
+class _SlowDetector:
+    name = "slow"
+
+    def __init__(self, n):
+        self.n = n
+
+    def iter_predict(self, pullback, center=None):
+        import time
+
+        for i in range(self.n):
+            time.sleep(0.01)
+            yield i
+        return ArcSet(pullback.n_frames, pullback.frame_shape, ["calcium"])
+
+
+def test_predict_and_train_are_the_bases_one_job_with_cancel(setup, qtbot, monkeypatch):
+    """Predicting with a model file runs as the dock's job: Cancel and the progress bar on,
+    Train refused meanwhile (said), Cancel keeps nothing; then a run to the end."""
+    import napari_plaque.ivus.detector as detector
+
+    viewer, widget, layer, pb, tmp_path = setup
+    n = [10_000]
+    monkeypatch.setattr(detector, "load_aline_detector", lambda path: _SlowDetector(n[0]))
+    lp = widget.loop_panel
+    assert not lp.cancel_btn.isEnabled() and not lp.progress.isVisibleTo(widget)
+    worker = widget.predict("any.npz")
+    assert worker is not None and widget.running and lp.cancel_btn.isEnabled()
+    assert lp.progress.isVisibleTo(widget) and not lp.train_btn.isEnabled()
+    assert lp.progress.maximum() == pb.n_frames  # the base's bar over the pullback's frames
+    assert widget.train() is None and "another job is running" in lp.loop_label.text()
+    qtbot.waitUntil(lambda: lp.progress.value() > 0, timeout=5000)
+    lp.cancel_btn.click()
+    qtbot.waitUntil(lambda: not widget.running, timeout=5000)
+    assert widget.predicted is None and "cancelled" in widget.pred_label.text()
+    assert not lp.cancel_btn.isEnabled() and lp.train_btn.isEnabled()
+    assert not lp.progress.isVisibleTo(widget)
+    n[0] = 3
+    assert widget.predict("any.npz") is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=5000)
+    assert widget.predicted is not None and not lp.cancel_btn.isEnabled()

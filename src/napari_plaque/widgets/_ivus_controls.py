@@ -59,12 +59,13 @@ def fixed_lines(label: QLabel, lines: int) -> QLabel:
 class AnnotatorControls(QWidget):
     """Form, buttons and status lines of the arc annotator (no logic: the dock connects them)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, layer_combo: QComboBox | None = None) -> None:
+        """``layer_combo``: the pullback picker (the dock's :class:`._dock.LayerPicker`)."""
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         form = QFormLayout()
-        self.layer_combo = QComboBox()
+        self.layer_combo = layer_combo if layer_combo is not None else QComboBox()
         form.addRow("pullback", self.layer_combo)
         self.layer_note = QLabel("")
         self.layer_note.setWordWrap(True)

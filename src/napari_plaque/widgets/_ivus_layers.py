@@ -1,8 +1,12 @@
-"""Layer side of the arc annotator: overlay labels layers (in mm), mouse and key bindings."""
+"""Layer side of the arc annotator: overlay labels layers (in mm), mouse and key bindings.
+
+The mouse callbacks go through the dock base's guarded links (``self.links``, see
+:class:`napari_plaque.widgets._dock.Links`), the shortcuts through its guard: once the dock is
+deleted the first of them to fire detaches everything, and :meth:`on_detach` unbinds the keys.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
@@ -125,14 +129,10 @@ class LayerBindingMixin:
     def _shortcuts(self) -> dict[str, Any]:
         def guarded(fn):
             def run(*_: Any) -> None:
-                if self.model is None:
-                    return
-                try:
+                if self.model is not None:
                     fn()
-                except RuntimeError:  # the dock was deleted while the viewer lives on
-                    self._detach()
 
-            return run
+            return self.links.guard(run)  # once the dock is deleted: detach instead
 
         return {
             "Alt-N": guarded(lambda: self.step_frame(1)),
@@ -153,8 +153,9 @@ class LayerBindingMixin:
     def _bind_layer(self) -> None:
         drawing = self.controls.draw_check.isChecked()
         for lyr in self._annot_layers():
-            if drawing and self.on_mouse_drag not in lyr.mouse_drag_callbacks:
-                lyr.mouse_drag_callbacks.append(self.on_mouse_drag)
+            if drawing and id(lyr) not in self._drag_links:
+                cb = self.links.mouse(lyr.mouse_drag_callbacks, self.on_mouse_drag)
+                self._drag_links[id(lyr)] = cb
             for key, fn in self._shortcuts().items():
                 lyr.bind_key(key, fn, overwrite=True)
         if self.layer is not None:
@@ -163,28 +164,19 @@ class LayerBindingMixin:
         for key, fn in self._viewer_keys.items():
             self.viewer.bind_key(key, fn, overwrite=True)
 
-    def _detach(self) -> None:
-        """Disconnect from the viewer (its events, keys and layer callbacks)."""
+    def on_detach(self) -> None:
+        """The dock was closed or deleted (its links are gone): unbind its keys and layers."""
         from app_model.types import KeyBinding
 
-        ev = self.viewer.layers.events
-        for sig, cb in (
-            (ev.inserted, self._on_layers_inserted),
-            (ev.removed, self._refresh_layer_choices),
-            (self.viewer.dims.events.current_step, self._on_frame_changed),
-        ):
-            with contextlib.suppress(Exception):
-                sig.disconnect(cb)
         for key, fn in getattr(self, "_viewer_keys", {}).items():
             if self.viewer.keymap.get(KeyBinding.from_str(key)) is fn:
                 self.viewer.bind_key(key, None)
-        with contextlib.suppress(Exception):
-            self._unbind_layer()
+        self._unbind_layer()
 
     def _unbind_layer(self) -> None:
-        for lyr in self._annot_layers():
-            if self.on_mouse_drag in lyr.mouse_drag_callbacks:
-                lyr.mouse_drag_callbacks.remove(self.on_mouse_drag)
+        for cb in self._drag_links.values():
+            self.links.drop(cb)
+        self._drag_links = {}  # id(layer) -> its guarded drag callback
         if self.layer is not None:
             self.layer.mouse_pan = True
 

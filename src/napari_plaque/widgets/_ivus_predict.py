@@ -3,9 +3,12 @@ active learning, keyframes, end-diastolic stepping) bound to
 :class:`~napari_plaque.ivus.loop.AnnotationLoop`, plus predicting with a model file and taking a
 model's arcs layer.
 
-Long work (train, predict, gating) runs in a worker (:mod:`napari_plaque.widgets._worker`) with
-progress and Cancel; the loop's state changes only on the main thread, in the worker's
-``returned`` callback (``train_steps(apply=False)`` then ``apply_train``).
+Long work runs through the dock base (:class:`napari_plaque.widgets._dock.DockBase`): train,
+predict and predicting with a model file are its one job at a time (:meth:`DockBase.start`:
+the panel's progress bar and Cancel; the train / predict buttons are disabled meanwhile),
+gating a side job (:meth:`DockBase.start_side`). The loop's state changes only on the main
+thread, in the worker's ``returned`` callback (``train_steps(apply=False)`` then
+``apply_train``), and only while the dock lives.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from ..io.errors import FormatError
 from ..ivus.arcs import ArcSet, arc_contains
 from ._ivus_controls import ERROR_STYLE, _grid, button, fixed_lines
 
+#: said when a job is asked for while another runs (the dock base runs one at a time)
+_BUSY = "another job is running: wait for it, or Cancel it"
 #: detector kinds offered (the deep one only where torch is installed)
 KINDS = {"svm": "SVM (A-line features)", "deep": "deep A-line model (torch)"}
 
@@ -151,12 +156,13 @@ class LoopPanel(QWidget):
             s.lineEdit().setText(s.textFromValue(s.value()))  # Qt leaves an unchanged 0 blank
 
     def set_running(self, running: bool, what: str = "") -> None:
+        """While a job runs: its buttons off, Cancel on, the progress bar shown (the dock base
+        sets its range and value), ``what`` in the status line."""
         for b in (self.train_btn, self.retrain_btn, self.predict_btn, self.model_btn):
             b.setEnabled(not running)
         self.cancel_btn.setEnabled(running)
         self.progress.setVisible(running)
-        if running:
-            self.progress.setRange(0, 0)
+        if running and what:
             self.loop_label.setStyleSheet("")
             self.loop_label.setText(what)
 
@@ -228,20 +234,20 @@ class PredictionMixin:
 
             self._on_predicted(run_steps(det.iter_predict(*args)))
             return None
-        from ._worker import start_worker
-
-        label.setText("predicting...")
-        self._worker = start_worker(
+        worker = self.start(
             det.iter_predict,
             *args,
             total=self.pullback.n_frames,
             desc=det.name,
             on_done=self._on_predicted,
             on_error=lambda exc: label.setText(f"prediction failed: {exc}"),
+            on_aborted=lambda: label.setText("prediction cancelled: nothing changed"),
         )
-        return self._worker
+        label.setText("predicting..." if worker is not None else _BUSY)
+        return worker
 
     def _on_predicted(self, arcs: ArcSet) -> None:
+        self.loop_panel.set_running(False)  # now: the worker's end is said a moment later
         if self.model is not None:
             self.model.set_predictions(arcs, source="model")
 
@@ -269,32 +275,25 @@ class PredictionMixin:
                 return None
             on_done(result)
             return result
-        from ._worker import start_worker
-
-        panel.set_running(True, f"{what}...")
 
         def done(result):
-            panel.set_running(False)
+            panel.set_running(False)  # now: the worker's end is said a moment later
             on_done(result)
 
-        def failed(exc):
-            panel.set_running(False)
-            panel.show_error(failed_text(exc))
-
-        def aborted():
-            panel.set_running(False)
-            panel.show_note(f"{what} cancelled: nothing changed")
-
-        self._loop_worker = start_worker(
+        worker = self.start(
             gen_func,
             total=total,
             desc=what,
             on_done=done,
-            on_error=failed,
-            on_aborted=aborted,
+            on_error=lambda exc: panel.show_error(failed_text(exc)),
+            on_aborted=lambda: panel.show_note(f"{what} cancelled: nothing changed"),
             **kw,
         )
-        return self._loop_worker
+        if worker is None:
+            panel.show_note(_BUSY)
+        else:
+            panel.set_running(True, f"{what}...")
+        return worker
 
     def train(self, kind: str | None = None, block: bool = False, **params: Any):
         """Train a detector on the annotated frames and the pool (off the main thread)."""
@@ -370,11 +369,6 @@ class PredictionMixin:
             f"{n} proposed arc(s) on {len(prediction.frames)} unannotated frames: accept or "
             "reject them"
         )
-
-    def cancel(self) -> None:
-        w = getattr(self, "_loop_worker", None)
-        if w is not None:
-            w.quit()
 
     # -- reviewing proposals: each one undo step of the annotator ------------------------------
     def proposal_index_at(self, frame: int, angle_deg: float) -> int | None:
@@ -508,10 +502,9 @@ class PredictionMixin:
             except ValueError as exc:
                 panel.ed_label.setText(f"no gating: {exc}")
             return None
-        from ._worker import start_worker
-
         panel.ed_label.setText("gating...")
-        return start_worker(
+        return self.start_side(
+            "gating",
             job,
             desc="gating",
             on_done=done,

@@ -33,6 +33,11 @@ disagreement (adjudication), ``Control-Z`` undo, ``Control-Shift-Z`` redo.
 Predictions also arrive from *Predict with model...* (an SVM ``.npz`` or a deep A-line ``.pt``
 model), or a layer that the Model inference dock adds with ``metadata["napari_plaque"] ==
 "model-arcs"`` naming this pullback layer.
+
+The dock is a :class:`._dock.DockBase`: the pullback picker (a :class:`._dock.LayerPicker` of
+pullback layers only), train / predict with progress and Cancel (one job at a time; the
+longitudinal cut and gating are side jobs), and every callback the viewer, its layers and the
+models hold goes through the base's guarded links, so a deleted dock detaches itself.
 """
 
 from __future__ import annotations
@@ -68,8 +73,8 @@ from ..ivus.readers import (
 )
 from ..ivus.render import arc_map, wedge_mask
 from ..ivus.session import SESSION_FORMAT, load_session, save_session, session_path
-from ..layers import default_layer, layer_tag, pullback_from_layer
-from ._common import refill_combo
+from ..layers import layer_tag, pullback_from_layer
+from ._dock import DockBase, LayerKind
 from ._ivus_controls import ERROR_STYLE, AnnotatorControls, ReadersPanel
 from ._ivus_layers import ARCS_LAYER, PRED_LAYER, PREVIEW_LAYER, LayerBindingMixin
 from ._ivus_predict import LoopPanel, PredictionMixin
@@ -155,12 +160,11 @@ class Section(QWidget):
         return self.header.isChecked()
 
 
-class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
+class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, DockBase):
     """Annotate IVUS arcs, train and review a detector in the loop, several readers, ICS."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer, parent)
         self.layer = None  # the pullback image layer
         self.pullback = None
         self.model: ArcAnnotator | None = None
@@ -170,8 +174,8 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self.adjudication: Adjudication | None = None
         self._adj_names: tuple[str, str] = ("", "")
         self._drag: ArcDrag | None = None
-        self._worker = None
-        self._loop_worker = None
+        self._drag_links: dict[int, Any] = {}  # id(layer) -> its guarded drag callback
+        self._model_links: list = []  # the models' signals, through self.links
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
@@ -184,8 +188,12 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         scroll.setMinimumWidth(440)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer.addWidget(scroll)
-        self.controls = AnnotatorControls(self)
+        picker = self.layer_picker(LayerKind.PULLBACK, where=is_pullback_layer)
+        self.controls = AnnotatorControls(self, layer_combo=picker)
         self.loop_panel = LoopPanel(self)
+        # the base's job row: the loop panel's Cancel, progress bar and status line
+        self.cancel_btn, self.progress = self.loop_panel.cancel_btn, self.loop_panel.progress
+        self.status = self.loop_panel.loop_label
         self.curve = CurvePlot(self)
         self.readers_panel = ReadersPanel(self)
         self.views = ArcViews(
@@ -214,7 +222,8 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         )
         c.reader_edit.setText(self.reader)
         c.reader_edit.editingFinished.connect(lambda: self.set_reader(c.reader_edit.text()))
-        c.layer_combo.currentTextChanged.connect(self._on_layer_chosen)
+        c.layer_combo.currentTextChanged.connect(self._on_layer_chosen)  # the user's choice
+        c.layer_combo.picked.connect(self._on_layer_chosen)  # the list changed under it
         c.n_alines.valueChanged.connect(self._on_n_alines)
         c.center_combo.currentIndexChanged.connect(self._on_center_mode)
         c.draw_check.toggled.connect(self._on_draw_toggled)
@@ -271,9 +280,10 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self._views_timer.setSingleShot(True)
         self._views_timer.setInterval(0)
         self._views_timer.timeout.connect(self._update_views)
-        self.viewer.layers.events.inserted.connect(self._on_layers_inserted)
-        self.viewer.layers.events.removed.connect(self._refresh_layer_choices)
-        self.viewer.dims.events.current_step.connect(self._on_frame_changed)
+        # after the picker's own (it refreshes first)
+        self.links.connect(self.viewer.layers.events.inserted, self._on_layers_inserted)
+        self.links.connect(self.viewer.layers.events.removed, self._refresh_layer_choices)
+        self.links.connect(self.viewer.dims.events.current_step, self._on_frame_changed)
         self._refresh_layer_choices()
 
     # -- the model's state, as the dock's API ----------------------------------------------------
@@ -317,9 +327,6 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self.views._on_canvas_release(event)
 
     # -- layers --------------------------------------------------------------------------------
-    def _pullback_layers(self) -> list:
-        return [ly for ly in self.viewer.layers if is_pullback_layer(ly)]
-
     def _refused_layers(self) -> list:
         from napari.layers import Image
 
@@ -335,17 +342,12 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         if layer is not None and self.model is not None:
             self._take_predictions_from(layer)
 
-    def _refresh_layer_choices(self, event=None) -> None:
-        try:
-            self._update_layer_choices()
-        except RuntimeError:  # the dock was deleted while the viewer lives on
-            self._detach()
+    def on_running(self, running: bool) -> None:
+        self.loop_panel.set_running(running)
 
-    def _update_layer_choices(self) -> None:
-        layers = self._pullback_layers()
-        refill_combo(
-            self.controls.layer_combo, [ly.name for ly in layers], default=default_layer(layers, "ivus")
-        )
+    def _refresh_layer_choices(self, event=None) -> None:
+        """The layer list changed (the picker has refreshed): the note of the layers refused,
+        the dock reset when its pullback went, the picker's pullback opened when none is."""
         refused = self._refused_layers()
         note = self.controls.layer_note
         note.setVisible(bool(refused))
@@ -354,14 +356,13 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
             note.setText(f"not pullbacks, not offered: {names}")
         if self.layer is not None and self.layer.name not in self.viewer.layers:
             self._unbind_layer()
+            self._link_models()
             self.layer = self.pullback = self.model = self.loop = None
             self.adjudication = None
             self.controls.save_label.setText("no pullback")
         if self.layer is None:
-            ivus = [ly for ly in layers if ly.metadata.get("napari_plaque") == "ivus"]
-            pick = ivus[0] if ivus else (layers or [None])[0]
+            pick = self.controls.layer_combo.layer()  # the one default rule (newest pullback)
             if pick is not None:
-                self.controls.layer_combo.setCurrentText(pick.name)
                 self.set_pullback_layer(pick)
 
     def _on_layer_chosen(self, name: str) -> None:
@@ -388,6 +389,7 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self.adjudication = None
         self.readers_panel.set_adjudicating(False)
         self.layer = layer
+        self.controls.layer_combo.keep(layer.name)  # a newer pullback does not take its place
         self.pullback = pullback_from_layer(layer)
         self._uid = pullback_uid(self.pullback)
         path = self._arcs_path()
@@ -408,16 +410,10 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
             self.pullback, n_alines=self.controls.n_alines.value(), save_path=path
         )
         self._stamp()
-        self.model.arcs_changed.connect(self._on_arcs_changed)
-        self.model.predictions_changed.connect(self._on_predictions_changed)
-        self.model.save_state.connect(self.controls.show_save_state)
         from ..ivus.loop import AnnotationLoop
 
         self.loop = AnnotationLoop(self.model, self.pullback)
-        self.loop.proposals_changed.connect(self._on_proposals_changed)
-        self.loop.curve_changed.connect(self._on_curve_changed)
-        self.loop.pool_changed.connect(self._on_pool_changed)
-        self.loop.reviewed_changed.connect(self._save_session)
+        self._link_models()
         self.loop_panel.set_frames(self.pullback.n_frames)
         c = self.controls.center_combo
         c.blockSignals(True)
@@ -450,6 +446,28 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self._on_arcs_changed()
         self._start_longitudinal()
         return True
+
+    def _link_models(self) -> None:
+        """Connect the current model's and loop's signals (guarded, through ``self.links``);
+        the previous ones' are dropped (no link keeps a closed pullback alive)."""
+        for cb in self._model_links:
+            self.links.drop(cb)
+        self._model_links = []
+        if self.model is None:
+            return
+        m, lp = self.model, self.loop
+        self._model_links = [
+            self.links.connect(sig, fn)
+            for sig, fn in (
+                (m.arcs_changed, self._on_arcs_changed),
+                (m.predictions_changed, self._on_predictions_changed),
+                (m.save_state, self.controls.show_save_state),
+                (lp.proposals_changed, self._on_proposals_changed),
+                (lp.curve_changed, self._on_curve_changed),
+                (lp.pool_changed, self._on_pool_changed),
+                (lp.reviewed_changed, self._save_session),
+            )
+        ]
 
     def _ask_reader(self) -> None:
         """No reader name yet: the field asks for it (highlighted) until one is given."""
@@ -729,13 +747,9 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
 
     # -- gestures --------------------------------------------------------------------------------
     def on_mouse_drag(self, layer, event):
-        """Mouse callback (press -> drag -> release) drawing one arc; napari-style generator."""
-        try:
-            drawing = self.controls.draw_check.isChecked()
-        except RuntimeError:  # the dock was deleted while the viewer lives on
-            self._detach()
-            return
-        if self.model is None or not drawing:
+        """Mouse callback (press -> drag -> release) drawing one arc; napari-style generator
+        (bound through ``self.links``: not called once the dock is deleted)."""
+        if self.model is None or not self.controls.draw_check.isChecked():
             return
         if event.type != "mouse_press" or getattr(event, "button", 1) not in (1, None):
             return
@@ -876,10 +890,7 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         self._schedule_views()
 
     def _schedule_views(self) -> None:
-        try:
-            self._views_timer.start()
-        except RuntimeError:  # the dock was deleted while the viewer lives on
-            self._detach()
+        self._views_timer.start()  # (reached from guarded callbacks only)
 
     def _update_views(self) -> None:
         self._update_map(draw=False)
@@ -904,12 +915,8 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         change (another layer's slice was stepped)."""
         if self.model is None:
             return
-        try:
-            if not self.isVisible():
-                self._stale = True
-                return
-        except RuntimeError:  # the dock was deleted while the viewer lives on
-            self._detach()
+        if not self.isVisible():
+            self._stale = True
             return
         if self.current_frame() == getattr(self, "_drawn_frame", None):
             return
@@ -951,10 +958,11 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, QWidget):
         if block or self.pullback.n_frames <= 256:
             self.views.set_long_cut(longitudinal_cut(frames, angle, center))
             return
-        from ._worker import start_worker
 
         def job():
             yield 0
             return longitudinal_cut(frames, angle, center)
 
-        start_worker(job, total=0, desc="longitudinal cut", on_done=self.views.set_long_cut)
+        # a side job: a Train may start meanwhile; a newer angle's cut replaces this one
+        self.start_side("longitudinal cut", job, desc="longitudinal cut",
+                        on_done=self.views.set_long_cut)  # fmt: skip
