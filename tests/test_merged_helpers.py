@@ -97,3 +97,21 @@ def test_run_to_completion_forms_share_their_generator_signature():
     assert p.to_dict() == q.to_dict()
     with pytest.raises(TypeError):
         cal.calcium_score(hu, (1.0, 0.5, 0.5), thresholdhu=1)
+
+
+def test_to_polar_is_its_generator_run_to_completion():
+    import inspect
+
+    from napari_plaque._progress import run_steps
+    from napari_plaque.ivus.polar import N_ALINES, iter_to_polar, to_polar
+
+    assert inspect.signature(to_polar).parameters == inspect.signature(iter_to_polar).parameters
+    assert inspect.signature(to_polar).parameters["n_alines"].default == N_ALINES
+    frames = np.random.default_rng(1).integers(0, 255, (3, 40, 40)).astype(np.uint8)
+    stack = to_polar(frames, n_alines=32, depth_samples=16, dtype=np.uint8)
+    assert stack.shape == (3, 32, 16) and stack.dtype == np.uint8
+    one = to_polar(frames[1], None, 32, 16, dtype=np.uint8)
+    np.testing.assert_array_equal(one, stack[1])
+    np.testing.assert_array_equal(
+        run_steps(iter_to_polar(frames[1], None, 32, 16)), to_polar(frames[1], None, 32, 16)
+    )

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import completes
+
 __all__ = [
     "N_ALINES",
     "PolarGrid",
@@ -237,7 +239,11 @@ def iter_to_polar(
     batch: int = 32,
     dtype=np.float32,
 ):
-    """Generator form of :func:`to_polar`: yields frames done, returns (F, N, D) polar images."""
+    """Generator form of :func:`to_polar`: yields frames done, returns (F, N, D) polar images
+    ((N, D) for one frame)."""
+    single = np.ndim(frames) == 2 if isinstance(frames, np.ndarray) else len(frames.shape) == 2
+    if single:
+        frames = np.asarray(frames)[None]
     n_frames = int(frames.shape[0])
     frame_shape = (int(frames.shape[1]), int(frames.shape[2]))
     dpx = _depth_px_pair(depth_px, depth_mm, pixel_spacing_mm, frame_shape)
@@ -265,20 +271,11 @@ def iter_to_polar(
                 out[start + sel] = pol
         start = stop
         yield start
-    return out
+    return out[0] if single else out
 
 
-def to_polar(
-    frames,
-    center=None,
-    n_alines: int = N_ALINES,
-    depth_samples: int = 256,
-    depth_px: float | None = None,
-    depth_mm: float | None = None,
-    pixel_spacing_mm: tuple[float, float] | None = None,
-    batch: int = 32,
-    dtype=np.float32,
-) -> np.ndarray:
+@completes(iter_to_polar)
+def to_polar(*args: Any, **kwargs: Any) -> np.ndarray:
     """Polar images (A-line x depth) of frames about a centre, by bilinear interpolation.
 
     Parameters
@@ -304,19 +301,6 @@ def to_polar(
     -------
     ndarray, shape (F, n_alines, depth_samples) (or (n_alines, depth_samples) for one frame)
     """
-    single = np.ndim(frames) == 2 if isinstance(frames, np.ndarray) else len(frames.shape) == 2
-    if single:
-        frames = np.asarray(frames)[None]
-    gen = iter_to_polar(
-        frames, center, n_alines, depth_samples, depth_px, depth_mm, pixel_spacing_mm, batch, dtype
-    )
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            out = stop.value
-            break
-    return out[0] if single else out
 
 
 def from_polar(
