@@ -126,7 +126,8 @@ def gc_frozen():
     each full collection then walked every object of the process as well, and a dask worker
     holds ~20 % more of them than a plain process; a QRM phantom study spent ~10 ms (15 %) of
     its ~70 ms there on a worker, ~5 ms in-process (``benchmarks/bench_cohort.py --gc``).
-    Objects frozen by someone else first (e.g. before a fork) are left as they are."""
+    Objects frozen by someone else first (e.g. before a fork), or by another thread's study
+    (a worker with several threads), are left as they are: that study then runs without."""
     if gc.get_freeze_count():
         yield
         return
