@@ -146,3 +146,27 @@ def test_center_mode_enum_keeps_the_strings(tmp_path):
         assert "('catheter', 'lumen', 'manual')" in str(exc)
     else:
         raise AssertionError("an unknown centre mode was accepted")
+
+
+def test_calcium_scope_enum_and_its_strings_act_alike():
+    """ccta.session.Scope is str-valued: "3d" / "slice" (the strings callers pass) still work."""
+    import numpy as np
+
+    from napari_plaque.ccta import calcium_score
+    from napari_plaque.ccta.session import SCOPES, CalciumSession, Scope
+
+    assert SCOPES == ("3d", "slice") and tuple(Scope) == SCOPES and str(Scope.SLICE) == "slice"
+    hu = np.zeros((8, 40, 40), np.int16)
+    hu[2:5, 10:14, 10:14] = 300  # one calcification over 3 slices
+    s = CalciumSession()
+    s.set_result(calcium_score(hu, (3.0, 0.5, 0.5), return_labels=True))
+    lesion = s.lesion_at((3, 12, 12))
+    assert len(s.members(lesion)) == len(s.members(lesion, "3d")) == 3
+    assert s.members(lesion, Scope.CALCIFICATION) == s.members(lesion, "3d")
+    assert s.members(lesion, Scope.SLICE) == s.members(lesion, "slice") == [lesion]
+    try:
+        s.members(lesion, "2d")
+    except ValueError as exc:
+        assert "('3d', 'slice')" in str(exc)
+    else:
+        raise AssertionError("an unknown scope was accepted")

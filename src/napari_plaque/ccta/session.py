@@ -30,13 +30,28 @@ __all__ = [
     "HEADERLESS_CHECKS",
     "NO_MASK_WARNING",
     "SCOPES",
+    "Scope",
     "Action",
     "CalciumSession",
     "connected_groups",
     "protocol_warnings",
 ]
 
-SCOPES = ("3d", "slice")
+
+
+class Scope(str, Enum):
+    """What a click on a lesion acts on: its whole calcification (26-connected across slices)
+    or the one slice's lesion."""
+
+    CALCIFICATION = "3d"
+    SLICE = "slice"
+
+    def __str__(self) -> str:  # the value, as the session and messages write it
+        return self.value
+
+
+#: the scopes' names (messages)
+SCOPES: tuple[str, ...] = tuple(s.value for s in Scope)
 
 
 class Action(str, Enum):
@@ -234,7 +249,7 @@ class CalciumSession(Undoable):
             return 0
         return int(lab[idx])
 
-    def members(self, lesion_id: int, scope: str = "3d") -> list[int]:
+    def members(self, lesion_id: int, scope: str = Scope.CALCIFICATION) -> list[int]:
         """The lesions an action on ``lesion_id`` acts on: its 3D calcification, or itself."""
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
@@ -242,7 +257,7 @@ class CalciumSession(Undoable):
         lesion_id = int(lesion_id)
         if lesion_id not in set(ids.tolist()):
             raise ValueError(f"no lesion with id {lesion_id}")
-        if scope == "slice":
+        if scope == Scope.SLICE:
             return [lesion_id]
         g = self._groups[lesion_id]
         return [int(i) for i in ids if self._groups[int(i)] == g]
@@ -273,7 +288,7 @@ class CalciumSession(Undoable):
     def _snapshot(self) -> None:
         self.history.push(self._state())
 
-    def assign(self, lesion_id: int, vessel: int, scope: str = "3d") -> list[int]:
+    def assign(self, lesion_id: int, vessel: int, scope: str = Scope.CALCIFICATION) -> list[int]:
         """Assign the calcification of ``lesion_id`` (or, ``scope="slice"``, that lesion) to a
         vessel label (0 = unassigned); undoable. Returns the lesion ids changed."""
         if self.base_result is None:
@@ -286,7 +301,7 @@ class CalciumSession(Undoable):
         self.changed.emit()
         return ids
 
-    def exclude(self, lesion_id: int, scope: str = "3d", excluded: bool = True) -> list[int]:
+    def exclude(self, lesion_id: int, scope: str = Scope.CALCIFICATION, excluded: bool = True) -> list[int]:
         """Exclude (or include again) the calcification of ``lesion_id``; undoable."""
         if self.base_result is None:
             raise ValueError("score the image first")
@@ -301,7 +316,7 @@ class CalciumSession(Undoable):
         return ids
 
     def act(
-        self, action: Action | str, lesion_id: int, vessel: int = 0, scope: str = "3d"
+        self, action: Action | str, lesion_id: int, vessel: int = 0, scope: str = Scope.CALCIFICATION
     ) -> list[int]:
         """Apply a click's :class:`Action` to the calcification of ``lesion_id``; undoable
         (``OFF`` changes nothing). Returns the lesion ids changed."""

@@ -42,7 +42,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..ccta import CALCIUM_DEFAULTS, VESSEL_NAMES, calibrate_mass, iter_calcium_score
-from ..ccta.session import Action, CalciumSession, protocol_warnings
+from ..ccta.session import Action, CalciumSession, Scope, protocol_warnings
 from ..layers import WINDOW_PRESETS
 from ..report import write_csv, write_json
 from ._calcium_cal import CalibrationBox
@@ -363,14 +363,14 @@ class CalciumScoringWidget(DockBase):
         lesion_id = self.session.lesion_at(index)
         if lesion_id == 0:
             return 0
-        scope = "slice" if self.slice_only.isChecked() else "3d"
+        scope = Scope.SLICE if self.slice_only.isChecked() else Scope.CALCIFICATION
         vessel = int(self.vessel_choice.currentData())
         if not self.session.act(self.action, lesion_id, vessel, scope):
             return 0
         self.status.setText(self.session.message)
         return lesion_id
 
-    def assign_lesion(self, lesion_id: int, vessel: int, scope: str = "3d") -> list[int]:
+    def assign_lesion(self, lesion_id: int, vessel: int, scope: str = Scope.CALCIFICATION) -> list[int]:
         return self.session.assign(lesion_id, vessel, scope)
 
     def undo(self) -> None:
