@@ -672,7 +672,7 @@ def _run_distributed(run, todo, done, workers, scheduler, client, batch_size=Non
         fill()
         for fut, res in ac:
             _, batch = pending.pop(fut.key)
-            failed = fut.status == "error"
+            failed = fut.status != "finished"  # error, or cancelled / lost with its worker
             fut.release()
             if not failed:
                 feed.measured(res)
