@@ -115,3 +115,12 @@ def test_to_polar_is_its_generator_run_to_completion():
     np.testing.assert_array_equal(
         run_steps(iter_to_polar(frames[1], None, 32, 16)), to_polar(frames[1], None, 32, 16)
     )
+
+
+def test_deep_model_centre_one_rule_for_the_loop_and_the_proposals():
+    from napari_plaque.ivus.active import deep_model_centre
+
+    assert deep_model_centre((31.5, 31.5), "x") == (31.5, 31.5)
+    assert deep_model_centre([[10.0, 12.0]] * 4, "x") == (10.0, 12.0)
+    with pytest.raises(ValueError, match="one centre per pullback; switch the annotator"):
+        deep_model_centre([[10.0, 12.0], [11.0, 12.0]], "switch the annotator")

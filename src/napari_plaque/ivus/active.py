@@ -86,6 +86,7 @@ __all__ = [
     "PROPOSAL_STRATEGIES",
     "STRATEGIES",
     "aline_uncertainty",
+    "deep_model_centre",
     "doubt_weights",
     "frame_descriptors",
     "frame_embedding",
@@ -465,6 +466,17 @@ def iter_propose(
     return frames, frame_uncertainty(scores, kind, thr), kind
 
 
+def deep_model_centre(centers: Any, advice: str) -> tuple[float, ...]:
+    """The one (cy, cx) the deep A-line model predicts about, from a centre or one per frame
+    (ValueError, ending in ``advice``, where the frames' centres differ)."""
+    c = np.asarray(centers, float)
+    if c.ndim == 2:
+        if not np.allclose(c, c[0]):
+            raise ValueError(f"the deep A-line model predicts about one centre per pullback; {advice}")
+        c = c[0]
+    return tuple(c)
+
+
 def iter_detector_scores(
     detector: Any, pullback: Any, center: Any = None, cls: str | None = None,
     with_features: bool = False,
@@ -493,15 +505,8 @@ def iter_detector_scores(
         return svm_scores(m, feats), "margin", float(m.meta.get("threshold", 0.0)), feats
     from .deep import iter_predict_pullback
 
-    c = np.asarray(c, float)
-    if c.ndim == 2:
-        if not np.allclose(c, c[0]):
-            raise ValueError(
-                "the deep A-line model predicts about one centre per pullback; use arcs drawn "
-                "about the catheter centre"
-            )
-        c = c[0]
-    pred = yield from iter_predict_pullback(detector.impl, pullback, center=tuple(c))
+    c = deep_model_centre(c, "use arcs drawn about the catheter centre")
+    pred = yield from iter_predict_pullback(detector.impl, pullback, center=c)
     k = pred.classes.index(cls) if cls in pred.classes else 0
     probs = pred.probs[:, :, k]
     feats = None

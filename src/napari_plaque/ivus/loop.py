@@ -50,7 +50,13 @@ import numpy as np
 from psygnal import Signal
 from scipy.ndimage import uniform_filter, uniform_filter1d
 
-from .active import ACTIVE_DEFAULTS, doubt_weights, frame_uncertainty, propose_next
+from .active import (
+    ACTIVE_DEFAULTS,
+    deep_model_centre,
+    doubt_weights,
+    frame_uncertainty,
+    propose_next,
+)
 from .annotator import ArcAnnotator
 from .arcs import ArcSet
 
@@ -744,16 +750,10 @@ class AnnotationLoop:
     def _deep_scores(self, lm: Any):
         from .deep import iter_predict_pullback
 
-        c = np.asarray(self.annotator.arcset.centers_array(), float)
-        if c.ndim == 2:
-            if not np.allclose(c, c[0]):
-                raise ValueError(
-                    "the deep A-line model predicts about one centre per pullback; switch the "
-                    "annotator to the catheter centre to use it"
-                )
-            c = c[0]
+        advice = "switch the annotator to the catheter centre to use it"
+        c = deep_model_centre(self.annotator.arcset.centers_array(), advice)
         self.status = "deep model: predicting"
-        pred = yield from iter_predict_pullback(lm, self.pullback, center=tuple(c))
+        pred = yield from iter_predict_pullback(lm, self.pullback, center=c)
         return pred.probs[:, :, pred.classes.index(self.cls)]
 
     def apply_train(self, result: TrainResult) -> None:
