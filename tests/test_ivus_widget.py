@@ -432,6 +432,7 @@ def test_predict_and_train_are_the_bases_one_job_with_cancel(setup, qtbot, monke
     lp.cancel_btn.click()
     qtbot.waitUntil(lambda: not widget.running, timeout=5000)
     assert widget.predicted is None and "cancelled" in widget.pred_label.text()
+    assert "cancelled" in lp.loop_label.text()  # not left at "cancelling…"
     assert not lp.cancel_btn.isEnabled() and lp.train_btn.isEnabled()
     assert not lp.progress.isVisibleTo(widget)
     n[0] = 3

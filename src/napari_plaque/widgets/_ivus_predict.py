@@ -234,6 +234,11 @@ class PredictionMixin:
 
             self._on_predicted(run_steps(det.iter_predict(*args)))
             return None
+
+        def aborted() -> None:  # said where the Cancel's "cancelling…" was, and here
+            for lbl in (label, self.loop_panel.loop_label):
+                lbl.setText("prediction cancelled: nothing changed")
+
         worker = self.start(
             det.iter_predict,
             *args,
@@ -241,7 +246,7 @@ class PredictionMixin:
             desc=det.name,
             on_done=self._on_predicted,
             on_error=lambda exc: label.setText(f"prediction failed: {exc}"),
-            on_aborted=lambda: label.setText("prediction cancelled: nothing changed"),
+            on_aborted=aborted,
         )
         label.setText("predicting..." if worker is not None else _BUSY)
         return worker
