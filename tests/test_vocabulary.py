@@ -170,3 +170,13 @@ def test_calcium_scope_enum_and_its_strings_act_alike():
         assert "('3d', 'slice')" in str(exc)
     else:
         raise AssertionError("an unknown scope was accepted")
+
+
+def test_devices_are_one_enum_with_plain_string_values():
+    import json
+
+    from napari_plaque.models import DEVICES, Device
+
+    assert DEVICES == tuple(d.value for d in Device) == ("auto", "cpu", "cuda", "mps")
+    assert Device("cuda") is Device.CUDA and Device.CUDA == "cuda"
+    assert str(Device.MPS) == "mps" and json.dumps({"d": Device.CPU}) == '{"d": "cpu"}'

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,21 @@ class TrainTask:
     settings: TrainSettings
 
 
-#: devices a model can run on ("auto": cuda, then mps, then cpu)
-DEVICES = ("auto", "cpu", "cuda", "mps")
+class Device(str, Enum):
+    """Where a model runs ("auto": cuda, then mps, then cpu); a ``str``, so options, JSON and
+    metadata keep the plain names."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+    MPS = "mps"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: the device names, in order (argparse choices, the docks' combo boxes)
+DEVICES = tuple(d.value for d in Device)
 #: weights of overlapping CT tiles
 BLENDS = ("gaussian", "linear", "constant")
 #: inference defaults read by ``models.inference``, the ``predict`` command and the inference
@@ -118,6 +132,9 @@ TASK_INPUT = {name: t.input for name, t in TRAIN_TASKS.items()}
 _KIND_WORDS = {"ivus": "an IVUS pullback", "ct": "a CT volume", "radiograph": "a radiograph"}
 
 __all__ = [
+    "BLENDS",
+    "DEVICES",
+    "Device",
     "TASK_INPUT",
     "TORCH_HINT",
     "TRAIN_OPTION_DEFAULTS",
