@@ -258,6 +258,11 @@ def test_predict_fills_predicted_layer(setup, qtbot):
 
 def test_lumen_centre_mode(setup):
     viewer, widget, layer, pb, tmp_path = setup
+    from napari_plaque.ivus.arcs import CenterMode
+
+    # the box dispatches on the mode it carries (itemData), not on its text or position
+    assert [widget.center_combo.itemData(i) for i in range(2)] == [CenterMode.CATHETER,
+                                                                  CenterMode.LUMEN]
     widget.center_combo.setCurrentIndex(1)
     assert widget.arcset.center_mode == "lumen"
     assert np.asarray(widget.arcset.centers).shape == (12, 2)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.errors import OptionError
-from ..ivus.arcs import CENTER_MODES
+from ..ivus.arcs import CENTER_MODES, CenterMode
 from ..ivus.defaults import (
     ACTIVE_DEFAULTS,
     BORDER_DEFAULTS,
@@ -180,7 +180,7 @@ def predict_arcs(
     svm = load_model(model) if isinstance(model, (str, Path)) else model
     pb = _pullback(pullback)
     centres = None
-    if center == "lumen":
+    if center == CenterMode.LUMEN:
         from ..ivus import estimate_lumen_centers
 
         centres = estimate_lumen_centers(pb.frames)

@@ -52,7 +52,7 @@ from ..models.train import (
     to_device,
 )
 from ..types import Pullback
-from .arcs import ArcSet
+from .arcs import ArcSet, CenterMode
 from .dataset import ALineDataset, read_aline_dataset
 from .measure import ics
 from .polar import default_center, to_polar
@@ -231,7 +231,7 @@ def alines_to_arcset(pred: ALinePrediction, annotator: str = "model") -> ArcSet:
         pred.labels,
         pred.classes,
         pred.frame_shape,
-        center_mode="catheter",
+        center_mode=CenterMode.CATHETER.value,
         centers=list(pred.center) if pred.center is not None else None,
         annotator=annotator,
     )
@@ -387,7 +387,7 @@ def iter_train_alines(
                     "n_alines": ds.n_alines,
                     "depth_samples": ds.depth_samples,
                     "depth_mm": ds.depth_mm,
-                    "center": "catheter",
+                    "center": CenterMode.CATHETER.value,
                 },
                 "threshold": 0.5,
             },

@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..ivus.arcs import DEFAULT_CLASSES
+from ..ivus.arcs import DEFAULT_CLASSES, CenterMode
 from ..ivus.measure import pullback_summary
 from ..ivus.polar import N_ALINES
 
@@ -87,7 +87,9 @@ class AnnotatorControls(QWidget):
         self.n_alines.setValue(N_ALINES)
         form.addRow("A-lines / frame", self.n_alines)
         self.center_combo = QComboBox()
-        self.center_combo.addItems(["catheter", "lumen (estimated)"])
+        for mode, text in ((CenterMode.CATHETER, "catheter"),
+                           (CenterMode.LUMEN, "lumen (estimated)")):
+            self.center_combo.addItem(text, mode)  # the mode travels as itemData
         form.addRow("centre", self.center_combo)
         self.draw_check = QCheckBox("Draw arcs (press, drag round the centre, release)")
         self.draw_check.setChecked(True)

@@ -59,7 +59,7 @@ from qtpy.QtWidgets import (
 
 from ..io.errors import FormatError
 from ..ivus.annotator import ArcAnnotator, ArcDrag, angle_about, autosave_path
-from ..ivus.arcs import ArcSet, load_arcs, pullback_uid
+from ..ivus.arcs import ArcSet, CenterMode, load_arcs, pullback_uid
 from ..ivus.polar import default_center, to_polar
 from ..ivus.readers import (
     ADJUDICATED,
@@ -417,7 +417,7 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, DockBase):
         self.loop_panel.set_frames(self.pullback.n_frames)
         c = self.controls.center_combo
         c.blockSignals(True)
-        c.setCurrentIndex(0 if self.model.arcset.center_mode == "catheter" else 1)
+        self._show_center_mode(self.model.arcset.center_mode)
         c.blockSignals(False)
         self._ensure_overlay_layers()
         self._bind_layer()
@@ -788,21 +788,29 @@ class ArcAnnotatorWidget(LayerBindingMixin, PredictionMixin, DockBase):
                 self.current_frame(), self.controls.class_combo.currentText(), start, end
             )
 
+    def _show_center_mode(self, mode) -> None:
+        """Select ``mode`` in the centre box (a file's ``manual`` centres show as lumen: both
+        are per-frame centres, not the catheter)."""
+        mode = CenterMode(mode)
+        c = self.controls.center_combo
+        want = CenterMode.CATHETER if mode is CenterMode.CATHETER else CenterMode.LUMEN
+        c.setCurrentIndex(max(c.findData(want), 0))
+
     def _on_center_mode(self, index: int) -> None:
         """Catheter- or lumen-centred arcs (only while no arcs exist)."""
         if self.model is None:
             return
-        mode = "lumen" if index == 1 else "catheter"
-        if mode == "lumen" and not self.arcset.arcs:
+        mode = CenterMode(self.controls.center_combo.itemData(index))
+        if mode is CenterMode.LUMEN and not self.arcset.arcs:
             from ..ivus.lumen import estimate_lumen_centers
 
             centers = estimate_lumen_centers(self.pullback.frames).round(3).tolist()
         else:
             centers = list(default_center(self.pullback.frame_shape))
-        if not self.model.set_center_mode(mode, centers):
+        if not self.model.set_center_mode(mode.value, centers):
             c = self.controls.center_combo
             c.blockSignals(True)
-            c.setCurrentIndex(0 if self.arcset.center_mode == "catheter" else 1)
+            self._show_center_mode(self.arcset.center_mode)
             c.blockSignals(False)
             self.controls.save_label.setText(self.model.message)
 
