@@ -222,18 +222,20 @@ def _predict_ct(lm, model_name, path, out: Path, opts, progress) -> PredictResul
 def _predict_alines(lm, model_name, path, out: Path, opts, progress) -> PredictResult:
     from .._progress import run_steps
     from ..ivus.arcs import save_arcs
-    from ..ivus.deep import alines_to_arcset, iter_predict_pullback
+    from ..ivus.detector import ALineDetector
     from ..ivus.measure import arc_measurements
     from ._inputs import pullback
 
     if out.suffix != ".json":
         raise OptionError(f"{out}: an A-line model writes an arcs .json file")
     pb = pullback(path)
-    pred = run_steps(
-        iter_predict_pullback(lm, pb, batch_size=opts["batch_size"], device=opts["device"],
-                              amp=not opts["no_amp"]),
+    found = run_steps(  # the one path of a deep A-line model on a pullback (as predict-arcs)
+        ALineDetector.from_checkpoint(lm).iter_detect(
+            pb, annotator="model", batch_size=opts["batch_size"], device=opts["device"],
+            amp=not opts["no_amp"]),
         progress("frames", pb.n_frames) if progress is not None else None,
     )
+    pred = found.prediction
     summary: dict[str, Any] = {
         "model": model_name,
         "task": lm.task,
@@ -244,7 +246,7 @@ def _predict_alines(lm, model_name, path, out: Path, opts, progress) -> PredictR
         "synthetic_training": lm.synthetic,
         **pred.meta,
     }
-    save_arcs(alines_to_arcset(pred), out, on_conflict="overwrite")
+    save_arcs(found.arcs, out, on_conflict="overwrite")
     for c in pred.classes:
         m = arc_measurements(pred.class_labels(c), pb.mm_per_frame)
         m.pop("arc_deg", None)

@@ -170,32 +170,43 @@ def predict_arcs(
     center: str = IVUS_DEFAULTS["center"],
     progress: Any = None,
 ) -> PredictArcsResult:
-    """Detect calcium arcs with a trained SVM (``model``: a train-svm .npz path or the loaded
-    model); the arcs are written to ``out`` (replaced: the caller named it) when given.
+    """Detect calcium arcs with an A-line model (``model``: a train-svm .npz, a deep A-line
+    .pt checkpoint, a shipped demo name such as ``demo_alines``, or a loaded model or
+    :class:`~napari_plaque.ivus.detector.ALineDetector`); the arcs are written to ``out``
+    (replaced: the caller named it) when given. A deep model's report adds ``model`` (its
+    file name), ``model_kind``, ``synthetic_training`` and ``n_frames``.
     ``progress(desc, total)``: returns a step callback or None."""
-    from ..ivus import arc_measurements, load_model, predict_pullback, save_arcs
+    from .._progress import run_steps
+    from ..ivus import arc_measurements, save_arcs
+    from ..ivus.detector import as_aline_detector
 
     if center not in PREDICT_CENTERS:
         raise OptionError(f"--center must be one of {', '.join(PREDICT_CENTERS)}, got {center!r}")
-    svm = load_model(model) if isinstance(model, (str, Path)) else model
+    det = as_aline_detector(model)
     pb = _pullback(pullback)
     centres = None
     if center == CenterMode.LUMEN:
+        if det.kind == "deep":
+            raise OptionError(
+                f"{det.path}: the deep A-line model predicts about one centre per pullback; "
+                "--center lumen (a centre per frame) needs an SVM model: use --center catheter"
+            )
         from ..ivus import estimate_lumen_centers
 
         centres = estimate_lumen_centers(pb.frames)
-    labels, arcs = predict_pullback(
-        svm, pb, center=centres,
-        progress=progress("predict", pb.n_frames) if progress is not None else None,
+    found = run_steps(
+        det.iter_detect(pb, center=centres),
+        progress("predict", pb.n_frames) if progress is not None else None,
     )
+    arcs = found.arcs
     if out is not None:
         save_arcs(arcs, out, on_conflict="overwrite")  # the user named the file to replace
-    m = arc_measurements(labels, pb.mm_per_frame)
+    m = arc_measurements(found.labels, pb.mm_per_frame)
     res = {
         "pullback": _name(pullback),
         "arcs": str(out) if out is not None else None,
         "arcs_file": Path(out).name if out is not None else None,
-        "class": svm.meta.get("class", "calcium"),
+        "class": found.cls,
         "ics": m["ics"],
         "positive_alines": m["positive_alines"],
         "total_alines": m["total_alines"],
@@ -203,7 +214,10 @@ def predict_arcs(
         "calcium_length_mm": m["length_mm"],
         "n_arcs": len(arcs.arcs),
     }
-    return PredictArcsResult(data=res, rows=[_no_paths(res)], arcs=arcs, labels=labels)
+    if det.kind == "deep":  # the SVM's report is kept as it was
+        res.update(model=det.path.name, model_kind=det.kind,
+                   synthetic_training=det.synthetic, n_frames=int(pb.n_frames))
+    return PredictArcsResult(data=res, rows=[_no_paths(res)], arcs=arcs, labels=found.labels)
 
 
 def propose_frames(

@@ -163,12 +163,13 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _svm_model(path: str):
-    """The SVM of ``path``, loaded once per process (cohort workers reuse it)."""
-    from ..ivus import load_model
+def _aline_detector(path: str):
+    """The A-line model of ``path`` (SVM or deep), loaded once per process (cohort workers
+    reuse it)."""
+    from ..ivus.detector import load_aline_detector
     from ._common import load_once
 
-    return load_once(path, load_model)
+    return load_once(path, load_aline_detector)
 
 
 def _per_study_out(params: dict, study, suffix: str) -> Path:
@@ -187,12 +188,12 @@ def _per_study_out(params: dict, study, suffix: str) -> Path:
 
 def _predict_task(study, params: dict) -> tuple[dict, list[dict]]:
     """One pullback of ``predict-arcs`` (runs on a cohort worker): :func:`api.predict_arcs`
-    with the study's options (the SVM loaded once per process)."""
+    with the study's options (the model loaded once per process)."""
     from ..api import study_options
     from ..api.ivus import predict_arcs
 
     single = bool(params.get("_single"))
-    opts = study_options(predict_arcs, params, study, model=_svm_model(params["model"]),
+    opts = study_options(predict_arcs, params, study, model=_aline_detector(params["model"]),
                          out=_per_study_out(params, study, ".arcs.json"),
                          progress=stderr_progress if single else None)
     res = predict_arcs(str(study.path), **opts)
@@ -394,7 +395,12 @@ def register(sub) -> None:
         description="Writes the predicted arcs (napari-plaque/arcs JSON) and prints the ICS.",
     )
     p.add_argument("pullbacks", nargs="*", metavar="PULLBACK", help="IVUS multi-frame DICOM(s)")
-    p.add_argument("--model", required=True, help="model file from train-svm")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="A-line model: an SVM .npz from train-svm, a deep A-line .pt checkpoint (train "
+        "--task alines) or a shipped demo name (demo_alines)",
+    )
     p.add_argument(
         "--center",
         choices=PREDICT_CENTERS,
