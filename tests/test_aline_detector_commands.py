@@ -189,3 +189,14 @@ def test_predict_alines_output_is_unchanged(synth, tmp_path):
     m = arc_measurements(pred.class_labels("calcium"), pb.mm_per_frame)
     m.pop("arc_deg")
     assert got["calcium"] == json.loads(json.dumps(m)) and got["ics"] == m["ics"]
+
+
+@pytest.mark.parametrize("name, what", [("demo_cxr", "chest radiographs"),
+                                        ("demo_ccta_plaque", "CT volumes")])
+def test_a_model_of_another_task_is_refused_naming_what_it_is_for(name, what):
+    pytest.importorskip("torch")
+    from napari_plaque.io.errors import OptionError
+    from napari_plaque.ivus.detector import load_aline_detector
+
+    with pytest.raises(OptionError, match=f"for {what}"):
+        load_aline_detector(name)

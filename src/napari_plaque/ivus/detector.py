@@ -65,8 +65,12 @@ class ALineDetector:
         (:class:`~napari_plaque.models.checkpoint.LoadedModel`); OptionError for another task."""
         p = Path(lm.path or "model.pt")
         if lm.task != "alines":
+            from ..models import TASK_INPUT
+
+            what = {"ct": "CT volumes", "radiograph": "chest radiographs"}.get(
+                TASK_INPUT.get(lm.task, ""), "another kind of image")
             raise OptionError(
-                f"{p}: a {lm.task!r} model (for CT volumes) cannot detect calcium on an IVUS "
+                f"{p}: a {lm.task!r} model (for {what}) cannot detect calcium on an IVUS "
                 "pullback; choose an A-line model"
             )
         return cls(p.stem, "deep", p, list(lm.classes), lm, bool(lm.synthetic))
