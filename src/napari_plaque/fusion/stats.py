@@ -387,6 +387,20 @@ def _spearman(names: list[str], cols: dict[str, np.ndarray]) -> dict[str, Any]:
             "n": n.tolist()}  # fmt: skip
 
 
+
+def _design_columns(t, outcome: str, predictors, adjust, cluster) -> tuple[list, list]:
+    """The adjustment columns (each checked to exist, like the cluster column) and the
+    predictors: those given, or every numeric column that is not the outcome, an adjustment
+    or the cluster."""
+    adjust = list(adjust or [])
+    for name in [*adjust, *([cluster] if cluster else [])]:
+        if name not in t.columns:
+            raise ValueError(f"{t._where()}no column {name!r}; the table has {', '.join(t.names)}")
+    if predictors is None:
+        skip = {outcome, *adjust, *([cluster] if cluster else [])}
+        predictors = [c for c in t.names if c not in skip and t.is_numeric(c)]
+    return adjust, predictors
+
 def study_statistics(
     table,
     outcome: str,
@@ -406,15 +420,10 @@ def study_statistics(
     """
     t = as_table(table)
     y = _outcome(t, outcome)
-    adjust = list(adjust or [])
-    for name in [*adjust, *([cluster] if cluster else [])]:
-        if name not in t.columns:
-            raise ValueError(f"{t._where()}no column {name!r}; the table has {', '.join(t.names)}")
-    if predictors is None:
-        skip = {outcome, *adjust, *([cluster] if cluster else [])}
-        predictors = [c for c in t.names if c not in skip and t.is_numeric(c)]
-        if not predictors:
-            raise ValueError(f"{t._where()}no numeric predictor columns besides {outcome!r}")
+    given = predictors is not None
+    adjust, predictors = _design_columns(t, outcome, predictors, adjust, cluster)
+    if not given and not predictors:
+        raise ValueError(f"{t._where()}no numeric predictor columns besides {outcome!r}")
     predictors = list(predictors)
     for name in predictors:
         if name not in t.columns:
@@ -577,13 +586,7 @@ def linear_statistics(
         raise ValueError(f"{t._where()}no outcome column {outcome!r}; the table has "
                          f"{', '.join(t.names)}")  # fmt: skip
     y = _transform(t, outcome, t.numeric(outcome), transform)
-    adjust = list(adjust or [])
-    for name in [*adjust, *([cluster] if cluster else [])]:
-        if name not in t.columns:
-            raise ValueError(f"{t._where()}no column {name!r}; the table has {', '.join(t.names)}")
-    if predictors is None:
-        skip = {outcome, *adjust, *([cluster] if cluster else [])}
-        predictors = [c for c in t.names if c not in skip and t.is_numeric(c)]
+    adjust, predictors = _design_columns(t, outcome, predictors, adjust, cluster)
     clusters = np.asarray(t.columns[cluster], dtype=object) if cluster else None
     per: dict[str, dict[str, Any]] = {}
     for name in predictors:
