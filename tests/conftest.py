@@ -204,3 +204,93 @@ def docks_fit_1080():
         return need, win.height(), viewer.window._qt_viewer.dims
 
     return run
+
+
+# -- shared synthetic samples (built once per session; read-only) -----------------------------
+#
+# The expensive sample constructors of ``napari_plaque.samples`` are called here once, not per
+# test module (tests/test_architecture_tests.py refuses a test module that calls one with the
+# same arguments as a fixture below). These objects are shared by every module: never write
+# into their arrays; a test that does (a viewer layer shares its array: painting,
+# ``layer.data[...] = ...``) takes a ``copy.deepcopy`` first. A session-end check fails the run if one was changed.
+
+
+def _arrays(obj, depth: int = 2) -> list[np.ndarray]:
+    """The ndarrays among ``obj``'s attributes (and theirs, ``depth`` levels; lists followed)."""
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if depth < 0:
+        return []
+    if isinstance(obj, (list, tuple)):
+        return [a for o in obj for a in _arrays(o, depth - 1)]
+    return [a for v in getattr(obj, "__dict__", {}).values() for a in _arrays(v, depth - 1)]
+
+
+def _unchanged(obj, name: str):
+    """Yield ``obj``; afterwards fail if any of its arrays changed (a test wrote into a shared
+    sample)."""
+    before = [a.copy() for a in _arrays(obj)]
+    yield obj
+    after = _arrays(obj)
+    assert len(after) == len(before) and all(
+        np.array_equal(a, b) for a, b in zip(after, before, strict=True)
+    ), f"a test wrote into the shared {name} fixture (take a copy.deepcopy of it)"
+
+
+@pytest.fixture(scope="session")
+def synthetic_ccta():
+    """``samples.ccta.make_ccta()`` (noise-free, seed 0): the SyntheticCCTA with its truth."""
+    from napari_plaque.samples.ccta import make_ccta
+
+    yield from _unchanged(make_ccta(), "synthetic_ccta")
+
+
+@pytest.fixture(scope="session")
+def vessel_phantom():
+    """``samples.vessels.make_vessel_phantom()``: the default LAD + RCA phantom (blurred,
+    noisy)."""
+    from napari_plaque.samples.vessels import make_vessel_phantom
+
+    yield from _unchanged(make_vessel_phantom(), "vessel_phantom")
+
+
+@pytest.fixture(scope="session")
+def lad_phantom():
+    """A 30 mm LAD phantom with one 50 % calcified lesion 8 mm long at 15 mm (blurred, noisy)."""
+    from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
+
+    spec = VesselSpec(name="LAD", length_mm=30.0,
+                      lesions=[LesionSpec(15.0, 8.0, 50.0, kind="calcified")])
+    yield from _unchanged(make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0),
+                          "lad_phantom")
+
+
+@pytest.fixture(scope="session")
+def short_lad_phantom():
+    """A 20 mm LAD phantom with one 50 % calcified lesion 6 mm long at 10 mm (blurred,
+    noisy)."""
+    from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
+
+    spec = VesselSpec(name="LAD", length_mm=20.0,
+                      lesions=[LesionSpec(10.0, 6.0, 50.0, kind="calcified")])
+    yield from _unchanged(make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0),
+                          "short_lad_phantom")
+
+
+@pytest.fixture(scope="session")
+def vessel_study(tmp_path_factory):
+    """``vessel_study(phantom, name="vessel")`` -> (dir, ct, points_csv): a fresh directory
+    (``tmp_path_factory``) holding the phantom's CT as ``ct.nii.gz`` and its first vessel's user
+    points as ``pts.csv`` (napari points CSV: index, axis-0, axis-1, axis-2 in mm)."""
+    from napari_plaque.io.nifti import write_nifti
+
+    def write(ph, name: str = "vessel"):
+        d = tmp_path_factory.mktemp(name)
+        v = ph.volume
+        ct = write_nifti(d / "ct.nii.gz", v.hu, v.spacing_mm, v.origin_mm)
+        csv = d / "pts.csv"
+        csv.write_text("index,axis-0,axis-1,axis-2\n" + "".join(
+            f"{i},{p[0]},{p[1]},{p[2]}\n" for i, p in enumerate(ph.vessels[0].user_points_mm)))
+        return d, ct, csv
+
+    return write

@@ -10,13 +10,12 @@ import pytest
 from napari_plaque import api
 from napari_plaque.cli import main
 from napari_plaque.io.nifti import write_nifti
-from napari_plaque.samples.ccta import make_ccta
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
+def sample(tmp_path_factory, synthetic_ccta):
     root = tmp_path_factory.mktemp("api_ccta")
-    s = make_ccta()
+    s = synthetic_ccta
     cac = s.cac_volume
     write_nifti(root / "cac.nii.gz", cac.hu, cac.spacing_mm, cac.origin_mm)
     write_nifti(root / "ccta.nii.gz", s.volume.hu, cac.spacing_mm, cac.origin_mm)

@@ -10,22 +10,12 @@ import pytest
 
 from napari_plaque import api
 from napari_plaque.cli import main
-from napari_plaque.io.nifti import write_nifti
-from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    d = tmp_path_factory.mktemp("api_vessel")
-    spec = VesselSpec(name="LAD", length_mm=20.0,
-                      lesions=[LesionSpec(10.0, 6.0, 50.0, kind="calcified")])
-    ph = make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0)
-    ct = write_nifti(d / "ct.nii.gz", ph.volume.hu, ph.volume.spacing_mm, ph.volume.origin_mm)
-    pts = ph.vessels[0].user_points_mm
-    pcsv = d / "pts.csv"
-    pcsv.write_text("index,axis-0,axis-1,axis-2\n" + "".join(
-        f"{i},{p[0]},{p[1]},{p[2]}\n" for i, p in enumerate(pts)))
-    return d, ct, pcsv, ph
+def study(vessel_study, short_lad_phantom):
+    d, ct, pcsv = vessel_study(short_lad_phantom, "api_vessel")
+    return d, ct, pcsv, short_lad_phantom
 
 
 def test_api_vessel_equals_the_cli_json_and_csv(study, capsys):

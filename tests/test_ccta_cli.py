@@ -11,14 +11,13 @@ import pytest
 
 from napari_plaque.cli import main
 from napari_plaque.io.nifti import write_nifti
-from napari_plaque.samples.ccta import make_ccta
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
+def cohort(tmp_path_factory, synthetic_ccta):
     """Two studies: the synthetic non-contrast volume and a copy with a rod added."""
     root = tmp_path_factory.mktemp("cohort")
-    s = make_ccta()
+    s = synthetic_ccta
     cac = s.cac_volume
     studies = root / "studies"
     write_nifti(studies / "s1.nii.gz", cac.hu, cac.spacing_mm, cac.origin_mm)

@@ -169,7 +169,7 @@ def test_plaque_outside_every_vessel_has_no_burden():
 
 
 @pytest.mark.slow  # ~7 s of CPU (phantom + two vessel analyses); longer on a shared machine
-def test_vessel_roi_composition_equals_the_vessel_table():
+def test_vessel_roi_composition_equals_the_vessel_table(vessel_phantom):
     """One lesion, one composition (issue 21 item 7): ``composition`` on the plaque ROI the
     vessel analysis writes gives the vessel table's per-lesion composition, to the
     voxel-versus-polar-sample discretisation (documented in ccta/vessel_roi.py): lumen
@@ -178,9 +178,8 @@ def test_vessel_roi_composition_equals_the_vessel_table():
     from napari_plaque.ccta.centreline import refine_centreline
     from napari_plaque.ccta.vessel import analyse_vessel
     from napari_plaque.ccta.vessel_roi import rasterize
-    from napari_plaque.samples.vessels import make_vessel_phantom
 
-    ph = make_vessel_phantom()  # blurred and noisy: the lumen spills into the plaque
+    ph = vessel_phantom  # blurred and noisy: the lumen spills into the plaque
     n = 0
     for v in ph.vessels:
         cl = refine_centreline(ph.volume, v.user_points_mm, name=v.spec.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from types import SimpleNamespace
 
@@ -9,7 +10,6 @@ import numpy as np
 import pytest
 from app_model.types import KeyBinding
 
-from napari_plaque.samples.ccta import make_ccta
 from napari_plaque.widgets.ccta import (
     LESION_LAYER,
     OVERLAY_LAYER,
@@ -19,8 +19,8 @@ from napari_plaque.widgets.ccta import (
 
 
 @pytest.fixture(scope="module")
-def sample():
-    return make_ccta()
+def sample(synthetic_ccta):
+    return copy.deepcopy(synthetic_ccta)  # the viewer's layers share (and write) its arrays
 
 
 def _add(viewer, sample):

@@ -4,16 +4,17 @@ own gathered voxels) shows per plaque what ``api.composition(per_plaque=True)`` 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
 from napari_plaque import api
-from napari_plaque.samples.ccta import make_ccta
 
 
 @pytest.fixture(scope="module")
-def sample():
-    return make_ccta()
+def sample(synthetic_ccta):
+    return copy.deepcopy(synthetic_ccta)  # the viewer's layers share (and may write) its arrays
 
 
 def test_composition_dock_rows_are_the_api_rows(make_napari_viewer, qtbot, sample):

@@ -177,15 +177,12 @@ def test_vessel_sr_from_a_report(series, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_vessel_sr(tmp_path, capsys):
+def test_cli_vessel_sr(tmp_path, capsys, lad_phantom):
     import json
 
     from napari_plaque.cli import main
-    from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
 
-    spec = VesselSpec(name="LAD", length_mm=30.0,
-                      lesions=[LesionSpec(15.0, 8.0, 50.0, kind="calcified")])
-    ph = make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0)
+    ph = lad_phantom
     v = ph.volume
     ct = make_series(tmp_path / "ct", hu=v.hu, spacing=v.spacing_mm,
                      origin=(v.origin_mm[2], v.origin_mm[1], v.origin_mm[0]))

@@ -10,8 +10,8 @@ from napari_plaque.samples.ccta import ccta_layers, make_ccta
 
 
 @pytest.fixture(scope="module")
-def sample():
-    return make_ccta()
+def sample(synthetic_ccta):
+    return synthetic_ccta  # conftest's, built once per session
 
 
 def test_geometry_and_types(sample):

@@ -17,7 +17,6 @@ import pytest
 from napari_plaque.ccta.centreline import Centreline, load_centreline_any
 from napari_plaque.io.errors import FormatError
 from napari_plaque.io.nifti import write_nifti
-from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
 
 
 def _cli(*args) -> tuple[int, str, str]:
@@ -30,11 +29,9 @@ def _cli(*args) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, short_lad_phantom):
     d = tmp_path_factory.mktemp("geom")
-    spec = VesselSpec(name="LAD", length_mm=20.0,
-                      lesions=[LesionSpec(10.0, 6.0, 50.0, kind="calcified")])
-    ph = make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0)
+    ph = short_lad_phantom
     v = ph.volume
     ct = write_nifti(d / "ct.nii.gz", v.hu, v.spacing_mm, v.origin_mm)
     return d, ct, ph

@@ -8,22 +8,12 @@ import numpy as np
 import pytest
 
 from napari_plaque.cli import main
-from napari_plaque.io.nifti import write_nifti
-from napari_plaque.samples.vessels import LesionSpec, VesselSpec, make_vessel_phantom
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    d = tmp_path_factory.mktemp("vessel")
-    spec = VesselSpec(name="LAD", length_mm=30.0,
-                      lesions=[LesionSpec(15.0, 8.0, 50.0, kind="calcified")])
-    ph = make_vessel_phantom([spec], blur_mm=0.35, noise_hu=10.0)
-    ct = write_nifti(d / "ct.nii.gz", ph.volume.hu, ph.volume.spacing_mm, ph.volume.origin_mm)
-    pts = ph.vessels[0].user_points_mm
-    csv = d / "pts.csv"
-    csv.write_text("index,axis-0,axis-1,axis-2\n" + "".join(
-        f"{i},{p[0]},{p[1]},{p[2]}\n" for i, p in enumerate(pts)))
-    return d, ct, csv, ph
+def study(vessel_study, lad_phantom):
+    d, ct, csv = vessel_study(lad_phantom, "vessel")
+    return d, ct, csv, lad_phantom
 
 
 def test_vessel_json_from_points_csv_then_centreline(study, capsys):
