@@ -1,5 +1,6 @@
-"""The test suite's own layout (issue 23 "Tests"): no test imports conftest, and viewer tests are
-marked ``gui`` automatically (``pytest -m "not gui"`` runs the Qt-free suite)."""
+"""The test suite's own layout (issue 23 "Tests"): no test imports conftest, viewer tests are
+marked ``gui`` automatically (``pytest -m "not gui"`` runs the Qt-free suite), and no test module
+rebuilds a synthetic sample that a conftest fixture provides."""
 
 from __future__ import annotations
 
