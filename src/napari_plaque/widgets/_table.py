@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt
+from qtpy.QtCore import QAbstractTableModel, QEvent, QModelIndex, Qt
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from ._common import fmt_value
@@ -142,6 +142,13 @@ class RowTableView(QTableView):
 
     def rowCount(self) -> int:  # noqa: N802 - the QTableWidget spelling, for callers of both
         return self.model().rowCount()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # napari's stylesheet reaches the view after a dock filled it: sized with the default
+        # font, the columns cut their text ("26..."); size them again with the font shown
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._size_columns()
 
     def _size_columns(self) -> None:
         model = self.model()
