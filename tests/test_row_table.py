@@ -43,3 +43,21 @@ def test_a_stylesheet_set_on_the_parent_resizes_the_columns(qtbot):
     qtbot.waitExposed(parent)
     assert view.columnWidth(0) > before
     assert view.columnWidth(0) >= view.fontMetrics().horizontalAdvance("1400.25")
+
+
+def test_a_row_updated_in_place_widens_a_column_its_text_no_longer_fits(qtbot):
+    """The fusion dock shows its lesions first, then fills their IVUS figures in place (same
+    rows, no reset): ICS was cut to '26...'."""
+    from napari_plaque.widgets._table import RowTableModel, RowTableView
+
+    model = RowTableModel([("ics", "ICS"), ("note", "note")], fmt=str, key="id")
+    view = RowTableView(model)
+    qtbot.addWidget(view)
+    model.set_rows([{"id": 1, "ics": "", "note": ""}])
+    before = model.n_resets
+    model.set_rows([{"id": 1, "ics": "264.55 (long)", "note": ""}])
+    assert model.n_resets == before  # updated in place, not reset
+    assert view.columnWidth(0) >= view.fontMetrics().horizontalAdvance("264.55 (long)")
+    wide = view.columnWidth(0)
+    model.set_rows([{"id": 1, "ics": "1", "note": ""}])
+    assert view.columnWidth(0) == wide  # never narrower: a width the user set stays

@@ -138,6 +138,7 @@ class RowTableView(QTableView):
         hh.setStretchLastSection(True)
         self._min_rows = min_rows
         model.modelReset.connect(self._size_columns)
+        model.dataChanged.connect(self._grow_columns)
         self._size_columns()
 
     def rowCount(self) -> int:  # noqa: N802 - the QTableWidget spelling, for callers of both
@@ -149,6 +150,22 @@ class RowTableView(QTableView):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._size_columns()
+
+    def _grow_columns(self, top, bottom, *_) -> None:
+        """Rows updated in place (no reset): widen a column whose new text no longer fits
+        (never narrower, so a width the user set stays; at most a sample of the rows)."""
+        model = self.model()
+        fm = self.fontMetrics()
+        r0 = top.row()
+        r1 = min(bottom.row(), r0 + _SIZE_SAMPLE - 1)
+        for c in range(top.column(), bottom.column() + 1):
+            need = max(
+                (fm.horizontalAdvance(str(model.data(model.index(r, c)))) + 16
+                 for r in range(r0, r1 + 1)),
+                default=0,
+            )
+            if need > self.columnWidth(c):
+                self.setColumnWidth(c, need)
 
     def _size_columns(self) -> None:
         model = self.model()
