@@ -445,14 +445,16 @@ def iter_calcium_score(
     # one pass over the volume, in chunks of slices that stay in cache: threshold, the
     # candidates' HU (and vessel labels) in raster order, and their horizontal runs per row;
     # everything below is proportional to the runs / candidates, not the volume.
-    runs, run_sum, run_max, vvals = _scan(hu, _threshold_for(hu.dtype, threshold_hu), roi, vl)
+    runs, run_sum, run_max, vvals, links = _scan(
+        hu, _threshold_for(hu.dtype, threshold_hu), roi, vl
+    )
     yield 1
     if runs.size == 0:
         lesions = np.zeros(0, dtype=LESION_DTYPE)
         labels_out = np.zeros(hu.shape, np.int32) if return_labels else None
         yield 4
         return CalciumResult(lesions, (dz, dy, dx), params, calibration, labels_out, vl is not None)
-    comp = _connect_runs(runs, hu.shape)
+    comp = _connect_runs(*links)
     yield 2
 
     # per-lesion statistics from per-run sums (no loop over lesions or slices)
@@ -514,7 +516,8 @@ _SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | None):
-    """One pass over the volume: (runs, run HU sums, run HU maxima, candidate vessel labels).
+    """One pass over the volume: (runs, run HU sums, run HU maxima, candidate vessel labels,
+    run links).
 
     The sums and maxima (float64) are those of each run's candidate HU: integer HU summed
     exactly in int64, float HU summed as float64 (per run, so the chunking changes nothing);
@@ -525,9 +528,13 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
     (slice, row, x0); ``start`` indexes the candidate arrays; ``row`` = z * ny + y; ``x0`` /
     ``x1`` are inclusive columns. Each chunk of slices is thresholded, gathered and cut into
     runs while it is in cache; only per-run quantities need a division by the row length.
+    The links ``(indptr, indices, n_runs)`` are the 8-connected run adjacency (run -> runs of
+    the next row of its slice) as CSR arrays, found per chunk too: chunks hold whole slices
+    and components never cross slices.
     """
     nz, ny, nx = hu.shape
     step = max(1, _CHUNK_VOXELS // max(ny * nx, 1))
+    w = nx + 2  # row stride of the link sort keys (columns -1 .. nx fit in one row)
 
     local = threading.local()
 
@@ -544,8 +551,8 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
         idx = np.flatnonzero(m)
         if idx.size == 0:
             return None
-        v = c.reshape(-1)[idx]
-        vv = None if vl is None else vl[z0 : z0 + step].reshape(-1)[idx]
+        v = np.take(c.reshape(-1), idx)  # take: ~3x faster than fancy indexing here
+        vv = None if vl is None else np.take(vl[z0 : z0 + step].reshape(-1), idx)
         # a run starts after a gap, and at column 0 (runs never wrap into the next row)
         new = np.empty(idx.size, bool)
         new[0] = True
@@ -555,14 +562,32 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
             new[np.searchsorted(idx, row0)] = True
         st = np.flatnonzero(new)
         # per-run sums and maxima while the candidates are in cache (on every core)
-        if v.dtype.kind in "iub":  # exact integer sums, then float64 (as summing floats)
+        if np.can_cast(v.dtype, np.int64):  # exact integer sums, then float64
+            v = v.astype(np.int64)  # once: int64 reduceats beat int16 ones (and a cast each)
+            rsum = np.add.reduceat(v, st).astype(np.float64)
+        elif v.dtype.kind in "iub":
             rsum = np.add.reduceat(v, st, dtype=np.int64).astype(np.float64)
         else:
             rsum = np.add.reduceat(v.astype(np.float64), st)
         rmax = np.maximum.reduceat(v, st).astype(np.float64)
-        return idx[st] + z0 * ny * nx, np.diff(np.r_[st, idx.size]), rsum, rmax, vv
+        head = idx[st]
+        length = np.diff(np.r_[st, idx.size])
+        row = head // nx
+        x0 = head - row * nx
+        row += z0 * ny
+        x1 = x0 + length - 1
+        # a run in row r touches runs of row r + 1 whose [x0, x1] overlaps [x0 - 1, x1 + 1]
+        # (none past the chunk's last row: it ends a slice)
+        rw = row * w
+        lo = np.searchsorted(rw + x1 + 1, rw + w + x0, side="left")
+        hi = np.searchsorted(rw + x0 + 1, rw + w + x1 + 2, side="right")
+        cnt = np.where(row % ny < ny - 1, np.maximum(hi - lo, 0), 0)
+        ptr = np.cumsum(cnt)
+        nbr = np.repeat(lo - (ptr - cnt), cnt) + np.arange(ptr[-1])
+        return row, x0, x1, length, rsum, rmax, vv, ptr, nbr
 
-    # numpy releases the GIL in the comparisons, nonzero and gathers: chunks on every core
+    # numpy releases the GIL in the comparisons, nonzero, gathers and searches: chunks on
+    # every core
     starts = range(0, nz, step)
     workers = min(_SCAN_THREADS, len(starts))
     if workers > 1:
@@ -572,25 +597,32 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
             parts = [p for p in pool.map(chunk, starts) if p is not None]
     else:
         parts = [p for p in map(chunk, starts) if p is not None]
-    heads = [p[0] for p in parts]
-    lens = [p[1] for p in parts]
-    vparts = [p[4] for p in parts]
-    if not heads:
-        return np.zeros(0, _RUN_DTYPE), np.zeros(0), np.zeros(0), None
-    head = np.concatenate(heads)
-    runs = np.empty(head.size, dtype=_RUN_DTYPE)
-    runs["length"] = np.concatenate(lens)
-    row = head // nx
-    runs["row"] = row
-    runs["x0"] = head - row * nx
-    runs["x1"] = runs["x0"] + runs["length"] - 1
-    runs["start"] = np.cumsum(runs["length"]) - runs["length"]
-    runs["z"] = row // ny
-    runs["y"] = row - runs["z"] * ny
-    run_sum = np.concatenate([p[2] for p in parts])
-    run_max = np.concatenate([p[3] for p in parts])
-    vv = np.concatenate(vparts) if vl is not None else None
-    return runs, run_sum, run_max, vv
+    if not parts:
+        return np.zeros(0, _RUN_DTYPE), np.zeros(0), np.zeros(0), None, None
+    sizes = np.array([p[0].size for p in parts])
+    run_off = np.cumsum(sizes) - sizes
+    edge_off = np.cumsum([p[7][-1] for p in parts])
+    n = int(sizes.sum())
+    runs = np.empty(n, dtype=_RUN_DTYPE)
+    runs["row"] = row = np.concatenate([p[0] for p in parts])
+    runs["x0"] = np.concatenate([p[1] for p in parts])
+    runs["x1"] = np.concatenate([p[2] for p in parts])
+    runs["length"] = length = np.concatenate([p[3] for p in parts])
+    runs["start"] = np.cumsum(length) - length
+    runs["z"] = z = row // ny
+    runs["y"] = row - z * ny
+    run_sum = np.concatenate([p[4] for p in parts])
+    run_max = np.concatenate([p[5] for p in parts])
+    vv = np.concatenate([p[6] for p in parts]) if vl is not None else None
+    idx_t = np.int32 if n < 2**31 - 1 else np.int64
+    indptr = np.zeros(n + 1, idx_t)
+    indptr[1:] = np.concatenate(
+        [p[7] + e for p, e in zip(parts, np.r_[0, edge_off[:-1]], strict=True)]
+    )
+    indices = np.concatenate(
+        [(p[8] + o).astype(idx_t, copy=False) for p, o in zip(parts, run_off, strict=True)]
+    )
+    return runs, run_sum, run_max, vv, (indptr, indices, n)
 
 
 def _run_voxels(runs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -607,26 +639,13 @@ _RUN_DTYPE = np.dtype(
 )  # fmt: skip
 
 
-def _connect_runs(runs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """2D 8-connected components of runs (never across slices): component id per run,
-    numbered in raster order (slice, row, column of the first voxel)."""
-    from scipy.sparse import coo_matrix
+def _connect_runs(indptr: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
+    """2D 8-connected components of runs from their links (CSR arrays from :func:`_scan`):
+    component id per run, numbered in raster order (slice, row, column of the first voxel)."""
+    from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    _nz, ny, nx = shape
-    n = runs.size
-    w = nx + 2  # row stride of the sort keys (columns -1 .. nx fit in one row)
-    start_key = runs["row"] * w + runs["x0"] + 1
-    end_key = runs["row"] * w + runs["x1"] + 1
-    # a run in row r touches runs of row r + 1 whose [x0, x1] overlaps [x0 - 1, x1 + 1]
-    nxt = runs["row"] + 1
-    lo = np.searchsorted(end_key, nxt * w + runs["x0"], side="left")
-    hi = np.searchsorted(start_key, nxt * w + runs["x1"] + 2, side="right")
-    cnt = np.where(runs["y"] < ny - 1, np.maximum(hi - lo, 0), 0)
-    src = np.repeat(np.arange(n), cnt)
-    offs = np.arange(src.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    dst = np.repeat(lo, cnt) + offs
-    graph = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n)).tocsr()
+    graph = csr_matrix((np.ones(indices.size, np.int8), indices, indptr), shape=(n, n))
     _k, comp = connected_components(graph, directed=False)
     # components numbered by their first run (raster order); scipy labels them in order of
     # their smallest node already, checked here so the renumbering runs only if it did not
