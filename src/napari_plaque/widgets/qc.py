@@ -163,6 +163,9 @@ class QCWidget(DockBase):
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels([c[0] for c in TABLE_COLUMNS])
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        # wide enough for the metric names and three labels side by side (was ~300 px: one
+        # label column showed, the rest behind a scroll bar)
+        self.table.setMinimumWidth(420)
         v.addWidget(self.table)
         self.worst_list = QListWidget()
         self.worst_list.itemClicked.connect(self._on_worst_clicked)
