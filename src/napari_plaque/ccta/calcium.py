@@ -449,7 +449,7 @@ def iter_calcium_score(
         hu, _threshold_for(hu.dtype, threshold_hu), roi, vl
     )
     yield 1
-    if runs.size == 0:
+    if runs["length"].size == 0:
         lesions = np.zeros(0, dtype=LESION_DTYPE)
         labels_out = np.zeros(hu.shape, np.int32) if return_labels else None
         yield 4
@@ -504,13 +504,15 @@ def iter_calcium_score(
     labels_out = None
     if return_labels:
         labels_out = np.zeros(hu.shape, np.int32)
-        labels_out.ravel()[_run_voxels(runs, hu.shape)] = lesion_of_voxel
+        labels_out.ravel()[_run_voxels(runs)] = lesion_of_voxel
     yield 4
     return CalciumResult(les, (dz, dy, dx), params, calibration, labels_out, vl is not None)
 
 
-#: voxels per thresholding chunk
-_CHUNK_VOXELS = 1 << 20
+#: voxels per thresholding chunk: 4 Mi (16 slices of 512 x 512, a 4 MB mask per thread);
+#: the ~30 numpy calls per chunk hold the GIL between the threads' long calls, so fewer,
+#: larger chunks beat cache-sized ones (1-32 Mi timed on 300 x 512^2: benchmarks/README.md)
+_CHUNK_VOXELS = 1 << 22
 #: threads scanning chunks (numpy releases the GIL there); results do not depend on it
 _SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))
 
@@ -525,8 +527,9 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
 
     Candidates are voxels >= ``threshold`` (inside ``roi`` when given), in raster order. Runs
     are the horizontal runs of consecutive candidates in each image row, sorted by
-    (slice, row, x0); ``start`` indexes the candidate arrays; ``row`` = z * ny + y; ``x0`` /
-    ``x1`` are inclusive columns. Each chunk of slices is thresholded, gathered and cut into
+    (slice, row, x0), as a dict of int64 arrays: ``head`` (flat index of the first voxel),
+    ``z``, ``y``, ``x0`` / ``x1`` (inclusive columns), ``length`` and ``start`` (index into the
+    candidate arrays). Each chunk of slices is thresholded, gathered and cut into
     runs while it is in cache; only per-run quantities need a division by the row length.
     The links ``(indptr, indices, n_runs)`` are the 8-connected run adjacency (run -> runs of
     the next row of its slice) as CSR arrays, found per chunk too: chunks hold whole slices
@@ -572,19 +575,21 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
         rmax = np.maximum.reduceat(v, st).astype(np.float64)
         head = idx[st]
         length = np.diff(np.r_[st, idx.size])
-        row = head // nx
+        row = head // nx  # in the chunk
         x0 = head - row * nx
-        row += z0 * ny
+        z = row // ny
+        y = row - z * ny
         x1 = x0 + length - 1
         # a run in row r touches runs of row r + 1 whose [x0, x1] overlaps [x0 - 1, x1 + 1]
         # (none past the chunk's last row: it ends a slice)
         rw = row * w
         lo = np.searchsorted(rw + x1 + 1, rw + w + x0, side="left")
         hi = np.searchsorted(rw + x0 + 1, rw + w + x1 + 2, side="right")
-        cnt = np.where(row % ny < ny - 1, np.maximum(hi - lo, 0), 0)
+        cnt = np.where(y < ny - 1, np.maximum(hi - lo, 0), 0)
         ptr = np.cumsum(cnt)
         nbr = np.repeat(lo - (ptr - cnt), cnt) + np.arange(ptr[-1])
-        return row, x0, x1, length, rsum, rmax, vv, ptr, nbr
+        off = z0 * ny * nx
+        return head + off, z + z0, y, x0, x1, length, rsum, rmax, vv, ptr, nbr
 
     # numpy releases the GIL in the comparisons, nonzero, gathers and searches: chunks on
     # every core
@@ -597,46 +602,33 @@ def _scan(hu: np.ndarray, threshold, roi: np.ndarray | None, vl: np.ndarray | No
             parts = [p for p in pool.map(chunk, starts) if p is not None]
     else:
         parts = [p for p in map(chunk, starts) if p is not None]
+    names = ("head", "z", "y", "x0", "x1", "length")
     if not parts:
-        return np.zeros(0, _RUN_DTYPE), np.zeros(0), np.zeros(0), None, None
+        return {k: np.zeros(0, np.int64) for k in names}, np.zeros(0), np.zeros(0), None, None
+    runs = {k: np.concatenate([p[i] for p in parts]) for i, k in enumerate(names)}
+    runs["start"] = np.cumsum(runs["length"]) - runs["length"]
+    run_sum = np.concatenate([p[6] for p in parts])
+    run_max = np.concatenate([p[7] for p in parts])
+    vv = np.concatenate([p[8] for p in parts]) if vl is not None else None
     sizes = np.array([p[0].size for p in parts])
     run_off = np.cumsum(sizes) - sizes
-    edge_off = np.cumsum([p[7][-1] for p in parts])
+    edge_off = np.cumsum([p[9][-1] for p in parts])
     n = int(sizes.sum())
-    runs = np.empty(n, dtype=_RUN_DTYPE)
-    runs["row"] = row = np.concatenate([p[0] for p in parts])
-    runs["x0"] = np.concatenate([p[1] for p in parts])
-    runs["x1"] = np.concatenate([p[2] for p in parts])
-    runs["length"] = length = np.concatenate([p[3] for p in parts])
-    runs["start"] = np.cumsum(length) - length
-    runs["z"] = z = row // ny
-    runs["y"] = row - z * ny
-    run_sum = np.concatenate([p[4] for p in parts])
-    run_max = np.concatenate([p[5] for p in parts])
-    vv = np.concatenate([p[6] for p in parts]) if vl is not None else None
     idx_t = np.int32 if n < 2**31 - 1 else np.int64
     indptr = np.zeros(n + 1, idx_t)
     indptr[1:] = np.concatenate(
-        [p[7] + e for p, e in zip(parts, np.r_[0, edge_off[:-1]], strict=True)]
+        [p[9] + e for p, e in zip(parts, np.r_[0, edge_off[:-1]], strict=True)]
     )
     indices = np.concatenate(
-        [(p[8] + o).astype(idx_t, copy=False) for p, o in zip(parts, run_off, strict=True)]
+        [(p[10] + o).astype(idx_t, copy=False) for p, o in zip(parts, run_off, strict=True)]
     )
     return runs, run_sum, run_max, vv, (indptr, indices, n)
 
 
-def _run_voxels(runs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _run_voxels(runs: dict[str, np.ndarray]) -> np.ndarray:
     """Flat indices of the runs' voxels, in the candidates' (raster) order."""
-    nx = shape[2]
     length = runs["length"]
-    first = runs["row"] * nx + runs["x0"]
-    return np.arange(int(length.sum())) + np.repeat(first - runs["start"], length)
-
-
-_RUN_DTYPE = np.dtype(
-    [("start", np.int64), ("length", np.int64), ("row", np.int64), ("z", np.int64),
-     ("y", np.int64), ("x0", np.int64), ("x1", np.int64)]
-)  # fmt: skip
+    return np.arange(int(length.sum())) + np.repeat(runs["head"] - runs["start"], length)
 
 
 def _connect_runs(indptr: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
