@@ -28,7 +28,8 @@ pullback, as below.
 Measured (``benchmarks/bench_active_learning.py``, realistic synthetic pullbacks, simulated
 reader, one proposal at a time): held-out A-line F1 0.85 after a median of 4 frames on seeds
 0-4 (random frames 9, evenly spaced 5, ``"margin"`` 12); over 30 seeds 5 (random 9, evenly
-spaced 6, ``"margin"`` 10.5).
+spaced 6, ``"margin"`` 10.5); on 30 fresh seeds (30-59, run once) 5 (random 9: 0.56, half or
+less in 4 of 6 groups of 5 seeds). Variants tried and not kept: the benchmark's docstring.
 
 ``"margin"`` (the earlier default, most uncertain first): per A-line uncertainty and its frame
 mean, as below.
