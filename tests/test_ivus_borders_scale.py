@@ -26,6 +26,21 @@ def _borders(n_frames: int, seed: int = 0) -> VesselBorders:
     eem = 50 + rng.random((n_frames, 360))
     return VesselBorders(lum, eem, (80.0, 80.0), (0.05, 0.05))
 
+def _dock_with_borders(make_napari_viewer, tmp_path, n: int):
+    """The borders dock, opened as a user opens it, on a blank n-frame pullback whose editor
+    holds synthetic borders (saved beside it)."""
+    pb = Pullback(np.zeros((n, 160, 160), np.uint8), 1 / 30, 0.5, (0.05, 0.05),
+                  source=str(tmp_path / "pb.dcm"), name="pullback")
+    viewer = make_napari_viewer()
+    data, attrs, _ = pullback_layer_data(pb)
+    viewer.add_image(data, **attrs)
+    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS vessel borders")
+    w._pullback()
+    w._attach(BorderEditor(_borders(n), pb.frame_shape, pb.mm_per_frame,
+                           tmp_path / "pb.dcm.borders.json", pb.source))
+    return w
+
+
 
 def test_measure_frames_equals_the_pullback_measurement_of_that_frame():
     ed = BorderEditor(_borders(50), (160, 160), 0.5)
@@ -88,15 +103,7 @@ def test_background_autosave_journals_each_edit_and_ends_with_the_last_state(tmp
 @pytest.mark.gui
 def test_dock_edit_at_1000_frames_updates_one_row(make_napari_viewer, qtbot, tmp_path):
     n = 1000
-    pb = Pullback(np.zeros((n, 160, 160), np.uint8), 1 / 30, 0.5, (0.05, 0.05),
-                  source=str(tmp_path / "pb.dcm"), name="pullback")
-    viewer = make_napari_viewer()
-    data, attrs, _ = pullback_layer_data(pb)
-    viewer.add_image(data, **attrs)
-    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS vessel borders")
-    w._pullback()
-    w._attach(BorderEditor(_borders(n), pb.frame_shape, pb.mm_per_frame,
-                           tmp_path / "pb.dcm.borders.json", pb.source))
+    w = _dock_with_borders(make_napari_viewer, tmp_path, n)
     model = w.table_model
     # a new pullback of this size is measured on a worker (was: on the main thread)
     qtbot.waitUntil(lambda: model.rowCount() == n, timeout=30000)
@@ -111,7 +118,7 @@ def test_dock_edit_at_1000_frames_updates_one_row(make_napari_viewer, qtbot, tmp
     # measurement of the whole pullback from scratch
     from napari_plaque.ivus.vessel_measure import measure_vessel
 
-    fresh = measure_vessel(w.editor.borders, pb.mm_per_frame)
+    fresh = measure_vessel(w.editor.borders, w.editor.mm_per_frame)
     assert w.editor.measurements().summary == fresh.summary
     assert model.row(7) == fresh.row(7)
     qtbot.wait(REDRAW_WAIT_MS)  # the plots follow once the edits pause
@@ -205,19 +212,11 @@ def test_an_edit_before_the_pullback_is_measured_is_in_the_table(make_napari_vie
     from napari_plaque.ivus.vessel_measure import measure_vessel
 
     n = 600
-    pb = Pullback(np.zeros((n, 160, 160), np.uint8), 1 / 30, 0.5, (0.05, 0.05),
-                  source=str(tmp_path / "pb.dcm"), name="pullback")
-    viewer = make_napari_viewer()
-    data, attrs, _ = pullback_layer_data(pb)
-    viewer.add_image(data, **attrs)
-    _, w = viewer.window.add_plugin_dock_widget("napari-plaque", "IVUS vessel borders")
-    w._pullback()
-    w._attach(BorderEditor(_borders(n), pb.frame_shape, pb.mm_per_frame,
-                           tmp_path / "pb.dcm.borders.json", pb.source))
+    w = _dock_with_borders(make_napari_viewer, tmp_path, n)
     first = w._measure_worker
     assert first is not None and not w.editor.has_frame_cache
     w.editor.drag(7, "lumen", 80, 80 + 40)
     assert w._measure_worker is first  # no second whole-pullback measurement
     qtbot.waitUntil(lambda: w.table_model.rowCount() == n, timeout=30000)
-    assert w.table_model.row(7) == measure_vessel(w.editor.borders, pb.mm_per_frame).row(7)
+    assert w.table_model.row(7) == measure_vessel(w.editor.borders, w.editor.mm_per_frame).row(7)
     assert w.flush()
