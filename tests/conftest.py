@@ -294,3 +294,21 @@ def vessel_study(tmp_path_factory):
         return d, ct, csv
 
     return write
+
+
+@pytest.fixture
+def decode_counter(monkeypatch) -> list[str]:
+    """The paths whose pixel data the DICOM series reader decodes, in order (a list the test
+    reads): checks that a reader decodes only what it keeps."""
+    from napari_plaque.io import dicom_series
+
+    calls: list[str] = []
+    real = dicom_series.native_pixels
+
+    def counting(ds, p):
+        calls.append(str(p))
+        return real(ds, p)
+
+    monkeypatch.setattr(dicom_series, "native_pixels", counting)
+    return calls
+

@@ -37,20 +37,6 @@ def _count_reads(monkeypatch) -> Counter:
     return reads
 
 
-def _count_decodes(monkeypatch) -> list[str]:
-    from napari_plaque.io import dicom_series
-
-    calls: list[str] = []
-    real = dicom_series.native_pixels
-
-    def counting(ds, p):
-        calls.append(str(p))
-        return real(ds, p)
-
-    monkeypatch.setattr(dicom_series, "native_pixels", counting)
-    return calls
-
-
 def test_cac_sr_reads_each_file_of_the_series_once(tmp_path, monkeypatch, capsys):
     folder = make_series(tmp_path / "ct", seed=3)
     names = sorted(p.name for p in folder.iterdir())
@@ -65,12 +51,13 @@ def test_cac_sr_reads_each_file_of_the_series_once(tmp_path, monkeypatch, capsys
     assert (tmp_path / "api.dcm").is_file() and (tmp_path / "cli.dcm").is_file()
 
 
-def test_a_ct_path_decodes_only_the_series_kept(two_series, monkeypatch):
+def test_a_ct_path_decodes_only_the_series_kept(two_series, decode_counter):
     from napari_plaque.api._inputs import ct_volume
     from napari_plaque.io.dicom_series import read_ct_series
 
     every = read_ct_series(two_series)
-    calls = _count_decodes(monkeypatch)
+    calls = decode_counter
+    calls.clear()  # count from here
     vol = ct_volume(two_series)
     assert len(calls) == 6 and all("big" in c for c in calls)
     np.testing.assert_array_equal(vol.hu, every[0].hu)
@@ -83,10 +70,10 @@ def test_a_ct_path_decodes_only_the_series_kept(two_series, monkeypatch):
     assert len(calls) == 6 and all("big" in c for c in calls)
 
 
-def test_read_image_decodes_only_the_series_kept(two_series, monkeypatch):
+def test_read_image_decodes_only_the_series_kept(two_series, decode_counter):
     from napari_plaque.io import read_image
 
-    calls = _count_decodes(monkeypatch)
+    calls = decode_counter
     read_image(two_series)
     assert len(calls) == 6 and all("big" in c for c in calls)
 

@@ -251,7 +251,7 @@ def test_read_image_dispatches(phantom_dir, phantom):
     assert read_image(phantom_dir).shape == phantom.shape
 
 
-def test_read_ct_largest_decodes_only_the_kept_series(tmp_path, monkeypatch):
+def test_read_ct_largest_decodes_only_the_kept_series(tmp_path, decode_counter):
     """Issue 23: a folder of two series decodes only the largest one; same volume as
     ``read_ct_series(...)[0]``; an SR source from the same read equals a second read's."""
     from _interop_util import make_series
@@ -260,14 +260,7 @@ def test_read_ct_largest_decodes_only_the_kept_series(tmp_path, monkeypatch):
 
     make_series(tmp_path / "f" / "big", shape=(6, 20, 24), seed=1)
     make_series(tmp_path / "f" / "small", shape=(3, 20, 24), seed=2)
-    calls: list[str] = []
-    real = dicom_series.native_pixels
-
-    def counting(ds, p):
-        calls.append(str(p))
-        return real(ds, p)
-
-    monkeypatch.setattr(dicom_series, "native_pixels", counting)
+    calls = decode_counter
     every = dicom_series.read_ct_series(tmp_path / "f")
     assert len(calls) == 9
     calls.clear()
